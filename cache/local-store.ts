@@ -1,0 +1,269 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
+import { canonicalJson } from './canonical.js';
+import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
+import { acquireFileLock } from './file-lock.js';
+import { ActionEntry, RunRecord } from './records.js';
+import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
+
+/** Blobs up to this size are fully re-hashed on every cache hit; larger ones are size-checked (and hashed when read). */
+export const HIT_FULL_VERIFY_MAX_BYTES = Number(process.env.FLYWHEEL_HIT_VERIFY_MAX_BYTES ?? 256 * 1024 * 1024);
+
+function isMissing(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+/**
+ * The default store: a directory (`.flywheel/` by default).
+ *
+ *   cas/sha256/ab/<digest>   immutable blobs, read-only, addressed by SHA-256
+ *   ac/ab/<key>.json         action-cache entries (key → outputs), written last
+ *   runs/<runId>.json        run records;  pins/<runId>  pinned runs
+ *   locks/<key>.lock         single-flight locks;  tmp/  scratch space on the same filesystem
+ *
+ * Every write goes to tmp/ first and is renamed into place, so a reader never sees half a file.
+ */
+export class LocalStore implements Store {
+  readonly description: string;
+  private readonly tmp: string;
+  private ready: Promise<void> | undefined;
+
+  constructor(readonly root: string) {
+    this.description = `local store ${root}`;
+    this.tmp = join(root, 'tmp');
+  }
+
+  private ensureLayout(): Promise<void> {
+    this.ready ??= Promise.all(['cas/sha256', 'ac', 'runs', 'pins', 'locks', 'tmp'].map((d) => mkdir(join(this.root, d), { recursive: true }))).then(() => undefined);
+    return this.ready;
+  }
+
+  private blobPath(digest: Digest): string {
+    return join(this.root, 'cas', 'sha256', digest.slice(0, 2), digest);
+  }
+
+  private actionPath(key: CacheKey): string {
+    return join(this.root, 'ac', key.slice(0, 2), `${key}.json`);
+  }
+
+  private tmpPath(label: string): string {
+    return join(this.tmp, `${label}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  }
+
+  /** Renames a finished temp file to its final place, creating the fan-out directory on demand. */
+  private async publish(tmpFile: string, finalPath: string): Promise<void> {
+    try {
+      await rename(tmpFile, finalPath);
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      await mkdir(join(finalPath, '..'), { recursive: true });
+      await rename(tmpFile, finalPath);
+    }
+  }
+
+  private async blobExists(digest: Digest): Promise<boolean> {
+    try {
+      await stat(this.blobPath(digest));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  async putFile(path: string, options: { move?: boolean } = {}): Promise<{ digest: Digest; size: number }> {
+    await this.ensureLayout();
+    if (options.move) {
+      // The producer's scratch space lives in this store's tmp/, so moving is a rename: no copy.
+      const { digest, size } = await sha256File(path);
+      if (await this.blobExists(digest)) await rm(path, { force: true });
+      else {
+        await chmod(path, 0o444);
+        await this.publish(path, this.blobPath(digest));
+      }
+      return { digest, size };
+    }
+    const staged = this.tmpPath('blob');
+    const { digest, size } = await copyHashing(createReadStream(path, { highWaterMark: 1 << 20 }), staged);
+    if (await this.blobExists(digest)) await rm(staged, { force: true });
+    else {
+      await chmod(staged, 0o444);
+      await this.publish(staged, this.blobPath(digest));
+    }
+    return { digest, size };
+  }
+
+  async putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
+    await this.ensureLayout();
+    const digest = sha256Bytes(bytes);
+    if (!(await this.blobExists(digest))) {
+      const staged = this.tmpPath('blob');
+      await writeFile(staged, bytes, { mode: 0o444 });
+      await this.publish(staged, this.blobPath(digest));
+    }
+    return { digest, size: bytes.length };
+  }
+
+  async readBytes(digest: Digest): Promise<Buffer> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.blobPath(digest));
+    } catch (error) {
+      if (isMissing(error)) throw new BlobUnavailableError(digest, 'missing', this.description);
+      throw error;
+    }
+    if (sha256Bytes(bytes) !== digest) throw new BlobUnavailableError(digest, 'corrupt', this.description);
+    return bytes;
+  }
+
+  async copyBlobTo(digest: Digest, destination: string): Promise<void> {
+    let copied: { digest: Digest };
+    try {
+      copied = await copyHashing(createReadStream(this.blobPath(digest), { highWaterMark: 1 << 20 }), destination);
+    } catch (error) {
+      await rm(destination, { force: true });
+      if (isMissing(error)) throw new BlobUnavailableError(digest, 'missing', this.description);
+      throw error;
+    }
+    if (copied.digest !== digest) {
+      await rm(destination, { force: true });
+      throw new BlobUnavailableError(digest, 'corrupt', this.description);
+    }
+  }
+
+  async checkBlob(digest: Digest, mode: 'full' | 'hit', expectedSize?: number): Promise<BlobState> {
+    const path = this.blobPath(digest);
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (error) {
+      if (isMissing(error)) return 'missing';
+      throw error;
+    }
+    if (expectedSize !== undefined && size !== expectedSize) return 'corrupt';
+    if (mode === 'hit' && size > HIT_FULL_VERIFY_MAX_BYTES) return 'ok';
+    return (await sha256File(path)).digest === digest ? 'ok' : 'corrupt';
+  }
+
+  async deleteBlob(digest: Digest): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  async *listBlobs(): AsyncIterable<StoredBlob> {
+    const base = join(this.root, 'cas', 'sha256');
+    for (const fan of await readdir(base).catch(() => [] as string[])) {
+      for (const name of await readdir(join(base, fan)).catch(() => [] as string[])) {
+        if (!isSha256Hex(name)) continue;
+        const info = await stat(join(base, fan, name)).catch(() => undefined);
+        if (info) yield { digest: asDigest(name), size: info.size, modifiedMs: info.mtimeMs };
+      }
+    }
+  }
+
+  async getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.actionPath(key), 'utf8');
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    try {
+      const entry = ActionEntry.parse(JSON.parse(text));
+      return entry.key === key ? entry : 'unreadable';
+    } catch {
+      return 'unreadable';
+    }
+  }
+
+  async putAction(entry: ActionEntry): Promise<void> {
+    await this.ensureLayout();
+    const staged = this.tmpPath('ac');
+    await writeFile(staged, canonicalJson(entry));
+    await this.publish(staged, this.actionPath(entry.key));
+  }
+
+  async deleteAction(key: CacheKey): Promise<void> {
+    await rm(this.actionPath(key), { force: true });
+  }
+
+  async *listActions(): AsyncIterable<{ key: CacheKey; modifiedMs: number }> {
+    const base = join(this.root, 'ac');
+    for (const fan of await readdir(base).catch(() => [] as string[])) {
+      for (const name of await readdir(join(base, fan)).catch(() => [] as string[])) {
+        const key = name.replace(/\.json$/, '');
+        if (!name.endsWith('.json') || !isSha256Hex(key)) continue;
+        const info = await stat(join(base, fan, name)).catch(() => undefined);
+        if (info) yield { key: asCacheKey(key), modifiedMs: info.mtimeMs };
+      }
+    }
+  }
+
+  private runPath(runId: string): string {
+    if (!/^[\w.-]+$/.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`);
+    return join(this.root, 'runs', `${runId}.json`);
+  }
+
+  async putRun(record: RunRecord): Promise<void> {
+    await this.ensureLayout();
+    const staged = this.tmpPath('run');
+    await writeFile(staged, JSON.stringify(record, null, 2));
+    await this.publish(staged, this.runPath(record.runId));
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    try {
+      return RunRecord.parse(JSON.parse(await readFile(this.runPath(runId), 'utf8')));
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw new Error(`run record ${runId} in ${this.description} is unreadable: ${(error as Error).message}`);
+    }
+  }
+
+  async listRunIds(): Promise<string[]> {
+    const names = await readdir(join(this.root, 'runs')).catch(() => [] as string[]);
+    return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length)).sort().reverse();
+  }
+
+  async setPinned(runId: string, pinned: boolean): Promise<void> {
+    await this.ensureLayout();
+    const path = join(this.root, 'pins', runId);
+    this.runPath(runId); // validates the id
+    if (pinned) await writeFile(path, '');
+    else await rm(path, { force: true });
+  }
+
+  async listPinned(): Promise<Set<string>> {
+    return new Set(await readdir(join(this.root, 'pins')).catch(() => [] as string[]));
+  }
+
+  async lockKey(key: CacheKey, onWait?: (holder: string) => void): Promise<KeyLock> {
+    await this.ensureLayout();
+    const release = await acquireFileLock(join(this.root, 'locks', `${key}.lock`), onWait);
+    return { release };
+  }
+
+  async makeScratchDir(label: string): Promise<string> {
+    await this.ensureLayout();
+    return mkdtemp(join(this.tmp, `${label.replace(/[^\w.-]/g, '_')}-`));
+  }
+}
+
+/** Streams bytes into a new file while hashing them: one read pass for copy and verification. */
+export async function copyHashing(source: Readable, destination: string): Promise<{ digest: Digest; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  await pipeline(source, hashing, createWriteStream(destination, { flags: 'wx' }));
+  return { digest: hash.digest('hex') as Digest, size };
+}

@@ -1,0 +1,135 @@
+import { hostname } from 'node:os';
+import type { CacheKey, Digest } from './digest.js';
+import { blobsOfOutput } from './manifest.js';
+import type { OutputRecord, RunRecord } from './records.js';
+import { BlobUnavailableError, type Store } from './store.js';
+
+export interface GcOptions {
+  /** Runs kept per pipeline, newest first. */
+  keepRuns: number;
+  /** Anything written more recently than this is kept: a run in progress may still reference it. */
+  graceMs: number;
+  dryRun: boolean;
+  now?: number;
+}
+
+export interface GcReport {
+  keptRuns: string[];
+  deletedEntries: CacheKey[];
+  deletedBlobs: Digest[];
+  freedBytes: number;
+  keptEntries: number;
+  keptBlobs: number;
+}
+
+function isInProgress(run: RunRecord, now: number, graceMs: number): boolean {
+  if (run.status !== 'running') return false;
+  if (now - Date.parse(run.startedAt) < graceMs) return true;
+  if (run.host !== hostname()) return true; // cannot tell from here whether it is alive: keep
+  try {
+    process.kill(run.pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Every blob an output needs; a broken directory manifest contributes only itself. */
+async function blobsSafely(store: Store, output: OutputRecord): Promise<Digest[]> {
+  try {
+    return (await blobsOfOutput(store, output)).map((b) => b.digest);
+  } catch (error) {
+    if (error instanceof BlobUnavailableError) return [output.digest];
+    throw error;
+  }
+}
+
+/**
+ * Collects garbage: keeps what the newest `keepRuns` runs of each pipeline, pinned runs and runs in
+ * progress reference, and anything younger than the grace period; deletes the rest (entries first,
+ * then blobs, so no entry ever points at a deleted blob). Run records themselves are kept as history.
+ */
+export async function collectGarbage(store: Store, runs: RunRecord[], options: GcOptions): Promise<GcReport> {
+  const now = options.now ?? Date.now();
+  const pinned = await store.listPinned();
+  const perPipeline = new Map<string, number>();
+  const kept: RunRecord[] = [];
+  for (const run of runs) {
+    const seen = perPipeline.get(run.pipeline) ?? 0;
+    perPipeline.set(run.pipeline, seen + 1);
+    if (seen < options.keepRuns || pinned.has(run.runId) || isInProgress(run, now, options.graceMs)) kept.push(run);
+  }
+  const liveKeys = new Set<string>();
+  const liveBlobs = new Set<string>();
+  for (const run of kept) {
+    for (const step of run.steps) {
+      if (step.cacheKey) liveKeys.add(step.cacheKey);
+      for (const output of Object.values(step.outputs)) for (const d of await blobsSafely(store, output)) liveBlobs.add(d);
+    }
+  }
+  const report: GcReport = { keptRuns: kept.map((r) => r.runId), deletedEntries: [], deletedBlobs: [], freedBytes: 0, keptEntries: 0, keptBlobs: 0 };
+  for await (const { key, modifiedMs } of store.listActions()) {
+    const entry = await store.getAction(key);
+    if (liveKeys.has(key) || now - modifiedMs < options.graceMs) {
+      report.keptEntries++;
+      if (entry && entry !== 'unreadable') for (const output of Object.values(entry.outputs)) for (const d of await blobsSafely(store, output)) liveBlobs.add(d);
+      continue;
+    }
+    report.deletedEntries.push(key);
+    if (!options.dryRun) await store.deleteAction(key);
+  }
+  for await (const blob of store.listBlobs()) {
+    if (liveBlobs.has(blob.digest) || now - blob.modifiedMs < options.graceMs) {
+      report.keptBlobs++;
+      continue;
+    }
+    report.deletedBlobs.push(blob.digest);
+    report.freedBytes += blob.size;
+    if (!options.dryRun) await store.deleteBlob(blob.digest);
+  }
+  return report;
+}
+
+export interface VerifyReport {
+  blobsChecked: number;
+  corruptBlobs: Digest[];
+  entriesChecked: number;
+  /** Entries that are unreadable or name a missing or corrupt blob. */
+  brokenEntries: Array<{ key: CacheKey; problem: string }>;
+  fixed: boolean;
+}
+
+/** Re-hashes every blob and checks every action-cache entry; with `fix`, removes what is broken. */
+export async function verifyStore(store: Store, fix: boolean): Promise<VerifyReport> {
+  const report: VerifyReport = { blobsChecked: 0, corruptBlobs: [], entriesChecked: 0, brokenEntries: [], fixed: fix };
+  const bad = new Set<string>();
+  const present = new Set<string>();
+  for await (const blob of store.listBlobs()) {
+    report.blobsChecked++;
+    present.add(blob.digest);
+    if ((await store.checkBlob(blob.digest, 'full')) === 'corrupt') {
+      report.corruptBlobs.push(blob.digest);
+      bad.add(blob.digest);
+    }
+  }
+  for await (const { key } of store.listActions()) {
+    report.entriesChecked++;
+    const entry = await store.getAction(key);
+    let problem: string | undefined;
+    if (entry === 'unreadable' || entry === undefined) problem = 'entry unreadable';
+    else {
+      for (const [name, output] of Object.entries(entry.outputs)) {
+        for (const digest of await blobsSafely(store, output)) {
+          if (bad.has(digest)) problem ??= `output ${name}: blob ${digest} is corrupt`;
+          else if (!present.has(digest)) problem ??= `output ${name}: blob ${digest} is missing`;
+        }
+      }
+    }
+    if (problem !== undefined) report.brokenEntries.push({ key, problem });
+  }
+  if (fix) {
+    for (const { key } of report.brokenEntries) await store.deleteAction(key);
+    for (const digest of report.corruptBlobs) await store.deleteBlob(digest);
+  }
+  return report;
+}

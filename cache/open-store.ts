@@ -1,0 +1,22 @@
+import { resolve } from 'node:path';
+import { FlywheelError } from '../engine/errors.js';
+import { LocalStore } from './local-store.js';
+import type { Store } from './store.js';
+
+/**
+ * Opens the store named by `location`, else `FLYWHEEL_STORE`, else `.flywheel/` in the working directory.
+ * A plain path is a local store; `s3://bucket/prefix` selects the shared S3 store.
+ */
+export function openStore(location = process.env.FLYWHEEL_STORE, cwd = process.cwd()): Store {
+  const where = location === undefined || location === '' ? '.flywheel' : location;
+  if (/^s3:\/\//i.test(where)) {
+    throw new FlywheelError('STORE_UNSUPPORTED', `FLYWHEEL_STORE=${where}: the S3 store is not available in this version`, {
+      retryable: false,
+      fix: 'use a local path for FLYWHEEL_STORE (or leave it unset for .flywheel/)',
+    });
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(where)) {
+    throw new FlywheelError('STORE_UNSUPPORTED', `FLYWHEEL_STORE=${where}: unknown store scheme`, { retryable: false, fix: 'use a local path or s3://bucket/prefix' });
+  }
+  return new LocalStore(resolve(cwd, where));
+}

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { isSha256Hex, type CacheKey, type Digest } from './digest.js';
+
+// Schemas for everything the store persists. Records are parsed on read: a truncated or foreign
+// file is a miss or a reported problem, never data the engine trusts blindly.
+
+const DigestSchema = z.string().refine(isSha256Hex, 'expected a SHA-256 hex digest').transform((s) => s as Digest);
+const CacheKeySchema = z.string().refine(isSha256Hex, 'expected a SHA-256 hex cache key').transform((s) => s as CacheKey);
+
+/** One stored output of a step: what kind it is and the digest of its bytes (a manifest for directories). */
+export const OutputRecord = z.object({
+  kind: z.enum(['file', 'dir', 'json']),
+  digest: DigestSchema,
+  size: z.number().int().nonnegative(),
+  /** File name the producing step used; downstream steps see the input under this name. */
+  fileName: z.string().optional(),
+});
+export type OutputRecord = z.infer<typeof OutputRecord>;
+
+export const InputComponentSchema = z.object({ from: z.string(), digest: DigestSchema });
+
+export const KeyComponentsSchema = z.object({
+  step: z.string(),
+  version: z.string(),
+  config: z.unknown(),
+  inputs: z.record(z.string(), InputComponentSchema.nullable()),
+  env: z.record(z.string(), z.string().nullable()),
+});
+
+/** Action-cache entry: key → outputs. Written only after every blob it names is stored. */
+export const ActionEntry = z.object({
+  format: z.literal('flywheel.action/v1'),
+  key: CacheKeySchema,
+  step: z.string(),
+  createdAt: z.string(),
+  durationMs: z.number().nonnegative(),
+  runId: z.string(),
+  outputs: z.record(z.string(), OutputRecord),
+  components: KeyComponentsSchema,
+});
+export type ActionEntry = z.infer<typeof ActionEntry>;
+
+export const StepStatus = z.enum(['executed', 'cached', 'failed', 'skipped', 'running', 'pending']);
+export type StepStatus = z.infer<typeof StepStatus>;
+
+export const ReasonCode = z.enum([
+  'cache-hit',
+  'first-run',
+  'new-step',
+  'config-changed',
+  'version-changed',
+  'upstream-changed',
+  'env-changed',
+  'entry-missing',
+  'blob-missing',
+  'blob-corrupt',
+  'forced',
+  'expired',
+  'cache-disabled',
+  'upstream-pending',
+  'upstream-failed',
+  'shared-execution',
+  'previous-failed',
+  'cancelled',
+]);
+export type ReasonCode = z.infer<typeof ReasonCode>;
+
+export const StepRunRecord = z.object({
+  id: z.string(),
+  step: z.string(),
+  status: StepStatus,
+  cacheKey: CacheKeySchema.optional(),
+  reasonCodes: z.array(ReasonCode),
+  reason: z.string(),
+  components: KeyComponentsSchema.optional(),
+  outputs: z.record(z.string(), OutputRecord),
+  startedAt: z.string().optional(),
+  durationMs: z.number().nonnegative().optional(),
+  /** For cached steps: how long the original execution took (compute time saved). */
+  savedMs: z.number().nonnegative().optional(),
+  attempts: z.number().int().nonnegative().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+});
+export type StepRunRecord = z.infer<typeof StepRunRecord>;
+
+export const RunRecord = z.object({
+  format: z.literal('flywheel.run/v1'),
+  runId: z.string(),
+  pipeline: z.string(),
+  status: z.enum(['running', 'succeeded', 'failed']),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  durationMs: z.number().nonnegative().optional(),
+  host: z.string(),
+  pid: z.number().int(),
+  overrides: z.array(z.string()),
+  steps: z.array(StepRunRecord),
+});
+export type RunRecord = z.infer<typeof RunRecord>;

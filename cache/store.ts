@@ -1,0 +1,70 @@
+import type { CacheKey, Digest } from './digest.js';
+import type { ActionEntry, RunRecord } from './records.js';
+
+export type BlobState = 'ok' | 'missing' | 'corrupt';
+
+/** A blob that was expected but is absent or does not hash to its address. */
+export class BlobUnavailableError extends Error {
+  constructor(
+    readonly digest: Digest,
+    readonly state: Exclude<BlobState, 'ok'>,
+    where: string,
+  ) {
+    super(`blob ${digest} is ${state} in ${where}`);
+    this.name = 'BlobUnavailableError';
+  }
+}
+
+/** Held while one process executes a cache key; other processes wait for it and then reuse the result. */
+export interface KeyLock {
+  release(): Promise<void>;
+}
+
+export interface StoredBlob {
+  digest: Digest;
+  size: number;
+  modifiedMs: number;
+}
+
+/**
+ * What the engine needs from a cache backend. The local directory store is the default; the S3 store
+ * implements the same contract so both executors and every machine share results.
+ */
+export interface Store {
+  /** Human description for messages, e.g. `local store /home/me/proj/.flywheel` (never a secret). */
+  readonly description: string;
+
+  /** Stores a file's bytes under their SHA-256. With `move`, the file is consumed (renamed when possible). */
+  putFile(path: string, options?: { move?: boolean }): Promise<{ digest: Digest; size: number }>;
+  putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }>;
+  /** Reads a blob whole, verifying its digest; throws BlobUnavailableError. For small blobs only. */
+  readBytes(digest: Digest): Promise<Buffer>;
+  /** Streams a blob to a new file, verifying its digest on the way; throws BlobUnavailableError. */
+  copyBlobTo(digest: Digest, destination: string): Promise<void>;
+  /**
+   * `full` re-hashes the bytes; `hit` is what a cache hit pays: a full re-hash up to a size limit,
+   * a size check above it (large blobs are still verified whenever they are read).
+   */
+  checkBlob(digest: Digest, mode: 'full' | 'hit', expectedSize?: number): Promise<BlobState>;
+  deleteBlob(digest: Digest): Promise<void>;
+  listBlobs(): AsyncIterable<StoredBlob>;
+
+  /** Returns undefined when absent; 'unreadable' when present but truncated or not an entry. */
+  getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined>;
+  /** Must be called only after every blob the entry names is stored. */
+  putAction(entry: ActionEntry): Promise<void>;
+  deleteAction(key: CacheKey): Promise<void>;
+  listActions(): AsyncIterable<{ key: CacheKey; modifiedMs: number }>;
+
+  putRun(record: RunRecord): Promise<void>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  /** Run ids, newest first (ids sort by start time). */
+  listRunIds(): Promise<string[]>;
+  setPinned(runId: string, pinned: boolean): Promise<void>;
+  listPinned(): Promise<Set<string>>;
+
+  /** Blocks until this process may execute `key`; calls onWait once if another process holds it. */
+  lockKey(key: CacheKey, onWait?: (holder: string) => void): Promise<KeyLock>;
+  /** A fresh private directory for a step's work, on the same filesystem as the blobs where possible. */
+  makeScratchDir(label: string): Promise<string>;
+}

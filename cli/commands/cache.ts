@@ -1,0 +1,64 @@
+import { collectGarbage, verifyStore } from '../../cache/maintenance.js';
+import type { Store } from '../../cache/store.js';
+import { formatDuration, parseIsoDuration } from '../../engine/durations.js';
+import { listRuns } from '../../engine/run-history.js';
+import { UsageError } from '../usage-error.js';
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+export async function cacheLsCommand(args: { json: boolean }, store: Store): Promise<number> {
+  const rows: Array<{ key: string; step: string; createdAt: string; runId: string; durationMs: number; outputs: Record<string, string>; bytes: number }> = [];
+  for await (const { key } of store.listActions()) {
+    const entry = await store.getAction(key);
+    if (entry === undefined || entry === 'unreadable') continue;
+    const outputs = Object.fromEntries(Object.entries(entry.outputs).map(([n, o]) => [n, o.digest]));
+    const bytes = Object.values(entry.outputs).reduce((sum, o) => sum + o.size, 0);
+    rows.push({ key, step: entry.step, createdAt: entry.createdAt, runId: entry.runId, durationMs: entry.durationMs, outputs, bytes });
+  }
+  rows.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+  if (args.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  else {
+    for (const r of rows) process.stdout.write(`${r.key.slice(0, 16)}  ${r.step.padEnd(20)} ${r.createdAt}  ${formatDuration(r.durationMs).padStart(8)}  ${formatBytes(r.bytes).padStart(10)}\n`);
+    process.stdout.write(`${rows.length} cache entries in ${store.description}\n`);
+  }
+  return 0;
+}
+
+export async function cacheVerifyCommand(args: { fix: boolean; json: boolean }, store: Store): Promise<number> {
+  const report = await verifyStore(store, args.fix);
+  const problems = report.corruptBlobs.length + report.brokenEntries.length;
+  if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    for (const d of report.corruptBlobs) process.stdout.write(`corrupt blob ${d}${args.fix ? ' (removed)' : ''}\n`);
+    for (const e of report.brokenEntries) process.stdout.write(`broken entry ${e.key}: ${e.problem}${args.fix ? ' (removed)' : ''}\n`);
+    process.stdout.write(`checked ${report.blobsChecked} blobs and ${report.entriesChecked} entries: ${problems === 0 ? 'all good' : `${problems} problem(s)${args.fix ? ', fixed: the next run recomputes them' : '; run `flywheel cache verify --fix` to remove them'}`}\n`);
+  }
+  return problems > 0 && !args.fix ? 1 : 0;
+}
+
+export async function cacheGcCommand(args: { dryRun: boolean; keep: number; grace: string; json: boolean }, store: Store): Promise<number> {
+  const graceMs = parseIsoDuration(args.grace);
+  if (graceMs === undefined) throw new UsageError(`--grace ${args.grace} is not an ISO-8601 duration`, 'write e.g. --grace PT1H');
+  const report = await collectGarbage(store, await listRuns(store), { keepRuns: args.keep, graceMs, dryRun: args.dryRun });
+  if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    const verb = args.dryRun ? 'would delete' : 'deleted';
+    if (args.dryRun) {
+      for (const k of report.deletedEntries) process.stdout.write(`would delete entry ${k}\n`);
+      for (const d of report.deletedBlobs) process.stdout.write(`would delete blob ${d}\n`);
+    }
+    process.stdout.write(
+      `${verb} ${report.deletedEntries.length} entries and ${report.deletedBlobs.length} blobs (${formatBytes(report.freedBytes)}); kept ${report.keptEntries} entries and ${report.keptBlobs} blobs referenced by ${report.keptRuns.length} runs (last ${args.keep} per pipeline, pinned, in progress) or younger than ${args.grace}\n`,
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,65 @@
+import { hostname } from 'node:os';
+import type { RunRecord } from '../../cache/records.js';
+import type { Store } from '../../cache/store.js';
+import { formatDuration } from '../../engine/durations.js';
+import { listRuns } from '../../engine/run-history.js';
+import { UsageError } from '../usage-error.js';
+import { runSummary } from './run.js';
+
+/** A `running` record whose process is gone on this host was interrupted (SIGKILL, crash, reboot). */
+function displayStatus(run: RunRecord): string {
+  if (run.status !== 'running' || run.host !== hostname()) return run.status;
+  try {
+    process.kill(run.pid, 0);
+    return 'running';
+  } catch {
+    return 'interrupted';
+  }
+}
+
+export async function runsCommand(args: { pipeline: string | undefined; limit: number; json: boolean }, store: Store): Promise<number> {
+  const runs = (await listRuns(store, args.pipeline)).slice(0, args.limit);
+  const pinned = await store.listPinned();
+  if (args.json) {
+    const rows = runs.map((r) => ({ runId: r.runId, pipeline: r.pipeline, status: displayStatus(r), startedAt: r.startedAt, durationMs: r.durationMs ?? null, pinned: pinned.has(r.runId) }));
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return 0;
+  }
+  if (runs.length === 0) {
+    process.stdout.write(`no runs in ${store.description}\n`);
+    return 0;
+  }
+  for (const r of runs) {
+    const count = (status: string): number => r.steps.filter((s) => s.status === status).length;
+    process.stdout.write(
+      `${r.runId}  ${r.pipeline.padEnd(16)} ${displayStatus(r).padEnd(11)} ${formatDuration(r.durationMs ?? 0).padStart(8)}  ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed${pinned.has(r.runId) ? '  [pinned]' : ''}\n`,
+    );
+  }
+  return 0;
+}
+
+export async function showCommand(args: { runId: string; json: boolean }, store: Store): Promise<number> {
+  const run = await store.getRun(args.runId);
+  if (run === undefined) throw new UsageError(`no run ${args.runId} in ${store.description}`, 'list runs with `flywheel runs`');
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify({ ...(runSummary(run) as object), startedAt: run.startedAt, overrides: run.overrides, record: run }, null, 2)}\n`);
+    return 0;
+  }
+  const lines = [`run ${run.runId} of ${run.pipeline}: ${displayStatus(run)}, started ${run.startedAt}, took ${formatDuration(run.durationMs ?? 0)}`];
+  if (run.overrides.length > 0) lines.push(`  overrides: ${run.overrides.join(' ')}`);
+  for (const s of run.steps) {
+    lines.push(`  ${s.status.padEnd(8)} ${s.id}  ${formatDuration(s.durationMs ?? 0)}  ${s.reason}`);
+    if (s.cacheKey) lines.push(`           key ${s.cacheKey}`);
+    for (const [name, o] of Object.entries(s.outputs)) lines.push(`           ${name}: ${o.kind} ${o.digest} (${o.size} bytes)`);
+    if (s.error) lines.push(`           error ${s.error.code}: ${s.error.message}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+export async function pinCommand(args: { runId: string; pinned: boolean }, store: Store): Promise<number> {
+  if ((await store.getRun(args.runId)) === undefined) throw new UsageError(`no run ${args.runId} in ${store.description}`, 'list runs with `flywheel runs`');
+  await store.setPinned(args.runId, args.pinned);
+  process.stdout.write(`${args.pinned ? 'pinned' : 'unpinned'} ${args.runId}\n`);
+  return 0;
+}

@@ -1,0 +1,62 @@
+import { existsSync } from 'node:fs';
+import { register } from 'node:module';
+import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { isPipelineDefinition, type PipelineDefinition } from '../engine/define-pipeline.js';
+import { FlywheelError } from '../engine/errors.js';
+
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
+let hooksRegistered = false;
+
+/** Finds a pipeline file: a path as given, or a name looked up in ./pipelines and then in Flywheel's own pipelines/. */
+export function resolvePipelinePath(nameOrPath: string, cwd = process.cwd()): string {
+  const looksLikePath = nameOrPath.includes('/') || nameOrPath.includes('\\') || EXTENSIONS.includes(extname(nameOrPath));
+  const candidates = looksLikePath
+    ? [resolve(cwd, nameOrPath)]
+    : [join(cwd, 'pipelines'), join(PACKAGE_ROOT, 'pipelines')].flatMap((dir) => EXTENSIONS.map((ext) => join(dir, `${nameOrPath}${ext}`)));
+  const found = candidates.find((c) => existsSync(c));
+  if (found === undefined) {
+    throw new FlywheelError('PIPELINE_NOT_FOUND', `no pipeline ${JSON.stringify(nameOrPath)}: looked for ${candidates.map((c) => (isAbsolute(c) ? c : resolve(c))).join(', ')}`, {
+      retryable: false,
+      fix: 'pass a path to a .ts/.js file that default-exports definePipeline(...), or a name of a file in ./pipelines',
+    });
+  }
+  return found;
+}
+
+function registerHooks(typescript: boolean): Promise<void> | void {
+  if (hooksRegistered) return;
+  hooksRegistered = true;
+  const engineUrl = new URL('../index.js', import.meta.url).href;
+  const done = typescript
+    ? import('tsx/esm/api').then(({ register: registerTsx }) => {
+        registerTsx();
+      })
+    : Promise.resolve();
+  return done.then(() => {
+    // Registered last so it runs first: `flywheel` never goes through tsx's resolver.
+    register(new URL('./flywheel-alias-hook.js', import.meta.url), { data: { engineUrl } });
+  });
+}
+
+/** Imports a pipeline module (TypeScript through tsx) and returns its default-exported definition. */
+export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Promise<{ definition: PipelineDefinition; path: string }> {
+  const path = resolvePipelinePath(nameOrPath, cwd);
+  await registerHooks(['.ts', '.mts'].includes(extname(path)));
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new FlywheelError('PIPELINE_LOAD_FAILED', `could not load ${path}: ${(error as Error).message}`, {
+      retryable: false,
+      fix: 'fix the error above in the pipeline file (run `npm run typecheck` for TypeScript errors)',
+      cause: error,
+    });
+  }
+  const definition = isPipelineDefinition(module.default) ? module.default : Object.values(module).find(isPipelineDefinition);
+  if (definition === undefined) {
+    throw new FlywheelError('PIPELINE_LOAD_FAILED', `${path} exports no pipeline`, { retryable: false, fix: 'add `export default definePipeline({ ... })` to the file' });
+  }
+  return { definition, path };
+}

@@ -1,0 +1,120 @@
+import { parseArgs } from 'node:util';
+import { openStore } from '../cache/open-store.js';
+import { PipelineInvalidError, formatProblems } from '../engine/errors.js';
+import { cacheGcCommand, cacheLsCommand, cacheVerifyCommand } from './commands/cache.js';
+import { planCommand } from './commands/plan.js';
+import { runCommand } from './commands/run.js';
+import { pinCommand, runsCommand, showCommand } from './commands/runs.js';
+import { UsageError } from './usage-error.js';
+
+const HELP = `flywheel — typed ML pipelines with a content-addressed cache
+
+usage:
+  flywheel run <pipeline> [--set step.path=value]... [--config file.json] [--force <step>]... [--force-all]
+                          [--concurrency N] [--json] [--log-level level]
+  flywheel plan <pipeline> [--set ...] [--config file.json] [--force <step>] [--force-all] [--json]
+  flywheel runs [--pipeline name] [--limit N] [--json]
+  flywheel show <runId> [--json]
+  flywheel pin <runId> | unpin <runId>
+  flywheel cache ls [--json]
+  flywheel cache verify [--fix] [--json]
+  flywheel cache gc [--dry-run] [--keep N] [--grace PT1H] [--json]
+
+<pipeline> is a .ts/.js file that default-exports definePipeline(...), or a name found in ./pipelines.
+The store is .flywheel/ in the working directory; FLYWHEEL_STORE=<path> (or --store) selects another.
+Exit codes: 0 success, 1 pipeline failed (or cache problems found), 2 bad usage or invalid pipeline.`;
+
+const OPTIONS = {
+  set: { type: 'string', multiple: true },
+  config: { type: 'string' },
+  force: { type: 'string', multiple: true },
+  'force-all': { type: 'boolean' },
+  concurrency: { type: 'string' },
+  json: { type: 'boolean' },
+  'log-level': { type: 'string' },
+  store: { type: 'string' },
+  pipeline: { type: 'string' },
+  limit: { type: 'string' },
+  fix: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  keep: { type: 'string' },
+  grace: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+function positiveInt(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} ${value} is not a whole number ≥ 1`, `write e.g. ${flag} 4`);
+  return n;
+}
+
+async function dispatch(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message, 'see `flywheel --help`');
+  }
+  const { values: v, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (v.version) {
+    process.stdout.write('flywheel 0.1.0\n');
+    return 0;
+  }
+  if (v.help || command === undefined || command === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return command === undefined && !v.help ? 2 : 0;
+  }
+  const store = openStore(v.store);
+  const json = v.json ?? false;
+  const needOne = (what: string): string => {
+    if (rest.length !== 1) throw new UsageError(`flywheel ${command} takes exactly one ${what}`, `write flywheel ${command} <${what}>`);
+    return rest[0] as string;
+  };
+  const pipelineArgs = () => ({ pipeline: needOne('pipeline'), set: v.set ?? [], config: v.config, force: v.force ?? [], forceAll: v['force-all'] ?? false, json });
+  switch (command) {
+    case 'run':
+      return runCommand({ ...pipelineArgs(), concurrency: v.concurrency === undefined ? undefined : positiveInt(v.concurrency, '--concurrency', 4), logLevel: v['log-level'] }, store);
+    case 'plan':
+      return planCommand(pipelineArgs(), store);
+    case 'runs':
+      return runsCommand({ pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json }, store);
+    case 'show':
+      return showCommand({ runId: needOne('runId'), json }, store);
+    case 'pin':
+    case 'unpin':
+      return pinCommand({ runId: needOne('runId'), pinned: command === 'pin' }, store);
+    case 'cache': {
+      const [sub] = rest;
+      if (sub === 'ls') return cacheLsCommand({ json }, store);
+      if (sub === 'verify') return cacheVerifyCommand({ fix: v.fix ?? false, json }, store);
+      if (sub === 'gc') return cacheGcCommand({ dryRun: v['dry-run'] ?? false, keep: positiveInt(v.keep, '--keep', 5), grace: v.grace ?? 'PT1H', json }, store);
+      throw new UsageError(`unknown cache command ${JSON.stringify(sub ?? '')}`, 'use flywheel cache ls | verify | gc');
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`, 'see `flywheel --help`');
+  }
+}
+
+/** Runs the CLI and returns its exit code: 0 success, 1 pipeline failed, 2 bad usage or invalid pipeline. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (error) {
+    if (error instanceof PipelineInvalidError) {
+      process.stderr.write(`error: pipeline ${error.pipeline} is invalid; nothing was run.\n${formatProblems(error.problems)}\n`);
+      return 2;
+    }
+    const e = error as { name?: string; code?: string; message?: string; fix?: string; options?: { fix?: string; retryable?: boolean } };
+    if (e.name === 'UsageError' || e.name === 'FlywheelError') {
+      const fix = e.fix ?? e.options?.fix;
+      process.stderr.write(`error${e.code ? ` ${e.code}` : ''}: ${e.message ?? ''}\n${fix ? `  fix: ${fix}\n` : ''}`);
+      // Bad input is a usage problem; an environmental failure (store unreachable, disk full) is not.
+      return e.name === 'UsageError' || e.options?.retryable === false ? 2 : 1;
+    }
+    process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}

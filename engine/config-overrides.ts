@@ -1,0 +1,71 @@
+import type { Problem } from './errors.js';
+
+/** Config that replaces what the pipeline code says, per node id: from a config file and `--set`. */
+export type ConfigOverrides = Record<string, Record<string, unknown>>;
+
+/** A `--set` value: JSON when it parses (`3`, `true`, `[1,2]`, `"x"`), otherwise the raw text. */
+function parseSetValue(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Objects merge key by key; anything else (arrays included) replaces. Inputs are never mutated. */
+export function deepMerge(base: unknown, override: unknown): unknown {
+  if (!isRecord(base) || !isRecord(override)) return override;
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(override)) out[key] = key in out ? deepMerge(out[key], value) : value;
+  return out;
+}
+
+/**
+ * Turns `--set step.path.to.field=value` arguments into overrides. Problems name the offending argument.
+ *
+ * @example
+ * parseSetArguments(['train.lr=0.001', 'collect.days=7'])
+ * // → { overrides: { train: { lr: 0.001 }, collect: { days: 7 } }, problems: [] }
+ */
+export function parseSetArguments(sets: readonly string[]): { overrides: ConfigOverrides; problems: Problem[] } {
+  let overrides: ConfigOverrides = {};
+  const problems: Problem[] = [];
+  for (const arg of sets) {
+    const eq = arg.indexOf('=');
+    const path = eq < 0 ? '' : arg.slice(0, eq);
+    const parts = path.split('.');
+    if (eq < 0 || parts.length < 2 || parts.some((p) => p === '')) {
+      problems.push({
+        code: 'CONFIG_OVERRIDE_INVALID',
+        message: `--set ${JSON.stringify(arg)} is not of the form <step>.<config path>=<value>`,
+        fix: 'write e.g. --set count-words.minLength=4 (values are parsed as JSON when they can be)',
+      });
+      continue;
+    }
+    let value = parseSetValue(arg.slice(eq + 1));
+    for (const part of parts.slice(1).reverse()) value = { [part]: value };
+    overrides = deepMerge(overrides, { [parts[0] as string]: value }) as ConfigOverrides;
+  }
+  return { overrides, problems };
+}
+
+/** Reads the `{ "<step id>": { ...config } }` object of a config file. */
+export function overridesFromFile(content: unknown, fileName: string): { overrides: ConfigOverrides; problems: Problem[] } {
+  if (!isRecord(content)) {
+    return {
+      overrides: {},
+      problems: [{ code: 'CONFIG_OVERRIDE_INVALID', message: `${fileName} must hold a JSON object keyed by step id`, fix: 'write e.g. { "count-words": { "minLength": 4 } }' }],
+    };
+  }
+  const overrides: ConfigOverrides = {};
+  const problems: Problem[] = [];
+  for (const [stepId, config] of Object.entries(content)) {
+    if (isRecord(config)) overrides[stepId] = config;
+    else problems.push({ code: 'CONFIG_OVERRIDE_INVALID', stepId, message: `${fileName}: the config for ${stepId} is not an object`, fix: `write "${stepId}": { ... } with that step's config fields` });
+  }
+  return { overrides, problems };
+}

@@ -1,0 +1,128 @@
+import type { z } from 'zod';
+import type { AnyStep, StepDefinition } from './define-step.js';
+import type { JsonPort, Port, PortKind, Ports } from './ports.js';
+
+const REF_BRAND = Symbol.for('flywheel.output-ref');
+const PIPELINE_BRAND = Symbol.for('flywheel.pipeline');
+
+/**
+ * A reference to one output of one step in a pipeline. The type parameters let TypeScript reject
+ * wiring a directory into a file input, or a JSON value into an input expecting another shape.
+ */
+export interface OutputRef<K extends PortKind = PortKind, T = unknown> {
+  readonly [REF_BRAND]: true;
+  readonly node: string;
+  readonly output: string;
+  /** Known for refs taken from a step handle; unknown (undefined) for `p.ref(...)`. */
+  readonly kind: K | undefined;
+  /** Phantom: carries the JSON value type for compile-time checks; never set at runtime. */
+  readonly __value?: T;
+}
+
+export type RefFor<P extends Port> = P extends JsonPort<infer T> ? OutputRef<'json', T> : OutputRef<P['kind']>;
+
+type RequiredInputNames<I extends Ports> = { [K in keyof I]: I[K]['optional'] extends true ? never : K }[keyof I];
+type OptionalInputNames<I extends Ports> = { [K in keyof I]: I[K]['optional'] extends true ? K : never }[keyof I];
+
+export type InputWiring<I extends Ports> = { [K in RequiredInputNames<I>]: RefFor<I[K]> } & { [K in OptionalInputNames<I>]?: RefFor<I[K]> };
+
+type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+interface BaseNodeOptions<C extends z.ZodType> {
+  /** Node id in this pipeline; defaults to the step's id. Needed when one step is used twice. */
+  id?: string;
+  /** Config for this use of the step; the config file and `--set` override it, the schema fills defaults. */
+  config?: DeepPartial<z.input<C>>;
+}
+
+export type NodeOptions<C extends z.ZodType, I extends Ports> = BaseNodeOptions<C> &
+  ([RequiredInputNames<I>] extends [never] ? { inputs?: InputWiring<I> } : { inputs: InputWiring<I> });
+
+/** Returned by `p.add`: the node id and typed references to each output. */
+export interface StepHandle<O extends Ports> {
+  readonly id: string;
+  readonly out: { [K in keyof O]: RefFor<O[K]> };
+}
+
+export interface PipelineNode {
+  id: string;
+  step: AnyStep;
+  config: unknown;
+  inputs: Record<string, OutputRef>;
+}
+
+export interface PipelineBuilder {
+  /** Adds a step to the pipeline and returns references to its outputs. */
+  add<C extends z.ZodType, I extends Ports, O extends Ports>(
+    step: StepDefinition<C, I, O>,
+    ...options: [RequiredInputNames<I>] extends [never] ? [options?: NodeOptions<C, I>] : [options: NodeOptions<C, I>]
+  ): StepHandle<O>;
+  /** An untyped reference by name, for wiring computed at run time; validation checks it exists. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  ref(node: string, output: string): OutputRef<any, any>;
+}
+
+export interface PipelineSpec {
+  /** Pipeline name: run records and plans are kept per name. */
+  name: string;
+  description?: string;
+  /** Declares the steps and their wiring; called once when the pipeline is defined. */
+  build(p: PipelineBuilder): void;
+}
+
+export interface PipelineDefinition {
+  readonly [PIPELINE_BRAND]: true;
+  readonly name: string;
+  readonly description?: string;
+  readonly nodes: readonly PipelineNode[];
+}
+
+function makeRef(node: string, output: string, kind: PortKind | undefined): OutputRef {
+  return { [REF_BRAND]: true, node, output, kind };
+}
+
+export function isOutputRef(value: unknown): value is OutputRef {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[REF_BRAND] === true;
+}
+
+export function isPipelineDefinition(value: unknown): value is PipelineDefinition {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[PIPELINE_BRAND] === true;
+}
+
+/**
+ * Defines a pipeline: a DAG of steps wired output → input in code. Nothing runs here; `flywheel run`
+ * validates the whole pipeline first and reports every problem at once.
+ *
+ * @example
+ * ```ts
+ * import { definePipeline } from 'flywheel';
+ * import { fetchCorpus, countWords, report } from '../steps/words.js';
+ *
+ * export default definePipeline({
+ *   name: 'words',
+ *   build(p) {
+ *     const corpus = p.add(fetchCorpus, { config: { files: 20 } });
+ *     const counts = p.add(countWords, { inputs: { text: corpus.out.text } });
+ *     p.add(report, { inputs: { counts: counts.out.counts } });
+ *   },
+ * });
+ * ```
+ */
+export function definePipeline(spec: PipelineSpec): PipelineDefinition {
+  const nodes: PipelineNode[] = [];
+  const builder: PipelineBuilder = {
+    add(step, ...rest) {
+      const options = (rest[0] ?? {}) as { id?: string; config?: unknown; inputs?: Record<string, OutputRef> };
+      const id = options.id ?? step.id;
+      nodes.push({ id, step, config: options.config ?? {}, inputs: { ...(options.inputs ?? {}) } });
+      const out: Record<string, OutputRef> = {};
+      for (const [name, port] of Object.entries(step.outputs as Ports)) out[name] = makeRef(id, name, port.kind);
+      return { id, out } as never;
+    },
+    ref(node, output) {
+      return makeRef(node, output, undefined);
+    },
+  };
+  spec.build(builder);
+  return { [PIPELINE_BRAND]: true, name: spec.name, ...(spec.description === undefined ? {} : { description: spec.description }), nodes };
+}

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import type { InputValue, JsonPort, JsonPortNames, PathPortNames, Ports } from './ports.js';
+
+/** Task queues known to the Temporal executor; the local executor runs every queue in-process. */
+export type TaskQueue = 'cpu' | 'gpu-h200';
+
+export interface Resources {
+  /** Where the step runs on Temporal. Default `cpu`. */
+  queue?: TaskQueue;
+  /** Longest a single attempt may take, as an ISO-8601 duration (`PT30M`). Default: no limit. */
+  timeout?: string;
+  /** Extra attempts after a retryable failure. Default 0. */
+  retries?: number;
+}
+
+/** Reported through `ctx.progress`: shown live by the CLI and, on Temporal, carried in heartbeats. */
+export interface Progress {
+  /** 0..1 when known. */
+  fraction?: number;
+  message?: string;
+  /** Free-form resume state (e.g. a checkpoint path) for the next attempt. */
+  details?: unknown;
+}
+
+/** Everything `run` receives. Paths are private to this execution; write outputs only to `outputs`. */
+export interface StepContext<Config, I extends Ports, O extends Ports> {
+  /** The step's config, parsed by its schema with defaults applied. */
+  config: Config;
+  /** Paths for file and directory inputs, parsed values for JSON inputs. */
+  inputs: { [K in keyof I]: InputValue<I[K]> };
+  /** Where to write each file or directory output (a directory output's folder already exists). */
+  outputs: { [K in PathPortNames<O>]: string };
+  /** Scratch directory, removed after the step. */
+  workDir: string;
+  log: Logger;
+  progress(progress: Progress): void;
+  /** Aborted on cancellation or timeout; pass it to child processes and long loops. */
+  signal: AbortSignal;
+  /** 1 for the first attempt. */
+  attempt: number;
+}
+
+/** What `run` returns: a value for each JSON output, nothing when there is none. */
+export type StepResult<O extends Ports> = [JsonPortNames<O>] extends [never]
+  ? void
+  : { [K in JsonPortNames<O>]: O[K] extends JsonPort<infer T> ? T : never };
+
+export interface StepSpec<C extends z.ZodType, I extends Ports, O extends Ports> {
+  /** Stable identity of the step's code: part of its cache key. Lowercase, digits, `-`, `_`, `.`. */
+  id: string;
+  /** Bump when the code changes its results: invalidates this step's cache entries. */
+  version: string | number;
+  description?: string;
+  /** zod schema of the config; defaults declared here apply when the pipeline leaves a value out. */
+  config?: C;
+  inputs?: I;
+  outputs?: O;
+  resources?: Resources;
+  /** `false` runs the step every time (outputs are still stored so downstream caching works). */
+  cache?: boolean;
+  /** Results older than this ISO-8601 duration (`P7D`) are recomputed. */
+  maxAge?: string;
+  /** Environment variables the result depends on; their values enter the cache key. */
+  env?: readonly string[];
+  run(ctx: StepContext<z.output<C>, I, O>): Promise<StepResult<O>> | StepResult<O>;
+}
+
+/** Brand that survives being loaded through two module instances (dist and source). */
+export const STEP_BRAND = Symbol.for('flywheel.step');
+
+export interface StepDefinition<C extends z.ZodType = z.ZodType, I extends Ports = Ports, O extends Ports = Ports> extends StepSpec<C, I, O> {
+  readonly [STEP_BRAND]: true;
+  readonly version: string;
+  readonly config: C;
+  readonly inputs: I;
+  readonly outputs: O;
+}
+
+/** Any step, regardless of its config and ports. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyStep = StepDefinition<any, any, any>;
+
+/**
+ * Defines a step: a unit of work whose result is cached by its id, version, config and input bytes.
+ *
+ * @example
+ * ```ts
+ * import { defineStep, file, json } from 'flywheel';
+ * import { z } from 'zod';
+ *
+ * export const countWords = defineStep({
+ *   id: 'count-words',
+ *   version: 1,
+ *   config: z.object({ minLength: z.number().int().default(3) }),
+ *   inputs: { text: file() },
+ *   outputs: { counts: json(z.record(z.string(), z.number())) },
+ *   async run({ config, inputs }) {
+ *     const words = (await readFile(inputs.text, 'utf8')).split(/\W+/).filter((w) => w.length >= config.minLength);
+ *     const counts: Record<string, number> = {};
+ *     for (const w of words) counts[w] = (counts[w] ?? 0) + 1;
+ *     return { counts };
+ *   },
+ * });
+ * ```
+ */
+export function defineStep<C extends z.ZodType = z.ZodObject<Record<string, never>>, I extends Ports = Record<string, never>, O extends Ports = Record<string, never>>(
+  spec: StepSpec<C, I, O>,
+): StepDefinition<C, I, O> {
+  return {
+    ...spec,
+    [STEP_BRAND]: true,
+    version: String(spec.version),
+    config: spec.config ?? (z.object({}) as unknown as C),
+    inputs: spec.inputs ?? ({} as I),
+    outputs: spec.outputs ?? ({} as O),
+  };
+}
+
+export function isStepDefinition(value: unknown): value is AnyStep {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[STEP_BRAND] === true;
+}

@@ -1,0 +1,56 @@
+/** Stable codes: tools and tests match on these, so never rename one. */
+export type ProblemCode =
+  | 'PIPELINE_CYCLE'
+  | 'DUPLICATE_STEP_ID'
+  | 'INVALID_STEP_ID'
+  | 'INVALID_STEP_DEFINITION'
+  | 'UNKNOWN_STEP'
+  | 'UNKNOWN_INPUT'
+  | 'UNKNOWN_OUTPUT'
+  | 'INPUT_NOT_CONNECTED'
+  | 'INPUT_KIND_MISMATCH'
+  | 'CONFIG_INVALID'
+  | 'CONFIG_NOT_HASHABLE'
+  | 'CONFIG_OVERRIDE_INVALID'
+  | 'PIPELINE_NOT_FOUND'
+  | 'PIPELINE_LOAD_FAILED';
+
+/** One thing wrong with a pipeline: what, where, and how to fix it. */
+export interface Problem {
+  code: ProblemCode;
+  /** The pipeline step (node) id the problem is about, when there is one. */
+  stepId?: string;
+  message: string;
+  fix: string;
+}
+
+/** A Flywheel error with a stable code; `retryable: false` marks bad input or config that retrying cannot fix. */
+export class FlywheelError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly options: { fix?: string; retryable?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FlywheelError';
+  }
+
+  get retryable(): boolean {
+    return this.options.retryable ?? true;
+  }
+}
+
+/** Thrown before anything runs when validation finds problems; carries all of them, not just the first. */
+export class PipelineInvalidError extends Error {
+  constructor(
+    readonly pipeline: string,
+    readonly problems: Problem[],
+  ) {
+    super(`pipeline ${pipeline} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(problems)}`);
+    this.name = 'PipelineInvalidError';
+  }
+}
+
+export function formatProblems(problems: readonly Problem[]): string {
+  return problems.map((p) => `  ✗ ${p.code}${p.stepId === undefined ? '' : ` [${p.stepId}]`}: ${p.message}\n    fix: ${p.fix}`).join('\n');
+}

@@ -1,0 +1,172 @@
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { canonicalJson } from '../cache/canonical.js';
+import { ingestDirectory, materializeDirectory } from '../cache/manifest.js';
+import type { OutputRecord } from '../cache/records.js';
+import type { Store } from '../cache/store.js';
+import type { Progress } from './define-step.js';
+import { FlywheelError } from './errors.js';
+import type { FilePort, Port, Ports } from './ports.js';
+import type { ResolvedNode } from './validate.js';
+
+export interface ExecuteOptions {
+  store: Store;
+  log: Logger;
+  signal: AbortSignal;
+  /** Outputs of the node's upstream steps, by node id. */
+  upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined;
+  onProgress?: (progress: Progress) => void;
+  onAttemptFailed?: (attempt: number, error: unknown) => void;
+}
+
+function fileNameOf(name: string, port: Port): string {
+  return (port as FilePort).fileName ?? name;
+}
+
+function isRetryable(error: unknown): boolean {
+  if (error instanceof FlywheelError) return error.retryable;
+  return (error as { name?: string }).name !== 'ZodError';
+}
+
+/** Puts each input where the step can read it: files and directories copied out of the store (verified), JSON parsed. */
+async function prepareInputs(node: ResolvedNode, dir: string, options: ExecuteOptions): Promise<Record<string, unknown>> {
+  const values: Record<string, unknown> = {};
+  for (const [name, port] of Object.entries(node.step.inputs as Ports)) {
+    const source = node.inputs[name];
+    if (source === null || source === undefined) {
+      values[name] = undefined;
+      continue;
+    }
+    const record = options.upstreamOutputs(source.node)?.[source.output];
+    if (record === undefined) throw new Error(`internal: output ${source.node}.${source.output} is not available`);
+    if (port.kind === 'json') {
+      const raw = JSON.parse((await options.store.readBytes(record.digest)).toString('utf8')) as unknown;
+      const parsed = port.schema.safeParse(raw);
+      if (!parsed.success) {
+        throw new FlywheelError('INPUT_INVALID', `input ${name} from ${source.node}.${source.output} does not match its schema: ${parsed.error.message}`, {
+          retryable: false,
+          fix: 'make the two ports declare compatible schemas',
+        });
+      }
+      values[name] = parsed.data;
+    } else if (port.kind === 'dir') {
+      const target = join(dir, name);
+      await materializeDirectory(options.store, record.digest, target);
+      values[name] = target;
+    } else {
+      await mkdir(join(dir, name), { recursive: true });
+      const target = join(dir, name, record.fileName ?? name);
+      await options.store.copyBlobTo(record.digest, target);
+      values[name] = target;
+    }
+  }
+  return values;
+}
+
+async function prepareOutputs(node: ResolvedNode, dir: string): Promise<Record<string, string>> {
+  const paths: Record<string, string> = {};
+  for (const [name, port] of Object.entries(node.step.outputs as Ports)) {
+    if (port.kind === 'json') continue;
+    await mkdir(join(dir, name), { recursive: true });
+    paths[name] = port.kind === 'dir' ? join(dir, name) : join(dir, name, fileNameOf(name, port));
+  }
+  return paths;
+}
+
+/** Validates what `run` produced and moves it into the store. Nothing is stored unless every output is good. */
+async function collectOutputs(node: ResolvedNode, paths: Record<string, string>, returned: unknown, store: Store): Promise<Record<string, OutputRecord>> {
+  const ports = Object.entries(node.step.outputs as Ports);
+  const values = (returned ?? {}) as Record<string, unknown>;
+  const jsonBytes = new Map<string, Buffer>();
+  for (const [name, port] of ports) {
+    if (port.kind === 'json') {
+      const parsed = port.schema.safeParse(values[name]);
+      if (!parsed.success) {
+        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned an invalid value for JSON output ${name}: ${parsed.error.message}`, { retryable: false, fix: `return { ${name}: ... } matching the output schema` });
+      }
+      jsonBytes.set(name, Buffer.from(canonicalJson(parsed.data)));
+    } else {
+      const path = paths[name] as string;
+      const info = await stat(path).catch(() => undefined);
+      if (info === undefined || (port.kind === 'dir' ? !info.isDirectory() : !info.isFile())) {
+        throw new FlywheelError('STEP_OUTPUT_MISSING', `run() finished without writing ${port.kind} output ${name} to ${path}`, { retryable: false, fix: `write the ${port.kind} to ctx.outputs.${name}` });
+      }
+    }
+  }
+  const records: Record<string, OutputRecord> = {};
+  for (const [name, port] of ports) {
+    if (port.kind === 'json') {
+      const stored = await store.putBytes(jsonBytes.get(name) as Buffer);
+      records[name] = { kind: 'json', ...stored };
+    } else if (port.kind === 'dir') {
+      records[name] = { kind: 'dir', ...(await ingestDirectory(store, paths[name] as string, { move: true })) };
+    } else {
+      records[name] = { kind: 'file', ...(await store.putFile(paths[name] as string, { move: true })), fileName: fileNameOf(name, port) };
+    }
+  }
+  return records;
+}
+
+/** Settles when `run` does, or rejects as soon as the signal fires: a step that ignores its signal cannot hold the run. */
+function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal, node: ResolvedNode): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      const timedOut = (signal.reason as { name?: string } | undefined)?.name === 'TimeoutError';
+      reject(
+        timedOut
+          ? new FlywheelError('STEP_TIMEOUT', `step ${node.id} exceeded its timeout ${node.step.resources?.timeout ?? ''}`, { fix: 'raise resources.timeout or make the step faster' })
+          : new FlywheelError('STEP_CANCELLED', `step ${node.id} was cancelled`, { retryable: false }),
+      );
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    Promise.resolve(work).then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}
+
+/**
+ * Executes one step in a private scratch directory: inputs materialized and verified, `run` called with
+ * retries for retryable failures, outputs validated and stored. The scratch directory is always removed.
+ */
+export async function executeStep(node: ResolvedNode, options: ExecuteOptions): Promise<{ outputs: Record<string, OutputRecord>; attempts: number }> {
+  const retries = node.step.resources?.retries ?? 0;
+  for (let attempt = 1; ; attempt++) {
+    const scratch = await options.store.makeScratchDir(node.id);
+    try {
+      const [inputs, outputs] = await Promise.all([prepareInputs(node, join(scratch, 'in'), options), prepareOutputs(node, join(scratch, 'out'))]);
+      const workDir = join(scratch, 'work');
+      await mkdir(workDir);
+      const signals = [options.signal];
+      if (node.timeoutMs !== undefined) signals.push(AbortSignal.timeout(node.timeoutMs));
+      const signal = AbortSignal.any(signals);
+      const returned = await untilAborted(node.step.run({
+        config: node.config,
+        inputs,
+        outputs,
+        workDir,
+        log: options.log,
+        progress: (p: Progress) => options.onProgress?.(p),
+        signal,
+        attempt,
+      } as never), signal, node);
+      return { outputs: await collectOutputs(node, outputs, returned, options.store), attempts: attempt };
+    } catch (error) {
+      if (attempt > retries || !isRetryable(error) || options.signal.aborted) throw error;
+      options.onAttemptFailed?.(attempt, error);
+      await sleep(Math.min(30_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random()), undefined, { signal: options.signal }).catch(() => undefined);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+}

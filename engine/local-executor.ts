@@ -1,0 +1,208 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { CacheKey } from '../cache/digest.js';
+import type { OutputRecord, RunRecord, StepRunRecord } from '../cache/records.js';
+import type { Store } from '../cache/store.js';
+import { lookUpResult } from './cache-lookup.js';
+import type { Progress } from './define-step.js';
+import { FlywheelError } from './errors.js';
+import { executeStep } from './execute-step.js';
+import { explainMiss, type Explanation } from './explain.js';
+import { nodeKey } from './node-key.js';
+import { lastFinishedRun, newRunId } from './run-history.js';
+import type { ResolvedNode, ResolvedPipeline } from './validate.js';
+
+export type RunEvent =
+  | { type: 'run-started'; runId: string; pipeline: string; steps: string[] }
+  | { type: 'step-running'; id: string; reason: string }
+  | { type: 'step-waiting'; id: string; holder: string }
+  | { type: 'step-progress'; id: string; progress: Progress }
+  | { type: 'step-finished'; step: StepRunRecord }
+  | { type: 'run-finished'; run: RunRecord };
+
+export interface LocalRunOptions {
+  store: Store;
+  logger: Logger;
+  /** Most steps executing at once. Default 4. */
+  concurrency?: number;
+  /** Node ids to re-run even when cached; their downstream re-runs only if outputs change. */
+  force?: readonly string[];
+  forceAll?: boolean;
+  /** The `--set` arguments, kept in the run record. */
+  overrides?: readonly string[];
+  signal?: AbortSignal;
+  onEvent?: (event: RunEvent) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Limits how many steps execute at once; cache look-ups do not take a slot. */
+class Slots {
+  private waiting: Array<() => void> = [];
+  private free: number;
+  constructor(size: number) {
+    this.free = Math.max(1, size);
+  }
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return () => {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+
+function errorInfo(error: unknown): { code: string; message: string } {
+  if (error instanceof FlywheelError) return { code: error.code, message: error.message };
+  const e = error as { name?: string; message?: string };
+  return { code: e.name === 'ZodError' ? 'STEP_INVALID_DATA' : 'STEP_FAILED', message: e.message ?? String(error) };
+}
+
+/**
+ * Runs a validated pipeline in this process: steps in dependency order, independent branches in
+ * parallel, each step cached by its key. Identical keys execute once across processes sharing a store.
+ * Resolves with the run record (also saved in the store); a failed step fails the run, never throws.
+ */
+export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOptions): Promise<RunRecord> {
+  const { store } = options;
+  const runId = newRunId();
+  const startedAt = new Date();
+  const log = options.logger.child({ pipeline: pipeline.name, runId });
+  const emit = options.onEvent ?? (() => undefined);
+  const force = new Set(options.force ?? []);
+  const slots = new Slots(options.concurrency ?? 4);
+  const abort = new AbortController();
+  const onOuterAbort = (): void => abort.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+
+  const previousRun = await lastFinishedRun(store, pipeline.name);
+  const previousSteps = new Map((previousRun?.steps ?? []).map((s) => [s.id, s]));
+  const results = new Map<string, StepRunRecord>();
+  const outputsOf = (id: string): Record<string, OutputRecord> | undefined => results.get(id)?.outputs;
+  const inFlight = new Map<CacheKey, Promise<{ outputs: Record<string, OutputRecord>; durationMs: number }>>();
+
+  const record = (status: RunRecord['status']): RunRecord => ({
+    format: 'flywheel.run/v1',
+    runId,
+    pipeline: pipeline.name,
+    status,
+    startedAt: startedAt.toISOString(),
+    ...(status === 'running' ? {} : { finishedAt: new Date().toISOString(), durationMs: Date.now() - startedAt.getTime() }),
+    host: hostname(),
+    pid: process.pid,
+    overrides: [...(options.overrides ?? [])],
+    steps: pipeline.nodes.map(
+      (n) => results.get(n.id) ?? { id: n.id, step: n.step.id, status: 'pending', reasonCodes: [], reason: 'not reached', outputs: {} },
+    ),
+  });
+  await store.putRun(record('running'));
+  emit({ type: 'run-started', runId, pipeline: pipeline.name, steps: pipeline.nodes.map((n) => n.id) });
+  log.info({ steps: pipeline.nodes.length, store: store.description }, 'run started');
+
+  const finish = (step: StepRunRecord): StepRunRecord => {
+    results.set(step.id, step);
+    emit({ type: 'step-finished', step });
+    return step;
+  };
+
+  /** Executes a key once per process; other nodes with the same key share the promise. */
+  const executeOnce = (node: ResolvedNode, key: CacheKey, components: StepRunRecord['components'], stepLog: Logger) => {
+    const existing = inFlight.get(key);
+    if (existing) return { shared: true, work: existing };
+    const work = (async () => {
+      const release = await slots.acquire();
+      try {
+        const lock = await store.lockKey(key, (holder) => emit({ type: 'step-waiting', id: node.id, holder }));
+        try {
+          // Another process may have produced it while we waited for the lock.
+          if (node.step.cache !== false && !force.has(node.id) && !options.forceAll) {
+            const again = await lookUpResult(store, key, node.maxAgeMs, { repair: true });
+            if (again.hit) return { outputs: again.entry.outputs, durationMs: again.entry.durationMs, sharedWith: again.entry.runId };
+          }
+          const started = Date.now();
+          const { outputs } = await executeStep(node, {
+            store,
+            log: stepLog,
+            signal: abort.signal,
+            upstreamOutputs: outputsOf,
+            onProgress: (progress) => emit({ type: 'step-progress', id: node.id, progress }),
+            onAttemptFailed: (attempt, error) => stepLog.warn({ attempt, err: error }, 'attempt failed; retrying'),
+          });
+          const durationMs = Date.now() - started;
+          if (node.step.cache !== false && components !== undefined) {
+            await store.putAction({ format: 'flywheel.action/v1', key, step: node.step.id, createdAt: new Date().toISOString(), durationMs, runId, outputs, components });
+          }
+          return { outputs, durationMs };
+        } finally {
+          await lock.release();
+        }
+      } finally {
+        release();
+      }
+    })();
+    inFlight.set(key, work);
+    return { shared: false, work };
+  };
+
+  const settle = async (node: ResolvedNode): Promise<StepRunRecord> => {
+    const base = { id: node.id, step: node.step.id };
+    const upstream = node.upstream.map((id) => results.get(id));
+    const blocked = node.upstream.filter((_, i) => upstream[i]?.status !== 'executed' && upstream[i]?.status !== 'cached');
+    if (blocked.length > 0) {
+      const cancelled = abort.signal.aborted;
+      return finish({ ...base, status: 'skipped', reasonCodes: [cancelled ? 'cancelled' : 'upstream-failed'], reason: cancelled ? 'run cancelled' : `upstream ${blocked.join(', ')} did not succeed`, outputs: {} });
+    }
+    if (abort.signal.aborted) return finish({ ...base, status: 'skipped', reasonCodes: ['cancelled'], reason: 'run cancelled', outputs: {} });
+
+    const { key, components } = nodeKey(node, outputsOf, options.env);
+    const stepLog = log.child({ stepId: node.id, cacheKey: key });
+    let why: Explanation;
+    if (options.forceAll || force.has(node.id)) why = { codes: ['forced'], reason: options.forceAll ? 'forced (--force-all)' : 'forced (--force)' };
+    else if (node.step.cache === false) why = { codes: ['cache-disabled'], reason: 'cache disabled for this step (cache: false)' };
+    else {
+      const found = await lookUpResult(store, key, node.maxAgeMs, { repair: true });
+      if (found.hit) {
+        stepLog.debug({ cacheHit: true }, 'cache hit');
+        return finish({ ...base, status: 'cached', cacheKey: key, reasonCodes: ['cache-hit'], reason: `cache hit (computed by run ${found.entry.runId})`, components, outputs: found.entry.outputs, durationMs: 0, savedMs: found.entry.durationMs });
+      }
+      why = found.problem ?? explainMiss(components, previousSteps.get(node.id), previousRun !== undefined);
+      if (found.problem) stepLog.warn({ cacheHit: false, reason: found.problem.reason }, 'cache entry rejected');
+    }
+
+    const startedAt = new Date().toISOString();
+    emit({ type: 'step-running', id: node.id, reason: why.reason });
+    stepLog.info({ cacheHit: false, reason: why.reason }, 'step started');
+    const t0 = Date.now();
+    try {
+      const { shared, work } = executeOnce(node, key, components, stepLog);
+      const done = (await work) as { outputs: Record<string, OutputRecord>; durationMs: number; sharedWith?: string };
+      if (shared || done.sharedWith !== undefined) {
+        const by = done.sharedWith === undefined ? 'another step of this run' : `run ${done.sharedWith}`;
+        return finish({ ...base, status: 'cached', cacheKey: key, reasonCodes: ['shared-execution'], reason: `computed once by ${by} while this step waited`, components, outputs: done.outputs, durationMs: Date.now() - t0, savedMs: done.durationMs });
+      }
+      stepLog.info({ durationMs: done.durationMs }, 'step executed');
+      return finish({ ...base, status: 'executed', cacheKey: key, reasonCodes: why.codes, reason: why.reason, components, outputs: done.outputs, startedAt, durationMs: Date.now() - t0 });
+    } catch (error) {
+      const info = errorInfo(error);
+      stepLog.error({ err: error, code: info.code }, 'step failed');
+      return finish({ ...base, status: 'failed', cacheKey: key, reasonCodes: why.codes, reason: why.reason, components, outputs: {}, startedAt, durationMs: Date.now() - t0, error: info });
+    }
+  };
+
+  // Each node awaits its upstream promises; Promise chaining gives dependency order and parallel branches.
+  const settled = new Map<string, Promise<StepRunRecord>>();
+  for (const node of pipeline.nodes) {
+    const ups = node.upstream.map((id) => settled.get(id) as Promise<StepRunRecord>);
+    settled.set(node.id, Promise.all(ups).then(() => settle(node)));
+  }
+  await Promise.all(settled.values());
+  options.signal?.removeEventListener('abort', onOuterAbort);
+
+  const failed = [...results.values()].some((s) => s.status === 'failed' || s.status === 'skipped');
+  const final = record(failed ? 'failed' : 'succeeded');
+  await store.putRun(final);
+  log.info({ status: final.status, durationMs: final.durationMs }, 'run finished');
+  emit({ type: 'run-finished', run: final });
+  return final;
+}

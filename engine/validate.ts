@@ -1,0 +1,171 @@
+import { findNotCanonical } from '../cache/canonical.js';
+import { deepMerge, type ConfigOverrides } from './config-overrides.js';
+import type { AnyStep } from './define-step.js';
+import { isOutputRef, type PipelineDefinition } from './define-pipeline.js';
+import { parseIsoDuration } from './durations.js';
+import { PipelineInvalidError, type Problem } from './errors.js';
+import { topologicalOrder } from './graph.js';
+import type { Ports } from './ports.js';
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+const QUEUES = new Set(['cpu', 'gpu-h200']);
+
+export interface ResolvedInput {
+  node: string;
+  output: string;
+}
+
+/** A pipeline node after validation: config parsed, wiring checked, durations in milliseconds. */
+export interface ResolvedNode {
+  id: string;
+  step: AnyStep;
+  config: unknown;
+  inputs: Record<string, ResolvedInput | null>;
+  upstream: string[];
+  maxAgeMs: number | undefined;
+  timeoutMs: number | undefined;
+}
+
+export interface ResolvedPipeline {
+  name: string;
+  /** In topological order. */
+  nodes: ResolvedNode[];
+  byId: Map<string, ResolvedNode>;
+  downstream: Map<string, string[]>;
+}
+
+function leafPaths(value: unknown, prefix: string[] = []): string[][] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [prefix];
+  const entries = Object.entries(value);
+  if (entries.length === 0) return [prefix];
+  return entries.flatMap(([k, v]) => leafPaths(v, [...prefix, k]));
+}
+
+function hasPath(value: unknown, path: readonly string[]): boolean {
+  let current = value;
+  for (const part of path) {
+    if (typeof current !== 'object' || current === null || !(part in current)) return false;
+    current = (current as Record<string, unknown>)[part];
+  }
+  return true;
+}
+
+function checkStepDefinition(id: string, step: AnyStep, problems: Problem[]): void {
+  const bad = (message: string, fix: string): void => void problems.push({ code: 'INVALID_STEP_DEFINITION', stepId: id, message, fix });
+  if (!ID_PATTERN.test(step.id)) bad(`step id ${JSON.stringify(step.id)} has characters other than letters, digits, - and _`, 'rename the step, e.g. "count-words"');
+  if (typeof step.run !== 'function') bad('the step has no run(ctx) function', 'give defineStep a run function');
+  if (step.maxAge !== undefined && parseIsoDuration(step.maxAge) === undefined) bad(`maxAge ${JSON.stringify(step.maxAge)} is not an ISO-8601 duration`, 'write e.g. "P7D" or "PT12H"');
+  const resources = step.resources ?? {};
+  if (resources.timeout !== undefined && parseIsoDuration(resources.timeout) === undefined) bad(`resources.timeout ${JSON.stringify(resources.timeout)} is not an ISO-8601 duration`, 'write e.g. "PT30M" or "PT14H"');
+  if (resources.queue !== undefined && !QUEUES.has(resources.queue)) bad(`resources.queue ${JSON.stringify(resources.queue)} is unknown`, 'use "cpu" or "gpu-h200"');
+  if (resources.retries !== undefined && !(Number.isInteger(resources.retries) && resources.retries >= 0)) bad(`resources.retries must be a whole number ≥ 0, got ${String(resources.retries)}`, 'write e.g. retries: 2');
+  for (const [name, port] of [...Object.entries(step.inputs as Ports), ...Object.entries(step.outputs as Ports)]) {
+    if (!['file', 'dir', 'json'].includes(port.kind)) bad(`port ${name} has unknown kind ${JSON.stringify(port.kind)}`, 'declare ports with file(), dir() or json(schema)');
+  }
+}
+
+/**
+ * Checks a whole pipeline before anything runs and returns every problem at once, each with the step,
+ * a stable code and a fix. On success returns the resolved pipeline the planner and executors use.
+ */
+export function validatePipeline(definition: PipelineDefinition, overrides: ConfigOverrides = {}, earlierProblems: Problem[] = []): ResolvedPipeline {
+  const problems: Problem[] = [...earlierProblems];
+  const seen = new Map<string, AnyStep>();
+  for (const node of definition.nodes) {
+    if (!ID_PATTERN.test(node.id)) {
+      problems.push({ code: 'INVALID_STEP_ID', stepId: node.id, message: `step id ${JSON.stringify(node.id)} may contain only letters, digits, - and _`, fix: 'pass a different id to p.add(step, { id })' });
+    }
+    if (seen.has(node.id)) {
+      problems.push({ code: 'DUPLICATE_STEP_ID', stepId: node.id, message: `two steps share the id ${JSON.stringify(node.id)}`, fix: 'give one of them its own id: p.add(step, { id: "other-name", ... })' });
+    } else seen.set(node.id, node.step);
+  }
+  for (const stepId of Object.keys(overrides)) {
+    if (!seen.has(stepId)) {
+      problems.push({ code: 'UNKNOWN_STEP', stepId, message: `config overrides name step ${JSON.stringify(stepId)}, which is not in pipeline ${definition.name}`, fix: `use one of: ${[...seen.keys()].join(', ')}` });
+    }
+  }
+
+  const resolved: ResolvedNode[] = [];
+  for (const node of definition.nodes) {
+    const step = node.step;
+    checkStepDefinition(node.id, step, problems);
+    const declared = step.inputs as Ports;
+    const inputs: Record<string, ResolvedInput | null> = {};
+    for (const [name, ref] of Object.entries(node.inputs)) {
+      const port = declared[name];
+      if (port === undefined) {
+        problems.push({ code: 'UNKNOWN_INPUT', stepId: node.id, message: `step ${step.id} has no input ${JSON.stringify(name)}`, fix: `wire only its inputs: ${Object.keys(declared).join(', ') || '(none)'}` });
+        continue;
+      }
+      if (!isOutputRef(ref)) {
+        problems.push({ code: 'UNKNOWN_OUTPUT', stepId: node.id, message: `input ${name} is wired to ${ref === undefined ? 'undefined (a misspelt output name?)' : 'something that is not a step output'}`, fix: 'wire it to another step\'s output, e.g. inputs: { text: fetch.out.text }' });
+        continue;
+      }
+      const source = seen.get(ref.node);
+      if (source === undefined) {
+        problems.push({ code: 'UNKNOWN_STEP', stepId: node.id, message: `input ${name} comes from step ${JSON.stringify(ref.node)}, which is not in the pipeline`, fix: `add that step with p.add or wire from one of: ${[...seen.keys()].join(', ')}` });
+        continue;
+      }
+      const sourcePort = (source.outputs as Ports)[ref.output];
+      if (sourcePort === undefined) {
+        problems.push({ code: 'UNKNOWN_OUTPUT', stepId: node.id, message: `input ${name} reads output ${JSON.stringify(ref.output)} of ${ref.node}, which has no such output`, fix: `use one of its outputs: ${Object.keys(source.outputs as Ports).join(', ') || '(none)'}` });
+        continue;
+      }
+      if (sourcePort.kind !== port.kind) {
+        problems.push({ code: 'INPUT_KIND_MISMATCH', stepId: node.id, message: `input ${name} expects a ${port.kind} but ${ref.node}.${ref.output} is a ${sourcePort.kind}`, fix: `wire a ${port.kind} output to it, or change the port kinds to agree` });
+        continue;
+      }
+      inputs[name] = { node: ref.node, output: ref.output };
+    }
+    for (const [name, port] of Object.entries(declared)) {
+      if (name in inputs || name in node.inputs) continue;
+      if (port.optional) inputs[name] = null;
+      else problems.push({ code: 'INPUT_NOT_CONNECTED', stepId: node.id, message: `required input ${JSON.stringify(name)} (${port.kind}) is not connected`, fix: `wire it in p.add(${step.id}, { inputs: { ${name}: <step>.out.<output> } }) or declare it optional` });
+    }
+
+    const override = overrides[node.id];
+    const parsed = step.config.safeParse(deepMerge(node.config, override ?? {}));
+    let config: unknown;
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const path = [node.id, ...issue.path.map(String)].join('.');
+        problems.push({ code: 'CONFIG_INVALID', stepId: node.id, message: `config ${path}: ${issue.message}`, fix: `correct ${path} in the pipeline, the config file or --set` });
+      }
+    } else {
+      config = parsed.data;
+      for (const path of override === undefined ? [] : leafPaths(override)) {
+        if (!hasPath(config, path)) {
+          const dotted = [node.id, ...path].join('.');
+          problems.push({ code: 'CONFIG_INVALID', stepId: node.id, message: `config ${dotted} is not a field of step ${step.id} (it would be ignored)`, fix: 'check the spelling against the step\'s config schema' });
+        }
+      }
+      const notCanonical = findNotCanonical(config, `${node.id}`);
+      if (notCanonical) {
+        problems.push({ code: 'CONFIG_NOT_HASHABLE', stepId: node.id, message: `config ${notCanonical.path}: ${notCanonical.problem}`, fix: 'keep config to plain JSON-like data so it can enter the cache key' });
+      }
+    }
+    resolved.push({
+      id: node.id,
+      step,
+      config,
+      inputs,
+      upstream: [...new Set(Object.values(inputs).flatMap((i) => (i === null ? [] : [i.node])))],
+      maxAgeMs: step.maxAge === undefined ? undefined : parseIsoDuration(step.maxAge),
+      timeoutMs: step.resources?.timeout === undefined ? undefined : parseIsoDuration(step.resources.timeout),
+    });
+  }
+
+  const byId = new Map(resolved.map((n) => [n.id, n]));
+  const { order, cycles } = topologicalOrder(
+    resolved.map((n) => n.id),
+    (id) => byId.get(id)?.upstream ?? [],
+  );
+  for (const cycle of cycles) {
+    problems.push({ code: 'PIPELINE_CYCLE', stepId: cycle[0] as string, message: `cycle: ${cycle.join(' → ')}`, fix: 'a step cannot depend on its own output; remove one of these connections' });
+  }
+  if (problems.length > 0) throw new PipelineInvalidError(definition.name, problems);
+
+  const downstream = new Map<string, string[]>(order.map((id) => [id, []]));
+  for (const node of resolved) for (const up of node.upstream) downstream.get(up)?.push(node.id);
+  return { name: definition.name, nodes: order.map((id) => byId.get(id) as ResolvedNode), byId, downstream };
+}

@@ -1,0 +1,24 @@
+/**
+ * Flywheel: typed ML pipelines whose every step is cached by a content hash of its code version,
+ * config and input bytes. Define steps with `defineStep`, wire them with `definePipeline`, run them
+ * with the `flywheel` CLI (or `runPipeline` from code).
+ */
+export { defineStep } from './engine/define-step.js';
+export type { StepSpec, StepDefinition, StepContext, StepResult, Resources, Progress, TaskQueue, AnyStep } from './engine/define-step.js';
+export { definePipeline } from './engine/define-pipeline.js';
+export type { PipelineSpec, PipelineDefinition, PipelineBuilder, StepHandle, OutputRef, NodeOptions } from './engine/define-pipeline.js';
+export { file, dir, json } from './engine/ports.js';
+export type { FilePort, DirPort, JsonPort, Port, Ports } from './engine/ports.js';
+export { FlywheelError, PipelineInvalidError, formatProblems } from './engine/errors.js';
+export type { Problem, ProblemCode } from './engine/errors.js';
+export { validatePipeline } from './engine/validate.js';
+export type { ResolvedPipeline, ResolvedNode } from './engine/validate.js';
+export { planPipeline } from './engine/plan.js';
+export type { Plan, PlannedStep, Decision } from './engine/plan.js';
+export { runLocal } from './engine/local-executor.js';
+export type { LocalRunOptions, RunEvent } from './engine/local-executor.js';
+export { openStore } from './cache/open-store.js';
+export type { Store } from './cache/store.js';
+export type { RunRecord, StepRunRecord, ActionEntry, OutputRecord } from './cache/records.js';
+export type { Digest, CacheKey } from './cache/digest.js';
+export { createLogger } from './engine/logger.js';

@@ -1,0 +1,49 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { defineStep, dir } from 'flywheel';
+
+const VOCABULARY = (
+  'order customer product refund tag email inventory collection discount fulfillment payment invoice draft ' +
+  'segment metafield webhook trigger condition action workflow merchant shipping return subscription variant ' +
+  'stock risk dispute note archive publish capture schedule'
+).split(' ');
+
+/** Small deterministic PRNG so the same seed always writes the same bytes (and so the same digest). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Writes a seeded corpus of short merchant-style documents: the source of the example pipeline. */
+export const makeCorpus = defineStep({
+  id: 'make-corpus',
+  version: 1,
+  description: 'Generate a deterministic text corpus from a seed',
+  config: z.object({
+    documents: z.number().int().min(1).max(100_000).default(200),
+    sentencesPerDocument: z.number().int().min(1).default(12),
+    seed: z.number().int().default(7),
+  }),
+  outputs: { corpus: dir() },
+  async run({ config, outputs, progress }) {
+    const random = mulberry32(config.seed);
+    const pick = (): string => VOCABULARY[Math.floor(random() * VOCABULARY.length)] as string;
+    await mkdir(outputs.corpus, { recursive: true });
+    for (let d = 0; d < config.documents; d++) {
+      const sentences: string[] = [];
+      for (let s = 0; s < config.sentencesPerDocument; s++) {
+        const words = Array.from({ length: 4 + Math.floor(random() * 12) }, pick);
+        sentences.push(`${words.join(' ')}.`);
+      }
+      await writeFile(join(outputs.corpus, `doc-${String(d).padStart(5, '0')}.txt`), `${sentences.join(' ')}\n`);
+      if (d % 50 === 0) progress({ fraction: d / config.documents, message: `${d} documents` });
+    }
+  },
+});
