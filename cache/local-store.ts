@@ -80,12 +80,21 @@ export class LocalStore implements Store {
     if (options.move) {
       // The producer's scratch space lives in this store's tmp/, so moving is a rename: no copy.
       const { digest, size } = await sha256File(path);
-      if (await this.blobExists(digest)) await rm(path, { force: true });
-      else {
-        await chmod(path, 0o444);
-        await this.publish(path, this.blobPath(digest));
+      if (await this.blobExists(digest)) {
+        await rm(path, { force: true });
+        return { digest, size };
       }
-      return { digest, size };
+      await chmod(path, 0o444);
+      try {
+        await this.publish(path, this.blobPath(digest));
+        return { digest, size };
+      } catch (error) {
+        // Another filesystem: rename is impossible, so copy (below) and then consume the source.
+        if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+      }
+      const copied = await this.putFile(path);
+      await rm(path, { force: true });
+      return copied;
     }
     const staged = this.tmpPath('blob');
     const { digest, size } = await copyHashing(createReadStream(path, { highWaterMark: 1 << 20 }), staged);
@@ -125,7 +134,8 @@ export class LocalStore implements Store {
     try {
       copied = await copyHashing(createReadStream(this.blobPath(digest), { highWaterMark: 1 << 20 }), destination);
     } catch (error) {
-      await rm(destination, { force: true });
+      // EEXIST: the destination was someone else's file, not a partial copy of ours; leave it alone.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') await rm(destination, { force: true });
       if (isMissing(error)) throw new BlobUnavailableError(digest, 'missing', this.description);
       throw error;
     }
@@ -245,6 +255,17 @@ export class LocalStore implements Store {
     await this.ensureLayout();
     const release = await acquireFileLock(join(this.root, 'locks', `${key}.lock`), onWait);
     return { release };
+  }
+
+  async removeStaleScratch(graceMs: number, now = Date.now()): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.tmp).catch(() => [] as string[])) {
+      const info = await stat(join(this.tmp, name)).catch(() => undefined);
+      if (info === undefined || now - info.mtimeMs < graceMs) continue;
+      await rm(join(this.tmp, name), { recursive: true, force: true });
+      removed++;
+    }
+    return removed;
   }
 
   async makeScratchDir(label: string): Promise<string> {

@@ -18,6 +18,8 @@ export interface GcReport {
   deletedEntries: CacheKey[];
   deletedBlobs: Digest[];
   freedBytes: number;
+  /** Scratch directories left behind by killed runs. */
+  removedScratch: number;
   keptEntries: number;
   keptBlobs: number;
 }
@@ -67,7 +69,7 @@ export async function collectGarbage(store: Store, runs: RunRecord[], options: G
       for (const output of Object.values(step.outputs)) for (const d of await blobsSafely(store, output)) liveBlobs.add(d);
     }
   }
-  const report: GcReport = { keptRuns: kept.map((r) => r.runId), deletedEntries: [], deletedBlobs: [], freedBytes: 0, keptEntries: 0, keptBlobs: 0 };
+  const report: GcReport = { keptRuns: kept.map((r) => r.runId), deletedEntries: [], deletedBlobs: [], freedBytes: 0, removedScratch: 0, keptEntries: 0, keptBlobs: 0 };
   for await (const { key, modifiedMs } of store.listActions()) {
     const entry = await store.getAction(key);
     if (liveKeys.has(key) || now - modifiedMs < options.graceMs) {
@@ -87,6 +89,7 @@ export async function collectGarbage(store: Store, runs: RunRecord[], options: G
     report.freedBytes += blob.size;
     if (!options.dryRun) await store.deleteBlob(blob.digest);
   }
+  if (!options.dryRun) report.removedScratch = await store.removeStaleScratch(options.graceMs, now);
   return report;
 }
 

@@ -67,4 +67,6 @@ export interface Store {
   lockKey(key: CacheKey, onWait?: (holder: string) => void): Promise<KeyLock>;
   /** A fresh private directory for a step's work, on the same filesystem as the blobs where possible. */
   makeScratchDir(label: string): Promise<string>;
+  /** Removes scratch space left by killed processes, older than the grace period; returns how many entries. */
+  removeStaleScratch(graceMs: number, now?: number): Promise<number>;
 }

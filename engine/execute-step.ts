@@ -151,6 +151,7 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
       if (node.timeoutMs !== undefined) signals.push(AbortSignal.timeout(node.timeoutMs));
       const signal = AbortSignal.any(signals);
       const returned = await untilAborted(node.step.run({
+        stepId: node.id,
         config: node.config,
         inputs,
         outputs,

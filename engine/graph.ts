@@ -45,7 +45,10 @@ function findCycles(remaining: readonly string[], upstreamOf: (id: string) => re
       current = upstreamOf(current).find((up) => left.has(up));
     }
     if (current === undefined) continue;
-    const cycle = path.slice(position.get(current)).reverse(); // upstream → downstream
+    const loop = path.slice(position.get(current)).reverse(); // upstream → downstream
+    // Start the printed cycle at the step declared first, so the message is stable.
+    const first = loop.reduce((best, id, i) => (remaining.indexOf(id) < remaining.indexOf(loop[best] as string) ? i : best), 0);
+    const cycle = [...loop.slice(first), ...loop.slice(0, first)];
     if (cycle.some((id) => reported.has(id))) continue;
     for (const id of cycle) reported.add(id);
     cycles.push([...cycle, cycle[0] as string]);

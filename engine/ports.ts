@@ -38,7 +38,7 @@ interface PortOptions<Optional extends boolean> {
  * @example
  * outputs: { report: file({ fileName: 'report.md' }) }
  */
-export function file<Optional extends boolean = false>(options: PortOptions<Optional> & { fileName?: string } = {}): FilePort<Optional> {
+export function file<const Optional extends boolean = false>(options: PortOptions<Optional> & { fileName?: string } = {}): FilePort<Optional> {
   return { kind: 'file', optional: (options.optional ?? false) as Optional, ...withoutOptional(options) };
 }
 
@@ -47,7 +47,7 @@ export function file<Optional extends boolean = false>(options: PortOptions<Opti
  * @example
  * outputs: { checkpoint: dir() }
  */
-export function dir<Optional extends boolean = false>(options: PortOptions<Optional> = {}): DirPort<Optional> {
+export function dir<const Optional extends boolean = false>(options: PortOptions<Optional> = {}): DirPort<Optional> {
   return { kind: 'dir', optional: (options.optional ?? false) as Optional, ...withoutOptional(options) };
 }
 
@@ -56,7 +56,7 @@ export function dir<Optional extends boolean = false>(options: PortOptions<Optio
  * @example
  * outputs: { metrics: json(z.object({ accuracy: z.number() })) }
  */
-export function json<S extends z.ZodType, Optional extends boolean = false>(schema: S, options: PortOptions<Optional> = {}): JsonPort<z.output<S>, Optional> {
+export function json<S extends z.ZodType, const Optional extends boolean = false>(schema: S, options: PortOptions<Optional> = {}): JsonPort<z.output<S>, Optional> {
   return { kind: 'json', optional: (options.optional ?? false) as Optional, schema: schema as z.ZodType<z.output<S>>, ...withoutOptional(options) };
 }
 
@@ -69,5 +69,6 @@ function withoutOptional<T extends { optional?: unknown }>(options: T): Omit<T, 
 export type InputValue<P extends Port> = (P extends JsonPort<infer T> ? T : string) | (P['optional'] extends true ? undefined : never);
 
 /** Ports whose results are files on disk; `run` gets a path to write each one to. */
-export type PathPortNames<O extends Ports> = { [K in keyof O]: O[K] extends JsonPort ? never : K }[keyof O];
-export type JsonPortNames<O extends Ports> = { [K in keyof O]: O[K] extends JsonPort ? K : never }[keyof O];
+// `[O[K]] extends [never]` keeps a port-less step (ports typed Record<string, never>) from matching everything.
+export type PathPortNames<O extends Ports> = { [K in keyof O]: [O[K]] extends [never] ? never : O[K] extends JsonPort ? never : K }[keyof O];
+export type JsonPortNames<O extends Ports> = { [K in keyof O]: [O[K]] extends [never] ? never : O[K] extends JsonPort ? K : never }[keyof O];

@@ -129,7 +129,7 @@ export function validatePipeline(definition: PipelineDefinition, overrides: Conf
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         const path = [node.id, ...issue.path.map(String)].join('.');
-        problems.push({ code: 'CONFIG_INVALID', stepId: node.id, message: `config ${path}: ${issue.message}`, fix: `correct ${path} in the pipeline, the config file or --set` });
+        problems.push({ code: 'CONFIG_INVALID', stepId: node.id, message: `config ${path}: ${issue.message}`, fix: `correct ${path} in the pipeline, the config file or --set (--set values are JSON when they parse: quote number-like strings, --set '${path}="1"')` });
       }
     } else {
       config = parsed.data;

@@ -1,0 +1,247 @@
+// (a) Fully cached re-run of a 1,000-step DAG (10 chains × 100 file steps): `flywheel run` versus a
+// fully cached `turbo run build` of an equivalent 1,000-package npm workspace. Both are timed as whole
+// processes, because process start and module loading are what a user waits for on a no-op re-run.
+import { writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  FLYWHEEL_BIN,
+  REPO_ROOT,
+  formatMs,
+  formatRatio,
+  formatSamples,
+  freshDir,
+  heading,
+  line,
+  median,
+  runIfMain,
+  runProcess,
+  timeProcess,
+  type SummaryRow,
+} from './lib.js';
+
+const CHAINS = 10;
+const CHAIN_LENGTH = 100;
+const STEPS = CHAINS * CHAIN_LENGTH;
+const SAMPLES = 5;
+const TURBO_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'turbo');
+
+const stepId = (chain: number, index: number): string => `c${chain}-s${String(index).padStart(3, '0')}`;
+
+/**
+ * The pipeline source, unrolled to one `p.add` per step like a large hand-written pipeline, so loading
+ * and transforming a big file is part of what is measured. It has no type annotations, so the same text
+ * is valid as .ts (loaded through tsx) and as .mjs (loaded by Node directly).
+ */
+function pipelineSource(): string {
+  const lines = [
+    `import { readFile, writeFile } from 'node:fs/promises';`,
+    `import { z } from 'zod';`,
+    `import { definePipeline, defineStep, file } from 'flywheel';`,
+    ``,
+    `const Position = z.object({ chain: z.number().int(), index: z.number().int() });`,
+    ``,
+    `const seed = defineStep({`,
+    `  id: 'bench-seed',`,
+    `  version: 1,`,
+    `  config: Position,`,
+    `  outputs: { out: file({ fileName: 'out.txt' }) },`,
+    `  async run({ config, outputs }) {`,
+    '    await writeFile(outputs.out, `chain ${config.chain} step ${config.index}\\n`);',
+    `  },`,
+    `});`,
+    ``,
+    `const link = defineStep({`,
+    `  id: 'bench-link',`,
+    `  version: 1,`,
+    `  config: Position,`,
+    `  inputs: { prev: file() },`,
+    `  outputs: { out: file({ fileName: 'out.txt' }) },`,
+    `  async run({ config, inputs, outputs }) {`,
+    `    const previous = await readFile(inputs.prev, 'utf8');`,
+    '    await writeFile(outputs.out, `chain ${config.chain} step ${config.index} after ${previous.length} bytes\\n`);',
+    `  },`,
+    `});`,
+    ``,
+    `export default definePipeline({`,
+    `  name: 'bench-dag-${STEPS}',`,
+    `  build(p) {`,
+  ];
+  for (let c = 0; c < CHAINS; c++) {
+    const variable = (i: number): string => stepId(c, i).replace('-', '_');
+    lines.push(`    const ${variable(0)} = p.add(seed, { id: '${stepId(c, 0)}', config: { chain: ${c}, index: 0 } });`);
+    for (let i = 1; i < CHAIN_LENGTH; i++) {
+      const declare = i < CHAIN_LENGTH - 1 ? `const ${variable(i)} = ` : '';
+      lines.push(`    ${declare}p.add(link, { id: '${stepId(c, i)}', config: { chain: ${c}, index: ${i} }, inputs: { prev: ${variable(i - 1)}.out.out } });`);
+    }
+  }
+  lines.push(`  },`, `});`, ``);
+  return lines.join('\n');
+}
+
+/** Counts step statuses in `flywheel run --json` output. */
+function statusCounts(jsonText: string): Record<string, number> {
+  const summary = JSON.parse(jsonText) as { steps: Array<{ status: string }> };
+  const counts: Record<string, number> = {};
+  for (const step of summary.steps) counts[step.status] = (counts[step.status] ?? 0) + 1;
+  return counts;
+}
+
+function describeCounts(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .map(([status, n]) => `${n} ${status}`)
+    .join(', ');
+}
+
+/**
+ * Phase timings inside one fresh `node` process, for the breakdown. It is plain JS run by `node -e`
+ * rather than a bench module, so no tsx is loaded before the engine registers its own.
+ */
+function phaseProbe(pipelineFile: string, store: string): string {
+  const dist = (path: string): string => JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist', path)).href);
+  return `
+    const t = [performance.now()];
+    const { loadPipeline } = await import(${dist('cli/load-pipeline.js')});
+    const { validatePipeline, planPipeline, runLocal, openStore, createLogger } = await import(${dist('index.js')});
+    t.push(performance.now());
+    const { definition } = await loadPipeline(${JSON.stringify(pipelineFile)});
+    t.push(performance.now());
+    const resolved = validatePipeline(definition);
+    t.push(performance.now());
+    const store = openStore(${JSON.stringify(store)});
+    const plan = await planPipeline(resolved, store);
+    t.push(performance.now());
+    const run = await runLocal(resolved, { store, logger: createLogger({ level: 'warn' }) });
+    t.push(performance.now());
+    const cached = run.steps.filter((s) => s.status === 'cached').length;
+    const phases = t.slice(1).map((v, i) => v - t[i]);
+    process.stdout.write(JSON.stringify({ beforeFirstLine: t[0], phases, planned: plan.steps.length, cached }));
+  `;
+}
+
+interface Probe {
+  beforeFirstLine: number;
+  phases: [importEngine: number, loadPipeline: number, validate: number, plan: number, run: number];
+  cached: number;
+}
+
+async function flywheelSide(rows: SummaryRow[]): Promise<number> {
+  const dir = await freshDir('dag');
+  const store = join(dir, 'store');
+  const env = { ...process.env, FLYWHEEL_STORE: store };
+  const files = { ts: join(dir, `dag-${STEPS}.ts`), mjs: join(dir, `dag-${STEPS}.mjs`) };
+  const source = pipelineSource();
+  await writeFile(files.ts, source);
+  await writeFile(files.mjs, source);
+  line('pipeline source', `${(source.length / 1024).toFixed(0)} KiB, ${STEPS} steps (${CHAINS} chains × ${CHAIN_LENGTH})`);
+
+  const fill = await runProcess('node', [FLYWHEEL_BIN, 'run', files.ts, '--json'], { cwd: dir, env });
+  line('fill run (executes every step, .ts)', `${formatMs(fill.wallMs)}  (${describeCounts(statusCounts(fill.stdout))})`);
+
+  const medians: Record<string, number> = {};
+  for (const [variant, path] of Object.entries(files)) {
+    const verify = await runProcess('node', [FLYWHEEL_BIN, 'run', path, '--json'], { cwd: dir, env });
+    const counts = statusCounts(verify.stdout);
+    const allCached = counts.cached === STEPS;
+    line(`verify .${variant} with --json`, `${allCached ? 'OK' : 'NOT ALL CACHED'}: ${describeCounts(counts)}  (${formatMs(verify.wallMs)})`);
+    const timed = await timeProcess(SAMPLES, 'node', [FLYWHEEL_BIN, 'run', path], { cwd: dir, env });
+    medians[variant] = median(timed.ms);
+    line(`cached \`flywheel run\` .${variant}, median of ${SAMPLES}`, `${formatMs(median(timed.ms))}  ${formatSamples(timed.ms)}`);
+  }
+
+  heading('(a) where a cached Flywheel run spends its time');
+  const bare = await timeProcess(SAMPLES, 'node', ['-e', '0']);
+  const dist = pathToFileURL(join(REPO_ROOT, 'dist', 'index.js')).href;
+  const engine = await timeProcess(SAMPLES, 'node', ['--input-type=module', '-e', `await import(${JSON.stringify(dist)})`]);
+  const tsx = await timeProcess(SAMPLES, 'node', ['--input-type=module', '-e', `(await import('tsx/esm/api')).register()`]);
+  const cli = await timeProcess(SAMPLES, 'node', [FLYWHEEL_BIN, '--version']);
+  const plan = await timeProcess(SAMPLES, 'node', [FLYWHEEL_BIN, 'plan', files.ts], { cwd: dir, env });
+  line('node -e 0 (bare process)', formatMs(median(bare.ms)));
+  line('node importing dist/index.js (pino, zod, engine)', formatMs(median(engine.ms)));
+  line('node importing tsx and registering it', formatMs(median(tsx.ms)));
+  line('flywheel --version (CLI modules only)', formatMs(median(cli.ms)));
+  line('flywheel plan dag.ts (load, validate, look-ups)', formatMs(median(plan.ms)));
+  for (const [variant, path] of Object.entries(files)) {
+    const probe = JSON.parse((await runProcess('node', ['--input-type=module', '-e', phaseProbe(path, store)], { cwd: dir })).stdout) as Probe;
+    const [importEngine, load, validate, planMs, run] = probe.phases;
+    console.log(`  in-process phases, .${variant} (${probe.cached}/${STEPS} cached):`);
+    line('    node bootstrap until first line', formatMs(probe.beforeFirstLine));
+    line('    import engine (dist/index.js + CLI loader)', formatMs(importEngine));
+    line(`    loadPipeline (${variant === 'ts' ? 'tsx register + transform' : 'plain import'} + build)`, formatMs(load));
+    line('    validatePipeline', formatMs(validate));
+    line('    planPipeline (reads every entry, re-hashes blobs)', formatMs(planMs));
+    line('    runLocal, all cached (same look-ups + 2 run records)', formatMs(run));
+  }
+
+  rows.push(
+    { bench: '(a) 1k-step cached run', metric: 'flywheel run .ts, median', value: formatMs(medians.ts as number) },
+    { bench: '(a) 1k-step cached run', metric: 'flywheel run .mjs, median', value: formatMs(medians.mjs as number) },
+  );
+  return medians.ts as number;
+}
+
+/** An npm workspace with the same shape: package i of a chain depends on package i-1 and writes one small file. */
+async function generateTurboWorkspace(dir: string): Promise<void> {
+  const lockPackages: Record<string, unknown> = { '': { name: 'bench-turbo', workspaces: ['packages/*'] } };
+  for (let c = 0; c < CHAINS; c++) {
+    for (let i = 0; i < CHAIN_LENGTH; i++) {
+      const name = stepId(c, i);
+      const dependencies = i === 0 ? {} : { [stepId(c, i - 1)]: '1.0.0' };
+      // Like the Flywheel step: read the previous package's output, write a small file of our own.
+      const build = i === 0 ? `echo 'chain ${c} step ${i}' > out.txt` : `echo "chain ${c} step ${i} after $(wc -c < ../${stepId(c, i - 1)}/out.txt) bytes" > out.txt`;
+      const manifest = { name, version: '1.0.0', private: true, dependencies, scripts: { build } };
+      await mkdir(join(dir, 'packages', name), { recursive: true });
+      await writeFile(join(dir, 'packages', name, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+      lockPackages[`packages/${name}`] = { name, version: '1.0.0', dependencies };
+      lockPackages[`node_modules/${name}`] = { resolved: `packages/${name}`, link: true };
+    }
+  }
+  const npmVersion = (await runProcess('npm', ['--version'])).stdout.trim();
+  const root = { name: 'bench-turbo', private: true, workspaces: ['packages/*'], packageManager: `npm@${npmVersion}` };
+  await writeFile(join(dir, 'package.json'), `${JSON.stringify(root, null, 2)}\n`);
+  // What `npm install` would write for a workspace with no external dependencies; generated so nothing touches the network.
+  const lock = { name: 'bench-turbo', lockfileVersion: 3, requires: true, packages: lockPackages };
+  await writeFile(join(dir, 'package-lock.json'), `${JSON.stringify(lock, null, 2)}\n`);
+  const turboJson = { $schema: 'https://turborepo.com/schema.json', tasks: { build: { dependsOn: ['^build'], outputs: ['out.txt'] } } };
+  await writeFile(join(dir, 'turbo.json'), `${JSON.stringify(turboJson, null, 2)}\n`);
+  await writeFile(join(dir, '.gitignore'), 'node_modules/\n.turbo/\nout.txt\n');
+  // Turbo hashes inputs from the git index; a committed tree is the normal case for a cached CI re-run.
+  await runProcess('git', ['init', '-q'], { cwd: dir });
+  await runProcess('git', ['add', '-A'], { cwd: dir });
+  await runProcess('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '--no-gpg-sign', '-m', 'bench workspace'], { cwd: dir });
+}
+
+async function turboSide(rows: SummaryRow[]): Promise<number> {
+  const dir = await freshDir('turbo');
+  await generateTurboWorkspace(dir);
+  // turbo 2.11 no longer uses a daemon for `turbo run` (its --no-daemon flag is deprecated and only warns).
+  const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', TURBO_NO_UPDATE_NOTIFIER: '1' };
+  const args = ['run', 'build', '--no-update-notifier'];
+  const version = (await runProcess(TURBO_BIN, ['--version'], { cwd: dir, env })).stdout.trim();
+  const fill = await runProcess(TURBO_BIN, args, { cwd: dir, env });
+  line(`fill run (turbo ${version}, executes every task)`, `${formatMs(fill.wallMs)}  (${/Cached:.*total/.exec(fill.stdout)?.[0].replace(/\s+/g, ' ') ?? '?'})`);
+  const timed = await timeProcess(SAMPLES, TURBO_BIN, args, { cwd: dir, env });
+  const summary = /Cached:\s+(\d+) cached, (\d+) total/.exec(timed.last.stdout);
+  const full = summary?.[1] === String(STEPS) && summary[2] === String(STEPS) && timed.last.stdout.includes('FULL TURBO');
+  line('verify last run', full ? `OK: ${STEPS}/${STEPS} cached, FULL TURBO` : `NOT FULLY CACHED: ${summary?.[0] ?? 'no summary line'}`);
+  const warnings = timed.last.stderr.split('\n').filter((l) => l.includes('WARNING'));
+  if (warnings.length > 0) line('turbo warnings', warnings.map((w) => w.trim()).join(' | '));
+  line(`cached \`turbo run build\`, median of ${SAMPLES}`, `${formatMs(median(timed.ms))}  ${formatSamples(timed.ms)}`);
+  rows.push({ bench: '(a) 1k-step cached run', metric: 'turbo run build, median', value: formatMs(median(timed.ms)) });
+  return median(timed.ms);
+}
+
+export async function benchCachedRun(): Promise<SummaryRow[]> {
+  const rows: SummaryRow[] = [];
+  heading(`(a) fully cached re-run of a ${STEPS}-step DAG: Flywheel`);
+  const flywheel = await flywheelSide(rows);
+  heading(`(a) fully cached re-run of a ${STEPS}-package workspace: Turborepo (baseline)`);
+  const turbo = await turboSide(rows);
+  const ratio = flywheel / turbo;
+  heading('(a) result');
+  line('Flywheel (.ts) / Turborepo', `${formatMs(flywheel)} / ${formatMs(turbo)} = ${formatRatio(ratio)}  (target ≤ 1.00×)`);
+  rows.push({ bench: '(a) 1k-step cached run', metric: 'flywheel .ts / turbo', value: formatMs(flywheel), baseline: formatMs(turbo), ratio, target: '≤ 1.00×' });
+  return rows;
+}
+
+runIfMain(import.meta.url, benchCachedRun);

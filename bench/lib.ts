@@ -1,0 +1,156 @@
+// Shared helpers for the benchmark scripts: timing, statistics, child processes, workspaces, output.
+import { spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** Generated workspaces, stores and large files live here (git-ignored). */
+export const WORK_ROOT = join(REPO_ROOT, 'bench', '.work');
+/** The CLI entry point, exactly as users run it. */
+export const FLYWHEEL_BIN = join(REPO_ROOT, 'bin', 'flywheel.js');
+
+/** One line of the final summary table; `ratio` is value/baseline when both are in the same unit. */
+export interface SummaryRow {
+  bench: string;
+  metric: string;
+  value: string;
+  baseline?: string;
+  ratio?: number;
+  target?: string;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error('median of no values');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export function best(values: readonly number[]): number {
+  return Math.min(...values);
+}
+
+/** Milliseconds an async function takes, with its result. */
+export async function timeAsync<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T }> {
+  const start = performance.now();
+  const result = await fn();
+  return { ms: performance.now() - start, result };
+}
+
+/** Runs `fn` `times` times in sequence and returns every duration (ms) and the last result. */
+export async function repeat<T>(times: number, fn: (i: number) => Promise<T>): Promise<{ ms: number[]; last: T }> {
+  const ms: number[] = [];
+  let last: T | undefined;
+  for (let i = 0; i < times; i++) {
+    const timed = await timeAsync(() => fn(i));
+    ms.push(timed.ms);
+    last = timed.result;
+  }
+  return { ms, last: last as T };
+}
+
+export interface ProcessResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Spawn to exit, as a user at a shell would see it. */
+  wallMs: number;
+}
+
+/** Spawns a process, captures its output and measures its wall time; throws on a non-zero exit. */
+export function runProcess(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; allowFailure?: boolean } = {}): Promise<ProcessResult> {
+  return new Promise((resolvePromise, reject) => {
+    const start = performance.now();
+    const child = spawn(command, args, { cwd: options.cwd ?? REPO_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const result = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), wallMs: performance.now() - start };
+      if (code !== 0 && !options.allowFailure) {
+        reject(new Error(`${command} ${args.join(' ')} exited with ${String(code)}:\n${result.stderr.slice(-2000)}${result.stdout.slice(-2000)}`));
+      } else resolvePromise(result);
+    });
+  });
+}
+
+/** Runs a process `times` times and returns the wall times and the last result (for verification). */
+export async function timeProcess(times: number, command: string, args: readonly string[], options: Parameters<typeof runProcess>[2] = {}): Promise<{ ms: number[]; last: ProcessResult }> {
+  const ms: number[] = [];
+  let last: ProcessResult | undefined;
+  for (let i = 0; i < times; i++) {
+    last = await runProcess(command, args, options);
+    ms.push(last.wallMs);
+  }
+  return { ms, last: last as ProcessResult };
+}
+
+/** A fresh, empty directory under bench/.work. */
+export async function freshDir(...parts: string[]): Promise<string> {
+  const path = join(WORK_ROOT, ...parts);
+  await rm(path, { recursive: true, force: true });
+  await mkdir(path, { recursive: true });
+  return path;
+}
+
+/** The engine as built by `npm run build`: benchmarks measure what users run, not the sources. */
+export async function importDist<T>(relativePath: string): Promise<T> {
+  return (await import(pathToFileURL(join(REPO_ROOT, 'dist', relativePath)).href)) as T;
+}
+
+export function formatMs(ms: number): string {
+  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  return `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
+}
+
+export function formatRatio(ratio: number): string {
+  return `${ratio.toFixed(2)}×`;
+}
+
+/** The individual samples, so noise is visible next to the median. */
+export function formatSamples(ms: readonly number[]): string {
+  return `[${ms.map((m) => (m >= 1000 ? (m / 1000).toFixed(2) : m.toFixed(0))).join(', ')}]${ms.some((m) => m >= 1000) ? ' s' : ' ms'}`;
+}
+
+export function heading(text: string): void {
+  console.log(`\n=== ${text} ===`);
+}
+
+export function line(label: string, value: string): void {
+  console.log(`  ${label.padEnd(46)} ${value}`);
+}
+
+/** Prints rows as an aligned plain-text table. */
+export function printTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): void {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const render = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
+  console.log(render(headers));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(render(row));
+}
+
+/** Lets each benchmark file run on its own (`tsx bench/hash.ts`) as well as from bench/run.ts. */
+export function runIfMain(moduleUrl: string, bench: () => Promise<SummaryRow[]>): void {
+  const entry = process.argv[1];
+  if (entry === undefined || pathToFileURL(resolve(entry)).href !== moduleUrl) return;
+  bench().then(
+    (rows) => printSummary(rows),
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
+}
+
+export function printSummary(rows: readonly SummaryRow[]): void {
+  heading('Summary');
+  printTable(
+    ['bench', 'metric', 'flywheel', 'baseline', 'ratio', 'target'],
+    rows.map((r) => [r.bench, r.metric, r.value, r.baseline ?? '', r.ratio === undefined ? '' : formatRatio(r.ratio), r.target ?? '']),
+  );
+}

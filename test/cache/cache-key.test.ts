@@ -1,0 +1,214 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { CACHE_KEY_FORMAT_VERSION, computeCacheKey, readableComponents, type KeyComponents } from '../../cache/cache-key.js';
+import { NotCanonicalError, canonicalEncode } from '../../cache/canonical.js';
+import type { Digest } from '../../cache/digest.js';
+
+const digest = (hexChar: string): Digest => hexChar.repeat(64) as Digest;
+
+/** A realistic fine-tune step; every test derives its variants from a fresh copy. */
+function base(): KeyComponents {
+  return {
+    step: 'fine-tune',
+    version: '2.1.0',
+    config: {
+      train: { lr: 0.0001, epochs: 3, schedule: { kind: 'cosine', warmup: 100 } },
+      tags: ['weekly', 'agent'],
+      seed: 42n,
+      dryRun: false,
+      notes: null,
+    },
+    inputs: { data: { from: 'synthesize.dataset', digest: digest('a') }, baseModel: null },
+    env: { CUDA_VISIBLE_DEVICES: '0', HF_HOME: null },
+  };
+}
+
+function withChange(change: (c: KeyComponents) => void): KeyComponents {
+  const components = base();
+  change(components);
+  return components;
+}
+
+const baseKey = computeCacheKey(base());
+
+// GOLDEN VECTORS. Any change to these keys means every cache entry in every store stops matching:
+// that requires bumping CACHE_KEY_FORMAT_VERSION in cache/cache-key.ts, then updating these literals.
+describe('computeCacheKey golden vectors', () => {
+  it('pins the key-format version these vectors were computed with', () => {
+    expect(CACHE_KEY_FORMAT_VERSION).toBe(1);
+  });
+
+  it('a minimal step', () => {
+    expect(computeCacheKey({ step: 'train', version: '1', config: {}, inputs: {}, env: {} })).toBe('75cf0ea4ef5b58c11127710385e7eb87e8786bd7026186532e3b7896c0914b1f');
+  });
+
+  it('a step with nested config, a bigint, inputs (one absent) and env (one unset)', () => {
+    expect(baseKey).toBe('ddf761b15050f0d49022e972513990beb0211c52feabc9220868b2cde0764eb9');
+  });
+
+  it('a step whose config holds a Date, a non-ASCII string and -0', () => {
+    const key = computeCacheKey({
+      step: 'evaluate',
+      version: '1',
+      config: { when: new Date('2024-01-02T03:04:05.678Z'), name: 'é', offset: -0 },
+      inputs: { model: { from: 'fine-tune.model', digest: digest('0') } },
+      env: {},
+    });
+    expect(key).toBe('a7cd0a5845e753de47fcef19b25e3b08d21a7360691bcbd39f97d7e46b709528');
+  });
+
+  it('is SHA-256 of the canonical encoding of the versioned components, with inputs reduced to their digests', () => {
+    const c = base();
+    const encoded = canonicalEncode(
+      {
+        format: 'flywheel.cache-key',
+        formatVersion: CACHE_KEY_FORMAT_VERSION,
+        step: c.step,
+        version: c.version,
+        config: c.config,
+        inputs: { data: digest('a'), baseModel: null },
+        env: c.env,
+      },
+      'key',
+    );
+    expect(baseKey).toBe(createHash('sha256').update(encoded).digest('hex'));
+    expect(baseKey).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+function reverseKeysDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(reverseKeysDeep);
+  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reverseKeysDeep(v)]));
+  }
+  return value;
+}
+
+describe('computeCacheKey is independent of key order', () => {
+  it('in config, inputs and env records', () => {
+    const c = base();
+    const permuted: KeyComponents = {
+      env: reverseKeysDeep(c.env) as KeyComponents['env'],
+      inputs: reverseKeysDeep(c.inputs) as KeyComponents['inputs'],
+      config: reverseKeysDeep(c.config),
+      version: c.version,
+      step: c.step,
+    };
+    expect(JSON.stringify(Object.keys(permuted.config as object))).not.toBe(JSON.stringify(Object.keys(c.config as object)));
+    expect(computeCacheKey(permuted)).toBe(baseKey);
+  });
+
+  it('is deterministic across calls', () => {
+    expect(computeCacheKey(base())).toBe(computeCacheKey(base()));
+  });
+});
+
+/** Every leaf of a config as a path of keys/indices. */
+function leafPaths(value: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
+  if (Array.isArray(value)) return value.flatMap((v, i) => leafPaths(v, [...prefix, i]));
+  if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => leafPaths(v, [...prefix, k]));
+  return [prefix];
+}
+
+function changedLeaf(value: unknown): unknown {
+  switch (typeof value) {
+    case 'number':
+      return value + 1;
+    case 'string':
+      return `${value}!`;
+    case 'boolean':
+      return !value;
+    case 'bigint':
+      return value + 1n;
+    default:
+      return 0; // null
+  }
+}
+
+function setPath(root: unknown, path: Array<string | number>, change: (old: unknown) => unknown): void {
+  let node = root as Record<string | number, unknown>;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  const last = path[path.length - 1] as string | number;
+  node[last] = change(node[last]);
+}
+
+describe('computeCacheKey changes with every component', () => {
+  it('changes with each config leaf, each change giving its own key', () => {
+    const paths = leafPaths(base().config);
+    expect(paths.map((p) => p.join('.'))).toEqual(['train.lr', 'train.epochs', 'train.schedule.kind', 'train.schedule.warmup', 'tags.0', 'tags.1', 'seed', 'dryRun', 'notes']);
+    const keys = paths.map((path) => computeCacheKey(withChange((c) => setPath(c.config, path, changedLeaf))));
+    expect(new Set([baseKey, ...keys]).size).toBe(paths.length + 1);
+  });
+
+  it.each<[string, (c: KeyComponents) => void]>([
+    ['step id', (c) => void (c.step = 'fine-tune-v2')],
+    ['step version', (c) => void (c.version = '2.1.1')],
+    ['config key added', (c) => void ((c.config as Record<string, unknown>).extra = 1)],
+    ['config key removed', (c) => void delete (c.config as Record<string, unknown>).notes],
+    ['config array order', (c) => void ((c.config as Record<string, unknown>).tags = ['agent', 'weekly'])],
+    ['config leaf type: bigint 42n → number 42', (c) => void ((c.config as Record<string, unknown>).seed = 42)],
+    ['config leaf type: bigint 42n → string "42"', (c) => void ((c.config as Record<string, unknown>).seed = '42')],
+    ['input digest', (c) => void (c.inputs.data = { from: 'synthesize.dataset', digest: digest('b') })],
+    ['input becoming null', (c) => void (c.inputs.data = null)],
+    ['input null becoming present', (c) => void (c.inputs.baseModel = { from: 'download.model', digest: digest('c') })],
+    ['input removed', (c) => void delete c.inputs.baseModel],
+    ['input renamed, same digest', (c) => void (c.inputs = { dataset: { from: 'synthesize.dataset', digest: digest('a') }, baseModel: null })],
+    ['env value', (c) => void (c.env.CUDA_VISIBLE_DEVICES = '1')],
+    ['env value set where it was unset', (c) => void (c.env.HF_HOME = '/cache/hf')],
+    ['env value empty where it was unset', (c) => void (c.env.HF_HOME = '')],
+    ['env var added', (c) => void (c.env.TOKENIZERS_PARALLELISM = 'false')],
+    ['env var added, unset', (c) => void (c.env.TOKENIZERS_PARALLELISM = null)],
+    ['env var removed', (c) => void delete c.env.HF_HOME],
+  ])('changes with %s', (_name, change) => {
+    expect(computeCacheKey(withChange(change))).not.toBe(baseKey);
+  });
+
+  it('does not change with `from`, the readable provenance of an input (early cutoff relies on this)', () => {
+    const moved = withChange((c) => void (c.inputs.data = { from: 'otherSynth.samples', digest: digest('a') }));
+    expect(computeCacheKey(moved)).toBe(baseKey);
+  });
+});
+
+describe('computeCacheKey is length-safe', () => {
+  const minimal = (patch: Partial<KeyComponents>): string => computeCacheKey({ step: 's', version: '1', config: {}, inputs: {}, env: {}, ...patch });
+
+  it.each<[string, Partial<KeyComponents>, Partial<KeyComponents>]>([
+    ['step/version boundary', { step: 'ab', version: 'c' }, { step: 'a', version: 'bc' }],
+    ['config key/value boundary', { config: { a: 'bc' } }, { config: { ab: 'c' } }],
+    ['config array item boundary', { config: ['ab', 'c'] }, { config: ['a', 'bc'] }],
+    ['config nesting vs dotted key', { config: { a: { b: 1 } } }, { config: { 'a.b': 1 } }],
+    ['env name/value boundary', { env: { A: 'B=C' } }, { env: { 'A=B': 'C' } }],
+    ['env null vs the string "null"', { env: { A: null } }, { env: { A: 'null' } }],
+    [
+      'input name/digest boundary',
+      { inputs: { a: { from: 'x.y', digest: digest('1') } } },
+      { inputs: { a1: { from: 'x.y', digest: digest('1') } } },
+    ],
+  ])('%s', (_name, left, right) => {
+    expect(minimal(left)).not.toBe(minimal(right));
+  });
+});
+
+describe('computeCacheKey refuses config that cannot be hashed', () => {
+  it('with NotCanonicalError naming the path inside the key', () => {
+    let thrown: unknown;
+    try {
+      computeCacheKey(withChange((c) => void ((c.config as { train: Record<string, unknown> }).train.lr = () => 0.1)));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(NotCanonicalError);
+    expect((thrown as NotCanonicalError).path).toBe('key.config.train.lr');
+  });
+});
+
+describe('readableComponents', () => {
+  it('makes config JSON-safe, keeps inputs with their provenance, and leaves the original alone', () => {
+    const c = withChange((c) => void ((c.config as Record<string, unknown>).when = new Date('2024-01-02T03:04:05.678Z')));
+    const readable = readableComponents(c);
+    expect(readable.config).toMatchObject({ seed: '42n', when: '2024-01-02T03:04:05.678Z', train: { lr: 0.0001 } });
+    expect(readable.inputs).toEqual(c.inputs);
+    expect((c.config as Record<string, unknown>).seed).toBe(42n);
+    expect(JSON.parse(JSON.stringify(readable))).toEqual(readable);
+  });
+});

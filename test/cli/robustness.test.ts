@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, executions, runCli, runJson, startCli, statuses, type JsonRun } from '../support/cli.js';
+import { tempDir } from '../support/temp-dir.js';
+
+const chain = join(FIXTURES, 'chain.ts');
+
+async function workspace(label: string): Promise<{ cwd: string; log: string; env: Record<string, string> }> {
+  const cwd = await tempDir(label);
+  const log = join(cwd, 'executions.log');
+  return { cwd, log, env: { FLYWHEEL_TEST_EXEC_LOG: log } };
+}
+
+function blobPath(cwd: string, digest: string): string {
+  return join(cwd, '.flywheel', 'cas', 'sha256', digest.slice(0, 2), digest);
+}
+
+function outputDigest(run: JsonRun, id: string): string {
+  const digest = run.steps.find((s) => s.id === id)?.outputs.out;
+  if (digest === undefined) throw new Error(`no output for ${id}`);
+  return digest;
+}
+
+async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+async function actionEntries(cwd: string): Promise<Array<{ step: string; key: string }>> {
+  const result = await runCli(['cache', 'ls', '--json'], { cwd });
+  return JSON.parse(result.stdout) as Array<{ step: string; key: string }>;
+}
+
+describe('failures, crashes and damage never leave a wrong result in the cache', () => {
+  it('a failed step writes nothing to the cache and skips its downstream', async () => {
+    const ws = await workspace('flywheel-fail');
+    const failed = await runJson(chain, ['--set', 'upper.fail=true'], ws);
+    expect(failed.code).toBe(1);
+    expect(failed.run.status).toBe('failed');
+    expect(statuses(failed.run)).toEqual({ emit: 'executed', upper: 'failed', suffix: 'skipped', measure: 'skipped' });
+    expect(failed.run.steps.find((s) => s.id === 'upper')?.error?.message).toContain('failed on purpose');
+    // The step wrote "ABC\n" before failing: neither an entry nor that blob may exist.
+    expect((await actionEntries(ws.cwd)).map((e) => e.step)).toEqual(['emit']);
+    const partial = createHash('sha256').update('ABC\n').digest('hex');
+    await expect(stat(blobPath(ws.cwd, partial))).rejects.toThrow();
+    // Nothing is left in scratch space either.
+    expect(await readdir(join(ws.cwd, '.flywheel', 'tmp'))).toEqual([]);
+
+    const retried = await runJson(chain, [], ws);
+    expect(statuses(retried.run)).toEqual({ emit: 'cached', upper: 'executed', suffix: 'executed', measure: 'executed' });
+  });
+
+  it('two concurrent CLI processes on one store execute each key once', async () => {
+    const ws = await workspace('flywheel-concurrent');
+    // A slow first step makes both processes need the same key at the same time.
+    const args = ['--set', 'emit.sleepMs=1500'];
+    const [a, b] = await Promise.all([runJson(chain, args, ws), runJson(chain, args, ws)]);
+    expect(a.code).toBe(0);
+    expect(b.code).toBe(0);
+    expect((await executions(ws.log)).sort()).toEqual(['emit', 'measure', 'suffix', 'upper']);
+    const all = [...a.run.steps, ...b.run.steps];
+    expect(all.filter((s) => s.status === 'executed')).toHaveLength(4);
+    expect(all.filter((s) => s.status === 'cached')).toHaveLength(4);
+    expect(all.some((s) => s.reasonCodes.includes('shared-execution'))).toBe(true);
+  });
+
+  it('a run killed with SIGKILL mid-step resumes from what finished, with no half-written entry', async () => {
+    const ws = await workspace('flywheel-kill');
+    const args = ['--set', 'suffix.sleepMs=2000'];
+    const victim = startCli(['run', chain, '--json', ...args], ws);
+    await waitFor(async () => (await executions(ws.log)).includes('suffix'), 'the suffix step to start');
+    victim.child.kill('SIGKILL');
+    const killed = await victim.done;
+    expect(killed.signal).toBe('SIGKILL');
+    expect((await actionEntries(ws.cwd)).map((e) => e.step).sort()).toEqual(['emit', 'transform']); // emit, upper
+
+    // Same config again: the dead process's lock is taken over and the finished steps are reused.
+    const resumed = await runJson(chain, args, ws);
+    expect(resumed.code).toBe(0);
+    expect(statuses(resumed.run)).toEqual({ emit: 'cached', upper: 'cached', suffix: 'executed', measure: 'executed' });
+    expect(await executions(ws.log)).toEqual(['emit', 'upper', 'suffix', 'suffix', 'measure']);
+    const runs = JSON.parse((await runCli(['runs', '--json'], ws)).stdout) as Array<{ status: string }>;
+    expect(runs.map((r) => r.status)).toEqual(['succeeded', 'interrupted']);
+  });
+
+  it('a deleted blob turns a hit into a reported miss that is recomputed', async () => {
+    const ws = await workspace('flywheel-missing');
+    const first = await runJson(chain, [], ws);
+    await chmod(blobPath(ws.cwd, outputDigest(first.run, 'upper')), 0o644);
+    await rm(blobPath(ws.cwd, outputDigest(first.run, 'upper')));
+    const again = await runJson(chain, [], ws);
+    expect(again.code).toBe(0);
+    const upper = again.run.steps.find((s) => s.id === 'upper');
+    expect(upper?.status).toBe('executed');
+    expect(upper?.reasonCodes).toEqual(['blob-missing']);
+    expect(upper?.reason).toContain('is missing');
+    // It produced the same bytes again, so its downstream stays cached.
+    expect(statuses(again.run)).toEqual({ emit: 'cached', upper: 'executed', suffix: 'cached', measure: 'cached' });
+    expect(await readFile(blobPath(ws.cwd, outputDigest(first.run, 'upper')), 'utf8')).toBe('ABC\n');
+  });
+
+  it('a corrupted blob is detected by verify and on the next run, and recomputed', async () => {
+    const ws = await workspace('flywheel-corrupt');
+    const first = await runJson(chain, [], ws);
+    const target = blobPath(ws.cwd, outputDigest(first.run, 'suffix'));
+    await chmod(target, 0o644);
+    await writeFile(target, 'XYZ!\n'); // same size, different bytes
+    const verify = await runCli(['cache', 'verify'], ws);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toContain(`corrupt blob ${outputDigest(first.run, 'suffix')}`);
+
+    const again = await runJson(chain, [], ws);
+    const suffix = again.run.steps.find((s) => s.id === 'suffix');
+    expect(suffix?.status).toBe('executed');
+    expect(suffix?.reasonCodes).toEqual(['blob-corrupt']);
+    expect(statuses(again.run)).toEqual({ emit: 'cached', upper: 'cached', suffix: 'executed', measure: 'cached' });
+    expect(await readFile(target, 'utf8')).toBe('ABC!\n');
+    expect((await runCli(['cache', 'verify'], ws)).code).toBe(0);
+  });
+});

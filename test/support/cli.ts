@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/flywheel.js', import.meta.url));
+export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  cwd: string;
+  env?: Record<string, string>;
+}
+
+/** Starts the real `flywheel` CLI (built dist/) as a child process. */
+export function startCli(args: string[], options: CliOptions): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, FLYWHEEL_LOG_LEVEL: 'warn', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+export function runCli(args: string[], options: CliOptions): Promise<CliResult> {
+  return startCli(args, options).done;
+}
+
+export interface JsonStep {
+  id: string;
+  status: 'executed' | 'cached' | 'failed' | 'skipped';
+  cacheKey: string | null;
+  reason: string;
+  reasonCodes: string[];
+  outputs: Record<string, string>;
+  durationMs: number;
+  error?: { code: string; message: string };
+}
+
+export interface JsonRun {
+  runId: string;
+  pipeline: string;
+  status: 'succeeded' | 'failed';
+  steps: JsonStep[];
+}
+
+/** `flywheel run --json`: the run document plus the exit code. */
+export async function runJson(pipeline: string, extra: string[], options: CliOptions): Promise<{ code: number | null; run: JsonRun; stderr: string }> {
+  const result = await runCli(['run', pipeline, '--json', ...extra], options);
+  let run: JsonRun;
+  try {
+    run = JSON.parse(result.stdout) as JsonRun;
+  } catch {
+    throw new Error(`flywheel run --json printed no JSON (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
+  }
+  return { code: result.code, run, stderr: result.stderr };
+}
+
+/** Status by step id, for compact assertions. */
+export function statuses(run: JsonRun): Record<string, string> {
+  return Object.fromEntries(run.steps.map((s) => [s.id, s.status]));
+}
+
+/** Step ids in the order they executed, as the fixture steps logged them. */
+export async function executions(logPath: string): Promise<string[]> {
+  const text = await readFile(logPath, 'utf8').catch(() => '');
+  return text.split('\n').filter(Boolean);
+}
