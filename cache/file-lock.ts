@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isProcessAlive } from './process-alive.js';
 
 /** A lock held longer than this without a heartbeat is considered abandoned (e.g. its host died). */
 const STALE_AFTER_MS = 60_000;
@@ -13,15 +14,6 @@ interface LockOwner {
   pid: number;
   token: string;
   since: string;
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function readOwner(path: string): Promise<{ owner: LockOwner | undefined; text: string; mtimeMs: number } | undefined> {
@@ -41,9 +33,10 @@ async function readOwner(path: string): Promise<{ owner: LockOwner | undefined; 
 }
 
 function isAbandoned(found: { owner: LockOwner | undefined; mtimeMs: number }): boolean {
-  if (Date.now() - found.mtimeMs > STALE_AFTER_MS) return true;
   const owner = found.owner;
-  return owner !== undefined && owner.host === hostname() && !processIsAlive(owner.pid);
+  // On this host the pid is the truth: a live holder whose event loop is busy keeps its lock.
+  if (owner !== undefined && owner.host === hostname()) return !isProcessAlive(owner.pid);
+  return Date.now() - found.mtimeMs > STALE_AFTER_MS;
 }
 
 /**

@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { canonicalJson } from './canonical.js';
 import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
 import { acquireFileLock } from './file-lock.js';
+import { isProcessAlive } from './process-alive.js';
 import { ActionEntry, RunRecord } from './records.js';
 import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
 
@@ -65,9 +66,11 @@ export class LocalStore implements Store {
     }
   }
 
-  private async blobExists(digest: Digest): Promise<boolean> {
+  /** True if the blob is already stored; refreshes its mtime so a concurrent `cache gc` sees it as just used. */
+  private async alreadyStored(digest: Digest): Promise<boolean> {
     try {
-      await stat(this.blobPath(digest));
+      const now = new Date();
+      await utimes(this.blobPath(digest), now, now);
       return true;
     } catch (error) {
       if (isMissing(error)) return false;
@@ -80,7 +83,7 @@ export class LocalStore implements Store {
     if (options.move) {
       // The producer's scratch space lives in this store's tmp/, so moving is a rename: no copy.
       const { digest, size } = await sha256File(path);
-      if (await this.blobExists(digest)) {
+      if (await this.alreadyStored(digest)) {
         await rm(path, { force: true });
         return { digest, size };
       }
@@ -98,7 +101,7 @@ export class LocalStore implements Store {
     }
     const staged = this.tmpPath('blob');
     const { digest, size } = await copyHashing(createReadStream(path, { highWaterMark: 1 << 20 }), staged);
-    if (await this.blobExists(digest)) await rm(staged, { force: true });
+    if (await this.alreadyStored(digest)) await rm(staged, { force: true });
     else {
       await chmod(staged, 0o444);
       await this.publish(staged, this.blobPath(digest));
@@ -109,7 +112,7 @@ export class LocalStore implements Store {
   async putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
     await this.ensureLayout();
     const digest = sha256Bytes(bytes);
-    if (!(await this.blobExists(digest))) {
+    if (!(await this.alreadyStored(digest))) {
       const staged = this.tmpPath('blob');
       await writeFile(staged, bytes, { mode: 0o444 });
       await this.publish(staged, this.blobPath(digest));
@@ -260,6 +263,9 @@ export class LocalStore implements Store {
   async removeStaleScratch(graceMs: number, now = Date.now()): Promise<number> {
     let removed = 0;
     for (const name of await readdir(this.tmp).catch(() => [] as string[])) {
+      // Every temp name carries its creator's pid: a live process's scratch is never touched, however old.
+      const pid = Number(/-(\d+)-/.exec(name)?.[1]);
+      if (Number.isInteger(pid) && isProcessAlive(pid)) continue;
       const info = await stat(join(this.tmp, name)).catch(() => undefined);
       if (info === undefined || now - info.mtimeMs < graceMs) continue;
       await rm(join(this.tmp, name), { recursive: true, force: true });
@@ -270,7 +276,7 @@ export class LocalStore implements Store {
 
   async makeScratchDir(label: string): Promise<string> {
     await this.ensureLayout();
-    return mkdtemp(join(this.tmp, `${label.replace(/[^\w.-]/g, '_')}-`));
+    return mkdtemp(join(this.tmp, `${label.replace(/[^\w.]/g, '_')}-${process.pid}-`));
   }
 }
 

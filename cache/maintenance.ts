@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { CacheKey, Digest } from './digest.js';
 import { blobsOfOutput } from './manifest.js';
+import { isProcessAlive } from './process-alive.js';
 import type { OutputRecord, RunRecord } from './records.js';
 import { BlobUnavailableError, type Store } from './store.js';
 
@@ -28,12 +29,7 @@ function isInProgress(run: RunRecord, now: number, graceMs: number): boolean {
   if (run.status !== 'running') return false;
   if (now - Date.parse(run.startedAt) < graceMs) return true;
   if (run.host !== hostname()) return true; // cannot tell from here whether it is alive: keep
-  try {
-    process.kill(run.pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return isProcessAlive(run.pid);
 }
 
 /** Every blob an output needs; a broken directory manifest contributes only itself. */

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { canonicalJson } from './canonical.js';
 import { isSha256Hex, type Digest } from './digest.js';
 import type { OutputRecord } from './records.js';
-import type { Store } from './store.js';
+import { BlobUnavailableError, type Store } from './store.js';
 
 /** A directory stored as a manifest blob listing every entry; the manifest's digest is the directory's digest. */
 export const DirManifest = z.object({
@@ -47,13 +47,23 @@ export async function ingestDirectory(store: Store, root: string, options: { mov
   return store.putBytes(Buffer.from(canonicalJson(manifest)));
 }
 
+/**
+ * Reads and checks a manifest. A blob that is not a manifest, or one whose paths could escape the
+ * destination (`..`, absolute, or below a symlink entry), is unusable: reported like a corrupt blob.
+ */
 export async function readManifest(store: Store, digest: Digest): Promise<DirManifest> {
-  const parsed = DirManifest.safeParse(JSON.parse((await store.readBytes(digest)).toString('utf8')));
-  if (!parsed.success) throw new Error(`blob ${digest} is not a directory manifest`);
+  const bytes = await store.readBytes(digest);
+  let parsed;
+  try {
+    parsed = DirManifest.safeParse(JSON.parse(bytes.toString('utf8')));
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed?.success) throw new BlobUnavailableError(digest, 'corrupt', `${store.description} (not a directory manifest)`);
+  const symlinks = parsed.data.entries.filter((e) => e.type === 'symlink').map((e) => `${e.path}/`);
   for (const entry of parsed.data.entries) {
-    if (entry.path.split('/').some((part) => part === '..' || part === '') || posix.isAbsolute(entry.path)) {
-      throw new Error(`directory manifest ${digest} has an unsafe path ${JSON.stringify(entry.path)}`);
-    }
+    const unsafe = entry.path.split('/').some((part) => part === '..' || part === '.' || part === '') || posix.isAbsolute(entry.path) || symlinks.some((link) => entry.path.startsWith(link));
+    if (unsafe) throw new BlobUnavailableError(digest, 'corrupt', `${store.description} (unsafe manifest path ${JSON.stringify(entry.path)})`);
   }
   return parsed.data;
 }

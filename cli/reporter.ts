@@ -104,7 +104,7 @@ export class RunReporter {
       const msg = s.message === undefined ? '' : ` ${s.message}`;
       return `${id} ${formatDuration(now - s.since)}${pct}${s.waitingFor ? ' (waiting)' : msg}`;
     });
-    const columns = this.out.columns ?? 120;
+    const columns = this.out.columns || 120; // 0 on some pseudo-terminals
     const text = `  running: ${parts.join(' | ')}`.slice(0, columns - 1);
     this.out.write(`\r\x1b[2K${text}`);
     this.statusShown = true;

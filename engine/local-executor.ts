@@ -100,9 +100,17 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
   emit({ type: 'run-started', runId, pipeline: pipeline.name, steps: pipeline.nodes.map((n) => n.id) });
   log.info({ steps: pipeline.nodes.length, store: store.description }, 'run started');
 
+  // Progress is saved after executed or failed steps (at most once a second), so the record of a
+  // killed run still shows what finished; cached steps are cheap to rediscover and are not worth a write.
+  let saving: Promise<void> = Promise.resolve();
+  let lastSave = Date.now();
   const finish = (step: StepRunRecord): StepRunRecord => {
     results.set(step.id, step);
     emit({ type: 'step-finished', step });
+    if ((step.status === 'executed' || step.status === 'failed') && Date.now() - lastSave >= 1000) {
+      lastSave = Date.now();
+      saving = saving.then(() => store.putRun(record('running'))).catch((error: unknown) => log.warn({ err: error }, 'could not save run progress'));
+    }
     return step;
   };
 
@@ -197,6 +205,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     settled.set(node.id, Promise.all(ups).then(() => settle(node)));
   }
   await Promise.all(settled.values());
+  await saving;
   options.signal?.removeEventListener('abort', onOuterAbort);
 
   const failed = [...results.values()].some((s) => s.status === 'failed' || s.status === 'skipped');

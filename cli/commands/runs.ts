@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { isProcessAlive } from '../../cache/process-alive.js';
 import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { formatDuration } from '../../engine/durations.js';
@@ -9,12 +10,7 @@ import { runSummary } from './run.js';
 /** A `running` record whose process is gone on this host was interrupted (SIGKILL, crash, reboot). */
 function displayStatus(run: RunRecord): string {
   if (run.status !== 'running' || run.host !== hostname()) return run.status;
-  try {
-    process.kill(run.pid, 0);
-    return 'running';
-  } catch {
-    return 'interrupted';
-  }
+  return isProcessAlive(run.pid) ? 'running' : 'interrupted';
 }
 
 export async function runsCommand(args: { pipeline: string | undefined; limit: number; json: boolean }, store: Store): Promise<number> {

@@ -406,8 +406,12 @@ describe('directories', () => {
     for (const path of ['../evil', '/etc/evil', 'a//b', 'a/../../b']) {
       const manifest = { format: 'flywheel.dir/v1', entries: [{ type: 'dir', path }] };
       const { digest } = await store.putBytes(Buffer.from(JSON.stringify(manifest)));
-      await expect(readManifest(store, digest)).rejects.toThrow(/unsafe path/);
+      await expect(readManifest(store, digest)).rejects.toThrow(/unsafe manifest path/);
     }
+    // A file below a symlink entry would be written wherever the link points.
+    const viaLink = { format: 'flywheel.dir/v1', entries: [{ type: 'symlink', path: 'out', target: '/etc' }, { type: 'file', path: 'out/passwd', digest: 'a'.repeat(64), size: 1, executable: false }] };
+    const { digest } = await store.putBytes(Buffer.from(JSON.stringify(viaLink)));
+    await expect(readManifest(store, digest)).rejects.toThrow(/unsafe manifest path "out\/passwd"/);
   });
 
   it('readManifest refuses a blob that is not a manifest', async () => {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdir, truncate, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -195,6 +196,30 @@ describe('collectGarbage', () => {
     const after = await contents(store);
     expect(after.entries).toEqual(before.entries.filter((k) => !dry.deletedEntries.includes(k as CacheKey)));
     expect(after.blobs).toEqual(before.blobs.filter((d) => !dry.deletedBlobs.includes(d as Digest)));
+  });
+});
+
+describe('collectGarbage scratch space', () => {
+  it('removes old scratch dirs of dead processes, never those of live ones, and nothing in a dry run', async () => {
+    const store = await tempStore();
+    await store.makeScratchDir('lays-out-the-store');
+    // Scratch names carry the creator's pid; no process can have this one (above Linux's pid_max).
+    const stale = join(store.root, 'tmp', 'killed-run-999999999-abc123');
+    await mkdir(stale);
+    await writeFile(join(stale, 'partial.bin'), 'half');
+    await utimes(stale, longAgo, longAgo);
+    const deadButYoung = join(store.root, 'tmp', 'just-died-999999999-def456');
+    await mkdir(deadButYoung);
+    const liveButOld = await store.makeScratchDir('long-fine-tune'); // this process: alive
+    await utimes(liveButOld, longAgo, longAgo);
+    const options = { keepRuns: 1, graceMs: HOUR, now: Date.now() };
+
+    await collectGarbage(store, [], { ...options, dryRun: true });
+    expect([stale, deadButYoung, liveButOld].map((d) => existsSync(d))).toEqual([true, true, true]);
+
+    const report = await collectGarbage(store, [], { ...options, dryRun: false });
+    expect(report.removedScratch).toBe(1);
+    expect([stale, deadButYoung, liveButOld].map((d) => existsSync(d))).toEqual([false, true, true]);
   });
 });
 
