@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,14 +39,36 @@ export async function timeAsync<T>(fn: () => Promise<T>): Promise<{ ms: number; 
   return { ms: performance.now() - start, result };
 }
 
-/** Runs `fn` `times` times in sequence and returns every duration (ms) and the last result. */
-export async function repeat<T>(times: number, fn: (i: number) => Promise<T>): Promise<{ ms: number[]; last: T }> {
+/** Like timeAsync, plus the garbage-collection pauses of this process while `fn` ran. */
+export async function timeWithGc<T>(fn: () => Promise<T>): Promise<{ ms: number; gcMs: number; result: T }> {
+  let gcMs = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMs += entry.duration;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const timed = await timeAsync(fn);
+  for (const entry of observer.takeRecords()) gcMs += entry.duration;
+  observer.disconnect();
+  return { ...timed, gcMs };
+}
+
+/**
+ * Runs `fn` `times` times in sequence and returns every duration (ms) and the last result. `warmup` runs
+ * that many untimed calls first; `after` runs untimed after each call (clean-up that must not count).
+ */
+export async function repeat<T>(
+  times: number,
+  fn: (i: number) => Promise<T>,
+  options: { warmup?: number; after?: (i: number) => Promise<void> } = {},
+): Promise<{ ms: number[]; last: T }> {
   const ms: number[] = [];
   let last: T | undefined;
-  for (let i = 0; i < times; i++) {
+  const warmup = options.warmup ?? 0;
+  for (let i = 0; i < warmup + times; i++) {
     const timed = await timeAsync(() => fn(i));
-    ms.push(timed.ms);
+    if (i >= warmup) ms.push(timed.ms);
     last = timed.result;
+    await options.after?.(i);
   }
   return { ms, last: last as T };
 }
@@ -112,9 +134,10 @@ export function formatRatio(ratio: number): string {
   return `${ratio.toFixed(2)}×`;
 }
 
-/** The individual samples, so noise is visible next to the median. */
+/** The individual samples, so noise is visible next to the median; one unit for the whole list. */
 export function formatSamples(ms: readonly number[]): string {
-  return `[${ms.map((m) => (m >= 1000 ? (m / 1000).toFixed(2) : m.toFixed(0))).join(', ')}]${ms.some((m) => m >= 1000) ? ' s' : ' ms'}`;
+  const seconds = ms.some((m) => m >= 1000);
+  return `[${ms.map((m) => (seconds ? (m / 1000).toFixed(2) : m.toFixed(0))).join(', ')}] ${seconds ? 's' : 'ms'}`;
 }
 
 export function heading(text: string): void {
@@ -122,7 +145,7 @@ export function heading(text: string): void {
 }
 
 export function line(label: string, value: string): void {
-  console.log(`  ${label.padEnd(46)} ${value}`);
+  console.log(`  ${label.padEnd(52)} ${value}`);
 }
 
 /** Prints rows as an aligned plain-text table. */

@@ -1,0 +1,23 @@
+// `npm run bench`: every benchmark in sequence, then one summary table. Figures and ratios only; a
+// missed target is reported, never asserted (see DESIGN.md, Tests).
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { benchCachedRun } from './cached-run.js';
+import { benchHash } from './hash.js';
+import { formatMs, heading, printSummary, timeAsync, type SummaryRow } from './lib.js';
+import { benchPlan } from './plan.js';
+
+async function main(): Promise<void> {
+  heading('Flywheel benchmarks');
+  console.log(`  node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM`);
+  const rows: SummaryRow[] = [];
+  const total = await timeAsync(async () => {
+    for (const bench of [benchCachedRun, benchHash, benchPlan]) rows.push(...(await bench()));
+  });
+  printSummary(rows);
+  console.log(`\nratio: flywheel / baseline (for (c), time / the 1 s target) · total bench time ${formatMs(total.ms)}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
