@@ -29,38 +29,47 @@ export class NotCanonicalError extends Error {
 
 const encoder = new TextEncoder();
 
+/** One growing buffer: encoding a key touches hundreds of tiny values, so no per-value allocations. */
 class ByteSink {
-  private chunks: Uint8Array[] = [];
+  private bytes = new Uint8Array(256);
+  private view = new DataView(this.bytes.buffer);
   private length = 0;
 
-  push(bytes: Uint8Array): void {
-    this.chunks.push(bytes);
-    this.length += bytes.length;
+  private reserve(extra: number): void {
+    if (this.length + extra <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + extra));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+    this.view = new DataView(grown.buffer);
   }
 
   tag(tag: number): void {
-    this.push(Uint8Array.of(tag));
+    this.reserve(1);
+    this.bytes[this.length++] = tag;
   }
 
   u32(value: number): void {
-    const bytes = new Uint8Array(4);
-    new DataView(bytes.buffer).setUint32(0, value);
-    this.push(bytes);
+    this.reserve(4);
+    this.view.setUint32(this.length, value);
+    this.length += 4;
   }
 
-  sized(bytes: Uint8Array): void {
-    this.u32(bytes.length);
-    this.push(bytes);
+  float64(value: number): void {
+    this.reserve(8);
+    this.view.setFloat64(this.length, value);
+    this.length += 8;
+  }
+
+  /** Length-prefixed UTF-8 text. */
+  text(value: string): void {
+    this.reserve(4 + value.length * 3); // UTF-8 needs at most 3 bytes per UTF-16 code unit
+    const written = encoder.encodeInto(value, this.bytes.subarray(this.length + 4)).written;
+    this.view.setUint32(this.length, written);
+    this.length += 4 + written;
   }
 
   concat(): Uint8Array {
-    const out = new Uint8Array(this.length);
-    let offset = 0;
-    for (const chunk of this.chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return out;
+    return this.bytes.slice(0, this.length);
   }
 }
 
@@ -80,9 +89,25 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
-function childPath(path: string, key: string | number): string {
-  if (typeof key === 'number') return `${path}[${key}]`;
-  return /^[A-Za-z_$][\w$-]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+/** Where a value sits, built as a cheap linked list and rendered (`config.list[2]`) only for an error. */
+interface Path {
+  parent?: Path;
+  key: string | number;
+}
+
+function child(parent: Path, key: string | number): Path {
+  return { parent, key };
+}
+
+function render(path: Path): string {
+  const { parent, key } = path;
+  if (parent === undefined) return String(key);
+  if (typeof key === 'number') return `${render(parent)}[${key}]`;
+  return /^[A-Za-z_$][\w$-]*$/.test(key) ? `${render(parent)}.${key}` : `${render(parent)}[${JSON.stringify(key)}]`;
+}
+
+function fail(path: Path, problem: string): never {
+  throw new NotCanonicalError(render(path), problem);
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -94,66 +119,72 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-function encodeString(sink: ByteSink, value: string, path: string): void {
-  // Lone surrogates would be replaced by U+FFFD, making two different strings hash alike.
-  if (!value.isWellFormed()) throw new NotCanonicalError(path, 'string contains a lone UTF-16 surrogate');
-  sink.tag(TAG_STRING);
-  sink.sized(encoder.encode(value));
+// Below U+D800, UTF-16 code-unit order is UTF-8 byte order, so the common case needs no encoding.
+const NEEDS_BYTE_ORDER = /[\uD800-\uFFFF]/;
+
+/** Orders object keys by their UTF-8 bytes, so the order is the same in every language. */
+function compareKeys(a: string, b: string): number {
+  if (!NEEDS_BYTE_ORDER.test(a) && !NEEDS_BYTE_ORDER.test(b)) return a < b ? -1 : a > b ? 1 : 0;
+  return compareBytes(encoder.encode(a), encoder.encode(b));
 }
 
-function encodeValue(sink: ByteSink, value: unknown, path: string, seen: Set<object>): void {
+function encodeString(sink: ByteSink, value: string, path: Path): void {
+  // Lone surrogates would be replaced by U+FFFD, making two different strings hash alike.
+  if (!value.isWellFormed()) fail(path, 'string contains a lone UTF-16 surrogate');
+  sink.tag(TAG_STRING);
+  sink.text(value);
+}
+
+function encodeValue(sink: ByteSink, value: unknown, path: Path, seen: Set<object>): void {
   if (value === null) return sink.tag(TAG_NULL);
   switch (typeof value) {
     case 'boolean':
       return sink.tag(value ? TAG_TRUE : TAG_FALSE);
     case 'number': {
-      if (!Number.isFinite(value)) throw new NotCanonicalError(path, `${value} has no canonical form; use null or a finite number`);
-      const bytes = new Uint8Array(8);
-      new DataView(bytes.buffer).setFloat64(0, value === 0 ? 0 : value); // -0 and 0 are one value
+      if (!Number.isFinite(value)) fail(path, `${value} has no canonical form; use null or a finite number`);
       sink.tag(TAG_NUMBER);
-      return sink.push(bytes);
+      return sink.float64(value === 0 ? 0 : value); // -0 and 0 are one value
     }
     case 'string':
       return encodeString(sink, value, path);
     case 'bigint':
       sink.tag(TAG_BIGINT);
-      return sink.sized(encoder.encode(value.toString(10)));
+      return sink.text(value.toString(10));
     case 'object':
       break;
     default:
-      throw new NotCanonicalError(path, `${describe(value)} cannot be hashed; use plain data (strings, numbers, booleans, arrays, objects)`);
+      fail(path, `${describe(value)} cannot be hashed; use plain data (strings, numbers, booleans, arrays, objects)`);
   }
   if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new NotCanonicalError(path, 'invalid Date');
+    if (Number.isNaN(value.getTime())) fail(path, 'invalid Date');
     sink.tag(TAG_DATE);
-    return sink.sized(encoder.encode(value.toISOString()));
+    return sink.text(value.toISOString());
   }
-  if (seen.has(value)) throw new NotCanonicalError(path, 'circular reference');
+  if (seen.has(value)) fail(path, 'circular reference');
   seen.add(value);
   try {
     if (Array.isArray(value)) {
       sink.tag(TAG_ARRAY);
       sink.u32(value.length);
       for (let i = 0; i < value.length; i++) {
-        if (!(i in value) || value[i] === undefined) throw new NotCanonicalError(childPath(path, i), 'array holes and undefined items cannot be hashed; use null');
-        encodeValue(sink, value[i], childPath(path, i), seen);
+        if (!(i in value) || value[i] === undefined) fail(child(path, i), 'array holes and undefined items cannot be hashed; use null');
+        encodeValue(sink, value[i], child(path, i), seen);
       }
       return;
     }
     if (!isPlainObject(value)) {
-      throw new NotCanonicalError(path, `${describe(value)} cannot be hashed; convert it to plain data`);
+      fail(path, `${describe(value)} cannot be hashed; convert it to plain data`);
     }
-    if (Object.getOwnPropertySymbols(value).length > 0) throw new NotCanonicalError(path, 'symbol-keyed properties cannot be hashed');
+    if (Object.getOwnPropertySymbols(value).length > 0) fail(path, 'symbol-keyed properties cannot be hashed');
     // undefined-valued properties are absent, as in JSON and as zod produces for optional fields.
-    const entries = Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => ({ key: k, keyBytes: encoder.encode(k), value: v }))
-      .sort((a, b) => compareBytes(a.keyBytes, b.keyBytes));
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    entries.sort(([a], [b]) => compareKeys(a, b));
     sink.tag(TAG_OBJECT);
     sink.u32(entries.length);
-    for (const entry of entries) {
-      encodeString(sink, entry.key, childPath(path, entry.key));
-      encodeValue(sink, entry.value, childPath(path, entry.key), seen);
+    for (const [key, entryValue] of entries) {
+      const keyPath = child(path, key);
+      encodeString(sink, key, keyPath);
+      encodeValue(sink, entryValue, keyPath, seen);
     }
   } finally {
     seen.delete(value);
@@ -163,7 +194,7 @@ function encodeValue(sink: ByteSink, value: unknown, path: string, seen: Set<obj
 /** Encodes a value canonically; throws NotCanonicalError naming the offending path. */
 export function canonicalEncode(value: unknown, path = 'value'): Uint8Array {
   const sink = new ByteSink();
-  encodeValue(sink, value, path, new Set());
+  encodeValue(sink, value, { key: path }, new Set());
   return sink.concat();
 }
 

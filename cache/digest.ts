@@ -41,10 +41,11 @@ export async function sha256File(path: string): Promise<{ digest: Digest; size: 
   const handle = await open(path, 'r');
   try {
     const hash = createHash('sha256');
-    const buffer = Buffer.allocUnsafe(READ_CHUNK);
+    // Sized to the file: a 4 MiB buffer per small file would leave the garbage collector most of the work.
+    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(READ_CHUNK, (await handle.stat()).size)));
     let size = 0;
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, null);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));
       size += bytesRead;

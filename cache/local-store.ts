@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +13,13 @@ import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type St
 
 /** Blobs up to this size are fully re-hashed on every cache hit; larger ones are size-checked (and hashed when read). */
 export const HIT_FULL_VERIFY_MAX_BYTES = Number(process.env.FLYWHEEL_HIT_VERIFY_MAX_BYTES ?? 256 * 1024 * 1024);
+
+/**
+ * Files up to this size are read synchronously. A cached run reads thousands of tiny entries and blobs;
+ * a synchronous read of a small local file takes microseconds, an asynchronous one a thread-pool
+ * round trip that costs ten times more and piles up garbage. Large files stay asynchronous.
+ */
+const SMALL_FILE_BYTES = 1024 * 1024;
 
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === 'ENOENT';
@@ -123,7 +130,8 @@ export class LocalStore implements Store {
   async readBytes(digest: Digest): Promise<Buffer> {
     let bytes: Buffer;
     try {
-      bytes = await readFile(this.blobPath(digest));
+      const path = this.blobPath(digest);
+      bytes = statSync(path).size <= SMALL_FILE_BYTES ? readFileSync(path) : await readFile(path);
     } catch (error) {
       if (isMissing(error)) throw new BlobUnavailableError(digest, 'missing', this.description);
       throw error;
@@ -152,14 +160,15 @@ export class LocalStore implements Store {
     const path = this.blobPath(digest);
     let size: number;
     try {
-      size = (await stat(path)).size;
+      size = statSync(path).size;
     } catch (error) {
       if (isMissing(error)) return 'missing';
       throw error;
     }
     if (expectedSize !== undefined && size !== expectedSize) return 'corrupt';
     if (mode === 'hit' && size > HIT_FULL_VERIFY_MAX_BYTES) return 'ok';
-    return (await sha256File(path)).digest === digest ? 'ok' : 'corrupt';
+    const actual = size <= SMALL_FILE_BYTES ? sha256Bytes(readFileSync(path)) : (await sha256File(path)).digest;
+    return actual === digest ? 'ok' : 'corrupt';
   }
 
   async deleteBlob(digest: Digest): Promise<void> {
@@ -180,7 +189,7 @@ export class LocalStore implements Store {
   async getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined> {
     let text: string;
     try {
-      text = await readFile(this.actionPath(key), 'utf8');
+      text = readFileSync(this.actionPath(key), 'utf8'); // entries are small: see SMALL_FILE_BYTES
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
@@ -224,7 +233,7 @@ export class LocalStore implements Store {
   async putRun(record: RunRecord): Promise<void> {
     await this.ensureLayout();
     const staged = this.tmpPath('run');
-    await writeFile(staged, JSON.stringify(record, null, 2));
+    await writeFile(staged, JSON.stringify(record));
     await this.publish(staged, this.runPath(record.runId));
   }
 

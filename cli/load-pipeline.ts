@@ -1,13 +1,12 @@
 import { existsSync } from 'node:fs';
-import { register } from 'node:module';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isPipelineDefinition, type PipelineDefinition } from '../engine/define-pipeline.js';
 import { FlywheelError } from '../engine/errors.js';
+import { compilePipeline } from './compile-pipeline.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
-let hooksRegistered = false;
 
 /** Finds a pipeline file: a path as given, or a name looked up in ./pipelines and then in Flywheel's own pipelines/. */
 export function resolvePipelinePath(nameOrPath: string, cwd = process.cwd()): string {
@@ -25,28 +24,14 @@ export function resolvePipelinePath(nameOrPath: string, cwd = process.cwd()): st
   return found;
 }
 
-function registerHooks(typescript: boolean): Promise<void> | void {
-  if (hooksRegistered) return;
-  hooksRegistered = true;
-  const engineUrl = new URL('../index.js', import.meta.url).href;
-  const done = typescript
-    ? import('tsx/esm/api').then(({ register: registerTsx }) => {
-        registerTsx();
-      })
-    : Promise.resolve();
-  return done.then(() => {
-    // Registered last so it runs first: `flywheel` never goes through tsx's resolver.
-    register(new URL('./flywheel-alias-hook.js', import.meta.url), { data: { engineUrl } });
-  });
-}
-
-/** Imports a pipeline module (TypeScript through tsx) and returns its default-exported definition. */
+/** Compiles (cached) and imports a pipeline module, and returns its default-exported definition. */
 export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Promise<{ definition: PipelineDefinition; path: string }> {
   const path = resolvePipelinePath(nameOrPath, cwd);
-  await registerHooks(['.ts', '.mts'].includes(extname(path)));
   let module: Record<string, unknown>;
   try {
-    module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    const bundle = await compilePipeline(path, new URL('../index.js', import.meta.url).href);
+    process.setSourceMapsEnabled(true); // stack traces point into the pipeline's own sources
+    module = (await import(pathToFileURL(bundle).href)) as Record<string, unknown>;
   } catch (error) {
     throw new FlywheelError('PIPELINE_LOAD_FAILED', `could not load ${path}: ${(error as Error).message}`, {
       retryable: false,

@@ -76,8 +76,10 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
   const onOuterAbort = (): void => abort.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
 
-  const previousRun = await lastFinishedRun(store, pipeline.name);
-  const previousSteps = new Map((previousRun?.steps ?? []).map((s) => [s.id, s]));
+  // The last run only explains misses: a fully cached run never reads it.
+  let previous: Promise<{ found: boolean; steps: Map<string, StepRunRecord> }> | undefined;
+  const previousRun = () =>
+    (previous ??= lastFinishedRun(store, pipeline.name, runId).then((run) => ({ found: run !== undefined, steps: new Map((run?.steps ?? []).map((s) => [s.id, s])) })));
   const results = new Map<string, StepRunRecord>();
   const outputsOf = (id: string): Record<string, OutputRecord> | undefined => results.get(id)?.outputs;
   const inFlight = new Map<CacheKey, Promise<{ outputs: Record<string, OutputRecord>; durationMs: number }>>();
@@ -174,7 +176,11 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
         stepLog.debug({ cacheHit: true }, 'cache hit');
         return finish({ ...base, status: 'cached', cacheKey: key, reasonCodes: ['cache-hit'], reason: `cache hit (computed by run ${found.entry.runId})`, components, outputs: found.entry.outputs, durationMs: 0, savedMs: found.entry.durationMs });
       }
-      why = found.problem ?? explainMiss(components, previousSteps.get(node.id), previousRun !== undefined);
+      if (found.problem) why = found.problem;
+      else {
+        const last = await previousRun();
+        why = explainMiss(components, last.steps.get(node.id), last.found);
+      }
       if (found.problem) stepLog.warn({ cacheHit: false, reason: found.problem.reason }, 'cache entry rejected');
     }
 
