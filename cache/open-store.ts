@@ -5,7 +5,11 @@ import type { Store } from './store.js';
 
 /**
  * Opens the store named by `location`, else `FLYWHEEL_STORE`, else `.flywheel/` in the working directory.
- * A plain path is a local store; `s3://bucket/prefix` selects the shared S3 store.
+ * A plain path is a local store; `s3://bucket/prefix` is reserved for the shared S3 store.
+ *
+ * @example
+ * const store = openStore();                 // ./.flywheel, or $FLYWHEEL_STORE
+ * const shared = openStore('/mnt/team/flywheel-cache');
  */
 export function openStore(location = process.env.FLYWHEEL_STORE, cwd = process.cwd()): Store {
   const where = location === undefined || location === '' ? '.flywheel' : location;

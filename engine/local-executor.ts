@@ -63,6 +63,20 @@ function errorInfo(error: unknown): { code: string; message: string } {
  * Runs a validated pipeline in this process: steps in dependency order, independent branches in
  * parallel, each step cached by its key. Identical keys execute once across processes sharing a store.
  * Resolves with the run record (also saved in the store); a failed step fails the run, never throws.
+ *
+ * @example
+ * ```ts
+ * import { createLogger, openStore, runLocal, validatePipeline } from 'flywheel';
+ * import pipeline from './pipelines/example.js';
+ *
+ * const run = await runLocal(validatePipeline(pipeline, { 'word-frequencies': { top: 5 } }), {
+ *   store: openStore(),            // .flywheel/ or FLYWHEEL_STORE
+ *   logger: createLogger(),
+ *   concurrency: 2,
+ *   onEvent: (e) => e.type === 'step-finished' && console.log(e.step.id, e.step.status, e.step.reason),
+ * });
+ * process.exitCode = run.status === 'succeeded' ? 0 : 1;
+ * ```
  */
 export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOptions): Promise<RunRecord> {
   const { store } = options;

@@ -13,7 +13,13 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
-/** The library's logger: structured JSON to stderr, pretty on a terminal, secret-like fields redacted. */
+/**
+ * The library's logger: structured JSON to stderr, pretty on a terminal, secret-like fields redacted.
+ *
+ * @example
+ * const logger = createLogger({ level: 'debug' });
+ * logger.info({ apiKey: 'sk-…' }, 'calling the model'); // apiKey is logged as "[redacted]"
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.FLYWHEEL_LOG_LEVEL ?? 'info';
   const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { pid: process.pid } };

@@ -40,6 +40,15 @@ export interface PlanOptions {
 /**
  * Decides, without running or changing anything, which steps are cached, which will run and which are
  * pending (their key depends on an upstream that will run), each with the reason relative to the last run.
+ *
+ * @example
+ * ```ts
+ * const plan = await planPipeline(validatePipeline(pipeline, { train: { lr: 0.001 } }), openStore());
+ * for (const step of plan.steps) console.log(step.decision, step.id, step.reason);
+ * // cached  collect  cache hit (computed by run 20261126T...)
+ * // run     train    config lr: 0.0003 → 0.001
+ * // pending evaluate key known only after upstream train runs
+ * ```
  */
 export async function planPipeline(pipeline: ResolvedPipeline, store: Store, options: PlanOptions = {}): Promise<Plan> {
   const previousRun = await lastFinishedRun(store, pipeline.name);

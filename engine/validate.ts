@@ -67,6 +67,15 @@ function checkStepDefinition(id: string, step: AnyStep, problems: Problem[]): vo
 /**
  * Checks a whole pipeline before anything runs and returns every problem at once, each with the step,
  * a stable code and a fix. On success returns the resolved pipeline the planner and executors use.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   const resolved = validatePipeline(pipeline, { 'count-words': { minLength: 4 } });
+ * } catch (error) {
+ *   if (error instanceof PipelineInvalidError) for (const p of error.problems) console.error(p.code, p.stepId, p.message, p.fix);
+ * }
+ * ```
  */
 export function validatePipeline(definition: PipelineDefinition, overrides: ConfigOverrides = {}, earlierProblems: Problem[] = []): ResolvedPipeline {
   const problems: Problem[] = [...earlierProblems];
