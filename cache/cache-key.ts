@@ -5,17 +5,28 @@ import type { CacheKey, Digest } from './digest.js';
 /** Bumping this invalidates every cache entry ever written: do it only when the encoding changes. */
 export const CACHE_KEY_FORMAT_VERSION = 1;
 
-/** Where an input came from: kept for explanations only; the key sees just the digest. */
+/** An input as the step sees it: its bytes (digest) and, for a file, the name it appears under. */
 export interface InputComponent {
-  /** `node.output` in the pipeline that produced it. */
+  /** `node.output` in the pipeline that produced it: for explanations only, never in the key. */
   from: string;
   digest: Digest;
+  fileName?: string | undefined;
+}
+
+/**
+ * The step's interface, e.g. `{ inputs: { data: 'file', base: 'dir?' }, outputs: { model: 'dir', report: 'file:report.md' } }`.
+ * Part of the step's code: adding or changing a port invalidates its results like a version bump.
+ */
+export interface PortSignature {
+  inputs: Record<string, string>;
+  outputs: Record<string, string>;
 }
 
 /** Everything a step's result depends on, in readable form; stored per run so plans can explain changes. */
 export interface KeyComponents {
   step: string;
   version: string;
+  ports: PortSignature;
   config: unknown;
   inputs: Record<string, InputComponent | null>;
   env: Record<string, string | null>;
@@ -27,14 +38,17 @@ export interface KeyComponents {
  * produces the same bytes leaves this key unchanged (early cutoff).
  */
 export function computeCacheKey(components: KeyComponents): CacheKey {
-  const inputs: Record<string, string | null> = {};
-  for (const [name, input] of Object.entries(components.inputs)) inputs[name] = input === null ? null : input.digest;
+  const inputs: Record<string, { digest: string; fileName?: string } | null> = {};
+  for (const [name, input] of Object.entries(components.inputs)) {
+    inputs[name] = input === null ? null : input.fileName === undefined ? { digest: input.digest } : { digest: input.digest, fileName: input.fileName };
+  }
   const encoded = canonicalEncode(
     {
       format: 'flywheel.cache-key',
       formatVersion: CACHE_KEY_FORMAT_VERSION,
       step: components.step,
       version: components.version,
+      ports: components.ports,
       config: components.config,
       inputs,
       env: components.env,

@@ -17,11 +17,12 @@ export const OutputRecord = z.object({
 });
 export type OutputRecord = z.infer<typeof OutputRecord>;
 
-export const InputComponentSchema = z.object({ from: z.string(), digest: DigestSchema });
+export const InputComponentSchema = z.object({ from: z.string(), digest: DigestSchema, fileName: z.string().optional() });
 
 export const KeyComponentsSchema = z.object({
   step: z.string(),
   version: z.string(),
+  ports: z.object({ inputs: z.record(z.string(), z.string()), outputs: z.record(z.string(), z.string()) }),
   config: z.unknown(),
   inputs: z.record(z.string(), InputComponentSchema.nullable()),
   env: z.record(z.string(), z.string().nullable()),
@@ -49,6 +50,7 @@ export const ReasonCode = z.enum([
   'new-step',
   'config-changed',
   'version-changed',
+  'interface-changed',
   'upstream-changed',
   'env-changed',
   'entry-missing',

@@ -47,12 +47,17 @@ export function explainMiss(current: KeyComponents, previous: StepRunRecord | un
     codes.push('version-changed');
     parts.push(before.step === current.step ? `version ${before.version} → ${current.version}` : `step code changed: ${before.step}@${before.version} → ${current.step}@${current.version}`);
   }
+  const portChanges = [...diffConfig(before.ports.inputs, current.ports.inputs).map((c) => `input ${c}`), ...diffConfig(before.ports.outputs, current.ports.outputs).map((c) => `output ${c}`)];
+  if (portChanges.length > 0) {
+    codes.push('interface-changed');
+    parts.push(`step interface changed: ${portChanges.join(', ')}`);
+  }
   const configChanges = diffConfig(before.config, current.config);
   if (configChanges.length > 0) {
     codes.push('config-changed');
     parts.push(`config ${configChanges.join(', ')}`);
   }
-  const changedInputs = diffRecord(before.inputs, current.inputs, (a, b) => a?.digest === b?.digest);
+  const changedInputs = diffRecord(before.inputs, current.inputs, (a, b) => a?.digest === b?.digest && a?.fileName === b?.fileName);
   if (changedInputs.length > 0) {
     codes.push('upstream-changed');
     parts.push(
@@ -61,6 +66,7 @@ export function explainMiss(current: KeyComponents, previous: StepRunRecord | un
           const was = before.inputs[name];
           const now = current.inputs[name];
           const from = now?.from ?? was?.from ?? name;
+          if (was && now && was.digest === now.digest) return `upstream output ${from} now arrives as ${now.fileName ?? name} (was ${was.fileName ?? name})`;
           return `upstream output ${from} changed (${was ? shortDigest(was.digest) : 'none'} → ${now ? shortDigest(now.digest) : 'none'})`;
         })
         .join(', '),

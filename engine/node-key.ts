@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { computeCacheKey, readableComponents, type InputComponent, type KeyComponents } from '../cache/cache-key.js';
+import { computeCacheKey, readableComponents, type InputComponent, type KeyComponents, type PortSignature } from '../cache/cache-key.js';
 import type { CacheKey } from '../cache/digest.js';
 import type { OutputRecord } from '../cache/records.js';
+import type { AnyStep } from './define-step.js';
+import type { Ports } from './ports.js';
 import type { ResolvedNode } from './validate.js';
 
 const SECRET_NAME = /key|token|secret|password|passwd|credential|auth/i;
@@ -17,6 +19,15 @@ function envComponent(names: readonly string[], env: NodeJS.ProcessEnv): Record<
   return out;
 }
 
+/** The step's inputs and outputs as short strings: `file`, `dir?` (optional), `file:report.md` (output file name). */
+export function portSignature(step: AnyStep): PortSignature {
+  const inputs: Record<string, string> = {};
+  for (const [name, port] of Object.entries(step.inputs as Ports)) inputs[name] = `${port.kind}${port.optional ? '?' : ''}`;
+  const outputs: Record<string, string> = {};
+  for (const [name, port] of Object.entries(step.outputs as Ports)) outputs[name] = port.kind === 'file' && port.fileName !== undefined ? `file:${port.fileName}` : port.kind;
+  return { inputs, outputs };
+}
+
 /**
  * The components of a node's cache key once its upstream outputs are known. Inputs are the upstream
  * output *digests*, never upstream keys: identical upstream bytes keep this key unchanged.
@@ -30,11 +41,12 @@ export function nodeKey(node: ResolvedNode, upstreamOutputs: (nodeId: string) =>
     }
     const output = upstreamOutputs(source.node)?.[source.output];
     if (output === undefined) throw new Error(`internal: ${node.id}.${name} needs ${source.node}.${source.output}, which is not available yet`);
-    inputs[name] = { from: `${source.node}.${source.output}`, digest: output.digest };
+    inputs[name] = { from: `${source.node}.${source.output}`, digest: output.digest, ...(output.fileName === undefined ? {} : { fileName: output.fileName }) };
   }
   const components: KeyComponents = {
     step: node.step.id,
     version: node.step.version,
+    ports: portSignature(node.step),
     config: node.config,
     inputs,
     env: envComponent(node.step.env ?? [], env),

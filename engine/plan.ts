@@ -5,7 +5,7 @@ import type { OutputRecord, ReasonCode } from '../cache/records.js';
 import type { Store } from '../cache/store.js';
 import { lookUpResult } from './cache-lookup.js';
 import { explainMiss } from './explain.js';
-import { nodeKey } from './node-key.js';
+import { nodeKey, portSignature } from './node-key.js';
 import { lastFinishedRun } from './run-history.js';
 import type { ResolvedPipeline } from './validate.js';
 
@@ -66,8 +66,8 @@ export async function planPipeline(pipeline: ResolvedPipeline, store: Store, opt
       let reason = `key known only after upstream ${waitingFor.join(', ')} run${waitingFor.length === 1 ? 's' : ''}`;
       if (previous?.components) {
         // Its own changes are already visible: compare against the last run with inputs held equal.
-        const own = explainMiss({ ...previous.components, step: node.step.id, version: node.step.version, config: toReadable(node.config), env: previous.components.env }, previous, true);
-        if (own.codes.some((c) => c === 'config-changed' || c === 'version-changed')) reason += `; its own ${own.reason}`;
+        const own = explainMiss({ ...previous.components, step: node.step.id, version: node.step.version, ports: portSignature(node.step), config: toReadable(node.config) }, previous, true);
+        if (own.codes.some((c) => c === 'config-changed' || c === 'version-changed' || c === 'interface-changed')) reason += `; its own ${own.reason}`;
       }
       decisions.set(node.id, 'pending');
       steps.push({ ...base, decision: 'pending', reasonCodes: ['upstream-pending'], reason });

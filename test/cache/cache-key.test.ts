@@ -11,6 +11,7 @@ function base(): KeyComponents {
   return {
     step: 'fine-tune',
     version: '2.1.0',
+    ports: { inputs: { data: 'file', baseModel: 'dir?' }, outputs: { model: 'dir', report: 'file:report.md' } },
     config: {
       train: { lr: 0.0001, epochs: 3, schedule: { kind: 'cosine', warmup: 100 } },
       tags: ['weekly', 'agent'],
@@ -18,10 +19,12 @@ function base(): KeyComponents {
       dryRun: false,
       notes: null,
     },
-    inputs: { data: { from: 'synthesize.dataset', digest: digest('a') }, baseModel: null },
+    inputs: { data: { from: 'synthesize.dataset', digest: digest('a'), fileName: 'train.jsonl' }, baseModel: null },
     env: { CUDA_VISIBLE_DEVICES: '0', HF_HOME: null },
   };
 }
+
+const NO_PORTS = { inputs: {}, outputs: {} };
 
 function withChange(change: (c: KeyComponents) => void): KeyComponents {
   const components = base();
@@ -39,22 +42,23 @@ describe('computeCacheKey golden vectors', () => {
   });
 
   it('a minimal step', () => {
-    expect(computeCacheKey({ step: 'train', version: '1', config: {}, inputs: {}, env: {} })).toBe('75cf0ea4ef5b58c11127710385e7eb87e8786bd7026186532e3b7896c0914b1f');
+    expect(computeCacheKey({ step: 'train', version: '1', ports: NO_PORTS, config: {}, inputs: {}, env: {} })).toBe('501a0ba06a810373458d39a05d50979f8cc4cbcf024bf21e60222f786dbf3b85');
   });
 
   it('a step with nested config, a bigint, inputs (one absent) and env (one unset)', () => {
-    expect(baseKey).toBe('ddf761b15050f0d49022e972513990beb0211c52feabc9220868b2cde0764eb9');
+    expect(baseKey).toBe('f36723489200697c4b14ba9c7951fa4dd22b83c7c9d79dfc17e7d38175588c4d');
   });
 
   it('a step whose config holds a Date, a non-ASCII string and -0', () => {
     const key = computeCacheKey({
       step: 'evaluate',
       version: '1',
+      ports: { inputs: { model: 'dir' }, outputs: { metrics: 'json' } },
       config: { when: new Date('2024-01-02T03:04:05.678Z'), name: 'é', offset: -0 },
       inputs: { model: { from: 'fine-tune.model', digest: digest('0') } },
       env: {},
     });
-    expect(key).toBe('a7cd0a5845e753de47fcef19b25e3b08d21a7360691bcbd39f97d7e46b709528');
+    expect(key).toBe('8457de6780bc4f3f35f7f1045cbaa94f920386b98a200e905b28b181803bd925');
   });
 
   it('is SHA-256 of the canonical encoding of the versioned components, with inputs reduced to their digests', () => {
@@ -65,8 +69,9 @@ describe('computeCacheKey golden vectors', () => {
         formatVersion: CACHE_KEY_FORMAT_VERSION,
         step: c.step,
         version: c.version,
+        ports: c.ports,
         config: c.config,
-        inputs: { data: digest('a'), baseModel: null },
+        inputs: { data: { digest: digest('a'), fileName: 'train.jsonl' }, baseModel: null },
         env: c.env,
       },
       'key',
@@ -85,12 +90,13 @@ function reverseKeysDeep(value: unknown): unknown {
 }
 
 describe('computeCacheKey is independent of key order', () => {
-  it('in config, inputs and env records', () => {
+  it('in config, ports, inputs and env records', () => {
     const c = base();
     const permuted: KeyComponents = {
       env: reverseKeysDeep(c.env) as KeyComponents['env'],
       inputs: reverseKeysDeep(c.inputs) as KeyComponents['inputs'],
       config: reverseKeysDeep(c.config),
+      ports: reverseKeysDeep(c.ports) as KeyComponents['ports'],
       version: c.version,
       step: c.step,
     };
@@ -148,11 +154,15 @@ describe('computeCacheKey changes with every component', () => {
     ['config array order', (c) => void ((c.config as Record<string, unknown>).tags = ['agent', 'weekly'])],
     ['config leaf type: bigint 42n → number 42', (c) => void ((c.config as Record<string, unknown>).seed = 42)],
     ['config leaf type: bigint 42n → string "42"', (c) => void ((c.config as Record<string, unknown>).seed = '42')],
-    ['input digest', (c) => void (c.inputs.data = { from: 'synthesize.dataset', digest: digest('b') })],
+    ['input digest', (c) => void (c.inputs.data = { from: 'synthesize.dataset', digest: digest('b'), fileName: 'train.jsonl' })],
+    ['input file name, same digest', (c) => void (c.inputs.data = { from: 'synthesize.dataset', digest: digest('a'), fileName: 'train.json' })],
+    ['input port made optional', (c) => void (c.ports.inputs.data = 'file?')],
+    ['output port added', (c) => void (c.ports.outputs.metrics = 'json')],
+    ['output file name', (c) => void (c.ports.outputs.report = 'file:summary.md')],
     ['input becoming null', (c) => void (c.inputs.data = null)],
     ['input null becoming present', (c) => void (c.inputs.baseModel = { from: 'download.model', digest: digest('c') })],
     ['input removed', (c) => void delete c.inputs.baseModel],
-    ['input renamed, same digest', (c) => void (c.inputs = { dataset: { from: 'synthesize.dataset', digest: digest('a') }, baseModel: null })],
+    ['input renamed, same digest', (c) => void (c.inputs = { dataset: { from: 'synthesize.dataset', digest: digest('a'), fileName: 'train.jsonl' }, baseModel: null })],
     ['env value', (c) => void (c.env.CUDA_VISIBLE_DEVICES = '1')],
     ['env value set where it was unset', (c) => void (c.env.HF_HOME = '/cache/hf')],
     ['env value empty where it was unset', (c) => void (c.env.HF_HOME = '')],
@@ -164,13 +174,13 @@ describe('computeCacheKey changes with every component', () => {
   });
 
   it('does not change with `from`, the readable provenance of an input (early cutoff relies on this)', () => {
-    const moved = withChange((c) => void (c.inputs.data = { from: 'otherSynth.samples', digest: digest('a') }));
+    const moved = withChange((c) => void (c.inputs.data = { from: 'otherSynth.samples', digest: digest('a'), fileName: 'train.jsonl' }));
     expect(computeCacheKey(moved)).toBe(baseKey);
   });
 });
 
 describe('computeCacheKey is length-safe', () => {
-  const minimal = (patch: Partial<KeyComponents>): string => computeCacheKey({ step: 's', version: '1', config: {}, inputs: {}, env: {}, ...patch });
+  const minimal = (patch: Partial<KeyComponents>): string => computeCacheKey({ step: 's', version: '1', ports: NO_PORTS, config: {}, inputs: {}, env: {}, ...patch });
 
   it.each<[string, Partial<KeyComponents>, Partial<KeyComponents>]>([
     ['step/version boundary', { step: 'ab', version: 'c' }, { step: 'a', version: 'bc' }],

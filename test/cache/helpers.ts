@@ -50,7 +50,7 @@ export async function corruptBlob(store: LocalStore, digest: Digest, bytes: stri
 
 /** A realistic cache key, distinct per name. */
 export function keyOf(name: string): CacheKey {
-  return computeCacheKey({ step: name, version: '1', config: {}, inputs: {}, env: {} });
+  return computeCacheKey({ step: name, version: '1', ports: { inputs: {}, outputs: {} }, config: {}, inputs: {}, env: {} });
 }
 
 export function actionEntry(key: CacheKey, outputs: Record<string, OutputRecord>, runId = '20240101T000000.000Z-000000'): ActionEntry {
@@ -62,7 +62,7 @@ export function actionEntry(key: CacheKey, outputs: Record<string, OutputRecord>
     durationMs: 12,
     runId,
     outputs,
-    components: { step: 'step', version: '1', config: {}, inputs: {}, env: {} },
+    components: { step: 'step', version: '1', ports: { inputs: {}, outputs: {} }, config: {}, inputs: {}, env: {} },
   };
 }
 

@@ -53,6 +53,26 @@ describe('local executor', () => {
     expect(statusOf(bumped)).toEqual({ source: 'executed', copy: 'cached' });
   });
 
+  it('treats a changed step interface like a version bump, so a new output is never missing from a hit', async () => {
+    const { run } = await inProcessRunner();
+    const oneOutput = defineStep({ id: 'grows', version: 1, outputs: { a: json(z.number()) }, run: () => ({ a: 1 }) });
+    const twoOutputs = defineStep({ id: 'grows', version: 1, outputs: { a: json(z.number()), b: json(z.number()) }, run: () => ({ a: 1, b: 2 }) });
+    const reader = defineStep({ id: 'reader', version: 1, inputs: { b: json(z.number()) }, outputs: { out: json(z.number()) }, run: ({ inputs }) => ({ out: inputs.b }) });
+    await run(definePipeline({ name: 'grows', build: (p) => void p.add(oneOutput) }));
+    const grown = await run(
+      definePipeline({
+        name: 'grows',
+        build(p) {
+          const g = p.add(twoOutputs);
+          p.add(reader, { inputs: { b: g.out.b } });
+        },
+      }),
+    );
+    expect(statusOf(grown)).toEqual({ grows: 'executed', reader: 'executed' });
+    expect(grown.steps[0]?.reasonCodes).toEqual(['interface-changed']);
+    expect(grown.steps[0]?.reason).toBe('step interface changed: output b: (absent) → "json"');
+  });
+
   it('recomputes results older than maxAge, and always runs cache: false steps', async () => {
     const { run } = await inProcessRunner();
     const expiring = twoStep(source(1, { maxAge: 'PT0.05S' }));
