@@ -180,14 +180,14 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     if (abort.signal.aborted) return finish({ ...base, status: 'skipped', reasonCodes: ['cancelled'], reason: 'run cancelled', outputs: {} });
 
     const { key, components } = nodeKey(node, outputsOf, options.env);
-    const stepLog = log.child({ stepId: node.id, cacheKey: key });
     let why: Explanation;
     if (options.forceAll || force.has(node.id)) why = { codes: ['forced'], reason: options.forceAll ? 'forced (--force-all)' : 'forced (--force)' };
     else if (node.step.cache === false) why = { codes: ['cache-disabled'], reason: 'cache disabled for this step (cache: false)' };
     else {
       const found = await lookUpResult(store, key, node.maxAgeMs, { repair: true });
       if (found.hit) {
-        stepLog.debug({ cacheHit: true }, 'cache hit');
+        // No child logger for a hit: creating a thousand of them is a visible share of a cached run.
+        log.debug({ stepId: node.id, cacheKey: key, cacheHit: true }, 'cache hit');
         return finish({ ...base, status: 'cached', cacheKey: key, reasonCodes: ['cache-hit'], reason: `cache hit (computed by run ${found.entry.runId})`, components, outputs: found.entry.outputs, durationMs: 0, savedMs: found.entry.durationMs });
       }
       if (found.problem) why = found.problem;
@@ -195,8 +195,10 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
         const last = await previousRun();
         why = explainMiss(components, last.steps.get(node.id), last.found);
       }
-      if (found.problem) stepLog.warn({ cacheHit: false, reason: found.problem.reason }, 'cache entry rejected');
+      if (found.problem) log.warn({ stepId: node.id, cacheKey: key, cacheHit: false, reason: found.problem.reason }, 'cache entry rejected');
     }
+
+    const stepLog = log.child({ stepId: node.id, cacheKey: key });
 
     const startedAt = new Date().toISOString();
     emit({ type: 'step-running', id: node.id, reason: why.reason });
