@@ -222,20 +222,31 @@ export function toReadable(value: unknown): unknown {
   return value;
 }
 
-/** Deterministic JSON (sorted keys, no spaces) for manifests and stored JSON outputs. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
+/**
+ * Deterministic JSON (sorted keys, no spaces) for manifests, records and JSON outputs. Refuses what JSON
+ * would silently change (a Map becoming {}, NaN becoming null, a Date becoming a string), naming the path.
+ */
+export function canonicalJson(value: unknown, path = 'value'): string {
+  return JSON.stringify(jsonValue(value, { key: path }));
 }
 
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = sortKeys(v);
-    }
-    return out;
+function jsonValue(value: unknown, path: Path): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) fail(path, `${value} is not representable in JSON; use null or a finite number`);
+    return value;
   }
-  return value;
+  if (Array.isArray(value)) {
+    return value.map((item: unknown, i) => {
+      if (item === undefined) fail(child(path, i), 'undefined array items are not representable in JSON; use null');
+      return jsonValue(item, child(path, i));
+    });
+  }
+  if (typeof value !== 'object' || !isPlainObject(value)) fail(path, `${describe(value)} is not representable in JSON; convert it to plain data`);
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    const v = value[key];
+    if (v !== undefined) out[key] = jsonValue(v, child(path, key));
+  }
+  return out;
 }

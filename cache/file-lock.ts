@@ -43,7 +43,7 @@ function isAbandoned(found: { owner: LockOwner | undefined; mtimeMs: number }): 
  * Cross-process mutual exclusion with an O_EXCL lock file. A holder that dies (SIGKILL included)
  * is detected by its pid on this host, or by a heartbeat that stops updating the file's mtime.
  */
-export async function acquireFileLock(path: string, onWait?: (holder: string) => void): Promise<() => Promise<void>> {
+export async function acquireFileLock(path: string, onWait?: (holder: string) => void, signal?: AbortSignal): Promise<() => Promise<void>> {
   const me: LockOwner = { host: hostname(), pid: process.pid, token: randomBytes(8).toString('hex'), since: new Date().toISOString() };
   let announced = false;
   for (;;) {
@@ -77,7 +77,7 @@ export async function acquireFileLock(path: string, onWait?: (holder: string) =>
       announced = true;
       onWait?.(found.owner ? `pid ${found.owner.pid} on ${found.owner.host}` : 'another process');
     }
-    await sleep(POLL_MS);
+    await sleep(POLL_MS, undefined, signal === undefined ? {} : { signal }); // rejects when the waiter is cancelled
   }
 }
 

@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, statSync, utimesSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { canonicalJson } from './canonical.js';
 import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
+import { FlywheelError } from '../engine/errors.js';
 import { acquireFileLock } from './file-lock.js';
 import { isProcessAlive } from './process-alive.js';
 import { ActionEntry, RunRecord } from './records.js';
@@ -20,6 +21,11 @@ export const HIT_FULL_VERIFY_MAX_BYTES = Number(process.env.FLYWHEEL_HIT_VERIFY_
  * round trip that costs ten times more and piles up garbage. Large files stay asynchronous.
  */
 const SMALL_FILE_BYTES = 1024 * 1024;
+
+/** Run ids become file names: letters, digits, `.`, `_` and `-` only. */
+export function isRunId(runId: string): boolean {
+  return /^[\w.-]+$/.test(runId);
+}
 
 function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === 'ENOENT';
@@ -73,16 +79,21 @@ export class LocalStore implements Store {
     }
   }
 
-  /** True if the blob is already stored; refreshes its mtime so a concurrent `cache gc` sees it as just used. */
-  private async alreadyStored(digest: Digest): Promise<boolean> {
-    try {
-      const now = new Date();
-      await utimes(this.blobPath(digest), now, now);
-      return true;
-    } catch (error) {
-      if (isMissing(error)) return false;
-      throw error;
+  /**
+   * True if a good copy of the blob is already stored, refreshing its mtime so a concurrent `cache gc`
+   * sees it as just used. A damaged copy (wrong size, or wrong hash when small enough to check cheaply)
+   * is removed so the caller stores the new bytes: re-running a step repairs its outputs.
+   */
+  private async alreadyStored(digest: Digest, size: number): Promise<boolean> {
+    const state = await this.checkBlob(digest, 'hit', size).catch(() => 'corrupt' as const);
+    if (state === 'missing') return false;
+    if (state === 'corrupt') {
+      await rm(this.blobPath(digest), { force: true });
+      return false;
     }
+    const now = new Date();
+    await utimes(this.blobPath(digest), now, now).catch(() => undefined);
+    return true;
   }
 
   async putFile(path: string, options: { move?: boolean } = {}): Promise<{ digest: Digest; size: number }> {
@@ -90,7 +101,7 @@ export class LocalStore implements Store {
     if (options.move) {
       // The producer's scratch space lives in this store's tmp/, so moving is a rename: no copy.
       const { digest, size } = await sha256File(path);
-      if (await this.alreadyStored(digest)) {
+      if (await this.alreadyStored(digest, size)) {
         await rm(path, { force: true });
         return { digest, size };
       }
@@ -108,7 +119,7 @@ export class LocalStore implements Store {
     }
     const staged = this.tmpPath('blob');
     const { digest, size } = await copyHashing(createReadStream(path, { highWaterMark: 1 << 20 }), staged);
-    if (await this.alreadyStored(digest)) await rm(staged, { force: true });
+    if (await this.alreadyStored(digest, size)) await rm(staged, { force: true });
     else {
       await chmod(staged, 0o444);
       await this.publish(staged, this.blobPath(digest));
@@ -119,7 +130,7 @@ export class LocalStore implements Store {
   async putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
     await this.ensureLayout();
     const digest = sha256Bytes(bytes);
-    if (!(await this.alreadyStored(digest))) {
+    if (!(await this.alreadyStored(digest, bytes.length))) {
       const staged = this.tmpPath('blob');
       await writeFile(staged, bytes, { mode: 0o444 });
       await this.publish(staged, this.blobPath(digest));
@@ -209,6 +220,18 @@ export class LocalStore implements Store {
     await this.publish(staged, this.actionPath(entry.key));
   }
 
+  async markUsed(key: CacheKey, digests: readonly Digest[]): Promise<void> {
+    const now = new Date();
+    // Best effort: a file that vanished meanwhile is the next look-up's problem, not this one's.
+    for (const path of [this.actionPath(key), ...digests.map((d) => this.blobPath(d))]) {
+      try {
+        utimesSync(path, now, now);
+      } catch {
+        // ignored on purpose
+      }
+    }
+  }
+
   async deleteAction(key: CacheKey): Promise<void> {
     await rm(this.actionPath(key), { force: true });
   }
@@ -226,7 +249,7 @@ export class LocalStore implements Store {
   }
 
   private runPath(runId: string): string {
-    if (!/^[\w.-]+$/.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`);
+    if (!isRunId(runId)) throw new FlywheelError('INVALID_RUN_ID', `invalid run id ${JSON.stringify(runId)}`, { retryable: false, fix: 'list runs with `flywheel runs`' });
     return join(this.root, 'runs', `${runId}.json`);
   }
 
@@ -238,11 +261,14 @@ export class LocalStore implements Store {
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
+    const path = this.runPath(runId);
     try {
-      return RunRecord.parse(JSON.parse(await readFile(this.runPath(runId), 'utf8')));
+      return RunRecord.parse(JSON.parse(await readFile(path, 'utf8')));
     } catch (error) {
       if (isMissing(error)) return undefined;
-      throw new Error(`run record ${runId} in ${this.description} is unreadable: ${(error as Error).message}`);
+      throw new FlywheelError('RUN_RECORD_UNREADABLE', `run record ${runId} in ${this.description} is unreadable: ${(error as Error).message}`, {
+        fix: 'the file was damaged (e.g. a full disk); delete it from runs/ or restore it',
+      });
     }
   }
 
@@ -263,9 +289,9 @@ export class LocalStore implements Store {
     return new Set(await readdir(join(this.root, 'pins')).catch(() => [] as string[]));
   }
 
-  async lockKey(key: CacheKey, onWait?: (holder: string) => void): Promise<KeyLock> {
+  async lockKey(key: CacheKey, onWait?: (holder: string) => void, signal?: AbortSignal): Promise<KeyLock> {
     await this.ensureLayout();
-    const release = await acquireFileLock(join(this.root, 'locks', `${key}.lock`), onWait);
+    const release = await acquireFileLock(join(this.root, 'locks', `${key}.lock`), onWait, signal);
     return { release };
   }
 

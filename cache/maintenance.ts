@@ -43,8 +43,9 @@ async function blobsSafely(store: Store, output: OutputRecord): Promise<Digest[]
 }
 
 /**
- * Collects garbage: keeps what the newest `keepRuns` runs of each pipeline, pinned runs and runs in
- * progress reference, and anything younger than the grace period; deletes the rest (entries first,
+ * Collects garbage: keeps what the newest `keepRuns` finished runs of each pipeline, pinned runs, runs in
+ * progress and interrupted runs newer than any finished one reference, and anything used or written
+ * within the grace period; deletes the rest (entries first,
  * then blobs, so no entry ever points at a deleted blob). Run records themselves are kept as history.
  */
 export async function collectGarbage(store: Store, runs: RunRecord[], options: GcOptions): Promise<GcReport> {
@@ -53,9 +54,19 @@ export async function collectGarbage(store: Store, runs: RunRecord[], options: G
   const perPipeline = new Map<string, number>();
   const kept: RunRecord[] = [];
   for (const run of runs) {
+    if (isInProgress(run, now, options.graceMs) || pinned.has(run.runId)) {
+      kept.push(run);
+      continue;
+    }
     const seen = perPipeline.get(run.pipeline) ?? 0;
+    if (run.status === 'running') {
+      // Interrupted (killed) runs do not use up the allowance; one newer than every finished run is
+      // where the next run resumes, so what it finished is kept.
+      if (seen === 0) kept.push(run);
+      continue;
+    }
     perPipeline.set(run.pipeline, seen + 1);
-    if (seen < options.keepRuns || pinned.has(run.runId) || isInProgress(run, now, options.graceMs)) kept.push(run);
+    if (seen < options.keepRuns) kept.push(run);
   }
   const liveKeys = new Set<string>();
   const liveBlobs = new Set<string>();

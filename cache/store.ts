@@ -53,6 +53,8 @@ export interface Store {
   getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined>;
   /** Must be called only after every blob the entry names is stored. */
   putAction(entry: ActionEntry): Promise<void>;
+  /** Records that a run just reused this entry and its blobs, so `cache gc` treats them as recently used. */
+  markUsed(key: CacheKey, digests: readonly Digest[]): Promise<void>;
   deleteAction(key: CacheKey): Promise<void>;
   listActions(): AsyncIterable<{ key: CacheKey; modifiedMs: number }>;
 
@@ -63,8 +65,8 @@ export interface Store {
   setPinned(runId: string, pinned: boolean): Promise<void>;
   listPinned(): Promise<Set<string>>;
 
-  /** Blocks until this process may execute `key`; calls onWait once if another process holds it. */
-  lockKey(key: CacheKey, onWait?: (holder: string) => void): Promise<KeyLock>;
+  /** Blocks until this process may execute `key`; calls onWait once if another process holds it. Rejects when `signal` aborts. */
+  lockKey(key: CacheKey, onWait?: (holder: string) => void, signal?: AbortSignal): Promise<KeyLock>;
   /** A fresh private directory for a step's work, on the same filesystem as the blobs where possible. */
   makeScratchDir(label: string): Promise<string>;
   /** Removes scratch space left by killed processes, older than the grace period; returns how many entries. */

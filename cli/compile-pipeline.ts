@@ -1,18 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { homedir } from 'node:os';
-import { extname, join } from 'node:path';
+import { dirname, extname, join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Loader, Plugin } from 'esbuild';
 
 // Bump when the bundle layout changes, so old cached bundles are ignored.
-const BUNDLE_FORMAT = 1;
+const BUNDLE_FORMAT = 2;
+// A bundle another process may be about to import is not deleted before this age.
+const STALE_BUNDLE_MS = 60_000;
 
 interface BundleManifest {
   format: number;
   entry: string;
-  /** Every local source file in the bundle, with the SHA-256 of its content when bundled. */
+  /** File name of the bundle in the cache directory. */
+  bundle: string;
+  /** Every file the bundle depends on (sources, and resolved package files with their package.json), with a SHA-256 of its content. */
   inputs: Array<{ path: string; sha256: string }>;
 }
 
@@ -24,30 +28,51 @@ function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+function hashFile(path: string): string {
+  try {
+    return sha256(readFileSync(path));
+  } catch {
+    return 'missing';
+  }
+}
+
 function writeAtomically(path: string, content: string): void {
   const staged = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(staged, content);
   renameSync(staged, path);
 }
 
-/** A bundle is current while every source file it was built from still has the same content. */
-function isCurrent(manifestPath: string): boolean {
+/** The bundle to import, if every file it was built from still has the content it was built from. */
+function currentBundle(dir: string, manifestPath: string): string | undefined {
   try {
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as BundleManifest;
-    return manifest.format === BUNDLE_FORMAT && manifest.inputs.every((input) => sha256(readFileSync(input.path)) === input.sha256);
+    if (manifest.format !== BUNDLE_FORMAT || !manifest.inputs.every((input) => hashFile(input.path) === input.sha256)) return undefined;
+    const bundle = join(dir, manifest.bundle);
+    return existsSync(bundle) ? bundle : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-const LOADERS: Record<string, Loader> = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts', '.tsx': 'tsx', '.js': 'js', '.mjs': 'js', '.cjs': 'js', '.jsx': 'jsx' };
+/** The package.json of the package a resolved file belongs to: its `main`/`exports` chose that file. */
+function owningPackageJson(file: string): string | undefined {
+  const marker = `${sep}node_modules${sep}`;
+  const at = file.lastIndexOf(marker);
+  if (at < 0) return undefined;
+  const parts = file.slice(at + marker.length).split(sep);
+  const name = parts[0]?.startsWith('@') ? parts.slice(0, 2) : parts.slice(0, 1);
+  return join(file.slice(0, at + marker.length), ...name, 'package.json');
+}
+
+const LOADERS: Record<string, Loader> = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts', '.tsx': 'tsx', '.js': 'js', '.mjs': 'js', '.cjs': 'js', '.jsx': 'jsx', '.json': 'json' };
 
 /**
  * How the bundle stays faithful to running the sources directly: `flywheel` resolves to the engine
  * running this CLI, packages stay external (imported by absolute URL, so they load exactly as they
  * would from the source file), and `import.meta.url` keeps meaning the original source file.
+ * It also records the exact bytes it compiled and the package files it resolved, for the manifest.
  */
-function sourceFaithfulness(engineUrl: string): Plugin {
+function sourceFaithfulness(engineUrl: string, loaded: Map<string, string>, packages: Set<string>): Plugin {
   return {
     name: 'flywheel-source-faithfulness',
     setup(build) {
@@ -56,36 +81,59 @@ function sourceFaithfulness(engineUrl: string): Plugin {
         if (args.pluginData === 'resolving' || isBuiltin(args.path) || args.path.startsWith('file:')) return undefined;
         const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'resolving' });
         if (resolved.errors.length > 0 || resolved.external) return { errors: resolved.errors };
+        packages.add(resolved.path);
         return { path: pathToFileURL(resolved.path).href, external: true };
       });
-      build.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, (args) => {
+      build.onLoad({ filter: /\.([cm]?[jt]sx?|json)$/ }, (args) => {
+        const bytes = readFileSync(args.path);
+        loaded.set(args.path, sha256(bytes));
         const url = pathToFileURL(args.path).href;
-        const source = readFileSync(args.path, 'utf8')
+        const source = bytes
+          .toString('utf8')
           .replaceAll('import.meta.url', JSON.stringify(url))
           .replaceAll('import.meta.filename', JSON.stringify(args.path))
-          .replaceAll('import.meta.dirname', JSON.stringify(join(args.path, '..')));
+          .replaceAll('import.meta.dirname', JSON.stringify(dirname(args.path)));
         return { contents: source, loader: LOADERS[extname(args.path)] ?? 'js' };
       });
     },
   };
 }
 
+/** Removes bundles of this entry that no manifest points to any more, once no process can still be loading them. */
+function removeOldBundles(dir: string, prefix: string, keep: string): void {
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(prefix) || name.startsWith(keep) || !/\.mjs(\.map)?$/.test(name)) continue;
+    const path = join(dir, name);
+    try {
+      if (Date.now() - statSync(path).mtimeMs > STALE_BUNDLE_MS) rmSync(path, { force: true });
+    } catch {
+      // another process removed it first
+    }
+  }
+}
+
 /**
  * Compiles a pipeline file (TypeScript or JavaScript) and its local imports into one cached ES module,
- * rebuilt only when a source file's content changes. A re-run then starts as fast as plain JavaScript:
- * no TypeScript loader, no module hooks, and esbuild is loaded only to rebuild.
+ * rebuilt whenever the content of a source file, or of a package file it resolved, changes. A re-run
+ * then starts as fast as plain JavaScript: no TypeScript loader, no module hooks, and esbuild is
+ * loaded only to rebuild.
  */
 export async function compilePipeline(entry: string, engineUrl: string): Promise<string> {
   const dir = cacheDirectory();
-  const base = join(dir, sha256(`${BUNDLE_FORMAT}\0${entry}\0${engineUrl}`).slice(0, 32));
-  const bundlePath = `${base}.mjs`;
-  if (isCurrent(`${base}.json`)) return bundlePath;
+  const base = sha256(`${BUNDLE_FORMAT}\0${entry}\0${engineUrl}`).slice(0, 32);
+  const manifestPath = join(dir, `${base}.json`);
+  const current = currentBundle(dir, manifestPath);
+  if (current !== undefined) return current;
 
   const { build } = await import('esbuild');
+  const loaded = new Map<string, string>();
+  const packages = new Set<string>();
+  // A name of its own per build: concurrent compilers never overwrite a bundle another one imports.
+  const bundleName = `${base}-${randomBytes(6).toString('hex')}.mjs`;
   const result = await build({
     entryPoints: [entry],
     absWorkingDir: '/',
-    outfile: bundlePath,
+    outfile: join(dir, bundleName),
     bundle: true,
     format: 'esm',
     platform: 'node',
@@ -97,15 +145,24 @@ export async function compilePipeline(entry: string, engineUrl: string): Promise
     metafile: true,
     write: false,
     logLevel: 'silent',
-    plugins: [sourceFaithfulness(engineUrl)],
+    plugins: [sourceFaithfulness(engineUrl, loaded, packages)],
   });
   mkdirSync(dir, { recursive: true });
   for (const output of result.outputFiles) writeAtomically(output.path, output.text);
-  const inputs = Object.keys(result.metafile.inputs).map((relative) => {
+  const inputs = new Map<string, string>();
+  // Hashes of the bytes esbuild actually compiled: an edit during the build makes the bundle stale, never "current".
+  for (const relative of Object.keys(result.metafile.inputs)) {
     const path = join('/', relative);
-    return { path, sha256: sha256(readFileSync(path)) };
-  });
+    inputs.set(path, loaded.get(path) ?? hashFile(path));
+  }
+  for (const file of packages) {
+    inputs.set(file, hashFile(file));
+    const packageJson = owningPackageJson(file);
+    if (packageJson !== undefined) inputs.set(packageJson, hashFile(packageJson));
+  }
+  const manifest: BundleManifest = { format: BUNDLE_FORMAT, entry, bundle: bundleName, inputs: [...inputs].map(([path, hash]) => ({ path, sha256: hash })) };
   // Written last: a bundle without a current manifest is never used.
-  writeAtomically(`${base}.json`, JSON.stringify({ format: BUNDLE_FORMAT, entry, inputs } satisfies BundleManifest));
-  return bundlePath;
+  writeAtomically(manifestPath, JSON.stringify(manifest));
+  removeOldBundles(dir, `${base}-`, bundleName);
+  return join(dir, bundleName);
 }

@@ -3,11 +3,13 @@ import { overridesFromFile, parseSetArguments, deepMerge, type ConfigOverrides }
 import { FlywheelError, type Problem } from '../engine/errors.js';
 import { validatePipeline, type ResolvedPipeline } from '../engine/validate.js';
 import { loadPipeline } from './load-pipeline.js';
+import { UsageError } from './usage-error.js';
 
 export interface PipelineArgs {
   pipeline: string;
   set: string[];
   config: string | undefined;
+  force: string[];
 }
 
 /** Loads, configures (config file, then --set) and validates a pipeline: shared by `run` and `plan`. */
@@ -29,5 +31,9 @@ export async function preparePipeline(args: PipelineArgs): Promise<ResolvedPipel
   const fromSet = parseSetArguments(args.set);
   problems.push(...fromSet.problems);
   overrides = deepMerge(overrides, fromSet.overrides) as ConfigOverrides;
-  return validatePipeline(definition, overrides, problems);
+  const pipeline = validatePipeline(definition, overrides, problems);
+  for (const id of args.force) {
+    if (!pipeline.byId.has(id)) throw new UsageError(`--force ${id}: no such step in pipeline ${pipeline.name}`, `use one of: ${[...pipeline.byId.keys()].join(', ')}`);
+  }
+  return pipeline;
 }

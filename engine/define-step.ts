@@ -25,8 +25,6 @@ export interface Progress {
 
 /** Everything `run` receives. Paths are private to this execution; write outputs only to `outputs`. */
 export interface StepContext<Config, I extends Ports, O extends Ports> {
-  /** This step's id in the pipeline (the node id; the step definition's id unless renamed). */
-  stepId: string;
   /** The step's config, parsed by its schema with defaults applied. */
   config: Config;
   /** Paths for file and directory inputs, parsed values for JSON inputs. */

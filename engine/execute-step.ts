@@ -2,14 +2,15 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { canonicalJson } from '../cache/canonical.js';
+import { canonicalJson, NotCanonicalError } from '../cache/canonical.js';
 import { ingestDirectory, materializeDirectory } from '../cache/manifest.js';
+import type { CacheKey } from '../cache/digest.js';
 import type { OutputRecord } from '../cache/records.js';
-import type { Store } from '../cache/store.js';
+import { BlobUnavailableError, type Store } from '../cache/store.js';
 import type { Progress } from './define-step.js';
 import { FlywheelError } from './errors.js';
 import type { FilePort, Port, Ports } from './ports.js';
-import type { ResolvedNode } from './validate.js';
+import type { ResolvedInput, ResolvedNode } from './validate.js';
 
 export interface ExecuteOptions {
   store: Store;
@@ -17,6 +18,8 @@ export interface ExecuteOptions {
   signal: AbortSignal;
   /** Outputs of the node's upstream steps, by node id. */
   upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined;
+  /** Cache keys of the upstream steps, so a result found broken while reading it can be removed. */
+  upstreamKey: (nodeId: string) => CacheKey | undefined;
   onProgress?: (progress: Progress) => void;
   onAttemptFailed?: (attempt: number, error: unknown) => void;
 }
@@ -27,42 +30,62 @@ function fileNameOf(name: string, port: Port): string {
 
 function isRetryable(error: unknown): boolean {
   if (error instanceof FlywheelError) return error.retryable;
-  return (error as { name?: string }).name !== 'ZodError';
+  return (error as { name?: string } | null)?.name !== 'ZodError';
+}
+
+/**
+ * A blob too large to re-hash on every hit turned out damaged when read. The producer's result is
+ * removed, so the next run recomputes it instead of failing the same way forever.
+ */
+async function discardBrokenInput(error: BlobUnavailableError, name: string, source: ResolvedInput, options: ExecuteOptions): Promise<never> {
+  if (error.state === 'corrupt') await options.store.deleteBlob(error.digest);
+  const key = options.upstreamKey(source.node);
+  if (key !== undefined) await options.store.deleteAction(key);
+  throw new FlywheelError('INPUT_UNAVAILABLE', `input ${name} (${source.node}.${source.output}) is ${error.state} in the store: ${error.message}`, {
+    retryable: false,
+    fix: `run again: the broken result of ${source.node} was removed and will be recomputed`,
+  });
 }
 
 /** Puts each input where the step can read it: files and directories copied out of the store (verified), JSON parsed. */
 async function prepareInputs(node: ResolvedNode, dir: string, options: ExecuteOptions): Promise<Record<string, unknown>> {
   const values: Record<string, unknown> = {};
-  for (const [name, port] of Object.entries(node.step.inputs as Ports)) {
+  for (const name of Object.keys(node.step.inputs as Ports)) {
     const source = node.inputs[name];
-    if (source === null || source === undefined) {
-      values[name] = undefined;
-      continue;
-    }
-    const record = options.upstreamOutputs(source.node)?.[source.output];
-    if (record === undefined) throw new Error(`internal: output ${source.node}.${source.output} is not available`);
-    if (port.kind === 'json') {
-      const raw = JSON.parse((await options.store.readBytes(record.digest)).toString('utf8')) as unknown;
-      const parsed = port.schema.safeParse(raw);
-      if (!parsed.success) {
-        throw new FlywheelError('INPUT_INVALID', `input ${name} from ${source.node}.${source.output} does not match its schema: ${parsed.error.message}`, {
-          retryable: false,
-          fix: 'make the two ports declare compatible schemas',
-        });
-      }
-      values[name] = parsed.data;
-    } else if (port.kind === 'dir') {
-      const target = join(dir, name);
-      await materializeDirectory(options.store, record.digest, target);
-      values[name] = target;
-    } else {
-      await mkdir(join(dir, name), { recursive: true });
-      const target = join(dir, name, record.fileName ?? name);
-      await options.store.copyBlobTo(record.digest, target);
-      values[name] = target;
+    try {
+      values[name] = source === null || source === undefined ? undefined : await prepareInput(node, name, source, dir, options);
+    } catch (error) {
+      if (error instanceof BlobUnavailableError && source) await discardBrokenInput(error, name, source, options);
+      throw error;
     }
   }
   return values;
+}
+
+async function prepareInput(node: ResolvedNode, name: string, source: ResolvedInput, dir: string, options: ExecuteOptions): Promise<unknown> {
+  const port = (node.step.inputs as Ports)[name] as Port;
+  const record = options.upstreamOutputs(source.node)?.[source.output];
+  if (record === undefined) throw new Error(`internal: output ${source.node}.${source.output} is not available`);
+  if (port.kind === 'json') {
+    const raw = JSON.parse((await options.store.readBytes(record.digest)).toString('utf8')) as unknown;
+    const parsed = port.schema.safeParse(raw);
+    if (!parsed.success) {
+      throw new FlywheelError('INPUT_INVALID', `input ${name} from ${source.node}.${source.output} does not match its schema: ${parsed.error.message}`, {
+        retryable: false,
+        fix: 'make the two ports declare compatible schemas',
+      });
+    }
+    return parsed.data;
+  }
+  if (port.kind === 'dir') {
+    const target = join(dir, name);
+    await materializeDirectory(options.store, record.digest, target);
+    return target;
+  }
+  await mkdir(join(dir, name), { recursive: true });
+  const target = join(dir, name, record.fileName ?? name);
+  await options.store.copyBlobTo(record.digest, target);
+  return target;
 }
 
 async function prepareOutputs(node: ResolvedNode, dir: string): Promise<Record<string, string>> {
@@ -86,7 +109,12 @@ async function collectOutputs(node: ResolvedNode, paths: Record<string, string>,
       if (!parsed.success) {
         throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned an invalid value for JSON output ${name}: ${parsed.error.message}`, { retryable: false, fix: `return { ${name}: ... } matching the output schema` });
       }
-      jsonBytes.set(name, Buffer.from(canonicalJson(parsed.data)));
+      try {
+        jsonBytes.set(name, Buffer.from(canonicalJson(parsed.data, name)));
+      } catch (error) {
+        if (!(error instanceof NotCanonicalError)) throw error;
+        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned JSON output ${name} that JSON cannot hold exactly: ${error.message}`, { retryable: false, fix: 'return plain data (objects, arrays, strings, finite numbers, booleans, null)' });
+      }
     } else {
       const path = paths[name] as string;
       const info = await stat(path).catch(() => undefined);
@@ -151,7 +179,6 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
       if (node.timeoutMs !== undefined) signals.push(AbortSignal.timeout(node.timeoutMs));
       const signal = AbortSignal.any(signals);
       const returned = await untilAborted(node.step.run({
-        stepId: node.id,
         config: node.config,
         inputs,
         outputs,

@@ -35,7 +35,7 @@ function diffRecord<T>(before: Record<string, T>, after: Record<string, T>, same
  * whether the version was bumped, which upstream output or declared env var changed.
  */
 export function explainMiss(current: KeyComponents, previous: StepRunRecord | undefined, hadPreviousRun: boolean): Explanation {
-  if (!hadPreviousRun) return { codes: ['first-run'], reason: 'first run of this pipeline on this store' };
+  if (!hadPreviousRun) return { codes: ['first-run'], reason: 'no finished earlier run of this pipeline to compare with' };
   if (previous === undefined) return { codes: ['new-step'], reason: 'new step: not in the last run' };
   if (previous.components === undefined) {
     return { codes: ['previous-failed'], reason: `did not get as far as computing a key in the last run (${previous.status})` };
@@ -66,6 +66,7 @@ export function explainMiss(current: KeyComponents, previous: StepRunRecord | un
           const was = before.inputs[name];
           const now = current.inputs[name];
           const from = now?.from ?? was?.from ?? name;
+          if (was && now && was.from !== now.from) return `input ${name} rewired from ${was.from} to ${now.from}`;
           if (was && now && was.digest === now.digest) return `upstream output ${from} now arrives as ${now.fileName ?? name} (was ${was.fileName ?? name})`;
           return `upstream output ${from} changed (${was ? shortDigest(was.digest) : 'none'} → ${now ? shortDigest(now.digest) : 'none'})`;
         })

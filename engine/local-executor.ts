@@ -55,8 +55,8 @@ class Slots {
 
 function errorInfo(error: unknown): { code: string; message: string } {
   if (error instanceof FlywheelError) return { code: error.code, message: error.message };
-  const e = error as { name?: string; message?: string };
-  return { code: e.name === 'ZodError' ? 'STEP_INVALID_DATA' : 'STEP_FAILED', message: e.message ?? String(error) };
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { name?: string; message?: string };
+  return { code: e.name === 'ZodError' ? 'STEP_INVALID_DATA' : 'STEP_FAILED', message: e.message ?? `non-Error value thrown: ${String(error)}` };
 }
 
 /**
@@ -137,7 +137,12 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     const work = (async () => {
       const release = await slots.acquire();
       try {
-        const lock = await store.lockKey(key, (holder) => emit({ type: 'step-waiting', id: node.id, holder }));
+        const lock = await store
+          .lockKey(key, (holder) => emit({ type: 'step-waiting', id: node.id, holder }), abort.signal)
+          .catch((error: unknown) => {
+            if (abort.signal.aborted) throw new FlywheelError('STEP_CANCELLED', `step ${node.id} was cancelled while waiting for another process computing the same key`, { retryable: false });
+            throw error;
+          });
         try {
           // Another process may have produced it while we waited for the lock.
           if (node.step.cache !== false && !force.has(node.id) && !options.forceAll) {
@@ -150,6 +155,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
             log: stepLog,
             signal: abort.signal,
             upstreamOutputs: outputsOf,
+            upstreamKey: (id) => results.get(id)?.cacheKey,
             onProgress: (progress) => emit({ type: 'step-progress', id: node.id, progress }),
             onAttemptFailed: (attempt, error) => stepLog.warn({ attempt, err: error }, 'attempt failed; retrying'),
           });
@@ -224,7 +230,13 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
   const settled = new Map<string, Promise<StepRunRecord>>();
   for (const node of pipeline.nodes) {
     const ups = node.upstream.map((id) => settled.get(id) as Promise<StepRunRecord>);
-    settled.set(node.id, Promise.all(ups).then(() => settle(node)));
+    settled.set(
+      node.id,
+      Promise.all(ups)
+        .then(() => settle(node))
+        // A bug or an unexpected store error fails this step (and skips its downstream), never the whole run record.
+        .catch((error: unknown) => finish({ id: node.id, step: node.step.id, status: 'failed', reasonCodes: [], reason: 'internal error', outputs: {}, error: errorInfo(error) })),
+    );
   }
   await Promise.all(settled.values());
   await saving;

@@ -5,7 +5,7 @@ import { isOutputRef, type PipelineDefinition } from './define-pipeline.js';
 import { parseIsoDuration } from './durations.js';
 import { PipelineInvalidError, type Problem } from './errors.js';
 import { topologicalOrder } from './graph.js';
-import type { Ports } from './ports.js';
+import type { Port, Ports } from './ports.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const QUEUES = new Set(['cpu', 'gpu-h200']);
@@ -50,18 +50,24 @@ function hasPath(value: unknown, path: readonly string[]): boolean {
   return true;
 }
 
-function checkStepDefinition(id: string, step: AnyStep, problems: Problem[]): void {
+/** Checks what TypeScript checks for typed callers, for JavaScript callers; false if the step is unusable. */
+function checkStepDefinition(id: string, step: AnyStep, problems: Problem[]): boolean {
+  const before = problems.length;
   const bad = (message: string, fix: string): void => void problems.push({ code: 'INVALID_STEP_DEFINITION', stepId: id, message, fix });
   if (!ID_PATTERN.test(step.id)) bad(`step id ${JSON.stringify(step.id)} has characters other than letters, digits, - and _`, 'rename the step, e.g. "count-words"');
   if (typeof step.run !== 'function') bad('the step has no run(ctx) function', 'give defineStep a run function');
+  if (typeof (step.config as { safeParse?: unknown } | undefined)?.safeParse !== 'function') bad('config is not a zod schema', 'write config: z.object({ ... })');
   if (step.maxAge !== undefined && parseIsoDuration(step.maxAge) === undefined) bad(`maxAge ${JSON.stringify(step.maxAge)} is not an ISO-8601 duration`, 'write e.g. "P7D" or "PT12H"');
   const resources = step.resources ?? {};
   if (resources.timeout !== undefined && parseIsoDuration(resources.timeout) === undefined) bad(`resources.timeout ${JSON.stringify(resources.timeout)} is not an ISO-8601 duration`, 'write e.g. "PT30M" or "PT14H"');
   if (resources.queue !== undefined && !QUEUES.has(resources.queue)) bad(`resources.queue ${JSON.stringify(resources.queue)} is unknown`, 'use "cpu" or "gpu-h200"');
   if (resources.retries !== undefined && !(Number.isInteger(resources.retries) && resources.retries >= 0)) bad(`resources.retries must be a whole number ≥ 0, got ${String(resources.retries)}`, 'write e.g. retries: 2');
-  for (const [name, port] of [...Object.entries(step.inputs as Ports), ...Object.entries(step.outputs as Ports)]) {
-    if (!['file', 'dir', 'json'].includes(port.kind)) bad(`port ${name} has unknown kind ${JSON.stringify(port.kind)}`, 'declare ports with file(), dir() or json(schema)');
+  for (const [name, port] of [...Object.entries((step.inputs ?? {}) as Ports), ...Object.entries((step.outputs ?? {}) as Ports)]) {
+    const kind = (port as Partial<Port> | undefined)?.kind;
+    if (kind === undefined || !['file', 'dir', 'json'].includes(kind)) bad(`port ${name} is not a file(), dir() or json(schema) port`, 'declare ports with file(), dir() or json(schema)');
+    else if (kind === 'json' && typeof (port as { schema?: { safeParse?: unknown } }).schema?.safeParse !== 'function') bad(`JSON port ${name} has no zod schema`, 'declare it as json(z.object({ ... }))');
   }
+  return problems.length === before;
 }
 
 /**
@@ -80,7 +86,18 @@ function checkStepDefinition(id: string, step: AnyStep, problems: Problem[]): vo
 export function validatePipeline(definition: PipelineDefinition, overrides: ConfigOverrides = {}, earlierProblems: Problem[] = []): ResolvedPipeline {
   const problems: Problem[] = [...earlierProblems];
   const seen = new Map<string, AnyStep>();
+  // The step id names the code in every cache key: two different definitions under one id would share results.
+  const definitions = new Map<string, AnyStep>();
   for (const node of definition.nodes) {
+    const other = definitions.get(node.step.id);
+    if (other !== undefined && other !== node.step) {
+      problems.push({
+        code: 'DUPLICATE_STEP_DEFINITION',
+        stepId: node.id,
+        message: `two different step definitions share the id ${JSON.stringify(node.step.id)}; they would share cache entries`,
+        fix: 'give each defineStep its own id (ids name the code in cache keys, across every pipeline using a store)',
+      });
+    } else definitions.set(node.step.id, node.step);
     if (!ID_PATTERN.test(node.id)) {
       problems.push({ code: 'INVALID_STEP_ID', stepId: node.id, message: `step id ${JSON.stringify(node.id)} may contain only letters, digits, - and _`, fix: 'pass a different id to p.add(step, { id })' });
     }
@@ -97,7 +114,7 @@ export function validatePipeline(definition: PipelineDefinition, overrides: Conf
   const resolved: ResolvedNode[] = [];
   for (const node of definition.nodes) {
     const step = node.step;
-    checkStepDefinition(node.id, step, problems);
+    if (!checkStepDefinition(node.id, step, problems)) continue;
     const declared = step.inputs as Ports;
     const inputs: Record<string, ResolvedInput | null> = {};
     for (const [name, ref] of Object.entries(node.inputs)) {

@@ -4,7 +4,6 @@ import { formatDuration } from '../../engine/durations.js';
 import { preparePipeline, type PipelineArgs } from '../pipeline-options.js';
 
 export interface PlanArgs extends PipelineArgs {
-  force: string[];
   forceAll: boolean;
   json: boolean;
 }

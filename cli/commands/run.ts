@@ -2,12 +2,10 @@ import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { createLogger } from '../../engine/logger.js';
 import { runLocal } from '../../engine/local-executor.js';
-import { UsageError } from '../usage-error.js';
 import { preparePipeline, type PipelineArgs } from '../pipeline-options.js';
 import { RunReporter } from '../reporter.js';
 
 export interface RunArgs extends PipelineArgs {
-  force: string[];
   forceAll: boolean;
   concurrency: number | undefined;
   json: boolean;
@@ -37,9 +35,6 @@ export function runSummary(run: RunRecord): unknown {
 
 export async function runCommand(args: RunArgs, store: Store): Promise<number> {
   const pipeline = await preparePipeline(args);
-  for (const id of args.force) {
-    if (!pipeline.byId.has(id)) throw new UsageError(`--force ${id}: no such step in pipeline ${pipeline.name}`, `use one of: ${[...pipeline.byId.keys()].join(', ')}`);
-  }
   // The reporter already shows step state; logs stay quiet on a terminal unless asked for.
   const logger = createLogger({ level: args.logLevel ?? process.env.FLYWHEEL_LOG_LEVEL ?? (args.json ? 'info' : 'warn') });
   const abort = new AbortController();

@@ -120,6 +120,33 @@ describe('collectGarbage', () => {
     expect(await isPresent(store, crashed)).toEqual(GONE);
   });
 
+  it('does not let a run in progress or an interrupted run use up the allowance of finished runs', async () => {
+    const store = await tempStore();
+    const lastFinished = await storeRun(store, 'weekly', 1);
+    const interrupted = await storeRun(store, 'weekly', 2, { status: 'running', pid: await deadPid(), host: hostname() });
+    const inProgress = await storeRun(store, 'weekly', 3, { status: 'running', pid: process.pid, host: hostname() });
+    const report = await collectGarbage(store, await runsNewestFirst(store), everythingOld(1));
+    // The killed run is newer than every finished run: the next run resumes from what it finished.
+    expect(report.keptRuns).toEqual([inProgress.runId, interrupted.runId, lastFinished.runId]);
+    expect(await isPresent(store, lastFinished)).toEqual(KEPT);
+    expect(await isPresent(store, interrupted)).toEqual(KEPT);
+  });
+
+  it('keeps what a run just reused: a cache hit marks its entry and blobs as recently used', async () => {
+    const store = await tempStore();
+    const reused = await storeRun(store, 'weekly', 1);
+    await storeRun(store, 'weekly', 2);
+    await storeRun(store, 'weekly', 3);
+    const old = new Date(Date.now() - 3 * HOUR);
+    for await (const a of store.listActions()) await utimes(join(store.root, 'ac', a.key.slice(0, 2), `${a.key}.json`), old, old);
+    for await (const b of store.listBlobs()) await utimes(join(store.root, 'cas', 'sha256', b.digest.slice(0, 2), b.digest), old, old);
+    // A run in progress hits run 1's result; its record will list it only when it ends.
+    await store.markUsed(reused.key, [reused.output.digest]);
+    const report = await collectGarbage(store, await runsNewestFirst(store), { keepRuns: 1, graceMs: HOUR, dryRun: false });
+    expect(await isPresent(store, reused)).toEqual(KEPT);
+    expect(report.deletedEntries).toHaveLength(1); // run 2's
+  });
+
   it('treats a running run younger than the grace period as in progress even if its pid is dead', async () => {
     const store = await tempStore();
     const started = new Date(Date.now() + 90 * 60_000).toISOString(); // 30 min before `now` below

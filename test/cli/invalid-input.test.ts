@@ -16,6 +16,8 @@ describe('invalid pipelines and bad usage exit 2 before anything runs', () => {
     ['bad-config', 'CONFIG_INVALID', 'emit', 'config emit.value'],
     ['unhashable-config', 'CONFIG_NOT_HASHABLE', 'accepts-anything', 'config accepts-anything.options.retry.onError: a function cannot be hashed'],
     ['kind-mismatch', 'INPUT_KIND_MISMATCH', 'transform', 'expects a file but measure.stats is a json'],
+    ['duplicate-definition', 'DUPLICATE_STEP_DEFINITION', 'second', 'two different step definitions share the id "generate"'],
+    ['malformed-step', 'INVALID_STEP_DEFINITION', 'malformed', 'port data is not a file(), dir() or json(schema) port'],
   ])('%s → %s', async (fixture, code, stepId, detail) => {
     const cwd = await tempDir('flywheel-invalid');
     for (const command of ['run', 'plan']) {
@@ -52,6 +54,9 @@ describe('invalid pipelines and bad usage exit 2 before anything runs', () => {
     [['frobnicate'], 'unknown command "frobnicate"'],
     [['run', join(FIXTURES, 'chain.ts'), '--no-such-flag'], "Unknown option '--no-such-flag'"],
     [['show', 'no-such-run'], 'no run no-such-run'],
+    [['show', 'a/b'], 'INVALID_RUN_ID'],
+    [['pin', 'x y'], 'INVALID_RUN_ID'],
+    [['plan', join(FIXTURES, 'chain.ts'), '--force', 'nosuchstep'], '--force nosuchstep: no such step'],
   ])('%j → exit 2', async (args, message) => {
     const cwd = await tempDir('flywheel-usage');
     const result = await runCli(args, { cwd });

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, runJson, statuses } from '../support/cli.js';
@@ -50,6 +50,32 @@ describe('loading pipeline files', () => {
 
     const again = await runJson('pipeline.ts', [], { cwd: project, env });
     expect(statuses(again.run)).toEqual({ greet: 'cached' });
+  });
+
+  it('notices a package upgrade that changes which file the package resolves to', async () => {
+    const project = await tempDir('flywheel-project');
+    const pkg = join(project, 'node_modules', 'mypkg');
+    await mkdir(join(pkg, 'dist'), { recursive: true });
+    await writeFile(join(pkg, 'package.json'), JSON.stringify({ name: 'mypkg', version: '1.0.0', main: 'index.js' }));
+    await writeFile(join(pkg, 'index.js'), "exports.value = 'v1';\n");
+    await writeFile(
+      join(project, 'pipeline.mjs'),
+      `import { definePipeline, defineStep } from 'flywheel';
+import { value } from 'mypkg';
+const use = defineStep({ id: 'use-pkg', version: 1, run() {} });
+export default definePipeline({ name: 'pkg-' + value, build: (p) => void p.add(use) });
+`,
+    );
+    const env = { FLYWHEEL_COMPILE_CACHE: join(project, 'compile-cache') };
+    const first = await runJson('pipeline.mjs', [], { cwd: project, env });
+    expect(first.run.pipeline).toBe('pkg-v1');
+    // v2 moves its entry point and deletes the old one.
+    await writeFile(join(pkg, 'package.json'), JSON.stringify({ name: 'mypkg', version: '2.0.0', main: 'dist/index.js' }));
+    await writeFile(join(pkg, 'dist', 'index.js'), "exports.value = 'v2';\n");
+    await rm(join(pkg, 'index.js'));
+    const upgraded = await runJson('pipeline.mjs', [], { cwd: project, env });
+    expect(upgraded.code).toBe(0);
+    expect(upgraded.run.pipeline).toBe('pkg-v2');
   });
 
   it('reports a syntax error in a pipeline file with its location and exit 2', async () => {

@@ -105,6 +105,43 @@ describe('failures, crashes and damage never leave a wrong result in the cache',
     expect(await readFile(blobPath(ws.cwd, outputDigest(first.run, 'upper')), 'utf8')).toBe('ABC\n');
   });
 
+  it('a damaged large blob found while reading an input fails that step once, and the next run repairs it', async () => {
+    const ws = await workspace('flywheel-repair');
+    // Blobs above this size are only size-checked on a hit, as multi-GiB checkpoints are.
+    const env = { ...ws.env, FLYWHEEL_HIT_VERIFY_MAX_BYTES: '1' };
+    const first = await runJson(chain, [], { ...ws, env });
+    const target = blobPath(ws.cwd, outputDigest(first.run, 'upper'));
+    await chmod(target, 0o644);
+    await writeFile(target, 'XYZ\n'); // same size as "ABC\n"
+    const broken = await runJson(chain, ['--set', 'suffix.suffix=?'], { ...ws, env });
+    expect(broken.code).toBe(1);
+    expect(statuses(broken.run)).toEqual({ emit: 'cached', upper: 'cached', suffix: 'failed', measure: 'skipped' });
+    expect(broken.run.steps.find((s) => s.id === 'suffix')?.error?.code).toBe('INPUT_UNAVAILABLE');
+
+    const repaired = await runJson(chain, ['--set', 'suffix.suffix=?'], { ...ws, env });
+    expect(repaired.code).toBe(0);
+    expect(statuses(repaired.run)).toEqual({ emit: 'cached', upper: 'executed', suffix: 'executed', measure: 'executed' });
+    expect(await readFile(target, 'utf8')).toBe('ABC\n');
+  });
+
+  it('Ctrl-C reaches a run that waits for another process computing the same key', async () => {
+    const ws = await workspace('flywheel-cancel-wait');
+    const args = ['--set', 'emit.sleepMs=6000'];
+    const holder = startCli(['run', chain, '--json', ...args], ws);
+    await waitFor(async () => (await executions(ws.log)).includes('emit'), 'the first run to start emit');
+    const waiter = startCli(['run', chain, ...args], ws);
+    let waiterOut = '';
+    waiter.child.stdout?.on('data', (chunk: Buffer) => (waiterOut += chunk.toString()));
+    await waitFor(async () => waiterOut.includes('waiting for pid'), 'the second run to wait for the lock');
+    waiter.child.kill('SIGINT');
+    const cancelled = await waiter.done;
+    // It ended while the holder was still inside emit: the wait did not outlive the cancellation.
+    expect(await executions(ws.log)).toEqual(['emit']);
+    expect(cancelled.code).toBe(1);
+    expect(cancelled.stdout).toContain('STEP_CANCELLED');
+    expect((await holder.done).code).toBe(0);
+  });
+
   it('a corrupted blob is detected by verify and on the next run, and recomputed', async () => {
     const ws = await workspace('flywheel-corrupt');
     const first = await runJson(chain, [], ws);

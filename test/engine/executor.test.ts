@@ -146,6 +146,33 @@ describe('local executor', () => {
     expect(result.steps[0]?.error?.code).toBe('STEP_TIMEOUT');
   });
 
+  it('refuses a JSON output that JSON cannot hold exactly instead of storing a silently changed value', async () => {
+    const { run } = await inProcessRunner();
+    const lossy = defineStep({ id: 'lossy', version: 1, outputs: { counts: json(z.any()) }, run: () => ({ counts: { byWord: new Map([['a', 1]]) } }) });
+    const result = await run(definePipeline({ name: 'lossy', build: (p) => void p.add(lossy) }));
+    expect(result.steps[0]?.error?.code).toBe('STEP_OUTPUT_INVALID');
+    expect(result.steps[0]?.error?.message).toContain('counts.byWord: an instance of Map');
+  });
+
+  it('explains an input wired to another upstream as a rewiring', async () => {
+    const { run } = await inProcessRunner();
+    const a = defineStep({ id: 'a', version: 1, outputs: { o: json(z.number()) }, run: () => ({ o: 1 }) });
+    const b = defineStep({ id: 'b', version: 1, outputs: { o: json(z.number()) }, run: () => ({ o: 2 }) });
+    const use = defineStep({ id: 'use', version: 1, inputs: { x: json(z.number()) }, outputs: { y: json(z.number()) }, run: ({ inputs }) => ({ y: inputs.x }) });
+    const wired = (from: 'a' | 'b') =>
+      definePipeline({
+        name: 'rewire',
+        build(p) {
+          const ha = p.add(a);
+          const hb = p.add(b);
+          p.add(use, { inputs: { x: from === 'a' ? ha.out.o : hb.out.o } });
+        },
+      });
+    await run(wired('a'));
+    const rewired = await run(wired('b'));
+    expect(rewired.steps.find((s) => s.id === 'use')?.reason).toBe('input x rewired from a.o to b.o');
+  });
+
   it('reports a file output the step never wrote', async () => {
     const { run } = await inProcessRunner();
     const lazy = defineStep({ id: 'lazy', version: 1, outputs: { out: file() }, run() {} });
