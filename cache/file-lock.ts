@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isProcessAlive } from './process-alive.js';
@@ -8,6 +8,8 @@ import { isProcessAlive } from './process-alive.js';
 const STALE_AFTER_MS = 60_000;
 const HEARTBEAT_MS = 10_000;
 const POLL_MS = 50;
+/** Breaking a lock takes milliseconds; a guard this old belongs to a breaker that died. */
+const GUARD_STALE_MS = 10_000;
 
 interface LockOwner {
   host: string;
@@ -81,25 +83,26 @@ export async function acquireFileLock(path: string, onWait?: (holder: string) =>
   }
 }
 
-/** Moves the abandoned lock aside; if another waiter replaced it meanwhile, puts theirs back. */
+/**
+ * Removes an abandoned lock. Breakers take turns through a guard file, and each re-reads the lock
+ * under the guard: a waiter that judged an old lock abandoned can never remove a fresh one that
+ * another waiter created in the meantime.
+ */
 async function breakLock(path: string, abandonedText: string): Promise<void> {
-  const aside = `${path}.broken-${randomBytes(6).toString('hex')}`;
+  const guard = `${path}.breaking`;
   try {
-    await rename(path, aside);
+    await (await open(guard, 'wx')).close();
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    // Someone else is breaking it. A guard left by a breaker that died mid-way is cleared after a while.
+    const info = await stat(guard).catch(() => undefined);
+    if (info !== undefined && Date.now() - info.mtimeMs > GUARD_STALE_MS) await rm(guard, { force: true });
+    return;
   }
-  const moved = await readFile(aside, 'utf8').catch(() => abandonedText);
-  if (moved !== abandonedText) {
-    // We took a live lock that was created after our check: restore it unless yet another exists.
-    try {
-      const handle = await open(path, 'wx');
-      await handle.writeFile(moved);
-      await handle.close();
-    } catch {
-      // someone else holds it now; either way exactly one live lock remains
-    }
+  try {
+    const current = await readFile(path, 'utf8').catch(() => undefined);
+    if (current === abandonedText) await rm(path, { force: true });
+  } finally {
+    await rm(guard, { force: true });
   }
-  await rm(aside, { force: true });
 }

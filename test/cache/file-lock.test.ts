@@ -54,6 +54,21 @@ function acquireRecordingWaits(lockPath: string): { acquired: Promise<() => Prom
 }
 
 describe('acquireFileLock across processes', () => {
+  it('lets exactly one of several waiters take over a lock whose holder died, one at a time', async () => {
+    const dir = await tempDir();
+    const lockPath = join(dir, 'key.lock');
+    const logPath = join(dir, 'log');
+    // A lock left by a process that no longer exists (pid above Linux's pid_max).
+    await writeFile(lockPath, JSON.stringify({ host: hostname(), pid: 999_999_999, token: 'dead', since: new Date().toISOString() }));
+    const names = ['a', 'b', 'c', 'd'];
+    const children = names.map((name) => spawnNodeScript(CONTENDER, [LOCK_MODULE, lockPath, logPath, name, '3']));
+    for (const result of await Promise.all(children.map(collectExit))) expect(result, result.stderr).toMatchObject({ code: 0 });
+    const lines = (await readFile(logPath, 'utf8')).trimEnd().split('\n');
+    expect(lines).toHaveLength(2 * 3 * names.length);
+    for (let i = 0; i < lines.length; i += 2) expect(lines[i + 1], `critical sections overlap at line ${i + 1}`).toBe((lines[i] as string).replace('start', 'end'));
+    expect(existsSync(`${lockPath}.breaking`)).toBe(false);
+  });
+
   it('never lets two processes into the critical section at once', async () => {
     const dir = await tempDir();
     const lockPath = join(dir, 'key.lock');
