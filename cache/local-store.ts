@@ -9,7 +9,7 @@ import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheK
 import { FlywheelError } from '../engine/errors.js';
 import { acquireFileLock } from './file-lock.js';
 import { isProcessAlive } from './process-alive.js';
-import { ActionEntry, RunRecord } from './records.js';
+import { asActionEntry, RunRecord, type ActionEntry } from './records.js';
 import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
 
 /** Blobs up to this size are fully re-hashed on every cache hit; larger ones are size-checked (and hashed when read). */
@@ -205,12 +205,13 @@ export class LocalStore implements Store {
       if (isMissing(error)) return undefined;
       throw error;
     }
+    let entry: ActionEntry | undefined;
     try {
-      const entry = ActionEntry.parse(JSON.parse(text));
-      return entry.key === key ? entry : 'unreadable';
+      entry = asActionEntry(JSON.parse(text));
     } catch {
       return 'unreadable';
     }
+    return entry?.key === key ? entry : 'unreadable';
   }
 
   async putAction(entry: ActionEntry): Promise<void> {
@@ -220,15 +221,14 @@ export class LocalStore implements Store {
     await this.publish(staged, this.actionPath(entry.key));
   }
 
-  async markUsed(key: CacheKey, digests: readonly Digest[]): Promise<void> {
+  async markUsed(key: CacheKey): Promise<void> {
+    // The entry alone: gc keeps every blob of a recently used entry. Best effort: a file that vanished
+    // meanwhile is the next look-up's problem, not this one's.
     const now = new Date();
-    // Best effort: a file that vanished meanwhile is the next look-up's problem, not this one's.
-    for (const path of [this.actionPath(key), ...digests.map((d) => this.blobPath(d))]) {
-      try {
-        utimesSync(path, now, now);
-      } catch {
-        // ignored on purpose
-      }
+    try {
+      utimesSync(this.actionPath(key), now, now);
+    } catch {
+      // ignored on purpose
     }
   }
 

@@ -99,3 +99,37 @@ export const RunRecord = z.object({
   steps: z.array(StepRunRecord),
 });
 export type RunRecord = z.infer<typeof RunRecord>;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStringRecord = (v: unknown, nullable: boolean): boolean => isObject(v) && Object.values(v).every((x) => typeof x === 'string' || (nullable && x === null));
+const isHex = (v: unknown): v is string => typeof v === 'string' && isSha256Hex(v);
+
+function isOutputRecord(v: unknown): boolean {
+  return (
+    isObject(v) &&
+    (v.kind === 'file' || v.kind === 'dir' || v.kind === 'json') &&
+    isHex(v.digest) &&
+    Number.isInteger(v.size) &&
+    (v.size as number) >= 0 &&
+    (v.fileName === undefined || typeof v.fileName === 'string')
+  );
+}
+
+function isKeyComponents(v: unknown): boolean {
+  if (!isObject(v) || typeof v.step !== 'string' || typeof v.version !== 'string' || !('config' in v)) return false;
+  const { ports, inputs } = v;
+  if (!isObject(ports) || !isStringRecord(ports.inputs, false) || !isStringRecord(ports.outputs, false) || !isStringRecord(v.env, true) || !isObject(inputs)) return false;
+  return Object.values(inputs).every((i) => i === null || (isObject(i) && typeof i.from === 'string' && isHex(i.digest) && (i.fileName === undefined || typeof i.fileName === 'string')));
+}
+
+/**
+ * Accepts exactly what the ActionEntry schema accepts, without building a validated copy: every
+ * cache hit parses one entry, and on a cold process zod's parse was a tenth of a fully cached run.
+ * A test holds the two in agreement.
+ */
+export function asActionEntry(value: unknown): ActionEntry | undefined {
+  if (!isObject(value) || value.format !== 'flywheel.action/v1' || !isHex(value.key) || typeof value.step !== 'string') return undefined;
+  if (typeof value.createdAt !== 'string' || typeof value.runId !== 'string' || typeof value.durationMs !== 'number' || value.durationMs < 0) return undefined;
+  if (!isObject(value.outputs) || !Object.values(value.outputs).every(isOutputRecord) || !isKeyComponents(value.components)) return undefined;
+  return value as ActionEntry;
+}

@@ -53,8 +53,8 @@ export interface Store {
   getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined>;
   /** Must be called only after every blob the entry names is stored. */
   putAction(entry: ActionEntry): Promise<void>;
-  /** Records that a run just reused this entry and its blobs, so `cache gc` treats them as recently used. */
-  markUsed(key: CacheKey, digests: readonly Digest[]): Promise<void>;
+  /** Records that a run just reused this entry, so `cache gc` keeps it and its blobs as recently used. */
+  markUsed(key: CacheKey): Promise<void>;
   deleteAction(key: CacheKey): Promise<void>;
   listActions(): AsyncIterable<{ key: CacheKey; modifiedMs: number }>;
 

@@ -23,7 +23,6 @@ export async function lookUpResult(store: Store, key: CacheKey, maxAgeMs: number
   if (maxAgeMs !== undefined && age > maxAgeMs) {
     return { hit: false, problem: { codes: ['expired'], reason: `cached result is ${formatDuration(age)} old, older than maxAge ${formatDuration(maxAgeMs)}` } };
   }
-  const used: Digest[] = [];
   for (const [name, output] of Object.entries(entry.outputs)) {
     let blobs;
     try {
@@ -35,11 +34,10 @@ export async function lookUpResult(store: Store, key: CacheKey, maxAgeMs: number
     for (const blob of blobs) {
       const state = await store.checkBlob(blob.digest, 'hit', blob.size);
       if (state !== 'ok') return brokenBlob(store, key, name, blob.digest, state, options.repair);
-      used.push(blob.digest);
     }
   }
   // A run in progress lists its cached steps only when it ends; until then, recent use protects them from gc.
-  if (options.repair) await store.markUsed(key, used);
+  if (options.repair) await store.markUsed(key);
   return { hit: true, entry };
 }
 

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { ActionEntry, asActionEntry } from '../../cache/records.js';
+
+const hex = (c: string): string => c.repeat(64);
+
+function valid(): Record<string, unknown> {
+  return {
+    format: 'flywheel.action/v1',
+    key: hex('a'),
+    step: 'train',
+    createdAt: '2026-11-26T10:00:00.000Z',
+    durationMs: 1234,
+    runId: '20261126T100000.000Z-abcdef',
+    outputs: { model: { kind: 'dir', digest: hex('b'), size: 10 }, report: { kind: 'file', digest: hex('c'), size: 0, fileName: 'report.md' } },
+    components: {
+      step: 'train',
+      version: '1',
+      ports: { inputs: { data: 'file' }, outputs: { model: 'dir', report: 'file:report.md' } },
+      config: { lr: 0.1 },
+      inputs: { data: { from: 'collect.data', digest: hex('d'), fileName: 'data.jsonl' }, base: null },
+      env: { HF_HOME: null, SEED: '1' },
+    },
+  };
+}
+
+type Mutation = [string, (e: Record<string, unknown>) => void];
+const at = (e: Record<string, unknown>, ...path: string[]): Record<string, unknown> => path.reduce((o, k) => o[k] as Record<string, unknown>, e);
+
+describe('asActionEntry agrees with the ActionEntry schema', () => {
+  it.each<Mutation>([
+    ['nothing changed', () => undefined],
+    ['wrong format', (e) => void (e.format = 'flywheel.action/v0')],
+    ['key not hex', (e) => void (e.key = 'zz')],
+    ['key upper-case', (e) => void (e.key = hex('A'))],
+    ['step missing', (e) => void delete e.step],
+    ['negative duration', (e) => void (e.durationMs = -1)],
+    ['duration as text', (e) => void (e.durationMs = '5')],
+    ['runId missing', (e) => void delete e.runId],
+    ['outputs an array', (e) => void (e.outputs = [])],
+    ['output of unknown kind', (e) => void (at(e, 'outputs', 'model').kind = 'blob')],
+    ['output digest short', (e) => void (at(e, 'outputs', 'model').digest = 'abc')],
+    ['output size fractional', (e) => void (at(e, 'outputs', 'model').size = 1.5)],
+    ['output size negative', (e) => void (at(e, 'outputs', 'model').size = -1)],
+    ['output fileName a number', (e) => void (at(e, 'outputs', 'report').fileName = 7)],
+    ['components missing', (e) => void delete e.components],
+    ['components without ports', (e) => void delete at(e, 'components').ports],
+    ['port signature not text', (e) => void (at(e, 'components', 'ports', 'inputs').data = 1)],
+    ['input without digest', (e) => void delete at(e, 'components', 'inputs', 'data').digest],
+    ['input from missing', (e) => void delete at(e, 'components', 'inputs', 'data').from],
+    ['env value a number', (e) => void (at(e, 'components', 'env').SEED = 1)],
+    ['config absent', (e) => void delete at(e, 'components').config],
+    ['not an object', (e) => void Object.keys(e).forEach((k) => delete e[k])],
+  ])('%s', (_name, mutate) => {
+    const entry = valid();
+    mutate(entry);
+    expect(asActionEntry(entry) !== undefined).toBe(ActionEntry.safeParse(entry).success);
+  });
+});
