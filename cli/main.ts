@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { openStore } from '../cache/open-store.js';
 import { PipelineInvalidError, formatProblems } from '../engine/errors.js';
 import { cacheGcCommand, cacheLsCommand, cacheVerifyCommand } from './commands/cache.js';
+import { outputCommand } from './commands/output.js';
 import { planCommand } from './commands/plan.js';
 import { runCommand } from './commands/run.js';
 import { pinCommand, runsCommand, showCommand } from './commands/runs.js';
@@ -15,6 +16,7 @@ usage:
   flywheel plan <pipeline> [--set ...] [--config file.json] [--force <step>] [--force-all] [--json]
   flywheel runs [--pipeline name] [--limit N] [--json]
   flywheel show <runId> [--json]
+  flywheel output <step>.<output> [--run runId | --pipeline name] [--out path]
   flywheel pin <runId> | unpin <runId>
   flywheel cache ls [--json]
   flywheel cache verify [--fix] [--json]
@@ -33,6 +35,8 @@ const OPTIONS = {
   json: { type: 'boolean' },
   'log-level': { type: 'string' },
   store: { type: 'string' },
+  run: { type: 'string' },
+  out: { type: 'string' },
   pipeline: { type: 'string' },
   limit: { type: 'string' },
   fix: { type: 'boolean' },
@@ -83,6 +87,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return runsCommand({ pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json }, store);
     case 'show':
       return showCommand({ runId: needOne('runId'), json }, store);
+    case 'output':
+      return outputCommand({ ref: needOne('step.output'), runId: v.run, pipeline: v.pipeline, out: v.out }, store);
     case 'pin':
     case 'unpin':
       return pinCommand({ runId: needOne('runId'), pinned: command === 'pin' }, store);
@@ -100,6 +106,11 @@ async function dispatch(argv: string[]): Promise<number> {
 
 /** Runs the CLI and returns its exit code: 0 success, 1 pipeline failed, 2 bad usage or invalid pipeline. */
 export async function main(argv: string[]): Promise<number> {
+  // `flywheel output x | head`: a reader that stops early is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   try {
     return await dispatch(argv);
   } catch (error) {

@@ -4,6 +4,12 @@ import type { RunEvent } from '../engine/local-executor.js';
 
 const SYMBOL: Record<string, string> = { executed: '✓', cached: '●', failed: '✗', skipped: '–' };
 
+/** Outputs no other step consumes: what the pipeline is for. */
+function finalOutputs(steps: readonly StepRunRecord[]): string[] {
+  const consumed = new Set(steps.flatMap((s) => Object.values(s.components?.inputs ?? {}).flatMap((i) => (i === null ? [] : [i.from]))));
+  return steps.flatMap((s) => Object.keys(s.outputs).map((name) => `${s.id}.${name}`)).filter((ref) => !consumed.has(ref));
+}
+
 interface Running {
   since: number;
   fraction?: number;
@@ -65,6 +71,8 @@ export class RunReporter {
         this.line(
           `${verdict}: ${steps.length} steps — ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed, ${count('skipped')} skipped · wall ${formatDuration(event.run.durationMs ?? 0)} · compute time saved by the cache ${formatDuration(saved)}`,
         );
+        const results = finalOutputs(steps);
+        if (results.length > 0) this.line(`results: ${results.join(', ')} — read one with: flywheel output <step>.<output>`);
         break;
       }
     }

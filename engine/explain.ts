@@ -35,7 +35,7 @@ function diffRecord<T>(before: Record<string, T>, after: Record<string, T>, same
  * whether the version was bumped, which upstream output or declared env var changed.
  */
 export function explainMiss(current: KeyComponents, previous: StepRunRecord | undefined, hadPreviousRun: boolean): Explanation {
-  if (!hadPreviousRun) return { codes: ['first-run'], reason: 'no finished earlier run of this pipeline to compare with' };
+  if (!hadPreviousRun) return { codes: ['first-run'], reason: 'first run: no earlier finished run of this pipeline to compare with' };
   if (previous === undefined) return { codes: ['new-step'], reason: 'new step: not in the last run' };
   if (previous.components === undefined) {
     return { codes: ['previous-failed'], reason: `did not get as far as computing a key in the last run (${previous.status})` };

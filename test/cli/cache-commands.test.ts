@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, runCli, runJson, statuses } from '../support/cli.js';
@@ -45,6 +46,21 @@ describe('cache ls, gc, pins and run history', () => {
     expect(show.stdout).toContain(`key ${run.steps[0]?.cacheKey}`);
   });
 
+  it('reads a result back with flywheel output, from the newest run or a given one', async () => {
+    const cwd = await tempDir('flywheel-output');
+    const first = await runJson(chain, [], { cwd });
+    await runJson(chain, ['--set', 'suffix.suffix=?'], { cwd });
+    expect((await runCli(['output', 'suffix.out'], { cwd })).stdout).toBe('ABC?\n');
+    expect((await runCli(['output', 'suffix.out', '--run', first.run.runId], { cwd })).stdout).toBe('ABC!\n');
+    expect(JSON.parse((await runCli(['output', 'measure.stats'], { cwd })).stdout)).toEqual({ length: 5, lines: 1 });
+    const target = join(cwd, 'exported', 'text.txt');
+    expect((await runCli(['output', 'upper.out', '--out', target], { cwd })).code).toBe(0);
+    expect(await readFile(target, 'utf8')).toBe('ABC\n');
+    const missing = await runCli(['output', 'suffix.nope'], { cwd });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('outputs of that run: emit.out, upper.out, suffix.out, measure.stats');
+  });
+
   it('prints the run --json document with the documented fields', async () => {
     const cwd = await tempDir('flywheel-json');
     const { run } = await runJson(chain, [], { cwd });
@@ -63,5 +79,6 @@ describe('cache ls, gc, pins and run history', () => {
     const second = await runCli(['run', chain], { cwd });
     expect(second.stdout).toMatch(/● emit\s+cached/);
     expect(second.stdout).toMatch(/0 executed, 4 cached, 0 failed, 0 skipped · wall .* · compute time saved by the cache/);
+    expect(second.stdout).toContain('results: measure.stats — read one with: flywheel output <step>.<output>');
   });
 });
