@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import type { KeyComponents } from '../cache/cache-key.js';
 import type { CacheKey } from '../cache/digest.js';
 import type { OutputRecord, RunRecord, StepRunRecord } from '../cache/records.js';
 import type { Store } from '../cache/store.js';
@@ -33,6 +34,13 @@ export interface LocalRunOptions {
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
   env?: NodeJS.ProcessEnv;
+}
+
+/** A key's result once computed; `sharedWith` names the run that computed it when another process did. */
+interface Execution {
+  outputs: Record<string, OutputRecord>;
+  durationMs: number;
+  sharedWith?: string;
 }
 
 /** Limits how many steps execute at once; cache look-ups do not take a slot. */
@@ -96,7 +104,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     (previous ??= lastFinishedRun(store, pipeline.name, runId).then((run) => ({ found: run !== undefined, steps: new Map((run?.steps ?? []).map((s) => [s.id, s])) })));
   const results = new Map<string, StepRunRecord>();
   const outputsOf = (id: string): Record<string, OutputRecord> | undefined => results.get(id)?.outputs;
-  const inFlight = new Map<CacheKey, Promise<{ outputs: Record<string, OutputRecord>; durationMs: number }>>();
+  const inFlight = new Map<CacheKey, Promise<Execution>>();
 
   const record = (status: RunRecord['status']): RunRecord => ({
     format: 'flywheel.run/v1',
@@ -131,10 +139,10 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
   };
 
   /** Executes a key once per process; other nodes with the same key share the promise. */
-  const executeOnce = (node: ResolvedNode, key: CacheKey, components: StepRunRecord['components'], stepLog: Logger) => {
+  const executeOnce = (node: ResolvedNode, key: CacheKey, components: KeyComponents, stepLog: Logger): { shared: boolean; work: Promise<Execution> } => {
     const existing = inFlight.get(key);
     if (existing) return { shared: true, work: existing };
-    const work = (async () => {
+    const work = (async (): Promise<Execution> => {
       const release = await slots.acquire();
       try {
         const lock = await store
@@ -160,7 +168,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
             onAttemptFailed: (attempt, error) => stepLog.warn({ attempt, err: error }, 'attempt failed; retrying'),
           });
           const durationMs = Date.now() - started;
-          if (node.step.cache !== false && components !== undefined) {
+          if (node.step.cache !== false) {
             await store.putAction({ format: 'flywheel.action/v1', key, step: node.step.id, createdAt: new Date().toISOString(), durationMs, runId, outputs, components });
           }
           return { outputs, durationMs };
@@ -205,14 +213,13 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     }
 
     const stepLog = log.child({ stepId: node.id, cacheKey: key });
-
     const startedAt = new Date().toISOString();
     emit({ type: 'step-running', id: node.id, reason: why.reason });
     stepLog.info({ cacheHit: false, reason: why.reason }, 'step started');
     const t0 = Date.now();
     try {
       const { shared, work } = executeOnce(node, key, components, stepLog);
-      const done = (await work) as { outputs: Record<string, OutputRecord>; durationMs: number; sharedWith?: string };
+      const done = await work;
       if (shared || done.sharedWith !== undefined) {
         const by = done.sharedWith === undefined ? 'another step of this run' : `run ${done.sharedWith}`;
         return finish({ ...base, status: 'cached', cacheKey: key, reasonCodes: ['shared-execution'], reason: `computed once by ${by} while this step waited`, components, outputs: done.outputs, durationMs: Date.now() - t0, savedMs: done.durationMs });

@@ -5,6 +5,7 @@ import type { OutputRecord, RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { listRuns } from '../../engine/run-history.js';
 import { UsageError } from '../usage-error.js';
+import { requireRun } from './runs.js';
 
 export interface OutputArgs {
   /** `step.output` */
@@ -16,11 +17,7 @@ export interface OutputArgs {
 
 /** The newest run (of the pipeline, if given) in which the step produced outputs. */
 async function findRun(store: Store, args: OutputArgs, stepId: string): Promise<RunRecord> {
-  if (args.runId !== undefined) {
-    const run = await store.getRun(args.runId);
-    if (run === undefined) throw new UsageError(`no run ${args.runId} in ${store.description}`, 'list runs with `flywheel runs`');
-    return run;
-  }
+  if (args.runId !== undefined) return requireRun(store, args.runId);
   const run = (await listRuns(store, args.pipeline)).find((r) => r.steps.some((s) => s.id === stepId && Object.keys(s.outputs).length > 0));
   if (run === undefined) throw new UsageError(`no run${args.pipeline ? ` of ${args.pipeline}` : ''} in ${store.description} has outputs for step ${stepId}`, 'run the pipeline first, or pass --run <runId>');
   return run;

@@ -34,9 +34,15 @@ export async function runsCommand(args: { pipeline: string | undefined; limit: n
   return 0;
 }
 
+/** The run with this id, or a usage error that says how to find one. */
+export async function requireRun(store: Store, runId: string): Promise<RunRecord> {
+  const run = await store.getRun(runId);
+  if (run === undefined) throw new UsageError(`no run ${runId} in ${store.description}`, 'list runs with `flywheel runs`');
+  return run;
+}
+
 export async function showCommand(args: { runId: string; json: boolean }, store: Store): Promise<number> {
-  const run = await store.getRun(args.runId);
-  if (run === undefined) throw new UsageError(`no run ${args.runId} in ${store.description}`, 'list runs with `flywheel runs`');
+  const run = await requireRun(store, args.runId);
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ ...(runSummary(run) as object), startedAt: run.startedAt, overrides: run.overrides, record: run }, null, 2)}\n`);
     return 0;
@@ -54,7 +60,7 @@ export async function showCommand(args: { runId: string; json: boolean }, store:
 }
 
 export async function pinCommand(args: { runId: string; pinned: boolean }, store: Store): Promise<number> {
-  if ((await store.getRun(args.runId)) === undefined) throw new UsageError(`no run ${args.runId} in ${store.description}`, 'list runs with `flywheel runs`');
+  await requireRun(store, args.runId);
   await store.setPinned(args.runId, args.pinned);
   process.stdout.write(`${args.pinned ? 'pinned' : 'unpinned'} ${args.runId}\n`);
   return 0;
