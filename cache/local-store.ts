@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync, statSync, utimesSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
@@ -8,7 +8,7 @@ import { canonicalJson } from './canonical.js';
 import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
 import { FlywheelError } from '../engine/errors.js';
 import { acquireFileLock } from './file-lock.js';
-import { isProcessAlive } from './process-alive.js';
+import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
 import { asActionEntry, RunRecord, type ActionEntry } from './records.js';
 import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
 
@@ -295,23 +295,13 @@ export class LocalStore implements Store {
     return { release };
   }
 
-  async removeStaleScratch(graceMs: number, now = Date.now()): Promise<number> {
-    let removed = 0;
-    for (const name of await readdir(this.tmp).catch(() => [] as string[])) {
-      // Every temp name carries its creator's pid: a live process's scratch is never touched, however old.
-      const pid = Number(/-(\d+)-/.exec(name)?.[1]);
-      if (Number.isInteger(pid) && isProcessAlive(pid)) continue;
-      const info = await stat(join(this.tmp, name)).catch(() => undefined);
-      if (info === undefined || now - info.mtimeMs < graceMs) continue;
-      await rm(join(this.tmp, name), { recursive: true, force: true });
-      removed++;
-    }
-    return removed;
+  removeStaleScratch(graceMs: number, now?: number): Promise<number> {
+    return removeStaleScratchIn(this.tmp, graceMs, now);
   }
 
   async makeScratchDir(label: string): Promise<string> {
     await this.ensureLayout();
-    return mkdtemp(join(this.tmp, `${label.replace(/[^\w.]/g, '_')}-${process.pid}-`));
+    return makeScratchIn(this.tmp, label);
   }
 }
 

@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
 import { FlywheelError } from '../engine/errors.js';
 import { LocalStore } from './local-store.js';
+import { parseS3Location, S3Store } from './s3-store.js';
 import type { Store } from './store.js';
 
 /**
  * Opens the store named by `location`, else `FLYWHEEL_STORE`, else `.flywheel/` in the working directory.
- * A plain path is a local store; `s3://bucket/prefix` is reserved for the shared S3 store.
+ * A plain path is a local store; `s3://bucket/prefix` selects the shared S3 store.
  *
  * @example
  * const store = openStore();                 // ./.flywheel, or $FLYWHEEL_STORE
@@ -14,10 +15,11 @@ import type { Store } from './store.js';
 export function openStore(location = process.env.FLYWHEEL_STORE, cwd = process.cwd()): Store {
   const where = location === undefined || location === '' ? '.flywheel' : location;
   if (/^s3:\/\//i.test(where)) {
-    throw new FlywheelError('STORE_UNSUPPORTED', `FLYWHEEL_STORE=${where}: the S3 store is not available in this version`, {
-      retryable: false,
-      fix: 'use a local path for FLYWHEEL_STORE (or leave it unset for .flywheel/)',
-    });
+    try {
+      return new S3Store(parseS3Location(where));
+    } catch (error) {
+      throw new FlywheelError('STORE_INVALID', `FLYWHEEL_STORE=${where}: ${(error as Error).message}`, { retryable: false, fix: 'write s3://<bucket>/<prefix>' });
+    }
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(where)) {
     throw new FlywheelError('STORE_UNSUPPORTED', `FLYWHEEL_STORE=${where}: unknown store scheme`, { retryable: false, fix: 'use a local path or s3://bucket/prefix' });

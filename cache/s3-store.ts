@@ -1,0 +1,392 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type * as S3Sdk from '@aws-sdk/client-s3';
+import type {
+  DeleteObjectCommandOutput,
+  GetObjectCommandOutput,
+  HeadObjectCommandOutput,
+  ListObjectsV2CommandOutput,
+  PutObjectCommandInput,
+  PutObjectCommandOutput,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { canonicalJson } from './canonical.js';
+import { LocalBlobCache } from './blob-cache.js';
+import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
+import { acquireFileLock } from './file-lock.js';
+import { copyHashing, isRunId } from './local-store.js';
+import { asActionEntry, RunRecord, type ActionEntry } from './records.js';
+import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
+import { describeS3Error, withS3Retries } from './s3-errors.js';
+import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
+
+type Sdk = typeof S3Sdk;
+
+interface CommandOutputs {
+  HeadObjectCommand: HeadObjectCommandOutput;
+  GetObjectCommand: GetObjectCommandOutput;
+  PutObjectCommand: PutObjectCommandOutput;
+  DeleteObjectCommand: DeleteObjectCommandOutput;
+  ListObjectsV2Command: ListObjectsV2CommandOutput;
+}
+
+/** Above this size a blob goes up in parts; memory stays at most PART_BYTES × PART_QUEUE. */
+const MULTIPART_FROM_BYTES = 16 * 1024 * 1024;
+const PART_BYTES = 16 * 1024 * 1024;
+const PART_QUEUE = 4;
+/** On a hit, blobs up to this size are downloaded and re-hashed; larger ones are checked by size and stored checksum. */
+const HIT_DOWNLOAD_MAX_BYTES = 1024 * 1024;
+
+export interface S3Location {
+  bucket: string;
+  /** Without leading or trailing slash; may be empty. */
+  prefix: string;
+}
+
+/** Parses `s3://bucket/some/prefix`. */
+export function parseS3Location(url: string): S3Location {
+  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
+  if (!match) throw new Error(`${url} is not s3://<bucket>/<prefix> with a valid bucket name`);
+  return { bucket: match[1] as string, prefix: (match[2] ?? '').replace(/^\/+|\/+$/g, '') };
+}
+
+function base64Sha256(digest: Digest): string {
+  return Buffer.from(digest, 'hex').toString('base64');
+}
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+function isPreconditionFailed(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
+}
+
+/**
+ * The shared store for teams: the same contract as the local store, in an S3 bucket (AWS, MinIO or any
+ * S3-compatible service). Endpoint, region and credentials come from the standard AWS chain and
+ * `AWS_ENDPOINT_URL`; a custom endpoint switches to path-style addressing, as MinIO needs.
+ *
+ *   <prefix>/cas/sha256/ab/<digest>   blobs, uploaded with their SHA-256 so S3 verifies them
+ *   <prefix>/ac/<key>                 action-cache entries, written last and only if absent
+ *   <prefix>/runs/<runId>.json        run records;  <prefix>/pins/<runId>  pinned runs
+ *
+ * Streams both ways (multipart above 16 MiB), verifies every download, keeps a bounded local copy of
+ * what it downloaded (LRU), and takes single-flight locks on this machine in its local directory.
+ */
+export class S3Store implements Store {
+  readonly description: string;
+  private connection: Promise<{ sdk: Sdk; client: S3Client }> | undefined;
+  private readonly injectedClient: S3Client | undefined;
+  private readonly localRoot: string;
+  private readonly blobCache: LocalBlobCache;
+
+  constructor(
+    readonly location: S3Location,
+    options: { client?: S3Client; localRoot?: string; cacheMaxBytes?: number } = {},
+  ) {
+    const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+    this.description = `S3 store s3://${location.bucket}/${location.prefix}${endpoint ? ` at ${endpoint}` : ''}`;
+    this.injectedClient = options.client;
+    const id = createHash('sha256').update(`${endpoint ?? 'aws'}\0${location.bucket}\0${location.prefix}`).digest('hex').slice(0, 16);
+    this.localRoot = options.localRoot ?? join(process.env.FLYWHEEL_S3_LOCAL ?? join(homedir(), '.cache', 'flywheel', 's3'), id);
+    this.blobCache = new LocalBlobCache(join(this.localRoot, 'blobs'), options.cacheMaxBytes ?? Number(process.env.FLYWHEEL_S3_CACHE_MAX_BYTES ?? 10 * 1024 ** 3));
+  }
+
+  /** The AWS SDK is loaded on first use: a run on the local store never pays for it. */
+  private connect(): Promise<{ sdk: Sdk; client: S3Client }> {
+    // The pinned SDK supports Node 20; its notice about future releases would print on every command.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    this.connection ??= import('@aws-sdk/client-s3').then((sdk) => {
+      const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+      const client =
+        this.injectedClient ??
+        new sdk.S3Client({
+          forcePathStyle: endpoint !== undefined,
+          region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+          maxAttempts: 6, // the SDK's standard strategy: exponential backoff with jitter on throttling, 5xx and resets
+        });
+      return { sdk, client };
+    });
+    return this.connection;
+  }
+
+  /** Sends one command by name, e.g. `send('HeadObjectCommand', { Bucket, Key })`, loading the SDK on first use. */
+  private async send<N extends keyof CommandOutputs>(name: N, input: ConstructorParameters<Sdk[N]>[0]): Promise<CommandOutputs[N]> {
+    const { sdk, client } = await this.connect();
+    const Command = sdk[name] as unknown as new (input: unknown) => Parameters<S3Client['send']>[0];
+    return (await client.send(new Command(input))) as CommandOutputs[N];
+  }
+
+  private objectKey(...parts: string[]): string {
+    return [this.location.prefix, ...parts].filter((p) => p !== '').join('/');
+  }
+
+  private blobKey(digest: Digest): string {
+    return this.objectKey('cas', 'sha256', digest.slice(0, 2), asDigest(digest));
+  }
+
+  private actionKey(key: CacheKey): string {
+    return this.objectKey('ac', asCacheKey(key));
+  }
+
+  private runKey(runId: string): string {
+    if (!isRunId(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`);
+    return this.objectKey('runs', `${runId}.json`);
+  }
+
+  /** Runs an S3 call with retries for dropped connections, turning failures into errors that name the endpoint and bucket. */
+  private call<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    return withS3Retries(operation).catch((error: unknown) => {
+      if (isNotFound(error) || isPreconditionFailed(error)) throw error;
+      throw describeS3Error(error, what, this.description);
+    });
+  }
+
+  private async head(key: string): Promise<{ size: number; sha256?: string } | undefined> {
+    try {
+      const head = await this.call(`HEAD ${key}`, () => this.send('HeadObjectCommand', { Bucket: this.location.bucket, Key: key, ChecksumMode: 'ENABLED' }));
+      // Only a whole-object checksum is the blob's SHA-256; a multipart upload reports a checksum of part checksums.
+      const wholeObject = head.ChecksumSHA256 !== undefined && head.ChecksumType !== 'COMPOSITE' && !head.ChecksumSHA256.includes('-');
+      return { size: head.ContentLength ?? 0, ...(wholeObject && head.ChecksumSHA256 !== undefined ? { sha256: head.ChecksumSHA256 } : {}) };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private async getText(key: string): Promise<string | undefined> {
+    try {
+      const object = await this.call(`GET ${key}`, () => this.send('GetObjectCommand', { Bucket: this.location.bucket, Key: key }));
+      return await (object.Body as { transformToString(): Promise<string> }).transformToString();
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private async put(input: Omit<PutObjectCommandInput, 'Bucket'>): Promise<void> {
+    await this.call(`PUT ${input.Key ?? ''}`, () => this.send('PutObjectCommand', { Bucket: this.location.bucket, ...input }));
+  }
+
+  /** Uploads a file as a blob unless an intact copy is there; S3 checks the SHA-256 of what arrives. */
+  private async upload(path: string, digest: Digest, size: number): Promise<void> {
+    const key = this.blobKey(digest);
+    const existing = await this.head(key);
+    if (existing !== undefined && existing.size === size && (existing.sha256 === undefined || existing.sha256 === base64Sha256(digest))) return;
+    if (size < MULTIPART_FROM_BYTES) {
+      // A fresh stream per attempt: a body that was half sent cannot be replayed.
+      await withS3Retries(() =>
+        this.send('PutObjectCommand', { Bucket: this.location.bucket, Key: key, Body: createReadStream(path), ContentLength: size, ChecksumSHA256: base64Sha256(digest) }),
+      ).catch((error: unknown) => {
+        throw describeS3Error(error, `PUT ${key}`, this.description);
+      });
+      return;
+    }
+    const { client } = await this.connect();
+    const { Upload } = await import('@aws-sdk/lib-storage');
+    await withS3Retries(async () => {
+      const upload = new Upload({
+        client,
+        params: { Bucket: this.location.bucket, Key: key, Body: createReadStream(path, { highWaterMark: 1 << 20 }), ChecksumAlgorithm: 'SHA256' },
+        partSize: PART_BYTES,
+        queueSize: PART_QUEUE,
+        leavePartsOnError: false,
+      });
+      await upload.done();
+    }).catch((error: unknown) => {
+      throw describeS3Error(error, `multipart PUT ${key}`, this.description);
+    });
+  }
+
+  async putFile(path: string, options: { move?: boolean } = {}): Promise<{ digest: Digest; size: number }> {
+    const { digest, size } = await sha256File(path);
+    await this.upload(path, digest, size);
+    if (options.move) await rm(path, { force: true });
+    return { digest, size };
+  }
+
+  async putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
+    const digest = sha256Bytes(bytes);
+    const key = this.blobKey(digest);
+    const existing = await this.head(key);
+    if (existing === undefined || existing.size !== bytes.length) await this.put({ Key: key, Body: bytes, ContentLength: bytes.length, ChecksumSHA256: base64Sha256(digest) });
+    return { digest, size: bytes.length };
+  }
+
+  /** Downloads a blob into the local cache (verified on the way), or finds it there. */
+  private async fetch(digest: Digest): Promise<string> {
+    const cached = await this.blobCache.lookup(digest);
+    if (cached !== undefined) return cached;
+    await mkdir(join(this.localRoot, 'tmp'), { recursive: true });
+    const staging = join(this.localRoot, 'tmp', `download-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const key = this.blobKey(digest);
+    let received: { digest: Digest };
+    try {
+      received = await withS3Retries(async () => {
+        await rm(staging, { force: true });
+        const object = await this.send('GetObjectCommand', { Bucket: this.location.bucket, Key: key });
+        return copyHashing(object.Body as Readable, staging);
+      });
+    } catch (error) {
+      await rm(staging, { force: true });
+      if (isNotFound(error)) throw new BlobUnavailableError(digest, 'missing', this.description);
+      throw describeS3Error(error, `GET ${key}`, this.description);
+    }
+    if (received.digest !== digest) {
+      await rm(staging, { force: true });
+      throw new BlobUnavailableError(digest, 'corrupt', this.description);
+    }
+    return this.blobCache.adopt(staging, digest);
+  }
+
+  async readBytes(digest: Digest): Promise<Buffer> {
+    const bytes = await readFile(await this.fetch(digest));
+    if (sha256Bytes(bytes) !== digest) {
+      await this.blobCache.forget(digest);
+      throw new BlobUnavailableError(digest, 'corrupt', `${this.description} (local copy)`);
+    }
+    return bytes;
+  }
+
+  async copyBlobTo(digest: Digest, destination: string): Promise<void> {
+    const path = await this.fetch(digest);
+    const copied = await copyHashing(createReadStream(path, { highWaterMark: 1 << 20 }), destination);
+    if (copied.digest !== digest) {
+      await rm(destination, { force: true });
+      await this.blobCache.forget(digest);
+      throw new BlobUnavailableError(digest, 'corrupt', `${this.description} (local copy)`);
+    }
+  }
+
+  async checkBlob(digest: Digest, mode: 'full' | 'hit', expectedSize?: number): Promise<BlobState> {
+    const head = await this.head(this.blobKey(digest));
+    if (head === undefined) return 'missing';
+    if (expectedSize !== undefined && head.size !== expectedSize) return 'corrupt';
+    if (head.sha256 !== undefined && head.sha256 !== base64Sha256(digest)) return 'corrupt';
+    if (mode === 'hit' && head.size > HIT_DOWNLOAD_MAX_BYTES) return 'ok';
+    // Re-hash what the bucket serves now (bypassing the local copy, which was verified when it arrived).
+    await this.blobCache.forget(digest);
+    try {
+      await this.fetch(digest);
+      return 'ok';
+    } catch (error) {
+      if (error instanceof BlobUnavailableError) return error.state;
+      throw error;
+    }
+  }
+
+  async deleteBlob(digest: Digest): Promise<void> {
+    await this.blobCache.forget(digest);
+    await this.call('DELETE blob', () => this.send('DeleteObjectCommand', { Bucket: this.location.bucket, Key: this.blobKey(digest) }));
+  }
+
+  private async *list(prefix: string): AsyncIterable<{ key: string; size: number; modifiedMs: number }> {
+    let token: string | undefined;
+    do {
+      const page = await this.call(`LIST ${prefix}`, () =>
+        this.send('ListObjectsV2Command', { Bucket: this.location.bucket, Prefix: prefix, ...(token === undefined ? {} : { ContinuationToken: token }) }),
+      );
+      for (const object of page.Contents ?? []) {
+        if (object.Key !== undefined) yield { key: object.Key, size: object.Size ?? 0, modifiedMs: object.LastModified?.getTime() ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  async *listBlobs(): AsyncIterable<StoredBlob> {
+    for await (const object of this.list(`${this.objectKey('cas', 'sha256')}/`)) {
+      const name = object.key.slice(object.key.lastIndexOf('/') + 1);
+      if (isSha256Hex(name)) yield { digest: asDigest(name), size: object.size, modifiedMs: object.modifiedMs };
+    }
+  }
+
+  async getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined> {
+    const text = await this.getText(this.actionKey(key));
+    if (text === undefined) return undefined;
+    let entry: ActionEntry | undefined;
+    try {
+      entry = asActionEntry(JSON.parse(text));
+    } catch {
+      return 'unreadable';
+    }
+    return entry?.key === key ? entry : 'unreadable';
+  }
+
+  async putAction(entry: ActionEntry): Promise<void> {
+    try {
+      // If-None-Match: the first writer of a key wins; a second writer computed the same result.
+      await this.put({ Key: this.actionKey(entry.key), Body: canonicalJson(entry), ContentType: 'application/json', IfNoneMatch: '*' });
+    } catch (error) {
+      if (!isPreconditionFailed(error)) throw error;
+    }
+  }
+
+  async markUsed(): Promise<void> {
+    // Objects cannot be touched cheaply in S3; runs in progress protect what they use through their
+    // saved records and gc's grace period instead.
+  }
+
+  async deleteAction(key: CacheKey): Promise<void> {
+    await this.call('DELETE entry', () => this.send('DeleteObjectCommand', { Bucket: this.location.bucket, Key: this.actionKey(key) }));
+  }
+
+  async *listActions(): AsyncIterable<{ key: CacheKey; modifiedMs: number }> {
+    for await (const object of this.list(`${this.objectKey('ac')}/`)) {
+      const name = object.key.slice(object.key.lastIndexOf('/') + 1);
+      if (isSha256Hex(name)) yield { key: asCacheKey(name), modifiedMs: object.modifiedMs };
+    }
+  }
+
+  async putRun(record: RunRecord): Promise<void> {
+    await this.put({ Key: this.runKey(record.runId), Body: JSON.stringify(record), ContentType: 'application/json' });
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const text = await this.getText(this.runKey(runId));
+    return text === undefined ? undefined : RunRecord.parse(JSON.parse(text));
+  }
+
+  async listRunIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const object of this.list(`${this.objectKey('runs')}/`)) {
+      const name = object.key.slice(object.key.lastIndexOf('/') + 1);
+      if (name.endsWith('.json')) ids.push(name.slice(0, -'.json'.length));
+    }
+    return ids.sort().reverse();
+  }
+
+  async setPinned(runId: string, pinned: boolean): Promise<void> {
+    this.runKey(runId); // validates the id
+    const key = this.objectKey('pins', runId);
+    if (pinned) await this.put({ Key: key, Body: '' });
+    else await this.call('DELETE pin', () => this.send('DeleteObjectCommand', { Bucket: this.location.bucket, Key: key }));
+  }
+
+  async listPinned(): Promise<Set<string>> {
+    const pins = new Set<string>();
+    for await (const object of this.list(`${this.objectKey('pins')}/`)) pins.add(object.key.slice(object.key.lastIndexOf('/') + 1));
+    return pins;
+  }
+
+  async lockKey(key: CacheKey, onWait?: (holder: string) => void, signal?: AbortSignal): Promise<KeyLock> {
+    // Single-flight among processes on this machine; across machines the conditional entry write
+    // keeps the first result, and the Temporal executor deduplicates by workflow id.
+    await mkdir(join(this.localRoot, 'locks'), { recursive: true });
+    return { release: await acquireFileLock(join(this.localRoot, 'locks', `${key}.lock`), onWait, signal) };
+  }
+
+  makeScratchDir(label: string): Promise<string> {
+    return makeScratchIn(join(this.localRoot, 'tmp'), label);
+  }
+
+  removeStaleScratch(graceMs: number, now?: number): Promise<number> {
+    return removeStaleScratchIn(join(this.localRoot, 'tmp'), graceMs, now);
+  }
+}

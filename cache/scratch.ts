@@ -1,0 +1,23 @@
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isProcessAlive } from './process-alive.js';
+
+/** A fresh private directory under `dir`, named with this process's pid so cleanup can tell if it is live. */
+export async function makeScratchIn(dir: string, label: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  return mkdtemp(join(dir, `${label.replace(/[^\w.]/g, '_')}-${process.pid}-`));
+}
+
+/** Removes entries of dead processes older than the grace period; a live process's scratch is never touched, however old. */
+export async function removeStaleScratchIn(dir: string, graceMs: number, now = Date.now()): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(/-(\d+)-/.exec(name)?.[1]);
+    if (Number.isInteger(pid) && isProcessAlive(pid)) continue;
+    const info = await stat(join(dir, name)).catch(() => undefined);
+    if (info === undefined || now - info.mtimeMs < graceMs) continue;
+    await rm(join(dir, name), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}

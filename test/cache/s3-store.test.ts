@@ -1,0 +1,115 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Bytes } from '../../cache/digest.js';
+import { ingestDirectory, materializeDirectory } from '../../cache/manifest.js';
+import { S3Store } from '../../cache/s3-store.js';
+import { startMinio, type MinioServer } from '../support/minio.js';
+import { tempDir } from '../support/temp-dir.js';
+
+let minio: MinioServer;
+let bucketCount = 0;
+
+beforeAll(async () => {
+  minio = await startMinio();
+});
+
+afterAll(async () => {
+  await minio?.stop();
+});
+
+/** A store on its own fresh bucket, with its own local directory (its own "machine"). */
+async function freshStore(): Promise<S3Store> {
+  const bucket = `store-test-${process.pid}-${++bucketCount}`;
+  await minio.createBucket(bucket);
+  Object.assign(process.env, minio.env);
+  return new S3Store({ bucket, prefix: 'team/cache' }, { localRoot: await tempDir('flywheel-s3-local') });
+}
+
+describe('S3 store against a real MinIO', () => {
+  it('round-trips files, bytes and directories, verifying what it reads', async () => {
+    const store = await freshStore();
+    const dir = await tempDir('flywheel-s3-files');
+    const file = join(dir, 'model.bin');
+    await writeFile(file, Buffer.alloc(3 * 1024 * 1024, 7));
+    const stored = await store.putFile(file);
+    expect(stored.size).toBe(3 * 1024 * 1024);
+    const copy = join(dir, 'copy.bin');
+    await store.copyBlobTo(stored.digest, copy);
+    expect(sha256Bytes(await readFile(copy))).toBe(stored.digest);
+    const bytes = await store.putBytes(Buffer.from('{"a":1}'));
+    expect((await store.readBytes(bytes.digest)).toString()).toBe('{"a":1}');
+
+    const tree = join(dir, 'tree');
+    await mkdir(join(tree, 'sub'), { recursive: true });
+    await writeFile(join(tree, 'sub', 'x.txt'), 'x');
+    await writeFile(join(tree, 'y.txt'), 'y');
+    const manifest = await ingestDirectory(store, tree);
+    const restored = join(dir, 'restored');
+    await materializeDirectory(store, manifest.digest, restored);
+    expect(await readFile(join(restored, 'sub', 'x.txt'), 'utf8')).toBe('x');
+    const listed = [];
+    for await (const blob of store.listBlobs()) listed.push(blob.digest);
+    expect(listed).toEqual(expect.arrayContaining([stored.digest, bytes.digest, manifest.digest]));
+  });
+
+  it('uploads large blobs in parts and downloads them streamed and verified', async () => {
+    const store = await freshStore();
+    const dir = await tempDir('flywheel-s3-large');
+    const file = join(dir, 'big.bin');
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) % 251;
+    await writeFile(file, Buffer.concat(Array.from({ length: 40 }, () => chunk)));
+    const stored = await store.putFile(file);
+    const copy = join(dir, 'copy.bin');
+    await store.copyBlobTo(stored.digest, copy);
+    expect(sha256Bytes(await readFile(copy))).toBe(stored.digest);
+    expect(await store.checkBlob(stored.digest, 'full', stored.size)).toBe('ok');
+  });
+
+  it('detects an object changed inside the bucket', async () => {
+    const store = await freshStore();
+    const stored = await store.putBytes(Buffer.from('original bytes'));
+    const key = `team/cache/cas/sha256/${stored.digest.slice(0, 2)}/${stored.digest}`;
+    await minio.client.send(new PutObjectCommand({ Bucket: store.location.bucket, Key: key, Body: Buffer.from('tampered bytes') }));
+    expect(await store.checkBlob(stored.digest, 'hit', stored.size)).toBe('corrupt');
+    await expect(store.readBytes(stored.digest)).rejects.toThrow(/corrupt/);
+  });
+
+  it('lets eight concurrent writers store the same blob, intact', async () => {
+    const store = await freshStore();
+    const payload = Buffer.alloc(20 * 1024 * 1024, 3); // multipart
+    const dir = await tempDir('flywheel-s3-writers');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const file = join(dir, `w${i}.bin`);
+        await writeFile(file, payload);
+        return store.putFile(file, { move: true });
+      }),
+    );
+    expect(new Set(results.map((r) => r.digest)).size).toBe(1);
+    const digest = results[0]?.digest as string;
+    const object = await minio.client.send(new GetObjectCommand({ Bucket: store.location.bucket, Key: `team/cache/cas/sha256/${digest.slice(0, 2)}/${digest}` }));
+    expect(sha256Bytes(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()))).toBe(digest);
+  });
+
+  it('keeps the first action-cache entry when two writers race (conditional write)', async () => {
+    const store = await freshStore();
+    const blob = await store.putBytes(Buffer.from('"x"'));
+    const entry = (runId: string) => ({
+      format: 'flywheel.action/v1' as const,
+      key: 'e'.repeat(64) as never,
+      step: 's',
+      createdAt: new Date().toISOString(),
+      durationMs: 1,
+      runId,
+      outputs: { out: { kind: 'json' as const, ...blob } },
+      components: { step: 's', version: '1', ports: { inputs: {}, outputs: { out: 'json' } }, config: {}, inputs: {}, env: {} },
+    });
+    await Promise.all([store.putAction(entry('first')), store.putAction(entry('second'))]);
+    const stored = await store.getAction('e'.repeat(64) as never);
+    if (stored === undefined || stored === 'unreadable') throw new Error(`expected an entry, got ${String(stored)}`);
+    expect(['first', 'second']).toContain(stored.runId);
+  });
+});
