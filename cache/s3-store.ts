@@ -58,8 +58,10 @@ function base64Sha256(digest: Digest): string {
   return Buffer.from(digest, 'hex').toString('base64');
 }
 
+/** A missing object (not a missing bucket, which is a configuration error and is reported as one). */
 function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e.name === 'NoSuchBucket') return false;
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 }
 

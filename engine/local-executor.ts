@@ -251,7 +251,8 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
 
   const failed = [...results.values()].some((s) => s.status === 'failed' || s.status === 'skipped');
   const final = record(failed ? 'failed' : 'succeeded');
-  await store.putRun(final);
+  // The outcome is reported even when the store cannot take the record (e.g. it just went away).
+  await store.putRun(final).catch((error: unknown) => log.error({ err: error }, `could not save the run record in ${store.description}`));
   log.info({ status: final.status, durationMs: final.durationMs }, 'run finished');
   emit({ type: 'run-finished', run: final });
   return final;
