@@ -1,8 +1,8 @@
 // (b) Hashing a 1 GiB file: Flywheel's sha256File and LocalStore.putFile (copy mode) versus
 // `openssl dgst -sha256` on the same file, page cache warm. Every blob a step outputs, and every cache
 // hit up to 256 MiB, goes through this path, so it should run at OpenSSL speed.
-import { createHash, randomBytes } from 'node:crypto';
-import { open, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   best,
@@ -18,6 +18,7 @@ import {
   runIfMain,
   runProcess,
   timeProcess,
+  writeIncompressibleFile,
   type SummaryRow,
 } from './lib.js';
 
@@ -27,18 +28,6 @@ const SAMPLES = 3;
 
 type Sha256File = (path: string) => Promise<{ digest: string; size: number }>;
 type LocalStoreClass = new (root: string) => { putFile(path: string, options?: { move?: boolean }): Promise<{ digest: string; size: number }> };
-
-/** 1 GiB of incompressible bytes, written fast: one random 64 MiB pattern repeated (SHA-256 cannot tell). */
-async function writeTestFile(path: string): Promise<Buffer> {
-  const pattern = randomBytes(PATTERN_BYTES);
-  const handle = await open(path, 'w');
-  try {
-    for (let written = 0; written < FILE_BYTES; written += PATTERN_BYTES) await handle.write(pattern);
-  } finally {
-    await handle.close();
-  }
-  return pattern;
-}
 
 const gbPerSecond = (ms: number): number => FILE_BYTES / 1e9 / (ms / 1000);
 const rate = (ms: number): string => `${gbPerSecond(ms).toFixed(2)} GB/s`;
@@ -50,7 +39,7 @@ export async function benchHash(): Promise<SummaryRow[]> {
   const { sha256File } = await importDist<{ sha256File: Sha256File }>('cache/digest.js');
   const { LocalStore } = await importDist<{ LocalStore: LocalStoreClass }>('cache/local-store.js');
   try {
-    const created = await repeat(1, () => writeTestFile(path));
+    const created = await repeat(1, () => writeIncompressibleFile(path, FILE_BYTES, PATTERN_BYTES));
     await runProcess('sync', []); // written back now, not in the middle of a timed sample
     line('created 1 GiB test file', formatMs(created.ms[0] as number));
 

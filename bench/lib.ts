@@ -1,6 +1,7 @@
 // Shared helpers for the benchmark scripts: timing, statistics, child processes, workspaces, output.
 import { spawn } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -176,4 +177,16 @@ export function printSummary(rows: readonly SummaryRow[]): void {
     ['bench', 'metric', 'flywheel', 'baseline', 'ratio', 'target'],
     rows.map((r) => [r.bench, r.metric, r.value, r.baseline ?? '', r.ratio === undefined ? '' : formatRatio(r.ratio), r.target ?? '']),
   );
+}
+
+/** Incompressible bytes written fast: one random pattern repeated (SHA-256 and S3 cannot tell). Returns the pattern. */
+export async function writeIncompressibleFile(path: string, bytes: number, patternBytes = 64 * 1024 ** 2): Promise<Buffer> {
+  const pattern = randomBytes(patternBytes);
+  const handle = await open(path, 'w');
+  try {
+    for (let written = 0; written < bytes; written += patternBytes) await handle.write(pattern, 0, Math.min(patternBytes, bytes - written));
+  } finally {
+    await handle.close();
+  }
+  return pattern;
 }

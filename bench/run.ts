@@ -5,13 +5,14 @@ import { benchCachedRun } from './cached-run.js';
 import { benchHash } from './hash.js';
 import { formatMs, heading, printSummary, timeAsync, type SummaryRow } from './lib.js';
 import { benchPlan } from './plan.js';
+import { benchS3 } from './s3.js';
 
 async function main(): Promise<void> {
   heading('Flywheel benchmarks');
   console.log(`  node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM`);
   const rows: SummaryRow[] = [];
   const total = await timeAsync(async () => {
-    for (const bench of [benchCachedRun, benchHash, benchPlan]) rows.push(...(await bench()));
+    for (const bench of [benchCachedRun, benchHash, benchPlan, benchS3]) rows.push(...(await bench()));
   });
   printSummary(rows);
   console.log(`\nratio: flywheel / baseline (for (c), time / the 1 s target) · total bench time ${formatMs(total.ms)}`);

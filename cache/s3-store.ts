@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import type * as S3Sdk from '@aws-sdk/client-s3';
 import type {
   DeleteObjectCommandOutput,
@@ -38,6 +37,10 @@ interface CommandOutputs {
 const MULTIPART_FROM_BYTES = 16 * 1024 * 1024;
 const PART_BYTES = 16 * 1024 * 1024;
 const PART_QUEUE = 4;
+/** Downloads above one range are split into ranged GETs, this many at a time, within a window of ranges. */
+const RANGE_BYTES = 8 * 1024 * 1024;
+const RANGE_CONCURRENCY = 4;
+const RANGE_WINDOW = 8;
 /** On a hit, blobs up to this size are downloaded and re-hashed; larger ones are checked by size and stored checksum. */
 const HIT_DOWNLOAD_MAX_BYTES = 1024 * 1024;
 
@@ -113,6 +116,10 @@ export class S3Store implements Store {
           forcePathStyle: endpoint !== undefined,
           region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
           maxAttempts: 6, // the SDK's standard strategy: exponential backoff with jitter on throttling, 5xx and resets
+          // Integrity is ours: every upload carries its SHA-256 and every download is hashed. The SDK's
+          // default CRC32 on every body would only add a slower second checksum.
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
         });
       return { sdk, client };
     });
@@ -222,30 +229,72 @@ export class S3Store implements Store {
     return { digest, size: bytes.length };
   }
 
-  /** Downloads a blob into the local cache (verified on the way), or finds it there. */
-  private async fetch(digest: Digest): Promise<string> {
-    const cached = await this.blobCache.lookup(digest);
-    if (cached !== undefined) return cached;
-    await mkdir(join(this.localRoot, 'tmp'), { recursive: true });
-    const staging = join(this.localRoot, 'tmp', `download-${process.pid}-${randomBytes(6).toString('hex')}`);
+  /**
+   * Downloads a blob to a new file, verifying its SHA-256. Large objects come as ranged GETs in
+   * parallel, written at their offsets and hashed in order; at most RANGE_WINDOW ranges are in memory.
+   */
+  private async download(digest: Digest, destination: string): Promise<void> {
     const key = this.blobKey(digest);
-    let received: { digest: Digest };
+    const head = await this.head(key);
+    if (head === undefined) throw new BlobUnavailableError(digest, 'missing', this.description);
+    const handle = await open(destination, 'wx');
+    const hash = createHash('sha256');
     try {
-      received = await withS3Retries(async () => {
-        await rm(staging, { force: true });
-        const object = await this.send('GetObjectCommand', { Bucket: this.location.bucket, Key: key });
-        return copyHashing(object.Body as Readable, staging);
-      });
+      const ranges = Math.max(1, Math.ceil(head.size / RANGE_BYTES));
+      const arrived = new Map<number, Uint8Array>();
+      let hashed = 0;
+      let next = 0;
+      let waiting: Array<() => void> = [];
+      const worker = async (): Promise<void> => {
+        for (;;) {
+          // Stay within the window, so a slow early range cannot make the others pile up in memory.
+          while (next < ranges && next - hashed >= RANGE_WINDOW) await new Promise<void>((resolve) => waiting.push(resolve));
+          const index = next++;
+          if (index >= ranges) return;
+          const start = index * RANGE_BYTES;
+          const end = Math.min(head.size, start + RANGE_BYTES) - 1;
+          const bytes = await withS3Retries(async () => {
+            const object = await this.send('GetObjectCommand', { Bucket: this.location.bucket, Key: key, ...(ranges > 1 ? { Range: `bytes=${start}-${end}` } : {}) });
+            return (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+          });
+          await handle.write(bytes, 0, bytes.length, start);
+          arrived.set(index, bytes);
+          for (let ready = arrived.get(hashed); ready !== undefined; ready = arrived.get(hashed)) {
+            hash.update(ready);
+            arrived.delete(hashed++);
+          }
+          const woken = waiting;
+          waiting = [];
+          for (const resume of woken) resume();
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(RANGE_CONCURRENCY, ranges) }, worker));
     } catch (error) {
-      await rm(staging, { force: true });
+      await handle.close();
+      await rm(destination, { force: true });
+      if (error instanceof BlobUnavailableError) throw error;
       if (isNotFound(error)) throw new BlobUnavailableError(digest, 'missing', this.description);
       throw describeS3Error(error, `GET ${key}`, this.description);
     }
-    if (received.digest !== digest) {
-      await rm(staging, { force: true });
+    await handle.close();
+    if (hash.digest('hex') !== digest) {
+      await rm(destination, { force: true });
       throw new BlobUnavailableError(digest, 'corrupt', this.description);
     }
+  }
+
+  /** The local copy of a blob, downloaded (and verified) first if this machine does not have it. */
+  private async fetch(digest: Digest): Promise<string> {
+    const cached = await this.blobCache.lookup(digest);
+    if (cached !== undefined) return cached;
+    const staging = await this.stagingPath('download');
+    await this.download(digest, staging);
     return this.blobCache.adopt(staging, digest);
+  }
+
+  private async stagingPath(label: string): Promise<string> {
+    await mkdir(join(this.localRoot, 'tmp'), { recursive: true });
+    return join(this.localRoot, 'tmp', `${label}-${process.pid}-${randomBytes(6).toString('hex')}`);
   }
 
   async readBytes(digest: Digest): Promise<Buffer> {
@@ -258,8 +307,16 @@ export class S3Store implements Store {
   }
 
   async copyBlobTo(digest: Digest, destination: string): Promise<void> {
-    const path = await this.fetch(digest);
-    const copied = await copyHashing(createReadStream(path, { highWaterMark: 1 << 20 }), destination);
+    const cached = await this.blobCache.lookup(digest);
+    if (cached === undefined) {
+      // Straight to the destination (verified), then a kernel-side copy for the next reader on this machine.
+      await this.download(digest, destination);
+      const staging = await this.stagingPath('cache');
+      await copyFile(destination, staging);
+      await this.blobCache.adopt(staging, digest);
+      return;
+    }
+    const copied = await copyHashing(createReadStream(cached, { highWaterMark: 1 << 20 }), destination);
     if (copied.digest !== digest) {
       await rm(destination, { force: true });
       await this.blobCache.forget(digest);
