@@ -41,6 +41,7 @@ const PART_QUEUE = 4;
 const RANGE_BYTES = 8 * 1024 * 1024;
 const RANGE_CONCURRENCY = 4;
 const RANGE_WINDOW = 8;
+const WRITE_BATCH_BYTES = 1024 * 1024;
 /** On a hit, blobs up to this size are downloaded and re-hashed; larger ones are checked by size and stored checksum. */
 const HIT_DOWNLOAD_MAX_BYTES = 1024 * 1024;
 
@@ -241,10 +242,23 @@ export class S3Store implements Store {
     const hash = createHash('sha256');
     try {
       const ranges = Math.max(1, Math.ceil(head.size / RANGE_BYTES));
-      const arrived = new Map<number, Uint8Array>();
+      // Chunks of ranges that arrived ahead of the one being hashed; the range being hashed streams through.
+      const early = new Map<number, Buffer[]>();
+      const done = new Set<number>();
       let hashed = 0;
       let next = 0;
       let waiting: Array<() => void> = [];
+      const advance = (): void => {
+        while (done.has(hashed)) {
+          done.delete(hashed);
+          hashed++;
+          for (const chunk of early.get(hashed) ?? []) hash.update(chunk);
+          early.delete(hashed);
+        }
+        const woken = waiting;
+        waiting = [];
+        for (const resume of woken) resume();
+      };
       const worker = async (): Promise<void> => {
         for (;;) {
           // Stay within the window, so a slow early range cannot make the others pile up in memory.
@@ -253,19 +267,42 @@ export class S3Store implements Store {
           if (index >= ranges) return;
           const start = index * RANGE_BYTES;
           const end = Math.min(head.size, start + RANGE_BYTES) - 1;
-          const bytes = await withS3Retries(async () => {
+          let hashedDirectly = false;
+          await withS3Retries(async () => {
+            // A hash cannot be rewound: once a range fed it directly, a broken connection fails the download.
+            if (hashedDirectly) throw new Error(`download of ${key} broke off mid-range after hashing started`);
+            early.delete(index);
             const object = await this.send('GetObjectCommand', { Bucket: this.location.bucket, Key: key, ...(ranges > 1 ? { Range: `bytes=${start}-${end}` } : {}) });
-            return (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+            let position = start;
+            // Network chunks are small; writing them in ~1 MiB batches saves most of the write calls.
+            let batch: Buffer[] = [];
+            let batchBytes = 0;
+            const flush = async (): Promise<void> => {
+              if (batchBytes === 0) return;
+              const bytes = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, batchBytes);
+              await handle.write(bytes, 0, bytes.length, position);
+              position += bytes.length;
+              batch = [];
+              batchBytes = 0;
+            };
+            for await (const chunk of object.Body as AsyncIterable<Buffer>) {
+              batch.push(chunk);
+              batchBytes += chunk.length;
+              if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+              if (index === hashed) {
+                hashedDirectly = true;
+                hash.update(chunk);
+              } else {
+                const held = early.get(index) ?? [];
+                held.push(chunk);
+                early.set(index, held);
+              }
+            }
+            await flush();
+            if (position !== end + 1) throw Object.assign(new Error(`short read of ${key} range ${start}-${end}`), { code: 'ECONNRESET' });
           });
-          await handle.write(bytes, 0, bytes.length, start);
-          arrived.set(index, bytes);
-          for (let ready = arrived.get(hashed); ready !== undefined; ready = arrived.get(hashed)) {
-            hash.update(ready);
-            arrived.delete(hashed++);
-          }
-          const woken = waiting;
-          waiting = [];
-          for (const resume of woken) resume();
+          done.add(index);
+          advance();
         }
       };
       await Promise.all(Array.from({ length: Math.min(RANGE_CONCURRENCY, ranges) }, worker));

@@ -4,7 +4,9 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Bytes } from '../../cache/digest.js';
 import { ingestDirectory, materializeDirectory } from '../../cache/manifest.js';
+import { collectGarbage } from '../../cache/maintenance.js';
 import { S3Store } from '../../cache/s3-store.js';
+import { actionEntry, keyOf, runIdAt, runRecord, stepRecord } from './helpers.js';
 import { startMinio, type MinioServer } from '../support/minio.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -92,6 +94,29 @@ describe('S3 store against a real MinIO', () => {
     const digest = results[0]?.digest as string;
     const object = await minio.client.send(new GetObjectCommand({ Bucket: store.location.bucket, Key: `team/cache/cas/sha256/${digest.slice(0, 2)}/${digest}` }));
     expect(sha256Bytes(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()))).toBe(digest);
+  });
+
+  it('collects garbage in the bucket: keeps what the newest runs reference, --dry-run deletes nothing', async () => {
+    const store = await freshStore();
+    const stored = [];
+    for (const second of [1, 2]) {
+      const out = { kind: 'json' as const, ...(await store.putBytes(Buffer.from(`{"run":${second}}`))) };
+      const key = keyOf(`s3-gc@${second}`);
+      const runId = runIdAt(second);
+      await store.putAction(actionEntry(key, { out }, runId));
+      await store.putRun(runRecord({ runId, pipeline: 'weekly', steps: [stepRecord('step', key, { out })] }));
+      stored.push({ key, out });
+    }
+    const runs = (await Promise.all((await store.listRunIds()).map((id) => store.getRun(id)))).filter((r) => r !== undefined);
+    const future = Date.now() + 3_600_000; // everything is older than the grace period
+    const dry = await collectGarbage(store, runs, { keepRuns: 1, graceMs: 60_000, dryRun: true, now: future });
+    expect(dry.deletedEntries).toEqual([stored[0]?.key]);
+    expect(dry.deletedBlobs).toEqual([stored[0]?.out.digest]);
+    expect(await store.getAction(stored[0]?.key as never)).toBeDefined();
+    await collectGarbage(store, runs, { keepRuns: 1, graceMs: 60_000, dryRun: false, now: future });
+    expect(await store.getAction(stored[0]?.key as never)).toBeUndefined();
+    expect(await store.checkBlob(stored[0]?.out.digest as never, 'hit')).toBe('missing');
+    expect(await store.checkBlob(stored[1]?.out.digest as never, 'full')).toBe('ok');
   });
 
   it('keeps the first action-cache entry when two writers race (conditional write)', async () => {
