@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, statSync, utimesSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readFileSync, readSync, statSync, utimesSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -169,17 +169,35 @@ export class LocalStore implements Store {
 
   async checkBlob(digest: Digest, mode: 'full' | 'hit', expectedSize?: number): Promise<BlobState> {
     const path = this.blobPath(digest);
-    let size: number;
+    let fd: number;
     try {
-      size = statSync(path).size;
+      fd = openSync(path, 'r');
     } catch (error) {
       if (isMissing(error)) return 'missing';
       throw error;
     }
+    let small: Buffer | undefined;
+    let size: number;
+    try {
+      // One open for size and bytes: a cached run checks thousands of tiny blobs.
+      size = fstatSync(fd).size;
+      if (size <= SMALL_FILE_BYTES && (expectedSize === undefined || size === expectedSize)) {
+        small = Buffer.allocUnsafe(size);
+        let read = 0;
+        while (read < size) {
+          const n = readSync(fd, small, read, size - read, read);
+          if (n === 0) break;
+          read += n;
+        }
+        if (read !== size) return 'corrupt';
+      }
+    } finally {
+      closeSync(fd);
+    }
     if (expectedSize !== undefined && size !== expectedSize) return 'corrupt';
+    if (small !== undefined) return sha256Bytes(small) === digest ? 'ok' : 'corrupt';
     if (mode === 'hit' && size > HIT_FULL_VERIFY_MAX_BYTES) return 'ok';
-    const actual = size <= SMALL_FILE_BYTES ? sha256Bytes(readFileSync(path)) : (await sha256File(path)).digest;
-    return actual === digest ? 'ok' : 'corrupt';
+    return (await sha256File(path)).digest === digest ? 'ok' : 'corrupt';
   }
 
   async deleteBlob(digest: Digest): Promise<void> {
