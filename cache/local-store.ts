@@ -181,7 +181,8 @@ export class LocalStore implements Store {
     try {
       // One open for size and bytes: a cached run checks thousands of tiny blobs.
       size = fstatSync(fd).size;
-      if (size <= SMALL_FILE_BYTES && (expectedSize === undefined || size === expectedSize)) {
+      const hashNeeded = mode === 'full' || size <= HIT_FULL_VERIFY_MAX_BYTES;
+      if (hashNeeded && size <= SMALL_FILE_BYTES && (expectedSize === undefined || size === expectedSize)) {
         small = Buffer.allocUnsafe(size);
         let read = 0;
         while (read < size) {
