@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type * as S3Sdk from '@aws-sdk/client-s3';
@@ -232,80 +232,91 @@ export class S3Store implements Store {
 
   /**
    * Downloads a blob to a new file, verifying its SHA-256. Large objects come as ranged GETs in
-   * parallel, written at their offsets and hashed in order; at most RANGE_WINDOW ranges are in memory.
+   * parallel, each streamed to its offset; a hasher reads the finished ranges back in order (from the
+   * page cache), so nothing is held in memory beyond one range buffer and the network chunks in flight.
    */
   private async download(digest: Digest, destination: string): Promise<void> {
     const key = this.blobKey(digest);
     const head = await this.head(key);
     if (head === undefined) throw new BlobUnavailableError(digest, 'missing', this.description);
-    const handle = await open(destination, 'wx');
+    const handle = await open(destination, 'wx+');
     const hash = createHash('sha256');
     try {
       const ranges = Math.max(1, Math.ceil(head.size / RANGE_BYTES));
-      // Chunks of ranges that arrived ahead of the one being hashed; the range being hashed streams through.
-      const early = new Map<number, Buffer[]>();
       const done = new Set<number>();
       let hashed = 0;
       let next = 0;
       let waiting: Array<() => void> = [];
-      const advance = (): void => {
-        while (done.has(hashed)) {
-          done.delete(hashed);
-          hashed++;
-          for (const chunk of early.get(hashed) ?? []) hash.update(chunk);
-          early.delete(hashed);
-        }
+      const wakeAll = (): void => {
         const woken = waiting;
         waiting = [];
         for (const resume of woken) resume();
       };
+      const sleepUntilChange = (): Promise<void> => new Promise<void>((resolve) => waiting.push(resolve));
+      let failure: unknown;
+
+      const fetchRange = async (index: number): Promise<void> => {
+        const start = index * RANGE_BYTES;
+        const end = Math.min(head.size, start + RANGE_BYTES) - 1;
+        await withS3Retries(async () => {
+          const object = await this.send('GetObjectCommand', { Bucket: this.location.bucket, Key: key, ...(ranges > 1 ? { Range: `bytes=${start}-${end}` } : {}) });
+          let position = start;
+          // Network chunks are small; writing them in ~1 MiB vectors saves most of the write calls.
+          let batch: Buffer[] = [];
+          let batchBytes = 0;
+          const flush = async (): Promise<void> => {
+            if (batchBytes === 0) return;
+            await handle.writev(batch, position);
+            position += batchBytes;
+            batch = [];
+            batchBytes = 0;
+          };
+          for await (const chunk of object.Body as AsyncIterable<Buffer>) {
+            batch.push(chunk);
+            batchBytes += chunk.length;
+            if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+          }
+          await flush();
+          // A connection that ended early is retried from the start of the range.
+          if (position !== end + 1) throw Object.assign(new Error(`short read of ${key} range ${start}-${end}`), { code: 'ECONNRESET' });
+        });
+      };
+
       const worker = async (): Promise<void> => {
-        for (;;) {
-          // Stay within the window, so a slow early range cannot make the others pile up in memory.
-          while (next < ranges && next - hashed >= RANGE_WINDOW) await new Promise<void>((resolve) => waiting.push(resolve));
+        while (failure === undefined) {
+          // Stay within the window ahead of the hasher, so the page cache holds what it will read.
+          while (next < ranges && next - hashed >= RANGE_WINDOW && failure === undefined) await sleepUntilChange();
           const index = next++;
           if (index >= ranges) return;
-          const start = index * RANGE_BYTES;
-          const end = Math.min(head.size, start + RANGE_BYTES) - 1;
-          let hashedDirectly = false;
-          await withS3Retries(async () => {
-            // A hash cannot be rewound: once a range fed it directly, a broken connection fails the download.
-            if (hashedDirectly) throw new Error(`download of ${key} broke off mid-range after hashing started`);
-            early.delete(index);
-            const object = await this.send('GetObjectCommand', { Bucket: this.location.bucket, Key: key, ...(ranges > 1 ? { Range: `bytes=${start}-${end}` } : {}) });
-            let position = start;
-            // Network chunks are small; writing them in ~1 MiB batches saves most of the write calls.
-            let batch: Buffer[] = [];
-            let batchBytes = 0;
-            const flush = async (): Promise<void> => {
-              if (batchBytes === 0) return;
-              const bytes = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, batchBytes);
-              await handle.write(bytes, 0, bytes.length, position);
-              position += bytes.length;
-              batch = [];
-              batchBytes = 0;
-            };
-            for await (const chunk of object.Body as AsyncIterable<Buffer>) {
-              batch.push(chunk);
-              batchBytes += chunk.length;
-              if (batchBytes >= WRITE_BATCH_BYTES) await flush();
-              if (index === hashed) {
-                hashedDirectly = true;
-                hash.update(chunk);
-              } else {
-                const held = early.get(index) ?? [];
-                held.push(chunk);
-                early.set(index, held);
-              }
-            }
-            await flush();
-            if (position !== end + 1) throw Object.assign(new Error(`short read of ${key} range ${start}-${end}`), { code: 'ECONNRESET' });
-          });
+          try {
+            await fetchRange(index);
+          } catch (error) {
+            failure ??= error;
+          }
           done.add(index);
-          advance();
+          wakeAll();
         }
       };
-      await Promise.all(Array.from({ length: Math.min(RANGE_CONCURRENCY, ranges) }, worker));
+
+      const hasher = async (): Promise<void> => {
+        const buffer = Buffer.allocUnsafe(Math.min(RANGE_BYTES, Math.max(1, head.size)));
+        while (hashed < ranges && failure === undefined) {
+          if (!done.has(hashed)) {
+            await sleepUntilChange();
+            continue;
+          }
+          const start = hashed * RANGE_BYTES;
+          const length = Math.min(head.size, start + RANGE_BYTES) - start;
+          const { bytesRead } = await handle.read(buffer, 0, length, start);
+          hash.update(buffer.subarray(0, bytesRead));
+          done.delete(hashed);
+          hashed++;
+          wakeAll();
+        }
+      };
+
+      await Promise.all([hasher(), ...Array.from({ length: Math.min(RANGE_CONCURRENCY, ranges) }, worker)]);
+      if (failure !== undefined) throw failure;
     } catch (error) {
       await handle.close();
       await rm(destination, { force: true });
@@ -346,10 +357,12 @@ export class S3Store implements Store {
   async copyBlobTo(digest: Digest, destination: string): Promise<void> {
     const cached = await this.blobCache.lookup(digest);
     if (cached === undefined) {
-      // Straight to the destination (verified), then a kernel-side copy for the next reader on this machine.
+      // Straight to the destination (verified), then shared with the local copy for the next reader on
+      // this machine: a hard link costs nothing, and a later edit of the destination is caught because
+      // local copies are re-hashed whenever they are read. Another filesystem gets a real copy.
       await this.download(digest, destination);
       const staging = await this.stagingPath('cache');
-      await copyFile(destination, staging);
+      await link(destination, staging).catch(() => copyFile(destination, staging));
       await this.blobCache.adopt(staging, digest);
       return;
     }
