@@ -20,6 +20,7 @@ import { acquireFileLock } from './file-lock.js';
 import { copyHashing, isRunId } from './local-store.js';
 import { asActionEntry, RunRecord, type ActionEntry } from './records.js';
 import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
+import { RangeHasher } from './range-hasher.js';
 import { describeS3Error, withS3Retries } from './s3-errors.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
 
@@ -239,8 +240,9 @@ export class S3Store implements Store {
     const key = this.blobKey(digest);
     const head = await this.head(key);
     if (head === undefined) throw new BlobUnavailableError(digest, 'missing', this.description);
-    const handle = await open(destination, 'wx+');
-    const hash = createHash('sha256');
+    const handle = await open(destination, 'wx');
+    const hasher = new RangeHasher(destination, Math.min(RANGE_BYTES, Math.max(1, head.size)));
+    let actual: string;
     try {
       const ranges = Math.max(1, Math.ceil(head.size / RANGE_BYTES));
       const done = new Set<number>();
@@ -294,30 +296,30 @@ export class S3Store implements Store {
             failure ??= error;
           }
           done.add(index);
+          sendReady();
           wakeAll();
         }
       };
 
-      const hasher = async (): Promise<void> => {
-        const buffer = Buffer.allocUnsafe(Math.min(RANGE_BYTES, Math.max(1, head.size)));
-        while (hashed < ranges && failure === undefined) {
-          if (!done.has(hashed)) {
-            await sleepUntilChange();
-            continue;
-          }
-          const start = hashed * RANGE_BYTES;
-          const length = Math.min(head.size, start + RANGE_BYTES) - start;
-          const { bytesRead } = await handle.read(buffer, 0, length, start);
-          hash.update(buffer.subarray(0, bytesRead));
-          done.delete(hashed);
-          hashed++;
-          wakeAll();
+      // Finished ranges go to the hashing thread in order; `hashed` counts what it has confirmed.
+      let sent = 0;
+      const sendReady = (): void => {
+        for (; done.has(sent); sent++) {
+          const start = sent * RANGE_BYTES;
+          hasher.add(sent, start, Math.min(head.size, start + RANGE_BYTES) - start);
+          done.delete(sent);
         }
       };
+      hasher.onHashed(() => {
+        hashed++;
+        wakeAll();
+      });
 
-      await Promise.all([hasher(), ...Array.from({ length: Math.min(RANGE_CONCURRENCY, ranges) }, worker)]);
+      await Promise.all(Array.from({ length: Math.min(RANGE_CONCURRENCY, ranges) }, worker));
       if (failure !== undefined) throw failure;
+      actual = await hasher.digest();
     } catch (error) {
+      await hasher.abandon();
       await handle.close();
       await rm(destination, { force: true });
       if (error instanceof BlobUnavailableError) throw error;
@@ -325,7 +327,7 @@ export class S3Store implements Store {
       throw describeS3Error(error, `GET ${key}`, this.description);
     }
     await handle.close();
-    if (hash.digest('hex') !== digest) {
+    if (actual !== digest) {
       await rm(destination, { force: true });
       throw new BlobUnavailableError(digest, 'corrupt', this.description);
     }
