@@ -34,7 +34,8 @@ export class RangeHasher {
   private readonly hashedListeners: Array<(index: number) => void> = [];
 
   constructor(path: string, bufferBytes: number) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, bufferBytes } });
+    // execArgv: [] so a parent started with `--input-type=module` does not make this CommonJS source ESM.
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { path, bufferBytes } });
     this.worker.on('message', (message: { type: string; index?: number }) => {
       if (message.type === 'hashed') for (const listener of this.hashedListeners) listener(message.index as number);
     });

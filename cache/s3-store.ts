@@ -20,6 +20,7 @@ import { acquireFileLock } from './file-lock.js';
 import { copyHashing, isRunId } from './local-store.js';
 import { asActionEntry, RunRecord, type ActionEntry } from './records.js';
 import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
+import type { Readable } from 'node:stream';
 import { RangeHasher } from './range-hasher.js';
 import { describeS3Error, withS3Retries } from './s3-errors.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
@@ -240,8 +241,9 @@ export class S3Store implements Store {
     const key = this.blobKey(digest);
     const head = await this.head(key);
     if (head === undefined) throw new BlobUnavailableError(digest, 'missing', this.description);
+    if (head.size <= RANGE_BYTES) return this.downloadSmall(digest, key, destination);
     const handle = await open(destination, 'wx');
-    const hasher = new RangeHasher(destination, Math.min(RANGE_BYTES, Math.max(1, head.size)));
+    const hasher = new RangeHasher(destination, RANGE_BYTES);
     let actual: string;
     try {
       const ranges = Math.max(1, Math.ceil(head.size / RANGE_BYTES));
@@ -328,6 +330,26 @@ export class S3Store implements Store {
     }
     await handle.close();
     if (actual !== digest) {
+      await rm(destination, { force: true });
+      throw new BlobUnavailableError(digest, 'corrupt', this.description);
+    }
+  }
+
+  /** One GET, hashed as it streams: a worker thread would cost more than it saves below one range. */
+  private async downloadSmall(digest: Digest, key: string, destination: string): Promise<void> {
+    let received: { digest: Digest };
+    try {
+      received = await withS3Retries(async () => {
+        await rm(destination, { force: true });
+        const object = await this.send('GetObjectCommand', { Bucket: this.location.bucket, Key: key });
+        return copyHashing(object.Body as Readable, destination);
+      });
+    } catch (error) {
+      await rm(destination, { force: true });
+      if (isNotFound(error)) throw new BlobUnavailableError(digest, 'missing', this.description);
+      throw describeS3Error(error, `GET ${key}`, this.description);
+    }
+    if (received.digest !== digest) {
       await rm(destination, { force: true });
       throw new BlobUnavailableError(digest, 'corrupt', this.description);
     }
