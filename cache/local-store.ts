@@ -9,7 +9,7 @@ import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheK
 import { FlywheelError } from '../engine/errors.js';
 import { acquireFileLock } from './file-lock.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
-import { asActionEntry, RunRecord, type ActionEntry } from './records.js';
+import { asActionEntry, asRunRecord, type ActionEntry, type RunRecord } from './records.js';
 import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
 
 /** Blobs up to this size are fully re-hashed on every cache hit; larger ones are size-checked (and hashed when read). */
@@ -282,7 +282,7 @@ export class LocalStore implements Store {
   async getRun(runId: string): Promise<RunRecord | undefined> {
     const path = this.runPath(runId);
     try {
-      return RunRecord.parse(JSON.parse(await readFile(path, 'utf8')));
+      return asRunRecord(JSON.parse(await readFile(path, 'utf8')));
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw new FlywheelError('RUN_RECORD_UNREADABLE', `run record ${runId} in ${this.description} is unreadable: ${(error as Error).message}`, {

@@ -133,3 +133,24 @@ export function asActionEntry(value: unknown): ActionEntry | undefined {
   if (!isObject(value.outputs) || !Object.values(value.outputs).every(isOutputRecord) || !isKeyComponents(value.components)) return undefined;
   return value as ActionEntry;
 }
+
+/**
+ * Reads a run record without building a validated copy of every step: records of large pipelines
+ * hold thousands of steps, and every plan reads the last one. The top level and each step's identity
+ * and status are checked; a torn or foreign file is rejected. Records only ever explain decisions:
+ * cache hits are judged by action-cache entries and blobs, never by a run record.
+ */
+const STEP_STATUSES = new Set<StepStatus>(StepStatus.options);
+
+export function asRunRecord(value: unknown): RunRecord {
+  const fail = (what: string): never => {
+    throw new Error(`not a run record: ${what}`);
+  };
+  if (!isObject(value) || value.format !== 'flywheel.run/v1') return fail('format');
+  if (typeof value.runId !== 'string' || typeof value.pipeline !== 'string' || typeof value.startedAt !== 'string') return fail('runId, pipeline or startedAt');
+  if (!['running', 'succeeded', 'failed'].includes(value.status as string) || !Array.isArray(value.steps)) return fail('status or steps');
+  for (const step of value.steps as unknown[]) {
+    if (!isObject(step) || typeof step.id !== 'string' || !STEP_STATUSES.has(step.status as StepStatus) || !isObject(step.outputs)) return fail('a step');
+  }
+  return value as RunRecord;
+}

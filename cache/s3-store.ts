@@ -18,7 +18,7 @@ import { LocalBlobCache } from './blob-cache.js';
 import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
 import { acquireFileLock } from './file-lock.js';
 import { copyHashing, isRunId } from './local-store.js';
-import { asActionEntry, RunRecord, type ActionEntry } from './records.js';
+import { asActionEntry, asRunRecord, type ActionEntry, type RunRecord } from './records.js';
 import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
 import type { Readable } from 'node:stream';
 import { RangeHasher } from './range-hasher.js';
@@ -483,7 +483,7 @@ export class S3Store implements Store {
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
     const text = await this.getText(this.runKey(runId));
-    return text === undefined ? undefined : RunRecord.parse(JSON.parse(text));
+    return text === undefined ? undefined : asRunRecord(JSON.parse(text));
   }
 
   async listRunIds(): Promise<string[]> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ActionEntry, asActionEntry } from '../../cache/records.js';
+import { ActionEntry, asActionEntry, asRunRecord } from '../../cache/records.js';
 
 const hex = (c: string): string => c.repeat(64);
 
@@ -54,5 +54,36 @@ describe('asActionEntry agrees with the ActionEntry schema', () => {
     const entry = valid();
     mutate(entry);
     expect(asActionEntry(entry) !== undefined).toBe(ActionEntry.safeParse(entry).success);
+  });
+});
+
+describe('asRunRecord', () => {
+  const record = (): Record<string, unknown> => ({
+    format: 'flywheel.run/v1',
+    runId: '20261126T100000.000Z-abcdef',
+    pipeline: 'weekly',
+    status: 'succeeded',
+    startedAt: '2026-11-26T10:00:00.000Z',
+    host: 'h',
+    pid: 1,
+    overrides: [],
+    steps: [{ id: 'train', step: 'train', status: 'cached', reasonCodes: ['cache-hit'], reason: 'hit', outputs: {} }],
+  });
+
+  it('accepts a record the engine wrote', () => {
+    expect(asRunRecord(record()).runId).toBe('20261126T100000.000Z-abcdef');
+  });
+
+  it.each<[string, (r: Record<string, unknown>) => void]>([
+    ['another format', (r) => void (r.format = 'x')],
+    ['no pipeline', (r) => void delete r.pipeline],
+    ['unknown status', (r) => void (r.status = 'done')],
+    ['steps not a list', (r) => void (r.steps = {})],
+    ['a step with an unknown status', (r) => void ((r.steps as Array<Record<string, unknown>>)[0] = { id: 'x', status: 'weird', outputs: {} })],
+    ['a step without outputs', (r) => void ((r.steps as Array<Record<string, unknown>>)[0] = { id: 'x', status: 'cached' })],
+  ])('rejects %s', (_name, mutate) => {
+    const r = record();
+    mutate(r);
+    expect(() => asRunRecord(r)).toThrow(/not a run record/);
   });
 });
