@@ -9,7 +9,7 @@ import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheK
 import { FlywheelError } from '../engine/errors.js';
 import { acquireFileLock } from './file-lock.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
-import { asActionEntry, asRunRecord, type ActionEntry, type RunRecord } from './records.js';
+import { asRunRecord, parseActionEntry, type ActionEntry, type RunRecord } from './records.js';
 import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
 
 /** Blobs up to this size are fully re-hashed on every cache hit; larger ones are size-checked (and hashed when read). */
@@ -224,13 +224,7 @@ export class LocalStore implements Store {
       if (isMissing(error)) return undefined;
       throw error;
     }
-    let entry: ActionEntry | undefined;
-    try {
-      entry = asActionEntry(JSON.parse(text));
-    } catch {
-      return 'unreadable';
-    }
-    return entry?.key === key ? entry : 'unreadable';
+    return parseActionEntry(text, key);
   }
 
   async putAction(entry: ActionEntry): Promise<void> {

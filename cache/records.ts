@@ -154,3 +154,14 @@ export function asRunRecord(value: unknown): RunRecord {
   }
   return value as RunRecord;
 }
+
+/** An entry file's text as the entry stored under `key`, or 'unreadable' (torn, foreign, or filed under another key). */
+export function parseActionEntry(text: string, key: string): ActionEntry | 'unreadable' {
+  let entry: ActionEntry | undefined;
+  try {
+    entry = asActionEntry(JSON.parse(text));
+  } catch {
+    return 'unreadable';
+  }
+  return entry?.key === key ? entry : 'unreadable';
+}

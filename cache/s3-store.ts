@@ -18,7 +18,7 @@ import { LocalBlobCache } from './blob-cache.js';
 import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
 import { acquireFileLock } from './file-lock.js';
 import { copyHashing, isRunId } from './local-store.js';
-import { asActionEntry, asRunRecord, type ActionEntry, type RunRecord } from './records.js';
+import { asRunRecord, parseActionEntry, type ActionEntry, type RunRecord } from './records.js';
 import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
 import type { Readable } from 'node:stream';
 import { RangeHasher } from './range-hasher.js';
@@ -443,13 +443,7 @@ export class S3Store implements Store {
   async getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined> {
     const text = await this.getText(this.actionKey(key));
     if (text === undefined) return undefined;
-    let entry: ActionEntry | undefined;
-    try {
-      entry = asActionEntry(JSON.parse(text));
-    } catch {
-      return 'unreadable';
-    }
-    return entry?.key === key ? entry : 'unreadable';
+    return parseActionEntry(text, key);
   }
 
   async putAction(entry: ActionEntry): Promise<void> {
