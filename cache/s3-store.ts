@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, link, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type * as S3Sdk from '@aws-sdk/client-s3';
@@ -21,13 +21,17 @@ import { copyHashing, isRunId } from './local-store.js';
 import { asRunRecord, parseActionEntry, type ActionEntry, type RunRecord } from './records.js';
 import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
 import type { Readable } from 'node:stream';
-import { RangeHasher } from './range-hasher.js';
+import { hashPartsOnWorker, RangeHasher } from './range-hasher.js';
 import { describeS3Error, withS3Retries } from './s3-errors.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
 
 type Sdk = typeof S3Sdk;
 
 interface CommandOutputs {
+  CreateMultipartUploadCommand: S3Sdk.CreateMultipartUploadCommandOutput;
+  UploadPartCommand: S3Sdk.UploadPartCommandOutput;
+  CompleteMultipartUploadCommand: S3Sdk.CompleteMultipartUploadCommandOutput;
+  AbortMultipartUploadCommand: S3Sdk.AbortMultipartUploadCommandOutput;
   HeadObjectCommand: HeadObjectCommandOutput;
   GetObjectCommand: GetObjectCommandOutput;
   PutObjectCommand: PutObjectCommandOutput;
@@ -188,7 +192,7 @@ export class S3Store implements Store {
   }
 
   /** Uploads a file as a blob unless an intact copy is there; S3 checks the SHA-256 of what arrives. */
-  private async upload(path: string, digest: Digest, size: number): Promise<void> {
+  private async upload(path: string, digest: Digest, size: number, partDigests?: string[]): Promise<void> {
     const key = this.blobKey(digest);
     const existing = await this.head(key);
     if (existing !== undefined && existing.size === size && (existing.sha256 === undefined || existing.sha256 === base64Sha256(digest))) return;
@@ -201,25 +205,56 @@ export class S3Store implements Store {
       });
       return;
     }
-    const { client } = await this.connect();
-    const { Upload } = await import('@aws-sdk/lib-storage');
-    await withS3Retries(async () => {
-      const upload = new Upload({
-        client,
-        params: { Bucket: this.location.bucket, Key: key, Body: createReadStream(path, { highWaterMark: 1 << 20 }), ChecksumAlgorithm: 'SHA256' },
-        partSize: PART_BYTES,
-        queueSize: PART_QUEUE,
-        leavePartsOnError: false,
-      });
-      await upload.done();
-    }).catch((error: unknown) => {
+    await this.uploadParts(path, key, size, partDigests ?? (await hashPartsOnWorker(path, size, PART_BYTES)));
+  }
+
+  /**
+   * A multipart upload whose every part carries its SHA-256 (computed beforehand, on another thread,
+   * while the whole-file hash ran here), so S3 verifies each part and the SDK hashes nothing again.
+   * Parts go PART_QUEUE at a time, each streamed from its slice of the file; a failure aborts the upload.
+   */
+  private async uploadParts(path: string, key: string, size: number, partDigests: string[]): Promise<void> {
+    const bucket = this.location.bucket;
+    const created = await this.call(`start multipart ${key}`, () => this.send('CreateMultipartUploadCommand', { Bucket: bucket, Key: key, ChecksumAlgorithm: 'SHA256' }));
+    const uploadId = created.UploadId as string;
+    const parts: Array<{ PartNumber: number; ETag: string; ChecksumSHA256: string }> = [];
+    try {
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        for (let index = next++; index < partDigests.length; index = next++) {
+          const start = index * PART_BYTES;
+          const end = Math.min(size, start + PART_BYTES);
+          const checksum = partDigests[index] as string;
+          const uploaded = await withS3Retries(() =>
+            // A fresh stream per attempt: a body that was half sent cannot be replayed.
+            this.send('UploadPartCommand', {
+              Bucket: bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: index + 1,
+              Body: createReadStream(path, { start, end: end - 1, highWaterMark: 1 << 20 }),
+              ContentLength: end - start,
+              ChecksumSHA256: checksum,
+            }),
+          );
+          parts[index] = { PartNumber: index + 1, ETag: uploaded.ETag as string, ChecksumSHA256: checksum };
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(PART_QUEUE, partDigests.length) }, worker));
+      await withS3Retries(() => this.send('CompleteMultipartUploadCommand', { Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+    } catch (error) {
+      await this.send('AbortMultipartUploadCommand', { Bucket: bucket, Key: key, UploadId: uploadId }).catch(() => undefined);
       throw describeS3Error(error, `multipart PUT ${key}`, this.description);
-    });
+    }
   }
 
   async putFile(path: string, options: { move?: boolean } = {}): Promise<{ digest: Digest; size: number }> {
+    const { size: expected } = await stat(path);
+    // Parts of a large file are hashed on another thread while this one hashes the whole file.
+    const partDigests = expected >= MULTIPART_FROM_BYTES ? hashPartsOnWorker(path, expected, PART_BYTES) : undefined;
+    partDigests?.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
     const { digest, size } = await sha256File(path);
-    await this.upload(path, digest, size);
+    await this.upload(path, digest, size, size === expected ? await partDigests : undefined);
     if (options.move) await rm(path, { force: true });
     return { digest, size };
   }
