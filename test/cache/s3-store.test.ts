@@ -62,7 +62,8 @@ describe('S3 store against a real MinIO', () => {
     const file = join(dir, 'big.bin');
     const chunk = Buffer.alloc(1024 * 1024);
     for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) % 251;
-    await writeFile(file, Buffer.concat(Array.from({ length: 40 }, () => chunk)));
+    // 130 MiB: several upload parts and several download ranges.
+    await writeFile(file, Buffer.concat(Array.from({ length: 130 }, () => chunk)));
     const stored = await store.putFile(file);
     const copy = join(dir, 'copy.bin');
     await store.copyBlobTo(stored.digest, copy);
