@@ -8,8 +8,8 @@ import { lookUpResult } from './cache-lookup.js';
 import type { Progress } from './define-step.js';
 import { FlywheelError } from './errors.js';
 import { executeStep } from './execute-step.js';
-import { explainMiss, type Explanation } from './explain.js';
 import { nodeKey } from './node-key.js';
+import { decide, indexLastRun, type LastRun } from './decide.js';
 import { lastFinishedRun, newRunId } from './run-history.js';
 import type { ResolvedNode, ResolvedPipeline } from './validate.js';
 
@@ -93,15 +93,15 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
   const log = options.logger.child({ pipeline: pipeline.name, runId });
   const emit = options.onEvent ?? (() => undefined);
   const force = new Set(options.force ?? []);
+  const forcedHow = (id: string): 'all' | 'step' | undefined => (options.forceAll ? 'all' : force.has(id) ? 'step' : undefined);
   const slots = new Slots(options.concurrency ?? 4);
   const abort = new AbortController();
   const onOuterAbort = (): void => abort.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
 
   // The last run only explains misses: a fully cached run never reads it.
-  let previous: Promise<{ found: boolean; steps: Map<string, StepRunRecord> }> | undefined;
-  const previousRun = () =>
-    (previous ??= lastFinishedRun(store, pipeline.name, runId).then((run) => ({ found: run !== undefined, steps: new Map((run?.steps ?? []).map((s) => [s.id, s])) })));
+  let lastRun: Promise<LastRun> | undefined;
+  const loadLastRun = (): Promise<LastRun> => (lastRun ??= lastFinishedRun(store, pipeline.name, runId).then(indexLastRun));
   const results = new Map<string, StepRunRecord>();
   const outputsOf = (id: string): Record<string, OutputRecord> | undefined => results.get(id)?.outputs;
   const inFlight = new Map<CacheKey, Promise<Execution>>();
@@ -153,7 +153,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
           });
         try {
           // Another process may have produced it while we waited for the lock.
-          if (node.step.cache !== false && !force.has(node.id) && !options.forceAll) {
+          if (node.step.cache !== false && forcedHow(node.id) === undefined) {
             const again = await lookUpResult(store, key, node.maxAgeMs, { repair: true });
             if (again.hit) return { outputs: again.entry.outputs, durationMs: again.entry.durationMs, sharedWith: again.entry.runId };
           }
@@ -194,23 +194,14 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     if (abort.signal.aborted) return finish({ ...base, status: 'skipped', reasonCodes: ['cancelled'], reason: 'run cancelled', outputs: {} });
 
     const { key, components } = nodeKey(node, outputsOf, options.env);
-    let why: Explanation;
-    if (options.forceAll || force.has(node.id)) why = { codes: ['forced'], reason: options.forceAll ? 'forced (--force-all)' : 'forced (--force)' };
-    else if (node.step.cache === false) why = { codes: ['cache-disabled'], reason: 'cache disabled for this step (cache: false)' };
-    else {
-      const found = await lookUpResult(store, key, node.maxAgeMs, { repair: true });
-      if (found.hit) {
-        // No child logger for a hit: creating a thousand of them is a visible share of a cached run.
-        log.debug({ stepId: node.id, cacheKey: key, cacheHit: true }, 'cache hit');
-        return finish({ ...base, status: 'cached', cacheKey: key, reasonCodes: ['cache-hit'], reason: `cache hit (computed by run ${found.entry.runId})`, components, outputs: found.entry.outputs, durationMs: 0, savedMs: found.entry.durationMs });
-      }
-      if (found.problem) why = found.problem;
-      else {
-        const last = await previousRun();
-        why = explainMiss(components, last.steps.get(node.id), last.found);
-      }
-      if (found.problem) log.warn({ stepId: node.id, cacheKey: key, cacheHit: false, reason: found.problem.reason }, 'cache entry rejected');
+    const decision = await decide(node, key, components, { store, forced: forcedHow(node.id), repair: true, lastRun: loadLastRun });
+    if (decision.hit) {
+      // No child logger for a hit: creating a thousand of them is a visible share of a cached run.
+      log.debug({ stepId: node.id, cacheKey: key, cacheHit: true }, 'cache hit');
+      return finish({ ...base, status: 'cached', cacheKey: key, reasonCodes: ['cache-hit'], reason: decision.reason, components, outputs: decision.entry.outputs, durationMs: 0, savedMs: decision.entry.durationMs });
     }
+    const why = decision.why;
+    if (decision.rejected) log.warn({ stepId: node.id, cacheKey: key, cacheHit: false, reason: why.reason }, 'cache entry rejected');
 
     const stepLog = log.child({ stepId: node.id, cacheKey: key });
     const startedAt = new Date().toISOString();

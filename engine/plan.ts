@@ -3,9 +3,9 @@ import { toReadable } from '../cache/canonical.js';
 import type { CacheKey } from '../cache/digest.js';
 import type { OutputRecord, ReasonCode } from '../cache/records.js';
 import type { Store } from '../cache/store.js';
-import { lookUpResult } from './cache-lookup.js';
 import { explainMiss } from './explain.js';
 import { nodeKey, portSignature } from './node-key.js';
+import { decide, indexLastRun } from './decide.js';
 import { lastFinishedRun } from './run-history.js';
 import type { ResolvedPipeline } from './validate.js';
 
@@ -51,8 +51,7 @@ export interface PlanOptions {
  * ```
  */
 export async function planPipeline(pipeline: ResolvedPipeline, store: Store, options: PlanOptions = {}): Promise<Plan> {
-  const previousRun = await lastFinishedRun(store, pipeline.name);
-  const previousSteps = new Map((previousRun?.steps ?? []).map((s) => [s.id, s]));
+  const last = indexLastRun(await lastFinishedRun(store, pipeline.name));
   const force = new Set(options.force ?? []);
   const outputs = new Map<string, Record<string, OutputRecord>>();
   const decisions = new Map<string, Decision>();
@@ -60,7 +59,7 @@ export async function planPipeline(pipeline: ResolvedPipeline, store: Store, opt
 
   for (const node of pipeline.nodes) {
     const base = { id: node.id, step: node.step.id };
-    const previous = previousSteps.get(node.id);
+    const previous = last.steps.get(node.id);
     const waitingFor = node.upstream.filter((id) => decisions.get(id) !== 'cached');
     if (waitingFor.length > 0) {
       let reason = `key known only after upstream ${waitingFor.join(', ')} run${waitingFor.length === 1 ? 's' : ''}`;
@@ -74,27 +73,16 @@ export async function planPipeline(pipeline: ResolvedPipeline, store: Store, opt
       continue;
     }
     const { key, components } = nodeKey(node, (id) => outputs.get(id), options.env);
-    const run = (codes: ReasonCode[], reason: string): void => {
-      decisions.set(node.id, 'run');
-      steps.push({ ...base, decision: 'run', reasonCodes: codes, reason, cacheKey: key, components });
-    };
-    if (options.forceAll || force.has(node.id)) {
-      run(['forced'], options.forceAll ? 'forced (--force-all)' : 'forced (--force)');
-      continue;
-    }
-    if (node.step.cache === false) {
-      run(['cache-disabled'], 'cache disabled for this step (cache: false)');
-      continue;
-    }
-    const found = await lookUpResult(store, key, node.maxAgeMs, { repair: false });
-    if (found.hit) {
-      outputs.set(node.id, found.entry.outputs);
+    const forced = options.forceAll ? 'all' : force.has(node.id) ? 'step' : undefined;
+    const decision = await decide(node, key, components, { store, forced, repair: false, lastRun: () => Promise.resolve(last) });
+    if (decision.hit) {
+      outputs.set(node.id, decision.entry.outputs);
       decisions.set(node.id, 'cached');
-      steps.push({ ...base, decision: 'cached', reasonCodes: ['cache-hit'], reason: `cache hit (computed by run ${found.entry.runId})`, cacheKey: key, components, savedMs: found.entry.durationMs });
-      continue;
+      steps.push({ ...base, decision: 'cached', reasonCodes: ['cache-hit'], reason: decision.reason, cacheKey: key, components, savedMs: decision.entry.durationMs });
+    } else {
+      decisions.set(node.id, 'run');
+      steps.push({ ...base, decision: 'run', reasonCodes: decision.why.codes, reason: decision.why.reason, cacheKey: key, components });
     }
-    const why = found.problem ?? explainMiss(components, previous, previousRun !== undefined);
-    run(why.codes, why.reason);
   }
-  return { pipeline: pipeline.name, previousRunId: previousRun?.runId, steps };
+  return { pipeline: pipeline.name, previousRunId: last.run?.runId, steps };
 }
