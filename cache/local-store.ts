@@ -22,9 +22,10 @@ export const HIT_FULL_VERIFY_MAX_BYTES = Number(process.env.FLYWHEEL_HIT_VERIFY_
  */
 const SMALL_FILE_BYTES = 1024 * 1024;
 
-/** Run ids become file names: letters, digits, `.`, `_` and `-` only. */
-export function isRunId(runId: string): boolean {
-  return /^[\w.-]+$/.test(runId);
+/** Run ids become file and object names: letters, digits, `.`, `_` and `-` only. Returns the id. */
+export function checkRunId(runId: string): string {
+  if (!/^[\w.-]+$/.test(runId)) throw new FlywheelError('INVALID_RUN_ID', `invalid run id ${JSON.stringify(runId)}`, { retryable: false, fix: 'list runs with `flywheel runs`' });
+  return runId;
 }
 
 function isMissing(error: unknown): boolean {
@@ -262,8 +263,7 @@ export class LocalStore implements Store {
   }
 
   private runPath(runId: string): string {
-    if (!isRunId(runId)) throw new FlywheelError('INVALID_RUN_ID', `invalid run id ${JSON.stringify(runId)}`, { retryable: false, fix: 'list runs with `flywheel runs`' });
-    return join(this.root, 'runs', `${runId}.json`);
+    return join(this.root, 'runs', `${checkRunId(runId)}.json`);
   }
 
   async putRun(record: RunRecord): Promise<void> {
@@ -292,8 +292,7 @@ export class LocalStore implements Store {
 
   async setPinned(runId: string, pinned: boolean): Promise<void> {
     await this.ensureLayout();
-    const path = join(this.root, 'pins', runId);
-    this.runPath(runId); // validates the id
+    const path = join(this.root, 'pins', checkRunId(runId));
     if (pinned) await writeFile(path, '');
     else await rm(path, { force: true });
   }

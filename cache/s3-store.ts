@@ -17,7 +17,7 @@ import { canonicalJson } from './canonical.js';
 import { LocalBlobCache } from './blob-cache.js';
 import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
 import { acquireFileLock } from './file-lock.js';
-import { copyHashing, isRunId } from './local-store.js';
+import { checkRunId, copyHashing } from './local-store.js';
 import { asRunRecord, parseActionEntry, type ActionEntry, type RunRecord } from './records.js';
 import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
 import type { Readable } from 'node:stream';
@@ -156,8 +156,7 @@ export class S3Store implements Store {
   }
 
   private runKey(runId: string): string {
-    if (!isRunId(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`);
-    return this.objectKey('runs', `${runId}.json`);
+    return this.objectKey('runs', `${checkRunId(runId)}.json`);
   }
 
   /** Runs an S3 call with retries for dropped connections, turning failures into errors that name the endpoint and bucket. */
@@ -530,8 +529,7 @@ export class S3Store implements Store {
   }
 
   async setPinned(runId: string, pinned: boolean): Promise<void> {
-    this.runKey(runId); // validates the id
-    const key = this.objectKey('pins', runId);
+    const key = this.objectKey('pins', checkRunId(runId));
     if (pinned) await this.put({ Key: key, Body: '' });
     else await this.call('DELETE pin', () => this.send('DeleteObjectCommand', { Bucket: this.location.bucket, Key: key }));
   }

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, executions, runCli, runJson, startCli, statuses, type JsonRun } from '../support/cli.js';
+import { FIXTURES, executions, runCli, runJson, startCli, statuses, waitFor, type JsonRun } from '../support/cli.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const chain = join(FIXTURES, 'chain.ts');
@@ -24,13 +23,6 @@ function outputDigest(run: JsonRun, id: string): string {
   return digest;
 }
 
-async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 async function actionEntries(cwd: string): Promise<Array<{ step: string; key: string }>> {
   const result = await runCli(['cache', 'ls', '--json'], { cwd });

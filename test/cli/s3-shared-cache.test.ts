@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, executions, runCli, runJson, startCli, statuses } from '../support/cli.js';
+import { FIXTURES, executions, runCli, runJson, startCli, statuses, waitFor } from '../support/cli.js';
 import { MINIO_SECRET, MINIO_USER, startMinio, type MinioServer } from '../support/minio.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -123,10 +123,3 @@ describe('a team sharing one S3 cache (real MinIO)', () => {
   });
 });
 
-async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}

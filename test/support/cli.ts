@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -79,4 +80,13 @@ export function statuses(run: JsonRun): Record<string, string> {
 export async function executions(logPath: string): Promise<string[]> {
   const text = await readFile(logPath, 'utf8').catch(() => '');
   return text.split('\n').filter(Boolean);
+}
+
+/** Polls until `condition` holds; fails with `what` after the timeout (a guard, not a timing assertion). */
+export async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
 }
