@@ -1,7 +1,6 @@
-import { hostname } from 'node:os';
 import type { CacheKey, Digest } from './digest.js';
 import { blobsOfOutput } from './manifest.js';
-import { isProcessAlive } from './process-alive.js';
+import { isInterruptedRun } from './process-alive.js';
 import type { OutputRecord, RunRecord } from './records.js';
 import { BlobUnavailableError, type Store } from './store.js';
 
@@ -28,8 +27,7 @@ export interface GcReport {
 function isInProgress(run: RunRecord, now: number, graceMs: number): boolean {
   if (run.status !== 'running') return false;
   if (now - Date.parse(run.startedAt) < graceMs) return true;
-  if (run.host !== hostname()) return true; // cannot tell from here whether it is alive: keep
-  return isProcessAlive(run.pid);
+  return !isInterruptedRun(run); // on another host it cannot be told: kept
 }
 
 /** Every blob an output needs; a broken directory manifest contributes only itself. */

@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+
 /** Whether a process with this pid exists on this host (EPERM: it exists but belongs to another user). */
 export function isProcessAlive(pid: number): boolean {
   try {
@@ -6,4 +8,9 @@ export function isProcessAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** A run record marked `running` whose process is gone from this host was interrupted (SIGKILL, crash, reboot). */
+export function isInterruptedRun(run: { status: string; host: string; pid: number }): boolean {
+  return run.status === 'running' && run.host === hostname() && !isProcessAlive(run.pid);
 }

@@ -1,5 +1,4 @@
-import { hostname } from 'node:os';
-import { isProcessAlive } from '../../cache/process-alive.js';
+import { isInterruptedRun } from '../../cache/process-alive.js';
 import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { formatDuration } from '../../engine/durations.js';
@@ -7,10 +6,8 @@ import { listRuns } from '../../engine/run-history.js';
 import { UsageError } from '../usage-error.js';
 import { runSummary } from './run.js';
 
-/** A `running` record whose process is gone on this host was interrupted (SIGKILL, crash, reboot). */
 function displayStatus(run: RunRecord): string {
-  if (run.status !== 'running' || run.host !== hostname()) return run.status;
-  return isProcessAlive(run.pid) ? 'running' : 'interrupted';
+  return isInterruptedRun(run) ? 'interrupted' : run.status;
 }
 
 export async function runsCommand(args: { pipeline: string | undefined; limit: number; json: boolean }, store: Store): Promise<number> {
