@@ -13,7 +13,7 @@ import type { Store } from './store.js';
  * const shared = openStore('/mnt/team/flywheel-cache');
  */
 export function openStore(location = process.env.FLYWHEEL_STORE, cwd = process.cwd()): Store {
-  const where = location === undefined || location === '' ? '.flywheel' : location;
+  const where = storeLocation(location, cwd);
   if (/^s3:\/\//i.test(where)) {
     try {
       return new S3Store(parseS3Location(where));
@@ -24,5 +24,11 @@ export function openStore(location = process.env.FLYWHEEL_STORE, cwd = process.c
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(where)) {
     throw new FlywheelError('STORE_UNSUPPORTED', `FLYWHEEL_STORE=${where}: unknown store scheme`, { retryable: false, fix: 'use a local path or s3://bucket/prefix' });
   }
-  return new LocalStore(resolve(cwd, where));
+  return new LocalStore(where);
+}
+
+/** The store a location names, written so another process (a Temporal worker) opens the same one: absolute paths, URLs as given. */
+export function storeLocation(location = process.env.FLYWHEEL_STORE, cwd = process.cwd()): string {
+  const where = location === undefined || location === '' ? '.flywheel' : location;
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(where) ? where : resolve(cwd, where);
 }

@@ -11,6 +11,6 @@ export function isProcessAlive(pid: number): boolean {
 }
 
 /** A run record marked `running` whose process is gone from this host was interrupted (SIGKILL, crash, reboot). */
-export function isInterruptedRun(run: { status: string; host: string; pid: number }): boolean {
-  return run.status === 'running' && run.host === hostname() && !isProcessAlive(run.pid);
+export function isInterruptedRun(run: { status: string; host: string; pid: number; engine?: string | undefined }): boolean {
+  return run.status === 'running' && run.engine !== 'temporal' && run.host === hostname() && !isProcessAlive(run.pid);
 }

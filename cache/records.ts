@@ -95,6 +95,8 @@ export const RunRecord = z.object({
   durationMs: z.number().nonnegative().optional(),
   host: z.string(),
   pid: z.number().int(),
+  /** `temporal` when a Temporal workflow owns the run: its liveness is Temporal's, not a local pid's. */
+  engine: z.enum(['local', 'temporal']).optional(),
   overrides: z.array(z.string()),
   steps: z.array(StepRunRecord),
 });

@@ -7,15 +7,25 @@ import { planCommand } from './commands/plan.js';
 import { runCommand } from './commands/run.js';
 import { pinCommand, runsCommand, showCommand } from './commands/runs.js';
 import { UsageError } from './usage-error.js';
+import { parseIsoDuration } from '../engine/durations.js';
+import { scheduleCommand } from './commands/schedule.js';
+import { cancelCommand, temporalRunsCommand } from './commands/temporal-runs.js';
+import { workerCommand } from './commands/worker.js';
 
 const HELP = `flywheel — typed ML pipelines with a content-addressed cache
 
 usage:
   flywheel run <pipeline> [--set step.path=value]... [--config file.json] [--force <step>]... [--force-all]
-                          [--concurrency N] [--json] [--log-level level]
+                          [--concurrency N] [--json] [--log-level level] [--engine local|temporal] [--detach]
   flywheel plan <pipeline> [--set ...] [--config file.json] [--force <step>] [--force-all] [--json]
-  flywheel runs [--pipeline name] [--limit N] [--json]
+  flywheel runs [--pipeline name] [--limit N] [--json] [--engine temporal]
   flywheel show <runId> [--json]
+  flywheel cancel <runId>
+  flywheel worker --queue cpu|gpu-h200 [--concurrency N] [--shutdown-grace PT2M]
+  flywheel schedule create <id> --pipeline <name> --cron "<expr>" [--set ...] [--config file.json]
+                           [--overlap skip|buffer-one|buffer-all|cancel-other|terminate-other|allow-all]
+                           [--catchup-window PT1H] [--note text]
+  flywheel schedule list | describe <id> | pause <id> | unpause <id> | trigger <id> | delete <id>
   flywheel output <step>.<output> [--run runId | --pipeline name] [--out path]
   flywheel pin <runId> | unpin <runId>
   flywheel cache ls [--json]
@@ -24,6 +34,8 @@ usage:
 
 <pipeline> is a .ts/.js file that default-exports definePipeline(...), or a name found in ./pipelines.
 The store is .flywheel/ in the working directory; FLYWHEEL_STORE=<path> (or --store) selects another.
+--engine temporal (or FLYWHEEL_ENGINE=temporal) runs on Temporal workers: TEMPORAL_ADDRESS (default
+127.0.0.1:7233), TEMPORAL_NAMESPACE (default default), FLYWHEEL_TASK_QUEUE_PREFIX (default none).
 Exit codes: 0 success, 1 pipeline failed (or cache problems found), 2 bad usage or invalid pipeline.`;
 
 const OPTIONS = {
@@ -43,6 +55,14 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   keep: { type: 'string' },
   grace: { type: 'string' },
+  engine: { type: 'string' },
+  detach: { type: 'boolean' },
+  queue: { type: 'string' },
+  'shutdown-grace': { type: 'string' },
+  cron: { type: 'string' },
+  overlap: { type: 'string' },
+  'catchup-window': { type: 'string' },
+  note: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -52,6 +72,12 @@ function positiveInt(value: string | undefined, flag: string, fallback: number):
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} ${value} is not a whole number ≥ 1`, `write e.g. ${flag} 4`);
   return n;
+}
+
+function durationFlag(value: string, flag: string): number {
+  const ms = parseIsoDuration(value);
+  if (ms === undefined) throw new UsageError(`${flag} ${value} is not an ISO-8601 duration`, `write e.g. ${flag} PT2M`);
+  return ms;
 }
 
 async function dispatch(argv: string[]): Promise<number> {
@@ -77,14 +103,43 @@ async function dispatch(argv: string[]): Promise<number> {
     if (rest.length !== 1) throw new UsageError(`flywheel ${command} takes exactly one ${what}`, `write flywheel ${command} <${what}>`);
     return rest[0] as string;
   };
+  const engine = v.engine ?? (process.env.FLYWHEEL_ENGINE || 'local');
+  if (engine !== 'local' && engine !== 'temporal') throw new UsageError(`--engine ${engine} is not an engine`, 'use --engine local or --engine temporal (or FLYWHEEL_ENGINE)');
   const pipelineArgs = () => ({ pipeline: needOne('pipeline'), set: v.set ?? [], config: v.config, force: v.force ?? [], forceAll: v['force-all'] ?? false, json });
   switch (command) {
     case 'run':
-      return runCommand({ ...pipelineArgs(), concurrency: v.concurrency === undefined ? undefined : positiveInt(v.concurrency, '--concurrency', 4), logLevel: v['log-level'] }, store);
+      return runCommand(
+        { ...pipelineArgs(), concurrency: v.concurrency === undefined ? undefined : positiveInt(v.concurrency, '--concurrency', 4), logLevel: v['log-level'], engine, detach: v.detach ?? false, store: v.store },
+        store,
+      );
     case 'plan':
       return planCommand(pipelineArgs(), store);
     case 'runs':
+      if (engine === 'temporal') return temporalRunsCommand({ pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json }, store);
       return runsCommand({ pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json }, store);
+    case 'cancel':
+      return cancelCommand({ runId: needOne('runId') });
+    case 'worker':
+      return workerCommand({
+        queue: v.queue,
+        concurrency: v.concurrency === undefined ? undefined : positiveInt(v.concurrency, '--concurrency', 1),
+        shutdownGraceMs: v['shutdown-grace'] === undefined ? undefined : durationFlag(v['shutdown-grace'], '--shutdown-grace'),
+        logLevel: v['log-level'],
+      });
+    case 'schedule':
+      return scheduleCommand({
+        action: rest[0],
+        id: rest[1],
+        pipeline: v.pipeline,
+        cron: v.cron,
+        set: v.set ?? [],
+        config: v.config,
+        store: v.store,
+        overlap: v.overlap,
+        catchupWindow: v['catchup-window'],
+        note: v.note,
+        json,
+      });
     case 'show':
       return showCommand({ runId: needOne('runId'), json }, store);
     case 'output':

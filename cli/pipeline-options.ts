@@ -12,9 +12,21 @@ export interface PipelineArgs {
   force: string[];
 }
 
-/** Loads, configures (config file, then --set) and validates a pipeline: shared by `run` and `plan`. */
+export interface PreparedPipeline {
+  pipeline: ResolvedPipeline;
+  /** The file it was loaded from. */
+  path: string;
+  /** Config file and `--set` merged: what a Temporal worker applies to rebuild the same pipeline. */
+  overrides: ConfigOverrides;
+}
+
+/** Loads, configures (config file, then --set) and validates a pipeline: shared by `run`, `plan` and `schedule`. */
 export async function preparePipeline(args: PipelineArgs): Promise<ResolvedPipeline> {
-  const { definition } = await loadPipeline(args.pipeline);
+  return (await loadConfiguredPipeline(args)).pipeline;
+}
+
+export async function loadConfiguredPipeline(args: PipelineArgs): Promise<PreparedPipeline> {
+  const { definition, path } = await loadPipeline(args.pipeline);
   const problems: Problem[] = [];
   let overrides: ConfigOverrides = {};
   if (args.config !== undefined) {
@@ -35,5 +47,5 @@ export async function preparePipeline(args: PipelineArgs): Promise<ResolvedPipel
   for (const id of args.force) {
     if (!pipeline.byId.has(id)) throw new UsageError(`--force ${id}: no such step in pipeline ${pipeline.name}`, `use one of: ${[...pipeline.byId.keys()].join(', ')}`);
   }
-  return pipeline;
+  return { pipeline, path, overrides };
 }

@@ -39,6 +39,11 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
   signal: AbortSignal;
   /** 1 for the first attempt. */
   attempt: number;
+  /**
+   * The `details` of the last progress an earlier attempt reported (a checkpoint), or undefined on a
+   * fresh start. On Temporal it survives a lost worker: it travels in the step's heartbeats.
+   */
+  resume: unknown;
 }
 
 /** What `run` returns: a value for each JSON output, nothing when there is none. */

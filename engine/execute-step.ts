@@ -22,6 +22,10 @@ export interface ExecuteOptions {
   upstreamKey: (nodeId: string) => CacheKey | undefined;
   onProgress?: (progress: Progress) => void;
   onAttemptFailed?: (attempt: number, error: unknown) => void;
+  /** Checkpoint left by an attempt before this call (on Temporal: by a worker that was lost). */
+  resume?: unknown;
+  /** Number of the first attempt (attempts before it happened elsewhere). Default 1. */
+  firstAttempt?: number;
 }
 
 function fileNameOf(name: string, port: Port): string {
@@ -169,7 +173,13 @@ function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal, node: Resolv
  */
 export async function executeStep(node: ResolvedNode, options: ExecuteOptions): Promise<{ outputs: Record<string, OutputRecord>; attempts: number }> {
   const retries = node.step.resources?.retries ?? 0;
-  for (let attempt = 1; ; attempt++) {
+  let resume = options.resume;
+  const onProgress = (p: Progress): void => {
+    if (p.details !== undefined) resume = p.details;
+    options.onProgress?.(p);
+  };
+  const first = options.firstAttempt ?? 1;
+  for (let attempt = first; ; attempt++) {
     const scratch = await options.store.makeScratchDir(node.id);
     try {
       const [inputs, outputs] = await Promise.all([prepareInputs(node, join(scratch, 'in'), options), prepareOutputs(node, join(scratch, 'out'))]);
@@ -184,13 +194,14 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
         outputs,
         workDir,
         log: options.log,
-        progress: (p: Progress) => options.onProgress?.(p),
+        progress: onProgress,
         signal,
         attempt,
+        resume,
       } as never), signal, node);
       return { outputs: await collectOutputs(node, outputs, returned, options.store), attempts: attempt };
     } catch (error) {
-      if (attempt > retries || !isRetryable(error) || options.signal.aborted) throw error;
+      if (attempt - first >= retries || !isRetryable(error) || options.signal.aborted) throw error;
       options.onAttemptFailed?.(attempt, error);
       await sleep(Math.min(30_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random()), undefined, { signal: options.signal }).catch(() => undefined);
     } finally {

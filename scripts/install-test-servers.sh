@@ -24,3 +24,7 @@ install() { # name module version
 
 install minio github.com/minio/minio "$MINIO_VERSION"
 install mc github.com/minio/mc "$MC_VERSION"
+
+# Later Temporal CLI tags carry a replace directive and cannot be built with `go install`.
+TEMPORAL_VERSION="v1.5.1"
+install temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_VERSION"

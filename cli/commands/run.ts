@@ -1,39 +1,26 @@
-import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { createLogger } from '../../engine/logger.js';
 import { runLocal } from '../../engine/local-executor.js';
 import { preparePipeline, type PipelineArgs } from '../pipeline-options.js';
 import { RunReporter } from '../reporter.js';
+import { runOnTemporal } from './run-temporal.js';
+import { runSummary } from '../run-summary.js';
 
 export interface RunArgs extends PipelineArgs {
   forceAll: boolean;
   concurrency: number | undefined;
   json: boolean;
   logLevel: string | undefined;
-}
-
-/** The `--json` document: stable fields for scripts and CI. */
-export function runSummary(run: RunRecord): unknown {
-  return {
-    runId: run.runId,
-    pipeline: run.pipeline,
-    status: run.status,
-    durationMs: run.durationMs,
-    steps: run.steps.map((s) => ({
-      id: s.id,
-      status: s.status,
-      cacheKey: s.cacheKey ?? null,
-      reason: s.reason,
-      reasonCodes: s.reasonCodes,
-      outputs: Object.fromEntries(Object.entries(s.outputs).map(([name, o]) => [name, o.digest])),
-      durationMs: s.durationMs ?? 0,
-      ...(s.savedMs === undefined ? {} : { savedMs: s.savedMs }),
-      ...(s.error === undefined ? {} : { error: s.error }),
-    })),
-  };
+  /** `local` (default) runs in this process; `temporal` starts a workflow on the workers. */
+  engine: 'local' | 'temporal';
+  /** Temporal only: print the run id and return without waiting. */
+  detach: boolean;
+  /** The store as named on the command line (workers are told its absolute location). */
+  store: string | undefined;
 }
 
 export async function runCommand(args: RunArgs, store: Store): Promise<number> {
+  if (args.engine === 'temporal') return runOnTemporal(args, store);
   const pipeline = await preparePipeline(args);
   // The reporter already shows step state; logs stay quiet on a terminal unless asked for.
   const logger = createLogger({ level: args.logLevel ?? process.env.FLYWHEEL_LOG_LEVEL ?? (args.json ? 'info' : 'warn') });

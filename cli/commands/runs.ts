@@ -4,7 +4,8 @@ import type { Store } from '../../cache/store.js';
 import { formatDuration } from '../../engine/durations.js';
 import { listRuns } from '../../engine/run-history.js';
 import { UsageError } from '../usage-error.js';
-import { runSummary } from './run.js';
+import { runSummary } from '../run-summary.js';
+import { liveRun } from './temporal-runs.js';
 
 function displayStatus(run: RunRecord): string {
   return isInterruptedRun(run) ? 'interrupted' : run.status;
@@ -39,7 +40,9 @@ export async function requireRun(store: Store, runId: string): Promise<RunRecord
 }
 
 export async function showCommand(args: { runId: string; json: boolean }, store: Store): Promise<number> {
-  const run = await requireRun(store, args.runId);
+  const stored = await requireRun(store, args.runId);
+  // A Temporal run in progress: the workflow knows more than the last saved record.
+  const run = stored.engine === 'temporal' && stored.status === 'running' ? await liveRun(stored) : stored;
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ ...(runSummary(run) as object), startedAt: run.startedAt, overrides: run.overrides, record: run }, null, 2)}\n`);
     return 0;

@@ -1,0 +1,87 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { RunRecord } from '../../cache/records.js';
+import { storeLocation } from '../../cache/open-store.js';
+import type { Store } from '../../cache/store.js';
+import { FlywheelError } from '../../engine/errors.js';
+import type { RunEvent } from '../../engine/local-executor.js';
+import { connectTemporal, hasCpuWorker, queryProgress, startTemporalRun } from '../../engine/temporal-executor.js';
+import { temporalSettings } from '../../engine/temporal-settings.js';
+import { loadConfiguredPipeline } from '../pipeline-options.js';
+import { RunReporter } from '../reporter.js';
+import { runSummary } from '../run-summary.js';
+import type { RunArgs } from './run.js';
+
+/** Reports steps as they start, from the workflow's `progress` query, until `done` settles. */
+async function follow(handle: WorkflowHandle, emit: (event: RunEvent) => void, done: Promise<unknown>): Promise<void> {
+  const seen = new Set<string>();
+  let finished = false;
+  void done.finally(() => (finished = true)).catch(() => undefined);
+  while (!finished) {
+    const progress = await queryProgress(handle).catch(() => undefined);
+    for (const step of progress?.steps ?? []) {
+      if (step.status === 'running' && !seen.has(step.id)) {
+        seen.add(step.id);
+        emit({ type: 'step-running', id: step.id, reason: step.reason });
+      }
+    }
+    await Promise.race([sleep(1000), done.catch(() => undefined)]);
+  }
+}
+
+/** `flywheel run --engine temporal`: the same summary as a local run, computed by Temporal workers. */
+export async function runOnTemporal(args: RunArgs, store: Store): Promise<number> {
+  const { pipeline, path, overrides } = await loadConfiguredPipeline(args);
+  const connection = await connectTemporal(temporalSettings());
+  try {
+    if (!(await hasCpuWorker(connection))) {
+      process.stderr.write(`warning: no worker polls task queue ${connection.settings.queuePrefix}cpu on ${connection.settings.address}; the run waits until one starts (flywheel worker --queue cpu)\n`);
+    }
+    const { runId, handle } = await startTemporalRun(connection, {
+      pipeline,
+      pipelineRef: args.pipeline,
+      pipelinePath: path,
+      overrides,
+      setArgs: args.set,
+      store: storeLocation(args.store),
+      force: args.force,
+      forceAll: args.forceAll,
+      ...(args.concurrency === undefined ? {} : { concurrency: args.concurrency }),
+    });
+    if (args.detach) {
+      process.stdout.write(args.json ? `${JSON.stringify({ runId, workflowId: handle.workflowId })}\n` : `started run ${runId} (workflow ${handle.workflowId}); follow it with: flywheel show ${runId} --engine temporal\n`);
+      return 0;
+    }
+    const reporter = args.json ? undefined : new RunReporter(process.stdout);
+    reporter?.onEvent({ type: 'run-started', runId, pipeline: pipeline.name, steps: pipeline.nodes.map((n) => n.id) });
+    // Ctrl-C cancels the run, as it does locally; its steps are cancelled on their workers.
+    const onSignal = (): void => void handle.cancel().catch(() => undefined);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const result = handle.result();
+    try {
+      if (reporter) await follow(handle, reporter.onEvent, result);
+      await result;
+    } catch (error) {
+      if (!(error instanceof WorkflowFailedError)) throw error;
+      const cause = error.cause instanceof ApplicationFailure ? error.cause : undefined;
+      // Cancelled runs still save their record; anything else (e.g. invalid on the worker) is reported as is.
+      if (cause !== undefined) throw new FlywheelError(cause.type ?? 'RUN_FAILED', cause.message, { retryable: !cause.nonRetryable });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    const run: RunRecord | undefined = await store.getRun(runId);
+    if (run === undefined) throw new FlywheelError('RUN_RECORD_MISSING', `run ${runId} finished but its record is not in ${store.description}`, { fix: 'give the workers and this command the same FLYWHEEL_STORE' });
+    if (reporter) {
+      for (const step of run.steps) reporter.onEvent({ type: 'step-finished', step });
+      reporter.onEvent({ type: 'run-finished', run });
+    } else {
+      process.stdout.write(`${JSON.stringify(runSummary(run), null, 2)}\n`);
+    }
+    return run.status === 'succeeded' ? 0 : 1;
+  } finally {
+    await connection.close();
+  }
+}

@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
+import { freePort } from './minio.js';
+
+export const TEMPORAL_BIN = process.env.FLYWHEEL_TEMPORAL_BIN ?? join(process.env.FLYWHEEL_TOOLS_DIR ?? join(homedir(), '.cache', 'flywheel-tools'), 'bin', 'temporal');
+
+export interface TemporalServer {
+  address: string;
+  /** Stops the server and removes its database. */
+  stop(): Promise<void>;
+  /** Kills the server (SIGKILL by default) but keeps its SQLite database, for `restart`. */
+  halt(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same ports and database. */
+  restart(): Promise<void>;
+}
+
+export interface TemporalServerOptions {
+  /** `--dynamic-config-value KEY=VALUE` settings, e.g. a low continue-as-new threshold. */
+  dynamicConfig?: Record<string, string | number>;
+}
+
+async function waitUntilServing(address: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`temporal exited with ${child.exitCode}:\n${output()}`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        await connection.workflowService.getSystemInfo({});
+        // The namespace exists once the dev server finished its own set-up.
+        await connection.workflowService.describeNamespace({ namespace: 'default' });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch {
+      await sleep(200);
+    }
+  }
+  throw new Error(`temporal did not answer on ${address} within 60 s:\n${output()}`);
+}
+
+/**
+ * Starts a real Temporal dev server (`temporal server start-dev --headless`) on free loopback ports with
+ * its own SQLite file and Flywheel's search attributes registered.
+ */
+export async function startTemporal(options: TemporalServerOptions = {}): Promise<TemporalServer> {
+  if (!existsSync(TEMPORAL_BIN)) throw new Error(`no Temporal CLI at ${TEMPORAL_BIN}: run scripts/install-test-servers.sh (CI does) first`);
+  const root = await mkdtemp(join(tmpdir(), 'flywheel-temporal-'));
+  const [port, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const address = `127.0.0.1:${port}`;
+  const args = [
+    'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(httpPort), '--metrics-port', String(metricsPort),
+    '--db-filename', join(root, 'temporal.sqlite'), '--log-level', 'error',
+    '--search-attribute', 'FlywheelPipeline=Keyword', '--search-attribute', 'FlywheelRunId=Keyword',
+    ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]),
+  ];
+  let child: ChildProcess;
+  let log = '';
+  const launch = async (): Promise<void> => {
+    log = '';
+    child = spawn(TEMPORAL_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-20_000)));
+    child.stderr?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-20_000)));
+    await waitUntilServing(address, child, () => log);
+  };
+  await launch();
+  const halt = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await exited;
+  };
+  return {
+    address,
+    halt,
+    restart: launch,
+    stop: async () => {
+      await halt('SIGTERM');
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}

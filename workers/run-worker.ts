@@ -1,0 +1,87 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities } from '../activities/create-activities.js';
+import { RunRuntime } from '../activities/run-runtime.js';
+import { FlywheelError } from '../engine/errors.js';
+import { temporalUnreachable, type TemporalSettings } from '../engine/temporal-settings.js';
+import { taskQueueName, type QueueName } from '../workflows/types.js';
+import { pinoTemporalLogger } from './pino-temporal-logger.js';
+import { ensureSearchAttributes } from './search-attributes.js';
+
+/** Built once by `npm run build` (scripts/bundle-workflows.mjs); workers never re-bundle on start. */
+export const WORKFLOW_BUNDLE = fileURLToPath(new URL('../workflows/bundle.js', import.meta.url));
+
+export interface WorkerOptions {
+  queue: QueueName;
+  settings: TemporalSettings;
+  logger: Logger;
+  /** Activities at once. The gpu-h200 worker runs one (a step owns the GPU); default 1 there, 8 on cpu. */
+  concurrency?: number;
+  /** How long a shutting-down worker lets running steps finish before cancelling them (they may checkpoint). */
+  shutdownGraceMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Serves one task queue until `signal` aborts. The cpu worker hosts the workflows, the cache look-ups
+ * and cpu steps; the gpu-h200 worker only executes gpu steps, one at a time.
+ */
+export async function runWorker(options: WorkerOptions): Promise<void> {
+  const { settings, queue, logger } = options;
+  if (queue === 'cpu' && !existsSync(WORKFLOW_BUNDLE)) {
+    throw new FlywheelError('WORKFLOW_BUNDLE_MISSING', `${WORKFLOW_BUNDLE} does not exist`, { retryable: false, fix: 'run `npm run build`' });
+  }
+  Runtime.install({ logger: pinoTemporalLogger(logger) });
+  let connection: NativeConnection;
+  let clientConnection: Connection | undefined;
+  try {
+    connection = await NativeConnection.connect({ address: settings.address });
+    if (queue === 'cpu') clientConnection = await Connection.connect({ address: settings.address });
+  } catch (error) {
+    throw temporalUnreachable(settings, error);
+  }
+  const taskQueue = taskQueueName(settings.queuePrefix, queue);
+  const log = logger.child({ taskQueue });
+  try {
+    const runtime = new RunRuntime();
+    let worker: Worker;
+    if (queue === 'cpu') {
+      const client = new Client({ connection: clientConnection as Connection, namespace: settings.namespace });
+      await ensureSearchAttributes(clientConnection as Connection, settings.namespace, log);
+      worker = await Worker.create({
+        connection,
+        namespace: settings.namespace,
+        taskQueue,
+        workflowBundle: { codePath: WORKFLOW_BUNDLE },
+        activities: createActivities({ runtime, logger: log, client }),
+        maxConcurrentActivityTaskExecutions: Math.max(options.concurrency ?? 8, 4) + 64, // waits on shared executions are cheap
+        shutdownGraceTime: options.shutdownGraceMs ?? 30_000,
+      });
+    } else {
+      const { executeStep } = createActivities({ runtime, logger: log });
+      worker = await Worker.create({
+        connection,
+        namespace: settings.namespace,
+        taskQueue,
+        activities: { executeStep },
+        maxConcurrentActivityTaskExecutions: options.concurrency ?? 1,
+        shutdownGraceTime: options.shutdownGraceMs ?? 120_000,
+      });
+    }
+    const stop = (): void => {
+      log.info('shutting down: running steps get the grace period to finish or checkpoint');
+      worker.shutdown();
+    };
+    if (options.signal?.aborted) stop();
+    options.signal?.addEventListener('abort', stop, { once: true });
+    log.info({ namespace: settings.namespace, address: settings.address }, 'worker started');
+    await worker.run();
+    log.info('worker stopped');
+  } finally {
+    await connection.close().catch(() => undefined);
+    await clientConnection?.close().catch(() => undefined);
+  }
+}
