@@ -22,3 +22,5 @@ export type { Store } from './cache/store.js';
 export type { RunRecord, StepRunRecord, ActionEntry, OutputRecord } from './cache/records.js';
 export type { Digest, CacheKey } from './cache/digest.js';
 export { createLogger } from './engine/logger.js';
+export { runProcess } from './engine/run-process.js';
+export type { RunProcessOptions } from './engine/run-process.js';

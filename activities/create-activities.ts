@@ -45,6 +45,13 @@ function nodeOf(pipeline: ResolvedPipeline, id: string): ResolvedNode {
   return pipeline.byId.get(id) ?? failWith('KEY_MISMATCH', `the worker's pipeline ${pipeline.name} has no step ${id}`, 'deploy the same pipeline code to the workers as to the client');
 }
 
+/** The innermost failure: an activity failure wraps the step's ApplicationFailure, which says what went wrong. */
+function rootCause(error: Error | undefined): Error | undefined {
+  let current = error;
+  while (current !== undefined && !(current instanceof ApplicationFailure) && current.cause instanceof Error) current = current.cause;
+  return current;
+}
+
 /** Heartbeats at a steady pace so a lost worker is noticed and cancellation is delivered, even when the step reports nothing. */
 function keepAlive(ctx: Context, intervalMs: number, details: () => unknown): () => void {
   const timer = setInterval(() => ctx.heartbeat(details()), Math.max(500, Math.floor(intervalMs / 3)));
@@ -141,7 +148,7 @@ export function createActivities(deps: ActivityDependencies) {
           throw error;
         }
         if (error instanceof WorkflowFailedError) {
-          const cause = error.cause instanceof ApplicationFailure && error.cause.cause instanceof ApplicationFailure ? error.cause.cause : error.cause;
+          const cause = rootCause(error.cause);
           // The shared execution failed: every waiting run sees it; the next run starts a fresh execution.
           if (cause instanceof ApplicationFailure) throw ApplicationFailure.create({ type: cause.type ?? 'STEP_FAILED', message: cause.message, nonRetryable: true, details: cause.details ?? [] });
           if (cause instanceof TerminatedFailure || cause instanceof TimeoutFailure || cause instanceof CancelledFailure) {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { freePort } from './minio.js';
@@ -83,6 +84,40 @@ export async function startTemporal(options: TemporalServerOptions = {}): Promis
     stop: async () => {
       await halt('SIGTERM');
       await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface WorkerProcess {
+  queue: 'cpu' | 'gpu-h200';
+  child: ChildProcess;
+  output(): string;
+  /** Stops it (SIGTERM: graceful drain) or kills it (SIGKILL) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts a real `flywheel worker --queue <queue>` process and waits until it polls its task queue. */
+export async function startWorker(queue: 'cpu' | 'gpu-h200', env: Record<string, string>, extraArgs: string[] = []): Promise<WorkerProcess> {
+  const bin = join(fileURLToPath(new URL('../..', import.meta.url)), 'bin', 'flywheel.js');
+  const child = spawn(process.execPath, [bin, 'worker', '--queue', queue, '--log-level', 'info', ...extraArgs], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-200_000)));
+  child.stderr?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-200_000)));
+  const deadline = Date.now() + 60_000;
+  while (!log.includes('"worker started"')) {
+    if (child.exitCode !== null) throw new Error(`worker ${queue} exited with ${child.exitCode}:\n${log}`);
+    if (Date.now() > deadline) throw new Error(`worker ${queue} did not start within 60 s:\n${log}`);
+    await sleep(50);
+  }
+  return {
+    queue,
+    child,
+    output: () => log,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill(signal);
+      await exited;
     },
   };
 }
