@@ -121,3 +121,16 @@ export async function startWorker(queue: 'cpu' | 'gpu-h200', env: Record<string,
     },
   };
 }
+
+let quietRuntime = false;
+
+/** Replays workflow histories against the bundle `npm run build` made; throws on any non-determinism. */
+export async function replayHistories(histories: Array<{ workflowId: string; history: unknown }>): Promise<void> {
+  const { DefaultLogger, Runtime, Worker } = await import('@temporalio/worker');
+  if (!quietRuntime) {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    quietRuntime = true;
+  }
+  const codePath = join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'workflows', 'bundle.js');
+  for (const { workflowId, history } of histories) await Worker.runReplayHistory({ workflowBundle: { codePath } }, history, workflowId);
+}

@@ -1,0 +1,36 @@
+// Records the workflow histories that test/temporal/replay.test.ts replays: one pipeline run across the
+// cpu and gpu-h200 queues (gpu-diamond) and one of its step executions. Re-record only on purpose: a
+// history that no longer replays means the workflow code changed in a way that breaks running workflows.
+//   npx tsx scripts/record-histories.ts
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { FIXTURES, REPO, runJson } from '../test/support/cli.js';
+import { startTemporal, startWorker } from '../test/support/temporal.js';
+
+const server = await startTemporal();
+const dir = await mkdtemp(join(tmpdir(), 'flywheel-record-'));
+const env = { TEMPORAL_ADDRESS: server.address, FLYWHEEL_TASK_QUEUE_PREFIX: 'record-', FLYWHEEL_COMPILE_CACHE: join(dir, 'compile-cache') };
+const workers = await Promise.all([startWorker('cpu', env), startWorker('gpu-h200', env)]);
+try {
+  const { run } = await runJson(join(FIXTURES, 'gpu-diamond.ts'), ['--engine', 'temporal'], { cwd: dir, env });
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection });
+  const pipelineId = `flywheel-run-${run.runId}`;
+  // Temporal's own JSON form of a history (as `temporal workflow show --output json` writes it).
+  const asJson = (history: Parameters<typeof historyToJSON>[0]): unknown => JSON.parse(historyToJSON(history));
+  const histories: Array<{ workflowId: string; history: unknown }> = [{ workflowId: pipelineId, history: asJson(await client.workflow.getHandle(pipelineId).fetchHistory()) }];
+  for await (const w of client.workflow.list({ query: `WorkflowType = 'stepExecutionWorkflow'` })) {
+    histories.push({ workflowId: w.workflowId, history: asJson(await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()) });
+    break;
+  }
+  await writeFile(join(REPO, 'test', 'fixtures', 'histories', 'gpu-diamond.json'), `${JSON.stringify(histories)}\n`);
+  console.log(`recorded ${histories.length} histories`);
+  await connection.close();
+} finally {
+  await Promise.all(workers.map((w) => w.stop()));
+  await server.stop();
+  await rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,24 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES } from '../support/cli.js';
+import { replayHistories } from '../support/temporal.js';
+
+// Recorded by scripts/record-histories.ts. If this fails, a workflow change would break runs that are
+// in progress when workers are upgraded: guard the change with `patched()` instead of re-recording.
+describe('workflow determinism', () => {
+  it('replays recorded histories of a pipeline run and a step execution against the built bundle', async () => {
+    const histories = JSON.parse(await readFile(join(FIXTURES, 'histories', 'gpu-diamond.json'), 'utf8')) as Array<{ workflowId: string; history: unknown }>;
+    expect(histories.map((h) => h.workflowId.split('-').slice(0, 2).join('-'))).toEqual(['flywheel-run', 'flywheel-step']);
+    await replayHistories(histories);
+  });
+
+  it('detects a history the workflow code could not have produced', async () => {
+    const [pipeline] = JSON.parse(await readFile(join(FIXTURES, 'histories', 'gpu-diamond.json'), 'utf8')) as Array<{ workflowId: string; history: { events: Array<{ activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }> } }>;
+    const tampered = structuredClone(pipeline);
+    const scheduled = tampered?.history.events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'openRun');
+    expect(scheduled).toBeDefined();
+    (scheduled?.activityTaskScheduledEventAttributes?.activityType as { name: string }).name = 'somethingElse';
+    await expect(replayHistories([tampered as { workflowId: string; history: unknown }])).rejects.toThrow(/[Nn]ondeterminism|DeterminismViolation|mismatch/);
+  });
+});
