@@ -6,13 +6,14 @@ import { benchHash } from './hash.js';
 import { formatMs, heading, printSummary, timeAsync, type SummaryRow } from './lib.js';
 import { benchPlan } from './plan.js';
 import { benchS3 } from './s3.js';
+import { benchTemporal } from './temporal.js';
 
 async function main(): Promise<void> {
   heading('Flywheel benchmarks');
   console.log(`  node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM`);
   const rows: SummaryRow[] = [];
   const total = await timeAsync(async () => {
-    for (const bench of [benchCachedRun, benchHash, benchPlan, benchS3]) rows.push(...(await bench()));
+    for (const bench of [benchCachedRun, benchHash, benchPlan, benchS3, benchTemporal]) rows.push(...(await bench()));
   });
   printSummary(rows);
   console.log(`\nratio: flywheel / baseline (for (c), time / the 1 s target) · total bench time ${formatMs(total.ms)}`);

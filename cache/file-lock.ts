@@ -16,7 +16,11 @@ interface LockOwner {
   pid: number;
   token: string;
   since: string;
+  /** Which process with this pid: a restarted container keeps its hostname and often its pids. */
+  instance?: string;
 }
+
+const INSTANCE = randomBytes(8).toString('hex');
 
 async function readOwner(path: string): Promise<{ owner: LockOwner | undefined; text: string; mtimeMs: number } | undefined> {
   try {
@@ -37,7 +41,11 @@ async function readOwner(path: string): Promise<{ owner: LockOwner | undefined; 
 function isAbandoned(found: { owner: LockOwner | undefined; mtimeMs: number }): boolean {
   const owner = found.owner;
   // On this host the pid is the truth: a live holder whose event loop is busy keeps its lock.
-  if (owner !== undefined && owner.host === hostname()) return !isProcessAlive(owner.pid);
+  if (owner !== undefined && owner.host === hostname()) {
+    // Our own pid, written by another instance: an earlier process that had this pid (e.g. before a container restart).
+    if (owner.pid === process.pid && owner.instance !== undefined && owner.instance !== INSTANCE) return true;
+    return !isProcessAlive(owner.pid);
+  }
   return Date.now() - found.mtimeMs > STALE_AFTER_MS;
 }
 
@@ -46,7 +54,7 @@ function isAbandoned(found: { owner: LockOwner | undefined; mtimeMs: number }): 
  * is detected by its pid on this host, or by a heartbeat that stops updating the file's mtime.
  */
 export async function acquireFileLock(path: string, onWait?: (holder: string) => void, signal?: AbortSignal): Promise<() => Promise<void>> {
-  const me: LockOwner = { host: hostname(), pid: process.pid, token: randomBytes(8).toString('hex'), since: new Date().toISOString() };
+  const me: LockOwner = { host: hostname(), pid: process.pid, token: randomBytes(8).toString('hex'), since: new Date().toISOString(), instance: INSTANCE };
   let announced = false;
   for (;;) {
     try {

@@ -4,7 +4,7 @@ import type { ConfigOverrides } from './config-overrides.js';
 import { parseIsoDuration } from './durations.js';
 import { FlywheelError } from './errors.js';
 import { newRunId } from './run-history.js';
-import { temporalUnreachable, type TemporalSettings } from './temporal-settings.js';
+import { temporalSettings, temporalUnreachable, type TemporalSettings } from './temporal-settings.js';
 import type { ResolvedPipeline } from './validate.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from '../workflows/search-attributes.js';
 import { SEARCH_ATTRIBUTE_RUN_ID, taskQueueName, type PipelineRunInput, type PipelineRunResult, type RunProgress } from '../workflows/types.js';
@@ -40,6 +40,16 @@ export async function connectTemporal(settings: TemporalSettings): Promise<Tempo
     throw temporalUnreachable(settings, error);
   }
   return { client: new Client({ connection, namespace: settings.namespace }), settings, close: () => connection.close() };
+}
+
+/** Connects with the settings from the environment, runs `work`, and always closes the connection. */
+export async function withTemporal<T>(work: (connection: TemporalConnection) => Promise<T>): Promise<T> {
+  const connection = await connectTemporal(temporalSettings());
+  try {
+    return await work(connection);
+  } finally {
+    await connection.close();
+  }
 }
 
 /** The workflow input for a run (also the fixed action of a schedule, whose runs derive their own ids). */

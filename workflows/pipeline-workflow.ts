@@ -9,6 +9,7 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -49,7 +50,7 @@ function failureInfo(error: unknown): { code: string; message: string } {
 }
 
 /**
- * Interprets a pipeline's DAG: look-ups and hashing happen in activities on the `cpu` queue (a GPU step's
+ * Interprets a pipeline's DAG: look-ups and hashing happen in (local) activities on the cpu worker (a GPU step's
  * cache hit never takes a GPU slot); misses go to the queue the step names, through a step-execution
  * workflow shared by every run needing the same key. Independent branches run in parallel up to the
  * concurrency cap. Long runs continue as new when Temporal suggests it, carrying only statuses and the
@@ -61,7 +62,8 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   const { options } = input;
   const cpu = taskQueueName(context.queuePrefix, 'cpu');
   const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
-  const control = proxyActivities<FlywheelActivities>({ taskQueue: cpu, startToCloseTimeout: '10m', retry });
+  // Look-ups and record writes are short: local activities on this worker, no task-queue round trip.
+  const control = proxyLocalActivities<FlywheelActivities>({ startToCloseTimeout: '10m', retry });
   const waiting = proxyActivities<FlywheelActivities>({
     taskQueue: cpu,
     startToCloseTimeout: '3650d',

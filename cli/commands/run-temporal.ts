@@ -6,8 +6,7 @@ import { storeLocation } from '../../cache/open-store.js';
 import type { Store } from '../../cache/store.js';
 import { FlywheelError } from '../../engine/errors.js';
 import type { RunEvent } from '../../engine/local-executor.js';
-import { connectTemporal, hasCpuWorker, queryProgress, startTemporalRun } from '../../engine/temporal-executor.js';
-import { temporalSettings } from '../../engine/temporal-settings.js';
+import { hasCpuWorker, queryProgress, startTemporalRun, withTemporal } from '../../engine/temporal-executor.js';
 import { loadConfiguredPipeline } from '../pipeline-options.js';
 import { RunReporter } from '../reporter.js';
 import { runSummary } from '../run-summary.js';
@@ -33,8 +32,7 @@ async function follow(handle: WorkflowHandle, emit: (event: RunEvent) => void, d
 /** `flywheel run --engine temporal`: the same summary as a local run, computed by Temporal workers. */
 export async function runOnTemporal(args: RunArgs, store: Store): Promise<number> {
   const { pipeline, path, overrides } = await loadConfiguredPipeline(args);
-  const connection = await connectTemporal(temporalSettings());
-  try {
+  return withTemporal(async (connection) => {
     if (!(await hasCpuWorker(connection))) {
       process.stderr.write(`warning: no worker polls task queue ${connection.settings.queuePrefix}cpu on ${connection.settings.address}; the run waits until one starts (flywheel worker --queue cpu)\n`);
     }
@@ -81,7 +79,5 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
       process.stdout.write(`${JSON.stringify(runSummary(run), null, 2)}\n`);
     }
     return run.status === 'succeeded' ? 0 : 1;
-  } finally {
-    await connection.close();
-  }
+  });
 }

@@ -2,8 +2,7 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleDescription 
 import { storeLocation } from '../../cache/open-store.js';
 import { parseIsoDuration } from '../../engine/durations.js';
 import { FlywheelError } from '../../engine/errors.js';
-import { connectTemporal, PIPELINE_WORKFLOW, pipelineRunInput, type TemporalConnection } from '../../engine/temporal-executor.js';
-import { temporalSettings } from '../../engine/temporal-settings.js';
+import { PIPELINE_WORKFLOW, pipelineRunInput, withTemporal, type TemporalConnection } from '../../engine/temporal-executor.js';
 import { PIPELINE_KEY } from '../../workflows/search-attributes.js';
 import { taskQueueName } from '../../workflows/types.js';
 import { loadConfiguredPipeline, type PipelineArgs } from '../pipeline-options.js';
@@ -61,16 +60,12 @@ function describeText(d: ScheduleDescription): string {
   return lines.join('\n');
 }
 
-async function withConnection<T>(work: (connection: TemporalConnection) => Promise<T>): Promise<T> {
-  const connection = await connectTemporal(temporalSettings());
-  try {
-    return await work(connection);
-  } catch (error) {
+/** A missing schedule is a usage problem with a way out, not a stack trace. */
+function withConnection<T>(work: (connection: TemporalConnection) => Promise<T>): Promise<T> {
+  return withTemporal(work).catch((error: unknown) => {
     if (error instanceof ScheduleNotFoundError) throw new FlywheelError('SCHEDULE_NOT_FOUND', error.message, { retryable: false, fix: 'list schedules with `flywheel schedule list`' });
     throw error;
-  } finally {
-    await connection.close();
-  }
+  });
 }
 
 /** `flywheel schedule create|list|describe|pause|unpause|trigger|delete`: pipeline runs as Temporal schedules. */

@@ -1,18 +1,8 @@
 import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { FlywheelError } from '../../engine/errors.js';
-import { connectTemporal, findRunWorkflow, queryProgress, type TemporalConnection } from '../../engine/temporal-executor.js';
-import { temporalSettings } from '../../engine/temporal-settings.js';
+import { findRunWorkflow, queryProgress, withTemporal } from '../../engine/temporal-executor.js';
 import { SEARCH_ATTRIBUTE_PIPELINE, SEARCH_ATTRIBUTE_RUN_ID } from '../../workflows/types.js';
-
-async function withTemporal<T>(work: (connection: TemporalConnection) => Promise<T>): Promise<T> {
-  const connection = await connectTemporal(temporalSettings());
-  try {
-    return await work(connection);
-  } finally {
-    await connection.close();
-  }
-}
 
 function notFound(runId: string): FlywheelError {
   return new FlywheelError('RUN_NOT_FOUND', `no Temporal run ${runId}`, { retryable: false, fix: 'list runs with `flywheel runs --engine temporal`' });

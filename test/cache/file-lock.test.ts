@@ -165,6 +165,17 @@ describe('acquireFileLock staleness rules', () => {
     expect(waiter.waits).toHaveLength(1);
   });
 
+  it('takes over a lock left under its own pid by an earlier process (a restarted container keeps hostname and pids)', async () => {
+    const lockPath = join(await tempDir(), 'key.lock');
+    await writeFile(lockPath, JSON.stringify({ host: hostname(), pid: process.pid, token: 'earlier', since: new Date().toISOString(), instance: 'an-earlier-process' }));
+    const waiter = acquireRecordingWaits(lockPath);
+    const release = await waiter.acquired;
+    expect(waiter.waits).toEqual([]);
+    expect(JSON.parse(await readFile(lockPath, 'utf8'))).toMatchObject({ pid: process.pid });
+    expect(JSON.parse(await readFile(lockPath, 'utf8')).instance).not.toBe('an-earlier-process');
+    await release();
+  });
+
   it('release leaves alone a lock that someone else has taken over meanwhile', async () => {
     const lockPath = join(await tempDir(), 'key.lock');
     const release = await acquireFileLock(lockPath);

@@ -16,11 +16,13 @@ export interface TemporalServer {
   stop(): Promise<void>;
   /** Kills the server (SIGKILL by default) but keeps its SQLite database, for `restart`. */
   halt(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts it again on the same ports and database. */
+  /** Starts it again on the same ports and database (a `persistent` server keeps its state). */
   restart(): Promise<void>;
 }
 
 export interface TemporalServerOptions {
+  /** Keep the state in a SQLite file, so `halt` + `restart` continue where the server stopped (slower: it syncs every write). */
+  persistent?: boolean;
   /** `--dynamic-config-value KEY=VALUE` settings, e.g. a low continue-as-new threshold. */
   dynamicConfig?: Record<string, string | number>;
 }
@@ -57,7 +59,7 @@ export async function startTemporal(options: TemporalServerOptions = {}): Promis
   const address = `127.0.0.1:${port}`;
   const args = [
     'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(httpPort), '--metrics-port', String(metricsPort),
-    '--db-filename', join(root, 'temporal.sqlite'), '--log-level', 'error',
+    ...(options.persistent ? ['--db-filename', join(root, 'temporal.sqlite')] : []), '--log-level', 'error',
     '--search-attribute', 'FlywheelPipeline=Keyword', '--search-attribute', 'FlywheelRunId=Keyword',
     ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]),
   ];

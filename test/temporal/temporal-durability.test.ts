@@ -21,7 +21,7 @@ let execLog: string;
 
 beforeAll(async () => {
   // A low history limit makes Temporal suggest continue-as-new after a few steps.
-  server = await startTemporal({ dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 60 } });
+  server = await startTemporal({ persistent: true, dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 60 } });
   shared = await mkdtemp(join(tmpdir(), 'flywheel-durability-'));
   execLog = join(shared, 'executions.log');
   env = {
