@@ -52,9 +52,13 @@ function rootCause(error: Error | undefined): Error | undefined {
   return current;
 }
 
-/** Heartbeats at a steady pace so a lost worker is noticed and cancellation is delivered, even when the step reports nothing. */
-function keepAlive(ctx: Context, intervalMs: number, details: () => unknown): () => void {
-  const timer = setInterval(() => ctx.heartbeat(details()), Math.max(500, Math.floor(intervalMs / 3)));
+/**
+ * Heartbeats at a steady pace so a lost worker is noticed and cancellation arrives (Temporal delivers it
+ * in heartbeat responses) within seconds, even when the step reports nothing. The worker throttles what
+ * is actually sent (see HEARTBEAT_THROTTLE in workers/run-worker.ts).
+ */
+function keepAlive(ctx: Context, heartbeatTimeoutMs: number, details: () => unknown): () => void {
+  const timer = setInterval(() => ctx.heartbeat(details()), Math.max(500, Math.min(2000, Math.floor(heartbeatTimeoutMs / 3))));
   return () => clearInterval(timer);
 }
 

@@ -11,6 +11,9 @@ import { taskQueueName, type QueueName } from '../workflows/types.js';
 import { pinoTemporalLogger } from './pino-temporal-logger.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 
+/** At most this long between heartbeats actually sent: cancelling a run reaches its steps within seconds. */
+const HEARTBEAT_THROTTLE = '2s';
+
 /** Built once by `npm run build` (scripts/bundle-workflows.mjs); workers never re-bundle on start. */
 export const WORKFLOW_BUNDLE = fileURLToPath(new URL('../workflows/bundle.js', import.meta.url));
 
@@ -59,6 +62,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         activities: createActivities({ runtime, logger: log, client }),
         maxConcurrentActivityTaskExecutions: Math.max(options.concurrency ?? 8, 4) + 64, // waits on shared executions are cheap
         shutdownGraceTime: options.shutdownGraceMs ?? 30_000,
+        maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
       });
     } else {
       const { executeStep } = createActivities({ runtime, logger: log });
@@ -69,6 +73,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         activities: { executeStep },
         maxConcurrentActivityTaskExecutions: options.concurrency ?? 1,
         shutdownGraceTime: options.shutdownGraceMs ?? 120_000,
+        maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
       });
     }
     const stop = (): void => {

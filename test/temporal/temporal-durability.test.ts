@@ -81,6 +81,26 @@ describe('Temporal durability', () => {
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   }, 120_000);
 
+  it('hands a step over when its worker shuts down gracefully: cancelled after the grace period, resumed elsewhere', async () => {
+    await gpu.stop();
+    gpu = await startWorker('gpu-h200', env, ['--shutdown-grace', 'PT1S']);
+    const cwd = await tempDir('flywheel-drain');
+    const running = startCli(['run', gpuDiamond, ...onTemporal, '--json', '--set', 'train.ticks=25', '--set', 'train.tickMs=200'], { cwd, env });
+    await waitFor(async () => (await trainStarts()).length > 0, 'the training step to start', 60_000);
+    await sleep(2000);
+    await gpu.stop('SIGTERM'); // drains: the step gets 1 s, then its AbortSignal
+    expect(gpu.output()).toContain('shutting down');
+    gpu = await startWorker('gpu-h200', env);
+
+    const result = await running.done;
+    expect(result.code, result.stderr).toBe(0);
+    const starts = await trainStarts();
+    expect(starts).toHaveLength(2);
+    expect(starts[1]).toBeGreaterThan(0);
+    const run = JSON.parse(result.stdout) as Parameters<typeof statuses>[0];
+    expect((await runCli(['output', 'join.out', '--run', run.runId], { cwd, env })).stdout).toBe('model(seed-L) after 25 ticks + seed-R\n');
+  }, 120_000);
+
   it('finishes a run while the Temporal server is killed and restarted on the same database', async () => {
     const cwd = await tempDir('flywheel-restart');
     const started = await runCli(['run', gpuDiamond, ...onTemporal, '--detach', '--json', '--set', 'train.ticks=20', '--set', 'train.tickMs=200'], { cwd, env });
