@@ -18,6 +18,7 @@ import type { FlywheelActivities } from '../activities/create-activities.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from './search-attributes.js';
 import {
   NON_RETRYABLE_TYPES,
+  RUN_FAILED,
   taskQueueName,
   type DagNode,
   type Miss,
@@ -248,7 +249,10 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       carried: { generation: generation + 1, startedAt, statuses, outputs: carry(outputs) as Record<string, Outputs>, keys: carry(keys) as Record<string, string> },
     });
   }
-  const failed = nodes.some((n) => status.get(n.id) === 'failed' || status.get(n.id) === 'skipped');
-  await record(failed ? 'failed' : 'succeeded');
-  return { runId, pipeline: opened.pipeline, status: failed ? 'failed' : 'succeeded' };
+  const failed = nodes.filter((n) => status.get(n.id) === 'failed').map((n) => n.id);
+  const incomplete = failed.length > 0 || nodes.some((n) => status.get(n.id) === 'skipped');
+  await record(incomplete ? 'failed' : 'succeeded');
+  // A failed pipeline fails its workflow, so Temporal (UI, schedules, `runs`) shows it as failed; the record says why.
+  if (incomplete) throw ApplicationFailure.create({ type: RUN_FAILED, message: `run ${runId} of ${opened.pipeline} failed: ${failed.join(', ') || 'steps skipped'}`, nonRetryable: true, details: [{ runId }] });
+  return { runId, pipeline: opened.pipeline, status: 'succeeded' };
 }

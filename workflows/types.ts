@@ -169,5 +169,8 @@ export function taskQueueName(prefix: string, queue: QueueName): string {
 export const SEARCH_ATTRIBUTE_PIPELINE = 'FlywheelPipeline';
 export const SEARCH_ATTRIBUTE_RUN_ID = 'FlywheelRunId';
 
+/** The failure type of a pipeline workflow whose run failed (its record holds the details). */
+export const RUN_FAILED = 'RUN_FAILED';
+
 /** Failure types no retry can fix: Temporal must not retry them. */
 export const NON_RETRYABLE_TYPES = ['PIPELINE_INVALID', 'PIPELINE_NOT_FOUND', 'PIPELINE_LOAD_FAILED', 'KEY_MISMATCH', 'INPUT_INVALID', 'INPUT_UNAVAILABLE', 'STEP_OUTPUT_INVALID', 'STEP_OUTPUT_MISSING', 'STEP_INVALID_DATA', 'STEP_FAILED_FINAL'];

@@ -9,6 +9,7 @@ import type { RunEvent } from '../../engine/local-executor.js';
 import { hasCpuWorker, queryProgress, startTemporalRun, withTemporal } from '../../engine/temporal-executor.js';
 import { loadConfiguredPipeline } from '../pipeline-options.js';
 import { RunReporter } from '../reporter.js';
+import { RUN_FAILED } from '../../workflows/types.js';
 import { runSummary } from '../run-summary.js';
 import type { RunArgs } from './run.js';
 
@@ -64,8 +65,8 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
     } catch (error) {
       if (!(error instanceof WorkflowFailedError)) throw error;
       const cause = error.cause instanceof ApplicationFailure ? error.cause : undefined;
-      // Cancelled runs still save their record; anything else (e.g. invalid on the worker) is reported as is.
-      if (cause !== undefined) throw new FlywheelError(cause.type ?? 'RUN_FAILED', cause.message, { retryable: !cause.nonRetryable });
+      // A failed or cancelled run has saved its record, reported below; anything else (e.g. invalid on the worker) is an error.
+      if (cause !== undefined && cause.type !== RUN_FAILED) throw new FlywheelError(cause.type ?? 'RUN_FAILED', cause.message, { retryable: !cause.nonRetryable });
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stopChild } from './child-process.js';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
 export const MINIO_BIN = process.env.FLYWHEEL_MINIO_BIN ?? join(process.env.FLYWHEEL_TOOLS_DIR ?? join(homedir(), '.cache', 'flywheel-tools'), 'bin', 'minio');
@@ -76,12 +77,7 @@ export async function startMinio(): Promise<MinioServer> {
   await launch();
   const env = { AWS_ACCESS_KEY_ID: MINIO_USER, AWS_SECRET_ACCESS_KEY: MINIO_SECRET, AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: endpoint };
   const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: MINIO_USER, secretAccessKey: MINIO_SECRET } });
-  const halt = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill(signal);
-    await exited;
-  };
+  const halt = (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => stopChild(child, signal);
   return {
     endpoint,
     dataDir,

@@ -5,6 +5,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stopChild } from './child-process.js';
 import { Connection } from '@temporalio/client';
 import { freePort } from './minio.js';
 
@@ -73,12 +74,7 @@ export async function startTemporal(options: TemporalServerOptions = {}): Promis
     await waitUntilServing(address, child, () => log);
   };
   await launch();
-  const halt = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill(signal);
-    await exited;
-  };
+  const halt = (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => stopChild(child, signal);
   return {
     address,
     halt,
@@ -115,12 +111,7 @@ export async function startWorker(queue: 'cpu' | 'gpu-h200', env: Record<string,
     queue,
     child,
     output: () => log,
-    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill(signal);
-      await exited;
-    },
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => stopChild(child, signal),
   };
 }
 

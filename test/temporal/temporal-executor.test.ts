@@ -111,6 +111,11 @@ describe('flywheel run --engine temporal', () => {
       expect(statuses(r.run).measure).toBe('skipped');
     }
     expect(await executions(env.FLYWHEEL_TEST_EXEC_LOG as string)).toEqual(['flaky']);
+    // Temporal shows the failed runs as failed workflows too (UI, schedules, `runs`).
+    await waitFor(async () => {
+      const rows = JSON.parse((await runCli(['runs', '--engine', 'temporal', '--pipeline', 'flaky', '--json'], ws)).stdout) as Array<{ runId: string; status: string }>;
+      return failed.every((r) => rows.find((row) => row.runId === r.run.runId)?.status === 'failed');
+    }, 'the failed runs to be listed as failed');
 
     await rm(env.FLYWHEEL_TEST_FLAKY_MARKER as string);
     const retried = await runJson(flaky, onTemporal, ws);
