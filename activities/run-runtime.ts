@@ -7,13 +7,16 @@ import { validatePipeline, type ResolvedPipeline } from '../engine/validate.js';
 import { loadPipeline } from '../cli/load-pipeline.js';
 import type { RunContext } from '../workflows/types.js';
 
+/** Validated pipelines kept per worker (code version × overrides); the oldest goes first. */
+const MAX_PIPELINES = 32;
+
 /**
- * What a worker keeps between activities: each store opened once, each pipeline (file + overrides)
- * compiled and validated once. A worker serves many runs, so both are keyed by what identifies them.
+ * What a worker keeps between activities: each store opened once, each pipeline (code version + overrides)
+ * validated once. A worker serves many runs, so both are keyed by what identifies them.
  */
 export class RunRuntime {
   private readonly stores = new Map<string, Store>();
-  private readonly pipelines = new Map<string, Promise<ResolvedPipeline>>();
+  private readonly pipelines = new Map<string, ResolvedPipeline>();
 
   store(location: string): Store {
     let store = this.stores.get(location);
@@ -24,15 +27,19 @@ export class RunRuntime {
     return store;
   }
 
-  /** The client's resolved path when this worker has it (same checkout), else the name as the user gave it. */
-  pipeline(context: Pick<RunContext, 'pipelinePath' | 'pipelineRef' | 'overrides'>): Promise<ResolvedPipeline> {
+  /**
+   * The client's resolved path when this worker has it (same checkout), else the name as the user gave it.
+   * Compiling is a cheap check when no source changed, and its bundle names the code: a long-running
+   * worker picks up an edited pipeline or step on the next run instead of serving the old one.
+   */
+  async pipeline(context: Pick<RunContext, 'pipelinePath' | 'pipelineRef' | 'overrides'>): Promise<ResolvedPipeline> {
     const source = existsSync(context.pipelinePath) ? context.pipelinePath : context.pipelineRef;
-    const id = `${source}\0${canonicalJson(context.overrides)}`;
+    const { definition, bundle } = await loadPipeline(source);
+    const id = `${bundle}\0${canonicalJson(context.overrides)}`;
     let pipeline = this.pipelines.get(id);
     if (pipeline === undefined) {
-      pipeline = loadPipeline(source).then(({ definition }) => validatePipeline(definition, context.overrides as ConfigOverrides));
-      // A failed load is not remembered: the file may be fixed before the next run.
-      pipeline.catch(() => this.pipelines.delete(id));
+      pipeline = validatePipeline(definition, context.overrides as ConfigOverrides);
+      if (this.pipelines.size >= MAX_PIPELINES) this.pipelines.delete(this.pipelines.keys().next().value as string);
       this.pipelines.set(id, pipeline);
     }
     return pipeline;

@@ -25,11 +25,12 @@ export function resolvePipelinePath(nameOrPath: string, cwd = process.cwd()): st
 }
 
 /** Compiles (cached) and imports a pipeline module, and returns its default-exported definition. */
-export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Promise<{ definition: PipelineDefinition; path: string }> {
+export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Promise<{ definition: PipelineDefinition; path: string; bundle: string }> {
   const path = resolvePipelinePath(nameOrPath, cwd);
   let module: Record<string, unknown>;
+  let bundle: string;
   try {
-    const bundle = await compilePipeline(path, new URL('../index.js', import.meta.url).href);
+    bundle = await compilePipeline(path, new URL('../index.js', import.meta.url).href);
     process.setSourceMapsEnabled(true); // stack traces point into the pipeline's own sources
     module = (await import(pathToFileURL(bundle).href)) as Record<string, unknown>;
   } catch (error) {
@@ -43,5 +44,5 @@ export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Pro
   if (definition === undefined) {
     throw new FlywheelError('PIPELINE_LOAD_FAILED', `${path} exports no pipeline`, { retryable: false, fix: 'add `export default definePipeline({ ... })` to the file' });
   }
-  return { definition, path };
+  return { definition, path, bundle };
 }

@@ -84,6 +84,23 @@ describe('flywheel run --engine temporal', () => {
     expect(await executions(env.FLYWHEEL_TEST_EXEC_LOG as string)).toEqual(['suffix', 'measure']);
   });
 
+  it('picks up an edited pipeline on the next run without restarting the workers', async () => {
+    const ws = await workspace();
+    const path = join(ws.cwd, 'edited.ts');
+    const source = (version: number, text: string): string => `import { writeFile } from 'node:fs/promises';
+import { definePipeline, defineStep, file } from 'flywheel';
+const write = defineStep({ id: 'write-text', version: ${version}, outputs: { out: file() }, async run({ outputs }) { await writeFile(outputs.out, '${text}'); } });
+export default definePipeline({ name: 'edited', build(p) { p.add(write, {}); } });
+`;
+    await writeFile(path, source(1, 'one'));
+    expect((await runJson(path, onTemporal, ws)).run.steps[0]?.status).toBe('executed');
+    await writeFile(path, source(2, 'two'));
+    const edited = await runJson(path, onTemporal, ws);
+    expect(edited.code, edited.stderr).toBe(0);
+    expect(edited.run.steps[0]).toMatchObject({ status: 'executed', reasonCodes: ['version-changed'] });
+    expect((await runCli(['output', 'write-text.out', '--run', edited.run.runId], ws)).stdout).toBe('two');
+  });
+
   it('executes each shared key once when ten runs need it at the same moment', async () => {
     const ws = await workspace();
     const runs = await Promise.all(Array.from({ length: 10 }, (_, i) => runJson(chain, [...onTemporal, '--set', 'emit.sleepMs=1500', '--set', `measure.label=measure-${i}`], ws)));
