@@ -74,7 +74,7 @@ export async function scheduleCommand(args: ScheduleArgs): Promise<number> {
   switch (args.action) {
     case 'create': {
       const id = scheduleId(args.id);
-      if (args.pipeline === undefined) throw new UsageError('schedule create needs --pipeline <name>', 'e.g. flywheel schedule create weekly-retrain --pipeline retrain-agent --cron "0 2 * * 1"');
+      if (args.pipeline === undefined) throw new UsageError('schedule create needs --pipeline <name>', 'e.g. flywheel schedule create weekly-retrain --pipeline flow-agent --cron "0 2 * * 1"');
       if (args.cron === undefined || args.cron.trim().split(/\s+/).length !== 5) throw new UsageError(`--cron ${JSON.stringify(args.cron ?? '')} is not a five-field cron expression`, 'e.g. --cron "0 2 * * 1" (Mondays 02:00 UTC)');
       const pipelineArgs: PipelineArgs = { pipeline: args.pipeline, set: args.set, config: args.config, force: [] };
       // Validated now, so a typo fails here rather than at 2 a.m. on Monday.
