@@ -2,24 +2,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { defineStep, dir } from 'flywheel';
+import { SeededRandom } from '../seeded-random.js';
 
 const VOCABULARY = (
   'order customer product refund tag email inventory collection discount fulfillment payment invoice draft ' +
   'segment metafield webhook trigger condition action workflow merchant shipping return subscription variant ' +
   'stock risk dispute note archive publish capture schedule'
 ).split(' ');
-
-/** Small deterministic PRNG so the same seed always writes the same bytes (and so the same digest). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Writes a seeded corpus of short merchant-style documents: the source of the example pipeline. */
 export const makeCorpus = defineStep({
@@ -33,13 +22,13 @@ export const makeCorpus = defineStep({
   }),
   outputs: { corpus: dir() },
   async run({ config, outputs, progress }) {
-    const random = mulberry32(config.seed);
-    const pick = (): string => VOCABULARY[Math.floor(random() * VOCABULARY.length)] as string;
+    const random = new SeededRandom(config.seed); // the same seed always writes the same bytes (and digest)
+    const pick = (): string => random.pick(VOCABULARY);
     await mkdir(outputs.corpus, { recursive: true });
     for (let d = 0; d < config.documents; d++) {
       const sentences: string[] = [];
       for (let s = 0; s < config.sentencesPerDocument; s++) {
-        const words = Array.from({ length: 4 + Math.floor(random() * 12) }, pick);
+        const words = Array.from({ length: 4 + Math.floor(random.next() * 12) }, pick);
         sentences.push(`${words.join(' ')}.`);
       }
       await writeFile(join(outputs.corpus, `doc-${String(d).padStart(5, '0')}.txt`), `${sentences.join(' ')}\n`);

@@ -1,6 +1,6 @@
 import { ACTIONS, RESOURCE_FIELDS, TRIGGERS, type ConfigField, type FieldSpec, type Resource, type TaskSpec } from './flow-catalog.js';
 import type { Condition, FlowStep, FlowWorkflow } from './flow-workflow.js';
-import { SeededRandom } from './seeded-random.js';
+import { SeededRandom } from '../seeded-random.js';
 import { validateFlow } from './validate-flow.js';
 
 /** One production workflow as the platform exports it (one JSON line). */
