@@ -1,21 +1,8 @@
 import { ACTIONS, RESOURCE_FIELDS, TRIGGERS, type ConfigField, type FieldSpec, type Resource, type TaskSpec } from './flow-catalog.js';
 import type { Condition, FlowStep, FlowWorkflow } from './flow-workflow.js';
+import type { ProductionRecord } from './production-record.js';
 import { SeededRandom } from '../seeded-random.js';
 import { validateFlow } from './validate-flow.js';
-
-/** One production workflow as the platform exports it (one JSON line). */
-export interface ProductionRecord {
-  workflow_id: string;
-  merchant_id: string;
-  version: number;
-  /** `edit`: a later version of `edit_of`, changed by the merchant. */
-  kind: 'create' | 'edit';
-  edit_of?: string;
-  created_at: string;
-  /** Null when it never ran. */
-  last_run_at: string | null;
-  workflow: FlowWorkflow;
-}
 
 // Small vocabularies: common automations recur across merchants, as they do in production.
 const TAGS = ['VIP', 'wholesale', 'high-risk', 'repeat-buyer', 'first-order', 'review-needed', 'gift', 'b2b', 'newsletter', 'preorder', 'clearance', 'priority'];

@@ -1,5 +1,6 @@
 import { generateBenchmark, type BenchmarkExample } from './benchmark-generator.js';
-import { generateProductionCorpus, type ProductionRecord } from './corpus-generator.js';
+import { generateProductionCorpus } from './corpus-generator.js';
+import type { ProductionRecord } from './production-record.js';
 import { workflowDescriptor } from './workflow-descriptor.js';
 
 const CORPUS_SEED = 20261123;

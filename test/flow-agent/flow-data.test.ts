@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BenchmarkExample } from '../../steps/flow-agent/benchmark-generator.js';
-import type { ProductionRecord } from '../../steps/flow-agent/corpus-generator.js';
+import type { ProductionRecord } from '../../steps/flow-agent/production-record.js';
 import { ACTIONS } from '../../steps/flow-agent/flow-catalog.js';
 import { flowFixtureData, toJsonl } from '../../steps/flow-agent/fixture-data.js';
 import { validateFlow } from '../../steps/flow-agent/validate-flow.js';

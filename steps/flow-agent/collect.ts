@@ -1,0 +1,108 @@
+import { copyFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { defineStep, file, FlywheelError, json } from 'flywheel';
+import { ProductionRecord } from './production-record.js';
+import { validateFlow } from './validate-flow.js';
+import { workflowDescriptor } from './workflow-descriptor.js';
+
+/**
+ * Reads the production export (a JSONL file, or a directory of them in name order) into the store.
+ * Never cached: the export changes outside Flywheel. Its bytes' digest is what collect is keyed by,
+ * so an unchanged export leaves everything downstream cached and new data re-runs it.
+ */
+export const snapshotProduction = defineStep({
+  id: 'flow-snapshot-production',
+  version: 1,
+  description: 'Copy the production workflow export (JSONL) into the store',
+  config: z.object({ source: z.string().min(1) }),
+  outputs: { export: file({ fileName: 'production.jsonl' }) },
+  cache: false,
+  async run({ config, outputs }) {
+    const info = await stat(config.source).catch(() => undefined);
+    if (info === undefined) {
+      throw new FlywheelError('SOURCE_NOT_FOUND', `production export ${config.source} does not exist`, { retryable: false, fix: 'set flow-snapshot-production.source to a JSONL file or a directory of .jsonl files' });
+    }
+    if (info.isFile()) return copyFile(config.source, outputs.export);
+    const names = (await readdir(config.source)).filter((n) => n.endsWith('.jsonl')).sort();
+    const parts = await Promise.all(names.map((n) => readFile(join(config.source, n), 'utf8')));
+    await writeFile(outputs.export, parts.map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join(''));
+  },
+});
+
+export const CollectReport = z.object({
+  asOf: z.string(),
+  total: z.number().int(),
+  malformed: z.number().int(),
+  invalid: z.number().int(),
+  notRecent: z.number().int(),
+  merchantTooSmall: z.number().int(),
+  duplicateDescriptor: z.number().int(),
+  kept: z.number().int(),
+  merchants: z.number().int(),
+});
+export type CollectReport = z.infer<typeof CollectReport>;
+
+const DAY = 86_400_000;
+
+/**
+ * Keeps the workflows worth learning from: valid, run within the last `days` before `asOf`, from
+ * merchants with at least `minWorkflowsPerMerchant` such workflows, one per workflow descriptor (the
+ * most recently run). `asOf` defaults to the export's latest run, so the result depends on the data only.
+ */
+export const collect = defineStep({
+  id: 'flow-collect',
+  version: 1,
+  description: 'Select recent, validated, de-duplicated production workflows',
+  config: z.object({
+    days: z.number().int().min(1).default(7),
+    minWorkflowsPerMerchant: z.number().int().min(1).default(2),
+    asOf: z.iso.datetime().optional(),
+  }),
+  inputs: { export: file() },
+  outputs: { workflows: file({ fileName: 'workflows.jsonl' }), report: json(CollectReport) },
+  async run({ config, inputs, outputs, log }) {
+    const lines = (await readFile(inputs.export, 'utf8')).split('\n').filter((l) => l.trim() !== '');
+    let malformed = 0;
+    let invalid = 0;
+    const records: ProductionRecord[] = [];
+    for (const line of lines) {
+      let parsed;
+      try {
+        parsed = ProductionRecord.safeParse(JSON.parse(line));
+      } catch {
+        parsed = undefined;
+      }
+      if (!parsed?.success) malformed++;
+      else if (validateFlow(parsed.data.workflow).length > 0) invalid++;
+      else records.push(parsed.data);
+    }
+    const runs = records.map((r) => (r.last_run_at === null ? Number.NaN : Date.parse(r.last_run_at))).filter((t) => !Number.isNaN(t));
+    const asOf = config.asOf === undefined ? Math.max(0, ...runs) : Date.parse(config.asOf);
+    const recent = records.filter((r) => r.last_run_at !== null && Date.parse(r.last_run_at) <= asOf && Date.parse(r.last_run_at) > asOf - config.days * DAY);
+    const perMerchant = new Map<string, number>();
+    for (const r of recent) perMerchant.set(r.merchant_id, (perMerchant.get(r.merchant_id) ?? 0) + 1);
+    const eligible = recent.filter((r) => (perMerchant.get(r.merchant_id) ?? 0) >= config.minWorkflowsPerMerchant);
+    const byDescriptor = new Map<string, ProductionRecord>();
+    for (const r of eligible) {
+      const key = workflowDescriptor(r.workflow);
+      const held = byDescriptor.get(key);
+      if (held === undefined || (held.last_run_at as string) < (r.last_run_at as string) || (held.last_run_at === r.last_run_at && held.workflow_id > r.workflow_id)) byDescriptor.set(key, r);
+    }
+    const kept = [...byDescriptor.values()].sort((a, b) => a.workflow_id.localeCompare(b.workflow_id));
+    await writeFile(outputs.workflows, kept.map((r) => JSON.stringify(r)).join('\n') + (kept.length > 0 ? '\n' : ''));
+    const report: CollectReport = {
+      asOf: new Date(asOf).toISOString(),
+      total: lines.length,
+      malformed,
+      invalid,
+      notRecent: records.length - recent.length,
+      merchantTooSmall: recent.length - eligible.length,
+      duplicateDescriptor: eligible.length - kept.length,
+      kept: kept.length,
+      merchants: new Set(kept.map((r) => r.merchant_id)).size,
+    };
+    log.info(report, 'collected production workflows');
+    return { report };
+  },
+});
