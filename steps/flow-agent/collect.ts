@@ -52,7 +52,7 @@ const DAY = 86_400_000;
  */
 export const collect = defineStep({
   id: 'flow-collect',
-  version: 1,
+  version: 2,
   description: 'Select recent, validated, de-duplicated production workflows',
   config: z.object({
     days: z.number().int().min(1).default(7),
@@ -90,7 +90,13 @@ export const collect = defineStep({
       if (held === undefined || (held.last_run_at as string) < (r.last_run_at as string) || (held.last_run_at === r.last_run_at && held.workflow_id > r.workflow_id)) byDescriptor.set(key, r);
     }
     const kept = [...byDescriptor.values()].sort((a, b) => a.workflow_id.localeCompare(b.workflow_id));
-    await writeFile(outputs.workflows, kept.map((r) => JSON.stringify(r)).join('\n') + (kept.length > 0 ? '\n' : ''));
+    // An edit carries the workflow it changed, so a request can be written as a change to it.
+    const byId = new Map(records.map((r) => [r.workflow_id, r]));
+    const withBase = kept.map((r) => {
+      const base = r.kind === 'edit' && r.edit_of !== undefined ? byId.get(r.edit_of)?.workflow : undefined;
+      return base === undefined ? r : { ...r, base };
+    });
+    await writeFile(outputs.workflows, withBase.map((r) => JSON.stringify(r)).join('\n') + (kept.length > 0 ? '\n' : ''));
     const report: CollectReport = {
       asOf: new Date(asOf).toISOString(),
       total: lines.length,

@@ -15,3 +15,7 @@ export const ProductionRecord = z.object({
   workflow: FlowWorkflow,
 });
 export type ProductionRecord = z.infer<typeof ProductionRecord>;
+
+/** What collect keeps: a production record, with the workflow an edit changed. */
+export const CollectedWorkflow = ProductionRecord.extend({ base: FlowWorkflow.optional() });
+export type CollectedWorkflow = z.infer<typeof CollectedWorkflow>;

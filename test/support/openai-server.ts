@@ -1,0 +1,62 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+
+export interface ChatRequest {
+  at: number;
+  body: { model: string; messages: Array<{ role: string; content: string }>; temperature?: number };
+}
+
+export interface ScriptedReply {
+  status?: number;
+  headers?: Record<string, string>;
+  /** The assistant message content of a 200 reply, or a raw error body for other statuses. */
+  content: string;
+}
+
+export interface OpenAIServer {
+  baseURL: string;
+  requests: ChatRequest[];
+  close(): Promise<void>;
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  let text = '';
+  for await (const chunk of request) text += (chunk as Buffer).toString();
+  return text;
+}
+
+/**
+ * A real HTTP server speaking the OpenAI chat completions API on a free loopback port; `reply`
+ * scripts each answer (status, headers such as retry-after, content) from the request and its index.
+ */
+export async function startOpenAIServer(reply: (request: ChatRequest, index: number) => ScriptedReply): Promise<OpenAIServer> {
+  const requests: ChatRequest[] = [];
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `no route ${req.method ?? ''} ${req.url ?? ''}` } }));
+        return;
+      }
+      const request: ChatRequest = { at: Date.now(), body: JSON.parse(await readBody(req)) as ChatRequest['body'] };
+      requests.push(request);
+      const answer = reply(request, requests.length - 1);
+      const status = answer.status ?? 200;
+      if (status !== 200) {
+        res.writeHead(status, { 'content-type': 'application/json', ...answer.headers }).end(JSON.stringify({ error: { message: answer.content, type: 'scripted' } }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', ...answer.headers }).end(
+        JSON.stringify({
+          id: `chatcmpl-${requests.length}`,
+          object: 'chat.completion',
+          created: Math.floor(Date.now() / 1000),
+          model: request.body.model,
+          choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: answer.content } }],
+          usage: { prompt_tokens: 10, completion_tokens: 10, total_tokens: 20 },
+        }),
+      );
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return { baseURL: `http://127.0.0.1:${port}/v1`, requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
