@@ -7,28 +7,35 @@ import { validateFlow } from './validate-flow.js';
 import { workflowDescriptor } from './workflow-descriptor.js';
 
 /**
- * Reads the production export (a JSONL file, or a directory of them in name order) into the store.
- * Never cached: the export changes outside Flywheel. Its bytes' digest is what collect is keyed by,
- * so an unchanged export leaves everything downstream cached and new data re-runs it.
+ * A step that reads an outside JSONL file (or a directory of them, in name order) into the store.
+ * Never cached: the data changes outside Flywheel. Its bytes' digest is what downstream steps are
+ * keyed by, so unchanged data leaves them cached and new data re-runs them.
  */
-export const snapshotProduction = defineStep({
-  id: 'flow-snapshot-production',
-  version: 1,
-  description: 'Copy the production workflow export (JSONL) into the store',
-  config: z.object({ source: z.string().min(1) }),
-  outputs: { export: file({ fileName: 'production.jsonl' }) },
-  cache: false,
-  async run({ config, outputs }) {
-    const info = await stat(config.source).catch(() => undefined);
-    if (info === undefined) {
-      throw new FlywheelError('SOURCE_NOT_FOUND', `production export ${config.source} does not exist`, { retryable: false, fix: 'set flow-snapshot-production.source to a JSONL file or a directory of .jsonl files' });
-    }
-    if (info.isFile()) return copyFile(config.source, outputs.export);
-    const names = (await readdir(config.source)).filter((n) => n.endsWith('.jsonl')).sort();
-    const parts = await Promise.all(names.map((n) => readFile(join(config.source, n), 'utf8')));
-    await writeFile(outputs.export, parts.map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join(''));
-  },
-});
+function snapshotStep(id: string, what: string, fileName: string) {
+  return defineStep({
+    id,
+    version: 1,
+    description: `Copy the ${what} (JSONL) into the store`,
+    config: z.object({ source: z.string().min(1) }),
+    outputs: { data: file({ fileName }) },
+    cache: false,
+    async run({ config, outputs }) {
+      const info = await stat(config.source).catch(() => undefined);
+      if (info === undefined) {
+        throw new FlywheelError('SOURCE_NOT_FOUND', `${what} ${config.source} does not exist`, { retryable: false, fix: `set ${id}.source to a JSONL file or a directory of .jsonl files` });
+      }
+      if (info.isFile()) return copyFile(config.source, outputs.data);
+      const names = (await readdir(config.source)).filter((n) => n.endsWith('.jsonl')).sort();
+      const parts = await Promise.all(names.map((n) => readFile(join(config.source, n), 'utf8')));
+      await writeFile(outputs.data, parts.map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join(''));
+    },
+  });
+}
+
+/** The production workflow export. */
+export const snapshotProduction = snapshotStep('flow-snapshot-production', 'production export', 'production.jsonl');
+/** The held-out benchmark. */
+export const snapshotBenchmark = snapshotStep('flow-snapshot-benchmark', 'benchmark', 'benchmark.jsonl');
 
 export const CollectReport = z.object({
   asOf: z.string(),

@@ -1,0 +1,31 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, runJson, statuses } from '../support/cli.js';
+import { tempDir } from '../support/temp-dir.js';
+
+describe('the flow-agent pipeline (local profile)', () => {
+  it('collects, synthesizes, trains the offline stand-in and evaluates it on the benchmark; a second run re-reads only the data snapshots', async () => {
+    const cwd = await tempDir('flow-agent');
+    const env = { OPENAI_API_KEY: '' };
+    const first = await runJson('flow-agent', [], { cwd, env });
+    expect(first.code, first.stderr).toBe(0);
+    expect(Object.values(statuses(first.run)).every((s) => s === 'executed')).toBe(true);
+
+    const metrics = JSON.parse((await runCli(['output', 'evaluate.metrics'], { cwd, env })).stdout) as { offlineStandIn: boolean; overall: { examples: number; valid: number; trigger: number }; slices: Record<string, unknown> };
+    expect(metrics.offlineStandIn).toBe(true);
+    expect(metrics.overall.examples).toBe(300);
+    expect(metrics.overall.valid).toBe(1);
+    expect(metrics.overall.trigger).toBeGreaterThan(0.3); // a real model, well above chance over 32 triggers
+    expect(Object.keys(metrics.slices)).toEqual(expect.arrayContaining(['kind:edit', 'email', 'third-party']));
+    await runCli(['output', 'evaluate.report', '--out', join(cwd, 'report')], { cwd, env });
+    expect(await readFile(join(cwd, 'report', 'report.md'), 'utf8')).toContain('(offline stand-in model)');
+    expect(await readFile(join(cwd, 'report', 'report.html'), 'utf8')).toContain('<table>');
+
+    const again = await runJson('flow-agent', [], { cwd, env });
+    expect(statuses(again.run)).toEqual({ production: 'executed', collect: 'cached', synthesize: 'cached', train: 'cached', benchmark: 'executed', evaluate: 'cached' });
+
+    const changed = await runJson('flow-agent', ['--set', 'collect.days=14'], { cwd, env });
+    expect(statuses(changed.run)).toMatchObject({ collect: 'executed', synthesize: 'executed', train: 'executed', evaluate: 'executed' });
+  });
+});
