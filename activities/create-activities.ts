@@ -191,6 +191,7 @@ export function createActivities(deps: ActivityDependencies) {
           const started = Date.now();
           const { outputs, attempts } = await executeStep(node, {
             store,
+            runId: input.context.runId,
             log,
             signal: ctx.cancellationSignal,
             upstreamOutputs,

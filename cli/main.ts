@@ -11,6 +11,7 @@ import { parseIsoDuration } from '../engine/durations.js';
 import { scheduleCommand } from './commands/schedule.js';
 import { cancelCommand, temporalRunsCommand } from './commands/temporal-runs.js';
 import { workerCommand } from './commands/worker.js';
+import { modelCommand } from './commands/model.js';
 
 const HELP = `flywheel — typed ML pipelines with a content-addressed cache
 
@@ -26,6 +27,7 @@ usage:
                            [--overlap skip|buffer-one|buffer-all|cancel-other|terminate-other|allow-all]
                            [--catchup-window PT1H] [--note text]
   flywheel schedule list | describe <id> | pause <id> | unpause <id> | trigger <id> | delete <id>
+  flywheel model ls [--json] | promote <version> | rollback     [--registry dir] (default .flywheel/registry)
   flywheel output <step>.<output> [--run runId | --pipeline name] [--out path]
   flywheel pin <runId> | unpin <runId>
   flywheel cache ls [--json]
@@ -63,6 +65,7 @@ const OPTIONS = {
   overlap: { type: 'string' },
   'catchup-window': { type: 'string' },
   note: { type: 'string' },
+  registry: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -126,6 +129,8 @@ async function dispatch(argv: string[]): Promise<number> {
         shutdownGraceMs: v['shutdown-grace'] === undefined ? undefined : durationFlag(v['shutdown-grace'], '--shutdown-grace'),
         logLevel: v['log-level'],
       });
+    case 'model':
+      return modelCommand({ action: rest[0], version: rest[1], registry: v.registry, json });
     case 'schedule':
       return scheduleCommand({
         action: rest[0],

@@ -39,6 +39,8 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
   signal: AbortSignal;
   /** 1 for the first attempt. */
   attempt: number;
+  /** The run executing the step, for lineage (it is not part of the cache key). */
+  runId: string;
   /**
    * The `details` of the last progress an earlier attempt reported (a checkpoint), or undefined on a
    * fresh start. On Temporal it survives a lost worker: it travels in the step's heartbeats.

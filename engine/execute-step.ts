@@ -14,6 +14,8 @@ import type { ResolvedInput, ResolvedNode } from './validate.js';
 
 export interface ExecuteOptions {
   store: Store;
+  /** The run executing the step (`ctx.runId`). */
+  runId: string;
   log: Logger;
   signal: AbortSignal;
   /** Outputs of the node's upstream steps, by node id. */
@@ -198,6 +200,7 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
         signal,
         attempt,
         resume,
+        runId: options.runId,
       } as never), signal, node);
       return { outputs: await collectOutputs(node, outputs, returned, options.store), attempts: attempt };
     } catch (error) {

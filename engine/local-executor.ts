@@ -160,6 +160,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
           const started = Date.now();
           const { outputs } = await executeStep(node, {
             store,
+            runId,
             log: stepLog,
             signal: abort.signal,
             upstreamOutputs: outputsOf,

@@ -18,8 +18,10 @@ export interface RequestWriter {
 export class OfflineRequestWriter implements RequestWriter {
   readonly id = OFFLINE_WRITER_ID;
   readonly offline = true;
+  /** The temperature picks other phrasings, as sampling would: a different value writes different requests. */
+  constructor(private readonly temperature: number) {}
   write(workflow: FlowWorkflow, base: FlowWorkflow | undefined, index: number): Promise<string> {
-    return Promise.resolve(offlineRequest(workflow, index, base));
+    return Promise.resolve(offlineRequest(workflow, index + Math.round(this.temperature * 1000), base));
   }
 }
 

@@ -65,7 +65,7 @@ export const synthesize = defineStep({
     const records = (await readFile(inputs.workflows, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => CollectedWorkflow.parse(JSON.parse(l)));
     let writer: RequestWriter;
     if (config.provider === 'offline') {
-      writer = new OfflineRequestWriter();
+      writer = new OfflineRequestWriter(config.temperature);
       log.warn('provider offline: merchant requests come from templates (the offline stand-in), not from an LLM');
     } else {
       const apiKey = process.env.OPENAI_API_KEY ?? process.env.FLYWHEEL_LLM_API_KEY;

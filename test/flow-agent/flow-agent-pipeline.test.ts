@@ -11,6 +11,7 @@ describe('the flow-agent pipeline (local profile)', () => {
     const first = await runJson('flow-agent', [], { cwd, env });
     expect(first.code, first.stderr).toBe(0);
     expect(Object.values(statuses(first.run)).every((s) => s === 'executed')).toBe(true);
+    expect(JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout)).toMatchObject({ version: 1, promoted: true, production: 1 });
 
     const metrics = JSON.parse((await runCli(['output', 'evaluate.metrics'], { cwd, env })).stdout) as { offlineStandIn: boolean; overall: { examples: number; valid: number; trigger: number }; slices: Record<string, unknown> };
     expect(metrics.offlineStandIn).toBe(true);
@@ -23,9 +24,23 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect(await readFile(join(cwd, 'report', 'report.html'), 'utf8')).toContain('<table>');
 
     const again = await runJson('flow-agent', [], { cwd, env });
-    expect(statuses(again.run)).toEqual({ production: 'executed', collect: 'cached', synthesize: 'cached', train: 'cached', benchmark: 'executed', evaluate: 'cached' });
+    expect(statuses(again.run)).toEqual({ production: 'executed', collect: 'cached', synthesize: 'cached', train: 'cached', benchmark: 'executed', evaluate: 'cached', deploy: 'executed' });
+    const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null }> => JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
+    expect(await decision()).toMatchObject({ version: 1, newVersion: false, production: 1 }); // same model bytes: no new version
 
-    const changed = await runJson('flow-agent', ['--set', 'collect.days=14'], { cwd, env });
+    // More data: a better model, promoted; then rolled back by hand.
+    const changed = await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env });
     expect(statuses(changed.run)).toMatchObject({ collect: 'executed', synthesize: 'executed', train: 'executed', evaluate: 'executed' });
+    expect(await decision()).toMatchObject({ version: 2, newVersion: true, promoted: true, production: 2 });
+    expect((await runCli(['model', 'rollback'], { cwd, env })).stdout).toContain('v1');
+    const listed = JSON.parse((await runCli(['model', 'ls', '--json'], { cwd, env })).stdout) as { aliases: { production: number; candidate: number }; versions: Array<{ version: number; runId: string; dataDigest: string }> };
+    expect(listed.aliases).toEqual({ production: 1, candidate: 2 });
+    expect(listed.versions.map((v) => v.runId)).toEqual([first.run.runId, changed.run.runId]);
+    // A strict gate keeps a candidate out of production.
+    const strict = await runJson('flow-agent', ['--set', 'collect.days=30', '--set', 'collect.minWorkflowsPerMerchant=1', '--set', 'deploy.minScore=0.99'], { cwd, env });
+    expect(strict.code).toBe(0);
+    expect(await decision()).toMatchObject({ version: 3, promoted: false, production: 1 });
+    expect((await runCli(['model', 'promote', 'v3'], { cwd, env })).code).toBe(0);
+    expect((await runCli(['model', 'promote', '9'], { cwd, env })).stderr).toContain('MODEL_VERSION_NOT_FOUND');
   });
 });

@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { defineStep, file, json } from 'flywheel';
+import { ModelRegistry, registryLocation } from '../../engine/model-registry.js';
+import { EvaluationMetrics } from './evaluate.js';
+import { decideGate } from './gate.js';
+import { METRICS } from './score-workflow.js';
+
+export const DeployDecision = z.object({
+  version: z.number().int(),
+  newVersion: z.boolean(),
+  promoted: z.boolean(),
+  production: z.number().int().nullable(),
+  reasons: z.array(z.string()),
+});
+export type DeployDecision = z.infer<typeof DeployDecision>;
+
+/**
+ * Registers the candidate with its lineage (run, data digest, config, metrics), points `candidate` at
+ * it, and moves `production` to it only when the gate passes. Runs every time (the registry changes
+ * outside the cache); registering the same model bytes again reuses their version.
+ */
+export const deploy = defineStep({
+  id: 'flow-deploy',
+  version: 1,
+  description: 'Register the candidate model and promote it if the gate passes',
+  config: z.object({
+    /** Registry directory; default FLYWHEEL_REGISTRY, else .flywheel/registry. */
+    registry: z.string().optional(),
+    metric: z.enum(METRICS).default('actionF1'),
+    minScore: z.number().min(0).max(1).default(0.3),
+    maxSliceRegression: z.number().min(0).max(1).default(0.05),
+  }),
+  inputs: { model: file(), metrics: json(EvaluationMetrics), train: file() },
+  outputs: { decision: json(DeployDecision) },
+  cache: false,
+  async run({ config, inputs, runId, log }) {
+    const registry = new ModelRegistry(registryLocation(config.registry));
+    const dataDigest = createHash('sha256').update(await readFile(inputs.train)).digest('hex');
+    const { version, created } = await registry.register(inputs.model, { runId, dataDigest, config: { ...config }, metrics: inputs.metrics });
+    await registry.setAlias('candidate', version.version, `evaluated by run ${runId}`);
+    const state = await registry.read();
+    const current = state.versions.find((v) => v.version === state.aliases.production);
+    if (current?.version === version.version) {
+      return { decision: { version: version.version, newVersion: created, promoted: false, production: version.version, reasons: ['already in production'] } };
+    }
+    const gate = decideGate(inputs.metrics, current === undefined ? undefined : EvaluationMetrics.parse(current.metrics), config);
+    if (gate.promote) await registry.setAlias('production', version.version, `gate passed in run ${runId}: ${gate.reasons.join('; ')}`);
+    log.info({ version: version.version, promoted: gate.promote, reasons: gate.reasons }, gate.promote ? 'promoted to production' : 'kept out of production');
+    return { decision: { version: version.version, newVersion: created, promoted: gate.promote, production: gate.promote ? version.version : (current?.version ?? null), reasons: gate.reasons } };
+  },
+});
