@@ -8,6 +8,7 @@ import type { OutputRecord, ReasonCode, RunRecord, StepRunRecord } from '../cach
 import { lookUpResult } from '../engine/cache-lookup.js';
 import { decide, indexLastRun, type LastRun } from '../engine/decide.js';
 import { executeStep } from '../engine/execute-step.js';
+import { externalState } from '../engine/external-state.js';
 import { nodeKey } from '../engine/node-key.js';
 import { lastFinishedRun } from '../engine/run-history.js';
 import type { ResolvedNode, ResolvedPipeline } from '../engine/validate.js';
@@ -36,6 +37,21 @@ export interface ActivityDependencies {
 
 /** Cache results handed back per look-up: keeps every activity result far below Temporal's payload limit. */
 const MAX_RESOLVED_PER_CALL = 250;
+
+/** Outside state for a key, with failures as non-retryable activity failures. */
+async function externalStateOf(node: ResolvedNode): Promise<unknown> {
+  try {
+    return await externalState(node);
+  } catch (error) {
+    throw toApplicationFailure(error);
+  }
+}
+
+async function mapInOrder<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (const item of items) results.push(await work(item));
+  return results;
+}
 
 function failWith(type: string, message: string, fix: string): never {
   throw ApplicationFailure.create({ type, message, nonRetryable: true, details: [{ fix }] });
@@ -115,7 +131,7 @@ export function createActivities(deps: ActivityDependencies) {
       for (const id of request.nodeIds) {
         const node = nodeOf(pipeline, id);
         if (!node.upstream.every((u) => known.has(u))) continue;
-        const { key, components } = nodeKey(node, (u) => known.get(u) as Record<string, OutputRecord> | undefined);
+        const { key, components } = nodeKey(node, (u) => known.get(u) as Record<string, OutputRecord> | undefined, process.env, await externalStateOf(node));
         const forced = request.options.forceAll ? 'all' : force.has(id) ? 'step' : undefined;
         const decision = await decide(node, key, components, { store, forced, repair: true, lastRun: () => lastRunOf(request.context, pipeline.name) });
         if (decision.hit) {
@@ -172,7 +188,7 @@ export function createActivities(deps: ActivityDependencies) {
       const { pipeline, store } = await load(input.context);
       const node = nodeOf(pipeline, input.nodeId);
       const upstreamOutputs = (id: string): Record<string, OutputRecord> | undefined => input.upstream[id] as Record<string, OutputRecord> | undefined;
-      const { key, components } = nodeKey(node, upstreamOutputs);
+      const { key, components } = nodeKey(node, upstreamOutputs, process.env, await externalStateOf(node));
       if (key !== input.cacheKey) {
         failWith('KEY_MISMATCH', `this worker computes key ${key.slice(0, 12)} for step ${node.id}, the run planned ${input.cacheKey.slice(0, 12)}`, 'deploy the same pipeline code and declared env values to every worker');
       }
@@ -235,11 +251,11 @@ export function createActivities(deps: ActivityDependencies) {
       const previous = new Map((existing?.steps ?? []).map((s) => [s.id, s]));
       const given = new Map(request.outcomes.map((o) => [o.id, o]));
       const outputsOf = (id: string): Record<string, OutputRecord> | undefined => (given.get(id) ?? previous.get(id))?.outputs as Record<string, OutputRecord> | undefined;
-      const steps: StepRunRecord[] = pipeline.nodes.map((n) => {
+      const steps: StepRunRecord[] = await mapInOrder(pipeline.nodes, async (n) => {
         const outcome = given.get(n.id);
         if (outcome === undefined) return previous.get(n.id) ?? { id: n.id, step: n.step.id, status: 'pending', reasonCodes: [], reason: 'not reached', outputs: {} };
         const step = { ...outcome, step: n.step.id, reasonCodes: outcome.reasonCodes as ReasonCode[] } as StepRunRecord;
-        if (outcome.cacheKey !== undefined && n.upstream.every((u) => outputsOf(u) !== undefined)) step.components = nodeKey(n, outputsOf).components;
+        if (outcome.cacheKey !== undefined && n.upstream.every((u) => outputsOf(u) !== undefined)) step.components = nodeKey(n, outputsOf, process.env, await externalStateOf(n)).components;
         return step;
       });
       const finished = request.status !== 'running';

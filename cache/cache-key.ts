@@ -30,6 +30,8 @@ export interface KeyComponents {
   config: unknown;
   inputs: Record<string, InputComponent | null>;
   env: Record<string, string | null>;
+  /** State outside Flywheel the step reads (e.g. a source file's digest), from its `external` hook. Absent for most steps. */
+  external?: unknown;
 }
 
 /**
@@ -52,6 +54,8 @@ export function computeCacheKey(components: KeyComponents): CacheKey {
       config: components.config,
       inputs,
       env: components.env,
+      // Only present when the step declares outside state, so every other key is unchanged.
+      ...(components.external === undefined ? {} : { external: components.external }),
     },
     'key',
   );
@@ -60,5 +64,5 @@ export function computeCacheKey(components: KeyComponents): CacheKey {
 
 /** A JSON-safe copy of the components, for run records and `plan` explanations. */
 export function readableComponents(components: KeyComponents): KeyComponents {
-  return { ...components, config: toReadable(components.config) };
+  return { ...components, config: toReadable(components.config), ...(components.external === undefined ? {} : { external: toReadable(components.external) }) };
 }

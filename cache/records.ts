@@ -26,6 +26,7 @@ export const KeyComponentsSchema = z.object({
   config: z.unknown(),
   inputs: z.record(z.string(), InputComponentSchema.nullable()),
   env: z.record(z.string(), z.string().nullable()),
+  external: z.unknown().optional(),
 });
 
 /** Action-cache entry: key → outputs. Written only after every blob it names is stored. */
@@ -53,6 +54,7 @@ export const ReasonCode = z.enum([
   'interface-changed',
   'upstream-changed',
   'env-changed',
+  'external-changed',
   'entry-missing',
   'blob-missing',
   'blob-corrupt',

@@ -70,6 +70,12 @@ export interface StepSpec<C extends z.ZodType, I extends Ports, O extends Ports>
   maxAge?: string;
   /** Environment variables the result depends on; their values enter the cache key. */
   env?: readonly string[];
+  /**
+   * State outside Flywheel that the result depends on (a source file's digest, an object's ETag, a
+   * registry's state): called before the cache look-up, its value enters the cache key, so the step
+   * re-runs exactly when that state changes. Keep it cheap and deterministic.
+   */
+  external?: (config: z.output<C>) => unknown;
   run(ctx: StepContext<z.output<C>, I, O>): Promise<StepResult<O>> | StepResult<O>;
 }
 

@@ -78,6 +78,10 @@ export function explainMiss(current: KeyComponents, previous: StepRunRecord | un
     codes.push('env-changed');
     parts.push(`env ${changedEnv.join(', ')} changed`);
   }
+  if (JSON.stringify(before.external) !== JSON.stringify(current.external)) {
+    codes.push('external-changed');
+    parts.push(`outside state changed (${show(before.external)} → ${show(current.external)})`);
+  }
   if (codes.length > 0) return { codes, reason: parts.join('; ') };
   if (previous.status === 'failed') return { codes: ['previous-failed'], reason: 'failed in the last run; trying again' };
   return { codes: ['entry-missing'], reason: 'inputs unchanged since the last run, but the result is no longer in the cache (deleted or collected)' };

@@ -8,6 +8,7 @@ import { lookUpResult } from './cache-lookup.js';
 import type { Progress } from './define-step.js';
 import { FlywheelError } from './errors.js';
 import { executeStep } from './execute-step.js';
+import { externalState } from './external-state.js';
 import { nodeKey } from './node-key.js';
 import { decide, indexLastRun, type LastRun } from './decide.js';
 import { lastFinishedRun, newRunId } from './run-history.js';
@@ -194,7 +195,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     }
     if (abort.signal.aborted) return finish({ ...base, status: 'skipped', reasonCodes: ['cancelled'], reason: 'run cancelled', outputs: {} });
 
-    const { key, components } = nodeKey(node, outputsOf, options.env);
+    const { key, components } = nodeKey(node, outputsOf, options.env, await externalState(node));
     const decision = await decide(node, key, components, { store, forced: forcedHow(node.id), repair: true, lastRun: loadLastRun });
     if (decision.hit) {
       // No child logger for a hit: creating a thousand of them is a visible share of a cached run.

@@ -93,6 +93,7 @@ export class ModelRegistry {
   async setAlias(alias: 'production' | 'candidate', version: number, reason: string): Promise<void> {
     await this.update((state) => {
       if (!state.versions.some((v) => v.version === version)) throw new FlywheelError('MODEL_VERSION_NOT_FOUND', `no model version ${version}`, { retryable: false, fix: 'list versions with `flywheel model ls`' });
+      if (state.aliases[alias] === version) return; // idempotent: no history entry for a no-op
       state.aliases[alias] = version;
       state.history.push({ alias, version, at: new Date().toISOString(), reason });
     });

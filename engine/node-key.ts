@@ -32,7 +32,12 @@ export function portSignature(step: AnyStep): PortSignature {
  * The components of a node's cache key once its upstream outputs are known. Inputs are the upstream
  * output *digests*, never upstream keys: identical upstream bytes keep this key unchanged.
  */
-export function nodeKey(node: ResolvedNode, upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined, env: NodeJS.ProcessEnv = process.env): { key: CacheKey; components: KeyComponents } {
+export function nodeKey(
+  node: ResolvedNode,
+  upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  external?: unknown,
+): { key: CacheKey; components: KeyComponents } {
   const inputs: Record<string, InputComponent | null> = {};
   for (const [name, source] of Object.entries(node.inputs)) {
     if (source === null) {
@@ -50,6 +55,7 @@ export function nodeKey(node: ResolvedNode, upstreamOutputs: (nodeId: string) =>
     config: node.config,
     inputs,
     env: envComponent(node.step.env ?? [], env),
+    ...(external === undefined ? {} : { external }),
   };
   // The key hashes the typed config (a bigint is not its string); records keep the readable copy.
   return { key: computeCacheKey(components), components: readableComponents(components) };

@@ -4,6 +4,7 @@ import type { CacheKey } from '../cache/digest.js';
 import type { OutputRecord, ReasonCode } from '../cache/records.js';
 import type { Store } from '../cache/store.js';
 import { explainMiss } from './explain.js';
+import { externalState } from './external-state.js';
 import { nodeKey, portSignature } from './node-key.js';
 import { decide, indexLastRun } from './decide.js';
 import { lastFinishedRun } from './run-history.js';
@@ -72,7 +73,7 @@ export async function planPipeline(pipeline: ResolvedPipeline, store: Store, opt
       steps.push({ ...base, decision: 'pending', reasonCodes: ['upstream-pending'], reason });
       continue;
     }
-    const { key, components } = nodeKey(node, (id) => outputs.get(id), options.env);
+    const { key, components } = nodeKey(node, (id) => outputs.get(id), options.env, await externalState(node));
     const forced = options.forceAll ? 'all' : force.has(node.id) ? 'step' : undefined;
     const decision = await decide(node, key, components, { store, forced, repair: false, lastRun: () => Promise.resolve(last) });
     if (decision.hit) {

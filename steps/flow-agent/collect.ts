@@ -1,4 +1,5 @@
-import { copyFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { defineStep, file, FlywheelError, json } from 'flywheel';
@@ -6,28 +7,42 @@ import { ProductionRecord } from './production-record.js';
 import { validateFlow } from './validate-flow.js';
 import { workflowDescriptor } from './workflow-descriptor.js';
 
+/** The source's bytes: a file's, or each .jsonl file's in name order for a directory. */
+async function readSource(source: string): Promise<Buffer> {
+  const info = await stat(source).catch(() => undefined);
+  if (info === undefined) throw new FlywheelError('SOURCE_NOT_FOUND', `${source} does not exist`, { retryable: false, fix: 'set the step\'s source to a JSONL file or a directory of .jsonl files' });
+  if (info.isFile()) return readFile(source);
+  const names = (await readdir(source)).filter((n) => n.endsWith('.jsonl')).sort();
+  const parts = await Promise.all(names.map((n) => readFile(join(source, n), 'utf8')));
+  return Buffer.from(parts.map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join(''));
+}
+
 /**
  * A step that reads an outside JSONL file (or a directory of them, in name order) into the store.
- * Never cached: the data changes outside Flywheel. Its bytes' digest is what downstream steps are
- * keyed by, so unchanged data leaves them cached and new data re-runs them.
+ * The data changes outside Flywheel, so the digest of its bytes is part of the key (`external`):
+ * unchanged data is a cache hit all the way down, new data re-runs what depends on it.
  */
 function snapshotStep(id: string, what: string, fileName: string) {
   return defineStep({
     id,
-    version: 1,
+    version: 2,
     description: `Copy the ${what} (JSONL) into the store`,
     config: z.object({ source: z.string().min(1) }),
     outputs: { data: file({ fileName }) },
-    cache: false,
+    external: async (config) => {
+      const bytes = await readSource(config.source).catch((error: unknown) => {
+        if (error instanceof FlywheelError) return undefined; // reported by run(), with the fix
+        throw error;
+      });
+      return bytes === undefined ? 'missing' : `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    },
     async run({ config, outputs }) {
-      const info = await stat(config.source).catch(() => undefined);
-      if (info === undefined) {
-        throw new FlywheelError('SOURCE_NOT_FOUND', `${what} ${config.source} does not exist`, { retryable: false, fix: `set ${id}.source to a JSONL file or a directory of .jsonl files` });
+      try {
+        await writeFile(outputs.data, await readSource(config.source));
+      } catch (error) {
+        if (error instanceof FlywheelError) throw new FlywheelError(error.code, `${what}: ${error.message}`, { retryable: false, fix: `set ${id}.source to a JSONL file or a directory of .jsonl files` });
+        throw error;
       }
-      if (info.isFile()) return copyFile(config.source, outputs.data);
-      const names = (await readdir(config.source)).filter((n) => n.endsWith('.jsonl')).sort();
-      const parts = await Promise.all(names.map((n) => readFile(join(config.source, n), 'utf8')));
-      await writeFile(outputs.data, parts.map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join(''));
     },
   });
 }

@@ -18,8 +18,8 @@ export type DeployDecision = z.infer<typeof DeployDecision>;
 
 /**
  * Registers the candidate with its lineage (run, data digest, config, metrics), points `candidate` at
- * it, and moves `production` to it only when the gate passes. Runs every time (the registry changes
- * outside the cache); registering the same model bytes again reuses their version.
+ * it, and moves `production` to it only when the gate passes, unless that version was rolled back by
+ * hand. Runs every time; registering the same model bytes again reuses their version.
  */
 export const deploy = defineStep({
   id: 'flow-deploy',
@@ -34,6 +34,8 @@ export const deploy = defineStep({
   }),
   inputs: { model: file(), metrics: json(EvaluationMetrics), train: file() },
   outputs: { decision: json(DeployDecision) },
+  // Acts on live state (production may have changed by hand or by another run): judged afresh every
+  // run, and idempotent, so a run that changes nothing leaves the registry as it was.
   cache: false,
   async run({ config, inputs, runId, log }) {
     const registry = new ModelRegistry(registryLocation(config.registry));
@@ -44,6 +46,10 @@ export const deploy = defineStep({
     const current = state.versions.find((v) => v.version === state.aliases.production);
     if (current?.version === version.version) {
       return { decision: { version: version.version, newVersion: created, promoted: false, production: version.version, reasons: ['already in production'] } };
+    }
+    const rolledBack = state.history.some((h) => h.alias === 'production' && h.reason.startsWith(`rollback from ${version.version}`));
+    if (rolledBack) {
+      return { decision: { version: version.version, newVersion: created, promoted: false, production: current?.version ?? null, reasons: [`v${version.version} was rolled back by hand; promote it explicitly (flywheel model promote ${version.version})`] } };
     }
     const gate = decideGate(inputs.metrics, current === undefined ? undefined : EvaluationMetrics.parse(current.metrics), config);
     if (gate.promote) await registry.setAlias('production', version.version, `gate passed in run ${runId}: ${gate.reasons.join('; ')}`);

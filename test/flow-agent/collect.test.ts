@@ -49,17 +49,19 @@ describe('flow-agent collect', () => {
     const report = JSON.parse((await runCli(['output', 'collect.report'], { cwd, env })).stdout) as Record<string, unknown>;
     expect(report).toEqual({ asOf, total: 9, malformed: 1, invalid: 1, notRecent: 2, merchantTooSmall: 1, duplicateDescriptor: 1, kept: 3, merchants: 2 });
 
-    // An unchanged export is re-read (it lives outside Flywheel) but collect stays cached.
+    // An unchanged export (same bytes: its digest is in the snapshot's key) is a cache hit all the way.
     const again = await runJson(pipeline, [], { cwd, env });
-    expect(statuses(again.run)).toEqual({ snapshot: 'executed', collect: 'cached' });
+    expect(statuses(again.run)).toEqual({ snapshot: 'cached', collect: 'cached' });
     // New production data means new training data.
     await appendFile(exportPath, `${JSON.stringify(record('e1', 'merchant-b', recent(0), workflow('new')))}\n`);
     const changed = await runJson(pipeline, [], { cwd, env });
     expect(statuses(changed.run)).toEqual({ snapshot: 'executed', collect: 'executed' });
+    expect(changed.run.steps[0]?.reasonCodes).toEqual(['external-changed']);
+    expect(changed.run.steps[0]?.reason).toContain('outside state changed');
     expect(changed.run.steps[1]?.reasonCodes).toEqual(['upstream-changed']);
     // A wider window is a config change: only collect re-runs.
     const wider = await runJson(pipeline, ['--set', 'collect.days=30'], { cwd, env });
-    expect(statuses(wider.run)).toEqual({ snapshot: 'executed', collect: 'executed' });
+    expect(statuses(wider.run)).toEqual({ snapshot: 'cached', collect: 'executed' });
     expect(JSON.parse((await runCli(['output', 'collect.report'], { cwd, env })).stdout)).toMatchObject({ kept: 6 });
   });
 
