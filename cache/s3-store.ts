@@ -25,7 +25,7 @@ import { hashPartsOnWorker, RangeHasher } from './range-hasher.js';
 import { describeS3Error, withS3Retries } from './s3-errors.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
 
-type Sdk = typeof S3Sdk;
+export type Sdk = typeof S3Sdk;
 
 interface CommandOutputs {
   CreateMultipartUploadCommand: S3Sdk.CreateMultipartUploadCommandOutput;
@@ -53,6 +53,23 @@ const RANGE_WINDOW = 3;
 const WRITE_BATCH_BYTES = 1024 * 1024;
 /** On a hit, blobs up to this size are downloaded and re-hashed; larger ones are checked by size and stored checksum. */
 const HIT_DOWNLOAD_MAX_BYTES = 1024 * 1024;
+
+/**
+ * An S3 client configured from the environment (the standard AWS chain; AWS_ENDPOINT_URL(_S3) for
+ * MinIO and other services, with path-style addressing).
+ */
+export function createS3Client(sdk: Sdk): S3Client {
+  const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  return new sdk.S3Client({
+    forcePathStyle: endpoint !== undefined,
+    region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    maxAttempts: 6, // the SDK's standard strategy: exponential backoff with jitter on throttling, 5xx and resets
+    // Integrity is ours: every upload carries its SHA-256 and every download is hashed. The SDK's
+    // default CRC32 on every body would only add a slower second checksum.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
 
 export interface S3Location {
   bucket: string;
@@ -118,21 +135,7 @@ export class S3Store implements Store {
   private connect(): Promise<{ sdk: Sdk; client: S3Client }> {
     // The pinned SDK supports Node 20; its notice about future releases would print on every command.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.connection ??= import('@aws-sdk/client-s3').then((sdk) => {
-      const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
-      const client =
-        this.injectedClient ??
-        new sdk.S3Client({
-          forcePathStyle: endpoint !== undefined,
-          region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-          maxAttempts: 6, // the SDK's standard strategy: exponential backoff with jitter on throttling, 5xx and resets
-          // Integrity is ours: every upload carries its SHA-256 and every download is hashed. The SDK's
-          // default CRC32 on every body would only add a slower second checksum.
-          requestChecksumCalculation: 'WHEN_REQUIRED',
-          responseChecksumValidation: 'WHEN_REQUIRED',
-        });
-      return { sdk, client };
-    });
+    this.connection ??= import('@aws-sdk/client-s3').then((sdk) => ({ sdk, client: this.injectedClient ?? createS3Client(sdk) }));
     return this.connection;
   }
 

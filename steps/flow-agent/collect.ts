@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { defineStep, file, FlywheelError, json } from 'flywheel';
 import { ProductionRecord } from './production-record.js';
+import { listS3Jsonl, readS3Jsonl } from './s3-source.js';
 import { validateFlow } from './validate-flow.js';
 import { workflowDescriptor } from './workflow-descriptor.js';
 
-/** The source's bytes: a file's, or each .jsonl file's in name order for a directory. */
+/** The source's bytes: a file's, or each .jsonl file's in name order for a directory or an S3 prefix. */
 async function readSource(source: string): Promise<Buffer> {
+  if (source.startsWith('s3://')) return readS3Jsonl(source);
   const info = await stat(source).catch(() => undefined);
   if (info === undefined) throw new FlywheelError('SOURCE_NOT_FOUND', `${source} does not exist`, { retryable: false, fix: 'set the step\'s source to a JSONL file or a directory of .jsonl files' });
   if (info.isFile()) return readFile(source);
@@ -30,6 +32,8 @@ function snapshotStep(id: string, what: string, fileName: string) {
     config: z.object({ source: z.string().min(1) }),
     outputs: { data: file({ fileName }) },
     external: async (config) => {
+      // An S3 prefix is judged by its objects' ETags (no download); a local source by its bytes.
+      if (config.source.startsWith('s3://')) return (await listS3Jsonl(config.source)).map((o) => `${o.key} ${o.etag} ${o.size}`);
       const bytes = await readSource(config.source).catch((error: unknown) => {
         if (error instanceof FlywheelError) return undefined; // reported by run(), with the fix
         throw error;

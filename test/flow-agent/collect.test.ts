@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FlowWorkflow } from '../../steps/flow-agent/flow-workflow.js';
 import type { ProductionRecord } from '../../steps/flow-agent/production-record.js';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { FIXTURES, runCli, runJson, statuses } from '../support/cli.js';
+import { startMinio } from '../support/minio.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const pipeline = join(FIXTURES, 'flow-collect.ts');
@@ -64,6 +66,29 @@ describe('flow-agent collect', () => {
     expect(statuses(wider.run)).toEqual({ snapshot: 'cached', collect: 'executed' });
     expect(JSON.parse((await runCli(['output', 'collect.report'], { cwd, env })).stdout)).toMatchObject({ kept: 6 });
   });
+
+  it('reads the export from an S3 prefix (a real MinIO), keyed by its objects ETags', async () => {
+    const minio = await startMinio();
+    try {
+      await minio.createBucket('flow-exports');
+      const put = (key: string, rows: ProductionRecord[]) => minio.client.send(new PutObjectCommand({ Bucket: 'flow-exports', Key: key, Body: rows.map((r) => `${JSON.stringify(r)}\n`).join('') }));
+      await put('weekly/part-1.jsonl', [record('a1', 'merchant-a', recent(0), workflow('VIP')), record('a2', 'merchant-a', recent(1), workflow('gift'))]);
+      await put('weekly/part-2.jsonl', [record('b1', 'merchant-b', recent(1), workflow('b2b')), record('b2', 'merchant-b', recent(2), workflow('wholesale'))]);
+      await put('weekly/readme.txt', []);
+      const cwd = await tempDir('flow-collect-s3');
+      const env = { ...minio.env, FLYWHEEL_TEST_FLOW_EXPORT: 's3://flow-exports/weekly' };
+      const first = await runJson(pipeline, [], { cwd, env });
+      expect(first.code, first.stderr).toBe(0);
+      expect(JSON.parse((await runCli(['output', 'collect.report'], { cwd, env })).stdout)).toMatchObject({ total: 4, kept: 4, merchants: 2 });
+      expect(statuses((await runJson(pipeline, [], { cwd, env })).run)).toEqual({ snapshot: 'cached', collect: 'cached' });
+      await put('weekly/part-3.jsonl', [record('c1', 'merchant-c', recent(0), workflow('new'))]);
+      const changed = await runJson(pipeline, [], { cwd, env });
+      expect(statuses(changed.run)).toEqual({ snapshot: 'executed', collect: 'executed' });
+      expect(JSON.parse((await runCli(['output', 'collect.report'], { cwd, env })).stdout)).toMatchObject({ total: 5, kept: 4 });
+    } finally {
+      await minio.stop();
+    }
+  }, 60_000);
 
   it('stops with a clear error when the export is missing', async () => {
     const cwd = await tempDir('flow-collect');
