@@ -1,20 +1,23 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { defineStep, dir, file, json } from 'flywheel';
+import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
 import { FlowWorkflow } from './flow-workflow.js';
+import { mapBounded } from './map-bounded.js';
 import { predictWorkflow, RetrievalModel } from './retrieval-model.js';
+import { ServedWorkflowModel } from './served-model.js';
 import { METRICS, scoreExample, summarize, summarizeBySlice, type MetricSummary } from './score-workflow.js';
 
 const BenchmarkLine = z.object({
   id: z.string(),
   request: z.string(),
+  base: FlowWorkflow.optional(),
   expected: FlowWorkflow,
   slices: z.object({ triggerCategory: z.string(), kind: z.enum(['create', 'edit']), email: z.boolean(), thirdParty: z.boolean() }),
 });
 
 const Summary = z.object({ examples: z.number().int(), valid: z.number().nullable(), trigger: z.number().nullable(), conditionOperators: z.number().nullable(), actionF1: z.number().nullable(), exact: z.number().nullable() });
-export const EvaluationMetrics = z.object({ model: z.string(), offlineStandIn: z.boolean(), overall: Summary, slices: z.record(z.string(), Summary) });
+export const EvaluationMetrics = z.object({ model: z.string(), offlineStandIn: z.boolean(), failedPredictions: z.number().int().default(0), overall: Summary, slices: z.record(z.string(), Summary) });
 export type EvaluationMetrics = z.infer<typeof EvaluationMetrics>;
 
 const pct = (v: number | null): string => (v === null ? '–' : `${(v * 100).toFixed(1)}%`);
@@ -27,21 +30,49 @@ function table(rows: Array<[string, MetricSummary]>): string[][] {
 /** The candidate on the held-out benchmark: deterministic metrics overall and per slice, as Markdown and HTML. */
 export const evaluate = defineStep({
   id: 'flow-evaluate',
-  version: 1,
+  version: 2,
   description: 'Score the candidate model on the held-out benchmark, per slice',
-  inputs: { model: file(), benchmark: file() },
+  config: z.object({
+    /** `local`: the model file from train (the offline stand-in); `openai`: a served model behind an OpenAI-compatible endpoint. */
+    serving: z.enum(['local', 'openai']).default('local'),
+    servedModel: z.string().default('flow-agent'),
+    baseUrl: z.string().url().optional(),
+    concurrency: z.number().int().min(1).max(64).default(4),
+    maxTurns: z.number().int().min(1).max(100).default(24),
+  }),
+  inputs: { model: file({ optional: true }), benchmark: file() },
   outputs: { report: dir(), metrics: json(EvaluationMetrics) },
-  async run({ inputs, outputs, progress }) {
-    const model = RetrievalModel.parse(JSON.parse(await readFile(inputs.model, 'utf8')));
+  env: ['OPENAI_BASE_URL'],
+  async run({ config, inputs, outputs, progress, log }) {
     const examples = (await readFile(inputs.benchmark, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => BenchmarkLine.parse(JSON.parse(l)));
-    const results = examples.map((example, i) => {
-      if (i % 50 === 0) progress({ fraction: i / examples.length, message: `${i}/${examples.length} examples` });
-      return { id: example.id, slices: example.slices, scores: scoreExample(predictWorkflow(model, example.request), example.expected) };
+    let candidate: { id: string; offline: boolean; predict: (request: string, base: FlowWorkflow | undefined) => Promise<FlowWorkflow | undefined> };
+    if (config.serving === 'openai') {
+      const apiKey = process.env.OPENAI_API_KEY ?? process.env.FLYWHEEL_LLM_API_KEY ?? '';
+      if (apiKey === '') throw new FlywheelError('LLM_KEY_MISSING', 'flow-evaluate.serving=openai needs an API key', { retryable: false, fix: 'set OPENAI_API_KEY (or FLYWHEEL_LLM_API_KEY)' });
+      const served = new ServedWorkflowModel({ baseURL: config.baseUrl ?? process.env.OPENAI_BASE_URL, model: config.servedModel, apiKey, maxTurns: config.maxTurns, maxRetries: 4, timeoutMs: 120_000 });
+      candidate = { id: served.id, offline: false, predict: (request, base) => served.predict(request, base) };
+    } else {
+      if (inputs.model === undefined) throw new FlywheelError('MODEL_MISSING', 'flow-evaluate.serving=local needs the model input', { retryable: false, fix: 'wire the train step\'s model output to evaluate, or set serving=openai' });
+      const model = RetrievalModel.parse(JSON.parse(await readFile(inputs.model, 'utf8')));
+      candidate = { id: model.format, offline: true, predict: (request) => Promise.resolve(predictWorkflow(model, request)) };
+    }
+    let failedPredictions = 0;
+    let done = 0;
+    const results = await mapBounded(examples, config.concurrency, async (example) => {
+      let predicted: FlowWorkflow | undefined;
+      try {
+        predicted = await candidate.predict(example.request, example.base);
+      } catch (error) {
+        failedPredictions++;
+        log.warn({ example: example.id, err: error }, 'the candidate gave no answer; scored as wrong');
+      }
+      if (++done % 50 === 0) progress({ fraction: done / examples.length, message: `${done}/${examples.length} examples` });
+      return { id: example.id, slices: example.slices, scores: scoreExample(predicted, example.expected) };
     });
-    const metrics: EvaluationMetrics = { model: model.format, offlineStandIn: true, overall: summarize(results.map((r) => r.scores)), slices: summarizeBySlice(results) };
+    const metrics: EvaluationMetrics = { model: candidate.id, offlineStandIn: candidate.offline, failedPredictions, overall: summarize(results.map((r) => r.scores)), slices: summarizeBySlice(results) };
     const rows = table([['overall', metrics.overall], ...Object.entries(metrics.slices)]);
     const title = `Benchmark report — ${metrics.model}${metrics.offlineStandIn ? ' (offline stand-in model)' : ''}`;
-    const markdown = [`# ${title}`, '', `${examples.length} held-out examples.`, '', `| ${(rows[0] as string[]).join(' | ')} |`, `|${(rows[0] as string[]).map(() => ' --- ').join('|')}|`, ...rows.slice(1).map((r) => `| ${r.join(' | ')} |`), ''].join('\n');
+    const markdown = [`# ${title}`, '', `${examples.length} held-out examples${failedPredictions > 0 ? `; ${failedPredictions} got no answer (scored as wrong)` : ''}.`, '', `| ${(rows[0] as string[]).join(' | ')} |`, `|${(rows[0] as string[]).map(() => ' --- ').join('|')}|`, ...rows.slice(1).map((r) => `| ${r.join(' | ')} |`), ''].join('\n');
     const html = `<!doctype html><html><head><meta charset="utf-8"><title>${escape(title)}</title><style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}td:first-child{text-align:left}</style></head><body><h1>${escape(title)}</h1><p>${examples.length} held-out examples.</p><table>${rows.map((r, i) => `<tr>${r.map((c) => (i === 0 ? `<th>${escape(c)}</th>` : `<td>${escape(c)}</td>`)).join('')}</tr>`).join('')}</table></body></html>\n`;
     await mkdir(outputs.report, { recursive: true });
     await writeFile(join(outputs.report, 'report.md'), markdown);

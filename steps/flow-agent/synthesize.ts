@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { defineStep, file, FlywheelError, json } from 'flywheel';
 import { canonicalJson } from '../../cache/canonical.js';
 import { LlmMemo } from './llm-memo.js';
+import { mapBounded } from './map-bounded.js';
 import { CollectedWorkflow } from './production-record.js';
 import { MalformedOutputError, OfflineRequestWriter, OpenAIRequestWriter, PROMPT_VERSION, type RequestWriter } from './request-writer.js';
 import { buildTrajectory, TRAJECTORY_FORMAT } from './trajectory.js';
@@ -19,20 +20,6 @@ export const SynthesizeReport = z.object({
   failures: z.array(z.object({ workflowId: z.string(), error: z.string() })),
 });
 export type SynthesizeReport = z.infer<typeof SynthesizeReport>;
-
-/** Runs `work` over `items` with at most `limit` at once, results in input order. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T, index);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
-}
 
 /**
  * For each collected workflow, an LLM writes the merchant request that would lead to it; the ideal

@@ -1,11 +1,13 @@
 import type { Condition, FlowStep, FlowWorkflow } from './flow-workflow.js';
+import { validateFlow } from './validate-flow.js';
 
 // The ideal multi-turn tool-call conversation from a merchant request to the finished workflow, built
 // deterministically from the workflow, in OpenAI's chat fine-tuning format (one JSON line each).
 
 export const TRAJECTORY_FORMAT = 'flow-trajectory/v1';
 
-const SYSTEM = 'You build Shopify Flow workflows for merchants. Use the tools to build exactly what the merchant asks for, validate it, then summarize what you built.';
+/** The agent's system prompt, the same at training and serving time. */
+export const AGENT_SYSTEM_PROMPT = 'You build Shopify Flow workflows for merchants. Use the tools to build exactly what the merchant asks for, validate it, then summarize what you built.';
 
 const schema = (properties: Record<string, unknown>, required: string[]) => ({ type: 'object', properties, required, additionalProperties: false });
 const placement = { after: { type: 'string', description: 'step_id to attach to' }, port: { type: 'string', enum: ['output', 'true', 'false', 'loop_body', 'after'] } };
@@ -74,7 +76,7 @@ function callFor(entry: { step: FlowStep; after?: string; port?: string }): { na
  * adds what is new and updates what changed; for a new workflow it builds every step.
  */
 export function buildTrajectory(request: string, expected: FlowWorkflow, base?: FlowWorkflow): TrainingExample {
-  const messages: ChatMessage[] = [{ role: 'system', content: SYSTEM }, { role: 'user', content: request }];
+  const messages: ChatMessage[] = [{ role: 'system', content: AGENT_SYSTEM_PROMPT }, { role: 'user', content: request }];
   let n = 0;
   const call = (name: string, args: Record<string, unknown>, result: unknown): void => {
     const id = `call_${++n}`;
@@ -97,35 +99,70 @@ export function buildTrajectory(request: string, expected: FlowWorkflow, base?: 
   return { messages, tools: FLOW_TOOLS };
 }
 
-/** Replays a trajectory's tool calls into a workflow: what evaluation and tests use to check one. */
-export function replayTrajectory(example: TrainingExample): FlowWorkflow {
-  const steps = new Map<string, FlowStep>();
-  const links: FlowWorkflow['links'] = [];
-  let name = 'workflow';
-  for (const message of example.messages) {
-    for (const call of message.tool_calls ?? []) {
-      const args = JSON.parse(call.function.arguments) as Record<string, unknown>;
-      const id = args.step_id as string;
-      const add = (step: FlowStep): void => {
-        steps.set(id, step);
-        if (step.task_type !== 'TRIGGER') links.push({ from: args.after as string, port: args.port as string, to: id });
-      };
-      if (call.function.name === 'add_trigger') add({ step_id: id, task_id: args.task_id as string, task_type: 'TRIGGER', config: {} });
-      if (call.function.name === 'add_condition') add({ step_id: id, task_id: 'shopify::flow::condition', task_type: 'CONDITION', config: { condition: args.condition } });
-      if (call.function.name === 'add_foreach') add({ step_id: id, task_id: 'shopify::flow::for_each', task_type: 'FOREACH', config: { items: args.items, itemName: args.item_name } });
-      if (call.function.name === 'add_action') add({ step_id: id, task_id: args.task_id as string, task_type: 'ACTION', config: args.config as Record<string, unknown> });
-      if (call.function.name === 'update_step') {
-        const step = steps.get(id);
-        if (step) step.config = args.config as Record<string, unknown>;
+/**
+ * Applies the agent's tool calls to a workflow under construction: what replaying a trajectory and
+ * running a served model on the benchmark both do. Each call returns the tool's result for the model.
+ */
+export class WorkflowBuilder {
+  private readonly steps = new Map<string, FlowStep>();
+  private readonly links: FlowWorkflow['links'] = [];
+  private name = 'workflow';
+
+  constructor(private readonly base?: FlowWorkflow) {}
+
+  apply(name: string, argumentsJson: string): unknown {
+    let args: Record<string, unknown>;
+    try {
+      args = JSON.parse(argumentsJson) as Record<string, unknown>;
+    } catch {
+      return { ok: false, error: 'arguments are not JSON' };
+    }
+    const id = String(args.step_id ?? '');
+    const add = (step: FlowStep): unknown => {
+      this.steps.set(id, step);
+      if (step.task_type !== 'TRIGGER') this.links.push({ from: String(args.after ?? ''), port: String(args.port ?? 'output'), to: id });
+      return { ok: true, step_id: id };
+    };
+    switch (name) {
+      case 'get_workflow':
+        if (this.base === undefined) return { ok: false, error: 'there is no existing workflow' };
+        this.name = this.base.name;
+        for (const s of this.base.steps) this.steps.set(s.step_id, structuredClone(s));
+        this.links.push(...structuredClone(this.base.links));
+        return this.base;
+      case 'add_trigger':
+        return add({ step_id: id, task_id: String(args.task_id), task_type: 'TRIGGER', config: {} });
+      case 'add_condition':
+        return add({ step_id: id, task_id: 'shopify::flow::condition', task_type: 'CONDITION', config: { condition: args.condition } });
+      case 'add_foreach':
+        return add({ step_id: id, task_id: 'shopify::flow::for_each', task_type: 'FOREACH', config: { items: args.items, itemName: args.item_name } });
+      case 'add_action':
+        return add({ step_id: id, task_id: String(args.task_id), task_type: 'ACTION', config: (args.config ?? {}) as Record<string, unknown> });
+      case 'update_step': {
+        const step = this.steps.get(id);
+        if (step === undefined) return { ok: false, error: `no step ${id}` };
+        step.config = (args.config ?? {}) as Record<string, unknown>;
+        return { ok: true, step_id: id };
       }
-      if (call.function.name === 'get_workflow') {
-        const tool = example.messages.find((m) => m.tool_call_id === call.id);
-        const base = JSON.parse(tool?.content ?? '{}') as FlowWorkflow;
-        name = base.name;
-        for (const s of base.steps) steps.set(s.step_id, structuredClone(s));
-        links.push(...base.links);
+      case 'validate_workflow': {
+        const problems = validateFlow(this.workflow());
+        return { valid: problems.length === 0, problems };
       }
+      default:
+        return { ok: false, error: `unknown tool ${name}` };
     }
   }
-  return { name, steps: [...steps.values()], links };
+
+  workflow(): FlowWorkflow {
+    return { name: this.name, steps: [...this.steps.values()], links: [...this.links] };
+  }
+}
+
+/** Replays a trajectory's tool calls into a workflow: what the local model learns from and tests check. */
+export function replayTrajectory(example: TrainingExample): FlowWorkflow {
+  const getWorkflow = example.messages.flatMap((m) => m.tool_calls ?? []).find((c) => c.function.name === 'get_workflow');
+  const base = getWorkflow === undefined ? undefined : (JSON.parse(example.messages.find((m) => m.tool_call_id === getWorkflow.id)?.content ?? '{}') as FlowWorkflow);
+  const builder = new WorkflowBuilder(base);
+  for (const message of example.messages) for (const call of message.tool_calls ?? []) builder.apply(call.function.name, call.function.arguments);
+  return builder.workflow();
 }

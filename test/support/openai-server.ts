@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 
 export interface ChatRequest {
   at: number;
-  body: { model: string; messages: Array<{ role: string; content: string }>; temperature?: number };
+  body: { model: string; messages: Array<{ role: string; content: string }>; temperature?: number; tools?: unknown[] };
 }
 
 export interface ScriptedReply {
@@ -10,6 +10,8 @@ export interface ScriptedReply {
   headers?: Record<string, string>;
   /** The assistant message content of a 200 reply, or a raw error body for other statuses. */
   content: string;
+  /** Tool calls of the assistant message (a 200 reply). */
+  toolCalls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
 }
 
 export interface OpenAIServer {
@@ -50,7 +52,11 @@ export async function startOpenAIServer(reply: (request: ChatRequest, index: num
           object: 'chat.completion',
           created: Math.floor(Date.now() / 1000),
           model: request.body.model,
-          choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: answer.content } }],
+          choices: [
+            answer.toolCalls === undefined || answer.toolCalls.length === 0
+              ? { index: 0, finish_reason: 'stop', message: { role: 'assistant', content: answer.content } }
+              : { index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: answer.toolCalls } },
+          ],
           usage: { prompt_tokens: 10, completion_tokens: 10, total_tokens: 20 },
         }),
       );
