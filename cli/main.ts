@@ -12,6 +12,7 @@ import { scheduleCommand } from './commands/schedule.js';
 import { cancelCommand, temporalRunsCommand } from './commands/temporal-runs.js';
 import { workerCommand } from './commands/worker.js';
 import { modelCommand } from './commands/model.js';
+import { kappaCommand } from './commands/kappa.js';
 
 const HELP = `flywheel — typed ML pipelines with a content-addressed cache
 
@@ -28,6 +29,7 @@ usage:
                            [--catchup-window PT1H] [--note text]
   flywheel schedule list | describe <id> | pause <id> | unpause <id> | trigger <id> | delete <id>
   flywheel model ls [--json] | promote <version> | rollback     [--registry dir] (default .flywheel/registry)
+  flywheel kappa <a.txt> <b.txt> [--labels l1,l2,...] [--weights linear|quadratic] [--json]
   flywheel output <step>.<output> [--run runId | --pipeline name] [--out path]
   flywheel pin <runId> | unpin <runId>
   flywheel cache ls [--json]
@@ -66,6 +68,8 @@ const OPTIONS = {
   'catchup-window': { type: 'string' },
   note: { type: 'string' },
   registry: { type: 'string' },
+  labels: { type: 'string' },
+  weights: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -129,6 +133,8 @@ async function dispatch(argv: string[]): Promise<number> {
         shutdownGraceMs: v['shutdown-grace'] === undefined ? undefined : durationFlag(v['shutdown-grace'], '--shutdown-grace'),
         logLevel: v['log-level'],
       });
+    case 'kappa':
+      return kappaCommand({ files: rest, labels: v.labels, weights: v.weights, json });
     case 'model':
       return modelCommand({ action: rest[0], version: rest[1], registry: v.registry, json });
     case 'schedule':
