@@ -1,0 +1,32 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { toJsonl } from '../../steps/flow-agent/fixture-data.js';
+import { cohenKappa } from '../../steps/judge/agreement.js';
+import { JUDGE_LABELS, type CalibrationItem } from '../../steps/judge/calibration-generator.js';
+import { calibrationFixture } from '../../steps/judge/fixture-data.js';
+import { REPO } from '../support/cli.js';
+
+const path = join(REPO, 'data', 'judge', 'calibration.jsonl');
+
+describe('judge calibration set', () => {
+  it('is exactly what the seeded generator produces (regenerate with scripts/generate-judge-data.ts)', async () => {
+    expect(await readFile(path, 'utf8')).toBe(toJsonl(calibrationFixture()));
+  });
+
+  it('has two annotators who agree like real ones (kappa 0.65–0.70), over every quality pattern, split into development and held-out parts', async () => {
+    const items = (await readFile(path, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as CalibrationItem);
+    const kappa = cohenKappa(items.map((i) => i.humans[0]), items.map((i) => i.humans[1]), { labels: [...JUDGE_LABELS] });
+    expect(kappa.defined).toBe(true);
+    expect(kappa.defined && kappa.kappa).toBeGreaterThanOrEqual(0.65);
+    expect(kappa.defined && kappa.kappa).toBeLessThanOrEqual(0.7);
+    expect(new Set(items.flatMap((i) => i.humans))).toEqual(new Set(JUDGE_LABELS));
+    expect(new Set(items.map((i) => i.pattern)).size).toBe(6);
+    const development = items.filter((i) => i.split === 'development');
+    const heldOut = items.filter((i) => i.split === 'held-out');
+    expect(development.length).toBe(120);
+    expect(heldOut.length).toBe(120);
+    expect(new Set([...development, ...heldOut].map((i) => i.id)).size).toBe(items.length);
+    expect(heldOut.some((i) => i.slice === 'edit')).toBe(true);
+  });
+});
