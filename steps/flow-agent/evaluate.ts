@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
 import { FlowWorkflow } from './flow-workflow.js';
 import { mapBounded } from './map-bounded.js';
+import { llmApiKey } from './openai-endpoint.js';
 import { predictWorkflow, RetrievalModel } from './retrieval-model.js';
 import { ServedWorkflowModel } from './served-model.js';
 import { METRICS, scoreExample, summarize, summarizeBySlice, type MetricSummary } from './score-workflow.js';
@@ -47,8 +48,7 @@ export const evaluate = defineStep({
     const examples = (await readFile(inputs.benchmark, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => BenchmarkLine.parse(JSON.parse(l)));
     let candidate: { id: string; offline: boolean; predict: (request: string, base: FlowWorkflow | undefined) => Promise<FlowWorkflow | undefined> };
     if (config.serving === 'openai') {
-      const apiKey = process.env.OPENAI_API_KEY ?? process.env.FLYWHEEL_LLM_API_KEY ?? '';
-      if (apiKey === '') throw new FlywheelError('LLM_KEY_MISSING', 'flow-evaluate.serving=openai needs an API key', { retryable: false, fix: 'set OPENAI_API_KEY (or FLYWHEEL_LLM_API_KEY)' });
+      const apiKey = llmApiKey('flow-evaluate.serving=openai');
       const served = new ServedWorkflowModel({ baseURL: config.baseUrl ?? process.env.OPENAI_BASE_URL, model: config.servedModel, apiKey, maxTurns: config.maxTurns, maxRetries: 4, timeoutMs: 120_000 });
       candidate = { id: served.id, offline: false, predict: (request, base) => served.predict(request, base) };
     } else {

@@ -1,7 +1,8 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { z } from 'zod';
 import type { FlowWorkflow } from './flow-workflow.js';
 import { OFFLINE_WRITER_ID, offlineRequest } from './offline-request-writer.js';
+import { endpointId, openAIClient, type EndpointOptions } from './openai-endpoint.js';
 
 /** Bump when the prompt changes: memoized requests of the old prompt are then not reused. */
 export const PROMPT_VERSION = 'merchant-request/v1';
@@ -35,16 +36,11 @@ export class MalformedOutputError extends Error {
   }
 }
 
-export interface OpenAIWriterOptions {
+export interface OpenAIWriterOptions extends EndpointOptions {
   model: string;
-  baseURL: string | undefined;
-  apiKey: string;
   temperature: number;
-  /** Transport retries (429 honouring retry-after, 5xx, timeouts): done by the openai client. */
-  maxRetries: number;
   /** Extra attempts when the answer is not the JSON asked for. */
   malformedRetries: number;
-  timeoutMs: number;
 }
 
 /** Any OpenAI-compatible chat completions endpoint. */
@@ -54,8 +50,8 @@ export class OpenAIRequestWriter implements RequestWriter {
   private readonly client: OpenAI;
 
   constructor(private readonly options: OpenAIWriterOptions) {
-    this.id = `openai:${options.model}@${options.baseURL ?? 'api.openai.com'}`;
-    this.client = new OpenAI({ apiKey: options.apiKey, ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }), maxRetries: options.maxRetries, timeout: options.timeoutMs });
+    this.id = endpointId(options.model, options.baseURL);
+    this.client = openAIClient(options);
   }
 
   async write(workflow: FlowWorkflow, base: FlowWorkflow | undefined): Promise<string> {

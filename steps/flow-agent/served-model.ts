@@ -1,15 +1,12 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
+import { endpointId, openAIClient, type EndpointOptions } from './openai-endpoint.js';
 import type { FlowWorkflow } from './flow-workflow.js';
 import { AGENT_SYSTEM_PROMPT, FLOW_TOOLS, WorkflowBuilder } from './trajectory.js';
 
-export interface ServedModelOptions {
-  baseURL: string | undefined;
+export interface ServedModelOptions extends EndpointOptions {
   model: string;
-  apiKey: string;
   /** Most model turns per request before the answer is taken as it stands. */
   maxTurns: number;
-  maxRetries: number;
-  timeoutMs: number;
 }
 
 /**
@@ -21,8 +18,8 @@ export class ServedWorkflowModel {
   private readonly client: OpenAI;
 
   constructor(private readonly options: ServedModelOptions) {
-    this.id = `openai:${options.model}@${options.baseURL ?? 'api.openai.com'}`;
-    this.client = new OpenAI({ apiKey: options.apiKey, ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }), maxRetries: options.maxRetries, timeout: options.timeoutMs });
+    this.id = endpointId(options.model, options.baseURL);
+    this.client = openAIClient(options);
   }
 
   async predict(request: string, base?: FlowWorkflow): Promise<FlowWorkflow> {

@@ -4,6 +4,7 @@ import { defineStep, file, FlywheelError, json } from 'flywheel';
 import { canonicalJson } from '../../cache/canonical.js';
 import { LlmMemo } from './llm-memo.js';
 import { mapBounded } from './map-bounded.js';
+import { llmApiKey } from './openai-endpoint.js';
 import { CollectedWorkflow } from './production-record.js';
 import { MalformedOutputError, OfflineRequestWriter, OpenAIRequestWriter, PROMPT_VERSION, type RequestWriter } from './request-writer.js';
 import { buildTrajectory, TRAJECTORY_FORMAT } from './trajectory.js';
@@ -55,10 +56,7 @@ export const synthesize = defineStep({
       writer = new OfflineRequestWriter(config.temperature);
       log.warn('provider offline: merchant requests come from templates (the offline stand-in), not from an LLM');
     } else {
-      const apiKey = process.env.OPENAI_API_KEY ?? process.env.FLYWHEEL_LLM_API_KEY;
-      if (apiKey === undefined || apiKey === '') {
-        throw new FlywheelError('LLM_KEY_MISSING', 'flow-synthesize.provider=openai needs an API key', { retryable: false, fix: 'set OPENAI_API_KEY (or FLYWHEEL_LLM_API_KEY), or --set flow-synthesize.provider=offline' });
-      }
+      const apiKey = llmApiKey('flow-synthesize.provider=openai', '--set flow-synthesize.provider=offline');
       writer = new OpenAIRequestWriter({ model: config.model, baseURL: config.baseUrl ?? process.env.OPENAI_BASE_URL, apiKey, temperature: config.temperature, maxRetries: config.maxRetries, malformedRetries: config.malformedRetries, timeoutMs: config.timeoutMs });
     }
     const memo = new LlmMemo();

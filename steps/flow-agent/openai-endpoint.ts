@@ -1,0 +1,30 @@
+import OpenAI from 'openai';
+import { FlywheelError } from 'flywheel';
+
+/** How to reach an OpenAI-compatible endpoint (the writer of synthesize and a served candidate share it). */
+export interface EndpointOptions {
+  /** Default api.openai.com. */
+  baseURL: string | undefined;
+  apiKey: string;
+  /** Transport retries (429 honouring retry-after, 5xx, timeouts): done by the openai client. */
+  maxRetries: number;
+  timeoutMs: number;
+}
+
+export function openAIClient(options: EndpointOptions): OpenAI {
+  return new OpenAI({ apiKey: options.apiKey, ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }), maxRetries: options.maxRetries, timeout: options.timeoutMs });
+}
+
+/** Names a model behind an endpoint in reports and memo keys: `openai:<model>@<base URL>`. */
+export function endpointId(model: string, baseURL: string | undefined): string {
+  return `openai:${model}@${baseURL ?? 'api.openai.com'}`;
+}
+
+/** The API key from OPENAI_API_KEY or FLYWHEEL_LLM_API_KEY; `setting` names what asked for it, `otherwise` an alternative. */
+export function llmApiKey(setting: string, otherwise?: string): string {
+  const key = [process.env.OPENAI_API_KEY, process.env.FLYWHEEL_LLM_API_KEY].find((k) => k !== undefined && k !== '');
+  if (key === undefined) {
+    throw new FlywheelError('LLM_KEY_MISSING', `${setting} needs an API key`, { retryable: false, fix: `set OPENAI_API_KEY (or FLYWHEEL_LLM_API_KEY)${otherwise === undefined ? '' : `, or ${otherwise}`}` });
+  }
+  return key;
+}
