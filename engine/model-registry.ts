@@ -20,7 +20,14 @@ export const ModelVersion = z.object({
 });
 export type ModelVersion = z.infer<typeof ModelVersion>;
 
-export const AliasChange = z.object({ alias: z.enum(['production', 'candidate']), version: z.number().int().nullable(), at: z.string(), reason: z.string() });
+export const AliasChange = z.object({
+  alias: z.enum(['production', 'candidate']),
+  version: z.number().int().nullable(),
+  at: z.string(),
+  reason: z.string(),
+  /** Set on a rollback: the version taken out of production (automatic promotion leaves it out). */
+  rolledBackFrom: z.number().int().optional(),
+});
 export type AliasChange = z.infer<typeof AliasChange>;
 
 export const RegistryState = z.object({
@@ -105,8 +112,9 @@ export class ModelRegistry {
       const changes = state.history.filter((h) => h.alias === 'production');
       const previous = changes.at(-2)?.version;
       if (previous === undefined || previous === null) throw new FlywheelError('NOTHING_TO_ROLL_BACK', 'production has no earlier version to go back to', { retryable: false, fix: 'promote a version explicitly: flywheel model promote <version>' });
+      const from = changes.at(-1)?.version ?? null;
       state.aliases.production = previous;
-      state.history.push({ alias: 'production', version: previous, at: new Date().toISOString(), reason: `rollback from ${String(changes.at(-1)?.version)}` });
+      state.history.push({ alias: 'production', version: previous, at: new Date().toISOString(), reason: `rollback from ${String(from)}`, ...(from === null ? {} : { rolledBackFrom: from }) });
       return previous;
     });
   }

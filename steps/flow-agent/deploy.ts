@@ -47,7 +47,7 @@ export const deploy = defineStep({
     if (current?.version === version.version) {
       return { decision: { version: version.version, newVersion: created, promoted: false, production: version.version, reasons: ['already in production'] } };
     }
-    const rolledBack = state.history.some((h) => h.alias === 'production' && h.reason.startsWith(`rollback from ${version.version}`));
+    const rolledBack = state.history.some((h) => h.rolledBackFrom === version.version);
     if (rolledBack) {
       return { decision: { version: version.version, newVersion: created, promoted: false, production: current?.version ?? null, reasons: [`v${version.version} was rolled back by hand; promote it explicitly (flywheel model promote ${version.version})`] } };
     }
