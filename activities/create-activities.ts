@@ -47,12 +47,6 @@ async function externalStateOf(node: ResolvedNode): Promise<unknown> {
   }
 }
 
-async function mapInOrder<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = [];
-  for (const item of items) results.push(await work(item));
-  return results;
-}
-
 function failWith(type: string, message: string, fix: string): never {
   throw ApplicationFailure.create({ type, message, nonRetryable: true, details: [{ fix }] });
 }
@@ -131,14 +125,16 @@ export function createActivities(deps: ActivityDependencies) {
       for (const id of request.nodeIds) {
         const node = nodeOf(pipeline, id);
         if (!node.upstream.every((u) => known.has(u))) continue;
-        const { key, components } = nodeKey(node, (u) => known.get(u) as Record<string, OutputRecord> | undefined, process.env, await externalStateOf(node));
+        const external = await externalStateOf(node);
+        const { key, components } = nodeKey(node, (u) => known.get(u) as Record<string, OutputRecord> | undefined, process.env, external);
+        const outside = external === undefined ? {} : { external };
         const forced = request.options.forceAll ? 'all' : force.has(id) ? 'step' : undefined;
         const decision = await decide(node, key, components, { store, forced, repair: true, lastRun: () => lastRunOf(request.context, pipeline.name) });
         if (decision.hit) {
           known.set(id, decision.entry.outputs);
-          result.hits.push({ id, step: node.step.id, status: 'cached', cacheKey: key, reasonCodes: ['cache-hit'], reason: decision.reason, outputs: decision.entry.outputs, durationMs: 0, savedMs: decision.entry.durationMs });
+          result.hits.push({ id, step: node.step.id, status: 'cached', cacheKey: key, reasonCodes: ['cache-hit'], reason: decision.reason, outputs: decision.entry.outputs, durationMs: 0, savedMs: decision.entry.durationMs, ...outside });
         } else {
-          result.misses.push({ id, cacheKey: key, reasonCodes: decision.why.codes, reason: decision.why.reason });
+          result.misses.push({ id, cacheKey: key, reasonCodes: decision.why.codes, reason: decision.why.reason, ...outside });
         }
         if (result.hits.length + result.misses.length >= MAX_RESOLVED_PER_CALL) break;
       }
@@ -251,11 +247,13 @@ export function createActivities(deps: ActivityDependencies) {
       const previous = new Map((existing?.steps ?? []).map((s) => [s.id, s]));
       const given = new Map(request.outcomes.map((o) => [o.id, o]));
       const outputsOf = (id: string): Record<string, OutputRecord> | undefined => (given.get(id) ?? previous.get(id))?.outputs as Record<string, OutputRecord> | undefined;
-      const steps: StepRunRecord[] = await mapInOrder(pipeline.nodes, async (n) => {
+      const steps: StepRunRecord[] = pipeline.nodes.map((n) => {
         const outcome = given.get(n.id);
         if (outcome === undefined) return previous.get(n.id) ?? { id: n.id, step: n.step.id, status: 'pending', reasonCodes: [], reason: 'not reached', outputs: {} };
-        const step = { ...outcome, step: n.step.id, reasonCodes: outcome.reasonCodes as ReasonCode[] } as StepRunRecord;
-        if (outcome.cacheKey !== undefined && n.upstream.every((u) => outputsOf(u) !== undefined)) step.components = nodeKey(n, outputsOf, process.env, await externalStateOf(n)).components;
+        const { external, ...recorded } = outcome;
+        const step = { ...recorded, step: n.step.id, reasonCodes: outcome.reasonCodes as ReasonCode[] } as StepRunRecord;
+        // The outside state travelled with the outcome: the record is built without reading it again.
+        if (outcome.cacheKey !== undefined && n.upstream.every((u) => outputsOf(u) !== undefined)) step.components = nodeKey(n, outputsOf, process.env, external).components;
         return step;
       });
       const finished = request.status !== 'running';

@@ -157,7 +157,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     const node = byId.get(miss.id) as DagNode;
     inFlight.add(miss.id);
     const started = Date.now();
-    const base = { id: miss.id, step: stepName(miss.id), cacheKey: miss.cacheKey, startedAt: new Date(started).toISOString() };
+    const base = { id: miss.id, step: stepName(miss.id), cacheKey: miss.cacheKey, startedAt: new Date(started).toISOString(), ...(miss.external === undefined ? {} : { external: miss.external }) };
     try {
       const upstream: Record<string, Outputs> = {};
       const upstreamKeys: Record<string, string> = {};

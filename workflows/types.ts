@@ -54,6 +54,8 @@ export interface StepOutcome {
   savedMs?: number;
   attempts?: number;
   error?: { code: string; message: string };
+  /** The outside state the key included (steps with an `external` hook), so recording needs no second read. */
+  external?: unknown;
 }
 
 export interface RunOptions {
@@ -108,6 +110,7 @@ export interface Miss {
   cacheKey: string;
   reasonCodes: string[];
   reason: string;
+  external?: unknown;
 }
 
 export interface ResolveResult {
