@@ -24,7 +24,7 @@ import {
   type StepExecutionResult,
   type StepHeartbeat,
 } from '../workflows/types.js';
-import { toApplicationFailure } from './failures.js';
+import { asNonRetryable, toApplicationFailure } from './failures.js';
 import type { RunRuntime } from './run-runtime.js';
 import { stepWorkflowId } from './step-workflow-id.js';
 
@@ -166,7 +166,7 @@ export function createActivities(deps: ActivityDependencies) {
         if (error instanceof WorkflowFailedError) {
           const cause = rootCause(error.cause);
           // The shared execution failed: every waiting run sees it; the next run starts a fresh execution.
-          if (cause instanceof ApplicationFailure) throw ApplicationFailure.create({ type: cause.type ?? 'STEP_FAILED', message: cause.message, nonRetryable: true, details: cause.details ?? [] });
+          if (cause instanceof ApplicationFailure) throw asNonRetryable(cause);
           if (cause instanceof TerminatedFailure || cause instanceof TimeoutFailure || cause instanceof CancelledFailure) {
             throw ApplicationFailure.create({ type: 'STEP_EXECUTION_LOST', message: `the execution of step ${input.nodeId} ended early (${cause.message}); trying again`, nonRetryable: false });
           }
@@ -234,7 +234,7 @@ export function createActivities(deps: ActivityDependencies) {
         const failure = toApplicationFailure(error);
         log.error({ err: error, code: failure.type }, 'step failed');
         // The step's own retries already happened in executeStep; Temporal's attempts are for lost workers.
-        throw ApplicationFailure.create({ type: failure.type ?? 'STEP_FAILED', message: failure.message, nonRetryable: true, details: failure.details ?? [] });
+        throw asNonRetryable(failure);
       } finally {
         stop();
       }

@@ -17,3 +17,8 @@ export function toApplicationFailure(error: unknown): ApplicationFailure {
   if (e?.name === 'ZodError') return ApplicationFailure.create({ type: 'STEP_INVALID_DATA', message: e.message ?? 'invalid data', nonRetryable: true });
   return ApplicationFailure.create({ type: 'STEP_FAILED', message: e?.message ?? String(error), nonRetryable: false, ...(error instanceof Error ? { cause: error } : {}) });
 }
+
+/** The same failure (type, message, details) marked non-retryable: no Temporal retry can change its outcome. */
+export function asNonRetryable(failure: ApplicationFailure): ApplicationFailure {
+  return ApplicationFailure.create({ type: failure.type ?? 'STEP_FAILED', message: failure.message, nonRetryable: true, details: failure.details ?? [] });
+}
