@@ -109,9 +109,10 @@ export function createActivities(deps: ActivityDependencies) {
         nodes: pipeline.nodes.map((n) => ({
           id: n.id,
           upstream: n.upstream,
-          queue: n.step.resources?.queue ?? 'cpu',
+          queue: n.resources.queue ?? 'cpu',
           ...(n.timeoutMs === undefined ? {} : { timeoutMs: n.timeoutMs }),
-          retries: n.step.resources?.retries ?? 0,
+          ...(n.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: n.heartbeatTimeoutMs }),
+          retries: n.resources.retries ?? 0,
         })),
       };
     },

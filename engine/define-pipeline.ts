@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { AnyStep, StepDefinition } from './define-step.js';
+import type { AnyStep, Resources, StepDefinition } from './define-step.js';
 import type { JsonPort, Port, PortKind, Ports } from './ports.js';
 
 const REF_BRAND = Symbol.for('flywheel.output-ref');
@@ -33,6 +33,11 @@ interface BaseNodeOptions<C extends z.ZodType> {
   id?: string;
   /** Config for this use of the step; the config file and `--set` override it, the schema fills defaults. */
   config?: DeepPartial<z.input<C>>;
+  /**
+   * Overrides the step's resources for this use of it (e.g. a shorter heartbeat timeout in a
+   * rehearsal pipeline, or another queue). Resources never enter the cache key.
+   */
+  resources?: Resources;
 }
 
 export type NodeOptions<C extends z.ZodType, I extends Ports> = BaseNodeOptions<C> &
@@ -48,6 +53,7 @@ export interface PipelineNode {
   id: string;
   step: AnyStep;
   config: unknown;
+  resources?: Resources;
   inputs: Record<string, OutputRef>;
 }
 
@@ -112,9 +118,9 @@ export function definePipeline(spec: PipelineSpec): PipelineDefinition {
   const nodes: PipelineNode[] = [];
   const builder: PipelineBuilder = {
     add(step, ...rest) {
-      const options = (rest[0] ?? {}) as { id?: string; config?: unknown; inputs?: Record<string, OutputRef> };
+      const options = (rest[0] ?? {}) as { id?: string; config?: unknown; inputs?: Record<string, OutputRef>; resources?: Resources };
       const id = options.id ?? step.id;
-      nodes.push({ id, step, config: options.config ?? {}, inputs: { ...(options.inputs ?? {}) } });
+      nodes.push({ id, step, config: options.config ?? {}, inputs: { ...(options.inputs ?? {}) }, ...(options.resources === undefined ? {} : { resources: options.resources }) });
       const out: Record<string, OutputRef> = {};
       for (const [name, port] of Object.entries(step.outputs as Ports)) out[name] = makeRef(id, name, port.kind);
       return { id, out } as never;

@@ -12,6 +12,11 @@ export interface Resources {
   timeout?: string;
   /** Extra attempts after a retryable failure. Default 0. */
   retries?: number;
+  /**
+   * On Temporal, how long the step may go without a heartbeat before its worker counts as lost and the
+   * step is retried elsewhere (ISO-8601, e.g. `PT5M`). Default: the run's (FLYWHEEL_HEARTBEAT_TIMEOUT).
+   */
+  heartbeatTimeout?: string;
 }
 
 /** Reported through `ctx.progress`: shown live by the CLI and, on Temporal, carried in heartbeats. */
@@ -21,6 +26,17 @@ export interface Progress {
   message?: string;
   /** Free-form resume state (e.g. a checkpoint path) for the next attempt. */
   details?: unknown;
+}
+
+/**
+ * Folders saved to the artifact store during a run, such as training checkpoints, so that a retry on
+ * another worker can bring them back. They are not outputs: nothing keeps them after the run.
+ */
+export interface CheckpointStore {
+  /** Stores every file of `dir` (content-addressed); returns the digest to put in `progress` details. */
+  save(dir: string): Promise<string>;
+  /** Writes a folder saved by `save` (verified against its digest) to `destination`. */
+  restore(digest: string, destination: string): Promise<void>;
 }
 
 /** Everything `run` receives. Paths are private to this execution; write outputs only to `outputs`. */
@@ -46,6 +62,8 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
    * fresh start. On Temporal it survives a lost worker: it travels in the step's heartbeats.
    */
   resume: unknown;
+  /** Saves checkpoints to the artifact store and restores them, for resuming on another worker. */
+  checkpoints: CheckpointStore;
 }
 
 /** What `run` returns: a value for each JSON output, nothing when there is none. */

@@ -4,10 +4,10 @@ import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { canonicalJson, NotCanonicalError } from '../cache/canonical.js';
 import { ingestDirectory, materializeDirectory } from '../cache/manifest.js';
-import type { CacheKey } from '../cache/digest.js';
+import { asDigest, type CacheKey } from '../cache/digest.js';
 import type { OutputRecord } from '../cache/records.js';
 import { BlobUnavailableError, type Store } from '../cache/store.js';
-import type { Progress } from './define-step.js';
+import type { CheckpointStore, Progress } from './define-step.js';
 import { FlywheelError } from './errors.js';
 import type { FilePort, Port, Ports } from './ports.js';
 import type { ResolvedInput, ResolvedNode } from './validate.js';
@@ -150,7 +150,7 @@ function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal, node: Resolv
       const timedOut = (signal.reason as { name?: string } | undefined)?.name === 'TimeoutError';
       reject(
         timedOut
-          ? new FlywheelError('STEP_TIMEOUT', `step ${node.id} exceeded its timeout ${node.step.resources?.timeout ?? ''}`, { fix: 'raise resources.timeout or make the step faster' })
+          ? new FlywheelError('STEP_TIMEOUT', `step ${node.id} exceeded its timeout ${node.resources.timeout ?? ''}`, { fix: 'raise resources.timeout or make the step faster' })
           : new FlywheelError('STEP_CANCELLED', `step ${node.id} was cancelled`, { retryable: false }),
       );
     };
@@ -169,12 +169,19 @@ function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal, node: Resolv
   });
 }
 
+function checkpointsIn(store: Store): CheckpointStore {
+  return {
+    save: async (dir) => (await ingestDirectory(store, dir)).digest,
+    restore: (digest, destination) => materializeDirectory(store, asDigest(digest), destination),
+  };
+}
+
 /**
  * Executes one step in a private scratch directory: inputs materialized and verified, `run` called with
  * retries for retryable failures, outputs validated and stored. The scratch directory is always removed.
  */
 export async function executeStep(node: ResolvedNode, options: ExecuteOptions): Promise<{ outputs: Record<string, OutputRecord>; attempts: number }> {
-  const retries = node.step.resources?.retries ?? 0;
+  const retries = node.resources.retries ?? 0;
   let resume = options.resume;
   const onProgress = (p: Progress): void => {
     if (p.details !== undefined) resume = p.details;
@@ -201,6 +208,7 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
         attempt,
         resume,
         runId: options.runId,
+        checkpoints: checkpointsIn(options.store),
       } as never), signal, node);
       return { outputs: await collectOutputs(node, outputs, returned, options.store), attempts: attempt };
     } catch (error) {

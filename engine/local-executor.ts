@@ -140,9 +140,10 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
   };
 
   /** Executes a key once per process; other nodes with the same key share the promise. */
-  const executeOnce = (node: ResolvedNode, key: CacheKey, components: KeyComponents, stepLog: Logger): { shared: boolean; work: Promise<Execution> } => {
+  const executeOnce = (node: ResolvedNode, key: CacheKey, components: KeyComponents, stepLog: Logger): { shared: boolean; work: Promise<Execution>; attempts: () => number } => {
     const existing = inFlight.get(key);
-    if (existing) return { shared: true, work: existing };
+    if (existing) return { shared: true, work: existing, attempts: () => 0 };
+    let attempts = 0;
     const work = (async (): Promise<Execution> => {
       const release = await slots.acquire();
       try {
@@ -167,8 +168,12 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
             upstreamOutputs: outputsOf,
             upstreamKey: (id) => results.get(id)?.cacheKey,
             onProgress: (progress) => emit({ type: 'step-progress', id: node.id, progress }),
-            onAttemptFailed: (attempt, error) => stepLog.warn({ attempt, err: error }, 'attempt failed; retrying'),
+            onAttemptFailed: (attempt, error) => {
+              attempts = attempt;
+              stepLog.warn({ attempt, err: error }, 'attempt failed; retrying');
+            },
           });
+          attempts += 1;
           const durationMs = Date.now() - started;
           if (node.step.cache !== false) {
             await store.putAction({ format: 'flywheel.action/v1', key, step: node.step.id, createdAt: new Date().toISOString(), durationMs, runId, outputs, components });
@@ -181,8 +186,9 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
         release();
       }
     })();
+    work.catch(() => (attempts += 1));
     inFlight.set(key, work);
-    return { shared: false, work };
+    return { shared: false, work, attempts: () => attempts };
   };
 
   const settle = async (node: ResolvedNode): Promise<StepRunRecord> => {
@@ -210,19 +216,21 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     emit({ type: 'step-running', id: node.id, reason: why.reason });
     stepLog.info({ cacheHit: false, reason: why.reason }, 'step started');
     const t0 = Date.now();
+    const execution = executeOnce(node, key, components, stepLog);
     try {
-      const { shared, work } = executeOnce(node, key, components, stepLog);
+      const { shared, work } = execution;
       const done = await work;
       if (shared || done.sharedWith !== undefined) {
         const by = done.sharedWith === undefined ? 'another step of this run' : `run ${done.sharedWith}`;
         return finish({ ...base, status: 'cached', cacheKey: key, reasonCodes: ['shared-execution'], reason: `computed once by ${by} while this step waited`, components, outputs: done.outputs, durationMs: Date.now() - t0, savedMs: done.durationMs });
       }
       stepLog.info({ durationMs: done.durationMs }, 'step executed');
-      return finish({ ...base, status: 'executed', cacheKey: key, reasonCodes: why.codes, reason: why.reason, components, outputs: done.outputs, startedAt, durationMs: Date.now() - t0 });
+      return finish({ ...base, status: 'executed', cacheKey: key, reasonCodes: why.codes, reason: why.reason, components, outputs: done.outputs, startedAt, durationMs: Date.now() - t0, attempts: execution.attempts() });
     } catch (error) {
       const info = errorInfo(error);
       stepLog.error({ err: error, code: info.code }, 'step failed');
-      return finish({ ...base, status: 'failed', cacheKey: key, reasonCodes: why.codes, reason: why.reason, components, outputs: {}, startedAt, durationMs: Date.now() - t0, error: info });
+      const attempts = execution.attempts();
+      return finish({ ...base, status: 'failed', cacheKey: key, reasonCodes: why.codes, reason: why.reason, components, outputs: {}, startedAt, durationMs: Date.now() - t0, error: info, ...(attempts > 0 ? { attempts } : {}) });
     }
   };
 

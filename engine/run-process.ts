@@ -10,8 +10,37 @@ export interface RunProcessOptions {
   graceMs?: number;
   /** Called with each chunk the process writes (stdout and stderr); default: inherited. */
   onOutput?: (chunk: string) => void;
+  /** Called with each complete line the process writes, and the stream it came from. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Called once the process has started, with its pid (also its process group id). */
   onStart?: (pid: number) => void;
+}
+
+/** A process that ended with a non-zero code or a signal: retryable, with both kept for callers that classify. */
+export class ProcessFailedError extends FlywheelError {
+  constructor(
+    commandLine: string,
+    readonly exitCode: number | null,
+    readonly exitSignal: NodeJS.Signals | null,
+  ) {
+    super('STEP_PROCESS_FAILED', `${commandLine} exited with ${exitSignal ?? `code ${String(exitCode)}`}`);
+  }
+}
+
+/** Turns chunks into whole lines; a last line without a newline is delivered at the end. */
+function lineSplitter(onLine: (line: string) => void): { push(chunk: string): void; end(): void } {
+  let pending = '';
+  return {
+    push(chunk) {
+      const parts = (pending + chunk).split('\n');
+      pending = parts.pop() ?? '';
+      for (const line of parts) onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+    },
+    end() {
+      if (pending !== '') onLine(pending);
+      pending = '';
+    },
+  };
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
@@ -42,7 +71,8 @@ export function runProcess(command: string, args: readonly string[], options: Ru
       reject(new FlywheelError('STEP_CANCELLED', `${command} was not started: the step was cancelled`, { retryable: false }));
       return;
     }
-    const spawnOptions: SpawnOptions = { detached: true, stdio: options.onOutput ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'] };
+    const piped = options.onOutput !== undefined || options.onLine !== undefined;
+    const spawnOptions: SpawnOptions = { detached: true, stdio: piped ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'] };
     if (options.cwd !== undefined) spawnOptions.cwd = options.cwd;
     if (options.env !== undefined) spawnOptions.env = options.env;
     const child = spawn(command, args, spawnOptions);
@@ -54,20 +84,28 @@ export function runProcess(command: string, args: readonly string[], options: Ru
       killTimer.unref();
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    child.stdout?.on('data', (chunk: Buffer) => options.onOutput?.(chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => options.onOutput?.(chunk.toString()));
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const lines = lineSplitter((line) => options.onLine?.(line, stream));
+      child[stream]?.setEncoding('utf8');
+      child[stream]?.on('data', (chunk: string) => {
+        options.onOutput?.(chunk);
+        lines.push(chunk);
+      });
+      child[stream]?.on('end', () => lines.end());
+    }
     child.once('spawn', () => options.onStart?.(child.pid as number));
     child.once('error', (error) => {
       signal.removeEventListener('abort', onAbort);
       reject(new FlywheelError('STEP_PROCESS_FAILED', `could not start ${command}: ${error.message}`, { retryable: false, fix: `check that ${command} is installed and on PATH` }));
     });
-    child.once('exit', (code, exitSignal) => {
+    // 'close' comes after the output streams have ended, so every line has been delivered by then.
+    child.once('close', (code, exitSignal) => {
       signal.removeEventListener('abort', onAbort);
       // The group may still hold grandchildren that ignored SIGTERM: the timer keeps running to end them.
       if (!signal.aborted && killTimer !== undefined) clearTimeout(killTimer);
       if (code === 0) resolve();
       else if (signal.aborted) reject(new FlywheelError('STEP_CANCELLED', `${command} stopped: the step was cancelled`, { retryable: false }));
-      else reject(new FlywheelError('STEP_PROCESS_FAILED', `${command} ${args.join(' ')} exited with ${exitSignal ?? `code ${String(code)}`}`));
+      else reject(new ProcessFailedError(`${command} ${args.join(' ')}`, code, exitSignal));
     });
   });
 }

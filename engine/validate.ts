@@ -1,6 +1,6 @@
 import { findNotCanonical } from '../cache/canonical.js';
 import { deepMerge, type ConfigOverrides } from './config-overrides.js';
-import type { AnyStep } from './define-step.js';
+import type { AnyStep, Resources } from './define-step.js';
 import { isOutputRef, type PipelineDefinition } from './define-pipeline.js';
 import { parseIsoDuration } from './durations.js';
 import { PipelineInvalidError, type Problem } from './errors.js';
@@ -23,7 +23,10 @@ export interface ResolvedNode {
   inputs: Record<string, ResolvedInput | null>;
   upstream: string[];
   maxAgeMs: number | undefined;
+  /** The step's resources with this node's overrides applied. */
+  resources: Resources;
   timeoutMs: number | undefined;
+  heartbeatTimeoutMs: number | undefined;
 }
 
 export interface ResolvedPipeline {
@@ -51,15 +54,15 @@ function hasPath(value: unknown, path: readonly string[]): boolean {
 }
 
 /** Checks what TypeScript checks for typed callers, for JavaScript callers; false if the step is unusable. */
-function checkStepDefinition(id: string, step: AnyStep, problems: Problem[]): boolean {
+function checkStepDefinition(id: string, step: AnyStep, resources: Resources, problems: Problem[]): boolean {
   const before = problems.length;
   const bad = (message: string, fix: string): void => void problems.push({ code: 'INVALID_STEP_DEFINITION', stepId: id, message, fix });
   if (!ID_PATTERN.test(step.id)) bad(`step id ${JSON.stringify(step.id)} has characters other than letters, digits, - and _`, 'rename the step, e.g. "count-words"');
   if (typeof step.run !== 'function') bad('the step has no run(ctx) function', 'give defineStep a run function');
   if (typeof (step.config as { safeParse?: unknown } | undefined)?.safeParse !== 'function') bad('config is not a zod schema', 'write config: z.object({ ... })');
   if (step.maxAge !== undefined && parseIsoDuration(step.maxAge) === undefined) bad(`maxAge ${JSON.stringify(step.maxAge)} is not an ISO-8601 duration`, 'write e.g. "P7D" or "PT12H"');
-  const resources = step.resources ?? {};
   if (resources.timeout !== undefined && parseIsoDuration(resources.timeout) === undefined) bad(`resources.timeout ${JSON.stringify(resources.timeout)} is not an ISO-8601 duration`, 'write e.g. "PT30M" or "PT14H"');
+  if (resources.heartbeatTimeout !== undefined && (parseIsoDuration(resources.heartbeatTimeout) ?? 0) < 1000) bad(`resources.heartbeatTimeout ${JSON.stringify(resources.heartbeatTimeout)} is not an ISO-8601 duration of at least a second`, 'write e.g. "PT5M"');
   if (resources.queue !== undefined && !QUEUES.has(resources.queue)) bad(`resources.queue ${JSON.stringify(resources.queue)} is unknown`, 'use "cpu" or "gpu-h200"');
   if (resources.retries !== undefined && !(Number.isInteger(resources.retries) && resources.retries >= 0)) bad(`resources.retries must be a whole number ≥ 0, got ${String(resources.retries)}`, 'write e.g. retries: 2');
   for (const [name, port] of [...Object.entries((step.inputs ?? {}) as Ports), ...Object.entries((step.outputs ?? {}) as Ports)]) {
@@ -114,7 +117,8 @@ export function validatePipeline(definition: PipelineDefinition, overrides: Conf
   const resolved: ResolvedNode[] = [];
   for (const node of definition.nodes) {
     const step = node.step;
-    if (!checkStepDefinition(node.id, step, problems)) continue;
+    const resources: Resources = { ...step.resources, ...node.resources };
+    if (!checkStepDefinition(node.id, step, resources, problems)) continue;
     const declared = step.inputs as Ports;
     const inputs: Record<string, ResolvedInput | null> = {};
     for (const [name, ref] of Object.entries(node.inputs)) {
@@ -177,7 +181,9 @@ export function validatePipeline(definition: PipelineDefinition, overrides: Conf
       inputs,
       upstream: [...new Set(Object.values(inputs).flatMap((i) => (i === null ? [] : [i.node])))],
       maxAgeMs: step.maxAge === undefined ? undefined : parseIsoDuration(step.maxAge),
-      timeoutMs: step.resources?.timeout === undefined ? undefined : parseIsoDuration(step.resources.timeout),
+      resources,
+      timeoutMs: resources.timeout === undefined ? undefined : parseIsoDuration(resources.timeout),
+      heartbeatTimeoutMs: resources.heartbeatTimeout === undefined ? undefined : parseIsoDuration(resources.heartbeatTimeout),
     });
   }
 

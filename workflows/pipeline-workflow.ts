@@ -174,7 +174,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
         queue: node.queue,
         ...(node.timeoutMs === undefined ? {} : { timeoutMs: node.timeoutMs }),
         retries: node.retries,
-        heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+        heartbeatTimeoutMs: node.heartbeatTimeoutMs ?? options.heartbeatTimeoutMs,
         ignoreCache: miss.reasonCodes.includes('forced') || miss.reasonCodes.includes('cache-disabled'),
       });
       const durationMs = Date.now() - started;

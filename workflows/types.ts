@@ -35,6 +35,8 @@ export interface DagNode {
   upstream: string[];
   queue: QueueName;
   timeoutMs?: number;
+  /** The step's own heartbeat timeout, when it declares one. */
+  heartbeatTimeoutMs?: number;
   retries: number;
 }
 

@@ -127,3 +127,10 @@ export async function replayHistories(histories: Array<{ workflowId: string; his
   const codePath = join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'workflows', 'bundle.js');
   for (const { workflowId, history } of histories) await Worker.runReplayHistory({ workflowBundle: { codePath } }, history, workflowId);
 }
+
+/** Stops what a suite started (whatever of it did start) and removes its shared folder. */
+export async function stopSuite(workers: Array<WorkerProcess | undefined>, server: TemporalServer | undefined, folder: string | undefined): Promise<void> {
+  await Promise.all(workers.map((worker) => worker?.stop()));
+  await server?.stop();
+  if (folder) await rm(folder, { recursive: true, force: true });
+}

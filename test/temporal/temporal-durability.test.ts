@@ -1,11 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FIXTURES, executions, runCli, runJson, startCli, statuses, waitFor } from '../support/cli.js';
-import { replayHistories, startTemporal, startWorker, type TemporalServer, type WorkerProcess } from '../support/temporal.js';
+import { replayHistories, startTemporal, startWorker, stopSuite, type TemporalServer, type WorkerProcess } from '../support/temporal.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const gpuDiamond = join(FIXTURES, 'gpu-diamond.ts');
@@ -35,11 +35,7 @@ beforeAll(async () => {
   [cpu, gpu] = await Promise.all([startWorker('cpu', env), startWorker('gpu-h200', env)]);
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all([cpu?.stop(), gpu?.stop()]);
-  await server?.stop();
-  if (shared) await rm(shared, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => stopSuite([cpu, gpu], server, shared), 60_000);
 
 beforeEach(async () => {
   await writeFile(execLog, '');
