@@ -17,14 +17,14 @@ import { kappaCommand } from './commands/kappa.js';
 const HELP = `flywheel — typed ML pipelines with a content-addressed cache
 
 usage:
-  flywheel run <pipeline> [--set step.path=value]... [--config file.json] [--force <step>]... [--force-all]
+  flywheel run <pipeline> [--profile name] [--set step.path=value]... [--config file.json] [--force <step>]... [--force-all]
                           [--concurrency N] [--json] [--log-level level] [--engine local|temporal] [--detach]
-  flywheel plan <pipeline> [--set ...] [--config file.json] [--force <step>] [--force-all] [--json]
+  flywheel plan <pipeline> [--profile name] [--set ...] [--config file.json] [--force <step>] [--force-all] [--json]
   flywheel runs [--pipeline name] [--limit N] [--json] [--engine temporal]
   flywheel show <runId> [--json]
   flywheel cancel <runId>
   flywheel worker --queue cpu|gpu-h200 [--concurrency N] [--shutdown-grace PT2M]
-  flywheel schedule create <id> --pipeline <name> --cron "<expr>" [--set ...] [--config file.json]
+  flywheel schedule create <id> --pipeline <name> --cron "<expr>" [--profile name] [--set ...] [--config file.json]
                            [--overlap skip|buffer-one|buffer-all|cancel-other|terminate-other|allow-all]
                            [--catchup-window PT1H] [--note text]
   flywheel schedule list | describe <id> | pause <id> | unpause <id> | trigger <id> | delete <id>
@@ -45,6 +45,7 @@ Exit codes: 0 success, 1 pipeline failed (or cache problems found), 2 bad usage 
 const OPTIONS = {
   set: { type: 'string', multiple: true },
   config: { type: 'string' },
+  profile: { type: 'string' },
   force: { type: 'string', multiple: true },
   'force-all': { type: 'boolean' },
   concurrency: { type: 'string' },
@@ -112,7 +113,7 @@ async function dispatch(argv: string[]): Promise<number> {
   };
   const engine = v.engine ?? (process.env.FLYWHEEL_ENGINE || 'local');
   if (engine !== 'local' && engine !== 'temporal') throw new UsageError(`--engine ${engine} is not an engine`, 'use --engine local or --engine temporal (or FLYWHEEL_ENGINE)');
-  const pipelineArgs = () => ({ pipeline: needOne('pipeline'), set: v.set ?? [], config: v.config, force: v.force ?? [], forceAll: v['force-all'] ?? false, json });
+  const pipelineArgs = () => ({ pipeline: needOne('pipeline'), set: v.set ?? [], config: v.config, profile: v.profile, force: v.force ?? [], forceAll: v['force-all'] ?? false, json });
   switch (command) {
     case 'run':
       return runCommand(
@@ -145,6 +146,7 @@ async function dispatch(argv: string[]): Promise<number> {
         cron: v.cron,
         set: v.set ?? [],
         config: v.config,
+        profile: v.profile,
         store: v.store,
         overlap: v.overlap,
         catchupWindow: v['catchup-window'],

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { overridesFromFile, parseSetArguments, deepMerge, type ConfigOverrides } from '../engine/config-overrides.js';
 import { FlywheelError, type Problem } from '../engine/errors.js';
+import { withProfileOverride } from '../engine/pipeline-profile.js';
 import { validatePipeline, type ResolvedPipeline } from '../engine/validate.js';
 import { loadPipeline } from './load-pipeline.js';
 import { UsageError } from './usage-error.js';
@@ -9,6 +10,8 @@ export interface PipelineArgs {
   pipeline: string;
   set: string[];
   config: string | undefined;
+  /** One of the pipeline's declared profiles; undefined = its default. */
+  profile?: string | undefined;
   force: string[];
 }
 
@@ -42,10 +45,15 @@ export async function loadConfiguredPipeline(args: PipelineArgs): Promise<Prepar
   }
   const fromSet = parseSetArguments(args.set);
   problems.push(...fromSet.problems);
-  overrides = deepMerge(overrides, fromSet.overrides) as ConfigOverrides;
+  overrides = withProfileOverride(deepMerge(overrides, fromSet.overrides) as ConfigOverrides, args.profile);
   const pipeline = validatePipeline(definition, overrides, problems);
   for (const id of args.force) {
     if (!pipeline.byId.has(id)) throw new UsageError(`--force ${id}: no such step in pipeline ${pipeline.name}`, `use one of: ${[...pipeline.byId.keys()].join(', ')}`);
   }
   return { pipeline, path, overrides };
+}
+
+/** How the run record shows what was chosen on the command line: the profile, then each --set. */
+export function describeChoices(args: Pick<PipelineArgs, 'profile' | 'set'>): string[] {
+  return [...(args.profile === undefined ? [] : [`--profile ${args.profile}`]), ...args.set];
 }

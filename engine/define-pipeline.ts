@@ -72,8 +72,14 @@ export interface PipelineSpec {
   /** Pipeline name: run records and plans are kept per name. */
   name: string;
   description?: string;
-  /** Declares the steps and their wiring; called once when the pipeline is defined. */
-  build(p: PipelineBuilder): void;
+  /**
+   * Named variants of the pipeline (name → what it is for), chosen with `flywheel run --profile`:
+   * e.g. `local` with offline stand-ins and `production` with the LLM and the GPU trainer. The first
+   * is the default. `build` receives the chosen one and may wire different steps for it.
+   */
+  profiles?: Record<string, string>;
+  /** Declares the steps and their wiring; called once per profile used. */
+  build(p: PipelineBuilder, context: { profile: string | undefined }): void;
 }
 
 export interface PipelineDefinition {
@@ -81,6 +87,12 @@ export interface PipelineDefinition {
   readonly name: string;
   readonly description?: string;
   readonly nodes: readonly PipelineNode[];
+  /** The profile these nodes were built for (undefined when the pipeline declares none). */
+  readonly profile?: string;
+  /** Declared profiles, name → description. */
+  readonly profiles?: Readonly<Record<string, string>>;
+  /** The same pipeline built for another of its profiles. */
+  readonly withProfile?: (profile: string) => PipelineDefinition;
 }
 
 function makeRef(node: string, output: string, kind: PortKind | undefined): OutputRef {
@@ -115,6 +127,11 @@ export function isPipelineDefinition(value: unknown): value is PipelineDefinitio
  * ```
  */
 export function definePipeline(spec: PipelineSpec): PipelineDefinition {
+  const profiles = spec.profiles === undefined ? undefined : Object.keys(spec.profiles);
+  return buildFor(spec, profiles?.[0]);
+}
+
+function buildFor(spec: PipelineSpec, profile: string | undefined): PipelineDefinition {
   const nodes: PipelineNode[] = [];
   const builder: PipelineBuilder = {
     add(step, ...rest) {
@@ -129,6 +146,7 @@ export function definePipeline(spec: PipelineSpec): PipelineDefinition {
       return makeRef(node, output, undefined);
     },
   };
-  spec.build(builder);
-  return { [PIPELINE_BRAND]: true, name: spec.name, ...(spec.description === undefined ? {} : { description: spec.description }), nodes };
+  spec.build(builder, { profile });
+  const variants = spec.profiles === undefined || profile === undefined ? {} : { profile, profiles: spec.profiles, withProfile: (other: string) => buildFor(spec, other) };
+  return { [PIPELINE_BRAND]: true, name: spec.name, ...(spec.description === undefined ? {} : { description: spec.description }), nodes, ...variants };
 }

@@ -14,7 +14,8 @@ export type ProblemCode =
   | 'CONFIG_NOT_HASHABLE'
   | 'CONFIG_OVERRIDE_INVALID'
   | 'PIPELINE_NOT_FOUND'
-  | 'PIPELINE_LOAD_FAILED';
+  | 'PIPELINE_LOAD_FAILED'
+  | 'PROFILE_UNKNOWN';
 
 /** One thing wrong with a pipeline: what, where, and how to fix it. */
 export interface Problem {

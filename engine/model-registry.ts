@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { acquireFileLock } from '../cache/file-lock.js';
+import { directoryDigest } from './directory-digest.js';
 import { FlywheelError } from './errors.js';
 
 export const ModelVersion = z.object({
@@ -81,16 +82,26 @@ export class ModelRegistry {
     }
   }
 
-  /** Registers a model file; the same bytes register once (their existing version is returned). */
-  async register(modelFile: string, lineage: Omit<ModelVersion, 'version' | 'createdAt' | 'modelDigest' | 'path'>): Promise<{ version: ModelVersion; created: boolean }> {
-    const bytes = await readFile(modelFile);
-    const modelDigest = createHash('sha256').update(bytes).digest('hex');
+  /**
+   * Registers a model: a file, or a folder such as a LoRA adapter with its tokenizer. The same bytes
+   * register once (their existing version is returned).
+   */
+  async register(model: string, lineage: Omit<ModelVersion, 'version' | 'createdAt' | 'modelDigest' | 'path'>): Promise<{ version: ModelVersion; created: boolean }> {
+    const folder = (await stat(model)).isDirectory();
+    const modelDigest = folder ? await directoryDigest(model) : createHash('sha256').update(await readFile(model)).digest('hex');
     return this.update(async (state) => {
       const existing = state.versions.find((v) => v.modelDigest === modelDigest);
       if (existing !== undefined) return { version: existing, created: false };
       await mkdir(join(this.root, 'models'), { recursive: true });
-      const path = join('models', `${modelDigest}.model`);
-      await copyFile(modelFile, join(this.root, path));
+      const path = join('models', folder ? modelDigest : `${modelDigest}.model`);
+      if (folder) {
+        const staging = join(this.root, 'models', `.${modelDigest}.${randomBytes(4).toString('hex')}`);
+        await cp(model, staging, { recursive: true });
+        await rm(join(this.root, path), { recursive: true, force: true });
+        await rename(staging, join(this.root, path));
+      } else {
+        await copyFile(model, join(this.root, path));
+      }
       const version: ModelVersion = { ...lineage, version: (state.versions.at(-1)?.version ?? 0) + 1, createdAt: new Date().toISOString(), modelDigest, path };
       state.versions.push(version);
       return { version, created: true };

@@ -1,6 +1,7 @@
 import { findNotCanonical } from '../cache/canonical.js';
 import { deepMerge, type ConfigOverrides } from './config-overrides.js';
 import type { AnyStep, Resources } from './define-step.js';
+import { applyProfile } from './pipeline-profile.js';
 import { isOutputRef, type PipelineDefinition } from './define-pipeline.js';
 import { parseIsoDuration } from './durations.js';
 import { PipelineInvalidError, type Problem } from './errors.js';
@@ -86,8 +87,9 @@ function checkStepDefinition(id: string, step: AnyStep, resources: Resources, pr
  * }
  * ```
  */
-export function validatePipeline(definition: PipelineDefinition, overrides: ConfigOverrides = {}, earlierProblems: Problem[] = []): ResolvedPipeline {
+export function validatePipeline(chosen: PipelineDefinition, allOverrides: ConfigOverrides = {}, earlierProblems: Problem[] = []): ResolvedPipeline {
   const problems: Problem[] = [...earlierProblems];
+  const { definition, overrides } = applyProfile(chosen, allOverrides, problems);
   const seen = new Map<string, AnyStep>();
   // The step id names the code in every cache key: two different definitions under one id would share results.
   const definitions = new Map<string, AnyStep>();

@@ -7,7 +7,7 @@ import type { Store } from '../../cache/store.js';
 import { FlywheelError } from '../../engine/errors.js';
 import type { RunEvent } from '../../engine/local-executor.js';
 import { hasCpuWorker, queryProgress, startTemporalRun, withTemporal } from '../../engine/temporal-executor.js';
-import { loadConfiguredPipeline } from '../pipeline-options.js';
+import { loadConfiguredPipeline, describeChoices } from '../pipeline-options.js';
 import { RunReporter } from '../reporter.js';
 import { RUN_FAILED } from '../../workflows/types.js';
 import { runSummary } from '../run-summary.js';
@@ -42,7 +42,7 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
       pipelineRef: args.pipeline,
       pipelinePath: path,
       overrides,
-      setArgs: args.set,
+      setArgs: describeChoices(args),
       store: storeLocation(args.store),
       force: args.force,
       forceAll: args.forceAll,

@@ -1,7 +1,7 @@
 import type { Store } from '../../cache/store.js';
 import { createLogger } from '../../engine/logger.js';
 import { runLocal } from '../../engine/local-executor.js';
-import { preparePipeline, type PipelineArgs } from '../pipeline-options.js';
+import { describeChoices, preparePipeline, type PipelineArgs } from '../pipeline-options.js';
 import { RunReporter } from '../reporter.js';
 import { runOnTemporal } from './run-temporal.js';
 import { runSummary } from '../run-summary.js';
@@ -36,7 +36,7 @@ export async function runCommand(args: RunArgs, store: Store): Promise<number> {
       ...(args.concurrency === undefined ? {} : { concurrency: args.concurrency }),
       force: args.force,
       forceAll: args.forceAll,
-      overrides: args.set,
+      overrides: describeChoices(args),
       signal: abort.signal,
       ...(reporter ? { onEvent: reporter.onEvent } : {}),
     });

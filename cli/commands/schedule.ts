@@ -5,7 +5,7 @@ import { FlywheelError } from '../../engine/errors.js';
 import { PIPELINE_WORKFLOW, pipelineRunInput, withTemporal, type TemporalConnection } from '../../engine/temporal-executor.js';
 import { PIPELINE_KEY } from '../../workflows/search-attributes.js';
 import { taskQueueName } from '../../workflows/types.js';
-import { loadConfiguredPipeline, type PipelineArgs } from '../pipeline-options.js';
+import { loadConfiguredPipeline, type PipelineArgs, describeChoices } from '../pipeline-options.js';
 import { UsageError } from '../usage-error.js';
 
 export interface ScheduleArgs {
@@ -15,6 +15,7 @@ export interface ScheduleArgs {
   cron: string | undefined;
   set: string[];
   config: string | undefined;
+  profile: string | undefined;
   store: string | undefined;
   overlap: string | undefined;
   catchupWindow: string | undefined;
@@ -52,7 +53,7 @@ function describeText(d: ScheduleDescription): string {
   const input = action?.args?.[0] as { context?: { pipelineRef?: string; setArgs?: string[] } } | undefined;
   const lines = [
     `schedule ${d.scheduleId}: ${d.state.paused ? 'PAUSED' : 'active'}${d.state.note ? ` (${d.state.note})` : ''}`,
-    `  pipeline: ${input?.context?.pipelineRef ?? '?'}${input?.context?.setArgs?.length ? ` ${input.context.setArgs.map((s) => `--set ${s}`).join(' ')}` : ''}`,
+    `  pipeline: ${input?.context?.pipelineRef ?? '?'}${input?.context?.setArgs?.length ? ` ${input.context.setArgs.map((s) => (s.startsWith('--') ? s : `--set ${s}`)).join(' ')}` : ''}`,
     `  cron: ${cronOf(d.memo)} (UTC)  overlap: ${d.policies.overlap}  catch-up window: ${Math.round(d.policies.catchupWindow / 60_000)} min`,
     `  next runs: ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ') || 'none'}`,
     `  recent runs: ${d.info.recentActions.map((a) => `${a.takenAt.toISOString()} ${a.action.workflow.workflowId}`).join(', ') || 'none'}`,
@@ -76,7 +77,7 @@ export async function scheduleCommand(args: ScheduleArgs): Promise<number> {
       const id = scheduleId(args.id);
       if (args.pipeline === undefined) throw new UsageError('schedule create needs --pipeline <name>', 'e.g. flywheel schedule create weekly-retrain --pipeline flow-agent --cron "0 2 * * 1"');
       if (args.cron === undefined || args.cron.trim().split(/\s+/).length !== 5) throw new UsageError(`--cron ${JSON.stringify(args.cron ?? '')} is not a five-field cron expression`, 'e.g. --cron "0 2 * * 1" (Mondays 02:00 UTC)');
-      const pipelineArgs: PipelineArgs = { pipeline: args.pipeline, set: args.set, config: args.config, force: [] };
+      const pipelineArgs: PipelineArgs = { pipeline: args.pipeline, set: args.set, config: args.config, profile: args.profile, force: [] };
       // Validated now, so a typo fails here rather than at 2 a.m. on Monday.
       const { pipeline, path, overrides } = await loadConfiguredPipeline(pipelineArgs);
       const overlap = overlapPolicy(args.overlap);
@@ -90,7 +91,7 @@ export async function scheduleCommand(args: ScheduleArgs): Promise<number> {
             workflowType: PIPELINE_WORKFLOW,
             workflowId: `flywheel-scheduled-${id}`,
             taskQueue: taskQueueName(connection.settings.queuePrefix, 'cpu'),
-            args: [pipelineRunInput({ pipeline, pipelineRef: args.pipeline as string, pipelinePath: path, overrides, setArgs: args.set, store: storeLocation(args.store) }, connection.settings)],
+            args: [pipelineRunInput({ pipeline, pipelineRef: args.pipeline as string, pipelinePath: path, overrides, setArgs: describeChoices({ profile: args.profile, set: args.set }), store: storeLocation(args.store) }, connection.settings)],
             typedSearchAttributes: [{ key: PIPELINE_KEY, value: pipeline.name }],
           },
           policies: { overlap, catchupWindow },

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { defineStep, file, json } from 'flywheel';
+import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
 import { ModelRegistry, registryLocation } from '../../engine/model-registry.js';
 import { EvaluationMetrics } from './evaluate.js';
 import { decideGate } from './gate.js';
@@ -32,7 +32,8 @@ export const deploy = defineStep({
     minScore: z.number().min(0).max(1).default(0.3),
     maxSliceRegression: z.number().min(0).max(1).default(0.05),
   }),
-  inputs: { model: file(), metrics: json(EvaluationMetrics), train: file() },
+  /** `model`: a model file (the local stand-in); `adapter`: the fine-tuned adapter folder (production). */
+  inputs: { model: file({ optional: true }), adapter: dir({ optional: true }), metrics: json(EvaluationMetrics), train: file() },
   outputs: { decision: json(DeployDecision) },
   // Acts on live state (production may have changed by hand or by another run): judged afresh every
   // run, and idempotent, so a run that changes nothing leaves the registry as it was.
@@ -40,7 +41,11 @@ export const deploy = defineStep({
   async run({ config, inputs, runId, log }) {
     const registry = new ModelRegistry(registryLocation(config.registry));
     const dataDigest = createHash('sha256').update(await readFile(inputs.train)).digest('hex');
-    const { version, created } = await registry.register(inputs.model, { runId, dataDigest, config: { ...config }, metrics: inputs.metrics });
+    const model = inputs.adapter ?? inputs.model;
+    if (model === undefined || (inputs.adapter !== undefined && inputs.model !== undefined)) {
+      throw new FlywheelError('MODEL_MISSING', 'flow-deploy needs exactly one of its model (file) and adapter (folder) inputs', { retryable: false, fix: 'wire train.model (local profile) or fine-tune.adapter (production profile) to deploy' });
+    }
+    const { version, created } = await registry.register(model, { runId, dataDigest, config: { ...config }, metrics: inputs.metrics });
     await registry.setAlias('candidate', version.version, `evaluated by run ${runId}`);
     const state = await registry.read();
     const current = state.versions.find((v) => v.version === state.aliases.production);

@@ -6,6 +6,7 @@ import { FlowWorkflow } from './flow-workflow.js';
 import { mapBounded } from './map-bounded.js';
 import { llmApiKey } from './openai-endpoint.js';
 import { predictWorkflow, RetrievalModel } from './retrieval-model.js';
+import { ServedModelRef } from './serve-adapter.js';
 import { ServedWorkflowModel } from './served-model.js';
 import { METRICS, scoreExample, summarize, summarizeBySlice, type MetricSummary } from './score-workflow.js';
 
@@ -41,15 +42,16 @@ export const evaluate = defineStep({
     concurrency: z.number().int().min(1).max(64).default(4),
     maxTurns: z.number().int().min(1).max(100).default(24),
   }),
-  inputs: { model: file({ optional: true }), benchmark: file() },
+  inputs: { model: file({ optional: true }), benchmark: file(), served: json(ServedModelRef, { optional: true }) },
   outputs: { report: dir(), metrics: json(EvaluationMetrics) },
   env: ['OPENAI_BASE_URL'],
   async run({ config, inputs, outputs, progress, log }) {
     const examples = (await readFile(inputs.benchmark, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => BenchmarkLine.parse(JSON.parse(l)));
     let candidate: { id: string; offline: boolean; predict: (request: string, base: FlowWorkflow | undefined) => Promise<FlowWorkflow | undefined> };
-    if (config.serving === 'openai') {
+    if (config.serving === 'openai' || inputs.served !== undefined) {
+      // A candidate loaded by the serve step names its own endpoint and model.
       const apiKey = llmApiKey('flow-evaluate.serving=openai');
-      const served = new ServedWorkflowModel({ baseURL: config.baseUrl ?? process.env.OPENAI_BASE_URL, model: config.servedModel, apiKey, maxTurns: config.maxTurns, maxRetries: 4, timeoutMs: 120_000 });
+      const served = new ServedWorkflowModel({ baseURL: inputs.served?.baseUrl ?? config.baseUrl ?? process.env.OPENAI_BASE_URL, model: inputs.served?.model ?? config.servedModel, apiKey, maxTurns: config.maxTurns, maxRetries: 4, timeoutMs: 120_000 });
       candidate = { id: served.id, offline: false, predict: (request, base) => served.predict(request, base) };
     } else {
       if (inputs.model === undefined) throw new FlywheelError('MODEL_MISSING', 'flow-evaluate.serving=local needs the model input', { retryable: false, fix: 'wire the train step\'s model output to evaluate, or set serving=openai' });

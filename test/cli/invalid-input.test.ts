@@ -32,6 +32,17 @@ describe('invalid pipelines and bad usage exit 2 before anything runs', () => {
     expect((await runCli(['runs', '--json'], { cwd })).stdout.trim()).toBe('[]');
   });
 
+  it('an unknown --profile names the profiles there are; a pipeline without profiles refuses one', async () => {
+    const cwd = await tempDir('flywheel-profile');
+    const unknown = await runCli(['run', join(FIXTURES, 'profiled.ts'), '--profile', 'fast'], { cwd });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('PROFILE_UNKNOWN: pipeline profiled has no profile "fast"');
+    expect(unknown.stderr).toContain('fix: use --profile quick | full');
+    const none = await runCli(['plan', join(FIXTURES, 'chain.ts'), '--profile', 'full'], { cwd });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('pipeline chain declares no profiles');
+  });
+
   it('reports every problem at once', async () => {
     const cwd = await tempDir('flywheel-invalid');
     const result = await runCli(['run', invalid('many-problems')], { cwd });

@@ -26,15 +26,23 @@ async function readBody(request: IncomingMessage): Promise<string> {
   return text;
 }
 
+/** Answers a request other than chat completions (e.g. vLLM's POST /v1/load_lora_adapter); undefined = 404. */
+export type OtherRoute = (method: string, path: string, body: string) => { status: number; body: string } | undefined;
+
 /**
  * A real HTTP server speaking the OpenAI chat completions API on a free loopback port; `reply`
  * scripts each answer (status, headers such as retry-after, content) from the request and its index.
  */
-export async function startOpenAIServer(reply: (request: ChatRequest, index: number) => ScriptedReply): Promise<OpenAIServer> {
+export async function startOpenAIServer(reply: (request: ChatRequest, index: number) => ScriptedReply, other?: OtherRoute): Promise<OpenAIServer> {
   const requests: ChatRequest[] = [];
   const server: Server = createServer((req, res) => {
     void (async () => {
       if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+        const answered = other?.(req.method ?? '', req.url ?? '', await readBody(req));
+        if (answered !== undefined) {
+          res.writeHead(answered.status, { 'content-type': 'application/json' }).end(answered.body);
+          return;
+        }
         res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `no route ${req.method ?? ''} ${req.url ?? ''}` } }));
         return;
       }

@@ -73,6 +73,16 @@ describe('flywheel run --engine temporal', () => {
     expect(shown.stdout).toContain('succeeded');
   });
 
+  it('carries the chosen profile to the workers, which rebuild the same wiring', async () => {
+    const { cwd } = await workspace();
+    const full = await runJson(join(FIXTURES, 'profiled.ts'), [...onTemporal, '--profile', 'full'], { cwd, env });
+    expect(full.code, full.stderr).toBe(0);
+    expect(statuses(full.run)).toEqual({ emit: 'executed', upper: 'executed' });
+    expect((await runCli(['output', 'upper.out', '--run', full.run.runId], { cwd, env })).stdout).toBe('ABC\n');
+    const quick = await runJson(join(FIXTURES, 'profiled.ts'), onTemporal, { cwd, env });
+    expect(statuses(quick.run)).toEqual({ emit: 'cached' });
+  });
+
   it('after a --set change executes exactly the affected steps', async () => {
     const ws = await workspace();
     expect((await runJson(chain, onTemporal, ws)).code).toBe(0);
