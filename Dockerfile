@@ -27,3 +27,16 @@ COPY --from=build /app ./
 USER node
 ENTRYPOINT ["node", "bin/flywheel.js"]
 CMD ["--help"]
+
+# The gpu-h200 worker: the same application plus the trainer's Python environment (pinned in
+# trainer/requirements.txt; PyPI's torch wheels carry the CUDA libraries, the host provides the
+# driver through the NVIDIA container toolkit).
+#   docker build --target gpu-runtime -t flywheel-gpu .
+FROM runtime AS gpu-runtime
+USER root
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv && rm -rf /var/lib/apt/lists/*
+COPY trainer/requirements.txt /opt/trainer-requirements.txt
+RUN --mount=type=cache,target=/root/.cache/pip python3 -m venv /opt/trainer-venv \
+ && /opt/trainer-venv/bin/pip install -r /opt/trainer-requirements.txt
+ENV FLYWHEEL_TRAINER_PYTHON=/opt/trainer-venv/bin/python
+USER node

@@ -26,8 +26,8 @@ class Profile:
 
 PROFILES = {
     # The weekly production fine-tune: Qwen3-32B, bf16 LoRA on every linear layer, activations
-    # recomputed, sharded with FSDP over the node's GPUs (torchrun). Sizing: 8 x H200 at ~40% MFU do
-    # about 2.5 PFLOP/s of useful work; LoRA with recomputation costs ~6 x 32e9 FLOPs per token, so
+    # recomputed, sharded with FSDP over the node's GPUs (torchrun). Sizing: 8 x H200 at ~40% MFU do about
+    # 3.2 PFLOP/s, ~2.5 after communication; LoRA with recomputation costs ~6 x 32e9 FLOPs per token, so
     # 12 hours is ~0.55e9 tokens = 3 epochs over ~180M tokens of trajectories (~60k conversations of
     # ~3k tokens). The trainer prints its measured tokens/s, so the estimate is checked every run.
     "qwen3-32b-h200": Profile(

@@ -148,6 +148,19 @@ def load_model(model_dir: str, profile: Profile, device: Any, dist: Distributed)
     return model
 
 
+def assistant_loss_sum(model: Any, batch: dict[str, Any]) -> Any:
+    """Summed cross-entropy of the assistant tokens. Logits are computed only at the positions that
+    predict one (any row of the batch): with ~10% of a trajectory's tokens written by the assistant and a
+    152k-token vocabulary, the full logits would dominate memory and the output layer's compute."""
+    import torch
+
+    targets = batch["labels"][:, 1:]
+    keep = (targets != IGNORE).any(dim=0).nonzero().squeeze(-1)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep, use_cache=False).logits
+    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets[:, keep].reshape(-1),
+                                             ignore_index=IGNORE, reduction="sum")
+
+
 def trainable_state(model: Any) -> dict[str, Any]:
     """Full (gathered) trainable weights on the CPU; a collective under FSDP."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
@@ -269,6 +282,8 @@ def train(*, model_dir: str, data: str, out: str, profile: Profile, checkpoint_d
             emit.emit("checkpoint", step=step, path=path)
         dist.barrier()
 
+    # bf16 profiles keep the LoRA weights in float32 (precise updates) and compute in bfloat16.
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=profile.dtype == "bfloat16")
     model.train()
     started, tokens_total, last_saved = time.monotonic(), 0, start_step - 1
     try:
@@ -281,12 +296,10 @@ def train(*, model_dir: str, data: str, out: str, profile: Profile, checkpoint_d
             loss_sum, step_tokens = 0.0, 0
             for start in range(0, len(step_examples), profile.micro_batch):
                 batch = collate(step_examples[start:start + profile.micro_batch], tokenizer.pad_token_id, device)
-                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-                # Sum over assistant tokens divided by the step's total: every token weighs the same
-                # whatever batch it fell in, and the result is independent of micro-batching.
-                loss = torch.nn.functional.cross_entropy(
-                    logits[:, :-1].reshape(-1, logits.size(-1)).float(), batch["labels"][:, 1:].reshape(-1),
-                    ignore_index=IGNORE, reduction="sum") / targets
+                with autocast:
+                    # Sum over assistant tokens divided by the step's total: every token weighs the same
+                    # whatever batch it fell in, and the result is independent of micro-batching.
+                    loss = assistant_loss_sum(model, batch) / targets
                 loss.backward()
                 loss_sum += float(loss.detach())
                 step_tokens += int(batch["attention_mask"].sum())
