@@ -45,4 +45,14 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect((await runCli(['model', 'promote', 'v3'], { cwd, env })).code).toBe(0);
     expect((await runCli(['model', 'promote', '9'], { cwd, env })).stderr).toContain('MODEL_VERSION_NOT_FOUND');
   });
+
+  it('a sampling change re-runs exactly synthesize and what lies downstream of it', async () => {
+    const cwd = await tempDir('flow-agent-temperature');
+    const env = { OPENAI_API_KEY: '' };
+    expect((await runJson('flow-agent', [], { cwd, env })).code).toBe(0);
+    const warmer = await runJson('flow-agent', ['--set', 'synthesize.temperature=0.9'], { cwd, env });
+    expect(statuses(warmer.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'executed', train: 'executed', benchmark: 'cached', evaluate: 'executed', deploy: 'executed' });
+    const synthesize = warmer.run.steps.find((s) => s.id === 'synthesize');
+    expect(synthesize?.reason).toBe('config temperature: 0.7 → 0.9');
+  });
 });
