@@ -10,6 +10,7 @@ import { decide, indexLastRun, type LastRun } from '../engine/decide.js';
 import { executeStep } from '../engine/execute-step.js';
 import { externalState } from '../engine/external-state.js';
 import { nodeKey } from '../engine/node-key.js';
+import { storeResult } from '../engine/store-result.js';
 import { lastFinishedRun } from '../engine/run-history.js';
 import type { ResolvedNode, ResolvedPipeline } from '../engine/validate.js';
 import {
@@ -219,7 +220,7 @@ export function createActivities(deps: ActivityDependencies) {
           });
           const durationMs = Date.now() - started;
           if (node.step.cache !== false) {
-            await store.putAction({ format: 'flywheel.action/v1', key, step: node.step.id, createdAt: new Date().toISOString(), durationMs, runId: input.context.runId, outputs, components });
+            await storeResult(store, node, { format: 'flywheel.action/v1', key, step: node.step.id, createdAt: new Date().toISOString(), durationMs, runId: input.context.runId, outputs, components }, upstreamOutputs, process.env);
           }
           log.info({ durationMs }, 'step executed');
           return { outputs, durationMs, computedBy: input.context.runId, attempts };

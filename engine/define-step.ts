@@ -94,6 +94,12 @@ export interface StepSpec<C extends z.ZodType, I extends Ports, O extends Ports>
    * re-runs exactly when that state changes. Keep it cheap and deterministic.
    */
   external?: (config: z.output<C>) => unknown;
+  /**
+   * The step itself changes the outside state `external` reads (deploy writes the registry it keys on):
+   * its result is also cached under the key of the state it leaves, so a run that finds the outside
+   * state as this step left it is a hit, and any other change (a promotion by hand) re-runs it.
+   */
+  convergent?: boolean;
   run(ctx: StepContext<z.output<C>, I, O>): Promise<StepResult<O>> | StepResult<O>;
 }
 

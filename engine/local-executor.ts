@@ -10,6 +10,7 @@ import { FlywheelError } from './errors.js';
 import { executeStep } from './execute-step.js';
 import { externalState } from './external-state.js';
 import { nodeKey } from './node-key.js';
+import { storeResult } from './store-result.js';
 import { decide, indexLastRun, type LastRun } from './decide.js';
 import { lastFinishedRun, newRunId } from './run-history.js';
 import type { ResolvedNode, ResolvedPipeline } from './validate.js';
@@ -176,7 +177,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
           attempts += 1;
           const durationMs = Date.now() - started;
           if (node.step.cache !== false) {
-            await store.putAction({ format: 'flywheel.action/v1', key, step: node.step.id, createdAt: new Date().toISOString(), durationMs, runId, outputs, components });
+            await storeResult(store, node, { format: 'flywheel.action/v1', key, step: node.step.id, createdAt: new Date().toISOString(), durationMs, runId, outputs, components }, outputsOf, options.env ?? process.env);
           }
           return { outputs, durationMs };
         } finally {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
 import { ModelRegistry, registryLocation } from '../../engine/model-registry.js';
@@ -16,14 +17,24 @@ export const DeployDecision = z.object({
 });
 export type DeployDecision = z.infer<typeof DeployDecision>;
 
+/** The registry's state as one digest ("empty" before its first version). */
+async function registryDigest(root: string): Promise<string> {
+  try {
+    return createHash('sha256').update(await readFile(join(root, 'registry.json'))).digest('hex');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'empty';
+    throw error;
+  }
+}
+
 /**
  * Registers the candidate with its lineage (run, data digest, config, metrics), points `candidate` at
  * it, and moves `production` to it only when the gate passes, unless that version was rolled back by
- * hand. Runs every time; registering the same model bytes again reuses their version.
+ * hand. Registering the same model bytes again reuses their version.
  */
 export const deploy = defineStep({
   id: 'flow-deploy',
-  version: 1,
+  version: 2,
   description: 'Register the candidate model and promote it if the gate passes',
   config: z.object({
     /** Registry directory; default FLYWHEEL_REGISTRY, else .flywheel/registry. */
@@ -35,9 +46,10 @@ export const deploy = defineStep({
   /** `model`: a model file (the local stand-in); `adapter`: the fine-tuned adapter folder (production). */
   inputs: { model: file({ optional: true }), adapter: dir({ optional: true }), metrics: json(EvaluationMetrics), train: file() },
   outputs: { decision: json(DeployDecision) },
-  // Acts on live state (production may have changed by hand or by another run): judged afresh every
-  // run, and idempotent, so a run that changes nothing leaves the registry as it was.
-  cache: false,
+  // Acts on live state: the registry's state is in the key, so a promotion or rollback by hand (or by
+  // another run) makes deploy judge again; the state deploy itself leaves is a hit (convergent).
+  external: async (config) => ({ registry: await registryDigest(registryLocation(config.registry)) }),
+  convergent: true,
   async run({ config, inputs, runId, log }) {
     const registry = new ModelRegistry(registryLocation(config.registry));
     const dataDigest = createHash('sha256').update(await readFile(inputs.train)).digest('hex');

@@ -263,4 +263,35 @@ describe('local executor', () => {
     expect(line?.cacheKey).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(lines())).not.toContain('sk-live-123');
   });
+
+  it('caches a convergent step under the outside state it leaves, and re-runs it when that state changes', async () => {
+    const runner = await inProcessRunner();
+    const stateFile = join(runner.store.root, '..', `ledger-${Date.now()}.txt`);
+    let executions = 0;
+    // Like deploy: reads a ledger in its key and appends to it only when its entry is missing.
+    const record = defineStep({
+      id: 'record-in-ledger',
+      version: 1,
+      config: z.object({ entry: z.string().default('v1') }),
+      outputs: { result: json(z.object({ added: z.boolean() })) },
+      external: async () => readFile(stateFile, 'utf8').catch(() => ''),
+      convergent: true,
+      async run({ config }) {
+        executions += 1;
+        const ledger = await readFile(stateFile, 'utf8').catch(() => '');
+        if (ledger.split('\n').includes(config.entry)) return { result: { added: false } };
+        await writeFile(stateFile, `${ledger}${config.entry}\n`);
+        return { result: { added: true } };
+      },
+    });
+    const pipeline = definePipeline({ name: 'ledger', build: (p) => void p.add(record) });
+    expect(statusOf(await runner.run(pipeline))).toEqual({ 'record-in-ledger': 'executed' });
+    expect(statusOf(await runner.run(pipeline))).toEqual({ 'record-in-ledger': 'cached' }); // the state it left
+    await writeFile(stateFile, 'changed by hand\n');
+    const again = await runner.run(pipeline);
+    expect(statusOf(again)).toEqual({ 'record-in-ledger': 'executed' });
+    expect(again.steps[0]?.reasonCodes).toContain('external-changed');
+    expect(statusOf(await runner.run(pipeline))).toEqual({ 'record-in-ledger': 'cached' });
+    expect(executions).toBe(2);
+  });
 });

@@ -5,7 +5,7 @@ import { runCli, runJson, statuses } from '../support/cli.js';
 import { tempDir } from '../support/temp-dir.js';
 
 describe('the flow-agent pipeline (local profile)', () => {
-  it('collects, synthesizes, trains the offline stand-in and evaluates it on the benchmark; a second run is cached up to deploy', async () => {
+  it('collects, synthesizes, trains the offline stand-in and evaluates it on the benchmark; a second run is entirely cached', async () => {
     const cwd = await tempDir('flow-agent');
     const env = { OPENAI_API_KEY: '' };
     const first = await runJson('flow-agent', [], { cwd, env });
@@ -24,11 +24,11 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect(await readFile(join(cwd, 'report', 'report.html'), 'utf8')).toContain('<table>');
 
     const again = await runJson('flow-agent', [], { cwd, env });
-    // The data files are unchanged (their digests are in the snapshot keys): everything is cached but the
-    // deploy step, which re-judges the live registry every run and changes nothing here.
-    expect(statuses(again.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'cached', train: 'cached', benchmark: 'cached', evaluate: 'cached', deploy: 'executed' });
-    const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null }> => JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
-    expect(await decision()).toMatchObject({ version: 1, newVersion: false, production: 1 }); // same model bytes: no new version
+    // The data files are unchanged (their digests are in the snapshot keys) and the registry is as the first
+    // deploy left it (its state is deploy's key): entirely cached.
+    expect(statuses(again.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'cached', train: 'cached', benchmark: 'cached', evaluate: 'cached', deploy: 'cached' });
+    const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null; reasons: string[] }> => JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
+    expect(await decision()).toMatchObject({ version: 1, promoted: true, production: 1 });
 
     // More data: a better model, promoted; then rolled back by hand.
     const changed = await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env });
@@ -38,6 +38,13 @@ describe('the flow-agent pipeline (local profile)', () => {
     const listed = JSON.parse((await runCli(['model', 'ls', '--json'], { cwd, env })).stdout) as { aliases: { production: number; candidate: number }; versions: Array<{ version: number; runId: string; dataDigest: string }> };
     expect(listed.aliases).toEqual({ production: 1, candidate: 2 });
     expect(listed.versions.map((v) => v.runId)).toEqual([first.run.runId, changed.run.runId]);
+    // The rollback changed the registry: deploy judges again, keeps the rolled-back v2 out, then is cached.
+    const afterRollback = await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env });
+    expect(statuses(afterRollback.run)).toMatchObject({ train: 'cached', evaluate: 'cached', deploy: 'executed' });
+    expect(afterRollback.run.steps.find((st) => st.id === 'deploy')?.reason).toContain('outside state');
+    expect(await decision()).toMatchObject({ version: 2, newVersion: false, promoted: false, production: 1 });
+    expect((await decision()).reasons.join(' ')).toContain('rolled back by hand');
+    expect(statuses((await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env })).run).deploy).toBe('cached');
     // A strict gate keeps a candidate out of production.
     const strict = await runJson('flow-agent', ['--set', 'collect.days=30', '--set', 'collect.minWorkflowsPerMerchant=1', '--set', 'deploy.minScore=0.99'], { cwd, env });
     expect(strict.code).toBe(0);
