@@ -7,6 +7,10 @@ import { fineTune } from '../steps/flow-agent/fine-tune.js';
 import { serveAdapter } from '../steps/flow-agent/serve-adapter.js';
 import { synthesize } from '../steps/flow-agent/synthesize.js';
 import { trainLocal } from '../steps/flow-agent/train-local.js';
+import { calibrateJudge, snapshotCalibration } from '../steps/judge/calibrate-judge.js';
+import { judgePredictions } from '../steps/judge/judge-predictions.js';
+
+const judgeData = (name: string): string => fileURLToPath(new URL(`../data/judge/${name}`, import.meta.url));
 
 const data = (name: string): string => fileURLToPath(new URL(`../data/flow-agent/${name}`, import.meta.url));
 
@@ -20,6 +24,8 @@ const data = (name: string): string => fileURLToPath(new URL(`../data/flow-agent
  *   Qwen3-32B LoRA fine-tune runs on a gpu-h200 worker, the adapter is loaded onto the serving
  *   endpoint (FLYWHEEL_SERVING_URL) and evaluated there through the agent's tools.
  *
+ * Both also calibrate the judge against human labels (offline rules locally, an LLM in production) and
+ * judge the benchmark outputs with it only if its held-out kappa reaches the trust bar.
  * The steps before training are the same in both, so switching profile reuses their cached results.
  */
 export default definePipeline({
@@ -34,15 +40,20 @@ export default definePipeline({
     const collected = p.add(collect, { id: 'collect', inputs: { export: source.out.data } });
     const synthesized = p.add(synthesize, { id: 'synthesize', config: production ? { provider: 'openai' } : {}, inputs: { workflows: collected.out.workflows } });
     const benchmark = p.add(snapshotBenchmark, { id: 'benchmark', config: { source: data('benchmark.jsonl') } });
+    // The judge is calibrated against human labels and used only if humans can trust it (held-out kappa ≥ 0.6).
+    const calibration = p.add(snapshotCalibration, { id: 'calibration', config: { source: judgeData('calibration.jsonl') } });
+    const judge = p.add(calibrateJudge, { id: 'calibrate-judge', config: production ? { model: 'gpt-4.1' } : {}, inputs: { calibration: calibration.out.data } });
     if (production) {
       const tuned = p.add(fineTune, { id: 'fine-tune', inputs: { train: synthesized.out.train } });
       const served = p.add(serveAdapter, { id: 'serve', inputs: { adapter: tuned.out.adapter } });
       const evaluated = p.add(evaluate, { id: 'evaluate', config: { serving: 'openai' }, inputs: { benchmark: benchmark.out.data, served: served.out.served } });
-      p.add(deploy, { id: 'deploy', inputs: { adapter: tuned.out.adapter, metrics: evaluated.out.metrics, train: synthesized.out.train } });
+      const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
+      p.add(deploy, { id: 'deploy', inputs: { adapter: tuned.out.adapter, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged } });
     } else {
       const trained = p.add(trainLocal, { id: 'train', inputs: { train: synthesized.out.train } });
       const evaluated = p.add(evaluate, { id: 'evaluate', inputs: { model: trained.out.model, benchmark: benchmark.out.data } });
-      p.add(deploy, { id: 'deploy', inputs: { model: trained.out.model, metrics: evaluated.out.metrics, train: synthesized.out.train } });
+      const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
+      p.add(deploy, { id: 'deploy', inputs: { model: trained.out.model, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged } });
     }
   },
 });

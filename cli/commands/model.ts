@@ -9,7 +9,7 @@ export async function modelCommand(args: { action: string | undefined; version: 
     case 'ls': {
       const state = await registry.read();
       if (args.json) {
-        out(JSON.stringify({ aliases: state.aliases, versions: state.versions.map(({ metrics, ...v }) => ({ ...v, overall: (metrics as { overall?: unknown } | undefined)?.overall ?? null })), history: state.history }, null, 2));
+        out(JSON.stringify({ aliases: state.aliases, versions: state.versions.map(({ metrics, ...v }) => ({ ...v, overall: (metrics as { overall?: unknown } | undefined)?.overall ?? null, judge: (metrics as { judge?: unknown } | undefined)?.judge ?? null })), history: state.history }, null, 2));
         return 0;
       }
       if (state.versions.length === 0) {

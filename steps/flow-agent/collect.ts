@@ -24,7 +24,8 @@ async function readSource(source: string): Promise<Buffer> {
  * The data changes outside Flywheel, so the digest of its bytes is part of the key (`external`):
  * unchanged data is a cache hit all the way down, new data re-runs what depends on it.
  */
-function snapshotStep(id: string, what: string, fileName: string) {
+/** A step that copies a JSONL source (file, folder or S3 prefix) into the store, keyed by its content. */
+export function snapshotStep(id: string, what: string, fileName: string) {
   return defineStep({
     id,
     version: 2,

@@ -8,6 +8,7 @@ import { llmApiKey } from './openai-endpoint.js';
 import { predictWorkflow, RetrievalModel } from './retrieval-model.js';
 import { ServedModelRef } from './serve-adapter.js';
 import { ServedWorkflowModel } from './served-model.js';
+import { toHtml, toMarkdown, type ReportBlock } from '../report-document.js';
 import { METRICS, scoreExample, summarize, summarizeBySlice, type MetricSummary } from './score-workflow.js';
 
 const BenchmarkLine = z.object({
@@ -23,7 +24,6 @@ export const EvaluationMetrics = z.object({ model: z.string(), offlineStandIn: z
 export type EvaluationMetrics = z.infer<typeof EvaluationMetrics>;
 
 const pct = (v: number | null): string => (v === null ? '–' : `${(v * 100).toFixed(1)}%`);
-const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function table(rows: Array<[string, MetricSummary]>): string[][] {
   return [['slice', 'examples', ...METRICS], ...rows.map(([name, s]) => [name, String(s.examples), ...METRICS.map((m) => pct(s[m]))])];
@@ -32,7 +32,7 @@ function table(rows: Array<[string, MetricSummary]>): string[][] {
 /** The candidate on the held-out benchmark: deterministic metrics overall and per slice, as Markdown and HTML. */
 export const evaluate = defineStep({
   id: 'flow-evaluate',
-  version: 2,
+  version: 3,
   description: 'Score the candidate model on the held-out benchmark, per slice',
   config: z.object({
     /** `local`: the model file from train (the offline stand-in); `openai`: a served model behind an OpenAI-compatible endpoint. */
@@ -43,7 +43,8 @@ export const evaluate = defineStep({
     maxTurns: z.number().int().min(1).max(100).default(24),
   }),
   inputs: { model: file({ optional: true }), benchmark: file(), served: json(ServedModelRef, { optional: true }) },
-  outputs: { report: dir(), metrics: json(EvaluationMetrics) },
+  /** predictions: one line per benchmark example (request, the candidate's workflow or null, slices), for the judge. */
+  outputs: { report: dir(), metrics: json(EvaluationMetrics), predictions: file({ fileName: 'predictions.jsonl' }) },
   env: ['OPENAI_BASE_URL'],
   async run({ config, inputs, outputs, progress, log }) {
     const examples = (await readFile(inputs.benchmark, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => BenchmarkLine.parse(JSON.parse(l)));
@@ -69,16 +70,19 @@ export const evaluate = defineStep({
         log.warn({ example: example.id, err: error }, 'the candidate gave no answer; scored as wrong');
       }
       if (++done % 50 === 0) progress({ fraction: done / examples.length, message: `${done}/${examples.length} examples` });
-      return { id: example.id, slices: example.slices, scores: scoreExample(predicted, example.expected) };
+      return { id: example.id, request: example.request, predicted: predicted ?? null, slices: example.slices, scores: scoreExample(predicted, example.expected) };
     });
     const metrics: EvaluationMetrics = { model: candidate.id, offlineStandIn: candidate.offline, failedPredictions, overall: summarize(results.map((r) => r.scores)), slices: summarizeBySlice(results) };
-    const rows = table([['overall', metrics.overall], ...Object.entries(metrics.slices)]);
     const title = `Benchmark report — ${metrics.model}${metrics.offlineStandIn ? ' (offline stand-in model)' : ''}`;
-    const markdown = [`# ${title}`, '', `${examples.length} held-out examples${failedPredictions > 0 ? `; ${failedPredictions} got no answer (scored as wrong)` : ''}.`, '', `| ${(rows[0] as string[]).join(' | ')} |`, `|${(rows[0] as string[]).map(() => ' --- ').join('|')}|`, ...rows.slice(1).map((r) => `| ${r.join(' | ')} |`), ''].join('\n');
-    const html = `<!doctype html><html><head><meta charset="utf-8"><title>${escape(title)}</title><style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}td:first-child{text-align:left}</style></head><body><h1>${escape(title)}</h1><p>${examples.length} held-out examples.</p><table>${rows.map((r, i) => `<tr>${r.map((c) => (i === 0 ? `<th>${escape(c)}</th>` : `<td>${escape(c)}</td>`)).join('')}</tr>`).join('')}</table></body></html>\n`;
+    const blocks: ReportBlock[] = [
+      { kind: 'heading', level: 1, text: title },
+      { kind: 'paragraph', text: `${examples.length} held-out examples${failedPredictions > 0 ? `; ${failedPredictions} got no answer (scored as wrong)` : ''}.` },
+      { kind: 'table', rows: table([['overall', metrics.overall], ...Object.entries(metrics.slices)]) },
+    ];
     await mkdir(outputs.report, { recursive: true });
-    await writeFile(join(outputs.report, 'report.md'), markdown);
-    await writeFile(join(outputs.report, 'report.html'), html);
+    await writeFile(outputs.predictions, results.map((r) => `${JSON.stringify({ id: r.id, request: r.request, prediction: r.predicted, slices: r.slices })}\n`).join(''));
+    await writeFile(join(outputs.report, 'report.md'), toMarkdown(blocks));
+    await writeFile(join(outputs.report, 'report.html'), toHtml(title, blocks));
     return { metrics };
   },
 });

@@ -1,16 +1,13 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BenchmarkExample } from '../../steps/flow-agent/benchmark-generator.js';
 import { buildTrajectory } from '../../steps/flow-agent/trajectory.js';
 import { FIXTURES, REPO, runCli, runJson } from '../support/cli.js';
-import { startOpenAIServer, type OpenAIServer } from '../support/openai-server.js';
+import { scriptedServers } from '../support/openai-server.js';
 import { tempDir } from '../support/temp-dir.js';
 
-const servers: OpenAIServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const serve = scriptedServers();
 
 describe('flow-agent evaluate on a served model', () => {
   it('runs the agent loop against an OpenAI-compatible endpoint and scores what the tool calls built', async () => {
@@ -19,7 +16,7 @@ describe('flow-agent evaluate on a served model', () => {
     const wrong = examples[1] as BenchmarkExample;
     // A scripted candidate that plays each example's ideal trajectory turn by turn (stateless: the turn is the
     // number of tool results so far); for one example it picks another trigger, which evaluation must catch.
-    const scripted = await startOpenAIServer((request) => {
+    const scripted = await serve((request) => {
       const user = request.body.messages.find((m) => m.role === 'user')?.content ?? '';
       const example = examples.find((e) => e.request === user);
       if (example === undefined) return { status: 400, content: `unknown request ${user.slice(0, 40)}` };
@@ -33,7 +30,6 @@ describe('flow-agent evaluate on a served model', () => {
       }
       return { content: '', toolCalls };
     });
-    servers.push(scripted);
     const cwd = await tempDir('flow-eval-served');
     const benchmark = join(cwd, 'benchmark.jsonl');
     await writeFile(benchmark, examples.map((e) => `${JSON.stringify(e)}\n`).join(''));

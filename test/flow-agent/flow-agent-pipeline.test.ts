@@ -26,7 +26,7 @@ describe('the flow-agent pipeline (local profile)', () => {
     const again = await runJson('flow-agent', [], { cwd, env });
     // The data files are unchanged (their digests are in the snapshot keys) and the registry is as the first
     // deploy left it (its state is deploy's key): entirely cached.
-    expect(statuses(again.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'cached', train: 'cached', benchmark: 'cached', evaluate: 'cached', deploy: 'cached' });
+    expect(statuses(again.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'cached', train: 'cached', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', evaluate: 'cached', judge: 'cached', deploy: 'cached' });
     const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null; reasons: string[] }> => JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
     expect(await decision()).toMatchObject({ version: 1, promoted: true, production: 1 });
 
@@ -53,12 +53,34 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect((await runCli(['model', 'promote', '9'], { cwd, env })).stderr).toContain('MODEL_VERSION_NOT_FOUND');
   });
 
+  it('calibrates the judge, judges the benchmark with it, and refuses a judge humans cannot trust', async () => {
+    const cwd = await tempDir('flow-agent-judge');
+    const env = { OPENAI_API_KEY: '' };
+    const trusted = await runJson('flow-agent', [], { cwd, env });
+    expect(trusted.code, trusted.stderr).toBe(0);
+    const judged = JSON.parse((await runCli(['output', 'judge.judged'], { cwd, env })).stdout) as { offline: boolean; heldOutKappa: number; overall: { items: number; good: number; goodCi: [number, number] } };
+    expect(judged.offline).toBe(true);
+    expect(judged.heldOutKappa).toBeGreaterThanOrEqual(0.6);
+    expect(judged.overall.items).toBe(300);
+    expect(judged.overall.goodCi[0]).toBeLessThanOrEqual(judged.overall.good);
+    const registry = JSON.parse((await runCli(['model', 'ls', '--json'], { cwd, env })).stdout) as { versions: Array<{ judge: { specDigest: string } | null }> };
+    expect(registry.versions[0]?.judge?.specDigest).toMatch(/^[0-9a-f]{64}$/);
+
+    // No search: the first-draft rubric stays, below the bar. The run fails with the reason; nothing is deployed.
+    const untrusted = await runJson('flow-agent', ['--set', 'calibrate-judge.maxIterations=0'], { cwd, env });
+    expect(untrusted.code).toBe(1);
+    expect(statuses(untrusted.run)).toMatchObject({ 'calibrate-judge': 'executed', judge: 'failed', deploy: 'skipped' });
+    const failure = untrusted.run.steps.find((s) => s.id === 'judge');
+    expect(failure?.error?.code).toBe('JUDGE_UNTRUSTED');
+    expect(failure?.error?.message).toMatch(/held-out kappa 0\.4\d\d .*below the bar 0\.6\. Largest disagreements: \w/);
+  });
+
   it('a sampling change re-runs exactly synthesize and what lies downstream of it', async () => {
     const cwd = await tempDir('flow-agent-temperature');
     const env = { OPENAI_API_KEY: '' };
     expect((await runJson('flow-agent', [], { cwd, env })).code).toBe(0);
     const warmer = await runJson('flow-agent', ['--set', 'synthesize.temperature=0.9'], { cwd, env });
-    expect(statuses(warmer.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'executed', train: 'executed', benchmark: 'cached', evaluate: 'executed', deploy: 'executed' });
+    expect(statuses(warmer.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'executed', train: 'executed', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', evaluate: 'executed', judge: 'executed', deploy: 'executed' });
     const synthesize = warmer.run.steps.find((s) => s.id === 'synthesize');
     expect(synthesize?.reason).toBe('config temperature: 0.7 → 0.9');
   });

@@ -1,17 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { trainerEnv, trainerPython } from '../../steps/flow-agent/trainer-process.js';
 import { TRAJECTORIES } from '../fixtures/fine-tune-rehearsal.js';
 import { runCli, runJson, statuses } from '../support/cli.js';
-import { startOpenAIServer, type OpenAIServer } from '../support/openai-server.js';
+import { scriptedServers } from '../support/openai-server.js';
+import { isJudgePrompt, readJudgePrompt, scriptedJudgeVerdict } from '../support/scripted-judge.js';
 import { tempDir } from '../support/temp-dir.js';
 
-const servers: OpenAIServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const serve = scriptedServers();
 
 describe('the flow-agent pipeline, production profile (rehearsed on a CPU with a tiny model)', () => {
   it('writes requests with the LLM, fine-tunes, loads the adapter on the serving endpoint, evaluates it there and gates it', async () => {
@@ -19,8 +17,9 @@ describe('the flow-agent pipeline, production profile (rehearsed on a CPU with a
     const baseModel = join(cwd, 'base-model');
     execFileSync(trainerPython(), ['-m', 'flywheel_trainer.tiny_model', '--out', baseModel, '--corpus', TRAJECTORIES], { env: trainerEnv(), stdio: 'pipe' });
     const loaded: Array<{ lora_name: string; lora_path: string }> = [];
-    const server = await startOpenAIServer(
+    const server = await serve(
       (request) => {
+        if (isJudgePrompt(request)) return { content: scriptedJudgeVerdict(readJudgePrompt(request)) };
         if (request.body.tools === undefined) return { content: JSON.stringify({ request: `Please automate this for my store (${request.body.messages.length} messages).` }) };
         // The served candidate: a random tiny model cannot build workflows; this one answers without its tools.
         return { content: 'I am not sure how to do that.' };
@@ -31,13 +30,12 @@ describe('the flow-agent pipeline, production profile (rehearsed on a CPU with a
         return { status: 200, body: '"Success: LoRA adapter loaded"' };
       },
     );
-    servers.push(server);
     const env = { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: server.baseURL, FLYWHEEL_SERVING_URL: server.baseURL, FLYWHEEL_REGISTRY: join(cwd, 'registry') };
     const args = ['--profile', 'production', '--set', 'fine-tune.profile=tiny-cpu', '--set', `fine-tune.baseModelPath=${baseModel}`, '--set', 'fine-tune.maxSteps=4', '--set', `serve.adapterRoot=${join(cwd, 'adapters')}`];
 
     const { code, run, stderr } = await runJson('flow-agent', args, { cwd, env });
     expect(code, stderr).toBe(0);
-    expect(statuses(run)).toEqual({ production: 'executed', collect: 'executed', synthesize: 'executed', benchmark: 'executed', 'fine-tune': 'executed', serve: 'executed', evaluate: 'executed', deploy: 'executed' });
+    expect(statuses(run)).toEqual({ production: 'executed', collect: 'executed', synthesize: 'executed', benchmark: 'executed', calibration: 'executed', 'calibrate-judge': 'executed', 'fine-tune': 'executed', serve: 'executed', evaluate: 'executed', judge: 'executed', deploy: 'executed' });
 
     const synthesized = JSON.parse((await runCli(['output', 'synthesize.report'], { cwd, env })).stdout) as { offline: boolean; llmCalls: number; examples: number };
     expect(synthesized.offline).toBe(false);

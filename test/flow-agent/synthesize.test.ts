@@ -1,20 +1,17 @@
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateProductionCorpus } from '../../steps/flow-agent/corpus-generator.js';
 import type { ProductionRecord } from '../../steps/flow-agent/production-record.js';
 import { replayTrajectory, type TrainingExample } from '../../steps/flow-agent/trajectory.js';
 import { validateFlow } from '../../steps/flow-agent/validate-flow.js';
 import { workflowDescriptor } from '../../steps/flow-agent/workflow-descriptor.js';
 import { FIXTURES, runCli, runJson, statuses } from '../support/cli.js';
-import { startOpenAIServer, type OpenAIServer } from '../support/openai-server.js';
+import { scriptedServers, type OpenAIServer } from '../support/openai-server.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const pipeline = join(FIXTURES, 'flow-synthesize.ts');
-const servers: OpenAIServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+const serve = scriptedServers();
 
 interface Report {
   writer: string;
@@ -42,7 +39,7 @@ describe('flow-agent synthesize', () => {
   it('retries 429 (honouring retry-after) and 500s, asks again on malformed output, and reports what stayed malformed', async () => {
     const ws = await workspace(4);
     const poisoned = ws.records[0]?.merchant_id as string;
-    const server = await startOpenAIServer((request, index) => {
+    const server = await serve((request, index) => {
       const prompt = request.body.messages.map((m) => m.content).join('\n');
       if (index === 0) return { status: 429, headers: { 'retry-after': '1' }, content: 'slow down' };
       if (index === 1) return { status: 500, content: 'upstream hiccup' };
@@ -50,7 +47,6 @@ describe('flow-agent synthesize', () => {
       if (prompt.includes(poisoned)) return { content: '{"req": "wrong field"}' }; // stays malformed
       return { content: answer(`Please set up automation number ${index} for my store.`) };
     });
-    servers.push(server);
     const run = await runJson(pipeline, [...onServer(server), '--set', 'synthesize.maxFailureRate=1'], ws);
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse((await runCli(['output', 'synthesize.report'], ws)).stdout) as Report;
@@ -80,8 +76,7 @@ describe('flow-agent synthesize', () => {
 
   it('memoizes answers: ten new workflows cost ten calls, a new temperature costs them all again', async () => {
     const ws = await workspace(6, 11);
-    const server = await startOpenAIServer((_, index) => ({ content: answer(`Automate thing ${index} in my shop, please.`) }));
-    servers.push(server);
+    const server = await serve((_, index) => ({ content: answer(`Automate thing ${index} in my shop, please.`) }));
     const first = await runJson(pipeline, onServer(server), ws);
     expect(first.code, first.stderr).toBe(0);
     const n = ws.records.length;

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { afterEach } from 'vitest';
 
 export interface ChatRequest {
   at: number;
@@ -73,4 +74,22 @@ export async function startOpenAIServer(reply: (request: ChatRequest, index: num
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   return { baseURL: `http://127.0.0.1:${port}/v1`, requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/**
+ * For a test file: starts scripted servers that are closed after each test.
+ *
+ *   const serve = scriptedServers();
+ *   const server = await serve((request) => ({ content: '...' }));
+ */
+export function scriptedServers(): typeof startOpenAIServer {
+  const open: OpenAIServer[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+  return async (reply, other) => {
+    const server = await startOpenAIServer(reply, other);
+    open.push(server);
+    return server;
+  };
 }

@@ -1,0 +1,32 @@
+import type { FlowWorkflow } from '../flow-agent/flow-workflow.js';
+import { llmApiKey } from '../flow-agent/openai-endpoint.js';
+import type { JudgeLabel } from './calibration-generator.js';
+import type { JudgeSpec } from './judge-spec.js';
+import { LlmJudge } from './llm-judge.js';
+import { OFFLINE_JUDGE_ID, offlineJudge } from './offline-judge.js';
+
+export const OFFLINE_MODEL = 'offline-rules';
+
+export interface EndpointSettings {
+  baseUrl?: string | undefined;
+  concurrency: number;
+  malformedRetries: number;
+  maxRetries: number;
+  timeoutMs: number;
+}
+
+export interface JudgeRunner {
+  id: string;
+  offline: boolean;
+  judge(spec: JudgeSpec, items: ReadonlyArray<{ request: string; output: FlowWorkflow }>): Promise<Array<JudgeLabel | null>>;
+  stats(): Record<string, number>;
+}
+
+/** The judge a spec names: the offline rules (labelled offline), or its model behind an OpenAI-compatible endpoint. */
+export function judgeRunner(model: string, settings: EndpointSettings, setting: string): JudgeRunner {
+  if (model === OFFLINE_MODEL) {
+    return { id: OFFLINE_JUDGE_ID, offline: true, judge: (spec, items) => Promise.resolve(items.map((i) => offlineJudge(i.request, i.output, spec).label)), stats: () => ({}) };
+  }
+  const llm = new LlmJudge({ model, baseURL: settings.baseUrl ?? process.env.OPENAI_BASE_URL, apiKey: llmApiKey(setting, `--set ${setting.split('=')[0] ?? ''}=${OFFLINE_MODEL}`), concurrency: settings.concurrency, malformedRetries: settings.malformedRetries, maxRetries: settings.maxRetries, timeoutMs: settings.timeoutMs });
+  return { id: llm.id, offline: false, judge: (spec, items) => llm.judge(spec, items), stats: () => ({ ...llm.stats }) };
+}
