@@ -8,6 +8,7 @@ import { serveAdapter } from '../steps/flow-agent/serve-adapter.js';
 import { synthesize } from '../steps/flow-agent/synthesize.js';
 import { trainLocal } from '../steps/flow-agent/train-local.js';
 import { calibrateJudge, snapshotCalibration } from '../steps/judge/calibrate-judge.js';
+import { goldenDrift, snapshotGolden } from '../steps/judge/golden-drift.js';
 import { judgePredictions } from '../steps/judge/judge-predictions.js';
 
 const judgeData = (name: string): string => fileURLToPath(new URL(`../data/judge/${name}`, import.meta.url));
@@ -43,17 +44,20 @@ export default definePipeline({
     // The judge is calibrated against human labels and used only if humans can trust it (held-out kappa ≥ 0.6).
     const calibration = p.add(snapshotCalibration, { id: 'calibration', config: { source: judgeData('calibration.jsonl') } });
     const judge = p.add(calibrateJudge, { id: 'calibrate-judge', config: production ? { model: 'gpt-4.1' } : {}, inputs: { calibration: calibration.out.data } });
+    // Every run re-scores the frozen golden set; drift from the accepted baseline stops deploy.
+    const golden = p.add(snapshotGolden, { id: 'golden', config: { source: judgeData('golden.jsonl') } });
+    const drift = p.add(goldenDrift, { id: 'judge-drift', config: { liveJudge: production }, inputs: { judge: judge.out.judge, golden: golden.out.data } });
     if (production) {
       const tuned = p.add(fineTune, { id: 'fine-tune', inputs: { train: synthesized.out.train } });
       const served = p.add(serveAdapter, { id: 'serve', inputs: { adapter: tuned.out.adapter } });
       const evaluated = p.add(evaluate, { id: 'evaluate', config: { serving: 'openai' }, inputs: { benchmark: benchmark.out.data, served: served.out.served } });
       const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
-      p.add(deploy, { id: 'deploy', inputs: { adapter: tuned.out.adapter, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged } });
+      p.add(deploy, { id: 'deploy', inputs: { adapter: tuned.out.adapter, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged, drift: drift.out.drift } });
     } else {
       const trained = p.add(trainLocal, { id: 'train', inputs: { train: synthesized.out.train } });
       const evaluated = p.add(evaluate, { id: 'evaluate', inputs: { model: trained.out.model, benchmark: benchmark.out.data } });
       const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
-      p.add(deploy, { id: 'deploy', inputs: { model: trained.out.model, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged } });
+      p.add(deploy, { id: 'deploy', inputs: { model: trained.out.model, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged, drift: drift.out.drift } });
     }
   },
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
 import { ModelRegistry, registryLocation } from '../../engine/model-registry.js';
+import { GoldenDrift } from '../judge/golden-drift.js';
 import { JudgedBenchmark } from '../judge/judge-predictions.js';
 import { EvaluationMetrics } from './evaluate.js';
 import { decideGate } from './gate.js';
@@ -45,8 +46,8 @@ export const deploy = defineStep({
     maxSliceRegression: z.number().min(0).max(1).default(0.05),
   }),
   /** `model`: a model file (the local stand-in); `adapter`: the fine-tuned adapter folder (production). */
-  /** `judged`: the calibrated judge's verdicts; wired, a judge humans cannot trust blocks deploy. */
-  inputs: { model: file({ optional: true }), adapter: dir({ optional: true }), metrics: json(EvaluationMetrics), train: file(), judged: json(JudgedBenchmark, { optional: true }) },
+  /** `judged`, `drift`: the calibrated judge's verdicts and its golden-set check; wired, an untrusted or drifting judge blocks deploy. */
+  inputs: { model: file({ optional: true }), adapter: dir({ optional: true }), metrics: json(EvaluationMetrics), train: file(), judged: json(JudgedBenchmark, { optional: true }), drift: json(GoldenDrift, { optional: true }) },
   outputs: { decision: json(DeployDecision) },
   // Acts on live state: the registry's state is in the key, so a promotion or rollback by hand (or by
   // another run) makes deploy judge again; the state deploy itself leaves is a hit (convergent).
@@ -59,7 +60,7 @@ export const deploy = defineStep({
     if (model === undefined || (inputs.adapter !== undefined && inputs.model !== undefined)) {
       throw new FlywheelError('MODEL_MISSING', 'flow-deploy needs exactly one of its model (file) and adapter (folder) inputs', { retryable: false, fix: 'wire train.model (local profile) or fine-tune.adapter (production profile) to deploy' });
     }
-    const judge = inputs.judged === undefined ? undefined : { judge: inputs.judged.judge, specDigest: inputs.judged.specDigest, heldOutKappa: inputs.judged.heldOutKappa, good: inputs.judged.overall.good, goodCi: inputs.judged.overall.goodCi };
+    const judge = inputs.judged === undefined ? undefined : { judge: inputs.judged.judge, specDigest: inputs.judged.specDigest, heldOutKappa: inputs.judged.heldOutKappa, good: inputs.judged.overall.good, goodCi: inputs.judged.overall.goodCi, ...(inputs.drift === undefined ? {} : { golden: { kappa: inputs.drift.kappa, status: inputs.drift.status } }) };
     const { version, created } = await registry.register(model, { runId, dataDigest, config: { ...config }, metrics: { ...inputs.metrics, ...(judge === undefined ? {} : { judge }) } });
     await registry.setAlias('candidate', version.version, `evaluated by run ${runId}`);
     const state = await registry.read();

@@ -9,7 +9,7 @@ import { JUDGE_LABELS, type CalibrationItem } from './calibration-generator.js';
 import { agreementTable, confusionTable, disagreementTable, historyBlocks, sliceTable } from './calibration-report.js';
 import { agreement, disagreementCells, searchJudgeSpec, type AgreementScore } from './calibration-search.js';
 import { defaultJudgeSpec, JudgeSpec, RUBRICS, specDigest, specWithRubric } from './judge-spec.js';
-import { judgeRunner, OFFLINE_MODEL } from './judge-runner.js';
+import { JUDGE_ENDPOINT_CONFIG, judgeRunner, OFFLINE_MODEL } from './judge-runner.js';
 
 /** The committed calibration set (data/judge/calibration.jsonl), keyed by its content. */
 export const snapshotCalibration = snapshotStep('judge-snapshot-calibration', 'judge calibration set', 'calibration.jsonl');
@@ -62,9 +62,9 @@ export const calibrateJudge = defineStep({
   version: 1,
   description: 'Calibrate the LLM judge against human labels (Cohen\'s kappa), choosing on development data',
   config: z.object({
+    ...JUDGE_ENDPOINT_CONFIG,
     /** `offline-rules` (labelled offline) or a model on an OpenAI-compatible endpoint. */
     model: z.string().default(OFFLINE_MODEL),
-    baseUrl: z.string().url().optional(),
     /** The first-draft rubric the search starts from. */
     startRubric: z.enum(Object.keys(RUBRICS) as [string, ...string[]]).default('lenient'),
     /** Rubric variants the search may switch to. */
@@ -75,10 +75,6 @@ export const calibrateJudge = defineStep({
     minGain: z.number().min(0).default(0.005),
     /** Shown in the report; the judge step enforces its own bar. */
     trustThreshold: z.number().min(-1).max(1).default(0.6),
-    concurrency: z.number().int().min(1).max(64).default(8),
-    malformedRetries: z.number().int().min(0).max(5).default(2),
-    maxRetries: z.number().int().min(0).max(10).default(4),
-    timeoutMs: z.number().int().positive().default(60_000),
   }),
   inputs: { calibration: file() },
   outputs: { judge: json(CalibratedJudge), report: dir() },

@@ -7,7 +7,7 @@ import { toHtml, toMarkdown } from '../report-document.js';
 import { wilsonInterval } from './agreement.js';
 import { CalibratedJudge } from './calibrate-judge.js';
 import { JUDGE_LABELS, type JudgeLabel } from './calibration-generator.js';
-import { judgeRunner } from './judge-runner.js';
+import { JUDGE_ENDPOINT_CONFIG, judgeRunner } from './judge-runner.js';
 
 const Prediction = z.object({ id: z.string(), request: z.string(), prediction: FlowWorkflow.nullable(), slices: z.record(z.string(), z.union([z.string(), z.boolean()])) });
 
@@ -43,12 +43,8 @@ export const judgePredictions = defineStep({
   version: 1,
   description: 'Judge the candidate\'s benchmark outputs with the calibrated judge, if humans can trust it',
   config: z.object({
+    ...JUDGE_ENDPOINT_CONFIG,
     minKappa: z.number().min(-1).max(1).default(0.6),
-    baseUrl: z.string().url().optional(),
-    concurrency: z.number().int().min(1).max(64).default(8),
-    malformedRetries: z.number().int().min(0).max(5).default(2),
-    maxRetries: z.number().int().min(0).max(10).default(4),
-    timeoutMs: z.number().int().positive().default(60_000),
   }),
   inputs: { judge: json(CalibratedJudge), predictions: file() },
   outputs: { judged: json(JudgedBenchmark), report: dir() },

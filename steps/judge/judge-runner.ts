@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { FlowWorkflow } from '../flow-agent/flow-workflow.js';
 import { llmApiKey } from '../flow-agent/openai-endpoint.js';
 import type { JudgeLabel } from './calibration-generator.js';
@@ -7,12 +8,24 @@ import { OFFLINE_JUDGE_ID, offlineJudge } from './offline-judge.js';
 
 export const OFFLINE_MODEL = 'offline-rules';
 
+/** Config fields of every step that asks a judge: where, how many at once, how patiently. */
+export const JUDGE_ENDPOINT_CONFIG = {
+  /** The endpoint, ending in /v1; default OPENAI_BASE_URL. */
+  baseUrl: z.string().url().optional(),
+  concurrency: z.number().int().min(1).max(64).default(8),
+  malformedRetries: z.number().int().min(0).max(5).default(2),
+  maxRetries: z.number().int().min(0).max(10).default(4),
+  timeoutMs: z.number().int().positive().default(60_000),
+};
+
 export interface EndpointSettings {
   baseUrl?: string | undefined;
   concurrency: number;
   malformedRetries: number;
   maxRetries: number;
   timeoutMs: number;
+  /** Remember verdicts across runs (default true). */
+  memo?: boolean;
 }
 
 export interface JudgeRunner {
@@ -27,6 +40,6 @@ export function judgeRunner(model: string, settings: EndpointSettings, setting: 
   if (model === OFFLINE_MODEL) {
     return { id: OFFLINE_JUDGE_ID, offline: true, judge: (spec, items) => Promise.resolve(items.map((i) => offlineJudge(i.request, i.output, spec).label)), stats: () => ({}) };
   }
-  const llm = new LlmJudge({ model, baseURL: settings.baseUrl ?? process.env.OPENAI_BASE_URL, apiKey: llmApiKey(setting, `--set ${setting.split('=')[0] ?? ''}=${OFFLINE_MODEL}`), concurrency: settings.concurrency, malformedRetries: settings.malformedRetries, maxRetries: settings.maxRetries, timeoutMs: settings.timeoutMs });
+  const llm = new LlmJudge({ model, baseURL: settings.baseUrl ?? process.env.OPENAI_BASE_URL, apiKey: llmApiKey(setting, `--set ${setting.split('=')[0] ?? ''}=${OFFLINE_MODEL}`), concurrency: settings.concurrency, malformedRetries: settings.malformedRetries, maxRetries: settings.maxRetries, timeoutMs: settings.timeoutMs, ...(settings.memo === false ? { memo: false as const } : {}) });
   return { id: llm.id, offline: false, judge: (spec, items) => llm.judge(spec, items), stats: () => ({ ...llm.stats }) };
 }

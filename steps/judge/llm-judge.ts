@@ -13,7 +13,8 @@ export interface LlmJudgeOptions extends EndpointOptions {
   concurrency: number;
   /** Extra asks when an answer is not the JSON verdict; then the item counts as unjudged. */
   malformedRetries: number;
-  memo?: LlmMemo;
+  /** false: always ask (e.g. to notice a provider changing the model behind a name). */
+  memo?: LlmMemo | false;
 }
 
 export interface LlmJudgeStats {
@@ -44,19 +45,19 @@ export class LlmJudge {
   readonly id: string;
   readonly stats: LlmJudgeStats = { calls: 0, memoHits: 0, malformed: 0 };
   private readonly client: OpenAI;
-  private readonly memo: LlmMemo;
+  private readonly memo: LlmMemo | undefined;
 
   constructor(private readonly options: LlmJudgeOptions & { model: string }) {
     this.id = endpointId(options.model, options.baseURL);
     this.client = openAIClient(options);
-    this.memo = options.memo ?? new LlmMemo();
+    this.memo = options.memo === false ? undefined : (options.memo ?? new LlmMemo());
   }
 
   async judge(spec: JudgeSpec, items: ReadonlyArray<{ request: string; output: FlowWorkflow }>): Promise<Array<JudgeLabel | null>> {
     const digest = specDigest(spec);
     return mapBounded(items, this.options.concurrency, async (item) => {
-      const key = this.memo.key({ judge: this.id, spec: digest, request: item.request, output: item.output });
-      const remembered = await this.memo.get(key);
+      const key = this.memo?.key({ judge: this.id, spec: digest, request: item.request, output: item.output });
+      const remembered = key === undefined ? undefined : await this.memo?.get(key);
       if (remembered !== undefined) {
         this.stats.memoHits += 1;
         return Verdict.parse(JSON.parse(remembered)).label;
@@ -68,7 +69,7 @@ export class LlmJudge {
         try {
           const verdict = Verdict.safeParse(JSON.parse(answer));
           if (verdict.success) {
-            await this.memo.put(key, JSON.stringify(verdict.data));
+            if (key !== undefined) await this.memo?.put(key, JSON.stringify(verdict.data));
             return verdict.data.label;
           }
         } catch {

@@ -26,7 +26,7 @@ describe('the flow-agent pipeline (local profile)', () => {
     const again = await runJson('flow-agent', [], { cwd, env });
     // The data files are unchanged (their digests are in the snapshot keys) and the registry is as the first
     // deploy left it (its state is deploy's key): entirely cached.
-    expect(statuses(again.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'cached', train: 'cached', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', evaluate: 'cached', judge: 'cached', deploy: 'cached' });
+    expect(statuses(again.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'cached', train: 'cached', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', golden: 'cached', 'judge-drift': 'cached', evaluate: 'cached', judge: 'cached', deploy: 'cached' });
     const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null; reasons: string[] }> => JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
     expect(await decision()).toMatchObject({ version: 1, promoted: true, production: 1 });
 
@@ -80,7 +80,7 @@ describe('the flow-agent pipeline (local profile)', () => {
     const env = { OPENAI_API_KEY: '' };
     expect((await runJson('flow-agent', [], { cwd, env })).code).toBe(0);
     const warmer = await runJson('flow-agent', ['--set', 'synthesize.temperature=0.9'], { cwd, env });
-    expect(statuses(warmer.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'executed', train: 'executed', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', evaluate: 'executed', judge: 'executed', deploy: 'executed' });
+    expect(statuses(warmer.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'executed', train: 'executed', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', golden: 'cached', 'judge-drift': 'cached', evaluate: 'executed', judge: 'executed', deploy: 'executed' });
     const synthesize = warmer.run.steps.find((s) => s.id === 'synthesize');
     expect(synthesize?.reason).toBe('config temperature: 0.7 → 0.9');
   });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { toJsonl } from '../../steps/flow-agent/fixture-data.js';
 import { cohenKappa } from '../../steps/judge/agreement.js';
 import { JUDGE_LABELS, type CalibrationItem } from '../../steps/judge/calibration-generator.js';
-import { calibrationFixture } from '../../steps/judge/fixture-data.js';
+import { calibrationFixture, goldenFixture } from '../../steps/judge/fixture-data.js';
 import { REPO } from '../support/cli.js';
 
 const path = join(REPO, 'data', 'judge', 'calibration.jsonl');
@@ -12,6 +12,15 @@ const path = join(REPO, 'data', 'judge', 'calibration.jsonl');
 describe('judge calibration set', () => {
   it('is exactly what the seeded generator produces (regenerate with scripts/generate-judge-data.ts)', async () => {
     expect(await readFile(path, 'utf8')).toBe(toJsonl(calibrationFixture()));
+    expect(await readFile(join(REPO, 'data', 'judge', 'golden.jsonl'), 'utf8')).toBe(toJsonl(goldenFixture()));
+  });
+
+  it('has a frozen golden set of agreed labels for requests the calibration set does not use', () => {
+    const golden = goldenFixture();
+    const calibrationRequests = new Set(calibrationFixture().map((i) => i.request));
+    expect(golden.length).toBeGreaterThanOrEqual(40);
+    expect(golden.every((g) => g.humans[0] === g.humans[1] && !calibrationRequests.has(g.request))).toBe(true);
+    expect(new Set(golden.map((g) => g.humans[0]))).toEqual(new Set(JUDGE_LABELS));
   });
 
   it('has two annotators who agree like real ones (kappa 0.65–0.70), over every quality pattern, split into development and held-out parts', async () => {
