@@ -40,9 +40,9 @@ export interface ActivityDependencies {
 const MAX_RESOLVED_PER_CALL = 250;
 
 /** Outside state for a key, with failures as non-retryable activity failures. */
-async function externalStateOf(node: ResolvedNode): Promise<unknown> {
+async function externalStateOf(node: ResolvedNode, upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined): Promise<unknown> {
   try {
-    return await externalState(node);
+    return await externalState(node, upstreamOutputs);
   } catch (error) {
     throw toApplicationFailure(error);
   }
@@ -127,8 +127,9 @@ export function createActivities(deps: ActivityDependencies) {
       for (const id of request.nodeIds) {
         const node = nodeOf(pipeline, id);
         if (!node.upstream.every((u) => known.has(u))) continue;
-        const external = await externalStateOf(node);
-        const { key, components } = nodeKey(node, (u) => known.get(u) as Record<string, OutputRecord> | undefined, process.env, external);
+        const knownOutputs = (u: string): Record<string, OutputRecord> | undefined => known.get(u) as Record<string, OutputRecord> | undefined;
+        const external = await externalStateOf(node, knownOutputs);
+        const { key, components } = nodeKey(node, knownOutputs, process.env, external);
         const outside = external === undefined ? {} : { external };
         const forced = request.options.forceAll ? 'all' : force.has(id) ? 'step' : undefined;
         const decision = await decide(node, key, components, { store, forced, repair: true, lastRun: () => lastRunOf(request.context, pipeline.name) });
@@ -186,7 +187,7 @@ export function createActivities(deps: ActivityDependencies) {
       const { pipeline, store } = await load(input.context);
       const node = nodeOf(pipeline, input.nodeId);
       const upstreamOutputs = (id: string): Record<string, OutputRecord> | undefined => input.upstream[id] as Record<string, OutputRecord> | undefined;
-      const { key, components } = nodeKey(node, upstreamOutputs, process.env, await externalStateOf(node));
+      const { key, components } = nodeKey(node, upstreamOutputs, process.env, await externalStateOf(node, upstreamOutputs));
       if (key !== input.cacheKey) {
         failWith('KEY_MISMATCH', `this worker computes key ${key.slice(0, 12)} for step ${node.id}, the run planned ${input.cacheKey.slice(0, 12)}`, 'deploy the same pipeline code and declared env values to every worker');
       }

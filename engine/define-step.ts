@@ -93,7 +93,7 @@ export interface StepSpec<C extends z.ZodType, I extends Ports, O extends Ports>
    * registry's state): called before the cache look-up, its value enters the cache key, so the step
    * re-runs exactly when that state changes. Keep it cheap and deterministic.
    */
-  external?: (config: z.output<C>) => unknown;
+  external?: (config: z.output<C>, inputDigests: { [K in keyof I]?: string }) => unknown;
   /**
    * The step itself changes the outside state `external` reads (deploy writes the registry it keys on):
    * its result is also cached under the key of the state it leaves, so a run that finds the outside

@@ -1,11 +1,18 @@
+import type { OutputRecord } from '../cache/records.js';
 import { FlywheelError } from './errors.js';
 import type { ResolvedNode } from './validate.js';
 
-/** The step's outside state for its cache key (its `external` hook), or undefined when it declares none. */
-export async function externalState(node: ResolvedNode): Promise<unknown> {
+/**
+ * The step's outside state for its cache key (its `external` hook), or undefined when it declares
+ * none. The hook sees the config and the digests of the inputs (not their contents: nothing is
+ * materialized for a look-up).
+ */
+export async function externalState(node: ResolvedNode, upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined): Promise<unknown> {
   if (node.step.external === undefined) return undefined;
+  const digests: Record<string, string | undefined> = {};
+  for (const [name, source] of Object.entries(node.inputs)) digests[name] = source === null ? undefined : upstreamOutputs(source.node)?.[source.output]?.digest;
   try {
-    return (await node.step.external(node.config)) ?? null;
+    return (await node.step.external(node.config, digests)) ?? null;
   } catch (error) {
     throw new FlywheelError('EXTERNAL_STATE_FAILED', `step ${node.id}: could not read the outside state its cache key depends on: ${(error as Error).message}`, {
       retryable: false,

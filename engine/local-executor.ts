@@ -202,7 +202,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     }
     if (abort.signal.aborted) return finish({ ...base, status: 'skipped', reasonCodes: ['cancelled'], reason: 'run cancelled', outputs: {} });
 
-    const { key, components } = nodeKey(node, outputsOf, options.env, await externalState(node));
+    const { key, components } = nodeKey(node, outputsOf, options.env, await externalState(node, outputsOf));
     const decision = await decide(node, key, components, { store, forced: forcedHow(node.id), repair: true, lastRun: loadLastRun });
     if (decision.hit) {
       // No child logger for a hit: creating a thousand of them is a visible share of a cached run.

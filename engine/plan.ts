@@ -73,7 +73,7 @@ export async function planPipeline(pipeline: ResolvedPipeline, store: Store, opt
       steps.push({ ...base, decision: 'pending', reasonCodes: ['upstream-pending'], reason });
       continue;
     }
-    const { key, components } = nodeKey(node, (id) => outputs.get(id), options.env, await externalState(node));
+    const { key, components } = nodeKey(node, (id) => outputs.get(id), options.env, await externalState(node, (id) => outputs.get(id)));
     const forced = options.forceAll ? 'all' : force.has(node.id) ? 'step' : undefined;
     const decision = await decide(node, key, components, { store, forced, repair: false, lastRun: () => Promise.resolve(last) });
     if (decision.hit) {

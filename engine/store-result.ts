@@ -12,6 +12,6 @@ import type { ResolvedNode } from './validate.js';
 export async function storeResult(store: Store, node: ResolvedNode, entry: ActionEntry, upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined, env: NodeJS.ProcessEnv): Promise<void> {
   await store.putAction(entry);
   if (node.step.convergent !== true) return;
-  const after = nodeKey(node, upstreamOutputs, env, await externalState(node));
+  const after = nodeKey(node, upstreamOutputs, env, await externalState(node, upstreamOutputs));
   if (after.key !== entry.key) await store.putAction({ ...entry, key: after.key, components: after.components });
 }

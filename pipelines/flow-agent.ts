@@ -4,6 +4,7 @@ import { collect, snapshotBenchmark, snapshotProduction } from '../steps/flow-ag
 import { deploy } from '../steps/flow-agent/deploy.js';
 import { evaluate } from '../steps/flow-agent/evaluate.js';
 import { fineTune } from '../steps/flow-agent/fine-tune.js';
+import { mirror, snapshotFeedback, snapshotTraffic } from '../steps/flow-agent/mirror.js';
 import { serveAdapter } from '../steps/flow-agent/serve-adapter.js';
 import { synthesize } from '../steps/flow-agent/synthesize.js';
 import { trainLocal } from '../steps/flow-agent/train-local.js';
@@ -39,7 +40,10 @@ export default definePipeline({
     const production = profile === 'production';
     const source = p.add(snapshotProduction, { id: 'production', config: { source: data('production-workflows.jsonl') } });
     const collected = p.add(collect, { id: 'collect', inputs: { export: source.out.data } });
-    const synthesized = p.add(synthesize, { id: 'synthesize', config: production ? { provider: 'openai' } : {}, inputs: { workflows: collected.out.workflows } });
+    // The flywheel: requests the last candidate lost in mirroring come back as training examples.
+    const feedback = p.add(snapshotFeedback, { id: 'feedback' });
+    const synthesized = p.add(synthesize, { id: 'synthesize', config: production ? { provider: 'openai' } : {}, inputs: { workflows: collected.out.workflows, feedback: feedback.out.data } });
+    const traffic = p.add(snapshotTraffic, { id: 'traffic', config: { source: data('traffic.jsonl') } });
     const benchmark = p.add(snapshotBenchmark, { id: 'benchmark', config: { source: data('benchmark.jsonl') } });
     // The judge is calibrated against human labels and used only if humans can trust it (held-out kappa ≥ 0.6).
     const calibration = p.add(snapshotCalibration, { id: 'calibration', config: { source: judgeData('calibration.jsonl') } });
@@ -52,12 +56,14 @@ export default definePipeline({
       const served = p.add(serveAdapter, { id: 'serve', inputs: { adapter: tuned.out.adapter } });
       const evaluated = p.add(evaluate, { id: 'evaluate', config: { serving: 'openai' }, inputs: { benchmark: benchmark.out.data, served: served.out.served } });
       const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
-      p.add(deploy, { id: 'deploy', inputs: { adapter: tuned.out.adapter, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged, drift: drift.out.drift } });
+      const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, judge: judge.out.judge, served: served.out.served } });
+      p.add(deploy, { id: 'deploy', inputs: { adapter: tuned.out.adapter, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged, drift: drift.out.drift, mirror: mirrored.out.mirror } });
     } else {
       const trained = p.add(trainLocal, { id: 'train', inputs: { train: synthesized.out.train } });
       const evaluated = p.add(evaluate, { id: 'evaluate', inputs: { model: trained.out.model, benchmark: benchmark.out.data } });
       const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
-      p.add(deploy, { id: 'deploy', inputs: { model: trained.out.model, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged, drift: drift.out.drift } });
+      const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, judge: judge.out.judge, model: trained.out.model } });
+      p.add(deploy, { id: 'deploy', inputs: { model: trained.out.model, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged, drift: drift.out.drift, mirror: mirrored.out.mirror } });
     }
   },
 });

@@ -7,6 +7,7 @@ import { ModelRegistry, registryLocation } from '../../engine/model-registry.js'
 import { GoldenDrift } from '../judge/golden-drift.js';
 import { JudgedBenchmark } from '../judge/judge-predictions.js';
 import { EvaluationMetrics } from './evaluate.js';
+import { MirrorResult } from './mirror.js';
 import { decideGate } from './gate.js';
 import { METRICS } from './score-workflow.js';
 
@@ -47,7 +48,7 @@ export const deploy = defineStep({
   }),
   /** `model`: a model file (the local stand-in); `adapter`: the fine-tuned adapter folder (production). */
   /** `judged`, `drift`: the calibrated judge's verdicts and its golden-set check; wired, an untrusted or drifting judge blocks deploy. */
-  inputs: { model: file({ optional: true }), adapter: dir({ optional: true }), metrics: json(EvaluationMetrics), train: file(), judged: json(JudgedBenchmark, { optional: true }), drift: json(GoldenDrift, { optional: true }) },
+  inputs: { model: file({ optional: true }), adapter: dir({ optional: true }), metrics: json(EvaluationMetrics), train: file(), judged: json(JudgedBenchmark, { optional: true }), drift: json(GoldenDrift, { optional: true }), mirror: json(MirrorResult, { optional: true }) },
   outputs: { decision: json(DeployDecision) },
   // Acts on live state: the registry's state is in the key, so a promotion or rollback by hand (or by
   // another run) makes deploy judge again; the state deploy itself leaves is a hit (convergent).
@@ -72,7 +73,10 @@ export const deploy = defineStep({
     if (rolledBack) {
       return { decision: { version: version.version, newVersion: created, promoted: false, production: current?.version ?? null, reasons: [`v${version.version} was rolled back by hand; promote it explicitly (flywheel model promote ${version.version})`] } };
     }
-    const gate = decideGate(inputs.metrics, current === undefined ? undefined : EvaluationMetrics.parse(current.metrics), config);
+    const benchmarkGate = decideGate(inputs.metrics, current === undefined ? undefined : EvaluationMetrics.parse(current.metrics), config);
+    // Mirrored production traffic must agree: a refusal there keeps the candidate out whatever the benchmark says.
+    const mirrored = inputs.mirror === undefined || inputs.mirror.skipped !== null ? undefined : inputs.mirror;
+    const gate = mirrored === undefined ? benchmarkGate : { promote: benchmarkGate.promote && mirrored.promote, reasons: [...benchmarkGate.reasons, `mirroring: ${mirrored.reasons.join('; ')}`] };
     if (gate.promote) await registry.setAlias('production', version.version, `gate passed in run ${runId}: ${gate.reasons.join('; ')}`);
     log.info({ version: version.version, promoted: gate.promote, reasons: gate.reasons }, gate.promote ? 'promoted to production' : 'kept out of production');
     return { decision: { version: version.version, newVersion: created, promoted: gate.promote, production: gate.promote ? version.version : (current?.version ?? null), reasons: gate.reasons } };

@@ -4,10 +4,12 @@ import { defineStep, file, FlywheelError, json } from 'flywheel';
 import { canonicalJson } from '../../cache/canonical.js';
 import { LlmMemo } from './llm-memo.js';
 import { mapBounded } from './map-bounded.js';
+import { FeedbackExample } from './mirror.js';
 import { llmApiKey } from './openai-endpoint.js';
 import { CollectedWorkflow } from './production-record.js';
 import { MalformedOutputError, OfflineRequestWriter, OpenAIRequestWriter, PROMPT_VERSION, type RequestWriter } from './request-writer.js';
 import { buildTrajectory, TRAJECTORY_FORMAT } from './trajectory.js';
+import { validateFlow } from './validate-flow.js';
 
 export const SynthesizeReport = z.object({
   writer: z.string(),
@@ -19,6 +21,10 @@ export const SynthesizeReport = z.object({
   llmCalls: z.number().int(),
   memoHits: z.number().int(),
   failures: z.array(z.object({ workflowId: z.string(), error: z.string() })),
+  /** Examples from the mirroring feedback: real requests the last candidate lost, with the preferred workflow. */
+  feedbackExamples: z.number().int().default(0),
+  /** Feedback lines left out because their workflow does not validate. */
+  feedbackInvalid: z.number().int().default(0),
 });
 export type SynthesizeReport = z.infer<typeof SynthesizeReport>;
 
@@ -46,7 +52,7 @@ export const synthesize = defineStep({
     /** The step fails when more than this share of workflows could not be turned into examples. */
     maxFailureRate: z.number().min(0).max(1).default(0.2),
   }),
-  inputs: { workflows: file() },
+  inputs: { workflows: file(), feedback: file({ optional: true }) },
   outputs: { train: file({ fileName: 'train.jsonl' }), report: json(SynthesizeReport) },
   env: ['OPENAI_BASE_URL'],
   async run({ config, inputs, outputs, log, progress }) {
@@ -92,11 +98,15 @@ export const synthesize = defineStep({
       }
     });
     const examples = lines.filter((l): l is string => l !== undefined);
+    // The flywheel: requests the candidate lost in mirroring come back as examples, with their real wording.
+    const feedback = inputs.feedback === undefined ? [] : (await readFile(inputs.feedback, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => FeedbackExample.parse(JSON.parse(l)));
+    const usable = feedback.filter((f) => validateFlow(f.workflow).length === 0);
+    for (const f of usable) examples.push(JSON.stringify(buildTrajectory(f.request, f.workflow, f.base)));
     if (records.length > 0 && failures.length / records.length > config.maxFailureRate) {
       throw new FlywheelError('SYNTHESIS_FAILED', `${failures.length} of ${records.length} workflows got no training example (first: ${failures[0]?.error ?? ''})`, { fix: 'check the LLM endpoint and model, or raise flow-synthesize.maxFailureRate' });
     }
     await writeFile(outputs.train, examples.map((l) => `${l}\n`).join(''));
     failures.sort((a, b) => a.workflowId.localeCompare(b.workflowId));
-    return { report: { writer: writer.id, offline: writer.offline, promptVersion: PROMPT_VERSION, trajectoryFormat: TRAJECTORY_FORMAT, workflows: records.length, examples: examples.length, llmCalls, memoHits, failures } };
+    return { report: { writer: writer.id, offline: writer.offline, promptVersion: PROMPT_VERSION, trajectoryFormat: TRAJECTORY_FORMAT, workflows: records.length, examples: examples.length, llmCalls, memoHits, failures, feedbackExamples: usable.length, feedbackInvalid: feedback.length - usable.length } };
   },
 });

@@ -8,6 +8,7 @@ import { JUDGE_LABELS, type JudgeLabel } from './calibration-generator.js';
 import { specDigest, type JudgeSpec } from './judge-spec.js';
 
 const Verdict = z.object({ label: z.enum(JUDGE_LABELS), reason: z.string() });
+const PairVerdict = z.object({ better: z.enum(['A', 'B', 'tie']), reason: z.string() });
 
 export interface LlmJudgeOptions extends EndpointOptions {
   concurrency: number;
@@ -56,28 +57,43 @@ export class LlmJudge {
   async judge(spec: JudgeSpec, items: ReadonlyArray<{ request: string; output: FlowWorkflow }>): Promise<Array<JudgeLabel | null>> {
     const digest = specDigest(spec);
     return mapBounded(items, this.options.concurrency, async (item) => {
-      const key = this.memo?.key({ judge: this.id, spec: digest, request: item.request, output: item.output });
-      const remembered = key === undefined ? undefined : await this.memo?.get(key);
-      if (remembered !== undefined) {
-        this.stats.memoHits += 1;
-        return Verdict.parse(JSON.parse(remembered)).label;
-      }
-      for (let attempt = 0; attempt <= this.options.malformedRetries; attempt++) {
-        this.stats.calls += 1;
-        const completion = await this.client.chat.completions.create({ model: this.options.model, temperature: spec.temperature, messages: judgePrompt(spec, item.request, item.output), response_format: { type: 'json_object' } });
-        const answer = completion.choices[0]?.message?.content ?? '';
-        try {
-          const verdict = Verdict.safeParse(JSON.parse(answer));
-          if (verdict.success) {
-            if (key !== undefined) await this.memo?.put(key, JSON.stringify(verdict.data));
-            return verdict.data.label;
-          }
-        } catch {
-          // not JSON: ask again
-        }
-      }
-      this.stats.malformed += 1;
-      return null;
+      const verdict = await this.ask(Verdict, judgePrompt(spec, item.request, item.output), spec.temperature, { spec: digest, request: item.request, output: item.output });
+      return verdict?.label ?? null;
     });
+  }
+
+  /** Which of two workflows (A, B) better fulfils the request, under the spec's rubric; null when no valid answer came. */
+  async comparePair(spec: JudgeSpec, request: string, a: FlowWorkflow | null, b: FlowWorkflow | null): Promise<'A' | 'B' | 'tie' | null> {
+    const show = (w: FlowWorkflow | null): string => (w === null ? '(no workflow)' : JSON.stringify(w));
+    const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [
+      { role: 'system', content: `You compare two workflows that automation agents built for the same Shopify merchant request. ${spec.rubric}\nAnswer only with JSON: {"better": "A" | "B" | "tie", "reason": "<one sentence>"}.` },
+      { role: 'user', content: `Merchant request:\n${request}\n\nWorkflow A:\n${show(a)}\n\nWorkflow B:\n${show(b)}` },
+    ];
+    return (await this.ask(PairVerdict, messages, spec.temperature, { spec: specDigest(spec), pair: messages }))?.better ?? null;
+  }
+
+  /** One JSON answer of the given shape: from the memo, or asked (again while malformed); undefined if it never came. */
+  private async ask<T>(shape: z.ZodType<T>, messages: OpenAI.Chat.ChatCompletionMessageParam[], temperature: number, memoParts: Record<string, unknown>): Promise<T | undefined> {
+    const key = this.memo?.key({ judge: this.id, ...memoParts });
+    const remembered = key === undefined ? undefined : await this.memo?.get(key);
+    if (remembered !== undefined) {
+      this.stats.memoHits += 1;
+      return shape.parse(JSON.parse(remembered));
+    }
+    for (let attempt = 0; attempt <= this.options.malformedRetries; attempt++) {
+      this.stats.calls += 1;
+      const completion = await this.client.chat.completions.create({ model: this.options.model, temperature, messages, response_format: { type: 'json_object' } });
+      try {
+        const parsed = shape.safeParse(JSON.parse(completion.choices[0]?.message?.content ?? ''));
+        if (parsed.success) {
+          if (key !== undefined) await this.memo?.put(key, JSON.stringify(parsed.data));
+          return parsed.data;
+        }
+      } catch {
+        // not JSON: ask again
+      }
+    }
+    this.stats.malformed += 1;
+    return undefined;
   }
 }

@@ -26,7 +26,8 @@ describe('the flow-agent pipeline (local profile)', () => {
     const again = await runJson('flow-agent', [], { cwd, env });
     // The data files are unchanged (their digests are in the snapshot keys) and the registry is as the first
     // deploy left it (its state is deploy's key): entirely cached.
-    expect(statuses(again.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'cached', train: 'cached', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', golden: 'cached', 'judge-drift': 'cached', evaluate: 'cached', judge: 'cached', deploy: 'cached' });
+    expect(Object.entries(statuses(again.run)).filter(([, status]) => status !== 'cached')).toEqual([]);
+    expect(Object.keys(statuses(again.run))).toHaveLength(15);
     const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null; reasons: string[] }> => JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
     expect(await decision()).toMatchObject({ version: 1, promoted: true, production: 1 });
 
@@ -39,12 +40,14 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect(listed.aliases).toEqual({ production: 1, candidate: 2 });
     expect(listed.versions.map((v) => v.runId)).toEqual([first.run.runId, changed.run.runId]);
     // The rollback changed the registry: deploy judges again, keeps the rolled-back v2 out, then is cached.
-    const afterRollback = await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env });
+    // (Mirroring's feedback is read from an empty folder here, so the candidate stays v2.)
+    const sameCandidate = ['--set', 'collect.days=30', '--set', `feedback.location=${join(cwd, 'no-feedback')}`];
+    const afterRollback = await runJson('flow-agent', sameCandidate, { cwd, env });
     expect(statuses(afterRollback.run)).toMatchObject({ train: 'cached', evaluate: 'cached', deploy: 'executed' });
     expect(afterRollback.run.steps.find((st) => st.id === 'deploy')?.reason).toContain('outside state');
     expect(await decision()).toMatchObject({ version: 2, newVersion: false, promoted: false, production: 1 });
     expect((await decision()).reasons.join(' ')).toContain('rolled back by hand');
-    expect(statuses((await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env })).run).deploy).toBe('cached');
+    expect(statuses((await runJson('flow-agent', sameCandidate, { cwd, env })).run).deploy).toBe('cached');
     // A strict gate keeps a candidate out of production.
     const strict = await runJson('flow-agent', ['--set', 'collect.days=30', '--set', 'collect.minWorkflowsPerMerchant=1', '--set', 'deploy.minScore=0.99'], { cwd, env });
     expect(strict.code).toBe(0);
@@ -75,12 +78,41 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect(failure?.error?.message).toMatch(/held-out kappa 0\.4\d\d .*below the bar 0\.6\. Largest disagreements: \w/);
   });
 
+  it('mirrors production traffic against the production model, gates on the win rate, and feeds the losses back into training', async () => {
+    const cwd = await tempDir('flow-agent-mirror');
+    const env = { OPENAI_API_KEY: '' };
+    expect((await runJson('flow-agent', [], { cwd, env })).code).toBe(0);
+    const mirrorResult = async (): Promise<{ skipped: string | null; production: string | null; overall: { n: number; wins: number; ties: number; losses: number; ci: [number, number] }; promote: boolean }> => JSON.parse((await runCli(['output', 'mirror.mirror'], { cwd, env })).stdout);
+    expect(await mirrorResult()).toMatchObject({ skipped: expect.stringContaining('nothing to compare'), production: null });
+
+    const more = await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env });
+    expect(more.code).toBe(0);
+    const mirrored = await mirrorResult();
+    expect(mirrored).toMatchObject({ skipped: null, production: 'v1' });
+    expect(mirrored.overall.n).toBe(100);
+    expect(mirrored.overall.wins + mirrored.overall.ties + mirrored.overall.losses).toBe(100);
+    expect(mirrored.overall.losses).toBeGreaterThan(0);
+    const decision = JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout) as { promoted: boolean; reasons: string[] };
+    expect(decision.promoted).toBe(mirrored.promote && decision.reasons[0]?.includes('≥') === true);
+    expect(decision.reasons.some((r) => r.startsWith('mirroring: '))).toBe(true);
+
+    // The losses became the feedback dataset; the plan shows the next run picks them up.
+    const feedback = (await readFile(join(cwd, '.flywheel', 'feedback', 'mirror-losses.jsonl'), 'utf8')).trimEnd().split('\n');
+    expect(feedback).toHaveLength(mirrored.overall.losses);
+    const plan = JSON.parse((await runCli(['plan', 'flow-agent', '--set', 'collect.days=30', '--json'], { cwd, env })).stdout) as { steps: Array<{ id: string; decision: string; reason: string }> };
+    expect(plan.steps.find((st) => st.id === 'feedback')).toMatchObject({ decision: 'run', reason: expect.stringContaining('outside state changed') });
+    const next = await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env });
+    expect(statuses(next.run)).toMatchObject({ feedback: 'executed', collect: 'cached', synthesize: 'executed', train: 'executed', mirror: 'executed' });
+    const synthesized = JSON.parse((await runCli(['output', 'synthesize.report'], { cwd, env })).stdout) as { feedbackExamples: number; examples: number };
+    expect(synthesized.feedbackExamples).toBe(mirrored.overall.losses);
+  });
+
   it('a sampling change re-runs exactly synthesize and what lies downstream of it', async () => {
     const cwd = await tempDir('flow-agent-temperature');
     const env = { OPENAI_API_KEY: '' };
     expect((await runJson('flow-agent', [], { cwd, env })).code).toBe(0);
     const warmer = await runJson('flow-agent', ['--set', 'synthesize.temperature=0.9'], { cwd, env });
-    expect(statuses(warmer.run)).toEqual({ production: 'cached', collect: 'cached', synthesize: 'executed', train: 'executed', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', golden: 'cached', 'judge-drift': 'cached', evaluate: 'executed', judge: 'executed', deploy: 'executed' });
+    expect(statuses(warmer.run)).toEqual({ production: 'cached', feedback: 'cached', traffic: 'cached', collect: 'cached', synthesize: 'executed', train: 'executed', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', golden: 'cached', 'judge-drift': 'cached', evaluate: 'executed', mirror: 'executed', judge: 'executed', deploy: 'executed' });
     const synthesize = warmer.run.steps.find((s) => s.id === 'synthesize');
     expect(synthesize?.reason).toBe('config temperature: 0.7 → 0.9');
   });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { BenchmarkExample } from '../../steps/flow-agent/benchmark-generator.js';
 import type { ProductionRecord } from '../../steps/flow-agent/production-record.js';
 import { ACTIONS } from '../../steps/flow-agent/flow-catalog.js';
-import { flowFixtureData, toJsonl } from '../../steps/flow-agent/fixture-data.js';
+import { flowFixtureData, toJsonl, trafficFixture } from '../../steps/flow-agent/fixture-data.js';
 import { validateFlow } from '../../steps/flow-agent/validate-flow.js';
 import { workflowDescriptor } from '../../steps/flow-agent/workflow-descriptor.js';
 import { REPO } from '../support/cli.js';
@@ -17,6 +17,7 @@ describe('flow-agent fixture data', () => {
     const { corpus, benchmark } = flowFixtureData();
     expect(await readFile(join(DATA, 'production-workflows.jsonl'), 'utf8')).toBe(toJsonl(corpus));
     expect(await readFile(join(DATA, 'benchmark.jsonl'), 'utf8')).toBe(toJsonl(benchmark));
+    expect(await readFile(join(DATA, 'traffic.jsonl'), 'utf8')).toBe(toJsonl(trafficFixture()));
   });
 
   it('is a realistic production export: many merchants, trigger and action kinds, edits, email and third-party, run dates', async () => {
