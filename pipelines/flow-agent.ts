@@ -5,6 +5,7 @@ import { deploy } from '../steps/flow-agent/deploy.js';
 import { evaluate } from '../steps/flow-agent/evaluate.js';
 import { fineTune } from '../steps/flow-agent/fine-tune.js';
 import { mirror, snapshotFeedback, snapshotTraffic } from '../steps/flow-agent/mirror.js';
+import { runReport } from '../steps/flow-agent/run-report.js';
 import { serveAdapter } from '../steps/flow-agent/serve-adapter.js';
 import { synthesize } from '../steps/flow-agent/synthesize.js';
 import { trainLocal } from '../steps/flow-agent/train-local.js';
@@ -58,12 +59,14 @@ export default definePipeline({
       const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
       const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, judge: judge.out.judge, served: served.out.served } });
       p.add(deploy, { id: 'deploy', inputs: { adapter: tuned.out.adapter, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged, drift: drift.out.drift, mirror: mirrored.out.mirror } });
+      p.add(runReport, { id: 'report', inputs: { benchmark: evaluated.out.report, judged: judged.out.report, calibration: judge.out.report, drift: drift.out.report, mirror: mirrored.out.report } });
     } else {
       const trained = p.add(trainLocal, { id: 'train', inputs: { train: synthesized.out.train } });
       const evaluated = p.add(evaluate, { id: 'evaluate', inputs: { model: trained.out.model, benchmark: benchmark.out.data } });
       const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
       const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, judge: judge.out.judge, model: trained.out.model } });
       p.add(deploy, { id: 'deploy', inputs: { model: trained.out.model, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged, drift: drift.out.drift, mirror: mirrored.out.mirror } });
+      p.add(runReport, { id: 'report', inputs: { benchmark: evaluated.out.report, judged: judged.out.report, calibration: judge.out.report, drift: drift.out.report, mirror: mirrored.out.report } });
     }
   },
 });

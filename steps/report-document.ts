@@ -50,7 +50,7 @@ export function lineChart(options: { series: Array<{ name: string; values: Array
   for (let i = 0; i < count; i++) parts.push(`<text x="${x(i)}" y="${height - pad + 14}" font-size="10" text-anchor="middle">${i}</text>`);
   parts.push(`<text x="${width / 2}" y="${height - 6}" font-size="11" text-anchor="middle">${escape(options.xLabel)}</text>`);
   for (const ref of options.references ?? []) {
-    parts.push(`<line x1="${pad}" y1="${y(ref.value)}" x2="${width - pad}" y2="${y(ref.value)}" stroke="${ref.color}" stroke-dasharray="4 3"/><text x="${width - pad}" y="${y(ref.value) - 3}" font-size="10" text-anchor="end" fill="${ref.color}">${escape(ref.name)} ${ref.value.toFixed(2)}</text>`);
+    parts.push(`<line x1="${pad}" y1="${y(ref.value)}" x2="${width - pad}" y2="${y(ref.value)}" stroke="${ref.color}" stroke-dasharray="4 3"/><text x="${width / 2}" y="${y(ref.value) - 3}" font-size="10" text-anchor="middle" fill="${ref.color}">${escape(ref.name)} ${ref.value.toFixed(2)}</text>`);
   }
   options.series.forEach((series, index) => {
     const points = series.values.flatMap((v, i) => (v === null ? [] : [`${x(i)},${y(v)}`]));

@@ -27,7 +27,7 @@ describe('the flow-agent pipeline (local profile)', () => {
     // The data files are unchanged (their digests are in the snapshot keys) and the registry is as the first
     // deploy left it (its state is deploy's key): entirely cached.
     expect(Object.entries(statuses(again.run)).filter(([, status]) => status !== 'cached')).toEqual([]);
-    expect(Object.keys(statuses(again.run))).toHaveLength(15);
+    expect(Object.keys(statuses(again.run))).toHaveLength(16);
     const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null; reasons: string[] }> => JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
     expect(await decision()).toMatchObject({ version: 1, promoted: true, production: 1 });
 
@@ -54,7 +54,7 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect(await decision()).toMatchObject({ version: 3, promoted: false, production: 1 });
     expect((await runCli(['model', 'promote', 'v3'], { cwd, env })).code).toBe(0);
     expect((await runCli(['model', 'promote', '9'], { cwd, env })).stderr).toContain('MODEL_VERSION_NOT_FOUND');
-  });
+  }, 180_000);
 
   it('calibrates the judge, judges the benchmark with it, and refuses a judge humans cannot trust', async () => {
     const cwd = await tempDir('flow-agent-judge');
@@ -76,7 +76,7 @@ describe('the flow-agent pipeline (local profile)', () => {
     const failure = untrusted.run.steps.find((s) => s.id === 'judge');
     expect(failure?.error?.code).toBe('JUDGE_UNTRUSTED');
     expect(failure?.error?.message).toMatch(/held-out kappa 0\.4\d\d .*below the bar 0\.6\. Largest disagreements: \w/);
-  });
+  }, 180_000);
 
   it('mirrors production traffic against the production model, gates on the win rate, and feeds the losses back into training', async () => {
     const cwd = await tempDir('flow-agent-mirror');
@@ -95,6 +95,12 @@ describe('the flow-agent pipeline (local profile)', () => {
     const decision = JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout) as { promoted: boolean; reasons: string[] };
     expect(decision.promoted).toBe(mirrored.promote && decision.reasons[0]?.includes('≥') === true);
     expect(decision.reasons.some((r) => r.startsWith('mirroring: '))).toBe(true);
+    // One report for the run: benchmark, judged outputs, calibration (confusion, kappa beside the ceiling,
+    // history chart), drift history and mirrored win rates by slice.
+    await runCli(['output', 'report.report', '--out', join(cwd, 'run-report')], { cwd, env });
+    const html = await readFile(join(cwd, 'run-report', 'report.html'), 'utf8');
+    for (const part of ['Benchmark report', 'Judged benchmark', 'Confusion matrix (held-out)', 'annotator 1 vs annotator 2 (ceiling)', 'Calibration history', 'Judge drift on the golden set', 'Production mirroring', '<td>email</td>']) expect(html).toContain(part);
+    expect(html.match(/<svg/g)).toHaveLength(2);
 
     // The losses became the feedback dataset; the plan shows the next run picks them up.
     const feedback = (await readFile(join(cwd, '.flywheel', 'feedback', 'mirror-losses.jsonl'), 'utf8')).trimEnd().split('\n');
@@ -105,15 +111,15 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect(statuses(next.run)).toMatchObject({ feedback: 'executed', collect: 'cached', synthesize: 'executed', train: 'executed', mirror: 'executed' });
     const synthesized = JSON.parse((await runCli(['output', 'synthesize.report'], { cwd, env })).stdout) as { feedbackExamples: number; examples: number };
     expect(synthesized.feedbackExamples).toBe(mirrored.overall.losses);
-  });
+  }, 180_000);
 
   it('a sampling change re-runs exactly synthesize and what lies downstream of it', async () => {
     const cwd = await tempDir('flow-agent-temperature');
     const env = { OPENAI_API_KEY: '' };
     expect((await runJson('flow-agent', [], { cwd, env })).code).toBe(0);
     const warmer = await runJson('flow-agent', ['--set', 'synthesize.temperature=0.9'], { cwd, env });
-    expect(statuses(warmer.run)).toEqual({ production: 'cached', feedback: 'cached', traffic: 'cached', collect: 'cached', synthesize: 'executed', train: 'executed', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', golden: 'cached', 'judge-drift': 'cached', evaluate: 'executed', mirror: 'executed', judge: 'executed', deploy: 'executed' });
+    expect(statuses(warmer.run)).toEqual({ production: 'cached', feedback: 'cached', traffic: 'cached', collect: 'cached', synthesize: 'executed', train: 'executed', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', golden: 'cached', 'judge-drift': 'cached', evaluate: 'executed', mirror: 'executed', judge: 'executed', deploy: 'executed', report: 'executed' });
     const synthesize = warmer.run.steps.find((s) => s.id === 'synthesize');
     expect(synthesize?.reason).toBe('config temperature: 0.7 → 0.9');
-  });
+  }, 180_000);
 });

@@ -36,7 +36,7 @@ describe('the flow-agent pipeline, production profile (rehearsed on a CPU with a
     const { code, run, stderr } = await runJson('flow-agent', args, { cwd, env });
     expect(code, stderr).toBe(0);
     expect(Object.entries(statuses(run)).filter(([, status]) => status !== 'executed')).toEqual([]);
-    expect(Object.keys(statuses(run)).sort()).toEqual(['benchmark', 'calibrate-judge', 'calibration', 'collect', 'deploy', 'evaluate', 'feedback', 'fine-tune', 'golden', 'judge', 'judge-drift', 'mirror', 'production', 'serve', 'synthesize', 'traffic']);
+    expect(Object.keys(statuses(run)).sort()).toEqual(['benchmark', 'calibrate-judge', 'calibration', 'collect', 'deploy', 'evaluate', 'feedback', 'fine-tune', 'golden', 'judge', 'judge-drift', 'mirror', 'production', 'report', 'serve', 'synthesize', 'traffic']);
 
     const synthesized = JSON.parse((await runCli(['output', 'synthesize.report'], { cwd, env })).stdout) as { offline: boolean; llmCalls: number; examples: number };
     expect(synthesized.offline).toBe(false);
