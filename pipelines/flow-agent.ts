@@ -34,7 +34,7 @@ const data = (name: string): string => fileURLToPath(new URL(`../data/flow-agent
 export default definePipeline({
   name: 'flow-agent',
   profiles: {
-    local: 'offline stand-ins (template writer, CPU retrieval model): runs anywhere in about a second',
+    local: 'offline stand-ins (template writer, CPU retrieval model): runs anywhere in seconds',
     production: 'LLM request writer, Qwen3-32B LoRA fine-tune on gpu-h200, evaluation of the served adapter',
   },
   build(p, { profile }) {
