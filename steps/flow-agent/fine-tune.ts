@@ -1,7 +1,7 @@
 import { cp, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { defineStep, dir, file, json, runProcess } from 'flywheel';
+import { defineStep, dir, file, FlywheelError, json, runProcess } from 'flywheel';
 import { parseTrainerLine, trainerEnv, trainerFailure, trainerPython, type TrainerErrorEvent } from './trainer-process.js';
 
 export const FineTuneMetrics = z.object({
@@ -52,6 +52,12 @@ export const FineTuneConfig = z.object({
   seed: z.number().int().default(0),
   /** SIGTERM to SIGKILL on cancel: time to stop cleanly, short enough to free the GPUs at once. */
   cancelGraceSeconds: z.number().int().min(1).max(600).default(30),
+  /**
+   * No output from the trainer for this long (a hung collective, a stuck GPU) ends it as a retryable
+   * failure, and the retry resumes from the last checkpoint. Heartbeats alone cannot see this: the
+   * worker keeps heartbeating while the trainer hangs.
+   */
+  stallTimeoutSeconds: z.number().int().min(5).max(86_400).default(1800),
 });
 
 /**
@@ -91,7 +97,13 @@ export const fineTune = defineStep({
     let saved = 0;
     let uploads: Promise<void> = Promise.resolve();
     const stderrTail: string[] = [];
+    let lastHeard = Date.now();
+    const stalled = new AbortController();
+    const watch = setInterval(() => {
+      if (Date.now() - lastHeard > config.stallTimeoutSeconds * 1000) stalled.abort();
+    }, Math.min(10_000, config.stallTimeoutSeconds * 200));
     const onLine = (line: string, stream: 'stdout' | 'stderr'): void => {
+      lastHeard = Date.now();
       const event = stream === 'stdout' ? parseTrainerLine(line) : undefined;
       if (event === undefined) {
         if (line.trim() === '') return;
@@ -129,11 +141,19 @@ export const fineTune = defineStep({
       }
     };
     try {
-      await runProcess(python, [...command, ...args], { signal, env: trainerEnv(), onLine, graceMs: config.cancelGraceSeconds * 1000 });
+      await runProcess(python, [...command, ...args], { signal: AbortSignal.any([signal, stalled.signal]), env: trainerEnv(), onLine, graceMs: config.cancelGraceSeconds * 1000 });
       await uploads;
     } catch (error) {
       await uploads.catch(() => undefined);
+      if (stalled.signal.aborted && !signal.aborted) {
+        throw new FlywheelError('TRAINER_STALLED', `the trainer wrote nothing for ${config.stallTimeoutSeconds} s and was stopped${last === undefined ? '' : `; the retry resumes from step ${last.step}`}`, {
+          retryable: true,
+          fix: 'retried automatically; if it recurs, look for a hung collective (NCCL) or a GPU fault on that worker, or raise stallTimeoutSeconds for slow checkpoints',
+        });
+      }
       throw trainerFailure(reported, error, stderrTail);
+    } finally {
+      clearInterval(watch);
     }
 
     await mkdir(outputs.adapter, { recursive: true });

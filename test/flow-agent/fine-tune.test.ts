@@ -82,6 +82,28 @@ describe('the fine-tune step runs the Python trainer (tiny-cpu profile)', () => 
     expect(lines().some((l) => l.msg === 'attempt failed; retrying')).toBe(true);
   });
 
+  it('a trainer that hangs (here: stopped with SIGSTOP) is ended after the stall timeout and the retry resumes', async () => {
+    const runner = await inProcessRunner();
+    const { logger, lines } = memoryLogger('info');
+    let frozen: number[] = [];
+    const run = await runner.run(pipeline(FIXTURE, { stallTimeoutSeconds: 20 }), {
+      logger,
+      onEvent: (e) => {
+        const details = e.type === 'step-progress' ? (e.progress.details as { step?: number } | undefined) : undefined;
+        if (frozen.length === 0 && details?.step === 8 && e.type === 'step-progress' && e.progress.message?.startsWith('checkpoint')) {
+          frozen = trainerPids(runner.store.root);
+          for (const pid of frozen) process.kill(pid, 'SIGSTOP'); // alive, silent, never finishing: a hung collective
+        }
+      },
+    });
+    expect(frozen).toHaveLength(1);
+    expect(run.status, JSON.stringify(fineTuneStep(run))).toBe('succeeded');
+    expect(fineTuneStep(run).attempts).toBe(2);
+    expect((await metricsOf(runner, run)).startedAtStep).toBe(9);
+    expect(lines().some((l) => l.msg === 'attempt failed; retrying' && (l.err as { code?: string } | undefined)?.code === 'TRAINER_STALLED')).toBe(true);
+    expect(frozen.filter(isProcessAlive)).toEqual([]);
+  }, 180_000);
+
   it('cancelling ends the trainer process group within the grace period', async () => {
     const runner = await inProcessRunner();
     const abort = new AbortController();
