@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { sha256Bytes } from '../cache/digest.js';
 import type { OutputRecord } from '../cache/records.js';
 import { FlywheelError } from './errors.js';
 import type { ResolvedNode } from './validate.js';
@@ -19,5 +21,15 @@ export async function externalState(node: ResolvedNode, upstreamOutputs: (nodeId
       fix: 'check what the step reads (e.g. its source path) exists and is readable',
       cause: error,
     });
+  }
+}
+
+/** A file as outside state for an `external` hook: `sha256:<hex>` of its bytes, or `missing`. */
+export async function fileState(path: string): Promise<string> {
+  try {
+    return `sha256:${sha256Bytes(await readFile(path))}`;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw error;
   }
 }

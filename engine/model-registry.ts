@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { writeFileWhole } from '../cache/write-whole.js';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { acquireFileLock } from '../cache/file-lock.js';
@@ -73,9 +74,7 @@ export class ModelRegistry {
     try {
       const state = await this.read();
       const result = await change(state);
-      const temp = join(this.root, `registry.json.${randomBytes(4).toString('hex')}.tmp`);
-      await writeFile(temp, `${JSON.stringify(state, null, 2)}\n`);
-      await rename(temp, join(this.root, 'registry.json'));
+      await writeFileWhole(join(this.root, 'registry.json'), `${JSON.stringify(state, null, 2)}\n`);
       return result;
     } finally {
       await release();

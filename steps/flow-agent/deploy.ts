@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
+import { fileState } from '../../engine/external-state.js';
 import { ModelRegistry, registryLocation } from '../../engine/model-registry.js';
 import { GoldenDrift } from '../judge/golden-drift.js';
 import { JudgedBenchmark } from '../judge/judge-predictions.js';
@@ -19,16 +20,6 @@ export const DeployDecision = z.object({
   reasons: z.array(z.string()),
 });
 export type DeployDecision = z.infer<typeof DeployDecision>;
-
-/** The registry's state as one digest ("empty" before its first version). */
-async function registryDigest(root: string): Promise<string> {
-  try {
-    return createHash('sha256').update(await readFile(join(root, 'registry.json'))).digest('hex');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'empty';
-    throw error;
-  }
-}
 
 /**
  * Registers the candidate with its lineage (run, data digest, config, metrics), points `candidate` at
@@ -52,7 +43,7 @@ export const deploy = defineStep({
   outputs: { decision: json(DeployDecision) },
   // Acts on live state: the registry's state is in the key, so a promotion or rollback by hand (or by
   // another run) makes deploy judge again; the state deploy itself leaves is a hit (convergent).
-  external: async (config) => ({ registry: await registryDigest(registryLocation(config.registry)) }),
+  external: async (config) => ({ registry: await fileState(join(registryLocation(config.registry), 'registry.json')) }),
   convergent: true,
   async run({ config, inputs, runId, log }) {
     const registry = new ModelRegistry(registryLocation(config.registry));

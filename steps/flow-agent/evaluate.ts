@@ -9,14 +9,14 @@ import { predictWorkflow, RetrievalModel } from './retrieval-model.js';
 import { ServedModelRef } from './serve-adapter.js';
 import { ServedWorkflowModel } from './served-model.js';
 import { toHtml, toMarkdown, type ReportBlock } from '../report-document.js';
-import { METRICS, scoreExample, summarize, summarizeBySlice, type MetricSummary } from './score-workflow.js';
+import { METRICS, scoreExample, SliceTags, summarize, summarizeBySlice, type MetricSummary } from './score-workflow.js';
 
 const BenchmarkLine = z.object({
   id: z.string(),
   request: z.string(),
   base: FlowWorkflow.optional(),
   expected: FlowWorkflow,
-  slices: z.object({ triggerCategory: z.string(), kind: z.enum(['create', 'edit']), email: z.boolean(), thirdParty: z.boolean() }),
+  slices: SliceTags,
 });
 
 const Summary = z.object({ examples: z.number().int(), valid: z.number().nullable(), trigger: z.number().nullable(), conditionOperators: z.number().nullable(), actionF1: z.number().nullable(), exact: z.number().nullable() });

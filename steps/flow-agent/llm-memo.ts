@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileWhole } from '../../cache/write-whole.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { canonicalJson } from '../../cache/canonical.js';
@@ -28,9 +29,7 @@ export class LlmMemo {
   async put(key: string, value: string): Promise<void> {
     const path = this.path(key);
     await mkdir(join(this.directory, key.slice(0, 2)), { recursive: true });
-    const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(temp, JSON.stringify({ key, value }));
-    await rename(temp, path);
+    await writeFileWhole(path, JSON.stringify({ key, value }));
   }
 
   private path(key: string): string {

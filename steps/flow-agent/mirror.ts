@@ -1,8 +1,10 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { sha256Bytes } from '../../cache/digest.js';
+import { writeFileWhole } from '../../cache/write-whole.js';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
+import { fileState } from '../../engine/external-state.js';
 import { ModelRegistry, registryLocation, type ModelVersion } from '../../engine/model-registry.js';
 import { snapshotStep } from './collect.js';
 import { wilsonInterval } from '../judge/agreement.js';
@@ -16,6 +18,7 @@ import { FlowWorkflow } from './flow-workflow.js';
 import { mapBounded } from './map-bounded.js';
 import { llmApiKey } from './openai-endpoint.js';
 import { predictWorkflow, RetrievalModel } from './retrieval-model.js';
+import { bySlice } from './score-workflow.js';
 import { ServedModelRef } from './serve-adapter.js';
 import { ServedWorkflowModel } from './served-model.js';
 
@@ -36,8 +39,8 @@ export type MirrorResult = z.infer<typeof MirrorResult>;
 
 const NOTHING_TO_COMPARE = 'nothing to compare: no production model other than the candidate';
 
-async function productionVersion(location: string | undefined): Promise<ModelVersion | undefined> {
-  const state = await new ModelRegistry(registryLocation(location)).read();
+async function productionVersion(registry: ModelRegistry): Promise<ModelVersion | undefined> {
+  const state = await registry.read();
   return state.versions.find((v) => v.version === state.aliases.production);
 }
 
@@ -49,8 +52,6 @@ export function feedbackPath(location?: string): string {
   return join(resolve(location ?? process.env.FLYWHEEL_FEEDBACK ?? join('.flywheel', 'feedback')), 'mirror-losses.jsonl');
 }
 
-const digestOf = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path).catch(() => Buffer.from(''))).digest('hex');
-
 /** The recorded production traffic log (data/flow-agent/traffic.jsonl), keyed by its content. */
 export const snapshotTraffic = snapshotStep('flow-snapshot-traffic', 'production traffic log', 'traffic.jsonl');
 
@@ -61,7 +62,7 @@ export const snapshotFeedback = defineStep({
   description: 'Copy the mirroring feedback dataset (requests lost to production) into the store',
   config: z.object({ location: z.string().optional() }),
   outputs: { data: file({ fileName: 'feedback.jsonl' }) },
-  external: async (config) => `sha256:${await digestOf(feedbackPath(config.location))}`,
+  external: (config) => fileState(feedbackPath(config.location)),
   async run({ config, outputs }) {
     await writeFile(outputs.data, await readFile(feedbackPath(config.location)).catch(() => Buffer.from('')));
   },
@@ -106,13 +107,14 @@ export const mirror = defineStep({
   // Which model is in production is outside state: a promotion or rollback re-runs the comparison.
   // No production model and the candidate itself in production are the same case: nothing to compare.
   external: async (config, inputs) => {
-    const production = await productionVersion(config.registry);
+    const production = await productionVersion(new ModelRegistry(registryLocation(config.registry)));
     return production === undefined || production.modelDigest === inputs.model ? NOTHING_TO_COMPARE : `production:${production.modelDigest}`;
   },
   async run({ config, inputs, outputs, log }) {
     const registry = new ModelRegistry(registryLocation(config.registry));
-    const found = await productionVersion(config.registry);
-    const candidateDigest = inputs.served?.adapterDigest ?? (inputs.model === undefined ? undefined : createHash('sha256').update(await readFile(inputs.model)).digest('hex'));
+    const found = await productionVersion(registry);
+    const candidateBytes = inputs.model === undefined ? undefined : await readFile(inputs.model);
+    const candidateDigest = inputs.served?.adapterDigest ?? (candidateBytes === undefined ? undefined : sha256Bytes(candidateBytes));
     const current = found?.modelDigest === candidateDigest ? undefined : found;
     const runner = judgeRunner(inputs.judge.spec.model, config, 'flow-mirror (the calibrated spec\'s model)');
     let candidateId: string;
@@ -127,14 +129,14 @@ export const mirror = defineStep({
       predictCandidate = served(inputs.served.model);
       // Served adapters are named by their bytes, and the registry's digest of a folder is the same one.
       if (current !== undefined) predictProduction = served(`${inputs.served.model.replace(/-[0-9a-f]{12}$/, '')}-${current.modelDigest.slice(0, 12)}`);
-    } else if (inputs.model !== undefined) {
-      const local = (path: string): Promise<Predict> => readFile(path, 'utf8').then((text) => {
-        const model = RetrievalModel.parse(JSON.parse(text));
+    } else if (candidateBytes !== undefined) {
+      const local = (bytes: Buffer): Predict => {
+        const model = RetrievalModel.parse(JSON.parse(bytes.toString('utf8')));
         return (r: TrafficRecord) => Promise.resolve(predictWorkflow(model, r.request) ?? null);
-      });
+      };
       candidateId = 'candidate (local model)';
-      predictCandidate = await local(inputs.model);
-      if (current !== undefined) predictProduction = await local(join(registry.root, current.path));
+      predictCandidate = local(candidateBytes);
+      if (current !== undefined) predictProduction = local(await readFile(join(registry.root, current.path)));
     } else {
       throw new FlywheelError('MODEL_MISSING', 'flow-mirror needs the candidate: its model (local) or served (production) input', { retryable: false, fix: 'wire train.model or serve.served to mirror' });
     }
@@ -157,10 +159,8 @@ export const mirror = defineStep({
       return { record, production, outcome: await mirroredOutcome(runner.comparePair, inputs.judge.spec, record.request, production, candidate) };
     });
     const judged = compared.filter((c): c is typeof c & { outcome: MirrorOutcome } => c.outcome !== null);
-    const sliceNames = [...new Set(judged.flatMap(({ record }) => Object.entries(record.slices).flatMap(([k, v]) => (v === false ? [] : [v === true ? k : `${k}:${String(v)}`]))))].sort();
-    const inSlice = (record: TrafficRecord, name: string): boolean => Object.entries(record.slices).some(([k, v]) => (v === true ? k : `${k}:${String(v)}`) === name);
     const overall = mirrorTally(judged.map((c) => c.outcome));
-    const slices = Object.fromEntries(sliceNames.map((name) => [name, mirrorTally(judged.filter((c) => inSlice(c.record, name)).map((c) => c.outcome))]));
+    const slices = bySlice(judged, (c) => c.record.slices, (group) => mirrorTally(group.map((c) => c.outcome)));
     const reasons: string[] = [];
     if (overall.ci[0] < config.minWinRateLowerBound) reasons.push(`win rate ${overall.winRate.toFixed(3)} [${overall.ci[0].toFixed(3)}, ${overall.ci[1].toFixed(3)}] over ${productionId}: the lower bound is below ${config.minWinRateLowerBound}`);
     for (const [name, t] of Object.entries(slices)) if (t.n > 0 && t.ci[1] < 0.5) reasons.push(`slice ${name} regresses: win rate ${t.winRate.toFixed(3)}, upper bound ${t.ci[1].toFixed(3)} < 0.5`);
@@ -194,7 +194,5 @@ async function addFeedback(path: string, losses: readonly FeedbackExample[]): Pr
   const text = [...merged.values()].sort((a, b) => a.from.localeCompare(b.from)).map((e) => `${JSON.stringify(e)}\n`).join('');
   if (text === (await readFile(path, 'utf8').catch(() => ''))) return;
   await mkdir(join(path, '..'), { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, text);
-  await rename(temp, path);
+  await writeFileWhole(path, text);
 }

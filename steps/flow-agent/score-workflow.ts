@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Slices } from './benchmark-generator.js';
 import type { Condition, FlowWorkflow } from './flow-workflow.js';
 import { ACTIONS } from './flow-catalog.js';
@@ -75,8 +76,16 @@ export function sliceKeys(slices: Slices): string[] {
   return [`trigger:${slices.triggerCategory}`, `kind:${slices.kind}`, ...(slices.email ? ['email'] : []), ...(slices.thirdParty ? ['third-party'] : [])];
 }
 
+/** Zod form of a benchmark example's or a recorded request's slices. */
+export const SliceTags = z.object({ triggerCategory: z.string(), kind: z.enum(['create', 'edit']), email: z.boolean(), thirdParty: z.boolean() });
+
+/** Items grouped by each slice they belong to (sorted by slice), each group summarized. */
+export function bySlice<T, R>(items: readonly T[], slicesOf: (item: T) => Slices, summarizeGroup: (group: T[]) => R): Record<string, R> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) for (const key of sliceKeys(slicesOf(item))) groups.set(key, [...(groups.get(key) ?? []), item]);
+  return Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([key, group]) => [key, summarizeGroup(group)]));
+}
+
 export function summarizeBySlice(results: ReadonlyArray<{ slices: Slices; scores: ExampleScores }>): Record<string, MetricSummary> {
-  const groups = new Map<string, ExampleScores[]>();
-  for (const r of results) for (const key of sliceKeys(r.slices)) groups.set(key, [...(groups.get(key) ?? []), r.scores]);
-  return Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([key, scores]) => [key, summarize(scores)]));
+  return bySlice(results, (r) => r.slices, (group) => summarize(group.map((r) => r.scores)));
 }

@@ -87,7 +87,7 @@ export const calibrateJudge = defineStep({
     const result = await searchJudgeSpec(items, (spec, part) => runner.judge(spec, part), base, config);
     const development = items.filter((i) => i.split === 'development');
     const heldOut = items.filter((i) => i.split === 'held-out');
-    const [devLabels, heldLabels] = [await runner.judge(result.chosen, development), await runner.judge(result.chosen, heldOut)];
+    const { development: devLabels, heldOut: heldLabels } = result.chosenLabels;
     const calibrated: CalibratedJudge = {
       judge: runner.id,
       offline: runner.offline,

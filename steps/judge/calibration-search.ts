@@ -30,6 +30,8 @@ export interface SearchResult {
   history: SearchStep[];
   /** Candidate specs scored on the development part. */
   candidatesTried: number;
+  /** The chosen spec's labels on each part, in item order (null: no valid judgement). */
+  chosenLabels: { development: Array<JudgeLabel | null>; heldOut: Array<JudgeLabel | null> };
 }
 
 const LABELS = [...JUDGE_LABELS];
@@ -83,15 +85,12 @@ export async function searchJudgeSpec(items: readonly CalibrationItem[], judge: 
     const judged = await judge(spec, part);
     return { score: agreement(judged, part), judged };
   };
-  const record = async (iteration: number, change: string, spec: JudgeSpec, development: AgreementScore): Promise<SearchStep> => ({
-    iteration,
-    change,
-    specDigest: specDigest(spec),
-    rubricName: spec.rubricName,
-    fewShot: spec.fewShot.map((e) => e.from),
-    development,
-    heldOut: (await scoreOn(spec, heldOut)).score,
-  });
+  let heldOutLabels: Array<JudgeLabel | null> = [];
+  const record = async (iteration: number, change: string, spec: JudgeSpec, development: AgreementScore): Promise<SearchStep> => {
+    const reported = await scoreOn(spec, heldOut);
+    heldOutLabels = reported.judged;
+    return { iteration, change, specDigest: specDigest(spec), rubricName: spec.rubricName, fewShot: spec.fewShot.map((e) => e.from), development, heldOut: reported.score };
+  };
 
   let current = base;
   let currentDev = await scoreOn(current, development);
@@ -122,5 +121,5 @@ export async function searchJudgeSpec(items: readonly CalibrationItem[], judge: 
     currentDev = best.result;
     history.push(await record(iteration, best.change, current, currentDev.score));
   }
-  return { chosen: current, history, candidatesTried: tried };
+  return { chosen: current, history, candidatesTried: tried, chosenLabels: { development: currentDev.judged, heldOut: heldOutLabels } };
 }

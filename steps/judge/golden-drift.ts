@@ -1,9 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { writeFileWhole } from '../../cache/write-whole.js';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
 import { acquireFileLock } from '../../cache/file-lock.js';
+import { fileState } from '../../engine/external-state.js';
 import { snapshotStep } from '../flow-agent/collect.js';
 import { lineChart, toHtml, toMarkdown, type ReportBlock } from '../report-document.js';
 import { cohenKappa } from './agreement.js';
@@ -111,7 +113,7 @@ export const goldenDrift = defineStep({
   env: ['OPENAI_BASE_URL'],
   // The history is outside state (and this step appends to it: convergent); a live judge is never assumed unchanged.
   external: async (config) => ({
-    history: createHash('sha256').update(await readFile(historyPath(config.history)).catch(() => Buffer.from('none'))).digest('hex'),
+    history: await fileState(historyPath(config.history)),
     ...(config.liveJudge ? { asked: randomBytes(8).toString('hex') } : {}),
   }),
   convergent: true,
@@ -141,9 +143,7 @@ export const goldenDrift = defineStep({
         entry = { ...current, status: verdict.drift ? 'drift' : 'stable', reasons: verdict.drift ? verdict.reasons : [`within the baseline of run ${baseline.runId}`] };
       }
       history = [...history, entry];
-      const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-      await writeFile(temp, `${JSON.stringify({ entries: history }, null, 2)}\n`);
-      await rename(temp, path);
+      await writeFileWhole(path, `${JSON.stringify({ entries: history }, null, 2)}\n`);
     } finally {
       await release();
     }

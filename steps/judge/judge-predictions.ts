@@ -3,13 +3,14 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
 import { FlowWorkflow } from '../flow-agent/flow-workflow.js';
+import { bySlice, SliceTags } from '../flow-agent/score-workflow.js';
 import { toHtml, toMarkdown } from '../report-document.js';
 import { wilsonInterval } from './agreement.js';
 import { CalibratedJudge } from './calibrate-judge.js';
 import { JUDGE_LABELS, type JudgeLabel } from './calibration-generator.js';
 import { JUDGE_ENDPOINT_CONFIG, judgeRunner } from './judge-runner.js';
 
-const Prediction = z.object({ id: z.string(), request: z.string(), prediction: FlowWorkflow.nullable(), slices: z.record(z.string(), z.union([z.string(), z.boolean()])) });
+const Prediction = z.object({ id: z.string(), request: z.string(), prediction: FlowWorkflow.nullable(), slices: SliceTags });
 
 const Distribution = z.object({ items: z.number().int(), labels: z.record(z.string(), z.number().int()), good: z.number(), goodCi: z.tuple([z.number(), z.number()]) });
 export const JudgedBenchmark = z.object({ judge: z.string(), offline: z.boolean(), specDigest: z.string(), heldOutKappa: z.number(), unjudged: z.number().int(), overall: Distribution, slices: z.record(z.string(), Distribution) });
@@ -60,7 +61,6 @@ export const judgePredictions = defineStep({
       const label = p.prediction === null ? 'bad' : byId.get(p.id);
       return label === null || label === undefined ? [] : [{ p, label }];
     });
-    const sliceNames = [...new Set(labelled.flatMap(({ p }) => Object.entries(p.slices).flatMap(([k, v]) => (v === false ? [] : [v === true ? k : `${k}:${v}`]))))].sort();
     const result: JudgedBenchmark = {
       judge: runner.id,
       offline: runner.offline,
@@ -68,7 +68,7 @@ export const judgePredictions = defineStep({
       heldOutKappa,
       unjudged: predictions.length - labelled.length,
       overall: distribution(labelled.map((l) => l.label)),
-      slices: Object.fromEntries(sliceNames.map((name) => [name, distribution(labelled.filter(({ p }) => Object.entries(p.slices).some(([k, v]) => (v === true ? k : `${k}:${String(v)}`) === name)).map((l) => l.label))])),
+      slices: bySlice(labelled, ({ p }) => p.slices, (group) => distribution(group.map((l) => l.label))),
     };
     const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
     const rows = [['slice', 'items', ...JUDGE_LABELS, 'good rate', '95% CI'], ...[['overall', result.overall] as const, ...Object.entries(result.slices)].map(([name, d]) => [name, String(d.items), ...JUDGE_LABELS.map((l) => String(d.labels[l] ?? 0)), pct(d.good), `[${pct(d.goodCi[0])}, ${pct(d.goodCi[1])}]`])];

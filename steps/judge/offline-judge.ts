@@ -2,7 +2,7 @@ import { TASKS } from '../flow-agent/flow-catalog.js';
 import type { FlowWorkflow } from '../flow-agent/flow-workflow.js';
 import { validateFlow } from '../flow-agent/validate-flow.js';
 import { JUDGE_LABELS, type JudgeLabel } from './calibration-generator.js';
-import { defaultJudgeSpec, type Finding, type JudgeSpec } from './judge-spec.js';
+import { defaultJudgeSpec, type FewShotExample, type Finding, type JudgeSpec } from './judge-spec.js';
 
 export const OFFLINE_JUDGE_ID = 'offline-rule-judge/v2';
 
@@ -40,9 +40,22 @@ export function findingsOf(request: string, output: FlowWorkflow): Array<{ findi
   return found;
 }
 
+const signature = (findings: ReadonlyArray<{ finding: Finding }>): string => [...new Set(findings.map((f) => f.finding))].sort().join('+') || 'none';
+
 /** The set of findings as one comparable string: outputs wrong in the same ways share it. */
 export function signatureOf(request: string, output: FlowWorkflow): string {
-  return [...new Set(findingsOf(request, output).map((f) => f.finding))].sort().join('+') || 'none';
+  return signature(findingsOf(request, output));
+}
+
+// A spec's few-shot examples are compared with every item judged: their signatures are worked out once.
+const exampleSignatures = new WeakMap<FewShotExample, string>();
+function exampleSignature(example: FewShotExample): string {
+  let known = exampleSignatures.get(example);
+  if (known === undefined) {
+    known = signatureOf(example.request, example.output);
+    exampleSignatures.set(example, known);
+  }
+  return known;
 }
 
 /**
@@ -52,8 +65,8 @@ export function signatureOf(request: string, output: FlowWorkflow): string {
  */
 export function offlineJudge(request: string, output: FlowWorkflow, spec: JudgeSpec = defaultJudgeSpec()): Judgement {
   const findings = findingsOf(request, output);
-  const signature = [...new Set(findings.map((f) => f.finding))].sort().join('+') || 'none';
-  const example = spec.fewShot.find((e) => signatureOf(e.request, e.output) === signature);
+  const itemSignature = signature(findings);
+  const example = spec.fewShot.find((e) => exampleSignature(e) === itemSignature);
   if (example !== undefined) return { label: example.label, reasons: [`like example ${example.from}: ${example.explanation}`] };
   let label: JudgeLabel = 'good';
   for (const { finding } of findings) {
