@@ -3,27 +3,27 @@ import { Context } from '@temporalio/activity';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
-import type { CacheKey } from '../cache/digest.js';
-import type { OutputRecord, ReasonCode, RunRecord, StepRunRecord } from '../cache/records.js';
-import { lookUpResult } from '../engine/cache-lookup.js';
-import { decide, indexLastRun, type LastRun } from '../engine/decide.js';
-import { executeStep } from '../engine/execute-step.js';
-import { externalState } from '../engine/external-state.js';
-import { nodeKey } from '../engine/node-key.js';
-import { storeResult } from '../engine/store-result.js';
+import type { Store } from '../cache/store.js';
+import { taskQueueName } from '../engine/core/queues.js';
+import type { Resolution } from '../engine/core/run-protocol.js';
+import { indexLastRun, type LastRun } from '../engine/decide.js';
+import { awaitKey, executeOnce, type ExecuteOutcome } from '../engine/execute-once.js';
+import { keyOf, KeyResolver } from '../engine/resolve-key.js';
 import { lastFinishedRun } from '../engine/run-history.js';
+import { RunRecorder } from '../engine/run-recorder.js';
 import type { ResolvedNode, ResolvedPipeline } from '../engine/validate.js';
-import {
-  taskQueueName,
-  type OpenedRun,
-  type Outputs,
-  type RecordRunRequest,
-  type ResolveRequest,
-  type ResolveResult,
-  type RunContext,
-  type StepExecutionInput,
-  type StepExecutionResult,
-  type StepHeartbeat,
+import type {
+  CloseRequest,
+  Contended,
+  KeyWait,
+  OpenedRun,
+  ResolveRequest,
+  ResolveResult,
+  RunContext,
+  SaveRequest,
+  StepExecutionInput,
+  StepExecutionResult,
+  StepHeartbeat,
 } from '../workflows/types.js';
 import { asNonRetryable, toApplicationFailure } from './failures.js';
 import type { RunRuntime } from './run-runtime.js';
@@ -34,18 +34,6 @@ export interface ActivityDependencies {
   logger: Logger;
   /** Needed by `runStep` only (it starts or joins step-execution workflows): the cpu worker passes one. */
   client?: Client;
-}
-
-/** Cache results handed back per look-up: keeps every activity result far below Temporal's payload limit. */
-const MAX_RESOLVED_PER_CALL = 250;
-
-/** Outside state for a key, with failures as non-retryable activity failures. */
-async function externalStateOf(node: ResolvedNode, upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined): Promise<unknown> {
-  try {
-    return await externalState(node, upstreamOutputs);
-  } catch (error) {
-    throw toApplicationFailure(error);
-  }
 }
 
 function failWith(type: string, message: string, fix: string): never {
@@ -74,27 +62,41 @@ function keepAlive(ctx: Context, heartbeatTimeoutMs: number, details: () => unkn
 }
 
 /**
- * The activities behind the Temporal executor: thin adapters over the engine (the same look-up,
- * key and execution code as the local executor), built from their dependencies.
+ * The activities behind the Temporal executor: thin adapters that load the worker's pipeline and store,
+ * then call the engine's one key resolver, one execute-once and one run recorder, exactly as the local
+ * executor does.
  */
 export function createActivities(deps: ActivityDependencies) {
   const { runtime } = deps;
   const lastRuns = new Map<string, Promise<LastRun>>();
-  const lastRunOf = (context: RunContext, pipeline: string): Promise<LastRun> => {
+  const lastRunOf = (context: RunContext, store: Store, pipeline: string): Promise<LastRun> => {
     let last = lastRuns.get(context.runId);
     if (last === undefined) {
-      last = lastFinishedRun(runtime.store(context.store), pipeline, context.runId).then(indexLastRun);
+      last = lastFinishedRun(store, pipeline, context.runId).then(indexLastRun);
       if (lastRuns.size > 64) lastRuns.delete(lastRuns.keys().next().value as string);
       lastRuns.set(context.runId, last);
     }
     return last;
   };
-  const load = async (context: RunContext) => {
+  const load = async (context: RunContext): Promise<{ pipeline: ResolvedPipeline; store: Store }> => {
     try {
       return { pipeline: await runtime.pipeline(context), store: runtime.store(context.store) };
     } catch (error) {
       throw toApplicationFailure(error);
     }
+  };
+  /** The node, its key checked against the one the run resolved: a mismatch means other code on this worker. */
+  const keyedNode = async (input: StepExecutionInput) => {
+    const { pipeline, store } = await load(input.context);
+    const node = nodeOf(pipeline, input.nodeId);
+    const upstream = (id: string) => input.upstream[id];
+    const { key, components } = await keyOf(node, upstream, process.env).catch((error: unknown) => {
+      throw asNonRetryable(toApplicationFailure(error));
+    });
+    if (key !== input.cacheKey) {
+      failWith('KEY_MISMATCH', `this worker computes key ${key.slice(0, 12)} for step ${node.id}, the run planned ${input.cacheKey.slice(0, 12)}`, 'deploy the same pipeline code and declared env values to every worker');
+    }
+    return { pipeline, store, node, key, components, upstream };
   };
 
   return {
@@ -102,13 +104,16 @@ export function createActivities(deps: ActivityDependencies) {
     async openRun(context: RunContext, options: { startedAt: string; writeRecord: boolean }): Promise<OpenedRun> {
       const { pipeline, store } = await load(context);
       if (options.writeRecord) {
-        const steps: StepRunRecord[] = pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id, status: 'pending', reasonCodes: [], reason: 'not reached', outputs: {} }));
-        await store.putRun({ format: 'flywheel.run/v1', runId: context.runId, pipeline: pipeline.name, status: 'running', startedAt: options.startedAt, host: hostname(), pid: process.pid, engine: 'temporal', overrides: context.setArgs, steps });
+        const header = { format: 'flywheel.run/v1' as const, runId: context.runId, pipeline: pipeline.name, status: 'running' as const, startedAt: options.startedAt, host: hostname(), pid: process.pid, engine: 'temporal' as const, overrides: context.setArgs };
+        await new RunRecorder(store, context.runId).open(header, pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id })));
       }
       return {
         pipeline: pipeline.name,
+        host: hostname(),
+        pid: process.pid,
         nodes: pipeline.nodes.map((n) => ({
           id: n.id,
+          step: n.step.id,
           upstream: n.upstream,
           queue: n.resources.queue ?? 'cpu',
           ...(n.timeoutMs === undefined ? {} : { timeoutMs: n.timeoutMs }),
@@ -118,30 +123,110 @@ export function createActivities(deps: ActivityDependencies) {
       };
     },
 
-    /** Computes keys and looks up the cache for every candidate whose inputs are known, following hits downstream. */
+    /** Journals the records the run core handed over, then resolves a batch of keys with the engine's resolver. */
     async resolveSteps(request: ResolveRequest): Promise<ResolveResult> {
       const { pipeline, store } = await load(request.context);
-      const known = new Map<string, Outputs>(Object.entries(request.known));
-      const force = new Set(request.options.force);
-      const result: ResolveResult = { hits: [], misses: [] };
-      for (const id of request.nodeIds) {
-        const node = nodeOf(pipeline, id);
-        if (!node.upstream.every((u) => known.has(u))) continue;
-        const knownOutputs = (u: string): Record<string, OutputRecord> | undefined => known.get(u) as Record<string, OutputRecord> | undefined;
-        const external = await externalStateOf(node, knownOutputs);
-        const { key, components } = nodeKey(node, knownOutputs, process.env, external);
-        const outside = external === undefined ? {} : { external };
-        const forced = request.options.forceAll ? 'all' : force.has(id) ? 'step' : undefined;
-        const decision = await decide(node, key, components, { store, forced, repair: true, lastRun: () => lastRunOf(request.context, pipeline.name) });
-        if (decision.hit) {
-          known.set(id, decision.entry.outputs);
-          result.hits.push({ id, step: node.step.id, status: 'cached', cacheKey: key, reasonCodes: ['cache-hit'], reason: decision.reason, outputs: decision.entry.outputs, durationMs: 0, savedMs: decision.entry.durationMs, ...outside });
-        } else {
-          result.misses.push({ id, cacheKey: key, reasonCodes: decision.why.codes, reason: decision.why.reason, ...outside });
-        }
-        if (result.hits.length + result.misses.length >= MAX_RESOLVED_PER_CALL) break;
+      if (request.save.length > 0) await new RunRecorder(store, request.context.runId).append(request.save);
+      const resolver = new KeyResolver({
+        store,
+        pipeline,
+        env: process.env,
+        force: request.options.force,
+        forceAll: request.options.forceAll,
+        repair: true,
+        lastRun: () => lastRunOf(request.context, store, pipeline.name),
+      });
+      const resolutions: Resolution[] = [];
+      await resolver.resolveBatch(request.ids, (id) => request.known[id], (resolution) => resolutions.push(resolution));
+      return { resolutions };
+    },
+
+    async saveSteps(request: SaveRequest): Promise<void> {
+      const { store } = await load(request.context);
+      await new RunRecorder(store, request.context.runId).append(request.steps);
+    },
+
+    /** Writes the final record: the steps the core still held, over what earlier saves journalled. */
+    async closeRun(request: CloseRequest): Promise<void> {
+      const { store } = await load(request.context);
+      await new RunRecorder(store, request.context.runId).close(request.header, request.order, request.steps);
+    },
+
+    /**
+     * Executes one step on the queue its resources name, once for every process sharing the store
+     * (inputs from the store, outputs into it, heartbeats carrying progress). When another process
+     * holds the key it returns at once: the run then waits through the key's shared workflow.
+     */
+    async executeStep(input: StepExecutionInput): Promise<StepExecutionResult | Contended> {
+      const ctx = Context.current();
+      const { info } = ctx;
+      const { pipeline, store, node, key, components, upstream } = await keyedNode(input);
+      const log = deps.logger.child({ pipeline: pipeline.name, runId: input.context.runId, stepId: node.id, cacheKey: key, attempt: info.attempt });
+      let last: StepHeartbeat = (info.heartbeatDetails as StepHeartbeat | undefined) ?? (input.resume === undefined ? {} : { details: input.resume });
+      if (last.details !== undefined) log.info({ fraction: last.fraction }, 'resuming from the checkpoint of a lost attempt');
+      const stop = keepAlive(ctx, input.heartbeatTimeoutMs, () => last);
+      let outcome: ExecuteOutcome;
+      try {
+        outcome = await executeOnce({
+          node,
+          key,
+          components,
+          lookAgain: input.lookAgain,
+          runId: input.context.runId,
+          upstream,
+          upstreamKey: (id) => input.upstreamKeys[id],
+          store,
+          env: process.env,
+          log,
+          signal: ctx.cancellationSignal,
+          wait: false,
+          waitedFor: input.waitedFor,
+          onProgress: (progress) => {
+            last = { ...progress, details: progress.details ?? last.details };
+            ctx.heartbeat(last);
+          },
+          resume: last.details,
+          firstAttempt: info.attempt,
+        });
+      } catch (error) {
+        throw toApplicationFailure(error); // the store failed us, not the step: Temporal may retry
+      } finally {
+        stop();
       }
-      return result;
+      switch (outcome.kind) {
+        case 'contended':
+          return { contended: outcome.holder, ...(last.details === undefined ? {} : { resume: last.details }) };
+        case 'reused':
+          return { outputs: outcome.outputs, durationMs: outcome.durationMs, computedBy: outcome.computedBy, attempts: 0 };
+        case 'executed':
+          log.info({ durationMs: outcome.durationMs }, 'step executed');
+          return { outputs: outcome.outputs, durationMs: outcome.durationMs, computedBy: input.context.runId, attempts: outcome.attempts };
+        case 'failed':
+          // Another worker takes the step over, resuming from the last heartbeat's checkpoint.
+          if (ctx.cancellationDetails?.workerShutdown) throw ApplicationFailure.create({ type: 'WORKER_SHUTDOWN', message: `the worker running step ${node.id} shut down`, nonRetryable: false });
+          if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`step ${node.id} was cancelled`);
+          log.error({ code: outcome.error.code, err: outcome.error.message, shared: outcome.shared }, 'step failed');
+          // The step's own retries already happened; Temporal's attempts are for lost workers.
+          throw ApplicationFailure.create({ type: outcome.error.code, message: outcome.error.message, nonRetryable: true, details: [{ attempts: outcome.attempts, ...(outcome.error.fix === undefined ? {} : { fix: outcome.error.fix }) }] });
+      }
+    },
+
+    /** Waits (on the cpu queue, heartbeating) for another process holding a key: its result, its failure, or a free key. */
+    async awaitKey(input: StepExecutionInput): Promise<KeyWait> {
+      const ctx = Context.current();
+      const { store, node, key } = await keyedNode(input);
+      const stop = keepAlive(ctx, input.heartbeatTimeoutMs, () => undefined);
+      try {
+        const waited = await awaitKey({ node, key, store, signal: ctx.cancellationSignal, waitedFor: input.waitedFor, lookAgain: input.lookAgain });
+        if (waited.kind === 'reused') return { kind: 'reused', result: { outputs: waited.outputs, durationMs: waited.durationMs, computedBy: waited.computedBy, attempts: 0 } };
+        if (waited.kind === 'failed') {
+          if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`waiting for step ${node.id} was cancelled`);
+          return { kind: 'failed', error: { code: waited.error.code, message: waited.error.message } };
+        }
+        return { kind: 'free' };
+      } finally {
+        stop();
+      }
     },
 
     /**
@@ -178,102 +263,6 @@ export function createActivities(deps: ActivityDependencies) {
       } finally {
         stop();
       }
-    },
-
-    /** Executes one step on the queue its resources name: inputs from the store, outputs into it, heartbeats carrying progress. */
-    async executeStep(input: StepExecutionInput): Promise<StepExecutionResult> {
-      const ctx = Context.current();
-      const { info } = ctx;
-      const { pipeline, store } = await load(input.context);
-      const node = nodeOf(pipeline, input.nodeId);
-      const upstreamOutputs = (id: string): Record<string, OutputRecord> | undefined => input.upstream[id] as Record<string, OutputRecord> | undefined;
-      const { key, components } = nodeKey(node, upstreamOutputs, process.env, await externalStateOf(node, upstreamOutputs));
-      if (key !== input.cacheKey) {
-        failWith('KEY_MISMATCH', `this worker computes key ${key.slice(0, 12)} for step ${node.id}, the run planned ${input.cacheKey.slice(0, 12)}`, 'deploy the same pipeline code and declared env values to every worker');
-      }
-      const log = deps.logger.child({ pipeline: pipeline.name, runId: input.context.runId, stepId: node.id, cacheKey: key, attempt: info.attempt });
-      let last: StepHeartbeat = (info.heartbeatDetails as StepHeartbeat | undefined) ?? {};
-      if (last.details !== undefined) log.info({ fraction: last.fraction }, 'resuming from the checkpoint of a lost attempt');
-      const stop = keepAlive(ctx, input.heartbeatTimeoutMs, () => last);
-      try {
-        const lock = await store.lockKey(key, (holder) => log.info({ holder }, 'waiting for another process computing the same key'), ctx.cancellationSignal);
-        try {
-          if (!input.ignoreCache && node.step.cache !== false) {
-            const found = await lookUpResult(store, key, node.maxAgeMs, { repair: true });
-            if (found.hit) return { outputs: found.entry.outputs, durationMs: found.entry.durationMs, computedBy: found.entry.runId, attempts: 0 };
-          }
-          log.info({ cacheHit: false }, 'step started');
-          const started = Date.now();
-          const { outputs, attempts } = await executeStep(node, {
-            store,
-            runId: input.context.runId,
-            log,
-            signal: ctx.cancellationSignal,
-            upstreamOutputs,
-            upstreamKey: (id) => input.upstreamKeys[id] as CacheKey | undefined,
-            onProgress: (progress) => {
-              last = { ...progress, details: progress.details ?? last.details };
-              ctx.heartbeat(last);
-            },
-            onAttemptFailed: (attempt, error) => log.warn({ attempt, err: error }, 'attempt failed; retrying'),
-            resume: last.details,
-            firstAttempt: info.attempt,
-          });
-          const durationMs = Date.now() - started;
-          if (node.step.cache !== false) {
-            await storeResult(store, node, { format: 'flywheel.action/v1', key, step: node.step.id, createdAt: new Date().toISOString(), durationMs, runId: input.context.runId, outputs, components }, upstreamOutputs, process.env);
-          }
-          log.info({ durationMs }, 'step executed');
-          return { outputs, durationMs, computedBy: input.context.runId, attempts };
-        } finally {
-          await lock.release();
-        }
-      } catch (error) {
-        if (ctx.cancellationDetails?.workerShutdown) {
-          // Another worker takes the step over, resuming from the last heartbeat's checkpoint.
-          throw ApplicationFailure.create({ type: 'WORKER_SHUTDOWN', message: `the worker running step ${node.id} shut down`, nonRetryable: false });
-        }
-        if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`step ${node.id} was cancelled`);
-        const failure = toApplicationFailure(error);
-        log.error({ err: error, code: failure.type }, 'step failed');
-        // The step's own retries already happened in executeStep; Temporal's attempts are for lost workers.
-        throw asNonRetryable(failure);
-      } finally {
-        stop();
-      }
-    },
-
-    /** Saves the run record: outcomes merged over what earlier generations saved, key components recomputed. */
-    async recordRun(request: RecordRunRequest): Promise<void> {
-      const { pipeline, store } = await load(request.context);
-      const existing = await store.getRun(request.context.runId).catch(() => undefined);
-      const previous = new Map((existing?.steps ?? []).map((s) => [s.id, s]));
-      const given = new Map(request.outcomes.map((o) => [o.id, o]));
-      const outputsOf = (id: string): Record<string, OutputRecord> | undefined => (given.get(id) ?? previous.get(id))?.outputs as Record<string, OutputRecord> | undefined;
-      const steps: StepRunRecord[] = pipeline.nodes.map((n) => {
-        const outcome = given.get(n.id);
-        if (outcome === undefined) return previous.get(n.id) ?? { id: n.id, step: n.step.id, status: 'pending', reasonCodes: [], reason: 'not reached', outputs: {} };
-        const { external, ...recorded } = outcome;
-        const step = { ...recorded, step: n.step.id, reasonCodes: outcome.reasonCodes as ReasonCode[] } as StepRunRecord;
-        // The outside state travelled with the outcome: the record is built without reading it again.
-        if (outcome.cacheKey !== undefined && n.upstream.every((u) => outputsOf(u) !== undefined)) step.components = nodeKey(n, outputsOf, process.env, external).components;
-        return step;
-      });
-      const finished = request.status !== 'running';
-      const record: RunRecord = {
-        format: 'flywheel.run/v1',
-        runId: request.context.runId,
-        pipeline: pipeline.name,
-        status: request.status,
-        startedAt: request.startedAt,
-        ...(finished ? { finishedAt: new Date().toISOString(), durationMs: Math.max(0, Date.now() - Date.parse(request.startedAt)) } : {}),
-        host: existing?.host ?? hostname(),
-        pid: existing?.pid ?? process.pid,
-        engine: 'temporal',
-        overrides: request.context.setArgs,
-        steps,
-      };
-      await store.putRun(record);
     },
   };
 }

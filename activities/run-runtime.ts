@@ -4,7 +4,7 @@ import { openStore } from '../cache/open-store.js';
 import type { Store } from '../cache/store.js';
 import type { ConfigOverrides } from '../engine/config-overrides.js';
 import { validatePipeline, type ResolvedPipeline } from '../engine/validate.js';
-import { loadPipeline } from '../cli/load-pipeline.js';
+import { loadPipeline } from '../engine/load-pipeline.js';
 import type { RunContext } from '../workflows/types.js';
 
 /** Validated pipelines kept per worker (code version × overrides); the oldest goes first. */

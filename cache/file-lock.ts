@@ -1,8 +1,8 @@
-import { hostname } from 'node:os';
 import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isProcessAlive } from './process-alive.js';
+import { describeHolder, isDeadHere, newHolder, type LeaseHolder } from './lease-holder.js';
+import type { ClaimOptions, KeyClaim, SharedFailure } from './store.js';
+import { writeFileWhole } from './write-whole.js';
 
 /** A lock held longer than this without a heartbeat is considered abandoned (e.g. its host died). */
 const STALE_AFTER_MS = 60_000;
@@ -11,50 +11,59 @@ const POLL_MS = 50;
 /** Breaking a lock takes milliseconds; a guard this old belongs to a breaker that died. */
 const GUARD_STALE_MS = 10_000;
 
-interface LockOwner {
-  host: string;
-  pid: number;
-  token: string;
-  since: string;
-  /** Which process with this pid: a restarted container keeps its hostname and often its pids. */
-  instance?: string;
+interface FoundLock {
+  holder: LeaseHolder | undefined;
+  text: string;
+  mtimeMs: number;
 }
 
-const INSTANCE = randomBytes(8).toString('hex');
+/** The failure a claim left behind, beside its lock: `<lock>.failed`. */
+interface LeftFailure {
+  token: string;
+  failure: SharedFailure;
+}
 
-async function readOwner(path: string): Promise<{ owner: LockOwner | undefined; text: string; mtimeMs: number } | undefined> {
+async function readLock(path: string): Promise<FoundLock | undefined> {
   try {
     const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
-    let owner: LockOwner | undefined;
+    let holder: LeaseHolder | undefined;
     try {
-      owner = JSON.parse(text) as LockOwner;
+      holder = JSON.parse(text) as LeaseHolder;
     } catch {
-      owner = undefined; // being written right now, or torn by a crash: judged by age alone
+      holder = undefined; // being written right now, or torn by a crash: judged by age alone
     }
-    return { owner, text, mtimeMs: info.mtimeMs };
+    return { holder, text, mtimeMs: info.mtimeMs };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
 }
 
-function isAbandoned(found: { owner: LockOwner | undefined; mtimeMs: number }): boolean {
-  const owner = found.owner;
-  // On this host the pid is the truth: a live holder whose event loop is busy keeps its lock.
-  if (owner !== undefined && owner.host === hostname()) {
-    // Our own pid, written by another instance: an earlier process that had this pid (e.g. before a container restart).
-    if (owner.pid === process.pid && owner.instance !== undefined && owner.instance !== INSTANCE) return true;
-    return !isProcessAlive(owner.pid);
+/** On this host the pid is the truth (a live holder whose event loop is busy keeps its lock); elsewhere the heartbeat is. */
+function isAbandoned(found: FoundLock): boolean {
+  return isDeadHere(found.holder) ?? Date.now() - found.mtimeMs > STALE_AFTER_MS;
+}
+
+async function failureLeftBy(path: string, tokens: ReadonlySet<string>): Promise<SharedFailure | undefined> {
+  if (tokens.size === 0) return undefined;
+  const text = await readFile(`${path}.failed`, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const left = JSON.parse(text) as LeftFailure;
+    return tokens.has(left.token) ? left.failure : undefined;
+  } catch {
+    return undefined;
   }
-  return Date.now() - found.mtimeMs > STALE_AFTER_MS;
 }
 
 /**
- * Cross-process mutual exclusion with an O_EXCL lock file. A holder that dies (SIGKILL included)
- * is detected by its pid on this host, or by a heartbeat that stops updating the file's mtime.
+ * Cross-process mutual exclusion with an O_EXCL lock file. A holder that dies (SIGKILL included) is
+ * detected by its pid on this host, or by a heartbeat that stops updating the file's mtime. A holder
+ * that fails leaves its failure beside the lock for the claims that waited for it.
  */
-export async function acquireFileLock(path: string, onWait?: (holder: string) => void, signal?: AbortSignal): Promise<() => Promise<void>> {
-  const me: LockOwner = { host: hostname(), pid: process.pid, token: randomBytes(8).toString('hex'), since: new Date().toISOString(), instance: INSTANCE };
+export async function claimFileLock(path: string, options: ClaimOptions): Promise<KeyClaim> {
+  const me = newHolder();
+  const waitedFor = new Set(options.waitedFor ?? []);
   let announced = false;
   for (;;) {
     try {
@@ -69,25 +78,59 @@ export async function acquireFileLock(path: string, onWait?: (holder: string) =>
         utimes(path, now, now).catch(() => undefined);
       }, HEARTBEAT_MS);
       heartbeat.unref();
-      return async () => {
+      const release = async (failure?: SharedFailure): Promise<void> => {
         clearInterval(heartbeat);
-        const current = await readOwner(path);
-        if (current?.owner?.token === me.token) await rm(path, { force: true });
+        const current = await readLock(path);
+        if (current?.holder?.token !== me.token) return;
+        // Written before the lock goes, so a waiter that gets in next finds it.
+        if (failure !== undefined) await writeFileWhole(`${path}.failed`, JSON.stringify({ token: me.token, failure } satisfies LeftFailure));
+        await rm(path, { force: true });
       };
+      const sharedFailure = await failureLeftBy(path, waitedFor);
+      return { claimed: true, lease: { release }, ...(sharedFailure === undefined ? {} : { sharedFailure }) };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    const found = await readOwner(path);
+    const found = await readLock(path);
     if (found === undefined) continue;
     if (isAbandoned(found)) {
       await breakLock(path, found.text);
       continue;
     }
+    if (!options.wait) return { claimed: false, holder: { token: found.holder?.token ?? '', description: describeHolder(found.holder) } };
+    if (found.holder !== undefined) waitedFor.add(found.holder.token);
     if (!announced) {
       announced = true;
-      onWait?.(found.owner ? `pid ${found.owner.pid} on ${found.owner.host}` : 'another process');
+      options.onWait?.(describeHolder(found.holder));
     }
-    await sleep(POLL_MS, undefined, signal === undefined ? {} : { signal }); // rejects when the waiter is cancelled
+    await sleep(POLL_MS, undefined, options.signal === undefined ? {} : { signal: options.signal }); // rejects when the waiter is cancelled
+  }
+}
+
+/** Waits for the lock; resolves with its release. */
+export async function acquireFileLock(path: string, onWait?: (holder: string) => void, signal?: AbortSignal): Promise<() => Promise<void>> {
+  const claim = await claimFileLock(path, { wait: true, ...(onWait === undefined ? {} : { onWait }), ...(signal === undefined ? {} : { signal }) });
+  if (!claim.claimed) throw new Error(`internal: a waiting claim of ${path} returned unclaimed`);
+  return () => claim.lease.release();
+}
+
+/**
+ * Runs `work` while holding a lock file, so processes sharing a file (a registry, a history) take turns.
+ *
+ * @example
+ * ```ts
+ * await withFileLock(`${historyPath}.lock`, async () => {
+ *   const history = await readHistory(historyPath);
+ *   await writeFileWhole(historyPath, JSON.stringify([...history, entry]));
+ * });
+ * ```
+ */
+export async function withFileLock<T>(path: string, work: () => Promise<T>): Promise<T> {
+  const release = await acquireFileLock(path);
+  try {
+    return await work();
+  } finally {
+    await release();
   }
 }
 

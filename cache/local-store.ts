@@ -1,16 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readFileSync, readSync, statSync, utimesSync } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { canonicalJson } from './canonical.js';
 import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
-import { FlywheelError } from '../engine/errors.js';
-import { acquireFileLock } from './file-lock.js';
+import { FlywheelError } from './errors.js';
+import { claimFileLock } from './file-lock.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
-import { asRunRecord, parseActionEntry, type ActionEntry, type RunRecord } from './records.js';
-import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
+import { asRunRecord, parseActionEntry, withJournal, type ActionEntry, type RunRecord, type StepRunRecord } from './records.js';
+import { BlobUnavailableError, type BlobState, type ClaimOptions, type KeyClaim, type Store, type StoredBlob } from './store.js';
 
 /** Blobs up to this size are fully re-hashed on every cache hit; larger ones are size-checked (and hashed when read). */
 export const HIT_FULL_VERIFY_MAX_BYTES = Number(process.env.FLYWHEEL_HIT_VERIFY_MAX_BYTES ?? 256 * 1024 * 1024);
@@ -24,7 +24,7 @@ const SMALL_FILE_BYTES = 1024 * 1024;
 
 /** Run ids become file and object names: letters, digits, `.`, `_` and `-` only. Returns the id. */
 export function checkRunId(runId: string): string {
-  if (!/^[\w.-]+$/.test(runId)) throw new FlywheelError('INVALID_RUN_ID', `invalid run id ${JSON.stringify(runId)}`, { retryable: false, fix: 'list runs with `flywheel runs`' });
+  if (!/^[\w.-]+$/.test(runId)) throw new FlywheelError('INVALID_RUN_ID', `invalid run id ${JSON.stringify(runId)}`, { fix: 'list runs with `flywheel runs`' });
   return runId;
 }
 
@@ -37,8 +37,10 @@ function isMissing(error: unknown): boolean {
  *
  *   cas/sha256/ab/<digest>   immutable blobs, read-only, addressed by SHA-256
  *   ac/ab/<key>.json         action-cache entries (key → outputs), written last
- *   runs/<runId>.json        run records;  pins/<runId>  pinned runs
- *   locks/<key>.lock         single-flight locks;  tmp/  scratch space on the same filesystem
+ *   runs/<runId>.json        run records;  runs/<runId>.steps.jsonl  steps finished while it runs
+ *   pins/<runId>             pinned runs
+ *   locks/<key>.lock         single-flight claims (and <key>.lock.failed: the last failure, for waiters)
+ *   tmp/                     scratch space on the same filesystem
  *
  * Every write goes to tmp/ first and is renamed into place, so a reader never sees half a file.
  */
@@ -266,17 +268,32 @@ export class LocalStore implements Store {
     return join(this.root, 'runs', `${checkRunId(runId)}.json`);
   }
 
+  private journalPath(runId: string): string {
+    return join(this.root, 'runs', `${checkRunId(runId)}.steps.jsonl`);
+  }
+
   async putRun(record: RunRecord): Promise<void> {
     await this.ensureLayout();
     const staged = this.tmpPath('run');
     await writeFile(staged, JSON.stringify(record));
     await this.publish(staged, this.runPath(record.runId));
+    // A finished record holds every step: its journal has nothing more to say.
+    if (record.status !== 'running') await rm(this.journalPath(record.runId), { force: true });
+  }
+
+  async appendRunSteps(runId: string, steps: readonly StepRunRecord[]): Promise<void> {
+    if (steps.length === 0) return;
+    await this.ensureLayout();
+    // One append per batch: O(1) per step however large the run, and a torn last line is skipped on read.
+    await appendFile(this.journalPath(runId), steps.map((s) => `${JSON.stringify(s)}\n`).join(''));
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
     const path = this.runPath(runId);
     try {
-      return asRunRecord(JSON.parse(await readFile(path, 'utf8')));
+      const record = asRunRecord(JSON.parse(await readFile(path, 'utf8')));
+      if (record.status !== 'running') return record;
+      return withJournal(record, await readFile(this.journalPath(runId), 'utf8').catch(() => ''));
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw new FlywheelError('RUN_RECORD_UNREADABLE', `run record ${runId} in ${this.description} is unreadable: ${(error as Error).message}`, {
@@ -301,10 +318,9 @@ export class LocalStore implements Store {
     return new Set(await readdir(join(this.root, 'pins')).catch(() => [] as string[]));
   }
 
-  async lockKey(key: CacheKey, onWait?: (holder: string) => void, signal?: AbortSignal): Promise<KeyLock> {
+  async claimKey(key: CacheKey, options: ClaimOptions): Promise<KeyClaim> {
     await this.ensureLayout();
-    const release = await acquireFileLock(join(this.root, 'locks', `${key}.lock`), onWait, signal);
-    return { release };
+    return claimFileLock(join(this.root, 'locks', `${asCacheKey(key)}.lock`), options);
   }
 
   removeStaleScratch(graceMs: number, now?: number): Promise<number> {

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
-import { FlywheelError } from '../engine/errors.js';
+import { FlywheelError } from './errors.js';
 import { LocalStore } from './local-store.js';
-import { parseS3Location, S3Store } from './s3-store.js';
+import { parseS3Location } from './s3-client.js';
+import { S3Store } from './s3-store.js';
 import type { Store } from './store.js';
 
 /**
@@ -18,11 +19,11 @@ export function openStore(location = process.env.FLYWHEEL_STORE, cwd = process.c
     try {
       return new S3Store(parseS3Location(where));
     } catch (error) {
-      throw new FlywheelError('STORE_INVALID', `FLYWHEEL_STORE=${where}: ${(error as Error).message}`, { retryable: false, fix: 'write s3://<bucket>/<prefix>' });
+      throw new FlywheelError('STORE_INVALID', `FLYWHEEL_STORE=${where}: ${(error as Error).message}`, { fix: 'write s3://<bucket>/<prefix>' });
     }
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(where)) {
-    throw new FlywheelError('STORE_UNSUPPORTED', `FLYWHEEL_STORE=${where}: unknown store scheme`, { retryable: false, fix: 'use a local path or s3://bucket/prefix' });
+    throw new FlywheelError('STORE_UNSUPPORTED', `FLYWHEEL_STORE=${where}: unknown store scheme`, { fix: 'use a local path or s3://bucket/prefix' });
   }
   return new LocalStore(where);
 }

@@ -14,3 +14,8 @@ export function isProcessAlive(pid: number): boolean {
 export function isInterruptedRun(run: { status: string; host: string; pid: number; engine?: string | undefined }): boolean {
   return run.status === 'running' && run.engine !== 'temporal' && run.host === hostname() && !isProcessAlive(run.pid);
 }
+
+/** A run's status as every command shows it: `interrupted` for a run whose process died, else what its record says. */
+export function shownStatus(run: { status: string; host: string; pid: number; engine?: string | undefined }): string {
+  return isInterruptedRun(run) ? 'interrupted' : run.status;
+}

@@ -138,14 +138,19 @@ export function asActionEntry(value: unknown): ActionEntry | undefined {
   return value as ActionEntry;
 }
 
+const STEP_STATUSES = new Set<StepStatus>(StepStatus.options);
+
+/** A step's identity, status and outputs are there: enough to show it; reasons and keys only explain. */
+function isStepRecord(value: unknown): value is StepRunRecord {
+  return isObject(value) && typeof value.id === 'string' && STEP_STATUSES.has(value.status as StepStatus) && isObject(value.outputs);
+}
+
 /**
  * Reads a run record without building a validated copy of every step: records of large pipelines
  * hold thousands of steps, and every plan reads the last one. The top level and each step's identity
  * and status are checked; a torn or foreign file is rejected. Records only ever explain decisions:
  * cache hits are judged by action-cache entries and blobs, never by a run record.
  */
-const STEP_STATUSES = new Set<StepStatus>(StepStatus.options);
-
 export function asRunRecord(value: unknown): RunRecord {
   const fail = (what: string): never => {
     throw new Error(`not a run record: ${what}`);
@@ -153,9 +158,7 @@ export function asRunRecord(value: unknown): RunRecord {
   if (!isObject(value) || value.format !== 'flywheel.run/v1') return fail('format');
   if (typeof value.runId !== 'string' || typeof value.pipeline !== 'string' || typeof value.startedAt !== 'string') return fail('runId, pipeline or startedAt');
   if (!['running', 'succeeded', 'failed'].includes(value.status as string) || !Array.isArray(value.steps)) return fail('status or steps');
-  for (const step of value.steps as unknown[]) {
-    if (!isObject(step) || typeof step.id !== 'string' || !STEP_STATUSES.has(step.status as StepStatus) || !isObject(step.outputs)) return fail('a step');
-  }
+  if (!(value.steps as unknown[]).every(isStepRecord)) return fail('a step');
   return value as RunRecord;
 }
 
@@ -168,4 +171,23 @@ export function parseActionEntry(text: string, key: string): ActionEntry | 'unre
     return 'unreadable';
   }
   return entry?.key === key ? entry : 'unreadable';
+}
+
+/**
+ * A running run's record with the steps its journal says finished since (one JSON record per line,
+ * the last word for a step wins; a line torn by a crash is skipped).
+ */
+export function withJournal(record: RunRecord, journal: string): RunRecord {
+  if (journal === '') return record;
+  const finished = new Map<string, StepRunRecord>();
+  for (const line of journal.split('\n')) {
+    if (line === '') continue;
+    try {
+      const step: unknown = JSON.parse(line);
+      if (isStepRecord(step)) finished.set(step.id, step);
+    } catch {
+      // torn by a crash mid-write
+    }
+  }
+  return finished.size === 0 ? record : { ...record, steps: record.steps.map((s) => finished.get(s.id) ?? s) };
 }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FlywheelError } from '../engine/errors.js';
+import { FlywheelError } from './errors.js';
 
 interface AwsError {
   name?: string;
@@ -48,11 +48,10 @@ export function describeS3Error(error: unknown, what: string, where: string): Fl
   const status = e.$metadata?.httpStatusCode;
   const network = networkCode(error);
   if (e.name === 'NoSuchBucket') {
-    return new FlywheelError('S3_BUCKET_MISSING', `${where}: the bucket does not exist (${what})`, { retryable: false, fix: 'create the bucket or correct FLYWHEEL_STORE=s3://<bucket>/<prefix>', cause: error });
+    return new FlywheelError('S3_BUCKET_MISSING', `${where}: the bucket does not exist (${what})`, { fix: 'create the bucket or correct FLYWHEEL_STORE=s3://<bucket>/<prefix>', cause: error });
   }
   if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken'].includes(e.name ?? '') || status === 403) {
     return new FlywheelError('S3_ACCESS_DENIED', `${where}: access denied (${e.name ?? `HTTP ${status}`}) for ${what}`, {
-      retryable: false,
       fix: 'check the credentials in the AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE) and the bucket policy',
       cause: error,
     });

@@ -14,18 +14,18 @@ import type {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { canonicalJson } from './canonical.js';
+import { createS3Client, loadS3Sdk, type S3Location, type Sdk } from './s3-client.js';
 import { LocalBlobCache } from './blob-cache.js';
 import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
-import { acquireFileLock } from './file-lock.js';
 import { checkRunId, copyHashing } from './local-store.js';
-import { asRunRecord, parseActionEntry, type ActionEntry, type RunRecord } from './records.js';
-import { BlobUnavailableError, type BlobState, type KeyLock, type Store, type StoredBlob } from './store.js';
+import { asRunRecord, parseActionEntry, withJournal, type ActionEntry, type RunRecord, type StepRunRecord } from './records.js';
+import { claimS3Lease, type LeaseObjects } from './s3-lease.js';
+import { BlobUnavailableError, type BlobState, type ClaimOptions, type KeyClaim, type Store, type StoredBlob } from './store.js';
 import type { Readable } from 'node:stream';
 import { hashPartsOnWorker, RangeHasher } from './range-hasher.js';
 import { describeS3Error, withS3Retries } from './s3-errors.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
 
-export type Sdk = typeof S3Sdk;
 
 interface CommandOutputs {
   CreateMultipartUploadCommand: S3Sdk.CreateMultipartUploadCommandOutput;
@@ -54,36 +54,6 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 /** On a hit, blobs up to this size are downloaded and re-hashed; larger ones are checked by size and stored checksum. */
 const HIT_DOWNLOAD_MAX_BYTES = 1024 * 1024;
 
-/**
- * An S3 client configured from the environment (the standard AWS chain; AWS_ENDPOINT_URL(_S3) for
- * MinIO and other services, with path-style addressing).
- */
-export function createS3Client(sdk: Sdk): S3Client {
-  const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
-  return new sdk.S3Client({
-    forcePathStyle: endpoint !== undefined,
-    region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    maxAttempts: 6, // the SDK's standard strategy: exponential backoff with jitter on throttling, 5xx and resets
-    // Integrity is ours: every upload carries its SHA-256 and every download is hashed. The SDK's
-    // default CRC32 on every body would only add a slower second checksum.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
-
-export interface S3Location {
-  bucket: string;
-  /** Without leading or trailing slash; may be empty. */
-  prefix: string;
-}
-
-/** Parses `s3://bucket/some/prefix`. */
-export function parseS3Location(url: string): S3Location {
-  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
-  if (!match) throw new Error(`${url} is not s3://<bucket>/<prefix> with a valid bucket name`);
-  return { bucket: match[1] as string, prefix: (match[2] ?? '').replace(/^\/+|\/+$/g, '') };
-}
-
 function base64Sha256(digest: Digest): string {
   return Buffer.from(digest, 'hex').toString('base64');
 }
@@ -93,6 +63,12 @@ function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
   if (e.name === 'NoSuchBucket') return false;
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+/** S3 answers 409 when two conditional writes of one key race; the loser retries as if the condition failed. */
+function isConflict(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'ConditionalRequestConflict' || e.$metadata?.httpStatusCode === 409;
 }
 
 function isPreconditionFailed(error: unknown): boolean {
@@ -108,9 +84,12 @@ function isPreconditionFailed(error: unknown): boolean {
  *   <prefix>/cas/sha256/ab/<digest>   blobs, uploaded with their SHA-256 so S3 verifies them
  *   <prefix>/ac/<key>                 action-cache entries, written last and only if absent
  *   <prefix>/runs/<runId>.json        run records;  <prefix>/pins/<runId>  pinned runs
+ *   <prefix>/run-journals/<runId>/    steps finished while a run runs, one object per save
+ *   <prefix>/locks/<key>              single-flight leases (and <key>.failed: the last failure, for waiters)
  *
  * Streams both ways (multipart above 16 MiB), verifies every download, keeps a bounded local copy of
- * what it downloaded (LRU), and takes single-flight locks on this machine in its local directory.
+ * what it downloaded (LRU), and claims keys with leases in the bucket, so machines sharing it execute
+ * each key once.
  */
 export class S3Store implements Store {
   readonly description: string;
@@ -133,9 +112,7 @@ export class S3Store implements Store {
 
   /** The AWS SDK is loaded on first use: a run on the local store never pays for it. */
   private connect(): Promise<{ sdk: Sdk; client: S3Client }> {
-    // The pinned SDK supports Node 20; its notice about future releases would print on every command.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.connection ??= import('@aws-sdk/client-s3').then((sdk) => ({ sdk, client: this.injectedClient ?? createS3Client(sdk) }));
+    this.connection ??= loadS3Sdk().then((sdk) => ({ sdk, client: this.injectedClient ?? createS3Client(sdk) }));
     return this.connection;
   }
 
@@ -513,13 +490,34 @@ export class S3Store implements Store {
     }
   }
 
+  private journalPrefix(runId: string): string {
+    return `${this.objectKey('run-journals', checkRunId(runId))}/`;
+  }
+
   async putRun(record: RunRecord): Promise<void> {
     await this.put({ Key: this.runKey(record.runId), Body: JSON.stringify(record), ContentType: 'application/json' });
+    if (record.status === 'running') return;
+    // A finished record holds every step: its journal has nothing more to say.
+    for await (const object of this.list(this.journalPrefix(record.runId))) {
+      await this.call(`DELETE ${object.key}`, () => this.send('DeleteObjectCommand', { Bucket: this.location.bucket, Key: object.key }));
+    }
+  }
+
+  async appendRunSteps(runId: string, steps: readonly StepRunRecord[]): Promise<void> {
+    if (steps.length === 0) return;
+    // Objects cannot be appended to: each save is its own object, named to sort in the order written.
+    const name = `${Date.now().toString().padStart(15, '0')}-${randomBytes(4).toString('hex')}.jsonl`;
+    await this.put({ Key: `${this.journalPrefix(runId)}${name}`, Body: steps.map((s) => `${JSON.stringify(s)}\n`).join(''), ContentType: 'application/x-ndjson' });
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
     const text = await this.getText(this.runKey(runId));
-    return text === undefined ? undefined : asRunRecord(JSON.parse(text));
+    if (text === undefined) return undefined;
+    const record = asRunRecord(JSON.parse(text));
+    if (record.status !== 'running') return record;
+    const parts: string[] = [];
+    for await (const object of this.list(this.journalPrefix(runId))) parts.push((await this.getText(object.key)) ?? '');
+    return withJournal(record, parts.join(''));
   }
 
   async listRunIds(): Promise<string[]> {
@@ -543,11 +541,42 @@ export class S3Store implements Store {
     return pins;
   }
 
-  async lockKey(key: CacheKey, onWait?: (holder: string) => void, signal?: AbortSignal): Promise<KeyLock> {
-    // Single-flight among processes on this machine; across machines the conditional entry write
-    // keeps the first result, and the Temporal executor deduplicates by workflow id.
-    await mkdir(join(this.localRoot, 'locks'), { recursive: true });
-    return { release: await acquireFileLock(join(this.localRoot, 'locks', `${key}.lock`), onWait, signal) };
+  claimKey(key: CacheKey, options: ClaimOptions): Promise<KeyClaim> {
+    return claimS3Lease(this.leaseObjects, this.objectKey('locks', asCacheKey(key)), options);
+  }
+
+  /** Conditional writes on small objects: what leases are made of. */
+  private readonly leaseObjects: LeaseObjects = {
+    create: (key, body) => this.conditionalPut(key, body, { IfNoneMatch: '*' }),
+    replace: (key, body, etag) => this.conditionalPut(key, body, { IfMatch: etag }),
+    read: async (key) => {
+      try {
+        const object = await this.call(`GET ${key}`, () => this.send('GetObjectCommand', { Bucket: this.location.bucket, Key: key }));
+        return { etag: object.ETag ?? '', body: await (object.Body as { transformToString(): Promise<string> }).transformToString() };
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      }
+    },
+    remove: async (key, etag) => {
+      try {
+        await this.call(`DELETE ${key}`, () => this.send('DeleteObjectCommand', { Bucket: this.location.bucket, Key: key, IfMatch: etag }));
+      } catch (error) {
+        if (!isPreconditionFailed(error) && !isNotFound(error)) throw error; // taken over meanwhile: not ours to delete
+      }
+    },
+    write: (key, body) => this.put({ Key: key, Body: body, ContentType: 'application/json' }),
+  };
+
+  /** A PUT under a precondition: the new ETag, or undefined when the precondition did not hold. */
+  private async conditionalPut(key: string, body: string, condition: { IfNoneMatch: string } | { IfMatch: string }): Promise<string | undefined> {
+    try {
+      const put = await this.call(`PUT ${key}`, () => this.send('PutObjectCommand', { Bucket: this.location.bucket, Key: key, Body: body, ContentType: 'application/json', ...condition }));
+      return put.ETag ?? '';
+    } catch (error) {
+      if (isPreconditionFailed(error) || isConflict(error)) return undefined;
+      throw error;
+    }
   }
 
   makeScratchDir(label: string): Promise<string> {

@@ -1,5 +1,5 @@
 import type { CacheKey, Digest } from './digest.js';
-import type { ActionEntry, RunRecord } from './records.js';
+import type { ActionEntry, RunRecord, StepRunRecord } from './records.js';
 
 export type BlobState = 'ok' | 'missing' | 'corrupt';
 
@@ -15,9 +15,38 @@ export class BlobUnavailableError extends Error {
   }
 }
 
-/** Held while one process executes a cache key; other processes wait for it and then reuse the result. */
-export interface KeyLock {
-  release(): Promise<void>;
+/** Why an execution failed, handed to the runs that waited for it: identical work fails once too. */
+export interface SharedFailure {
+  code: string;
+  message: string;
+}
+
+/** Held while one process executes a cache key; others wait for it, then reuse its result or share its failure. */
+export interface KeyLease {
+  /** Gives the key up; with a failure, those who waited for this claim are told instead of trying again. */
+  release(failure?: SharedFailure): Promise<void>;
+}
+
+/** Who holds a key another process wanted: `token` names that one claim. */
+export interface KeyHolder {
+  token: string;
+  description: string;
+}
+
+export type KeyClaim =
+  /** `sharedFailure`: a holder this claim waited for failed; report that instead of executing again. */
+  | { claimed: true; lease: KeyLease; sharedFailure?: SharedFailure }
+  | { claimed: false; holder: KeyHolder };
+
+export interface ClaimOptions {
+  /** Wait until the holder gives the key up (true), or return at once saying who holds it (false). */
+  wait: boolean;
+  /** Holders the caller already waited for before this claim (a run that handed its wait on). */
+  waitedFor?: readonly string[];
+  /** Called once when the key turns out to be held. */
+  onWait?: (holder: string) => void;
+  /** Aborting stops the wait (the claim rejects). */
+  signal?: AbortSignal;
 }
 
 export interface StoredBlob {
@@ -58,15 +87,21 @@ export interface Store {
   deleteAction(key: CacheKey): Promise<void>;
   listActions(): AsyncIterable<{ key: CacheKey; modifiedMs: number }>;
 
+  /** Writes a run record whole; a finished one replaces its journal. */
   putRun(record: RunRecord): Promise<void>;
+  /** Journals steps of a running run as they finish: cheap per step however large the run; `getRun` merges them in. */
+  appendRunSteps(runId: string, steps: readonly StepRunRecord[]): Promise<void>;
   getRun(runId: string): Promise<RunRecord | undefined>;
   /** Run ids, newest first (ids sort by start time). */
   listRunIds(): Promise<string[]>;
   setPinned(runId: string, pinned: boolean): Promise<void>;
   listPinned(): Promise<Set<string>>;
 
-  /** Blocks until this process may execute `key`; calls onWait once if another process holds it. Rejects when `signal` aborts. */
-  lockKey(key: CacheKey, onWait?: (holder: string) => void, signal?: AbortSignal): Promise<KeyLock>;
+  /**
+   * Claims the right to execute `key`, across every process and machine sharing the store: an exclusive
+   * create locally, a conditional write on S3, each renewed while held and taken over from a dead holder.
+   */
+  claimKey(key: CacheKey, options: ClaimOptions): Promise<KeyClaim>;
   /** A fresh private directory for a step's work, on the same filesystem as the blobs where possible. */
   makeScratchDir(label: string): Promise<string>;
   /** Removes scratch space left by killed processes, older than the grace period; returns how many entries. */

@@ -1,18 +1,6 @@
+// The entry point loads only what the command asks for: `flywheel --version` imports nothing but
+// this file, and `flywheel run` of a cached pipeline never loads Temporal, the S3 SDK or esbuild.
 import { parseArgs } from 'node:util';
-import { openStore } from '../cache/open-store.js';
-import { PipelineInvalidError, formatProblems } from '../engine/errors.js';
-import { cacheGcCommand, cacheLsCommand, cacheVerifyCommand } from './commands/cache.js';
-import { outputCommand } from './commands/output.js';
-import { planCommand } from './commands/plan.js';
-import { runCommand } from './commands/run.js';
-import { pinCommand, runsCommand, showCommand } from './commands/runs.js';
-import { UsageError } from './usage-error.js';
-import { parseIsoDuration } from '../engine/durations.js';
-import { scheduleCommand } from './commands/schedule.js';
-import { cancelCommand, temporalRunsCommand } from './commands/temporal-runs.js';
-import { workerCommand } from './commands/worker.js';
-import { modelCommand } from './commands/model.js';
-import { kappaCommand } from './commands/kappa.js';
 
 const HELP = `flywheel — typed ML pipelines with a content-addressed cache
 
@@ -75,24 +63,12 @@ const OPTIONS = {
   version: { type: 'boolean' },
 } as const;
 
-function positiveInt(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} ${value} is not a whole number ≥ 1`, `write e.g. ${flag} 4`);
-  return n;
-}
-
-function durationFlag(value: string, flag: string): number {
-  const ms = parseIsoDuration(value);
-  if (ms === undefined) throw new UsageError(`${flag} ${value} is not an ISO-8601 duration`, `write e.g. ${flag} PT2M`);
-  return ms;
-}
-
 async function dispatch(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
+    const { UsageError } = await import('./usage-error.js');
     throw new UsageError((error as Error).message, 'see `flywheel --help`');
   }
   const { values: v, positionals } = parsed;
@@ -105,6 +81,7 @@ async function dispatch(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return command === undefined && !v.help ? 2 : 0;
   }
+  const [{ UsageError }, { positiveInt, durationFlag }, { openStore }] = await Promise.all([import('./usage-error.js'), import('./flags.js'), import('../cache/open-store.js')]);
   const store = openStore(v.store);
   const json = v.json ?? false;
   const needOne = (what: string): string => {
@@ -116,30 +93,30 @@ async function dispatch(argv: string[]): Promise<number> {
   const pipelineArgs = () => ({ pipeline: needOne('pipeline'), set: v.set ?? [], config: v.config, profile: v.profile, force: v.force ?? [], forceAll: v['force-all'] ?? false, json });
   switch (command) {
     case 'run':
-      return runCommand(
+      return (await import('./commands/run.js')).runCommand(
         { ...pipelineArgs(), concurrency: v.concurrency === undefined ? undefined : positiveInt(v.concurrency, '--concurrency', 4), logLevel: v['log-level'], engine, detach: v.detach ?? false, store: v.store },
         store,
       );
     case 'plan':
-      return planCommand(pipelineArgs(), store);
+      return (await import('./commands/plan.js')).planCommand(pipelineArgs(), store);
     case 'runs':
-      if (engine === 'temporal') return temporalRunsCommand({ pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json }, store);
-      return runsCommand({ pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json }, store);
+      if (engine === 'temporal') return (await import('./commands/temporal-runs.js')).temporalRunsCommand({ pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json }, store);
+      return (await import('./commands/runs.js')).runsCommand({ pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json }, store);
     case 'cancel':
-      return cancelCommand({ runId: needOne('runId') });
+      return (await import('./commands/temporal-runs.js')).cancelCommand({ runId: needOne('runId') });
     case 'worker':
-      return workerCommand({
+      return (await import('./commands/worker.js')).workerCommand({
         queue: v.queue,
         concurrency: v.concurrency === undefined ? undefined : positiveInt(v.concurrency, '--concurrency', 1),
         shutdownGraceMs: v['shutdown-grace'] === undefined ? undefined : durationFlag(v['shutdown-grace'], '--shutdown-grace'),
         logLevel: v['log-level'],
       });
     case 'kappa':
-      return kappaCommand({ files: rest, labels: v.labels, weights: v.weights, json });
+      return (await import('./commands/kappa.js')).kappaCommand({ files: rest, labels: v.labels, weights: v.weights, json });
     case 'model':
-      return modelCommand({ action: rest[0], version: rest[1], registry: v.registry, json });
+      return (await import('./commands/model.js')).modelCommand({ action: rest[0], version: rest[1], registry: v.registry, json });
     case 'schedule':
-      return scheduleCommand({
+      return (await import('./commands/schedule.js')).scheduleCommand({
         action: rest[0],
         id: rest[1],
         pipeline: v.pipeline,
@@ -154,17 +131,18 @@ async function dispatch(argv: string[]): Promise<number> {
         json,
       });
     case 'show':
-      return showCommand({ runId: needOne('runId'), json }, store);
+      return (await import('./commands/runs.js')).showCommand({ runId: needOne('runId'), json }, store);
     case 'output':
-      return outputCommand({ ref: needOne('step.output'), runId: v.run, pipeline: v.pipeline, out: v.out }, store);
+      return (await import('./commands/output.js')).outputCommand({ ref: needOne('step.output'), runId: v.run, pipeline: v.pipeline, out: v.out }, store);
     case 'pin':
     case 'unpin':
-      return pinCommand({ runId: needOne('runId'), pinned: command === 'pin' }, store);
+      return (await import('./commands/runs.js')).pinCommand({ runId: needOne('runId'), pinned: command === 'pin' }, store);
     case 'cache': {
       const [sub] = rest;
-      if (sub === 'ls') return cacheLsCommand({ json }, store);
-      if (sub === 'verify') return cacheVerifyCommand({ fix: v.fix ?? false, json }, store);
-      if (sub === 'gc') return cacheGcCommand({ dryRun: v['dry-run'] ?? false, keep: positiveInt(v.keep, '--keep', 5), grace: v.grace ?? 'PT1H', json }, store);
+      const cache = await import('./commands/cache.js');
+      if (sub === 'ls') return cache.cacheLsCommand({ json }, store);
+      if (sub === 'verify') return cache.cacheVerifyCommand({ fix: v.fix ?? false, json }, store);
+      if (sub === 'gc') return cache.cacheGcCommand({ dryRun: v['dry-run'] ?? false, keep: positiveInt(v.keep, '--keep', 5), grace: v.grace ?? 'PT1H', json }, store);
       throw new UsageError(`unknown cache command ${JSON.stringify(sub ?? '')}`, 'use flywheel cache ls | verify | gc');
     }
     default:
@@ -182,18 +160,6 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await dispatch(argv);
   } catch (error) {
-    if (error instanceof PipelineInvalidError) {
-      process.stderr.write(`error: pipeline ${error.pipeline} is invalid; nothing was run.\n${formatProblems(error.problems)}\n`);
-      return 2;
-    }
-    const e = error as { name?: string; code?: string; message?: string; fix?: string; options?: { fix?: string; retryable?: boolean } };
-    if (e.name === 'UsageError' || e.name === 'FlywheelError') {
-      const fix = e.fix ?? e.options?.fix;
-      process.stderr.write(`error${e.code ? ` ${e.code}` : ''}: ${e.message ?? ''}\n${fix ? `  fix: ${fix}\n` : ''}`);
-      // Bad input is a usage problem; an environmental failure (store unreachable, disk full) is not.
-      return e.name === 'UsageError' || e.options?.retryable === false ? 2 : 1;
-    }
-    process.stderr.write(`error: ${(error as Error).stack ?? String(error)}\n`);
-    return 1;
+    return (await import('./report-error.js')).reportError(error);
   }
 }

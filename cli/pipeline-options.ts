@@ -3,7 +3,7 @@ import { overridesFromFile, parseSetArguments, deepMerge, type ConfigOverrides }
 import { FlywheelError, type Problem } from '../engine/errors.js';
 import { withProfileOverride } from '../engine/pipeline-profile.js';
 import { validatePipeline, type ResolvedPipeline } from '../engine/validate.js';
-import { loadPipeline } from './load-pipeline.js';
+import { loadPipeline } from '../engine/load-pipeline.js';
 import { UsageError } from './usage-error.js';
 
 export interface PipelineArgs {
@@ -37,7 +37,7 @@ export async function loadConfiguredPipeline(args: PipelineArgs): Promise<Prepar
     try {
       content = JSON.parse(await readFile(args.config, 'utf8'));
     } catch (error) {
-      throw new FlywheelError('CONFIG_FILE_UNREADABLE', `config file ${args.config}: ${(error as Error).message}`, { retryable: false, fix: 'pass a readable JSON file: { "<step id>": { ...config } }' });
+      throw new FlywheelError('CONFIG_FILE_UNREADABLE', `config file ${args.config}: ${(error as Error).message}`, { fix: 'pass a readable JSON file: { "<step id>": { ...config } }' });
     }
     const fromFile = overridesFromFile(content, args.config);
     overrides = fromFile.overrides;

@@ -1,6 +1,6 @@
 import type { StepRunRecord } from '../cache/records.js';
 import { formatDuration } from '../engine/durations.js';
-import type { RunEvent } from '../engine/local-executor.js';
+import type { RunEvent } from '../engine/core/run-protocol.js';
 
 const SYMBOL: Record<string, string> = { executed: '✓', cached: '●', failed: '✗', skipped: '–' };
 

@@ -1,3 +1,4 @@
+import { shownStatus } from '../cache/process-alive.js';
 import type { RunRecord } from '../cache/records.js';
 
 /** The `--json` document: stable fields for scripts and CI. */
@@ -5,7 +6,7 @@ export function runSummary(run: RunRecord): unknown {
   return {
     runId: run.runId,
     pipeline: run.pipeline,
-    status: run.status,
+    status: shownStatus(run),
     durationMs: run.durationMs,
     steps: run.steps.map((s) => ({
       id: s.id,

@@ -3,7 +3,7 @@ import { blobsOfOutput } from '../cache/manifest.js';
 import type { ActionEntry } from '../cache/records.js';
 import { BlobUnavailableError, type Store } from '../cache/store.js';
 import { formatDuration } from './durations.js';
-import type { Explanation } from './explain.js';
+import type { Explanation } from './core/explain.js';
 
 export type Lookup = { hit: true; entry: ActionEntry } | { hit: false; problem?: Explanation };
 

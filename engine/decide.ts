@@ -3,7 +3,7 @@ import type { CacheKey } from '../cache/digest.js';
 import type { ActionEntry, RunRecord } from '../cache/records.js';
 import type { Store } from '../cache/store.js';
 import { lookUpResult } from './cache-lookup.js';
-import { explainMiss, type Explanation } from './explain.js';
+import { explainMiss, type Explanation } from './core/explain.js';
 import type { ResolvedNode } from './validate.js';
 
 /** The run that reasons are relative to, indexed by step id. */
@@ -16,7 +16,7 @@ export function indexLastRun(run: RunRecord | undefined): LastRun {
   return { run, steps: new Map((run?.steps ?? []).map((s) => [s.id, s])) };
 }
 
-export type CacheDecision = { hit: true; entry: ActionEntry; reason: string } | { hit: false; why: Explanation; rejected: boolean };
+export type CacheDecision = { hit: true; entry: ActionEntry } | { hit: false; why: Explanation; rejected: boolean };
 
 export interface DecideOptions {
   store: Store;
@@ -28,15 +28,12 @@ export interface DecideOptions {
   lastRun: () => Promise<LastRun>;
 }
 
-/**
- * The one place that decides whether a step with a known key is a cache hit or must run, and why:
- * shared by the planner and the executor so a plan says exactly what a run will do.
- */
+/** Whether a step with a known key is a cache hit or must run, and why. */
 export async function decide(node: ResolvedNode, key: CacheKey, components: KeyComponents, options: DecideOptions): Promise<CacheDecision> {
   if (options.forced !== undefined) return { hit: false, rejected: false, why: { codes: ['forced'], reason: options.forced === 'all' ? 'forced (--force-all)' : 'forced (--force)' } };
   if (node.step.cache === false) return { hit: false, rejected: false, why: { codes: ['cache-disabled'], reason: 'cache disabled for this step (cache: false)' } };
   const found = await lookUpResult(options.store, key, node.maxAgeMs, { repair: options.repair });
-  if (found.hit) return { hit: true, entry: found.entry, reason: `cache hit (computed by run ${found.entry.runId})` };
+  if (found.hit) return { hit: true, entry: found.entry };
   if (found.problem) return { hit: false, rejected: true, why: found.problem };
   const last = await options.lastRun();
   return { hit: false, rejected: false, why: explainMiss(components, last.steps.get(node.id), last.run !== undefined) };

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
+import type { QueueName } from './core/queues.js';
 import type { InputValue, JsonPort, JsonPortNames, PathPortNames, Ports } from './ports.js';
 
 /** Task queues known to the Temporal executor; the local executor runs every queue in-process. */
-export type TaskQueue = 'cpu' | 'gpu-h200';
+export type TaskQueue = QueueName;
 
 export interface Resources {
   /** Where the step runs on Temporal. Default `cpu`. */

@@ -1,3 +1,7 @@
+import { FlywheelError } from '../cache/errors.js';
+
+export { FlywheelError };
+
 /** Stable codes: tools and tests match on these, so never rename one. */
 export type ProblemCode =
   | 'PIPELINE_CYCLE'
@@ -26,29 +30,13 @@ export interface Problem {
   fix: string;
 }
 
-/** A Flywheel error with a stable code; `retryable: false` marks bad input or config that retrying cannot fix. */
-export class FlywheelError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly options: { fix?: string; retryable?: boolean; cause?: unknown } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'FlywheelError';
-  }
-
-  get retryable(): boolean {
-    return this.options.retryable ?? true;
-  }
-}
-
 /** Thrown before anything runs when validation finds problems; carries all of them, not just the first. */
-export class PipelineInvalidError extends Error {
+export class PipelineInvalidError extends FlywheelError {
   constructor(
     readonly pipeline: string,
     readonly problems: Problem[],
   ) {
-    super(`pipeline ${pipeline} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(problems)}`);
+    super('PIPELINE_INVALID', `pipeline ${pipeline} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(problems)}`, { fix: 'fix the problems listed; nothing was run' });
     this.name = 'PipelineInvalidError';
   }
 }

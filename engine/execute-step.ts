@@ -8,6 +8,7 @@ import { asDigest, type CacheKey } from '../cache/digest.js';
 import type { OutputRecord } from '../cache/records.js';
 import { BlobUnavailableError, type Store } from '../cache/store.js';
 import type { CheckpointStore, Progress } from './define-step.js';
+import { classifyError } from '../cache/errors.js';
 import { FlywheelError } from './errors.js';
 import type { FilePort, Port, Ports } from './ports.js';
 import type { ResolvedInput, ResolvedNode } from './validate.js';
@@ -23,6 +24,8 @@ export interface ExecuteOptions {
   /** Cache keys of the upstream steps, so a result found broken while reading it can be removed. */
   upstreamKey: (nodeId: string) => CacheKey | undefined;
   onProgress?: (progress: Progress) => void;
+  /** Called as each attempt starts, with its number. */
+  onAttempt?: (attempt: number) => void;
   onAttemptFailed?: (attempt: number, error: unknown) => void;
   /** Checkpoint left by an attempt before this call (on Temporal: by a worker that was lost). */
   resume?: unknown;
@@ -34,11 +37,6 @@ function fileNameOf(name: string, port: Port): string {
   return (port as FilePort).fileName ?? name;
 }
 
-function isRetryable(error: unknown): boolean {
-  if (error instanceof FlywheelError) return error.retryable;
-  return (error as { name?: string } | null)?.name !== 'ZodError';
-}
-
 /**
  * A blob too large to re-hash on every hit turned out damaged when read. The producer's result is
  * removed, so the next run recomputes it instead of failing the same way forever.
@@ -48,7 +46,6 @@ async function discardBrokenInput(error: BlobUnavailableError, name: string, sou
   const key = options.upstreamKey(source.node);
   if (key !== undefined) await options.store.deleteAction(key);
   throw new FlywheelError('INPUT_UNAVAILABLE', `input ${name} (${source.node}.${source.output}) is ${error.state} in the store: ${error.message}`, {
-    retryable: false,
     fix: `run again: the broken result of ${source.node} was removed and will be recomputed`,
   });
 }
@@ -77,7 +74,6 @@ async function prepareInput(node: ResolvedNode, name: string, source: ResolvedIn
     const parsed = port.schema.safeParse(raw);
     if (!parsed.success) {
       throw new FlywheelError('INPUT_INVALID', `input ${name} from ${source.node}.${source.output} does not match its schema: ${parsed.error.message}`, {
-        retryable: false,
         fix: 'make the two ports declare compatible schemas',
       });
     }
@@ -113,19 +109,19 @@ async function collectOutputs(node: ResolvedNode, paths: Record<string, string>,
     if (port.kind === 'json') {
       const parsed = port.schema.safeParse(values[name]);
       if (!parsed.success) {
-        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned an invalid value for JSON output ${name}: ${parsed.error.message}`, { retryable: false, fix: `return { ${name}: ... } matching the output schema` });
+        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned an invalid value for JSON output ${name}: ${parsed.error.message}`, { fix: `return { ${name}: ... } matching the output schema` });
       }
       try {
         jsonBytes.set(name, Buffer.from(canonicalJson(parsed.data, name)));
       } catch (error) {
         if (!(error instanceof NotCanonicalError)) throw error;
-        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned JSON output ${name} that JSON cannot hold exactly: ${error.message}`, { retryable: false, fix: 'return plain data (objects, arrays, strings, finite numbers, booleans, null)' });
+        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned JSON output ${name} that JSON cannot hold exactly: ${error.message}`, { fix: 'return plain data (objects, arrays, strings, finite numbers, booleans, null)' });
       }
     } else {
       const path = paths[name] as string;
       const info = await stat(path).catch(() => undefined);
       if (info === undefined || (port.kind === 'dir' ? !info.isDirectory() : !info.isFile())) {
-        throw new FlywheelError('STEP_OUTPUT_MISSING', `run() finished without writing ${port.kind} output ${name} to ${path}`, { retryable: false, fix: `write the ${port.kind} to ctx.outputs.${name}` });
+        throw new FlywheelError('STEP_OUTPUT_MISSING', `run() finished without writing ${port.kind} output ${name} to ${path}`, { fix: `write the ${port.kind} to ctx.outputs.${name}` });
       }
     }
   }
@@ -151,7 +147,7 @@ function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal, node: Resolv
       reject(
         timedOut
           ? new FlywheelError('STEP_TIMEOUT', `step ${node.id} exceeded its timeout ${node.resources.timeout ?? ''}`, { fix: 'raise resources.timeout or make the step faster' })
-          : new FlywheelError('STEP_CANCELLED', `step ${node.id} was cancelled`, { retryable: false }),
+          : new FlywheelError('STEP_CANCELLED', `step ${node.id} was cancelled`),
       );
     };
     if (signal.aborted) return onAbort();
@@ -189,6 +185,7 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
   };
   const first = options.firstAttempt ?? 1;
   for (let attempt = first; ; attempt++) {
+    options.onAttempt?.(attempt);
     const scratch = await options.store.makeScratchDir(node.id);
     try {
       const [inputs, outputs] = await Promise.all([prepareInputs(node, join(scratch, 'in'), options), prepareOutputs(node, join(scratch, 'out'))]);
@@ -212,7 +209,7 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
       } as never), signal, node);
       return { outputs: await collectOutputs(node, outputs, returned, options.store), attempts: attempt };
     } catch (error) {
-      if (attempt - first >= retries || !isRetryable(error) || options.signal.aborted) throw error;
+      if (attempt - first >= retries || !classifyError(error).retryable || options.signal.aborted) throw error;
       options.onAttemptFailed?.(attempt, error);
       await sleep(Math.min(30_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random()), undefined, { signal: options.signal }).catch(() => undefined);
     } finally {

@@ -1,36 +1,16 @@
-import type { KeyComponents } from '../cache/cache-key.js';
 import { toReadable } from '../cache/canonical.js';
-import type { CacheKey } from '../cache/digest.js';
-import type { OutputRecord, ReasonCode } from '../cache/records.js';
+import { FlywheelError } from '../cache/errors.js';
 import type { Store } from '../cache/store.js';
-import { explainMiss } from './explain.js';
-import { externalState } from './external-state.js';
-import { nodeKey, portSignature } from './node-key.js';
-import { decide, indexLastRun } from './decide.js';
+import { explainMiss } from './core/explain.js';
+import { feeder, RunCore } from './core/run-core.js';
+import type { CoreCommand, Plan, Resolution } from './core/run-protocol.js';
+import { indexLastRun } from './decide.js';
+import { portSignature } from './node-key.js';
+import { KeyResolver } from './resolve-key.js';
 import { lastFinishedRun } from './run-history.js';
 import type { ResolvedPipeline } from './validate.js';
 
-export type Decision = 'cached' | 'run' | 'pending';
-
-export interface PlannedStep {
-  id: string;
-  step: string;
-  decision: Decision;
-  reasonCodes: ReasonCode[];
-  reason: string;
-  /** Known for cached and run steps; a pending step's key depends on outputs not yet produced. */
-  cacheKey?: CacheKey;
-  components?: KeyComponents;
-  /** For cached steps: the compute time the cache saves. */
-  savedMs?: number;
-}
-
-export interface Plan {
-  pipeline: string;
-  /** The run the reasons are relative to. */
-  previousRunId: string | undefined;
-  steps: PlannedStep[];
-}
+export type { Decision, Plan, PlannedStep } from './core/run-protocol.js';
 
 export interface PlanOptions {
   force?: readonly string[];
@@ -40,7 +20,8 @@ export interface PlanOptions {
 
 /**
  * Decides, without running or changing anything, which steps are cached, which will run and which are
- * pending (their key depends on an upstream that will run), each with the reason relative to the last run.
+ * pending (their key depends on an upstream that will run), each with the reason relative to the last
+ * run. It is the run core itself, with every execution answered "would run".
  *
  * @example
  * ```ts
@@ -53,37 +34,49 @@ export interface PlanOptions {
  */
 export async function planPipeline(pipeline: ResolvedPipeline, store: Store, options: PlanOptions = {}): Promise<Plan> {
   const last = indexLastRun(await lastFinishedRun(store, pipeline.name));
-  const force = new Set(options.force ?? []);
-  const outputs = new Map<string, Record<string, OutputRecord>>();
-  const decisions = new Map<string, Decision>();
-  const steps: PlannedStep[] = [];
-
-  for (const node of pipeline.nodes) {
-    const base = { id: node.id, step: node.step.id };
-    const previous = last.steps.get(node.id);
-    const waitingFor = node.upstream.filter((id) => decisions.get(id) !== 'cached');
-    if (waitingFor.length > 0) {
-      let reason = `key known only after upstream ${waitingFor.join(', ')} run${waitingFor.length === 1 ? 's' : ''}`;
-      if (previous?.components) {
-        // Its own changes are already visible: compare against the last run with inputs held equal.
-        const own = explainMiss({ ...previous.components, step: node.step.id, version: node.step.version, ports: portSignature(node.step), config: toReadable(node.config) }, previous, true);
-        if (own.codes.some((c) => c === 'config-changed' || c === 'version-changed' || c === 'interface-changed')) reason += `; its own ${own.reason}`;
-      }
-      decisions.set(node.id, 'pending');
-      steps.push({ ...base, decision: 'pending', reasonCodes: ['upstream-pending'], reason });
-      continue;
-    }
-    const { key, components } = nodeKey(node, (id) => outputs.get(id), options.env, await externalState(node, (id) => outputs.get(id)));
-    const forced = options.forceAll ? 'all' : force.has(node.id) ? 'step' : undefined;
-    const decision = await decide(node, key, components, { store, forced, repair: false, lastRun: () => Promise.resolve(last) });
-    if (decision.hit) {
-      outputs.set(node.id, decision.entry.outputs);
-      decisions.set(node.id, 'cached');
-      steps.push({ ...base, decision: 'cached', reasonCodes: ['cache-hit'], reason: decision.reason, cacheKey: key, components, savedMs: decision.entry.durationMs });
-    } else {
-      decisions.set(node.id, 'run');
-      steps.push({ ...base, decision: 'run', reasonCodes: decision.why.codes, reason: decision.why.reason, cacheKey: key, components });
-    }
+  const resolver = new KeyResolver({
+    store,
+    pipeline,
+    env: options.env ?? process.env,
+    force: options.force ?? [],
+    forceAll: options.forceAll ?? false,
+    repair: false,
+    lastRun: () => Promise.resolve(last),
+  });
+  // A pending step's own changes are visible already: compared with the last run, inputs held equal.
+  const ownChanges = (id: string): string | undefined => {
+    const node = pipeline.byId.get(id);
+    const previous = last.steps.get(id);
+    if (node === undefined || previous?.components === undefined) return undefined;
+    const own = explainMiss({ ...previous.components, step: node.step.id, version: node.step.version, ports: portSignature(node.step), config: toReadable(node.config) }, previous, true);
+    return own.codes.some((c) => c === 'config-changed' || c === 'version-changed' || c === 'interface-changed') ? own.reason : undefined;
+  };
+  const core = new RunCore(
+    pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id, upstream: n.upstream })),
+    { mode: 'plan', header: { format: 'flywheel.run/v1', runId: 'plan', pipeline: pipeline.name, startedAt: new Date().toISOString(), host: '', pid: 0, overrides: [] }, now: Date.now, ownChanges },
+  );
+  // A plan reports what it cannot find out, rather than guessing.
+  const failOn = (resolution: Resolution): void => {
+    if (resolution.kind === 'error') throw new FlywheelError(resolution.error.code, `step ${resolution.id}: ${resolution.error.message}`);
+  };
+  const batches: Array<Promise<void>> = [];
+  const carryOut = (command: CoreCommand): void => {
+    if (command.type !== 'resolve') return;
+    const resolutions: Resolution[] = [];
+    batches.push(
+      resolver.resolveBatch(command.ids, (id) => core.outputsOf(id), (r) => resolutions.push(r)).then(() => {
+        for (const resolution of resolutions) failOn(resolution);
+        for (const resolution of resolutions) send({ type: 'resolved', resolution });
+        send({ type: 'resolve-done', batch: command.batch });
+      }),
+    );
+  };
+  const send = feeder(core, carryOut);
+  send('start');
+  while (!core.done) {
+    const next = batches.shift();
+    if (next === undefined) throw new Error('internal: the plan stalled with nothing left to look up');
+    await next;
   }
-  return { pipeline: pipeline.name, previousRunId: last.run?.runId, steps };
+  return { pipeline: pipeline.name, previousRunId: last.run?.runId, steps: core.plan() };
 }

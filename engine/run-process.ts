@@ -68,7 +68,7 @@ export function runProcess(command: string, args: readonly string[], options: Ru
   const graceMs = options.graceMs ?? 10_000;
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) {
-      reject(new FlywheelError('STEP_CANCELLED', `${command} was not started: the step was cancelled`, { retryable: false }));
+      reject(new FlywheelError('STEP_CANCELLED', `${command} was not started: the step was cancelled`));
       return;
     }
     const piped = options.onOutput !== undefined || options.onLine !== undefined;
@@ -96,7 +96,7 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     child.once('spawn', () => options.onStart?.(child.pid as number));
     child.once('error', (error) => {
       signal.removeEventListener('abort', onAbort);
-      reject(new FlywheelError('STEP_PROCESS_FAILED', `could not start ${command}: ${error.message}`, { retryable: false, fix: `check that ${command} is installed and on PATH` }));
+      reject(new FlywheelError('STEP_PROCESS_FAILED', `could not start ${command}: ${error.message}`, { fix: `check that ${command} is installed and on PATH` }));
     });
     // 'close' comes after the output streams have ended, so every line has been delivered by then.
     child.once('close', (code, exitSignal) => {
@@ -104,7 +104,7 @@ export function runProcess(command: string, args: readonly string[], options: Ru
       // The group may still hold grandchildren that ignored SIGTERM: the timer keeps running to end them.
       if (!signal.aborted && killTimer !== undefined) clearTimeout(killTimer);
       if (code === 0) resolve();
-      else if (signal.aborted) reject(new FlywheelError('STEP_CANCELLED', `${command} stopped: the step was cancelled`, { retryable: false }));
+      else if (signal.aborted) reject(new FlywheelError('STEP_CANCELLED', `${command} stopped: the step was cancelled`));
       else reject(new ProcessFailedError(`${command} ${args.join(' ')}`, code, exitSignal));
     });
   });

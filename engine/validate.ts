@@ -5,11 +5,11 @@ import { applyProfile } from './pipeline-profile.js';
 import { isOutputRef, type PipelineDefinition } from './define-pipeline.js';
 import { parseIsoDuration } from './durations.js';
 import { PipelineInvalidError, type Problem } from './errors.js';
+import { isQueueName, QUEUES } from './core/queues.js';
 import { topologicalOrder } from './graph.js';
 import type { Port, Ports } from './ports.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
-const QUEUES = new Set(['cpu', 'gpu-h200']);
 
 export interface ResolvedInput {
   node: string;
@@ -64,7 +64,7 @@ function checkStepDefinition(id: string, step: AnyStep, resources: Resources, pr
   if (step.maxAge !== undefined && parseIsoDuration(step.maxAge) === undefined) bad(`maxAge ${JSON.stringify(step.maxAge)} is not an ISO-8601 duration`, 'write e.g. "P7D" or "PT12H"');
   if (resources.timeout !== undefined && parseIsoDuration(resources.timeout) === undefined) bad(`resources.timeout ${JSON.stringify(resources.timeout)} is not an ISO-8601 duration`, 'write e.g. "PT30M" or "PT14H"');
   if (resources.heartbeatTimeout !== undefined && (parseIsoDuration(resources.heartbeatTimeout) ?? 0) < 1000) bad(`resources.heartbeatTimeout ${JSON.stringify(resources.heartbeatTimeout)} is not an ISO-8601 duration of at least a second`, 'write e.g. "PT5M"');
-  if (resources.queue !== undefined && !QUEUES.has(resources.queue)) bad(`resources.queue ${JSON.stringify(resources.queue)} is unknown`, 'use "cpu" or "gpu-h200"');
+  if (resources.queue !== undefined && !isQueueName(resources.queue)) bad(`resources.queue ${JSON.stringify(resources.queue)} is unknown`, `use ${QUEUES.map((q) => JSON.stringify(q)).join(' or ')}`);
   if (resources.retries !== undefined && !(Number.isInteger(resources.retries) && resources.retries >= 0)) bad(`resources.retries must be a whole number ≥ 0, got ${String(resources.retries)}`, 'write e.g. retries: 2');
   for (const [name, port] of [...Object.entries((step.inputs ?? {}) as Ports), ...Object.entries((step.outputs ?? {}) as Ports)]) {
     const kind = (port as Partial<Port> | undefined)?.kind;

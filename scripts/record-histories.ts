@@ -1,5 +1,7 @@
 // Records the workflow histories that test/temporal/replay.test.ts replays: one pipeline run across the
-// cpu and gpu-h200 queues (gpu-diamond) and one of its step executions. Re-record only on purpose: a
+// cpu and gpu-h200 queues (gpu-diamond) and one shared step execution. Two runs start together, so one
+// of them finds its gpu step held by the other and waits through the key's step-execution workflow: the
+// recorded run takes both paths (direct executions and a shared one). Re-record only on purpose: a
 // history that no longer replays means the workflow code changed in a way that breaks running workflows.
 //   npx tsx scripts/record-histories.ts
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,13 +17,20 @@ const dir = await mkdtemp(join(tmpdir(), 'flywheel-record-'));
 const env = { TEMPORAL_ADDRESS: server.address, FLYWHEEL_TASK_QUEUE_PREFIX: 'record-', FLYWHEEL_COMPILE_CACHE: join(dir, 'compile-cache') };
 const workers = await Promise.all([startWorker('cpu', env), startWorker('gpu-h200', env)]);
 try {
-  const { run } = await runJson(join(FIXTURES, 'gpu-diamond.ts'), ['--engine', 'temporal'], { cwd: dir, env });
+  const args = ['--engine', 'temporal', '--set', 'train.tickMs=500'];
+  const runs = await Promise.all([0, 1].map(() => runJson(join(FIXTURES, 'gpu-diamond.ts'), args, { cwd: dir, env })));
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
-  const pipelineId = `flywheel-run-${run.runId}`;
   // Temporal's own JSON form of a history (as `temporal workflow show --output json` writes it).
   const asJson = (history: Parameters<typeof historyToJSON>[0]): unknown => JSON.parse(historyToJSON(history));
-  const histories: Array<{ workflowId: string; history: unknown }> = [{ workflowId: pipelineId, history: asJson(await client.workflow.getHandle(pipelineId).fetchHistory()) }];
+  const withWait = [];
+  for (const { run } of runs) {
+    const workflowId = `flywheel-run-${run.runId}`;
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    if (history.events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runStep')) withWait.push({ workflowId, history: asJson(history) });
+  }
+  if (withWait.length === 0) throw new Error('neither run waited for the other: run the script again');
+  const histories: Array<{ workflowId: string; history: unknown }> = [withWait[0] as { workflowId: string; history: unknown }];
   for await (const w of client.workflow.list({ query: `WorkflowType = 'stepExecutionWorkflow'` })) {
     histories.push({ workflowId: w.workflowId, history: asJson(await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()) });
     break;

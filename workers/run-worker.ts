@@ -6,8 +6,8 @@ import type { Logger } from 'pino';
 import { createActivities } from '../activities/create-activities.js';
 import { RunRuntime } from '../activities/run-runtime.js';
 import { FlywheelError } from '../engine/errors.js';
-import { temporalUnreachable, type TemporalSettings } from '../engine/temporal-settings.js';
-import { taskQueueName, type QueueName } from '../workflows/types.js';
+import { temporalUnreachable, type TemporalSettings } from './temporal-settings.js';
+import { taskQueueName, type QueueName } from '../engine/core/queues.js';
 import { pinoTemporalLogger } from './pino-temporal-logger.js';
 import { ensureSearchAttributes } from './search-attributes.js';
 
@@ -35,7 +35,7 @@ export interface WorkerOptions {
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const { settings, queue, logger } = options;
   if (queue === 'cpu' && !existsSync(WORKFLOW_BUNDLE)) {
-    throw new FlywheelError('WORKFLOW_BUNDLE_MISSING', `${WORKFLOW_BUNDLE} does not exist`, { retryable: false, fix: 'run `npm run build`' });
+    throw new FlywheelError('WORKFLOW_BUNDLE_MISSING', `${WORKFLOW_BUNDLE} does not exist`, { fix: 'run `npm run build`' });
   }
   Runtime.install({ logger: pinoTemporalLogger(logger) });
   let connection: NativeConnection;

@@ -1,5 +1,4 @@
 import {
-  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -7,35 +6,28 @@ import {
   continueAsNew,
   defineQuery,
   isCancellation,
-  log,
-  proxyActivities,
   proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { FlywheelActivities } from '../activities/create-activities.js';
+import type { EngineErrorCode } from '../cache/errors.js';
+import type { StepRunRecord } from '../cache/records.js';
+import { feeder, RunCore } from '../engine/core/run-core.js';
+import type { CoreCommand, CoreEvent, Outputs, StepError } from '../engine/core/run-protocol.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from './search-attributes.js';
-import {
-  NON_RETRYABLE_TYPES,
-  RUN_FAILED,
-  taskQueueName,
-  type DagNode,
-  type Miss,
-  type Outputs,
-  type PipelineRunInput,
-  type PipelineRunResult,
-  type RunContext,
-  type RunProgress,
-  type StepOutcome,
-  type StepStatus,
-} from './types.js';
+import { RETRY, stepActivities, waitingActivities } from './step-activities.js';
+import { RUN_FAILED, type DagNode, type PipelineRunInput, type PipelineRunResult, type RunContext, type RunProgress, type StepExecutionInput } from './types.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
 
-/** Results handed to the workflow per look-up: keeps each activity result far below Temporal's payload limit. */
-const DONE: ReadonlySet<StepStatus> = new Set(['executed', 'cached']);
-const SETTLED: ReadonlySet<StepStatus> = new Set(['executed', 'cached', 'failed', 'skipped']);
+/** Nodes per look-up: keeps each activity's payload far below Temporal's limit. */
+const MAX_RESOLVE_BATCH = 250;
+const CANCELLED: EngineErrorCode = 'STEP_CANCELLED';
+const FAILED: EngineErrorCode = 'STEP_FAILED';
+
+type Command<T extends CoreCommand['type']> = Extract<CoreCommand, { type: T }>;
 
 /** Same shape as the local executor's ids (`20261126T160759.123Z-3f9a1c`), derived deterministically. */
 function runIdFromWorkflow(): string {
@@ -43,216 +35,164 @@ function runIdFromWorkflow(): string {
   return `${info.startTime.toISOString().replace(/[-:]/g, '')}-${info.runId.replace(/-/g, '').slice(0, 6)}`;
 }
 
-function failureInfo(error: unknown): { code: string; message: string } {
+function isCancelled(error: unknown): boolean {
+  return isCancellation(error) || (error instanceof ActivityFailure && isCancellation(error.cause));
+}
+
+/** A failed activity as a step error: the stable code travels as the ApplicationFailure's type. */
+function failureOf(error: unknown): { error: StepError; attempts?: number } {
   const cause = error instanceof ActivityFailure ? error.cause : error;
-  if (cause instanceof ApplicationFailure) return { code: cause.type ?? 'STEP_FAILED', message: cause.message };
-  if (isCancellation(cause)) return { code: 'STEP_CANCELLED', message: 'the run was cancelled' };
-  return { code: 'STEP_FAILED', message: (cause as Error | undefined)?.message ?? String(cause) };
+  if (cause instanceof ApplicationFailure) {
+    const attempts = (cause.details?.[0] as { attempts?: number } | undefined)?.attempts;
+    return { error: { code: cause.type ?? FAILED, message: cause.message }, ...(attempts === undefined ? {} : { attempts }) };
+  }
+  if (isCancellation(cause)) return { error: { code: CANCELLED, message: 'the run was cancelled' } };
+  return { error: { code: FAILED, message: (cause as Error | undefined)?.message ?? String(cause) } };
 }
 
 /**
- * Interprets a pipeline's DAG: look-ups and hashing happen in (local) activities on the cpu worker (a GPU step's
- * cache hit never takes a GPU slot); misses go to the queue the step names, through a step-execution
- * workflow shared by every run needing the same key. Independent branches run in parallel up to the
- * concurrency cap. Long runs continue as new when Temporal suggests it, carrying only statuses and the
- * outputs later steps still read.
+ * The Temporal driver of the run core. Look-ups and record writes are local activities on the cpu worker
+ * (a GPU step's cache hit never takes a GPU slot); a miss runs directly on the queue its step names
+ * after claiming the key, and only when another run holds the key does it wait through the key's
+ * shared step-execution workflow. Long runs continue as new when Temporal suggests it, carrying the
+ * core's snapshot.
  */
 export async function pipelineWorkflow(input: PipelineRunInput): Promise<PipelineRunResult> {
   const runId = input.runId ?? runIdFromWorkflow();
   const context: RunContext = { ...input.context, runId };
-  const { options } = input;
-  const cpu = taskQueueName(context.queuePrefix, 'cpu');
-  const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
-  // Look-ups and record writes are short: local activities on this worker, no task-queue round trip.
-  const control = proxyLocalActivities<FlywheelActivities>({ startToCloseTimeout: '10m', retry });
-  const waiting = proxyActivities<FlywheelActivities>({
-    taskQueue: cpu,
-    startToCloseTimeout: '3650d',
-    heartbeatTimeout: options.heartbeatTimeoutMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry,
-  });
-
-  const carried = input.carried;
+  const { options, carried } = input;
   const generation = carried?.generation ?? 0;
   const startedAt = carried?.startedAt ?? workflowInfo().startTime.toISOString();
+  const control = proxyLocalActivities<FlywheelActivities>({ startToCloseTimeout: '10m', retry: RETRY });
+
   const opened = await control.openRun(context, { startedAt, writeRecord: generation === 0 });
   if (generation === 0) upsertSearchAttributes([{ key: PIPELINE_KEY, value: opened.pipeline }, { key: RUN_ID_KEY, value: runId }]);
+  const nodes = new Map<string, DagNode>(opened.nodes.map((n) => [n.id, n]));
+  // The record names the worker that opened the run, whichever generation this is.
+  const { host, pid } = carried ?? opened;
+  const core = new RunCore(opened.nodes, {
+    mode: 'run',
+    header: { format: 'flywheel.run/v1', runId, pipeline: opened.pipeline, startedAt, host, pid, engine: 'temporal', overrides: context.setArgs },
+    now: () => Date.now(),
+    concurrency: options.concurrency,
+    maxResolving: 1,
+    maxBatch: MAX_RESOLVE_BATCH,
+    ...(carried === undefined ? {} : { restore: carried }),
+  });
+  setHandler(progressQuery, () => ({ runId, pipeline: opened.pipeline, generation, steps: core.progress() }));
 
-  const nodes = opened.nodes;
-  const byId = new Map(nodes.map((n) => [n.id, n]));
-  const downstream = new Map<string, string[]>(nodes.map((n) => [n.id, []]));
-  for (const n of nodes) for (const u of n.upstream) downstream.get(u)?.push(n.id);
-  const status = new Map<string, StepStatus>(nodes.map((n) => [n.id, carried?.statuses[n.id] ?? 'pending']));
-  const outputs = new Map<string, Outputs>(Object.entries(carried?.outputs ?? {}));
-  const keys = new Map<string, string>(Object.entries(carried?.keys ?? {}));
-  const outcomes = new Map<string, StepOutcome>();
-  const reasons = new Map<string, string>();
-  const ready: Miss[] = [];
-  const inFlight = new Set<string>();
-  let resolving = false;
-  let changes = 0;
-
-  setHandler(progressQuery, () => ({
-    runId,
-    pipeline: opened.pipeline,
-    generation,
-    steps: nodes.map((n) => ({ id: n.id, status: status.get(n.id) ?? 'pending', reason: outcomes.get(n.id)?.reason ?? reasons.get(n.id) ?? '' })),
-  }));
-
-  const settle = (outcome: StepOutcome): void => {
-    outcomes.set(outcome.id, outcome);
-    status.set(outcome.id, outcome.status);
-    if (DONE.has(outcome.status)) outputs.set(outcome.id, outcome.outputs);
-    if (outcome.cacheKey !== undefined) keys.set(outcome.id, outcome.cacheKey);
-    changes++;
+  let inFlight = 0;
+  let finish: Command<'finish'> | undefined;
+  const commands: CoreCommand[] = [];
+  const send = feeder(core, (command) => commands.push(command));
+  const track = (work: Promise<void>): void => {
+    inFlight++;
+    void work.finally(() => inFlight--);
   };
-  /** Step definition ids are filled in by the worker when it records the run. */
-  const stepName = (id: string): string => id;
-
-  const skipBlocked = (): void => {
-    for (const n of nodes) {
-      if (status.get(n.id) !== 'pending') continue;
-      const blocked = n.upstream.filter((u) => status.get(u) === 'failed' || status.get(u) === 'skipped');
-      if (blocked.length > 0) settle({ id: n.id, step: stepName(n.id), status: 'skipped', reasonCodes: ['upstream-failed'], reason: `upstream ${blocked.join(', ')} did not succeed`, outputs: {} });
+  /** Feeds an event, then starts what the core asked for. A save goes along with a look-up when there is one. */
+  const feed = (event: CoreEvent | 'start'): void => {
+    send(event);
+    const batch = commands.splice(0);
+    const save = batch.find((c): c is Command<'save'> => c.type === 'save');
+    const resolve = batch.find((c): c is Command<'resolve'> => c.type === 'resolve');
+    for (const command of batch) {
+      if (command.type === 'execute') track(execute(command));
+      if (command.type === 'finish') finish = command;
     }
+    if (resolve !== undefined) track(lookUp(resolve, save?.steps ?? []));
+    else if (save !== undefined) track(saveSteps(save.steps));
   };
 
-  /** Pending nodes whose inputs are known now or will be once earlier candidates turn out cached. */
-  const candidates = (): string[] => {
-    const picked = new Set<string>();
-    for (const n of nodes) {
-      if (status.get(n.id) !== 'pending' || reasons.has(n.id)) continue;
-      if (n.upstream.every((u) => DONE.has(status.get(u) as StepStatus) || picked.has(u))) picked.add(n.id);
-    }
-    return [...picked];
-  };
-
-  const resolve = async (ids: string[]): Promise<void> => {
+  const lookUp = async (command: Command<'resolve'>, save: StepRunRecord[]): Promise<void> => {
     const known: Record<string, Outputs> = {};
-    for (const id of ids) for (const u of (byId.get(id) as DagNode).upstream) if (outputs.has(u)) known[u] = outputs.get(u) as Outputs;
-    for (const id of ids) reasons.set(id, 'looking up the cache');
-    try {
-      const result = await control.resolveSteps({ context, options: { force: options.force, forceAll: options.forceAll }, nodeIds: ids, known });
-      for (const hit of result.hits) settle(hit);
-      for (const miss of result.misses) {
-        status.set(miss.id, 'running');
-        keys.set(miss.id, miss.cacheKey);
-        reasons.set(miss.id, miss.reason);
-        ready.push(miss);
+    for (const id of command.ids) {
+      for (const u of nodes.get(id)?.upstream ?? []) {
+        const outputs = core.outputsOf(u);
+        if (outputs !== undefined) known[u] = outputs;
       }
-    } catch (error) {
-      if (isCancellation(error)) return; // the run is being cancelled; its steps are marked below
-      const info = failureInfo(error);
-      for (const id of ids) if (status.get(id) === 'pending') settle({ id, step: stepName(id), status: 'failed', reasonCodes: [], reason: 'cache look-up failed', outputs: {}, error: info });
-    } finally {
-      // Unresolved candidates (their upstream was a miss) become candidates again later.
-      for (const id of ids) if (status.get(id) === 'pending') reasons.delete(id);
-      resolving = false;
-      changes++;
     }
-  };
-
-  const execute = async (miss: Miss): Promise<void> => {
-    const node = byId.get(miss.id) as DagNode;
-    inFlight.add(miss.id);
-    const started = Date.now();
-    const base = { id: miss.id, step: stepName(miss.id), cacheKey: miss.cacheKey, startedAt: new Date(started).toISOString(), ...(miss.external === undefined ? {} : { external: miss.external }) };
     try {
-      const upstream: Record<string, Outputs> = {};
-      const upstreamKeys: Record<string, string> = {};
-      for (const u of node.upstream) {
-        upstream[u] = outputs.get(u) as Outputs;
-        if (keys.has(u)) upstreamKeys[u] = keys.get(u) as string;
-      }
-      const result = await waiting.runStep({
-        context,
-        nodeId: node.id,
-        cacheKey: miss.cacheKey,
-        upstream,
-        upstreamKeys,
-        queue: node.queue,
-        ...(node.timeoutMs === undefined ? {} : { timeoutMs: node.timeoutMs }),
-        retries: node.retries,
-        heartbeatTimeoutMs: node.heartbeatTimeoutMs ?? options.heartbeatTimeoutMs,
-        ignoreCache: miss.reasonCodes.includes('forced') || miss.reasonCodes.includes('cache-disabled'),
-      });
-      const durationMs = Date.now() - started;
-      if (result.computedBy === runId) {
-        settle({ ...base, status: 'executed', reasonCodes: miss.reasonCodes, reason: miss.reason, outputs: result.outputs, durationMs, attempts: result.attempts });
+      const result = await control.resolveSteps({ context, options: { force: options.force, forceAll: options.forceAll }, ids: command.ids, known, save });
+      if (save.length > 0) feed({ type: 'saved', ok: true });
+      for (const resolution of result.resolutions) feed({ type: 'resolved', resolution });
+      feed({ type: 'resolve-done', batch: command.batch });
+    } catch (error) {
+      if (save.length > 0) feed({ type: 'saved', ok: false });
+      if (isCancelled(error)) {
+        feed({ type: 'cancel' });
+        feed({ type: 'resolve-done', batch: command.batch }); // what it did not resolve is skipped as cancelled
       } else {
-        settle({ ...base, status: 'cached', reasonCodes: ['shared-execution'], reason: `computed once by run ${result.computedBy} while this step waited`, outputs: result.outputs, durationMs, savedMs: result.durationMs });
+        feed({ type: 'resolve-failed', batch: command.batch, error: failureOf(error).error });
       }
+    }
+  };
+
+  // Saves must land even while the run is being cancelled: they are what the record says afterwards.
+  const saveSteps = async (steps: StepRunRecord[]): Promise<void> => {
+    const ok = await CancellationScope.nonCancellable(() => control.saveSteps({ context, steps })).then(
+      () => true,
+      () => false,
+    );
+    feed({ type: 'saved', ok });
+  };
+
+  const execute = async (command: Command<'execute'>): Promise<void> => {
+    const node = nodes.get(command.id) as DagNode;
+    const request: StepExecutionInput = {
+      context,
+      nodeId: node.id,
+      cacheKey: command.key,
+      upstream: command.upstream,
+      upstreamKeys: command.upstreamKeys,
+      queue: node.queue,
+      ...(node.timeoutMs === undefined ? {} : { timeoutMs: node.timeoutMs }),
+      retries: node.retries,
+      heartbeatTimeoutMs: node.heartbeatTimeoutMs ?? options.heartbeatTimeoutMs,
+      lookAgain: command.lookAgain,
+      waitedFor: [],
+    };
+    try {
+      const direct = await stepActivities(request).executeStep(request);
+      const result = 'contended' in direct ? await waitingActivities(request).runStep({ ...request, waitedFor: [direct.contended.token], ...(direct.resume === undefined ? {} : { resume: direct.resume }) }) : direct;
+      feed({ type: 'executed', id: node.id, outputs: result.outputs, durationMs: result.durationMs, computedBy: result.computedBy, attempts: result.attempts });
     } catch (error) {
-      settle({ ...base, status: 'failed', reasonCodes: miss.reasonCodes, reason: miss.reason, outputs: {}, durationMs: Date.now() - started, error: failureInfo(error) });
-    } finally {
-      inFlight.delete(miss.id);
-      changes++;
+      // A cancelled workflow cancels its activities; the first to report it tells the core.
+      if (isCancelled(error)) feed({ type: 'cancel' });
+      feed({ type: 'failed', id: node.id, ...failureOf(error) });
     }
   };
 
-  const allSettled = (): boolean => nodes.every((n) => SETTLED.has(status.get(n.id) as StepStatus));
-  let stopping = false;
-
-  const loop = async (): Promise<void> => {
-    for (;;) {
-      skipBlocked();
-      if (allSettled()) return;
-      if (!stopping && workflowInfo().continueAsNewSuggested) {
-        stopping = true;
-        log.info('continue-as-new suggested: finishing the steps in flight first', { runId, generation });
-      }
-      while (!stopping && ready.length > 0 && inFlight.size < options.concurrency) void execute(ready.shift() as Miss);
-      if (!stopping && !resolving) {
-        const ids = candidates();
-        if (ids.length > 0) {
-          resolving = true;
-          void resolve(ids);
-        }
-      }
-      if (stopping && inFlight.size === 0 && !resolving) return;
-      const seen = changes;
-      await condition(() => changes !== seen);
-    }
+  const close = async (command: Command<'finish'>): Promise<void> => {
+    await CancellationScope.nonCancellable(() => control.closeRun({ context, header: command.header, order: command.order, steps: command.steps }));
   };
-
-  const record = (finalStatus: 'running' | 'succeeded' | 'failed') =>
-    control.recordRun({ context, pipeline: opened.pipeline, startedAt, nodes, outcomes: [...outcomes.values()], status: finalStatus });
 
   try {
-    await loop();
+    feed('start');
+    await condition(() => finish !== undefined || workflowInfo().continueAsNewSuggested);
+    if (finish === undefined) {
+      // Finish what is in flight and save it, then carry the rest over to a fresh history.
+      feed({ type: 'drain' });
+      await condition(() => finish !== undefined || (core.idle && inFlight === 0));
+    }
   } catch (error) {
     if (!isCancellation(error)) throw error;
     await CancellationScope.nonCancellable(async () => {
-      await condition(() => inFlight.size === 0 && !resolving);
-      for (const n of nodes) {
-        if (!SETTLED.has(status.get(n.id) as StepStatus)) settle({ id: n.id, step: stepName(n.id), status: 'skipped', reasonCodes: ['cancelled'], reason: 'run cancelled', outputs: {} });
-      }
-      await record('failed');
+      feed({ type: 'cancel' });
+      await condition(() => finish !== undefined && inFlight === 0);
+      await close(finish as Command<'finish'>);
     });
     throw error;
   }
 
-  if (!allSettled()) {
-    await record('running');
-    // Carry only what later steps read; finished records are already in the store.
-    const needed = (id: string): boolean => (downstream.get(id) ?? []).some((d) => !SETTLED.has(status.get(d) as StepStatus));
-    const statuses: Record<string, StepStatus> = {};
-    for (const n of nodes) {
-      const s = status.get(n.id) as StepStatus;
-      if (SETTLED.has(s)) statuses[n.id] = s;
-    }
-    const carry = (map: Map<string, unknown>) => Object.fromEntries([...map].filter(([id]) => needed(id)));
-    return continueAsNew<typeof pipelineWorkflow>({
-      ...input,
-      runId,
-      carried: { generation: generation + 1, startedAt, statuses, outputs: carry(outputs) as Record<string, Outputs>, keys: carry(keys) as Record<string, string> },
-    });
+  if (finish === undefined) {
+    return continueAsNew<typeof pipelineWorkflow>({ ...input, runId, carried: { ...core.snapshot(), generation: generation + 1, startedAt, host, pid } });
   }
-  const failed = nodes.filter((n) => status.get(n.id) === 'failed').map((n) => n.id);
-  const incomplete = failed.length > 0 || nodes.some((n) => status.get(n.id) === 'skipped');
-  await record(incomplete ? 'failed' : 'succeeded');
-  // A failed pipeline fails its workflow, so Temporal (UI, schedules, `runs`) shows it as failed; the record says why.
-  if (incomplete) throw ApplicationFailure.create({ type: RUN_FAILED, message: `run ${runId} of ${opened.pipeline} failed: ${failed.join(', ') || 'steps skipped'}`, nonRetryable: true, details: [{ runId }] });
+  await condition(() => inFlight === 0);
+  await close(finish);
+  if (finish.header.status === 'failed') {
+    // A failed pipeline fails its workflow, so Temporal (UI, schedules, `runs`) shows it as failed; the record says why.
+    const failed = core.progress().filter((s) => s.status === 'failed').map((s) => s.id);
+    throw ApplicationFailure.create({ type: RUN_FAILED, message: `run ${runId} of ${opened.pipeline} failed: ${failed.join(', ') || 'steps skipped'}`, nonRetryable: true, details: [{ runId }] });
+  }
   return { runId, pipeline: opened.pipeline, status: 'succeeded' };
 }

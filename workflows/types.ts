@@ -1,16 +1,11 @@
 // Payloads exchanged between workflows, activities and clients. Plain data only: digests and
-// references, never artifact bytes. Workflow code is sandboxed, so nothing here imports Node or cache/.
-
-export type QueueName = 'cpu' | 'gpu-h200';
-
-/** One stored output, as the cache records it (structurally the same as cache/records OutputRecord). */
-export interface OutputRef {
-  kind: 'file' | 'dir' | 'json';
-  digest: string;
-  size: number;
-  fileName?: string | undefined;
-}
-export type Outputs = Record<string, OutputRef>;
+// references, never artifact bytes. Workflow code is sandboxed, so record and core types cross by
+// `import type` (erased when compiled) and nothing here loads Node or cache/ at run time.
+import type { CacheKey } from '../cache/digest.js';
+import type { EngineErrorCode } from '../cache/errors.js';
+import type { StepRunRecord } from '../cache/records.js';
+import type { QueueName } from '../engine/core/queues.js';
+import type { CoreNode, CoreSnapshot, Outputs, Resolution, RunHeader, StepError, StepProgress } from '../engine/core/run-protocol.js';
 
 /** What any worker needs to rebuild a run's pipeline and reach its store. */
 export interface RunContext {
@@ -29,35 +24,13 @@ export interface RunContext {
   queuePrefix: string;
 }
 
-/** A node of the planned DAG: only what scheduling needs. */
-export interface DagNode {
-  id: string;
-  upstream: string[];
+/** A node of the run core plus what scheduling its activity needs. */
+export interface DagNode extends CoreNode {
   queue: QueueName;
   timeoutMs?: number;
   /** The step's own heartbeat timeout, when it declares one. */
   heartbeatTimeoutMs?: number;
   retries: number;
-}
-
-export type StepStatus = 'pending' | 'running' | 'executed' | 'cached' | 'failed' | 'skipped';
-
-/** One step's outcome in a run (the run record adds key components when it is saved). */
-export interface StepOutcome {
-  id: string;
-  step: string;
-  status: StepStatus;
-  cacheKey?: string;
-  reasonCodes: string[];
-  reason: string;
-  outputs: Outputs;
-  startedAt?: string;
-  durationMs?: number;
-  savedMs?: number;
-  attempts?: number;
-  error?: { code: string; message: string };
-  /** The outside state the key included (steps with an `external` hook), so recording needs no second read. */
-  external?: unknown;
 }
 
 export interface RunOptions {
@@ -69,13 +42,12 @@ export interface RunOptions {
   heartbeatTimeoutMs: number;
 }
 
-/** State carried across continue-as-new: finished statuses and the outputs later steps still need. */
-export interface CarriedState {
+/** State carried across continue-as-new: the core's snapshot, and when and where the run began. */
+export interface CarriedState extends CoreSnapshot {
   generation: number;
   startedAt: string;
-  statuses: Record<string, StepStatus>;
-  outputs: Record<string, Outputs>;
-  keys: Record<string, string>;
+  host: string;
+  pid: number;
 }
 
 export interface PipelineRunInput {
@@ -92,47 +64,58 @@ export interface PipelineRunResult {
   status: 'succeeded' | 'failed';
 }
 
-/** What `openRun` returns: the validated DAG as the worker sees it. */
+/** What `openRun` returns: the validated DAG as the worker sees it, and who opened the run. */
 export interface OpenedRun {
   pipeline: string;
   nodes: DagNode[];
+  host: string;
+  pid: number;
 }
 
 export interface ResolveRequest {
   context: RunContext;
   options: Pick<RunOptions, 'force' | 'forceAll'>;
-  /** Candidates in topological order; one is resolved when all its upstream outputs are known. */
-  nodeIds: string[];
-  /** Outputs of the finished upstream steps the candidates read. */
+  /** A batch from the run core, in dependency order. */
+  ids: string[];
+  /** Outputs of the finished upstream steps the batch reads. */
   known: Record<string, Outputs>;
-}
-
-export interface Miss {
-  id: string;
-  cacheKey: string;
-  reasonCodes: string[];
-  reason: string;
-  external?: unknown;
+  /** Finished step records to journal first (a save travelling with the look-up saves an activity). */
+  save: StepRunRecord[];
 }
 
 export interface ResolveResult {
-  hits: StepOutcome[];
-  misses: Miss[];
+  resolutions: Resolution[];
+}
+
+export interface SaveRequest {
+  context: RunContext;
+  steps: StepRunRecord[];
+}
+
+export interface CloseRequest {
+  context: RunContext;
+  header: RunHeader;
+  order: string[];
+  steps: StepRunRecord[];
 }
 
 export interface StepExecutionInput {
   context: RunContext;
   nodeId: string;
-  cacheKey: string;
+  cacheKey: CacheKey;
   /** Outputs and keys of the node's upstream steps. */
   upstream: Record<string, Outputs>;
-  upstreamKeys: Record<string, string>;
+  upstreamKeys: Record<string, CacheKey>;
   queue: QueueName;
   timeoutMs?: number;
   retries: number;
   heartbeatTimeoutMs: number;
-  /** Forced or cache disabled: execute even if a result appears meanwhile. */
-  ignoreCache: boolean;
+  /** False when forced or uncached: execute even if a result appears meanwhile. */
+  lookAgain: boolean;
+  /** Claims of the key this execution already waited for: if one failed, its failure is shared. */
+  waitedFor: string[];
+  /** The checkpoint a lost attempt left, handed on when the key's execution moves to the shared workflow. */
+  resume?: unknown;
 }
 
 export interface StepExecutionResult {
@@ -143,6 +126,15 @@ export interface StepExecutionResult {
   attempts: number;
 }
 
+/** A direct execution finds another process executing the key: the run waits through the shared workflow. */
+export interface Contended {
+  contended: { token: string; description: string };
+  resume?: unknown;
+}
+
+/** What waiting for a key's holder ended in. */
+export type KeyWait = { kind: 'failed'; error: StepError } | { kind: 'reused'; result: StepExecutionResult } | { kind: 'free' };
+
 /** Heartbeat details of a running step: the last progress, whose `details` a retried attempt resumes from. */
 export interface StepHeartbeat {
   fraction?: number;
@@ -150,32 +142,16 @@ export interface StepHeartbeat {
   details?: unknown;
 }
 
-export interface RecordRunRequest {
-  context: RunContext;
-  pipeline: string;
-  startedAt: string;
-  nodes: DagNode[];
-  outcomes: StepOutcome[];
-  status: 'running' | 'succeeded' | 'failed';
-}
-
 /** What the `progress` query returns. */
 export interface RunProgress {
   runId: string;
   pipeline: string;
   generation: number;
-  steps: Array<{ id: string; status: StepStatus; reason: string }>;
-}
-
-export function taskQueueName(prefix: string, queue: QueueName): string {
-  return `${prefix}${queue}`;
+  steps: StepProgress[];
 }
 
 export const SEARCH_ATTRIBUTE_PIPELINE = 'FlywheelPipeline';
 export const SEARCH_ATTRIBUTE_RUN_ID = 'FlywheelRunId';
 
 /** The failure type of a pipeline workflow whose run failed (its record holds the details). */
-export const RUN_FAILED = 'RUN_FAILED';
-
-/** Failure types no retry can fix: Temporal must not retry them. */
-export const NON_RETRYABLE_TYPES = ['PIPELINE_INVALID', 'PIPELINE_NOT_FOUND', 'PIPELINE_LOAD_FAILED', 'KEY_MISMATCH', 'INPUT_INVALID', 'INPUT_UNAVAILABLE', 'STEP_OUTPUT_INVALID', 'STEP_OUTPUT_MISSING', 'STEP_INVALID_DATA', 'STEP_FAILED_FINAL'];
+export const RUN_FAILED: EngineErrorCode = 'RUN_FAILED';

@@ -1,4 +1,4 @@
-import { ModelRegistry, registryLocation } from '../../engine/model-registry.js';
+import { ModelRegistry, registryLocation } from '../../steps/flow-agent/model-registry.js';
 import { UsageError } from '../usage-error.js';
 
 /** `flywheel model ls | promote <version> | rollback`: the model registry the deploy step writes. */

@@ -3,7 +3,6 @@ import { createLogger } from '../../engine/logger.js';
 import { runLocal } from '../../engine/local-executor.js';
 import { describeChoices, preparePipeline, type PipelineArgs } from '../pipeline-options.js';
 import { RunReporter } from '../reporter.js';
-import { runOnTemporal } from './run-temporal.js';
 import { runSummary } from '../run-summary.js';
 
 export interface RunArgs extends PipelineArgs {
@@ -20,7 +19,7 @@ export interface RunArgs extends PipelineArgs {
 }
 
 export async function runCommand(args: RunArgs, store: Store): Promise<number> {
-  if (args.engine === 'temporal') return runOnTemporal(args, store);
+  if (args.engine === 'temporal') return (await import('./run-temporal.js')).runOnTemporal(args, store);
   const pipeline = await preparePipeline(args);
   // The reporter already shows step state; logs stay quiet on a terminal unless asked for.
   const logger = createLogger({ level: args.logLevel ?? process.env.FLYWHEEL_LOG_LEVEL ?? (args.json ? 'info' : 'warn') });

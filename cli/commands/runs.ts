@@ -1,21 +1,16 @@
-import { isInterruptedRun } from '../../cache/process-alive.js';
+import { shownStatus } from '../../cache/process-alive.js';
 import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { formatDuration } from '../../engine/durations.js';
 import { listRuns } from '../../engine/run-history.js';
 import { UsageError } from '../usage-error.js';
 import { runSummary } from '../run-summary.js';
-import { liveRun } from './temporal-runs.js';
-
-function displayStatus(run: RunRecord): string {
-  return isInterruptedRun(run) ? 'interrupted' : run.status;
-}
 
 export async function runsCommand(args: { pipeline: string | undefined; limit: number; json: boolean }, store: Store): Promise<number> {
   const runs = (await listRuns(store, args.pipeline)).slice(0, args.limit);
   const pinned = await store.listPinned();
   if (args.json) {
-    const rows = runs.map((r) => ({ runId: r.runId, pipeline: r.pipeline, status: displayStatus(r), startedAt: r.startedAt, durationMs: r.durationMs ?? null, pinned: pinned.has(r.runId) }));
+    const rows = runs.map((r) => ({ runId: r.runId, pipeline: r.pipeline, status: shownStatus(r), startedAt: r.startedAt, durationMs: r.durationMs ?? null, pinned: pinned.has(r.runId) }));
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return 0;
   }
@@ -26,7 +21,7 @@ export async function runsCommand(args: { pipeline: string | undefined; limit: n
   for (const r of runs) {
     const count = (status: string): number => r.steps.filter((s) => s.status === status).length;
     process.stdout.write(
-      `${r.runId}  ${r.pipeline.padEnd(16)} ${displayStatus(r).padEnd(11)} ${formatDuration(r.durationMs ?? 0).padStart(8)}  ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed${pinned.has(r.runId) ? '  [pinned]' : ''}\n`,
+      `${r.runId}  ${r.pipeline.padEnd(16)} ${shownStatus(r).padEnd(11)} ${formatDuration(r.durationMs ?? 0).padStart(8)}  ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed${pinned.has(r.runId) ? '  [pinned]' : ''}\n`,
     );
   }
   return 0;
@@ -42,12 +37,12 @@ export async function requireRun(store: Store, runId: string): Promise<RunRecord
 export async function showCommand(args: { runId: string; json: boolean }, store: Store): Promise<number> {
   const stored = await requireRun(store, args.runId);
   // A Temporal run in progress: the workflow knows more than the last saved record.
-  const run = stored.engine === 'temporal' && stored.status === 'running' ? await liveRun(stored) : stored;
+  const run = stored.engine === 'temporal' && stored.status === 'running' ? await (await import('./temporal-runs.js')).liveRun(stored) : stored;
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ ...(runSummary(run) as object), startedAt: run.startedAt, overrides: run.overrides, record: run }, null, 2)}\n`);
     return 0;
   }
-  const lines = [`run ${run.runId} of ${run.pipeline}: ${displayStatus(run)}, started ${run.startedAt}, took ${formatDuration(run.durationMs ?? 0)}`];
+  const lines = [`run ${run.runId} of ${run.pipeline}: ${shownStatus(run)}, started ${run.startedAt}, took ${formatDuration(run.durationMs ?? 0)}`];
   if (run.overrides.length > 0) lines.push(`  overrides: ${run.overrides.join(' ')}`);
   for (const s of run.steps) {
     lines.push(`  ${s.status.padEnd(8)} ${s.id}  ${formatDuration(s.durationMs ?? 0)}  ${s.reason}`);

@@ -2,9 +2,9 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleDescription 
 import { storeLocation } from '../../cache/open-store.js';
 import { parseIsoDuration } from '../../engine/durations.js';
 import { FlywheelError } from '../../engine/errors.js';
-import { PIPELINE_WORKFLOW, pipelineRunInput, withTemporal, type TemporalConnection } from '../../engine/temporal-executor.js';
+import { PIPELINE_WORKFLOW, pipelineRunInput, withTemporal, type TemporalConnection } from '../../workers/temporal-client.js';
 import { PIPELINE_KEY } from '../../workflows/search-attributes.js';
-import { taskQueueName } from '../../workflows/types.js';
+import { taskQueueName } from '../../engine/core/queues.js';
 import { loadConfiguredPipeline, type PipelineArgs, describeChoices } from '../pipeline-options.js';
 import { UsageError } from '../usage-error.js';
 
@@ -64,7 +64,7 @@ function describeText(d: ScheduleDescription): string {
 /** A missing schedule is a usage problem with a way out, not a stack trace. */
 function withConnection<T>(work: (connection: TemporalConnection) => Promise<T>): Promise<T> {
   return withTemporal(work).catch((error: unknown) => {
-    if (error instanceof ScheduleNotFoundError) throw new FlywheelError('SCHEDULE_NOT_FOUND', error.message, { retryable: false, fix: 'list schedules with `flywheel schedule list`' });
+    if (error instanceof ScheduleNotFoundError) throw new FlywheelError('SCHEDULE_NOT_FOUND', error.message, { fix: 'list schedules with `flywheel schedule list`' });
     throw error;
   });
 }

@@ -1,11 +1,11 @@
 import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { FlywheelError } from '../../engine/errors.js';
-import { findRunWorkflow, queryProgress, withTemporal } from '../../engine/temporal-executor.js';
+import { findRunWorkflow, queryProgress, withTemporal } from '../../workers/temporal-client.js';
 import { SEARCH_ATTRIBUTE_PIPELINE, SEARCH_ATTRIBUTE_RUN_ID } from '../../workflows/types.js';
 
 function notFound(runId: string): FlywheelError {
-  return new FlywheelError('RUN_NOT_FOUND', `no Temporal run ${runId}`, { retryable: false, fix: 'list runs with `flywheel runs --engine temporal`' });
+  return new FlywheelError('RUN_NOT_FOUND', `no Temporal run ${runId}`, { fix: 'list runs with `flywheel runs --engine temporal`' });
 }
 
 /** `flywheel cancel <runId>`: cancels the run's workflow; its running steps are cancelled on their workers. */

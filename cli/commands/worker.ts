@@ -1,15 +1,13 @@
 import { createLogger } from '../../engine/logger.js';
-import { temporalSettings } from '../../engine/temporal-settings.js';
+import { temporalSettings } from '../../workers/temporal-settings.js';
 import { runWorker } from '../../workers/run-worker.js';
-import type { QueueName } from '../../workflows/types.js';
+import { isQueueName, QUEUES } from '../../engine/core/queues.js';
 import { UsageError } from '../usage-error.js';
-
-const QUEUES: readonly QueueName[] = ['cpu', 'gpu-h200'];
 
 /** `flywheel worker --queue cpu|gpu-h200`: serves a task queue until SIGINT/SIGTERM, then drains with a grace period. */
 export async function workerCommand(args: { queue: string | undefined; concurrency: number | undefined; shutdownGraceMs: number | undefined; logLevel: string | undefined }): Promise<number> {
-  const queue = args.queue as QueueName;
-  if (!QUEUES.includes(queue)) throw new UsageError(`--queue ${args.queue ?? '(missing)'} is not a Flywheel queue`, `use --queue ${QUEUES.join(' or --queue ')}`);
+  const queue = args.queue;
+  if (!isQueueName(queue)) throw new UsageError(`--queue ${args.queue ?? '(missing)'} is not a Flywheel queue`, `use --queue ${QUEUES.join(' or --queue ')}`);
   const logger = createLogger({ level: args.logLevel ?? process.env.FLYWHEEL_LOG_LEVEL ?? 'info' });
   const abort = new AbortController();
   const stop = (): void => abort.abort();

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
-import { writeFileWhole } from '../../cache/write-whole.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalJson } from '../../cache/canonical.js';
+import { writeFileWhole, canonicalJson } from 'flywheel';
 
 /**
  * Remembers each LLM answer by the hash of what determines it (writer, prompt version, temperature,

@@ -1,11 +1,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { sha256Bytes } from '../../cache/digest.js';
-import { writeFileWhole } from '../../cache/write-whole.js';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
-import { fileState } from '../../engine/external-state.js';
-import { ModelRegistry, registryLocation, type ModelVersion } from '../../engine/model-registry.js';
+import { defineStep, dir, file, FlywheelError, json, sha256Bytes, writeFileWhole, fileState } from 'flywheel';
+import { ModelRegistry, registryLocation, type ModelVersion } from './model-registry.js';
 import { snapshotStep } from './collect.js';
 import { wilsonInterval } from '../judge/agreement.js';
 import { CalibratedJudge } from '../judge/calibrate-judge.js';

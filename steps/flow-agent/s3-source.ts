@@ -1,7 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { FlywheelError } from 'flywheel';
-import { describeS3Error, withS3Retries } from '../../cache/s3-errors.js';
-import { createS3Client, parseS3Location, type S3Location, type Sdk } from '../../cache/s3-store.js';
+import { FlywheelError, createS3Client, describeS3Error, loadS3Sdk, parseS3Location, withS3Retries, type S3Location, type Sdk } from 'flywheel';
 
 async function connect(url: string): Promise<{ sdk: Sdk; client: S3Client; location: S3Location }> {
   let location: S3Location;
@@ -10,8 +8,7 @@ async function connect(url: string): Promise<{ sdk: Sdk; client: S3Client; locat
   } catch (error) {
     throw new FlywheelError('SOURCE_INVALID', (error as Error).message, { retryable: false, fix: 'write s3://<bucket>/<prefix>' });
   }
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const sdk = await import('@aws-sdk/client-s3');
+  const sdk = await loadS3Sdk();
   return { sdk, client: createS3Client(sdk), location };
 }
 

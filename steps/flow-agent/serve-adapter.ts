@@ -1,8 +1,7 @@
 import { cp, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { defineStep, dir, FlywheelError, json } from 'flywheel';
-import { directoryDigest } from '../../engine/directory-digest.js';
+import { defineStep, dir, FlywheelError, json, directoryDigest } from 'flywheel';
 
 /** Where evaluate finds the candidate: a model name on an OpenAI-compatible endpoint. */
 export const ServedModelRef = z.object({ model: z.string(), baseUrl: z.string().url(), adapterDigest: z.string() });

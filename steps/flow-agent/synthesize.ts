@@ -1,7 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { defineStep, file, FlywheelError, json } from 'flywheel';
-import { canonicalJson } from '../../cache/canonical.js';
+import { defineStep, file, FlywheelError, json, canonicalJson } from 'flywheel';
 import { LlmMemo } from './llm-memo.js';
 import { mapBounded } from './map-bounded.js';
 import { FeedbackExample } from './mirror.js';

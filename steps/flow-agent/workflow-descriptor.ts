@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../../cache/canonical.js';
 import type { FlowWorkflow } from './flow-workflow.js';
+import { canonicalJson } from 'flywheel';
 
 /**
  * What a workflow does, independent of its name, step ids and order of listing: the same automation

@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { writeFileWhole } from '../../cache/write-whole.js';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
-import { acquireFileLock } from '../../cache/file-lock.js';
-import { fileState } from '../../engine/external-state.js';
+import { defineStep, dir, file, FlywheelError, json, writeFileWhole, withFileLock, fileState } from 'flywheel';
 import { snapshotStep } from '../flow-agent/collect.js';
 import { lineChart, toHtml, toMarkdown, type ReportBlock } from '../report-document.js';
 import { cohenKappa } from './agreement.js';
@@ -126,14 +123,11 @@ export const goldenDrift = defineStep({
     const labels = Object.fromEntries(JUDGE_LABELS.map((l) => [l, kept.filter((k) => k.label === l).length]));
     const path = historyPath(config.history);
     await mkdir(join(path, '..'), { recursive: true });
-    const release = await acquireFileLock(`${path}.lock`);
-    let entry: GoldenEntry;
-    let baseline: GoldenEntry | null;
-    let p: number | null = null;
-    let history: GoldenEntry[];
-    try {
-      history = (await readHistory(path)).entries;
-      baseline = [...history].reverse().find((e) => e.status === 'baseline') ?? null;
+    const { entry, baseline, p, history } = await withFileLock(`${path}.lock`, async () => {
+      let entry: GoldenEntry;
+      let p: number | null = null;
+      const before = (await readHistory(path)).entries;
+      const baseline = [...before].reverse().find((e) => e.status === 'baseline') ?? null;
       const current = { runId, at: new Date().toISOString(), judge: runner.id, specDigest: inputs.judge.specDigest, kappa: kappa.defined ? kappa.kappa : null, ci: kappa.defined ? kappa.ci : null, labels };
       if (baseline === null || config.acceptBaseline) {
         entry = { ...current, status: 'baseline', reasons: [baseline === null ? 'first golden-set score: the accepted baseline' : 'accepted as the new baseline (acceptBaseline)'] };
@@ -142,11 +136,10 @@ export const goldenDrift = defineStep({
         p = verdict.p;
         entry = { ...current, status: verdict.drift ? 'drift' : 'stable', reasons: verdict.drift ? verdict.reasons : [`within the baseline of run ${baseline.runId}`] };
       }
-      history = [...history, entry];
+      const history = [...before, entry];
       await writeFileWhole(path, `${JSON.stringify({ entries: history }, null, 2)}\n`);
-    } finally {
-      await release();
-    }
+      return { entry, baseline, p, history };
+    });
     const title = `Judge drift on the golden set — ${runner.id}${runner.offline ? ' (offline judge)' : ''}`;
     const blocks: ReportBlock[] = [
       { kind: 'heading', level: 1, text: title },

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalJson } from '../../cache/canonical.js';
 import { FlowWorkflow } from '../flow-agent/flow-workflow.js';
 import { JUDGE_LABELS } from './calibration-generator.js';
+import { canonicalJson } from 'flywheel';
 
 /** What the offline judge checks; an LLM judge reads the same ideas in the rubric's words. */
 export const FINDINGS = ['invalid-workflow', 'trigger-not-requested', 'action-not-requested', 'tags-not-requested', 'fewer-actions-than-asked', 'quoted-value-missing'] as const;

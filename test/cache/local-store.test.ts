@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Digest } from '../../cache/digest.js';
@@ -251,14 +251,41 @@ describe('scratch dirs and key locks', () => {
     }
   });
 
-  it('lockKey holds a lock file under locks/ until released', async () => {
+  it('claimKey holds a lock file under locks/ until released', async () => {
     const store = await tempStore();
     const key = keyOf('train');
-    const lock = await store.lockKey(key);
+    const claim = await store.claimKey(key, { wait: false });
+    if (!claim.claimed) throw new Error('expected the claim');
     const path = join(store.root, 'locks', `${key}.lock`);
     expect(JSON.parse(await readFile(path, 'utf8'))).toMatchObject({ pid: process.pid });
-    await lock.release();
+    await claim.lease.release();
     expect(existsSync(path)).toBe(false);
+  });
+
+  it('claimKey answers who holds a key, and hands a holder\'s failure to the claims that waited for it', async () => {
+    const store = await tempStore();
+    const key = keyOf('flaky');
+    const first = await store.claimKey(key, { wait: false });
+    if (!first.claimed) throw new Error('expected the first claim');
+    const second = await store.claimKey(key, { wait: false });
+    expect(second.claimed).toBe(false);
+    const holder = second.claimed ? undefined : second.holder;
+    expect(holder?.description).toBe(`pid ${process.pid} on ${hostname()}`);
+
+    const waiting = store.claimKey(key, { wait: true });
+    await first.lease.release({ code: 'STEP_FAILED', message: 'flaky failed' });
+    const waited = await waiting;
+    expect(waited).toMatchObject({ claimed: true, sharedFailure: { code: 'STEP_FAILED', message: 'flaky failed' } });
+    if (waited.claimed) await waited.lease.release();
+
+    // A claim that never waited for that holder executes afresh; one that was handed its token shares the failure.
+    const fresh = await store.claimKey(key, { wait: false });
+    expect(fresh).toMatchObject({ claimed: true });
+    expect(fresh.claimed && fresh.sharedFailure).toBeFalsy();
+    if (fresh.claimed) await fresh.lease.release();
+    const handedOn = await store.claimKey(key, { wait: true, waitedFor: [holder?.token ?? ''] });
+    expect(handedOn).toMatchObject({ claimed: true, sharedFailure: { message: 'flaky failed' } });
+    if (handedOn.claimed) await handedOn.lease.release();
   });
 });
 

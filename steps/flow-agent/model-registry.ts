@@ -1,11 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, cp, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { writeFileWhole } from '../cache/write-whole.js';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { acquireFileLock } from '../cache/file-lock.js';
-import { directoryDigest } from './directory-digest.js';
-import { FlywheelError } from './errors.js';
+import { writeFileWhole, withFileLock, directoryDigest, FlywheelError } from 'flywheel';
 
 export const ModelVersion = z.object({
   version: z.number().int().min(1),
@@ -70,15 +67,12 @@ export class ModelRegistry {
   /** Applies `change` to the state under the registry's lock and writes it whole. */
   async update<T>(change: (state: RegistryState) => Promise<T> | T): Promise<T> {
     await mkdir(this.root, { recursive: true });
-    const release = await acquireFileLock(join(this.root, 'registry.lock'));
-    try {
+    return withFileLock(join(this.root, 'registry.lock'), async () => {
       const state = await this.read();
       const result = await change(state);
       await writeFileWhole(join(this.root, 'registry.json'), `${JSON.stringify(state, null, 2)}\n`);
       return result;
-    } finally {
-      await release();
-    }
+    });
   }
 
   /**

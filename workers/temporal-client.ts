@@ -1,13 +1,14 @@
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import type { ConfigOverrides } from './config-overrides.js';
-import { parseIsoDuration } from './durations.js';
-import { FlywheelError } from './errors.js';
-import { newRunId } from './run-history.js';
+import type { ConfigOverrides } from '../engine/config-overrides.js';
+import { parseIsoDuration } from '../engine/durations.js';
+import { FlywheelError } from '../engine/errors.js';
+import { newRunId } from '../engine/run-history.js';
 import { temporalSettings, temporalUnreachable, type TemporalSettings } from './temporal-settings.js';
-import type { ResolvedPipeline } from './validate.js';
+import type { ResolvedPipeline } from '../engine/validate.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from '../workflows/search-attributes.js';
-import { SEARCH_ATTRIBUTE_RUN_ID, taskQueueName, type PipelineRunInput, type PipelineRunResult, type RunProgress } from '../workflows/types.js';
+import { taskQueueName } from '../engine/core/queues.js';
+import { SEARCH_ATTRIBUTE_RUN_ID, type PipelineRunInput, type PipelineRunResult, type RunProgress } from '../workflows/types.js';
 
 export const PIPELINE_WORKFLOW = 'pipelineWorkflow';
 const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
@@ -57,7 +58,7 @@ export function pipelineRunInput(request: TemporalRunRequest, settings: Temporal
   const heartbeat = env.FLYWHEEL_HEARTBEAT_TIMEOUT;
   const heartbeatTimeoutMs = heartbeat === undefined || heartbeat === '' ? DEFAULT_HEARTBEAT_TIMEOUT_MS : parseIsoDuration(heartbeat);
   if (heartbeatTimeoutMs === undefined || heartbeatTimeoutMs < 1000) {
-    throw new FlywheelError('CONFIG_INVALID', `FLYWHEEL_HEARTBEAT_TIMEOUT=${heartbeat ?? ''} is not an ISO-8601 duration of at least a second`, { retryable: false, fix: 'write e.g. FLYWHEEL_HEARTBEAT_TIMEOUT=PT30S' });
+    throw new FlywheelError('CONFIG_INVALID', `FLYWHEEL_HEARTBEAT_TIMEOUT=${heartbeat ?? ''} is not an ISO-8601 duration of at least a second`, { fix: 'write e.g. FLYWHEEL_HEARTBEAT_TIMEOUT=PT30S' });
   }
   return {
     context: {

@@ -1,6 +1,8 @@
-import type { KeyComponents } from '../cache/cache-key.js';
-import { shortDigest } from '../cache/digest.js';
-import type { ReasonCode, StepRunRecord } from '../cache/records.js';
+import type { KeyComponents } from '../../cache/cache-key.js';
+import type { ReasonCode, StepRunRecord } from '../../cache/records.js';
+
+/** Enough of a digest to tell two apart in a sentence. */
+const shortDigest = (digest: string): string => digest.slice(0, 12);
 
 /** Why a step has to run, as stable codes plus one readable sentence. */
 export interface Explanation {

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { isPipelineDefinition, type PipelineDefinition } from '../engine/define-pipeline.js';
-import { FlywheelError } from '../engine/errors.js';
+import { isPipelineDefinition, type PipelineDefinition } from './define-pipeline.js';
+import { FlywheelError } from './errors.js';
 import { compilePipeline } from './compile-pipeline.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -35,14 +35,13 @@ export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Pro
     module = (await import(pathToFileURL(bundle).href)) as Record<string, unknown>;
   } catch (error) {
     throw new FlywheelError('PIPELINE_LOAD_FAILED', `could not load ${path}: ${(error as Error).message}`, {
-      retryable: false,
       fix: 'fix the error above in the pipeline file (run `npm run typecheck` for TypeScript errors)',
       cause: error,
     });
   }
   const definition = isPipelineDefinition(module.default) ? module.default : Object.values(module).find(isPipelineDefinition);
   if (definition === undefined) {
-    throw new FlywheelError('PIPELINE_LOAD_FAILED', `${path} exports no pipeline`, { retryable: false, fix: 'add `export default definePipeline({ ... })` to the file' });
+    throw new FlywheelError('PIPELINE_LOAD_FAILED', `${path} exports no pipeline`, { fix: 'add `export default definePipeline({ ... })` to the file' });
   }
   return { definition, path, bundle };
 }

@@ -1,4 +1,4 @@
-import { FlywheelError } from './errors.js';
+import { FlywheelError } from '../engine/errors.js';
 
 /** Where the Temporal executor connects: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `FLYWHEEL_TASK_QUEUE_PREFIX`. */
 export interface TemporalSettings {

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+/** How an error is treated wherever it ends up: retried or not (step retries, Temporal), and the CLI's exit code. */
+export interface ErrorClass {
+  retryable: boolean;
+  /** 2: bad input or configuration the user must fix; 1: anything else (a failed run, an unreachable service). */
+  exit: 1 | 2;
+}
+
+const BAD_INPUT: ErrorClass = { retryable: false, exit: 2 };
+const FINAL: ErrorClass = { retryable: false, exit: 1 };
+const TRANSIENT: ErrorClass = { retryable: true, exit: 1 };
+
+/**
+ * Every code the engine itself throws, classified once: both executors, the Temporal boundary and the CLI
+ * read this table. Step code may throw FlywheelError with codes of its own and say whether they are retryable.
+ */
+export const ERROR_CODES = {
+  USAGE: BAD_INPUT,
+  PIPELINE_INVALID: BAD_INPUT,
+  PIPELINE_NOT_FOUND: BAD_INPUT,
+  PIPELINE_LOAD_FAILED: BAD_INPUT,
+  CONFIG_INVALID: BAD_INPUT,
+  CONFIG_FILE_UNREADABLE: BAD_INPUT,
+  STORE_INVALID: BAD_INPUT,
+  STORE_UNSUPPORTED: BAD_INPUT,
+  INVALID_RUN_ID: BAD_INPUT,
+  RUN_NOT_FOUND: BAD_INPUT,
+  SCHEDULE_NOT_FOUND: BAD_INPUT,
+  S3_BUCKET_MISSING: BAD_INPUT,
+  S3_ACCESS_DENIED: BAD_INPUT,
+  WORKFLOW_BUNDLE_MISSING: BAD_INPUT,
+  WORKER_MISCONFIGURED: BAD_INPUT,
+  /** A worker computes another key than the run planned: it runs other code or other declared env values. */
+  KEY_MISMATCH: FINAL,
+  EXTERNAL_STATE_FAILED: FINAL,
+  INPUT_INVALID: FINAL,
+  INPUT_UNAVAILABLE: FINAL,
+  STEP_OUTPUT_INVALID: FINAL,
+  STEP_OUTPUT_MISSING: FINAL,
+  /** Step code threw a zod validation error: the data is wrong, a retry sees the same data. */
+  STEP_INVALID_DATA: FINAL,
+  STEP_PROCESS_FAILED: FINAL,
+  STEP_CANCELLED: FINAL,
+  /** A pipeline run failed; its record says which steps and why. */
+  RUN_FAILED: FINAL,
+  STEP_FAILED: TRANSIENT,
+  STEP_TIMEOUT: TRANSIENT,
+  /** The execution a run waited for ended without a result (terminated, timed out): try again. */
+  STEP_EXECUTION_LOST: TRANSIENT,
+  WORKER_SHUTDOWN: TRANSIENT,
+  TEMPORAL_UNREACHABLE: TRANSIENT,
+  S3_UNREACHABLE: TRANSIENT,
+  S3_ERROR: TRANSIENT,
+  RUN_RECORD_UNREADABLE: TRANSIENT,
+  RUN_RECORD_MISSING: TRANSIENT,
+} satisfies Record<string, ErrorClass>;
+
+export type EngineErrorCode = keyof typeof ERROR_CODES;
+
+function classOf(code: string): ErrorClass | undefined {
+  return Object.hasOwn(ERROR_CODES, code) ? ERROR_CODES[code as EngineErrorCode] : undefined;
+}
+
+/**
+ * A Flywheel error with a stable code and how to fix it. Engine codes are classified by ERROR_CODES; a
+ * step's own code is retryable unless it says `retryable: false` (bad input that retrying cannot fix).
+ */
+export class FlywheelError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly options: { fix?: string; retryable?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FlywheelError';
+  }
+
+  get retryable(): boolean {
+    return classOf(this.code)?.retryable ?? this.options.retryable ?? true;
+  }
+
+  get fix(): string | undefined {
+    return this.options.fix;
+  }
+}
+
+export interface ClassifiedError {
+  code: string;
+  message: string;
+  retryable: boolean;
+  exit: 1 | 2;
+  fix?: string;
+}
+
+/** The one reading of any thrown value: its code, whether a retry could help, and the CLI's exit code. */
+export function classifyError(error: unknown): ClassifiedError {
+  if (error instanceof FlywheelError) {
+    const known = classOf(error.code);
+    const retryable = error.retryable;
+    return { code: error.code, message: error.message, retryable, exit: known?.exit ?? (retryable ? 1 : 2), ...(error.fix === undefined ? {} : { fix: error.fix }) };
+  }
+  // Zod's classes recognise their instances across copies of zod (a pipeline project has its own).
+  if (error instanceof z.core.$ZodError) return { code: 'STEP_INVALID_DATA', message: error.message, ...ERROR_CODES.STEP_INVALID_DATA };
+  const message = error instanceof Error ? error.message : `non-Error value thrown: ${String(error)}`;
+  return { code: 'STEP_FAILED', message, ...ERROR_CODES.STEP_FAILED };
+}

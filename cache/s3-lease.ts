@@ -1,0 +1,102 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describeHolder, isDeadHere, newHolder, type LeaseHolder } from './lease-holder.js';
+import type { ClaimOptions, KeyClaim, SharedFailure } from './store.js';
+
+/** The object operations a lease needs; the S3 store provides them over its bucket. */
+export interface LeaseObjects {
+  /** Creates the object only if it is absent (If-None-Match); its ETag, or undefined when it exists. */
+  create(key: string, body: string): Promise<string | undefined>;
+  /** Replaces the object only while its ETag is `etag` (If-Match); the new ETag, or undefined when it changed. */
+  replace(key: string, body: string, etag: string): Promise<string | undefined>;
+  read(key: string): Promise<{ etag: string; body: string } | undefined>;
+  /** Deletes the object only while its ETag is `etag`. */
+  remove(key: string, etag: string): Promise<void>;
+  write(key: string, body: string): Promise<void>;
+}
+
+export interface LeaseTiming {
+  /** How often a holder rewrites its lease object, which changes its ETag: the sign it is alive. */
+  renewMs: number;
+  /** A lease whose ETag stays the same this long (by the waiter's own clock, so clocks need not agree) is taken over. */
+  staleAfterMs: number;
+  pollMs: number;
+}
+
+export const DEFAULT_LEASE_TIMING: LeaseTiming = { renewMs: 10_000, staleAfterMs: 60_000, pollMs: 250 };
+
+function parseHolder(body: string): LeaseHolder | undefined {
+  try {
+    return JSON.parse(body) as LeaseHolder;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A lease on a key in a bucket shared by many machines: created with a conditional write (the first
+ * writer wins), renewed by rewriting it, taken over with a conditional replace when its holder is
+ * dead (by pid on this host) or has stopped renewing. A holder that fails leaves its failure in
+ * `<key>.failed` for the claims that waited for it.
+ */
+export async function claimS3Lease(objects: LeaseObjects, key: string, options: ClaimOptions, timing: LeaseTiming = DEFAULT_LEASE_TIMING): Promise<KeyClaim> {
+  const waitedFor = new Set(options.waitedFor ?? []);
+  const firstSeen = new Map<string, number>();
+  let announced = false;
+  for (;;) {
+    const me = newHolder();
+    const created = await objects.create(key, JSON.stringify(me));
+    if (created !== undefined) return held(objects, key, me, created, waitedFor, timing);
+    const found = await objects.read(key);
+    if (found === undefined) continue; // released meanwhile
+    const holder = parseHolder(found.body);
+    // Our own create, whose answer was lost and retried into a refusal.
+    if (holder?.token === me.token) return held(objects, key, me, found.etag, waitedFor, timing);
+    const seenAt = firstSeen.get(found.etag) ?? Date.now();
+    firstSeen.set(found.etag, seenAt);
+    if (isDeadHere(holder) ?? Date.now() - seenAt > timing.staleAfterMs) {
+      const taken = await objects.replace(key, JSON.stringify(me), found.etag);
+      if (taken !== undefined) return held(objects, key, me, taken, waitedFor, timing);
+      continue; // someone else took it over first
+    }
+    if (!options.wait) return { claimed: false, holder: { token: holder?.token ?? '', description: describeHolder(holder) } };
+    if (holder !== undefined) waitedFor.add(holder.token);
+    if (!announced) {
+      announced = true;
+      options.onWait?.(describeHolder(holder));
+    }
+    await sleep(timing.pollMs, undefined, options.signal === undefined ? {} : { signal: options.signal });
+  }
+}
+
+async function held(objects: LeaseObjects, key: string, me: LeaseHolder, etag: string, waitedFor: ReadonlySet<string>, timing: LeaseTiming): Promise<KeyClaim> {
+  let current: string | undefined = etag;
+  // Renewal is serialised with release, so a late renewal cannot recreate the lease after it was given up.
+  let renewing: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    renewing = renewing.then(async () => {
+      if (current === undefined) return;
+      me.since = new Date().toISOString();
+      current = await objects.replace(key, JSON.stringify(me), current).catch(() => current);
+    });
+  }, timing.renewMs);
+  timer.unref();
+  const release = async (failure?: SharedFailure): Promise<void> => {
+    clearInterval(timer);
+    await renewing;
+    // Written before the lease goes, so a waiter that gets in next finds it.
+    if (failure !== undefined) await objects.write(`${key}.failed`, JSON.stringify({ token: me.token, failure }));
+    if (current !== undefined) await objects.remove(key, current);
+    current = undefined;
+  };
+  let sharedFailure: SharedFailure | undefined;
+  if (waitedFor.size > 0) {
+    const left = await objects.read(`${key}.failed`);
+    try {
+      const parsed = left === undefined ? undefined : (JSON.parse(left.body) as { token: string; failure: SharedFailure });
+      if (parsed !== undefined && waitedFor.has(parsed.token)) sharedFailure = parsed.failure;
+    } catch {
+      // a foreign object: no failure to share
+    }
+  }
+  return { claimed: true, lease: { release }, ...(sharedFailure === undefined ? {} : { sharedFailure }) };
+}

@@ -1,0 +1,557 @@
+import type { KeyComponents } from '../../cache/cache-key.js';
+import type { CacheKey } from '../../cache/digest.js';
+import type { ReasonCode, StepRunRecord, StepStatus } from '../../cache/records.js';
+import type { Progress } from '../define-step.js';
+import type {
+  CoreCommand,
+  CoreEvent,
+  CoreNode,
+  CoreSnapshot,
+  Outputs,
+  PlannedStep,
+  Resolution,
+  RunHeader,
+  StepError,
+  StepProgress,
+} from './run-protocol.js';
+
+/**
+ * Where a node is in its life. `queued` misses wait for a concurrency slot; `sharing` ones wait for
+ * another node of this run with the same key; `would-run` is a plan's miss (nothing executes in a plan).
+ */
+type Phase = 'waiting' | 'resolving' | 'queued' | 'executing' | 'sharing' | 'settled' | 'would-run';
+
+interface Slot {
+  readonly node: CoreNode;
+  readonly index: number;
+  readonly upstream: Slot[];
+  readonly downstream: Slot[];
+  /** Upstream nodes not yet executed or cached. */
+  unmet: number;
+  phase: Phase;
+  status?: StepStatus;
+  key?: CacheKey;
+  components?: KeyComponents;
+  miss?: { codes: ReasonCode[]; reason: string; lookAgain: boolean };
+  outputs?: Outputs;
+  startedAt?: number;
+  /** Nodes of this run with the same key, waiting for this node's execution. */
+  sharers: Slot[];
+  /** The settled record, until a save or the final record has taken it. */
+  record?: StepRunRecord;
+  progress?: Progress;
+}
+
+export interface RunCoreOptions {
+  /** `plan` answers every miss with "would run" and never executes. */
+  mode: 'run' | 'plan';
+  /** The run record's header fields that do not change while it runs. */
+  header: Omit<RunHeader, 'status' | 'finishedAt' | 'durationMs'>;
+  /** Milliseconds since the epoch. In a Temporal workflow, Date.now() is replay-safe. */
+  now: () => number;
+  /** Most steps executing at once; look-ups and steps sharing another's execution take no slot. Default 4. */
+  concurrency?: number;
+  /** Most resolve batches in flight (Temporal: 1, so look-ups gather into few activities). Default: no limit. */
+  maxResolving?: number;
+  /** Most nodes in one resolve batch (Temporal: keeps each activity's payload small). Default: no limit. */
+  maxBatch?: number;
+  /** In a plan, a pending step's own changes (config, version, interface) relative to the last run. */
+  ownChanges?: (id: string) => string | undefined;
+  /** State carried over from an earlier generation of this run. */
+  restore?: CoreSnapshot;
+}
+
+/** A step record being built; components are left out when the key was never made. */
+type Draft = Omit<StepRunRecord, 'components'> & { components?: KeyComponents | undefined };
+
+const isDone = (slot: Slot): boolean => slot.status === 'executed' || slot.status === 'cached';
+const isBlocking = (slot: Slot): boolean => slot.status === 'failed' || slot.status === 'skipped';
+
+/**
+ * The run core: one pure state machine that decides what a run does, for every executor. Drivers feed it
+ * events (a key resolved, a step executed or failed, a save done, cancel) and carry out the commands it
+ * returns (resolve these keys, execute this one, save these records, finish). It hands out ready steps,
+ * shares one execution between nodes of the run with the same key, skips what lies below a failure,
+ * cancels, and builds every step record, reason and the run record. No I/O and no Node built-ins: the
+ * local executor, the Temporal workflow and the planner all drive this same code.
+ *
+ * @example
+ * ```ts
+ * const core = new RunCore(nodes, { mode: 'run', header, now: Date.now });
+ * let commands = core.start();
+ * // for each command: do it, then commands = core.handle(<the event it produced>)
+ * ```
+ */
+export class RunCore {
+  private readonly slots: Slot[];
+  private readonly byId = new Map<string, Slot>();
+  /** Waiting nodes whose upstream are all executed or cached: where the next resolve batch starts. */
+  private readonly frontier = new Set<Slot>();
+  private readonly queue: Slot[] = [];
+  /** The node executing (or queued to execute) each key in this run. */
+  private readonly keyOwners = new Map<CacheKey, Slot>();
+  private readonly concurrency: number;
+  private readonly maxResolving: number;
+  private readonly maxBatch: number;
+  private unsaved: Slot[] = [];
+  private saving: Slot[] | undefined;
+  /** A save failed: the next is tried when another step settles (or the run drains or finishes), not at once. */
+  private holdSaves = false;
+  private executing = 0;
+  /** Resolve batches in flight, by number. */
+  private readonly batches = new Map<number, Slot[]>();
+  private nextBatch = 0;
+  private settledCount = 0;
+  private cancelled = false;
+  private draining = false;
+  private finished = false;
+  private out: CoreCommand[] = [];
+
+  constructor(
+    nodes: readonly CoreNode[],
+    private readonly options: RunCoreOptions,
+  ) {
+    this.concurrency = Math.max(1, options.concurrency ?? 4);
+    this.maxResolving = options.maxResolving ?? Number.POSITIVE_INFINITY;
+    this.maxBatch = options.maxBatch ?? Number.POSITIVE_INFINITY;
+    this.slots = nodes.map((node, index) => ({ node, index, upstream: [], downstream: [], unmet: 0, phase: 'waiting', sharers: [] }));
+    for (const slot of this.slots) this.byId.set(slot.node.id, slot);
+    for (const slot of this.slots) {
+      for (const id of new Set(slot.node.upstream)) {
+        const up = this.byId.get(id);
+        if (up === undefined) throw new Error(`internal: node ${slot.node.id} waits for unknown node ${id}`);
+        slot.upstream.push(up);
+        up.downstream.push(slot);
+      }
+    }
+    this.restore(options.restore);
+    for (const slot of this.slots) {
+      slot.unmet = slot.upstream.filter((u) => !isDone(u)).length;
+      if (slot.phase === 'waiting' && slot.unmet === 0) this.frontier.add(slot);
+    }
+  }
+
+  /** The first commands of a run. */
+  start(): CoreCommand[] {
+    if (this.options.restore === undefined) {
+      const { runId, pipeline } = this.options.header;
+      this.notify({ type: 'run-started', runId, pipeline, steps: this.slots.map((s) => s.node.id) });
+    }
+    return this.flush();
+  }
+
+  /** Takes one event, returns the commands it leads to. */
+  handle(event: CoreEvent): CoreCommand[] {
+    switch (event.type) {
+      case 'resolved':
+        this.onResolved(event.resolution);
+        break;
+      case 'resolve-done':
+        this.onBatchOver(event.batch, undefined);
+        break;
+      case 'resolve-failed':
+        this.onBatchOver(event.batch, event.error);
+        break;
+      case 'waiting':
+        if (this.byId.get(event.id)?.phase === 'executing') this.notify({ type: 'step-waiting', id: event.id, holder: event.holder });
+        break;
+      case 'progress': {
+        const slot = this.byId.get(event.id);
+        if (slot?.phase === 'executing') {
+          slot.progress = { ...slot.progress, ...event.progress };
+          this.notify({ type: 'step-progress', id: event.id, progress: event.progress });
+        }
+        break;
+      }
+      case 'executed':
+        this.onExecuted(event);
+        break;
+      case 'failed':
+        this.onFailed(event.id, event.error, event.attempts);
+        break;
+      case 'saved':
+        if (!event.ok && this.saving !== undefined) {
+          this.unsaved = [...this.saving, ...this.unsaved];
+          this.holdSaves = true;
+        }
+        this.saving = undefined;
+        break;
+      case 'drain':
+        this.draining = true;
+        this.holdSaves = false;
+        break;
+      case 'cancel':
+        this.onCancel();
+        break;
+    }
+    return this.flush();
+  }
+
+  /** Nothing in flight and nothing left unsaved: after a `drain`, the moment to take a snapshot. */
+  get idle(): boolean {
+    return this.batches.size === 0 && this.executing === 0 && this.saving === undefined && this.unsaved.length === 0;
+  }
+
+  /** True once `finish` was handed out (in a plan: once every step is decided). */
+  get done(): boolean {
+    return this.finished;
+  }
+
+  get isCancelled(): boolean {
+    return this.cancelled;
+  }
+
+  /** Outputs of an executed or cached node. */
+  outputsOf(id: string): Outputs | undefined {
+    return this.byId.get(id)?.outputs;
+  }
+
+  snapshot(): CoreSnapshot {
+    const snapshot: CoreSnapshot = { statuses: {}, outputs: {}, keys: {} };
+    for (const slot of this.slots) {
+      if (slot.phase !== 'settled' || slot.status === undefined) continue;
+      snapshot.statuses[slot.node.id] = slot.status;
+      if (!slot.downstream.some((d) => d.phase !== 'settled')) continue;
+      if (slot.outputs !== undefined) snapshot.outputs[slot.node.id] = slot.outputs;
+      if (slot.key !== undefined) snapshot.keys[slot.node.id] = slot.key;
+    }
+    return snapshot;
+  }
+
+  progress(): StepProgress[] {
+    return this.slots.map((slot) => {
+      const running = slot.phase === 'executing' || slot.phase === 'sharing';
+      const status: StepStatus = slot.status ?? (running ? 'running' : 'pending');
+      const reason = slot.record?.reason ?? slot.miss?.reason ?? (slot.phase === 'resolving' ? 'looking up the cache' : '');
+      return {
+        id: slot.node.id,
+        status,
+        reason,
+        ...(running && slot.progress?.fraction !== undefined ? { fraction: slot.progress.fraction } : {}),
+        ...(running && slot.progress?.message !== undefined ? { message: slot.progress.message } : {}),
+      };
+    });
+  }
+
+  /** A plan's answer, once `done`: every step cached, to run, or pending on an upstream that runs. */
+  plan(): PlannedStep[] {
+    return this.slots.map((slot) => {
+      const base = { id: slot.node.id, step: slot.node.step };
+      if (slot.status === 'cached' && slot.record !== undefined) {
+        const { reasonCodes, reason, cacheKey, components, savedMs } = slot.record;
+        return { ...base, decision: 'cached', reasonCodes, reason, ...(cacheKey === undefined ? {} : { cacheKey }), ...(components === undefined ? {} : { components }), ...(savedMs === undefined ? {} : { savedMs }) };
+      }
+      if (slot.phase === 'would-run' && slot.miss !== undefined && slot.key !== undefined && slot.components !== undefined) {
+        return { ...base, decision: 'run', reasonCodes: slot.miss.codes, reason: slot.miss.reason, cacheKey: slot.key, components: slot.components };
+      }
+      const waitingFor = slot.upstream.filter((u) => u.status !== 'cached').map((u) => u.node.id);
+      let reason = `key known only after upstream ${waitingFor.join(', ')} run${waitingFor.length === 1 ? 's' : ''}`;
+      const own = this.options.ownChanges?.(slot.node.id);
+      if (own !== undefined) reason += `; its own ${own}`;
+      return { ...base, decision: 'pending', reasonCodes: ['upstream-pending'], reason };
+    });
+  }
+
+  // ---- events ----
+
+  private onResolved(resolution: Resolution): void {
+    const slot = this.byId.get(resolution.id);
+    if (slot?.phase !== 'resolving') return;
+    if (resolution.kind === 'error') {
+      this.settle(slot, { ...this.base(slot), status: 'failed', reasonCodes: [], reason: 'cache look-up failed', outputs: {}, error: resolution.error });
+      return;
+    }
+    slot.key = resolution.key;
+    slot.components = resolution.components;
+    if (resolution.kind === 'hit') {
+      this.settle(slot, {
+        ...this.base(slot),
+        status: 'cached',
+        cacheKey: resolution.key,
+        reasonCodes: ['cache-hit'],
+        reason: `cache hit (computed by run ${resolution.computedBy})`,
+        components: resolution.components,
+        outputs: resolution.outputs,
+        durationMs: 0,
+        savedMs: resolution.savedMs,
+      });
+      return;
+    }
+    const lookAgain = !resolution.codes.includes('forced') && !resolution.codes.includes('cache-disabled');
+    slot.miss = { codes: resolution.codes, reason: resolution.reason, lookAgain };
+    if (this.options.mode === 'plan') {
+      slot.phase = 'would-run';
+      return;
+    }
+    if (this.cancelled) {
+      this.skip(slot, 'cancelled', 'run cancelled');
+      return;
+    }
+    const owner = this.keyOwners.get(resolution.key);
+    if (owner !== undefined) {
+      // Two nodes of this run with one key: the second waits for the first's execution.
+      slot.phase = 'sharing';
+      slot.startedAt = this.options.now();
+      owner.sharers.push(slot);
+      this.notify({ type: 'step-running', id: slot.node.id, reason: resolution.reason });
+      return;
+    }
+    slot.phase = 'queued';
+    this.keyOwners.set(resolution.key, slot);
+    this.queue.push(slot);
+  }
+
+  private onBatchOver(batch: number, error: StepError | undefined): void {
+    const slots = this.batches.get(batch);
+    if (slots === undefined) return;
+    this.batches.delete(batch);
+    for (const slot of slots) {
+      if (slot.phase !== 'resolving') continue;
+      if (error !== undefined) {
+        this.settle(slot, { ...this.base(slot), status: 'failed', reasonCodes: [], reason: 'cache look-up failed', outputs: {}, error });
+        continue;
+      }
+      // Not resolved: an upstream in the batch missed (or failed). It waits again.
+      slot.phase = 'waiting';
+      if (slot.upstream.some(isBlocking)) this.skipBlocked(slot);
+      else if (slot.unmet === 0) this.frontier.add(slot);
+    }
+  }
+
+  private onExecuted(event: Extract<CoreEvent, { type: 'executed' }>): void {
+    const slot = this.byId.get(event.id);
+    if (slot?.phase !== 'executing' || slot.key === undefined || slot.miss === undefined) return;
+    this.executing--;
+    this.keyOwners.delete(slot.key);
+    const now = this.options.now();
+    const ran = { cacheKey: slot.key, components: slot.components, outputs: event.outputs, durationMs: now - (slot.startedAt ?? now) };
+    if (event.computedBy === this.options.header.runId) {
+      this.settle(slot, { ...this.base(slot), status: 'executed', reasonCodes: slot.miss.codes, reason: slot.miss.reason, ...ran, startedAt: this.iso(slot.startedAt ?? now), attempts: event.attempts });
+    } else {
+      this.settle(slot, { ...this.base(slot), status: 'cached', reasonCodes: ['shared-execution'], reason: `computed once by run ${event.computedBy} while this step waited`, ...ran, savedMs: event.durationMs });
+    }
+    for (const sharer of slot.sharers.splice(0)) {
+      this.settle(sharer, {
+        ...this.base(sharer),
+        status: 'cached',
+        cacheKey: slot.key,
+        reasonCodes: ['shared-execution'],
+        reason: 'computed once by another step of this run while this step waited',
+        components: sharer.components,
+        outputs: event.outputs,
+        durationMs: now - (sharer.startedAt ?? now),
+        savedMs: event.durationMs,
+      });
+    }
+  }
+
+  private onFailed(id: string, error: StepError, attempts: number | undefined): void {
+    const slot = this.byId.get(id);
+    if (slot?.phase !== 'executing' || slot.key === undefined) return;
+    this.executing--;
+    this.keyOwners.delete(slot.key);
+    for (const failed of [slot, ...slot.sharers.splice(0)]) {
+      const now = this.options.now();
+      this.settle(failed, {
+        ...this.base(failed),
+        status: 'failed',
+        cacheKey: slot.key,
+        reasonCodes: failed.miss?.codes ?? [],
+        reason: failed.miss?.reason ?? '',
+        components: failed.components,
+        outputs: {},
+        startedAt: this.iso(failed.startedAt ?? now),
+        durationMs: now - (failed.startedAt ?? now),
+        error,
+        ...(attempts !== undefined && attempts > 0 && failed === slot ? { attempts } : {}),
+      });
+    }
+  }
+
+  /** Nothing new starts; what is executing is stopped by the driver and reported as failed. */
+  private onCancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    for (const slot of this.slots) {
+      if (slot.phase === 'waiting' || slot.phase === 'queued') this.skip(slot, 'cancelled', 'run cancelled');
+    }
+    this.queue.length = 0;
+  }
+
+  // ---- settling ----
+
+  private base(slot: Slot): { id: string; step: string } {
+    return { id: slot.node.id, step: slot.node.step };
+  }
+
+  private iso(ms: number): string {
+    return new Date(ms).toISOString();
+  }
+
+  private settle(slot: Slot, draft: Draft): void {
+    if (slot.phase === 'settled') return;
+    const { components, ...rest } = draft;
+    const record: StepRunRecord = components === undefined ? rest : { ...rest, components };
+    if (slot.phase === 'queued') this.queue.splice(this.queue.indexOf(slot), 1);
+    if (slot.key !== undefined && this.keyOwners.get(slot.key) === slot) this.keyOwners.delete(slot.key);
+    this.frontier.delete(slot);
+    slot.phase = 'settled';
+    slot.status = record.status;
+    slot.record = record;
+    delete slot.progress;
+    this.settledCount++;
+    this.unsaved.push(slot);
+    this.holdSaves = false;
+    if (isDone(slot)) slot.outputs = record.outputs;
+    this.notify({ type: 'step-finished', step: record });
+    for (const down of slot.downstream) {
+      if (isDone(slot)) {
+        down.unmet--;
+        if (down.unmet === 0 && down.phase === 'waiting') this.frontier.add(down);
+      } else if (down.phase === 'waiting') {
+        this.skipBlocked(down);
+      }
+    }
+  }
+
+  private skip(slot: Slot, code: 'cancelled' | 'upstream-failed', reason: string): void {
+    this.settle(slot, { ...this.base(slot), status: 'skipped', reasonCodes: [code], reason, outputs: {} });
+  }
+
+  private skipBlocked(slot: Slot): void {
+    if (this.cancelled) return this.skip(slot, 'cancelled', 'run cancelled');
+    const blocked = slot.upstream.filter(isBlocking).map((u) => u.node.id);
+    this.skip(slot, 'upstream-failed', `upstream ${blocked.join(', ')} did not succeed`);
+  }
+
+  private restore(snapshot: CoreSnapshot | undefined): void {
+    if (snapshot === undefined) return;
+    for (const slot of this.slots) {
+      const status = snapshot.statuses[slot.node.id];
+      if (status === undefined) continue;
+      slot.phase = 'settled';
+      slot.status = status;
+      this.settledCount++;
+      const outputs = snapshot.outputs[slot.node.id];
+      const key = snapshot.keys[slot.node.id];
+      if (outputs !== undefined) slot.outputs = outputs;
+      if (key !== undefined) slot.key = key;
+    }
+  }
+
+  // ---- handing out work ----
+
+  private notify(event: Extract<CoreCommand, { type: 'notify' }>['event']): void {
+    this.out.push({ type: 'notify', event });
+  }
+
+  /** After every event: start what may start, resolve what can be resolved, save, or finish. */
+  private flush(): CoreCommand[] {
+    if (!this.finished) {
+      if (this.cancelled) {
+        // Hits that arrive after a cancel still settle; what they unblock does not start.
+        for (const slot of [...this.frontier]) this.skip(slot, 'cancelled', 'run cancelled');
+      } else if (!this.draining) {
+        while (this.executing < this.concurrency && this.queue.length > 0) this.execute(this.queue.shift() as Slot);
+        while (this.batches.size < this.maxResolving && this.frontier.size > 0) this.resolveBatch();
+      }
+      this.finishOrSave();
+    }
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  private execute(slot: Slot): void {
+    if (slot.key === undefined || slot.miss === undefined || slot.components === undefined) return;
+    slot.phase = 'executing';
+    slot.startedAt = this.options.now();
+    this.executing++;
+    const upstream: Record<string, Outputs> = {};
+    const upstreamKeys: Record<string, CacheKey> = {};
+    for (const up of slot.upstream) {
+      if (up.outputs !== undefined) upstream[up.node.id] = up.outputs;
+      if (up.key !== undefined) upstreamKeys[up.node.id] = up.key;
+    }
+    this.notify({ type: 'step-running', id: slot.node.id, reason: slot.miss.reason });
+    this.out.push({ type: 'execute', id: slot.node.id, key: slot.key, components: slot.components, lookAgain: slot.miss.lookAgain, upstream, upstreamKeys });
+  }
+
+  /**
+   * One batch: the frontier and, following it down, every node whose upstream are all done or in the
+   * batch, so a chain of hits resolves in one go (nodes below a miss come back unresolved).
+   */
+  private resolveBatch(): void {
+    const picked = new Set<Slot>();
+    const visit = [...this.frontier].sort((a, b) => a.index - b.index);
+    for (let i = 0; i < visit.length && picked.size < this.maxBatch; i++) {
+      const slot = visit[i] as Slot;
+      if (picked.has(slot) || slot.phase !== 'waiting') continue;
+      if (!slot.upstream.every((u) => isDone(u) || picked.has(u))) continue;
+      picked.add(slot);
+      for (const down of slot.downstream) if (down.phase === 'waiting' && !picked.has(down)) visit.push(down);
+    }
+    if (picked.size === 0) {
+      for (const slot of visit) this.frontier.delete(slot); // stale entries only; never expected
+      return;
+    }
+    const batch = this.nextBatch++;
+    const slots = [...picked].sort((a, b) => a.index - b.index);
+    for (const slot of slots) {
+      slot.phase = 'resolving';
+      this.frontier.delete(slot);
+    }
+    this.batches.set(batch, slots);
+    this.out.push({ type: 'resolve', batch, ids: slots.map((s) => s.node.id) });
+  }
+
+  private finishOrSave(): void {
+    const allSettled = this.settledCount === this.slots.length;
+    if (this.options.mode === 'plan') {
+      // A plan is decided when nothing is being looked up and nothing more can be.
+      if (this.batches.size === 0 && this.frontier.size === 0) this.finished = true;
+      return;
+    }
+    if (allSettled && this.saving === undefined && this.executing === 0 && this.batches.size === 0) {
+      this.finished = true;
+      const now = this.options.now();
+      const status = this.slots.every(isDone) ? 'succeeded' : 'failed';
+      const startedMs = Date.parse(this.options.header.startedAt);
+      const header: RunHeader = { ...this.options.header, status, finishedAt: this.iso(now), durationMs: Math.max(0, now - startedMs) };
+      const steps = this.takeUnsaved();
+      this.out.push({ type: 'finish', header, order: this.slots.map((s) => s.node.id), steps });
+      return;
+    }
+    if (this.saving === undefined && this.unsaved.length > 0 && !this.holdSaves) {
+      this.saving = this.unsaved;
+      this.out.push({ type: 'save', steps: this.takeUnsaved() });
+    }
+  }
+
+  private takeUnsaved(): StepRunRecord[] {
+    const records = this.unsaved.flatMap((slot) => (slot.record === undefined ? [] : [slot.record]));
+    this.unsaved = [];
+    return records;
+  }
+}
+
+/**
+ * Hands events to the core one at a time and each resulting command to `carryOut`. An event raised
+ * while a command is being carried out waits its turn, so a driver never re-enters the core.
+ */
+export function feeder(core: RunCore, carryOut: (command: CoreCommand) => void): (event: CoreEvent | 'start') => void {
+  const pending: Array<CoreEvent | 'start'> = [];
+  let busy = false;
+  return (event) => {
+    pending.push(event);
+    if (busy) return;
+    busy = true;
+    try {
+      for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
+        for (const command of next === 'start' ? core.start() : core.handle(next)) carryOut(command);
+      }
+    } finally {
+      busy = false;
+    }
+  };
+}

@@ -1,0 +1,115 @@
+// What goes into and comes out of the run core. Plain data only: the Temporal workflow imports these
+// types too, so nothing here may need Node at run time (record types are imported as types).
+import type { KeyComponents } from '../../cache/cache-key.js';
+import type { CacheKey } from '../../cache/digest.js';
+import type { OutputRecord, ReasonCode, RunRecord, StepRunRecord, StepStatus } from '../../cache/records.js';
+import type { Progress } from '../define-step.js';
+
+/** A step's stored outputs, by output name. */
+export type Outputs = Record<string, OutputRecord>;
+
+/** What the core knows of a pipeline node: who it is and whom it waits for. Drivers add what they schedule by. */
+export interface CoreNode {
+  readonly id: string;
+  /** The step definition's id. */
+  readonly step: string;
+  readonly upstream: readonly string[];
+}
+
+/** Why a step failed, as its record keeps it. */
+export type StepError = NonNullable<StepRunRecord['error']>;
+
+/** The key resolver's answer for one node: its key and what the cache holds for it. */
+export type Resolution =
+  | { kind: 'hit'; id: string; key: CacheKey; components: KeyComponents; outputs: Outputs; computedBy: string; savedMs: number }
+  | { kind: 'miss'; id: string; key: CacheKey; components: KeyComponents; codes: ReasonCode[]; reason: string; rejected: boolean }
+  /** The key could not be made (e.g. the step's outside state is unreadable): the step fails. */
+  | { kind: 'error'; id: string; error: StepError };
+
+/** Events a driver feeds the core. */
+export type CoreEvent =
+  | { type: 'resolved'; resolution: Resolution }
+  /** A resolve batch is over: its nodes not resolved (an upstream in the batch missed) wait again. */
+  | { type: 'resolve-done'; batch: number }
+  /** A whole resolve batch failed (e.g. the store is unreachable): its unresolved nodes fail. */
+  | { type: 'resolve-failed'; batch: number; error: StepError }
+  | { type: 'waiting'; id: string; holder: string }
+  | { type: 'progress'; id: string; progress: Progress }
+  /** The key was executed, by this run or (`computedBy` another run) by someone it waited for. */
+  | { type: 'executed'; id: string; outputs: Outputs; durationMs: number; computedBy: string; attempts: number }
+  | { type: 'failed'; id: string; error: StepError; attempts?: number }
+  /** The last `save` is stored (`ok`), or could not be: its records go into the next save or the final record. */
+  | { type: 'saved'; ok: boolean }
+  /** Start nothing new; finish and save what is in flight (Temporal's continue-as-new), until `idle`. */
+  | { type: 'drain' }
+  | { type: 'cancel' };
+
+/** The header of a run record: everything but its steps. */
+export type RunHeader = Omit<RunRecord, 'steps'>;
+
+/** What observers (the terminal reporter, the run view) are told as a run goes. */
+export type RunEvent =
+  | { type: 'run-started'; runId: string; pipeline: string; steps: string[] }
+  | { type: 'step-running'; id: string; reason: string }
+  | { type: 'step-waiting'; id: string; holder: string }
+  | { type: 'step-progress'; id: string; progress: Progress }
+  | { type: 'step-finished'; step: StepRunRecord }
+  | { type: 'run-finished'; run: RunRecord };
+
+/** Decisions the core hands its driver. */
+export type CoreCommand =
+  /** Resolve these nodes' keys and look them up, in this order: a node's upstream in the batch comes first. */
+  | { type: 'resolve'; batch: number; ids: string[] }
+  /** Execute the key once (lock → look up again when `lookAgain` → run → store → release), then report. */
+  | {
+      type: 'execute';
+      id: string;
+      key: CacheKey;
+      components: KeyComponents;
+      lookAgain: boolean;
+      upstream: Record<string, Outputs>;
+      upstreamKeys: Record<string, CacheKey>;
+    }
+  /** Store these finished step records now (a killed run's record must show them); answer `saved`. */
+  | { type: 'save'; steps: StepRunRecord[] }
+  /** Every step is settled: write the final record from the header, the steps in `order`, those not yet saved in `steps`. */
+  | { type: 'finish'; header: RunHeader; order: string[]; steps: StepRunRecord[] }
+  | { type: 'notify'; event: RunEvent };
+
+/** What a continued run (Temporal's continue-as-new) carries over: settled statuses and what later steps still read. */
+export interface CoreSnapshot {
+  statuses: Record<string, StepStatus>;
+  outputs: Record<string, Outputs>;
+  keys: Record<string, CacheKey>;
+}
+
+/** A step's state right now, for live views. */
+export interface StepProgress {
+  id: string;
+  status: StepStatus;
+  reason: string;
+  fraction?: number;
+  message?: string;
+}
+
+export type Decision = 'cached' | 'run' | 'pending';
+
+export interface PlannedStep {
+  id: string;
+  step: string;
+  decision: Decision;
+  reasonCodes: ReasonCode[];
+  reason: string;
+  /** Known for cached and run steps; a pending step's key depends on outputs not yet produced. */
+  cacheKey?: CacheKey;
+  components?: KeyComponents;
+  /** For cached steps: the compute time the cache saves. */
+  savedMs?: number;
+}
+
+export interface Plan {
+  pipeline: string;
+  /** The run the reasons are relative to. */
+  previousRunId: string | undefined;
+  steps: PlannedStep[];
+}

@@ -1,0 +1,150 @@
+import type { Logger } from 'pino';
+import type { KeyComponents } from '../cache/cache-key.js';
+import type { CacheKey } from '../cache/digest.js';
+import { classifyError, type ClassifiedError } from '../cache/errors.js';
+import type { ActionEntry } from '../cache/records.js';
+import type { KeyHolder, KeyLease, SharedFailure, Store } from '../cache/store.js';
+import { lookUpResult } from './cache-lookup.js';
+import type { Outputs } from './core/run-protocol.js';
+import type { Progress } from './define-step.js';
+import { executeStep } from './execute-step.js';
+import { keyOf } from './resolve-key.js';
+import type { ResolvedNode } from './validate.js';
+
+export interface ExecuteOnceRequest {
+  node: ResolvedNode;
+  key: CacheKey;
+  components: KeyComponents;
+  /** Look the key up again once claimed (not when forced or uncached): someone may have produced it meanwhile. */
+  lookAgain: boolean;
+  runId: string;
+  upstream: (nodeId: string) => Outputs | undefined;
+  upstreamKey: (nodeId: string) => CacheKey | undefined;
+  store: Store;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  signal: AbortSignal;
+  /** Wait while another process holds the key (the local executor), or answer `contended` at once (Temporal). */
+  wait: boolean;
+  /** Holders the caller already waited for: their failure is shared rather than tried again. */
+  waitedFor?: readonly string[];
+  onWait?: (holder: string) => void;
+  onProgress?: (progress: Progress) => void;
+  /** Checkpoint left by an earlier attempt elsewhere (on Temporal: by a worker that was lost). */
+  resume?: unknown;
+  firstAttempt?: number;
+}
+
+export type ExecuteOutcome =
+  | { kind: 'executed'; outputs: Outputs; durationMs: number; attempts: number }
+  /** Another run produced it while this one waited for the key. */
+  | { kind: 'reused'; outputs: Outputs; durationMs: number; computedBy: string }
+  /** Another process holds the key and `wait` was false. */
+  | { kind: 'contended'; holder: KeyHolder }
+  /** The step failed after its own retries, or the execution this one waited for did (`shared`). */
+  | { kind: 'failed'; error: ClassifiedError; attempts: number; shared: boolean };
+
+type Claimed = Exclude<ExecuteOutcome, { kind: 'executed' }> | { kind: 'claimed'; lease: KeyLease };
+
+/** Claim the key, then look again: its result, a failure to share, or the lease to execute under. */
+async function claimAndLookAgain(request: Pick<ExecuteOnceRequest, 'node' | 'key' | 'store' | 'signal' | 'wait' | 'waitedFor' | 'onWait' | 'lookAgain'>): Promise<Claimed> {
+  const { node, key, store, signal } = request;
+  let claim;
+  try {
+    claim = await store.claimKey(key, {
+      wait: request.wait,
+      signal,
+      ...(request.waitedFor === undefined ? {} : { waitedFor: request.waitedFor }),
+      ...(request.onWait === undefined ? {} : { onWait: request.onWait }),
+    });
+  } catch (error) {
+    if (!signal.aborted) throw error;
+    const message = `step ${node.id} was cancelled while waiting for another process computing the same key`;
+    return { kind: 'failed', error: { code: 'STEP_CANCELLED', message, retryable: false, exit: 1 }, attempts: 0, shared: false };
+  }
+  if (!claim.claimed) return { kind: 'contended', holder: claim.holder };
+  try {
+    if (request.lookAgain && node.step.cache !== false) {
+      const again = await lookUpResult(store, key, node.maxAgeMs, { repair: true });
+      if (again.hit) {
+        await claim.lease.release();
+        return { kind: 'reused', outputs: again.entry.outputs, durationMs: again.entry.durationMs, computedBy: again.entry.runId };
+      }
+    }
+  } catch (error) {
+    await claim.lease.release();
+    throw error;
+  }
+  if (claim.sharedFailure !== undefined) {
+    await claim.lease.release();
+    return { kind: 'failed', error: { ...claim.sharedFailure, retryable: false, exit: 1 }, attempts: 0, shared: true };
+  }
+  return { kind: 'claimed', lease: claim.lease };
+}
+
+/**
+ * Executes a key once across every process sharing the store: claim it → look it up again → execute →
+ * store → release. The local executor and the Temporal activities both call this; identical work
+ * that several runs need at the same moment runs (and fails) once.
+ */
+export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteOutcome> {
+  const { node, key, store, signal } = request;
+  const claimed = await claimAndLookAgain(request);
+  if (claimed.kind !== 'claimed') return claimed;
+  let failure: SharedFailure | undefined;
+  let attempt = request.firstAttempt ?? 1;
+  const started = Date.now();
+  try {
+    const { outputs } = await executeStep(node, {
+      store,
+      runId: request.runId,
+      log: request.log,
+      signal,
+      upstreamOutputs: request.upstream,
+      upstreamKey: request.upstreamKey,
+      onAttempt: (n) => (attempt = n),
+      onAttemptFailed: (n, error) => request.log.warn({ attempt: n, err: error }, 'attempt failed; retrying'),
+      ...(request.onProgress === undefined ? {} : { onProgress: request.onProgress }),
+      ...(request.resume === undefined ? {} : { resume: request.resume }),
+      ...(request.firstAttempt === undefined ? {} : { firstAttempt: request.firstAttempt }),
+    });
+    const durationMs = Date.now() - started;
+    if (node.step.cache !== false) {
+      const entry: ActionEntry = { format: 'flywheel.action/v1', key, step: node.step.id, createdAt: new Date().toISOString(), durationMs, runId: request.runId, outputs, components: request.components };
+      await storeEntry(store, node, entry, request);
+    }
+    return { kind: 'executed', outputs, durationMs, attempts: attempt };
+  } catch (error) {
+    const classified = classifyError(error);
+    // A cancelled execution is not a failure: whoever waited executes the key itself.
+    if (!signal.aborted) failure = { code: classified.code, message: classified.message };
+    return { kind: 'failed', error: classified, attempts: attempt, shared: false };
+  } finally {
+    await claimed.lease.release(failure);
+  }
+}
+
+/**
+ * Waits for whoever holds the key to give it up, without executing: its result, its failure, or `free`
+ * (then the caller executes, on the queue the step needs). Temporal's shared execution waits this way
+ * on a cpu worker, so a GPU slot is never spent waiting.
+ */
+export async function awaitKey(request: Pick<ExecuteOnceRequest, 'node' | 'key' | 'store' | 'signal' | 'waitedFor' | 'onWait' | 'lookAgain'>): Promise<Exclude<ExecuteOutcome, { kind: 'executed' | 'contended' }> | { kind: 'free' }> {
+  const claimed = await claimAndLookAgain({ ...request, wait: true });
+  if (claimed.kind === 'contended') throw new Error('internal: a waiting claim came back held');
+  if (claimed.kind !== 'claimed') return claimed;
+  await claimed.lease.release();
+  return { kind: 'free' };
+}
+
+/**
+ * Writes the action-cache entry (last, after every blob). A `convergent` step (one that changes the
+ * outside state its key reads, like deploy writing the registry) also gets the entry under the key of
+ * the state it left, so the next run that finds that state unchanged is a hit instead of a redundant re-run.
+ */
+async function storeEntry(store: Store, node: ResolvedNode, entry: ActionEntry, request: Pick<ExecuteOnceRequest, 'upstream' | 'env'>): Promise<void> {
+  await store.putAction(entry);
+  if (node.step.convergent !== true) return;
+  const after = await keyOf(node, request.upstream, request.env);
+  if (after.key !== entry.key) await store.putAction({ ...entry, key: after.key, components: after.components });
+}

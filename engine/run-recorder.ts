@@ -1,0 +1,54 @@
+import type { RunRecord, StepRunRecord } from '../cache/records.js';
+import type { Store } from '../cache/store.js';
+import type { RunHeader } from './core/run-protocol.js';
+
+/** A step the run never got to: how the `running` record starts, and what an unfinished one still shows. */
+function notReached(id: string, step: string): StepRunRecord {
+  return { id, step, status: 'pending', reasonCodes: [], reason: 'not reached', outputs: {} };
+}
+
+/**
+ * Keeps a run's record true in the store while it runs: the `running` record first (every step
+ * pending), each finished step journalled as the core hands it over, the whole record at the end.
+ * A recorder that did not see the whole run (a Temporal activity) reads the rest back from the store.
+ */
+export class RunRecorder {
+  private readonly known = new Map<string, StepRunRecord>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly runId: string,
+  ) {}
+
+  async open(header: RunHeader, nodes: ReadonlyArray<{ id: string; step: string }>): Promise<void> {
+    await this.store.putRun({ ...header, runId: this.runId, steps: nodes.map((n) => notReached(n.id, n.step)) });
+  }
+
+  async append(steps: readonly StepRunRecord[]): Promise<void> {
+    await this.store.appendRunSteps(this.runId, steps);
+    for (const step of steps) this.known.set(step.id, step);
+  }
+
+  /**
+   * Writes the final record: `steps` over what was saved before, in the pipeline's `order`. Returns it
+   * even when the store cannot take it (`onSaveFailed` hears why), so the outcome is still reported.
+   */
+  async close(header: RunHeader, order: readonly string[], steps: readonly StepRunRecord[], onSaveFailed?: (error: unknown) => void): Promise<RunRecord> {
+    for (const step of steps) this.known.set(step.id, step);
+    if (order.some((id) => !this.known.has(id))) {
+      const saved = await this.store.getRun(this.runId);
+      for (const step of saved?.steps ?? []) if (!this.known.has(step.id)) this.known.set(step.id, step);
+    }
+    const record: RunRecord = {
+      ...header,
+      steps: order.map((id) => this.known.get(id) ?? notReached(id, id)),
+    };
+    try {
+      await this.store.putRun(record);
+    } catch (error) {
+      if (onSaveFailed === undefined) throw error;
+      onSaveFailed(error);
+    }
+    return record;
+  }
+}
