@@ -9,7 +9,7 @@ export interface LeaseObjects {
   /** Replaces the object only while its ETag is `etag` (If-Match); the new ETag, or undefined when it changed. */
   replace(key: string, body: string, etag: string): Promise<string | undefined>;
   read(key: string): Promise<{ etag: string; body: string } | undefined>;
-  /** Deletes the object only while its ETag is `etag`. */
+  /** Deletes the object, conditionally on `etag` where the service supports it (MinIO ignores the condition). */
   remove(key: string, etag: string): Promise<void>;
   write(key: string, body: string): Promise<void>;
 }
@@ -85,7 +85,9 @@ async function held(objects: LeaseObjects, key: string, me: LeaseHolder, etag: s
     await renewing;
     // Written before the lease goes, so a waiter that gets in next finds it.
     if (failure !== undefined) await objects.write(`${key}.failed`, JSON.stringify({ token: me.token, failure }));
-    if (current !== undefined) await objects.remove(key, current);
+    // Only ours to delete while it is still the version we wrote; a holder that renews is never taken over.
+    const found = current === undefined ? undefined : await objects.read(key);
+    if (found !== undefined && found.etag === current) await objects.remove(key, current);
     current = undefined;
   };
   let sharedFailure: SharedFailure | undefined;

@@ -19,7 +19,7 @@ import { LocalBlobCache } from './blob-cache.js';
 import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
 import { checkRunId, copyHashing } from './local-store.js';
 import { asRunRecord, parseActionEntry, withJournal, type ActionEntry, type RunRecord, type StepRunRecord } from './records.js';
-import { claimS3Lease, type LeaseObjects } from './s3-lease.js';
+import { claimS3Lease, DEFAULT_LEASE_TIMING, type LeaseObjects, type LeaseTiming } from './s3-lease.js';
 import { BlobUnavailableError, type BlobState, type ClaimOptions, type KeyClaim, type Store, type StoredBlob } from './store.js';
 import type { Readable } from 'node:stream';
 import { hashPartsOnWorker, RangeHasher } from './range-hasher.js';
@@ -97,14 +97,16 @@ export class S3Store implements Store {
   private readonly injectedClient: S3Client | undefined;
   private readonly localRoot: string;
   private readonly blobCache: LocalBlobCache;
+  private readonly leaseTiming: LeaseTiming;
 
   constructor(
     readonly location: S3Location,
-    options: { client?: S3Client; localRoot?: string; cacheMaxBytes?: number } = {},
+    options: { client?: S3Client; localRoot?: string; cacheMaxBytes?: number; leaseTiming?: LeaseTiming } = {},
   ) {
     const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
     this.description = `S3 store s3://${location.bucket}/${location.prefix}${endpoint ? ` at ${endpoint}` : ''}`;
     this.injectedClient = options.client;
+    this.leaseTiming = options.leaseTiming ?? DEFAULT_LEASE_TIMING;
     const id = createHash('sha256').update(`${endpoint ?? 'aws'}\0${location.bucket}\0${location.prefix}`).digest('hex').slice(0, 16);
     this.localRoot = options.localRoot ?? join(process.env.FLYWHEEL_S3_LOCAL ?? join(homedir(), '.cache', 'flywheel', 's3'), id);
     this.blobCache = new LocalBlobCache(join(this.localRoot, 'blobs'), options.cacheMaxBytes ?? Number(process.env.FLYWHEEL_S3_CACHE_MAX_BYTES ?? 10 * 1024 ** 3));
@@ -542,7 +544,7 @@ export class S3Store implements Store {
   }
 
   claimKey(key: CacheKey, options: ClaimOptions): Promise<KeyClaim> {
-    return claimS3Lease(this.leaseObjects, this.objectKey('locks', asCacheKey(key)), options);
+    return claimS3Lease(this.leaseObjects, this.objectKey('locks', asCacheKey(key)), options, this.leaseTiming);
   }
 
   /** Conditional writes on small objects: what leases are made of. */

@@ -72,6 +72,14 @@ describe('failures, crashes and damage never leave a wrong result in the cache',
     expect(killed.signal).toBe('SIGKILL');
     expect((await actionEntries(ws.cwd)).map((e) => e.step).sort()).toEqual(['emit', 'transform']); // emit, upper
 
+    // Its record is true: what finished is there, saved as each step finished; every view calls it interrupted.
+    const [listed] = JSON.parse((await runCli(['runs', '--json'], ws)).stdout) as Array<{ runId: string; status: string }>;
+    expect(listed?.status).toBe('interrupted');
+    const shown = JSON.parse((await runCli(['show', listed?.runId ?? '', '--json'], ws)).stdout) as { status: string; steps: Array<{ id: string; status: string; reason: string }> };
+    expect(shown.status).toBe('interrupted');
+    expect(shown.steps.map((s) => [s.id, s.status])).toEqual([['emit', 'executed'], ['upper', 'executed'], ['suffix', 'pending'], ['measure', 'pending']]);
+    expect((await runCli(['show', listed?.runId ?? ''], ws)).stdout).toContain(`run ${listed?.runId ?? ''} of chain: interrupted`);
+
     // Same config again: the dead process's lock is taken over and the finished steps are reused.
     const resumed = await runJson(chain, args, ws);
     expect(resumed.code).toBe(0);

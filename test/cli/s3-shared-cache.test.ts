@@ -51,6 +51,27 @@ describe('a team sharing one S3 cache (real MinIO)', () => {
     expect((await runCli(['output', 'suffix.out'], second)).stdout).toBe('ABC!\n');
   });
 
+  it('ten runs on two machines needing the same keys at the same moment execute each key once', async () => {
+    const bucket = await newBucket();
+    const machines = [await machineOn(bucket), await machineOn(bucket)];
+    const log = join(machines[0]?.cwd ?? '', 'shared-executions.log'); // one log for both, to count every execution
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => {
+        const machine = machines[i % 2] as (typeof machines)[number];
+        return runJson(chain, ['--set', 'emit.sleepMs=1500', '--set', `measure.label=measure-${i}`], { cwd: machine.cwd, env: { ...machine.env, FLYWHEEL_TEST_EXEC_LOG: log } });
+      }),
+    );
+    for (const run of runs) expect(run.code, run.stderr).toBe(0);
+    const executed = await executions(log);
+    expect(executed.filter((s) => s === 'emit')).toHaveLength(1);
+    expect(executed.filter((s) => s === 'upper')).toHaveLength(1);
+    expect(executed.filter((s) => s === 'suffix')).toHaveLength(1);
+    expect(executed.filter((s) => s.startsWith('measure-')).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `measure-${i}`).sort());
+    const emits = runs.map((r) => r.run.steps.find((s) => s.id === 'emit'));
+    expect(emits.filter((s) => s?.status === 'executed')).toHaveLength(1);
+    expect(emits.filter((s) => s?.reasonCodes.includes('shared-execution')).length).toBeGreaterThanOrEqual(1);
+  }, 120_000);
+
   it('an object corrupted inside the bucket is detected, reported and recomputed', async () => {
     const bucket = await newBucket();
     const machine = await machineOn(bucket);

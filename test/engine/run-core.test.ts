@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import type { KeyComponents } from '../../cache/cache-key.js';
+import type { CacheKey, Digest } from '../../cache/digest.js';
+import type { StepRunRecord } from '../../cache/records.js';
+import { RunCore, type RunCoreOptions } from '../../engine/core/run-core.js';
+import type { CoreCommand, CoreEvent, CoreNode, Outputs, Resolution } from '../../engine/core/run-protocol.js';
+
+// The run core is pure: these tests drive it with events and read its commands, no store and no clock.
+
+const hex = (seed: string): string => seed.padEnd(64, '0').replace(/[^0-9a-f]/g, 'a').slice(0, 64);
+const keyOf = (id: string): CacheKey => hex(`${id.length}${id}`) as CacheKey;
+const outputsOf = (id: string): Outputs => ({ out: { kind: 'file', digest: hex(`d${id}`) as Digest, size: 1 } });
+const components = (id: string): KeyComponents => ({ step: id, version: '1', ports: { inputs: {}, outputs: {} }, config: {}, inputs: {}, env: {} });
+const node = (id: string, upstream: string[] = []): CoreNode => ({ id, step: `step-${id}`, upstream });
+
+/** A chain a → b → c and a diamond branch a → d, joined at e (c and d). */
+const DAG = [node('a'), node('b', ['a']), node('c', ['b']), node('d', ['a']), node('e', ['c', 'd'])];
+
+function core(nodes: CoreNode[], options: Partial<RunCoreOptions> = {}): RunCore {
+  let clock = 1_000;
+  return new RunCore(nodes, {
+    mode: 'run',
+    header: { format: 'flywheel.run/v1', runId: 'run-1', pipeline: 'p', startedAt: new Date(0).toISOString(), host: 'h', pid: 1, overrides: [] },
+    now: () => (clock += 10),
+    ...options,
+  });
+}
+
+const hit = (id: string, by = 'run-0'): Resolution => ({ kind: 'hit', id, key: keyOf(id), components: components(id), outputs: outputsOf(id), computedBy: by, savedMs: 50 });
+const miss = (id: string, key = keyOf(id)): Resolution => ({ kind: 'miss', id, key, components: components(id), codes: ['config-changed'], reason: `config of ${id} changed`, rejected: false });
+
+/**
+ * A scripted driver: `answer(id)` says what the cache holds for a node; executions succeed unless the id
+ * is in `failing`. Commands are carried out one at a time, in order, like a real driver's callbacks.
+ */
+function drive(run: RunCore, answer: (id: string) => Resolution, failing: ReadonlySet<string> = new Set()) {
+  const log: CoreCommand[] = [];
+  const pending: CoreCommand[] = [...run.start()];
+  const feed = (event: CoreEvent): void => void pending.push(...run.handle(event));
+  while (pending.length > 0) {
+    const command = pending.shift() as CoreCommand;
+    log.push(command);
+    if (command.type === 'resolve') {
+      const known = new Set<string>();
+      for (const id of command.ids) {
+        const upstream = DAG.find((n) => n.id === id)?.upstream ?? [];
+        if (!upstream.every((u) => run.outputsOf(u) !== undefined || known.has(u))) continue; // below a miss in this batch
+        const resolution = answer(id);
+        if (resolution.kind === 'hit') known.add(id);
+        feed({ type: 'resolved', resolution });
+      }
+      feed({ type: 'resolve-done', batch: command.batch });
+    } else if (command.type === 'execute') {
+      if (failing.has(command.id)) feed({ type: 'failed', id: command.id, error: { code: 'STEP_FAILED', message: `${command.id} broke` }, attempts: 1 });
+      else feed({ type: 'executed', id: command.id, outputs: outputsOf(command.id), durationMs: 40, computedBy: 'run-1', attempts: 1 });
+    } else if (command.type === 'save') {
+      feed({ type: 'saved', ok: true });
+    }
+  }
+  const finish = log.find((c): c is Extract<CoreCommand, { type: 'finish' }> => c.type === 'finish');
+  const saved = log.flatMap((c) => (c.type === 'save' ? c.steps : []));
+  const records = new Map<string, StepRunRecord>([...saved, ...(finish?.steps ?? [])].map((s) => [s.id, s]));
+  return { log, finish, records, status: (id: string) => records.get(id)?.status, of: <T extends CoreCommand['type']>(type: T) => log.filter((c): c is Extract<CoreCommand, { type: T }> => c.type === type) };
+}
+
+describe('the run core', () => {
+  it('resolves a chain of hits in one batch and finishes without executing anything', () => {
+    const result = drive(core(DAG), (id) => hit(id));
+    expect(result.of('resolve').map((c) => c.ids)).toEqual([['a', 'b', 'c', 'd', 'e']]);
+    expect(result.of('execute')).toHaveLength(0);
+    expect(result.finish?.header.status).toBe('succeeded');
+    expect(result.finish?.order).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(result.records.get('c')).toMatchObject({ status: 'cached', reasonCodes: ['cache-hit'], reason: 'cache hit (computed by run run-0)', savedMs: 50 });
+  });
+
+  it('executes a miss, then resolves what it unblocks; the record says why it ran', () => {
+    const result = drive(core(DAG), (id) => (id === 'b' ? miss('b') : hit(id)));
+    expect(result.of('execute').map((c) => c.id)).toEqual(['b']);
+    // c and e wait below b; d is a hit in the first batch.
+    expect(result.of('resolve').map((c) => c.ids)).toEqual([['a', 'b', 'c', 'd', 'e'], ['c', 'e']]);
+    expect(result.records.get('b')).toMatchObject({ status: 'executed', reasonCodes: ['config-changed'], reason: 'config of b changed', attempts: 1, cacheKey: keyOf('b') });
+    expect(result.of('execute')[0]).toMatchObject({ lookAgain: true, upstream: { a: outputsOf('a') }, upstreamKeys: { a: keyOf('a') } });
+    expect(result.finish?.header.status).toBe('succeeded');
+  });
+
+  it('skips what lies below a failure, keeps independent branches going, and fails the run', () => {
+    const result = drive(core(DAG), (id) => miss(id), new Set(['b']));
+    expect(result.status('b')).toBe('failed');
+    expect(result.records.get('b')?.error).toEqual({ code: 'STEP_FAILED', message: 'b broke' });
+    expect(result.records.get('c')).toMatchObject({ status: 'skipped', reasonCodes: ['upstream-failed'], reason: 'upstream b did not succeed' });
+    expect(result.status('d')).toBe('executed');
+    expect(result.records.get('e')).toMatchObject({ status: 'skipped', reason: 'upstream c did not succeed' });
+    expect(result.finish?.header.status).toBe('failed');
+  });
+
+  it('executes two nodes with one key once: the second shares the first execution', () => {
+    const nodes = [node('a'), node('twin-1', ['a']), node('twin-2', ['a'])];
+    const shared = keyOf('twin');
+    const result = drive(core(nodes), (id) => (id === 'a' ? hit('a') : miss(id, shared)));
+    expect(result.of('execute').map((c) => c.id)).toEqual(['twin-1']);
+    expect(result.records.get('twin-2')).toMatchObject({ status: 'cached', reasonCodes: ['shared-execution'], reason: 'computed once by another step of this run while this step waited', savedMs: 40 });
+  });
+
+  it('runs no more steps at once than its concurrency, and hands out the rest as slots free up', () => {
+    const nodes = ['a', 'b', 'c'].map((id) => node(id));
+    const run = core(nodes, { concurrency: 2 });
+    const started = run.start();
+    expect(started.filter((c) => c.type === 'resolve')).toHaveLength(1);
+    const afterResolve = ['a', 'b', 'c'].flatMap((id) => run.handle({ type: 'resolved', resolution: miss(id) }));
+    expect(afterResolve.filter((c) => c.type === 'execute').map((c) => (c as { id: string }).id)).toEqual(['a', 'b']);
+    const next = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 1, computedBy: 'run-1', attempts: 1 });
+    expect(next.filter((c) => c.type === 'execute').map((c) => (c as { id: string }).id)).toEqual(['c']);
+  });
+
+  it('reports a result another run computed while this one waited as shared, not executed', () => {
+    const run = core([node('a')]);
+    run.start();
+    run.handle({ type: 'resolved', resolution: miss('a') });
+    run.handle({ type: 'resolve-done', batch: 0 });
+    const done = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 900, computedBy: 'run-other', attempts: 0 });
+    const finish = done.find((c) => c.type === 'finish');
+    expect(finish?.type === 'finish' && finish.steps[0]).toMatchObject({ status: 'cached', reasonCodes: ['shared-execution'], reason: 'computed once by run run-other while this step waited', savedMs: 900 });
+  });
+
+  it('on cancel skips what has not started, waits for what runs, and still finishes', () => {
+    const run = core(DAG);
+    const seen: CoreCommand[] = [...run.start()];
+    for (const resolution of [hit('a'), miss('b'), miss('d')]) seen.push(...run.handle({ type: 'resolved', resolution }));
+    seen.push(...run.handle({ type: 'resolve-done', batch: 0 }), ...run.handle({ type: 'saved', ok: true }));
+    const cancelled = run.handle({ type: 'cancel' });
+    expect(cancelled.some((c) => c.type === 'finish')).toBe(false); // b and d are still executing
+    seen.push(...cancelled, ...run.handle({ type: 'failed', id: 'b', error: { code: 'STEP_CANCELLED', message: 'step b was cancelled' } }));
+    seen.push(...run.handle({ type: 'failed', id: 'd', error: { code: 'STEP_CANCELLED', message: 'step d was cancelled' } }));
+    const last = run.handle({ type: 'saved', ok: true }); // the save of the skipped steps: then the run may end
+    const records = [...seen, ...last].flatMap((c) => (c.type === 'notify' && c.event.type === 'step-finished' ? [c.event.step] : []));
+    expect(records.find((s) => s.id === 'c')).toMatchObject({ status: 'skipped', reasonCodes: ['cancelled'], reason: 'run cancelled' });
+    expect(records.find((s) => s.id === 'b')?.error?.code).toBe('STEP_CANCELLED');
+    expect(last.find((c) => c.type === 'finish')).toMatchObject({ header: { status: 'failed' } });
+  });
+
+  it('saves each finished step before the run ends, one save at a time, and keeps a failed save for the next', () => {
+    const run = core([node('a'), node('b', ['a'])]);
+    run.start();
+    const first = run.handle({ type: 'resolved', resolution: miss('a') });
+    run.handle({ type: 'resolve-done', batch: 0 });
+    const executed = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 1, computedBy: 'run-1', attempts: 1 });
+    expect(first.some((c) => c.type === 'save')).toBe(false);
+    const save = executed.find((c) => c.type === 'save');
+    expect(save?.type === 'save' && save.steps.map((s) => s.id)).toEqual(['a']);
+    // The store refused it: the record is kept and goes with the final record.
+    run.handle({ type: 'saved', ok: false });
+    run.handle({ type: 'resolved', resolution: miss('b') });
+    run.handle({ type: 'resolve-done', batch: 1 });
+    const end = run.handle({ type: 'executed', id: 'b', outputs: outputsOf('b'), durationMs: 1, computedBy: 'run-1', attempts: 1 });
+    const finish = end.find((c) => c.type === 'finish');
+    expect(finish?.type === 'finish' && finish.steps.map((s) => s.id)).toEqual(['a', 'b']);
+  });
+
+  it('fails a node whose key cannot be made, and skips its downstream', () => {
+    const result = drive(core(DAG), (id) => (id === 'a' ? { kind: 'error', id, error: { code: 'EXTERNAL_STATE_FAILED', message: 'unreadable' } } : hit(id)));
+    expect(result.records.get('a')).toMatchObject({ status: 'failed', reason: 'cache look-up failed', error: { code: 'EXTERNAL_STATE_FAILED' } });
+    expect(result.status('b')).toBe('skipped');
+    expect(result.status('d')).toBe('skipped');
+  });
+
+  it('keeps look-ups to one batch of a bounded size at a time when asked (Temporal)', () => {
+    const chain = Array.from({ length: 5 }, (_, i) => node(`s${i}`, i === 0 ? [] : [`s${i - 1}`]));
+    const result = drive(core(chain, { maxResolving: 1, maxBatch: 2 }), (id) => hit(id));
+    expect(result.of('resolve').map((c) => c.ids)).toEqual([['s0', 's1'], ['s2', 's3'], ['s4']]);
+  });
+
+  it('plans: each step cached, to run (why), or pending on an upstream that runs', () => {
+    const run = core(DAG, { mode: 'plan', ownChanges: (id) => (id === 'e' ? 'config x: 1 → 2' : undefined) });
+    const result = drive(run, (id) => (id === 'b' ? miss('b') : hit(id)));
+    expect(run.done).toBe(true);
+    expect(result.of('execute')).toHaveLength(0);
+    expect(run.plan().map((s) => [s.id, s.decision])).toEqual([['a', 'cached'], ['b', 'run'], ['c', 'pending'], ['d', 'cached'], ['e', 'pending']]);
+    expect(run.plan().find((s) => s.id === 'e')?.reason).toBe('key known only after upstream c runs; its own config x: 1 → 2');
+    expect(run.plan().find((s) => s.id === 'b')).toMatchObject({ reasonCodes: ['config-changed'], cacheKey: keyOf('b') });
+  });
+
+  it('drains for continue-as-new and carries over exactly what the rest of the run needs', () => {
+    const run = core(DAG);
+    run.start();
+    for (const resolution of [hit('a'), miss('b'), hit('d')]) run.handle({ type: 'resolved', resolution });
+    run.handle({ type: 'resolve-done', batch: 0 });
+    run.handle({ type: 'saved', ok: true }); // the save of a, handed out when it settled
+    run.handle({ type: 'saved', ok: true }); // and of d, handed out when that save was done
+    run.handle({ type: 'drain' });
+    const afterB = run.handle({ type: 'executed', id: 'b', outputs: outputsOf('b'), durationMs: 1, computedBy: 'run-1', attempts: 1 });
+    expect(afterB.some((c) => c.type === 'resolve' || c.type === 'execute')).toBe(false); // draining: nothing new starts
+    expect(afterB.find((c) => c.type === 'save')).toBeDefined();
+    expect(run.idle).toBe(false);
+    run.handle({ type: 'saved', ok: true });
+    expect(run.idle).toBe(true);
+    const snapshot = run.snapshot();
+    expect(snapshot.statuses).toEqual({ a: 'cached', b: 'executed', d: 'cached' });
+    expect(Object.keys(snapshot.outputs).sort()).toEqual(['b', 'd']); // a's downstream are all settled
+    expect(snapshot.keys.b).toBe(keyOf('b'));
+
+    const next = core(DAG, { restore: snapshot });
+    const result = drive(next, (id) => hit(id));
+    expect(result.of('resolve').map((c) => c.ids)).toEqual([['c', 'e']]);
+    expect([...result.records.keys()].sort()).toEqual(['c', 'e']); // earlier generations saved the rest
+    expect(result.finish?.header.status).toBe('succeeded');
+  });
+});
