@@ -15,7 +15,25 @@ const ABOVE = {
   workers: ['cli', 'steps', 'ui', 'pipelines'],
 };
 
-const NODE_BUILTINS = ['node:*', 'fs', 'fs/*', 'path', 'os', 'crypto', 'child_process', 'stream', 'stream/*', 'util', 'url', 'http', 'https', 'net', 'worker_threads', 'timers', 'timers/*'];
+const NODE_BUILTINS = [
+  'node:*',
+  'fs',
+  'fs/*',
+  'path',
+  'os',
+  'crypto',
+  'child_process',
+  'stream',
+  'stream/*',
+  'util',
+  'url',
+  'http',
+  'https',
+  'net',
+  'worker_threads',
+  'timers',
+  'timers/*',
+];
 
 function layerRule(folders, depth, message, allowTypeImports) {
   const up = depth === 1 ? '..' : '../..';
@@ -56,13 +74,20 @@ export default tseslint.config(
         {
           patterns: [
             { group: NODE_BUILTINS, message: 'the run core is pure: no Node built-ins (the workflow sandbox imports it)' },
-            { group: ['../*', '!./*', 'zod', 'pino', '@temporalio/*'], message: 'the run core imports only engine/core/ (types from elsewhere are fine)', allowTypeImports: true },
+            {
+              group: ['../*', '!./*', 'zod', 'pino', '@temporalio/*'],
+              message: 'the run core imports only engine/core/ (types from elsewhere are fine)',
+              allowTypeImports: true,
+            },
           ],
         },
       ],
     },
   },
-  { files: ['activities/**/*.ts'], rules: layerRule(ABOVE.activities, 1, 'activities are thin adapters over the engine: they do not reach into the CLI or steps', false) },
+  {
+    files: ['activities/**/*.ts'],
+    rules: layerRule(ABOVE.activities, 1, 'activities are thin adapters over the engine: they do not reach into the CLI or steps', false),
+  },
   { files: ['workers/**/*.ts'], rules: layerRule(ABOVE.workers, 1, 'workers do not import the CLI or steps: pipeline loading lives in engine/', false) },
   {
     // Temporal bundles and sandboxes workflow code: no Node, no store, no steps; activities by type only.
@@ -73,16 +98,36 @@ export default tseslint.config(
         {
           patterns: [
             { group: NODE_BUILTINS, message: 'workflow code is sandboxed: no Node built-ins' },
-            { group: ['../cache/*', '../steps/*', '../steps/**', '../cli/*', '../cli/**', '../workers/*', '../activities/*'], message: 'workflow code imports these by `import type` only', allowTypeImports: true },
-            { group: ['../engine/*', '!../engine/core'], message: 'workflow code may use only the pure run core (engine/core/) from the engine', allowTypeImports: true },
+            {
+              group: ['../cache/*', '../steps/*', '../steps/**', '../cli/*', '../cli/**', '../workers/*', '../activities/*'],
+              message: 'workflow code imports these by `import type` only',
+              allowTypeImports: true,
+            },
+            {
+              group: ['../engine/*', '!../engine/core'],
+              message: 'workflow code may use only the pure run core (engine/core/) from the engine',
+              allowTypeImports: true,
+            },
             { group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity', 'zod', 'pino'], message: 'not in the workflow sandbox' },
           ],
         },
       ],
       // Workflow code keeps no mutable module-level state: replays and concurrent workflows share the module.
-      'no-restricted-syntax': ['error', { selector: 'Program > VariableDeclaration[kind="let"], Program > VariableDeclaration[kind="var"]', message: 'no mutable module-level state in workflow code' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'Program > VariableDeclaration[kind="let"], Program > VariableDeclaration[kind="var"]',
+          message: 'no mutable module-level state in workflow code',
+        },
+      ],
     },
   },
-  { files: ['steps/*.ts'], rules: layerRule([...ABOVE.cache.filter((f) => f !== 'steps'), 'cache'], 1, "steps import only the public API: `import { ... } from 'flywheel'`", false) },
-  { files: ['steps/*/*.ts'], rules: layerRule([...ABOVE.cache.filter((f) => f !== 'steps'), 'cache'], 2, "steps import only the public API: `import { ... } from 'flywheel'`", false) },
+  {
+    files: ['steps/*.ts'],
+    rules: layerRule([...ABOVE.cache.filter((f) => f !== 'steps'), 'cache'], 1, "steps import only the public API: `import { ... } from 'flywheel'`", false),
+  },
+  {
+    files: ['steps/*/*.ts'],
+    rules: layerRule([...ABOVE.cache.filter((f) => f !== 'steps'), 'cache'], 2, "steps import only the public API: `import { ... } from 'flywheel'`", false),
+  },
 );

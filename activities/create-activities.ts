@@ -41,7 +41,10 @@ function failWith(type: string, message: string, fix: string): never {
 }
 
 function nodeOf(pipeline: ResolvedPipeline, id: string): ResolvedNode {
-  return pipeline.byId.get(id) ?? failWith('KEY_MISMATCH', `the worker's pipeline ${pipeline.name} has no step ${id}`, 'deploy the same pipeline code to the workers as to the client');
+  return (
+    pipeline.byId.get(id) ??
+    failWith('KEY_MISMATCH', `the worker's pipeline ${pipeline.name} has no step ${id}`, 'deploy the same pipeline code to the workers as to the client')
+  );
 }
 
 /** The innermost failure: an activity failure wraps the step's ApplicationFailure, which says what went wrong. */
@@ -94,7 +97,11 @@ export function createActivities(deps: ActivityDependencies) {
       throw asNonRetryable(toApplicationFailure(error));
     });
     if (key !== input.cacheKey) {
-      failWith('KEY_MISMATCH', `this worker computes key ${key.slice(0, 12)} for step ${node.id}, the run planned ${input.cacheKey.slice(0, 12)}`, 'deploy the same pipeline code and declared env values to every worker');
+      failWith(
+        'KEY_MISMATCH',
+        `this worker computes key ${key.slice(0, 12)} for step ${node.id}, the run planned ${input.cacheKey.slice(0, 12)}`,
+        'deploy the same pipeline code and declared env values to every worker',
+      );
     }
     return { pipeline, store, node, key, components, upstream };
   };
@@ -104,8 +111,21 @@ export function createActivities(deps: ActivityDependencies) {
     async openRun(context: RunContext, options: { startedAt: string; writeRecord: boolean }): Promise<OpenedRun> {
       const { pipeline, store } = await load(context);
       if (options.writeRecord) {
-        const header = { format: 'flywheel.run/v1' as const, runId: context.runId, pipeline: pipeline.name, status: 'running' as const, startedAt: options.startedAt, host: hostname(), pid: process.pid, engine: 'temporal' as const, overrides: context.setArgs };
-        await new RunRecorder(store, context.runId).open(header, pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id })));
+        const header = {
+          format: 'flywheel.run/v1' as const,
+          runId: context.runId,
+          pipeline: pipeline.name,
+          status: 'running' as const,
+          startedAt: options.startedAt,
+          host: hostname(),
+          pid: process.pid,
+          engine: 'temporal' as const,
+          overrides: context.setArgs,
+        };
+        await new RunRecorder(store, context.runId).open(
+          header,
+          pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id })),
+        );
       }
       return {
         pipeline: pipeline.name,
@@ -137,7 +157,11 @@ export function createActivities(deps: ActivityDependencies) {
         lastRun: () => lastRunOf(request.context, store, pipeline.name),
       });
       const resolutions: Resolution[] = [];
-      await resolver.resolveBatch(request.ids, (id) => request.known[id], (resolution) => resolutions.push(resolution));
+      await resolver.resolveBatch(
+        request.ids,
+        (id) => request.known[id],
+        (resolution) => resolutions.push(resolution),
+      );
       return { resolutions };
     },
 
@@ -203,11 +227,17 @@ export function createActivities(deps: ActivityDependencies) {
           return { outputs: outcome.outputs, durationMs: outcome.durationMs, computedBy: input.context.runId, attempts: outcome.attempts };
         case 'failed':
           // Another worker takes the step over, resuming from the last heartbeat's checkpoint.
-          if (ctx.cancellationDetails?.workerShutdown) throw ApplicationFailure.create({ type: 'WORKER_SHUTDOWN', message: `the worker running step ${node.id} shut down`, nonRetryable: false });
+          if (ctx.cancellationDetails?.workerShutdown)
+            throw ApplicationFailure.create({ type: 'WORKER_SHUTDOWN', message: `the worker running step ${node.id} shut down`, nonRetryable: false });
           if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`step ${node.id} was cancelled`);
           log.error({ code: outcome.error.code, err: outcome.error.message, shared: outcome.shared }, 'step failed');
           // The step's own retries already happened; Temporal's attempts are for lost workers.
-          throw ApplicationFailure.create({ type: outcome.error.code, message: outcome.error.message, nonRetryable: true, details: [{ attempts: outcome.attempts, ...(outcome.error.fix === undefined ? {} : { fix: outcome.error.fix }) }] });
+          throw ApplicationFailure.create({
+            type: outcome.error.code,
+            message: outcome.error.message,
+            nonRetryable: true,
+            details: [{ attempts: outcome.attempts, ...(outcome.error.fix === undefined ? {} : { fix: outcome.error.fix }) }],
+          });
       }
     },
 
@@ -218,7 +248,8 @@ export function createActivities(deps: ActivityDependencies) {
       const stop = keepAlive(ctx, input.heartbeatTimeoutMs, () => undefined);
       try {
         const waited = await awaitKey({ node, key, store, signal: ctx.cancellationSignal, waitedFor: input.waitedFor, lookAgain: input.lookAgain });
-        if (waited.kind === 'reused') return { kind: 'reused', result: { outputs: waited.outputs, durationMs: waited.durationMs, computedBy: waited.computedBy, attempts: 0 } };
+        if (waited.kind === 'reused')
+          return { kind: 'reused', result: { outputs: waited.outputs, durationMs: waited.durationMs, computedBy: waited.computedBy, attempts: 0 } };
         if (waited.kind === 'failed') {
           if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`waiting for step ${node.id} was cancelled`);
           return { kind: 'failed', error: { code: waited.error.code, message: waited.error.message } };
@@ -256,7 +287,11 @@ export function createActivities(deps: ActivityDependencies) {
           // The shared execution failed: every waiting run sees it; the next run starts a fresh execution.
           if (cause instanceof ApplicationFailure) throw asNonRetryable(cause);
           if (cause instanceof TerminatedFailure || cause instanceof TimeoutFailure || cause instanceof CancelledFailure) {
-            throw ApplicationFailure.create({ type: 'STEP_EXECUTION_LOST', message: `the execution of step ${input.nodeId} ended early (${cause.message}); trying again`, nonRetryable: false });
+            throw ApplicationFailure.create({
+              type: 'STEP_EXECUTION_LOST',
+              message: `the execution of step ${input.nodeId} ended early (${cause.message}); trying again`,
+              nonRetryable: false,
+            });
           }
         }
         throw error;

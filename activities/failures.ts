@@ -9,7 +9,13 @@ import { classifyError } from '../cache/errors.js';
 export function toApplicationFailure(error: unknown): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
   const { code, message, retryable, fix } = classifyError(error);
-  return ApplicationFailure.create({ type: code, message, nonRetryable: !retryable, details: fix === undefined ? [] : [{ fix }], ...(error instanceof Error ? { cause: error } : {}) });
+  return ApplicationFailure.create({
+    type: code,
+    message,
+    nonRetryable: !retryable,
+    details: fix === undefined ? [] : [{ fix }],
+    ...(error instanceof Error ? { cause: error } : {}),
+  });
 }
 
 /** The same failure (type, message, details) marked non-retryable: no Temporal retry can change its outcome. */

@@ -153,8 +153,10 @@ async function flywheelSide(): Promise<{ ts: number; mjs: number }> {
 
   heading('(a) where a cached Flywheel run spends its time');
   // Process-level costs, each the median of SAMPLES fresh processes (bare specifiers resolve from the repo).
-  const nodeMs = async (args: string[], options: Parameters<typeof timeProcess>[3] = {}): Promise<number> => median((await timeProcess(SAMPLES, 'node', args, options)).ms);
-  const importing = (specifier: string, then = ''): Promise<number> => nodeMs(['--input-type=module', '-e', `const m = await import(${JSON.stringify(specifier)}); ${then}`]);
+  const nodeMs = async (args: string[], options: Parameters<typeof timeProcess>[3] = {}): Promise<number> =>
+    median((await timeProcess(SAMPLES, 'node', args, options)).ms);
+  const importing = (specifier: string, then = ''): Promise<number> =>
+    nodeMs(['--input-type=module', '-e', `const m = await import(${JSON.stringify(specifier)}); ${then}`]);
   line('node -e 0 (bare process)', formatMs(await nodeMs(['-e', '0'])));
   line('node importing zod', formatMs(await importing('zod')));
   line('node importing pino', formatMs(await importing('pino')));
@@ -186,7 +188,8 @@ async function generateTurboWorkspace(dir: string): Promise<void> {
       const name = stepId(c, i);
       const dependencies = i === 0 ? {} : { [stepId(c, i - 1)]: '1.0.0' };
       // Like the Flywheel step: read the previous package's output, write a small file of our own.
-      const build = i === 0 ? `echo 'chain ${c} step ${i}' > out.txt` : `echo "chain ${c} step ${i} after $(wc -c < ../${stepId(c, i - 1)}/out.txt) bytes" > out.txt`;
+      const build =
+        i === 0 ? `echo 'chain ${c} step ${i}' > out.txt` : `echo "chain ${c} step ${i} after $(wc -c < ../${stepId(c, i - 1)}/out.txt) bytes" > out.txt`;
       const manifest = { name, version: '1.0.0', private: true, dependencies, scripts: { build: 'sh build.sh' } };
       await mkdir(join(dir, 'packages', name), { recursive: true });
       await writeFile(join(dir, 'packages', name, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -207,7 +210,9 @@ async function generateTurboWorkspace(dir: string): Promise<void> {
   // Turbo hashes inputs from the git index; a committed tree is the normal case for a cached CI re-run.
   await runProcess('git', ['init', '-q'], { cwd: dir });
   await runProcess('git', ['add', '-A'], { cwd: dir });
-  await runProcess('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '--no-gpg-sign', '-m', 'bench workspace'], { cwd: dir });
+  await runProcess('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '--no-gpg-sign', '-m', 'bench workspace'], {
+    cwd: dir,
+  });
 }
 
 /**
@@ -217,7 +222,14 @@ async function generateTurboWorkspace(dir: string): Promise<void> {
  */
 async function writeNpmShim(): Promise<string> {
   const dir = await freshDir('npm-shim');
-  const shim = ['#!/bin/sh', '# bench fill shim: `npm run <script>` runs ./<script>.sh without starting npm', '[ "$1" = run ] && [ -f "$2.sh" ] && exec sh "$2.sh"', 'echo "bench npm shim: unexpected npm $*" >&2', 'exit 1', ''];
+  const shim = [
+    '#!/bin/sh',
+    '# bench fill shim: `npm run <script>` runs ./<script>.sh without starting npm',
+    '[ "$1" = run ] && [ -f "$2.sh" ] && exec sh "$2.sh"',
+    'echo "bench npm shim: unexpected npm $*" >&2',
+    'exit 1',
+    '',
+  ];
   await writeFile(join(dir, 'npm'), shim.join('\n'), { mode: 0o755 });
   return dir;
 }
@@ -243,7 +255,10 @@ async function turboSide(): Promise<{ launcher: number; native: number | undefin
   const version = (await runProcess(TURBO_BIN, ['--version'], { cwd: dir, env })).stdout.trim();
   const shim = await writeNpmShim();
   const fill = await runProcess(TURBO_BIN, args, { cwd: dir, env: { ...env, PATH: `${shim}:${process.env.PATH ?? ''}` } });
-  line(`fill run (turbo ${version}, npm shim, every task)`, `${formatMs(fill.wallMs)}  (${/Cached:.*total/.exec(fill.stdout)?.[0].replace(/\s+/g, ' ') ?? '?'})`);
+  line(
+    `fill run (turbo ${version}, npm shim, every task)`,
+    `${formatMs(fill.wallMs)}  (${/Cached:.*total/.exec(fill.stdout)?.[0].replace(/\s+/g, ' ') ?? '?'})`,
+  );
 
   const launcher = await timeProcess(SAMPLES, TURBO_BIN, args, { cwd: dir, env });
   const problem = checkFullTurbo(launcher.last.stdout);
@@ -257,7 +272,10 @@ async function turboSide(): Promise<{ launcher: number; native: number | undefin
   // The Node launcher costs a Node start-up; the platform binary alone is the strictest baseline.
   const native = await timeProcess(SAMPLES, binary, args, { cwd: dir, env });
   const nativeProblem = checkFullTurbo(native.last.stdout);
-  line('cached run, platform binary directly, median', `${formatMs(median(native.ms))}  ${formatSamples(native.ms)}${nativeProblem === undefined ? '' : `  NOT FULLY CACHED: ${nativeProblem}`}`);
+  line(
+    'cached run, platform binary directly, median',
+    `${formatMs(median(native.ms))}  ${formatSamples(native.ms)}${nativeProblem === undefined ? '' : `  NOT FULLY CACHED: ${nativeProblem}`}`,
+  );
   return { launcher: median(launcher.ms), native: median(native.ms) };
 }
 
@@ -271,7 +289,14 @@ export async function benchCachedRun(): Promise<SummaryRow[]> {
   const compare = (name: string, ours: number, theirs: number, baselineName: string): void => {
     const ratio = ours / theirs;
     line(`${name} / ${baselineName}`, `${formatMs(ours)} / ${formatMs(theirs)} = ${formatRatio(ratio)}`);
-    rows.push({ bench: '(a) 1k-step cached run', metric: `${name} / ${baselineName}`, value: formatMs(ours), baseline: formatMs(theirs), ratio, target: '≤ 1.00×' });
+    rows.push({
+      bench: '(a) 1k-step cached run',
+      metric: `${name} / ${baselineName}`,
+      value: formatMs(ours),
+      baseline: formatMs(theirs),
+      ratio,
+      target: '≤ 1.00×',
+    });
   };
   compare('flywheel .ts', flywheel.ts, turbo.launcher, '.bin/turbo');
   compare('flywheel .mjs', flywheel.mjs, turbo.launcher, '.bin/turbo');

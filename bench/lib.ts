@@ -83,7 +83,11 @@ export interface ProcessResult {
 }
 
 /** Spawns a process, captures its output and measures its wall time; throws on a non-zero exit. */
-export function runProcess(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; allowFailure?: boolean } = {}): Promise<ProcessResult> {
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; allowFailure?: boolean } = {},
+): Promise<ProcessResult> {
   return new Promise((resolvePromise, reject) => {
     const start = performance.now();
     const child = spawn(command, args, { cwd: options.cwd ?? REPO_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -102,7 +106,12 @@ export function runProcess(command: string, args: readonly string[], options: { 
 }
 
 /** Runs a process `times` times and returns the wall times and the last result (for verification). */
-export async function timeProcess(times: number, command: string, args: readonly string[], options: Parameters<typeof runProcess>[2] = {}): Promise<{ ms: number[]; last: ProcessResult }> {
+export async function timeProcess(
+  times: number,
+  command: string,
+  args: readonly string[],
+  options: Parameters<typeof runProcess>[2] = {},
+): Promise<{ ms: number[]; last: ProcessResult }> {
   const ms: number[] = [];
   let last: ProcessResult | undefined;
   for (let i = 0; i < times; i++) {
@@ -152,7 +161,11 @@ export function line(label: string, value: string): void {
 /** Prints rows as an aligned plain-text table. */
 export function printTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): void {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const render = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
+  const render = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
   console.log(render(headers));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of rows) console.log(render(row));

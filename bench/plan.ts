@@ -42,14 +42,20 @@ function buildPipeline(api: typeof Flywheel): Flywheel.PipelineDefinition {
     build(p) {
       for (let chain = 0; chain < CHAINS; chain++) {
         let prev = p.add(seed, { id: `c${chain}-s0`, config: { chain, index: 0 } }).out.out;
-        for (let index = 1; index < CHAIN_LENGTH; index++) prev = p.add(link, { id: `c${chain}-s${index}`, config: { chain, index }, inputs: { prev } }).out.out;
+        for (let index = 1; index < CHAIN_LENGTH; index++)
+          prev = p.add(link, { id: `c${chain}-s${index}`, config: { chain, index }, inputs: { prev } }).out.out;
       }
     },
   });
 }
 
 /** Times validate and plan separately, SAMPLES times, against one store; plan samples also report GC pauses. */
-async function timePlanning(api: typeof Flywheel, definition: Flywheel.PipelineDefinition, store: Flywheel.Store, label: string): Promise<{ total: number; plan: Flywheel.Plan }> {
+async function timePlanning(
+  api: typeof Flywheel,
+  definition: Flywheel.PipelineDefinition,
+  store: Flywheel.Store,
+  label: string,
+): Promise<{ total: number; plan: Flywheel.Plan }> {
   const validate = await repeat(SAMPLES, async () => api.validatePipeline(definition));
   const gcMs: number[] = [];
   const plan = await repeat(SAMPLES, async () => {
@@ -94,7 +100,10 @@ async function lookUpBreakdown(store: Flywheel.Store, root: string, plan: Flywhe
   line('    store.checkBlob hit (stat + sha256File)', `${perStep(blobs.ms)}  GC ${formatMs(blobs.gcMs)}`);
   const floor = await timeAsync(async () => {
     for (const key of keys) JSON.parse(readFileSync(join(root, 'ac', key.slice(0, 2), `${key}.json`), 'utf8'));
-    for (const o of outputs) createHash('sha256').update(readFileSync(join(root, 'cas', 'sha256', o.digest.slice(0, 2), o.digest))).digest('hex');
+    for (const o of outputs)
+      createHash('sha256')
+        .update(readFileSync(join(root, 'cas', 'sha256', o.digest.slice(0, 2), o.digest)))
+        .digest('hex');
   });
   line('    floor: same files via readFileSync + parse/hash', perStep(floor.ms));
 }
@@ -125,8 +134,22 @@ export async function benchPlan(): Promise<SummaryRow[]> {
 
   const target = `< ${formatMs(TARGET_MS)}`;
   return [
-    { bench: '(c) plan 10k steps', metric: 'validate + plan, empty store', value: formatMs(empty.total), ratio: empty.total / TARGET_MS, baseline: formatMs(TARGET_MS), target },
-    { bench: '(c) plan 10k steps', metric: 'validate + plan, fully cached', value: formatMs(cached.total), ratio: cached.total / TARGET_MS, baseline: formatMs(TARGET_MS), target },
+    {
+      bench: '(c) plan 10k steps',
+      metric: 'validate + plan, empty store',
+      value: formatMs(empty.total),
+      ratio: empty.total / TARGET_MS,
+      baseline: formatMs(TARGET_MS),
+      target,
+    },
+    {
+      bench: '(c) plan 10k steps',
+      metric: 'validate + plan, fully cached',
+      value: formatMs(cached.total),
+      ratio: cached.total / TARGET_MS,
+      baseline: formatMs(TARGET_MS),
+      target,
+    },
     { bench: '(c) plan 10k steps', metric: 'runLocal fill (all execute)', value: formatMs(fill.ms) },
   ];
 }

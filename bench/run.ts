@@ -10,7 +10,9 @@ import { benchTemporal } from './temporal.js';
 
 async function main(): Promise<void> {
   heading('Flywheel benchmarks');
-  console.log(`  node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM`);
+  console.log(
+    `  node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM`,
+  );
   const rows: SummaryRow[] = [];
   const total = await timeAsync(async () => {
     for (const bench of [benchCachedRun, benchHash, benchPlan, benchS3, benchTemporal]) rows.push(...(await bench()));

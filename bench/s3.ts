@@ -5,7 +5,19 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MINIO_SECRET, MINIO_USER, startMinio } from '../test/support/minio.js';
-import { best, formatRatio, formatSamples, freshDir, heading, line, REPO_ROOT, runIfMain, runProcess, writeIncompressibleFile, type SummaryRow } from './lib.js';
+import {
+  best,
+  formatRatio,
+  formatSamples,
+  freshDir,
+  heading,
+  line,
+  REPO_ROOT,
+  runIfMain,
+  runProcess,
+  writeIncompressibleFile,
+  type SummaryRow,
+} from './lib.js';
 
 const FILE_BYTES = 1024 ** 3;
 const SAMPLES = 3;
@@ -46,11 +58,15 @@ export async function benchS3(): Promise<SummaryRow[]> {
     for (let i = 0; i < SAMPLES; i++) {
       // A fresh prefix per sample: the store skips blobs that are already there.
       await rm(join(minio.dataDir, bucket, 'bench'), { recursive: true, force: true });
-      const up = JSON.parse((await runProcess('node', ['--input-type=module', '-e', storeProbe('upload', file, bucket, join(dir, `local-up-${i}`))], { env })).stdout) as { ms: number; maxRssMiB: number; digest: string };
+      const up = JSON.parse(
+        (await runProcess('node', ['--input-type=module', '-e', storeProbe('upload', file, bucket, join(dir, `local-up-${i}`))], { env })).stdout,
+      ) as { ms: number; maxRssMiB: number; digest: string };
       digest = up.digest;
       const target = join(dir, 'downloaded.bin');
       await rm(target, { force: true });
-      const down = JSON.parse((await runProcess('node', ['--input-type=module', '-e', storeProbe('download', target, bucket, join(dir, `local-down-${i}`), digest)], { env })).stdout) as { ms: number; maxRssMiB: number };
+      const down = JSON.parse(
+        (await runProcess('node', ['--input-type=module', '-e', storeProbe('download', target, bucket, join(dir, `local-down-${i}`), digest)], { env })).stdout,
+      ) as { ms: number; maxRssMiB: number };
       uploads.push(up.ms);
       downloads.push(down.ms);
       rssMiB = Math.max(rssMiB, up.maxRssMiB, down.maxRssMiB);
@@ -77,8 +93,22 @@ export async function benchS3(): Promise<SummaryRow[]> {
     line('upload throughput Flywheel / mc (target ≥ 0.80×)', formatRatio(upRatio));
     line('download throughput Flywheel / mc (target ≥ 0.80×)', formatRatio(downRatio));
     return [
-      { bench: '(d) S3 1 GiB', metric: 'upload Flywheel / mc (best)', value: rate(best(uploads)), baseline: rate(best(mcUploads)), ratio: upRatio, target: '≥ 0.80×' },
-      { bench: '(d) S3 1 GiB', metric: 'download Flywheel / mc (best)', value: rate(best(downloads)), baseline: rate(best(mcDownloads)), ratio: downRatio, target: '≥ 0.80×' },
+      {
+        bench: '(d) S3 1 GiB',
+        metric: 'upload Flywheel / mc (best)',
+        value: rate(best(uploads)),
+        baseline: rate(best(mcUploads)),
+        ratio: upRatio,
+        target: '≥ 0.80×',
+      },
+      {
+        bench: '(d) S3 1 GiB',
+        metric: 'download Flywheel / mc (best)',
+        value: rate(best(downloads)),
+        baseline: rate(best(mcDownloads)),
+        ratio: downRatio,
+        target: '≥ 0.80×',
+      },
       { bench: '(d) S3 1 GiB', metric: 'peak RSS of the process', value: `${rssMiB.toFixed(0)} MiB`, target: `≤ ${RSS_LIMIT_MIB} MiB` },
     ];
   } finally {

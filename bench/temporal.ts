@@ -48,7 +48,12 @@ export async function benchTemporal(): Promise<SummaryRow[]> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const work = await freshDir('temporal');
   const server = await startTemporal();
-  const env = { TEMPORAL_ADDRESS: server.address, FLYWHEEL_TASK_QUEUE_PREFIX: 'bench-', FLYWHEEL_COMPILE_CACHE: join(work, 'compile-cache'), FLYWHEEL_LOG_LEVEL: 'warn' };
+  const env = {
+    TEMPORAL_ADDRESS: server.address,
+    FLYWHEEL_TASK_QUEUE_PREFIX: 'bench-',
+    FLYWHEEL_COMPILE_CACHE: join(work, 'compile-cache'),
+    FLYWHEEL_LOG_LEVEL: 'warn',
+  };
   const worker = await startWorker('cpu', env);
   const connection = await Connection.connect({ address: server.address });
   const rows: SummaryRow[] = [];
@@ -75,7 +80,8 @@ export async function benchTemporal(): Promise<SummaryRow[]> {
 
     const chainFile = join(work, 'chain.ts');
     await writeFile(chainFile, pipelineSource('tbench-chain', 1, CHAIN_STEPS));
-    const run = (file: string, cwd: string, extra: string[] = []) => runProcess(process.execPath, [FLYWHEEL_BIN, 'run', file, '--engine', 'temporal', '--json', ...extra], { cwd, env: { ...process.env, ...env } });
+    const run = (file: string, cwd: string, extra: string[] = []) =>
+      runProcess(process.execPath, [FLYWHEEL_BIN, 'run', file, '--engine', 'temporal', '--json', ...extra], { cwd, env: { ...process.env, ...env } });
     const warm = await freshDir('temporal', 'warmup');
     await run(join(work, 'chain.ts'), warm, ['--set', 'c0-s0.index=-1']); // compiles the pipeline and warms the worker
     const chainDir = await freshDir('temporal', 'chain');
@@ -84,9 +90,19 @@ export async function benchTemporal(): Promise<SummaryRow[]> {
     const executed = chainRun.steps.filter((s) => s.status === 'executed').length;
     const ratio = chainRun.durationMs / bare.ms;
     line(`bare workflow, ${CHAIN_STEPS} sequential trivial activities`, `${formatMs(bare.ms)} (${(bare.ms / CHAIN_STEPS).toFixed(1)} ms/step)`);
-    line(`flywheel ${CHAIN_STEPS}-step chain, ${executed} executed (workflow time)`, `${formatMs(chainRun.durationMs)} (${(chainRun.durationMs / CHAIN_STEPS).toFixed(1)} ms/step), process ${formatMs(chain.ms)}`);
+    line(
+      `flywheel ${CHAIN_STEPS}-step chain, ${executed} executed (workflow time)`,
+      `${formatMs(chainRun.durationMs)} (${(chainRun.durationMs / CHAIN_STEPS).toFixed(1)} ms/step), process ${formatMs(chain.ms)}`,
+    );
     line('per-step overhead ratio', formatRatio(ratio));
-    rows.push({ bench: '(e) temporal', metric: `${CHAIN_STEPS}-step chain vs bare activities`, value: formatMs(chainRun.durationMs), baseline: formatMs(bare.ms), ratio, target: '≤ 1.3' });
+    rows.push({
+      bench: '(e) temporal',
+      metric: `${CHAIN_STEPS}-step chain vs bare activities`,
+      value: formatMs(chainRun.durationMs),
+      baseline: formatMs(bare.ms),
+      ratio,
+      target: '≤ 1.3',
+    });
 
     const dagFile = join(work, 'dag1000.ts');
     await writeFile(dagFile, pipelineSource('tbench-dag-1000', 10, 100));
@@ -95,7 +111,10 @@ export async function benchTemporal(): Promise<SummaryRow[]> {
     const cached = await timeAsync(() => run(dagFile, dagDir));
     const cachedRun = JSON.parse(cached.result.stdout) as { durationMs: number; steps: Array<{ status: string }> };
     line('1,000-step DAG from an empty cache (process)', formatMs(cold.ms));
-    line(`1,000-step DAG fully cached (${cachedRun.steps.filter((s) => s.status === 'cached').length} cached)`, `process ${formatMs(cached.ms)}, workflow ${formatMs(cachedRun.durationMs)}`);
+    line(
+      `1,000-step DAG fully cached (${cachedRun.steps.filter((s) => s.status === 'cached').length} cached)`,
+      `process ${formatMs(cached.ms)}, workflow ${formatMs(cachedRun.durationMs)}`,
+    );
     rows.push({ bench: '(e) temporal', metric: '1k-step run, fully cached (process)', value: formatMs(cached.ms), target: '< 3 s' });
 
     if (process.env.FLYWHEEL_BENCH_SKIP_5K === '1') return rows; // minutes on a 2-core machine
@@ -106,7 +125,10 @@ export async function benchTemporal(): Promise<SummaryRow[]> {
     const bigRun = JSON.parse(big.result.stdout) as { status: string; steps: Array<{ status: string }> };
     const handles: string[] = [];
     for await (const w of client.workflow.list({ query: `WorkflowType = 'pipelineWorkflow' AND FlywheelPipeline = 'tbench-dag-5000'` })) handles.push(w.runId);
-    line(`5,000-step DAG from an empty cache: ${bigRun.status}, ${bigRun.steps.filter((s) => s.status === 'executed').length} executed`, `${formatMs(big.ms)} (${handles.length} workflow executions via continue-as-new)`);
+    line(
+      `5,000-step DAG from an empty cache: ${bigRun.status}, ${bigRun.steps.filter((s) => s.status === 'executed').length} executed`,
+      `${formatMs(big.ms)} (${handles.length} workflow executions via continue-as-new)`,
+    );
     rows.push({ bench: '(e) temporal', metric: '5k-step DAG, empty cache (wall)', value: formatMs(big.ms) });
   } finally {
     await connection.close();

@@ -98,7 +98,13 @@ export function classifyError(error: unknown): ClassifiedError {
   if (error instanceof FlywheelError) {
     const known = classOf(error.code);
     const retryable = error.retryable;
-    return { code: error.code, message: error.message, retryable, exit: known?.exit ?? (retryable ? 1 : 2), ...(error.fix === undefined ? {} : { fix: error.fix }) };
+    return {
+      code: error.code,
+      message: error.message,
+      retryable,
+      exit: known?.exit ?? (retryable ? 1 : 2),
+      ...(error.fix === undefined ? {} : { fix: error.fix }),
+    };
   }
   // Zod's classes recognise their instances across copies of zod (a pipeline project has its own).
   if (error instanceof z.core.$ZodError) return { code: 'STEP_INVALID_DATA', message: error.message, ...ERROR_CODES.STEP_INVALID_DATA };

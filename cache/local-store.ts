@@ -55,7 +55,9 @@ export class LocalStore implements Store {
   }
 
   private ensureLayout(): Promise<void> {
-    this.ready ??= Promise.all(['cas/sha256', 'ac', 'runs', 'pins', 'locks', 'tmp'].map((d) => mkdir(join(this.root, d), { recursive: true }))).then(() => undefined);
+    this.ready ??= Promise.all(['cas/sha256', 'ac', 'runs', 'pins', 'locks', 'tmp'].map((d) => mkdir(join(this.root, d), { recursive: true }))).then(
+      () => undefined,
+    );
     return this.ready;
   }
 
@@ -304,7 +306,11 @@ export class LocalStore implements Store {
 
   async listRunIds(): Promise<string[]> {
     const names = await readdir(join(this.root, 'runs')).catch(() => [] as string[]);
-    return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length)).sort().reverse();
+    return names
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => n.slice(0, -'.json'.length))
+      .sort()
+      .reverse();
   }
 
   async setPinned(runId: string, pinned: boolean): Promise<void> {

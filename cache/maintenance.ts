@@ -74,12 +74,21 @@ export async function collectGarbage(store: Store, runs: RunRecord[], options: G
       for (const output of Object.values(step.outputs)) for (const d of await blobsSafely(store, output)) liveBlobs.add(d);
     }
   }
-  const report: GcReport = { keptRuns: kept.map((r) => r.runId), deletedEntries: [], deletedBlobs: [], freedBytes: 0, removedScratch: 0, keptEntries: 0, keptBlobs: 0 };
+  const report: GcReport = {
+    keptRuns: kept.map((r) => r.runId),
+    deletedEntries: [],
+    deletedBlobs: [],
+    freedBytes: 0,
+    removedScratch: 0,
+    keptEntries: 0,
+    keptBlobs: 0,
+  };
   for await (const { key, modifiedMs } of store.listActions()) {
     const entry = await store.getAction(key);
     if (liveKeys.has(key) || now - modifiedMs < options.graceMs) {
       report.keptEntries++;
-      if (entry && entry !== 'unreadable') for (const output of Object.values(entry.outputs)) for (const d of await blobsSafely(store, output)) liveBlobs.add(d);
+      if (entry && entry !== 'unreadable')
+        for (const output of Object.values(entry.outputs)) for (const d of await blobsSafely(store, output)) liveBlobs.add(d);
       continue;
     }
     report.deletedEntries.push(key);

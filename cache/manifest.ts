@@ -62,7 +62,10 @@ export async function readManifest(store: Store, digest: Digest): Promise<DirMan
   if (!parsed?.success) throw new BlobUnavailableError(digest, 'corrupt', `${store.description} (not a directory manifest)`);
   const symlinks = parsed.data.entries.filter((e) => e.type === 'symlink').map((e) => `${e.path}/`);
   for (const entry of parsed.data.entries) {
-    const unsafe = entry.path.split('/').some((part) => part === '..' || part === '.' || part === '') || posix.isAbsolute(entry.path) || symlinks.some((link) => entry.path.startsWith(link));
+    const unsafe =
+      entry.path.split('/').some((part) => part === '..' || part === '.' || part === '') ||
+      posix.isAbsolute(entry.path) ||
+      symlinks.some((link) => entry.path.startsWith(link));
     if (unsafe) throw new BlobUnavailableError(digest, 'corrupt', `${store.description} (unsafe manifest path ${JSON.stringify(entry.path)})`);
   }
   return parsed.data;

@@ -4,8 +4,14 @@ import { isSha256Hex, type CacheKey, type Digest } from './digest.js';
 // Schemas for everything the store persists. Records are parsed on read: a truncated or foreign
 // file is a miss or a reported problem, never data the engine trusts blindly.
 
-const DigestSchema = z.string().refine(isSha256Hex, 'expected a SHA-256 hex digest').transform((s) => s as Digest);
-const CacheKeySchema = z.string().refine(isSha256Hex, 'expected a SHA-256 hex cache key').transform((s) => s as CacheKey);
+const DigestSchema = z
+  .string()
+  .refine(isSha256Hex, 'expected a SHA-256 hex digest')
+  .transform((s) => s as Digest);
+const CacheKeySchema = z
+  .string()
+  .refine(isSha256Hex, 'expected a SHA-256 hex cache key')
+  .transform((s) => s as CacheKey);
 
 /** One stored output of a step: what kind it is and the digest of its bytes (a manifest for directories). */
 export const OutputRecord = z.object({
@@ -105,7 +111,8 @@ export const RunRecord = z.object({
 export type RunRecord = z.infer<typeof RunRecord>;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isStringRecord = (v: unknown, nullable: boolean): boolean => isObject(v) && Object.values(v).every((x) => typeof x === 'string' || (nullable && x === null));
+const isStringRecord = (v: unknown, nullable: boolean): boolean =>
+  isObject(v) && Object.values(v).every((x) => typeof x === 'string' || (nullable && x === null));
 const isHex = (v: unknown): v is string => typeof v === 'string' && isSha256Hex(v);
 
 function isOutputRecord(v: unknown): boolean {
@@ -122,8 +129,11 @@ function isOutputRecord(v: unknown): boolean {
 function isKeyComponents(v: unknown): boolean {
   if (!isObject(v) || typeof v.step !== 'string' || typeof v.version !== 'string' || !('config' in v)) return false;
   const { ports, inputs } = v;
-  if (!isObject(ports) || !isStringRecord(ports.inputs, false) || !isStringRecord(ports.outputs, false) || !isStringRecord(v.env, true) || !isObject(inputs)) return false;
-  return Object.values(inputs).every((i) => i === null || (isObject(i) && typeof i.from === 'string' && isHex(i.digest) && (i.fileName === undefined || typeof i.fileName === 'string')));
+  if (!isObject(ports) || !isStringRecord(ports.inputs, false) || !isStringRecord(ports.outputs, false) || !isStringRecord(v.env, true) || !isObject(inputs))
+    return false;
+  return Object.values(inputs).every(
+    (i) => i === null || (isObject(i) && typeof i.from === 'string' && isHex(i.digest) && (i.fileName === undefined || typeof i.fileName === 'string')),
+  );
 }
 
 /**

@@ -48,7 +48,10 @@ export function describeS3Error(error: unknown, what: string, where: string): Fl
   const status = e.$metadata?.httpStatusCode;
   const network = networkCode(error);
   if (e.name === 'NoSuchBucket') {
-    return new FlywheelError('S3_BUCKET_MISSING', `${where}: the bucket does not exist (${what})`, { fix: 'create the bucket or correct FLYWHEEL_STORE=s3://<bucket>/<prefix>', cause: error });
+    return new FlywheelError('S3_BUCKET_MISSING', `${where}: the bucket does not exist (${what})`, {
+      fix: 'create the bucket or correct FLYWHEEL_STORE=s3://<bucket>/<prefix>',
+      cause: error,
+    });
   }
   if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken'].includes(e.name ?? '') || status === 403) {
     return new FlywheelError('S3_ACCESS_DENIED', `${where}: access denied (${e.name ?? `HTTP ${status}`}) for ${what}`, {
@@ -57,7 +60,12 @@ export function describeS3Error(error: unknown, what: string, where: string): Fl
     });
   }
   if (network !== undefined) {
-    return new FlywheelError('S3_UNREACHABLE', `${where}: cannot reach the endpoint (${network}) for ${what}`, { fix: 'check AWS_ENDPOINT_URL and that the S3 service is up', cause: error });
+    return new FlywheelError('S3_UNREACHABLE', `${where}: cannot reach the endpoint (${network}) for ${what}`, {
+      fix: 'check AWS_ENDPOINT_URL and that the S3 service is up',
+      cause: error,
+    });
   }
-  return new FlywheelError('S3_ERROR', `${where}: ${what} failed: ${e.name ?? 'error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? ''}`, { cause: error });
+  return new FlywheelError('S3_ERROR', `${where}: ${what} failed: ${e.name ?? 'error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? ''}`, {
+    cause: error,
+  });
 }

@@ -26,7 +26,6 @@ import { hashPartsOnWorker, RangeHasher } from './range-hasher.js';
 import { describeS3Error, withS3Retries } from './s3-errors.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
 
-
 interface CommandOutputs {
   CreateMultipartUploadCommand: S3Sdk.CreateMultipartUploadCommandOutput;
   UploadPartCommand: S3Sdk.UploadPartCommandOutput;
@@ -107,9 +106,15 @@ export class S3Store implements Store {
     this.description = `S3 store s3://${location.bucket}/${location.prefix}${endpoint ? ` at ${endpoint}` : ''}`;
     this.injectedClient = options.client;
     this.leaseTiming = options.leaseTiming ?? DEFAULT_LEASE_TIMING;
-    const id = createHash('sha256').update(`${endpoint ?? 'aws'}\0${location.bucket}\0${location.prefix}`).digest('hex').slice(0, 16);
+    const id = createHash('sha256')
+      .update(`${endpoint ?? 'aws'}\0${location.bucket}\0${location.prefix}`)
+      .digest('hex')
+      .slice(0, 16);
     this.localRoot = options.localRoot ?? join(process.env.FLYWHEEL_S3_LOCAL ?? join(homedir(), '.cache', 'flywheel', 's3'), id);
-    this.blobCache = new LocalBlobCache(join(this.localRoot, 'blobs'), options.cacheMaxBytes ?? Number(process.env.FLYWHEEL_S3_CACHE_MAX_BYTES ?? 10 * 1024 ** 3));
+    this.blobCache = new LocalBlobCache(
+      join(this.localRoot, 'blobs'),
+      options.cacheMaxBytes ?? Number(process.env.FLYWHEEL_S3_CACHE_MAX_BYTES ?? 10 * 1024 ** 3),
+    );
   }
 
   /** The AWS SDK is loaded on first use: a run on the local store never pays for it. */
@@ -183,7 +188,13 @@ export class S3Store implements Store {
     if (size < MULTIPART_FROM_BYTES) {
       // A fresh stream per attempt: a body that was half sent cannot be replayed.
       await withS3Retries(() =>
-        this.send('PutObjectCommand', { Bucket: this.location.bucket, Key: key, Body: createReadStream(path), ContentLength: size, ChecksumSHA256: base64Sha256(digest) }),
+        this.send('PutObjectCommand', {
+          Bucket: this.location.bucket,
+          Key: key,
+          Body: createReadStream(path),
+          ContentLength: size,
+          ChecksumSHA256: base64Sha256(digest),
+        }),
       ).catch((error: unknown) => {
         throw describeS3Error(error, `PUT ${key}`, this.description);
       });
@@ -199,7 +210,9 @@ export class S3Store implements Store {
    */
   private async uploadParts(path: string, key: string, size: number, partDigests: string[]): Promise<void> {
     const bucket = this.location.bucket;
-    const created = await this.call(`start multipart ${key}`, () => this.send('CreateMultipartUploadCommand', { Bucket: bucket, Key: key, ChecksumAlgorithm: 'SHA256' }));
+    const created = await this.call(`start multipart ${key}`, () =>
+      this.send('CreateMultipartUploadCommand', { Bucket: bucket, Key: key, ChecksumAlgorithm: 'SHA256' }),
+    );
     const uploadId = created.UploadId as string;
     const parts: Array<{ PartNumber: number; ETag: string; ChecksumSHA256: string }> = [];
     try {
@@ -225,7 +238,9 @@ export class S3Store implements Store {
         }
       };
       await Promise.all(Array.from({ length: Math.min(PART_QUEUE, partDigests.length) }, worker));
-      await withS3Retries(() => this.send('CompleteMultipartUploadCommand', { Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      await withS3Retries(() =>
+        this.send('CompleteMultipartUploadCommand', { Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      );
     } catch (error) {
       await this.send('AbortMultipartUploadCommand', { Bucket: bucket, Key: key, UploadId: uploadId }).catch(() => undefined);
       throw describeS3Error(error, `multipart PUT ${key}`, this.description);
@@ -247,7 +262,8 @@ export class S3Store implements Store {
     const digest = sha256Bytes(bytes);
     const key = this.blobKey(digest);
     const existing = await this.head(key);
-    if (existing === undefined || existing.size !== bytes.length) await this.put({ Key: key, Body: bytes, ContentLength: bytes.length, ChecksumSHA256: base64Sha256(digest) });
+    if (existing === undefined || existing.size !== bytes.length)
+      await this.put({ Key: key, Body: bytes, ContentLength: bytes.length, ChecksumSHA256: base64Sha256(digest) });
     return { digest, size: bytes.length };
   }
 
@@ -282,7 +298,11 @@ export class S3Store implements Store {
         const start = index * RANGE_BYTES;
         const end = Math.min(head.size, start + RANGE_BYTES) - 1;
         await withS3Retries(async () => {
-          const object = await this.send('GetObjectCommand', { Bucket: this.location.bucket, Key: key, ...(ranges > 1 ? { Range: `bytes=${start}-${end}` } : {}) });
+          const object = await this.send('GetObjectCommand', {
+            Bucket: this.location.bucket,
+            Key: key,
+            ...(ranges > 1 ? { Range: `bytes=${start}-${end}` } : {}),
+          });
           let position = start;
           // Network chunks are small; writing them in ~1 MiB vectors saves most of the write calls.
           let batch: Buffer[] = [];
@@ -509,7 +529,11 @@ export class S3Store implements Store {
     if (steps.length === 0) return;
     // Objects cannot be appended to: each save is its own object, named to sort in the order written.
     const name = `${Date.now().toString().padStart(15, '0')}-${randomBytes(4).toString('hex')}.jsonl`;
-    await this.put({ Key: `${this.journalPrefix(runId)}${name}`, Body: steps.map((s) => `${JSON.stringify(s)}\n`).join(''), ContentType: 'application/x-ndjson' });
+    await this.put({
+      Key: `${this.journalPrefix(runId)}${name}`,
+      Body: steps.map((s) => `${JSON.stringify(s)}\n`).join(''),
+      ContentType: 'application/x-ndjson',
+    });
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
@@ -573,7 +597,9 @@ export class S3Store implements Store {
   /** A PUT under a precondition: the new ETag, or undefined when the precondition did not hold. */
   private async conditionalPut(key: string, body: string, condition: { IfNoneMatch: string } | { IfMatch: string }): Promise<string | undefined> {
     try {
-      const put = await this.call(`PUT ${key}`, () => this.send('PutObjectCommand', { Bucket: this.location.bucket, Key: key, Body: body, ContentType: 'application/json', ...condition }));
+      const put = await this.call(`PUT ${key}`, () =>
+        this.send('PutObjectCommand', { Bucket: this.location.bucket, Key: key, Body: body, ContentType: 'application/json', ...condition }),
+      );
       return put.ETag ?? '';
     } catch (error) {
       if (isPreconditionFailed(error) || isConflict(error)) return undefined;

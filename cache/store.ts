@@ -35,8 +35,7 @@ export interface KeyHolder {
 
 export type KeyClaim =
   /** `sharedFailure`: a holder this claim waited for failed; report that instead of executing again. */
-  | { claimed: true; lease: KeyLease; sharedFailure?: SharedFailure }
-  | { claimed: false; holder: KeyHolder };
+  { claimed: true; lease: KeyLease; sharedFailure?: SharedFailure } | { claimed: false; holder: KeyHolder };
 
 export interface ClaimOptions {
   /** Wait until the holder gives the key up (true), or return at once saying who holds it (false). */

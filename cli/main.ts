@@ -81,7 +81,11 @@ async function dispatch(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return command === undefined && !v.help ? 2 : 0;
   }
-  const [{ UsageError }, { positiveInt, durationFlag }, { openStore }] = await Promise.all([import('./usage-error.js'), import('./flags.js'), import('../cache/open-store.js')]);
+  const [{ UsageError }, { positiveInt, durationFlag }, { openStore }] = await Promise.all([
+    import('./usage-error.js'),
+    import('./flags.js'),
+    import('../cache/open-store.js'),
+  ]);
   const store = openStore(v.store);
   const json = v.json ?? false;
   const needOne = (what: string): string => {
@@ -89,18 +93,38 @@ async function dispatch(argv: string[]): Promise<number> {
     return rest[0] as string;
   };
   const engine = v.engine ?? (process.env.FLYWHEEL_ENGINE || 'local');
-  if (engine !== 'local' && engine !== 'temporal') throw new UsageError(`--engine ${engine} is not an engine`, 'use --engine local or --engine temporal (or FLYWHEEL_ENGINE)');
-  const pipelineArgs = () => ({ pipeline: needOne('pipeline'), set: v.set ?? [], config: v.config, profile: v.profile, force: v.force ?? [], forceAll: v['force-all'] ?? false, json });
+  if (engine !== 'local' && engine !== 'temporal')
+    throw new UsageError(`--engine ${engine} is not an engine`, 'use --engine local or --engine temporal (or FLYWHEEL_ENGINE)');
+  const pipelineArgs = () => ({
+    pipeline: needOne('pipeline'),
+    set: v.set ?? [],
+    config: v.config,
+    profile: v.profile,
+    force: v.force ?? [],
+    forceAll: v['force-all'] ?? false,
+    json,
+  });
   switch (command) {
     case 'run':
       return (await import('./commands/run.js')).runCommand(
-        { ...pipelineArgs(), concurrency: v.concurrency === undefined ? undefined : positiveInt(v.concurrency, '--concurrency', 4), logLevel: v['log-level'], engine, detach: v.detach ?? false, store: v.store },
+        {
+          ...pipelineArgs(),
+          concurrency: v.concurrency === undefined ? undefined : positiveInt(v.concurrency, '--concurrency', 4),
+          logLevel: v['log-level'],
+          engine,
+          detach: v.detach ?? false,
+          store: v.store,
+        },
         store,
       );
     case 'plan':
       return (await import('./commands/plan.js')).planCommand(pipelineArgs(), store);
     case 'runs':
-      if (engine === 'temporal') return (await import('./commands/temporal-runs.js')).temporalRunsCommand({ pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json }, store);
+      if (engine === 'temporal')
+        return (await import('./commands/temporal-runs.js')).temporalRunsCommand(
+          { pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json },
+          store,
+        );
       return (await import('./commands/runs.js')).runsCommand({ pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json }, store);
     case 'cancel':
       return (await import('./commands/temporal-runs.js')).cancelCommand({ runId: needOne('runId') });
@@ -142,7 +166,8 @@ async function dispatch(argv: string[]): Promise<number> {
       const cache = await import('./commands/cache.js');
       if (sub === 'ls') return cache.cacheLsCommand({ json }, store);
       if (sub === 'verify') return cache.cacheVerifyCommand({ fix: v.fix ?? false, json }, store);
-      if (sub === 'gc') return cache.cacheGcCommand({ dryRun: v['dry-run'] ?? false, keep: positiveInt(v.keep, '--keep', 5), grace: v.grace ?? 'PT1H', json }, store);
+      if (sub === 'gc')
+        return cache.cacheGcCommand({ dryRun: v['dry-run'] ?? false, keep: positiveInt(v.keep, '--keep', 5), grace: v.grace ?? 'PT1H', json }, store);
       throw new UsageError(`unknown cache command ${JSON.stringify(sub ?? '')}`, 'use flywheel cache ls | verify | gc');
     }
     default:

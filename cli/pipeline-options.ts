@@ -37,7 +37,9 @@ export async function loadConfiguredPipeline(args: PipelineArgs): Promise<Prepar
     try {
       content = JSON.parse(await readFile(args.config, 'utf8'));
     } catch (error) {
-      throw new FlywheelError('CONFIG_FILE_UNREADABLE', `config file ${args.config}: ${(error as Error).message}`, { fix: 'pass a readable JSON file: { "<step id>": { ...config } }' });
+      throw new FlywheelError('CONFIG_FILE_UNREADABLE', `config file ${args.config}: ${(error as Error).message}`, {
+        fix: 'pass a readable JSON file: { "<step id>": { ...config } }',
+      });
     }
     const fromFile = overridesFromFile(content, args.config);
     overrides = fromFile.overrides;
@@ -48,7 +50,8 @@ export async function loadConfiguredPipeline(args: PipelineArgs): Promise<Prepar
   overrides = withProfileOverride(deepMerge(overrides, fromSet.overrides) as ConfigOverrides, args.profile);
   const pipeline = validatePipeline(definition, overrides, problems);
   for (const id of args.force) {
-    if (!pipeline.byId.has(id)) throw new UsageError(`--force ${id}: no such step in pipeline ${pipeline.name}`, `use one of: ${[...pipeline.byId.keys()].join(', ')}`);
+    if (!pipeline.byId.has(id))
+      throw new UsageError(`--force ${id}: no such step in pipeline ${pipeline.name}`, `use one of: ${[...pipeline.byId.keys()].join(', ')}`);
   }
   return { pipeline, path, overrides };
 }

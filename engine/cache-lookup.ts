@@ -21,7 +21,10 @@ export async function lookUpResult(store: Store, key: CacheKey, maxAgeMs: number
   }
   const age = now - Date.parse(entry.createdAt);
   if (maxAgeMs !== undefined && age > maxAgeMs) {
-    return { hit: false, problem: { codes: ['expired'], reason: `cached result is ${formatDuration(age)} old, older than maxAge ${formatDuration(maxAgeMs)}` } };
+    return {
+      hit: false,
+      problem: { codes: ['expired'], reason: `cached result is ${formatDuration(age)} old, older than maxAge ${formatDuration(maxAgeMs)}` },
+    };
   }
   for (const [name, output] of Object.entries(entry.outputs)) {
     let blobs;

@@ -58,14 +58,26 @@ export function overridesFromFile(content: unknown, fileName: string): { overrid
   if (!isRecord(content)) {
     return {
       overrides: {},
-      problems: [{ code: 'CONFIG_OVERRIDE_INVALID', message: `${fileName} must hold a JSON object keyed by step id`, fix: 'write e.g. { "count-words": { "minLength": 4 } }' }],
+      problems: [
+        {
+          code: 'CONFIG_OVERRIDE_INVALID',
+          message: `${fileName} must hold a JSON object keyed by step id`,
+          fix: 'write e.g. { "count-words": { "minLength": 4 } }',
+        },
+      ],
     };
   }
   const overrides: ConfigOverrides = {};
   const problems: Problem[] = [];
   for (const [stepId, config] of Object.entries(content)) {
     if (isRecord(config)) overrides[stepId] = config;
-    else problems.push({ code: 'CONFIG_OVERRIDE_INVALID', stepId, message: `${fileName}: the config for ${stepId} is not an object`, fix: `write "${stepId}": { ... } with that step's config fields` });
+    else
+      problems.push({
+        code: 'CONFIG_OVERRIDE_INVALID',
+        stepId,
+        message: `${fileName}: the config for ${stepId} is not an object`,
+        fix: `write "${stepId}": { ... } with that step's config fields`,
+      });
   }
   return { overrides, problems };
 }

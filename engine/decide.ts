@@ -30,8 +30,10 @@ export interface DecideOptions {
 
 /** Whether a step with a known key is a cache hit or must run, and why. */
 export async function decide(node: ResolvedNode, key: CacheKey, components: KeyComponents, options: DecideOptions): Promise<CacheDecision> {
-  if (options.forced !== undefined) return { hit: false, rejected: false, why: { codes: ['forced'], reason: options.forced === 'all' ? 'forced (--force-all)' : 'forced (--force)' } };
-  if (node.step.cache === false) return { hit: false, rejected: false, why: { codes: ['cache-disabled'], reason: 'cache disabled for this step (cache: false)' } };
+  if (options.forced !== undefined)
+    return { hit: false, rejected: false, why: { codes: ['forced'], reason: options.forced === 'all' ? 'forced (--force-all)' : 'forced (--force)' } };
+  if (node.step.cache === false)
+    return { hit: false, rejected: false, why: { codes: ['cache-disabled'], reason: 'cache disabled for this step (cache: false)' } };
   const found = await lookUpResult(options.store, key, node.maxAgeMs, { repair: options.repair });
   if (found.hit) return { hit: true, entry: found.entry };
   if (found.problem) return { hit: false, rejected: true, why: found.problem };

@@ -137,7 +137,13 @@ function buildFor(spec: PipelineSpec, profile: string | undefined): PipelineDefi
     add(step, ...rest) {
       const options = (rest[0] ?? {}) as { id?: string; config?: unknown; inputs?: Record<string, OutputRef>; resources?: Resources };
       const id = options.id ?? step.id;
-      nodes.push({ id, step, config: options.config ?? {}, inputs: { ...(options.inputs ?? {}) }, ...(options.resources === undefined ? {} : { resources: options.resources }) });
+      nodes.push({
+        id,
+        step,
+        config: options.config ?? {},
+        inputs: { ...(options.inputs ?? {}) },
+        ...(options.resources === undefined ? {} : { resources: options.resources }),
+      });
       const out: Record<string, OutputRef> = {};
       for (const [name, port] of Object.entries(step.outputs as Ports)) out[name] = makeRef(id, name, port.kind);
       return { id, out } as never;
@@ -147,6 +153,7 @@ function buildFor(spec: PipelineSpec, profile: string | undefined): PipelineDefi
     },
   };
   spec.build(builder, { profile });
-  const variants = spec.profiles === undefined || profile === undefined ? {} : { profile, profiles: spec.profiles, withProfile: (other: string) => buildFor(spec, other) };
+  const variants =
+    spec.profiles === undefined || profile === undefined ? {} : { profile, profiles: spec.profiles, withProfile: (other: string) => buildFor(spec, other) };
   return { [PIPELINE_BRAND]: true, name: spec.name, ...(spec.description === undefined ? {} : { description: spec.description }), nodes, ...variants };
 }

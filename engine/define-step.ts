@@ -68,9 +68,7 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
 }
 
 /** What `run` returns: a value for each JSON output, nothing when there is none. */
-export type StepResult<O extends Ports> = [JsonPortNames<O>] extends [never]
-  ? void
-  : { [K in JsonPortNames<O>]: O[K] extends JsonPort<infer T> ? T : never };
+export type StepResult<O extends Ports> = [JsonPortNames<O>] extends [never] ? void : { [K in JsonPortNames<O>]: O[K] extends JsonPort<infer T> ? T : never };
 
 export interface StepSpec<C extends z.ZodType, I extends Ports, O extends Ports> {
   /** Stable identity of the step's code: part of its cache key. Lowercase, digits, `-`, `_`, `.`. */
@@ -142,9 +140,11 @@ export type AnyStep = StepDefinition<any, any, any>;
  * });
  * ```
  */
-export function defineStep<C extends z.ZodType = z.ZodObject<Record<string, never>>, I extends Ports = Record<string, never>, O extends Ports = Record<string, never>>(
-  spec: StepSpec<C, I, O>,
-): StepDefinition<C, I, O> {
+export function defineStep<
+  C extends z.ZodType = z.ZodObject<Record<string, never>>,
+  I extends Ports = Record<string, never>,
+  O extends Ports = Record<string, never>,
+>(spec: StepSpec<C, I, O>): StepDefinition<C, I, O> {
   return {
     ...spec,
     [STEP_BRAND]: true,

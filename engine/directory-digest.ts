@@ -12,7 +12,12 @@ export async function directoryDigest(root: string): Promise<string> {
     for (const entry of await readdir(join(root, relative), { withFileTypes: true })) {
       const path = relative === '' ? entry.name : posix.join(relative, entry.name);
       if (entry.isDirectory()) await walk(path);
-      else if (entry.isFile()) entries.push(`${path}\0${createHash('sha256').update(await readFile(join(root, path))).digest('hex')}`);
+      else if (entry.isFile())
+        entries.push(
+          `${path}\0${createHash('sha256')
+            .update(await readFile(join(root, path)))
+            .digest('hex')}`,
+        );
     }
   }
   await walk('');

@@ -36,7 +36,9 @@ export class PipelineInvalidError extends FlywheelError {
     readonly pipeline: string,
     readonly problems: Problem[],
   ) {
-    super('PIPELINE_INVALID', `pipeline ${pipeline} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(problems)}`, { fix: 'fix the problems listed; nothing was run' });
+    super('PIPELINE_INVALID', `pipeline ${pipeline} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(problems)}`, {
+      fix: 'fix the problems listed; nothing was run',
+    });
     this.name = 'PipelineInvalidError';
   }
 }

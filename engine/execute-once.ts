@@ -47,7 +47,9 @@ export type ExecuteOutcome =
 type Claimed = Exclude<ExecuteOutcome, { kind: 'executed' }> | { kind: 'claimed'; lease: KeyLease };
 
 /** Claim the key, then look again: its result, a failure to share, or the lease to execute under. */
-async function claimAndLookAgain(request: Pick<ExecuteOnceRequest, 'node' | 'key' | 'store' | 'signal' | 'wait' | 'waitedFor' | 'onWait' | 'lookAgain'>): Promise<Claimed> {
+async function claimAndLookAgain(
+  request: Pick<ExecuteOnceRequest, 'node' | 'key' | 'store' | 'signal' | 'wait' | 'waitedFor' | 'onWait' | 'lookAgain'>,
+): Promise<Claimed> {
   const { node, key, store, signal } = request;
   let claim;
   try {
@@ -110,7 +112,16 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
     });
     const durationMs = Date.now() - started;
     if (node.step.cache !== false) {
-      const entry: ActionEntry = { format: 'flywheel.action/v1', key, step: node.step.id, createdAt: new Date().toISOString(), durationMs, runId: request.runId, outputs, components: request.components };
+      const entry: ActionEntry = {
+        format: 'flywheel.action/v1',
+        key,
+        step: node.step.id,
+        createdAt: new Date().toISOString(),
+        durationMs,
+        runId: request.runId,
+        outputs,
+        components: request.components,
+      };
       await storeEntry(store, node, entry, request);
     }
     return { kind: 'executed', outputs, durationMs, attempts: attempt };
@@ -129,7 +140,9 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
  * (then the caller executes, on the queue the step needs). Temporal's shared execution waits this way
  * on a cpu worker, so a GPU slot is never spent waiting.
  */
-export async function awaitKey(request: Pick<ExecuteOnceRequest, 'node' | 'key' | 'store' | 'signal' | 'waitedFor' | 'onWait' | 'lookAgain'>): Promise<Exclude<ExecuteOutcome, { kind: 'executed' | 'contended' }> | { kind: 'free' }> {
+export async function awaitKey(
+  request: Pick<ExecuteOnceRequest, 'node' | 'key' | 'store' | 'signal' | 'waitedFor' | 'onWait' | 'lookAgain'>,
+): Promise<Exclude<ExecuteOutcome, { kind: 'executed' | 'contended' }> | { kind: 'free' }> {
   const claimed = await claimAndLookAgain({ ...request, wait: true });
   if (claimed.kind === 'contended') throw new Error('internal: a waiting claim came back held');
   if (claimed.kind !== 'claimed') return claimed;

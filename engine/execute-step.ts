@@ -109,19 +109,25 @@ async function collectOutputs(node: ResolvedNode, paths: Record<string, string>,
     if (port.kind === 'json') {
       const parsed = port.schema.safeParse(values[name]);
       if (!parsed.success) {
-        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned an invalid value for JSON output ${name}: ${parsed.error.message}`, { fix: `return { ${name}: ... } matching the output schema` });
+        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned an invalid value for JSON output ${name}: ${parsed.error.message}`, {
+          fix: `return { ${name}: ... } matching the output schema`,
+        });
       }
       try {
         jsonBytes.set(name, Buffer.from(canonicalJson(parsed.data, name)));
       } catch (error) {
         if (!(error instanceof NotCanonicalError)) throw error;
-        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned JSON output ${name} that JSON cannot hold exactly: ${error.message}`, { fix: 'return plain data (objects, arrays, strings, finite numbers, booleans, null)' });
+        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned JSON output ${name} that JSON cannot hold exactly: ${error.message}`, {
+          fix: 'return plain data (objects, arrays, strings, finite numbers, booleans, null)',
+        });
       }
     } else {
       const path = paths[name] as string;
       const info = await stat(path).catch(() => undefined);
       if (info === undefined || (port.kind === 'dir' ? !info.isDirectory() : !info.isFile())) {
-        throw new FlywheelError('STEP_OUTPUT_MISSING', `run() finished without writing ${port.kind} output ${name} to ${path}`, { fix: `write the ${port.kind} to ctx.outputs.${name}` });
+        throw new FlywheelError('STEP_OUTPUT_MISSING', `run() finished without writing ${port.kind} output ${name} to ${path}`, {
+          fix: `write the ${port.kind} to ctx.outputs.${name}`,
+        });
       }
     }
   }
@@ -146,7 +152,9 @@ function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal, node: Resolv
       const timedOut = (signal.reason as { name?: string } | undefined)?.name === 'TimeoutError';
       reject(
         timedOut
-          ? new FlywheelError('STEP_TIMEOUT', `step ${node.id} exceeded its timeout ${node.resources.timeout ?? ''}`, { fix: 'raise resources.timeout or make the step faster' })
+          ? new FlywheelError('STEP_TIMEOUT', `step ${node.id} exceeded its timeout ${node.resources.timeout ?? ''}`, {
+              fix: 'raise resources.timeout or make the step faster',
+            })
           : new FlywheelError('STEP_CANCELLED', `step ${node.id} was cancelled`),
       );
     };
@@ -194,19 +202,23 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
       const signals = [options.signal];
       if (node.timeoutMs !== undefined) signals.push(AbortSignal.timeout(node.timeoutMs));
       const signal = AbortSignal.any(signals);
-      const returned = await untilAborted(node.step.run({
-        config: node.config,
-        inputs,
-        outputs,
-        workDir,
-        log: options.log,
-        progress: onProgress,
+      const returned = await untilAborted(
+        node.step.run({
+          config: node.config,
+          inputs,
+          outputs,
+          workDir,
+          log: options.log,
+          progress: onProgress,
+          signal,
+          attempt,
+          resume,
+          runId: options.runId,
+          checkpoints: checkpointsIn(options.store),
+        } as never),
         signal,
-        attempt,
-        resume,
-        runId: options.runId,
-        checkpoints: checkpointsIn(options.store),
-      } as never), signal, node);
+        node,
+      );
       return { outputs: await collectOutputs(node, outputs, returned, options.store), attempts: attempt };
     } catch (error) {
       if (attempt - first >= retries || !classifyError(error).retryable || options.signal.aborted) throw error;

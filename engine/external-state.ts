@@ -16,10 +16,14 @@ export async function externalState(node: ResolvedNode, upstreamOutputs: (nodeId
   try {
     return (await node.step.external(node.config, digests)) ?? null;
   } catch (error) {
-    throw new FlywheelError('EXTERNAL_STATE_FAILED', `step ${node.id}: could not read the outside state its cache key depends on: ${(error as Error).message}`, {
-      fix: 'check what the step reads (e.g. its source path) exists and is readable',
-      cause: error,
-    });
+    throw new FlywheelError(
+      'EXTERNAL_STATE_FAILED',
+      `step ${node.id}: could not read the outside state its cache key depends on: ${(error as Error).message}`,
+      {
+        fix: 'check what the step reads (e.g. its source path) exists and is readable',
+        cause: error,
+      },
+    );
   }
 }
 

@@ -24,7 +24,13 @@ export function topologicalOrder(ids: readonly string[], upstreamOf: (id: string
       if (left === 0) ready.push(next);
     }
   }
-  const cycles = order.length === ids.length ? [] : findCycles(ids.filter((id) => !order.includes(id)), upstreamOf);
+  const cycles =
+    order.length === ids.length
+      ? []
+      : findCycles(
+          ids.filter((id) => !order.includes(id)),
+          upstreamOf,
+        );
   return { order, cycles };
 }
 

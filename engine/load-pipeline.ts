@@ -16,10 +16,14 @@ export function resolvePipelinePath(nameOrPath: string, cwd = process.cwd()): st
     : [join(cwd, 'pipelines'), join(PACKAGE_ROOT, 'pipelines')].flatMap((dir) => EXTENSIONS.map((ext) => join(dir, `${nameOrPath}${ext}`)));
   const found = candidates.find((c) => existsSync(c));
   if (found === undefined) {
-    throw new FlywheelError('PIPELINE_NOT_FOUND', `no pipeline ${JSON.stringify(nameOrPath)}: looked for ${candidates.map((c) => (isAbsolute(c) ? c : resolve(c))).join(', ')}`, {
-      retryable: false,
-      fix: 'pass a path to a .ts/.js file that default-exports definePipeline(...), or a name of a file in ./pipelines',
-    });
+    throw new FlywheelError(
+      'PIPELINE_NOT_FOUND',
+      `no pipeline ${JSON.stringify(nameOrPath)}: looked for ${candidates.map((c) => (isAbsolute(c) ? c : resolve(c))).join(', ')}`,
+      {
+        retryable: false,
+        fix: 'pass a path to a .ts/.js file that default-exports definePipeline(...), or a name of a file in ./pipelines',
+      },
+    );
   }
   return found;
 }

@@ -80,7 +80,10 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     overrides: [...(options.overrides ?? [])],
   };
   const recorder = new RunRecorder(store, runId);
-  await recorder.open({ ...header, status: 'running' }, pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id })));
+  await recorder.open(
+    { ...header, status: 'running' },
+    pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id })),
+  );
   log.info({ steps: pipeline.nodes.length, store: store.description }, 'run started');
 
   // The last run only explains misses: a fully cached run never reads it.
@@ -148,11 +151,16 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
           break;
         case 'resolve':
           resolver
-            .resolveBatch(command.ids, (id) => core.outputsOf(id), (resolution) => {
-              if (resolution.kind === 'hit') log.debug({ stepId: resolution.id, cacheKey: resolution.key, cacheHit: true }, 'cache hit');
-              if (resolution.kind === 'miss' && resolution.rejected) log.warn({ stepId: resolution.id, cacheKey: resolution.key, cacheHit: false, reason: resolution.reason }, 'cache entry rejected');
-              feed({ type: 'resolved', resolution });
-            })
+            .resolveBatch(
+              command.ids,
+              (id) => core.outputsOf(id),
+              (resolution) => {
+                if (resolution.kind === 'hit') log.debug({ stepId: resolution.id, cacheKey: resolution.key, cacheHit: true }, 'cache hit');
+                if (resolution.kind === 'miss' && resolution.rejected)
+                  log.warn({ stepId: resolution.id, cacheKey: resolution.key, cacheHit: false, reason: resolution.reason }, 'cache entry rejected');
+                feed({ type: 'resolved', resolution });
+              },
+            )
             .then(
               () => feed({ type: 'resolve-done', batch: command.batch }),
               (error: unknown) => {
@@ -162,7 +170,9 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
             );
           break;
         case 'execute':
-          execute(command).catch((error: unknown) => feed({ type: 'failed', id: command.id, error: { code: 'STEP_FAILED', message: `internal error: ${classifyError(error).message}` } }));
+          execute(command).catch((error: unknown) =>
+            feed({ type: 'failed', id: command.id, error: { code: 'STEP_FAILED', message: `internal error: ${classifyError(error).message}` } }),
+          );
           break;
         case 'save':
           // A killed run's record still shows what finished; a store that cannot take it costs only that.

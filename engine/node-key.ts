@@ -24,7 +24,8 @@ export function portSignature(step: AnyStep): PortSignature {
   const inputs: Record<string, string> = {};
   for (const [name, port] of Object.entries(step.inputs as Ports)) inputs[name] = `${port.kind}${port.optional ? '?' : ''}`;
   const outputs: Record<string, string> = {};
-  for (const [name, port] of Object.entries(step.outputs as Ports)) outputs[name] = port.kind === 'file' && port.fileName !== undefined ? `file:${port.fileName}` : port.kind;
+  for (const [name, port] of Object.entries(step.outputs as Ports))
+    outputs[name] = port.kind === 'file' && port.fileName !== undefined ? `file:${port.fileName}` : port.kind;
   return { inputs, outputs };
 }
 

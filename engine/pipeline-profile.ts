@@ -15,14 +15,21 @@ export function withProfileOverride(overrides: ConfigOverrides, profile: string 
 }
 
 /** The definition for the profile the overrides name, and the overrides without that key. */
-export function applyProfile(definition: PipelineDefinition, overrides: ConfigOverrides, problems: Problem[]): { definition: PipelineDefinition; overrides: ConfigOverrides } {
+export function applyProfile(
+  definition: PipelineDefinition,
+  overrides: ConfigOverrides,
+  problems: Problem[],
+): { definition: PipelineDefinition; overrides: ConfigOverrides } {
   if (!(PROFILE_KEY in overrides)) return { definition, overrides };
   const { [PROFILE_KEY]: chosen, ...rest } = overrides as Record<string, unknown>;
   const available = Object.keys(definition.profiles ?? {});
   if (typeof chosen !== 'string' || definition.withProfile === undefined || !available.includes(chosen)) {
     problems.push({
       code: 'PROFILE_UNKNOWN',
-      message: definition.withProfile === undefined ? `pipeline ${definition.name} declares no profiles, but profile ${JSON.stringify(chosen)} was asked for` : `pipeline ${definition.name} has no profile ${JSON.stringify(chosen)}`,
+      message:
+        definition.withProfile === undefined
+          ? `pipeline ${definition.name} declares no profiles, but profile ${JSON.stringify(chosen)} was asked for`
+          : `pipeline ${definition.name} has no profile ${JSON.stringify(chosen)}`,
       fix: available.length > 0 ? `use --profile ${available.join(' | ')}` : 'leave --profile out',
     });
     return { definition, overrides: rest as ConfigOverrides };

@@ -48,12 +48,21 @@ export async function planPipeline(pipeline: ResolvedPipeline, store: Store, opt
     const node = pipeline.byId.get(id);
     const previous = last.steps.get(id);
     if (node === undefined || previous?.components === undefined) return undefined;
-    const own = explainMiss({ ...previous.components, step: node.step.id, version: node.step.version, ports: portSignature(node.step), config: toReadable(node.config) }, previous, true);
+    const own = explainMiss(
+      { ...previous.components, step: node.step.id, version: node.step.version, ports: portSignature(node.step), config: toReadable(node.config) },
+      previous,
+      true,
+    );
     return own.codes.some((c) => c === 'config-changed' || c === 'version-changed' || c === 'interface-changed') ? own.reason : undefined;
   };
   const core = new RunCore(
     pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id, upstream: n.upstream })),
-    { mode: 'plan', header: { format: 'flywheel.run/v1', runId: 'plan', pipeline: pipeline.name, startedAt: new Date().toISOString(), host: '', pid: 0, overrides: [] }, now: Date.now, ownChanges },
+    {
+      mode: 'plan',
+      header: { format: 'flywheel.run/v1', runId: 'plan', pipeline: pipeline.name, startedAt: new Date().toISOString(), host: '', pid: 0, overrides: [] },
+      now: Date.now,
+      ownChanges,
+    },
   );
   // A plan reports what it cannot find out, rather than guessing.
   const failOn = (resolution: Resolution): void => {
@@ -64,11 +73,17 @@ export async function planPipeline(pipeline: ResolvedPipeline, store: Store, opt
     if (command.type !== 'resolve') return;
     const resolutions: Resolution[] = [];
     batches.push(
-      resolver.resolveBatch(command.ids, (id) => core.outputsOf(id), (r) => resolutions.push(r)).then(() => {
-        for (const resolution of resolutions) failOn(resolution);
-        for (const resolution of resolutions) send({ type: 'resolved', resolution });
-        send({ type: 'resolve-done', batch: command.batch });
-      }),
+      resolver
+        .resolveBatch(
+          command.ids,
+          (id) => core.outputsOf(id),
+          (r) => resolutions.push(r),
+        )
+        .then(() => {
+          for (const resolution of resolutions) failOn(resolution);
+          for (const resolution of resolutions) send({ type: 'resolved', resolution });
+          send({ type: 'resolve-done', batch: command.batch });
+        }),
     );
   };
   const send = feeder(core, carryOut);

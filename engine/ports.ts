@@ -56,7 +56,10 @@ export function dir<const Optional extends boolean = false>(options: PortOptions
  * @example
  * outputs: { metrics: json(z.object({ accuracy: z.number() })) }
  */
-export function json<S extends z.ZodType, const Optional extends boolean = false>(schema: S, options: PortOptions<Optional> = {}): JsonPort<z.output<S>, Optional> {
+export function json<S extends z.ZodType, const Optional extends boolean = false>(
+  schema: S,
+  options: PortOptions<Optional> = {},
+): JsonPort<z.output<S>, Optional> {
   return { kind: 'json', optional: (options.optional ?? false) as Optional, schema: schema as z.ZodType<z.output<S>>, ...withoutOptional(options) };
 }
 

@@ -12,7 +12,11 @@ import type { ResolvedNode, ResolvedPipeline } from './validate.js';
  * The one way a node's key is made once its upstream outputs are known: the outside state its
  * `external` hook reports, then the key over step, version, config, input digests, env and that state.
  */
-export async function keyOf(node: ResolvedNode, upstream: (nodeId: string) => Outputs | undefined, env: NodeJS.ProcessEnv): Promise<{ key: CacheKey; components: KeyComponents }> {
+export async function keyOf(
+  node: ResolvedNode,
+  upstream: (nodeId: string) => Outputs | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<{ key: CacheKey; components: KeyComponents }> {
   return nodeKey(node, upstream, env, await externalState(node, upstream));
 }
 
@@ -66,7 +70,14 @@ export class KeyResolver {
     for (const id of ids) {
       const node = this.options.pipeline.byId.get(id);
       if (node === undefined) {
-        onResolved({ kind: 'error', id, error: { code: 'KEY_MISMATCH', message: `this worker's pipeline ${this.options.pipeline.name} has no step ${id}: it runs other code than the client` } });
+        onResolved({
+          kind: 'error',
+          id,
+          error: {
+            code: 'KEY_MISMATCH',
+            message: `this worker's pipeline ${this.options.pipeline.name} has no step ${id}: it runs other code than the client`,
+          },
+        });
         continue;
       }
       const inBatch = node.upstream.map((u) => hits.get(u)).filter((p) => p !== undefined);

@@ -96,7 +96,9 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     child.once('spawn', () => options.onStart?.(child.pid as number));
     child.once('error', (error) => {
       signal.removeEventListener('abort', onAbort);
-      reject(new FlywheelError('STEP_PROCESS_FAILED', `could not start ${command}: ${error.message}`, { fix: `check that ${command} is installed and on PATH` }));
+      reject(
+        new FlywheelError('STEP_PROCESS_FAILED', `could not start ${command}: ${error.message}`, { fix: `check that ${command} is installed and on PATH` }),
+      );
     });
     // 'close' comes after the output streams have ended, so every line has been delivered by then.
     child.once('close', (code, exitSignal) => {

@@ -58,18 +58,27 @@ function hasPath(value: unknown, path: readonly string[]): boolean {
 function checkStepDefinition(id: string, step: AnyStep, resources: Resources, problems: Problem[]): boolean {
   const before = problems.length;
   const bad = (message: string, fix: string): void => void problems.push({ code: 'INVALID_STEP_DEFINITION', stepId: id, message, fix });
-  if (!ID_PATTERN.test(step.id)) bad(`step id ${JSON.stringify(step.id)} has characters other than letters, digits, - and _`, 'rename the step, e.g. "count-words"');
+  if (!ID_PATTERN.test(step.id))
+    bad(`step id ${JSON.stringify(step.id)} has characters other than letters, digits, - and _`, 'rename the step, e.g. "count-words"');
   if (typeof step.run !== 'function') bad('the step has no run(ctx) function', 'give defineStep a run function');
-  if (typeof (step.config as { safeParse?: unknown } | undefined)?.safeParse !== 'function') bad('config is not a zod schema', 'write config: z.object({ ... })');
-  if (step.maxAge !== undefined && parseIsoDuration(step.maxAge) === undefined) bad(`maxAge ${JSON.stringify(step.maxAge)} is not an ISO-8601 duration`, 'write e.g. "P7D" or "PT12H"');
-  if (resources.timeout !== undefined && parseIsoDuration(resources.timeout) === undefined) bad(`resources.timeout ${JSON.stringify(resources.timeout)} is not an ISO-8601 duration`, 'write e.g. "PT30M" or "PT14H"');
-  if (resources.heartbeatTimeout !== undefined && (parseIsoDuration(resources.heartbeatTimeout) ?? 0) < 1000) bad(`resources.heartbeatTimeout ${JSON.stringify(resources.heartbeatTimeout)} is not an ISO-8601 duration of at least a second`, 'write e.g. "PT5M"');
-  if (resources.queue !== undefined && !isQueueName(resources.queue)) bad(`resources.queue ${JSON.stringify(resources.queue)} is unknown`, `use ${QUEUES.map((q) => JSON.stringify(q)).join(' or ')}`);
-  if (resources.retries !== undefined && !(Number.isInteger(resources.retries) && resources.retries >= 0)) bad(`resources.retries must be a whole number ≥ 0, got ${String(resources.retries)}`, 'write e.g. retries: 2');
+  if (typeof (step.config as { safeParse?: unknown } | undefined)?.safeParse !== 'function')
+    bad('config is not a zod schema', 'write config: z.object({ ... })');
+  if (step.maxAge !== undefined && parseIsoDuration(step.maxAge) === undefined)
+    bad(`maxAge ${JSON.stringify(step.maxAge)} is not an ISO-8601 duration`, 'write e.g. "P7D" or "PT12H"');
+  if (resources.timeout !== undefined && parseIsoDuration(resources.timeout) === undefined)
+    bad(`resources.timeout ${JSON.stringify(resources.timeout)} is not an ISO-8601 duration`, 'write e.g. "PT30M" or "PT14H"');
+  if (resources.heartbeatTimeout !== undefined && (parseIsoDuration(resources.heartbeatTimeout) ?? 0) < 1000)
+    bad(`resources.heartbeatTimeout ${JSON.stringify(resources.heartbeatTimeout)} is not an ISO-8601 duration of at least a second`, 'write e.g. "PT5M"');
+  if (resources.queue !== undefined && !isQueueName(resources.queue))
+    bad(`resources.queue ${JSON.stringify(resources.queue)} is unknown`, `use ${QUEUES.map((q) => JSON.stringify(q)).join(' or ')}`);
+  if (resources.retries !== undefined && !(Number.isInteger(resources.retries) && resources.retries >= 0))
+    bad(`resources.retries must be a whole number ≥ 0, got ${String(resources.retries)}`, 'write e.g. retries: 2');
   for (const [name, port] of [...Object.entries((step.inputs ?? {}) as Ports), ...Object.entries((step.outputs ?? {}) as Ports)]) {
     const kind = (port as Partial<Port> | undefined)?.kind;
-    if (kind === undefined || !['file', 'dir', 'json'].includes(kind)) bad(`port ${name} is not a file(), dir() or json(schema) port`, 'declare ports with file(), dir() or json(schema)');
-    else if (kind === 'json' && typeof (port as { schema?: { safeParse?: unknown } }).schema?.safeParse !== 'function') bad(`JSON port ${name} has no zod schema`, 'declare it as json(z.object({ ... }))');
+    if (kind === undefined || !['file', 'dir', 'json'].includes(kind))
+      bad(`port ${name} is not a file(), dir() or json(schema) port`, 'declare ports with file(), dir() or json(schema)');
+    else if (kind === 'json' && typeof (port as { schema?: { safeParse?: unknown } }).schema?.safeParse !== 'function')
+      bad(`JSON port ${name} has no zod schema`, 'declare it as json(z.object({ ... }))');
   }
   return problems.length === before;
 }
@@ -104,15 +113,30 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
       });
     } else definitions.set(node.step.id, node.step);
     if (!ID_PATTERN.test(node.id)) {
-      problems.push({ code: 'INVALID_STEP_ID', stepId: node.id, message: `step id ${JSON.stringify(node.id)} may contain only letters, digits, - and _`, fix: 'pass a different id to p.add(step, { id })' });
+      problems.push({
+        code: 'INVALID_STEP_ID',
+        stepId: node.id,
+        message: `step id ${JSON.stringify(node.id)} may contain only letters, digits, - and _`,
+        fix: 'pass a different id to p.add(step, { id })',
+      });
     }
     if (seen.has(node.id)) {
-      problems.push({ code: 'DUPLICATE_STEP_ID', stepId: node.id, message: `two steps share the id ${JSON.stringify(node.id)}`, fix: 'give one of them its own id: p.add(step, { id: "other-name", ... })' });
+      problems.push({
+        code: 'DUPLICATE_STEP_ID',
+        stepId: node.id,
+        message: `two steps share the id ${JSON.stringify(node.id)}`,
+        fix: 'give one of them its own id: p.add(step, { id: "other-name", ... })',
+      });
     } else seen.set(node.id, node.step);
   }
   for (const stepId of Object.keys(overrides)) {
     if (!seen.has(stepId)) {
-      problems.push({ code: 'UNKNOWN_STEP', stepId, message: `config overrides name step ${JSON.stringify(stepId)}, which is not in pipeline ${definition.name}`, fix: `use one of: ${[...seen.keys()].join(', ')}` });
+      problems.push({
+        code: 'UNKNOWN_STEP',
+        stepId,
+        message: `config overrides name step ${JSON.stringify(stepId)}, which is not in pipeline ${definition.name}`,
+        fix: `use one of: ${[...seen.keys()].join(', ')}`,
+      });
     }
   }
 
@@ -126,25 +150,50 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
     for (const [name, ref] of Object.entries(node.inputs)) {
       const port = declared[name];
       if (port === undefined) {
-        problems.push({ code: 'UNKNOWN_INPUT', stepId: node.id, message: `step ${step.id} has no input ${JSON.stringify(name)}`, fix: `wire only its inputs: ${Object.keys(declared).join(', ') || '(none)'}` });
+        problems.push({
+          code: 'UNKNOWN_INPUT',
+          stepId: node.id,
+          message: `step ${step.id} has no input ${JSON.stringify(name)}`,
+          fix: `wire only its inputs: ${Object.keys(declared).join(', ') || '(none)'}`,
+        });
         continue;
       }
       if (!isOutputRef(ref)) {
-        problems.push({ code: 'UNKNOWN_OUTPUT', stepId: node.id, message: `input ${name} is wired to ${ref === undefined ? 'undefined (a misspelt output name?)' : 'something that is not a step output'}`, fix: 'wire it to another step\'s output, e.g. inputs: { text: fetch.out.text }' });
+        problems.push({
+          code: 'UNKNOWN_OUTPUT',
+          stepId: node.id,
+          message: `input ${name} is wired to ${ref === undefined ? 'undefined (a misspelt output name?)' : 'something that is not a step output'}`,
+          fix: "wire it to another step's output, e.g. inputs: { text: fetch.out.text }",
+        });
         continue;
       }
       const source = seen.get(ref.node);
       if (source === undefined) {
-        problems.push({ code: 'UNKNOWN_STEP', stepId: node.id, message: `input ${name} comes from step ${JSON.stringify(ref.node)}, which is not in the pipeline`, fix: `add that step with p.add or wire from one of: ${[...seen.keys()].join(', ')}` });
+        problems.push({
+          code: 'UNKNOWN_STEP',
+          stepId: node.id,
+          message: `input ${name} comes from step ${JSON.stringify(ref.node)}, which is not in the pipeline`,
+          fix: `add that step with p.add or wire from one of: ${[...seen.keys()].join(', ')}`,
+        });
         continue;
       }
       const sourcePort = (source.outputs as Ports)[ref.output];
       if (sourcePort === undefined) {
-        problems.push({ code: 'UNKNOWN_OUTPUT', stepId: node.id, message: `input ${name} reads output ${JSON.stringify(ref.output)} of ${ref.node}, which has no such output`, fix: `use one of its outputs: ${Object.keys(source.outputs as Ports).join(', ') || '(none)'}` });
+        problems.push({
+          code: 'UNKNOWN_OUTPUT',
+          stepId: node.id,
+          message: `input ${name} reads output ${JSON.stringify(ref.output)} of ${ref.node}, which has no such output`,
+          fix: `use one of its outputs: ${Object.keys(source.outputs as Ports).join(', ') || '(none)'}`,
+        });
         continue;
       }
       if (sourcePort.kind !== port.kind) {
-        problems.push({ code: 'INPUT_KIND_MISMATCH', stepId: node.id, message: `input ${name} expects a ${port.kind} but ${ref.node}.${ref.output} is a ${sourcePort.kind}`, fix: `wire a ${port.kind} output to it, or change the port kinds to agree` });
+        problems.push({
+          code: 'INPUT_KIND_MISMATCH',
+          stepId: node.id,
+          message: `input ${name} expects a ${port.kind} but ${ref.node}.${ref.output} is a ${sourcePort.kind}`,
+          fix: `wire a ${port.kind} output to it, or change the port kinds to agree`,
+        });
         continue;
       }
       inputs[name] = { node: ref.node, output: ref.output };
@@ -152,7 +201,13 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
     for (const [name, port] of Object.entries(declared)) {
       if (name in inputs || name in node.inputs) continue;
       if (port.optional) inputs[name] = null;
-      else problems.push({ code: 'INPUT_NOT_CONNECTED', stepId: node.id, message: `required input ${JSON.stringify(name)} (${port.kind}) is not connected`, fix: `wire it in p.add(${step.id}, { inputs: { ${name}: <step>.out.<output> } }) or declare it optional` });
+      else
+        problems.push({
+          code: 'INPUT_NOT_CONNECTED',
+          stepId: node.id,
+          message: `required input ${JSON.stringify(name)} (${port.kind}) is not connected`,
+          fix: `wire it in p.add(${step.id}, { inputs: { ${name}: <step>.out.<output> } }) or declare it optional`,
+        });
     }
 
     const override = overrides[node.id];
@@ -161,19 +216,34 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         const path = [node.id, ...issue.path.map(String)].join('.');
-        problems.push({ code: 'CONFIG_INVALID', stepId: node.id, message: `config ${path}: ${issue.message}`, fix: `correct ${path} in the pipeline, the config file or --set (--set values are JSON when they parse: quote number-like strings, --set '${path}="1"')` });
+        problems.push({
+          code: 'CONFIG_INVALID',
+          stepId: node.id,
+          message: `config ${path}: ${issue.message}`,
+          fix: `correct ${path} in the pipeline, the config file or --set (--set values are JSON when they parse: quote number-like strings, --set '${path}="1"')`,
+        });
       }
     } else {
       config = parsed.data;
       for (const path of override === undefined ? [] : leafPaths(override)) {
         if (!hasPath(config, path)) {
           const dotted = [node.id, ...path].join('.');
-          problems.push({ code: 'CONFIG_INVALID', stepId: node.id, message: `config ${dotted} is not a field of step ${step.id} (it would be ignored)`, fix: 'check the spelling against the step\'s config schema' });
+          problems.push({
+            code: 'CONFIG_INVALID',
+            stepId: node.id,
+            message: `config ${dotted} is not a field of step ${step.id} (it would be ignored)`,
+            fix: "check the spelling against the step's config schema",
+          });
         }
       }
       const notCanonical = findNotCanonical(config, `${node.id}`);
       if (notCanonical) {
-        problems.push({ code: 'CONFIG_NOT_HASHABLE', stepId: node.id, message: `config ${notCanonical.path}: ${notCanonical.problem}`, fix: 'keep config to plain JSON-like data so it can enter the cache key' });
+        problems.push({
+          code: 'CONFIG_NOT_HASHABLE',
+          stepId: node.id,
+          message: `config ${notCanonical.path}: ${notCanonical.problem}`,
+          fix: 'keep config to plain JSON-like data so it can enter the cache key',
+        });
       }
     }
     resolved.push({
@@ -195,7 +265,12 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
     (id) => byId.get(id)?.upstream ?? [],
   );
   for (const cycle of cycles) {
-    problems.push({ code: 'PIPELINE_CYCLE', stepId: cycle[0] as string, message: `cycle: ${cycle.join(' → ')}`, fix: 'a step cannot depend on its own output; remove one of these connections' });
+    problems.push({
+      code: 'PIPELINE_CYCLE',
+      stepId: cycle[0] as string,
+      message: `cycle: ${cycle.join(' → ')}`,
+      fix: 'a step cannot depend on its own output; remove one of these connections',
+    });
   }
   if (problems.length > 0) throw new PipelineInvalidError(definition.name, problems);
 

@@ -43,30 +43,80 @@ export default definePipeline({
     const collected = p.add(collect, { id: 'collect', inputs: { export: source.out.data } });
     // The flywheel: requests the last candidate lost in mirroring come back as training examples.
     const feedback = p.add(snapshotFeedback, { id: 'feedback' });
-    const synthesized = p.add(synthesize, { id: 'synthesize', config: production ? { provider: 'openai' } : {}, inputs: { workflows: collected.out.workflows, feedback: feedback.out.data } });
+    const synthesized = p.add(synthesize, {
+      id: 'synthesize',
+      config: production ? { provider: 'openai' } : {},
+      inputs: { workflows: collected.out.workflows, feedback: feedback.out.data },
+    });
     const traffic = p.add(snapshotTraffic, { id: 'traffic', config: { source: data('traffic.jsonl') } });
     const benchmark = p.add(snapshotBenchmark, { id: 'benchmark', config: { source: data('benchmark.jsonl') } });
     // The judge is calibrated against human labels and used only if humans can trust it (held-out kappa ≥ 0.6).
     const calibration = p.add(snapshotCalibration, { id: 'calibration', config: { source: judgeData('calibration.jsonl') } });
-    const judge = p.add(calibrateJudge, { id: 'calibrate-judge', config: production ? { model: 'gpt-4.1' } : {}, inputs: { calibration: calibration.out.data } });
+    const judge = p.add(calibrateJudge, {
+      id: 'calibrate-judge',
+      config: production ? { model: 'gpt-4.1' } : {},
+      inputs: { calibration: calibration.out.data },
+    });
     // Every run re-scores the frozen golden set; drift from the accepted baseline stops deploy.
     const golden = p.add(snapshotGolden, { id: 'golden', config: { source: judgeData('golden.jsonl') } });
     const drift = p.add(goldenDrift, { id: 'judge-drift', config: { liveJudge: production }, inputs: { judge: judge.out.judge, golden: golden.out.data } });
     if (production) {
       const tuned = p.add(fineTune, { id: 'fine-tune', inputs: { train: synthesized.out.train } });
       const served = p.add(serveAdapter, { id: 'serve', inputs: { adapter: tuned.out.adapter } });
-      const evaluated = p.add(evaluate, { id: 'evaluate', config: { serving: 'openai' }, inputs: { benchmark: benchmark.out.data, served: served.out.served } });
+      const evaluated = p.add(evaluate, {
+        id: 'evaluate',
+        config: { serving: 'openai' },
+        inputs: { benchmark: benchmark.out.data, served: served.out.served },
+      });
       const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
       const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, judge: judge.out.judge, served: served.out.served } });
-      p.add(deploy, { id: 'deploy', inputs: { adapter: tuned.out.adapter, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged, drift: drift.out.drift, mirror: mirrored.out.mirror } });
-      p.add(runReport, { id: 'report', inputs: { benchmark: evaluated.out.report, judged: judged.out.report, calibration: judge.out.report, drift: drift.out.report, mirror: mirrored.out.report } });
+      p.add(deploy, {
+        id: 'deploy',
+        inputs: {
+          adapter: tuned.out.adapter,
+          metrics: evaluated.out.metrics,
+          train: synthesized.out.train,
+          judged: judged.out.judged,
+          drift: drift.out.drift,
+          mirror: mirrored.out.mirror,
+        },
+      });
+      p.add(runReport, {
+        id: 'report',
+        inputs: {
+          benchmark: evaluated.out.report,
+          judged: judged.out.report,
+          calibration: judge.out.report,
+          drift: drift.out.report,
+          mirror: mirrored.out.report,
+        },
+      });
     } else {
       const trained = p.add(trainLocal, { id: 'train', inputs: { train: synthesized.out.train } });
       const evaluated = p.add(evaluate, { id: 'evaluate', inputs: { model: trained.out.model, benchmark: benchmark.out.data } });
       const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
       const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, judge: judge.out.judge, model: trained.out.model } });
-      p.add(deploy, { id: 'deploy', inputs: { model: trained.out.model, metrics: evaluated.out.metrics, train: synthesized.out.train, judged: judged.out.judged, drift: drift.out.drift, mirror: mirrored.out.mirror } });
-      p.add(runReport, { id: 'report', inputs: { benchmark: evaluated.out.report, judged: judged.out.report, calibration: judge.out.report, drift: drift.out.report, mirror: mirrored.out.report } });
+      p.add(deploy, {
+        id: 'deploy',
+        inputs: {
+          model: trained.out.model,
+          metrics: evaluated.out.metrics,
+          train: synthesized.out.train,
+          judged: judged.out.judged,
+          drift: drift.out.drift,
+          mirror: mirrored.out.mirror,
+        },
+      });
+      p.add(runReport, {
+        id: 'report',
+        inputs: {
+          benchmark: evaluated.out.report,
+          judged: judged.out.report,
+          calibration: judge.out.report,
+          drift: drift.out.report,
+          mirror: mirrored.out.report,
+        },
+      });
     }
   },
 });

@@ -27,7 +27,8 @@ try {
   for (const { run } of runs) {
     const workflowId = `flywheel-run-${run.runId}`;
     const history = await client.workflow.getHandle(workflowId).fetchHistory();
-    if (history.events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runStep')) withWait.push({ workflowId, history: asJson(history) });
+    if (history.events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runStep'))
+      withWait.push({ workflowId, history: asJson(history) });
   }
   if (withWait.length === 0) throw new Error('neither run waited for the other: run the script again');
   const histories: Array<{ workflowId: string; history: unknown }> = [withWait[0] as { workflowId: string; history: unknown }];

@@ -36,7 +36,12 @@ export function toHtml(title: string, blocks: readonly ReportBlock[]): string {
  * A line chart as inline SVG: one polyline per series over x = 0..n-1, with horizontal reference
  * lines (a threshold, a ceiling) and the y range given.
  */
-export function lineChart(options: { series: Array<{ name: string; values: Array<number | null>; color: string }>; references?: Array<{ name: string; value: number; color: string }>; yRange: [number, number]; xLabel: string }): string {
+export function lineChart(options: {
+  series: Array<{ name: string; values: Array<number | null>; color: string }>;
+  references?: Array<{ name: string; value: number; color: string }>;
+  yRange: [number, number];
+  xLabel: string;
+}): string {
   const width = 560;
   const height = 240;
   const pad = 40;
@@ -45,12 +50,17 @@ export function lineChart(options: { series: Array<{ name: string; values: Array
   const [low, high] = options.yRange;
   const y = (v: number): number => height - pad - ((v - low) / (high - low || 1)) * (height - 2 * pad);
   const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" role="img">`];
-  parts.push(`<line x1="${pad}" y1="${height - pad}" x2="${width - pad}" y2="${height - pad}" stroke="#333"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${height - pad}" stroke="#333"/>`);
-  for (const tick of [low, (low + high) / 2, high]) parts.push(`<text x="${pad - 6}" y="${y(tick) + 4}" font-size="10" text-anchor="end">${tick.toFixed(2)}</text>`);
+  parts.push(
+    `<line x1="${pad}" y1="${height - pad}" x2="${width - pad}" y2="${height - pad}" stroke="#333"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${height - pad}" stroke="#333"/>`,
+  );
+  for (const tick of [low, (low + high) / 2, high])
+    parts.push(`<text x="${pad - 6}" y="${y(tick) + 4}" font-size="10" text-anchor="end">${tick.toFixed(2)}</text>`);
   for (let i = 0; i < count; i++) parts.push(`<text x="${x(i)}" y="${height - pad + 14}" font-size="10" text-anchor="middle">${i}</text>`);
   parts.push(`<text x="${width / 2}" y="${height - 6}" font-size="11" text-anchor="middle">${escape(options.xLabel)}</text>`);
   for (const ref of options.references ?? []) {
-    parts.push(`<line x1="${pad}" y1="${y(ref.value)}" x2="${width - pad}" y2="${y(ref.value)}" stroke="${ref.color}" stroke-dasharray="4 3"/><text x="${width / 2}" y="${y(ref.value) - 3}" font-size="10" text-anchor="middle" fill="${ref.color}">${escape(ref.name)} ${ref.value.toFixed(2)}</text>`);
+    parts.push(
+      `<line x1="${pad}" y1="${y(ref.value)}" x2="${width - pad}" y2="${y(ref.value)}" stroke="${ref.color}" stroke-dasharray="4 3"/><text x="${width / 2}" y="${y(ref.value) - 3}" font-size="10" text-anchor="middle" fill="${ref.color}">${escape(ref.name)} ${ref.value.toFixed(2)}</text>`,
+    );
   }
   options.series.forEach((series, index) => {
     const points = series.values.flatMap((v, i) => (v === null ? [] : [`${x(i)},${y(v)}`]));

@@ -17,6 +17,9 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
     await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: Object.fromEntries(missing.map((name) => [name, keyword])) });
     logger.info({ namespace, added: missing }, 'registered search attributes');
   } catch (error) {
-    logger.warn({ err: error, namespace }, `could not check or register search attributes ${wanted.join(', ')}; register them as Keyword (temporal operator search-attribute create)`);
+    logger.warn(
+      { err: error, namespace },
+      `could not check or register search attributes ${wanted.join(', ')}; register them as Keyword (temporal operator search-attribute create)`,
+    );
   }
 }

@@ -54,11 +54,17 @@ export async function withTemporal<T>(work: (connection: TemporalConnection) => 
 }
 
 /** The workflow input for a run (also the fixed action of a schedule, whose runs derive their own ids). */
-export function pipelineRunInput(request: TemporalRunRequest, settings: TemporalSettings, env: NodeJS.ProcessEnv = process.env): Omit<PipelineRunInput, 'runId'> {
+export function pipelineRunInput(
+  request: TemporalRunRequest,
+  settings: TemporalSettings,
+  env: NodeJS.ProcessEnv = process.env,
+): Omit<PipelineRunInput, 'runId'> {
   const heartbeat = env.FLYWHEEL_HEARTBEAT_TIMEOUT;
   const heartbeatTimeoutMs = heartbeat === undefined || heartbeat === '' ? DEFAULT_HEARTBEAT_TIMEOUT_MS : parseIsoDuration(heartbeat);
   if (heartbeatTimeoutMs === undefined || heartbeatTimeoutMs < 1000) {
-    throw new FlywheelError('CONFIG_INVALID', `FLYWHEEL_HEARTBEAT_TIMEOUT=${heartbeat ?? ''} is not an ISO-8601 duration of at least a second`, { fix: 'write e.g. FLYWHEEL_HEARTBEAT_TIMEOUT=PT30S' });
+    throw new FlywheelError('CONFIG_INVALID', `FLYWHEEL_HEARTBEAT_TIMEOUT=${heartbeat ?? ''} is not an ISO-8601 duration of at least a second`, {
+      fix: 'write e.g. FLYWHEEL_HEARTBEAT_TIMEOUT=PT30S',
+    });
   }
   return {
     context: {
@@ -103,7 +109,10 @@ export async function hasCpuWorker(connection: TemporalConnection): Promise<bool
 }
 
 /** The workflow of a run: by its id when the CLI started it, else by search attribute (scheduled runs). */
-export async function findRunWorkflow(connection: TemporalConnection, runId: string): Promise<WorkflowHandle<(input: PipelineRunInput) => Promise<PipelineRunResult>> | undefined> {
+export async function findRunWorkflow(
+  connection: TemporalConnection,
+  runId: string,
+): Promise<WorkflowHandle<(input: PipelineRunInput) => Promise<PipelineRunResult>> | undefined> {
   const direct = connection.client.workflow.getHandle(runWorkflowId(runId));
   try {
     await direct.describe();

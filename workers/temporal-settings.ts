@@ -18,8 +18,12 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
 
 /** A connection failure says where Flywheel looked and how to point it elsewhere. */
 export function temporalUnreachable(settings: TemporalSettings, error: unknown): FlywheelError {
-  return new FlywheelError('TEMPORAL_UNREACHABLE', `cannot reach Temporal at ${settings.address} (namespace ${settings.namespace}): ${(error as Error).message}`, {
-    fix: 'start a server (`temporal server start-dev`, or docker compose up) or set TEMPORAL_ADDRESS=host:port',
-    cause: error,
-  });
+  return new FlywheelError(
+    'TEMPORAL_UNREACHABLE',
+    `cannot reach Temporal at ${settings.address} (namespace ${settings.namespace}): ${(error as Error).message}`,
+    {
+      fix: 'start a server (`temporal server start-dev`, or docker compose up) or set TEMPORAL_ADDRESS=host:port',
+      cause: error,
+    },
+  );
 }

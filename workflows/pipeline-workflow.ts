@@ -18,7 +18,15 @@ import { feeder, RunCore } from '../engine/core/run-core.js';
 import type { CoreCommand, CoreEvent, Outputs, StepError } from '../engine/core/run-protocol.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from './search-attributes.js';
 import { RETRY, stepActivities, waitingActivities } from './step-activities.js';
-import { RUN_FAILED, type DagNode, type PipelineRunInput, type PipelineRunResult, type RunContext, type RunProgress, type StepExecutionInput } from './types.js';
+import {
+  RUN_FAILED,
+  type DagNode,
+  type PipelineRunInput,
+  type PipelineRunResult,
+  type RunContext,
+  type RunProgress,
+  type StepExecutionInput,
+} from './types.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
 
@@ -66,7 +74,11 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   const control = proxyLocalActivities<FlywheelActivities>({ startToCloseTimeout: '10m', retry: RETRY });
 
   const opened = await control.openRun(context, { startedAt, writeRecord: generation === 0 });
-  if (generation === 0) upsertSearchAttributes([{ key: PIPELINE_KEY, value: opened.pipeline }, { key: RUN_ID_KEY, value: runId }]);
+  if (generation === 0)
+    upsertSearchAttributes([
+      { key: PIPELINE_KEY, value: opened.pipeline },
+      { key: RUN_ID_KEY, value: runId },
+    ]);
   const nodes = new Map<string, DagNode>(opened.nodes.map((n) => [n.id, n]));
   // The record names the worker that opened the run, whichever generation this is.
   const { host, pid } = carried ?? opened;
@@ -153,7 +165,14 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     };
     try {
       const direct = await stepActivities(request).executeStep(request);
-      const result = 'contended' in direct ? await waitingActivities(request).runStep({ ...request, waitedFor: [direct.contended.token], ...(direct.resume === undefined ? {} : { resume: direct.resume }) }) : direct;
+      const result =
+        'contended' in direct
+          ? await waitingActivities(request).runStep({
+              ...request,
+              waitedFor: [direct.contended.token],
+              ...(direct.resume === undefined ? {} : { resume: direct.resume }),
+            })
+          : direct;
       feed({ type: 'executed', id: node.id, outputs: result.outputs, durationMs: result.durationMs, computedBy: result.computedBy, attempts: result.attempts });
     } catch (error) {
       // A cancelled workflow cancels its activities; the first to report it tells the core.
@@ -191,8 +210,16 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   await close(finish);
   if (finish.header.status === 'failed') {
     // A failed pipeline fails its workflow, so Temporal (UI, schedules, `runs`) shows it as failed; the record says why.
-    const failed = core.progress().filter((s) => s.status === 'failed').map((s) => s.id);
-    throw ApplicationFailure.create({ type: RUN_FAILED, message: `run ${runId} of ${opened.pipeline} failed: ${failed.join(', ') || 'steps skipped'}`, nonRetryable: true, details: [{ runId }] });
+    const failed = core
+      .progress()
+      .filter((s) => s.status === 'failed')
+      .map((s) => s.id);
+    throw ApplicationFailure.create({
+      type: RUN_FAILED,
+      message: `run ${runId} of ${opened.pipeline} failed: ${failed.join(', ') || 'steps skipped'}`,
+      nonRetryable: true,
+      details: [{ runId }],
+    });
   }
   return { runId, pipeline: opened.pipeline, status: 'succeeded' };
 }

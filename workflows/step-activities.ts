@@ -13,7 +13,9 @@ const NO_LIMIT_MS = 30 * 24 * 3600_000;
 export const RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10 } as const;
 
 /** The activity that executes a step, on the queue the step names, with the step's time limits. */
-export function stepActivities(input: Pick<StepExecutionInput, 'context' | 'queue' | 'timeoutMs' | 'retries' | 'heartbeatTimeoutMs'>): Pick<FlywheelActivities, 'executeStep'> {
+export function stepActivities(
+  input: Pick<StepExecutionInput, 'context' | 'queue' | 'timeoutMs' | 'retries' | 'heartbeatTimeoutMs'>,
+): Pick<FlywheelActivities, 'executeStep'> {
   const attemptMs = input.timeoutMs ?? NO_LIMIT_MS;
   const options: ActivityOptions = {
     taskQueue: taskQueueName(input.context.queuePrefix, input.queue),

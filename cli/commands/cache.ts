@@ -27,7 +27,10 @@ export async function cacheLsCommand(args: { json: boolean }, store: Store): Pro
   rows.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
   if (args.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
   else {
-    for (const r of rows) process.stdout.write(`${r.key.slice(0, 16)}  ${r.step.padEnd(20)} ${r.createdAt}  ${formatDuration(r.durationMs).padStart(8)}  ${formatBytes(r.bytes).padStart(10)}\n`);
+    for (const r of rows)
+      process.stdout.write(
+        `${r.key.slice(0, 16)}  ${r.step.padEnd(20)} ${r.createdAt}  ${formatDuration(r.durationMs).padStart(8)}  ${formatBytes(r.bytes).padStart(10)}\n`,
+      );
     process.stdout.write(`${rows.length} cache entries in ${store.description}\n`);
   }
   return 0;
@@ -40,7 +43,9 @@ export async function cacheVerifyCommand(args: { fix: boolean; json: boolean }, 
   else {
     for (const d of report.corruptBlobs) process.stdout.write(`corrupt blob ${d}${args.fix ? ' (removed)' : ''}\n`);
     for (const e of report.brokenEntries) process.stdout.write(`broken entry ${e.key}: ${e.problem}${args.fix ? ' (removed)' : ''}\n`);
-    process.stdout.write(`checked ${report.blobsChecked} blobs and ${report.entriesChecked} entries: ${problems === 0 ? 'all good' : `${problems} problem(s)${args.fix ? ', fixed: the next run recomputes them' : '; run `flywheel cache verify --fix` to remove them'}`}\n`);
+    process.stdout.write(
+      `checked ${report.blobsChecked} blobs and ${report.entriesChecked} entries: ${problems === 0 ? 'all good' : `${problems} problem(s)${args.fix ? ', fixed: the next run recomputes them' : '; run `flywheel cache verify --fix` to remove them'}`}\n`,
+    );
   }
   return problems > 0 && !args.fix ? 1 : 0;
 }

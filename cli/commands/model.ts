@@ -2,14 +2,33 @@ import { ModelRegistry, registryLocation } from '../../steps/flow-agent/model-re
 import { UsageError } from '../usage-error.js';
 
 /** `flywheel model ls | promote <version> | rollback`: the model registry the deploy step writes. */
-export async function modelCommand(args: { action: string | undefined; version: string | undefined; registry: string | undefined; json: boolean }): Promise<number> {
+export async function modelCommand(args: {
+  action: string | undefined;
+  version: string | undefined;
+  registry: string | undefined;
+  json: boolean;
+}): Promise<number> {
   const registry = new ModelRegistry(registryLocation(args.registry));
   const out = (text: string): boolean => process.stdout.write(`${text}\n`);
   switch (args.action) {
     case 'ls': {
       const state = await registry.read();
       if (args.json) {
-        out(JSON.stringify({ aliases: state.aliases, versions: state.versions.map(({ metrics, ...v }) => ({ ...v, overall: (metrics as { overall?: unknown } | undefined)?.overall ?? null, judge: (metrics as { judge?: unknown } | undefined)?.judge ?? null })), history: state.history }, null, 2));
+        out(
+          JSON.stringify(
+            {
+              aliases: state.aliases,
+              versions: state.versions.map(({ metrics, ...v }) => ({
+                ...v,
+                overall: (metrics as { overall?: unknown } | undefined)?.overall ?? null,
+                judge: (metrics as { judge?: unknown } | undefined)?.judge ?? null,
+              })),
+              history: state.history,
+            },
+            null,
+            2,
+          ),
+        );
         return 0;
       }
       if (state.versions.length === 0) {
@@ -17,14 +36,22 @@ export async function modelCommand(args: { action: string | undefined; version: 
         return 0;
       }
       for (const v of state.versions) {
-        const tags = [state.aliases.production === v.version ? 'production' : '', state.aliases.candidate === v.version ? 'candidate' : ''].filter(Boolean).join(', ');
-        out(`v${v.version}  ${v.createdAt}  run ${v.runId}  data ${v.dataDigest.slice(0, 12)}  model ${v.modelDigest.slice(0, 12)}${tags ? `  [${tags}]` : ''}`);
+        const tags = [state.aliases.production === v.version ? 'production' : '', state.aliases.candidate === v.version ? 'candidate' : '']
+          .filter(Boolean)
+          .join(', ');
+        out(
+          `v${v.version}  ${v.createdAt}  run ${v.runId}  data ${v.dataDigest.slice(0, 12)}  model ${v.modelDigest.slice(0, 12)}${tags ? `  [${tags}]` : ''}`,
+        );
       }
       return 0;
     }
     case 'promote': {
       const version = Number(args.version?.replace(/^v/, ''));
-      if (!Number.isInteger(version) || version < 1) throw new UsageError(`flywheel model promote needs a version, got ${JSON.stringify(args.version ?? '')}`, 'e.g. flywheel model promote 3 (see flywheel model ls)');
+      if (!Number.isInteger(version) || version < 1)
+        throw new UsageError(
+          `flywheel model promote needs a version, got ${JSON.stringify(args.version ?? '')}`,
+          'e.g. flywheel model promote 3 (see flywheel model ls)',
+        );
       await registry.setAlias('production', version, 'promoted by hand (flywheel model promote)');
       out(`production → v${version}`);
       return 0;

@@ -19,7 +19,11 @@ export interface OutputArgs {
 async function findRun(store: Store, args: OutputArgs, stepId: string): Promise<RunRecord> {
   if (args.runId !== undefined) return requireRun(store, args.runId);
   const run = (await listRuns(store, args.pipeline)).find((r) => r.steps.some((s) => s.id === stepId && Object.keys(s.outputs).length > 0));
-  if (run === undefined) throw new UsageError(`no run${args.pipeline ? ` of ${args.pipeline}` : ''} in ${store.description} has outputs for step ${stepId}`, 'run the pipeline first, or pass --run <runId>');
+  if (run === undefined)
+    throw new UsageError(
+      `no run${args.pipeline ? ` of ${args.pipeline}` : ''} in ${store.description} has outputs for step ${stepId}`,
+      'run the pipeline first, or pass --run <runId>',
+    );
   return run;
 }
 
@@ -29,7 +33,8 @@ async function findRun(store: Store, args: OutputArgs, stepId: string): Promise<
  */
 export async function outputCommand(args: OutputArgs, store: Store): Promise<number> {
   const dot = args.ref.indexOf('.');
-  if (dot <= 0 || dot === args.ref.length - 1) throw new UsageError(`${JSON.stringify(args.ref)} is not <step>.<output>`, 'write e.g. flywheel output write-report.report');
+  if (dot <= 0 || dot === args.ref.length - 1)
+    throw new UsageError(`${JSON.stringify(args.ref)} is not <step>.<output>`, 'write e.g. flywheel output write-report.report');
   const stepId = args.ref.slice(0, dot);
   const name = args.ref.slice(dot + 1);
   const run = await findRun(store, args, stepId);

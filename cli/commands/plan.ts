@@ -21,7 +21,9 @@ export async function planCommand(args: PlanArgs, store: Store): Promise<number>
   for (const step of plan.steps) lines.push(`  ${step.decision.padEnd(8)} ${step.id.padEnd(width)} ${step.reason}`);
   const count = (d: string): number => plan.steps.filter((s) => s.decision === d).length;
   const saved = plan.steps.reduce((sum, s) => sum + (s.savedMs ?? 0), 0);
-  lines.push(`${plan.steps.length} steps: ${count('cached')} cached, ${count('run')} to run, ${count('pending')} pending · the cache saves ${formatDuration(saved)} of compute`);
+  lines.push(
+    `${plan.steps.length} steps: ${count('cached')} cached, ${count('run')} to run, ${count('pending')} pending · the cache saves ${formatDuration(saved)} of compute`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

@@ -35,7 +35,9 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
   const { pipeline, path, overrides } = await loadConfiguredPipeline(args);
   return withTemporal(async (connection) => {
     if (!(await hasCpuWorker(connection))) {
-      process.stderr.write(`warning: no worker polls task queue ${connection.settings.queuePrefix}cpu on ${connection.settings.address}; the run waits until one starts (flywheel worker --queue cpu)\n`);
+      process.stderr.write(
+        `warning: no worker polls task queue ${connection.settings.queuePrefix}cpu on ${connection.settings.address}; the run waits until one starts (flywheel worker --queue cpu)\n`,
+      );
     }
     const { runId, handle } = await startTemporalRun(connection, {
       pipeline,
@@ -49,7 +51,11 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
       ...(args.concurrency === undefined ? {} : { concurrency: args.concurrency }),
     });
     if (args.detach) {
-      process.stdout.write(args.json ? `${JSON.stringify({ runId, workflowId: handle.workflowId })}\n` : `started run ${runId} (workflow ${handle.workflowId}); follow it with: flywheel show ${runId} --engine temporal\n`);
+      process.stdout.write(
+        args.json
+          ? `${JSON.stringify({ runId, workflowId: handle.workflowId })}\n`
+          : `started run ${runId} (workflow ${handle.workflowId}); follow it with: flywheel show ${runId} --engine temporal\n`,
+      );
       return 0;
     }
     const reporter = args.json ? undefined : new RunReporter(process.stdout);
@@ -66,13 +72,17 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
       if (!(error instanceof WorkflowFailedError)) throw error;
       const cause = error.cause instanceof ApplicationFailure ? error.cause : undefined;
       // A failed or cancelled run has saved its record, reported below; anything else (e.g. invalid on the worker) is an error.
-      if (cause !== undefined && cause.type !== RUN_FAILED) throw new FlywheelError(cause.type ?? 'RUN_FAILED', cause.message, { retryable: !cause.nonRetryable });
+      if (cause !== undefined && cause.type !== RUN_FAILED)
+        throw new FlywheelError(cause.type ?? 'RUN_FAILED', cause.message, { retryable: !cause.nonRetryable });
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
     const run: RunRecord | undefined = await store.getRun(runId);
-    if (run === undefined) throw new FlywheelError('RUN_RECORD_MISSING', `run ${runId} finished but its record is not in ${store.description}`, { fix: 'give the workers and this command the same FLYWHEEL_STORE' });
+    if (run === undefined)
+      throw new FlywheelError('RUN_RECORD_MISSING', `run ${runId} finished but its record is not in ${store.description}`, {
+        fix: 'give the workers and this command the same FLYWHEEL_STORE',
+      });
     if (reporter) {
       for (const step of run.steps) reporter.onEvent({ type: 'step-finished', step });
       reporter.onEvent({ type: 'run-finished', run });

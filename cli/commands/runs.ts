@@ -10,7 +10,14 @@ export async function runsCommand(args: { pipeline: string | undefined; limit: n
   const runs = (await listRuns(store, args.pipeline)).slice(0, args.limit);
   const pinned = await store.listPinned();
   if (args.json) {
-    const rows = runs.map((r) => ({ runId: r.runId, pipeline: r.pipeline, status: shownStatus(r), startedAt: r.startedAt, durationMs: r.durationMs ?? null, pinned: pinned.has(r.runId) }));
+    const rows = runs.map((r) => ({
+      runId: r.runId,
+      pipeline: r.pipeline,
+      status: shownStatus(r),
+      startedAt: r.startedAt,
+      durationMs: r.durationMs ?? null,
+      pinned: pinned.has(r.runId),
+    }));
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return 0;
   }

@@ -27,19 +27,22 @@ const OVERLAP = Object.keys(ScheduleOverlapPolicy) as Array<keyof typeof Schedul
 
 function overlapPolicy(text: string | undefined): ScheduleOverlapPolicy {
   const name = (text ?? 'skip').toUpperCase().replace(/-/g, '_');
-  if (!(OVERLAP as string[]).includes(name)) throw new UsageError(`--overlap ${text ?? ''} is not a policy`, `use one of: ${OVERLAP.map((o) => o.toLowerCase().replace(/_/g, '-')).join(', ')}`);
+  if (!(OVERLAP as string[]).includes(name))
+    throw new UsageError(`--overlap ${text ?? ''} is not a policy`, `use one of: ${OVERLAP.map((o) => o.toLowerCase().replace(/_/g, '-')).join(', ')}`);
   return name as ScheduleOverlapPolicy;
 }
 
 function catchupWindowMs(text: string | undefined): number {
   const ms = parseIsoDuration(text ?? 'PT1H');
-  if (ms === undefined || ms < 60_000) throw new UsageError(`--catchup-window ${text ?? ''} is not an ISO-8601 duration of at least a minute`, 'write e.g. --catchup-window PT6H');
+  if (ms === undefined || ms < 60_000)
+    throw new UsageError(`--catchup-window ${text ?? ''} is not an ISO-8601 duration of at least a minute`, 'write e.g. --catchup-window PT6H');
   return ms;
 }
 
 /** Schedule ids become workflow id prefixes: keep them readable and safe. */
 function scheduleId(id: string | undefined): string {
-  if (id === undefined || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id)) throw new UsageError(`schedule id ${JSON.stringify(id ?? '')} is missing or invalid`, 'use letters, digits, ".", "_" and "-", e.g. weekly-retrain');
+  if (id === undefined || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id))
+    throw new UsageError(`schedule id ${JSON.stringify(id ?? '')} is missing or invalid`, 'use letters, digits, ".", "_" and "-", e.g. weekly-retrain');
   return id;
 }
 
@@ -55,7 +58,12 @@ function describeText(d: ScheduleDescription): string {
     `schedule ${d.scheduleId}: ${d.state.paused ? 'PAUSED' : 'active'}${d.state.note ? ` (${d.state.note})` : ''}`,
     `  pipeline: ${input?.context?.pipelineRef ?? '?'}${input?.context?.setArgs?.length ? ` ${input.context.setArgs.map((s) => (s.startsWith('--') ? s : `--set ${s}`)).join(' ')}` : ''}`,
     `  cron: ${cronOf(d.memo)} (UTC)  overlap: ${d.policies.overlap}  catch-up window: ${Math.round(d.policies.catchupWindow / 60_000)} min`,
-    `  next runs: ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ') || 'none'}`,
+    `  next runs: ${
+      d.info.nextActionTimes
+        .slice(0, 3)
+        .map((t) => t.toISOString())
+        .join(', ') || 'none'
+    }`,
     `  recent runs: ${d.info.recentActions.map((a) => `${a.takenAt.toISOString()} ${a.action.workflow.workflowId}`).join(', ') || 'none'}`,
   ];
   return lines.join('\n');
@@ -64,7 +72,8 @@ function describeText(d: ScheduleDescription): string {
 /** A missing schedule is a usage problem with a way out, not a stack trace. */
 function withConnection<T>(work: (connection: TemporalConnection) => Promise<T>): Promise<T> {
   return withTemporal(work).catch((error: unknown) => {
-    if (error instanceof ScheduleNotFoundError) throw new FlywheelError('SCHEDULE_NOT_FOUND', error.message, { fix: 'list schedules with `flywheel schedule list`' });
+    if (error instanceof ScheduleNotFoundError)
+      throw new FlywheelError('SCHEDULE_NOT_FOUND', error.message, { fix: 'list schedules with `flywheel schedule list`' });
     throw error;
   });
 }
@@ -75,8 +84,13 @@ export async function scheduleCommand(args: ScheduleArgs): Promise<number> {
   switch (args.action) {
     case 'create': {
       const id = scheduleId(args.id);
-      if (args.pipeline === undefined) throw new UsageError('schedule create needs --pipeline <name>', 'e.g. flywheel schedule create weekly-retrain --pipeline flow-agent --cron "0 2 * * 1"');
-      if (args.cron === undefined || args.cron.trim().split(/\s+/).length !== 5) throw new UsageError(`--cron ${JSON.stringify(args.cron ?? '')} is not a five-field cron expression`, 'e.g. --cron "0 2 * * 1" (Mondays 02:00 UTC)');
+      if (args.pipeline === undefined)
+        throw new UsageError(
+          'schedule create needs --pipeline <name>',
+          'e.g. flywheel schedule create weekly-retrain --pipeline flow-agent --cron "0 2 * * 1"',
+        );
+      if (args.cron === undefined || args.cron.trim().split(/\s+/).length !== 5)
+        throw new UsageError(`--cron ${JSON.stringify(args.cron ?? '')} is not a five-field cron expression`, 'e.g. --cron "0 2 * * 1" (Mondays 02:00 UTC)');
       const pipelineArgs: PipelineArgs = { pipeline: args.pipeline, set: args.set, config: args.config, profile: args.profile, force: [] };
       // Validated now, so a typo fails here rather than at 2 a.m. on Monday.
       const { pipeline, path, overrides } = await loadConfiguredPipeline(pipelineArgs);
@@ -91,14 +105,28 @@ export async function scheduleCommand(args: ScheduleArgs): Promise<number> {
             workflowType: PIPELINE_WORKFLOW,
             workflowId: `flywheel-scheduled-${id}`,
             taskQueue: taskQueueName(connection.settings.queuePrefix, 'cpu'),
-            args: [pipelineRunInput({ pipeline, pipelineRef: args.pipeline as string, pipelinePath: path, overrides, setArgs: describeChoices({ profile: args.profile, set: args.set }), store: storeLocation(args.store) }, connection.settings)],
+            args: [
+              pipelineRunInput(
+                {
+                  pipeline,
+                  pipelineRef: args.pipeline as string,
+                  pipelinePath: path,
+                  overrides,
+                  setArgs: describeChoices({ profile: args.profile, set: args.set }),
+                  store: storeLocation(args.store),
+                },
+                connection.settings,
+              ),
+            ],
             typedSearchAttributes: [{ key: PIPELINE_KEY, value: pipeline.name }],
           },
           policies: { overlap, catchupWindow },
           memo: { cron: args.cron as string, pipeline: pipeline.name },
           ...(args.note === undefined ? {} : { state: { note: args.note } }),
         });
-        out(`created schedule ${id}: ${pipeline.name} at "${args.cron}" (UTC), overlap ${String(overlap).toLowerCase()}, catch-up window ${Math.round(catchupWindow / 60_000)} min`);
+        out(
+          `created schedule ${id}: ${pipeline.name} at "${args.cron}" (UTC), overlap ${String(overlap).toLowerCase()}, catch-up window ${Math.round(catchupWindow / 60_000)} min`,
+        );
         return 0;
       });
     }
@@ -117,7 +145,22 @@ export async function scheduleCommand(args: ScheduleArgs): Promise<number> {
       return withConnection(async ({ client }) => {
         const d = await client.schedule.getHandle(scheduleId(args.id)).describe();
         if (args.json) {
-          out(JSON.stringify({ scheduleId: d.scheduleId, paused: d.state.paused, note: d.state.note ?? null, cron: cronOf(d.memo), overlap: d.policies.overlap, catchupWindowMs: d.policies.catchupWindow, nextRuns: d.info.nextActionTimes, recentRuns: d.info.recentActions.map((a) => ({ takenAt: a.takenAt, workflowId: a.action.workflow.workflowId })) }, null, 2));
+          out(
+            JSON.stringify(
+              {
+                scheduleId: d.scheduleId,
+                paused: d.state.paused,
+                note: d.state.note ?? null,
+                cron: cronOf(d.memo),
+                overlap: d.policies.overlap,
+                catchupWindowMs: d.policies.catchupWindow,
+                nextRuns: d.info.nextActionTimes,
+                recentRuns: d.info.recentActions.map((a) => ({ takenAt: a.takenAt, workflowId: a.action.workflow.workflowId })),
+              },
+              null,
+              2,
+            ),
+          );
         } else {
           out(describeText(d));
         }
@@ -137,6 +180,9 @@ export async function scheduleCommand(args: ScheduleArgs): Promise<number> {
         return 0;
       });
     default:
-      throw new UsageError(`unknown schedule command ${JSON.stringify(args.action ?? '')}`, 'use flywheel schedule create | list | describe | pause | unpause | trigger | delete');
+      throw new UsageError(
+        `unknown schedule command ${JSON.stringify(args.action ?? '')}`,
+        'use flywheel schedule create | list | describe | pause | unpause | trigger | delete',
+      );
   }
 }

@@ -34,7 +34,9 @@ export async function liveRun(run: RunRecord): Promise<RunRecord> {
       ...run,
       steps: run.steps.map((s) => {
         const now = live.get(s.id);
-        return now === undefined || now.status === 'pending' || (s.status !== 'pending' && s.status !== 'running') ? s : { ...s, status: now.status, reason: now.reason || s.reason };
+        return now === undefined || now.status === 'pending' || (s.status !== 'pending' && s.status !== 'running')
+          ? s
+          : { ...s, status: now.status, reason: now.reason || s.reason };
       }),
     };
   });
@@ -43,13 +45,20 @@ export async function liveRun(run: RunRecord): Promise<RunRecord> {
 /** `flywheel runs --engine temporal [--pipeline name]`: runs as Temporal lists them, by search attribute. */
 export async function temporalRunsCommand(args: { pipeline: string | undefined; limit: number; json: boolean }, store: Store): Promise<number> {
   return withTemporal(async ({ client }) => {
-    const query = args.pipeline === undefined ? `${SEARCH_ATTRIBUTE_RUN_ID} IS NOT NULL` : `${SEARCH_ATTRIBUTE_PIPELINE} = '${args.pipeline.replace(/'/g, '')}'`;
+    const query =
+      args.pipeline === undefined ? `${SEARCH_ATTRIBUTE_RUN_ID} IS NOT NULL` : `${SEARCH_ATTRIBUTE_PIPELINE} = '${args.pipeline.replace(/'/g, '')}'`;
     const rows: Array<{ runId: string; pipeline: string; status: string; startedAt: string; workflowId: string }> = [];
     for await (const w of client.workflow.list({ query, pageSize: args.limit })) {
       const attributes = w.typedSearchAttributes;
       const runId = attributes.getAll().find((p) => p.key.name === SEARCH_ATTRIBUTE_RUN_ID)?.value;
       const pipeline = attributes.getAll().find((p) => p.key.name === SEARCH_ATTRIBUTE_PIPELINE)?.value;
-      rows.push({ runId: typeof runId === 'string' ? runId : '?', pipeline: typeof pipeline === 'string' ? pipeline : '?', status: w.status.name.toLowerCase(), startedAt: w.startTime.toISOString(), workflowId: w.workflowId });
+      rows.push({
+        runId: typeof runId === 'string' ? runId : '?',
+        pipeline: typeof pipeline === 'string' ? pipeline : '?',
+        status: w.status.name.toLowerCase(),
+        startedAt: w.startTime.toISOString(),
+        workflowId: w.workflowId,
+      });
       if (rows.length >= args.limit) break;
     }
     if (args.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

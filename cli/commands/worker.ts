@@ -5,7 +5,12 @@ import { isQueueName, QUEUES } from '../../engine/core/queues.js';
 import { UsageError } from '../usage-error.js';
 
 /** `flywheel worker --queue cpu|gpu-h200`: serves a task queue until SIGINT/SIGTERM, then drains with a grace period. */
-export async function workerCommand(args: { queue: string | undefined; concurrency: number | undefined; shutdownGraceMs: number | undefined; logLevel: string | undefined }): Promise<number> {
+export async function workerCommand(args: {
+  queue: string | undefined;
+  concurrency: number | undefined;
+  shutdownGraceMs: number | undefined;
+  logLevel: string | undefined;
+}): Promise<number> {
   const queue = args.queue;
   if (!isQueueName(queue)) throw new UsageError(`--queue ${args.queue ?? '(missing)'} is not a Flywheel queue`, `use --queue ${QUEUES.join(' or --queue ')}`);
   const logger = createLogger({ level: args.logLevel ?? process.env.FLYWHEEL_LOG_LEVEL ?? 'info' });

@@ -47,9 +47,16 @@ export function explainMiss(current: KeyComponents, previous: StepRunRecord | un
   const parts: string[] = [];
   if (before.step !== current.step || before.version !== current.version) {
     codes.push('version-changed');
-    parts.push(before.step === current.step ? `version ${before.version} → ${current.version}` : `step code changed: ${before.step}@${before.version} → ${current.step}@${current.version}`);
+    parts.push(
+      before.step === current.step
+        ? `version ${before.version} → ${current.version}`
+        : `step code changed: ${before.step}@${before.version} → ${current.step}@${current.version}`,
+    );
   }
-  const portChanges = [...diffConfig(before.ports.inputs, current.ports.inputs).map((c) => `input ${c}`), ...diffConfig(before.ports.outputs, current.ports.outputs).map((c) => `output ${c}`)];
+  const portChanges = [
+    ...diffConfig(before.ports.inputs, current.ports.inputs).map((c) => `input ${c}`),
+    ...diffConfig(before.ports.outputs, current.ports.outputs).map((c) => `output ${c}`),
+  ];
   if (portChanges.length > 0) {
     codes.push('interface-changed');
     parts.push(`step interface changed: ${portChanges.join(', ')}`);

@@ -2,18 +2,7 @@ import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey } from '../../cache/digest.js';
 import type { ReasonCode, StepRunRecord, StepStatus } from '../../cache/records.js';
 import type { Progress } from '../define-step.js';
-import type {
-  CoreCommand,
-  CoreEvent,
-  CoreNode,
-  CoreSnapshot,
-  Outputs,
-  PlannedStep,
-  Resolution,
-  RunHeader,
-  StepError,
-  StepProgress,
-} from './run-protocol.js';
+import type { CoreCommand, CoreEvent, CoreNode, CoreSnapshot, Outputs, PlannedStep, Resolution, RunHeader, StepError, StepProgress } from './run-protocol.js';
 
 /**
  * Where a node is in its life. `queued` misses wait for a concurrency slot; `sharing` ones wait for
@@ -239,7 +228,15 @@ export class RunCore {
       const base = { id: slot.node.id, step: slot.node.step };
       if (slot.status === 'cached' && slot.record !== undefined) {
         const { reasonCodes, reason, cacheKey, components, savedMs } = slot.record;
-        return { ...base, decision: 'cached', reasonCodes, reason, ...(cacheKey === undefined ? {} : { cacheKey }), ...(components === undefined ? {} : { components }), ...(savedMs === undefined ? {} : { savedMs }) };
+        return {
+          ...base,
+          decision: 'cached',
+          reasonCodes,
+          reason,
+          ...(cacheKey === undefined ? {} : { cacheKey }),
+          ...(components === undefined ? {} : { components }),
+          ...(savedMs === undefined ? {} : { savedMs }),
+        };
       }
       if (slot.phase === 'would-run' && slot.miss !== undefined && slot.key !== undefined && slot.components !== undefined) {
         return { ...base, decision: 'run', reasonCodes: slot.miss.codes, reason: slot.miss.reason, cacheKey: slot.key, components: slot.components };
@@ -326,9 +323,24 @@ export class RunCore {
     const now = this.options.now();
     const ran = { cacheKey: slot.key, components: slot.components, outputs: event.outputs, durationMs: now - (slot.startedAt ?? now) };
     if (event.computedBy === this.options.header.runId) {
-      this.settle(slot, { ...this.base(slot), status: 'executed', reasonCodes: slot.miss.codes, reason: slot.miss.reason, ...ran, startedAt: this.iso(slot.startedAt ?? now), attempts: event.attempts });
+      this.settle(slot, {
+        ...this.base(slot),
+        status: 'executed',
+        reasonCodes: slot.miss.codes,
+        reason: slot.miss.reason,
+        ...ran,
+        startedAt: this.iso(slot.startedAt ?? now),
+        attempts: event.attempts,
+      });
     } else {
-      this.settle(slot, { ...this.base(slot), status: 'cached', reasonCodes: ['shared-execution'], reason: `computed once by run ${event.computedBy} while this step waited`, ...ran, savedMs: event.durationMs });
+      this.settle(slot, {
+        ...this.base(slot),
+        status: 'cached',
+        reasonCodes: ['shared-execution'],
+        reason: `computed once by run ${event.computedBy} while this step waited`,
+        ...ran,
+        savedMs: event.durationMs,
+      });
     }
     for (const sharer of slot.sharers.splice(0)) {
       this.settle(sharer, {

@@ -18,7 +18,13 @@ export const documentStats = defineStep({
   outputs: { stats: json(DocumentStats) },
   async run({ config, inputs }) {
     const documents = await readCorpus(inputs.corpus);
-    const lengths = documents.flatMap((text) => text.split('.').map((s) => s.trim()).filter(Boolean).map((s) => s.split(/\s+/).length));
+    const lengths = documents.flatMap((text) =>
+      text
+        .split('.')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map((s) => s.split(/\s+/).length),
+    );
     const mean = lengths.reduce((a, b) => a + b, 0) / Math.max(1, lengths.length);
     const factor = 10 ** config.precision;
     return { stats: { documents: documents.length, meanSentenceWords: Math.round(mean * factor) / factor, longestSentenceWords: Math.max(0, ...lengths) } };

@@ -27,7 +27,12 @@ export interface BenchmarkExample {
 export function slicesOf(workflow: FlowWorkflow, kind: 'create' | 'edit'): Slices {
   const categories = workflow.steps.map((s) => TASKS.get(s.task_id)?.category);
   const trigger = workflow.steps.find((s) => s.task_type === 'TRIGGER');
-  return { triggerCategory: TASKS.get(trigger?.task_id ?? '')?.category ?? 'unknown', kind, email: categories.includes('email'), thirdParty: categories.includes('third-party') };
+  return {
+    triggerCategory: TASKS.get(trigger?.task_id ?? '')?.category ?? 'unknown',
+    kind,
+    email: categories.includes('email'),
+    thirdParty: categories.includes('third-party'),
+  };
 }
 
 /**

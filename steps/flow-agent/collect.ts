@@ -12,7 +12,11 @@ import { workflowDescriptor } from './workflow-descriptor.js';
 async function readSource(source: string): Promise<Buffer> {
   if (source.startsWith('s3://')) return readS3Jsonl(source);
   const info = await stat(source).catch(() => undefined);
-  if (info === undefined) throw new FlywheelError('SOURCE_NOT_FOUND', `${source} does not exist`, { retryable: false, fix: 'set the step\'s source to a JSONL file or a directory of .jsonl files' });
+  if (info === undefined)
+    throw new FlywheelError('SOURCE_NOT_FOUND', `${source} does not exist`, {
+      retryable: false,
+      fix: "set the step's source to a JSONL file or a directory of .jsonl files",
+    });
   if (info.isFile()) return readFile(source);
   const names = (await readdir(source)).filter((n) => n.endsWith('.jsonl')).sort();
   const parts = await Promise.all(names.map((n) => readFile(join(source, n), 'utf8')));
@@ -45,7 +49,11 @@ export function snapshotStep(id: string, what: string, fileName: string) {
       try {
         await writeFile(outputs.data, await readSource(config.source));
       } catch (error) {
-        if (error instanceof FlywheelError) throw new FlywheelError(error.code, `${what}: ${error.message}`, { retryable: false, fix: `set ${id}.source to a JSONL file or a directory of .jsonl files` });
+        if (error instanceof FlywheelError)
+          throw new FlywheelError(error.code, `${what}: ${error.message}`, {
+            retryable: false,
+            fix: `set ${id}.source to a JSONL file or a directory of .jsonl files`,
+          });
         throw error;
       }
     },
@@ -114,7 +122,12 @@ export const collect = defineStep({
     for (const r of eligible) {
       const key = workflowDescriptor(r.workflow);
       const held = byDescriptor.get(key);
-      if (held === undefined || (held.last_run_at as string) < (r.last_run_at as string) || (held.last_run_at === r.last_run_at && held.workflow_id > r.workflow_id)) byDescriptor.set(key, r);
+      if (
+        held === undefined ||
+        (held.last_run_at as string) < (r.last_run_at as string) ||
+        (held.last_run_at === r.last_run_at && held.workflow_id > r.workflow_id)
+      )
+        byDescriptor.set(key, r);
     }
     const kept = [...byDescriptor.values()].sort((a, b) => a.workflow_id.localeCompare(b.workflow_id));
     // An edit carries the workflow it changed, so a request can be written as a change to it.

@@ -5,16 +5,42 @@ import { SeededRandom } from '../seeded-random.js';
 import { validateFlow } from './validate-flow.js';
 
 // Small vocabularies: common automations recur across merchants, as they do in production.
-const TAGS = ['VIP', 'wholesale', 'high-risk', 'repeat-buyer', 'first-order', 'review-needed', 'gift', 'b2b', 'newsletter', 'preorder', 'clearance', 'priority'];
+const TAGS = [
+  'VIP',
+  'wholesale',
+  'high-risk',
+  'repeat-buyer',
+  'first-order',
+  'review-needed',
+  'gift',
+  'b2b',
+  'newsletter',
+  'preorder',
+  'clearance',
+  'priority',
+];
 const THRESHOLDS = [50, 100, 200, 500, 1000];
 const COUNTS = [1, 2, 3, 5, 10];
 const ENUMS: Record<string, string[]> = {
-  riskLevel: ['HIGH', 'MEDIUM', 'LOW'], financialStatus: ['PAID', 'PENDING', 'REFUNDED'], fulfillmentStatus: ['FULFILLED', 'UNFULFILLED', 'PARTIAL'],
-  currency: ['USD', 'EUR', 'CAD'], state: ['ENABLED', 'DISABLED', 'INVITED'], status: ['ACTIVE', 'DRAFT', 'ARCHIVED', 'OPEN'], reason: ['FRAUDULENT', 'DAMAGED', 'WRONG_ITEM'], errorCode: ['CARD_DECLINED', 'EXPIRED_CARD', 'INSUFFICIENT_FUNDS'],
+  riskLevel: ['HIGH', 'MEDIUM', 'LOW'],
+  financialStatus: ['PAID', 'PENDING', 'REFUNDED'],
+  fulfillmentStatus: ['FULFILLED', 'UNFULFILLED', 'PARTIAL'],
+  currency: ['USD', 'EUR', 'CAD'],
+  state: ['ENABLED', 'DISABLED', 'INVITED'],
+  status: ['ACTIVE', 'DRAFT', 'ARCHIVED', 'OPEN'],
+  reason: ['FRAUDULENT', 'DAMAGED', 'WRONG_ITEM'],
+  errorCode: ['CARD_DECLINED', 'EXPIRED_CARD', 'INSUFFICIENT_FUNDS'],
 };
 const STRING_VALUES: Record<string, string[]> = {
-  email: ['@acme.com', '@example.org', 'orders@'], vendor: ['Acme', 'Northwind', 'Globex'], productType: ['Shoes', 'Gift Card', 'Subscription'], sku: ['PRE-', 'GIFT-', 'B2B-'],
-  title: ['Sale', 'Limited', 'Bundle'], trackingCompany: ['UPS', 'DHL', 'FedEx'], locationName: ['Warehouse', 'Store'], code: ['WELCOME', 'VIP', 'SPRING'], name: ['VIP', 'Wholesale'],
+  email: ['@acme.com', '@example.org', 'orders@'],
+  vendor: ['Acme', 'Northwind', 'Globex'],
+  productType: ['Shoes', 'Gift Card', 'Subscription'],
+  sku: ['PRE-', 'GIFT-', 'B2B-'],
+  title: ['Sale', 'Limited', 'Bundle'],
+  trackingCompany: ['UPS', 'DHL', 'FedEx'],
+  locationName: ['Warehouse', 'Store'],
+  code: ['WELCOME', 'VIP', 'SPRING'],
+  name: ['VIP', 'Wholesale'],
 };
 const TEAM = ['ops@store.example', 'support@store.example', 'owner@store.example'];
 const AS_OF = Date.parse('2026-11-23T00:00:00Z');
@@ -39,12 +65,19 @@ function comparison(rng: SeededRandom, path: string, name: string, type: string)
       return { kind: 'check', field: path, operator: 'not_nil?' };
     case 'Enum': {
       const values = ENUMS[name] ?? ['ACTIVE', 'OPEN'];
-      return rng.chance(0.5) ? { kind: 'compare', field: path, operator: 'in?', value: values.slice(0, 2) } : { kind: 'compare', field: path, operator: rng.pick(['==', '!=']), value: rng.pick(values) };
+      return rng.chance(0.5)
+        ? { kind: 'compare', field: path, operator: 'in?', value: values.slice(0, 2) }
+        : { kind: 'compare', field: path, operator: rng.pick(['==', '!=']), value: rng.pick(values) };
     }
     default: {
       if (rng.chance(0.2)) return { kind: 'check', field: path, operator: rng.pick(['empty_or_nil?', 'not_empty_or_nil?']) };
       const value = rng.pick(STRING_VALUES[name] ?? ['test']);
-      return { kind: 'compare', field: path, operator: value.startsWith('@') ? 'ends_with?' : value.endsWith('-') || value.endsWith('@') ? 'starts_with?' : rng.pick(['==', 'includes?']), value };
+      return {
+        kind: 'compare',
+        field: path,
+        operator: value.startsWith('@') ? 'ends_with?' : value.endsWith('-') || value.endsWith('@') ? 'starts_with?' : rng.pick(['==', 'includes?']),
+        value,
+      };
     }
   }
 }
@@ -55,11 +88,23 @@ function leafCondition(rng: SeededRandom, resources: Resource[]): Condition {
   if (lists.length > 0 && rng.chance(0.25)) {
     const [name, spec] = rng.pick(lists);
     if (typeof spec !== 'string' && 'list' in spec) {
-      return { kind: 'quantifier', quantifier: rng.pick(['any', 'none']), field: `${resource}.${name}`, as: 'tag', condition: { kind: 'compare', field: 'tag', operator: '==', value: rng.pick(TAGS) } };
+      return {
+        kind: 'quantifier',
+        quantifier: rng.pick(['any', 'none']),
+        field: `${resource}.${name}`,
+        as: 'tag',
+        condition: { kind: 'compare', field: 'tag', operator: '==', value: rng.pick(TAGS) },
+      };
     }
     if (typeof spec !== 'string' && 'listOf' in spec) {
       const [field, type] = rng.pick(scalarFields(spec.listOf));
-      return { kind: 'quantifier', quantifier: rng.pick(['any', 'all']), field: `${resource}.${name}`, as: 'item', condition: comparison(rng, `item.${field}`, field, type as string) };
+      return {
+        kind: 'quantifier',
+        quantifier: rng.pick(['any', 'all']),
+        field: `${resource}.${name}`,
+        as: 'item',
+        condition: comparison(rng, `item.${field}`, field, type as string),
+      };
     }
   }
   const [name, type] = rng.pick(scalarFields(resource));
@@ -92,7 +137,24 @@ function configValue(rng: SeededRandom, name: string, field: ConfigField, resour
     case 'fieldPath':
       return 'order.lineItems';
     default:
-      return ({ reason: rng.pick(['FRAUD', 'CUSTOMER', 'INVENTORY']), channel: 'online_store', subject: `Flow alert${mention}`, body: `Please review${mention}.`, message: `New event${mention}`, note: rng.pick(['Checked by Flow', 'Needs follow-up']), namespace: 'custom', key: 'flow_status', value: 'reviewed', listId: rng.pick(['Xy12', 'Ab34']), mutation: 'tagsAdd', query: 'status:open' } as Record<string, string>)[name] ?? 'value';
+      return (
+        (
+          {
+            reason: rng.pick(['FRAUD', 'CUSTOMER', 'INVENTORY']),
+            channel: 'online_store',
+            subject: `Flow alert${mention}`,
+            body: `Please review${mention}.`,
+            message: `New event${mention}`,
+            note: rng.pick(['Checked by Flow', 'Needs follow-up']),
+            namespace: 'custom',
+            key: 'flow_status',
+            value: 'reviewed',
+            listId: rng.pick(['Xy12', 'Ab34']),
+            mutation: 'tagsAdd',
+            query: 'status:open',
+          } as Record<string, string>
+        )[name] ?? 'value'
+      );
   }
 }
 
@@ -111,13 +173,24 @@ export function generateWorkflow(rng: SeededRandom, label: string): FlowWorkflow
   if (rng.chance(0.08)) {
     // A scheduled sweep: look orders up, loop, act on each, then report.
     steps.push({ step_id: 'schedule', task_id: 'shopify::flow::scheduled_time', task_type: 'TRIGGER', config: {} });
-    steps.push({ step_id: 'lookup', task_id: 'shopify::flow::get_order_data', task_type: 'ACTION', config: { query: rng.pick(['financial_status:pending', 'fulfillment_status:unfulfilled', 'tag:review-needed']), maxResults: 100 } });
+    steps.push({
+      step_id: 'lookup',
+      task_id: 'shopify::flow::get_order_data',
+      task_type: 'ACTION',
+      config: { query: rng.pick(['financial_status:pending', 'fulfillment_status:unfulfilled', 'tag:review-needed']), maxResults: 100 },
+    });
     steps.push({ step_id: 'each', task_id: 'shopify::flow::for_each', task_type: 'FOREACH', config: { items: 'getOrderData', itemName: 'order' } });
     steps.push({ step_id: 'check', task_id: 'shopify::flow::condition', task_type: 'CONDITION', config: { condition: leafCondition(rng, ['order']) } });
     const act = rng.pick(compatible(['order']).filter((a) => a.requires?.includes('order')));
     steps.push(actionStep(rng, 'act', act, ['order']));
     steps.push(actionStep(rng, 'report', rng.pick(ACTIONS.filter((a) => a.category === 'email' && (a.requires ?? []).length === 0)), []));
-    links.push({ from: 'schedule', port: 'output', to: 'lookup' }, { from: 'lookup', port: 'output', to: 'each' }, { from: 'each', port: 'loop_body', to: 'check' }, { from: 'check', port: 'true', to: 'act' }, { from: 'each', port: 'after', to: 'report' });
+    links.push(
+      { from: 'schedule', port: 'output', to: 'lookup' },
+      { from: 'lookup', port: 'output', to: 'each' },
+      { from: 'each', port: 'loop_body', to: 'check' },
+      { from: 'check', port: 'true', to: 'act' },
+      { from: 'each', port: 'after', to: 'report' },
+    );
     return { name: `${label}: sweep orders (${act.title.toLowerCase()})`, steps, links };
   }
   const trigger = rng.pick(TRIGGERS.filter((t) => t.taskId !== 'shopify::flow::scheduled_time'));
@@ -183,15 +256,31 @@ export function generateProductionCorpus(seed: number, merchants: number): Produ
       const id = `wf-${merchant}-${w}`;
       const created = AS_OF - rng.int(30, 400) * DAY;
       const lastRun = rng.chance(0.15) ? null : AS_OF - rng.int(0, 29) * DAY - rng.int(0, 86_399) * 1000;
-      records.push({ workflow_id: id, merchant_id: merchant, version: 1, kind: 'create', created_at: new Date(created).toISOString(), last_run_at: lastRun === null ? null : new Date(lastRun).toISOString(), workflow });
+      records.push({
+        workflow_id: id,
+        merchant_id: merchant,
+        version: 1,
+        kind: 'create',
+        created_at: new Date(created).toISOString(),
+        last_run_at: lastRun === null ? null : new Date(lastRun).toISOString(),
+        workflow,
+      });
       if (rng.chance(0.12)) {
         const edited = editWorkflow(rng, workflow);
         if (validateFlow(edited).length === 0) {
-          records.push({ workflow_id: `${id}-v2`, merchant_id: merchant, version: 2, kind: 'edit', edit_of: id, created_at: new Date(created + rng.int(1, 20) * DAY).toISOString(), last_run_at: new Date(AS_OF - rng.int(0, 6) * DAY).toISOString(), workflow: edited });
+          records.push({
+            workflow_id: `${id}-v2`,
+            merchant_id: merchant,
+            version: 2,
+            kind: 'edit',
+            edit_of: id,
+            created_at: new Date(created + rng.int(1, 20) * DAY).toISOString(),
+            last_run_at: new Date(AS_OF - rng.int(0, 6) * DAY).toISOString(),
+            workflow: edited,
+          });
         }
       }
     }
   }
   return records;
 }
-

@@ -38,7 +38,15 @@ export const deploy = defineStep({
   }),
   /** `model`: a model file (the local stand-in); `adapter`: the fine-tuned adapter folder (production). */
   /** `judged`, `drift`: the calibrated judge's verdicts and its golden-set check; wired, an untrusted or drifting judge blocks deploy. */
-  inputs: { model: file({ optional: true }), adapter: dir({ optional: true }), metrics: json(EvaluationMetrics), train: file(), judged: json(JudgedBenchmark, { optional: true }), drift: json(GoldenDrift, { optional: true }), mirror: json(MirrorResult, { optional: true }) },
+  inputs: {
+    model: file({ optional: true }),
+    adapter: dir({ optional: true }),
+    metrics: json(EvaluationMetrics),
+    train: file(),
+    judged: json(JudgedBenchmark, { optional: true }),
+    drift: json(GoldenDrift, { optional: true }),
+    mirror: json(MirrorResult, { optional: true }),
+  },
   outputs: { decision: json(DeployDecision) },
   // Acts on live state: the registry's state is in the key, so a promotion or rollback by hand (or by
   // another run) makes deploy judge again; the state deploy itself leaves is a hit (convergent).
@@ -46,13 +54,33 @@ export const deploy = defineStep({
   convergent: true,
   async run({ config, inputs, runId, log }) {
     const registry = new ModelRegistry(registryLocation(config.registry));
-    const dataDigest = createHash('sha256').update(await readFile(inputs.train)).digest('hex');
+    const dataDigest = createHash('sha256')
+      .update(await readFile(inputs.train))
+      .digest('hex');
     const model = inputs.adapter ?? inputs.model;
     if (model === undefined || (inputs.adapter !== undefined && inputs.model !== undefined)) {
-      throw new FlywheelError('MODEL_MISSING', 'flow-deploy needs exactly one of its model (file) and adapter (folder) inputs', { retryable: false, fix: 'wire train.model (local profile) or fine-tune.adapter (production profile) to deploy' });
+      throw new FlywheelError('MODEL_MISSING', 'flow-deploy needs exactly one of its model (file) and adapter (folder) inputs', {
+        retryable: false,
+        fix: 'wire train.model (local profile) or fine-tune.adapter (production profile) to deploy',
+      });
     }
-    const judge = inputs.judged === undefined ? undefined : { judge: inputs.judged.judge, specDigest: inputs.judged.specDigest, heldOutKappa: inputs.judged.heldOutKappa, good: inputs.judged.overall.good, goodCi: inputs.judged.overall.goodCi, ...(inputs.drift === undefined ? {} : { golden: { kappa: inputs.drift.kappa, status: inputs.drift.status } }) };
-    const { version, created } = await registry.register(model, { runId, dataDigest, config: { ...config }, metrics: { ...inputs.metrics, ...(judge === undefined ? {} : { judge }) } });
+    const judge =
+      inputs.judged === undefined
+        ? undefined
+        : {
+            judge: inputs.judged.judge,
+            specDigest: inputs.judged.specDigest,
+            heldOutKappa: inputs.judged.heldOutKappa,
+            good: inputs.judged.overall.good,
+            goodCi: inputs.judged.overall.goodCi,
+            ...(inputs.drift === undefined ? {} : { golden: { kappa: inputs.drift.kappa, status: inputs.drift.status } }),
+          };
+    const { version, created } = await registry.register(model, {
+      runId,
+      dataDigest,
+      config: { ...config },
+      metrics: { ...inputs.metrics, ...(judge === undefined ? {} : { judge }) },
+    });
     await registry.setAlias('candidate', version.version, `evaluated by run ${runId}`);
     const state = await registry.read();
     const current = state.versions.find((v) => v.version === state.aliases.production);
@@ -61,14 +89,33 @@ export const deploy = defineStep({
     }
     const rolledBack = state.history.some((h) => h.rolledBackFrom === version.version);
     if (rolledBack) {
-      return { decision: { version: version.version, newVersion: created, promoted: false, production: current?.version ?? null, reasons: [`v${version.version} was rolled back by hand; promote it explicitly (flywheel model promote ${version.version})`] } };
+      return {
+        decision: {
+          version: version.version,
+          newVersion: created,
+          promoted: false,
+          production: current?.version ?? null,
+          reasons: [`v${version.version} was rolled back by hand; promote it explicitly (flywheel model promote ${version.version})`],
+        },
+      };
     }
     const benchmarkGate = decideGate(inputs.metrics, current === undefined ? undefined : EvaluationMetrics.parse(current.metrics), config);
     // Mirrored production traffic must agree: a refusal there keeps the candidate out whatever the benchmark says.
     const mirrored = inputs.mirror === undefined || inputs.mirror.skipped !== null ? undefined : inputs.mirror;
-    const gate = mirrored === undefined ? benchmarkGate : { promote: benchmarkGate.promote && mirrored.promote, reasons: [...benchmarkGate.reasons, `mirroring: ${mirrored.reasons.join('; ')}`] };
+    const gate =
+      mirrored === undefined
+        ? benchmarkGate
+        : { promote: benchmarkGate.promote && mirrored.promote, reasons: [...benchmarkGate.reasons, `mirroring: ${mirrored.reasons.join('; ')}`] };
     if (gate.promote) await registry.setAlias('production', version.version, `gate passed in run ${runId}: ${gate.reasons.join('; ')}`);
     log.info({ version: version.version, promoted: gate.promote, reasons: gate.reasons }, gate.promote ? 'promoted to production' : 'kept out of production');
-    return { decision: { version: version.version, newVersion: created, promoted: gate.promote, production: gate.promote ? version.version : (current?.version ?? null), reasons: gate.reasons } };
+    return {
+      decision: {
+        version: version.version,
+        newVersion: created,
+        promoted: gate.promote,
+        production: gate.promote ? version.version : (current?.version ?? null),
+        reasons: gate.reasons,
+      },
+    };
   },
 });

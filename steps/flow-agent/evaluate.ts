@@ -19,8 +19,21 @@ const BenchmarkLine = z.object({
   slices: SliceTags,
 });
 
-const Summary = z.object({ examples: z.number().int(), valid: z.number().nullable(), trigger: z.number().nullable(), conditionOperators: z.number().nullable(), actionF1: z.number().nullable(), exact: z.number().nullable() });
-export const EvaluationMetrics = z.object({ model: z.string(), offlineStandIn: z.boolean(), failedPredictions: z.number().int().default(0), overall: Summary, slices: z.record(z.string(), Summary) });
+const Summary = z.object({
+  examples: z.number().int(),
+  valid: z.number().nullable(),
+  trigger: z.number().nullable(),
+  conditionOperators: z.number().nullable(),
+  actionF1: z.number().nullable(),
+  exact: z.number().nullable(),
+});
+export const EvaluationMetrics = z.object({
+  model: z.string(),
+  offlineStandIn: z.boolean(),
+  failedPredictions: z.number().int().default(0),
+  overall: Summary,
+  slices: z.record(z.string(), Summary),
+});
 export type EvaluationMetrics = z.infer<typeof EvaluationMetrics>;
 
 const pct = (v: number | null): string => (v === null ? '–' : `${(v * 100).toFixed(1)}%`);
@@ -47,15 +60,29 @@ export const evaluate = defineStep({
   outputs: { report: dir(), metrics: json(EvaluationMetrics), predictions: file({ fileName: 'predictions.jsonl' }) },
   env: ['OPENAI_BASE_URL'],
   async run({ config, inputs, outputs, progress, log }) {
-    const examples = (await readFile(inputs.benchmark, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => BenchmarkLine.parse(JSON.parse(l)));
+    const examples = (await readFile(inputs.benchmark, 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => BenchmarkLine.parse(JSON.parse(l)));
     let candidate: { id: string; offline: boolean; predict: (request: string, base: FlowWorkflow | undefined) => Promise<FlowWorkflow | undefined> };
     if (config.serving === 'openai' || inputs.served !== undefined) {
       // A candidate loaded by the serve step names its own endpoint and model.
       const apiKey = llmApiKey('flow-evaluate.serving=openai');
-      const served = new ServedWorkflowModel({ baseURL: inputs.served?.baseUrl ?? config.baseUrl ?? process.env.OPENAI_BASE_URL, model: inputs.served?.model ?? config.servedModel, apiKey, maxTurns: config.maxTurns, maxRetries: 4, timeoutMs: 120_000 });
+      const served = new ServedWorkflowModel({
+        baseURL: inputs.served?.baseUrl ?? config.baseUrl ?? process.env.OPENAI_BASE_URL,
+        model: inputs.served?.model ?? config.servedModel,
+        apiKey,
+        maxTurns: config.maxTurns,
+        maxRetries: 4,
+        timeoutMs: 120_000,
+      });
       candidate = { id: served.id, offline: false, predict: (request, base) => served.predict(request, base) };
     } else {
-      if (inputs.model === undefined) throw new FlywheelError('MODEL_MISSING', 'flow-evaluate.serving=local needs the model input', { retryable: false, fix: 'wire the train step\'s model output to evaluate, or set serving=openai' });
+      if (inputs.model === undefined)
+        throw new FlywheelError('MODEL_MISSING', 'flow-evaluate.serving=local needs the model input', {
+          retryable: false,
+          fix: "wire the train step's model output to evaluate, or set serving=openai",
+        });
       const model = RetrievalModel.parse(JSON.parse(await readFile(inputs.model, 'utf8')));
       candidate = { id: model.format, offline: true, predict: (request) => Promise.resolve(predictWorkflow(model, request)) };
     }
@@ -70,17 +97,35 @@ export const evaluate = defineStep({
         log.warn({ example: example.id, err: error }, 'the candidate gave no answer; scored as wrong');
       }
       if (++done % 50 === 0) progress({ fraction: done / examples.length, message: `${done}/${examples.length} examples` });
-      return { id: example.id, request: example.request, predicted: predicted ?? null, slices: example.slices, scores: scoreExample(predicted, example.expected) };
+      return {
+        id: example.id,
+        request: example.request,
+        predicted: predicted ?? null,
+        slices: example.slices,
+        scores: scoreExample(predicted, example.expected),
+      };
     });
-    const metrics: EvaluationMetrics = { model: candidate.id, offlineStandIn: candidate.offline, failedPredictions, overall: summarize(results.map((r) => r.scores)), slices: summarizeBySlice(results) };
+    const metrics: EvaluationMetrics = {
+      model: candidate.id,
+      offlineStandIn: candidate.offline,
+      failedPredictions,
+      overall: summarize(results.map((r) => r.scores)),
+      slices: summarizeBySlice(results),
+    };
     const title = `Benchmark report — ${metrics.model}${metrics.offlineStandIn ? ' (offline stand-in model)' : ''}`;
     const blocks: ReportBlock[] = [
       { kind: 'heading', level: 1, text: title },
-      { kind: 'paragraph', text: `${examples.length} held-out examples${failedPredictions > 0 ? `; ${failedPredictions} got no answer (scored as wrong)` : ''}.` },
+      {
+        kind: 'paragraph',
+        text: `${examples.length} held-out examples${failedPredictions > 0 ? `; ${failedPredictions} got no answer (scored as wrong)` : ''}.`,
+      },
       { kind: 'table', rows: table([['overall', metrics.overall], ...Object.entries(metrics.slices)]) },
     ];
     await mkdir(outputs.report, { recursive: true });
-    await writeFile(outputs.predictions, results.map((r) => `${JSON.stringify({ id: r.id, request: r.request, prediction: r.predicted, slices: r.slices })}\n`).join(''));
+    await writeFile(
+      outputs.predictions,
+      results.map((r) => `${JSON.stringify({ id: r.id, request: r.request, prediction: r.predicted, slices: r.slices })}\n`).join(''),
+    );
     await writeFile(join(outputs.report, 'report.md'), toMarkdown(blocks));
     await writeFile(join(outputs.report, 'report.html'), toHtml(title, blocks));
     return { metrics };

@@ -24,8 +24,14 @@ export type FineTuneMetrics = z.infer<typeof FineTuneMetrics>;
 const Resume = z.object({ checkpoint: z.string(), step: z.number().int() });
 
 const PythonMetrics = z.object({
-  profile: z.string(), steps: z.number().int(), examples: z.number().int(), skipped_too_long: z.number().int(),
-  initial_loss: z.number(), final_loss: z.number(), tokens_per_s: z.number(), world_size: z.number().int(),
+  profile: z.string(),
+  steps: z.number().int(),
+  examples: z.number().int(),
+  skipped_too_long: z.number().int(),
+  initial_loss: z.number(),
+  final_loss: z.number(),
+  tokens_per_s: z.number(),
+  world_size: z.number().int(),
   resumed_at_step: z.number().int().nullable(),
 });
 
@@ -76,8 +82,20 @@ export const fineTune = defineStep({
   resources: { queue: 'gpu-h200', timeout: 'PT14H', heartbeatTimeout: 'PT5M', retries: 3 },
   async run({ config, inputs, outputs, workDir, log, progress, signal, resume, checkpoints }) {
     const baseModel = inputs.baseModel ?? config.baseModelPath;
-    const args = ['--model', baseModel, '--data', inputs.train, '--out', join(workDir, 'out'), '--profile', config.profile,
-      '--checkpoint-dir', join(workDir, 'checkpoints'), '--seed', String(config.seed)];
+    const args = [
+      '--model',
+      baseModel,
+      '--data',
+      inputs.train,
+      '--out',
+      join(workDir, 'out'),
+      '--profile',
+      config.profile,
+      '--checkpoint-dir',
+      join(workDir, 'checkpoints'),
+      '--seed',
+      String(config.seed),
+    ];
     if (config.maxSteps > 0) args.push('--max-steps', String(config.maxSteps));
     if (config.checkpointEvery > 0) args.push('--checkpoint-every', String(config.checkpointEvery));
 
@@ -99,9 +117,12 @@ export const fineTune = defineStep({
     const stderrTail: string[] = [];
     let lastHeard = Date.now();
     const stalled = new AbortController();
-    const watch = setInterval(() => {
-      if (Date.now() - lastHeard > config.stallTimeoutSeconds * 1000) stalled.abort();
-    }, Math.min(10_000, config.stallTimeoutSeconds * 200));
+    const watch = setInterval(
+      () => {
+        if (Date.now() - lastHeard > config.stallTimeoutSeconds * 1000) stalled.abort();
+      },
+      Math.min(10_000, config.stallTimeoutSeconds * 200),
+    );
     const onLine = (line: string, stream: 'stdout' | 'stderr'): void => {
       lastHeard = Date.now();
       const event = stream === 'stdout' ? parseTrainerLine(line) : undefined;
@@ -115,11 +136,28 @@ export const fineTune = defineStep({
       switch (event.event) {
         case 'start':
           startedAt = event.start_step;
-          log.info({ profile: event.profile, totalSteps: event.total_steps, startStep: event.start_step, examples: event.examples, skippedTooLong: event.skipped_too_long, worldSize: event.world_size }, 'trainer started');
+          log.info(
+            {
+              profile: event.profile,
+              totalSteps: event.total_steps,
+              startStep: event.start_step,
+              examples: event.examples,
+              skippedTooLong: event.skipped_too_long,
+              worldSize: event.world_size,
+            },
+            'trainer started',
+          );
           break;
         case 'step':
-          progress({ fraction: event.step / event.total_steps, message: `step ${event.step}/${event.total_steps} loss ${event.loss.toFixed(4)} · ${Math.round(event.tokens_per_s)} tokens/s`, ...(last === undefined ? {} : { details: last }) });
-          log[event.step % 10 === 0 || event.step === event.total_steps ? 'info' : 'debug']({ step: event.step, totalSteps: event.total_steps, loss: event.loss, tokensPerSecond: event.tokens_per_s }, 'training step');
+          progress({
+            fraction: event.step / event.total_steps,
+            message: `step ${event.step}/${event.total_steps} loss ${event.loss.toFixed(4)} · ${Math.round(event.tokens_per_s)} tokens/s`,
+            ...(last === undefined ? {} : { details: last }),
+          });
+          log[event.step % 10 === 0 || event.step === event.total_steps ? 'info' : 'debug'](
+            { step: event.step, totalSteps: event.total_steps, loss: event.loss, tokensPerSecond: event.tokens_per_s },
+            'training step',
+          );
           break;
         case 'checkpoint': {
           // Stored in order, one at a time; progress names a checkpoint only once it is in the store.
@@ -141,15 +179,24 @@ export const fineTune = defineStep({
       }
     };
     try {
-      await runProcess(python, [...command, ...args], { signal: AbortSignal.any([signal, stalled.signal]), env: trainerEnv(), onLine, graceMs: config.cancelGraceSeconds * 1000 });
+      await runProcess(python, [...command, ...args], {
+        signal: AbortSignal.any([signal, stalled.signal]),
+        env: trainerEnv(),
+        onLine,
+        graceMs: config.cancelGraceSeconds * 1000,
+      });
       await uploads;
     } catch (error) {
       await uploads.catch(() => undefined);
       if (stalled.signal.aborted && !signal.aborted) {
-        throw new FlywheelError('TRAINER_STALLED', `the trainer wrote nothing for ${config.stallTimeoutSeconds} s and was stopped${last === undefined ? '' : `; the retry resumes from step ${last.step}`}`, {
-          retryable: true,
-          fix: 'retried automatically; if it recurs, look for a hung collective (NCCL) or a GPU fault on that worker, or raise stallTimeoutSeconds for slow checkpoints',
-        });
+        throw new FlywheelError(
+          'TRAINER_STALLED',
+          `the trainer wrote nothing for ${config.stallTimeoutSeconds} s and was stopped${last === undefined ? '' : `; the retry resumes from step ${last.step}`}`,
+          {
+            retryable: true,
+            fix: 'retried automatically; if it recurs, look for a hung collective (NCCL) or a GPU fault on that worker, or raise stallTimeoutSeconds for slow checkpoints',
+          },
+        );
       }
       throw trainerFailure(reported, error, stderrTail);
     } finally {
@@ -161,12 +208,18 @@ export const fineTune = defineStep({
     const metrics = PythonMetrics.parse(JSON.parse(await readFile(join(workDir, 'out', 'metrics.json'), 'utf8')));
     return {
       metrics: {
-        profile: metrics.profile, baseModel: inputs.baseModel === undefined ? `${config.baseModelPath}@${config.baseModelRevision}` : 'input:baseModel',
-        steps: metrics.steps, examples: metrics.examples, skippedTooLong: metrics.skipped_too_long, initialLoss: metrics.initial_loss,
-        finalLoss: metrics.final_loss, tokensPerSecond: metrics.tokens_per_s, startedAtStep: metrics.resumed_at_step ?? startedAt,
-        worldSize: metrics.world_size, checkpointsSaved: saved,
+        profile: metrics.profile,
+        baseModel: inputs.baseModel === undefined ? `${config.baseModelPath}@${config.baseModelRevision}` : 'input:baseModel',
+        steps: metrics.steps,
+        examples: metrics.examples,
+        skippedTooLong: metrics.skipped_too_long,
+        initialLoss: metrics.initial_loss,
+        finalLoss: metrics.final_loss,
+        tokensPerSecond: metrics.tokens_per_s,
+        startedAtStep: metrics.resumed_at_step ?? startedAt,
+        worldSize: metrics.world_size,
+        checkpointsSaved: saved,
       },
     };
   },
 });
-

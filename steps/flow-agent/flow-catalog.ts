@@ -7,24 +7,70 @@ export type FieldType = 'Integer' | 'Float' | 'String' | 'Boolean' | 'Date' | 'M
 export type FieldSpec = FieldType | { list: FieldType } | { listOf: Resource };
 
 export type Resource =
-  | 'shop' | 'order' | 'lineItem' | 'customer' | 'product' | 'variant' | 'refund' | 'dispute' | 'discount' | 'collection'
-  | 'fulfillment' | 'return' | 'subscription' | 'segment' | 'inventory' | 'draftOrder' | 'schedule';
+  | 'shop'
+  | 'order'
+  | 'lineItem'
+  | 'customer'
+  | 'product'
+  | 'variant'
+  | 'refund'
+  | 'dispute'
+  | 'discount'
+  | 'collection'
+  | 'fulfillment'
+  | 'return'
+  | 'subscription'
+  | 'segment'
+  | 'inventory'
+  | 'draftOrder'
+  | 'schedule';
 
 export const RESOURCE_FIELDS: Record<Resource, Record<string, FieldSpec>> = {
   shop: { name: 'String', email: 'String', currency: 'Enum' },
   order: {
-    id: 'String', name: 'String', email: 'String', note: 'String', totalPrice: 'Money', subtotalPrice: 'Money', totalDiscounts: 'Money',
-    totalWeight: 'Decimal', currency: 'Enum', financialStatus: 'Enum', fulfillmentStatus: 'Enum', riskLevel: 'Enum', createdAt: 'Date',
-    test: 'Boolean', tags: { list: 'String' }, discountCodes: { list: 'String' }, lineItems: { listOf: 'lineItem' },
+    id: 'String',
+    name: 'String',
+    email: 'String',
+    note: 'String',
+    totalPrice: 'Money',
+    subtotalPrice: 'Money',
+    totalDiscounts: 'Money',
+    totalWeight: 'Decimal',
+    currency: 'Enum',
+    financialStatus: 'Enum',
+    fulfillmentStatus: 'Enum',
+    riskLevel: 'Enum',
+    createdAt: 'Date',
+    test: 'Boolean',
+    tags: { list: 'String' },
+    discountCodes: { list: 'String' },
+    lineItems: { listOf: 'lineItem' },
   },
   lineItem: { title: 'String', sku: 'String', vendor: 'String', quantity: 'Integer', price: 'Money', requiresShipping: 'Boolean' },
   customer: {
-    id: 'String', email: 'String', firstName: 'String', lastName: 'String', phone: 'String', note: 'String', amountSpent: 'Money',
-    numberOfOrders: 'Integer', state: 'Enum', acceptsMarketing: 'Boolean', createdAt: 'Date', tags: { list: 'String' },
+    id: 'String',
+    email: 'String',
+    firstName: 'String',
+    lastName: 'String',
+    phone: 'String',
+    note: 'String',
+    amountSpent: 'Money',
+    numberOfOrders: 'Integer',
+    state: 'Enum',
+    acceptsMarketing: 'Boolean',
+    createdAt: 'Date',
+    tags: { list: 'String' },
   },
   product: {
-    id: 'String', title: 'String', vendor: 'String', productType: 'String', status: 'Enum', totalInventory: 'Integer', createdAt: 'Date',
-    tags: { list: 'String' }, variants: { listOf: 'variant' },
+    id: 'String',
+    title: 'String',
+    vendor: 'String',
+    productType: 'String',
+    status: 'Enum',
+    totalInventory: 'Integer',
+    createdAt: 'Date',
+    tags: { list: 'String' },
+    variants: { listOf: 'variant' },
   },
   variant: { title: 'String', sku: 'String', price: 'Money', inventoryQuantity: 'Integer', weight: 'Float' },
   refund: { amount: 'Money', note: 'String', createdAt: 'Date', restock: 'Boolean' },
@@ -62,8 +108,22 @@ export interface TaskSpec {
   category: 'orders' | 'customers' | 'products' | 'inventory' | 'fulfillment' | 'payments' | 'marketing' | 'scheduling' | 'email' | 'third-party' | 'control';
 }
 
-const trigger = (taskId: string, title: string, provides: Resource[], category: TaskSpec['category']): TaskSpec => ({ taskId, type: 'TRIGGER', title, provides: ['shop', ...provides], config: {}, category });
-const action = (taskId: string, title: string, requires: Resource[], config: Record<string, ConfigField>, category: TaskSpec['category']): TaskSpec => ({ taskId, type: 'ACTION', title, requires, config, category });
+const trigger = (taskId: string, title: string, provides: Resource[], category: TaskSpec['category']): TaskSpec => ({
+  taskId,
+  type: 'TRIGGER',
+  title,
+  provides: ['shop', ...provides],
+  config: {},
+  category,
+});
+const action = (taskId: string, title: string, requires: Resource[], config: Record<string, ConfigField>, category: TaskSpec['category']): TaskSpec => ({
+  taskId,
+  type: 'ACTION',
+  title,
+  requires,
+  config,
+  category,
+});
 const req = (kind: ConfigKind): ConfigField => ({ kind, required: true });
 const opt = (kind: ConfigKind): ConfigField => ({ kind, required: false });
 
@@ -110,7 +170,13 @@ export const ACTIONS: readonly TaskSpec[] = [
   action('shopify::admin::remove_order_tags', 'Remove order tags', ['order'], tags, 'orders'),
   action('shopify::admin::add_product_tags', 'Add product tags', ['product'], tags, 'products'),
   action('shopify::admin::add_draft_order_tags', 'Add draft order tags', ['draftOrder'], tags, 'orders'),
-  action('shopify::admin::cancel_order', 'Cancel order', ['order'], { reason: req('nonEmptyString'), refund: opt('string'), notifyCustomer: opt('string') }, 'orders'),
+  action(
+    'shopify::admin::cancel_order',
+    'Cancel order',
+    ['order'],
+    { reason: req('nonEmptyString'), refund: opt('string'), notifyCustomer: opt('string') },
+    'orders',
+  ),
   action('shopify::admin::archive_order', 'Archive order', ['order'], {}, 'orders'),
   action('shopify::admin::capture_payment', 'Capture payment', ['order'], {}, 'payments'),
   action('shopify::admin::mark_order_as_paid', 'Mark order as paid', ['order'], {}, 'payments'),
@@ -121,9 +187,27 @@ export const ACTIONS: readonly TaskSpec[] = [
   action('shopify::admin::hide_product', 'Hide product', ['product'], { channel: req('nonEmptyString') }, 'products'),
   action('shopify::admin::update_order_note', 'Update order note', ['order'], { note: req('nonEmptyString') }, 'orders'),
   action('shopify::admin::update_customer_note', 'Update customer note', ['customer'], { note: req('nonEmptyString') }, 'customers'),
-  action('shopify::admin::update_order_metafield', 'Update order metafield', ['order'], { namespace: req('nonEmptyString'), key: req('nonEmptyString'), value: req('string') }, 'orders'),
-  action('shopify::flow::send_internal_email', 'Send internal email', [], { to: req('email'), subject: req('nonEmptyString'), body: req('nonEmptyString') }, 'email'),
-  action('shopify::flow::send_http_request', 'Send HTTP request', [], { method: req('httpMethod'), url: req('url'), headers: opt('json'), body: opt('string') }, 'third-party'),
+  action(
+    'shopify::admin::update_order_metafield',
+    'Update order metafield',
+    ['order'],
+    { namespace: req('nonEmptyString'), key: req('nonEmptyString'), value: req('string') },
+    'orders',
+  ),
+  action(
+    'shopify::flow::send_internal_email',
+    'Send internal email',
+    [],
+    { to: req('email'), subject: req('nonEmptyString'), body: req('nonEmptyString') },
+    'email',
+  ),
+  action(
+    'shopify::flow::send_http_request',
+    'Send HTTP request',
+    [],
+    { method: req('httpMethod'), url: req('url'), headers: opt('json'), body: opt('string') },
+    'third-party',
+  ),
   action('shopify::flow::send_admin_api_request', 'Send Admin API request', [], { mutation: req('nonEmptyString'), variables: req('json') }, 'third-party'),
   action('slack::send_message', 'Send Slack message', [], { channel: req('nonEmptyString'), message: req('nonEmptyString') }, 'third-party'),
   action('klaviyo::add_profile_to_list', 'Add profile to Klaviyo list', ['customer'], { listId: req('nonEmptyString') }, 'third-party'),
@@ -133,11 +217,32 @@ export const ACTIONS: readonly TaskSpec[] = [
 /** Built-ins: data look-ups and control flow. */
 export const BUILT_INS: readonly TaskSpec[] = [
   { taskId: 'shopify::flow::condition', type: 'CONDITION', title: 'Condition', config: {}, category: 'control' },
-  { taskId: 'shopify::flow::for_each', type: 'FOREACH', title: 'For each', config: { items: req('fieldPath'), itemName: req('nonEmptyString') }, category: 'control' },
+  {
+    taskId: 'shopify::flow::for_each',
+    type: 'FOREACH',
+    title: 'For each',
+    config: { items: req('fieldPath'), itemName: req('nonEmptyString') },
+    category: 'control',
+  },
   { taskId: 'shopify::flow::wait', type: 'WAIT', title: 'Wait', config: { duration: req('duration') }, category: 'control' },
-  { taskId: 'shopify::flow::get_order_data', type: 'ACTION', title: 'Get order data', config: { query: req('string'), maxResults: opt('integer') }, provides: ['order'], requires: [], category: 'control' },
+  {
+    taskId: 'shopify::flow::get_order_data',
+    type: 'ACTION',
+    title: 'Get order data',
+    config: { query: req('string'), maxResults: opt('integer') },
+    provides: ['order'],
+    requires: [],
+    category: 'control',
+  },
   { taskId: 'shopify::flow::count', type: 'ACTION', title: 'Count', config: { items: req('fieldPath') }, requires: [], category: 'control' },
-  { taskId: 'shopify::flow::sum', type: 'ACTION', title: 'Sum', config: { items: req('fieldPath'), field: req('nonEmptyString') }, requires: [], category: 'control' },
+  {
+    taskId: 'shopify::flow::sum',
+    type: 'ACTION',
+    title: 'Sum',
+    config: { items: req('fieldPath'), field: req('nonEmptyString') },
+    requires: [],
+    category: 'control',
+  },
   { taskId: 'shopify::flow::run_code', type: 'ACTION', title: 'Run code', config: { code: req('nonEmptyString') }, requires: [], category: 'control' },
 ];
 

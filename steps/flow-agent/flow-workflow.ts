@@ -11,9 +11,20 @@ export const Literal = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 export type Literal = z.infer<typeof Literal>;
 
 export const CompareOperator = z.enum([
-  '==', '!=', '>', '>=', '<', '<=',
-  'starts_with?', 'ends_with?', 'includes?', 'not_starts_with?', 'not_ends_with?', 'not_includes?',
-  'in?', 'not_in?',
+  '==',
+  '!=',
+  '>',
+  '>=',
+  '<',
+  '<=',
+  'starts_with?',
+  'ends_with?',
+  'includes?',
+  'not_starts_with?',
+  'not_ends_with?',
+  'not_includes?',
+  'in?',
+  'not_in?',
 ]);
 export type CompareOperator = z.infer<typeof CompareOperator>;
 
@@ -32,7 +43,13 @@ export const Condition: z.ZodType<Condition> = z.lazy(() =>
   z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('compare'), field: z.string().min(1), operator: CompareOperator, value: z.union([Literal, z.array(Literal)]) }),
     z.object({ kind: z.literal('check'), field: z.string().min(1), operator: CheckOperator }),
-    z.object({ kind: z.literal('quantifier'), quantifier: z.enum(['any', 'all', 'none']), field: z.string().min(1), as: z.string().regex(/^[a-z][A-Za-z0-9_]*$/), condition: Condition }),
+    z.object({
+      kind: z.literal('quantifier'),
+      quantifier: z.enum(['any', 'all', 'none']),
+      field: z.string().min(1),
+      as: z.string().regex(/^[a-z][A-Za-z0-9_]*$/),
+      condition: Condition,
+    }),
     z.object({ kind: z.literal('group'), terms: z.array(Condition).min(1), connectives: z.array(z.enum(['&&', '||'])) }),
   ]),
 );

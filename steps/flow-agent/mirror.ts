@@ -19,7 +19,14 @@ import { bySlice } from './score-workflow.js';
 import { ServedModelRef } from './serve-adapter.js';
 import { ServedWorkflowModel } from './served-model.js';
 
-const Tally = z.object({ n: z.number().int(), wins: z.number().int(), ties: z.number().int(), losses: z.number().int(), winRate: z.number(), ci: z.tuple([z.number(), z.number()]) });
+const Tally = z.object({
+  n: z.number().int(),
+  wins: z.number().int(),
+  ties: z.number().int(),
+  losses: z.number().int(),
+  winRate: z.number(),
+  ci: z.tuple([z.number(), z.number()]),
+});
 export const MirrorResult = z.object({
   /** Why nothing was mirrored (no production model yet), or null. */
   skipped: z.string().nullable(),
@@ -113,13 +120,20 @@ export const mirror = defineStep({
     const candidateBytes = inputs.model === undefined ? undefined : await readFile(inputs.model);
     const candidateDigest = inputs.served?.adapterDigest ?? (candidateBytes === undefined ? undefined : sha256Bytes(candidateBytes));
     const current = found?.modelDigest === candidateDigest ? undefined : found;
-    const runner = judgeRunner(inputs.judge.spec.model, config, 'flow-mirror (the calibrated spec\'s model)');
+    const runner = judgeRunner(inputs.judge.spec.model, config, "flow-mirror (the calibrated spec's model)");
     let candidateId: string;
     let predictCandidate: Predict;
     let predictProduction: Predict | undefined;
     if (inputs.served !== undefined) {
       const served = (model: string): Predict => {
-        const endpoint = new ServedWorkflowModel({ baseURL: inputs.served?.baseUrl, model, apiKey: llmApiKey('flow-mirror'), maxTurns: config.maxTurns, maxRetries: config.maxRetries, timeoutMs: config.timeoutMs });
+        const endpoint = new ServedWorkflowModel({
+          baseURL: inputs.served?.baseUrl,
+          model,
+          apiKey: llmApiKey('flow-mirror'),
+          maxTurns: config.maxTurns,
+          maxRetries: config.maxRetries,
+          timeoutMs: config.timeoutMs,
+        });
         return async (r) => endpoint.predict(r.request, r.base).catch(() => null);
       };
       candidateId = inputs.served.model;
@@ -135,21 +149,49 @@ export const mirror = defineStep({
       predictCandidate = local(candidateBytes);
       if (current !== undefined) predictProduction = local(await readFile(join(registry.root, current.path)));
     } else {
-      throw new FlywheelError('MODEL_MISSING', 'flow-mirror needs the candidate: its model (local) or served (production) input', { retryable: false, fix: 'wire train.model or serve.served to mirror' });
+      throw new FlywheelError('MODEL_MISSING', 'flow-mirror needs the candidate: its model (local) or served (production) input', {
+        retryable: false,
+        fix: 'wire train.model or serve.served to mirror',
+      });
     }
 
-    const traffic = (await readFile(inputs.traffic, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as TrafficRecord);
+    const traffic = (await readFile(inputs.traffic, 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as TrafficRecord);
     const empty = mirrorTally([]);
     if (predictProduction === undefined || current === undefined) {
       await writeFile(outputs.losses, '');
       await mkdir(outputs.report, { recursive: true });
       const reason = NOTHING_TO_COMPARE;
-      await writeFile(join(outputs.report, 'report.md'), toMarkdown([{ kind: 'heading', level: 1, text: 'Production mirroring' }, { kind: 'paragraph', text: reason }]));
+      await writeFile(
+        join(outputs.report, 'report.md'),
+        toMarkdown([
+          { kind: 'heading', level: 1, text: 'Production mirroring' },
+          { kind: 'paragraph', text: reason },
+        ]),
+      );
       await writeFile(join(outputs.report, 'report.html'), toHtml('Production mirroring', [{ kind: 'paragraph', text: reason }]));
-      return { mirror: { skipped: reason, production: null, candidate: candidateId, judge: runner.id, unjudged: 0, overall: empty, slices: {}, promote: true, reasons: [reason] } };
+      return {
+        mirror: {
+          skipped: reason,
+          production: null,
+          candidate: candidateId,
+          judge: runner.id,
+          unjudged: 0,
+          overall: empty,
+          slices: {},
+          promote: true,
+          reasons: [reason],
+        },
+      };
     }
     const rng = new SeededRandom(config.seed);
-    const sample = [...traffic].map((r) => ({ r, order: rng.next() })).sort((a, b) => a.order - b.order).slice(0, config.sample).map((x) => x.r);
+    const sample = [...traffic]
+      .map((r) => ({ r, order: rng.next() }))
+      .sort((a, b) => a.order - b.order)
+      .slice(0, config.sample)
+      .map((x) => x.r);
     const productionId = `v${current.version}`;
     const compared = await mapBounded(sample, config.concurrency, async (record) => {
       const [production, candidate] = await Promise.all([predictProduction(record), predictCandidate(record)]);
@@ -157,38 +199,91 @@ export const mirror = defineStep({
     });
     const judged = compared.filter((c): c is typeof c & { outcome: MirrorOutcome } => c.outcome !== null);
     const overall = mirrorTally(judged.map((c) => c.outcome));
-    const slices = bySlice(judged, (c) => c.record.slices, (group) => mirrorTally(group.map((c) => c.outcome)));
+    const slices = bySlice(
+      judged,
+      (c) => c.record.slices,
+      (group) => mirrorTally(group.map((c) => c.outcome)),
+    );
     const reasons: string[] = [];
-    if (overall.ci[0] < config.minWinRateLowerBound) reasons.push(`win rate ${overall.winRate.toFixed(3)} [${overall.ci[0].toFixed(3)}, ${overall.ci[1].toFixed(3)}] over ${productionId}: the lower bound is below ${config.minWinRateLowerBound}`);
-    for (const [name, t] of Object.entries(slices)) if (t.n > 0 && t.ci[1] < 0.5) reasons.push(`slice ${name} regresses: win rate ${t.winRate.toFixed(3)}, upper bound ${t.ci[1].toFixed(3)} < 0.5`);
+    if (overall.ci[0] < config.minWinRateLowerBound)
+      reasons.push(
+        `win rate ${overall.winRate.toFixed(3)} [${overall.ci[0].toFixed(3)}, ${overall.ci[1].toFixed(3)}] over ${productionId}: the lower bound is below ${config.minWinRateLowerBound}`,
+      );
+    for (const [name, t] of Object.entries(slices))
+      if (t.n > 0 && t.ci[1] < 0.5) reasons.push(`slice ${name} regresses: win rate ${t.winRate.toFixed(3)}, upper bound ${t.ci[1].toFixed(3)} < 0.5`);
     const promote = reasons.length === 0;
-    if (promote) reasons.push(`win rate ${overall.winRate.toFixed(3)} [${overall.ci[0].toFixed(3)}, ${overall.ci[1].toFixed(3)}] over ${productionId} clears ${config.minWinRateLowerBound}, no slice regresses`);
+    if (promote)
+      reasons.push(
+        `win rate ${overall.winRate.toFixed(3)} [${overall.ci[0].toFixed(3)}, ${overall.ci[1].toFixed(3)}] over ${productionId} clears ${config.minWinRateLowerBound}, no slice regresses`,
+      );
 
-    const losses = judged.filter((c) => c.outcome === 'loss' && c.production !== null).map((c): FeedbackExample => ({ from: c.record.id, request: c.record.request, ...(c.record.base === undefined ? {} : { base: c.record.base }), workflow: c.production as FlowWorkflow }));
+    const losses = judged
+      .filter((c) => c.outcome === 'loss' && c.production !== null)
+      .map((c): FeedbackExample => ({
+        from: c.record.id,
+        request: c.record.request,
+        ...(c.record.base === undefined ? {} : { base: c.record.base }),
+        workflow: c.production as FlowWorkflow,
+      }));
     await writeFile(outputs.losses, losses.map((l) => `${JSON.stringify(l)}\n`).join(''));
     await addFeedback(feedbackPath(config.feedback), losses);
 
     const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
-    const rows = [['slice', 'pairs', 'wins', 'ties', 'losses', 'win rate', '95% CI'], ...[['overall', overall] as const, ...Object.entries(slices)].map(([name, t]) => [name, String(t.n), String(t.wins), String(t.ties), String(t.losses), pct(t.winRate), `[${pct(t.ci[0])}, ${pct(t.ci[1])}]`])];
+    const rows = [
+      ['slice', 'pairs', 'wins', 'ties', 'losses', 'win rate', '95% CI'],
+      ...[['overall', overall] as const, ...Object.entries(slices)].map(([name, t]) => [
+        name,
+        String(t.n),
+        String(t.wins),
+        String(t.ties),
+        String(t.losses),
+        pct(t.winRate),
+        `[${pct(t.ci[0])}, ${pct(t.ci[1])}]`,
+      ]),
+    ];
     const title = `Production mirroring — ${candidateId} vs production ${productionId}`;
     const blocks = [
       { kind: 'heading' as const, level: 1 as const, text: title },
-      { kind: 'paragraph' as const, text: `${sample.length} recorded requests, each judged blind twice with positions swapped by ${runner.id}${runner.offline ? ' (offline judge)' : ''}; ${compared.length - judged.length} unjudged. A tie counts half. ${promote ? 'Promotion approved' : 'Promotion refused'}: ${reasons.join('; ')}. ${losses.length} lost request(s) feed the next run's training data.` },
+      {
+        kind: 'paragraph' as const,
+        text: `${sample.length} recorded requests, each judged blind twice with positions swapped by ${runner.id}${runner.offline ? ' (offline judge)' : ''}; ${compared.length - judged.length} unjudged. A tie counts half. ${promote ? 'Promotion approved' : 'Promotion refused'}: ${reasons.join('; ')}. ${losses.length} lost request(s) feed the next run's training data.`,
+      },
       { kind: 'table' as const, rows },
     ];
     await mkdir(outputs.report, { recursive: true });
     await writeFile(join(outputs.report, 'report.md'), toMarkdown(blocks));
     await writeFile(join(outputs.report, 'report.html'), toHtml(title, blocks));
-    log.info({ production: productionId, wins: overall.wins, ties: overall.ties, losses: overall.losses, promote, feedback: losses.length }, 'mirrored production traffic');
-    return { mirror: { skipped: null, production: productionId, candidate: candidateId, judge: runner.id, unjudged: compared.length - judged.length, overall, slices, promote, reasons } };
+    log.info(
+      { production: productionId, wins: overall.wins, ties: overall.ties, losses: overall.losses, promote, feedback: losses.length },
+      'mirrored production traffic',
+    );
+    return {
+      mirror: {
+        skipped: null,
+        production: productionId,
+        candidate: candidateId,
+        judge: runner.id,
+        unjudged: compared.length - judged.length,
+        overall,
+        slices,
+        promote,
+        reasons,
+      },
+    };
   },
 });
 
 /** Merges lost requests into the feedback file (one per request, sorted), rewritten only when it changes. */
 async function addFeedback(path: string, losses: readonly FeedbackExample[]): Promise<void> {
-  const existing = (await readFile(path, 'utf8').catch(() => '')).split('\n').filter((l) => l.trim() !== '').map((l) => FeedbackExample.parse(JSON.parse(l)));
+  const existing = (await readFile(path, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => FeedbackExample.parse(JSON.parse(l)));
   const merged = new Map([...existing, ...losses].map((e) => [e.request, e]));
-  const text = [...merged.values()].sort((a, b) => a.from.localeCompare(b.from)).map((e) => `${JSON.stringify(e)}\n`).join('');
+  const text = [...merged.values()]
+    .sort((a, b) => a.from.localeCompare(b.from))
+    .map((e) => `${JSON.stringify(e)}\n`)
+    .join('');
   if (text === (await readFile(path, 'utf8').catch(() => ''))) return;
   await mkdir(join(path, '..'), { recursive: true });
   await writeFileWhole(path, text);

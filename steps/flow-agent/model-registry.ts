@@ -60,7 +60,11 @@ export class ModelRegistry {
       throw error;
     }
     const parsed = RegistryState.safeParse(JSON.parse(text));
-    if (!parsed.success) throw new FlywheelError('REGISTRY_UNREADABLE', `${join(this.root, 'registry.json')} is not a registry: ${parsed.error.issues[0]?.message ?? ''}`, { retryable: false, fix: 'restore the file from a backup or point FLYWHEEL_REGISTRY elsewhere' });
+    if (!parsed.success)
+      throw new FlywheelError('REGISTRY_UNREADABLE', `${join(this.root, 'registry.json')} is not a registry: ${parsed.error.issues[0]?.message ?? ''}`, {
+        retryable: false,
+        fix: 'restore the file from a backup or point FLYWHEEL_REGISTRY elsewhere',
+      });
     return parsed.data;
   }
 
@@ -79,9 +83,16 @@ export class ModelRegistry {
    * Registers a model: a file, or a folder such as a LoRA adapter with its tokenizer. The same bytes
    * register once (their existing version is returned).
    */
-  async register(model: string, lineage: Omit<ModelVersion, 'version' | 'createdAt' | 'modelDigest' | 'path'>): Promise<{ version: ModelVersion; created: boolean }> {
+  async register(
+    model: string,
+    lineage: Omit<ModelVersion, 'version' | 'createdAt' | 'modelDigest' | 'path'>,
+  ): Promise<{ version: ModelVersion; created: boolean }> {
     const folder = (await stat(model)).isDirectory();
-    const modelDigest = folder ? await directoryDigest(model) : createHash('sha256').update(await readFile(model)).digest('hex');
+    const modelDigest = folder
+      ? await directoryDigest(model)
+      : createHash('sha256')
+          .update(await readFile(model))
+          .digest('hex');
     return this.update(async (state) => {
       const existing = state.versions.find((v) => v.modelDigest === modelDigest);
       if (existing !== undefined) return { version: existing, created: false };
@@ -103,7 +114,8 @@ export class ModelRegistry {
 
   async setAlias(alias: 'production' | 'candidate', version: number, reason: string): Promise<void> {
     await this.update((state) => {
-      if (!state.versions.some((v) => v.version === version)) throw new FlywheelError('MODEL_VERSION_NOT_FOUND', `no model version ${version}`, { retryable: false, fix: 'list versions with `flywheel model ls`' });
+      if (!state.versions.some((v) => v.version === version))
+        throw new FlywheelError('MODEL_VERSION_NOT_FOUND', `no model version ${version}`, { retryable: false, fix: 'list versions with `flywheel model ls`' });
       if (state.aliases[alias] === version) return; // idempotent: no history entry for a no-op
       state.aliases[alias] = version;
       state.history.push({ alias, version, at: new Date().toISOString(), reason });
@@ -115,10 +127,20 @@ export class ModelRegistry {
     return this.update((state) => {
       const changes = state.history.filter((h) => h.alias === 'production');
       const previous = changes.at(-2)?.version;
-      if (previous === undefined || previous === null) throw new FlywheelError('NOTHING_TO_ROLL_BACK', 'production has no earlier version to go back to', { retryable: false, fix: 'promote a version explicitly: flywheel model promote <version>' });
+      if (previous === undefined || previous === null)
+        throw new FlywheelError('NOTHING_TO_ROLL_BACK', 'production has no earlier version to go back to', {
+          retryable: false,
+          fix: 'promote a version explicitly: flywheel model promote <version>',
+        });
       const from = changes.at(-1)?.version ?? null;
       state.aliases.production = previous;
-      state.history.push({ alias: 'production', version: previous, at: new Date().toISOString(), reason: `rollback from ${String(from)}`, ...(from === null ? {} : { rolledBackFrom: from }) });
+      state.history.push({
+        alias: 'production',
+        version: previous,
+        at: new Date().toISOString(),
+        reason: `rollback from ${String(from)}`,
+        ...(from === null ? {} : { rolledBackFrom: from }),
+      });
       return previous;
     });
   }

@@ -8,14 +8,31 @@ import { SeededRandom } from '../seeded-random.js';
 export const OFFLINE_WRITER_ID = 'offline-template-writer/v1';
 
 const OPERATOR_WORDS: Record<string, string> = {
-  '==': 'is', '!=': 'is not', '>': 'is over', '>=': 'is at least', '<': 'is under', '<=': 'is at most',
-  'starts_with?': 'starts with', 'ends_with?': 'ends with', 'includes?': 'contains', 'not_starts_with?': "doesn't start with",
-  'not_ends_with?': "doesn't end with", 'not_includes?': "doesn't contain", 'in?': 'is one of', 'not_in?': 'is not one of',
-  'empty_or_nil?': 'is empty', 'not_empty_or_nil?': 'is set', 'nil?': 'is missing', 'not_nil?': 'is set',
+  '==': 'is',
+  '!=': 'is not',
+  '>': 'is over',
+  '>=': 'is at least',
+  '<': 'is under',
+  '<=': 'is at most',
+  'starts_with?': 'starts with',
+  'ends_with?': 'ends with',
+  'includes?': 'contains',
+  'not_starts_with?': "doesn't start with",
+  'not_ends_with?': "doesn't end with",
+  'not_includes?': "doesn't contain",
+  'in?': 'is one of',
+  'not_in?': 'is not one of',
+  'empty_or_nil?': 'is empty',
+  'not_empty_or_nil?': 'is set',
+  'nil?': 'is missing',
+  'not_nil?': 'is set',
 };
 
 function words(path: string): string {
-  return path.replace(/\./g, ' ').replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+  return path
+    .replace(/\./g, ' ')
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toLowerCase();
 }
 
 export function describeCondition(condition: Condition): string {
@@ -47,7 +64,9 @@ export function offlineRequest(workflow: FlowWorkflow, variant = 0, base?: FlowW
   const when = (TASKS.get(trigger?.task_id ?? '')?.title ?? 'something happens').toLowerCase();
   const condition = workflow.steps.find((s) => s.task_type === 'CONDITION')?.config.condition as Condition | undefined;
   const loop = workflow.steps.some((s) => s.task_type === 'FOREACH');
-  const actions = workflow.steps.filter((s) => s.task_type === 'ACTION' && !s.task_id.startsWith('shopify::flow::get_')).map((s) => actionPhrase(s.task_id, s.config));
+  const actions = workflow.steps
+    .filter((s) => s.task_type === 'ACTION' && !s.task_id.startsWith('shopify::flow::get_'))
+    .map((s) => actionPhrase(s.task_id, s.config));
   const opening = rng.pick(['When', 'Whenever', 'Every time']);
   const iff = condition === undefined ? '' : ` and ${describeCondition(condition)}`;
   const scope = loop ? ', go through the matching orders and' : ',';

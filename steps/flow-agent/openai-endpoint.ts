@@ -12,7 +12,12 @@ export interface EndpointOptions {
 }
 
 export function openAIClient(options: EndpointOptions): OpenAI {
-  return new OpenAI({ apiKey: options.apiKey, ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }), maxRetries: options.maxRetries, timeout: options.timeoutMs });
+  return new OpenAI({
+    apiKey: options.apiKey,
+    ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }),
+    maxRetries: options.maxRetries,
+    timeout: options.timeoutMs,
+  });
 }
 
 /** Names a model behind an endpoint in reports and memo keys: `openai:<model>@<base URL>`. */
@@ -24,7 +29,10 @@ export function endpointId(model: string, baseURL: string | undefined): string {
 export function llmApiKey(setting: string, otherwise?: string): string {
   const key = [process.env.OPENAI_API_KEY, process.env.FLYWHEEL_LLM_API_KEY].find((k) => k !== undefined && k !== '');
   if (key === undefined) {
-    throw new FlywheelError('LLM_KEY_MISSING', `${setting} needs an API key`, { retryable: false, fix: `set OPENAI_API_KEY (or FLYWHEEL_LLM_API_KEY)${otherwise === undefined ? '' : `, or ${otherwise}`}` });
+    throw new FlywheelError('LLM_KEY_MISSING', `${setting} needs an API key`, {
+      retryable: false,
+      fix: `set OPENAI_API_KEY (or FLYWHEEL_LLM_API_KEY)${otherwise === undefined ? '' : `, or ${otherwise}`}`,
+    });
   }
   return key;
 }

@@ -30,7 +30,10 @@ export class OfflineRequestWriter implements RequestWriter {
 const WrittenRequest = z.object({ request: z.string().trim().min(10).max(2000) });
 
 export class MalformedOutputError extends Error {
-  constructor(readonly attempts: number, readonly last: string) {
+  constructor(
+    readonly attempts: number,
+    readonly last: string,
+  ) {
     super(`the model's answer stayed malformed after ${attempts} attempts (last: ${JSON.stringify(last.slice(0, 120))})`);
     this.name = 'MalformedOutputError';
   }
@@ -55,16 +58,25 @@ export class OpenAIRequestWriter implements RequestWriter {
   }
 
   async write(workflow: FlowWorkflow, base: FlowWorkflow | undefined): Promise<string> {
-    const task = base === undefined
-      ? 'Write the request a merchant would type to get exactly this workflow built.'
-      : `The merchant already has the workflow ${JSON.stringify(base)}. Write the request they would type to change it into the target.`;
+    const task =
+      base === undefined
+        ? 'Write the request a merchant would type to get exactly this workflow built.'
+        : `The merchant already has the workflow ${JSON.stringify(base)}. Write the request they would type to change it into the target.`;
     const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [
-      { role: 'system', content: `You write realistic requests from Shopify merchants to an automation assistant (${PROMPT_VERSION}). Plain language, one to three sentences, no JSON terms or task ids. Answer only with JSON: {"request": "..."}.` },
+      {
+        role: 'system',
+        content: `You write realistic requests from Shopify merchants to an automation assistant (${PROMPT_VERSION}). Plain language, one to three sentences, no JSON terms or task ids. Answer only with JSON: {"request": "..."}.`,
+      },
       { role: 'user', content: `${task}\nTarget workflow: ${JSON.stringify(workflow)}` },
     ];
     let last = '';
     for (let attempt = 1; attempt <= this.options.malformedRetries + 1; attempt++) {
-      const completion = await this.client.chat.completions.create({ model: this.options.model, temperature: this.options.temperature, messages, response_format: { type: 'json_object' } });
+      const completion = await this.client.chat.completions.create({
+        model: this.options.model,
+        temperature: this.options.temperature,
+        messages,
+        response_format: { type: 'json_object' },
+      });
       last = completion.choices[0]?.message?.content ?? '';
       try {
         const parsed = WrittenRequest.safeParse(JSON.parse(last));

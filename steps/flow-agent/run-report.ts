@@ -24,12 +24,16 @@ export const runReport = defineStep({
   inputs: { benchmark: dir(), judged: dir(), calibration: dir(), drift: dir(), mirror: dir() },
   outputs: { report: dir() },
   async run({ inputs, outputs }) {
-    const parts = await Promise.all(SECTIONS.map(async ([name, title]) => ({
-      name,
-      title,
-      html: body(await readFile(join(inputs[name], 'report.html'), 'utf8')).replace(/<(\/?)h2>/g, '<$1h3>').replace(/<(\/?)h1>/g, '<$1h2>'),
-      markdown: (await readFile(join(inputs[name], 'report.md'), 'utf8')).replace(/^#/gm, '##'),
-    })));
+    const parts = await Promise.all(
+      SECTIONS.map(async ([name, title]) => ({
+        name,
+        title,
+        html: body(await readFile(join(inputs[name], 'report.html'), 'utf8'))
+          .replace(/<(\/?)h2>/g, '<$1h3>')
+          .replace(/<(\/?)h1>/g, '<$1h2>'),
+        markdown: (await readFile(join(inputs[name], 'report.md'), 'utf8')).replace(/^#/gm, '##'),
+      })),
+    );
     const toc = parts.map((p) => `<li><a href="#${p.name}">${p.title}</a></li>`).join('');
     const html = `<!doctype html><html><head><meta charset="utf-8"><title>flow-agent run report</title><style>body{font-family:sans-serif;max-width:60em}td,th{padding:2px 8px;text-align:right}td:first-child,th:first-child{text-align:left}section{border-top:1px solid #ccc;margin-top:2em}figcaption{font-size:90%;color:#555}</style></head><body><h1>flow-agent run report</h1><ol>${toc}</ol>${parts.map((p) => `<section id="${p.name}">${p.html}</section>`).join('\n')}</body></html>\n`;
     await mkdir(outputs.report, { recursive: true });

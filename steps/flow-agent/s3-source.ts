@@ -19,7 +19,15 @@ export async function listS3Jsonl(url: string): Promise<Array<{ key: string; eta
   let token: string | undefined;
   try {
     do {
-      const page = await withS3Retries(() => client.send(new sdk.ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.prefix === '' ? undefined : `${location.prefix}/`, ContinuationToken: token })));
+      const page = await withS3Retries(() =>
+        client.send(
+          new sdk.ListObjectsV2Command({
+            Bucket: location.bucket,
+            Prefix: location.prefix === '' ? undefined : `${location.prefix}/`,
+            ContinuationToken: token,
+          }),
+        ),
+      );
       for (const o of page.Contents ?? []) if (o.Key?.endsWith('.jsonl')) objects.push({ key: o.Key, etag: o.ETag ?? '', size: o.Size ?? 0 });
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
@@ -28,7 +36,8 @@ export async function listS3Jsonl(url: string): Promise<Array<{ key: string; eta
   } finally {
     client.destroy();
   }
-  if (objects.length === 0) throw new FlywheelError('SOURCE_NOT_FOUND', `no .jsonl objects under ${url}`, { retryable: false, fix: 'check the bucket and prefix of the source' });
+  if (objects.length === 0)
+    throw new FlywheelError('SOURCE_NOT_FOUND', `no .jsonl objects under ${url}`, { retryable: false, fix: 'check the bucket and prefix of the source' });
   return objects.sort((a, b) => a.key.localeCompare(b.key));
 }
 
@@ -37,11 +46,13 @@ export async function readS3Jsonl(url: string): Promise<Buffer> {
   const objects = await listS3Jsonl(url);
   const { sdk, client, location } = await connect(url);
   try {
-    const parts = await Promise.all(objects.map(async (o) => {
-      const response = await withS3Retries(() => client.send(new sdk.GetObjectCommand({ Bucket: location.bucket, Key: o.key })));
-      const text = (await response.Body?.transformToString('utf8')) ?? '';
-      return text.endsWith('\n') || text === '' ? text : `${text}\n`;
-    }));
+    const parts = await Promise.all(
+      objects.map(async (o) => {
+        const response = await withS3Retries(() => client.send(new sdk.GetObjectCommand({ Bucket: location.bucket, Key: o.key })));
+        const text = (await response.Body?.transformToString('utf8')) ?? '';
+        return text.endsWith('\n') || text === '' ? text : `${text}\n`;
+      }),
+    );
     return Buffer.from(parts.join(''));
   } catch (error) {
     throw describeS3Error(error, `reading ${url}`, url);

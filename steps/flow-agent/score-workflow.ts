@@ -25,8 +25,7 @@ function operators(condition: unknown, into: string[] = []): string[] {
   else if (c.kind === 'quantifier') {
     into.push(c.quantifier);
     operators(c.condition, into);
-  }
-  else if (c.kind === 'compare' || c.kind === 'check') into.push(c.operator);
+  } else if (c.kind === 'compare' || c.kind === 'check') into.push(c.operator);
   return into;
 }
 
@@ -87,5 +86,9 @@ export function bySlice<T, R>(items: readonly T[], slicesOf: (item: T) => Slices
 }
 
 export function summarizeBySlice(results: ReadonlyArray<{ slices: Slices; scores: ExampleScores }>): Record<string, MetricSummary> {
-  return bySlice(results, (r) => r.slices, (group) => summarize(group.map((r) => r.scores)));
+  return bySlice(
+    results,
+    (r) => r.slices,
+    (group) => summarize(group.map((r) => r.scores)),
+  );
 }

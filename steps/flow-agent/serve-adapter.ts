@@ -8,7 +8,10 @@ export const ServedModelRef = z.object({ model: z.string(), baseUrl: z.string().
 export type ServedModelRef = z.infer<typeof ServedModelRef>;
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**
@@ -26,7 +29,10 @@ export const serveAdapter = defineStep({
     baseUrl: z.string().url().optional(),
     /** A folder the serving server can read (shared volume); adapters are copied under it. */
     adapterRoot: z.string().default('/models/adapters'),
-    namePrefix: z.string().regex(/^[a-z0-9-]+$/).default('flow-agent'),
+    namePrefix: z
+      .string()
+      .regex(/^[a-z0-9-]+$/)
+      .default('flow-agent'),
   }),
   inputs: { adapter: dir() },
   outputs: { served: json(ServedModelRef) },
@@ -34,7 +40,10 @@ export const serveAdapter = defineStep({
   async run({ config, inputs, log, signal }) {
     const baseUrl = (config.baseUrl ?? process.env.FLYWHEEL_SERVING_URL ?? '').replace(/\/$/, '');
     if (baseUrl === '') {
-      throw new FlywheelError('SERVING_URL_MISSING', 'flow-serve-adapter needs the serving endpoint', { retryable: false, fix: 'set FLYWHEEL_SERVING_URL=http://<vllm host>:8000/v1 or --set serve.baseUrl=...' });
+      throw new FlywheelError('SERVING_URL_MISSING', 'flow-serve-adapter needs the serving endpoint', {
+        retryable: false,
+        fix: 'set FLYWHEEL_SERVING_URL=http://<vllm host>:8000/v1 or --set serve.baseUrl=...',
+      });
     }
     const adapterDigest = await directoryDigest(inputs.adapter);
     const model = `${config.namePrefix}-${adapterDigest.slice(0, 12)}`;
@@ -54,10 +63,14 @@ export const serveAdapter = defineStep({
     });
     const text = await response.text();
     if (!response.ok && !/already (been )?loaded/i.test(text)) {
-      throw new FlywheelError('ADAPTER_LOAD_FAILED', `${baseUrl} refused to load adapter ${model} from ${target}: HTTP ${response.status} ${text.slice(0, 300)}`, {
-        retryable: response.status >= 500,
-        fix: 'start the server with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, and make adapterRoot a folder it can read',
-      });
+      throw new FlywheelError(
+        'ADAPTER_LOAD_FAILED',
+        `${baseUrl} refused to load adapter ${model} from ${target}: HTTP ${response.status} ${text.slice(0, 300)}`,
+        {
+          retryable: response.status >= 500,
+          fix: 'start the server with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, and make adapterRoot a folder it can read',
+        },
+      );
     }
     log.info({ model, path: target, baseUrl }, 'candidate adapter loaded on the serving endpoint');
     return { served: { model, baseUrl, adapterDigest } };

@@ -29,13 +29,19 @@ export class ServedWorkflowModel {
       { role: 'user', content: request },
     ];
     for (let turn = 0; turn < this.options.maxTurns; turn++) {
-      const completion = await this.client.chat.completions.create({ model: this.options.model, temperature: 0, messages, tools: FLOW_TOOLS as unknown as OpenAI.Chat.ChatCompletionTool[] });
+      const completion = await this.client.chat.completions.create({
+        model: this.options.model,
+        temperature: 0,
+        messages,
+        tools: FLOW_TOOLS as unknown as OpenAI.Chat.ChatCompletionTool[],
+      });
       const message = completion.choices[0]?.message;
       if (message === undefined) break;
       messages.push(message);
       const calls = (message.tool_calls ?? []).filter((c) => c.type === 'function');
       if (calls.length === 0) break;
-      for (const call of calls) messages.push({ role: 'tool', tool_call_id: call.id, content: JSON.stringify(builder.apply(call.function.name, call.function.arguments)) });
+      for (const call of calls)
+        messages.push({ role: 'tool', tool_call_id: call.id, content: JSON.stringify(builder.apply(call.function.name, call.function.arguments)) });
     }
     return builder.workflow();
   }

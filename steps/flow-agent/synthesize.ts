@@ -55,14 +55,25 @@ export const synthesize = defineStep({
   outputs: { train: file({ fileName: 'train.jsonl' }), report: json(SynthesizeReport) },
   env: ['OPENAI_BASE_URL'],
   async run({ config, inputs, outputs, log, progress }) {
-    const records = (await readFile(inputs.workflows, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => CollectedWorkflow.parse(JSON.parse(l)));
+    const records = (await readFile(inputs.workflows, 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => CollectedWorkflow.parse(JSON.parse(l)));
     let writer: RequestWriter;
     if (config.provider === 'offline') {
       writer = new OfflineRequestWriter(config.temperature);
       log.warn('provider offline: merchant requests come from templates (the offline stand-in), not from an LLM');
     } else {
       const apiKey = llmApiKey('flow-synthesize.provider=openai', '--set flow-synthesize.provider=offline');
-      writer = new OpenAIRequestWriter({ model: config.model, baseURL: config.baseUrl ?? process.env.OPENAI_BASE_URL, apiKey, temperature: config.temperature, maxRetries: config.maxRetries, malformedRetries: config.malformedRetries, timeoutMs: config.timeoutMs });
+      writer = new OpenAIRequestWriter({
+        model: config.model,
+        baseURL: config.baseUrl ?? process.env.OPENAI_BASE_URL,
+        apiKey,
+        temperature: config.temperature,
+        maxRetries: config.maxRetries,
+        malformedRetries: config.malformedRetries,
+        timeoutMs: config.timeoutMs,
+      });
     }
     const memo = new LlmMemo();
     let llmCalls = 0;
@@ -75,7 +86,13 @@ export const synthesize = defineStep({
         if (writer.offline) {
           request = await writer.write(record.workflow, record.base, index);
         } else {
-          const key = memo.key({ writer: writer.id, prompt: PROMPT_VERSION, temperature: config.temperature, workflow: JSON.parse(canonicalJson(record.workflow)), base: record.base ?? null });
+          const key = memo.key({
+            writer: writer.id,
+            prompt: PROMPT_VERSION,
+            temperature: config.temperature,
+            workflow: JSON.parse(canonicalJson(record.workflow)),
+            base: record.base ?? null,
+          });
           const remembered = await memo.get(key);
           if (remembered !== undefined) {
             memoHits++;
@@ -98,14 +115,38 @@ export const synthesize = defineStep({
     });
     const examples = lines.filter((l): l is string => l !== undefined);
     // The flywheel: requests the candidate lost in mirroring come back as examples, with their real wording.
-    const feedback = inputs.feedback === undefined ? [] : (await readFile(inputs.feedback, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => FeedbackExample.parse(JSON.parse(l)));
+    const feedback =
+      inputs.feedback === undefined
+        ? []
+        : (await readFile(inputs.feedback, 'utf8'))
+            .split('\n')
+            .filter((l) => l.trim() !== '')
+            .map((l) => FeedbackExample.parse(JSON.parse(l)));
     const usable = feedback.filter((f) => validateFlow(f.workflow).length === 0);
     for (const f of usable) examples.push(JSON.stringify(buildTrajectory(f.request, f.workflow, f.base)));
     if (records.length > 0 && failures.length / records.length > config.maxFailureRate) {
-      throw new FlywheelError('SYNTHESIS_FAILED', `${failures.length} of ${records.length} workflows got no training example (first: ${failures[0]?.error ?? ''})`, { fix: 'check the LLM endpoint and model, or raise flow-synthesize.maxFailureRate' });
+      throw new FlywheelError(
+        'SYNTHESIS_FAILED',
+        `${failures.length} of ${records.length} workflows got no training example (first: ${failures[0]?.error ?? ''})`,
+        { fix: 'check the LLM endpoint and model, or raise flow-synthesize.maxFailureRate' },
+      );
     }
     await writeFile(outputs.train, examples.map((l) => `${l}\n`).join(''));
     failures.sort((a, b) => a.workflowId.localeCompare(b.workflowId));
-    return { report: { writer: writer.id, offline: writer.offline, promptVersion: PROMPT_VERSION, trajectoryFormat: TRAJECTORY_FORMAT, workflows: records.length, examples: examples.length, llmCalls, memoHits, failures, feedbackExamples: usable.length, feedbackInvalid: feedback.length - usable.length } };
+    return {
+      report: {
+        writer: writer.id,
+        offline: writer.offline,
+        promptVersion: PROMPT_VERSION,
+        trajectoryFormat: TRAJECTORY_FORMAT,
+        workflows: records.length,
+        examples: examples.length,
+        llmCalls,
+        memoHits,
+        failures,
+        feedbackExamples: usable.length,
+        feedbackInvalid: feedback.length - usable.length,
+      },
+    };
   },
 });

@@ -15,7 +15,22 @@ export const tinyBaseModel = defineStep({
   inputs: { corpus: file() },
   outputs: { model: dir() },
   async run({ config, inputs, outputs, signal, log }) {
-    const args = ['-m', 'flywheel_trainer.tiny_model', '--out', outputs.model, '--corpus', inputs.corpus, '--vocab-size', String(config.vocabSize), '--seed', String(config.seed)];
-    await runProcess(trainerPython(), args, { signal, env: trainerEnv(), onLine: (line) => void (line.startsWith('{') && log.info(JSON.parse(line) as object, 'tiny base model built')) });
+    const args = [
+      '-m',
+      'flywheel_trainer.tiny_model',
+      '--out',
+      outputs.model,
+      '--corpus',
+      inputs.corpus,
+      '--vocab-size',
+      String(config.vocabSize),
+      '--seed',
+      String(config.seed),
+    ];
+    await runProcess(trainerPython(), args, {
+      signal,
+      env: trainerEnv(),
+      onLine: (line) => void (line.startsWith('{') && log.info(JSON.parse(line) as object, 'tiny base model built')),
+    });
   },
 });

@@ -17,10 +17,13 @@ export const trainLocal = defineStep({
   inputs: { train: file() },
   outputs: { model: file({ fileName: 'model.json' }), report: json(LocalTrainingReport) },
   async run({ inputs, outputs, log }) {
-    const examples = (await readFile(inputs.train, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((line) => {
-      const example = JSON.parse(line) as TrainingExample;
-      return { request: example.messages.find((m) => m.role === 'user')?.content ?? '', workflow: replayTrajectory(example) };
-    });
+    const examples = (await readFile(inputs.train, 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((line) => {
+        const example = JSON.parse(line) as TrainingExample;
+        return { request: example.messages.find((m) => m.role === 'user')?.content ?? '', workflow: replayTrajectory(example) };
+      });
     const model = trainRetrieval(examples);
     await writeFile(outputs.model, JSON.stringify(model));
     log.warn('local profile: trained the offline stand-in (retrieval model), not the GPU fine-tune');

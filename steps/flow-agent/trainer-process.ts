@@ -26,11 +26,37 @@ export function trainerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Process
 
 /** One line of the trainer's progress protocol (trainer/flywheel_trainer/protocol.py). */
 export const TrainerEvent = z.discriminatedUnion('event', [
-  z.object({ event: z.literal('start'), profile: z.string(), total_steps: z.number().int(), start_step: z.number().int(), examples: z.number().int(), skipped_too_long: z.number().int(), world_size: z.number().int() }).passthrough(),
-  z.object({ event: z.literal('step'), step: z.number().int(), total_steps: z.number().int(), loss: z.number(), lr: z.number(), tokens: z.number().int(), tokens_per_s: z.number(), elapsed_s: z.number() }),
+  z
+    .object({
+      event: z.literal('start'),
+      profile: z.string(),
+      total_steps: z.number().int(),
+      start_step: z.number().int(),
+      examples: z.number().int(),
+      skipped_too_long: z.number().int(),
+      world_size: z.number().int(),
+    })
+    .passthrough(),
+  z.object({
+    event: z.literal('step'),
+    step: z.number().int(),
+    total_steps: z.number().int(),
+    loss: z.number(),
+    lr: z.number(),
+    tokens: z.number().int(),
+    tokens_per_s: z.number(),
+    elapsed_s: z.number(),
+  }),
   z.object({ event: z.literal('checkpoint'), step: z.number().int(), path: z.string() }),
   z.object({ event: z.literal('done'), output: z.string(), metrics: z.record(z.string(), z.unknown()) }),
-  z.object({ event: z.literal('error'), kind: z.string(), retryable: z.boolean(), message: z.string(), file: z.string().optional(), line: z.number().int().optional() }),
+  z.object({
+    event: z.literal('error'),
+    kind: z.string(),
+    retryable: z.boolean(),
+    message: z.string(),
+    file: z.string().optional(),
+    line: z.number().int().optional(),
+  }),
 ]);
 export type TrainerEvent = z.infer<typeof TrainerEvent>;
 export type TrainerErrorEvent = Extract<TrainerEvent, { event: 'error' }>;
@@ -47,8 +73,8 @@ export function parseTrainerLine(line: string): TrainerEvent | undefined {
 }
 
 const FIXES: Record<string, { code: string; fix: string }> = {
-  bad_data: { code: 'TRAINING_DATA_INVALID', fix: 'fix the line it names in the training trajectories (the synthesize step\'s output), then run again' },
-  config: { code: 'TRAINER_CONFIG_INVALID', fix: 'check the fine-tune step\'s config: profile, baseModelPath, processes' },
+  bad_data: { code: 'TRAINING_DATA_INVALID', fix: "fix the line it names in the training trajectories (the synthesize step's output), then run again" },
+  config: { code: 'TRAINER_CONFIG_INVALID', fix: "check the fine-tune step's config: profile, baseModelPath, processes" },
   oom: { code: 'TRAINER_OUT_OF_MEMORY', fix: 'retried automatically; if it persists, lower max_seq_len or micro_batch in the profile, or use more GPUs' },
   terminated: { code: 'TRAINER_TERMINATED', fix: 'retried automatically from the last checkpoint (a worker shut down or the node was preempted)' },
 };

@@ -7,19 +7,77 @@ import { validateFlow } from './validate-flow.js';
 export const TRAJECTORY_FORMAT = 'flow-trajectory/v1';
 
 /** The agent's system prompt, the same at training and serving time. */
-export const AGENT_SYSTEM_PROMPT = 'You build Shopify Flow workflows for merchants. Use the tools to build exactly what the merchant asks for, validate it, then summarize what you built.';
+export const AGENT_SYSTEM_PROMPT =
+  'You build Shopify Flow workflows for merchants. Use the tools to build exactly what the merchant asks for, validate it, then summarize what you built.';
 
 const schema = (properties: Record<string, unknown>, required: string[]) => ({ type: 'object', properties, required, additionalProperties: false });
-const placement = { after: { type: 'string', description: 'step_id to attach to' }, port: { type: 'string', enum: ['output', 'true', 'false', 'loop_body', 'after'] } };
+const placement = {
+  after: { type: 'string', description: 'step_id to attach to' },
+  port: { type: 'string', enum: ['output', 'true', 'false', 'loop_body', 'after'] },
+};
 
 /** The agent's tools, as the fine-tuning file declares them. */
 export const FLOW_TOOLS = [
-  { type: 'function', function: { name: 'get_workflow', description: 'Read the workflow the merchant wants to change.', parameters: schema({ name: { type: 'string' } }, ['name']) } },
-  { type: 'function', function: { name: 'add_trigger', description: 'Start the workflow with a trigger task.', parameters: schema({ step_id: { type: 'string' }, task_id: { type: 'string' } }, ['step_id', 'task_id']) } },
-  { type: 'function', function: { name: 'add_condition', description: 'Add a condition; its true/false ports branch.', parameters: schema({ step_id: { type: 'string' }, ...placement, condition: { type: 'object' } }, ['step_id', 'after', 'port', 'condition']) } },
-  { type: 'function', function: { name: 'add_action', description: 'Add an action task with its config.', parameters: schema({ step_id: { type: 'string' }, ...placement, task_id: { type: 'string' }, config: { type: 'object' } }, ['step_id', 'after', 'port', 'task_id', 'config']) } },
-  { type: 'function', function: { name: 'add_foreach', description: 'Loop over a list; attach the loop body to loop_body.', parameters: schema({ step_id: { type: 'string' }, ...placement, items: { type: 'string' }, item_name: { type: 'string' } }, ['step_id', 'after', 'port', 'items', 'item_name']) } },
-  { type: 'function', function: { name: 'update_step', description: 'Replace the config of an existing step.', parameters: schema({ step_id: { type: 'string' }, config: { type: 'object' } }, ['step_id', 'config']) } },
+  {
+    type: 'function',
+    function: {
+      name: 'get_workflow',
+      description: 'Read the workflow the merchant wants to change.',
+      parameters: schema({ name: { type: 'string' } }, ['name']),
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'add_trigger',
+      description: 'Start the workflow with a trigger task.',
+      parameters: schema({ step_id: { type: 'string' }, task_id: { type: 'string' } }, ['step_id', 'task_id']),
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'add_condition',
+      description: 'Add a condition; its true/false ports branch.',
+      parameters: schema({ step_id: { type: 'string' }, ...placement, condition: { type: 'object' } }, ['step_id', 'after', 'port', 'condition']),
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'add_action',
+      description: 'Add an action task with its config.',
+      parameters: schema({ step_id: { type: 'string' }, ...placement, task_id: { type: 'string' }, config: { type: 'object' } }, [
+        'step_id',
+        'after',
+        'port',
+        'task_id',
+        'config',
+      ]),
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'add_foreach',
+      description: 'Loop over a list; attach the loop body to loop_body.',
+      parameters: schema({ step_id: { type: 'string' }, ...placement, items: { type: 'string' }, item_name: { type: 'string' } }, [
+        'step_id',
+        'after',
+        'port',
+        'items',
+        'item_name',
+      ]),
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'update_step',
+      description: 'Replace the config of an existing step.',
+      parameters: schema({ step_id: { type: 'string' }, config: { type: 'object' } }, ['step_id', 'config']),
+    },
+  },
   { type: 'function', function: { name: 'validate_workflow', description: 'Check the workflow; returns the problems found.', parameters: schema({}, []) } },
 ] as const;
 
@@ -76,7 +134,10 @@ function callFor(entry: { step: FlowStep; after?: string; port?: string }): { na
  * adds what is new and updates what changed; for a new workflow it builds every step.
  */
 export function buildTrajectory(request: string, expected: FlowWorkflow, base?: FlowWorkflow): TrainingExample {
-  const messages: ChatMessage[] = [{ role: 'system', content: AGENT_SYSTEM_PROMPT }, { role: 'user', content: request }];
+  const messages: ChatMessage[] = [
+    { role: 'system', content: AGENT_SYSTEM_PROMPT },
+    { role: 'user', content: request },
+  ];
   let n = 0;
   const call = (name: string, args: Record<string, unknown>, result: unknown): void => {
     const id = `call_${++n}`;
@@ -95,7 +156,10 @@ export function buildTrajectory(request: string, expected: FlowWorkflow, base?: 
     }
   }
   call('validate_workflow', {}, { valid: true, problems: [] });
-  messages.push({ role: 'assistant', content: `${base === undefined ? 'Created' : 'Updated'} the workflow "${expected.name}" with ${expected.steps.length} steps; it validates.` });
+  messages.push({
+    role: 'assistant',
+    content: `${base === undefined ? 'Created' : 'Updated'} the workflow "${expected.name}" with ${expected.steps.length} steps; it validates.`,
+  });
   return { messages, tools: FLOW_TOOLS };
 }
 
@@ -161,7 +225,8 @@ export class WorkflowBuilder {
 /** Replays a trajectory's tool calls into a workflow: what the local model learns from and tests check. */
 export function replayTrajectory(example: TrainingExample): FlowWorkflow {
   const getWorkflow = example.messages.flatMap((m) => m.tool_calls ?? []).find((c) => c.function.name === 'get_workflow');
-  const base = getWorkflow === undefined ? undefined : (JSON.parse(example.messages.find((m) => m.tool_call_id === getWorkflow.id)?.content ?? '{}') as FlowWorkflow);
+  const base =
+    getWorkflow === undefined ? undefined : (JSON.parse(example.messages.find((m) => m.tool_call_id === getWorkflow.id)?.content ?? '{}') as FlowWorkflow);
   const builder = new WorkflowBuilder(base);
   for (const message of example.messages) for (const call of message.tool_calls ?? []) builder.apply(call.function.name, call.function.arguments);
   return builder.workflow();

@@ -22,7 +22,14 @@ type Resolved = { ok: true; spec: FieldSpec | { resource: Resource } } | { ok: f
 
 const NUMERIC: ReadonlySet<FieldType> = new Set(['Integer', 'Float', 'Money', 'Decimal']);
 const ORDERED: ReadonlySet<FieldType> = new Set([...NUMERIC, 'Date']);
-const STRING_OPERATORS: ReadonlySet<CompareOperator> = new Set(['starts_with?', 'ends_with?', 'includes?', 'not_starts_with?', 'not_ends_with?', 'not_includes?']);
+const STRING_OPERATORS: ReadonlySet<CompareOperator> = new Set([
+  'starts_with?',
+  'ends_with?',
+  'includes?',
+  'not_starts_with?',
+  'not_ends_with?',
+  'not_includes?',
+]);
 const TEMPLATE = /\{\{\s*([A-Za-z_][\w.]*)\s*\}\}/g;
 const HTTP_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -38,14 +45,22 @@ function resolvePath(path: string, scope: Scope, loopItems: ReadonlySet<string>)
   const [root, ...rest] = path.split('.');
   const binding = root === undefined ? undefined : scope.bindings.get(root);
   if (binding === undefined) {
-    if (root !== undefined && loopItems.has(root)) return { ok: false, why: 'outside-loop', detail: `${root} is a for-each item, available only inside its loop body` };
+    if (root !== undefined && loopItems.has(root))
+      return { ok: false, why: 'outside-loop', detail: `${root} is a for-each item, available only inside its loop body` };
     return { ok: false, why: 'unknown', detail: `unknown field path ${path}: nothing named ${root ?? ''} is available here` };
   }
-  if ('records' in binding) return rest.length === 0 ? { ok: true, spec: { listOf: binding.records } } : { ok: false, why: 'unknown', detail: `${root} is a list of ${binding.records} records: loop over it with for each` };
-  if ('scalar' in binding) return rest.length === 0 ? { ok: true, spec: binding.scalar } : { ok: false, why: 'unknown', detail: `${root} is a ${binding.scalar}; it has no field ${rest.join('.')}` };
+  if ('records' in binding)
+    return rest.length === 0
+      ? { ok: true, spec: { listOf: binding.records } }
+      : { ok: false, why: 'unknown', detail: `${root} is a list of ${binding.records} records: loop over it with for each` };
+  if ('scalar' in binding)
+    return rest.length === 0
+      ? { ok: true, spec: binding.scalar }
+      : { ok: false, why: 'unknown', detail: `${root} is a ${binding.scalar}; it has no field ${rest.join('.')}` };
   let current: FieldSpec | { resource: Resource } = { resource: binding.resource };
   for (const segment of rest) {
-    if (typeof current === 'string' || !('resource' in current)) return { ok: false, why: 'unknown', detail: `unknown field path ${path}: ${describe(current)} has no field ${segment}` };
+    if (typeof current === 'string' || !('resource' in current))
+      return { ok: false, why: 'unknown', detail: `unknown field path ${path}: ${describe(current)} has no field ${segment}` };
     const next: FieldSpec | undefined = RESOURCE_FIELDS[current.resource][segment];
     if (next === undefined) return { ok: false, why: 'unknown', detail: `unknown field path ${path}: ${current.resource} has no field ${segment}` };
     current = next;
@@ -78,7 +93,13 @@ class FlowValidator {
 
   private field(path: string, scope: Scope, stepId: string, bucket: ErrorBucket): Resolved {
     const resolved = resolvePath(path, scope, this.loopItems);
-    if (!resolved.ok) this.report(resolved.why === 'outside-loop' ? 'foreach_body' : bucket, resolved.why === 'outside-loop' ? 'FOREACH_ITEM_OUTSIDE_LOOP' : 'UNKNOWN_FIELD_PATH', resolved.detail, stepId);
+    if (!resolved.ok)
+      this.report(
+        resolved.why === 'outside-loop' ? 'foreach_body' : bucket,
+        resolved.why === 'outside-loop' ? 'FOREACH_ITEM_OUTSIDE_LOOP' : 'UNKNOWN_FIELD_PATH',
+        resolved.detail,
+        stepId,
+      );
     return resolved;
   }
 
@@ -86,9 +107,15 @@ class FlowValidator {
     switch (condition.kind) {
       case 'group': {
         if (condition.connectives.length !== condition.terms.length - 1) {
-          this.report('condition', 'CONDITION_MALFORMED', `a group of ${condition.terms.length} terms needs ${condition.terms.length - 1} connectives, has ${condition.connectives.length}`, stepId);
+          this.report(
+            'condition',
+            'CONDITION_MALFORMED',
+            `a group of ${condition.terms.length} terms needs ${condition.terms.length - 1} connectives, has ${condition.connectives.length}`,
+            stepId,
+          );
         }
-        if (new Set(condition.connectives).size > 1) this.report('condition', 'MIXED_CONNECTIVES', '&& and || are mixed at one level; nest one of them in its own group', stepId);
+        if (new Set(condition.connectives).size > 1)
+          this.report('condition', 'MIXED_CONNECTIVES', '&& and || are mixed at one level; nest one of them in its own group', stepId);
         for (const term of condition.terms) this.condition(term, scope, stepId);
         return;
       }
@@ -123,7 +150,12 @@ class FlowValidator {
   private check(operator: CheckOperator, field: string, type: FieldType, stepId: string): void {
     const forStrings = operator === 'empty_or_nil?' || operator === 'not_empty_or_nil?';
     if (forStrings !== (type === 'String')) {
-      this.report('condition', 'OPERATOR_TYPE_MISMATCH', `${operator} is for ${forStrings ? 'strings' : 'non-string fields'}; ${field} is ${type}${forStrings ? ' (use nil?)' : ' (use empty_or_nil?)'}`, stepId);
+      this.report(
+        'condition',
+        'OPERATOR_TYPE_MISMATCH',
+        `${operator} is for ${forStrings ? 'strings' : 'non-string fields'}; ${field} is ${type}${forStrings ? ' (use nil?)' : ' (use empty_or_nil?)'}`,
+        stepId,
+      );
     }
   }
 
@@ -133,7 +165,12 @@ class FlowValidator {
     if (['>', '>=', '<', '<='].includes(operator) && !ORDERED.has(type)) return bad('ordering applies to numbers, money and dates');
     const isList = operator === 'in?' || operator === 'not_in?';
     if (isList !== Array.isArray(value)) {
-      this.report('condition', 'CONDITION_VALUE_TYPE', isList ? `${operator} needs a literal list of values` : `${operator} needs a single value, not a list`, stepId);
+      this.report(
+        'condition',
+        'CONDITION_VALUE_TYPE',
+        isList ? `${operator} needs a literal list of values` : `${operator} needs a single value, not a list`,
+        stepId,
+      );
       return;
     }
     const values = Array.isArray(value) ? value : [value];
@@ -169,7 +206,8 @@ class FlowValidator {
         if (typeof value !== 'string' || value.trim() === '') bad('expected non-empty text');
         return;
       case 'stringList':
-        if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string' && v.trim() !== '')) bad('expected a non-empty list of non-empty strings');
+        if (!Array.isArray(value) || value.length === 0 || !value.every((v) => typeof v === 'string' && v.trim() !== ''))
+          bad('expected a non-empty list of non-empty strings');
         return;
       case 'email':
         if (typeof value !== 'string' || !/^[^\s@]+@[^\s@]+\.[^\s@]+$|\{\{/.test(value)) bad(`${JSON.stringify(value)} is not an email address`);
@@ -181,7 +219,8 @@ class FlowValidator {
         if (!Number.isInteger(value)) bad('expected a whole number');
         return;
       case 'duration':
-        if (typeof value !== 'string' || !/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/.test(value)) bad(`${JSON.stringify(value)} is not an ISO-8601 duration such as PT1H`);
+        if (typeof value !== 'string' || !/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/.test(value))
+          bad(`${JSON.stringify(value)} is not an ISO-8601 duration such as PT1H`);
         return;
       case 'httpMethod':
         if (typeof value !== 'string' || !HTTP_METHODS.has(value)) bad(`expected one of ${[...HTTP_METHODS].join(', ')}`);
@@ -192,7 +231,8 @@ class FlowValidator {
       case 'fieldPath': {
         if (typeof value !== 'string') return bad('expected a field path');
         const resolved = this.field(value, scope, stepId, 'config_field');
-        if (resolved.ok && (typeof resolved.spec === 'string' || !('list' in resolved.spec || 'listOf' in resolved.spec))) bad(`${value} is ${describe(resolved.spec)}, not a list`);
+        if (resolved.ok && (typeof resolved.spec === 'string' || !('list' in resolved.spec || 'listOf' in resolved.spec)))
+          bad(`${value} is ${describe(resolved.spec)}, not a list`);
       }
     }
   }
@@ -256,7 +296,12 @@ export function validateFlow(input: unknown): FlowProblem[] {
     }
     if (!PORTS[from.task_type].includes(link.port)) {
       const bucket = from.task_type === 'CONDITION' ? 'condition' : from.task_type === 'FOREACH' ? 'foreach_body' : 'task';
-      v.report(bucket, 'WRONG_PORT', `${from.task_type.toLowerCase()} ${from.step_id} has no port ${link.port}; use ${PORTS[from.task_type].join(' or ')}`, from.step_id);
+      v.report(
+        bucket,
+        'WRONG_PORT',
+        `${from.task_type.toLowerCase()} ${from.step_id} has no port ${link.port}; use ${PORTS[from.task_type].join(' or ')}`,
+        from.step_id,
+      );
       // What lies behind a wrong port is reached but not checked: its scope is unknowable, and one wrong port is one problem.
       wrongTargets.push(link.to);
       continue;
@@ -277,10 +322,16 @@ export function validateFlow(input: unknown): FlowProblem[] {
       if (step.task_type === 'CONDITION') {
         const fields = Object.keys(step.config);
         if (fields.length !== 1 || fields[0] !== 'condition') {
-          v.report('condition', 'CONDITION_FIELD_COUNT', `a condition has exactly one condition field; ${step.step_id} has ${fields.length === 0 ? 'none' : fields.join(', ')}`, id);
+          v.report(
+            'condition',
+            'CONDITION_FIELD_COUNT',
+            `a condition has exactly one condition field; ${step.step_id} has ${fields.length === 0 ? 'none' : fields.join(', ')}`,
+            id,
+          );
         }
         const parsed = Condition.safeParse(step.config.condition);
-        if (step.config.condition !== undefined && !parsed.success) v.report('condition', 'CONDITION_MALFORMED', `condition of ${id}: ${parsed.error.issues[0]?.message ?? 'invalid'}`, id);
+        if (step.config.condition !== undefined && !parsed.success)
+          v.report('condition', 'CONDITION_MALFORMED', `condition of ${id}: ${parsed.error.issues[0]?.message ?? 'invalid'}`, id);
         if (parsed.success) v.condition(parsed.data, scope, id);
       } else {
         v.config(step, spec, scope);
@@ -312,7 +363,8 @@ export function validateFlow(input: unknown): FlowProblem[] {
   };
   wrongTargets.forEach(markReached);
   for (const step of workflow.steps) {
-    if (!reached.has(step.step_id) && workflow.steps.some((s) => s.task_type === 'TRIGGER')) v.report('task', 'UNREACHABLE_STEP', `step ${step.step_id} is not reachable from a trigger`, step.step_id);
+    if (!reached.has(step.step_id) && workflow.steps.some((s) => s.task_type === 'TRIGGER'))
+      v.report('task', 'UNREACHABLE_STEP', `step ${step.step_id} is not reachable from a trigger`, step.step_id);
   }
   return v.problems;
 }

@@ -9,7 +9,17 @@ export type KappaWeights = 'unweighted' | 'linear' | 'quadratic';
 const Z95 = 1.959963984540054;
 
 export type KappaResult =
-  | { defined: true; kappa: number; n: number; labels: string[]; confusion: number[][]; observedAgreement: number; expectedAgreement: number; standardError: number; ci: [number, number] }
+  | {
+      defined: true;
+      kappa: number;
+      n: number;
+      labels: string[];
+      confusion: number[][];
+      observedAgreement: number;
+      expectedAgreement: number;
+      standardError: number;
+      ci: [number, number];
+    }
   | { defined: false; reason: string; n: number; labels: string[]; confusion: number[][] };
 
 export interface KappaOptions {
@@ -19,7 +29,10 @@ export interface KappaOptions {
 }
 
 export class AgreementInputError extends Error {
-  constructor(message: string, readonly fix: string) {
+  constructor(
+    message: string,
+    readonly fix: string,
+  ) {
     super(message);
     this.name = 'AgreementInputError';
   }
@@ -30,12 +43,19 @@ function labelOrder(a: readonly string[], b: readonly string[], options: KappaOp
   const seen = [...new Set([...a, ...b])];
   if (options.labels !== undefined) {
     const unknown = seen.filter((l) => !options.labels?.includes(l));
-    if (unknown.length > 0) throw new AgreementInputError(`label ${JSON.stringify(unknown[0])} is not in the label order ${options.labels.join(',')}`, 'list every label in --labels, in their order');
+    if (unknown.length > 0)
+      throw new AgreementInputError(
+        `label ${JSON.stringify(unknown[0])} is not in the label order ${options.labels.join(',')}`,
+        'list every label in --labels, in their order',
+      );
     return [...options.labels];
   }
   if (seen.every((l) => l.trim() !== '' && Number.isFinite(Number(l)))) return seen.sort((x, y) => Number(x) - Number(y));
   if ((options.weights ?? 'unweighted') !== 'unweighted') {
-    throw new AgreementInputError('weighted kappa needs the order of the labels (ordinal labels must not be sorted alphabetically)', 'pass the labels in their order, e.g. --labels bad,needs_improvement,good');
+    throw new AgreementInputError(
+      'weighted kappa needs the order of the labels (ordinal labels must not be sorted alphabetically)',
+      'pass the labels in their order, e.g. --labels bad,needs_improvement,good',
+    );
   }
   return seen;
 }
@@ -56,7 +76,11 @@ function agreementWeights(k: number, weights: KappaWeights): number[][] {
  * cohenKappa(['1','2','3','4','5','3','2'], ['1','3','3','5','4','2','2'], { weights: 'linear' }) // kappa 0.58824
  */
 export function cohenKappa(a: readonly string[], b: readonly string[], options: KappaOptions = {}): KappaResult {
-  if (a.length !== b.length) throw new AgreementInputError(`the raters labelled ${a.length} and ${b.length} items`, 'give both raters the same items, one label per line in the same order');
+  if (a.length !== b.length)
+    throw new AgreementInputError(
+      `the raters labelled ${a.length} and ${b.length} items`,
+      'give both raters the same items, one label per line in the same order',
+    );
   const weights = options.weights ?? 'unweighted';
   const labels = labelOrder(a, b, options);
   const k = labels.length;
@@ -79,20 +103,44 @@ export function cohenKappa(a: readonly string[], b: readonly string[], options: 
   }
   if (1 - pe <= 1e-12) {
     const used = labels.filter((_, i) => (rows[i] as number) > 0 || (cols[i] as number) > 0);
-    return { defined: false, reason: used.length === 1 ? `both raters used one single identical label (${used[0] ?? ''}): agreement beyond chance is 0/0` : 'chance agreement is total: kappa is 0/0', n, labels, confusion };
+    return {
+      defined: false,
+      reason:
+        used.length === 1
+          ? `both raters used one single identical label (${used[0] ?? ''}): agreement beyond chance is 0/0`
+          : 'chance agreement is total: kappa is 0/0',
+      n,
+      labels,
+      confusion,
+    };
   }
   const kappa = (po - pe) / (1 - pe);
   const rowWeight = labels.map((_, i) => labels.reduce((s, _l, j) => s + (cols[j] as number) * (w[i]![j] as number), 0));
   const colWeight = labels.map((_, j) => labels.reduce((s, _l, i) => s + (rows[i] as number) * (w[i]![j] as number), 0));
   let sum = 0;
-  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) sum += (p[i]![j] as number) * ((w[i]![j] as number) - ((rowWeight[i] as number) + (colWeight[j] as number)) * (1 - kappa)) ** 2;
+  for (let i = 0; i < k; i++)
+    for (let j = 0; j < k; j++) sum += (p[i]![j] as number) * ((w[i]![j] as number) - ((rowWeight[i] as number) + (colWeight[j] as number)) * (1 - kappa)) ** 2;
   const variance = Math.max(0, (sum - (kappa - pe * (1 - kappa)) ** 2) / (n * (1 - pe) ** 2));
   const standardError = Math.sqrt(variance);
-  return { defined: true, kappa, n, labels, confusion, observedAgreement: po, expectedAgreement: pe, standardError, ci: [kappa - Z95 * standardError, kappa + Z95 * standardError] };
+  return {
+    defined: true,
+    kappa,
+    n,
+    labels,
+    confusion,
+    observedAgreement: po,
+    expectedAgreement: pe,
+    standardError,
+    ci: [kappa - Z95 * standardError, kappa + Z95 * standardError],
+  };
 }
 
 /** Percentile bootstrap interval of kappa (pairs resampled with a seeded generator; undefined resamples skipped). */
-export function bootstrapKappaInterval(a: readonly string[], b: readonly string[], options: KappaOptions & { samples?: number; seed?: number; level?: number } = {}): [number, number] | undefined {
+export function bootstrapKappaInterval(
+  a: readonly string[],
+  b: readonly string[],
+  options: KappaOptions & { samples?: number; seed?: number; level?: number } = {},
+): [number, number] | undefined {
   const samples = options.samples ?? 2000;
   const rng = new SeededRandom(options.seed ?? 1);
   const labels = labelOrder(a, b, options);
@@ -119,7 +167,8 @@ export function bootstrapKappaInterval(a: readonly string[], b: readonly string[
 export function fleissKappa(ratings: ReadonlyArray<readonly string[]>): { defined: true; kappa: number } | { defined: false; reason: string } {
   const raters = ratings[0]?.length ?? 0;
   if (ratings.length === 0 || raters < 2) return { defined: false, reason: 'needs at least one item rated by two or more raters' };
-  if (ratings.some((r) => r.length !== raters)) throw new AgreementInputError('every item needs the same number of ratings', 'give every item one label from each rater');
+  if (ratings.some((r) => r.length !== raters))
+    throw new AgreementInputError('every item needs the same number of ratings', 'give every item one label from each rater');
   const labels = [...new Set(ratings.flat())];
   const totals = new Map(labels.map((l) => [l, 0]));
   let agreement = 0;
@@ -127,7 +176,7 @@ export function fleissKappa(ratings: ReadonlyArray<readonly string[]>): { define
     const counts = new Map<string, number>();
     for (const l of item) counts.set(l, (counts.get(l) ?? 0) + 1);
     for (const [l, c] of counts) totals.set(l, (totals.get(l) ?? 0) + c);
-    agreement += ([...counts.values()].reduce((s, c) => s + c * (c - 1), 0)) / (raters * (raters - 1));
+    agreement += [...counts.values()].reduce((s, c) => s + c * (c - 1), 0) / (raters * (raters - 1));
   }
   const po = agreement / ratings.length;
   const pe = [...totals.values()].reduce((s, c) => s + (c / (ratings.length * raters)) ** 2, 0);

@@ -39,7 +39,11 @@ export const CalibratedJudge = z.object({
 export type CalibratedJudge = z.infer<typeof CalibratedJudge>;
 
 function summarize(score: AgreementScore, items: readonly CalibrationItem[]): z.infer<typeof Agreement> {
-  const ceiling = cohenKappa(items.map((i) => i.humans[0]), items.map((i) => i.humans[1]), { labels: [...JUDGE_LABELS] });
+  const ceiling = cohenKappa(
+    items.map((i) => i.humans[0]),
+    items.map((i) => i.humans[1]),
+    { labels: [...JUDGE_LABELS] },
+  );
   const [a, b] = score.humans;
   return {
     kappa: [a.defined ? a.kappa : null, b.defined ? b.kappa : null],
@@ -60,7 +64,7 @@ function summarize(score: AgreementScore, items: readonly CalibrationItem[]): z.
 export const calibrateJudge = defineStep({
   id: 'judge-calibrate',
   version: 1,
-  description: 'Calibrate the LLM judge against human labels (Cohen\'s kappa), choosing on development data',
+  description: "Calibrate the LLM judge against human labels (Cohen's kappa), choosing on development data",
   config: z.object({
     ...JUDGE_ENDPOINT_CONFIG,
     /** `offline-rules` (labelled offline) or a model on an OpenAI-compatible endpoint. */
@@ -80,7 +84,10 @@ export const calibrateJudge = defineStep({
   outputs: { judge: json(CalibratedJudge), report: dir() },
   env: ['OPENAI_BASE_URL'],
   async run({ config, inputs, outputs, log }) {
-    const items = (await readFile(inputs.calibration, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as CalibrationItem);
+    const items = (await readFile(inputs.calibration, 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as CalibrationItem);
     const runner = judgeRunner(config.model, config, 'judge-calibrate.model=<model>');
     if (runner.offline) log.warn('offline judge: rules stand in for the LLM judge (labelled offline in the report)');
     const base = specWithRubric(defaultJudgeSpec(config.model), config.startRubric);
@@ -97,14 +104,22 @@ export const calibrateJudge = defineStep({
       heldOut: summarize(agreement(heldLabels, heldOut), heldOut),
       iterations: result.history.length - 1,
       candidatesTried: result.candidatesTried,
-      disagreements: [...disagreementCells(heldOut, heldLabels).entries()].sort((a, b) => b[1].length - a[1].length).map(([cell, members]) => ({ cell, items: members.length })),
+      disagreements: [...disagreementCells(heldOut, heldLabels).entries()]
+        .sort((a, b) => b[1].length - a[1].length)
+        .map(([cell, members]) => ({ cell, items: members.length })),
     };
     const trusted = (calibrated.heldOut.mean ?? -1) >= config.trustThreshold;
     const title = `Judge calibration — ${runner.id}${runner.offline ? ' (offline judge)' : ''}`;
     const blocks: ReportBlock[] = [
       { kind: 'heading', level: 1, text: title },
-      { kind: 'paragraph', text: `Spec ${calibrated.specDigest.slice(0, 12)}: rubric "${result.chosen.rubricName}", ${result.chosen.fewShot.length === 0 ? 'no few-shot examples' : `few-shot examples ${result.chosen.fewShot.map((e) => e.from).join(' ')}`}. Chosen on the development part (${development.length} items) after ${calibrated.iterations} accepted change(s) and ${result.candidatesTried} candidate specs; reported on the held-out part (${heldOut.length} items).` },
-      { kind: 'paragraph', text: `Held-out kappa, mean over the two annotators: ${calibrated.heldOut.mean?.toFixed(3) ?? 'undefined'} (human ceiling ${calibrated.heldOut.ceiling?.toFixed(3) ?? '–'}; trust bar ${config.trustThreshold}): ${trusted ? 'trusted' : 'NOT trusted — the judge step will refuse it'}.${calibrated.heldOut.unjudged > 0 ? ` ${calibrated.heldOut.unjudged} item(s) got no valid judgement and are left out.` : ''}` },
+      {
+        kind: 'paragraph',
+        text: `Spec ${calibrated.specDigest.slice(0, 12)}: rubric "${result.chosen.rubricName}", ${result.chosen.fewShot.length === 0 ? 'no few-shot examples' : `few-shot examples ${result.chosen.fewShot.map((e) => e.from).join(' ')}`}. Chosen on the development part (${development.length} items) after ${calibrated.iterations} accepted change(s) and ${result.candidatesTried} candidate specs; reported on the held-out part (${heldOut.length} items).`,
+      },
+      {
+        kind: 'paragraph',
+        text: `Held-out kappa, mean over the two annotators: ${calibrated.heldOut.mean?.toFixed(3) ?? 'undefined'} (human ceiling ${calibrated.heldOut.ceiling?.toFixed(3) ?? '–'}; trust bar ${config.trustThreshold}): ${trusted ? 'trusted' : 'NOT trusted — the judge step will refuse it'}.${calibrated.heldOut.unjudged > 0 ? ` ${calibrated.heldOut.unjudged} item(s) got no valid judgement and are left out.` : ''}`,
+      },
       { kind: 'heading', text: 'Agreement on the held-out part' },
       { kind: 'table', rows: agreementTable(heldOut, heldLabels) },
       { kind: 'heading', text: 'Agreement on the development part' },
@@ -121,7 +136,16 @@ export const calibrateJudge = defineStep({
     await mkdir(outputs.report, { recursive: true });
     await writeFile(join(outputs.report, 'report.md'), toMarkdown(blocks));
     await writeFile(join(outputs.report, 'report.html'), toHtml(title, blocks));
-    log.info({ judge: runner.id, spec: calibrated.specDigest.slice(0, 12), heldOutKappa: calibrated.heldOut.mean, development: calibrated.development.mean, ...runner.stats() }, 'judge calibrated');
+    log.info(
+      {
+        judge: runner.id,
+        spec: calibrated.specDigest.slice(0, 12),
+        heldOutKappa: calibrated.heldOut.mean,
+        development: calibrated.development.mean,
+        ...runner.stats(),
+      },
+      'judge calibrated',
+    );
     return { judge: calibrated };
   },
 });

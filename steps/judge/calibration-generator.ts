@@ -55,7 +55,8 @@ function degrade(rng: SeededRandom, ideal: FlowWorkflow, pattern: CalibrationIte
     }
     case 'wrong-trigger': {
       const trigger = w.steps.find((s) => s.task_type === 'TRIGGER');
-      if (trigger) trigger.task_id = trigger.task_id === 'shopify::admin::customer_created' ? 'shopify::admin::product_created' : 'shopify::admin::customer_created';
+      if (trigger)
+        trigger.task_id = trigger.task_id === 'shopify::admin::customer_created' ? 'shopify::admin::product_created' : 'shopify::admin::customer_created';
       return w;
     }
     case 'broken-link':

@@ -10,7 +10,11 @@ const ci = (k: KappaResult): string => (k.defined ? `[${k.ci[0].toFixed(3)}, ${k
 /** Judge vs each annotator beside the annotators' own agreement (the ceiling), for one part of the set. */
 export function agreementTable(items: readonly CalibrationItem[], judged: ReadonlyArray<JudgeLabel | null>): string[][] {
   const score = agreement(judged, items);
-  const ceiling = cohenKappa(items.map((i) => i.humans[0]), items.map((i) => i.humans[1]), { labels: LABELS });
+  const ceiling = cohenKappa(
+    items.map((i) => i.humans[0]),
+    items.map((i) => i.humans[1]),
+    { labels: LABELS },
+  );
   return [
     ['raters', 'kappa', '95% CI', 'items'],
     ['judge vs annotator 1', fmt(score.humans[0]), ci(score.humans[0]), String(score.humans[0].n)],
@@ -39,19 +43,38 @@ export function disagreementTable(items: readonly CalibrationItem[], judged: Rea
     ['judge → annotators', 'items', 'dangerous', 'patterns', 'slices', 'examples'],
     ...rows.map(([cell, members]) => {
       const [judge, human] = cell.split(' → ') as [JudgeLabel, JudgeLabel];
-      const count = (key: (m: CalibrationItem) => string): string => Object.entries(members.reduce<Record<string, number>>((acc, m) => ({ ...acc, [key(m)]: (acc[key(m)] ?? 0) + 1 }), {})).map(([k, n]) => `${k} ${n}`).join(', ');
-      return [cell, String(members.length), Math.abs(LABELS.indexOf(judge) - LABELS.indexOf(human)) >= 2 ? 'yes' : 'no', count((m) => m.pattern), count((m) => m.slice), members.slice(0, 3).map((m) => m.id).join(' ')];
+      const count = (key: (m: CalibrationItem) => string): string =>
+        Object.entries(members.reduce<Record<string, number>>((acc, m) => ({ ...acc, [key(m)]: (acc[key(m)] ?? 0) + 1 }), {}))
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ');
+      return [
+        cell,
+        String(members.length),
+        Math.abs(LABELS.indexOf(judge) - LABELS.indexOf(human)) >= 2 ? 'yes' : 'no',
+        count((m) => m.pattern),
+        count((m) => m.slice),
+        members
+          .slice(0, 3)
+          .map((m) => m.id)
+          .join(' '),
+      ];
     }),
   ];
 }
 
 export function sliceTable(items: readonly CalibrationItem[], judged: ReadonlyArray<JudgeLabel | null>): string[][] {
   const slices = [...new Set(items.map((i) => i.slice))].sort();
-  return [['slice', 'items', 'judge vs annotator 1', 'judge vs annotator 2'], ...slices.map((slice) => {
-    const part = items.flatMap((item, i) => (item.slice === slice ? [{ item, label: judged[i] ?? null }] : []));
-    const score = agreement(part.map((p) => p.label), part.map((p) => p.item));
-    return [slice, String(part.length), fmt(score.humans[0]), fmt(score.humans[1])];
-  })];
+  return [
+    ['slice', 'items', 'judge vs annotator 1', 'judge vs annotator 2'],
+    ...slices.map((slice) => {
+      const part = items.flatMap((item, i) => (item.slice === slice ? [{ item, label: judged[i] ?? null }] : []));
+      const score = agreement(
+        part.map((p) => p.label),
+        part.map((p) => p.item),
+      );
+      return [slice, String(part.length), fmt(score.humans[0]), fmt(score.humans[1])];
+    }),
+  ];
 }
 
 export function historyBlocks(history: readonly SearchStep[], threshold: number, ceiling: number | null): ReportBlock[] {
@@ -62,7 +85,33 @@ export function historyBlocks(history: readonly SearchStep[], threshold: number,
   const values = series.flatMap((s) => s.values).filter((v): v is number => v !== null);
   const low = Math.min(0, ...values, threshold);
   return [
-    { kind: 'figure', caption: 'Mean kappa against the two annotators per search iteration: chosen on the development part, reported on the held-out part.', svg: lineChart({ series, references: [{ name: 'trust bar', value: threshold, color: '#b00020' }, ...(ceiling === null ? [] : [{ name: 'human ceiling', value: ceiling, color: '#2e7d32' }])], yRange: [low, 1], xLabel: 'iteration' }) },
-    { kind: 'table', rows: [['iteration', 'change', 'rubric', 'few-shot', 'development kappa', 'held-out kappa', 'spec'], ...history.map((h) => [String(h.iteration), h.change, h.rubricName, h.fewShot.join(' ') || '–', h.development.mean?.toFixed(3) ?? '–', h.heldOut.mean?.toFixed(3) ?? '–', h.specDigest.slice(0, 12)])] },
+    {
+      kind: 'figure',
+      caption: 'Mean kappa against the two annotators per search iteration: chosen on the development part, reported on the held-out part.',
+      svg: lineChart({
+        series,
+        references: [
+          { name: 'trust bar', value: threshold, color: '#b00020' },
+          ...(ceiling === null ? [] : [{ name: 'human ceiling', value: ceiling, color: '#2e7d32' }]),
+        ],
+        yRange: [low, 1],
+        xLabel: 'iteration',
+      }),
+    },
+    {
+      kind: 'table',
+      rows: [
+        ['iteration', 'change', 'rubric', 'few-shot', 'development kappa', 'held-out kappa', 'spec'],
+        ...history.map((h) => [
+          String(h.iteration),
+          h.change,
+          h.rubricName,
+          h.fewShot.join(' ') || '–',
+          h.development.mean?.toFixed(3) ?? '–',
+          h.heldOut.mean?.toFixed(3) ?? '–',
+          h.specDigest.slice(0, 12),
+        ]),
+      ],
+    },
   ];
 }

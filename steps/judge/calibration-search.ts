@@ -40,8 +40,16 @@ export function agreement(judged: ReadonlyArray<JudgeLabel | null>, items: reado
   const kept = items.flatMap((item, i) => (judged[i] === null || judged[i] === undefined ? [] : [{ item, label: judged[i] as JudgeLabel }]));
   const labels = kept.map((k) => k.label);
   const humans: [KappaResult, KappaResult] = [
-    cohenKappa(labels, kept.map((k) => k.item.humans[0]), { labels: LABELS }),
-    cohenKappa(labels, kept.map((k) => k.item.humans[1]), { labels: LABELS }),
+    cohenKappa(
+      labels,
+      kept.map((k) => k.item.humans[0]),
+      { labels: LABELS },
+    ),
+    cohenKappa(
+      labels,
+      kept.map((k) => k.item.humans[1]),
+      { labels: LABELS },
+    ),
   ];
   const mean = humans[0].defined && humans[1].defined ? (humans[0].kappa + humans[1].kappa) / 2 : null;
   return { humans, unjudged: items.length - kept.length, mean };
@@ -89,7 +97,15 @@ export async function searchJudgeSpec(items: readonly CalibrationItem[], judge: 
   const record = async (iteration: number, change: string, spec: JudgeSpec, development: AgreementScore): Promise<SearchStep> => {
     const reported = await scoreOn(spec, heldOut);
     heldOutLabels = reported.judged;
-    return { iteration, change, specDigest: specDigest(spec), rubricName: spec.rubricName, fewShot: spec.fewShot.map((e) => e.from), development, heldOut: reported.score };
+    return {
+      iteration,
+      change,
+      specDigest: specDigest(spec),
+      rubricName: spec.rubricName,
+      fewShot: spec.fewShot.map((e) => e.from),
+      development,
+      heldOut: reported.score,
+    };
   };
 
   let current = base;
@@ -107,7 +123,10 @@ export async function searchJudgeSpec(items: readonly CalibrationItem[], judge: 
         if (example === undefined) continue;
         const [label] = example.humans;
         const explanation = `annotators labelled it ${label}; the judge had said ${cell.split(' → ')[0] ?? ''}`;
-        candidates.push({ spec: { ...current, fewShot: [...current.fewShot, { from: example.id, request: example.request, output: example.output, label, explanation }] }, change: `few-shot example ${example.id} for the cell ${cell} (${members.length} items)` });
+        candidates.push({
+          spec: { ...current, fewShot: [...current.fewShot, { from: example.id, request: example.request, output: example.output, label, explanation }] },
+          change: `few-shot example ${example.id} for the cell ${cell} (${members.length} items)`,
+        });
       }
     }
     let best: { spec: JudgeSpec; change: string; result: Awaited<ReturnType<typeof scoreOn>> } | undefined;

@@ -50,7 +50,10 @@ export function labelShiftP(a: Record<string, number>, b: Record<string, number>
   let x = 0;
   for (const l of labels) {
     const column = (a[l] ?? 0) + (b[l] ?? 0);
-    for (const [observed, rowTotal] of [[a[l] ?? 0, na], [b[l] ?? 0, nb]] as const) {
+    for (const [observed, rowTotal] of [
+      [a[l] ?? 0, na],
+      [b[l] ?? 0, nb],
+    ] as const) {
       const expected = (rowTotal * column) / (na + nb);
       x += (observed - expected) ** 2 / expected;
     }
@@ -59,14 +62,23 @@ export function labelShiftP(a: Record<string, number>, b: Record<string, number>
 }
 
 /** Drift against the accepted baseline: kappa outside the baseline's interval, or a label shift at `alpha`. */
-export function judgeDrift(current: Pick<GoldenEntry, 'kappa' | 'labels'>, baseline: GoldenEntry, alpha: number): { drift: boolean; reasons: string[]; p: number } {
+export function judgeDrift(
+  current: Pick<GoldenEntry, 'kappa' | 'labels'>,
+  baseline: GoldenEntry,
+  alpha: number,
+): { drift: boolean; reasons: string[]; p: number } {
   const reasons: string[] = [];
   if (current.kappa === null) reasons.push('kappa on the golden set is undefined');
   else if (baseline.ci !== null && (current.kappa < baseline.ci[0] || current.kappa > baseline.ci[1])) {
-    reasons.push(`golden-set kappa ${current.kappa.toFixed(3)} is outside the baseline's interval [${baseline.ci[0].toFixed(3)}, ${baseline.ci[1].toFixed(3)}] (run ${baseline.runId})`);
+    reasons.push(
+      `golden-set kappa ${current.kappa.toFixed(3)} is outside the baseline's interval [${baseline.ci[0].toFixed(3)}, ${baseline.ci[1].toFixed(3)}] (run ${baseline.runId})`,
+    );
   }
   const p = labelShiftP(baseline.labels, current.labels);
-  if (p < alpha) reasons.push(`the label distribution shifted (chi-square p = ${p.toExponential(2)} < ${alpha}): ${JSON.stringify(baseline.labels)} → ${JSON.stringify(current.labels)}`);
+  if (p < alpha)
+    reasons.push(
+      `the label distribution shifted (chi-square p = ${p.toExponential(2)} < ${alpha}): ${JSON.stringify(baseline.labels)} → ${JSON.stringify(current.labels)}`,
+    );
   return { drift: reasons.length > 0, reasons, p };
 }
 
@@ -79,7 +91,10 @@ async function readHistory(path: string): Promise<z.infer<typeof GoldenHistory>>
     return GoldenHistory.parse(JSON.parse(await readFile(path, 'utf8')));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [] };
-    throw new FlywheelError('JUDGE_HISTORY_UNREADABLE', `${path} is not a golden-set history: ${(error as Error).message}`, { retryable: false, fix: 'restore it from a backup, or move it away to start a new baseline' });
+    throw new FlywheelError('JUDGE_HISTORY_UNREADABLE', `${path} is not a golden-set history: ${(error as Error).message}`, {
+      retryable: false,
+      fix: 'restore it from a backup, or move it away to start a new baseline',
+    });
   }
 }
 
@@ -115,11 +130,18 @@ export const goldenDrift = defineStep({
   }),
   convergent: true,
   async run({ config, inputs, outputs, runId, log }) {
-    const golden = (await readFile(inputs.golden, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as CalibrationItem);
-    const runner = judgeRunner(inputs.judge.spec.model, { ...config, memo: !config.liveJudge }, 'judge-golden-drift (the calibrated spec\'s model)');
+    const golden = (await readFile(inputs.golden, 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as CalibrationItem);
+    const runner = judgeRunner(inputs.judge.spec.model, { ...config, memo: !config.liveJudge }, "judge-golden-drift (the calibrated spec's model)");
     const judged = await runner.judge(inputs.judge.spec, golden);
     const kept = golden.flatMap((item, i) => (judged[i] === null || judged[i] === undefined ? [] : [{ item, label: judged[i] as JudgeLabel }]));
-    const kappa = cohenKappa(kept.map((k) => k.label), kept.map((k) => k.item.humans[0]), { labels: [...JUDGE_LABELS] });
+    const kappa = cohenKappa(
+      kept.map((k) => k.label),
+      kept.map((k) => k.item.humans[0]),
+      { labels: [...JUDGE_LABELS] },
+    );
     const labels = Object.fromEntries(JUDGE_LABELS.map((l) => [l, kept.filter((k) => k.label === l).length]));
     const path = historyPath(config.history);
     await mkdir(join(path, '..'), { recursive: true });
@@ -128,13 +150,29 @@ export const goldenDrift = defineStep({
       let p: number | null = null;
       const before = (await readHistory(path)).entries;
       const baseline = [...before].reverse().find((e) => e.status === 'baseline') ?? null;
-      const current = { runId, at: new Date().toISOString(), judge: runner.id, specDigest: inputs.judge.specDigest, kappa: kappa.defined ? kappa.kappa : null, ci: kappa.defined ? kappa.ci : null, labels };
+      const current = {
+        runId,
+        at: new Date().toISOString(),
+        judge: runner.id,
+        specDigest: inputs.judge.specDigest,
+        kappa: kappa.defined ? kappa.kappa : null,
+        ci: kappa.defined ? kappa.ci : null,
+        labels,
+      };
       if (baseline === null || config.acceptBaseline) {
-        entry = { ...current, status: 'baseline', reasons: [baseline === null ? 'first golden-set score: the accepted baseline' : 'accepted as the new baseline (acceptBaseline)'] };
+        entry = {
+          ...current,
+          status: 'baseline',
+          reasons: [baseline === null ? 'first golden-set score: the accepted baseline' : 'accepted as the new baseline (acceptBaseline)'],
+        };
       } else {
         const verdict = judgeDrift(current, baseline, config.alpha);
         p = verdict.p;
-        entry = { ...current, status: verdict.drift ? 'drift' : 'stable', reasons: verdict.drift ? verdict.reasons : [`within the baseline of run ${baseline.runId}`] };
+        entry = {
+          ...current,
+          status: verdict.drift ? 'drift' : 'stable',
+          reasons: verdict.drift ? verdict.reasons : [`within the baseline of run ${baseline.runId}`],
+        };
       }
       const history = [...before, entry];
       await writeFileWhole(path, `${JSON.stringify({ entries: history }, null, 2)}\n`);
@@ -143,16 +181,50 @@ export const goldenDrift = defineStep({
     const title = `Judge drift on the golden set — ${runner.id}${runner.offline ? ' (offline judge)' : ''}`;
     const blocks: ReportBlock[] = [
       { kind: 'heading', level: 1, text: title },
-      { kind: 'paragraph', text: `${golden.length} golden items, ${golden.length - kept.length} without a valid judgement. Status: ${entry.status}. ${entry.reasons.join(' ')}` },
-      { kind: 'figure', caption: 'Golden-set kappa per run, with the accepted baseline\'s interval.', svg: lineChart({ series: [{ name: 'golden-set kappa', values: history.map((e) => e.kappa), color: '#1f6fb2' }], references: baseline?.ci ? [{ name: 'baseline low', value: baseline.ci[0], color: '#b00020' }, { name: 'baseline high', value: baseline.ci[1], color: '#b00020' }] : [], yRange: [Math.min(0, ...history.map((e) => e.kappa ?? 0)), 1], xLabel: 'run' }) },
-      { kind: 'table', rows: [['run', 'at', 'spec', 'kappa', '95% CI', ...JUDGE_LABELS, 'status'], ...history.map((e) => [e.runId, e.at, e.specDigest.slice(0, 12), e.kappa?.toFixed(3) ?? '–', e.ci ? `[${e.ci[0].toFixed(3)}, ${e.ci[1].toFixed(3)}]` : '–', ...JUDGE_LABELS.map((l) => String(e.labels[l] ?? 0)), e.status])] },
+      {
+        kind: 'paragraph',
+        text: `${golden.length} golden items, ${golden.length - kept.length} without a valid judgement. Status: ${entry.status}. ${entry.reasons.join(' ')}`,
+      },
+      {
+        kind: 'figure',
+        caption: "Golden-set kappa per run, with the accepted baseline's interval.",
+        svg: lineChart({
+          series: [{ name: 'golden-set kappa', values: history.map((e) => e.kappa), color: '#1f6fb2' }],
+          references: baseline?.ci
+            ? [
+                { name: 'baseline low', value: baseline.ci[0], color: '#b00020' },
+                { name: 'baseline high', value: baseline.ci[1], color: '#b00020' },
+              ]
+            : [],
+          yRange: [Math.min(0, ...history.map((e) => e.kappa ?? 0)), 1],
+          xLabel: 'run',
+        }),
+      },
+      {
+        kind: 'table',
+        rows: [
+          ['run', 'at', 'spec', 'kappa', '95% CI', ...JUDGE_LABELS, 'status'],
+          ...history.map((e) => [
+            e.runId,
+            e.at,
+            e.specDigest.slice(0, 12),
+            e.kappa?.toFixed(3) ?? '–',
+            e.ci ? `[${e.ci[0].toFixed(3)}, ${e.ci[1].toFixed(3)}]` : '–',
+            ...JUDGE_LABELS.map((l) => String(e.labels[l] ?? 0)),
+            e.status,
+          ]),
+        ],
+      },
     ];
     await mkdir(outputs.report, { recursive: true });
     await writeFile(join(outputs.report, 'report.md'), toMarkdown(blocks));
     await writeFile(join(outputs.report, 'report.html'), toHtml(title, blocks));
     if (entry.status === 'drift') {
       if (config.onDrift === 'fail') {
-        throw new FlywheelError('JUDGE_DRIFT', `the judge drifted on the golden set: ${entry.reasons.join('; ')}`, { retryable: false, fix: 'find out what changed (the provider\'s model, the spec); if the change is deliberate, accept it with --set judge-drift.acceptBaseline=true; or set judge-drift.onDrift=warn' });
+        throw new FlywheelError('JUDGE_DRIFT', `the judge drifted on the golden set: ${entry.reasons.join('; ')}`, {
+          retryable: false,
+          fix: "find out what changed (the provider's model, the spec); if the change is deliberate, accept it with --set judge-drift.acceptBaseline=true; or set judge-drift.onDrift=warn",
+        });
       }
       log.warn({ reasons: entry.reasons }, 'the judge drifted on the golden set (onDrift=warn)');
     }

@@ -12,8 +12,21 @@ import { JUDGE_ENDPOINT_CONFIG, judgeRunner } from './judge-runner.js';
 
 const Prediction = z.object({ id: z.string(), request: z.string(), prediction: FlowWorkflow.nullable(), slices: SliceTags });
 
-const Distribution = z.object({ items: z.number().int(), labels: z.record(z.string(), z.number().int()), good: z.number(), goodCi: z.tuple([z.number(), z.number()]) });
-export const JudgedBenchmark = z.object({ judge: z.string(), offline: z.boolean(), specDigest: z.string(), heldOutKappa: z.number(), unjudged: z.number().int(), overall: Distribution, slices: z.record(z.string(), Distribution) });
+const Distribution = z.object({
+  items: z.number().int(),
+  labels: z.record(z.string(), z.number().int()),
+  good: z.number(),
+  goodCi: z.tuple([z.number(), z.number()]),
+});
+export const JudgedBenchmark = z.object({
+  judge: z.string(),
+  offline: z.boolean(),
+  specDigest: z.string(),
+  heldOutKappa: z.number(),
+  unjudged: z.number().int(),
+  overall: Distribution,
+  slices: z.record(z.string(), Distribution),
+});
 export type JudgedBenchmark = z.infer<typeof JudgedBenchmark>;
 
 function distribution(labels: readonly JudgeLabel[]): z.infer<typeof Distribution> {
@@ -26,12 +39,25 @@ function distribution(labels: readonly JudgeLabel[]): z.infer<typeof Distributio
 export function assertTrusted(calibrated: CalibratedJudge, minKappa: number): number {
   const kappa = calibrated.heldOut.mean;
   if (kappa !== null && kappa >= minKappa) return kappa;
-  const perHuman = calibrated.heldOut.kappa.map((k, i) => `annotator ${i + 1} ${k?.toFixed(3) ?? 'undefined'}${calibrated.heldOut.ci[i] ? ` [${(calibrated.heldOut.ci[i] as [number, number]).map((v) => v.toFixed(3)).join(', ')}]` : ''}`).join(', ');
-  const cells = calibrated.disagreements.slice(0, 3).map((d) => `${d.cell} (${d.items})`).join(', ') || 'none';
-  throw new FlywheelError('JUDGE_UNTRUSTED', `judge ${calibrated.judge} (spec ${calibrated.specDigest.slice(0, 12)}) agrees with humans at held-out kappa ${kappa?.toFixed(3) ?? 'undefined'} (${perHuman}; human ceiling ${calibrated.heldOut.ceiling?.toFixed(3) ?? '–'}), below the bar ${minKappa}. Largest disagreements: ${cells}`, {
-    retryable: false,
-    fix: 'read the calibration report (flywheel output calibrate-judge.report --out judge-report), improve the rubric or widen the search (calibrate-judge.maxIterations, maxFewShot); lower judge.minKappa only knowingly',
-  });
+  const perHuman = calibrated.heldOut.kappa
+    .map(
+      (k, i) =>
+        `annotator ${i + 1} ${k?.toFixed(3) ?? 'undefined'}${calibrated.heldOut.ci[i] ? ` [${(calibrated.heldOut.ci[i] as [number, number]).map((v) => v.toFixed(3)).join(', ')}]` : ''}`,
+    )
+    .join(', ');
+  const cells =
+    calibrated.disagreements
+      .slice(0, 3)
+      .map((d) => `${d.cell} (${d.items})`)
+      .join(', ') || 'none';
+  throw new FlywheelError(
+    'JUDGE_UNTRUSTED',
+    `judge ${calibrated.judge} (spec ${calibrated.specDigest.slice(0, 12)}) agrees with humans at held-out kappa ${kappa?.toFixed(3) ?? 'undefined'} (${perHuman}; human ceiling ${calibrated.heldOut.ceiling?.toFixed(3) ?? '–'}), below the bar ${minKappa}. Largest disagreements: ${cells}`,
+    {
+      retryable: false,
+      fix: 'read the calibration report (flywheel output calibrate-judge.report --out judge-report), improve the rubric or widen the search (calibrate-judge.maxIterations, maxFewShot); lower judge.minKappa only knowingly',
+    },
+  );
 }
 
 /**
@@ -42,7 +68,7 @@ export function assertTrusted(calibrated: CalibratedJudge, minKappa: number): nu
 export const judgePredictions = defineStep({
   id: 'judge-predictions',
   version: 1,
-  description: 'Judge the candidate\'s benchmark outputs with the calibrated judge, if humans can trust it',
+  description: "Judge the candidate's benchmark outputs with the calibrated judge, if humans can trust it",
   config: z.object({
     ...JUDGE_ENDPOINT_CONFIG,
     minKappa: z.number().min(-1).max(1).default(0.6),
@@ -52,10 +78,16 @@ export const judgePredictions = defineStep({
   env: ['OPENAI_BASE_URL'],
   async run({ config, inputs, outputs, log }) {
     const heldOutKappa = assertTrusted(inputs.judge, config.minKappa);
-    const predictions = (await readFile(inputs.predictions, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => Prediction.parse(JSON.parse(l)));
-    const runner = judgeRunner(inputs.judge.spec.model, config, 'judge-predictions (the calibrated spec\'s model)');
+    const predictions = (await readFile(inputs.predictions, 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => Prediction.parse(JSON.parse(l)));
+    const runner = judgeRunner(inputs.judge.spec.model, config, "judge-predictions (the calibrated spec's model)");
     const present = predictions.filter((p) => p.prediction !== null);
-    const judged = await runner.judge(inputs.judge.spec, present.map((p) => ({ request: p.request, output: p.prediction as FlowWorkflow })));
+    const judged = await runner.judge(
+      inputs.judge.spec,
+      present.map((p) => ({ request: p.request, output: p.prediction as FlowWorkflow })),
+    );
     const byId = new Map(present.map((p, i) => [p.id, judged[i] ?? null]));
     const labelled = predictions.flatMap((p) => {
       const label = p.prediction === null ? 'bad' : byId.get(p.id);
@@ -68,14 +100,30 @@ export const judgePredictions = defineStep({
       heldOutKappa,
       unjudged: predictions.length - labelled.length,
       overall: distribution(labelled.map((l) => l.label)),
-      slices: bySlice(labelled, ({ p }) => p.slices, (group) => distribution(group.map((l) => l.label))),
+      slices: bySlice(
+        labelled,
+        ({ p }) => p.slices,
+        (group) => distribution(group.map((l) => l.label)),
+      ),
     };
     const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
-    const rows = [['slice', 'items', ...JUDGE_LABELS, 'good rate', '95% CI'], ...[['overall', result.overall] as const, ...Object.entries(result.slices)].map(([name, d]) => [name, String(d.items), ...JUDGE_LABELS.map((l) => String(d.labels[l] ?? 0)), pct(d.good), `[${pct(d.goodCi[0])}, ${pct(d.goodCi[1])}]`])];
+    const rows = [
+      ['slice', 'items', ...JUDGE_LABELS, 'good rate', '95% CI'],
+      ...[['overall', result.overall] as const, ...Object.entries(result.slices)].map(([name, d]) => [
+        name,
+        String(d.items),
+        ...JUDGE_LABELS.map((l) => String(d.labels[l] ?? 0)),
+        pct(d.good),
+        `[${pct(d.goodCi[0])}, ${pct(d.goodCi[1])}]`,
+      ]),
+    ];
     const title = `Judged benchmark — ${runner.id}${runner.offline ? ' (offline judge)' : ''}`;
     const blocks = [
       { kind: 'heading' as const, level: 1 as const, text: title },
-      { kind: 'paragraph' as const, text: `Judge spec ${result.specDigest.slice(0, 12)}, trusted at held-out kappa ${heldOutKappa.toFixed(3)} (bar ${config.minKappa}). ${result.unjudged} output(s) got no valid judgement.` },
+      {
+        kind: 'paragraph' as const,
+        text: `Judge spec ${result.specDigest.slice(0, 12)}, trusted at held-out kappa ${heldOutKappa.toFixed(3)} (bar ${config.minKappa}). ${result.unjudged} output(s) got no valid judgement.`,
+      },
       { kind: 'table' as const, rows },
     ];
     await mkdir(outputs.report, { recursive: true });

@@ -40,8 +40,29 @@ export interface JudgeRunner {
 /** The judge a spec names: the offline rules (labelled offline), or its model behind an OpenAI-compatible endpoint. */
 export function judgeRunner(model: string, settings: EndpointSettings, setting: string): JudgeRunner {
   if (model === OFFLINE_MODEL) {
-    return { id: OFFLINE_JUDGE_ID, offline: true, judge: (spec, items) => Promise.resolve(items.map((i) => offlineJudge(i.request, i.output, spec).label)), comparePair: offlinePairJudge, stats: () => ({}) };
+    return {
+      id: OFFLINE_JUDGE_ID,
+      offline: true,
+      judge: (spec, items) => Promise.resolve(items.map((i) => offlineJudge(i.request, i.output, spec).label)),
+      comparePair: offlinePairJudge,
+      stats: () => ({}),
+    };
   }
-  const llm = new LlmJudge({ model, baseURL: settings.baseUrl ?? process.env.OPENAI_BASE_URL, apiKey: llmApiKey(setting, `--set ${setting.split('=')[0] ?? ''}=${OFFLINE_MODEL}`), concurrency: settings.concurrency, malformedRetries: settings.malformedRetries, maxRetries: settings.maxRetries, timeoutMs: settings.timeoutMs, ...(settings.memo === false ? { memo: false as const } : {}) });
-  return { id: llm.id, offline: false, judge: (spec, items) => llm.judge(spec, items), comparePair: (spec, request, a, b) => llm.comparePair(spec, request, a, b), stats: () => ({ ...llm.stats }) };
+  const llm = new LlmJudge({
+    model,
+    baseURL: settings.baseUrl ?? process.env.OPENAI_BASE_URL,
+    apiKey: llmApiKey(setting, `--set ${setting.split('=')[0] ?? ''}=${OFFLINE_MODEL}`),
+    concurrency: settings.concurrency,
+    malformedRetries: settings.malformedRetries,
+    maxRetries: settings.maxRetries,
+    timeoutMs: settings.timeoutMs,
+    ...(settings.memo === false ? { memo: false as const } : {}),
+  });
+  return {
+    id: llm.id,
+    offline: false,
+    judge: (spec, items) => llm.judge(spec, items),
+    comparePair: (spec, request, a, b) => llm.comparePair(spec, request, a, b),
+    stats: () => ({ ...llm.stats }),
+  };
 }

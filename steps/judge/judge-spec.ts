@@ -5,7 +5,14 @@ import { JUDGE_LABELS } from './calibration-generator.js';
 import { canonicalJson } from 'flywheel';
 
 /** What the offline judge checks; an LLM judge reads the same ideas in the rubric's words. */
-export const FINDINGS = ['invalid-workflow', 'trigger-not-requested', 'action-not-requested', 'tags-not-requested', 'fewer-actions-than-asked', 'quoted-value-missing'] as const;
+export const FINDINGS = [
+  'invalid-workflow',
+  'trigger-not-requested',
+  'action-not-requested',
+  'tags-not-requested',
+  'fewer-actions-than-asked',
+  'quoted-value-missing',
+] as const;
 export type Finding = (typeof FINDINGS)[number];
 
 const Severity = z.enum([...JUDGE_LABELS, 'ignore']);
@@ -45,24 +52,64 @@ export function specDigest(spec: JudgeSpec): string {
 /** Rubric variants the calibration search tries: the same findings, weighed differently. */
 export const RUBRICS: Record<string, Pick<JudgeSpec, 'rubric' | 'severity'>> = {
   balanced: {
-    rubric: 'Label the workflow "bad" if it is invalid or starts from a trigger the request does not describe; "needs_improvement" if it does the wrong actions, wrong tags or fewer actions than asked; otherwise "good".',
-    severity: { 'invalid-workflow': 'bad', 'trigger-not-requested': 'bad', 'action-not-requested': 'needs_improvement', 'tags-not-requested': 'needs_improvement', 'fewer-actions-than-asked': 'needs_improvement', 'quoted-value-missing': 'ignore' },
+    rubric:
+      'Label the workflow "bad" if it is invalid or starts from a trigger the request does not describe; "needs_improvement" if it does the wrong actions, wrong tags or fewer actions than asked; otherwise "good".',
+    severity: {
+      'invalid-workflow': 'bad',
+      'trigger-not-requested': 'bad',
+      'action-not-requested': 'needs_improvement',
+      'tags-not-requested': 'needs_improvement',
+      'fewer-actions-than-asked': 'needs_improvement',
+      'quoted-value-missing': 'ignore',
+    },
   },
   strict: {
-    rubric: 'Label the workflow "bad" if it is invalid, starts from a trigger the request does not describe, or does an action nobody asked for; "needs_improvement" for wrong tags or fewer actions than asked; otherwise "good".',
-    severity: { 'invalid-workflow': 'bad', 'trigger-not-requested': 'bad', 'action-not-requested': 'bad', 'tags-not-requested': 'needs_improvement', 'fewer-actions-than-asked': 'needs_improvement', 'quoted-value-missing': 'ignore' },
+    rubric:
+      'Label the workflow "bad" if it is invalid, starts from a trigger the request does not describe, or does an action nobody asked for; "needs_improvement" for wrong tags or fewer actions than asked; otherwise "good".',
+    severity: {
+      'invalid-workflow': 'bad',
+      'trigger-not-requested': 'bad',
+      'action-not-requested': 'bad',
+      'tags-not-requested': 'needs_improvement',
+      'fewer-actions-than-asked': 'needs_improvement',
+      'quoted-value-missing': 'ignore',
+    },
   },
   lenient: {
-    rubric: 'Label the workflow "bad" only if it is invalid; "needs_improvement" if its trigger, actions or tags differ from the request; otherwise "good". Do not count how many actions the request lists.',
-    severity: { 'invalid-workflow': 'bad', 'trigger-not-requested': 'needs_improvement', 'action-not-requested': 'needs_improvement', 'tags-not-requested': 'needs_improvement', 'fewer-actions-than-asked': 'ignore', 'quoted-value-missing': 'ignore' },
+    rubric:
+      'Label the workflow "bad" only if it is invalid; "needs_improvement" if its trigger, actions or tags differ from the request; otherwise "good". Do not count how many actions the request lists.',
+    severity: {
+      'invalid-workflow': 'bad',
+      'trigger-not-requested': 'needs_improvement',
+      'action-not-requested': 'needs_improvement',
+      'tags-not-requested': 'needs_improvement',
+      'fewer-actions-than-asked': 'ignore',
+      'quoted-value-missing': 'ignore',
+    },
   },
   'trigger-first': {
-    rubric: 'Label the workflow "bad" if it is invalid or its trigger is not the one the request describes; "needs_improvement" if it does actions nobody asked for; tags and the number of actions do not matter; otherwise "good".',
-    severity: { 'invalid-workflow': 'bad', 'trigger-not-requested': 'bad', 'action-not-requested': 'needs_improvement', 'tags-not-requested': 'ignore', 'fewer-actions-than-asked': 'ignore', 'quoted-value-missing': 'ignore' },
+    rubric:
+      'Label the workflow "bad" if it is invalid or its trigger is not the one the request describes; "needs_improvement" if it does actions nobody asked for; tags and the number of actions do not matter; otherwise "good".',
+    severity: {
+      'invalid-workflow': 'bad',
+      'trigger-not-requested': 'bad',
+      'action-not-requested': 'needs_improvement',
+      'tags-not-requested': 'ignore',
+      'fewer-actions-than-asked': 'ignore',
+      'quoted-value-missing': 'ignore',
+    },
   },
   'exact-values': {
-    rubric: 'Label the workflow "bad" if it is invalid or starts from a trigger the request does not describe; "needs_improvement" if it does the wrong actions, wrong tags, fewer actions than asked, or leaves out a value the merchant quoted (a tag, an email address, a text); otherwise "good".',
-    severity: { 'invalid-workflow': 'bad', 'trigger-not-requested': 'bad', 'action-not-requested': 'needs_improvement', 'tags-not-requested': 'needs_improvement', 'fewer-actions-than-asked': 'needs_improvement', 'quoted-value-missing': 'needs_improvement' },
+    rubric:
+      'Label the workflow "bad" if it is invalid or starts from a trigger the request does not describe; "needs_improvement" if it does the wrong actions, wrong tags, fewer actions than asked, or leaves out a value the merchant quoted (a tag, an email address, a text); otherwise "good".',
+    severity: {
+      'invalid-workflow': 'bad',
+      'trigger-not-requested': 'bad',
+      'action-not-requested': 'needs_improvement',
+      'tags-not-requested': 'needs_improvement',
+      'fewer-actions-than-asked': 'needs_improvement',
+      'quoted-value-missing': 'needs_improvement',
+    },
   },
 };
 

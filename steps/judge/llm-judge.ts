@@ -28,7 +28,10 @@ export interface LlmJudgeStats {
 export function judgePrompt(spec: JudgeSpec, request: string, output: FlowWorkflow): OpenAI.Chat.ChatCompletionMessageParam[] {
   const item = (r: string, o: FlowWorkflow): string => `Merchant request:\n${r}\n\nWorkflow the agent built:\n${JSON.stringify(o)}`;
   return [
-    { role: 'system', content: `You grade workflows that an automation agent built for Shopify merchants. ${spec.rubric}\nLabels, worst to best: ${spec.labels.join(', ')}. Answer only with JSON: {"label": "<label>", "reason": "<one sentence>"}.` },
+    {
+      role: 'system',
+      content: `You grade workflows that an automation agent built for Shopify merchants. ${spec.rubric}\nLabels, worst to best: ${spec.labels.join(', ')}. Answer only with JSON: {"label": "<label>", "reason": "<one sentence>"}.`,
+    },
     ...spec.fewShot.flatMap((e): OpenAI.Chat.ChatCompletionMessageParam[] => [
       { role: 'user', content: item(e.request, e.output) },
       { role: 'assistant', content: JSON.stringify({ label: e.label, reason: e.explanation }) },
@@ -57,7 +60,11 @@ export class LlmJudge {
   async judge(spec: JudgeSpec, items: ReadonlyArray<{ request: string; output: FlowWorkflow }>): Promise<Array<JudgeLabel | null>> {
     const digest = specDigest(spec);
     return mapBounded(items, this.options.concurrency, async (item) => {
-      const verdict = await this.ask(Verdict, judgePrompt(spec, item.request, item.output), spec.temperature, { spec: digest, request: item.request, output: item.output });
+      const verdict = await this.ask(Verdict, judgePrompt(spec, item.request, item.output), spec.temperature, {
+        spec: digest,
+        request: item.request,
+        output: item.output,
+      });
       return verdict?.label ?? null;
     });
   }
@@ -66,14 +73,22 @@ export class LlmJudge {
   async comparePair(spec: JudgeSpec, request: string, a: FlowWorkflow | null, b: FlowWorkflow | null): Promise<'A' | 'B' | 'tie' | null> {
     const show = (w: FlowWorkflow | null): string => (w === null ? '(no workflow)' : JSON.stringify(w));
     const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [
-      { role: 'system', content: `You compare two workflows that automation agents built for the same Shopify merchant request. ${spec.rubric}\nAnswer only with JSON: {"better": "A" | "B" | "tie", "reason": "<one sentence>"}.` },
+      {
+        role: 'system',
+        content: `You compare two workflows that automation agents built for the same Shopify merchant request. ${spec.rubric}\nAnswer only with JSON: {"better": "A" | "B" | "tie", "reason": "<one sentence>"}.`,
+      },
       { role: 'user', content: `Merchant request:\n${request}\n\nWorkflow A:\n${show(a)}\n\nWorkflow B:\n${show(b)}` },
     ];
     return (await this.ask(PairVerdict, messages, spec.temperature, { spec: specDigest(spec), pair: messages }))?.better ?? null;
   }
 
   /** One JSON answer of the given shape: from the memo, or asked (again while malformed); undefined if it never came. */
-  private async ask<T>(shape: z.ZodType<T>, messages: OpenAI.Chat.ChatCompletionMessageParam[], temperature: number, memoParts: Record<string, unknown>): Promise<T | undefined> {
+  private async ask<T>(
+    shape: z.ZodType<T>,
+    messages: OpenAI.Chat.ChatCompletionMessageParam[],
+    temperature: number,
+    memoParts: Record<string, unknown>,
+  ): Promise<T | undefined> {
     const key = this.memo?.key({ judge: this.id, ...memoParts });
     const remembered = key === undefined ? undefined : await this.memo?.get(key);
     if (remembered !== undefined) {
@@ -82,7 +97,12 @@ export class LlmJudge {
     }
     for (let attempt = 0; attempt <= this.options.malformedRetries; attempt++) {
       this.stats.calls += 1;
-      const completion = await this.client.chat.completions.create({ model: this.options.model, temperature, messages, response_format: { type: 'json_object' } });
+      const completion = await this.client.chat.completions.create({
+        model: this.options.model,
+        temperature,
+        messages,
+        response_format: { type: 'json_object' },
+      });
       try {
         const parsed = shape.safeParse(JSON.parse(completion.choices[0]?.message?.content ?? ''));
         if (parsed.success) {

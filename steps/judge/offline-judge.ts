@@ -23,18 +23,24 @@ export function findingsOf(request: string, output: FlowWorkflow): Array<{ findi
   const title = words(TASKS.get(trigger?.task_id ?? '')?.title ?? '');
   const triggerWords = title.split(' ').filter((w) => w.length > 3);
   const isSchedule = trigger?.task_id === 'shopify::flow::scheduled_time';
-  if (!isSchedule && !triggerWords.every((w) => text.includes(w.replace(/d$/, '')))) found.push({ finding: 'trigger-not-requested', reason: `the request does not describe the trigger "${title}"` });
+  if (!isSchedule && !triggerWords.every((w) => text.includes(w.replace(/d$/, ''))))
+    found.push({ finding: 'trigger-not-requested', reason: `the request does not describe the trigger "${title}"` });
   const actions = output.steps.filter((s) => s.task_type === 'ACTION' && !s.task_id.startsWith('shopify::flow::get_'));
   for (const action of actions) {
     const name = words(TASKS.get(action.task_id)?.title ?? action.task_id);
     if (!text.includes(name)) found.push({ finding: 'action-not-requested', reason: `action "${name}" is not asked for` });
     const tags = action.config.tags;
-    if (Array.isArray(tags) && !tags.every((t) => typeof t === 'string' && text.includes(words(t)))) found.push({ finding: 'tags-not-requested', reason: `tags ${JSON.stringify(tags)} are not the ones asked for` });
+    if (Array.isArray(tags) && !tags.every((t) => typeof t === 'string' && text.includes(words(t))))
+      found.push({ finding: 'tags-not-requested', reason: `tags ${JSON.stringify(tags)} are not the ones asked for` });
   }
   const json = JSON.stringify(output).toLowerCase();
   const quoted = [...request.matchAll(/"([^"]+)"/g), ...request.matchAll(/[\w.+-]+@[\w.-]+\.\w+/g)].map((m) => (m[1] ?? m[0]).toLowerCase());
   const missing = quoted.filter((value) => !json.includes(value));
-  if (missing.length > 0) found.push({ finding: 'quoted-value-missing', reason: `the workflow leaves out ${missing.map((m) => JSON.stringify(m)).join(', ')}, which the request names` });
+  if (missing.length > 0)
+    found.push({
+      finding: 'quoted-value-missing',
+      reason: `the workflow leaves out ${missing.map((m) => JSON.stringify(m)).join(', ')}, which the request names`,
+    });
   const asked = [...text.matchAll(/(?:, then |, )([a-z][a-z ]+?)(?= "| to |, then |\.|$)/g)].length;
   if (asked > actions.length) found.push({ finding: 'fewer-actions-than-asked', reason: 'the request asks for more actions than the workflow has' });
   return found;

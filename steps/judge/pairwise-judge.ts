@@ -20,7 +20,13 @@ export const offlinePairJudge: PairJudge = (spec, request, a, b) => {
  * only if it is preferred in both orders, loses only if production is; anything else (including a
  * judge that just prefers whatever comes first) is a tie. Null when either judgement failed.
  */
-export async function mirroredOutcome(judge: PairJudge, spec: JudgeSpec, request: string, production: FlowWorkflow | null, candidate: FlowWorkflow | null): Promise<MirrorOutcome | null> {
+export async function mirroredOutcome(
+  judge: PairJudge,
+  spec: JudgeSpec,
+  request: string,
+  production: FlowWorkflow | null,
+  candidate: FlowWorkflow | null,
+): Promise<MirrorOutcome | null> {
   const first = await judge(spec, request, production, candidate);
   const second = await judge(spec, request, candidate, production);
   if (first === null || second === null) return null;

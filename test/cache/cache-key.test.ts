@@ -42,7 +42,9 @@ describe('computeCacheKey golden vectors', () => {
   });
 
   it('a minimal step', () => {
-    expect(computeCacheKey({ step: 'train', version: '1', ports: NO_PORTS, config: {}, inputs: {}, env: {} })).toBe('501a0ba06a810373458d39a05d50979f8cc4cbcf024bf21e60222f786dbf3b85');
+    expect(computeCacheKey({ step: 'train', version: '1', ports: NO_PORTS, config: {}, inputs: {}, env: {} })).toBe(
+      '501a0ba06a810373458d39a05d50979f8cc4cbcf024bf21e60222f786dbf3b85',
+    );
   });
 
   it('a step with nested config, a bigint, inputs (one absent) and env (one unset)', () => {
@@ -84,7 +86,11 @@ describe('computeCacheKey golden vectors', () => {
 function reverseKeysDeep(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(reverseKeysDeep);
   if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
-    return Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reverseKeysDeep(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .reverse()
+        .map(([k, v]) => [k, reverseKeysDeep(v)]),
+    );
   }
   return value;
 }
@@ -141,7 +147,17 @@ function setPath(root: unknown, path: Array<string | number>, change: (old: unkn
 describe('computeCacheKey changes with every component', () => {
   it('changes with each config leaf, each change giving its own key', () => {
     const paths = leafPaths(base().config);
-    expect(paths.map((p) => p.join('.'))).toEqual(['train.lr', 'train.epochs', 'train.schedule.kind', 'train.schedule.warmup', 'tags.0', 'tags.1', 'seed', 'dryRun', 'notes']);
+    expect(paths.map((p) => p.join('.'))).toEqual([
+      'train.lr',
+      'train.epochs',
+      'train.schedule.kind',
+      'train.schedule.warmup',
+      'tags.0',
+      'tags.1',
+      'seed',
+      'dryRun',
+      'notes',
+    ]);
     const keys = paths.map((path) => computeCacheKey(withChange((c) => setPath(c.config, path, changedLeaf))));
     expect(new Set([baseKey, ...keys]).size).toBe(paths.length + 1);
   });
@@ -162,7 +178,10 @@ describe('computeCacheKey changes with every component', () => {
     ['input becoming null', (c) => void (c.inputs.data = null)],
     ['input null becoming present', (c) => void (c.inputs.baseModel = { from: 'download.model', digest: digest('c') })],
     ['input removed', (c) => void delete c.inputs.baseModel],
-    ['input renamed, same digest', (c) => void (c.inputs = { dataset: { from: 'synthesize.dataset', digest: digest('a'), fileName: 'train.jsonl' }, baseModel: null })],
+    [
+      'input renamed, same digest',
+      (c) => void (c.inputs = { dataset: { from: 'synthesize.dataset', digest: digest('a'), fileName: 'train.jsonl' }, baseModel: null }),
+    ],
     ['env value', (c) => void (c.env.CUDA_VISIBLE_DEVICES = '1')],
     ['env value set where it was unset', (c) => void (c.env.HF_HOME = '/cache/hf')],
     ['env value empty where it was unset', (c) => void (c.env.HF_HOME = '')],
@@ -180,7 +199,8 @@ describe('computeCacheKey changes with every component', () => {
 });
 
 describe('computeCacheKey is length-safe', () => {
-  const minimal = (patch: Partial<KeyComponents>): string => computeCacheKey({ step: 's', version: '1', ports: NO_PORTS, config: {}, inputs: {}, env: {}, ...patch });
+  const minimal = (patch: Partial<KeyComponents>): string =>
+    computeCacheKey({ step: 's', version: '1', ports: NO_PORTS, config: {}, inputs: {}, env: {}, ...patch });
 
   it.each<[string, Partial<KeyComponents>, Partial<KeyComponents>]>([
     ['step/version boundary', { step: 'ab', version: 'c' }, { step: 'a', version: 'bc' }],
@@ -189,11 +209,7 @@ describe('computeCacheKey is length-safe', () => {
     ['config nesting vs dotted key', { config: { a: { b: 1 } } }, { config: { 'a.b': 1 } }],
     ['env name/value boundary', { env: { A: 'B=C' } }, { env: { 'A=B': 'C' } }],
     ['env null vs the string "null"', { env: { A: null } }, { env: { A: 'null' } }],
-    [
-      'input name/digest boundary',
-      { inputs: { a: { from: 'x.y', digest: digest('1') } } },
-      { inputs: { a1: { from: 'x.y', digest: digest('1') } } },
-    ],
+    ['input name/digest boundary', { inputs: { a: { from: 'x.y', digest: digest('1') } } }, { inputs: { a1: { from: 'x.y', digest: digest('1') } } }],
   ])('%s', (_name, left, right) => {
     expect(minimal(left)).not.toBe(minimal(right));
   });

@@ -74,9 +74,35 @@ describe('canonicalEncode equality and distinctness', () => {
 
   it('is length-safe and type-tagged: values that a joined string would confuse all differ', () => {
     const values: unknown[] = [
-      null, 'null', false, 'false', true, 0, 1, '1', 1n, '', [], {}, [null], [[]], [[], []], [[[]]],
-      { a: 'bc' }, { ab: 'c' }, ['ab', 'c'], ['a', 'bc'], ['abc'], { a: null }, { a: {} }, { a: { b: 'c' } }, { 'a.b': 'c' },
-      new Date(0), '1970-01-01T00:00:00.000Z', 10n, 1.0000000000000002,
+      null,
+      'null',
+      false,
+      'false',
+      true,
+      0,
+      1,
+      '1',
+      1n,
+      '',
+      [],
+      {},
+      [null],
+      [[]],
+      [[], []],
+      [[[]]],
+      { a: 'bc' },
+      { ab: 'c' },
+      ['ab', 'c'],
+      ['a', 'bc'],
+      ['abc'],
+      { a: null },
+      { a: {} },
+      { a: { b: 'c' } },
+      { 'a.b': 'c' },
+      new Date(0),
+      '1970-01-01T00:00:00.000Z',
+      10n,
+      1.0000000000000002,
     ];
     const encodings = values.map(hexOf);
     expect(new Set(encodings).size).toBe(values.length);

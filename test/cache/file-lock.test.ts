@@ -65,7 +65,8 @@ describe('acquireFileLock across processes', () => {
     for (const result of await Promise.all(children.map(collectExit))) expect(result, result.stderr).toMatchObject({ code: 0 });
     const lines = (await readFile(logPath, 'utf8')).trimEnd().split('\n');
     expect(lines).toHaveLength(2 * 3 * names.length);
-    for (let i = 0; i < lines.length; i += 2) expect(lines[i + 1], `critical sections overlap at line ${i + 1}`).toBe((lines[i] as string).replace('start', 'end'));
+    for (let i = 0; i < lines.length; i += 2)
+      expect(lines[i + 1], `critical sections overlap at line ${i + 1}`).toBe((lines[i] as string).replace('start', 'end'));
     expect(existsSync(`${lockPath}.breaking`)).toBe(false);
   });
 
@@ -141,7 +142,9 @@ describe('acquireFileLock staleness rules', () => {
     const waiter = acquireRecordingWaits(lockPath);
     expect(await waiter.firstWait).toBe(`pid 999999 on not-${hostname()}`);
     await rm(lockPath); // the other host releases
-    await (await waiter.acquired)();
+    await (
+      await waiter.acquired
+    )();
   });
 
   it('takes over another host’s lock once its heartbeat (mtime) is older than the stale limit', async () => {
@@ -161,13 +164,18 @@ describe('acquireFileLock staleness rules', () => {
     const waiter = acquireRecordingWaits(lockPath);
     expect(await waiter.firstWait).toBe('another process');
     await utimes(lockPath, longAgo, longAgo);
-    await (await waiter.acquired)();
+    await (
+      await waiter.acquired
+    )();
     expect(waiter.waits).toHaveLength(1);
   });
 
   it('takes over a lock left under its own pid by an earlier process (a restarted container keeps hostname and pids)', async () => {
     const lockPath = join(await tempDir(), 'key.lock');
-    await writeFile(lockPath, JSON.stringify({ host: hostname(), pid: process.pid, token: 'earlier', since: new Date().toISOString(), instance: 'an-earlier-process' }));
+    await writeFile(
+      lockPath,
+      JSON.stringify({ host: hostname(), pid: process.pid, token: 'earlier', since: new Date().toISOString(), instance: 'an-earlier-process' }),
+    );
     const waiter = acquireRecordingWaits(lockPath);
     const release = await waiter.acquired;
     expect(waiter.waits).toEqual([]);

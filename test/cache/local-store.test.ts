@@ -262,7 +262,7 @@ describe('scratch dirs and key locks', () => {
     expect(existsSync(path)).toBe(false);
   });
 
-  it('claimKey answers who holds a key, and hands a holder\'s failure to the claims that waited for it', async () => {
+  it("claimKey answers who holds a key, and hands a holder's failure to the claims that waited for it", async () => {
     const store = await tempStore();
     const key = keyOf('flaky');
     const first = await store.claimKey(key, { wait: false });
@@ -307,11 +307,13 @@ type TreeStep = () => Promise<void>;
 
 /** The steps that build one test tree; running them in any order gives the same tree. */
 function treeSteps(root: string): TreeStep[] {
-  const file = (rel: string, text: string, mode = 0o644): TreeStep => async () => {
-    await mkdir(join(root, rel, '..'), { recursive: true });
-    await writeFile(join(root, rel), text);
-    await chmod(join(root, rel), mode);
-  };
+  const file =
+    (rel: string, text: string, mode = 0o644): TreeStep =>
+    async () => {
+      await mkdir(join(root, rel, '..'), { recursive: true });
+      await writeFile(join(root, rel), text);
+      await chmod(join(root, rel), mode);
+    };
   return [
     file('README.md', 'top'),
     file('model/config.json', '{"layers":2}'),
@@ -396,7 +398,10 @@ describe('directories', () => {
 
     const blobs = await blobsOfOutput(store, { kind: 'dir', ...stored });
     expect(blobs[0]).toEqual(stored);
-    const fileBlobs = blobs.slice(1).map((b) => `${b.digest}:${b.size}`).sort();
+    const fileBlobs = blobs
+      .slice(1)
+      .map((b) => `${b.digest}:${b.size}`)
+      .sort();
     const expected = ['top', '{"layers":2}', 'shard zero', 'shard zero', '#!/bin/sh\necho serve\n'].map((t) => `${sha256(t)}:${Buffer.byteLength(t)}`).sort();
     expect(fileBlobs).toEqual(expected);
     // Stored blobs: the manifest plus four distinct file contents.
@@ -436,7 +441,13 @@ describe('directories', () => {
       await expect(readManifest(store, digest)).rejects.toThrow(/unsafe manifest path/);
     }
     // A file below a symlink entry would be written wherever the link points.
-    const viaLink = { format: 'flywheel.dir/v1', entries: [{ type: 'symlink', path: 'out', target: '/etc' }, { type: 'file', path: 'out/passwd', digest: 'a'.repeat(64), size: 1, executable: false }] };
+    const viaLink = {
+      format: 'flywheel.dir/v1',
+      entries: [
+        { type: 'symlink', path: 'out', target: '/etc' },
+        { type: 'file', path: 'out/passwd', digest: 'a'.repeat(64), size: 1, executable: false },
+      ],
+    };
     const { digest } = await store.putBytes(Buffer.from(JSON.stringify(viaLink)));
     await expect(readManifest(store, digest)).rejects.toThrow(/unsafe manifest path "out\/passwd"/);
   });

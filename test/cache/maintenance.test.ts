@@ -15,7 +15,13 @@ import { actionEntry, actionFile, blobFile, corruptBlob, keyOf, runIdAt, runReco
 const HOUR = 3_600_000;
 const longAgo = new Date(Date.now() - 48 * HOUR);
 /** GC options under which everything written by the test counts as old. */
-const everythingOld = (keepRuns: number, extra: Partial<GcOptions> = {}): GcOptions => ({ keepRuns, graceMs: HOUR, dryRun: false, now: Date.now() + 2 * HOUR, ...extra });
+const everythingOld = (keepRuns: number, extra: Partial<GcOptions> = {}): GcOptions => ({
+  keepRuns,
+  graceMs: HOUR,
+  dryRun: false,
+  now: Date.now() + 2 * HOUR,
+  ...extra,
+});
 
 interface StoredRun {
   runId: string;

@@ -25,7 +25,8 @@ async function twoMachines(): Promise<[S3Store, S3Store, string]> {
   const bucket = `lease-test-${process.pid}-${++bucketCount}`;
   await minio.createBucket(bucket);
   Object.assign(process.env, minio.env);
-  const machine = async (): Promise<S3Store> => new S3Store({ bucket, prefix: 'team' }, { localRoot: await tempDir('flywheel-s3-machine'), leaseTiming: QUICK });
+  const machine = async (): Promise<S3Store> =>
+    new S3Store({ bucket, prefix: 'team' }, { localRoot: await tempDir('flywheel-s3-machine'), leaseTiming: QUICK });
   return [await machine(), await machine(), bucket];
 }
 
@@ -71,14 +72,17 @@ describe('leases on keys in a shared bucket (real MinIO)', () => {
     if (taken.claimed) await taken.lease.release();
   });
 
-  it('journals a running run\'s steps beside its record and folds them in when the run is written whole', async () => {
+  it("journals a running run's steps beside its record and folds them in when the run is written whole", async () => {
     const [a, b, bucket] = await twoMachines();
     const runId = runIdAt(7);
     const pending = (id: string) => ({ id, step: id, status: 'pending' as const, reasonCodes: [], reason: 'not reached', outputs: {} });
     await a.putRun(runRecord({ runId, pipeline: 'p', status: 'running', steps: [pending('one'), pending('two')] }));
     await a.appendRunSteps(runId, [stepRecord('one', keyOf('one'), {})]);
     const midway = await b.getRun(runId);
-    expect(midway?.steps.map((s) => [s.id, s.status])).toEqual([['one', 'executed'], ['two', 'pending']]);
+    expect(midway?.steps.map((s) => [s.id, s.status])).toEqual([
+      ['one', 'executed'],
+      ['two', 'pending'],
+    ]);
     await a.putRun(runRecord({ runId, pipeline: 'p', status: 'succeeded', steps: [stepRecord('one', keyOf('one'), {}), stepRecord('two', keyOf('two'), {})] }));
     const done = await b.getRun(runId);
     expect(done?.status).toBe('succeeded');

@@ -93,7 +93,9 @@ describe('S3 store against a real MinIO', () => {
     );
     expect(new Set(results.map((r) => r.digest)).size).toBe(1);
     const digest = results[0]?.digest as string;
-    const object = await minio.client.send(new GetObjectCommand({ Bucket: store.location.bucket, Key: `team/cache/cas/sha256/${digest.slice(0, 2)}/${digest}` }));
+    const object = await minio.client.send(
+      new GetObjectCommand({ Bucket: store.location.bucket, Key: `team/cache/cas/sha256/${digest.slice(0, 2)}/${digest}` }),
+    );
     expect(sha256Bytes(Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()))).toBe(digest);
   });
 

@@ -29,7 +29,12 @@ describe('cache ls, gc, pins and run history', () => {
     expect((await runCli(['cache', 'verify'], { cwd })).code).toBe(0);
 
     // Kept results are still hits; collected ones are recomputed with the reason.
-    expect(statuses((await runJson(chain, ['--set', 'suffix.suffix=c'], { cwd })).run)).toEqual({ emit: 'cached', upper: 'cached', suffix: 'cached', measure: 'cached' });
+    expect(statuses((await runJson(chain, ['--set', 'suffix.suffix=c'], { cwd })).run)).toEqual({
+      emit: 'cached',
+      upper: 'cached',
+      suffix: 'cached',
+      measure: 'cached',
+    });
     expect(statuses((await runJson(chain, ['--set', 'suffix.suffix=a'], { cwd })).run).suffix).toBe('cached');
     const collected = await runJson(chain, ['--set', 'suffix.suffix=b'], { cwd });
     expect(collected.run.steps.find((s) => s.id === 'suffix')?.status).toBe('executed');
@@ -66,7 +71,13 @@ describe('cache ls, gc, pins and run history', () => {
     const { run } = await runJson(chain, [], { cwd });
     expect(run).toMatchObject({ runId: expect.any(String), pipeline: 'chain', status: 'succeeded' });
     for (const step of run.steps) {
-      expect(step).toMatchObject({ id: expect.any(String), status: 'executed', cacheKey: expect.stringMatching(/^[0-9a-f]{64}$/), reason: expect.any(String), durationMs: expect.any(Number) });
+      expect(step).toMatchObject({
+        id: expect.any(String),
+        status: 'executed',
+        cacheKey: expect.stringMatching(/^[0-9a-f]{64}$/),
+        reason: expect.any(String),
+        durationMs: expect.any(Number),
+      });
       for (const digest of Object.values(step.outputs)) expect(digest).toMatch(/^[0-9a-f]{64}$/);
     }
   });

@@ -80,7 +80,10 @@ export default definePipeline({ name: 'pkg-' + value, build: (p) => void p.add(u
 
   it('reports a syntax error in a pipeline file with its location and exit 2', async () => {
     const project = await tempDir('flywheel-project');
-    await writeFile(join(project, 'broken.ts'), `import { definePipeline } from 'flywheel';\nexport default definePipeline({ name: 'broken', build(p) { p.add( } });\n`);
+    await writeFile(
+      join(project, 'broken.ts'),
+      `import { definePipeline } from 'flywheel';\nexport default definePipeline({ name: 'broken', build(p) { p.add( } });\n`,
+    );
     const result = await runCli(['run', 'broken.ts'], { cwd: project, env: { FLYWHEEL_COMPILE_CACHE: join(project, 'compile-cache') } });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('PIPELINE_LOAD_FAILED');

@@ -23,7 +23,6 @@ function outputDigest(run: JsonRun, id: string): string {
   return digest;
 }
 
-
 async function actionEntries(cwd: string): Promise<Array<{ step: string; key: string }>> {
   const result = await runCli(['cache', 'ls', '--json'], { cwd });
   return JSON.parse(result.stdout) as Array<{ step: string; key: string }>;
@@ -75,9 +74,17 @@ describe('failures, crashes and damage never leave a wrong result in the cache',
     // Its record is true: what finished is there, saved as each step finished; every view calls it interrupted.
     const [listed] = JSON.parse((await runCli(['runs', '--json'], ws)).stdout) as Array<{ runId: string; status: string }>;
     expect(listed?.status).toBe('interrupted');
-    const shown = JSON.parse((await runCli(['show', listed?.runId ?? '', '--json'], ws)).stdout) as { status: string; steps: Array<{ id: string; status: string; reason: string }> };
+    const shown = JSON.parse((await runCli(['show', listed?.runId ?? '', '--json'], ws)).stdout) as {
+      status: string;
+      steps: Array<{ id: string; status: string; reason: string }>;
+    };
     expect(shown.status).toBe('interrupted');
-    expect(shown.steps.map((s) => [s.id, s.status])).toEqual([['emit', 'executed'], ['upper', 'executed'], ['suffix', 'pending'], ['measure', 'pending']]);
+    expect(shown.steps.map((s) => [s.id, s.status])).toEqual([
+      ['emit', 'executed'],
+      ['upper', 'executed'],
+      ['suffix', 'pending'],
+      ['measure', 'pending'],
+    ]);
     expect((await runCli(['show', listed?.runId ?? ''], ws)).stdout).toContain(`run ${listed?.runId ?? ''} of chain: interrupted`);
 
     // Same config again: the dead process's lock is taken over and the finished steps are reused.

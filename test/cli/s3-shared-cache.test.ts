@@ -58,7 +58,10 @@ describe('a team sharing one S3 cache (real MinIO)', () => {
     const runs = await Promise.all(
       Array.from({ length: 10 }, (_, i) => {
         const machine = machines[i % 2] as (typeof machines)[number];
-        return runJson(chain, ['--set', 'emit.sleepMs=1500', '--set', `measure.label=measure-${i}`], { cwd: machine.cwd, env: { ...machine.env, FLYWHEEL_TEST_EXEC_LOG: log } });
+        return runJson(chain, ['--set', 'emit.sleepMs=1500', '--set', `measure.label=measure-${i}`], {
+          cwd: machine.cwd,
+          env: { ...machine.env, FLYWHEEL_TEST_EXEC_LOG: log },
+        });
       }),
     );
     for (const run of runs) expect(run.code, run.stderr).toBe(0);
@@ -143,4 +146,3 @@ describe('a team sharing one S3 cache (real MinIO)', () => {
     expect(result.stdout + result.stderr).not.toContain('wrong-secret-value');
   });
 });
-

@@ -57,7 +57,13 @@ describe('local executor', () => {
     const { run } = await inProcessRunner();
     const oneOutput = defineStep({ id: 'grows', version: 1, outputs: { a: json(z.number()) }, run: () => ({ a: 1 }) });
     const twoOutputs = defineStep({ id: 'grows', version: 1, outputs: { a: json(z.number()), b: json(z.number()) }, run: () => ({ a: 1, b: 2 }) });
-    const reader = defineStep({ id: 'reader', version: 1, inputs: { b: json(z.number()) }, outputs: { out: json(z.number()) }, run: ({ inputs }) => ({ out: inputs.b }) });
+    const reader = defineStep({
+      id: 'reader',
+      version: 1,
+      inputs: { b: json(z.number()) },
+      outputs: { out: json(z.number()) },
+      run: ({ inputs }) => ({ out: inputs.b }),
+    });
     await run(definePipeline({ name: 'grows', build: (p) => void p.add(oneOutput) }));
     const grown = await run(
       definePipeline({
@@ -158,7 +164,13 @@ describe('local executor', () => {
     const { run } = await inProcessRunner();
     const a = defineStep({ id: 'a', version: 1, outputs: { o: json(z.number()) }, run: () => ({ o: 1 }) });
     const b = defineStep({ id: 'b', version: 1, outputs: { o: json(z.number()) }, run: () => ({ o: 2 }) });
-    const use = defineStep({ id: 'use', version: 1, inputs: { x: json(z.number()) }, outputs: { y: json(z.number()) }, run: ({ inputs }) => ({ y: inputs.x }) });
+    const use = defineStep({
+      id: 'use',
+      version: 1,
+      inputs: { x: json(z.number()) },
+      outputs: { y: json(z.number()) },
+      run: ({ inputs }) => ({ y: inputs.x }),
+    });
     const wired = (from: 'a' | 'b') =>
       definePipeline({
         name: 'rewire',

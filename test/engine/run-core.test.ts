@@ -7,7 +7,11 @@ import type { CoreCommand, CoreEvent, CoreNode, Outputs, Resolution } from '../.
 
 // The run core is pure: these tests drive it with events and read its commands, no store and no clock.
 
-const hex = (seed: string): string => seed.padEnd(64, '0').replace(/[^0-9a-f]/g, 'a').slice(0, 64);
+const hex = (seed: string): string =>
+  seed
+    .padEnd(64, '0')
+    .replace(/[^0-9a-f]/g, 'a')
+    .slice(0, 64);
 const keyOf = (id: string): CacheKey => hex(`${id.length}${id}`) as CacheKey;
 const outputsOf = (id: string): Outputs => ({ out: { kind: 'file', digest: hex(`d${id}`) as Digest, size: 1 } });
 const components = (id: string): KeyComponents => ({ step: id, version: '1', ports: { inputs: {}, outputs: {} }, config: {}, inputs: {}, env: {} });
@@ -26,8 +30,24 @@ function core(nodes: CoreNode[], options: Partial<RunCoreOptions> = {}): RunCore
   });
 }
 
-const hit = (id: string, by = 'run-0'): Resolution => ({ kind: 'hit', id, key: keyOf(id), components: components(id), outputs: outputsOf(id), computedBy: by, savedMs: 50 });
-const miss = (id: string, key = keyOf(id)): Resolution => ({ kind: 'miss', id, key, components: components(id), codes: ['config-changed'], reason: `config of ${id} changed`, rejected: false });
+const hit = (id: string, by = 'run-0'): Resolution => ({
+  kind: 'hit',
+  id,
+  key: keyOf(id),
+  components: components(id),
+  outputs: outputsOf(id),
+  computedBy: by,
+  savedMs: 50,
+});
+const miss = (id: string, key = keyOf(id)): Resolution => ({
+  kind: 'miss',
+  id,
+  key,
+  components: components(id),
+  codes: ['config-changed'],
+  reason: `config of ${id} changed`,
+  rejected: false,
+});
 
 /**
  * A scripted driver: `answer(id)` says what the cache holds for a node; executions succeed unless the id
@@ -60,7 +80,13 @@ function drive(run: RunCore, answer: (id: string) => Resolution, failing: Readon
   const finish = log.find((c): c is Extract<CoreCommand, { type: 'finish' }> => c.type === 'finish');
   const saved = log.flatMap((c) => (c.type === 'save' ? c.steps : []));
   const records = new Map<string, StepRunRecord>([...saved, ...(finish?.steps ?? [])].map((s) => [s.id, s]));
-  return { log, finish, records, status: (id: string) => records.get(id)?.status, of: <T extends CoreCommand['type']>(type: T) => log.filter((c): c is Extract<CoreCommand, { type: T }> => c.type === type) };
+  return {
+    log,
+    finish,
+    records,
+    status: (id: string) => records.get(id)?.status,
+    of: <T extends CoreCommand['type']>(type: T) => log.filter((c): c is Extract<CoreCommand, { type: T }> => c.type === type),
+  };
 }
 
 describe('the run core', () => {
@@ -77,8 +103,17 @@ describe('the run core', () => {
     const result = drive(core(DAG), (id) => (id === 'b' ? miss('b') : hit(id)));
     expect(result.of('execute').map((c) => c.id)).toEqual(['b']);
     // c and e wait below b; d is a hit in the first batch.
-    expect(result.of('resolve').map((c) => c.ids)).toEqual([['a', 'b', 'c', 'd', 'e'], ['c', 'e']]);
-    expect(result.records.get('b')).toMatchObject({ status: 'executed', reasonCodes: ['config-changed'], reason: 'config of b changed', attempts: 1, cacheKey: keyOf('b') });
+    expect(result.of('resolve').map((c) => c.ids)).toEqual([
+      ['a', 'b', 'c', 'd', 'e'],
+      ['c', 'e'],
+    ]);
+    expect(result.records.get('b')).toMatchObject({
+      status: 'executed',
+      reasonCodes: ['config-changed'],
+      reason: 'config of b changed',
+      attempts: 1,
+      cacheKey: keyOf('b'),
+    });
     expect(result.of('execute')[0]).toMatchObject({ lookAgain: true, upstream: { a: outputsOf('a') }, upstreamKeys: { a: keyOf('a') } });
     expect(result.finish?.header.status).toBe('succeeded');
   });
@@ -98,7 +133,12 @@ describe('the run core', () => {
     const shared = keyOf('twin');
     const result = drive(core(nodes), (id) => (id === 'a' ? hit('a') : miss(id, shared)));
     expect(result.of('execute').map((c) => c.id)).toEqual(['twin-1']);
-    expect(result.records.get('twin-2')).toMatchObject({ status: 'cached', reasonCodes: ['shared-execution'], reason: 'computed once by another step of this run while this step waited', savedMs: 40 });
+    expect(result.records.get('twin-2')).toMatchObject({
+      status: 'cached',
+      reasonCodes: ['shared-execution'],
+      reason: 'computed once by another step of this run while this step waited',
+      savedMs: 40,
+    });
   });
 
   it('runs no more steps at once than its concurrency, and hands out the rest as slots free up', () => {
@@ -119,7 +159,12 @@ describe('the run core', () => {
     run.handle({ type: 'resolve-done', batch: 0 });
     const done = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 900, computedBy: 'run-other', attempts: 0 });
     const finish = done.find((c) => c.type === 'finish');
-    expect(finish?.type === 'finish' && finish.steps[0]).toMatchObject({ status: 'cached', reasonCodes: ['shared-execution'], reason: 'computed once by run run-other while this step waited', savedMs: 900 });
+    expect(finish?.type === 'finish' && finish.steps[0]).toMatchObject({
+      status: 'cached',
+      reasonCodes: ['shared-execution'],
+      reason: 'computed once by run run-other while this step waited',
+      savedMs: 900,
+    });
   });
 
   it('on cancel skips what has not started, waits for what runs, and still finishes', () => {
@@ -174,7 +219,13 @@ describe('the run core', () => {
     const result = drive(run, (id) => (id === 'b' ? miss('b') : hit(id)));
     expect(run.done).toBe(true);
     expect(result.of('execute')).toHaveLength(0);
-    expect(run.plan().map((s) => [s.id, s.decision])).toEqual([['a', 'cached'], ['b', 'run'], ['c', 'pending'], ['d', 'cached'], ['e', 'pending']]);
+    expect(run.plan().map((s) => [s.id, s.decision])).toEqual([
+      ['a', 'cached'],
+      ['b', 'run'],
+      ['c', 'pending'],
+      ['d', 'cached'],
+      ['e', 'pending'],
+    ]);
     expect(run.plan().find((s) => s.id === 'e')?.reason).toBe('key known only after upstream c runs; its own config x: 1 → 2');
     expect(run.plan().find((s) => s.id === 'b')).toMatchObject({ reasonCodes: ['config-changed'], cacheKey: keyOf('b') });
   });

@@ -6,11 +6,27 @@ import { validatePipeline } from '../../engine/validate.js';
 // The @ts-expect-error lines are the test: `npm run typecheck` fails if TypeScript stops rejecting them.
 const producesFile = defineStep({ id: 'produces-file', version: 1, outputs: { out: file() }, run() {} });
 const producesDir = defineStep({ id: 'produces-dir', version: 1, outputs: { out: dir() }, run() {} });
-const producesCount = defineStep({ id: 'produces-count', version: 1, outputs: { count: json(z.object({ n: z.number(), extra: z.string() })) }, run: () => ({ count: { n: 1, extra: 'x' } }) });
+const producesCount = defineStep({
+  id: 'produces-count',
+  version: 1,
+  outputs: { count: json(z.object({ n: z.number(), extra: z.string() })) },
+  run: () => ({ count: { n: 1, extra: 'x' } }),
+});
 const producesName = defineStep({ id: 'produces-name', version: 1, outputs: { name: json(z.string()) }, run: () => ({ name: 'x' }) });
 const needsFile = defineStep({ id: 'needs-file', version: 1, inputs: { in: file() }, run() {} });
-const needsCount = defineStep({ id: 'needs-count', version: 1, config: z.object({ k: z.number().default(1) }), inputs: { count: json(z.object({ n: z.number() })) }, run() {} });
-const optionalInput = defineStep({ id: 'optional-input', version: 1, inputs: { maybe: file({ optional: true }) }, run: ({ inputs }) => void inputs.maybe?.length });
+const needsCount = defineStep({
+  id: 'needs-count',
+  version: 1,
+  config: z.object({ k: z.number().default(1) }),
+  inputs: { count: json(z.object({ n: z.number() })) },
+  run() {},
+});
+const optionalInput = defineStep({
+  id: 'optional-input',
+  version: 1,
+  inputs: { maybe: file({ optional: true }) },
+  run: ({ inputs }) => void inputs.maybe?.length,
+});
 
 describe('typed wiring', () => {
   it('accepts matching wiring and rejects mismatches at compile time', () => {

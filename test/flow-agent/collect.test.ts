@@ -46,7 +46,10 @@ describe('flow-agent collect', () => {
     const env = { FLYWHEEL_TEST_FLOW_EXPORT: exportPath };
     const first = await runJson(pipeline, [], { cwd, env });
     expect(first.code, first.stderr).toBe(0);
-    const kept = (await runCli(['output', 'collect.workflows'], { cwd, env })).stdout.trim().split('\n').map((l) => (JSON.parse(l) as ProductionRecord).workflow_id);
+    const kept = (await runCli(['output', 'collect.workflows'], { cwd, env })).stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as ProductionRecord).workflow_id);
     expect(kept).toEqual(['a1', 'a2', 'b2']);
     const report = JSON.parse((await runCli(['output', 'collect.report'], { cwd, env })).stdout) as Record<string, unknown>;
     expect(report).toEqual({ asOf, total: 9, malformed: 1, invalid: 1, notRecent: 2, merchantTooSmall: 1, duplicateDescriptor: 1, kept: 3, merchants: 2 });
@@ -71,7 +74,8 @@ describe('flow-agent collect', () => {
     const minio = await startMinio();
     try {
       await minio.createBucket('flow-exports');
-      const put = (key: string, rows: ProductionRecord[]) => minio.client.send(new PutObjectCommand({ Bucket: 'flow-exports', Key: key, Body: rows.map((r) => `${JSON.stringify(r)}\n`).join('') }));
+      const put = (key: string, rows: ProductionRecord[]) =>
+        minio.client.send(new PutObjectCommand({ Bucket: 'flow-exports', Key: key, Body: rows.map((r) => `${JSON.stringify(r)}\n`).join('') }));
       await put('weekly/part-1.jsonl', [record('a1', 'merchant-a', recent(0), workflow('VIP')), record('a2', 'merchant-a', recent(1), workflow('gift'))]);
       await put('weekly/part-2.jsonl', [record('b1', 'merchant-b', recent(1), workflow('b2b')), record('b2', 'merchant-b', recent(2), workflow('wholesale'))]);
       await put('weekly/readme.txt', []);

@@ -11,7 +11,10 @@ const serve = scriptedServers();
 
 describe('flow-agent evaluate on a served model', () => {
   it('runs the agent loop against an OpenAI-compatible endpoint and scores what the tool calls built', async () => {
-    const all = (await readFile(join(REPO, 'data', 'flow-agent', 'benchmark.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as BenchmarkExample);
+    const all = (await readFile(join(REPO, 'data', 'flow-agent', 'benchmark.jsonl'), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as BenchmarkExample);
     const examples = [...all.filter((e) => e.slices.kind === 'create').slice(0, 6), ...all.filter((e) => e.slices.kind === 'edit').slice(0, 4)];
     const wrong = examples[1] as BenchmarkExample;
     // A scripted candidate that plays each example's ideal trajectory turn by turn (stateless: the turn is the
@@ -36,7 +39,13 @@ describe('flow-agent evaluate on a served model', () => {
     const env = { FLYWHEEL_TEST_BENCHMARK: benchmark, OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: scripted.baseURL };
     const run = await runJson(join(FIXTURES, 'flow-evaluate-served.ts'), [], { cwd, env });
     expect(run.code, run.stderr).toBe(0);
-    const metrics = JSON.parse((await runCli(['output', 'evaluate.metrics'], { cwd, env })).stdout) as { model: string; offlineStandIn: boolean; failedPredictions: number; overall: { examples: number; trigger: number; exact: number }; slices: Record<string, { exact: number }> };
+    const metrics = JSON.parse((await runCli(['output', 'evaluate.metrics'], { cwd, env })).stdout) as {
+      model: string;
+      offlineStandIn: boolean;
+      failedPredictions: number;
+      overall: { examples: number; trigger: number; exact: number };
+      slices: Record<string, { exact: number }>;
+    };
     expect(metrics.model).toBe(`openai:flow-agent-candidate@${scripted.baseURL}`);
     expect(metrics.offlineStandIn).toBe(false);
     expect(metrics.failedPredictions).toBe(0);

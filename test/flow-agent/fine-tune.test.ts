@@ -41,7 +41,15 @@ describe('the fine-tune step runs the Python trainer (tiny-cpu profile)', () => 
     const run = await runner.run(pipeline(FIXTURE), { onEvent: (e) => void (e.type === 'step-progress' && e.id === 'fine-tune' && progress.push(e.progress)) });
     expect(run.status, JSON.stringify(fineTuneStep(run))).toBe('succeeded');
     reference = await metricsOf(runner, run);
-    expect(reference).toMatchObject({ profile: 'tiny-cpu', steps: 16, examples: 40, startedAtStep: 1, worldSize: 1, checkpointsSaved: 3, baseModel: 'input:baseModel' });
+    expect(reference).toMatchObject({
+      profile: 'tiny-cpu',
+      steps: 16,
+      examples: 40,
+      startedAtStep: 1,
+      worldSize: 1,
+      checkpointsSaved: 3,
+      baseModel: 'input:baseModel',
+    });
     expect(reference.finalLoss).toBeLessThan(reference.initialLoss);
 
     const steps = progress.filter((p) => p.message?.startsWith('step '));
@@ -55,7 +63,9 @@ describe('the fine-tune step runs the Python trainer (tiny-cpu profile)', () => 
     if (adapter?.kind !== 'dir') throw new Error('no adapter folder');
     const out = await tempDir('adapter');
     await materializeDirectory(runner.store, adapter.digest, out);
-    expect((await readdir(out)).sort()).toEqual(expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors', 'chat_template.jinja', 'tokenizer.json']));
+    expect((await readdir(out)).sort()).toEqual(
+      expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors', 'chat_template.jinja', 'tokenizer.json']),
+    );
   });
 
   it('a trainer killed mid-run (a lost worker) is retried and resumes from the last stored checkpoint', async () => {

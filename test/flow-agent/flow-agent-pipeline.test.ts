@@ -13,7 +13,11 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect(Object.values(statuses(first.run)).every((s) => s === 'executed')).toBe(true);
     expect(JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout)).toMatchObject({ version: 1, promoted: true, production: 1 });
 
-    const metrics = JSON.parse((await runCli(['output', 'evaluate.metrics'], { cwd, env })).stdout) as { offlineStandIn: boolean; overall: { examples: number; valid: number; trigger: number }; slices: Record<string, unknown> };
+    const metrics = JSON.parse((await runCli(['output', 'evaluate.metrics'], { cwd, env })).stdout) as {
+      offlineStandIn: boolean;
+      overall: { examples: number; valid: number; trigger: number };
+      slices: Record<string, unknown>;
+    };
     expect(metrics.offlineStandIn).toBe(true);
     expect(metrics.overall.examples).toBe(300);
     expect(metrics.overall.valid).toBe(1);
@@ -28,7 +32,8 @@ describe('the flow-agent pipeline (local profile)', () => {
     // deploy left it (its state is deploy's key): entirely cached.
     expect(Object.entries(statuses(again.run)).filter(([, status]) => status !== 'cached')).toEqual([]);
     expect(Object.keys(statuses(again.run))).toHaveLength(16);
-    const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null; reasons: string[] }> => JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
+    const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null; reasons: string[] }> =>
+      JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
     expect(await decision()).toMatchObject({ version: 1, promoted: true, production: 1 });
 
     // More data: a better model, promoted; then rolled back by hand.
@@ -36,7 +41,10 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect(statuses(changed.run)).toMatchObject({ collect: 'executed', synthesize: 'executed', train: 'executed', evaluate: 'executed' });
     expect(await decision()).toMatchObject({ version: 2, newVersion: true, promoted: true, production: 2 });
     expect((await runCli(['model', 'rollback'], { cwd, env })).stdout).toContain('v1');
-    const listed = JSON.parse((await runCli(['model', 'ls', '--json'], { cwd, env })).stdout) as { aliases: { production: number; candidate: number }; versions: Array<{ version: number; runId: string; dataDigest: string }> };
+    const listed = JSON.parse((await runCli(['model', 'ls', '--json'], { cwd, env })).stdout) as {
+      aliases: { production: number; candidate: number };
+      versions: Array<{ version: number; runId: string; dataDigest: string }>;
+    };
     expect(listed.aliases).toEqual({ production: 1, candidate: 2 });
     expect(listed.versions.map((v) => v.runId)).toEqual([first.run.runId, changed.run.runId]);
     // The rollback changed the registry: deploy judges again, keeps the rolled-back v2 out, then is cached.
@@ -49,7 +57,10 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect((await decision()).reasons.join(' ')).toContain('rolled back by hand');
     expect(statuses((await runJson('flow-agent', sameCandidate, { cwd, env })).run).deploy).toBe('cached');
     // A strict gate keeps a candidate out of production.
-    const strict = await runJson('flow-agent', ['--set', 'collect.days=30', '--set', 'collect.minWorkflowsPerMerchant=1', '--set', 'deploy.minScore=0.99'], { cwd, env });
+    const strict = await runJson('flow-agent', ['--set', 'collect.days=30', '--set', 'collect.minWorkflowsPerMerchant=1', '--set', 'deploy.minScore=0.99'], {
+      cwd,
+      env,
+    });
     expect(strict.code).toBe(0);
     expect(await decision()).toMatchObject({ version: 3, promoted: false, production: 1 });
     expect((await runCli(['model', 'promote', 'v3'], { cwd, env })).code).toBe(0);
@@ -61,12 +72,18 @@ describe('the flow-agent pipeline (local profile)', () => {
     const env = { OPENAI_API_KEY: '' };
     const trusted = await runJson('flow-agent', [], { cwd, env });
     expect(trusted.code, trusted.stderr).toBe(0);
-    const judged = JSON.parse((await runCli(['output', 'judge.judged'], { cwd, env })).stdout) as { offline: boolean; heldOutKappa: number; overall: { items: number; good: number; goodCi: [number, number] } };
+    const judged = JSON.parse((await runCli(['output', 'judge.judged'], { cwd, env })).stdout) as {
+      offline: boolean;
+      heldOutKappa: number;
+      overall: { items: number; good: number; goodCi: [number, number] };
+    };
     expect(judged.offline).toBe(true);
     expect(judged.heldOutKappa).toBeGreaterThanOrEqual(0.6);
     expect(judged.overall.items).toBe(300);
     expect(judged.overall.goodCi[0]).toBeLessThanOrEqual(judged.overall.good);
-    const registry = JSON.parse((await runCli(['model', 'ls', '--json'], { cwd, env })).stdout) as { versions: Array<{ judge: { specDigest: string } | null }> };
+    const registry = JSON.parse((await runCli(['model', 'ls', '--json'], { cwd, env })).stdout) as {
+      versions: Array<{ judge: { specDigest: string } | null }>;
+    };
     expect(registry.versions[0]?.judge?.specDigest).toMatch(/^[0-9a-f]{64}$/);
 
     // No search: the first-draft rubric stays, below the bar. The run fails with the reason; nothing is deployed.
@@ -82,7 +99,12 @@ describe('the flow-agent pipeline (local profile)', () => {
     const cwd = await tempDir('flow-agent-mirror');
     const env = { OPENAI_API_KEY: '' };
     expect((await runJson('flow-agent', [], { cwd, env })).code).toBe(0);
-    const mirrorResult = async (): Promise<{ skipped: string | null; production: string | null; overall: { n: number; wins: number; ties: number; losses: number; ci: [number, number] }; promote: boolean }> => JSON.parse((await runCli(['output', 'mirror.mirror'], { cwd, env })).stdout);
+    const mirrorResult = async (): Promise<{
+      skipped: string | null;
+      production: string | null;
+      overall: { n: number; wins: number; ties: number; losses: number; ci: [number, number] };
+      promote: boolean;
+    }> => JSON.parse((await runCli(['output', 'mirror.mirror'], { cwd, env })).stdout);
     expect(await mirrorResult()).toMatchObject({ skipped: expect.stringContaining('nothing to compare'), production: null });
 
     const more = await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env });
@@ -99,13 +121,25 @@ describe('the flow-agent pipeline (local profile)', () => {
     // history chart), drift history and mirrored win rates by slice.
     await runCli(['output', 'report.report', '--out', join(cwd, 'run-report')], { cwd, env });
     const html = await readFile(join(cwd, 'run-report', 'report.html'), 'utf8');
-    for (const part of ['Benchmark report', 'Judged benchmark', 'Confusion matrix (held-out)', 'annotator 1 vs annotator 2 (ceiling)', 'Calibration history', 'Judge drift on the golden set', 'Production mirroring', '<td>email</td>']) expect(html).toContain(part);
+    for (const part of [
+      'Benchmark report',
+      'Judged benchmark',
+      'Confusion matrix (held-out)',
+      'annotator 1 vs annotator 2 (ceiling)',
+      'Calibration history',
+      'Judge drift on the golden set',
+      'Production mirroring',
+      '<td>email</td>',
+    ])
+      expect(html).toContain(part);
     expect(html.match(/<svg/g)).toHaveLength(2);
 
     // The losses became the feedback dataset; the plan shows the next run picks them up.
     const feedback = (await readFile(join(cwd, '.flywheel', 'feedback', 'mirror-losses.jsonl'), 'utf8')).trimEnd().split('\n');
     expect(feedback).toHaveLength(mirrored.overall.losses);
-    const plan = JSON.parse((await runCli(['plan', 'flow-agent', '--set', 'collect.days=30', '--json'], { cwd, env })).stdout) as { steps: Array<{ id: string; decision: string; reason: string }> };
+    const plan = JSON.parse((await runCli(['plan', 'flow-agent', '--set', 'collect.days=30', '--json'], { cwd, env })).stdout) as {
+      steps: Array<{ id: string; decision: string; reason: string }>;
+    };
     expect(plan.steps.find((st) => st.id === 'feedback')).toMatchObject({ decision: 'run', reason: expect.stringContaining('outside state changed') });
     const next = await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env });
     expect(statuses(next.run)).toMatchObject({ feedback: 'executed', collect: 'cached', synthesize: 'executed', train: 'executed', mirror: 'executed' });
@@ -118,7 +152,24 @@ describe('the flow-agent pipeline (local profile)', () => {
     const env = { OPENAI_API_KEY: '' };
     expect((await runJson('flow-agent', [], { cwd, env })).code).toBe(0);
     const warmer = await runJson('flow-agent', ['--set', 'synthesize.temperature=0.9'], { cwd, env });
-    expect(statuses(warmer.run)).toEqual({ production: 'cached', feedback: 'cached', traffic: 'cached', collect: 'cached', synthesize: 'executed', train: 'executed', benchmark: 'cached', calibration: 'cached', 'calibrate-judge': 'cached', golden: 'cached', 'judge-drift': 'cached', evaluate: 'executed', mirror: 'executed', judge: 'executed', deploy: 'executed', report: 'executed' });
+    expect(statuses(warmer.run)).toEqual({
+      production: 'cached',
+      feedback: 'cached',
+      traffic: 'cached',
+      collect: 'cached',
+      synthesize: 'executed',
+      train: 'executed',
+      benchmark: 'cached',
+      calibration: 'cached',
+      'calibrate-judge': 'cached',
+      golden: 'cached',
+      'judge-drift': 'cached',
+      evaluate: 'executed',
+      mirror: 'executed',
+      judge: 'executed',
+      deploy: 'executed',
+      report: 'executed',
+    });
     const synthesize = warmer.run.steps.find((s) => s.id === 'synthesize');
     expect(synthesize?.reason).toBe('config temperature: 0.7 → 0.9');
   }, 180_000);

@@ -10,7 +10,11 @@ import { workflowDescriptor } from '../../steps/flow-agent/workflow-descriptor.j
 import { REPO } from '../support/cli.js';
 
 const DATA = join(REPO, 'data', 'flow-agent');
-const readJsonl = async <T>(name: string): Promise<T[]> => (await readFile(join(DATA, name), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as T);
+const readJsonl = async <T>(name: string): Promise<T[]> =>
+  (await readFile(join(DATA, name), 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as T);
 
 describe('flow-agent fixture data', () => {
   it('is exactly what the seeded generators produce (regenerate with scripts/generate-flow-data.ts)', async () => {

@@ -4,7 +4,13 @@ import { decideGate } from '../../steps/flow-agent/gate.js';
 
 function metrics(overall: number, slices: Record<string, number>): EvaluationMetrics {
   const summary = (v: number) => ({ examples: 10, valid: 1, trigger: v, conditionOperators: v, actionF1: v, exact: 0 });
-  return { model: 'm', offlineStandIn: true, failedPredictions: 0, overall: summary(overall), slices: Object.fromEntries(Object.entries(slices).map(([k, v]) => [k, summary(v)])) };
+  return {
+    model: 'm',
+    offlineStandIn: true,
+    failedPredictions: 0,
+    overall: summary(overall),
+    slices: Object.fromEntries(Object.entries(slices).map(([k, v]) => [k, summary(v)])),
+  };
 }
 const policy = { metric: 'actionF1' as const, minScore: 0.5, maxSliceRegression: 0.05 };
 

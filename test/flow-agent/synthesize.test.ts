@@ -29,11 +29,23 @@ async function workspace(merchants: number, seed = 5): Promise<{ cwd: string; ex
   const exportPath = join(cwd, 'export.jsonl');
   const records = generateProductionCorpus(seed, merchants).filter((r) => r.last_run_at !== null);
   await writeFile(exportPath, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-  return { cwd, exportPath, records, env: { FLYWHEEL_TEST_FLOW_EXPORT: exportPath, FLYWHEEL_LLM_MEMO_DIR: join(cwd, 'memo'), OPENAI_API_KEY: 'sk-test-not-a-real-key' } };
+  return {
+    cwd,
+    exportPath,
+    records,
+    env: { FLYWHEEL_TEST_FLOW_EXPORT: exportPath, FLYWHEEL_LLM_MEMO_DIR: join(cwd, 'memo'), OPENAI_API_KEY: 'sk-test-not-a-real-key' },
+  };
 }
 
 const answer = (text: string): string => JSON.stringify({ request: text });
-const onServer = (server: OpenAIServer): string[] => ['--set', 'synthesize.provider=openai', '--set', 'synthesize.concurrency=1', '--set', `synthesize.baseUrl=${server.baseURL}`];
+const onServer = (server: OpenAIServer): string[] => [
+  '--set',
+  'synthesize.provider=openai',
+  '--set',
+  'synthesize.concurrency=1',
+  '--set',
+  `synthesize.baseUrl=${server.baseURL}`,
+];
 
 describe('flow-agent synthesize', () => {
   it('retries 429 (honouring retry-after) and 500s, asks again on malformed output, and reports what stayed malformed', async () => {
@@ -53,7 +65,12 @@ describe('flow-agent synthesize', () => {
     const poisonedCount = ws.records.filter((r) => r.merchant_id === poisoned).length;
     expect(report.offline).toBe(false);
     expect(report.workflows).toBe(ws.records.length);
-    expect(report.failures.map((f) => f.workflowId).sort()).toEqual(ws.records.filter((r) => r.merchant_id === poisoned).map((r) => r.workflow_id).sort());
+    expect(report.failures.map((f) => f.workflowId).sort()).toEqual(
+      ws.records
+        .filter((r) => r.merchant_id === poisoned)
+        .map((r) => r.workflow_id)
+        .sort(),
+    );
     expect(report.failures[0]?.error).toContain('malformed after 3 attempts');
     expect(report.examples).toBe(ws.records.length - poisonedCount);
     // The 429 asked for one second; the client waited at least that long before trying again.
@@ -82,7 +99,9 @@ describe('flow-agent synthesize', () => {
     const n = ws.records.length;
     expect(server.requests).toHaveLength(n);
 
-    const more = generateProductionCorpus(99, 4).filter((r) => r.last_run_at !== null).slice(0, 10);
+    const more = generateProductionCorpus(99, 4)
+      .filter((r) => r.last_run_at !== null)
+      .slice(0, 10);
     await appendFile(ws.exportPath, more.map((r) => `${JSON.stringify(r)}\n`).join(''));
     const second = await runJson(pipeline, onServer(server), ws);
     expect(statuses(second.run).synthesize).toBe('executed');

@@ -48,7 +48,10 @@ describe("Cohen's kappa", () => {
   it('gives perfect agreement kappa 1 and a confusion matrix in label order', () => {
     const result = cohenKappa(['b', 'a', 'b'], ['b', 'a', 'b'], { labels: ['a', 'b'] });
     expect(kappaOf(result)).toBe(1);
-    expect(result.confusion).toEqual([[1, 0], [0, 2]]);
+    expect(result.confusion).toEqual([
+      [1, 0],
+      [0, 2],
+    ]);
   });
 
   it('bootstrap intervals cover the true kappa about as often as they claim (seeded simulation)', () => {
@@ -85,11 +88,25 @@ describe('other agreement statistics', () => {
   });
 
   it("Fleiss' kappa reduces to agreement structure for three raters and is undefined for one single label", () => {
-    const perfect = fleissKappa([['a', 'a', 'a'], ['b', 'b', 'b'], ['a', 'a', 'a']]);
+    const perfect = fleissKappa([
+      ['a', 'a', 'a'],
+      ['b', 'b', 'b'],
+      ['a', 'a', 'a'],
+    ]);
     expect(perfect).toEqual({ defined: true, kappa: 1 });
-    const mixed = fleissKappa([['a', 'a', 'b'], ['b', 'b', 'b'], ['a', 'b', 'a'], ['a', 'a', 'a']]);
+    const mixed = fleissKappa([
+      ['a', 'a', 'b'],
+      ['b', 'b', 'b'],
+      ['a', 'b', 'a'],
+      ['a', 'a', 'a'],
+    ]);
     expect(mixed.defined && mixed.kappa).toBeGreaterThan(0);
-    expect(fleissKappa([['a', 'a'], ['a', 'a']]).defined).toBe(false);
+    expect(
+      fleissKappa([
+        ['a', 'a'],
+        ['a', 'a'],
+      ]).defined,
+    ).toBe(false);
   });
 });
 
@@ -107,7 +124,11 @@ describe('flywheel kappa', () => {
     expect(human.stdout).toContain('kappa (unweighted) = 0.2632');
 
     await writeFile(join(cwd, 'same.txt'), 'good\ngood\n');
-    const undefinedKappa = JSON.parse((await runCli(['kappa', 'same.txt', 'same.txt', '--json'], { cwd })).stdout) as { kappa: null; ci: null; undefinedReason: string };
+    const undefinedKappa = JSON.parse((await runCli(['kappa', 'same.txt', 'same.txt', '--json'], { cwd })).stdout) as {
+      kappa: null;
+      ci: null;
+      undefinedReason: string;
+    };
     expect(undefinedKappa).toMatchObject({ kappa: null, ci: null });
     expect(undefinedKappa.undefinedReason).toContain('one single identical label');
 

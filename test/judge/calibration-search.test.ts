@@ -10,7 +10,10 @@ import { REPO } from '../support/cli.js';
 const options = { maxIterations: 6, maxFewShot: 6, fewShotCandidates: 3, minGain: 0.005 };
 
 async function calibrationSet(): Promise<CalibrationItem[]> {
-  return (await readFile(join(REPO, 'data', 'judge', 'calibration.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as CalibrationItem);
+  return (await readFile(join(REPO, 'data', 'judge', 'calibration.jsonl'), 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as CalibrationItem);
 }
 
 describe('judge calibration search', () => {
@@ -27,7 +30,8 @@ describe('judge calibration search', () => {
     expect(last?.heldOut.mean).toBeGreaterThanOrEqual(0.6);
     expect((last?.heldOut.mean ?? 0) - (first?.heldOut.mean ?? 0)).toBeGreaterThan(0.1);
     // Every accepted change raised development kappa by at least minGain.
-    for (let i = 1; i < result.history.length; i++) expect((result.history[i]?.development.mean ?? 0) - (result.history[i - 1]?.development.mean ?? 0)).toBeGreaterThanOrEqual(options.minGain);
+    for (let i = 1; i < result.history.length; i++)
+      expect((result.history[i]?.development.mean ?? 0) - (result.history[i - 1]?.development.mean ?? 0)).toBeGreaterThanOrEqual(options.minGain);
     expect(result.chosen.rubricName).toBe('balanced');
     expect(result.candidatesTried).toBeGreaterThan(result.history.length);
     // Candidates are scored on development items only; held-out items are judged only to record a choice.
@@ -37,7 +41,9 @@ describe('judge calibration search', () => {
 
   it('never chooses on held-out data: scrambling the held-out labels changes no choice', async () => {
     const items = await calibrationSet();
-    const scrambled = items.map((item, i) => (item.split === 'held-out' ? { ...item, humans: [JUDGE_LABELS[i % 3], JUDGE_LABELS[(i + 1) % 3]] as [JudgeLabel, JudgeLabel] } : item));
+    const scrambled = items.map((item, i) =>
+      item.split === 'held-out' ? { ...item, humans: [JUDGE_LABELS[i % 3], JUDGE_LABELS[(i + 1) % 3]] as [JudgeLabel, JudgeLabel] } : item,
+    );
     const judge: JudgeFn = async (spec, part) => part.map((i) => offlineJudge(i.request, i.output, spec).label);
     const base = specWithRubric(defaultJudgeSpec(), 'strict');
     const [real, fake] = await Promise.all([searchJudgeSpec(items, judge, base, options), searchJudgeSpec(scrambled, judge, base, options)]);

@@ -24,8 +24,15 @@ describe('judge calibration set', () => {
   });
 
   it('has two annotators who agree like real ones (kappa 0.65–0.70), over every quality pattern, split into development and held-out parts', async () => {
-    const items = (await readFile(path, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as CalibrationItem);
-    const kappa = cohenKappa(items.map((i) => i.humans[0]), items.map((i) => i.humans[1]), { labels: [...JUDGE_LABELS] });
+    const items = (await readFile(path, 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as CalibrationItem);
+    const kappa = cohenKappa(
+      items.map((i) => i.humans[0]),
+      items.map((i) => i.humans[1]),
+      { labels: [...JUDGE_LABELS] },
+    );
     expect(kappa.defined).toBe(true);
     expect(kappa.defined && kappa.kappa).toBeGreaterThanOrEqual(0.65);
     expect(kappa.defined && kappa.kappa).toBeLessThanOrEqual(0.7);

@@ -11,7 +11,17 @@ import { tempDir } from '../support/temp-dir.js';
 
 const serve = scriptedServers();
 
-const baseline: GoldenEntry = { runId: 'r1', at: '', judge: 'j', specDigest: 's', kappa: 0.7, ci: [0.55, 0.85], labels: { bad: 15, needs_improvement: 15, good: 18 }, status: 'baseline', reasons: [] };
+const baseline: GoldenEntry = {
+  runId: 'r1',
+  at: '',
+  judge: 'j',
+  specDigest: 's',
+  kappa: 0.7,
+  ci: [0.55, 0.85],
+  labels: { bad: 15, needs_improvement: 15, good: 18 },
+  status: 'baseline',
+  reasons: [],
+};
 
 describe('golden-set drift', () => {
   it('a few flipped labels are noise; a shifted judge is drift, by kappa and by label distribution', () => {
@@ -21,7 +31,7 @@ describe('golden-set drift', () => {
     expect(noise.p).toBeGreaterThan(0.5);
     const shifted = judgeDrift({ kappa: 0.31, labels: { bad: 15, needs_improvement: 2, good: 31 } }, baseline, 0.01);
     expect(shifted.drift).toBe(true);
-    expect(shifted.reasons[0]).toContain('outside the baseline\'s interval [0.550, 0.850]');
+    expect(shifted.reasons[0]).toContain("outside the baseline's interval [0.550, 0.850]");
     expect(shifted.reasons[1]).toMatch(/label distribution shifted \(chi-square p = .* < 0\.01\)/);
     // Same labels in total but a kappa outside the interval still counts.
     expect(judgeDrift({ kappa: 0.5, labels: baseline.labels }, baseline, 0.01).reasons).toHaveLength(1);
@@ -30,7 +40,12 @@ describe('golden-set drift', () => {
   it('every run re-asks the live judge; the alarm fires when its answers shift, not on noise, and warns or re-baselines by config', async () => {
     const golden = goldenFixture();
     let mode: 'normal' | 'noisy' | 'shifted' = 'normal';
-    const noisy = new Set(golden.filter((g) => g.humans[0] === 'good').slice(0, 2).map((g) => g.request));
+    const noisy = new Set(
+      golden
+        .filter((g) => g.humans[0] === 'good')
+        .slice(0, 2)
+        .map((g) => g.request),
+    );
     const server = await serve((request) => {
       if (!isJudgePrompt(request)) return { status: 400, content: 'not a judge prompt' };
       const prompt = readJudgePrompt(request);
@@ -40,13 +55,24 @@ describe('golden-set drift', () => {
       return { content: JSON.stringify(verdict) };
     });
     const cwd = await tempDir('judge-drift');
-    const all = (await readFile(join(REPO, 'data', 'judge', 'calibration.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as CalibrationItem);
+    const all = (await readFile(join(REPO, 'data', 'judge', 'calibration.jsonl'), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as CalibrationItem);
     const calibration = join(cwd, 'calibration.jsonl');
     await writeFile(calibration, [...all.slice(0, 20), ...all.slice(120, 140)].map((i) => `${JSON.stringify(i)}\n`).join(''));
-    const env = { FLYWHEEL_TEST_CALIBRATION: calibration, FLYWHEEL_TEST_GOLDEN: join(REPO, 'data', 'judge', 'golden.jsonl'), FLYWHEEL_JUDGE_HISTORY: join(cwd, 'history'), OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: server.baseURL, FLYWHEEL_LLM_MEMO_DIR: join(cwd, 'memo') };
+    const env = {
+      FLYWHEEL_TEST_CALIBRATION: calibration,
+      FLYWHEEL_TEST_GOLDEN: join(REPO, 'data', 'judge', 'golden.jsonl'),
+      FLYWHEEL_JUDGE_HISTORY: join(cwd, 'history'),
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_BASE_URL: server.baseURL,
+      FLYWHEEL_LLM_MEMO_DIR: join(cwd, 'memo'),
+    };
     const pipeline = join(FIXTURES, 'judge-drift.ts');
     const run = (extra: string[] = []) => runJson(pipeline, ['--set', 'calibrate-judge.model=judge-llm', ...extra], { cwd, env });
-    const drift = async (): Promise<{ status: string; kappa: number; reasons: string[] }> => JSON.parse((await runCli(['output', 'judge-drift.drift'], { cwd, env })).stdout);
+    const drift = async (): Promise<{ status: string; kappa: number; reasons: string[] }> =>
+      JSON.parse((await runCli(['output', 'judge-drift.drift'], { cwd, env })).stdout);
 
     expect((await run()).code).toBe(0);
     expect(await drift()).toMatchObject({ status: 'baseline' });
@@ -64,7 +90,7 @@ describe('golden-set drift', () => {
     expect(third.code).toBe(1);
     const failed = third.run.steps.find((s) => s.id === 'judge-drift');
     expect(failed?.error?.code).toBe('JUDGE_DRIFT');
-    expect(failed?.error?.message).toContain('outside the baseline\'s interval');
+    expect(failed?.error?.message).toContain("outside the baseline's interval");
 
     const warned = await run(['--set', 'judge-drift.onDrift=warn']);
     expect(warned.code).toBe(0);
@@ -73,7 +99,9 @@ describe('golden-set drift', () => {
     expect(accepted.code).toBe(0);
     expect(await drift()).toMatchObject({ status: 'baseline' });
 
-    const history = JSON.parse(await readFile(join(cwd, 'history', 'golden-history.json'), 'utf8')) as { entries: Array<{ status: string; labels: Record<string, number> }> };
+    const history = JSON.parse(await readFile(join(cwd, 'history', 'golden-history.json'), 'utf8')) as {
+      entries: Array<{ status: string; labels: Record<string, number> }>;
+    };
     expect(history.entries.map((e) => e.status)).toEqual(['baseline', 'stable', 'drift', 'drift', 'baseline']);
     expect(Object.keys(history.entries[0]?.labels ?? {})).toEqual([...JUDGE_LABELS]);
     await runCli(['output', 'judge-drift.report', '--out', join(cwd, 'report')], { cwd, env });

@@ -15,7 +15,10 @@ const serve = scriptedServers();
 
 describe('the LLM judge path (a local OpenAI-compatible server with scripted judgements)', () => {
   it('calibrates through the endpoint: rubric and few-shot in the prompt, malformed answers re-asked then counted, verdicts memoized', async () => {
-    const all = (await readFile(join(REPO, 'data', 'judge', 'calibration.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as CalibrationItem);
+    const all = (await readFile(join(REPO, 'data', 'judge', 'calibration.jsonl'), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as CalibrationItem);
     const subset = [...all.filter((i) => i.split === 'development').slice(0, 40), ...all.filter((i) => i.split === 'held-out').slice(0, 40)];
     const stubborn = subset.at(-1) as CalibrationItem; // a held-out item the model never answers properly
     let flaky = 0;
@@ -29,7 +32,12 @@ describe('the LLM judge path (a local OpenAI-compatible server with scripted jud
     const cwd = await tempDir('judge-llm');
     const calibration = join(cwd, 'calibration.jsonl');
     await writeFile(calibration, subset.map((i) => `${JSON.stringify(i)}\n`).join(''));
-    const env = { FLYWHEEL_TEST_CALIBRATION: calibration, OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: server.baseURL, FLYWHEEL_LLM_MEMO_DIR: join(cwd, 'memo') };
+    const env = {
+      FLYWHEEL_TEST_CALIBRATION: calibration,
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_BASE_URL: server.baseURL,
+      FLYWHEEL_LLM_MEMO_DIR: join(cwd, 'memo'),
+    };
     const args = ['--set', 'calibrate-judge.model=judge-llm', '--set', 'calibrate-judge.concurrency=4'];
 
     const first = await runJson(join(FIXTURES, 'judge-calibration.ts'), args, { cwd, env });
@@ -39,13 +47,21 @@ describe('the LLM judge path (a local OpenAI-compatible server with scripted jud
     expect(judge.heldOut.unjudged).toBe(1);
     expect(judge.heldOut.items).toBe(40);
     // The same search as the offline rules make on the same items, minus the unanswered one.
-    const offline = await searchJudgeSpec(subset.filter((i) => i !== stubborn), async (spec, part) => part.map((i) => offlineJudge(i.request, i.output, spec).label), specWithRubric(defaultJudgeSpec('judge-llm'), 'lenient'), { maxIterations: 6, maxFewShot: 6, fewShotCandidates: 3, minGain: 0.005 });
+    const offline = await searchJudgeSpec(
+      subset.filter((i) => i !== stubborn),
+      async (spec, part) => part.map((i) => offlineJudge(i.request, i.output, spec).label),
+      specWithRubric(defaultJudgeSpec('judge-llm'), 'lenient'),
+      { maxIterations: 6, maxFewShot: 6, fewShotCandidates: 3, minGain: 0.005 },
+    );
     expect(judge.spec.rubricName).toBe(offline.chosen.rubricName);
     expect(judge.spec.fewShot.map((e) => e.from)).toEqual(offline.chosen.fewShot.map((e) => e.from));
     // Few-shot candidates were scored through the endpoint: their examples come as earlier user/assistant turns.
     const withExamples = server.requests.find((r) => r.body.messages.some((m) => m.role === 'assistant'));
     expect(withExamples?.body.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user']);
-    expect(JSON.parse(withExamples?.body.messages[2]?.content ?? '{}')).toMatchObject({ label: expect.any(String), reason: expect.stringContaining('annotators labelled it') });
+    expect(JSON.parse(withExamples?.body.messages[2]?.content ?? '{}')).toMatchObject({
+      label: expect.any(String),
+      reason: expect.stringContaining('annotators labelled it'),
+    });
     expect(server.requests.every((r) => r.body.messages[0]?.role === 'system' && r.body.temperature === 0)).toBe(true);
 
     // Nothing changed: forced to run again, every verdict but the unanswered one comes from the memo.

@@ -11,7 +11,10 @@ const serve = scriptedServers();
 const production = { name: 'production' } as unknown as FlowWorkflow;
 const candidate = { name: 'candidate' } as unknown as FlowWorkflow;
 const spec = defaultJudgeSpec();
-const prefers = (pick: (a: FlowWorkflow | null, b: FlowWorkflow | null) => Preference | null): PairJudge => (_spec, _request, a, b) => Promise.resolve(pick(a, b));
+const prefers =
+  (pick: (a: FlowWorkflow | null, b: FlowWorkflow | null) => Preference | null): PairJudge =>
+  (_spec, _request, a, b) =>
+    Promise.resolve(pick(a, b));
 
 describe('production mirroring', () => {
   it('judges each pair in both orders, so a judge that favours a position decides nothing', async () => {
@@ -22,11 +25,51 @@ describe('production mirroring', () => {
     };
     expect(await mirroredOutcome(firstIsBetter, spec, 'r', production, candidate)).toBe('tie');
     expect(seen).toEqual(['production|candidate', 'candidate|production']);
-    expect(await mirroredOutcome(prefers((_a, b) => (b === null ? 'tie' : 'B')), spec, 'r', production, candidate)).toBe('tie');
-    expect(await mirroredOutcome(prefers((a) => (a === candidate ? 'A' : 'B')), spec, 'r', production, candidate)).toBe('win');
-    expect(await mirroredOutcome(prefers((a) => (a === production ? 'A' : 'B')), spec, 'r', production, candidate)).toBe('loss');
-    expect(await mirroredOutcome(prefers(() => 'tie'), spec, 'r', production, candidate)).toBe('tie');
-    expect(await mirroredOutcome(prefers((a) => (a === production ? null : 'A')), spec, 'r', production, candidate)).toBeNull();
+    expect(
+      await mirroredOutcome(
+        prefers((_a, b) => (b === null ? 'tie' : 'B')),
+        spec,
+        'r',
+        production,
+        candidate,
+      ),
+    ).toBe('tie');
+    expect(
+      await mirroredOutcome(
+        prefers((a) => (a === candidate ? 'A' : 'B')),
+        spec,
+        'r',
+        production,
+        candidate,
+      ),
+    ).toBe('win');
+    expect(
+      await mirroredOutcome(
+        prefers((a) => (a === production ? 'A' : 'B')),
+        spec,
+        'r',
+        production,
+        candidate,
+      ),
+    ).toBe('loss');
+    expect(
+      await mirroredOutcome(
+        prefers(() => 'tie'),
+        spec,
+        'r',
+        production,
+        candidate,
+      ),
+    ).toBe('tie');
+    expect(
+      await mirroredOutcome(
+        prefers((a) => (a === production ? null : 'A')),
+        spec,
+        'r',
+        production,
+        candidate,
+      ),
+    ).toBeNull();
   });
 
   it('reports the win rate with its Wilson interval, ties counting half', () => {
@@ -46,7 +89,16 @@ describe('production mirroring', () => {
       if (user.includes('"name":"broken"')) return { content: '{"better": "neither"}' };
       return { content: JSON.stringify({ better: 'A', reason: 'the first one' }) }; // a judge with position bias
     });
-    const judge = new LlmJudge({ model: 'pair-judge', baseURL: server.baseURL, apiKey: 'sk-test', concurrency: 2, malformedRetries: 1, maxRetries: 0, timeoutMs: 10_000, memo: false });
+    const judge = new LlmJudge({
+      model: 'pair-judge',
+      baseURL: server.baseURL,
+      apiKey: 'sk-test',
+      concurrency: 2,
+      malformedRetries: 1,
+      maxRetries: 0,
+      timeoutMs: 10_000,
+      memo: false,
+    });
     const pair: PairJudge = (s, r, a, b) => judge.comparePair(s, r, a, b);
     expect(await mirroredOutcome(pair, spec, 'tag big orders', production, candidate)).toBe('tie');
     const [first, second] = server.requests.map((r) => r.body.messages[1]?.content ?? '');

@@ -27,7 +27,10 @@ export function memoryLogger(level = 'debug'): { logger: ReturnType<typeof creat
 }
 
 /** Runs pipelines in this process against one fresh local store. */
-export async function inProcessRunner(): Promise<{ store: LocalStore; run: (definition: PipelineDefinition, options?: Partial<LocalRunOptions>) => Promise<RunRecord> }> {
+export async function inProcessRunner(): Promise<{
+  store: LocalStore;
+  run: (definition: PipelineDefinition, options?: Partial<LocalRunOptions>) => Promise<RunRecord>;
+}> {
   const store = new LocalStore(await tempDir('flywheel-store'));
   const { logger } = memoryLogger('warn');
   return {

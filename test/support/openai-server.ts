@@ -52,7 +52,9 @@ export async function startOpenAIServer(reply: (request: ChatRequest, index: num
       const answer = reply(request, requests.length - 1);
       const status = answer.status ?? 200;
       if (status !== 200) {
-        res.writeHead(status, { 'content-type': 'application/json', ...answer.headers }).end(JSON.stringify({ error: { message: answer.content, type: 'scripted' } }));
+        res
+          .writeHead(status, { 'content-type': 'application/json', ...answer.headers })
+          .end(JSON.stringify({ error: { message: answer.content, type: 'scripted' } }));
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json', ...answer.headers }).end(

@@ -9,7 +9,8 @@ import { stopChild } from './child-process.js';
 import { Connection } from '@temporalio/client';
 import { freePort } from './minio.js';
 
-export const TEMPORAL_BIN = process.env.FLYWHEEL_TEMPORAL_BIN ?? join(process.env.FLYWHEEL_TOOLS_DIR ?? join(homedir(), '.cache', 'flywheel-tools'), 'bin', 'temporal');
+export const TEMPORAL_BIN =
+  process.env.FLYWHEEL_TEMPORAL_BIN ?? join(process.env.FLYWHEEL_TOOLS_DIR ?? join(homedir(), '.cache', 'flywheel-tools'), 'bin', 'temporal');
 
 export interface TemporalServer {
   address: string;
@@ -59,9 +60,24 @@ export async function startTemporal(options: TemporalServerOptions = {}): Promis
   const [port, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   const address = `127.0.0.1:${port}`;
   const args = [
-    'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(httpPort), '--metrics-port', String(metricsPort),
-    ...(options.persistent ? ['--db-filename', join(root, 'temporal.sqlite')] : []), '--log-level', 'error',
-    '--search-attribute', 'FlywheelPipeline=Keyword', '--search-attribute', 'FlywheelRunId=Keyword',
+    'server',
+    'start-dev',
+    '--headless',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--http-port',
+    String(httpPort),
+    '--metrics-port',
+    String(metricsPort),
+    ...(options.persistent ? ['--db-filename', join(root, 'temporal.sqlite')] : []),
+    '--log-level',
+    'error',
+    '--search-attribute',
+    'FlywheelPipeline=Keyword',
+    '--search-attribute',
+    'FlywheelRunId=Keyword',
     ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]),
   ];
   let child: ChildProcess;
@@ -97,7 +113,10 @@ export interface WorkerProcess {
 /** Starts a real `flywheel worker --queue <queue>` process and waits until it polls its task queue. */
 export async function startWorker(queue: 'cpu' | 'gpu-h200', env: Record<string, string>, extraArgs: string[] = []): Promise<WorkerProcess> {
   const bin = join(fileURLToPath(new URL('../..', import.meta.url)), 'bin', 'flywheel.js');
-  const child = spawn(process.execPath, [bin, 'worker', '--queue', queue, '--log-level', 'info', ...extraArgs], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'worker', '--queue', queue, '--log-level', 'info', ...extraArgs], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   child.stdout?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-200_000)));
   child.stderr?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-200_000)));

@@ -34,7 +34,10 @@ async function checkpointsOnDisk(cwd: string): Promise<string[]> {
 describe('the fine-tune step on Temporal (tiny-cpu profile on the gpu-h200 queue)', () => {
   it('survives its gpu worker being killed: the trainer stops with it, and another worker resumes from the last stored checkpoint', async () => {
     const cwd = await tempDir('flywheel-fine-tune-kill');
-    const running = startCli(['run', rehearsal, '--engine', 'temporal', '--json', '--set', 'fine-tune.maxSteps=48', '--set', 'fine-tune.checkpointEvery=8'], { cwd, env });
+    const running = startCli(['run', rehearsal, '--engine', 'temporal', '--json', '--set', 'fine-tune.maxSteps=48', '--set', 'fine-tune.checkpointEvery=8'], {
+      cwd,
+      env,
+    });
     await waitFor(async () => (await checkpointsOnDisk(cwd)).length > 0, 'the first checkpoint', 120_000);
     await sleep(3000); // stored and carried in a heartbeat (sent at least every 2 s)
     const first = trainerPids(cwd);
@@ -47,7 +50,12 @@ describe('the fine-tune step on Temporal (tiny-cpu profile on the gpu-h200 queue
     expect(result.code, result.stderr).toBe(0);
     const run = JSON.parse(result.stdout) as Parameters<typeof statuses>[0];
     expect(statuses(run)).toEqual({ data: 'executed', base: 'executed', 'fine-tune': 'executed' });
-    const metrics = JSON.parse((await runCli(['output', 'fine-tune.metrics', '--run', run.runId], { cwd, env })).stdout) as { steps: number; startedAtStep: number; finalLoss: number; initialLoss: number };
+    const metrics = JSON.parse((await runCli(['output', 'fine-tune.metrics', '--run', run.runId], { cwd, env })).stdout) as {
+      steps: number;
+      startedAtStep: number;
+      finalLoss: number;
+      initialLoss: number;
+    };
     expect(metrics.steps).toBe(48);
     expect(metrics.startedAtStep).toBeGreaterThan(1); // resumed, not restarted
     expect((metrics.startedAtStep - 1) % 8).toBe(0); // right after a checkpoint

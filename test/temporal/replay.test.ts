@@ -14,7 +14,10 @@ describe('workflow determinism', () => {
   });
 
   it('detects a history the workflow code could not have produced', async () => {
-    const [pipeline] = JSON.parse(await readFile(join(FIXTURES, 'histories', 'gpu-diamond.json'), 'utf8')) as Array<{ workflowId: string; history: { events: Array<{ activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }> } }>;
+    const [pipeline] = JSON.parse(await readFile(join(FIXTURES, 'histories', 'gpu-diamond.json'), 'utf8')) as Array<{
+      workflowId: string;
+      history: { events: Array<{ activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }> };
+    }>;
     const tampered = structuredClone(pipeline);
     const scheduled = tampered?.history.events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeStep');
     expect(scheduled).toBeDefined();

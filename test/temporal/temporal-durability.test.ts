@@ -99,7 +99,10 @@ describe('Temporal durability', () => {
 
   it('finishes a run while the Temporal server is killed and restarted on the same database', async () => {
     const cwd = await tempDir('flywheel-restart');
-    const started = await runCli(['run', gpuDiamond, ...onTemporal, '--detach', '--json', '--set', 'train.ticks=20', '--set', 'train.tickMs=200'], { cwd, env });
+    const started = await runCli(['run', gpuDiamond, ...onTemporal, '--detach', '--json', '--set', 'train.ticks=20', '--set', 'train.tickMs=200'], {
+      cwd,
+      env,
+    });
     expect(started.code, started.stderr).toBe(0);
     const { runId } = JSON.parse(started.stdout) as { runId: string };
     await waitFor(async () => (await trainStarts()).length > 0, 'the training step to start', 60_000);
@@ -128,11 +131,15 @@ describe('Temporal durability', () => {
     const workflowId = `flywheel-run-${first.run.runId}`;
     const histories = await withClient(async (client) => {
       const runs: string[] = [];
-      await waitFor(async () => {
-        runs.length = 0;
-        for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(w.runId);
-        return runs.length > 1;
-      }, 'the continued-as-new executions to be listed', 30_000);
+      await waitFor(
+        async () => {
+          runs.length = 0;
+          for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(w.runId);
+          return runs.length > 1;
+        },
+        'the continued-as-new executions to be listed',
+        30_000,
+      );
       return Promise.all(runs.map((runId) => client.workflow.getHandle(workflowId, runId).fetchHistory()));
     });
     expect(histories.length).toBeGreaterThan(1);

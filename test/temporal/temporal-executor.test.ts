@@ -113,7 +113,9 @@ export default definePipeline({ name: 'edited', build(p) { p.add(write, {}); } }
 
   it('executes each shared key once when ten runs need it at the same moment', async () => {
     const ws = await workspace();
-    const runs = await Promise.all(Array.from({ length: 10 }, (_, i) => runJson(chain, [...onTemporal, '--set', 'emit.sleepMs=1500', '--set', `measure.label=measure-${i}`], ws)));
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => runJson(chain, [...onTemporal, '--set', 'emit.sleepMs=1500', '--set', `measure.label=measure-${i}`], ws)),
+    );
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     const log = await executions(env.FLYWHEEL_TEST_EXEC_LOG as string);
     expect(log.filter((s) => s === 'emit')).toHaveLength(1);
@@ -140,7 +142,10 @@ export default definePipeline({ name: 'edited', build(p) { p.add(write, {}); } }
     expect(await executions(env.FLYWHEEL_TEST_EXEC_LOG as string)).toEqual(['flaky']);
     // Temporal shows the failed runs as failed workflows too (UI, schedules, `runs`).
     await waitFor(async () => {
-      const rows = JSON.parse((await runCli(['runs', '--engine', 'temporal', '--pipeline', 'flaky', '--json'], ws)).stdout) as Array<{ runId: string; status: string }>;
+      const rows = JSON.parse((await runCli(['runs', '--engine', 'temporal', '--pipeline', 'flaky', '--json'], ws)).stdout) as Array<{
+        runId: string;
+        status: string;
+      }>;
       return failed.every((r) => rows.find((row) => row.runId === r.run.runId)?.status === 'failed');
     }, 'the failed runs to be listed as failed');
 
@@ -156,7 +161,10 @@ export default definePipeline({ name: 'edited', build(p) { p.add(write, {}); } }
     const started = await runCli(['run', sleeper, ...onTemporal, '--detach', '--json'], ws);
     expect(started.code, started.stderr).toBe(0);
     const { runId } = JSON.parse(started.stdout) as { runId: string };
-    await waitFor(async () => existsSync(env.FLYWHEEL_TEST_PID_FILE as string) && (await readFile(env.FLYWHEEL_TEST_PID_FILE as string, 'utf8')).trim() !== '', 'the step to start its process');
+    await waitFor(
+      async () => existsSync(env.FLYWHEEL_TEST_PID_FILE as string) && (await readFile(env.FLYWHEEL_TEST_PID_FILE as string, 'utf8')).trim() !== '',
+      'the step to start its process',
+    );
     const grandchild = Number((await readFile(env.FLYWHEEL_TEST_PID_FILE as string, 'utf8')).trim());
     expect(isProcessAlive(grandchild)).toBe(true);
 
@@ -174,12 +182,21 @@ export default definePipeline({ name: 'edited', build(p) { p.add(write, {}); } }
 
   it('creates, triggers, describes, pauses and deletes a schedule', async () => {
     const ws = await workspace();
-    const create = await runCli(['schedule', 'create', 'nightly-chain', '--pipeline', chain, '--cron', '0 2 * * 1', '--set', 'suffix.suffix=?', '--catchup-window', 'PT6H'], ws);
+    const create = await runCli(
+      ['schedule', 'create', 'nightly-chain', '--pipeline', chain, '--cron', '0 2 * * 1', '--set', 'suffix.suffix=?', '--catchup-window', 'PT6H'],
+      ws,
+    );
     expect(create.code, create.stderr).toBe(0);
     expect(create.stdout).toContain('overlap skip');
     expect((await runCli(['schedule', 'trigger', 'nightly-chain'], ws)).code).toBe(0);
     await waitFor(async () => (await executions(env.FLYWHEEL_TEST_EXEC_LOG as string)).includes('measure'), 'the triggered run to execute');
-    const described = JSON.parse((await runCli(['schedule', 'describe', 'nightly-chain', '--json'], ws)).stdout) as { cron: string; overlap: string; catchupWindowMs: number; recentRuns: unknown[]; paused: boolean };
+    const described = JSON.parse((await runCli(['schedule', 'describe', 'nightly-chain', '--json'], ws)).stdout) as {
+      cron: string;
+      overlap: string;
+      catchupWindowMs: number;
+      recentRuns: unknown[];
+      paused: boolean;
+    };
     expect(described).toMatchObject({ cron: '0 2 * * 1', overlap: 'SKIP', catchupWindowMs: 6 * 3600_000, paused: false });
     expect(described.recentRuns).toHaveLength(1);
     expect((await runCli(['schedule', 'pause', 'nightly-chain'], ws)).code).toBe(0);
