@@ -22,10 +22,31 @@ export const HIT_FULL_VERIFY_MAX_BYTES = Number(process.env.FLYWHEEL_HIT_VERIFY_
  */
 const SMALL_FILE_BYTES = 1024 * 1024;
 
+/** markUsed refreshes an entry's time at most this often; `cache gc --grace` shorter than this is not protected by it. */
+const TOUCH_EVERY_MS = 60_000;
+
 /** Run ids become file and object names: letters, digits, `.`, `_` and `-` only. Returns the id. */
 export function checkRunId(runId: string): string {
   if (!/^[\w.-]+$/.test(runId)) throw new FlywheelError('INVALID_RUN_ID', `invalid run id ${JSON.stringify(runId)}`, { fix: 'list runs with `flywheel runs`' });
   return runId;
+}
+
+/** A small blob of known size, verified in one read: a byte more than expected, or one less, is damage. */
+function checkSmallBlob(fd: number, digest: Digest, expectedSize: number): BlobState {
+  const bytes = Buffer.allocUnsafe(expectedSize + 1);
+  if (readInto(fd, bytes) !== expectedSize) return 'corrupt';
+  return sha256Bytes(bytes.subarray(0, expectedSize)) === digest ? 'ok' : 'corrupt';
+}
+
+/** Fills `buffer` from the start of an open file, or as much as the file holds; returns how many bytes came. */
+function readInto(fd: number, buffer: Buffer): number {
+  let read = 0;
+  while (read < buffer.length) {
+    const n = readSync(fd, buffer, read, buffer.length - read, read);
+    if (n === 0) break;
+    read += n;
+  }
+  return read;
 }
 
 function isMissing(error: unknown): boolean {
@@ -48,6 +69,8 @@ export class LocalStore implements Store {
   readonly description: string;
   private readonly tmp: string;
   private ready: Promise<void> | undefined;
+  /** When each entry read by getAction was last written or touched. */
+  private readonly entryTouched = new Map<CacheKey, number>();
 
   constructor(readonly root: string) {
     this.description = `local store ${root}`;
@@ -184,18 +207,16 @@ export class LocalStore implements Store {
     let small: Buffer | undefined;
     let size: number;
     try {
+      // The common hit: a small blob whose size the entry gives, hashed whole in one read.
+      if (mode === 'hit' && expectedSize !== undefined && expectedSize < SMALL_FILE_BYTES && expectedSize <= HIT_FULL_VERIFY_MAX_BYTES) {
+        return checkSmallBlob(fd, digest, expectedSize);
+      }
       // One open for size and bytes: a cached run checks thousands of tiny blobs.
       size = fstatSync(fd).size;
       const hashNeeded = mode === 'full' || size <= HIT_FULL_VERIFY_MAX_BYTES;
       if (hashNeeded && size <= SMALL_FILE_BYTES && (expectedSize === undefined || size === expectedSize)) {
         small = Buffer.allocUnsafe(size);
-        let read = 0;
-        while (read < size) {
-          const n = readSync(fd, small, read, size - read, read);
-          if (n === 0) break;
-          read += n;
-        }
-        if (read !== size) return 'corrupt';
+        if (readInto(fd, small) !== size) return 'corrupt';
       }
     } finally {
       closeSync(fd);
@@ -222,12 +243,22 @@ export class LocalStore implements Store {
   }
 
   async getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined> {
-    let text: string;
+    let fd: number;
     try {
-      text = readFileSync(this.actionPath(key), 'utf8'); // entries are small: see SMALL_FILE_BYTES
+      fd = openSync(this.actionPath(key), 'r');
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
+    }
+    let text: string;
+    try {
+      // Entries are small (see SMALL_FILE_BYTES): one read of the whole file, and its age for markUsed.
+      const info = fstatSync(fd);
+      this.entryTouched.set(key, info.mtimeMs);
+      const bytes = Buffer.allocUnsafe(info.size);
+      text = bytes.toString('utf8', 0, readInto(fd, bytes));
+    } finally {
+      closeSync(fd);
     }
     return parseActionEntry(text, key);
   }
@@ -240,8 +271,11 @@ export class LocalStore implements Store {
   }
 
   async markUsed(key: CacheKey): Promise<void> {
-    // The entry alone: gc keeps every blob of a recently used entry. Best effort: a file that vanished
+    // The entry alone: gc keeps every blob of a recently used entry. Touched at most once a minute:
+    // a no-op re-run a moment after the last one writes nothing. Best effort: a file that vanished
     // meanwhile is the next look-up's problem, not this one's.
+    const touched = this.entryTouched.get(key);
+    if (touched !== undefined && Date.now() - touched < TOUCH_EVERY_MS) return;
     const now = new Date();
     try {
       utimesSync(this.actionPath(key), now, now);

@@ -25,6 +25,7 @@ export class RunReporter {
   private readonly running = new Map<string, Running>();
   private timer: NodeJS.Timeout | undefined;
   private statusShown = false;
+  private pending: string[] = [];
   private width = 12;
 
   constructor(
@@ -73,6 +74,7 @@ export class RunReporter {
         );
         const results = finalOutputs(steps);
         if (results.length > 0) this.line(`results: ${results.join(', ')} — read one with: flywheel output <step>.<output>`);
+        this.flushLines();
         break;
       }
     }
@@ -94,9 +96,20 @@ export class RunReporter {
   }
 
   private line(text: string): void {
+    if (!this.live) {
+      // Piped or redirected: lines go out together once per turn of the event loop, not a write each.
+      if (this.pending.length === 0) setImmediate(() => this.flushLines());
+      this.pending.push(text);
+      return;
+    }
     this.clearStatus();
     this.out.write(`${text}\n`);
     this.drawStatus();
+  }
+
+  private flushLines(): void {
+    if (this.pending.length > 0) this.out.write(`${this.pending.join('\n')}\n`);
+    this.pending = [];
   }
 
   private clearStatus(): void {

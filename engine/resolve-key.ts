@@ -80,14 +80,14 @@ export class KeyResolver {
         });
         continue;
       }
-      const inBatch = node.upstream.map((u) => hits.get(u)).filter((p) => p !== undefined);
+      const inBatch = node.upstream.filter((u) => hits.has(u));
+      const waitFor = inBatch.length === 0 ? Promise.resolve([]) : Promise.all(inBatch.map((u) => hits.get(u)));
       hits.set(
         id,
-        Promise.all(inBatch).then(async () => {
-          const outputs = async (u: string): Promise<Outputs | undefined> => (hits.has(u) ? await hits.get(u) : known(u));
+        waitFor.then(async (batchOutputs) => {
           const upstream = new Map<string, Outputs>();
           for (const u of node.upstream) {
-            const found = await outputs(u);
+            const found = inBatch.includes(u) ? batchOutputs[inBatch.indexOf(u)] : known(u);
             if (found === undefined) return undefined; // an upstream missed: its key comes later
             upstream.set(u, found);
           }

@@ -28,7 +28,7 @@ interface Slot {
   sharers: Slot[];
   /** The settled record, until a save or the final record has taken it. */
   record?: StepRunRecord;
-  progress?: Progress;
+  progress: Progress | undefined;
 }
 
 export interface RunCoreOptions {
@@ -52,6 +52,11 @@ export interface RunCoreOptions {
 
 /** A step record being built; components are left out when the key was never made. */
 type Draft = Omit<StepRunRecord, 'components'> & { components?: KeyComponents | undefined };
+
+function withoutComponents(draft: Draft): StepRunRecord {
+  const { components: _absent, ...record } = draft;
+  return record;
+}
 
 const isDone = (slot: Slot): boolean => slot.status === 'executed' || slot.status === 'cached';
 const isBlocking = (slot: Slot): boolean => slot.status === 'failed' || slot.status === 'skipped';
@@ -83,6 +88,8 @@ export class RunCore {
   private readonly maxResolving: number;
   private readonly maxBatch: number;
   private unsaved: Slot[] = [];
+  /** Some unsaved record is of work done (executed, failed, skipped), not a cache hit. */
+  private unsavedWork = false;
   private saving: Slot[] | undefined;
   /** A save failed: the next is tried when another step settles (or the run drains or finishes), not at once. */
   private holdSaves = false;
@@ -103,7 +110,7 @@ export class RunCore {
     this.concurrency = Math.max(1, options.concurrency ?? 4);
     this.maxResolving = options.maxResolving ?? Number.POSITIVE_INFINITY;
     this.maxBatch = options.maxBatch ?? Number.POSITIVE_INFINITY;
-    this.slots = nodes.map((node, index) => ({ node, index, upstream: [], downstream: [], unmet: 0, phase: 'waiting', sharers: [] }));
+    this.slots = nodes.map((node, index) => ({ node, index, upstream: [], downstream: [], unmet: 0, phase: 'waiting', sharers: [], progress: undefined }));
     for (const slot of this.slots) this.byId.set(slot.node.id, slot);
     for (const slot of this.slots) {
       for (const id of new Set(slot.node.upstream)) {
@@ -161,6 +168,7 @@ export class RunCore {
       case 'saved':
         if (!event.ok && this.saving !== undefined) {
           this.unsaved = [...this.saving, ...this.unsaved];
+          this.unsavedWork = true;
           this.holdSaves = true;
         }
         this.saving = undefined;
@@ -402,17 +410,17 @@ export class RunCore {
 
   private settle(slot: Slot, draft: Draft): void {
     if (slot.phase === 'settled') return;
-    const { components, ...rest } = draft;
-    const record: StepRunRecord = components === undefined ? rest : { ...rest, components };
+    const record = (draft.components === undefined && 'components' in draft ? withoutComponents(draft) : draft) as StepRunRecord;
     if (slot.phase === 'queued') this.queue.splice(this.queue.indexOf(slot), 1);
     if (slot.key !== undefined && this.keyOwners.get(slot.key) === slot) this.keyOwners.delete(slot.key);
     this.frontier.delete(slot);
     slot.phase = 'settled';
     slot.status = record.status;
     slot.record = record;
-    delete slot.progress;
+    slot.progress = undefined;
     this.settledCount++;
     this.unsaved.push(slot);
+    if (record.status !== 'cached') this.unsavedWork = true;
     this.holdSaves = false;
     if (isDone(slot)) slot.outputs = record.outputs;
     this.notify({ type: 'step-finished', step: record });
@@ -534,7 +542,11 @@ export class RunCore {
       this.out.push({ type: 'finish', header, order: this.slots.map((s) => s.node.id), steps });
       return;
     }
-    if (this.saving === undefined && this.unsaved.length > 0 && !this.holdSaves) {
+    // Saved at once while work is under way (a killed run's record must show what finished); a stretch
+    // of cache hits with nothing executing waits for the next save or the final record, so a fully
+    // cached run writes its record once.
+    const urgent = this.executing > 0 || this.draining || this.unsavedWork;
+    if (this.saving === undefined && this.unsaved.length > 0 && !this.holdSaves && urgent) {
       this.saving = this.unsaved;
       this.out.push({ type: 'save', steps: this.takeUnsaved() });
     }
@@ -543,6 +555,7 @@ export class RunCore {
   private takeUnsaved(): StepRunRecord[] {
     const records = this.unsaved.flatMap((slot) => (slot.record === undefined ? [] : [slot.record]));
     this.unsaved = [];
+    this.unsavedWork = false;
     return records;
   }
 }
