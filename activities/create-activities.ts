@@ -110,23 +110,8 @@ export function createActivities(deps: ActivityDependencies) {
     /** Validates the pipeline on the worker and returns the DAG to schedule; the first generation writes the `running` record. */
     async openRun(context: RunContext, options: { startedAt: string; writeRecord: boolean }): Promise<OpenedRun> {
       const { pipeline, store } = await load(context);
-      if (options.writeRecord) {
-        const header = {
-          format: 'flywheel.run/v1' as const,
-          runId: context.runId,
-          pipeline: pipeline.name,
-          status: 'running' as const,
-          startedAt: options.startedAt,
-          host: hostname(),
-          pid: process.pid,
-          engine: 'temporal' as const,
-          overrides: context.setArgs,
-        };
-        await new RunRecorder(store, context.runId).open(
-          header,
-          pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id })),
-        );
-      }
+      if (options.writeRecord)
+        await new RunRecorder(store, context.runId).open({ pipeline, startedAt: options.startedAt, engine: 'temporal', overrides: context.setArgs });
       return {
         pipeline: pipeline.name,
         host: hostname(),

@@ -40,12 +40,15 @@ export const ERROR_CODES = {
   STEP_OUTPUT_MISSING: FINAL,
   /** Step code threw a zod validation error: the data is wrong, a retry sees the same data. */
   STEP_INVALID_DATA: FINAL,
-  STEP_PROCESS_FAILED: FINAL,
+  /** A child process could not be started (not installed, not on PATH): retrying finds the same. */
+  STEP_PROCESS_NOT_STARTED: FINAL,
   STEP_CANCELLED: FINAL,
   /** A pipeline run failed; its record says which steps and why. */
   RUN_FAILED: FINAL,
   STEP_FAILED: TRANSIENT,
   STEP_TIMEOUT: TRANSIENT,
+  /** A child process (`runProcess`) exited non-zero: worth another attempt. */
+  STEP_PROCESS_FAILED: TRANSIENT,
   /** The execution a run waited for ended without a result (terminated, timed out): try again. */
   STEP_EXECUTION_LOST: TRANSIENT,
   WORKER_SHUTDOWN: TRANSIENT,

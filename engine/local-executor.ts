@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { classifyError } from '../cache/errors.js';
 import type { RunRecord } from '../cache/records.js';
@@ -69,21 +68,8 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
   const runId = newRunId();
   const log = options.logger.child({ pipeline: pipeline.name, runId });
   const emit = options.onEvent ?? (() => undefined);
-  const header = {
-    format: 'flywheel.run/v1' as const,
-    runId,
-    pipeline: pipeline.name,
-    startedAt: new Date().toISOString(),
-    host: hostname(),
-    pid: process.pid,
-    engine: 'local' as const,
-    overrides: [...(options.overrides ?? [])],
-  };
   const recorder = new RunRecorder(store, runId);
-  await recorder.open(
-    { ...header, status: 'running' },
-    pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id })),
-  );
+  const header = await recorder.open({ pipeline, startedAt: new Date().toISOString(), engine: 'local', overrides: options.overrides ?? [] });
   log.info({ steps: pipeline.nodes.length, store: store.description }, 'run started');
 
   // The last run only explains misses: a fully cached run never reads it.

@@ -1,6 +1,11 @@
+import { hostname } from 'node:os';
 import type { RunRecord, StepRunRecord } from '../cache/records.js';
 import type { Store } from '../cache/store.js';
 import type { RunHeader } from './core/run-protocol.js';
+import type { ResolvedPipeline } from './validate.js';
+
+/** The fields of a run's header fixed when it starts, by the process that starts it. */
+export type RunStart = Omit<RunHeader, 'status' | 'finishedAt' | 'durationMs'>;
 
 /** A step the run never got to: how the `running` record starts, and what an unfinished one still shows. */
 function notReached(id: string, step: string): StepRunRecord {
@@ -20,8 +25,20 @@ export class RunRecorder {
     private readonly runId: string,
   ) {}
 
-  async open(header: RunHeader, nodes: ReadonlyArray<{ id: string; step: string }>): Promise<void> {
-    await this.store.putRun({ ...header, runId: this.runId, steps: nodes.map((n) => notReached(n.id, n.step)) });
+  /** Writes the `running` record of a run this process starts, every step pending; returns its fixed header. */
+  async open(run: { pipeline: ResolvedPipeline; startedAt: string; engine: 'local' | 'temporal'; overrides: readonly string[] }): Promise<RunStart> {
+    const header: RunStart = {
+      format: 'flywheel.run/v1',
+      runId: this.runId,
+      pipeline: run.pipeline.name,
+      startedAt: run.startedAt,
+      host: hostname(),
+      pid: process.pid,
+      engine: run.engine,
+      overrides: [...run.overrides],
+    };
+    await this.store.putRun({ ...header, status: 'running', steps: run.pipeline.nodes.map((n) => notReached(n.id, n.step.id)) });
+    return header;
   }
 
   async append(steps: readonly StepRunRecord[]): Promise<void> {
