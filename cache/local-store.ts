@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readFileSync, readSync, statSync, utimesSync } from 'node:fs';
-import { appendFile, chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readFileSync, readSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
@@ -22,8 +22,8 @@ export const HIT_FULL_VERIFY_MAX_BYTES = Number(process.env.FLYWHEEL_HIT_VERIFY_
  */
 const SMALL_FILE_BYTES = 1024 * 1024;
 
-/** markUsed refreshes an entry's time at most this often; `cache gc --grace` shorter than this is not protected by it. */
-const TOUCH_EVERY_MS = 60_000;
+/** Journals kept open at once by one process. */
+const OPEN_JOURNALS = 16;
 
 /** Run ids become file and object names: letters, digits, `.`, `_` and `-` only. Returns the id. */
 export function checkRunId(runId: string): string {
@@ -69,8 +69,8 @@ export class LocalStore implements Store {
   readonly description: string;
   private readonly tmp: string;
   private ready: Promise<void> | undefined;
-  /** When each entry read by getAction was last written or touched. */
-  private readonly entryTouched = new Map<CacheKey, number>();
+  /** Journals of running runs this process appends to, by run id (file descriptors). */
+  private readonly journals = new Map<string, number>();
 
   constructor(readonly root: string) {
     this.description = `local store ${root}`;
@@ -243,22 +243,12 @@ export class LocalStore implements Store {
   }
 
   async getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined> {
-    let fd: number;
+    let text: string;
     try {
-      fd = openSync(this.actionPath(key), 'r');
+      text = readFileSync(this.actionPath(key), 'utf8'); // entries are small: see SMALL_FILE_BYTES
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
-    }
-    let text: string;
-    try {
-      // Entries are small (see SMALL_FILE_BYTES): one read of the whole file, and its age for markUsed.
-      const info = fstatSync(fd);
-      this.entryTouched.set(key, info.mtimeMs);
-      const bytes = Buffer.allocUnsafe(info.size);
-      text = bytes.toString('utf8', 0, readInto(fd, bytes));
-    } finally {
-      closeSync(fd);
     }
     return parseActionEntry(text, key);
   }
@@ -271,11 +261,8 @@ export class LocalStore implements Store {
   }
 
   async markUsed(key: CacheKey): Promise<void> {
-    // The entry alone: gc keeps every blob of a recently used entry. Touched at most once a minute:
-    // a no-op re-run a moment after the last one writes nothing. Best effort: a file that vanished
+    // The entry alone: gc keeps every blob of a recently used entry. Best effort: a file that vanished
     // meanwhile is the next look-up's problem, not this one's.
-    const touched = this.entryTouched.get(key);
-    if (touched !== undefined && Date.now() - touched < TOUCH_EVERY_MS) return;
     const now = new Date();
     try {
       utimesSync(this.actionPath(key), now, now);
@@ -314,14 +301,30 @@ export class LocalStore implements Store {
     await writeFile(staged, JSON.stringify(record));
     await this.publish(staged, this.runPath(record.runId));
     // A finished record holds every step: its journal has nothing more to say.
-    if (record.status !== 'running') await rm(this.journalPath(record.runId), { force: true });
+    if (record.status === 'running') return;
+    this.closeJournal(record.runId);
+    await rm(this.journalPath(record.runId), { force: true });
   }
 
   async appendRunSteps(runId: string, steps: readonly StepRunRecord[]): Promise<void> {
     if (steps.length === 0) return;
     await this.ensureLayout();
-    // One append per batch: O(1) per step however large the run, and a torn last line is skipped on read.
-    await appendFile(this.journalPath(runId), steps.map((s) => `${JSON.stringify(s)}\n`).join(''));
+    // One append per save, to a journal kept open while the run runs: O(1) per step however large the
+    // run; a torn last line is skipped on read. A few journals stay open (a worker serves many runs).
+    let fd = this.journals.get(runId);
+    if (fd === undefined) {
+      fd = openSync(this.journalPath(runId), 'a');
+      this.journals.set(runId, fd);
+      if (this.journals.size > OPEN_JOURNALS) this.closeJournal(this.journals.keys().next().value as string);
+    }
+    writeSync(fd, steps.map((s) => `${JSON.stringify(s)}\n`).join(''));
+  }
+
+  private closeJournal(runId: string): void {
+    const fd = this.journals.get(runId);
+    if (fd === undefined) return;
+    this.journals.delete(runId);
+    closeSync(fd);
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {

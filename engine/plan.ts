@@ -59,6 +59,7 @@ export async function planPipeline(pipeline: ResolvedPipeline, store: Store, opt
     pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id, upstream: n.upstream })),
     {
       mode: 'plan',
+      lookAhead: true, // one batch: hits are looked up along each chain without a round through the core
       header: { format: 'flywheel.run/v1', runId: 'plan', pipeline: pipeline.name, startedAt: new Date().toISOString(), host: '', pid: 0, overrides: [] },
       now: Date.now,
       ownChanges,

@@ -97,7 +97,9 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     child.once('error', (error) => {
       signal.removeEventListener('abort', onAbort);
       reject(
-        new FlywheelError('STEP_PROCESS_NOT_STARTED', `could not start ${command}: ${error.message}`, { fix: `check that ${command} is installed and on PATH` }),
+        new FlywheelError('STEP_PROCESS_NOT_STARTED', `could not start ${command}: ${error.message}`, {
+          fix: `check that ${command} is installed and on PATH`,
+        }),
       );
     });
     // 'close' comes after the output streams have ended, so every line has been delivered by then.

@@ -89,6 +89,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     concurrency: options.concurrency,
     maxResolving: 1,
     maxBatch: MAX_RESOLVE_BATCH,
+    lookAhead: true,
     ...(carried === undefined ? {} : { restore: carried }),
   });
   setHandler(progressQuery, () => ({ runId, pipeline: opened.pipeline, generation, steps: core.progress() }));

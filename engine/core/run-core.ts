@@ -44,6 +44,12 @@ export interface RunCoreOptions {
   maxResolving?: number;
   /** Most nodes in one resolve batch (Temporal: keeps each activity's payload small). Default: no limit. */
   maxBatch?: number;
+  /**
+   * Put below the frontier, in the same batch, every node whose upstream are in it, so a chain of hits
+   * resolves in one round trip (Temporal, where each batch is an activity). In-process drivers resolve
+   * each node as its upstream settle and need no look-ahead: nodes below a miss would only come back.
+   */
+  lookAhead?: boolean;
   /** In a plan, a pending step's own changes (config, version, interface) relative to the last run. */
   ownChanges?: (id: string) => string | undefined;
   /** State carried over from an earlier generation of this run. */
@@ -57,6 +63,9 @@ function withoutComponents(draft: Draft): StepRunRecord {
   const { components: _absent, ...record } = draft;
   return record;
 }
+
+/** The answer to most events: nothing to do. Shared, so handling an event allocates nothing. */
+const NOTHING: CoreCommand[] = [];
 
 const isDone = (slot: Slot): boolean => slot.status === 'executed' || slot.status === 'cached';
 const isBlocking = (slot: Slot): boolean => slot.status === 'failed' || slot.status === 'skipped';
@@ -232,28 +241,28 @@ export class RunCore {
 
   /** A plan's answer, once `done`: every step cached, to run, or pending on an upstream that runs. */
   plan(): PlannedStep[] {
-    return this.slots.map((slot) => {
-      const base = { id: slot.node.id, step: slot.node.step };
-      if (slot.status === 'cached' && slot.record !== undefined) {
-        const { reasonCodes, reason, cacheKey, components, savedMs } = slot.record;
-        return {
-          ...base,
-          decision: 'cached',
-          reasonCodes,
-          reason,
-          ...(cacheKey === undefined ? {} : { cacheKey }),
-          ...(components === undefined ? {} : { components }),
-          ...(savedMs === undefined ? {} : { savedMs }),
-        };
+    return this.slots.map((slot): PlannedStep => {
+      const planned: PlannedStep = { id: slot.node.id, step: slot.node.step, decision: 'pending', reasonCodes: ['upstream-pending'], reason: '' };
+      const record = slot.record;
+      if (slot.status === 'cached' && record !== undefined) {
+        planned.decision = 'cached';
+        planned.reasonCodes = record.reasonCodes;
+        planned.reason = record.reason;
+        if (record.cacheKey !== undefined) planned.cacheKey = record.cacheKey;
+        if (record.components !== undefined) planned.components = record.components;
+        if (record.savedMs !== undefined) planned.savedMs = record.savedMs;
+      } else if (slot.phase === 'would-run' && slot.miss !== undefined && slot.key !== undefined && slot.components !== undefined) {
+        planned.decision = 'run';
+        planned.reasonCodes = slot.miss.codes;
+        planned.reason = slot.miss.reason;
+        planned.cacheKey = slot.key;
+        planned.components = slot.components;
+      } else {
+        const waitingFor = slot.upstream.filter((u) => u.status !== 'cached').map((u) => u.node.id);
+        const own = this.options.ownChanges?.(slot.node.id);
+        planned.reason = `key known only after upstream ${waitingFor.join(', ')} run${waitingFor.length === 1 ? 's' : ''}${own === undefined ? '' : `; its own ${own}`}`;
       }
-      if (slot.phase === 'would-run' && slot.miss !== undefined && slot.key !== undefined && slot.components !== undefined) {
-        return { ...base, decision: 'run', reasonCodes: slot.miss.codes, reason: slot.miss.reason, cacheKey: slot.key, components: slot.components };
-      }
-      const waitingFor = slot.upstream.filter((u) => u.status !== 'cached').map((u) => u.node.id);
-      let reason = `key known only after upstream ${waitingFor.join(', ')} run${waitingFor.length === 1 ? 's' : ''}`;
-      const own = this.options.ownChanges?.(slot.node.id);
-      if (own !== undefined) reason += `; its own ${own}`;
-      return { ...base, decision: 'pending', reasonCodes: ['upstream-pending'], reason };
+      return planned;
     });
   }
 
@@ -263,14 +272,23 @@ export class RunCore {
     const slot = this.byId.get(resolution.id);
     if (slot?.phase !== 'resolving') return;
     if (resolution.kind === 'error') {
-      this.settle(slot, { ...this.base(slot), status: 'failed', reasonCodes: [], reason: 'cache look-up failed', outputs: {}, error: resolution.error });
+      this.settle(slot, {
+        id: slot.node.id,
+        step: slot.node.step,
+        status: 'failed',
+        reasonCodes: [],
+        reason: 'cache look-up failed',
+        outputs: {},
+        error: resolution.error,
+      });
       return;
     }
     slot.key = resolution.key;
     slot.components = resolution.components;
     if (resolution.kind === 'hit') {
       this.settle(slot, {
-        ...this.base(slot),
+        id: slot.node.id,
+        step: slot.node.step,
         status: 'cached',
         cacheKey: resolution.key,
         reasonCodes: ['cache-hit'],
@@ -313,7 +331,7 @@ export class RunCore {
     for (const slot of slots) {
       if (slot.phase !== 'resolving') continue;
       if (error !== undefined) {
-        this.settle(slot, { ...this.base(slot), status: 'failed', reasonCodes: [], reason: 'cache look-up failed', outputs: {}, error });
+        this.settle(slot, { id: slot.node.id, step: slot.node.step, status: 'failed', reasonCodes: [], reason: 'cache look-up failed', outputs: {}, error });
         continue;
       }
       // Not resolved: an upstream in the batch missed (or failed). It waits again.
@@ -332,7 +350,8 @@ export class RunCore {
     const ran = { cacheKey: slot.key, components: slot.components, outputs: event.outputs, durationMs: now - (slot.startedAt ?? now) };
     if (event.computedBy === this.options.header.runId) {
       this.settle(slot, {
-        ...this.base(slot),
+        id: slot.node.id,
+        step: slot.node.step,
         status: 'executed',
         reasonCodes: slot.miss.codes,
         reason: slot.miss.reason,
@@ -342,7 +361,8 @@ export class RunCore {
       });
     } else {
       this.settle(slot, {
-        ...this.base(slot),
+        id: slot.node.id,
+        step: slot.node.step,
         status: 'cached',
         reasonCodes: ['shared-execution'],
         reason: `computed once by run ${event.computedBy} while this step waited`,
@@ -352,7 +372,8 @@ export class RunCore {
     }
     for (const sharer of slot.sharers.splice(0)) {
       this.settle(sharer, {
-        ...this.base(sharer),
+        id: sharer.node.id,
+        step: sharer.node.step,
         status: 'cached',
         cacheKey: slot.key,
         reasonCodes: ['shared-execution'],
@@ -373,7 +394,8 @@ export class RunCore {
     for (const failed of [slot, ...slot.sharers.splice(0)]) {
       const now = this.options.now();
       this.settle(failed, {
-        ...this.base(failed),
+        id: failed.node.id,
+        step: failed.node.step,
         status: 'failed',
         cacheKey: slot.key,
         reasonCodes: failed.miss?.codes ?? [],
@@ -400,10 +422,6 @@ export class RunCore {
 
   // ---- settling ----
 
-  private base(slot: Slot): { id: string; step: string } {
-    return { id: slot.node.id, step: slot.node.step };
-  }
-
   private iso(ms: number): string {
     return new Date(ms).toISOString();
   }
@@ -419,11 +437,14 @@ export class RunCore {
     slot.record = record;
     slot.progress = undefined;
     this.settledCount++;
-    this.unsaved.push(slot);
-    if (record.status !== 'cached') this.unsavedWork = true;
-    this.holdSaves = false;
     if (isDone(slot)) slot.outputs = record.outputs;
-    this.notify({ type: 'step-finished', step: record });
+    if (this.options.mode === 'run') {
+      // A plan neither saves nor reports as it goes: `plan()` is its answer.
+      this.unsaved.push(slot);
+      if (record.status !== 'cached') this.unsavedWork = true;
+      this.holdSaves = false;
+      this.notify({ type: 'step-finished', step: record });
+    }
     for (const down of slot.downstream) {
       if (isDone(slot)) {
         down.unmet--;
@@ -435,7 +456,7 @@ export class RunCore {
   }
 
   private skip(slot: Slot, code: 'cancelled' | 'upstream-failed', reason: string): void {
-    this.settle(slot, { ...this.base(slot), status: 'skipped', reasonCodes: [code], reason, outputs: {} });
+    this.settle(slot, { id: slot.node.id, step: slot.node.step, status: 'skipped', reasonCodes: [code], reason, outputs: {} });
   }
 
   private skipBlocked(slot: Slot): void {
@@ -477,6 +498,7 @@ export class RunCore {
       }
       this.finishOrSave();
     }
+    if (this.out.length === 0) return NOTHING;
     const out = this.out;
     this.out = [];
     return out;
@@ -498,8 +520,8 @@ export class RunCore {
   }
 
   /**
-   * One batch: the frontier and, following it down, every node whose upstream are all done or in the
-   * batch, so a chain of hits resolves in one go (nodes below a miss come back unresolved).
+   * One batch: the frontier and, with `lookAhead`, following it down, every node whose upstream are all
+   * done or in the batch, so a chain of hits resolves in one go (nodes below a miss come back unresolved).
    */
   private resolveBatch(): void {
     const picked = new Set<Slot>();
@@ -509,6 +531,7 @@ export class RunCore {
       if (picked.has(slot) || slot.phase !== 'waiting') continue;
       if (!slot.upstream.every((u) => isDone(u) || picked.has(u))) continue;
       picked.add(slot);
+      if (!this.options.lookAhead) continue;
       for (const down of slot.downstream) if (down.phase === 'waiting' && !picked.has(down)) visit.push(down);
     }
     if (picked.size === 0) {

@@ -23,9 +23,19 @@ describe('one error classification', () => {
     expect(timeout).toMatchObject({ code: 'STEP_TIMEOUT', retryable: true, exit: 1 });
     expect(classifyError(new FlywheelError('STEP_PROCESS_FAILED', 'exited with code 3'))).toMatchObject({ retryable: true });
     expect(classifyError(new FlywheelError('STEP_PROCESS_NOT_STARTED', 'no such command'))).toMatchObject({ retryable: false });
-    expect(classifyError(new FlywheelError('STORE_INVALID', 'bad', { fix: 'write s3://b/p' }))).toEqual({ code: 'STORE_INVALID', message: 'bad', retryable: false, exit: 2, fix: 'write s3://b/p' });
+    expect(classifyError(new FlywheelError('STORE_INVALID', 'bad', { fix: 'write s3://b/p' }))).toEqual({
+      code: 'STORE_INVALID',
+      message: 'bad',
+      retryable: false,
+      exit: 2,
+      fix: 'write s3://b/p',
+    });
     expect(classifyError(new UsageError('flywheel run takes exactly one pipeline', 'write flywheel run <pipeline>'))).toMatchObject({ code: 'USAGE', exit: 2 });
-    expect(classifyError(new PipelineInvalidError('p', [{ code: 'PIPELINE_CYCLE', message: 'a → b → a', fix: 'break it' }]))).toMatchObject({ code: 'PIPELINE_INVALID', retryable: false, exit: 2 });
+    expect(classifyError(new PipelineInvalidError('p', [{ code: 'PIPELINE_CYCLE', message: 'a → b → a', fix: 'break it' }]))).toMatchObject({
+      code: 'PIPELINE_INVALID',
+      retryable: false,
+      exit: 2,
+    });
   });
 
   it("lets a step's own codes say whether they are retryable", () => {

@@ -90,8 +90,8 @@ function drive(run: RunCore, answer: (id: string) => Resolution, failing: Readon
 }
 
 describe('the run core', () => {
-  it('resolves a chain of hits in one batch and finishes without executing anything', () => {
-    const result = drive(core(DAG), (id) => hit(id));
+  it('resolves a chain of hits in one batch with look-ahead and finishes without executing anything', () => {
+    const result = drive(core(DAG, { lookAhead: true }), (id) => hit(id));
     expect(result.of('resolve').map((c) => c.ids)).toEqual([['a', 'b', 'c', 'd', 'e']]);
     expect(result.of('execute')).toHaveLength(0);
     expect(result.finish?.header.status).toBe('succeeded');
@@ -100,7 +100,7 @@ describe('the run core', () => {
   });
 
   it('executes a miss, then resolves what it unblocks; the record says why it ran', () => {
-    const result = drive(core(DAG), (id) => (id === 'b' ? miss('b') : hit(id)));
+    const result = drive(core(DAG, { lookAhead: true }), (id) => (id === 'b' ? miss('b') : hit(id)));
     expect(result.of('execute').map((c) => c.id)).toEqual(['b']);
     // c and e wait below b; d is a hit in the first batch.
     expect(result.of('resolve').map((c) => c.ids)).toEqual([
@@ -168,7 +168,7 @@ describe('the run core', () => {
   });
 
   it('on cancel skips what has not started, waits for what runs, and still finishes', () => {
-    const run = core(DAG);
+    const run = core(DAG, { lookAhead: true });
     const seen: CoreCommand[] = [...run.start()];
     for (const resolution of [hit('a'), miss('b'), miss('d')]) seen.push(...run.handle({ type: 'resolved', resolution }));
     seen.push(...run.handle({ type: 'resolve-done', batch: 0 }), ...run.handle({ type: 'saved', ok: true }));
@@ -208,9 +208,15 @@ describe('the run core', () => {
     expect(result.status('d')).toBe('skipped');
   });
 
+  it('without look-ahead resolves each node as its upstream settle (in-process drivers)', () => {
+    const result = drive(core(DAG), (id) => hit(id));
+    expect(result.of('resolve').map((c) => c.ids)).toEqual([['a'], ['b', 'd'], ['c'], ['e']]);
+    expect(result.finish?.header.status).toBe('succeeded');
+  });
+
   it('keeps look-ups to one batch of a bounded size at a time when asked (Temporal)', () => {
     const chain = Array.from({ length: 5 }, (_, i) => node(`s${i}`, i === 0 ? [] : [`s${i - 1}`]));
-    const result = drive(core(chain, { maxResolving: 1, maxBatch: 2 }), (id) => hit(id));
+    const result = drive(core(chain, { maxResolving: 1, maxBatch: 2, lookAhead: true }), (id) => hit(id));
     expect(result.of('resolve').map((c) => c.ids)).toEqual([['s0', 's1'], ['s2', 's3'], ['s4']]);
   });
 
@@ -231,7 +237,7 @@ describe('the run core', () => {
   });
 
   it('drains for continue-as-new and carries over exactly what the rest of the run needs', () => {
-    const run = core(DAG);
+    const run = core(DAG, { lookAhead: true });
     run.start();
     for (const resolution of [hit('a'), miss('b'), hit('d')]) run.handle({ type: 'resolved', resolution });
     run.handle({ type: 'resolve-done', batch: 0 });
@@ -249,7 +255,7 @@ describe('the run core', () => {
     expect(Object.keys(snapshot.outputs).sort()).toEqual(['b', 'd']); // a's downstream are all settled
     expect(snapshot.keys.b).toBe(keyOf('b'));
 
-    const next = core(DAG, { restore: snapshot });
+    const next = core(DAG, { restore: snapshot, lookAhead: true });
     const result = drive(next, (id) => hit(id));
     expect(result.of('resolve').map((c) => c.ids)).toEqual([['c', 'e']]);
     expect([...result.records.keys()].sort()).toEqual(['c', 'e']); // earlier generations saved the rest
