@@ -103,6 +103,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
       feed({ type: 'cancel' });
     };
     options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    if (options.signal?.aborted) queueMicrotask(onOuterAbort); // cancelled before it began: starts nothing
 
     const execute = async (command: Extract<CoreCommand, { type: 'execute' }>): Promise<void> => {
       const node = pipeline.byId.get(command.id);
