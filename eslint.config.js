@@ -116,7 +116,9 @@ export default tseslint.config(
       'no-restricted-syntax': [
         'error',
         {
-          selector: 'Program > VariableDeclaration[kind="let"], Program > VariableDeclaration[kind="var"]',
+          // Top-level let/var, and objects made with `new` (a Map, a Set) that would live across workflows.
+          selector:
+            ':matches(Program, Program > ExportNamedDeclaration) > VariableDeclaration:matches([kind="let"], [kind="var"]), :matches(Program, Program > ExportNamedDeclaration) > VariableDeclaration > VariableDeclarator > NewExpression',
           message: 'no mutable module-level state in workflow code',
         },
       ],

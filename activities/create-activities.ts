@@ -158,7 +158,7 @@ export function createActivities(deps: ActivityDependencies) {
     /** Writes the final record: the steps the core still held, over what earlier saves journalled. */
     async closeRun(request: CloseRequest): Promise<void> {
       const { store } = await load(request.context);
-      await new RunRecorder(store, request.context.runId).close(request.header, request.order, request.steps);
+      await new RunRecorder(store, request.context.runId).close(request.header, request.nodes, request.steps);
     },
 
     /**

@@ -8,7 +8,8 @@ export interface ErrorClass {
 }
 
 const BAD_INPUT: ErrorClass = { retryable: false, exit: 2 };
-const FINAL: ErrorClass = { retryable: false, exit: 1 };
+/** A step's failure no retry can change; ending a command, it says something must be fixed first (exit 2). */
+const FINAL: ErrorClass = { retryable: false, exit: 2 };
 const TRANSIENT: ErrorClass = { retryable: true, exit: 1 };
 
 /**
@@ -44,7 +45,7 @@ export const ERROR_CODES = {
   STEP_PROCESS_NOT_STARTED: FINAL,
   STEP_CANCELLED: FINAL,
   /** A pipeline run failed; its record says which steps and why. */
-  RUN_FAILED: FINAL,
+  RUN_FAILED: { retryable: false, exit: 1 },
   STEP_FAILED: TRANSIENT,
   STEP_TIMEOUT: TRANSIENT,
   /** A child process (`runProcess`) exited non-zero: worth another attempt. */

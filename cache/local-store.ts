@@ -314,9 +314,10 @@ export class LocalStore implements Store {
     let fd = this.journals.get(runId);
     if (fd === undefined) {
       fd = openSync(this.journalPath(runId), 'a');
-      this.journals.set(runId, fd);
-      if (this.journals.size > OPEN_JOURNALS) this.closeJournal(this.journals.keys().next().value as string);
+      if (this.journals.size >= OPEN_JOURNALS) this.closeJournal(this.journals.keys().next().value as string);
     }
+    this.journals.delete(runId);
+    this.journals.set(runId, fd); // most recently used last: the oldest is closed first
     writeSync(fd, steps.map((s) => `${JSON.stringify(s)}\n`).join(''));
   }
 

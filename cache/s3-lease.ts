@@ -42,14 +42,15 @@ export async function claimS3Lease(objects: LeaseObjects, key: string, options: 
   const waitedFor = new Set(options.waitedFor ?? []);
   const firstSeen = new Map<string, number>();
   let announced = false;
+  // One identity for the whole claim: a write of ours whose answer was lost is recognised as ours.
+  const me = newHolder();
   for (;;) {
-    const me = newHolder();
     const created = await objects.create(key, JSON.stringify(me));
     if (created !== undefined) return held(objects, key, me, created, waitedFor, timing);
     const found = await objects.read(key);
     if (found === undefined) continue; // released meanwhile
     const holder = parseHolder(found.body);
-    // Our own create, whose answer was lost and retried into a refusal.
+    // Our own create or takeover, whose answer was lost and retried into a refusal.
     if (holder?.token === me.token) return held(objects, key, me, found.etag, waitedFor, timing);
     const seenAt = firstSeen.get(found.etag) ?? Date.now();
     firstSeen.set(found.etag, seenAt);
@@ -75,20 +76,28 @@ async function held(objects: LeaseObjects, key: string, me: LeaseHolder, etag: s
   const timer = setInterval(() => {
     renewing = renewing.then(async () => {
       if (current === undefined) return;
-      me.since = new Date().toISOString();
-      current = await objects.replace(key, JSON.stringify(me), current).catch(() => current);
+      const renewed = await objects.replace(key, JSON.stringify({ ...me, renewed: new Date().toISOString() }), current).catch(() => current);
+      // Refused: either our own renewal whose answer was lost, or the lease was taken over.
+      current = renewed ?? (await ours());
     });
   }, timing.renewMs);
   timer.unref();
+  /** The lease's ETag while it is still ours, else undefined. */
+  const ours = async (): Promise<string | undefined> => {
+    const found = await objects.read(key).catch(() => undefined);
+    return found !== undefined && parseHolder(found.body)?.token === me.token ? found.etag : undefined;
+  };
   const release = async (failure?: SharedFailure): Promise<void> => {
     clearInterval(timer);
     await renewing;
+    // Only ours to give up while it still is (a holder that renews is never taken over); MinIO ignores
+    // If-Match on DELETE, so it is read first.
+    const etag = current === undefined ? undefined : await ours();
+    current = undefined;
+    if (etag === undefined) return;
     // Written before the lease goes, so a waiter that gets in next finds it.
     if (failure !== undefined) await objects.write(`${key}.failed`, JSON.stringify({ token: me.token, failure }));
-    // Only ours to delete while it is still the version we wrote; a holder that renews is never taken over.
-    const found = current === undefined ? undefined : await objects.read(key);
-    if (found !== undefined && found.etag === current) await objects.remove(key, current);
-    current = undefined;
+    await objects.remove(key, etag);
   };
   let sharedFailure: SharedFailure | undefined;
   if (waitedFor.size > 0) {

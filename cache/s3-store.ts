@@ -149,7 +149,8 @@ export class S3Store implements Store {
   /** Runs an S3 call with retries for dropped connections, turning failures into errors that name the endpoint and bucket. */
   private call<T>(what: string, operation: () => Promise<T>): Promise<T> {
     return withS3Retries(operation).catch((error: unknown) => {
-      if (isNotFound(error) || isPreconditionFailed(error)) throw error;
+      // Answers the caller reads as such: absent, a condition that did not hold, a conditional write that lost a race.
+      if (isNotFound(error) || isPreconditionFailed(error) || isConflict(error)) throw error;
       throw describeS3Error(error, what, this.description);
     });
   }

@@ -131,7 +131,8 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
     if (!signal.aborted) failure = { code: classified.code, message: classified.message };
     return { kind: 'failed', error: classified, attempts: attempt, shared: false };
   } finally {
-    await claimed.lease.release(failure);
+    // A lease that cannot be given up expires; it must not turn a stored result into a failure.
+    await claimed.lease.release(failure).catch((error: unknown) => request.log.warn({ err: error }, 'could not release the claim on the key; it expires'));
   }
 }
 

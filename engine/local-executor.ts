@@ -103,7 +103,6 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
       feed({ type: 'cancel' });
     };
     options.signal?.addEventListener('abort', onOuterAbort, { once: true });
-    if (options.signal?.aborted) queueMicrotask(onOuterAbort); // cancelled before it began: starts nothing
 
     const execute = async (command: Extract<CoreCommand, { type: 'execute' }>): Promise<void> => {
       const node = pipeline.byId.get(command.id);
@@ -174,7 +173,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
         case 'finish':
           options.signal?.removeEventListener('abort', onOuterAbort);
           recorder
-            .close(command.header, command.order, command.steps, (error) => log.error({ err: error }, `could not save the run record in ${store.description}`))
+            .close(command.header, command.nodes, command.steps, (error) => log.error({ err: error }, `could not save the run record in ${store.description}`))
             .then((record) => {
               log.info({ status: record.status, durationMs: record.durationMs }, 'run finished');
               emit({ type: 'run-finished', run: record });
@@ -185,6 +184,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     };
 
     const send = feeder(core, carryOut);
+    if (options.signal?.aborted) onOuterAbort(); // cancelled before it began: the core starts nothing
     feed('start');
   });
 }

@@ -47,18 +47,23 @@ export class RunRecorder {
   }
 
   /**
-   * Writes the final record: `steps` over what was saved before, in the pipeline's `order`. Returns it
+   * Writes the final record: `steps` over what was saved before, for the pipeline's `nodes` in order. Returns it
    * even when the store cannot take it (`onSaveFailed` hears why), so the outcome is still reported.
    */
-  async close(header: RunHeader, order: readonly string[], steps: readonly StepRunRecord[], onSaveFailed?: (error: unknown) => void): Promise<RunRecord> {
+  async close(
+    header: RunHeader,
+    nodes: ReadonlyArray<{ id: string; step: string }>,
+    steps: readonly StepRunRecord[],
+    onSaveFailed?: (error: unknown) => void,
+  ): Promise<RunRecord> {
     for (const step of steps) this.known.set(step.id, step);
-    if (order.some((id) => !this.known.has(id))) {
+    if (nodes.some((n) => !this.known.has(n.id))) {
       const saved = await this.store.getRun(this.runId);
       for (const step of saved?.steps ?? []) if (!this.known.has(step.id)) this.known.set(step.id, step);
     }
     const record: RunRecord = {
       ...header,
-      steps: order.map((id) => this.known.get(id) ?? notReached(id, id)),
+      steps: nodes.map((n) => this.known.get(n.id) ?? notReached(n.id, n.step)),
     };
     try {
       await this.store.putRun(record);

@@ -183,7 +183,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   };
 
   const close = async (command: Command<'finish'>): Promise<void> => {
-    await CancellationScope.nonCancellable(() => control.closeRun({ context, header: command.header, order: command.order, steps: command.steps }));
+    await CancellationScope.nonCancellable(() => control.closeRun({ context, header: command.header, nodes: command.nodes, steps: command.steps }));
   };
 
   try {
@@ -207,9 +207,13 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   if (finish === undefined) {
     return continueAsNew<typeof pipelineWorkflow>({ ...input, runId, carried: { ...core.snapshot(), generation: generation + 1, startedAt, host, pid } });
   }
-  await condition(() => inFlight === 0);
-  await close(finish);
-  if (finish.header.status === 'failed') {
+  const finished = finish;
+  // A cancel arriving now must not leave the record `running`.
+  await CancellationScope.nonCancellable(async () => {
+    await condition(() => inFlight === 0);
+    await close(finished);
+  });
+  if (finished.header.status === 'failed') {
     // A failed pipeline fails its workflow, so Temporal (UI, schedules, `runs`) shows it as failed; the record says why.
     const failed = core
       .progress()

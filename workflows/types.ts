@@ -95,7 +95,7 @@ export interface SaveRequest {
 export interface CloseRequest {
   context: RunContext;
   header: RunHeader;
-  order: string[];
+  nodes: Array<{ id: string; step: string }>;
   steps: StepRunRecord[];
 }
 

@@ -107,6 +107,7 @@ export class RunCore {
   private readonly batches = new Map<number, Slot[]>();
   private nextBatch = 0;
   private settledCount = 0;
+  private started = false;
   private cancelled = false;
   private draining = false;
   private finished = false;
@@ -138,9 +139,14 @@ export class RunCore {
 
   /** The first commands of a run. */
   start(): CoreCommand[] {
+    this.started = true;
     if (this.options.restore === undefined) {
       const { runId, pipeline } = this.options.header;
       this.notify({ type: 'run-started', runId, pipeline, steps: this.slots.map((s) => s.node.id) });
+    }
+    if (this.cancelled) {
+      this.cancelled = false;
+      this.onCancel();
     }
     return this.flush();
   }
@@ -178,7 +184,7 @@ export class RunCore {
         if (!event.ok && this.saving !== undefined) {
           this.unsaved = [...this.saving, ...this.unsaved];
           this.unsavedWork = true;
-          this.holdSaves = true;
+          this.holdSaves = !this.draining; // draining waits for the save: try again at once
         }
         this.saving = undefined;
         break;
@@ -187,6 +193,10 @@ export class RunCore {
         this.holdSaves = false;
         break;
       case 'cancel':
+        if (!this.started) {
+          this.cancelled = true; // before the start: start() skips everything, after announcing the run
+          return NOTHING;
+        }
         this.onCancel();
         break;
     }
@@ -377,7 +387,10 @@ export class RunCore {
         status: 'cached',
         cacheKey: slot.key,
         reasonCodes: ['shared-execution'],
-        reason: 'computed once by another step of this run while this step waited',
+        reason:
+          event.computedBy === this.options.header.runId
+            ? 'computed once by another step of this run while this step waited'
+            : `computed once by run ${event.computedBy} while this step waited`,
         components: sharer.components,
         outputs: event.outputs,
         durationMs: now - (sharer.startedAt ?? now),
@@ -457,6 +470,8 @@ export class RunCore {
 
   private skip(slot: Slot, code: 'cancelled' | 'upstream-failed', reason: string): void {
     this.settle(slot, { id: slot.node.id, step: slot.node.step, status: 'skipped', reasonCodes: [code], reason, outputs: {} });
+    // Nodes waiting to share its execution: it will not execute, so neither do they.
+    for (const sharer of slot.sharers.splice(0)) this.skip(sharer, code, reason);
   }
 
   private skipBlocked(slot: Slot): void {
@@ -562,7 +577,7 @@ export class RunCore {
       const startedMs = Date.parse(this.options.header.startedAt);
       const header: RunHeader = { ...this.options.header, status, finishedAt: this.iso(now), durationMs: Math.max(0, now - startedMs) };
       const steps = this.takeUnsaved();
-      this.out.push({ type: 'finish', header, order: this.slots.map((s) => s.node.id), steps });
+      this.out.push({ type: 'finish', header, nodes: this.slots.map((s) => ({ id: s.node.id, step: s.node.step })), steps });
       return;
     }
     // Saved at once while work is under way (a killed run's record must show what finished); a stretch

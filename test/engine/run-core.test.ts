@@ -95,7 +95,7 @@ describe('the run core', () => {
     expect(result.of('resolve').map((c) => c.ids)).toEqual([['a', 'b', 'c', 'd', 'e']]);
     expect(result.of('execute')).toHaveLength(0);
     expect(result.finish?.header.status).toBe('succeeded');
-    expect(result.finish?.order).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(result.finish?.nodes.map((n) => n.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(result.records.get('c')).toMatchObject({ status: 'cached', reasonCodes: ['cache-hit'], reason: 'cache hit (computed by run run-0)', savedMs: 50 });
   });
 
@@ -183,6 +183,40 @@ describe('the run core', () => {
     expect(last.find((c) => c.type === 'finish')).toMatchObject({ header: { status: 'failed' } });
   });
 
+  it('on cancel also skips the nodes waiting to share a queued execution, so the run still ends', () => {
+    const nodes = [node('a'), node('b'), node('twin-1', ['a']), node('twin-2', ['a'])];
+    const run = core(nodes, { concurrency: 1 });
+    run.start();
+    run.handle({ type: 'resolved', resolution: miss('a') });
+    run.handle({ type: 'resolved', resolution: miss('b') }); // queued behind a: one slot
+    run.handle({ type: 'resolve-done', batch: 0 });
+    run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 1, computedBy: 'run-1', attempts: 1 });
+    run.handle({ type: 'saved', ok: true });
+    run.handle({ type: 'resolved', resolution: miss('twin-1', keyOf('twin')) });
+    run.handle({ type: 'resolved', resolution: miss('twin-2', keyOf('twin')) }); // shares twin-1's queued execution
+    run.handle({ type: 'resolve-done', batch: 1 });
+    const seen = [...run.handle({ type: 'cancel' })];
+    seen.push(...run.handle({ type: 'failed', id: 'b', error: { code: 'STEP_CANCELLED', message: 'step b was cancelled' } }));
+    seen.push(...run.handle({ type: 'saved', ok: true }));
+    const finished = seen.flatMap((c) => (c.type === 'notify' && c.event.type === 'step-finished' ? [c.event.step] : []));
+    expect(finished.filter((s) => s.id.startsWith('twin')).map((s) => [s.id, s.status, s.reason])).toEqual([
+      ['twin-1', 'skipped', 'run cancelled'],
+      ['twin-2', 'skipped', 'run cancelled'],
+    ]);
+    expect(seen.some((c) => c.type === 'finish')).toBe(true);
+  });
+
+  it('a cancel before the start announces the run, then skips everything without looking anything up', () => {
+    const run = core(DAG);
+    expect(run.handle({ type: 'cancel' })).toEqual([]);
+    const started = run.start();
+    expect(started[0]).toMatchObject({ type: 'notify', event: { type: 'run-started' } });
+    expect(started.some((c) => c.type === 'resolve')).toBe(false);
+    const finish = started.find((c) => c.type === 'finish');
+    expect(finish?.type === 'finish' && finish.header.status).toBe('failed');
+    expect(finish?.type === 'finish' && finish.steps.every((s) => s.status === 'skipped')).toBe(true);
+  });
+
   it('saves each finished step before the run ends, one save at a time, and keeps a failed save for the next', () => {
     const run = core([node('a'), node('b', ['a'])]);
     run.start();
@@ -248,6 +282,9 @@ describe('the run core', () => {
     expect(afterB.some((c) => c.type === 'resolve' || c.type === 'execute')).toBe(false); // draining: nothing new starts
     expect(afterB.find((c) => c.type === 'save')).toBeDefined();
     expect(run.idle).toBe(false);
+    // A save that fails while draining is handed out again at once: the drain waits for it.
+    const retried = run.handle({ type: 'saved', ok: false }).find((c) => c.type === 'save');
+    expect(retried?.type === 'save' && retried.steps.map((s) => s.id)).toEqual(['b']);
     run.handle({ type: 'saved', ok: true });
     expect(run.idle).toBe(true);
     const snapshot = run.snapshot();
