@@ -3,7 +3,7 @@ import { z } from 'zod';
 /** How an error is treated wherever it ends up: retried or not (step retries, Temporal), and the CLI's exit code. */
 export interface ErrorClass {
   retryable: boolean;
-  /** 2: bad input or configuration the user must fix; 1: anything else (a failed run, an unreachable service). */
+  /** 2: something must be fixed first (input, configuration, a failure no retry changes); 1: a failed run, a transient failure. */
   exit: 1 | 2;
 }
 
