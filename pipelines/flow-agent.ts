@@ -60,63 +60,46 @@ export default definePipeline({
     // Every run re-scores the frozen golden set; drift from the accepted baseline stops deploy.
     const golden = p.add(snapshotGolden, { id: 'golden', config: { source: judgeData('golden.jsonl') } });
     const drift = p.add(goldenDrift, { id: 'judge-drift', config: { liveJudge: production }, inputs: { judge: judge.out.judge, golden: golden.out.data } });
-    if (production) {
-      const tuned = p.add(fineTune, { id: 'fine-tune', inputs: { train: synthesized.out.train } });
-      const served = p.add(serveAdapter, { id: 'serve', inputs: { adapter: tuned.out.adapter } });
-      const evaluated = p.add(evaluate, {
-        id: 'evaluate',
-        config: { serving: 'openai' },
-        inputs: { benchmark: benchmark.out.data, served: served.out.served },
-      });
-      const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
-      const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, judge: judge.out.judge, served: served.out.served } });
-      p.add(deploy, {
-        id: 'deploy',
-        inputs: {
-          adapter: tuned.out.adapter,
-          metrics: evaluated.out.metrics,
-          train: synthesized.out.train,
-          judged: judged.out.judged,
-          drift: drift.out.drift,
-          mirror: mirrored.out.mirror,
-        },
-      });
-      p.add(runReport, {
-        id: 'report',
-        inputs: {
-          benchmark: evaluated.out.report,
-          judged: judged.out.report,
-          calibration: judge.out.report,
-          drift: drift.out.report,
-          mirror: mirrored.out.report,
-        },
-      });
-    } else {
-      const trained = p.add(trainLocal, { id: 'train', inputs: { train: synthesized.out.train } });
-      const evaluated = p.add(evaluate, { id: 'evaluate', inputs: { model: trained.out.model, benchmark: benchmark.out.data } });
-      const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
-      const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, judge: judge.out.judge, model: trained.out.model } });
-      p.add(deploy, {
-        id: 'deploy',
-        inputs: {
-          model: trained.out.model,
-          metrics: evaluated.out.metrics,
-          train: synthesized.out.train,
-          judged: judged.out.judged,
-          drift: drift.out.drift,
-          mirror: mirrored.out.mirror,
-        },
-      });
-      p.add(runReport, {
-        id: 'report',
-        inputs: {
-          benchmark: evaluated.out.report,
-          judged: judged.out.report,
-          calibration: judge.out.report,
-          drift: drift.out.report,
-          mirror: mirrored.out.report,
-        },
-      });
-    }
+    // The candidate: a Qwen3 fine-tune served by the endpoint (production), or the CPU stand-in (local).
+    const candidate = production
+      ? (() => {
+          const tuned = p.add(fineTune, { id: 'fine-tune', inputs: { train: synthesized.out.train } });
+          const served = p.add(serveAdapter, { id: 'serve', inputs: { adapter: tuned.out.adapter } });
+          const evaluated = p.add(evaluate, {
+            id: 'evaluate',
+            config: { serving: 'openai' },
+            inputs: { benchmark: benchmark.out.data, served: served.out.served },
+          });
+          return { evaluated, mirrored: { served: served.out.served }, deployed: { adapter: tuned.out.adapter } };
+        })()
+      : (() => {
+          const trained = p.add(trainLocal, { id: 'train', inputs: { train: synthesized.out.train } });
+          const evaluated = p.add(evaluate, { id: 'evaluate', inputs: { model: trained.out.model, benchmark: benchmark.out.data } });
+          return { evaluated, mirrored: { model: trained.out.model }, deployed: { model: trained.out.model } };
+        })();
+    const { evaluated } = candidate;
+    const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
+    const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, judge: judge.out.judge, ...candidate.mirrored } });
+    p.add(deploy, {
+      id: 'deploy',
+      inputs: {
+        ...candidate.deployed,
+        metrics: evaluated.out.metrics,
+        train: synthesized.out.train,
+        judged: judged.out.judged,
+        drift: drift.out.drift,
+        mirror: mirrored.out.mirror,
+      },
+    });
+    p.add(runReport, {
+      id: 'report',
+      inputs: {
+        benchmark: evaluated.out.report,
+        judged: judged.out.report,
+        calibration: judge.out.report,
+        drift: drift.out.report,
+        mirror: mirrored.out.report,
+      },
+    });
   },
 });
