@@ -1,6 +1,6 @@
 import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describeHolder, isDeadHere, newHolder, type LeaseHolder } from './lease-holder.js';
+import { claimedWith, describeHolder, failureNote, isDeadHere, newHolder, type LeaseHolder } from './lease-holder.js';
 import type { ClaimOptions, KeyClaim, SharedFailure } from './store.js';
 import { writeFileWhole } from './write-whole.js';
 
@@ -15,12 +15,6 @@ interface FoundLock {
   holder: LeaseHolder | undefined;
   text: string;
   mtimeMs: number;
-}
-
-/** The failure a claim left behind, beside its lock: `<lock>.failed`. */
-interface LeftFailure {
-  token: string;
-  failure: SharedFailure;
 }
 
 async function readLock(path: string): Promise<FoundLock | undefined> {
@@ -42,18 +36,6 @@ async function readLock(path: string): Promise<FoundLock | undefined> {
 /** On this host the pid is the truth (a live holder whose event loop is busy keeps its lock); elsewhere the heartbeat is. */
 function isAbandoned(found: FoundLock): boolean {
   return isDeadHere(found.holder) ?? Date.now() - found.mtimeMs > STALE_AFTER_MS;
-}
-
-async function failureLeftBy(path: string, tokens: ReadonlySet<string>): Promise<SharedFailure | undefined> {
-  if (tokens.size === 0) return undefined;
-  const text = await readFile(`${path}.failed`, 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  try {
-    const left = JSON.parse(text) as LeftFailure;
-    return tokens.has(left.token) ? left.failure : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -83,11 +65,11 @@ export async function claimFileLock(path: string, options: ClaimOptions): Promis
         const current = await readLock(path);
         if (current?.holder?.token !== me.token) return;
         // Written before the lock goes, so a waiter that gets in next finds it.
-        if (failure !== undefined) await writeFileWhole(`${path}.failed`, JSON.stringify({ token: me.token, failure } satisfies LeftFailure));
+        if (failure !== undefined) await writeFileWhole(`${path}.failed`, failureNote(me, failure));
         await rm(path, { force: true });
       };
-      const sharedFailure = await failureLeftBy(path, waitedFor);
-      return { claimed: true, lease: { release }, ...(sharedFailure === undefined ? {} : { sharedFailure }) };
+      const note = waitedFor.size === 0 ? undefined : await readFile(`${path}.failed`, 'utf8').catch(() => undefined);
+      return claimedWith(release, note, waitedFor);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }

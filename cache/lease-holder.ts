@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { isProcessAlive } from './process-alive.js';
+import type { KeyClaim, KeyLease, SharedFailure } from './store.js';
 
 /** Who holds a lock or lease: written into it, so waiters can say whom they wait for and notice a dead holder. */
 export interface LeaseHolder {
@@ -32,4 +33,23 @@ export function isDeadHere(holder: LeaseHolder | undefined): boolean | undefined
   // Our own pid, written by another instance: an earlier process that had this pid (e.g. before a container restart).
   if (holder.pid === process.pid) return holder.instance !== undefined && holder.instance !== INSTANCE;
   return !isProcessAlive(holder.pid);
+}
+
+/** What a holder whose execution failed leaves beside its lease (`<lease>.failed`), naming its claim. */
+export function failureNote(holder: LeaseHolder, failure: SharedFailure): string {
+  return JSON.stringify({ token: holder.token, failure });
+}
+
+/** A claim that got the key; it shares the failure in `note` if one of the holders it waited for left it. */
+export function claimedWith(release: KeyLease['release'], note: string | undefined, waitedFor: ReadonlySet<string>): KeyClaim {
+  let sharedFailure: SharedFailure | undefined;
+  if (note !== undefined && waitedFor.size > 0) {
+    try {
+      const left = JSON.parse(note) as { token?: string; failure?: SharedFailure };
+      if (left.token !== undefined && waitedFor.has(left.token)) sharedFailure = left.failure;
+    } catch {
+      // torn or foreign: no failure to share
+    }
+  }
+  return { claimed: true, lease: { release }, ...(sharedFailure === undefined ? {} : { sharedFailure }) };
 }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describeHolder, isDeadHere, newHolder, type LeaseHolder } from './lease-holder.js';
+import { claimedWith, describeHolder, failureNote, isDeadHere, newHolder, type LeaseHolder } from './lease-holder.js';
 import type { ClaimOptions, KeyClaim, SharedFailure } from './store.js';
 
 /** The object operations a lease needs; the S3 store provides them over its bucket. */
@@ -96,18 +96,9 @@ async function held(objects: LeaseObjects, key: string, me: LeaseHolder, etag: s
     current = undefined;
     if (etag === undefined) return;
     // Written before the lease goes, so a waiter that gets in next finds it.
-    if (failure !== undefined) await objects.write(`${key}.failed`, JSON.stringify({ token: me.token, failure }));
+    if (failure !== undefined) await objects.write(`${key}.failed`, failureNote(me, failure));
     await objects.remove(key, etag);
   };
-  let sharedFailure: SharedFailure | undefined;
-  if (waitedFor.size > 0) {
-    const left = await objects.read(`${key}.failed`);
-    try {
-      const parsed = left === undefined ? undefined : (JSON.parse(left.body) as { token: string; failure: SharedFailure });
-      if (parsed !== undefined && waitedFor.has(parsed.token)) sharedFailure = parsed.failure;
-    } catch {
-      // a foreign object: no failure to share
-    }
-  }
-  return { claimed: true, lease: { release }, ...(sharedFailure === undefined ? {} : { sharedFailure }) };
+  const note = waitedFor.size === 0 ? undefined : (await objects.read(`${key}.failed`))?.body;
+  return claimedWith(release, note, waitedFor);
 }
