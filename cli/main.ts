@@ -10,6 +10,7 @@ usage:
   flywheel plan <pipeline> [--profile name] [--set ...] [--config file.json] [--force <step>] [--force-all] [--json]
   flywheel runs [--pipeline name] [--limit N] [--json] [--engine temporal]
   flywheel show <runId> [--json]
+  flywheel compare [<runA> <runB>] [--pipeline name] [--json]   (default: the newest two successful runs)
   flywheel cancel <runId>
   flywheel worker --queue cpu|gpu-h200 [--concurrency N] [--shutdown-grace PT2M]
   flywheel schedule create <id> --pipeline <name> --cron "<expr>" [--profile name] [--set ...] [--config file.json]
@@ -17,7 +18,7 @@ usage:
                            [--catchup-window PT1H] [--note text]
   flywheel schedule list | describe <id> | pause <id> | unpause <id> | trigger <id> | delete <id>
   flywheel model ls [--json] | promote <version> | rollback     [--registry dir] (default .flywheel/registry)
-  flywheel kappa <a.txt> <b.txt> [--labels l1,l2,...] [--weights linear|quadratic] [--json]
+  flywheel kappa <a.txt> <b.txt> [--labels l1,l2,...] [--weights linear|quadratic] [--missing drop] [--json]
   flywheel output <step>.<output> [--run runId | --pipeline name] [--out path]
   flywheel pin <runId> | unpin <runId>
   flywheel cache ls [--json]
@@ -59,6 +60,7 @@ const OPTIONS = {
   registry: { type: 'string' },
   labels: { type: 'string' },
   weights: { type: 'string' },
+  missing: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -136,7 +138,7 @@ async function dispatch(argv: string[]): Promise<number> {
         logLevel: v['log-level'],
       });
     case 'kappa':
-      return (await import('./commands/kappa.js')).kappaCommand({ files: rest, labels: v.labels, weights: v.weights, json });
+      return (await import('./commands/kappa.js')).kappaCommand({ files: rest, labels: v.labels, weights: v.weights, missing: v.missing, json });
     case 'model':
       return (await import('./commands/model.js')).modelCommand({ action: rest[0], version: rest[1], registry: v.registry, json });
     case 'schedule':
@@ -154,6 +156,8 @@ async function dispatch(argv: string[]): Promise<number> {
         note: v.note,
         json,
       });
+    case 'compare':
+      return (await import('./commands/compare.js')).compareCommand({ runIds: rest, pipeline: v.pipeline, json }, store);
     case 'show':
       return (await import('./commands/runs.js')).showCommand({ runId: needOne('runId'), json }, store);
     case 'output':
