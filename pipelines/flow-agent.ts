@@ -12,6 +12,7 @@ import { trainLocal } from '../steps/flow-agent/train-local.js';
 import { calibrateJudge, snapshotCalibration } from '../steps/judge/calibrate-judge.js';
 import { goldenDrift, snapshotGolden } from '../steps/judge/golden-drift.js';
 import { judgePredictions } from '../steps/judge/judge-predictions.js';
+import { judgeTrust } from '../steps/judge/judge-trust.js';
 
 const judgeData = (name: string): string => fileURLToPath(new URL(`../data/judge/${name}`, import.meta.url));
 
@@ -27,8 +28,9 @@ const data = (name: string): string => fileURLToPath(new URL(`../data/flow-agent
  *   Qwen3-32B LoRA fine-tune runs on a gpu-h200 worker, the adapter is loaded onto the serving
  *   endpoint (FLYWHEEL_SERVING_URL) and evaluated there through the agent's tools.
  *
- * Both also calibrate the judge against human labels (offline rules locally, an LLM in production) and
- * judge the benchmark outputs with it only if its held-out kappa reaches the trust bar.
+ * Both also calibrate the judge against human labels (offline rules locally, an LLM in production), check
+ * it on the golden set every run, and let its verdicts act (judge the benchmark, decide mirroring, feed
+ * lost requests into training data, promote) only if judge-trust says humans can trust it.
  * The steps before training are the same in both, so switching profile reuses their cached results.
  */
 export default definePipeline({
@@ -50,16 +52,18 @@ export default definePipeline({
     });
     const traffic = p.add(snapshotTraffic, { id: 'traffic', config: { source: data('traffic.jsonl') } });
     const benchmark = p.add(snapshotBenchmark, { id: 'benchmark', config: { source: data('benchmark.jsonl') } });
-    // The judge is calibrated against human labels and used only if humans can trust it (held-out kappa ≥ 0.6).
+    // The judge is calibrated against human labels (held-out kappa with its uncertainty: judge-trust decides).
     const calibration = p.add(snapshotCalibration, { id: 'calibration', config: { source: judgeData('calibration.jsonl') } });
     const judge = p.add(calibrateJudge, {
       id: 'calibrate-judge',
       config: production ? { model: 'gpt-4.1' } : {},
       inputs: { calibration: calibration.out.data },
     });
-    // Every run re-scores the frozen golden set; drift from the accepted baseline stops deploy.
+    // Every run re-scores the frozen golden set and tests it, item by item, against the accepted baseline.
     const golden = p.add(snapshotGolden, { id: 'golden', config: { source: judgeData('golden.jsonl') } });
     const drift = p.add(goldenDrift, { id: 'judge-drift', config: { liveJudge: production }, inputs: { judge: judge.out.judge, golden: golden.out.data } });
+    // One trust decision before any verdict acts: judging, mirroring (and its feedback into training data) and deploy take it.
+    const trust = p.add(judgeTrust, { id: 'judge-trust', inputs: { judge: judge.out.judge, drift: drift.out.drift } });
     // The candidate: a Qwen3 fine-tune served by the endpoint (production), or the CPU stand-in (local).
     const candidate = production
       ? (() => {
@@ -78,8 +82,8 @@ export default definePipeline({
           return { evaluated, mirrored: { model: trained.out.model }, deployed: { model: trained.out.model } };
         })();
     const { evaluated } = candidate;
-    const judged = p.add(judgePredictions, { id: 'judge', inputs: { judge: judge.out.judge, predictions: evaluated.out.predictions } });
-    const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, judge: judge.out.judge, ...candidate.mirrored } });
+    const judged = p.add(judgePredictions, { id: 'judge', inputs: { trust: trust.out.trust, predictions: evaluated.out.predictions } });
+    const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, trust: trust.out.trust, ...candidate.mirrored } });
     p.add(deploy, {
       id: 'deploy',
       inputs: {
@@ -87,13 +91,14 @@ export default definePipeline({
         metrics: evaluated.out.metrics,
         train: synthesized.out.train,
         judged: judged.out.judged,
-        drift: drift.out.drift,
+        trust: trust.out.trust,
         mirror: mirrored.out.mirror,
       },
     });
     p.add(runReport, {
       id: 'report',
       inputs: {
+        trust: trust.out.report,
         benchmark: evaluated.out.report,
         judged: judged.out.report,
         calibration: judge.out.report,

@@ -1,3 +1,6 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
 /** One block of a report: rendered both as Markdown and as a standalone HTML page. */
 export type ReportBlock =
   | { kind: 'heading'; text: string; level?: 1 | 2 | 3 }
@@ -32,6 +35,13 @@ export function toHtml(title: string, blocks: readonly ReportBlock[]): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>${escape(title)}</title><style>body{font-family:sans-serif;max-width:60em}td,th{padding:2px 8px;text-align:right}td:first-child,th:first-child{text-align:left}figcaption{font-size:90%;color:#555}</style></head><body>${body.join('\n')}</body></html>\n`;
 }
 
+/** Writes a report folder: `report.md` and a standalone `report.html` from the same blocks. */
+export async function writeReport(folder: string, title: string, blocks: readonly ReportBlock[]): Promise<void> {
+  await mkdir(folder, { recursive: true });
+  await writeFile(join(folder, 'report.md'), toMarkdown(blocks));
+  await writeFile(join(folder, 'report.html'), toHtml(title, blocks));
+}
+
 /**
  * A line chart as inline SVG: one polyline per series over x = 0..n-1, with horizontal reference
  * lines (a threshold, a ceiling) and the y range given.
@@ -57,11 +67,14 @@ export function lineChart(options: {
     parts.push(`<text x="${pad - 6}" y="${y(tick) + 4}" font-size="10" text-anchor="end">${tick.toFixed(2)}</text>`);
   for (let i = 0; i < count; i++) parts.push(`<text x="${x(i)}" y="${height - pad + 14}" font-size="10" text-anchor="middle">${i}</text>`);
   parts.push(`<text x="${width / 2}" y="${height - 6}" font-size="11" text-anchor="middle">${escape(options.xLabel)}</text>`);
-  for (const ref of options.references ?? []) {
+  const references = options.references ?? [];
+  references.forEach((ref, index) => {
+    // Labels spread along the line, so references at nearly the same value stay readable.
+    const labelX = pad + ((index + 1) * (width - 2 * pad)) / (references.length + 1);
     parts.push(
-      `<line x1="${pad}" y1="${y(ref.value)}" x2="${width - pad}" y2="${y(ref.value)}" stroke="${ref.color}" stroke-dasharray="4 3"/><text x="${width / 2}" y="${y(ref.value) - 3}" font-size="10" text-anchor="middle" fill="${ref.color}">${escape(ref.name)} ${ref.value.toFixed(2)}</text>`,
+      `<line x1="${pad}" y1="${y(ref.value)}" x2="${width - pad}" y2="${y(ref.value)}" stroke="${ref.color}" stroke-dasharray="4 3"/><text x="${labelX}" y="${y(ref.value) - 3}" font-size="10" text-anchor="middle" fill="${ref.color}">${escape(ref.name)} ${ref.value.toFixed(2)}</text>`,
     );
-  }
+  });
   options.series.forEach((series, index) => {
     const points = series.values.flatMap((v, i) => (v === null ? [] : [`${x(i)},${y(v)}`]));
     parts.push(`<polyline fill="none" stroke="${series.color}" stroke-width="2" points="${points.join(' ')}"/>`);

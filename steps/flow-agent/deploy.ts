@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json, fileState } from 'flywheel';
 import { ModelRegistry, registryLocation } from './model-registry.js';
-import { GoldenDrift } from '../judge/golden-drift.js';
+import { JudgeTrust, untrustedError } from '../judge/judge-trust.js';
 import { JudgedBenchmark } from '../judge/judge-predictions.js';
 import { EvaluationMetrics } from './evaluate.js';
 import { MirrorResult } from './mirror.js';
@@ -27,7 +27,7 @@ export type DeployDecision = z.infer<typeof DeployDecision>;
  */
 export const deploy = defineStep({
   id: 'flow-deploy',
-  version: 2,
+  version: 3,
   description: 'Register the candidate model and promote it if the gate passes',
   config: z.object({
     /** Registry directory; default FLYWHEEL_REGISTRY, else .flywheel/registry. */
@@ -37,14 +37,14 @@ export const deploy = defineStep({
     maxSliceRegression: z.number().min(0).max(1).default(0.05),
   }),
   /** `model`: a model file (the local stand-in); `adapter`: the fine-tuned adapter folder (production). */
-  /** `judged`, `drift`: the calibrated judge's verdicts and its golden-set check; wired, an untrusted or drifting judge blocks deploy. */
+  /** `trust`: the judge-trust decision; wired, an untrusted or drifting judge stops deploy before it registers anything. */
   inputs: {
     model: file({ optional: true }),
     adapter: dir({ optional: true }),
     metrics: json(EvaluationMetrics),
     train: file(),
     judged: json(JudgedBenchmark, { optional: true }),
-    drift: json(GoldenDrift, { optional: true }),
+    trust: json(JudgeTrust, { optional: true }),
     mirror: json(MirrorResult, { optional: true }),
   },
   outputs: { decision: json(DeployDecision) },
@@ -53,6 +53,10 @@ export const deploy = defineStep({
   external: async (config) => ({ registry: await fileState(join(registryLocation(config.registry), 'registry.json')) }),
   convergent: true,
   async run({ config, inputs, runId, log }) {
+    // Nothing an untrusted judge said may promote a model: refuse before the registry changes at all.
+    if (inputs.trust !== undefined && !inputs.trust.trusted) throw untrustedError(inputs.trust, 'deploy refused');
+    const refused = inputs.judged?.refused ?? inputs.mirror?.refused ?? null;
+    if (refused !== null) throw new FlywheelError('JUDGE_UNTRUSTED', `deploy refused: ${refused}`, { retryable: false, fix: 'see the judge-trust report' });
     const registry = new ModelRegistry(registryLocation(config.registry));
     const dataDigest = createHash('sha256')
       .update(await readFile(inputs.train))
@@ -73,7 +77,7 @@ export const deploy = defineStep({
             heldOutKappa: inputs.judged.heldOutKappa,
             good: inputs.judged.overall.good,
             goodCi: inputs.judged.overall.goodCi,
-            ...(inputs.drift === undefined ? {} : { golden: { kappa: inputs.drift.kappa, status: inputs.drift.status } }),
+            ...(inputs.trust === undefined ? {} : { lowerBound: inputs.trust.gate.lowerBound, golden: inputs.trust.drift.status }),
           };
     const { version, created } = await registry.register(model, {
       runId,

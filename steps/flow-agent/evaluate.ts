@@ -1,5 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
 import { FlowWorkflow } from './flow-workflow.js';
@@ -8,7 +7,7 @@ import { llmApiKey } from './openai-endpoint.js';
 import { predictWorkflow, RetrievalModel } from './retrieval-model.js';
 import { ServedModelRef } from './serve-adapter.js';
 import { ServedWorkflowModel } from './served-model.js';
-import { toHtml, toMarkdown, type ReportBlock } from '../report-document.js';
+import { type ReportBlock, writeReport } from '../report-document.js';
 import { METRICS, scoreExample, SliceTags, summarize, summarizeBySlice, type MetricSummary } from './score-workflow.js';
 
 const BenchmarkLine = z.object({
@@ -121,13 +120,11 @@ export const evaluate = defineStep({
       },
       { kind: 'table', rows: table([['overall', metrics.overall], ...Object.entries(metrics.slices)]) },
     ];
-    await mkdir(outputs.report, { recursive: true });
     await writeFile(
       outputs.predictions,
       results.map((r) => `${JSON.stringify({ id: r.id, request: r.request, prediction: r.predicted, slices: r.slices })}\n`).join(''),
     );
-    await writeFile(join(outputs.report, 'report.md'), toMarkdown(blocks));
-    await writeFile(join(outputs.report, 'report.html'), toHtml(title, blocks));
+    await writeReport(outputs.report, title, blocks);
     return { metrics };
   },
 });

@@ -4,11 +4,11 @@ import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json, sha256Bytes, writeFileWhole, fileState } from 'flywheel';
 import { ModelRegistry, registryLocation, type ModelVersion } from './model-registry.js';
 import { snapshotStep } from './collect.js';
-import { wilsonInterval } from '../judge/agreement.js';
-import { CalibratedJudge } from '../judge/calibrate-judge.js';
+import { JudgeTrust, untrustedReason } from '../judge/judge-trust.js';
+import { meanInterval, signTest } from '../judge/paired-tests.js';
 import { JUDGE_ENDPOINT_CONFIG, judgeRunner } from '../judge/judge-runner.js';
 import { mirroredOutcome, type MirrorOutcome } from '../judge/pairwise-judge.js';
-import { toHtml, toMarkdown } from '../report-document.js';
+import { writeReport } from '../report-document.js';
 import { SeededRandom } from '../seeded-random.js';
 import type { TrafficRecord } from './fixture-data.js';
 import { FlowWorkflow } from './flow-workflow.js';
@@ -24,12 +24,18 @@ const Tally = z.object({
   wins: z.number().int(),
   ties: z.number().int(),
   losses: z.number().int(),
-  winRate: z.number(),
+  /** Mean score: a win 1, a tie ½, a loss 0 (0.5: the models are equally good). */
+  score: z.number(),
+  /** Student-t 95% interval of the mean score (with one pseudo-win and one pseudo-loss). */
   ci: z.tuple([z.number(), z.number()]),
+  /** Exact two-sided sign test of wins against losses (ties left out). */
+  signTestP: z.number(),
 });
 export const MirrorResult = z.object({
   /** Why nothing was mirrored (no production model yet), or null. */
   skipped: z.string().nullable(),
+  /** Why the judge's verdicts may not act (not trusted, drifting): nothing was judged or fed back; promote is false. */
+  refused: z.string().nullable(),
   production: z.string().nullable(),
   candidate: z.string(),
   judge: z.string(),
@@ -72,13 +78,39 @@ export const snapshotFeedback = defineStep({
   },
 });
 
-/** Wins, ties and losses with the win rate (a tie counts half) and its Wilson interval. */
+const SCORE: Record<MirrorOutcome, number> = { win: 1, tie: 0.5, loss: 0 };
+
+/**
+ * Wins, ties and losses, and the mean score with its t interval. A tie is not half a success of a
+ * binomial (a Wilson interval on wins + ties/2 covers ~100% with many ties): scoring requests 1 / ½ / 0
+ * and taking the interval of their mean covers ~95% at every tie rate (test/judge/mirror-decision.test.ts).
+ * One pseudo-win and one pseudo-loss keep a slice of a few identical outcomes from looking certain.
+ */
 export function mirrorTally(outcomes: readonly MirrorOutcome[]): z.infer<typeof Tally> {
   const count = (o: MirrorOutcome): number => outcomes.filter((x) => x === o).length;
   const [wins, ties, losses] = [count('win'), count('tie'), count('loss')];
   const n = outcomes.length;
-  // A tie is half a win: equal models score 0.5, and only a clear improvement lifts the lower bound past it.
-  return { n, wins, ties, losses, winRate: n === 0 ? 0 : (wins + ties / 2) / n, ci: wilsonInterval(wins + ties / 2, n) };
+  const { ci } = meanInterval(
+    outcomes.map((o) => SCORE[o]),
+    { prior: [1, 0] },
+  );
+  return { n, wins, ties, losses, score: n === 0 ? 0.5 : (wins + ties / 2) / n, ci, signTestP: signTest(wins, losses) };
+}
+
+/** Promote only if the mean score's lower bound clears the bar and no slice's upper bound is below ½. */
+export function decideMirror(
+  overall: z.infer<typeof Tally>,
+  slices: Record<string, z.infer<typeof Tally>>,
+  against: string,
+  minScoreLowerBound: number,
+): { promote: boolean; reasons: string[] } {
+  const show = (t: z.infer<typeof Tally>): string =>
+    `score ${t.score.toFixed(3)} [${t.ci[0].toFixed(3)}, ${t.ci[1].toFixed(3)}] (${t.wins} wins / ${t.ties} ties / ${t.losses} losses, sign test p = ${t.signTestP.toPrecision(2)})`;
+  const reasons: string[] = [];
+  if (!(overall.ci[0] > minScoreLowerBound)) reasons.push(`${show(overall)} over ${against}: the lower bound is not above ${minScoreLowerBound}`);
+  for (const [name, t] of Object.entries(slices)) if (t.n > 0 && t.ci[1] < 0.5) reasons.push(`slice ${name} regresses: ${show(t)}, upper bound below 0.5`);
+  if (reasons.length > 0) return { promote: false, reasons };
+  return { promote: true, reasons: [`${show(overall)} over ${against} clears ${minScoreLowerBound}, no slice regresses`] };
 }
 
 type Predict = (record: TrafficRecord) => Promise<FlowWorkflow | null>;
@@ -86,26 +118,28 @@ type Predict = (record: TrafficRecord) => Promise<FlowWorkflow | null>;
 /**
  * Production mirroring: replays a sample of recorded production requests through the production
  * model (the registry's `production` alias) and the candidate, judges each pair blind with positions
- * swapped, and reports win/tie/loss with Wilson intervals overall and per slice. It approves promotion
- * only if the win rate's lower bound clears `minWinRateLowerBound` and no slice's upper bound falls
+ * swapped, and reports win/tie/loss with the mean score's interval overall and per slice. It approves
+ * promotion only if the lower bound is above `minScoreLowerBound` and no slice's upper bound falls
  * below 0.5 (a slice where the candidate is worse). Requests the candidate lost, with production's
  * workflow, join the feedback dataset that the next run's synthesize turns into training examples.
+ * Only a trusted judge decides: otherwise nothing is judged, promoted or fed back (`refused`).
  */
 export const mirror = defineStep({
   id: 'flow-mirror',
-  version: 1,
+  version: 2,
   description: 'Replay recorded production traffic through production and candidate, judged blind in both orders',
   config: z.object({
     ...JUDGE_ENDPOINT_CONFIG,
     sample: z.number().int().min(1).default(100),
     seed: z.number().int().default(1),
-    minWinRateLowerBound: z.number().min(0).max(1).default(0.5),
+    /** The mean score's lower bound must be above this (0.5: better than production, not just as good). */
+    minScoreLowerBound: z.number().min(0).max(1).default(0.5),
     registry: z.string().optional(),
     /** Feedback folder; default FLYWHEEL_FEEDBACK, else .flywheel/feedback. */
     feedback: z.string().optional(),
     maxTurns: z.number().int().min(1).max(100).default(24),
   }),
-  inputs: { traffic: file(), judge: json(CalibratedJudge), model: file({ optional: true }), served: json(ServedModelRef, { optional: true }) },
+  inputs: { traffic: file(), trust: json(JudgeTrust), model: file({ optional: true }), served: json(ServedModelRef, { optional: true }) },
   outputs: { mirror: json(MirrorResult), losses: file({ fileName: 'losses.jsonl' }), report: dir() },
   env: ['OPENAI_BASE_URL'],
   // Which model is in production is outside state: a promotion or rollback re-runs the comparison.
@@ -120,7 +154,8 @@ export const mirror = defineStep({
     const candidateBytes = inputs.model === undefined ? undefined : await readFile(inputs.model);
     const candidateDigest = inputs.served?.adapterDigest ?? (candidateBytes === undefined ? undefined : sha256Bytes(candidateBytes));
     const current = found?.modelDigest === candidateDigest ? undefined : found;
-    const runner = judgeRunner(inputs.judge.spec.model, config, "flow-mirror (the calibrated spec's model)");
+    const judge = inputs.trust.judge;
+    const runner = judgeRunner(judge.spec.model, config, "flow-mirror (the calibrated spec's model)");
     let candidateId: string;
     let predictCandidate: Predict;
     let predictProduction: Predict | undefined;
@@ -159,29 +194,28 @@ export const mirror = defineStep({
       .split('\n')
       .filter((l) => l.trim() !== '')
       .map((l) => JSON.parse(l) as TrafficRecord);
-    const empty = mirrorTally([]);
-    if (predictProduction === undefined || current === undefined) {
+    const refused = untrustedReason(inputs.trust);
+    if (refused !== null || predictProduction === undefined || current === undefined) {
+      // Nothing is judged, and no lost request reaches the training data.
+      const reason = refused ?? NOTHING_TO_COMPARE;
+      if (refused !== null) log.warn({ reason }, 'production traffic not mirrored: the judge is not trusted');
       await writeFile(outputs.losses, '');
-      await mkdir(outputs.report, { recursive: true });
-      const reason = NOTHING_TO_COMPARE;
-      await writeFile(
-        join(outputs.report, 'report.md'),
-        toMarkdown([
-          { kind: 'heading', level: 1, text: 'Production mirroring' },
-          { kind: 'paragraph', text: reason },
-        ]),
-      );
-      await writeFile(join(outputs.report, 'report.html'), toHtml('Production mirroring', [{ kind: 'paragraph', text: reason }]));
+      const blocks = [
+        { kind: 'heading' as const, level: 1 as const, text: 'Production mirroring' },
+        { kind: 'paragraph' as const, text: refused === null ? reason : `Not mirrored: ${reason}. No lost request joins the feedback dataset.` },
+      ];
+      await writeReport(outputs.report, 'Production mirroring', blocks);
       return {
         mirror: {
-          skipped: reason,
-          production: null,
+          skipped: refused === null ? reason : null,
+          refused,
+          production: current === undefined ? null : `v${current.version}`,
           candidate: candidateId,
           judge: runner.id,
           unjudged: 0,
-          overall: empty,
+          overall: mirrorTally([]),
           slices: {},
-          promote: true,
+          promote: refused === null,
           reasons: [reason],
         },
       };
@@ -195,7 +229,7 @@ export const mirror = defineStep({
     const productionId = `v${current.version}`;
     const compared = await mapBounded(sample, config.concurrency, async (record) => {
       const [production, candidate] = await Promise.all([predictProduction(record), predictCandidate(record)]);
-      return { record, production, outcome: await mirroredOutcome(runner.comparePair, inputs.judge.spec, record.request, production, candidate) };
+      return { record, production, outcome: await mirroredOutcome(runner.comparePair, judge.spec, record.request, production, candidate) };
     });
     const judged = compared.filter((c): c is typeof c & { outcome: MirrorOutcome } => c.outcome !== null);
     const overall = mirrorTally(judged.map((c) => c.outcome));
@@ -204,18 +238,7 @@ export const mirror = defineStep({
       (c) => c.record.slices,
       (group) => mirrorTally(group.map((c) => c.outcome)),
     );
-    const reasons: string[] = [];
-    if (overall.ci[0] < config.minWinRateLowerBound)
-      reasons.push(
-        `win rate ${overall.winRate.toFixed(3)} [${overall.ci[0].toFixed(3)}, ${overall.ci[1].toFixed(3)}] over ${productionId}: the lower bound is below ${config.minWinRateLowerBound}`,
-      );
-    for (const [name, t] of Object.entries(slices))
-      if (t.n > 0 && t.ci[1] < 0.5) reasons.push(`slice ${name} regresses: win rate ${t.winRate.toFixed(3)}, upper bound ${t.ci[1].toFixed(3)} < 0.5`);
-    const promote = reasons.length === 0;
-    if (promote)
-      reasons.push(
-        `win rate ${overall.winRate.toFixed(3)} [${overall.ci[0].toFixed(3)}, ${overall.ci[1].toFixed(3)}] over ${productionId} clears ${config.minWinRateLowerBound}, no slice regresses`,
-      );
+    const { promote, reasons } = decideMirror(overall, slices, productionId, config.minScoreLowerBound);
 
     const losses = judged
       .filter((c) => c.outcome === 'loss' && c.production !== null)
@@ -228,17 +251,17 @@ export const mirror = defineStep({
     await writeFile(outputs.losses, losses.map((l) => `${JSON.stringify(l)}\n`).join(''));
     await addFeedback(feedbackPath(config.feedback), losses);
 
-    const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
     const rows = [
-      ['slice', 'pairs', 'wins', 'ties', 'losses', 'win rate', '95% CI'],
+      ['slice', 'pairs', 'wins', 'ties', 'losses', 'score', '95% CI', 'sign test p'],
       ...[['overall', overall] as const, ...Object.entries(slices)].map(([name, t]) => [
         name,
         String(t.n),
         String(t.wins),
         String(t.ties),
         String(t.losses),
-        pct(t.winRate),
-        `[${pct(t.ci[0])}, ${pct(t.ci[1])}]`,
+        t.score.toFixed(3),
+        `[${t.ci[0].toFixed(3)}, ${t.ci[1].toFixed(3)}]`,
+        t.signTestP.toPrecision(2),
       ]),
     ];
     const title = `Production mirroring — ${candidateId} vs production ${productionId}`;
@@ -246,13 +269,11 @@ export const mirror = defineStep({
       { kind: 'heading' as const, level: 1 as const, text: title },
       {
         kind: 'paragraph' as const,
-        text: `${sample.length} recorded requests, each judged blind twice with positions swapped by ${runner.id}${runner.offline ? ' (offline judge)' : ''}; ${compared.length - judged.length} unjudged. A tie counts half. ${promote ? 'Promotion approved' : 'Promotion refused'}: ${reasons.join('; ')}. ${losses.length} lost request(s) feed the next run's training data.`,
+        text: `${sample.length} recorded requests, each judged blind twice with positions swapped by ${runner.id}${runner.offline ? ' (offline judge)' : ''}; ${compared.length - judged.length} unjudged. A request scores 1 (win), ½ (tie) or 0 (loss); 0.5 means equally good. ${promote ? 'Promotion approved' : 'Promotion refused'}: ${reasons.join('; ')}. ${losses.length} lost request(s) feed the next run's training data.`,
       },
       { kind: 'table' as const, rows },
     ];
-    await mkdir(outputs.report, { recursive: true });
-    await writeFile(join(outputs.report, 'report.md'), toMarkdown(blocks));
-    await writeFile(join(outputs.report, 'report.html'), toHtml(title, blocks));
+    await writeReport(outputs.report, title, blocks);
     log.info(
       { production: productionId, wins: overall.wins, ties: overall.ties, losses: overall.losses, promote, feedback: losses.length },
       'mirrored production traffic',
@@ -260,6 +281,7 @@ export const mirror = defineStep({
     return {
       mirror: {
         skipped: null,
+        refused: null,
         production: productionId,
         candidate: candidateId,
         judge: runner.id,

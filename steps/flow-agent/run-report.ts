@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { defineStep, dir } from 'flywheel';
 
 const SECTIONS = [
+  ['trust', 'Judge trust: may its verdicts act?'],
   ['benchmark', 'Benchmark (deterministic metrics)'],
   ['judged', 'Benchmark judged by the calibrated judge'],
   ['calibration', 'Judge calibration'],
@@ -13,15 +14,15 @@ const SECTIONS = [
 const body = (html: string): string => /<body>([\s\S]*)<\/body>/.exec(html)?.[1] ?? '';
 
 /**
- * The run's report in one place: the benchmark per slice, the judge's verdicts, its calibration
+ * The run's report in one place: whether the judge may act (and why not), the benchmark per slice, the judge's verdicts, its calibration
  * (confusion matrix, kappa with intervals beside the human ceiling, the search history chart), its
  * drift history on the golden set, and the mirrored win rates by slice — HTML and Markdown.
  */
 export const runReport = defineStep({
   id: 'flow-run-report',
-  version: 1,
+  version: 2,
   description: 'Gather the evaluation, judge and mirroring reports of the run into one',
-  inputs: { benchmark: dir(), judged: dir(), calibration: dir(), drift: dir(), mirror: dir() },
+  inputs: { trust: dir(), benchmark: dir(), judged: dir(), calibration: dir(), drift: dir(), mirror: dir() },
   outputs: { report: dir() },
   async run({ inputs, outputs }) {
     const parts = await Promise.all(

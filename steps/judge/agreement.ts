@@ -131,7 +131,8 @@ export function cohenKappa(a: readonly string[], b: readonly string[], options: 
     observedAgreement: po,
     expectedAgreement: pe,
     standardError,
-    ci: [kappa - Z95 * standardError, kappa + Z95 * standardError],
+    // Kappa lies in [−1, 1]; the normal approximation does not know that on small or extreme samples.
+    ci: [Math.max(-1, kappa - Z95 * standardError), Math.min(1, kappa + Z95 * standardError)],
   };
 }
 

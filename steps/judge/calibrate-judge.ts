@@ -1,15 +1,16 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { defineStep, dir, file, json } from 'flywheel';
 import { snapshotStep } from '../flow-agent/collect.js';
-import { toHtml, toMarkdown, type ReportBlock } from '../report-document.js';
+import { type ReportBlock, writeReport } from '../report-document.js';
 import { cohenKappa } from './agreement.js';
 import { JUDGE_LABELS, type CalibrationItem } from './calibration-generator.js';
 import { agreementTable, confusionTable, disagreementTable, historyBlocks, sliceTable } from './calibration-report.js';
+import { labelRates, labelRateTable } from './label-rates.js';
 import { agreement, disagreementCells, searchJudgeSpec, type AgreementScore } from './calibration-search.js';
 import { defaultJudgeSpec, JudgeSpec, RUBRICS, specDigest, specWithRubric } from './judge-spec.js';
 import { JUDGE_ENDPOINT_CONFIG, judgeRunner, OFFLINE_MODEL } from './judge-runner.js';
+import { meanKappaLowerBound, TRUST_CONFIDENCE } from './trust-gate.js';
 
 /** The committed calibration set (data/judge/calibration.jsonl), keyed by its content. */
 export const snapshotCalibration = snapshotStep('judge-snapshot-calibration', 'judge calibration set', 'calibration.jsonl');
@@ -19,6 +20,8 @@ const Agreement = z.object({
   ci: z.tuple([z.tuple([z.number(), z.number()]).nullable(), z.tuple([z.number(), z.number()]).nullable()]),
   mean: z.number().nullable(),
   ceiling: z.number().nullable(),
+  /** One-sided 95% bootstrap lower bound of `mean` (held-out part only: the development part chose the spec). */
+  lowerBound: z.number().nullable(),
   items: z.number().int(),
   unjudged: z.number().int(),
 });
@@ -38,7 +41,7 @@ export const CalibratedJudge = z.object({
 });
 export type CalibratedJudge = z.infer<typeof CalibratedJudge>;
 
-function summarize(score: AgreementScore, items: readonly CalibrationItem[]): z.infer<typeof Agreement> {
+function summarize(score: AgreementScore, items: readonly CalibrationItem[], lowerBound: number | null): z.infer<typeof Agreement> {
   const ceiling = cohenKappa(
     items.map((i) => i.humans[0]),
     items.map((i) => i.humans[1]),
@@ -50,6 +53,7 @@ function summarize(score: AgreementScore, items: readonly CalibrationItem[]): z.
     ci: [a.defined ? a.ci : null, b.defined ? b.ci : null],
     mean: score.mean,
     ceiling: ceiling.defined ? ceiling.kappa : null,
+    lowerBound,
     items: items.length,
     unjudged: score.unjudged,
   };
@@ -63,7 +67,7 @@ function summarize(score: AgreementScore, items: readonly CalibrationItem[]): z.
  */
 export const calibrateJudge = defineStep({
   id: 'judge-calibrate',
-  version: 1,
+  version: 2,
   description: "Calibrate the LLM judge against human labels (Cohen's kappa), choosing on development data",
   config: z.object({
     ...JUDGE_ENDPOINT_CONFIG,
@@ -77,7 +81,7 @@ export const calibrateJudge = defineStep({
     maxFewShot: z.number().int().min(0).max(20).default(6),
     fewShotCandidates: z.number().int().min(0).max(10).default(3),
     minGain: z.number().min(0).default(0.005),
-    /** Shown in the report; the judge step enforces its own bar. */
+    /** Drawn as the trust bar in the report's chart; the judge-trust step enforces its own. */
     trustThreshold: z.number().min(-1).max(1).default(0.6),
   }),
   inputs: { calibration: file() },
@@ -100,15 +104,14 @@ export const calibrateJudge = defineStep({
       offline: runner.offline,
       spec: result.chosen,
       specDigest: specDigest(result.chosen),
-      development: summarize(agreement(devLabels, development), development),
-      heldOut: summarize(agreement(heldLabels, heldOut), heldOut),
+      development: summarize(agreement(devLabels, development), development, null),
+      heldOut: summarize(agreement(heldLabels, heldOut), heldOut, meanKappaLowerBound(heldOut, heldLabels)),
       iterations: result.history.length - 1,
       candidatesTried: result.candidatesTried,
       disagreements: [...disagreementCells(heldOut, heldLabels).entries()]
         .sort((a, b) => b[1].length - a[1].length)
         .map(([cell, members]) => ({ cell, items: members.length })),
     };
-    const trusted = (calibrated.heldOut.mean ?? -1) >= config.trustThreshold;
     const title = `Judge calibration — ${runner.id}${runner.offline ? ' (offline judge)' : ''}`;
     const blocks: ReportBlock[] = [
       { kind: 'heading', level: 1, text: title },
@@ -118,7 +121,7 @@ export const calibrateJudge = defineStep({
       },
       {
         kind: 'paragraph',
-        text: `Held-out kappa, mean over the two annotators: ${calibrated.heldOut.mean?.toFixed(3) ?? 'undefined'} (human ceiling ${calibrated.heldOut.ceiling?.toFixed(3) ?? '–'}; trust bar ${config.trustThreshold}): ${trusted ? 'trusted' : 'NOT trusted — the judge step will refuse it'}.${calibrated.heldOut.unjudged > 0 ? ` ${calibrated.heldOut.unjudged} item(s) got no valid judgement and are left out.` : ''}`,
+        text: `Held-out kappa, mean over the two annotators: ${calibrated.heldOut.mean?.toFixed(3) ?? 'undefined'}, ${TRUST_CONFIDENCE * 100}% lower bound ${calibrated.heldOut.lowerBound?.toFixed(3) ?? 'undefined'} (bootstrap over items; human ceiling ${calibrated.heldOut.ceiling?.toFixed(3) ?? '–'}; development part ${calibrated.development.mean?.toFixed(3) ?? 'undefined'}). The judge-trust step decides whether its verdicts may act.${calibrated.heldOut.unjudged > 0 ? ` ${calibrated.heldOut.unjudged} item(s) got no valid judgement and are left out.` : ''}`,
       },
       { kind: 'heading', text: 'Agreement on the held-out part' },
       { kind: 'table', rows: agreementTable(heldOut, heldLabels) },
@@ -130,17 +133,24 @@ export const calibrateJudge = defineStep({
       { kind: 'table', rows: disagreementTable(heldOut, heldLabels) },
       { kind: 'heading', text: 'By slice (held-out)' },
       { kind: 'table', rows: sliceTable(heldOut, heldLabels) },
+      { kind: 'heading', text: 'Label rates (held-out and all items)' },
+      {
+        kind: 'table',
+        rows: labelRateTable([
+          { part: 'held-out', rates: labelRates(heldOut, heldLabels) },
+          { part: 'all items', rates: labelRates([...development, ...heldOut], [...devLabels, ...heldLabels]) },
+        ]),
+      },
       { kind: 'heading', text: 'Calibration history' },
-      ...historyBlocks(result.history, config.trustThreshold, calibrated.heldOut.ceiling),
+      ...historyBlocks(result.history, config.trustThreshold, { development: calibrated.development.ceiling, heldOut: calibrated.heldOut.ceiling }),
     ];
-    await mkdir(outputs.report, { recursive: true });
-    await writeFile(join(outputs.report, 'report.md'), toMarkdown(blocks));
-    await writeFile(join(outputs.report, 'report.html'), toHtml(title, blocks));
+    await writeReport(outputs.report, title, blocks);
     log.info(
       {
         judge: runner.id,
         spec: calibrated.specDigest.slice(0, 12),
         heldOutKappa: calibrated.heldOut.mean,
+        lowerBound: calibrated.heldOut.lowerBound,
         development: calibrated.development.mean,
         ...runner.stats(),
       },

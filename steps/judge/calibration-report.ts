@@ -62,41 +62,49 @@ export function disagreementTable(items: readonly CalibrationItem[], judged: Rea
   ];
 }
 
+/** Kappa against each annotator per slice, with its interval: slices are small (tens of items) and their intervals wide. */
 export function sliceTable(items: readonly CalibrationItem[], judged: ReadonlyArray<JudgeLabel | null>): string[][] {
   const slices = [...new Set(items.map((i) => i.slice))].sort();
   return [
-    ['slice', 'items', 'judge vs annotator 1', 'judge vs annotator 2'],
+    ['slice', 'items', 'judge vs annotator 1', '95% CI', 'judge vs annotator 2', '95% CI'],
     ...slices.map((slice) => {
       const part = items.flatMap((item, i) => (item.slice === slice ? [{ item, label: judged[i] ?? null }] : []));
       const score = agreement(
         part.map((p) => p.label),
         part.map((p) => p.item),
       );
-      return [slice, String(part.length), fmt(score.humans[0]), fmt(score.humans[1])];
+      return [slice, String(part.length), fmt(score.humans[0]), ci(score.humans[0]), fmt(score.humans[1]), ci(score.humans[1])];
     }),
   ];
 }
 
-export function historyBlocks(history: readonly SearchStep[], threshold: number, ceiling: number | null): ReportBlock[] {
+/** Each part's human ceiling (annotator 1 vs annotator 2 on that part's items); null where it is undefined. */
+export interface Ceilings {
+  development: number | null;
+  heldOut: number | null;
+}
+
+/** The search history: each series charted against the ceiling of its own part, and the table of accepted changes. */
+export function historyBlocks(history: readonly SearchStep[], threshold: number, ceilings: Ceilings): ReportBlock[] {
+  const DEVELOPMENT = '#1f6fb2';
+  const HELD_OUT = '#d9730d';
   const series = [
-    { name: 'development (chooses)', values: history.map((h) => h.development.mean), color: '#1f6fb2' },
-    { name: 'held-out (reported)', values: history.map((h) => h.heldOut.mean), color: '#d9730d' },
+    { name: 'development (chooses)', values: history.map((h) => h.development.mean), color: DEVELOPMENT },
+    { name: 'held-out (reported)', values: history.map((h) => h.heldOut.mean), color: HELD_OUT },
   ];
-  const values = series.flatMap((s) => s.values).filter((v): v is number => v !== null);
-  const low = Math.min(0, ...values, threshold);
+  const references = [
+    { name: 'trust bar', value: threshold, color: '#b00020' },
+    ...(ceilings.development === null ? [] : [{ name: 'development ceiling', value: ceilings.development, color: DEVELOPMENT }]),
+    ...(ceilings.heldOut === null ? [] : [{ name: 'held-out ceiling', value: ceilings.heldOut, color: HELD_OUT }]),
+  ];
+  const values = [...series.flatMap((s) => s.values), ...references.map((r) => r.value)].filter((v): v is number => v !== null);
+  const low = Math.min(0, ...values);
   return [
     {
       kind: 'figure',
-      caption: 'Mean kappa against the two annotators per search iteration: chosen on the development part, reported on the held-out part.',
-      svg: lineChart({
-        series,
-        references: [
-          { name: 'trust bar', value: threshold, color: '#b00020' },
-          ...(ceiling === null ? [] : [{ name: 'human ceiling', value: ceiling, color: '#2e7d32' }]),
-        ],
-        yRange: [low, 1],
-        xLabel: 'iteration',
-      }),
+      caption:
+        'Mean kappa against the two annotators per search iteration: chosen on the development part, reported on the held-out part. Each series has the human ceiling of its own part (annotator 1 vs annotator 2 on the same items), dashed in its colour.',
+      svg: lineChart({ series, references, yRange: [low, 1], xLabel: 'iteration' }),
     },
     {
       kind: 'table',

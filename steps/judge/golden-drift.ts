@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { defineStep, dir, file, FlywheelError, json, writeFileWhole, withFileLock, fileState } from 'flywheel';
+import { defineStep, dir, file, FlywheelError, json, sha256Bytes, writeFileWhole, withFileLock, fileState } from 'flywheel';
 import { snapshotStep } from '../flow-agent/collect.js';
-import { lineChart, toHtml, toMarkdown, type ReportBlock } from '../report-document.js';
+import { lineChart, type ReportBlock, writeReport } from '../report-document.js';
 import { cohenKappa } from './agreement.js';
+import { pairedKappaChange, stuartMaxwell } from './paired-tests.js';
 import { CalibratedJudge } from './calibrate-judge.js';
 import { JUDGE_LABELS, type CalibrationItem, type JudgeLabel } from './calibration-generator.js';
 import { JUDGE_ENDPOINT_CONFIG, judgeRunner } from './judge-runner.js';
@@ -14,72 +15,96 @@ import { JUDGE_ENDPOINT_CONFIG, judgeRunner } from './judge-runner.js';
 export const snapshotGolden = snapshotStep('judge-snapshot-golden', 'judge golden set', 'golden.jsonl');
 
 const Counts = z.record(z.string(), z.number().int());
+const LabelShift = z.object({ statistic: z.number(), df: z.number().int(), p: z.number(), discordant: z.number().int() });
+const KappaChange = z.object({
+  before: z.number().nullable(),
+  after: z.number().nullable(),
+  delta: z.number().nullable(),
+  ci: z.tuple([z.number(), z.number()]).nullable(),
+});
 export const GoldenEntry = z.object({
   runId: z.string(),
   at: z.string(),
   judge: z.string(),
   specDigest: z.string(),
+  /** SHA-256 of the golden set judged: a baseline only pairs with the same items. */
+  goldenDigest: z.string().optional(),
   kappa: z.number().nullable(),
   ci: z.tuple([z.number(), z.number()]).nullable(),
   labels: Counts,
+  /** The judge's label per golden item id (items without a valid judgement are absent): what the paired tests pair. */
+  items: z.record(z.string(), z.enum(JUDGE_LABELS)).optional(),
   status: z.enum(['baseline', 'stable', 'drift']),
   reasons: z.array(z.string()),
+  /** Against the baseline, same items: marginal homogeneity (Stuart–Maxwell) and the paired kappa change. */
+  labelShift: LabelShift.nullable().optional(),
+  kappaChange: KappaChange.nullable().optional(),
 });
 export type GoldenEntry = z.infer<typeof GoldenEntry>;
 const GoldenHistory = z.object({ entries: z.array(GoldenEntry) });
 
-export const GoldenDrift = GoldenEntry.extend({ baseline: GoldenEntry.nullable(), labelShiftP: z.number().nullable() });
+const BaselineSummary = GoldenEntry.omit({ items: true });
+export const GoldenDrift = GoldenEntry.extend({ baseline: BaselineSummary.nullable() });
 export type GoldenDrift = z.infer<typeof GoldenDrift>;
 
-/** Upper tail of the chi-square distribution for 1 or 2 degrees of freedom (3 labels at most). */
-function chiSquareSurvival(x: number, df: number): number {
-  if (df <= 0) return 1;
-  if (df === 2) return Math.exp(-x / 2);
-  // df 1: P(Z² > x) = erfc(sqrt(x / 2)), with Abramowitz–Stegun 7.1.26 for erf.
-  const z = Math.sqrt(x / 2);
-  const t = 1 / (1 + 0.3275911 * z);
-  const erf = 1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * Math.exp(-z * z);
-  return 1 - erf;
+export interface DriftVerdict {
+  drift: boolean;
+  reasons: string[];
+  labelShift: z.infer<typeof LabelShift> | null;
+  kappaChange: z.infer<typeof KappaChange> | null;
 }
 
-/** Chi-square test of homogeneity between two label distributions: the p-value that they share one. */
-export function labelShiftP(a: Record<string, number>, b: Record<string, number>): number {
-  const labels = JUDGE_LABELS.filter((l) => (a[l] ?? 0) + (b[l] ?? 0) > 0);
-  const [na, nb] = [labels.reduce((s, l) => s + (a[l] ?? 0), 0), labels.reduce((s, l) => s + (b[l] ?? 0), 0)];
-  if (na === 0 || nb === 0) return 1;
-  let x = 0;
-  for (const l of labels) {
-    const column = (a[l] ?? 0) + (b[l] ?? 0);
-    for (const [observed, rowTotal] of [
-      [a[l] ?? 0, na],
-      [b[l] ?? 0, nb],
-    ] as const) {
-      const expected = (rowTotal * column) / (na + nb);
-      x += (observed - expected) ** 2 / expected;
-    }
-  }
-  return chiSquareSurvival(x, labels.length - 1);
-}
-
-/** Drift against the accepted baseline: kappa outside the baseline's interval, or a label shift at `alpha`. */
+/**
+ * Drift against the accepted baseline, on the items both judged (the same items judged twice, so the
+ * tests are paired): the label distribution moved (Stuart–Maxwell, p < alpha/2), or kappa against the
+ * reference labels changed (paired bootstrap interval of the change at 1 − alpha/2 excludes 0). The two
+ * halves of alpha keep the false-alarm rate of the pair at most alpha.
+ */
 export function judgeDrift(
-  current: Pick<GoldenEntry, 'kappa' | 'labels'>,
-  baseline: GoldenEntry,
-  alpha: number,
-): { drift: boolean; reasons: string[]; p: number } {
+  current: Record<string, JudgeLabel>,
+  baseline: Record<string, JudgeLabel>,
+  reference: Record<string, JudgeLabel>,
+  options: { alpha: number; baselineRun: string; samples?: number; seed?: number },
+): DriftVerdict {
+  const ids = Object.keys(reference).filter((id) => current[id] !== undefined && baseline[id] !== undefined);
+  const before = ids.map((id) => baseline[id] as JudgeLabel);
+  const after = ids.map((id) => current[id] as JudgeLabel);
+  const labelShift = stuartMaxwell(before, after, JUDGE_LABELS);
+  const kappaChange = pairedKappaChange(
+    before,
+    after,
+    ids.map((id) => reference[id] as JudgeLabel),
+    { labels: [...JUDGE_LABELS], level: 1 - options.alpha / 2, samples: options.samples ?? 2000, seed: options.seed ?? 1 },
+  );
   const reasons: string[] = [];
-  if (current.kappa === null) reasons.push('kappa on the golden set is undefined');
-  else if (baseline.ci !== null && (current.kappa < baseline.ci[0] || current.kappa > baseline.ci[1])) {
+  const count = (labels: readonly string[]): string => JUDGE_LABELS.map((l) => `${l} ${labels.filter((x) => x === l).length}`).join(', ');
+  if (kappaChange.after === null) reasons.push('kappa on the golden set is undefined');
+  if (labelShift.p < options.alpha / 2)
     reasons.push(
-      `golden-set kappa ${current.kappa.toFixed(3)} is outside the baseline's interval [${baseline.ci[0].toFixed(3)}, ${baseline.ci[1].toFixed(3)}] (run ${baseline.runId})`,
+      `the judge labels the same ${ids.length} items differently (${labelShift.discordant} changed; Stuart–Maxwell p = ${labelShift.p.toExponential(2)} < ${options.alpha / 2}): ${count(before)} → ${count(after)}`,
     );
-  }
-  const p = labelShiftP(baseline.labels, current.labels);
-  if (p < alpha)
+  const { ci, delta } = kappaChange;
+  if (ci !== null && delta !== null && (ci[0] > 0 || ci[1] < 0))
     reasons.push(
-      `the label distribution shifted (chi-square p = ${p.toExponential(2)} < ${alpha}): ${JSON.stringify(baseline.labels)} → ${JSON.stringify(current.labels)}`,
+      `golden-set kappa moved ${kappaChange.before?.toFixed(3)} → ${kappaChange.after?.toFixed(3)} (change ${delta.toFixed(3)}, paired ${((1 - options.alpha / 2) * 100).toFixed(0)}% interval [${ci[0].toFixed(3)}, ${ci[1].toFixed(3)}] excludes 0)`,
     );
-  return { drift: reasons.length > 0, reasons, p };
+  const drift = reasons.length > 0;
+  if (!drift)
+    reasons.push(
+      `within the baseline of run ${options.baselineRun}: ${labelShift.discordant} of ${ids.length} items labelled differently (p = ${labelShift.p.toPrecision(2)}), kappa change ${delta?.toFixed(3) ?? '–'}`,
+    );
+  return { drift, reasons, labelShift, kappaChange };
+}
+
+/** Why this run cannot be paired with the baseline and becomes the new one, or null when it can. */
+function rebaselineReason(baseline: GoldenEntry | null, goldenDigest: string, acceptBaseline: boolean): string | null {
+  if (baseline === null) return 'first golden-set score: the accepted baseline';
+  if (acceptBaseline) return 'accepted as the new baseline (acceptBaseline)';
+  if (baseline.items === undefined)
+    return `the baseline of run ${baseline.runId} has no per-item labels to pair with (recorded by an older version): this run is the new baseline`;
+  if (baseline.goldenDigest !== goldenDigest)
+    return `the golden set changed since the baseline of run ${baseline.runId} (${baseline.goldenDigest?.slice(0, 12) ?? '–'} → ${goldenDigest.slice(0, 12)}): this run is the new baseline`;
+  return null;
 }
 
 function historyPath(location: string | undefined): string {
@@ -99,20 +124,21 @@ async function readHistory(path: string): Promise<z.infer<typeof GoldenHistory>>
 }
 
 /**
- * Re-scores the frozen golden set with the current judge every run and compares it with the accepted
- * baseline (the first run, or one accepted with acceptBaseline): kappa outside the baseline's interval,
- * or a shifted label distribution, is drift, which fails the run (or warns). The history is kept
- * across runs (FLYWHEEL_JUDGE_HISTORY) and charted. A live LLM judge is re-asked every run, without the
- * memo (its provider can change under the same model name); the deterministic offline judge is cached.
+ * Re-scores the frozen golden set with the current judge every run and compares it, item by item, with
+ * the accepted baseline (the first run, one accepted with acceptBaseline, or the first run on a changed
+ * golden set): a shifted label distribution or a kappa change is drift. This step only measures and
+ * records; the judge-trust step decides what drift stops. The history is kept across runs
+ * (FLYWHEEL_JUDGE_HISTORY) and charted. A live LLM judge is re-asked every run, without the memo (its
+ * provider can change under the same model name); the deterministic offline judge is cached.
  */
 export const goldenDrift = defineStep({
   id: 'judge-golden-drift',
-  version: 1,
-  description: 'Re-score the frozen golden set with the judge and alarm on drift from the accepted baseline',
+  version: 2,
+  description: 'Re-score the frozen golden set with the judge and test for drift from the accepted baseline (paired)',
   config: z.object({
     ...JUDGE_ENDPOINT_CONFIG,
-    onDrift: z.enum(['fail', 'warn']).default('fail'),
-    alpha: z.number().min(0).max(1).default(0.01),
+    /** False-alarm rate of the drift test (split between its two parts). */
+    alpha: z.number().gt(0).lt(1).default(0.02),
     /** Folder of the history; default FLYWHEEL_JUDGE_HISTORY, else .flywheel/judge-history. */
     history: z.string().optional(),
     /** Re-ask the judge every run (an LLM judge); false for a deterministic judge. */
@@ -130,7 +156,9 @@ export const goldenDrift = defineStep({
   }),
   convergent: true,
   async run({ config, inputs, outputs, runId, log }) {
-    const golden = (await readFile(inputs.golden, 'utf8'))
+    const bytes = await readFile(inputs.golden);
+    const golden = bytes
+      .toString('utf8')
       .split('\n')
       .filter((l) => l.trim() !== '')
       .map((l) => JSON.parse(l) as CalibrationItem);
@@ -143,11 +171,12 @@ export const goldenDrift = defineStep({
       { labels: [...JUDGE_LABELS] },
     );
     const labels = Object.fromEntries(JUDGE_LABELS.map((l) => [l, kept.filter((k) => k.label === l).length]));
+    const items = Object.fromEntries(kept.map((k) => [k.item.id, k.label]));
+    const reference = Object.fromEntries(golden.map((g) => [g.id, g.humans[0]]));
+    const goldenDigest = sha256Bytes(bytes);
     const path = historyPath(config.history);
     await mkdir(join(path, '..'), { recursive: true });
-    const { entry, baseline, p, history } = await withFileLock(`${path}.lock`, async () => {
-      let entry: GoldenEntry;
-      let p: number | null = null;
+    const { entry, baseline, history } = await withFileLock(`${path}.lock`, async () => {
       const before = (await readHistory(path)).entries;
       const baseline = [...before].reverse().find((e) => e.status === 'baseline') ?? null;
       const current = {
@@ -155,79 +184,91 @@ export const goldenDrift = defineStep({
         at: new Date().toISOString(),
         judge: runner.id,
         specDigest: inputs.judge.specDigest,
+        goldenDigest,
         kappa: kappa.defined ? kappa.kappa : null,
         ci: kappa.defined ? kappa.ci : null,
         labels,
+        items,
       };
-      if (baseline === null || config.acceptBaseline) {
-        entry = {
-          ...current,
-          status: 'baseline',
-          reasons: [baseline === null ? 'first golden-set score: the accepted baseline' : 'accepted as the new baseline (acceptBaseline)'],
-        };
+      const rebaseline = rebaselineReason(baseline, goldenDigest, config.acceptBaseline);
+      let entry: GoldenEntry;
+      if (rebaseline !== null || baseline === null) {
+        entry = { ...current, status: 'baseline', reasons: [rebaseline ?? ''], labelShift: null, kappaChange: null };
       } else {
-        const verdict = judgeDrift(current, baseline, config.alpha);
-        p = verdict.p;
+        const verdict = judgeDrift(items, baseline.items ?? {}, reference, { alpha: config.alpha, baselineRun: baseline.runId });
         entry = {
           ...current,
           status: verdict.drift ? 'drift' : 'stable',
-          reasons: verdict.drift ? verdict.reasons : [`within the baseline of run ${baseline.runId}`],
+          reasons: verdict.reasons,
+          labelShift: verdict.labelShift,
+          kappaChange: verdict.kappaChange,
         };
       }
       const history = [...before, entry];
       await writeFileWhole(path, `${JSON.stringify({ entries: history }, null, 2)}\n`);
-      return { entry, baseline, p, history };
+      return { entry, baseline, history };
     });
-    const title = `Judge drift on the golden set — ${runner.id}${runner.offline ? ' (offline judge)' : ''}`;
-    const blocks: ReportBlock[] = [
-      { kind: 'heading', level: 1, text: title },
-      {
-        kind: 'paragraph',
-        text: `${golden.length} golden items, ${golden.length - kept.length} without a valid judgement. Status: ${entry.status}. ${entry.reasons.join(' ')}`,
-      },
-      {
-        kind: 'figure',
-        caption: "Golden-set kappa per run, with the accepted baseline's interval.",
-        svg: lineChart({
-          series: [{ name: 'golden-set kappa', values: history.map((e) => e.kappa), color: '#1f6fb2' }],
-          references: baseline?.ci
-            ? [
-                { name: 'baseline low', value: baseline.ci[0], color: '#b00020' },
-                { name: 'baseline high', value: baseline.ci[1], color: '#b00020' },
-              ]
-            : [],
-          yRange: [Math.min(0, ...history.map((e) => e.kappa ?? 0)), 1],
-          xLabel: 'run',
-        }),
-      },
-      {
-        kind: 'table',
-        rows: [
-          ['run', 'at', 'spec', 'kappa', '95% CI', ...JUDGE_LABELS, 'status'],
-          ...history.map((e) => [
-            e.runId,
-            e.at,
-            e.specDigest.slice(0, 12),
-            e.kappa?.toFixed(3) ?? '–',
-            e.ci ? `[${e.ci[0].toFixed(3)}, ${e.ci[1].toFixed(3)}]` : '–',
-            ...JUDGE_LABELS.map((l) => String(e.labels[l] ?? 0)),
-            e.status,
-          ]),
-        ],
-      },
-    ];
-    await mkdir(outputs.report, { recursive: true });
-    await writeFile(join(outputs.report, 'report.md'), toMarkdown(blocks));
-    await writeFile(join(outputs.report, 'report.html'), toHtml(title, blocks));
-    if (entry.status === 'drift') {
-      if (config.onDrift === 'fail') {
-        throw new FlywheelError('JUDGE_DRIFT', `the judge drifted on the golden set: ${entry.reasons.join('; ')}`, {
-          retryable: false,
-          fix: "find out what changed (the provider's model, the spec); if the change is deliberate, accept it with --set judge-drift.acceptBaseline=true; or set judge-drift.onDrift=warn",
-        });
-      }
-      log.warn({ reasons: entry.reasons }, 'the judge drifted on the golden set (onDrift=warn)');
-    }
-    return { drift: { ...entry, baseline, labelShiftP: p } };
+    await writeDriftReport(outputs.report, { runner, golden: golden.length, kept: kept.length, entry, baseline, history });
+    if (entry.status === 'drift')
+      log.warn({ reasons: entry.reasons }, 'the judge drifted on the golden set: the judge-trust step will stop its verdicts from acting');
+    return { drift: { ...entry, baseline: baseline === null ? null : BaselineSummary.parse(baseline) } };
   },
 });
+
+async function writeDriftReport(
+  folder: string,
+  facts: {
+    runner: { id: string; offline: boolean };
+    golden: number;
+    kept: number;
+    entry: GoldenEntry;
+    baseline: GoldenEntry | null;
+    history: readonly GoldenEntry[];
+  },
+): Promise<void> {
+  const { runner, entry, baseline, history } = facts;
+  const title = `Judge drift on the golden set — ${runner.id}${runner.offline ? ' (offline judge)' : ''}`;
+  const blocks: ReportBlock[] = [
+    { kind: 'heading', level: 1, text: title },
+    {
+      kind: 'paragraph',
+      text: `${facts.golden} golden items, ${facts.golden - facts.kept} without a valid judgement. Status: ${entry.status}. ${entry.reasons.join(' ')}`,
+    },
+    {
+      kind: 'figure',
+      caption: "Golden-set kappa per run (against the items' reference labels), with the accepted baseline's interval.",
+      svg: lineChart({
+        series: [{ name: 'golden-set kappa', values: history.map((e) => e.kappa), color: '#1f6fb2' }],
+        references: baseline?.ci
+          ? [
+              { name: 'baseline low', value: baseline.ci[0], color: '#b00020' },
+              { name: 'baseline high', value: baseline.ci[1], color: '#b00020' },
+            ]
+          : [],
+        yRange: [Math.min(0, ...history.map((e) => e.kappa ?? 0)), 1],
+        xLabel: 'run',
+      }),
+    },
+    {
+      kind: 'table',
+      rows: [
+        ['run', 'at', 'spec', 'kappa', '95% CI', ...JUDGE_LABELS, 'changed items', 'Stuart–Maxwell p', 'kappa change [CI]', 'status'],
+        ...history.map((e) => [
+          e.runId,
+          e.at,
+          e.specDigest.slice(0, 12),
+          e.kappa?.toFixed(3) ?? '–',
+          e.ci ? `[${e.ci[0].toFixed(3)}, ${e.ci[1].toFixed(3)}]` : '–',
+          ...JUDGE_LABELS.map((l) => String(e.labels[l] ?? 0)),
+          e.labelShift ? String(e.labelShift.discordant) : '–',
+          e.labelShift ? e.labelShift.p.toPrecision(2) : '–',
+          e.kappaChange?.delta != null && e.kappaChange.ci
+            ? `${e.kappaChange.delta.toFixed(3)} [${e.kappaChange.ci[0].toFixed(3)}, ${e.kappaChange.ci[1].toFixed(3)}]`
+            : '–',
+          e.status,
+        ]),
+      ],
+    },
+  ];
+  await writeReport(folder, title, blocks);
+}

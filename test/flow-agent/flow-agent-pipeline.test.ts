@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, runJson, statuses } from '../support/cli.js';
@@ -31,7 +31,7 @@ describe('the flow-agent pipeline (local profile)', () => {
     // The data files are unchanged (their digests are in the snapshot keys) and the registry is as the first
     // deploy left it (its state is deploy's key): entirely cached.
     expect(Object.entries(statuses(again.run)).filter(([, status]) => status !== 'cached')).toEqual([]);
-    expect(Object.keys(statuses(again.run))).toHaveLength(16);
+    expect(Object.keys(statuses(again.run))).toHaveLength(17);
     const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null; reasons: string[] }> =>
       JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
     expect(await decision()).toMatchObject({ version: 1, promoted: true, production: 1 });
@@ -67,33 +67,117 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect((await runCli(['model', 'promote', '9'], { cwd, env })).stderr).toContain('MODEL_VERSION_NOT_FOUND');
   }, 180_000);
 
-  it('calibrates the judge, judges the benchmark with it, and refuses a judge humans cannot trust', async () => {
+  it('calibrates the judge, judges the benchmark with it, and nothing acts on a judge humans cannot trust or that drifted', async () => {
     const cwd = await tempDir('flow-agent-judge');
     const env = { OPENAI_API_KEY: '' };
     const trusted = await runJson('flow-agent', [], { cwd, env });
     expect(trusted.code, trusted.stderr).toBe(0);
     const judged = JSON.parse((await runCli(['output', 'judge.judged'], { cwd, env })).stdout) as {
+      refused: string | null;
       offline: boolean;
       heldOutKappa: number;
       overall: { items: number; good: number; goodCi: [number, number] };
     };
+    expect(judged.refused).toBeNull();
     expect(judged.offline).toBe(true);
     expect(judged.heldOutKappa).toBeGreaterThanOrEqual(0.6);
     expect(judged.overall.items).toBe(300);
     expect(judged.overall.goodCi[0]).toBeLessThanOrEqual(judged.overall.good);
-    const registry = JSON.parse((await runCli(['model', 'ls', '--json'], { cwd, env })).stdout) as {
-      versions: Array<{ judge: { specDigest: string } | null }>;
-    };
-    expect(registry.versions[0]?.judge?.specDigest).toMatch(/^[0-9a-f]{64}$/);
+    const trust = JSON.parse((await runCli(['output', 'judge-trust.trust'], { cwd, env })).stdout) as { trusted: boolean; gate: { lowerBound: number } };
+    expect(trust.trusted).toBe(true);
+    expect(trust.gate.lowerBound).toBeGreaterThanOrEqual(0.5);
+    const registry = async (): Promise<{ versions: Array<{ judge: { specDigest: string } | null }>; aliases: { production: number } }> =>
+      JSON.parse((await runCli(['model', 'ls', '--json'], { cwd, env })).stdout);
+    expect((await registry()).versions[0]?.judge?.specDigest).toMatch(/^[0-9a-f]{64}$/);
 
-    // No search: the first-draft rubric stays, below the bar. The run fails with the reason; nothing is deployed.
-    const untrusted = await runJson('flow-agent', ['--set', 'calibrate-judge.maxIterations=0'], { cwd, env });
+    // What must not happen below an untrusted judge: a new candidate (more data) would be judged, mirrored
+    // against v1 (its losses appended to the training data) and promoted.
+    const feedbackFile = join(cwd, '.flywheel', 'feedback', 'mirror-losses.jsonl');
+    const nothingActed = async (run: Awaited<ReturnType<typeof runJson>>, code: string): Promise<void> => {
+      expect(run.code).toBe(1);
+      expect(statuses(run.run)).toMatchObject({ 'judge-trust': 'executed', judge: 'executed', mirror: 'executed', deploy: 'failed', report: 'executed' });
+      expect(run.run.steps.find((st) => st.id === 'deploy')?.error).toMatchObject({
+        code,
+        message: expect.stringMatching(/^deploy refused: judge .* is not trusted: /),
+      });
+      const refusedJudge = JSON.parse((await runCli(['output', 'judge.judged', '--run', run.run.runId], { cwd, env })).stdout) as {
+        refused: string;
+        overall: { items: number };
+      };
+      expect(refusedJudge.refused).toContain('is not trusted');
+      expect(refusedJudge.overall.items).toBe(0);
+      const mirrored = JSON.parse((await runCli(['output', 'mirror.mirror', '--run', run.run.runId], { cwd, env })).stdout) as {
+        refused: string;
+        promote: boolean;
+        overall: { n: number };
+      };
+      expect(mirrored).toMatchObject({ refused: expect.stringContaining('is not trusted'), promote: false, overall: { n: 0 } });
+      expect((await runCli(['output', 'mirror.losses', '--run', run.run.runId], { cwd, env })).stdout).toBe('');
+      await expect(readFile(feedbackFile, 'utf8')).rejects.toThrow(/ENOENT/); // nothing joined the training data
+      expect((await registry()).versions).toHaveLength(1); // nothing registered, nothing promoted
+      await runCli(['output', 'report.report', '--run', run.run.runId, '--out', join(cwd, `report-${code}`)], { cwd, env });
+      expect(await readFile(join(cwd, `report-${code}`, 'report.md'), 'utf8')).toMatch(/Judge trust — NOT trusted[\s\S]*Nothing acts on its verdicts/);
+    };
+
+    // Drift alone: the baseline on the golden set came from a judge that called 30% of needs_improvement good.
+    const historyFile = join(cwd, '.flywheel', 'judge-history', 'golden-history.json');
+    const history = JSON.parse(await readFile(historyFile, 'utf8')) as { entries: Array<{ items: Record<string, string> }> };
+    const baselineItems = history.entries[0]!.items;
+    Object.keys(baselineItems).forEach((id, i) => {
+      if (baselineItems[id] === 'needs_improvement' && i % 10 < 3) baselineItems[id] = 'good';
+    });
+    await writeFile(historyFile, JSON.stringify(history));
+    const drifted = await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env });
+    const driftTrust = JSON.parse((await runCli(['output', 'judge-trust.trust'], { cwd, env })).stdout) as {
+      trusted: boolean;
+      gate: { passed: boolean };
+      reasons: string[];
+    };
+    expect(driftTrust).toMatchObject({ trusted: false, gate: { passed: true } });
+    expect(driftTrust.reasons[0]).toMatch(/^golden-set drift: the judge labels the same 175 items differently/);
+    await nothingActed(drifted, 'JUDGE_DRIFT');
+
+    // Accepting the new baseline (a deliberate change) trusts the judge again.
+    const accepted = await runJson('flow-agent', ['--set', 'collect.days=30', '--set', 'judge-drift.acceptBaseline=true'], { cwd, env });
+    expect(accepted.code, accepted.stderr).toBe(0);
+    expect((await registry()).versions).toHaveLength(2);
+    await rm(join(cwd, '.flywheel', 'feedback'), { recursive: true, force: true });
+    await runCli(['model', 'rollback'], { cwd, env });
+
+    // The gate alone: no search, the first-draft rubric (held-out kappa 0.447, lower bound below 0.5); a new
+    // golden baseline so that drift is not also the cause. Nothing acts; the run fails with the reason.
+    const untrusted = await runJson(
+      'flow-agent',
+      [
+        '--set',
+        'calibrate-judge.maxIterations=0',
+        '--set',
+        'collect.days=30',
+        '--set',
+        'collect.minWorkflowsPerMerchant=1',
+        '--set',
+        'judge-drift.acceptBaseline=true',
+      ],
+      { cwd, env },
+    );
+    const gateTrust = JSON.parse((await runCli(['output', 'judge-trust.trust'], { cwd, env })).stdout) as {
+      trusted: boolean;
+      reasons: string[];
+      details: string;
+    };
+    expect(gateTrust.trusted).toBe(false);
+    expect(gateTrust.reasons).toEqual([
+      expect.stringMatching(/^held-out kappa 0\.4\d\d is below the bar 0\.6 \(120 items\)$/),
+      expect.stringMatching(/^its 95% lower bound 0\.\d+ is below 0\.5: too uncertain on 120 held-out items$/),
+    ]);
+    expect(gateTrust.details).toMatch(/largest disagreements \w/);
+    // (the registry now holds v1 and v2 with production rolled back to v1, and no feedback file)
     expect(untrusted.code).toBe(1);
-    expect(statuses(untrusted.run)).toMatchObject({ 'calibrate-judge': 'executed', judge: 'failed', deploy: 'skipped' });
-    const failure = untrusted.run.steps.find((s) => s.id === 'judge');
-    expect(failure?.error?.code).toBe('JUDGE_UNTRUSTED');
-    expect(failure?.error?.message).toMatch(/held-out kappa 0\.4\d\d .*below the bar 0\.6\. Largest disagreements: \w/);
-  }, 180_000);
+    expect(untrusted.run.steps.find((st) => st.id === 'deploy')?.error?.code).toBe('JUDGE_UNTRUSTED');
+    await expect(readFile(feedbackFile, 'utf8')).rejects.toThrow(/ENOENT/);
+    expect((await registry()).versions).toHaveLength(2);
+    expect((await registry()).aliases.production).toBe(1);
+  }, 240_000);
 
   it('mirrors production traffic against the production model, gates on the win rate, and feeds the losses back into training', async () => {
     const cwd = await tempDir('flow-agent-mirror');
@@ -117,11 +201,12 @@ describe('the flow-agent pipeline (local profile)', () => {
     const decision = JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout) as { promoted: boolean; reasons: string[] };
     expect(decision.promoted).toBe(mirrored.promote && decision.reasons[0]?.includes('≥') === true);
     expect(decision.reasons.some((r) => r.startsWith('mirroring: '))).toBe(true);
-    // One report for the run: benchmark, judged outputs, calibration (confusion, kappa beside the ceiling,
-    // history chart), drift history and mirrored win rates by slice.
+    // One report for the run: judge trust, benchmark, judged outputs, calibration (confusion, kappa beside the
+    // ceiling, history chart), drift history and mirrored scores by slice.
     await runCli(['output', 'report.report', '--out', join(cwd, 'run-report')], { cwd, env });
     const html = await readFile(join(cwd, 'run-report', 'report.html'), 'utf8');
     for (const part of [
+      'Judge trust — trusted',
       'Benchmark report',
       'Judged benchmark',
       'Confusion matrix (held-out)',
@@ -164,6 +249,7 @@ describe('the flow-agent pipeline (local profile)', () => {
       'calibrate-judge': 'cached',
       golden: 'cached',
       'judge-drift': 'cached',
+      'judge-trust': 'cached',
       evaluate: 'executed',
       mirror: 'executed',
       judge: 'executed',

@@ -45,6 +45,25 @@ describe("Cohen's kappa", () => {
     expect(() => cohenKappa(['a'], ['a', 'b'])).toThrow(/1 and 2 items/);
   });
 
+  it('clips the asymptotic interval to [−1, 1] and keeps the standard error as computed', () => {
+    // 10 items, one disagreement: kappa 0.8, standard error 0.186, so kappa ± 1.96·SE reaches 1.16.
+    const high = cohenKappa(
+      [...Array<string>(5).fill('good'), ...Array<string>(4).fill('bad'), 'good'],
+      [...Array<string>(5).fill('good'), ...Array<string>(5).fill('bad')],
+    );
+    if (!high.defined) throw new Error(high.reason);
+    expect(high.kappa).toBeCloseTo(0.8, 12);
+    expect(high.kappa + 1.96 * high.standardError).toBeGreaterThan(1.1);
+    expect(high.ci[1]).toBe(1);
+    expect(high.ci[0]).toBeCloseTo(high.kappa - 1.959963984540054 * high.standardError, 12);
+    // Raters who almost always disagree: the lower end would fall below −1.
+    const low = cohenKappa(['a', 'b', 'a', 'b', 'a'], ['b', 'a', 'b', 'a', 'b']);
+    if (!low.defined) throw new Error(low.reason);
+    expect(low.kappa - 1.96 * low.standardError).toBeLessThan(-1.5);
+    expect(low.ci[0]).toBe(-1);
+    expect(low.ci[1]).toBeLessThan(0);
+  });
+
   it('gives perfect agreement kappa 1 and a confusion matrix in label order', () => {
     const result = cohenKappa(['b', 'a', 'b'], ['b', 'a', 'b'], { labels: ['a', 'b'] });
     expect(kappaOf(result)).toBe(1);

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { mirrorTally } from '../../steps/flow-agent/mirror.js';
+import { decideMirror, mirrorTally } from '../../steps/flow-agent/mirror.js';
+import { mirrorCoverage } from '../../steps/judge/operating-characteristics.js';
 import type { FlowWorkflow } from '../../steps/flow-agent/flow-workflow.js';
 import { defaultJudgeSpec } from '../../steps/judge/judge-spec.js';
 import { LlmJudge } from '../../steps/judge/llm-judge.js';
-import { mirroredOutcome, type PairJudge, type Preference } from '../../steps/judge/pairwise-judge.js';
+import { mirroredOutcome, type MirrorOutcome, type PairJudge, type Preference } from '../../steps/judge/pairwise-judge.js';
 import { scriptedServers } from '../support/openai-server.js';
 
 const serve = scriptedServers();
@@ -72,15 +73,42 @@ describe('production mirroring', () => {
     ).toBeNull();
   });
 
-  it('reports the win rate with its Wilson interval, ties counting half', () => {
-    const outcomes = [...Array<'win'>(60).fill('win'), ...Array<'loss'>(40).fill('loss')];
-    const t = mirrorTally(outcomes);
-    expect(t).toMatchObject({ n: 100, wins: 60, ties: 0, losses: 40, winRate: 0.6 });
-    expect(t.ci[0]).toBeCloseTo(0.502, 3); // CONTEXT.md: 60 of 100 → [0.502, 0.691]
-    expect(t.ci[1]).toBeCloseTo(0.691, 3);
-    const equal = mirrorTally(Array<'tie'>(100).fill('tie'));
-    expect(equal.winRate).toBe(0.5);
-    expect(equal.ci[0]).toBeLessThan(0.5); // identical models never clear a 0.5 bar
+  it('scores requests 1 / ½ / 0 and decides on the interval of the mean score, with a sign test beside it', () => {
+    const outcomes = (wins: number, ties: number, losses: number): MirrorOutcome[] => [
+      ...Array<MirrorOutcome>(wins).fill('win'),
+      ...Array<MirrorOutcome>(ties).fill('tie'),
+      ...Array<MirrorOutcome>(losses).fill('loss'),
+    ];
+    // A real improvement with many ties: 20 wins, 76 ties, 4 losses. Wilson on wins + ties/2 refused it.
+    const improved = mirrorTally(outcomes(20, 76, 4));
+    expect(improved).toMatchObject({ n: 100, wins: 20, ties: 76, losses: 4, score: 0.58 });
+    expect(improved.ci[0]).toBeGreaterThan(0.5);
+    expect(improved.signTestP).toBeCloseTo(0.0015, 4);
+    expect(decideMirror(improved, {}, 'v1', 0.5)).toMatchObject({
+      promote: true,
+      reasons: [expect.stringMatching(/^score 0\.580 \[0\.53\d, 0\.62\d\] \(20 wins \/ 76 ties \/ 4 losses, sign test p = 0\.0015\) over v1 clears 0\.5/)],
+    });
+    // Identical models never clear the bar.
+    const equal = mirrorTally(outcomes(0, 100, 0));
+    expect(equal.score).toBe(0.5);
+    expect(decideMirror(equal, {}, 'v1', 0.5).promote).toBe(false);
+    // A slice of a few straight losses is not proof of a regression; five are.
+    expect(decideMirror(improved, { edit: mirrorTally(outcomes(0, 0, 3)) }, 'v1', 0.5).promote).toBe(true);
+    const regressed = decideMirror(improved, { edit: mirrorTally(outcomes(0, 0, 5)) }, 'v1', 0.5);
+    expect(regressed.promote).toBe(false);
+    expect(regressed.reasons[0]).toMatch(/^slice edit regresses: score 0\.000/);
+  });
+
+  it('covers the true mean score about 95% of the time at every tie rate (bounded simulation)', () => {
+    for (const tieRate of [0, 0.3, 0.6, 0.8]) {
+      for (const advantage of [0, 0.05]) {
+        const { coverage } = mirrorCoverage({ tieRate, advantage, n: 100, simulations: 1000, seed: 7 });
+        expect(coverage, `tie rate ${tieRate}, advantage ${advantage}`).toBeGreaterThanOrEqual(0.93);
+        expect(coverage, `tie rate ${tieRate}, advantage ${advantage}`).toBeLessThanOrEqual(0.975);
+      }
+    }
+    // Equal models are promoted at most at the one-sided 2.5% the lower bound allows.
+    expect(mirrorCoverage({ tieRate: 0.6, advantage: 0, n: 100, simulations: 1000, seed: 8 }).promoted).toBeLessThanOrEqual(0.04);
   });
 
   it('asks an LLM judge through the endpoint blind, in both orders, and counts an answer off the scale as no judgement', async () => {
