@@ -1,4 +1,6 @@
-import { METRICS } from './score-workflow.js';
+import type { Slices } from './benchmark-generator.js';
+import { METRICS, sliceKeys } from './score-workflow.js';
+import { tInterval } from '../judge/paired-tests.js';
 
 // The flagship's part of `flywheel compare`: benchmark metrics, judged good rates, the judge's
 // calibration, drift and trust, mirroring and the deploy decision of two runs, side by side.
@@ -16,12 +18,17 @@ export const SECTION_OUTPUTS: Readonly<Record<string, string>> = {
   'flow-deploy': 'decision',
 };
 
+/** Per-item outputs (JSONL) read beside them, by step type: the benchmark's per-example scores pair two runs. */
+export const SECTION_ITEMS: Readonly<Record<string, string>> = { 'flow-evaluate': 'predictions' };
+
 /** One run's output of one node, as the CLI read it: `value` undefined when the run has none. */
 export interface SectionSource {
   node: string;
   step: string;
   status: string;
   value: unknown;
+  /** The lines of its per-item output (SECTION_ITEMS), when it has one. */
+  items?: readonly unknown[];
   /** Why there is no value (failed, skipped, unreadable), or null. */
   note: string | null;
 }
@@ -42,6 +49,8 @@ export interface MetricRow {
   delta: number | null;
   ciA: Interval | null;
   ciB: Interval | null;
+  /** 95% t interval of the change, paired over the items both runs scored (the same benchmark examples), when per-item scores exist. */
+  deltaCi: Interval | null;
 }
 
 interface SectionBase {
@@ -236,10 +245,43 @@ function sliceRows(a: Loose | undefined, b: Loose | undefined, preferred: readon
         delta: delta(va, vb),
         ciA: sa === undefined ? null : intervalOf(sa, metric),
         ciB: sb === undefined ? null : intervalOf(sb, metric),
+        deltaCi: null,
       });
     }
   }
   return rows;
+}
+
+/**
+ * Per-example scores of both runs (evaluate's predictions: `{ id, slices, scores }` per line), paired by id:
+ * for each slice and metric, the 95% t interval of the per-example change. The same examples scored twice, so
+ * the interval is far narrower than the two runs' own intervals suggest.
+ */
+function withPairedDeltas(rows: MetricRow[], a: readonly unknown[] | undefined, b: readonly unknown[] | undefined): MetricRow[] {
+  if (a === undefined || b === undefined) return rows;
+  const byId = (items: readonly unknown[]): Map<string, Loose> => {
+    const out = new Map<string, Loose>();
+    for (const line of items) {
+      const item = obj(line);
+      const id = str(item?.id);
+      if (item !== undefined && id !== null && obj(item.scores) !== undefined) out.set(id, item);
+    }
+    return out;
+  };
+  const [before, after] = [byId(a), byId(b)];
+  const pairs = [...after].flatMap(([id, item]) => (before.has(id) ? [{ before: before.get(id) as Loose, after: item }] : []));
+  const slicesOf = (item: Loose): string[] => {
+    const slices = obj(item.slices);
+    return slices === undefined ? [] : sliceKeys(slices as unknown as Slices);
+  };
+  return rows.map((row) => {
+    const differences = pairs.flatMap(({ before: x, after: y }) => {
+      if (row.slice !== 'overall' && !slicesOf(y).includes(row.slice)) return [];
+      const [sa, sb] = [num(obj(x.scores)?.[row.metric]), num(obj(y.scores)?.[row.metric])];
+      return sa === null || sb === null ? [] : [sb - sa];
+    });
+    return differences.length < 2 ? row : { ...row, deltaCi: tInterval(differences).ci };
+  });
 }
 
 // ---------------------------------------------------------------- sections
@@ -276,7 +318,7 @@ function section(node: string, step: string, output: string, a: SectionSource | 
         model: pair(va, vb, (o) => str(o.model)),
         offlineStandIn: pair(va, vb, (o) => bool(o.offlineStandIn)),
         failedPredictions: pair(va, vb, (o) => num(o.failedPredictions)),
-        rows: sliceRows(va, vb, METRICS),
+        rows: withPairedDeltas(sliceRows(va, vb, METRICS), a?.items, b?.items),
       };
     case 'judge-predictions': {
       return {
@@ -437,13 +479,15 @@ function table(rows: string[][], rightAligned: ReadonlySet<number>): string[] {
 function metricTable(rows: readonly MetricRow[]): string[] {
   if (rows.length === 0) return ['    (no metrics)'];
   const withCi = rows.some((r) => r.ciA !== null || r.ciB !== null);
-  const header = ['slice', 'metric', 'A', 'B', 'Δ', ...(withCi ? ['95% CI A', '95% CI B'] : [])];
+  const withDeltaCi = rows.some((r) => r.deltaCi !== null);
+  const header = ['slice', 'metric', 'A', 'B', 'Δ', ...(withDeltaCi ? ['Δ 95% CI (paired)'] : []), ...(withCi ? ['95% CI A', '95% CI B'] : [])];
   const body = rows.map((r, i) => [
     i > 0 && rows[i - 1]?.slice === r.slice ? '' : `${r.slice}${count(r)}`,
     r.metric,
     value(r.a, r.scale),
     value(r.b, r.scale),
     signed(r.delta, r.scale),
+    ...(withDeltaCi ? [ciText(r.deltaCi, r.scale)] : []),
     ...(withCi ? [ciText(r.ciA, r.scale), ciText(r.ciB, r.scale)] : []),
   ]);
   return table([header, ...body], new Set([2, 3, 4]));

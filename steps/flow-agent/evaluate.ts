@@ -8,7 +8,7 @@ import { predictWorkflow, RetrievalModel } from './retrieval-model.js';
 import { ServedModelRef } from './serve-adapter.js';
 import { ServedWorkflowModel } from './served-model.js';
 import { type ReportBlock, writeReport } from '../report-document.js';
-import { METRICS, scoreExample, SliceTags, summarize, summarizeBySlice, type MetricSummary } from './score-workflow.js';
+import { METRICS, scoreExample, SliceTags, summarize, summarizeBySlice } from './score-workflow.js';
 
 const BenchmarkLine = z.object({
   id: z.string(),
@@ -25,6 +25,8 @@ const Summary = z.object({
   conditionOperators: z.number().nullable(),
   actionF1: z.number().nullable(),
   exact: z.number().nullable(),
+  /** 95% intervals per metric (absent in metrics recorded by older versions, e.g. in the registry). */
+  ci: z.record(z.string(), z.tuple([z.number(), z.number()]).nullable()).optional(),
 });
 export const EvaluationMetrics = z.object({
   model: z.string(),
@@ -37,14 +39,14 @@ export type EvaluationMetrics = z.infer<typeof EvaluationMetrics>;
 
 const pct = (v: number | null): string => (v === null ? '–' : `${(v * 100).toFixed(1)}%`);
 
-function table(rows: Array<[string, MetricSummary]>): string[][] {
+function table(rows: Array<[string, z.infer<typeof Summary>]>): string[][] {
   return [['slice', 'examples', ...METRICS], ...rows.map(([name, s]) => [name, String(s.examples), ...METRICS.map((m) => pct(s[m]))])];
 }
 
 /** The candidate on the held-out benchmark: deterministic metrics overall and per slice, as Markdown and HTML. */
 export const evaluate = defineStep({
   id: 'flow-evaluate',
-  version: 3,
+  version: 4,
   description: 'Score the candidate model on the held-out benchmark, per slice',
   config: z.object({
     /** `local`: the model file from train (the offline stand-in); `openai`: a served model behind an OpenAI-compatible endpoint. */
@@ -55,7 +57,7 @@ export const evaluate = defineStep({
     maxTurns: z.number().int().min(1).max(100).default(24),
   }),
   inputs: { model: file({ optional: true }), benchmark: file(), served: json(ServedModelRef, { optional: true }) },
-  /** predictions: one line per benchmark example (request, the candidate's workflow or null, slices), for the judge. */
+  /** predictions: one line per benchmark example (request, the candidate's workflow or null, slices, its scores): for the judge, and for paired comparisons of two runs. */
   outputs: { report: dir(), metrics: json(EvaluationMetrics), predictions: file({ fileName: 'predictions.jsonl' }) },
   env: ['OPENAI_BASE_URL'],
   async run({ config, inputs, outputs, progress, log }) {
@@ -122,7 +124,7 @@ export const evaluate = defineStep({
     ];
     await writeFile(
       outputs.predictions,
-      results.map((r) => `${JSON.stringify({ id: r.id, request: r.request, prediction: r.predicted, slices: r.slices })}\n`).join(''),
+      results.map((r) => `${JSON.stringify({ id: r.id, request: r.request, prediction: r.predicted, slices: r.slices, scores: r.scores })}\n`).join(''),
     );
     await writeReport(outputs.report, title, blocks);
     return { metrics };

@@ -4,6 +4,7 @@ import type { Condition, FlowWorkflow } from './flow-workflow.js';
 import { ACTIONS } from './flow-catalog.js';
 import { validateFlow } from './validate-flow.js';
 import { workflowDescriptor } from './workflow-descriptor.js';
+import { meanInterval } from '../judge/paired-tests.js';
 
 /** Deterministic scores of one predicted workflow against the expected one (each 0..1; null when not applicable). */
 export interface ExampleScores {
@@ -59,13 +60,18 @@ export function scoreExample(predicted: FlowWorkflow | undefined, expected: Flow
   };
 }
 
-export type MetricSummary = Record<Metric, number | null> & { examples: number };
+export type MetricSummary = Record<Metric, number | null> & {
+  examples: number;
+  /** 95% t interval of each metric's mean over the examples (one pseudo-pass and one pseudo-fail keep it honest for small or unanimous slices). */
+  ci: Record<Metric, [number, number] | null>;
+};
 
 export function summarize(scores: readonly ExampleScores[]): MetricSummary {
-  const summary = { examples: scores.length } as MetricSummary;
+  const summary = { examples: scores.length, ci: {} } as MetricSummary;
   for (const metric of METRICS) {
     const values = scores.map((s) => s[metric]).filter((v): v is number => v !== null);
     summary[metric] = values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+    summary.ci[metric] = values.length === 0 ? null : meanInterval(values, { prior: [1, 0] }).ci;
   }
   return summary;
 }

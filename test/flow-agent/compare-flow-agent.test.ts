@@ -12,6 +12,7 @@ interface Row {
   delta: number | null;
   ciA: [number, number] | null;
   ciB: [number, number] | null;
+  deltaCi: [number, number] | null;
 }
 
 interface Section {
@@ -69,8 +70,17 @@ describe('flywheel compare on the flagship pipeline', () => {
       expect(r.b, r.metric).toEqual(expect.any(Number));
       expect(r.delta).toBeCloseTo((r.b as number) - (r.a as number), 12);
     }
-    // A month of data instead of a week trains a different model: the benchmark moves.
+    // A month of data instead of a week trains a different model: the benchmark moves, and the change is
+    // measured on the same examples (a paired interval, narrower than either run's own).
     expect(overall.some((r) => r.delta !== 0)).toBe(true);
+    const actionF1 = overall.find((r) => r.metric === 'actionF1') as Row;
+    expect(actionF1.deltaCi?.[0]).toBeLessThanOrEqual(actionF1.delta as number);
+    expect(actionF1.deltaCi?.[1]).toBeGreaterThanOrEqual(actionF1.delta as number);
+    expect((actionF1.deltaCi as [number, number])[1] - (actionF1.deltaCi as [number, number])[0]).toBeLessThan(
+      (actionF1.ciA as [number, number])[1] -
+        (actionF1.ciA as [number, number])[0] +
+        ((actionF1.ciB as [number, number])[1] - (actionF1.ciB as [number, number])[0]),
+    );
     expect((metrics.rows ?? []).some((r) => r.slice === 'email')).toBe(true);
 
     const judged = section('judged');
@@ -90,8 +100,8 @@ describe('flywheel compare on the flagship pipeline', () => {
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/\n {2}re-ran +collect +config days: 7 → 30\n/);
     expect(text.stdout).toContain('\nevaluate (flow-evaluate.metrics)\n');
-    expect(text.stdout).toMatch(/\n +overall \(300\) +valid +100\.0% +100\.0% +±0\.0 pt\n/);
-    expect(text.stdout).toMatch(/\n +trigger +\d+\.\d% +\d+\.\d% +[+-]\d+\.\d pt\n/);
+    expect(text.stdout).toMatch(/\n +overall \(300\) +valid +100\.0% +100\.0% +±0\.0 pt +\[0\.0, 0\.0\] +\[99\.0, 100\.0\]/);
+    expect(text.stdout).toMatch(/\n +trigger +\d+\.\d% +\d+\.\d% +[+-]\d+\.\d pt +\[-?\d+\.\d, -?\d+\.\d\] +\[/);
     expect(text.stdout).toContain('\njudge (judge-predictions.judged)\n');
     expect(text.stdout).toMatch(/\ndeploy \(flow-deploy\.decision\)\n {2}A: v1 \(new\) promoted; production v1\n/);
   }, 180_000);
