@@ -4,7 +4,7 @@
  * with the `flywheel` CLI (or `runPipeline` from code).
  */
 export { defineStep } from './engine/define-step.js';
-export type { StepSpec, StepDefinition, StepContext, StepResult, Resources, Progress, TaskQueue, AnyStep } from './engine/define-step.js';
+export type { StepSpec, StepDefinition, StepContext, StepResult, Resources, Progress, TaskQueue, AnyStep, OnCodeChange } from './engine/define-step.js';
 export { definePipeline } from './engine/define-pipeline.js';
 export type { PipelineSpec, PipelineDefinition, PipelineBuilder, StepHandle, OutputRef, NodeOptions } from './engine/define-pipeline.js';
 export { file, dir, json } from './engine/ports.js';
@@ -17,6 +17,9 @@ export { planPipeline } from './engine/plan.js';
 export type { Plan, PlannedStep, Decision, RunEvent } from './engine/core/run-protocol.js';
 export { runLocal } from './engine/local-executor.js';
 export type { LocalRunOptions } from './engine/local-executor.js';
+// Testing a pipeline: one in-process run on a fresh temporary store, with its statuses and outputs.
+export { runPipelineForTest } from './engine/test-run.js';
+export type { TestRunOptions, PipelineTestRun } from './engine/test-run.js';
 export { openStore } from './cache/open-store.js';
 export type { Store } from './cache/store.js';
 export type { RunRecord, StepRunRecord, ActionEntry, OutputRecord } from './cache/records.js';

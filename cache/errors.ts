@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   /** A child process could not be started (not installed, not on PATH): retrying finds the same. */
   STEP_PROCESS_NOT_STARTED: FINAL,
   STEP_CANCELLED: FINAL,
+  /** A stored output's blob is missing or damaged (`flywheel output`): re-run or `cache verify --fix`. */
+  OUTPUT_UNAVAILABLE: { retryable: false, exit: 1 },
   /** A pipeline run failed; its record says which steps and why. */
   RUN_FAILED: { retryable: false, exit: 1 },
   STEP_FAILED: TRANSIENT,
@@ -111,7 +113,24 @@ export function classifyError(error: unknown): ClassifiedError {
     };
   }
   // Zod's classes recognise their instances across copies of zod (a pipeline project has its own).
-  if (error instanceof z.core.$ZodError) return { code: 'STEP_INVALID_DATA', message: error.message, ...ERROR_CODES.STEP_INVALID_DATA };
+  if (error instanceof z.core.$ZodError) return { code: 'STEP_INVALID_DATA', message: zodIssues(error), ...ERROR_CODES.STEP_INVALID_DATA };
   const message = error instanceof Error ? error.message : `non-Error value thrown: ${String(error)}`;
   return { code: 'STEP_FAILED', message, ...ERROR_CODES.STEP_FAILED };
+}
+
+/**
+ * A zod error as one line, one `path: message` per issue (at most five; paths under `prefix` when given):
+ * zod's own message is a multi-line JSON dump that breaks a one-line-per-step display.
+ *
+ * @example
+ * zodIssues(z.object({ n: z.number() }).safeParse({ n: 'x' }).error) // 'n: Invalid input: expected number, received string'
+ */
+export function zodIssues(error: z.core.$ZodError, prefix?: string): string {
+  // An error made by another copy of zod may lack issues: its message is all there is.
+  if (!Array.isArray(error.issues) || error.issues.length === 0) return error.message;
+  const shown = error.issues
+    .slice(0, 5)
+    .map((issue) => `${[...(prefix === undefined ? [] : [prefix]), ...issue.path.map(String)].join('.') || '(root)'}: ${issue.message}`);
+  const more = error.issues.length - shown.length;
+  return `${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}`;
 }

@@ -35,6 +35,19 @@ export const KeyComponentsSchema = z.object({
   external: z.unknown().optional(),
 });
 
+/**
+ * A digest of the code that produced a result: the module defining the step and the local modules it
+ * imports, each normalised (see engine/code-fingerprint.ts). Not part of the key: it only tells a hit
+ * whether it was computed by other code than the current one. Digests compare only within one `scheme`.
+ */
+export const CodeFingerprint = z.object({
+  scheme: z.string(),
+  digest: DigestSchema,
+  /** Project-relative path → digest of that module's normalised code. */
+  files: z.record(z.string(), z.string()),
+});
+export type CodeFingerprint = z.infer<typeof CodeFingerprint>;
+
 /** Action-cache entry: key → outputs. Written only after every blob it names is stored. */
 export const ActionEntry = z.object({
   format: z.literal('flywheel.action/v1'),
@@ -45,6 +58,8 @@ export const ActionEntry = z.object({
   runId: z.string(),
   outputs: z.record(z.string(), OutputRecord),
   components: KeyComponentsSchema,
+  /** Absent in entries written before code fingerprints, or for steps whose code is not a local module. */
+  code: CodeFingerprint.optional(),
 });
 export type ActionEntry = z.infer<typeof ActionEntry>;
 
@@ -72,6 +87,7 @@ export const ReasonCode = z.enum([
   'shared-execution',
   'previous-failed',
   'cancelled',
+  'code-changed',
 ]);
 export type ReasonCode = z.infer<typeof ReasonCode>;
 
@@ -90,6 +106,8 @@ export const StepRunRecord = z.object({
   savedMs: z.number().nonnegative().optional(),
   attempts: z.number().int().nonnegative().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
+  /** Something the user should know about a result that was still used, e.g. a cached result of other code (onCodeChange: 'warn'). */
+  warning: z.string().optional(),
 });
 export type StepRunRecord = z.infer<typeof StepRunRecord>;
 
@@ -97,7 +115,8 @@ export const RunRecord = z.object({
   format: z.literal('flywheel.run/v1'),
   runId: z.string(),
   pipeline: z.string(),
-  status: z.enum(['running', 'succeeded', 'failed']),
+  /** `cancelled`: stopped on request (Ctrl-C, `flywheel cancel`); what finished before is kept. */
+  status: z.enum(['running', 'succeeded', 'failed', 'cancelled']),
   startedAt: z.string(),
   finishedAt: z.string().optional(),
   durationMs: z.number().nonnegative().optional(),
@@ -126,6 +145,10 @@ function isOutputRecord(v: unknown): boolean {
   );
 }
 
+function isCodeFingerprint(v: unknown): boolean {
+  return isObject(v) && typeof v.scheme === 'string' && isHex(v.digest) && isStringRecord(v.files, false);
+}
+
 function isKeyComponents(v: unknown): boolean {
   if (!isObject(v) || typeof v.step !== 'string' || typeof v.version !== 'string' || !('config' in v)) return false;
   const { ports, inputs } = v;
@@ -145,6 +168,7 @@ export function asActionEntry(value: unknown): ActionEntry | undefined {
   if (!isObject(value) || value.format !== 'flywheel.action/v1' || !isHex(value.key) || typeof value.step !== 'string') return undefined;
   if (typeof value.createdAt !== 'string' || typeof value.runId !== 'string' || typeof value.durationMs !== 'number' || value.durationMs < 0) return undefined;
   if (!isObject(value.outputs) || !Object.values(value.outputs).every(isOutputRecord) || !isKeyComponents(value.components)) return undefined;
+  if (value.code !== undefined && !isCodeFingerprint(value.code)) return undefined;
   return value as ActionEntry;
 }
 
@@ -167,7 +191,7 @@ export function asRunRecord(value: unknown): RunRecord {
   };
   if (!isObject(value) || value.format !== 'flywheel.run/v1') return fail('format');
   if (typeof value.runId !== 'string' || typeof value.pipeline !== 'string' || typeof value.startedAt !== 'string') return fail('runId, pipeline or startedAt');
-  if (!['running', 'succeeded', 'failed'].includes(value.status as string) || !Array.isArray(value.steps)) return fail('status or steps');
+  if (!['running', 'succeeded', 'failed', 'cancelled'].includes(value.status as string) || !Array.isArray(value.steps)) return fail('status or steps');
   if (!(value.steps as unknown[]).every(isStepRecord)) return fail('a step');
   return value as RunRecord;
 }

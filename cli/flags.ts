@@ -13,3 +13,9 @@ export function durationFlag(value: string, flag: string): number {
   if (ms === undefined) throw new UsageError(`${flag} ${value} is not an ISO-8601 duration`, `write e.g. ${flag} PT2M`);
   return ms;
 }
+
+/** `--log-format`: readable lines (the default for a person) or pino's JSON lines (for a log collector). */
+export function logFormatFlag(value: string | undefined): 'human' | 'json' | undefined {
+  if (value === undefined || value === 'human' || value === 'json') return value;
+  throw new UsageError(`--log-format ${value} is not human or json`, 'write --log-format json for JSON log lines (human is the default)');
+}

@@ -5,8 +5,9 @@ import { parseArgs } from 'node:util';
 const HELP = `flywheel — typed ML pipelines with a content-addressed cache
 
 usage:
+  flywheel init [dir]      (a new pipeline project: package.json, tsconfig.json, pipelines/hello.ts, its test)
   flywheel run <pipeline> [--profile name] [--set step.path=value]... [--config file.json] [--force <step>]... [--force-all]
-                          [--concurrency N] [--json] [--log-level level] [--engine local|temporal] [--detach]
+                          [--concurrency N] [--json] [--log-level level] [--log-format human|json] [--engine local|temporal] [--detach]
   flywheel plan <pipeline> [--profile name] [--set ...] [--config file.json] [--force <step>] [--force-all] [--json]
   flywheel runs [--pipeline name] [--limit N] [--json] [--engine temporal]
   flywheel show <runId> [--json]
@@ -40,6 +41,7 @@ const OPTIONS = {
   concurrency: { type: 'string' },
   json: { type: 'boolean' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   store: { type: 'string' },
   run: { type: 'string' },
   out: { type: 'string' },
@@ -83,7 +85,7 @@ async function dispatch(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return command === undefined && !v.help ? 2 : 0;
   }
-  const [{ UsageError }, { positiveInt, durationFlag }, { openStore }] = await Promise.all([
+  const [{ UsageError }, { positiveInt, durationFlag, logFormatFlag }, { openStore }] = await Promise.all([
     import('./usage-error.js'),
     import('./flags.js'),
     import('../cache/open-store.js'),
@@ -113,6 +115,7 @@ async function dispatch(argv: string[]): Promise<number> {
           ...pipelineArgs(),
           concurrency: v.concurrency === undefined ? undefined : positiveInt(v.concurrency, '--concurrency', 4),
           logLevel: v['log-level'],
+          logFormat: logFormatFlag(v['log-format']),
           engine,
           detach: v.detach ?? false,
           store: v.store,
@@ -137,6 +140,9 @@ async function dispatch(argv: string[]): Promise<number> {
         shutdownGraceMs: v['shutdown-grace'] === undefined ? undefined : durationFlag(v['shutdown-grace'], '--shutdown-grace'),
         logLevel: v['log-level'],
       });
+    case 'init':
+      if (rest.length > 1) throw new UsageError('flywheel init takes at most one folder', 'write flywheel init [dir]');
+      return (await import('./commands/init.js')).initCommand({ dir: rest[0] ?? '.' });
     case 'kappa':
       return (await import('./commands/kappa.js')).kappaCommand({ files: rest, labels: v.labels, weights: v.weights, missing: v.missing, json });
     case 'model':
@@ -189,6 +195,6 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await dispatch(argv);
   } catch (error) {
-    return (await import('./report-error.js')).reportError(error);
+    return (await import('./report-error.js')).reportError(error, { json: argv.includes('--json') });
   }
 }

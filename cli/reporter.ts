@@ -1,13 +1,44 @@
+import { Writable } from 'node:stream';
 import type { StepRunRecord } from '../cache/records.js';
 import { formatDuration } from '../engine/durations.js';
 import type { RunEvent } from '../engine/core/run-protocol.js';
 
 const SYMBOL: Record<string, string> = { executed: '✓', cached: '●', failed: '✗', skipped: '–' };
 
-/** Outputs no other step consumes: what the pipeline is for. */
+/** Outputs no other step consumes: what the pipeline is for (sorted, so every run lists them alike). */
 function finalOutputs(steps: readonly StepRunRecord[]): string[] {
   const consumed = new Set(steps.flatMap((s) => Object.values(s.components?.inputs ?? {}).flatMap((i) => (i === null ? [] : [i.from]))));
-  return steps.flatMap((s) => Object.keys(s.outputs).map((name) => `${s.id}.${name}`)).filter((ref) => !consumed.has(ref));
+  return steps
+    .flatMap((s) => Object.keys(s.outputs).map((name) => `${s.id}.${name}`))
+    .filter((ref) => !consumed.has(ref))
+    .sort();
+}
+
+/** How long a "running" line waits for a "waiting" that would replace it (claiming a key takes a few ms). */
+const START_DELAY_MS = 150;
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** Log fields the step line already says, or that only matter to machines. */
+const QUIET_FIELDS = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'pipeline', 'runId', 'stepId', 'cacheKey', 'cacheHit', 'err']);
+const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'fatal' };
+/** Log events the step lines already show. */
+const SHOWN_BY_STEP_LINES = new Set(['step started', 'step executed', 'step failed', 'run started', 'run finished']);
+
+/** A pino record as one readable line: level, step, message, then its own fields (an error by its message only). */
+export function logLine(record: Record<string, unknown>): string | undefined {
+  if (typeof record.msg === 'string' && SHOWN_BY_STEP_LINES.has(record.msg)) return undefined;
+  const level = LEVEL_NAMES[Number(record.level)] ?? 'log';
+  const err = record.err as { message?: unknown } | string | undefined;
+  const errText = typeof err === 'string' ? err : typeof err?.message === 'string' ? err.message : undefined;
+  const fields = Object.entries(record)
+    .filter(([key]) => !QUIET_FIELDS.has(key))
+    .map(([key, value]) => {
+      const text = typeof value === 'string' ? value : JSON.stringify(value);
+      return `${key}=${text.length > 80 ? `${text.slice(0, 77)}...` : text}`;
+    });
+  const detail = [...(errText === undefined ? [] : [errText.split('\n')[0] ?? '']), ...fields].join(', ');
+  return `  ! ${typeof record.stepId === 'string' ? `${record.stepId}: ` : ''}${level}: ${String(record.msg ?? '')}${detail === '' ? '' : ` (${detail})`}`;
 }
 
 interface Running {
@@ -27,6 +58,8 @@ export class RunReporter {
   private statusShown = false;
   private pending: string[] = [];
   private width = 12;
+  /** "▸ running" lines held back a moment: a step that turns out to wait for another process says only that. */
+  private readonly starts = new Map<string, { text: string; timer: NodeJS.Timeout }>();
 
   constructor(
     private readonly out: NodeJS.WriteStream,
@@ -37,16 +70,19 @@ export class RunReporter {
     switch (event.type) {
       case 'run-started':
         this.width = Math.min(32, Math.max(8, ...event.steps.map((s) => s.length)));
-        this.line(`flywheel run ${event.pipeline} · run ${event.runId} · ${event.steps.length} steps`);
+        this.line(`flywheel run ${event.pipeline} · run ${event.runId} · ${plural(event.steps.length, 'step')}`);
         if (this.live) this.timer = setInterval(() => this.drawStatus(), 250);
         break;
-      case 'step-running':
+      case 'step-running': {
         this.running.set(event.id, { since: Date.now() });
-        this.line(`  ▸ ${event.id.padEnd(this.width)} running: ${event.reason}`);
+        const text = `  ▸ ${event.id.padEnd(this.width)} running: ${event.reason}`;
+        this.starts.set(event.id, { text, timer: setTimeout(() => this.showStart(event.id), START_DELAY_MS).unref() });
         break;
+      }
       case 'step-waiting': {
         const state = this.running.get(event.id);
         if (state) state.waitingFor = event.holder;
+        this.dropStart(event.id);
         this.line(`  … ${event.id.padEnd(this.width)} waiting for ${event.holder}, which is computing the same key`);
         break;
       }
@@ -60,25 +96,41 @@ export class RunReporter {
       }
       case 'step-finished':
         this.running.delete(event.step.id);
+        this.showStart(event.step.id);
         this.line(this.describe(event.step));
+        if (event.step.warning !== undefined) this.line(`  ! ${event.step.id}: warning: ${event.step.warning}`);
         break;
       case 'run-finished': {
         if (this.timer) clearInterval(this.timer);
+        for (const id of [...this.starts.keys()]) this.showStart(id);
         this.clearStatus();
         const steps = event.run.steps;
         const count = (status: string): number => steps.filter((s) => s.status === status).length;
         const saved = steps.reduce((sum, s) => sum + (s.savedMs ?? 0), 0);
-        const verdict = event.run.status === 'succeeded' ? 'succeeded' : 'FAILED';
+        const verdict = event.run.status === 'succeeded' ? 'succeeded' : event.run.status === 'cancelled' ? 'CANCELLED' : 'FAILED';
         this.line(
-          `${verdict}: ${steps.length} steps — ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed, ${count('skipped')} skipped · wall ${formatDuration(event.run.durationMs ?? 0)} · compute time saved by the cache ${formatDuration(saved)}`,
+          `${verdict}: ${plural(steps.length, 'step')} — ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed, ${count('skipped')} skipped · wall ${formatDuration(event.run.durationMs ?? 0)} · compute time saved by the cache ${formatDuration(saved)}`,
         );
-        const results = finalOutputs(steps);
+        // Only a whole run has results: a failed run's last outputs are somebody's unconsumed intermediates.
+        const results = event.run.status === 'succeeded' ? finalOutputs(steps) : [];
         if (results.length > 0) this.line(`results: ${results.join(', ')} — read one with: flywheel output <step>.<output>`);
         this.flushLines();
         break;
       }
     }
   };
+
+  private showStart(id: string): void {
+    const start = this.starts.get(id);
+    if (start === undefined) return;
+    this.dropStart(id);
+    this.line(start.text);
+  }
+
+  private dropStart(id: string): void {
+    clearTimeout(this.starts.get(id)?.timer);
+    this.starts.delete(id);
+  }
 
   private describe(step: StepRunRecord): string {
     const name = step.id.padEnd(this.width);
@@ -89,10 +141,40 @@ export class RunReporter {
       case 'cached':
         return `  ${symbol} ${name} cached${step.savedMs ? ` (saves ${formatDuration(step.savedMs)})` : ''}${step.reasonCodes.includes('shared-execution') ? ` — ${step.reason}` : ''}`;
       case 'failed':
-        return `  ${symbol} ${name} FAILED after ${formatDuration(step.durationMs ?? 0)}: ${step.error?.code ?? ''} ${step.error?.message ?? ''}`;
+        if (step.error?.code === 'STEP_CANCELLED') return `  ${symbol} ${name} cancelled after ${formatDuration(step.durationMs ?? 0)}`;
+        return `  ${symbol} ${name} FAILED after ${formatDuration(step.durationMs ?? 0)}: ${step.error?.code ?? ''} ${firstLine(step.error?.message ?? '')}`;
       default:
         return `  ${symbol} ${name} ${step.status}: ${step.reason}`;
     }
+  }
+
+  /**
+   * Where the run's logger writes in human mode: each pino record becomes one readable line on `err`,
+   * written between status-line redraws so the two never collide, and in order with the step lines.
+   */
+  logSink(err: NodeJS.WritableStream = process.stderr): NodeJS.WritableStream {
+    return new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        for (const text of chunk.toString('utf8').split('\n')) {
+          if (text.trim() === '') continue;
+          let line: string | undefined;
+          try {
+            const record = JSON.parse(text) as Record<string, unknown>;
+            // A step's log line comes after the line saying it runs.
+            if (typeof record.stepId === 'string') this.showStart(record.stepId);
+            line = logLine(record);
+          } catch {
+            line = text;
+          }
+          if (line === undefined) continue;
+          this.flushLines();
+          this.clearStatus();
+          err.write(`${line}\n`);
+          this.drawStatus();
+        }
+        done();
+      },
+    });
   }
 
   private line(text: string): void {
@@ -131,3 +213,5 @@ export class RunReporter {
     this.statusShown = true;
   }
 }
+
+const firstLine = (text: string): string => text.split('\n')[0] ?? '';

@@ -18,6 +18,7 @@ export function runSummary(run: RunRecord): unknown {
       durationMs: s.durationMs ?? 0,
       ...(s.savedMs === undefined ? {} : { savedMs: s.savedMs }),
       ...(s.error === undefined ? {} : { error: s.error }),
+      ...(s.warning === undefined ? {} : { warning: s.warning }),
     })),
   };
 }

@@ -81,3 +81,42 @@ export function overridesFromFile(content: unknown, fileName: string): { overrid
   }
   return { overrides, problems };
 }
+
+/** The zod 4 definition of a schema: just the parts the coercion below reads. */
+interface SchemaDef {
+  type: string;
+  innerType?: unknown;
+  shape?: Record<string, unknown>;
+  element?: unknown;
+  in?: unknown;
+}
+const defOf = (schema: unknown): SchemaDef | undefined => (schema as { _zod?: { def?: SchemaDef } } | undefined)?._zod?.def;
+const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'readonly', 'catch', 'nonoptional']);
+
+/**
+ * Text cannot carry a Date or a BigInt, so an override (from `--set` or a config file) is converted where
+ * the step's schema expects one: ISO text → Date (`--set s.since=2026-01-31T00:00:00Z`), an integer
+ * literal → BigInt (`--set s.seed=12345678901234567890n` or `=42`). Anything else is left for the schema
+ * to judge, so a wrong value is still reported with its path.
+ */
+export function coerceToSchema(schema: unknown, value: unknown): unknown {
+  let def = defOf(schema);
+  while (def !== undefined && WRAPPERS.has(def.type)) def = defOf(def.innerType);
+  if (def === undefined) return value;
+  if (def.type === 'date' && typeof value === 'string') {
+    const date = new Date(value);
+    return Number.isNaN(date.getTime()) ? value : date;
+  }
+  if (def.type === 'bigint') {
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+    if (typeof value === 'string' && /^-?\d+n?$/.test(value)) return BigInt(value.replace(/n$/, ''));
+    return value;
+  }
+  if (def.type === 'object' && isRecord(value) && def.shape !== undefined) {
+    const shape = def.shape;
+    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, key in shape ? coerceToSchema(shape[key], v) : v]));
+  }
+  if (def.type === 'array' && Array.isArray(value)) return value.map((v) => coerceToSchema(def?.element, v));
+  if (def.type === 'pipe') return coerceToSchema(def.in, value);
+  return value;
+}

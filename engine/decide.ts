@@ -3,6 +3,7 @@ import type { CacheKey } from '../cache/digest.js';
 import type { ActionEntry, RunRecord } from '../cache/records.js';
 import type { Store } from '../cache/store.js';
 import { lookUpResult } from './cache-lookup.js';
+import { changedFiles, listFiles } from './code-fingerprint.js';
 import { explainMiss, type Explanation } from './core/explain.js';
 import type { ResolvedNode } from './validate.js';
 
@@ -16,7 +17,19 @@ export function indexLastRun(run: RunRecord | undefined): LastRun {
   return { run, steps: new Map((run?.steps ?? []).map((s) => [s.id, s])) };
 }
 
-export type CacheDecision = { hit: true; entry: ActionEntry } | { hit: false; why: Explanation; rejected: boolean };
+export type CacheDecision = { hit: true; entry: ActionEntry; warning?: string } | { hit: false; why: Explanation; rejected: boolean };
+
+/**
+ * Whether a stored result was computed by other code than the node's current code, its version being
+ * the same (the version is in the key): undefined when the code agrees or cannot be compared. `rerun`
+ * follows the node's `onCodeChange`. The fingerprint is not in the key, so keys stay the same on every
+ * machine and worker; it is judged here, where hits are decided, for both executors.
+ */
+export function codeChange(node: ResolvedNode, entry: ActionEntry): { rerun: boolean; reason: string } | undefined {
+  const files = changedFiles(node.code, entry.code);
+  if (files === undefined) return undefined;
+  return { rerun: node.onCodeChange === 'rerun', reason: `code changed since this result (version ${node.step.version} unchanged): ${listFiles(files)}` };
+}
 
 export interface DecideOptions {
   store: Store;
@@ -35,7 +48,13 @@ export async function decide(node: ResolvedNode, key: CacheKey, components: KeyC
   if (node.step.cache === false)
     return { hit: false, rejected: false, why: { codes: ['cache-disabled'], reason: 'cache disabled for this step (cache: false)' } };
   const found = await lookUpResult(options.store, key, node.maxAgeMs, { repair: options.repair });
-  if (found.hit) return { hit: true, entry: found.entry };
+  if (found.hit) {
+    const changed = codeChange(node, found.entry);
+    if (changed === undefined) return { hit: true, entry: found.entry };
+    if (changed.rerun) return { hit: false, rejected: false, why: { codes: ['code-changed'], reason: changed.reason } };
+    const warning = `${changed.reason}; kept the cached result (onCodeChange: 'warn'): bump the step's version to re-run it`;
+    return { hit: true, entry: found.entry, warning };
+  }
   if (found.problem) return { hit: false, rejected: true, why: found.problem };
   const last = await options.lastRun();
   return { hit: false, rejected: false, why: explainMiss(components, last.steps.get(node.id), last.run !== undefined) };

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { AnyStep, Resources, StepDefinition } from './define-step.js';
+import type { AnyStep, OnCodeChange, Resources, StepDefinition } from './define-step.js';
 import type { JsonPort, Port, PortKind, Ports } from './ports.js';
 
 const REF_BRAND = Symbol.for('flywheel.output-ref');
@@ -78,6 +78,11 @@ export interface PipelineSpec {
    * is the default. `build` receives the chosen one and may wire different steps for it.
    */
   profiles?: Record<string, string>;
+  /**
+   * Overrides every step's `onCodeChange` in this pipeline: what a cache hit computed by other code
+   * (same version) does, `rerun` or `warn`. Default: each step's own setting (`rerun` unless it says).
+   */
+  onCodeChange?: OnCodeChange;
   /** Declares the steps and their wiring; called once per profile used. */
   build(p: PipelineBuilder, context: { profile: string | undefined }): void;
 }
@@ -93,6 +98,8 @@ export interface PipelineDefinition {
   readonly profiles?: Readonly<Record<string, string>>;
   /** The same pipeline built for another of its profiles. */
   readonly withProfile?: (profile: string) => PipelineDefinition;
+  /** Overrides every step's `onCodeChange`. */
+  readonly onCodeChange?: OnCodeChange;
 }
 
 function makeRef(node: string, output: string, kind: PortKind | undefined): OutputRef {
@@ -155,5 +162,12 @@ function buildFor(spec: PipelineSpec, profile: string | undefined): PipelineDefi
   spec.build(builder, { profile });
   const variants =
     spec.profiles === undefined || profile === undefined ? {} : { profile, profiles: spec.profiles, withProfile: (other: string) => buildFor(spec, other) };
-  return { [PIPELINE_BRAND]: true, name: spec.name, ...(spec.description === undefined ? {} : { description: spec.description }), nodes, ...variants };
+  return {
+    [PIPELINE_BRAND]: true,
+    name: spec.name,
+    ...(spec.description === undefined ? {} : { description: spec.description }),
+    ...(spec.onCodeChange === undefined ? {} : { onCodeChange: spec.onCodeChange }),
+    nodes,
+    ...variants,
+  };
 }

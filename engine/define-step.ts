@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
+import type { CodeFingerprint } from '../cache/records.js';
 import type { QueueName } from './core/queues.js';
 import type { InputValue, JsonPort, JsonPortNames, PathPortNames, Ports } from './ports.js';
 
@@ -71,7 +72,7 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
 export type StepResult<O extends Ports> = [JsonPortNames<O>] extends [never] ? void : { [K in JsonPortNames<O>]: O[K] extends JsonPort<infer T> ? T : never };
 
 export interface StepSpec<C extends z.ZodType, I extends Ports, O extends Ports> {
-  /** Stable identity of the step's code: part of its cache key. Lowercase, digits, `-`, `_`, `.`. */
+  /** Stable identity of the step's code: part of its cache key. Letters, digits, `-` and `_`, starting with a letter or digit. */
   id: string;
   /** Bump when the code changes its results: invalidates this step's cache entries. */
   version: string | number;
@@ -99,11 +100,44 @@ export interface StepSpec<C extends z.ZodType, I extends Ports, O extends Ports>
    * state as this step left it is a hit, and any other change (a promotion by hand) re-runs it.
    */
   convergent?: boolean;
+  /**
+   * What a cache hit does when the step's code (its module and the local modules it imports) changed
+   * since the result was computed, while `version` stayed the same: `rerun` (default) treats it as a
+   * miss (`code-changed`); `warn` keeps the cached result and `plan`/`run` warn, suggesting a version
+   * bump. Opt into `warn` for very expensive steps. `definePipeline({ onCodeChange })` overrides it.
+   */
+  onCodeChange?: OnCodeChange;
   run(ctx: StepContext<z.output<C>, I, O>): Promise<StepResult<O>> | StepResult<O>;
 }
 
+/** What a cache hit computed by other code (same version) does: re-run the step, or keep the result and warn. */
+export type OnCodeChange = 'warn' | 'rerun';
+
 /** Brand that survives being loaded through two module instances (dist and source). */
 export const STEP_BRAND = Symbol.for('flywheel.step');
+
+/**
+ * The compiled pipeline bundle keeps, on this global, a stack of the local modules being evaluated
+ * (each module pushes its project-relative path first and pops it last; see engine/compile-pipeline.ts):
+ * the top names the module that defines a step, whose code the step's fingerprint digests.
+ */
+export const DEFINING_MODULES_KEY = 'flywheel.defining-modules';
+export const DEFINING_MODULES = Symbol.for(DEFINING_MODULES_KEY);
+/** Where `defineStep` records that module on the definition (absent outside a compiled pipeline). */
+export const STEP_MODULE = Symbol.for('flywheel.step-module');
+
+/** Where the pipeline loader puts the fingerprint of that module's code (see engine/load-pipeline.ts). */
+export const STEP_CODE = Symbol.for('flywheel.step-code');
+
+/** The fingerprint of the code defining a step, when it was loaded from a compiled pipeline's local modules. */
+export function codeFingerprintOf(step: AnyStep): CodeFingerprint | undefined {
+  return (step as unknown as Record<symbol, CodeFingerprint | undefined>)[STEP_CODE];
+}
+
+function definingModule(): string | undefined {
+  const stack = (globalThis as Record<symbol, unknown>)[DEFINING_MODULES];
+  return Array.isArray(stack) && typeof stack[stack.length - 1] === 'string' ? (stack[stack.length - 1] as string) : undefined;
+}
 
 export interface StepDefinition<C extends z.ZodType = z.ZodType, I extends Ports = Ports, O extends Ports = Ports> extends StepSpec<C, I, O> {
   readonly [STEP_BRAND]: true;
@@ -145,9 +179,11 @@ export function defineStep<
   I extends Ports = Record<string, never>,
   O extends Ports = Record<string, never>,
 >(spec: StepSpec<C, I, O>): StepDefinition<C, I, O> {
+  const module = definingModule();
   return {
     ...spec,
     [STEP_BRAND]: true,
+    ...(module === undefined ? {} : { [STEP_MODULE]: module }),
     version: String(spec.version),
     config: spec.config ?? (z.object({}) as unknown as C),
     inputs: spec.inputs ?? ({} as I),

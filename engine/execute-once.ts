@@ -5,6 +5,7 @@ import { classifyError, type ClassifiedError } from '../cache/errors.js';
 import type { ActionEntry } from '../cache/records.js';
 import type { KeyHolder, KeyLease, SharedFailure, Store } from '../cache/store.js';
 import { lookUpResult } from './cache-lookup.js';
+import { codeChange } from './decide.js';
 import type { Outputs } from './core/run-protocol.js';
 import type { Progress } from './define-step.js';
 import { executeStep } from './execute-step.js';
@@ -68,7 +69,8 @@ async function claimAndLookAgain(
   try {
     if (request.lookAgain && node.step.cache !== false) {
       const again = await lookUpResult(store, key, node.maxAgeMs, { repair: true });
-      if (again.hit) {
+      // A result of other code that the step re-runs for (onCodeChange: 'rerun') is not reused.
+      if (again.hit && codeChange(node, again.entry)?.rerun !== true) {
         await claim.lease.release();
         return { kind: 'reused', outputs: again.entry.outputs, durationMs: again.entry.durationMs, computedBy: again.entry.runId };
       }
@@ -121,6 +123,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
         runId: request.runId,
         outputs,
         components: request.components,
+        ...(node.code === undefined ? {} : { code: node.code }),
       };
       await storeEntry(store, node, entry, request);
     }
@@ -152,11 +155,22 @@ export async function awaitKey(
 }
 
 /**
+ * An entry of the same key made by other (or unrecorded) code is removed first: a store where the first writer of a key
+ * wins (S3) would otherwise keep it, and every later run would find other code's result again.
+ */
+async function replaceOtherCode(store: Store, entry: ActionEntry): Promise<void> {
+  if (entry.code === undefined) return;
+  const existing = await store.getAction(entry.key);
+  if (existing !== undefined && existing !== 'unreadable' && existing.code?.digest !== entry.code.digest) await store.deleteAction(entry.key);
+}
+
+/**
  * Writes the action-cache entry (last, after every blob). A `convergent` step (one that changes the
  * outside state its key reads, like deploy writing the registry) also gets the entry under the key of
  * the state it left, so the next run that finds that state unchanged is a hit instead of a redundant re-run.
  */
 async function storeEntry(store: Store, node: ResolvedNode, entry: ActionEntry, request: Pick<ExecuteOnceRequest, 'upstream' | 'env'>): Promise<void> {
+  await replaceOtherCode(store, entry);
   await store.putAction(entry);
   if (node.step.convergent !== true) return;
   const after = await keyOf(node, request.upstream, request.env);

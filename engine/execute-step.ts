@@ -8,7 +8,7 @@ import { asDigest, type CacheKey } from '../cache/digest.js';
 import type { OutputRecord } from '../cache/records.js';
 import { BlobUnavailableError, type Store } from '../cache/store.js';
 import type { CheckpointStore, Progress } from './define-step.js';
-import { classifyError } from '../cache/errors.js';
+import { classifyError, zodIssues } from '../cache/errors.js';
 import { FlywheelError } from './errors.js';
 import type { FilePort, Port, Ports } from './ports.js';
 import type { ResolvedInput, ResolvedNode } from './validate.js';
@@ -73,9 +73,13 @@ async function prepareInput(node: ResolvedNode, name: string, source: ResolvedIn
     const raw = JSON.parse((await options.store.readBytes(record.digest)).toString('utf8')) as unknown;
     const parsed = port.schema.safeParse(raw);
     if (!parsed.success) {
-      throw new FlywheelError('INPUT_INVALID', `input ${name} from ${source.node}.${source.output} does not match its schema: ${parsed.error.message}`, {
-        fix: 'make the two ports declare compatible schemas',
-      });
+      throw new FlywheelError(
+        'INPUT_INVALID',
+        `input ${name} from ${source.node}.${source.output} does not match its schema: ${zodIssues(parsed.error, name)}`,
+        {
+          fix: 'make the two ports declare compatible schemas',
+        },
+      );
     }
     return parsed.data;
   }
@@ -109,7 +113,7 @@ async function collectOutputs(node: ResolvedNode, paths: Record<string, string>,
     if (port.kind === 'json') {
       const parsed = port.schema.safeParse(values[name]);
       if (!parsed.success) {
-        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned an invalid value for JSON output ${name}: ${parsed.error.message}`, {
+        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned an invalid value for JSON output ${name}: ${zodIssues(parsed.error, name)}`, {
           fix: `return { ${name}: ... } matching the output schema`,
         });
       }

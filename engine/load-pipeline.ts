@@ -4,6 +4,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isPipelineDefinition, type PipelineDefinition } from './define-pipeline.js';
 import { FlywheelError } from './errors.js';
 import { compilePipeline } from './compile-pipeline.js';
+import { fingerprinter, type CodeIndex } from './code-fingerprint.js';
+import { DEFINING_MODULES, STEP_CODE, STEP_MODULE } from './define-step.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
@@ -28,18 +30,38 @@ export function resolvePipelinePath(nameOrPath: string, cwd = process.cwd()): st
   return found;
 }
 
+/**
+ * What went wrong loading a pipeline, with where: esbuild's errors as `file:line:column: text` (absolute
+ * paths), and an error thrown while the module ran (in `build()`, say) with its first frame in the file.
+ */
+function loadErrorText(error: unknown, path: string): string {
+  const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors;
+  if (Array.isArray(errors) && errors.length > 0) {
+    return errors
+      .map((e) =>
+        e.location ? `${isAbsolute(e.location.file) ? e.location.file : `/${e.location.file}`}:${e.location.line}:${e.location.column}: ${e.text}` : e.text,
+      )
+      .join('; ');
+  }
+  const message = (error as Error).message ?? String(error);
+  const frame = ((error as Error).stack ?? '').split('\n').find((line) => line.includes(path));
+  const where = frame === undefined ? undefined : /([^\s(]+:\d+:\d+)\)?$/.exec(frame.trim())?.[1];
+  return where === undefined ? message : `${message} (at ${where.replace(/^file:\/\//, '')})`;
+}
+
 /** Compiles (cached) and imports a pipeline module, and returns its default-exported definition. */
 export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Promise<{ definition: PipelineDefinition; path: string; bundle: string }> {
   const path = resolvePipelinePath(nameOrPath, cwd);
   let module: Record<string, unknown>;
   let bundle: string;
+  let code: CodeIndex;
   try {
-    bundle = await compilePipeline(path, new URL('../index.js', import.meta.url).href);
+    ({ bundle, code } = await compilePipeline(path, new URL('../index.js', import.meta.url).href));
     process.setSourceMapsEnabled(true); // stack traces point into the pipeline's own sources
     module = (await import(pathToFileURL(bundle).href)) as Record<string, unknown>;
   } catch (error) {
-    throw new FlywheelError('PIPELINE_LOAD_FAILED', `could not load ${path}: ${(error as Error).message}`, {
-      fix: 'fix the error above in the pipeline file (run `npm run typecheck` for TypeScript errors)',
+    throw new FlywheelError('PIPELINE_LOAD_FAILED', `could not load ${path}: ${loadErrorText(error, path)}`, {
+      fix: 'fix the error above in the pipeline file (for TypeScript errors run `npx tsc --noEmit` in your project: `flywheel init` sets up its tsconfig.json)',
       cause: error,
     });
   }
@@ -47,5 +69,42 @@ export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Pro
   if (definition === undefined) {
     throw new FlywheelError('PIPELINE_LOAD_FAILED', `${path} exports no pipeline`, { fix: 'add `export default definePipeline({ ... })` to the file' });
   }
-  return { definition, path, bundle };
+  return { definition: withCodeFingerprints(definition, code), path, bundle };
+}
+
+/**
+ * Gives every step of the pipeline (and of its other profiles, built later) the fingerprint of the code
+ * that defines it: the module `defineStep` was called from and the local modules it imports. A step
+ * from a package, or defined outside any local module's evaluation, has none and is trusted as before.
+ */
+function withCodeFingerprints(definition: PipelineDefinition, code: CodeIndex): PipelineDefinition {
+  const fingerprintOf = fingerprinter(code);
+  const attach = (built: PipelineDefinition): PipelineDefinition => {
+    for (const { step } of built.nodes) {
+      const module = (step as unknown as Record<symbol, unknown>)[STEP_MODULE];
+      const fingerprint = typeof module === 'string' ? fingerprintOf(module) : undefined;
+      if (fingerprint !== undefined) Object.defineProperty(step, STEP_CODE, { value: fingerprint, configurable: true });
+    }
+    const withProfile = built.withProfile;
+    if (withProfile === undefined) return built;
+    return {
+      ...built,
+      // Steps a profile's build defines are the pipeline file's, as they are when it builds on import.
+      withProfile: (profile: string) => attach(whileEvaluating(code.entry, () => withProfile(profile))),
+    };
+  };
+  return attach(definition);
+}
+
+function whileEvaluating<T>(module: string, work: () => T): T {
+  const global = globalThis as Record<symbol, unknown>;
+  const found = global[DEFINING_MODULES];
+  const stack: unknown[] = Array.isArray(found) ? found : [];
+  global[DEFINING_MODULES] = stack;
+  const depth = stack.push(module) - 1;
+  try {
+    return work();
+  } finally {
+    stack.length = depth;
+  }
 }

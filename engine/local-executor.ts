@@ -142,8 +142,14 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
               (id) => core.outputsOf(id),
               (resolution) => {
                 if (resolution.kind === 'hit') log.debug({ stepId: resolution.id, cacheKey: resolution.key, cacheHit: true }, 'cache hit');
-                if (resolution.kind === 'miss' && resolution.rejected)
-                  log.warn({ stepId: resolution.id, cacheKey: resolution.key, cacheHit: false, reason: resolution.reason }, 'cache entry rejected');
+                if (resolution.kind === 'miss' && resolution.rejected) {
+                  // An entry past its maxAge is routine; a missing or corrupt blob is worth a warning.
+                  const routine = resolution.codes.every((code) => code === 'expired');
+                  log[routine ? 'info' : 'warn'](
+                    { stepId: resolution.id, cacheKey: resolution.key, cacheHit: false, reason: resolution.reason },
+                    'cache entry rejected',
+                  );
+                }
                 feed({ type: 'resolved', resolution });
               },
             )

@@ -52,7 +52,16 @@ export class KeyResolver {
       const decision = await decide(node, key, components, { store, forced, repair, lastRun });
       if (decision.hit) {
         const { entry } = decision;
-        return { kind: 'hit', id: node.id, key, components, outputs: entry.outputs, computedBy: entry.runId, savedMs: entry.durationMs };
+        return {
+          kind: 'hit',
+          id: node.id,
+          key,
+          components,
+          outputs: entry.outputs,
+          computedBy: entry.runId,
+          savedMs: entry.durationMs,
+          ...(decision.warning === undefined ? {} : { warning: decision.warning }),
+        };
       }
       return { kind: 'miss', id: node.id, key, components, codes: decision.why.codes, reason: decision.why.reason, rejected: decision.rejected };
     } catch (error) {

@@ -1,6 +1,7 @@
 import { findNotCanonical } from '../cache/canonical.js';
-import { deepMerge, type ConfigOverrides } from './config-overrides.js';
-import type { AnyStep, Resources } from './define-step.js';
+import { coerceToSchema, deepMerge, type ConfigOverrides } from './config-overrides.js';
+import type { CodeFingerprint } from '../cache/records.js';
+import { codeFingerprintOf, type AnyStep, type OnCodeChange, type Resources } from './define-step.js';
 import { applyProfile } from './pipeline-profile.js';
 import { isOutputRef, type PipelineDefinition } from './define-pipeline.js';
 import { parseIsoDuration } from './durations.js';
@@ -8,6 +9,7 @@ import { PipelineInvalidError, type Problem } from './errors.js';
 import { isQueueName, QUEUES } from './core/queues.js';
 import { topologicalOrder } from './graph.js';
 import type { Port, Ports } from './ports.js';
+import { configFix } from './config-hints.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
@@ -28,6 +30,10 @@ export interface ResolvedNode {
   resources: Resources;
   timeoutMs: number | undefined;
   heartbeatTimeoutMs: number | undefined;
+  /** The fingerprint of the step's code; undefined when it has none (not loaded from local modules). */
+  code: CodeFingerprint | undefined;
+  /** What a hit computed by other code does: the pipeline's setting, else the step's, else `rerun`. */
+  onCodeChange: OnCodeChange;
 }
 
 export interface ResolvedPipeline {
@@ -71,6 +77,8 @@ function checkStepDefinition(id: string, step: AnyStep, resources: Resources, pr
     bad(`resources.heartbeatTimeout ${JSON.stringify(resources.heartbeatTimeout)} is not an ISO-8601 duration of at least a second`, 'write e.g. "PT5M"');
   if (resources.queue !== undefined && !isQueueName(resources.queue))
     bad(`resources.queue ${JSON.stringify(resources.queue)} is unknown`, `use ${QUEUES.map((q) => JSON.stringify(q)).join(' or ')}`);
+  if (step.onCodeChange !== undefined && step.onCodeChange !== 'warn' && step.onCodeChange !== 'rerun')
+    bad(`onCodeChange ${JSON.stringify(step.onCodeChange)} is neither "warn" nor "rerun"`, 'write onCodeChange: "rerun" (the default) or "warn"');
   if (resources.retries !== undefined && !(Number.isInteger(resources.retries) && resources.retries >= 0))
     bad(`resources.retries must be a whole number ≥ 0, got ${String(resources.retries)}`, 'write e.g. retries: 2');
   for (const [name, port] of [...Object.entries((step.inputs ?? {}) as Ports), ...Object.entries((step.outputs ?? {}) as Ports)]) {
@@ -211,7 +219,7 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
     }
 
     const override = overrides[node.id];
-    const parsed = step.config.safeParse(deepMerge(node.config, override ?? {}));
+    const parsed = step.config.safeParse(deepMerge(node.config, coerceToSchema(step.config, override ?? {})));
     let config: unknown;
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
@@ -220,7 +228,7 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
           code: 'CONFIG_INVALID',
           stepId: node.id,
           message: `config ${path}: ${issue.message}`,
-          fix: `correct ${path} in the pipeline, the config file or --set (--set values are JSON when they parse: quote number-like strings, --set '${path}="1"')`,
+          fix: configFix(path, issue),
         });
       }
     } else {
@@ -256,6 +264,8 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
       resources,
       timeoutMs: resources.timeout === undefined ? undefined : parseIsoDuration(resources.timeout),
       heartbeatTimeoutMs: resources.heartbeatTimeout === undefined ? undefined : parseIsoDuration(resources.heartbeatTimeout),
+      code: codeFingerprintOf(step),
+      onCodeChange: definition.onCodeChange ?? step.onCodeChange ?? 'rerun',
     });
   }
 

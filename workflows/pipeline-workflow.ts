@@ -213,7 +213,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     await condition(() => inFlight === 0);
     await close(finished);
   });
-  if (finished.header.status === 'failed') {
+  if (finished.header.status === 'failed' || finished.header.status === 'cancelled') {
     // A failed pipeline fails its workflow, so Temporal (UI, schedules, `runs`) shows it as failed; the record says why.
     const failed = core
       .progress()
@@ -221,7 +221,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       .map((s) => s.id);
     throw ApplicationFailure.create({
       type: RUN_FAILED,
-      message: `run ${runId} of ${opened.pipeline} failed: ${failed.join(', ') || 'steps skipped'}`,
+      message: `run ${runId} of ${opened.pipeline} ${finished.header.status === 'cancelled' ? 'was cancelled' : 'failed'}: ${failed.join(', ') || 'steps skipped'}`,
       nonRetryable: true,
       details: [{ runId }],
     });

@@ -18,7 +18,10 @@ export async function planCommand(args: PlanArgs, store: Store): Promise<number>
   }
   const width = Math.min(32, Math.max(8, ...plan.steps.map((s) => s.id.length)));
   const lines = [`plan for ${plan.pipeline}${plan.previousRunId ? ` (relative to run ${plan.previousRunId})` : ' (no earlier run)'}`];
-  for (const step of plan.steps) lines.push(`  ${step.decision.padEnd(8)} ${step.id.padEnd(width)} ${step.reason}`);
+  for (const step of plan.steps) {
+    lines.push(`  ${step.decision.padEnd(8)} ${step.id.padEnd(width)} ${step.reason}`);
+    if (step.warning !== undefined) lines.push(`  ${'warning'.padEnd(8)} ${step.id.padEnd(width)} ${step.warning}`);
+  }
   const count = (d: string): number => plan.steps.filter((s) => s.decision === d).length;
   const saved = plan.steps.reduce((sum, s) => sum + (s.savedMs ?? 0), 0);
   lines.push(

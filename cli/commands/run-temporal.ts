@@ -11,6 +11,7 @@ import { loadConfiguredPipeline, describeChoices } from '../pipeline-options.js'
 import { RunReporter } from '../reporter.js';
 import { RUN_FAILED } from '../../workflows/types.js';
 import { runSummary } from '../run-summary.js';
+import { printStepWarnings } from '../step-warnings.js';
 import type { RunArgs } from './run.js';
 
 /** Reports steps as they start, from the workflow's `progress` query, until `done` settles. */
@@ -89,6 +90,7 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
     } else {
       process.stdout.write(`${JSON.stringify(runSummary(run), null, 2)}\n`);
     }
+    printStepWarnings(run.steps);
     return run.status === 'succeeded' ? 0 : 1;
   });
 }

@@ -4,12 +4,15 @@ import { runLocal } from '../../engine/local-executor.js';
 import { describeChoices, preparePipeline, type PipelineArgs } from '../pipeline-options.js';
 import { RunReporter } from '../reporter.js';
 import { runSummary } from '../run-summary.js';
+import { printStepWarnings } from '../step-warnings.js';
 
 export interface RunArgs extends PipelineArgs {
   forceAll: boolean;
   concurrency: number | undefined;
   json: boolean;
   logLevel: string | undefined;
+  /** `human` (default): readable log lines between the step lines; `json`: pino's JSON lines on stderr. */
+  logFormat: 'human' | 'json' | undefined;
   /** `local` (default) runs in this process; `temporal` starts a workflow on the workers. */
   engine: 'local' | 'temporal';
   /** Temporal only: print the run id and return without waiting. */
@@ -21,13 +24,19 @@ export interface RunArgs extends PipelineArgs {
 export async function runCommand(args: RunArgs, store: Store): Promise<number> {
   if (args.engine === 'temporal') return (await import('./run-temporal.js')).runOnTemporal(args, store);
   const pipeline = await preparePipeline(args);
-  // The reporter already shows step state; logs stay quiet on a terminal unless asked for.
-  const logger = createLogger({ level: args.logLevel ?? process.env.FLYWHEEL_LOG_LEVEL ?? (args.json ? 'info' : 'warn') });
+  const reporter = args.json ? undefined : new RunReporter(process.stdout);
+  // The reporter already shows step state; logs stay quiet unless asked for, and read as lines beside it.
+  const level = args.logLevel ?? process.env.FLYWHEEL_LOG_LEVEL ?? (args.json ? 'info' : 'warn');
+  const humanLogs = reporter !== undefined && (args.logFormat ?? 'human') === 'human';
+  const logger = createLogger({ level, ...(humanLogs ? { destination: reporter.logSink() } : {}) });
   const abort = new AbortController();
-  const onSignal = (): void => abort.abort(new Error('interrupted'));
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signalled = signal;
+    abort.abort(new Error(`interrupted (${signal})`));
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const reporter = args.json ? undefined : new RunReporter(process.stdout);
   try {
     const run = await runLocal(pipeline, {
       store,
@@ -40,7 +49,12 @@ export async function runCommand(args: RunArgs, store: Store): Promise<number> {
       ...(reporter ? { onEvent: reporter.onEvent } : {}),
     });
     if (args.json) process.stdout.write(`${JSON.stringify(runSummary(run), null, 2)}\n`);
-    return run.status === 'succeeded' ? 0 : 1;
+    // The human reporter shows each warning under its step; with --json they go to stderr once.
+    if (reporter === undefined) printStepWarnings(run.steps);
+    if (run.status === 'succeeded') return 0;
+    // Stopped on request: the shell's convention, 128 + the signal's number.
+    if (run.status === 'cancelled') return signalled === 'SIGTERM' ? 143 : 130;
+    return 1;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -261,6 +261,7 @@ export class RunCore {
         if (record.cacheKey !== undefined) planned.cacheKey = record.cacheKey;
         if (record.components !== undefined) planned.components = record.components;
         if (record.savedMs !== undefined) planned.savedMs = record.savedMs;
+        if (record.warning !== undefined) planned.warning = record.warning;
       } else if (slot.phase === 'would-run' && slot.miss !== undefined && slot.key !== undefined && slot.components !== undefined) {
         planned.decision = 'run';
         planned.reasonCodes = slot.miss.codes;
@@ -307,6 +308,7 @@ export class RunCore {
         outputs: resolution.outputs,
         durationMs: 0,
         savedMs: resolution.savedMs,
+        ...(resolution.warning === undefined ? {} : { warning: resolution.warning }),
       });
       return;
     }
@@ -573,7 +575,7 @@ export class RunCore {
     if (allSettled && this.saving === undefined && this.executing === 0 && this.batches.size === 0) {
       this.finished = true;
       const now = this.options.now();
-      const status = this.slots.every(isDone) ? 'succeeded' : 'failed';
+      const status = this.slots.every(isDone) ? 'succeeded' : this.cancelled ? 'cancelled' : 'failed';
       const startedMs = Date.parse(this.options.header.startedAt);
       const header: RunHeader = { ...this.options.header, status, finishedAt: this.iso(now), durationMs: Math.max(0, now - startedMs) };
       const steps = this.takeUnsaved();

@@ -21,7 +21,17 @@ export type StepError = NonNullable<StepRunRecord['error']>;
 
 /** The key resolver's answer for one node: its key and what the cache holds for it. */
 export type Resolution =
-  | { kind: 'hit'; id: string; key: CacheKey; components: KeyComponents; outputs: Outputs; computedBy: string; savedMs: number }
+  | {
+      kind: 'hit';
+      id: string;
+      key: CacheKey;
+      components: KeyComponents;
+      outputs: Outputs;
+      computedBy: string;
+      savedMs: number;
+      /** The result is used, but the user should hear about it (a result of other code, onCodeChange: 'warn'). */
+      warning?: string;
+    }
   | { kind: 'miss'; id: string; key: CacheKey; components: KeyComponents; codes: ReasonCode[]; reason: string; rejected: boolean }
   /** The key could not be made (e.g. the step's outside state is unreadable): the step fails. */
   | { kind: 'error'; id: string; error: StepError };
@@ -105,6 +115,8 @@ export interface PlannedStep {
   components?: KeyComponents;
   /** For cached steps: the compute time the cache saves. */
   savedMs?: number;
+  /** For cached steps: something to warn about (the result was computed by other code, onCodeChange: 'warn'). */
+  warning?: string;
 }
 
 export interface Plan {

@@ -50,6 +50,10 @@ describe('asActionEntry agrees with the ActionEntry schema', () => {
     ['env value a number', (e) => void (at(e, 'components', 'env').SEED = 1)],
     ['config absent', (e) => void delete at(e, 'components').config],
     ['not an object', (e) => void Object.keys(e).forEach((k) => delete e[k])],
+    ['with a code fingerprint', (e) => void (e.code = { scheme: 's', digest: hex('c'), files: { 'steps/a.ts': hex('d') } })],
+    ['code digest short', (e) => void (e.code = { scheme: 's', digest: 'abc', files: {} })],
+    ['code without scheme', (e) => void (e.code = { digest: hex('c'), files: {} })],
+    ['code file digest a number', (e) => void (e.code = { scheme: 's', digest: hex('c'), files: { 'a.ts': 1 } })],
   ])('%s', (_name, mutate) => {
     const entry = valid();
     mutate(entry);

@@ -63,7 +63,29 @@ describe('cache ls, gc, pins and run history', () => {
     expect(await readFile(target, 'utf8')).toBe('ABC\n');
     const missing = await runCli(['output', 'suffix.nope'], { cwd });
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('outputs of that run: emit.out, upper.out, suffix.out, measure.stats');
+    expect(missing.stderr).toContain('no successful run in');
+    expect(missing.stderr).toContain('outputs that runs have: emit.out, measure.stats, suffix.out, upper.out');
+  });
+
+  it('answers output from the newest successful run of the right pipeline, and names it', async () => {
+    const cwd = await tempDir('flywheel-output-runs');
+    const good = await runJson(chain, [], { cwd });
+    // A later run fails after suffix produced 'ABC?': its outputs are not the answer unless asked for.
+    const failed = await runJson(chain, ['--set', 'suffix.suffix=?', '--set', 'measure.fail=true'], { cwd });
+    expect(failed.code).toBe(1);
+    const answer = await runCli(['output', 'suffix.out'], { cwd });
+    expect(answer.stdout).toBe('ABC!\n');
+    expect(answer.stderr).toMatch(new RegExp(`^suffix\\.out of run ${good.run.runId} \\(chain, succeeded \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\)\\n$`));
+    const pinned = await runCli(['output', 'suffix.out', '--run', failed.run.runId], { cwd });
+    expect(pinned.stdout).toBe('ABC?\n');
+    expect(pinned.stderr).toContain(`of run ${failed.run.runId} (chain, failed`);
+    expect((await runCli(['output', 'measure.stats', '--pipeline', 'nothing'], { cwd })).stderr).toContain('no successful run of nothing');
+    // Another pipeline with a step of the same id: the newest successful run that has the output, or the pipeline asked for.
+    const other = await runJson(join(FIXTURES, 'diamond.ts'), [], { cwd });
+    expect((await runCli(['output', 'emit.out'], { cwd })).stdout).toBe('seed\n');
+    expect((await runCli(['output', 'emit.out', '--pipeline', 'chain'], { cwd })).stdout).toBe('abc\n');
+    expect((await runCli(['output', 'measure.stats'], { cwd })).stderr).toContain(`of run ${good.run.runId} (chain`);
+    expect((await runCli(['output', 'join.out'], { cwd })).stderr).toContain(`of run ${other.run.runId} (diamond`);
   });
 
   it('prints the run --json document with the documented fields', async () => {

@@ -87,6 +87,18 @@ export default definePipeline({ name: 'pkg-' + value, build: (p) => void p.add(u
     const result = await runCli(['run', 'broken.ts'], { cwd: project, env: { FLYWHEEL_COMPILE_CACHE: join(project, 'compile-cache') } });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('PIPELINE_LOAD_FAILED');
-    expect(result.stderr).toContain('broken.ts:2');
+    // The absolute path, as the shell and editors take it.
+    expect(result.stderr).toContain(`${join(project, 'broken.ts')}:2:`);
+  });
+
+  it('says where in the pipeline file build() threw', async () => {
+    const project = await tempDir('flywheel-project');
+    await writeFile(
+      join(project, 'throws.ts'),
+      `import { definePipeline } from 'flywheel';\nexport default definePipeline({ name: 'throws', build() {\n  throw new Error('bad wiring');\n} });\n`,
+    );
+    const result = await runCli(['run', 'throws.ts'], { cwd: project, env: { FLYWHEEL_COMPILE_CACHE: join(project, 'compile-cache') } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`bad wiring (at ${join(project, 'throws.ts')}:3:`);
   });
 });

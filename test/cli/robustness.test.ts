@@ -144,8 +144,14 @@ describe('failures, crashes and damage never leave a wrong result in the cache',
     const cancelled = await waiter.done;
     // It ended while the holder was still inside emit: the wait did not outlive the cancellation.
     expect(await executions(ws.log)).toEqual(['emit']);
-    expect(cancelled.code).toBe(1);
-    expect(cancelled.stdout).toContain('STEP_CANCELLED');
+    // Ctrl-C is a cancellation, not a failure: exit 130, the run recorded as cancelled, no stack anywhere.
+    expect(cancelled.code).toBe(130);
+    expect(cancelled.stdout).toMatch(/✗ emit +cancelled after/);
+    expect(cancelled.stdout).not.toMatch(/▸ emit/); // it only ever waited: no "running" line before the "waiting" one
+    expect(cancelled.stdout).toMatch(/\nCANCELLED: 4 steps — 0 executed, 0 cached, 1 failed, 3 skipped/);
+    expect(cancelled.stdout + cancelled.stderr).not.toMatch(/\n\s+at |"level"/);
+    const runs = JSON.parse((await runCli(['runs', '--json'], ws)).stdout) as Array<{ status: string }>;
+    expect(runs.map((r) => r.status)).toContain('cancelled');
     expect((await holder.done).code).toBe(0);
   });
 
@@ -158,6 +164,12 @@ describe('failures, crashes and damage never leave a wrong result in the cache',
     const verify = await runCli(['cache', 'verify'], ws);
     expect(verify.code).toBe(1);
     expect(verify.stdout).toContain(`corrupt blob ${outputDigest(first.run, 'suffix')}`);
+    // Reading it back is a reported problem with a way out, not a stack trace.
+    const read = await runCli(['output', 'suffix.out'], ws);
+    expect(read.code).toBe(1);
+    expect(read.stderr).toMatch(/error OUTPUT_UNAVAILABLE: suffix\.out of run \S+: blob [0-9a-f]{64} is corrupt/);
+    expect(read.stderr).toContain('fix: run the pipeline again (flywheel run chain)');
+    expect(read.stderr).not.toMatch(/\n\s+at /);
 
     const again = await runJson(chain, [], ws);
     const suffix = again.run.steps.find((s) => s.id === 'suffix');

@@ -180,7 +180,7 @@ describe('the run core', () => {
     const records = [...seen, ...last].flatMap((c) => (c.type === 'notify' && c.event.type === 'step-finished' ? [c.event.step] : []));
     expect(records.find((s) => s.id === 'c')).toMatchObject({ status: 'skipped', reasonCodes: ['cancelled'], reason: 'run cancelled' });
     expect(records.find((s) => s.id === 'b')?.error?.code).toBe('STEP_CANCELLED');
-    expect(last.find((c) => c.type === 'finish')).toMatchObject({ header: { status: 'failed' } });
+    expect(last.find((c) => c.type === 'finish')).toMatchObject({ header: { status: 'cancelled' } });
   });
 
   it('on cancel also skips the nodes waiting to share a queued execution, so the run still ends', () => {
@@ -213,7 +213,7 @@ describe('the run core', () => {
     expect(started[0]).toMatchObject({ type: 'notify', event: { type: 'run-started' } });
     expect(started.some((c) => c.type === 'resolve')).toBe(false);
     const finish = started.find((c) => c.type === 'finish');
-    expect(finish?.type === 'finish' && finish.header.status).toBe('failed');
+    expect(finish?.type === 'finish' && finish.header.status).toBe('cancelled');
     expect(finish?.type === 'finish' && finish.steps.every((s) => s.status === 'skipped')).toBe(true);
   });
 

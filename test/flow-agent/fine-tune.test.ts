@@ -66,7 +66,7 @@ describe('the fine-tune step runs the Python trainer (tiny-cpu profile)', () => 
     expect((await readdir(out)).sort()).toEqual(
       expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors', 'chat_template.jinja', 'tokenizer.json']),
     );
-  });
+  }, 180_000); // a real trainer on 2 CPU cores: minutes when the machine is busy
 
   it('a trainer killed mid-run (a lost worker) is retried and resumes from the last stored checkpoint', async () => {
     const runner = await inProcessRunner();
@@ -90,7 +90,7 @@ describe('the fine-tune step runs the Python trainer (tiny-cpu profile)', () => 
     expect(metrics.finalLoss).toBeCloseTo(reference.finalLoss, 5); // same data order, weights and optimizer state
     expect(lines().some((l) => l.msg === 'resuming from the last stored checkpoint' && l.step === 8)).toBe(true);
     expect(lines().some((l) => l.msg === 'attempt failed; retrying')).toBe(true);
-  });
+  }, 180_000);
 
   it('a trainer that hangs (here: stopped with SIGSTOP) is ended after the stall timeout and the retry resumes', async () => {
     const runner = await inProcessRunner();

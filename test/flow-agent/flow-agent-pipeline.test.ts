@@ -128,7 +128,7 @@ describe('the flow-agent pipeline (local profile)', () => {
     });
     await writeFile(historyFile, JSON.stringify(history));
     const drifted = await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env });
-    const driftTrust = JSON.parse((await runCli(['output', 'judge-trust.trust'], { cwd, env })).stdout) as {
+    const driftTrust = JSON.parse((await runCli(['output', 'judge-trust.trust', '--run', drifted.run.runId], { cwd, env })).stdout) as {
       trusted: boolean;
       gate: { passed: boolean };
       reasons: string[];
@@ -160,7 +160,7 @@ describe('the flow-agent pipeline (local profile)', () => {
       ],
       { cwd, env },
     );
-    const gateTrust = JSON.parse((await runCli(['output', 'judge-trust.trust'], { cwd, env })).stdout) as {
+    const gateTrust = JSON.parse((await runCli(['output', 'judge-trust.trust', '--run', untrusted.run.runId], { cwd, env })).stdout) as {
       trusted: boolean;
       reasons: string[];
       details: string;

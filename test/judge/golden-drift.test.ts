@@ -94,8 +94,8 @@ describe('golden-set drift', () => {
     };
     const pipeline = join(FIXTURES, 'judge-drift.ts');
     const run = (extra: string[] = []) => runJson(pipeline, ['--set', 'calibrate-judge.model=judge-llm', ...extra], { cwd, env });
-    const drift = async (): Promise<{ status: string; kappa: number; reasons: string[]; labelShift: { discordant: number } | null }> =>
-      JSON.parse((await runCli(['output', 'judge-drift.drift'], { cwd, env })).stdout);
+    const drift = async (runId?: string): Promise<{ status: string; kappa: number; reasons: string[]; labelShift: { discordant: number } | null }> =>
+      JSON.parse((await runCli(['output', 'judge-drift.drift', ...(runId === undefined ? [] : ['--run', runId])], { cwd, env })).stdout);
 
     expect((await run()).code).toBe(0);
     expect(await drift()).toMatchObject({ status: 'baseline' });
@@ -115,7 +115,8 @@ describe('golden-set drift', () => {
     const failed = third.run.steps.find((s) => s.id === 'judge-trust');
     expect(failed?.error?.code).toBe('JUDGE_DRIFT');
     expect(failed?.error?.message).toMatch(/golden-set drift: the judge labels the same 175 items differently/);
-    expect(await drift()).toMatchObject({ status: 'drift' });
+    // A failed run's outputs are read by naming it: `output` answers from successful runs by default.
+    expect(await drift(third.run.runId)).toMatchObject({ status: 'drift' });
 
     const warned = await run(['--set', 'judge-trust.onDrift=warn']);
     expect(warned.code).toBe(0);

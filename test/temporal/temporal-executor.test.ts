@@ -174,7 +174,11 @@ export default definePipeline({ name: 'edited', build(p) { p.add(write, {}); } }
     const cancelled = await runCli(['cancel', runId], ws);
     expect(cancelled.code, cancelled.stderr).toBe(0);
     await waitFor(async () => !isProcessAlive(grandchild), 'the process group to end', 30_000);
-    await waitFor(async () => JSON.parse((await runCli(['show', runId, '--json'], ws)).stdout).status === 'failed', 'the run record to say failed', 30_000);
+    await waitFor(
+      async () => JSON.parse((await runCli(['show', runId, '--json'], ws)).stdout).status === 'cancelled',
+      'the run record to say cancelled',
+      30_000,
+    );
     const record = JSON.parse((await runCli(['show', runId, '--json'], ws)).stdout) as { steps: Array<{ status: string; error?: { code: string } }> };
     expect(record.steps[0]?.status).toBe('failed');
     expect(record.steps[0]?.error?.code).toBe('STEP_CANCELLED');
