@@ -32,6 +32,19 @@ describe('the terminal output of a run reads as lines, piped or not', () => {
     expect(run.stdout).toContain('FAILED: 2 steps');
   });
 
+  it('treats an expired result as routine: recomputed with its reason, logged at info, not as a warning', async () => {
+    const cwd = await tempDir('flywheel-expiring');
+    const expiring = join(FIXTURES, 'expiring.ts');
+    expect((await runCli(['run', expiring], { cwd })).code).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const again = await runCli(['run', expiring], { cwd });
+    expect(again.stdout).toMatch(/▸ snapshot +running: .*older than its maxAge|✓ snapshot +executed/);
+    expect(again.stderr).toBe('');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const verbose = await runCli(['run', expiring, '--log-level', 'info'], { cwd });
+    expect(verbose.stderr).toMatch(/! snapshot: info: cache entry rejected \(reason=/);
+  });
+
   it('counts one step as one step', async () => {
     const cwd = await tempDir('flywheel-one-step');
     const run = await runCli(['run', join(FIXTURES, 'config-kinds.ts')], { cwd });
