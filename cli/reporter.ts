@@ -71,7 +71,7 @@ export class RunReporter {
       case 'run-started':
         this.width = Math.min(32, Math.max(8, ...event.steps.map((s) => s.length)));
         this.line(`flywheel run ${event.pipeline} · run ${event.runId} · ${plural(event.steps.length, 'step')}`);
-        if (this.live) this.timer = setInterval(() => this.drawStatus(), 250);
+        if (this.live) this.timer = setInterval(() => this.drawStatus(), 250).unref();
         break;
       case 'step-running': {
         this.running.set(event.id, { since: Date.now() });

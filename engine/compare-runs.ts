@@ -99,6 +99,11 @@ function compareStep(a: StepRunRecord | undefined, b: StepRunRecord | undefined)
   if (b.status === 'failed') return make('failed', sameKey || b.components === undefined ? { codes: b.reasonCodes, reason: b.reason } : whyDifferent(a, b));
   if (b.status === 'skipped') return make('skipped', { codes: b.reasonCodes, reason: b.reason });
   if (!HAS_RESULT.has(b.status)) return make('not-run', { codes: b.reasonCodes, reason: `${b.status} in run B` });
+  // The same key is the same result unless B re-ran it for other code (the fingerprint is not in the key).
+  const inB = outputs.filter((o) => o.b !== null);
+  if (HAS_RESULT.has(a.status) && sameKey && (b.reasonCodes.includes('code-changed') || outputs.some((o) => o.change === 'changed'))) {
+    return make('reran', { codes: b.reasonCodes, reason: b.reason }, inB.length > 0 && inB.every((o) => o.change === 'identical'));
+  }
   if (HAS_RESULT.has(a.status) && sameKey) {
     return make(
       'same',
@@ -107,7 +112,6 @@ function compareStep(a: StepRunRecord | undefined, b: StepRunRecord | undefined)
         : { codes: ['cache-hit'], reason: 'same result (cached)' },
     );
   }
-  const inB = outputs.filter((o) => o.b !== null);
   return make('reran', whyDifferent(a, b), inB.length > 0 && inB.every((o) => o.change === 'identical'));
 }
 

@@ -12,9 +12,15 @@ function parseSetValue(text: string): unknown {
   }
 }
 
+/** Plain objects only: a Date (or any other instance) is a value that replaces, never a record that merges. */
 function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null;
 }
+
+/** ISO 8601 with a zone (`Z` or `±hh:mm`), or a date alone (midnight UTC): text that means one instant on every machine. */
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
 
 /** Objects merge key by key; anything else (arrays included) replaces. Inputs are never mutated. */
 export function deepMerge(base: unknown, override: unknown): unknown {
@@ -104,6 +110,8 @@ export function coerceToSchema(schema: unknown, value: unknown): unknown {
   while (def !== undefined && WRAPPERS.has(def.type)) def = defOf(def.innerType);
   if (def === undefined) return value;
   if (def.type === 'date' && typeof value === 'string') {
+    // Local-time or loose text ("2026-02-01 10:00", "March 5") would hash differently per machine's zone.
+    if (!ISO_INSTANT.test(value)) return value;
     const date = new Date(value);
     return Number.isNaN(date.getTime()) ? value : date;
   }

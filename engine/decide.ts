@@ -28,7 +28,8 @@ export type CacheDecision = { hit: true; entry: ActionEntry; warning?: string } 
 export function codeChange(node: ResolvedNode, entry: ActionEntry): { rerun: boolean; reason: string } | undefined {
   const files = changedFiles(node.code, entry.code);
   if (files === undefined) return undefined;
-  return { rerun: node.onCodeChange === 'rerun', reason: `code changed since this result (version ${node.step.version} unchanged): ${listFiles(files)}` };
+  // Anything but an explicit 'warn' re-runs: a cache must not keep other code's result by accident.
+  return { rerun: node.onCodeChange !== 'warn', reason: `code changed since this result (version ${node.step.version} unchanged): ${listFiles(files)}` };
 }
 
 export interface DecideOptions {

@@ -174,5 +174,8 @@ async function storeEntry(store: Store, node: ResolvedNode, entry: ActionEntry, 
   await store.putAction(entry);
   if (node.step.convergent !== true) return;
   const after = await keyOf(node, request.upstream, request.env);
-  if (after.key !== entry.key) await store.putAction({ ...entry, key: after.key, components: after.components });
+  if (after.key === entry.key) return;
+  const second = { ...entry, key: after.key, components: after.components };
+  await replaceOtherCode(store, second);
+  await store.putAction(second);
 }

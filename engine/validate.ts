@@ -107,6 +107,12 @@ function checkStepDefinition(id: string, step: AnyStep, resources: Resources, pr
 export function validatePipeline(chosen: PipelineDefinition, allOverrides: ConfigOverrides = {}, earlierProblems: Problem[] = []): ResolvedPipeline {
   const problems: Problem[] = [...earlierProblems];
   const { definition, overrides } = applyProfile(chosen, allOverrides, problems);
+  if (definition.onCodeChange !== undefined && definition.onCodeChange !== 'warn' && definition.onCodeChange !== 'rerun')
+    problems.push({
+      code: 'INVALID_STEP_DEFINITION',
+      message: `definePipeline({ onCodeChange: ${JSON.stringify(definition.onCodeChange)} }) is neither "warn" nor "rerun"`,
+      fix: 'write onCodeChange: "rerun" (the default) or "warn"',
+    });
   const seen = new Map<string, AnyStep>();
   // The step id names the code in every cache key: two different definitions under one id would share results.
   const definitions = new Map<string, AnyStep>();

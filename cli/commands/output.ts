@@ -31,7 +31,7 @@ async function findRun(store: Store, args: OutputArgs, stepId: string, name: str
   throw new UsageError(
     `no successful run${args.pipeline ? ` of ${args.pipeline}` : ''} in ${store.description} has output ${stepId}.${name}`,
     unfinished !== undefined
-      ? `the newest run that has it, ${unfinished.runId} (${unfinished.pipeline}), ${unfinished.status === 'running' ? 'is still running or was interrupted' : 'failed'}: read it anyway with --run ${unfinished.runId}`
+      ? `the newest run that has it, ${unfinished.runId} (${unfinished.pipeline}), ${unfinished.status === 'running' ? 'is still running or was interrupted' : unfinished.status === 'cancelled' ? 'was cancelled' : 'failed'}: read it anyway with --run ${unfinished.runId}`
       : known.length === 0
         ? 'run the pipeline first'
         : `outputs that runs have: ${known.slice(0, 12).join(', ')}${known.length > 12 ? ', …' : ''}`,

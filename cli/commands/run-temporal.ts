@@ -62,7 +62,11 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
     const reporter = args.json ? undefined : new RunReporter(process.stdout);
     reporter?.onEvent({ type: 'run-started', runId, pipeline: pipeline.name, steps: pipeline.nodes.map((n) => n.id) });
     // Ctrl-C cancels the run, as it does locally; its steps are cancelled on their workers.
-    const onSignal = (): void => void handle.cancel().catch(() => undefined);
+    let signalled: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signalled = signal;
+      void handle.cancel().catch(() => undefined);
+    };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const result = handle.result();
@@ -91,6 +95,9 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
       process.stdout.write(`${JSON.stringify(runSummary(run), null, 2)}\n`);
     }
     printStepWarnings(run.steps);
-    return run.status === 'succeeded' ? 0 : 1;
+    if (run.status === 'succeeded') return 0;
+    // As locally: a run stopped with Ctrl-C exits 130 (143 for SIGTERM).
+    if (run.status === 'cancelled' && signalled !== undefined) return signalled === 'SIGTERM' ? 143 : 130;
+    return 1;
   });
 }

@@ -35,7 +35,9 @@ function solve(a: number[][], b: number[]): number[] | undefined {
 /**
  * Stuart–Maxwell test of marginal homogeneity for paired labels: did the label distribution move
  * between two judgements of the same items? Labels nobody moved into or out of carry no information
- * and are left out (fewer degrees of freedom); with no discordant item the answer is p = 1.
+ * and are left out (fewer degrees of freedom); with no discordant item the answer is p = 1. (With four
+ * or more labels, moves that fall into groups never exchanging items would leave the matrix singular and
+ * the answer p = 1; with the judge's three labels that cannot happen.)
  *
  * @example
  * stuartMaxwell(['a','a','b'], ['a','b','b'], ['a','b']) // one item moved a → b: statistic 1, df 1

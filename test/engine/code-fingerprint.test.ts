@@ -159,3 +159,12 @@ describe('the run core', () => {
     }
   });
 });
+
+describe('onCodeChange', () => {
+  it('refuses a pipeline-level value that is neither warn nor rerun (a typo must not keep stale results)', async () => {
+    const { definePipeline, defineStep, validatePipeline } = await import('../../index.js');
+    const step = defineStep({ id: 'only', version: 1, run() {} });
+    const pipeline = definePipeline({ name: 'typo', onCodeChange: 'warm' as never, build: (p) => void p.add(step) });
+    expect(() => validatePipeline(pipeline)).toThrow(/onCodeChange: "warm" \}\) is neither "warn" nor "rerun"/);
+  });
+});

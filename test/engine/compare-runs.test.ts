@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import type { Digest } from '../../cache/digest.js';
+import type { RunRecord, StepRunRecord } from '../../cache/records.js';
+import { compareRuns } from '../../engine/compare-runs.js';
+
+const KEY = 'a'.repeat(64);
+const output = (c: string): StepRunRecord['outputs'] => ({ out: { kind: 'file', digest: c.repeat(64) as Digest, size: 3 } });
+
+function run(runId: string, step: Partial<StepRunRecord>): RunRecord {
+  return {
+    format: 'flywheel.run/v1',
+    runId,
+    pipeline: 'p',
+    status: 'succeeded',
+    startedAt: '2026-11-29T00:00:00.000Z',
+    host: 'h',
+    pid: 1,
+    overrides: [],
+    steps: [{ id: 's', step: 's', status: 'cached', cacheKey: KEY, reasonCodes: ['cache-hit'], reason: 'cached', outputs: {}, ...step } as StepRunRecord],
+  } as RunRecord;
+}
+
+describe('compareRuns', () => {
+  it('calls a step re-run when B computed it again for other code under the same key, even though the key matches', () => {
+    const a = run('a', { status: 'executed', outputs: output('1') });
+    const b = run('b', {
+      status: 'executed',
+      reasonCodes: ['code-changed'],
+      reason: 'code changed since this result (version 1 unchanged): steps/s.ts',
+      outputs: output('2'),
+    });
+    const [step] = compareRuns(a, b).steps;
+    expect(step).toMatchObject({ change: 'reran', codes: ['code-changed'], reason: expect.stringContaining('code changed since this result') });
+    expect(step?.outputs[0]?.change).toBe('changed');
+    // The same key and the same bytes: the same result.
+    const same = run('c', { outputs: output('1') });
+    expect(compareRuns(a, same).steps[0]?.change).toBe('same');
+  });
+});
