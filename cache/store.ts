@@ -19,6 +19,8 @@ export class BlobUnavailableError extends Error {
 export interface SharedFailure {
   code: string;
   message: string;
+  /** Digest of the code that failed (its fingerprint), when known: other code under the same key tries for itself. */
+  codeDigest?: string;
 }
 
 /** Held while one process executes a cache key; others wait for it, then reuse its result or share its failure. */

@@ -79,11 +79,21 @@ async function claimAndLookAgain(
     await claim.lease.release();
     throw error;
   }
-  if (claim.sharedFailure !== undefined) {
+  const failure = failureToShare(claim.sharedFailure, node.code?.digest);
+  if (failure !== undefined) {
     await claim.lease.release();
-    return { kind: 'failed', error: { ...claim.sharedFailure, retryable: false, exit: 1 }, attempts: 0, shared: true };
+    return { kind: 'failed', error: { code: failure.code, message: failure.message, retryable: false, exit: 1 }, attempts: 0, shared: true };
   }
   return { kind: 'claimed', lease: claim.lease };
+}
+
+/**
+ * The failure a waiter shares, if any: only one of the same code. A fix made under an unchanged version
+ * gets its own try instead of inheriting the failure of the code it fixes; unknown code shares as before.
+ */
+export function failureToShare(failure: SharedFailure | undefined, codeDigest: string | undefined): SharedFailure | undefined {
+  if (failure === undefined) return undefined;
+  return failure.codeDigest === undefined || codeDigest === undefined || failure.codeDigest === codeDigest ? failure : undefined;
 }
 
 /**
@@ -131,7 +141,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
   } catch (error) {
     const classified = classifyError(error);
     // A cancelled execution is not a failure: whoever waited executes the key itself.
-    if (!signal.aborted) failure = { code: classified.code, message: classified.message };
+    if (!signal.aborted) failure = { code: classified.code, message: classified.message, ...(node.code === undefined ? {} : { codeDigest: node.code.digest }) };
     return { kind: 'failed', error: classified, attempts: attempt, shared: false };
   } finally {
     // A lease that cannot be given up expires; it must not turn a stored result into a failure.

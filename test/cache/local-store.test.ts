@@ -273,9 +273,10 @@ describe('scratch dirs and key locks', () => {
     expect(holder?.description).toBe(`pid ${process.pid} on ${hostname()}`);
 
     const waiting = store.claimKey(key, { wait: true });
-    await first.lease.release({ code: 'STEP_FAILED', message: 'flaky failed' });
+    await first.lease.release({ code: 'STEP_FAILED', message: 'flaky failed', codeDigest: 'c0de' });
     const waited = await waiting;
-    expect(waited).toMatchObject({ claimed: true, sharedFailure: { code: 'STEP_FAILED', message: 'flaky failed' } });
+    // The failed code's digest travels with the failure, so a waiter running other code does not share it.
+    expect(waited).toMatchObject({ claimed: true, sharedFailure: { code: 'STEP_FAILED', message: 'flaky failed', codeDigest: 'c0de' } });
     if (waited.claimed) await waited.lease.release();
 
     // A claim that never waited for that holder executes afresh; one that was handed its token shares the failure.
@@ -456,5 +457,17 @@ describe('directories', () => {
     const store = await tempStore();
     const { digest } = await store.putBytes(Buffer.from('{"format":"flywheel.dir/v0","entries":[]}'));
     await expect(readManifest(store, digest)).rejects.toThrow(/not a directory manifest/);
+  });
+});
+
+describe('sharing a failure with the runs that waited', () => {
+  it('shares it only with the same code: a fix under an unchanged version gets its own try', async () => {
+    const { failureToShare } = await import('../../engine/execute-once.js');
+    const failure = { code: 'STEP_FAILED', message: 'train diverged', codeDigest: 'old' };
+    expect(failureToShare(failure, 'old')).toBe(failure);
+    expect(failureToShare(failure, 'fixed')).toBeUndefined();
+    expect(failureToShare({ code: 'STEP_FAILED', message: 'no fingerprint' }, 'fixed')).toMatchObject({ message: 'no fingerprint' });
+    expect(failureToShare(failure, undefined)).toBe(failure);
+    expect(failureToShare(undefined, 'old')).toBeUndefined();
   });
 });
