@@ -32,7 +32,7 @@ export function toHtml(title: string, blocks: readonly ReportBlock[]): string {
     if (block.kind === 'figure') return `<figure>${block.svg}<figcaption>${escape(block.caption)}</figcaption></figure>`;
     return `<table>${block.rows.map((r, i) => `<tr>${r.map((c) => (i === 0 ? `<th>${escape(c)}</th>` : `<td>${escape(c)}</td>`)).join('')}</tr>`).join('')}</table>`;
   });
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${escape(title)}</title><style>body{font-family:sans-serif;max-width:60em}td,th{padding:2px 8px;text-align:right}td:first-child,th:first-child{text-align:left}figcaption{font-size:90%;color:#555}</style></head><body>${body.join('\n')}</body></html>\n`;
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${escape(title)}</title><style>body{font-family:sans-serif;max-width:60em}table{display:block;max-width:100%;overflow-x:auto}td,th{padding:2px 8px;text-align:right}td:first-child,th:first-child{text-align:left}figcaption{font-size:90%;color:#555}</style></head><body>${body.join('\n')}</body></html>\n`;
 }
 
 /** Writes a report folder: `report.md` and a standalone `report.html` from the same blocks. */

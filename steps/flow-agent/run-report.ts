@@ -36,7 +36,7 @@ export const runReport = defineStep({
       })),
     );
     const toc = parts.map((p) => `<li><a href="#${p.name}">${p.title}</a></li>`).join('');
-    const html = `<!doctype html><html><head><meta charset="utf-8"><title>flow-agent run report</title><style>body{font-family:sans-serif;max-width:60em}td,th{padding:2px 8px;text-align:right}td:first-child,th:first-child{text-align:left}section{border-top:1px solid #ccc;margin-top:2em}figcaption{font-size:90%;color:#555}</style></head><body><h1>flow-agent run report</h1><ol>${toc}</ol>${parts.map((p) => `<section id="${p.name}">${p.html}</section>`).join('\n')}</body></html>\n`;
+    const html = `<!doctype html><html><head><meta charset="utf-8"><title>flow-agent run report</title><style>body{font-family:sans-serif;max-width:60em}table{display:block;max-width:100%;overflow-x:auto}td,th{padding:2px 8px;text-align:right}td:first-child,th:first-child{text-align:left}section{border-top:1px solid #ccc;margin-top:2em}figcaption{font-size:90%;color:#555}</style></head><body><h1>flow-agent run report</h1><ol>${toc}</ol>${parts.map((p) => `<section id="${p.name}">${p.html}</section>`).join('\n')}</body></html>\n`;
     await mkdir(outputs.report, { recursive: true });
     await writeFile(join(outputs.report, 'report.html'), html);
     await writeFile(join(outputs.report, 'report.md'), `# flow-agent run report\n\n${parts.map((p) => p.markdown).join('\n')}`);
