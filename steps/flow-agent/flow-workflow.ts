@@ -10,22 +10,10 @@ export type TaskType = z.infer<typeof TaskType>;
 export const Literal = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 export type Literal = z.infer<typeof Literal>;
 
-export const CompareOperator = z.enum([
-  '==',
-  '!=',
-  '>',
-  '>=',
-  '<',
-  '<=',
-  'starts_with?',
-  'ends_with?',
-  'includes?',
-  'not_starts_with?',
-  'not_ends_with?',
-  'not_includes?',
-  'in?',
-  'not_in?',
-]);
+/** Operators that apply to strings only (CONTEXT.md): the validator checks the field's type against them. */
+export const STRING_OPERATORS = ['starts_with?', 'ends_with?', 'includes?', 'not_starts_with?', 'not_ends_with?', 'not_includes?'] as const;
+
+export const CompareOperator = z.enum(['==', '!=', '>', '>=', '<', '<=', ...STRING_OPERATORS, 'in?', 'not_in?']);
 export type CompareOperator = z.infer<typeof CompareOperator>;
 
 export const CheckOperator = z.enum(['empty_or_nil?', 'not_empty_or_nil?', 'nil?', 'not_nil?']);

@@ -1,5 +1,5 @@
 import { ACTIONS, PORTS, RESOURCE_FIELDS, TASKS, type ConfigField, type FieldSpec, type FieldType, type Resource, type TaskSpec } from './flow-catalog.js';
-import { Condition, FlowWorkflow, type CheckOperator, type CompareOperator, type FlowStep, type Literal } from './flow-workflow.js';
+import { Condition, FlowWorkflow, STRING_OPERATORS, type CheckOperator, type CompareOperator, type FlowStep, type Literal } from './flow-workflow.js';
 
 /** The four buckets the agent's training and evaluation report errors in. */
 export type ErrorBucket = 'config_field' | 'condition' | 'foreach_body' | 'task';
@@ -22,14 +22,7 @@ type Resolved = { ok: true; spec: FieldSpec | { resource: Resource } } | { ok: f
 
 const NUMERIC: ReadonlySet<FieldType> = new Set(['Integer', 'Float', 'Money', 'Decimal']);
 const ORDERED: ReadonlySet<FieldType> = new Set([...NUMERIC, 'Date']);
-const STRING_OPERATORS: ReadonlySet<CompareOperator> = new Set([
-  'starts_with?',
-  'ends_with?',
-  'includes?',
-  'not_starts_with?',
-  'not_ends_with?',
-  'not_includes?',
-]);
+const STRING_ONLY: ReadonlySet<CompareOperator> = new Set(STRING_OPERATORS);
 const TEMPLATE = /\{\{\s*([A-Za-z_][\w.]*)\s*\}\}/g;
 const HTTP_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -161,7 +154,7 @@ class FlowValidator {
 
   private compare(operator: CompareOperator, field: string, type: FieldType, value: Literal | Literal[], stepId: string): void {
     const bad = (why: string): void => this.report('condition', 'OPERATOR_TYPE_MISMATCH', `${operator} cannot compare ${field} (${type}): ${why}`, stepId);
-    if (STRING_OPERATORS.has(operator) && type !== 'String') return bad('string operators apply to strings only');
+    if (STRING_ONLY.has(operator) && type !== 'String') return bad('string operators apply to strings only');
     if (['>', '>=', '<', '<='].includes(operator) && !ORDERED.has(type)) return bad('ordering applies to numbers, money and dates');
     const isList = operator === 'in?' || operator === 'not_in?';
     if (isList !== Array.isArray(value)) {

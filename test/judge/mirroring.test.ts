@@ -16,6 +16,9 @@ const prefers =
   (pick: (a: FlowWorkflow | null, b: FlowWorkflow | null) => Preference | null): PairJudge =>
   (_spec, _request, a, b) =>
     Promise.resolve(pick(a, b));
+/** The mirrored outcome of production against candidate when the judge picks with `pick`. */
+const decided = (pick: (a: FlowWorkflow | null, b: FlowWorkflow | null) => Preference | null) =>
+  mirroredOutcome(prefers(pick), spec, 'r', production, candidate);
 
 describe('production mirroring', () => {
   it('judges each pair in both orders, so a judge that favours a position decides nothing', async () => {
@@ -26,51 +29,11 @@ describe('production mirroring', () => {
     };
     expect(await mirroredOutcome(firstIsBetter, spec, 'r', production, candidate)).toBe('tie');
     expect(seen).toEqual(['production|candidate', 'candidate|production']);
-    expect(
-      await mirroredOutcome(
-        prefers((_a, b) => (b === null ? 'tie' : 'B')),
-        spec,
-        'r',
-        production,
-        candidate,
-      ),
-    ).toBe('tie');
-    expect(
-      await mirroredOutcome(
-        prefers((a) => (a === candidate ? 'A' : 'B')),
-        spec,
-        'r',
-        production,
-        candidate,
-      ),
-    ).toBe('win');
-    expect(
-      await mirroredOutcome(
-        prefers((a) => (a === production ? 'A' : 'B')),
-        spec,
-        'r',
-        production,
-        candidate,
-      ),
-    ).toBe('loss');
-    expect(
-      await mirroredOutcome(
-        prefers(() => 'tie'),
-        spec,
-        'r',
-        production,
-        candidate,
-      ),
-    ).toBe('tie');
-    expect(
-      await mirroredOutcome(
-        prefers((a) => (a === production ? null : 'A')),
-        spec,
-        'r',
-        production,
-        candidate,
-      ),
-    ).toBeNull();
+    expect(await decided((_a, b) => (b === null ? 'tie' : 'B'))).toBe('tie');
+    expect(await decided((a) => (a === candidate ? 'A' : 'B'))).toBe('win');
+    expect(await decided((a) => (a === production ? 'A' : 'B'))).toBe('loss');
+    expect(await decided(() => 'tie')).toBe('tie');
+    expect(await decided((a) => (a === production ? null : 'A'))).toBeNull();
   });
 
   it('scores requests 1 / ½ / 0 and decides on the interval of the mean score, with a sign test beside it', () => {
