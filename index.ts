@@ -35,6 +35,7 @@ export { canonicalJson } from './cache/canonical.js';
 export { sha256Bytes } from './cache/digest.js';
 export { writeFileWhole } from './cache/write-whole.js';
 export { withFileLock } from './cache/file-lock.js';
+export { mapBounded } from './engine/map-bounded.js';
 export { createS3Client, loadS3Sdk, parseS3Location } from './cache/s3-client.js';
 export type { S3Location, Sdk } from './cache/s3-client.js';
 export { describeS3Error, withS3Retries } from './cache/s3-errors.js';

@@ -32,6 +32,11 @@ export interface KeyComponents {
   env: Record<string, string | null>;
   /** State outside Flywheel the step reads (e.g. a source file's digest), from its `external` hook. Absent for most steps. */
   external?: unknown;
+  /**
+   * Present only in the key of a whole map (`p.map`): the input fed element by element and the batch size.
+   * An element's own key has no such field: it is the key a plain use of the step with that input would have.
+   */
+  map?: { over: string; batchSize: number } | undefined;
 }
 
 /**
@@ -56,6 +61,7 @@ export function computeCacheKey(components: KeyComponents): CacheKey {
       env: components.env,
       // Only present when the step declares outside state, so every other key is unchanged.
       ...(components.external === undefined ? {} : { external: components.external }),
+      ...(components.map === undefined ? {} : { map: components.map }),
     },
     'key',
   );

@@ -44,6 +44,12 @@ export const ERROR_CODES = {
   /** A child process could not be started (not installed, not on PATH): retrying finds the same. */
   STEP_PROCESS_NOT_STARTED: FINAL,
   STEP_CANCELLED: FINAL,
+  /** A map's collection is not what `over` promised (not a JSON array, a line that is not JSON). */
+  MAP_OVER_INVALID: FINAL,
+  /** Fewer of a map's invocations succeeded than its minSuccessRatio asks; the record lists them. */
+  MAP_ELEMENTS_FAILED: FINAL,
+  /** A finished invocation's cache entry vanished before the collection was assembled (a concurrent gc). */
+  MAP_ELEMENT_MISSING: TRANSIENT,
   /** A stored output's blob is missing or damaged (`flywheel output`): re-run or `cache verify --fix`. */
   OUTPUT_UNAVAILABLE: { retryable: false, exit: 1 },
   /** A pipeline run failed; its record says which steps and why. */

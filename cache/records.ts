@@ -33,6 +33,7 @@ export const KeyComponentsSchema = z.object({
   inputs: z.record(z.string(), InputComponentSchema.nullable()),
   env: z.record(z.string(), z.string().nullable()),
   external: z.unknown().optional(),
+  map: z.object({ over: z.string(), batchSize: z.number().int().positive() }).optional(),
 });
 
 /**
@@ -60,6 +61,8 @@ export const ActionEntry = z.object({
   components: KeyComponentsSchema,
   /** Absent in entries written before code fingerprints, or for steps whose code is not a local module. */
   code: CodeFingerprint.optional(),
+  /** A whole map's entry: how many invocations it holds and the blob listing each one's key (see ElementCounts). */
+  elements: z.object({ total: z.number().int().nonnegative(), keys: DigestSchema }).optional(),
 });
 export type ActionEntry = z.infer<typeof ActionEntry>;
 
@@ -91,6 +94,27 @@ export const ReasonCode = z.enum([
 ]);
 export type ReasonCode = z.infer<typeof ReasonCode>;
 
+/**
+ * What a map step (`p.map`) did with its elements. Counts are of invocations: elements, or batches of
+ * `batchSize`. Index lists are compact ranges (`0-9,4812`).
+ */
+export const ElementCounts = z.object({
+  total: z.number().int().nonnegative(),
+  executed: z.number().int().nonnegative(),
+  cached: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  batchSize: z.number().int().positive().optional(),
+  /** Which invocations this run executed. */
+  executedIndices: z.string().optional(),
+  /** The failed invocations with their errors (the first 100; `failed` counts them all). */
+  failures: z.array(z.object({ index: z.number().int().nonnegative(), code: z.string(), message: z.string() })).optional(),
+  /** Invocations the stored collection leaves out (they failed, under minSuccessRatio). */
+  leftOut: z.string().optional(),
+  /** The blob listing every invocation's cache key in order: what `cache gc` keeps alive with the run. */
+  keys: DigestSchema.optional(),
+});
+export type ElementCounts = z.infer<typeof ElementCounts>;
+
 export const StepRunRecord = z.object({
   id: z.string(),
   step: z.string(),
@@ -108,6 +132,8 @@ export const StepRunRecord = z.object({
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   /** Something the user should know about a result that was still used, e.g. a cached result of other code (onCodeChange: 'warn'). */
   warning: z.string().optional(),
+  /** A map step's elements. */
+  elements: ElementCounts.optional(),
 });
 export type StepRunRecord = z.infer<typeof StepRunRecord>;
 
@@ -169,6 +195,7 @@ export function asActionEntry(value: unknown): ActionEntry | undefined {
   if (typeof value.createdAt !== 'string' || typeof value.runId !== 'string' || typeof value.durationMs !== 'number' || value.durationMs < 0) return undefined;
   if (!isObject(value.outputs) || !Object.values(value.outputs).every(isOutputRecord) || !isKeyComponents(value.components)) return undefined;
   if (value.code !== undefined && !isCodeFingerprint(value.code)) return undefined;
+  if (value.elements !== undefined && !(isObject(value.elements) && Number.isInteger(value.elements.total) && isHex(value.elements.keys))) return undefined;
   return value as ActionEntry;
 }
 

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { AnyStep, OnCodeChange, Resources, StepDefinition } from './define-step.js';
-import type { JsonPort, Port, PortKind, Ports } from './ports.js';
+import type { FilePort, JsonPort, Port, PortKind, Ports } from './ports.js';
+import { collectedPorts, type CollectedPort, type MapSpec } from './map/map-ports.js';
 
 const REF_BRAND = Symbol.for('flywheel.output-ref');
 const PIPELINE_BRAND = Symbol.for('flywheel.pipeline');
@@ -49,12 +50,44 @@ export interface StepHandle<O extends Ports> {
   readonly out: { [K in keyof O]: RefFor<O[K]> };
 }
 
+/**
+ * What a map's `over` input may be wired to. A JSON input takes a JSON array of its type or a JSON Lines
+ * file (one element per line); with `batchSize` its type is already an array, and so is the collection.
+ * A file input takes a directory of shards (one element per file, in path order).
+ */
+export type CollectionRef<P extends Port> =
+  P extends JsonPort<infer T>
+    ? OutputRef<'json', T[]> | OutputRef<'file'> | (T extends readonly unknown[] ? OutputRef<'json', T> : never)
+    : P extends FilePort
+      ? OutputRef<'dir'>
+      : never;
+
+export type MapOptions<C extends z.ZodType, I extends Ports, K extends keyof I & string> = BaseNodeOptions<C> & {
+  /** The input that receives each element, wired to the whole collection: `over: { workflow: collect.out.workflows }`. */
+  over: { [P in K]: CollectionRef<I[P]> };
+  /** Elements per invocation (default 1): the input then receives an array of up to this many. */
+  batchSize?: number;
+  /**
+   * Share of invocations that must succeed (default 1: all). Below 1, the collection is stored without
+   * the failed ones, which the run record lists; the next run retries only those.
+   */
+  minSuccessRatio?: number;
+} & ([RequiredInputNames<Omit<I, K>>] extends [never] ? { inputs?: InputWiring<Omit<I, K>> } : { inputs: InputWiring<Omit<I, K>> });
+
+/** Returned by `p.map`: the node id and references to its collected outputs. */
+export interface MapHandle<O extends Ports> {
+  readonly id: string;
+  readonly out: { [K in keyof O]: RefFor<CollectedPort<O[K]>> };
+}
+
 export interface PipelineNode {
   id: string;
   step: AnyStep;
   config: unknown;
   resources?: Resources;
   inputs: Record<string, OutputRef>;
+  /** Set for `p.map` nodes: `inputs[map.over]` is the collection fed element by element. */
+  map?: MapSpec;
 }
 
 export interface PipelineBuilder {
@@ -63,6 +96,27 @@ export interface PipelineBuilder {
     step: StepDefinition<C, I, O>,
     ...options: [RequiredInputNames<I>] extends [never] ? [options?: NodeOptions<C, I>] : [options: NodeOptions<C, I>]
   ): StepHandle<O>;
+  /**
+   * Fans a step out over the elements of a collection: one invocation (with its own cache key) per
+   * element, or per batch of `batchSize`. Unchanged elements are cache hits; the collected outputs are
+   * ordered like the elements (a JSON output becomes a JSON Lines file, a file or directory output a
+   * directory with one entry per invocation) and feed downstream steps like any output.
+   *
+   * @example
+   * ```ts
+   * const collected = p.add(collect, { inputs: { export: source.out.data } });   // workflows: JSONL file
+   * const synthesized = p.map(synthesizeOne, {
+   *   over: { workflow: collected.out.workflows },   // synthesizeOne's input `workflow: json(Workflow)`
+   *   inputs: { style: styles.out.style },            // its other inputs, wired as in p.add
+   *   minSuccessRatio: 0.95,
+   * });
+   * p.add(buildTrainSet, { inputs: { examples: synthesized.out.example } }); // example.jsonl, one line per workflow
+   * ```
+   */
+  map<C extends z.ZodType, I extends Ports, O extends Ports, K extends keyof I & string>(
+    step: StepDefinition<C, I, O>,
+    options: MapOptions<C, I, K>,
+  ): MapHandle<O>;
   /** An untyped reference by name, for wiring computed at run time; validation checks it exists. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   ref(node: string, output: string): OutputRef<any, any>;
@@ -100,6 +154,17 @@ export interface PipelineDefinition {
   readonly withProfile?: (profile: string) => PipelineDefinition;
   /** Overrides every step's `onCodeChange`. */
   readonly onCodeChange?: OnCodeChange;
+}
+
+/** What `p.add` and `p.map` receive, untyped. */
+interface NodeInput {
+  id?: string;
+  config?: unknown;
+  inputs?: Record<string, OutputRef>;
+  resources?: Resources;
+  over?: Record<string, OutputRef>;
+  batchSize?: number;
+  minSuccessRatio?: number;
 }
 
 function makeRef(node: string, output: string, kind: PortKind | undefined): OutputRef {
@@ -140,20 +205,30 @@ export function definePipeline(spec: PipelineSpec): PipelineDefinition {
 
 function buildFor(spec: PipelineSpec, profile: string | undefined): PipelineDefinition {
   const nodes: PipelineNode[] = [];
+  const addNode = (step: AnyStep, options: NodeInput, map: MapSpec | undefined, ports: Ports): { id: string; out: Record<string, OutputRef> } => {
+    const id = options.id ?? step.id;
+    nodes.push({
+      id,
+      step,
+      config: options.config ?? {},
+      inputs: { ...(options.inputs ?? {}), ...(options.over ?? {}) },
+      ...(options.resources === undefined ? {} : { resources: options.resources }),
+      ...(map === undefined ? {} : { map }),
+    });
+    const out: Record<string, OutputRef> = {};
+    for (const [name, port] of Object.entries(ports)) out[name] = makeRef(id, name, port.kind);
+    return { id, out };
+  };
   const builder: PipelineBuilder = {
     add(step, ...rest) {
-      const options = (rest[0] ?? {}) as { id?: string; config?: unknown; inputs?: Record<string, OutputRef>; resources?: Resources };
-      const id = options.id ?? step.id;
-      nodes.push({
-        id,
-        step,
-        config: options.config ?? {},
-        inputs: { ...(options.inputs ?? {}) },
-        ...(options.resources === undefined ? {} : { resources: options.resources }),
-      });
-      const out: Record<string, OutputRef> = {};
-      for (const [name, port] of Object.entries(step.outputs as Ports)) out[name] = makeRef(id, name, port.kind);
-      return { id, out } as never;
+      return addNode(step, (rest[0] ?? {}) as NodeInput, undefined, step.outputs as Ports) as never;
+    },
+    map(step, options) {
+      const given = options as NodeInput;
+      // Validation reports a missing or doubled `over` with the rest of the pipeline's problems.
+      const over = Object.keys(given.over ?? {});
+      const map: MapSpec = { over: over.length === 1 ? (over[0] as string) : '', batchSize: given.batchSize ?? 1, minSuccessRatio: given.minSuccessRatio ?? 1 };
+      return addNode(step, given, map, collectedPorts(step.outputs as Ports)) as never;
     },
     ref(node, output) {
       return makeRef(node, output, undefined);

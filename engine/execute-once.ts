@@ -11,6 +11,7 @@ import type { Progress } from './define-step.js';
 import { executeStep } from './execute-step.js';
 import { keyOf } from './resolve-key.js';
 import type { ResolvedNode } from './validate.js';
+import type { GivenInput } from './map/collection.js';
 
 export interface ExecuteOnceRequest {
   node: ResolvedNode;
@@ -34,6 +35,8 @@ export interface ExecuteOnceRequest {
   /** Checkpoint left by an earlier attempt elsewhere (on Temporal: by a worker that was lost). */
   resume?: unknown;
   firstAttempt?: number;
+  /** A map invocation's element (or shard), given to its `over` input directly. */
+  given?: Readonly<Record<string, GivenInput>>;
 }
 
 export type ExecuteOutcome =
@@ -121,6 +124,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
       ...(request.onProgress === undefined ? {} : { onProgress: request.onProgress }),
       ...(request.resume === undefined ? {} : { resume: request.resume }),
       ...(request.firstAttempt === undefined ? {} : { firstAttempt: request.firstAttempt }),
+      ...(request.given === undefined ? {} : { given: request.given }),
     });
     const durationMs = Date.now() - started;
     if (node.step.cache !== false) {
@@ -179,10 +183,16 @@ async function replaceOtherCode(store: Store, entry: ActionEntry): Promise<void>
  * outside state its key reads, like deploy writing the registry) also gets the entry under the key of
  * the state it left, so the next run that finds that state unchanged is a hit instead of a redundant re-run.
  */
-async function storeEntry(store: Store, node: ResolvedNode, entry: ActionEntry, request: Pick<ExecuteOnceRequest, 'upstream' | 'env'>): Promise<void> {
+async function storeEntry(
+  store: Store,
+  node: ResolvedNode,
+  entry: ActionEntry,
+  request: Pick<ExecuteOnceRequest, 'upstream' | 'env' | 'given'>,
+): Promise<void> {
   await replaceOtherCode(store, entry);
   await store.putAction(entry);
-  if (node.step.convergent !== true) return;
+  // A map's invocation is keyed by its element: the node's key after the fact is the whole map's, not its own.
+  if (node.step.convergent !== true || request.given !== undefined) return;
   const after = await keyOf(node, request.upstream, request.env);
   if (after.key === entry.key) return;
   const second = { ...entry, key: after.key, components: after.components };

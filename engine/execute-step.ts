@@ -12,6 +12,7 @@ import { classifyError, zodIssues } from '../cache/errors.js';
 import { FlywheelError } from './errors.js';
 import type { FilePort, Port, Ports } from './ports.js';
 import type { ResolvedInput, ResolvedNode } from './validate.js';
+import type { GivenInput } from './map/collection.js';
 
 export interface ExecuteOptions {
   store: Store;
@@ -31,6 +32,8 @@ export interface ExecuteOptions {
   resume?: unknown;
   /** Number of the first attempt (attempts before it happened elsewhere). Default 1. */
   firstAttempt?: number;
+  /** Inputs given directly rather than read from upstream outputs: a map's element (a value) or shard (a stored file). */
+  given?: Readonly<Record<string, GivenInput>>;
 }
 
 function fileNameOf(name: string, port: Port): string {
@@ -67,22 +70,22 @@ async function prepareInputs(node: ResolvedNode, dir: string, options: ExecuteOp
 
 async function prepareInput(node: ResolvedNode, name: string, source: ResolvedInput, dir: string, options: ExecuteOptions): Promise<unknown> {
   const port = (node.step.inputs as Ports)[name] as Port;
-  const record = options.upstreamOutputs(source.node)?.[source.output];
-  if (record === undefined) throw new Error(`internal: output ${source.node}.${source.output} is not available`);
+  const given = options.given?.[name];
+  const record = given === undefined ? options.upstreamOutputs(source.node)?.[source.output] : given.kind === 'record' ? given.record : undefined;
+  if (record === undefined && given?.kind !== 'value') throw new Error(`internal: output ${source.node}.${source.output} is not available`);
   if (port.kind === 'json') {
-    const raw = JSON.parse((await options.store.readBytes(record.digest)).toString('utf8')) as unknown;
+    const raw =
+      given?.kind === 'value' ? given.value : (JSON.parse((await options.store.readBytes((record as OutputRecord).digest)).toString('utf8')) as unknown);
     const parsed = port.schema.safeParse(raw);
     if (!parsed.success) {
-      throw new FlywheelError(
-        'INPUT_INVALID',
-        `input ${name} from ${source.node}.${source.output} does not match its schema: ${zodIssues(parsed.error, name)}`,
-        {
-          fix: 'make the two ports declare compatible schemas',
-        },
-      );
+      const what = given === undefined ? `from ${source.node}.${source.output}` : `(an element of ${source.node}.${source.output})`;
+      throw new FlywheelError('INPUT_INVALID', `input ${name} ${what} does not match its schema: ${zodIssues(parsed.error, name)}`, {
+        fix: given === undefined ? 'make the two ports declare compatible schemas' : "make every element of the collection match the input's schema",
+      });
     }
     return parsed.data;
   }
+  if (record === undefined) throw new Error(`internal: input ${name} of ${node.id} has no stored record`);
   if (port.kind === 'dir') {
     const target = join(dir, name);
     await materializeDirectory(options.store, record.digest, target);

@@ -9,7 +9,10 @@ import { executeOnce, type ExecuteOutcome } from './execute-once.js';
 import { KeyResolver } from './resolve-key.js';
 import { lastFinishedRun, newRunId } from './run-history.js';
 import { RunRecorder } from './run-recorder.js';
-import type { ResolvedPipeline } from './validate.js';
+import type { ResolvedNode, ResolvedPipeline } from './validate.js';
+import { coreNode } from './core-node.js';
+import { assembleMap } from './map/assemble-map.js';
+import { executeElements } from './map/execute-elements.js';
 
 export type { RunEvent } from './core/run-protocol.js';
 
@@ -83,10 +86,12 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     repair: true,
     lastRun: () => (lastRun ??= lastFinishedRun(store, pipeline.name, runId).then(indexLastRun)),
   });
-  const core = new RunCore(
-    pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id, upstream: n.upstream })),
-    { mode: 'run', header, now: Date.now, ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }) },
-  );
+  const core = new RunCore(pipeline.nodes.map(coreNode), {
+    mode: 'run',
+    header,
+    now: Date.now,
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+  });
   const abort = new AbortController();
 
   return new Promise<RunRecord>((resolve, reject) => {
@@ -129,6 +134,46 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
       feed(outcomeEvent(command.id, runId, outcome));
     };
 
+    const nodeOf = (id: string): ResolvedNode => {
+      const node = pipeline.byId.get(id);
+      if (node === undefined) throw new Error(`internal: no node ${id}`);
+      return node;
+    };
+
+    // Each chunk is one invocation here (the core hands them out under --concurrency).
+    const executeChunk = async (command: Extract<CoreCommand, { type: 'execute-elements' }>): Promise<void> => {
+      const results = await executeElements({
+        node: nodeOf(command.id),
+        key: command.key,
+        indices: command.indices,
+        lookAgain: command.lookAgain,
+        runId,
+        upstream: command.upstream,
+        upstreamKeys: command.upstreamKeys,
+        store,
+        env,
+        log: log.child({ stepId: command.id }),
+        signal: abort.signal,
+        parallel: command.indices.length,
+      }).catch((error: unknown) => {
+        const { code, message } = classifyError(error);
+        return command.indices.map((index) => ({ index, status: 'failed' as const, error: { code, message } }));
+      });
+      feed({ type: 'elements-done', id: command.id, results });
+    };
+
+    const assemble = async (command: Extract<CoreCommand, { type: 'assemble' }>): Promise<void> => {
+      try {
+        const { outputs, keys } = await assembleMap({ ...command, node: nodeOf(command.id), runId, store, env });
+        log.info({ stepId: command.id, durationMs: command.durationMs }, 'map assembled');
+        feed({ type: 'assembled', id: command.id, outputs, keys });
+      } catch (error) {
+        const { code, message } = classifyError(error);
+        log.error({ stepId: command.id, code, err: message }, 'map could not be assembled');
+        feed({ type: 'failed', id: command.id, error: { code, message } });
+      }
+    };
+
     const carryOut = (command: CoreCommand): void => {
       switch (command.type) {
         case 'notify':
@@ -165,6 +210,12 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
           execute(command).catch((error: unknown) =>
             feed({ type: 'failed', id: command.id, error: { code: 'STEP_FAILED', message: `internal error: ${classifyError(error).message}` } }),
           );
+          break;
+        case 'execute-elements':
+          void executeChunk(command);
+          break;
+        case 'assemble':
+          void assemble(command);
           break;
         case 'save':
           // A killed run's record still shows what finished; a store that cannot take it costs only that.

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { computeCacheKey, readableComponents, type InputComponent, type KeyComponents, type PortSignature } from '../cache/cache-key.js';
-import type { CacheKey } from '../cache/digest.js';
+import type { CacheKey, Digest } from '../cache/digest.js';
 import type { OutputRecord } from '../cache/records.js';
 import type { AnyStep } from './define-step.js';
 import type { Ports } from './ports.js';
@@ -29,20 +29,38 @@ export function portSignature(step: AnyStep): PortSignature {
   return { inputs, outputs };
 }
 
+/** One element (or batch) of a map, as its key sees it: the digest of what its `over` input receives. */
+export interface ElementInput {
+  digest: Digest;
+  fileName?: string | undefined;
+}
+
 /**
  * The components of a node's cache key once its upstream outputs are known. Inputs are the upstream
  * output *digests*, never upstream keys: identical upstream bytes keep this key unchanged.
+ * A map node's key also names its `over` input and batch size; with `element`, the key is that of one
+ * invocation instead, whose `over` input is the element: the very key a plain use of the step with
+ * that input would have, so the two share results.
  */
 export function nodeKey(
   node: ResolvedNode,
   upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined,
   env: NodeJS.ProcessEnv = process.env,
   external?: unknown,
+  element?: ElementInput,
 ): { key: CacheKey; components: KeyComponents } {
   const inputs: Record<string, InputComponent | null> = {};
   for (const [name, source] of Object.entries(node.inputs)) {
     if (source === null) {
       inputs[name] = null;
+      continue;
+    }
+    if (element !== undefined && name === node.map?.over) {
+      inputs[name] = {
+        from: `${source.node}.${source.output}[]`,
+        digest: element.digest,
+        ...(element.fileName === undefined ? {} : { fileName: element.fileName }),
+      };
       continue;
     }
     const output = upstreamOutputs(source.node)?.[source.output];
@@ -57,6 +75,7 @@ export function nodeKey(
     inputs,
     env: envComponent(node.step.env ?? [], env),
     ...(external === undefined ? {} : { external }),
+    ...(node.map === undefined || element !== undefined ? {} : { map: { over: node.map.over, batchSize: node.map.batchSize } }),
   };
   // The key hashes the typed config (a bigint is not its string); records keep the readable copy.
   return { key: computeCacheKey(components), components: readableComponents(components) };

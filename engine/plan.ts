@@ -6,6 +6,7 @@ import { feeder, RunCore } from './core/run-core.js';
 import type { CoreCommand, Plan, Resolution } from './core/run-protocol.js';
 import { indexLastRun } from './decide.js';
 import { portSignature } from './node-key.js';
+import { coreNode } from './core-node.js';
 import { KeyResolver } from './resolve-key.js';
 import { lastFinishedRun } from './run-history.js';
 import type { ResolvedPipeline } from './validate.js';
@@ -55,16 +56,13 @@ export async function planPipeline(pipeline: ResolvedPipeline, store: Store, opt
     );
     return own.codes.some((c) => c === 'config-changed' || c === 'version-changed' || c === 'interface-changed') ? own.reason : undefined;
   };
-  const core = new RunCore(
-    pipeline.nodes.map((n) => ({ id: n.id, step: n.step.id, upstream: n.upstream })),
-    {
-      mode: 'plan',
-      lookAhead: true, // one batch: hits are looked up along each chain without a round through the core
-      header: { format: 'flywheel.run/v1', runId: 'plan', pipeline: pipeline.name, startedAt: new Date().toISOString(), host: '', pid: 0, overrides: [] },
-      now: Date.now,
-      ownChanges,
-    },
-  );
+  const core = new RunCore(pipeline.nodes.map(coreNode), {
+    mode: 'plan',
+    lookAhead: true, // one batch: hits are looked up along each chain without a round through the core
+    header: { format: 'flywheel.run/v1', runId: 'plan', pipeline: pipeline.name, startedAt: new Date().toISOString(), host: '', pid: 0, overrides: [] },
+    now: Date.now,
+    ownChanges,
+  });
   // A plan reports what it cannot find out, rather than guessing.
   const failOn = (resolution: Resolution): void => {
     if (resolution.kind === 'error') throw new FlywheelError(resolution.error.code, `step ${resolution.id}: ${resolution.error.message}`);

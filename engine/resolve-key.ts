@@ -7,6 +7,7 @@ import { decide, type LastRun } from './decide.js';
 import { externalState } from './external-state.js';
 import { nodeKey } from './node-key.js';
 import type { ResolvedNode, ResolvedPipeline } from './validate.js';
+import { resolveMap } from './map/resolve-map.js';
 
 /**
  * The one way a node's key is made once its upstream outputs are known: the outside state its
@@ -47,8 +48,9 @@ export class KeyResolver {
   async resolve(node: ResolvedNode, upstream: (nodeId: string) => Outputs | undefined): Promise<Resolution> {
     const { store, repair, lastRun } = this.options;
     try {
-      const { key, components } = await keyOf(node, upstream, this.options.env);
       const forced = this.options.forceAll ? 'all' : this.force.has(node.id) ? 'step' : undefined;
+      if (node.map !== undefined) return await resolveMap(node, upstream, { store, env: this.options.env, forced, repair, lastRun });
+      const { key, components } = await keyOf(node, upstream, this.options.env);
       const decision = await decide(node, key, components, { store, forced, repair, lastRun });
       if (decision.hit) {
         const { entry } = decision;

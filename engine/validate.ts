@@ -10,6 +10,8 @@ import { isQueueName, QUEUES } from './core/queues.js';
 import { topologicalOrder } from './graph.js';
 import type { Port, Ports } from './ports.js';
 import { configFix } from './config-hints.js';
+import { nodeOutputPorts, type MapSpec } from './map/map-ports.js';
+import type { PipelineNode } from './define-pipeline.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
@@ -34,6 +36,8 @@ export interface ResolvedNode {
   code: CodeFingerprint | undefined;
   /** What a hit computed by other code does: the pipeline's setting, else the step's, else `rerun`. */
   onCodeChange: OnCodeChange;
+  /** Set for a map node (`p.map`): the input fed element by element, the batch size, the success ratio. */
+  map?: MapSpec;
 }
 
 export interface ResolvedPipeline {
@@ -91,6 +95,52 @@ function checkStepDefinition(id: string, step: AnyStep, resources: Resources, pr
   return problems.length === before;
 }
 
+/** A map's `over`, batch size and success ratio (its wiring is checked with the other inputs). */
+function checkMapSpec(node: PipelineNode, problems: Problem[]): void {
+  const map = node.map as MapSpec;
+  const bad = (message: string, fix: string): void => void problems.push({ code: 'MAP_INVALID', stepId: node.id, message, fix });
+  const inputs = node.step.inputs as Ports;
+  if (map.over === '' || inputs[map.over] === undefined) {
+    const named = Object.keys(node.inputs).filter((n) => !(n in inputs) || map.over === '');
+    bad(
+      map.over === '' ? 'p.map needs exactly one input in `over`' : `over names ${JSON.stringify(map.over)}, which is not an input of step ${node.step.id}`,
+      `write over: { <input>: <step>.out.<collection> } with one of its inputs: ${Object.keys(inputs).join(', ') || '(none)'}${named.length > 0 ? '' : ''}`,
+    );
+    return;
+  }
+  if (!(Number.isInteger(map.batchSize) && map.batchSize >= 1))
+    bad(`batchSize must be a whole number ≥ 1, got ${String(map.batchSize)}`, 'write e.g. batchSize: 50');
+  if (map.batchSize > 1 && inputs[map.over]?.kind !== 'json')
+    bad(
+      `batchSize ${map.batchSize} needs a JSON input, but ${map.over} is a ${inputs[map.over]?.kind ?? '?'}`,
+      'map shards one file at a time (leave batchSize out)',
+    );
+  if (!(typeof map.minSuccessRatio === 'number' && map.minSuccessRatio > 0 && map.minSuccessRatio <= 1))
+    bad(
+      `minSuccessRatio must be a number above 0 and at most 1, got ${String(map.minSuccessRatio)}`,
+      'write e.g. minSuccessRatio: 0.95 (1, the default, needs every element)',
+    );
+}
+
+/** What a map's `over` input may read: JSON elements from a JSON array or JSON Lines, files from a directory of shards. */
+function checkMapSource(id: string, name: string, port: Port, source: Port, from: string, map: MapSpec, problems: Problem[]): boolean {
+  const fits = port.kind === 'json' ? source.kind === 'json' || source.kind === 'file' : port.kind === 'file' && source.kind === 'dir';
+  if (fits) return true;
+  const wants =
+    port.kind === 'json'
+      ? 'a JSON array or a JSON Lines file'
+      : port.kind === 'file'
+        ? 'a directory of shards'
+        : 'nothing: a directory input cannot receive elements';
+  problems.push({
+    code: 'INPUT_KIND_MISMATCH',
+    stepId: id,
+    message: `map input ${name} (${port.kind}${map.batchSize > 1 ? `, batches of ${map.batchSize}` : ''}) takes ${wants}, but ${from} is a ${source.kind}`,
+    fix: port.kind === 'dir' ? 'map over a json() or file() input' : `wire ${wants} to over.${name}`,
+  });
+  return false;
+}
+
 /**
  * Checks a whole pipeline before anything runs and returns every problem at once, each with the step,
  * a stable code and a fix. On success returns the resolved pipeline the planner and executors use.
@@ -114,6 +164,7 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
       fix: 'write onCodeChange: "rerun" (the default) or "warn"',
     });
   const seen = new Map<string, AnyStep>();
+  const declaredNodes = new Map<string, PipelineNode>();
   // The step id names the code in every cache key: two different definitions under one id would share results.
   const definitions = new Map<string, AnyStep>();
   for (const node of definition.nodes) {
@@ -141,7 +192,10 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
         message: `two steps share the id ${JSON.stringify(node.id)}`,
         fix: 'give one of them its own id: p.add(step, { id: "other-name", ... })',
       });
-    } else seen.set(node.id, node.step);
+    } else {
+      seen.set(node.id, node.step);
+      declaredNodes.set(node.id, node);
+    }
   }
   for (const stepId of Object.keys(overrides)) {
     if (!seen.has(stepId)) {
@@ -191,14 +245,20 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
         });
         continue;
       }
-      const sourcePort = (source.outputs as Ports)[ref.output];
+      const sourcePorts = nodeOutputPorts(declaredNodes.get(ref.node) ?? { step: source });
+      const sourcePort = sourcePorts[ref.output];
       if (sourcePort === undefined) {
         problems.push({
           code: 'UNKNOWN_OUTPUT',
           stepId: node.id,
           message: `input ${name} reads output ${JSON.stringify(ref.output)} of ${ref.node}, which has no such output`,
-          fix: `use one of its outputs: ${Object.keys(source.outputs as Ports).join(', ') || '(none)'}`,
+          fix: `use one of its outputs: ${Object.keys(sourcePorts).join(', ') || '(none)'}`,
         });
+        continue;
+      }
+      if (node.map?.over === name) {
+        if (checkMapSource(node.id, name, port, sourcePort, `${ref.node}.${ref.output}`, node.map, problems))
+          inputs[name] = { node: ref.node, output: ref.output };
         continue;
       }
       if (sourcePort.kind !== port.kind) {
@@ -223,6 +283,8 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
           fix: `wire it in p.add(${step.id}, { inputs: { ${name}: <step>.out.<output> } }) or declare it optional`,
         });
     }
+
+    if (node.map !== undefined) checkMapSpec(node, problems);
 
     const override = overrides[node.id];
     const parsed = step.config.safeParse(deepMerge(node.config, coerceToSchema(step.config, override ?? {})));
@@ -272,6 +334,7 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
       heartbeatTimeoutMs: resources.heartbeatTimeout === undefined ? undefined : parseIsoDuration(resources.heartbeatTimeout),
       code: codeFingerprintOf(step),
       onCodeChange: definition.onCodeChange ?? step.onCodeChange ?? 'rerun',
+      ...(node.map === undefined ? {} : { map: node.map }),
     });
   }
 

@@ -1,14 +1,45 @@
 import type { KeyComponents } from '../../cache/cache-key.js';
-import type { CacheKey } from '../../cache/digest.js';
-import type { ReasonCode, StepRunRecord, StepStatus } from '../../cache/records.js';
+import type { CacheKey, Digest } from '../../cache/digest.js';
+import type { ElementCounts, ReasonCode, StepRunRecord, StepStatus } from '../../cache/records.js';
 import type { Progress } from '../define-step.js';
-import type { CoreCommand, CoreEvent, CoreNode, CoreSnapshot, Outputs, PlannedStep, Resolution, RunHeader, StepError, StepProgress } from './run-protocol.js';
+import { fromRanges, toRanges } from './index-ranges.js';
+import type {
+  CoreCommand,
+  CoreEvent,
+  CoreNode,
+  CoreSnapshot,
+  ElementResult,
+  Outputs,
+  PlannedStep,
+  Resolution,
+  RunHeader,
+  StepError,
+  StepProgress,
+} from './run-protocol.js';
 
 /**
  * Where a node is in its life. `queued` misses wait for a concurrency slot; `sharing` ones wait for
  * another node of this run with the same key; `would-run` is a plan's miss (nothing executes in a plan).
  */
-type Phase = 'waiting' | 'resolving' | 'queued' | 'executing' | 'sharing' | 'settled' | 'would-run';
+type Phase = 'waiting' | 'resolving' | 'queued' | 'executing' | 'sharing' | 'settled' | 'would-run' | 'mapping' | 'assembling';
+
+/** The failures a record keeps with their errors; the count covers the rest. */
+const FAILURES_KEPT = 100;
+
+/** A map's invocations while it runs: what is left to hand out, in flight, and how each ended. */
+interface MapWork {
+  total: number;
+  /** Found cached when the map was looked up. */
+  cached: number;
+  pending: number[];
+  /** Chunks handed out and not yet reported. */
+  inFlight: number;
+  executed: number[];
+  /** Computed by another run while this one waited. */
+  reused: number;
+  failed: number[];
+  failures: Array<{ index: number; code: string; message: string }>;
+}
 
 interface Slot {
   readonly node: CoreNode;
@@ -29,6 +60,10 @@ interface Slot {
   /** The settled record, until a save or the final record has taken it. */
   record?: StepRunRecord;
   progress: Progress | undefined;
+  /** A map's invocations, from its look-up on. */
+  work?: MapWork;
+  /** A plan's map: how many invocations it has, are cached and would run. */
+  planned?: { total: number; cached: number; run: string };
 }
 
 export interface RunCoreOptions {
@@ -50,6 +85,8 @@ export interface RunCoreOptions {
    * each node as its upstream settle and need no look-ahead: nodes below a miss would only come back.
    */
   lookAhead?: boolean;
+  /** Most invocations of a map in one `execute-elements` command (Temporal: a chunk per activity). Default 1. */
+  elementsPerCommand?: (id: string) => number;
   /** In a plan, a pending step's own changes (config, version, interface) relative to the last run. */
   ownChanges?: (id: string) => string | undefined;
   /** State carried over from an earlier generation of this run. */
@@ -91,6 +128,8 @@ export class RunCore {
   /** Waiting nodes whose upstream are all executed or cached: where the next resolve batch starts. */
   private readonly frontier = new Set<Slot>();
   private readonly queue: Slot[] = [];
+  /** Maps with invocations left to hand out, in the order they started. */
+  private readonly mapping: Slot[] = [];
   /** The node executing (or queued to execute) each key in this run. */
   private readonly keyOwners = new Map<CacheKey, Slot>();
   private readonly concurrency: number;
@@ -180,6 +219,12 @@ export class RunCore {
       case 'failed':
         this.onFailed(event.id, event.error, event.attempts);
         break;
+      case 'elements-done':
+        this.onElementsDone(event.id, event.results);
+        break;
+      case 'assembled':
+        this.onAssembled(event.id, event.outputs, event.keys);
+        break;
       case 'saved':
         if (!event.ok && this.saving !== undefined) {
           this.unsaved = [...this.saving, ...this.unsaved];
@@ -236,7 +281,7 @@ export class RunCore {
 
   progress(): StepProgress[] {
     return this.slots.map((slot) => {
-      const running = slot.phase === 'executing' || slot.phase === 'sharing';
+      const running = slot.phase === 'executing' || slot.phase === 'sharing' || slot.phase === 'mapping' || slot.phase === 'assembling';
       const status: StepStatus = slot.status ?? (running ? 'running' : 'pending');
       const reason = slot.record?.reason ?? slot.miss?.reason ?? (slot.phase === 'resolving' ? 'looking up the cache' : '');
       return {
@@ -268,6 +313,7 @@ export class RunCore {
         planned.reason = slot.miss.reason;
         planned.cacheKey = slot.key;
         planned.components = slot.components;
+        if (slot.planned !== undefined) planned.elements = slot.planned;
       } else {
         const waitingFor = slot.upstream.filter((u) => u.status !== 'cached').map((u) => u.node.id);
         const own = this.options.ownChanges?.(slot.node.id);
@@ -297,18 +343,20 @@ export class RunCore {
     slot.key = resolution.key;
     slot.components = resolution.components;
     if (resolution.kind === 'hit') {
+      const { elements } = resolution;
       this.settle(slot, {
         id: slot.node.id,
         step: slot.node.step,
         status: 'cached',
         cacheKey: resolution.key,
         reasonCodes: ['cache-hit'],
-        reason: `cache hit (computed by run ${resolution.computedBy})`,
+        reason: `cache hit (computed by run ${resolution.computedBy})${elements === undefined ? '' : `: ${elements.total.toLocaleString('en-US')} elements`}`,
         components: resolution.components,
         outputs: resolution.outputs,
         durationMs: 0,
         savedMs: resolution.savedMs,
         ...(resolution.warning === undefined ? {} : { warning: resolution.warning }),
+        ...(elements === undefined ? {} : { elements: this.counts(slot, { cachedAll: elements.total, keys: elements.keys }) }),
       });
       return;
     }
@@ -316,6 +364,7 @@ export class RunCore {
     slot.miss = { codes: resolution.codes, reason: resolution.reason, lookAgain };
     if (this.options.mode === 'plan') {
       slot.phase = 'would-run';
+      if (resolution.kind === 'map') slot.planned = resolution.elements;
       return;
     }
     if (this.cancelled) {
@@ -331,9 +380,144 @@ export class RunCore {
       this.notify({ type: 'step-running', id: slot.node.id, reason: resolution.reason });
       return;
     }
-    slot.phase = 'queued';
     this.keyOwners.set(resolution.key, slot);
+    if (resolution.kind === 'map') {
+      this.startMap(slot, resolution.elements);
+      return;
+    }
+    slot.phase = 'queued';
     this.queue.push(slot);
+  }
+
+  /** A map starts at once (its look-up found what to run); its invocations take slots as they are handed out. */
+  private startMap(slot: Slot, elements: Extract<Resolution, { kind: 'map' }>['elements']): void {
+    slot.phase = 'mapping';
+    slot.startedAt = this.options.now();
+    slot.work = {
+      total: elements.total,
+      cached: elements.cached,
+      pending: fromRanges(elements.run),
+      inFlight: 0,
+      executed: [],
+      reused: 0,
+      failed: [],
+      failures: [],
+    };
+    this.notify({ type: 'step-running', id: slot.node.id, reason: slot.miss?.reason ?? '' });
+    if (slot.work.pending.length > 0) this.mapping.push(slot);
+    else this.completeMap(slot);
+  }
+
+  private onElementsDone(id: string, results: readonly ElementResult[]): void {
+    const slot = this.byId.get(id);
+    const work = slot?.work;
+    if (slot?.phase !== 'mapping' || work === undefined) return;
+    this.executing--;
+    work.inFlight--;
+    for (const result of results) {
+      if (result.status === 'executed') work.executed.push(result.index);
+      else if (result.status === 'cached') work.reused++;
+      else {
+        work.failed.push(result.index);
+        if (work.failures.length < FAILURES_KEPT) {
+          const error = result.error ?? { code: 'STEP_FAILED', message: 'failed' };
+          work.failures.push({ index: result.index, code: error.code, message: error.message });
+        }
+      }
+    }
+    const done = work.cached + work.executed.length + work.reused + work.failed.length;
+    const failed = work.failed.length === 0 ? '' : `, ${work.failed.length.toLocaleString('en-US')} failed`;
+    const progress: Progress = {
+      fraction: work.total === 0 ? 1 : done / work.total,
+      message: `${done.toLocaleString('en-US')}/${work.total.toLocaleString('en-US')} elements${failed}`,
+    };
+    slot.progress = progress;
+    this.notify({ type: 'step-progress', id, progress });
+    this.completeMap(slot);
+  }
+
+  /** Once every invocation has ended: too many failures fail the map; otherwise its collection is assembled. */
+  private completeMap(slot: Slot): void {
+    const work = slot.work;
+    if (work === undefined || work.pending.length > 0 || work.inFlight > 0) return;
+    const upstream = this.upstreamOf(slot);
+    if (this.cancelled) return this.failWithSharers(slot, { code: 'STEP_CANCELLED', message: 'run cancelled while the map ran' }, undefined);
+    const ratio = slot.node.map?.minSuccessRatio ?? 1;
+    const succeeded = work.total - work.failed.length;
+    if (work.total > 0 && succeeded / work.total < ratio) {
+      const first = work.failures
+        .slice(0, 3)
+        .map((f) => `element ${f.index}: ${f.code} ${f.message}`)
+        .join('; ');
+      const message = `${work.failed.length} of ${work.total} elements failed; minSuccessRatio ${ratio} needs ${Math.ceil(ratio * work.total)} to succeed (${first})`;
+      return this.failWithSharers(slot, { code: 'MAP_ELEMENTS_FAILED', message }, undefined);
+    }
+    if (slot.key === undefined || slot.components === undefined) return;
+    slot.phase = 'assembling';
+    this.executing++;
+    const now = this.options.now();
+    this.out.push({
+      type: 'assemble',
+      id: slot.node.id,
+      key: slot.key,
+      components: slot.components,
+      leftOut: [...work.failed].sort((a, b) => a - b),
+      durationMs: now - (slot.startedAt ?? now),
+      upstream: upstream.outputs,
+    });
+  }
+
+  private onAssembled(id: string, outputs: Outputs, keys: Digest): void {
+    const slot = this.byId.get(id);
+    if (slot?.phase !== 'assembling' || slot.key === undefined || slot.miss === undefined) return;
+    this.executing--;
+    const now = this.options.now();
+    const durationMs = now - (slot.startedAt ?? now);
+    this.settle(slot, {
+      id: slot.node.id,
+      step: slot.node.step,
+      status: 'executed',
+      cacheKey: slot.key,
+      reasonCodes: slot.miss.codes,
+      reason: slot.miss.reason,
+      components: slot.components,
+      outputs,
+      durationMs,
+      startedAt: this.iso(slot.startedAt ?? now),
+      elements: this.counts(slot, { keys }),
+    });
+    for (const sharer of slot.sharers.splice(0)) {
+      this.settle(sharer, {
+        id: sharer.node.id,
+        step: sharer.node.step,
+        status: 'cached',
+        cacheKey: slot.key,
+        reasonCodes: ['shared-execution'],
+        reason: 'computed once by another step of this run while this step waited',
+        components: sharer.components,
+        outputs,
+        durationMs: now - (sharer.startedAt ?? now),
+        savedMs: durationMs,
+      });
+    }
+  }
+
+  /** A map's element counts for its record: from its work, or all cached (`cachedAll`) for a whole hit. */
+  private counts(slot: Slot, from: { cachedAll?: number; keys?: Digest }): ElementCounts {
+    const batchSize = slot.node.map?.batchSize ?? 1;
+    const work = slot.work;
+    const base = { ...(batchSize > 1 ? { batchSize } : {}), ...(from.keys === undefined ? {} : { keys: from.keys }) };
+    if (work === undefined) return { total: from.cachedAll ?? 0, executed: 0, cached: from.cachedAll ?? 0, failed: 0, ...base };
+    return {
+      total: work.total,
+      executed: work.executed.length,
+      cached: work.cached + work.reused,
+      failed: work.failed.length,
+      ...base,
+      ...(work.executed.length === 0 ? {} : { executedIndices: toRanges(work.executed) }),
+      ...(work.failures.length === 0 ? {} : { failures: [...work.failures].sort((a, b) => a.index - b.index) }),
+      ...(work.failed.length === 0 ? {} : { leftOut: toRanges(work.failed) }),
+    };
   }
 
   private onBatchOver(batch: number, error: StepError | undefined): void {
@@ -403,8 +587,14 @@ export class RunCore {
 
   private onFailed(id: string, error: StepError, attempts: number | undefined): void {
     const slot = this.byId.get(id);
-    if (slot?.phase !== 'executing' || slot.key === undefined) return;
+    if ((slot?.phase !== 'executing' && slot?.phase !== 'assembling') || slot.key === undefined) return;
     this.executing--;
+    this.failWithSharers(slot, error, attempts);
+  }
+
+  /** The step fails, and so do the nodes of this run waiting to share its execution. */
+  private failWithSharers(slot: Slot, error: StepError, attempts: number | undefined): void {
+    if (slot.key === undefined) return;
     this.keyOwners.delete(slot.key);
     for (const failed of [slot, ...slot.sharers.splice(0)]) {
       const now = this.options.now();
@@ -421,6 +611,7 @@ export class RunCore {
         durationMs: now - (failed.startedAt ?? now),
         error,
         ...(attempts !== undefined && attempts > 0 && failed === slot ? { attempts } : {}),
+        ...(failed === slot && slot.work !== undefined ? { elements: this.counts(slot, {}) } : {}),
       });
     }
   }
@@ -433,6 +624,11 @@ export class RunCore {
       if (slot.phase === 'waiting' || slot.phase === 'queued') this.skip(slot, 'cancelled', 'run cancelled');
     }
     this.queue.length = 0;
+    // A map stops handing out invocations; it fails once those in flight are reported.
+    for (const slot of this.mapping.splice(0)) {
+      if (slot.work !== undefined) slot.work.pending.length = 0;
+      this.completeMap(slot);
+    }
   }
 
   // ---- settling ----
@@ -510,7 +706,10 @@ export class RunCore {
         // Hits that arrive after a cancel still settle; what they unblock does not start.
         for (const slot of [...this.frontier]) this.skip(slot, 'cancelled', 'run cancelled');
       } else if (!this.draining) {
-        while (this.executing < this.concurrency && this.queue.length > 0) this.execute(this.queue.shift() as Slot);
+        while (this.executing < this.concurrency && (this.queue.length > 0 || this.mapping.length > 0)) {
+          if (this.queue.length > 0) this.execute(this.queue.shift() as Slot);
+          else this.executeElements(this.mapping[0] as Slot);
+        }
         while (this.batches.size < this.maxResolving && this.frontier.size > 0) this.resolveBatch();
       }
       this.finishOrSave();
@@ -521,19 +720,56 @@ export class RunCore {
     return out;
   }
 
+  private upstreamOf(slot: Slot): { outputs: Record<string, Outputs>; keys: Record<string, CacheKey> } {
+    const outputs: Record<string, Outputs> = {};
+    const keys: Record<string, CacheKey> = {};
+    for (const up of slot.upstream) {
+      if (up.outputs !== undefined) outputs[up.node.id] = up.outputs;
+      if (up.key !== undefined) keys[up.node.id] = up.key;
+    }
+    return { outputs, keys };
+  }
+
   private execute(slot: Slot): void {
     if (slot.key === undefined || slot.miss === undefined || slot.components === undefined) return;
     slot.phase = 'executing';
     slot.startedAt = this.options.now();
     this.executing++;
-    const upstream: Record<string, Outputs> = {};
-    const upstreamKeys: Record<string, CacheKey> = {};
-    for (const up of slot.upstream) {
-      if (up.outputs !== undefined) upstream[up.node.id] = up.outputs;
-      if (up.key !== undefined) upstreamKeys[up.node.id] = up.key;
-    }
+    const upstream = this.upstreamOf(slot);
     this.notify({ type: 'step-running', id: slot.node.id, reason: slot.miss.reason });
-    this.out.push({ type: 'execute', id: slot.node.id, key: slot.key, components: slot.components, lookAgain: slot.miss.lookAgain, upstream, upstreamKeys });
+    this.out.push({
+      type: 'execute',
+      id: slot.node.id,
+      key: slot.key,
+      components: slot.components,
+      lookAgain: slot.miss.lookAgain,
+      upstream: upstream.outputs,
+      upstreamKeys: upstream.keys,
+    });
+  }
+
+  /** Hands out the map's next chunk of invocations; a map with none left leaves the hand-out list. */
+  private executeElements(slot: Slot): void {
+    const work = slot.work;
+    if (work === undefined || slot.key === undefined || slot.miss === undefined) {
+      this.mapping.shift();
+      return;
+    }
+    const size = Math.max(1, this.options.elementsPerCommand?.(slot.node.id) ?? 1);
+    const indices = work.pending.splice(0, size);
+    if (work.pending.length === 0) this.mapping.splice(this.mapping.indexOf(slot), 1);
+    work.inFlight++;
+    this.executing++;
+    const upstream = this.upstreamOf(slot);
+    this.out.push({
+      type: 'execute-elements',
+      id: slot.node.id,
+      key: slot.key,
+      lookAgain: slot.miss.lookAgain,
+      indices,
+      upstream: upstream.outputs,
+      upstreamKeys: upstream.keys,
+    });
   }
 
   /**

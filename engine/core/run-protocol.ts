@@ -1,7 +1,7 @@
 // What goes into and comes out of the run core. Plain data only: the Temporal workflow imports these
 // types too, so nothing here may need Node at run time (record types are imported as types).
 import type { KeyComponents } from '../../cache/cache-key.js';
-import type { CacheKey } from '../../cache/digest.js';
+import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { OutputRecord, ReasonCode, RunRecord, StepRunRecord, StepStatus } from '../../cache/records.js';
 import type { Progress } from '../define-step.js';
 
@@ -14,6 +14,15 @@ export interface CoreNode {
   /** The step definition's id. */
   readonly step: string;
   readonly upstream: readonly string[];
+  /** Set for a map node: its invocations are handed out one chunk at a time and must succeed in this share. */
+  readonly map?: { readonly minSuccessRatio: number; readonly batchSize: number };
+}
+
+/** How one invocation of a map ended: executed here, reused (another run computed it meanwhile), or failed. */
+export interface ElementResult {
+  index: number;
+  status: 'executed' | 'cached' | 'failed';
+  error?: StepError;
 }
 
 /** Why a step failed, as its record keeps it. */
@@ -31,6 +40,19 @@ export type Resolution =
       savedMs: number;
       /** The result is used, but the user should hear about it (a result of other code, onCodeChange: 'warn'). */
       warning?: string;
+      /** A whole map's hit: how many invocations its collection holds and the blob of their keys. */
+      elements?: { total: number; keys: Digest };
+    }
+  /** A map whose whole collection missed: each invocation was looked up; `run` lists those to execute (index ranges). */
+  | {
+      kind: 'map';
+      id: string;
+      key: CacheKey;
+      components: KeyComponents;
+      codes: ReasonCode[];
+      reason: string;
+      rejected: boolean;
+      elements: { total: number; cached: number; run: string };
     }
   | { kind: 'miss'; id: string; key: CacheKey; components: KeyComponents; codes: ReasonCode[]; reason: string; rejected: boolean }
   /** The key could not be made (e.g. the step's outside state is unreadable): the step fails. */
@@ -48,6 +70,10 @@ export type CoreEvent =
   /** The key was executed, by this run or (`computedBy` another run) by someone it waited for. */
   | { type: 'executed'; id: string; outputs: Outputs; durationMs: number; computedBy: string; attempts: number }
   | { type: 'failed'; id: string; error: StepError; attempts?: number }
+  /** A chunk of a map's invocations is over (each executed, reused or failed). */
+  | { type: 'elements-done'; id: string; results: ElementResult[] }
+  /** A map's collection is stored (`keys`: the blob listing its invocations' keys). */
+  | { type: 'assembled'; id: string; outputs: Outputs; keys: Digest }
   /** The last `save` is stored (`ok`), or could not be: its records go into the next save or the final record. */
   | { type: 'saved'; ok: boolean }
   /** Start nothing new; finish and save what is in flight (Temporal's continue-as-new), until `idle`. */
@@ -79,6 +105,26 @@ export type CoreCommand =
       lookAgain: boolean;
       upstream: Record<string, Outputs>;
       upstreamKeys: Record<string, CacheKey>;
+    }
+  /** Execute these invocations of a map (each once across processes, as `execute` does a key), then report them. */
+  | {
+      type: 'execute-elements';
+      id: string;
+      key: CacheKey;
+      lookAgain: boolean;
+      indices: number[];
+      upstream: Record<string, Outputs>;
+      upstreamKeys: Record<string, CacheKey>;
+    }
+  /** Store a map's collection from its invocations' results, leaving out `leftOut`; the whole map's entry only when none is left out. */
+  | {
+      type: 'assemble';
+      id: string;
+      key: CacheKey;
+      components: KeyComponents;
+      leftOut: number[];
+      durationMs: number;
+      upstream: Record<string, Outputs>;
     }
   /** Store these finished step records now (a killed run's record must show them); answer `saved`. */
   | { type: 'save'; steps: StepRunRecord[] }
@@ -117,6 +163,8 @@ export interface PlannedStep {
   savedMs?: number;
   /** For cached steps: something to warn about (the result was computed by other code, onCodeChange: 'warn'). */
   warning?: string;
+  /** For a map that runs: its invocations, how many are cached and which run (index ranges). */
+  elements?: { total: number; cached: number; run: string };
 }
 
 export interface Plan {

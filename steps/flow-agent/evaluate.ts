@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json } from 'flywheel';
 import { FlowWorkflow } from './flow-workflow.js';
-import { mapBounded } from './map-bounded.js';
+import { mapBounded } from 'flywheel';
 import { llmApiKey } from './openai-endpoint.js';
 import { predictWorkflow, RetrievalModel } from './retrieval-model.js';
 import { ServedModelRef } from './serve-adapter.js';

@@ -12,7 +12,7 @@ import { writeReport } from '../report-document.js';
 import { SeededRandom } from '../seeded-random.js';
 import type { TrafficRecord } from './fixture-data.js';
 import { FlowWorkflow } from './flow-workflow.js';
-import { mapBounded } from './map-bounded.js';
+import { mapBounded } from 'flywheel';
 import { llmApiKey } from './openai-endpoint.js';
 import { predictWorkflow, RetrievalModel } from './retrieval-model.js';
 import { bySlice } from './score-workflow.js';

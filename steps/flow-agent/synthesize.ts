@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { defineStep, file, FlywheelError, json, canonicalJson } from 'flywheel';
 import { LlmMemo } from './llm-memo.js';
-import { mapBounded } from './map-bounded.js';
+import { mapBounded } from 'flywheel';
 import { FeedbackExample } from './mirror.js';
 import { llmApiKey } from './openai-endpoint.js';
 import { CollectedWorkflow } from './production-record.js';

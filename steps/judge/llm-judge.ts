@@ -2,7 +2,7 @@ import type OpenAI from 'openai';
 import { z } from 'zod';
 import type { FlowWorkflow } from '../flow-agent/flow-workflow.js';
 import { LlmMemo } from '../flow-agent/llm-memo.js';
-import { mapBounded } from '../flow-agent/map-bounded.js';
+import { mapBounded } from 'flywheel';
 import { endpointId, openAIClient, type EndpointOptions } from '../flow-agent/openai-endpoint.js';
 import { JUDGE_LABELS, type JudgeLabel } from './calibration-generator.js';
 import { specDigest, type JudgeSpec } from './judge-spec.js';

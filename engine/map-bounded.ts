@@ -1,4 +1,10 @@
-/** Runs `work` over `items` with at most `limit` at once, results in input order. */
+/**
+ * Runs `work` over `items` with at most `limit` at once, results in input order.
+ * @example
+ * ```ts
+ * const sizes = await mapBounded(paths, 8, async (path) => (await stat(path)).size);
+ * ```
+ */
 export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;

@@ -1,0 +1,12 @@
+import type { CoreNode } from './core/run-protocol.js';
+import type { ResolvedNode } from './validate.js';
+
+/** What the run core needs to know of a validated node, for every driver. */
+export function coreNode(node: ResolvedNode): CoreNode {
+  return {
+    id: node.id,
+    step: node.step.id,
+    upstream: node.upstream,
+    ...(node.map === undefined ? {} : { map: { minSuccessRatio: node.map.minSuccessRatio, batchSize: node.map.batchSize } }),
+  };
+}

@@ -1,0 +1,133 @@
+import type { KeyComponents } from '../../cache/cache-key.js';
+import { canonicalJson } from '../../cache/canonical.js';
+import type { CacheKey, Digest } from '../../cache/digest.js';
+import { FlywheelError } from '../../cache/errors.js';
+import { readManifest, type DirManifest } from '../../cache/manifest.js';
+import type { ActionEntry, OutputRecord } from '../../cache/records.js';
+import type { Store } from '../../cache/store.js';
+import type { Outputs } from '../core/run-protocol.js';
+import { mapBounded } from '../map-bounded.js';
+import type { Ports } from '../ports.js';
+import type { ResolvedNode } from '../validate.js';
+import { readUnits } from './collection.js';
+import { collectionFileName } from './map-ports.js';
+import { mapKeys } from './resolve-map.js';
+
+const READS_AT_ONCE = 32;
+
+export interface AssembleRequest {
+  node: ResolvedNode;
+  key: CacheKey;
+  components: KeyComponents;
+  /** Invocations that failed under minSuccessRatio: the collection goes without them. */
+  leftOut: readonly number[];
+  /** The map's time, from its look-up to now: what a later whole hit saves. */
+  durationMs: number;
+  runId: string;
+  upstream: Record<string, Outputs>;
+  store: Store;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Each invocation's entry in a collection: a zero-padded index, so path order is element order. */
+function label(index: number, total: number): string {
+  return String(index).padStart(Math.max(5, String(Math.max(0, total - 1)).length), '0');
+}
+
+/** One JSON output's lines: a batch's array output is one line per item, anything else one line. */
+function jsonLines(bytes: Buffer, batched: boolean): string[] {
+  const text = bytes.toString('utf8');
+  if (!batched) return [text];
+  const value = JSON.parse(text) as unknown;
+  return Array.isArray(value) ? value.map((item) => canonicalJson(item)) : [text];
+}
+
+async function directoryOf(store: Store, entries: DirManifest['entries']): Promise<OutputRecord> {
+  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const manifest: DirManifest = { format: 'flywheel.dir/v1', entries };
+  return { kind: 'dir', ...(await store.putBytes(Buffer.from(canonicalJson(manifest)))) };
+}
+
+/**
+ * Stores a map's collection from its invocations' cached results, in element order: a JSON output as
+ * JSON Lines, a file or directory output as a directory with one entry per invocation (a manifest
+ * over blobs already stored: no bytes are copied). Identical results give an identical collection,
+ * so everything downstream stays cached. The whole map's entry is written only when nothing is left
+ * out; a map with failed elements is looked up element by element next time, and only those re-run.
+ */
+export async function assembleMap(request: AssembleRequest): Promise<{ outputs: Outputs; keys: Digest }> {
+  const { node, store } = request;
+  const upstream = (id: string): Outputs | undefined => request.upstream[id];
+  const keys = await mapKeys(node, upstream, request.env);
+  if (keys.key !== request.key) {
+    throw new FlywheelError(
+      'KEY_MISMATCH',
+      `this process computes key ${keys.key.slice(0, 12)} for map ${node.id}, the run planned ${request.key.slice(0, 12)}`,
+      {
+        fix: 'deploy the same pipeline code and declared env values to every worker',
+      },
+    );
+  }
+  const units = await readUnits(store, node, upstream);
+  const unitKeys = units.map((unit) => keys.unitKey(unit).key);
+  const left = new Set(request.leftOut);
+  const kept = units.filter((unit) => !left.has(unit.index));
+  const entries = await mapBounded(kept, READS_AT_ONCE, async (unit) => {
+    const entry = await store.getAction(unitKeys[unit.index] as CacheKey);
+    if (entry === undefined || entry === 'unreadable') {
+      throw new FlywheelError('MAP_ELEMENT_MISSING', `map ${node.id}: the result of element ${unit.index} is no longer in the store`, {
+        fix: 'run again (was `cache gc` running at the same time?)',
+      });
+    }
+    return entry;
+  });
+  const batched = (node.map?.batchSize ?? 1) > 1;
+  const outputs: Outputs = {};
+  for (const [name, port] of Object.entries(node.step.outputs as Ports)) {
+    const records = entries.map((entry: ActionEntry) => entry.outputs[name] as OutputRecord);
+    if (port.kind === 'json') {
+      const lines = await mapBounded(records, READS_AT_ONCE, async (record) => jsonLines(await store.readBytes(record.digest), batched));
+      const bytes = Buffer.from(
+        lines
+          .flat()
+          .map((line) => `${line}\n`)
+          .join(''),
+      );
+      outputs[name] = { kind: 'file', ...(await store.putBytes(bytes)), fileName: collectionFileName(name) };
+    } else if (port.kind === 'file') {
+      const files: DirManifest['entries'] = records.map((record, i) => ({
+        type: 'file',
+        path: `${label(kept[i]?.index ?? i, units.length)}-${record.fileName ?? name}`,
+        digest: record.digest,
+        size: record.size,
+        executable: false,
+      }));
+      outputs[name] = await directoryOf(store, files);
+    } else {
+      const trees = await mapBounded(records, READS_AT_ONCE, (record) => readManifest(store, record.digest));
+      const all: DirManifest['entries'] = [];
+      trees.forEach((tree, i) => {
+        const prefix = label(kept[i]?.index ?? i, units.length);
+        all.push({ type: 'dir', path: prefix });
+        for (const entry of tree.entries) all.push({ ...entry, path: `${prefix}/${entry.path}` });
+      });
+      outputs[name] = await directoryOf(store, all);
+    }
+  }
+  const keyList = await store.putBytes(Buffer.from(canonicalJson(unitKeys)));
+  if (left.size === 0 && node.step.cache !== false) {
+    await store.putAction({
+      format: 'flywheel.action/v1',
+      key: request.key,
+      step: node.step.id,
+      createdAt: new Date().toISOString(),
+      durationMs: request.durationMs,
+      runId: request.runId,
+      outputs,
+      components: request.components,
+      ...(node.code === undefined ? {} : { code: node.code }),
+      elements: { total: units.length, keys: keyList.digest },
+    });
+  }
+  return { outputs, keys: keyList.digest };
+}

@@ -1,0 +1,119 @@
+import { posix } from 'node:path';
+import { canonicalJson, NotCanonicalError } from '../../cache/canonical.js';
+import { sha256Bytes, type Digest } from '../../cache/digest.js';
+import { FlywheelError } from '../../cache/errors.js';
+import { readManifest } from '../../cache/manifest.js';
+import type { OutputRecord } from '../../cache/records.js';
+import type { Store } from '../../cache/store.js';
+import type { Outputs } from '../core/run-protocol.js';
+import type { Port, Ports } from '../ports.js';
+import type { ResolvedNode } from '../validate.js';
+import type { MapSpec } from './map-ports.js';
+
+/** What one invocation's `over` input receives: a JSON value (an element or a batch), or a stored file (a shard). */
+export type GivenInput = { kind: 'value'; value: unknown } | { kind: 'record'; record: OutputRecord };
+
+/** One invocation of a map: its position, what it receives, and the digest that enters its key as that input's. */
+export interface MapUnit {
+  index: number;
+  given: GivenInput;
+  digest: Digest;
+  fileName?: string;
+}
+
+/** The node's map spec; an internal error for a plain node. */
+export function mapOf(node: ResolvedNode): MapSpec {
+  if (node.map === undefined) throw new Error(`internal: ${node.id} is not a map`);
+  return node.map;
+}
+
+/** The collection record the map's `over` input is wired to. */
+export function collectionRecord(node: ResolvedNode, upstream: (id: string) => Outputs | undefined): { record: OutputRecord; from: string } {
+  const source = node.inputs[mapOf(node).over];
+  const record = source === null || source === undefined ? undefined : upstream(source.node)?.[source.output];
+  if (source === null || source === undefined || record === undefined) throw new Error(`internal: the collection of map ${node.id} is not available`);
+  return { record, from: `${source.node}.${source.output}` };
+}
+
+function invalid(node: ResolvedNode, from: string, message: string, fix: string): FlywheelError {
+  return new FlywheelError('MAP_OVER_INVALID', `map ${node.id} over ${from}: ${message}`, { fix });
+}
+
+function jsonElements(node: ResolvedNode, record: OutputRecord, from: string, bytes: Buffer): unknown[] {
+  const text = bytes.toString('utf8');
+  if (record.kind === 'json') {
+    const value = JSON.parse(text) as unknown;
+    if (!Array.isArray(value))
+      throw invalid(
+        node,
+        from,
+        `the JSON output is a ${value === null ? 'null' : typeof value}, not an array`,
+        'map over a JSON array output or a JSON Lines file',
+      );
+    return value;
+  }
+  const elements: unknown[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (line.trim() === '') continue;
+    try {
+      elements.push(JSON.parse(line));
+    } catch (error) {
+      throw invalid(node, from, `line ${i + 1} is not JSON (${(error as Error).message})`, `make ${from} JSON Lines: one JSON value per line`);
+    }
+  }
+  return elements;
+}
+
+function valueUnit(node: ResolvedNode, from: string, index: number, value: unknown): MapUnit {
+  try {
+    return { index, given: { kind: 'value', value }, digest: sha256Bytes(Buffer.from(canonicalJson(value, `element ${index}`))) };
+  } catch (error) {
+    if (!(error instanceof NotCanonicalError)) throw error;
+    throw invalid(node, from, error.message, 'elements must be plain JSON data');
+  }
+}
+
+async function readUnitsUncached(store: Store, node: ResolvedNode, record: OutputRecord, from: string): Promise<MapUnit[]> {
+  const map = mapOf(node);
+  const port = (node.step.inputs as Ports)[map.over] as Port;
+  if (port.kind === 'file') {
+    const manifest = await readManifest(store, record.digest);
+    const shards = manifest.entries.filter((e) => e.type === 'file');
+    return shards.map((shard, index) => ({
+      index,
+      given: { kind: 'record', record: { kind: 'file', digest: shard.digest as Digest, size: shard.size, fileName: posix.basename(shard.path) } },
+      digest: shard.digest as Digest,
+      fileName: posix.basename(shard.path),
+    }));
+  }
+  const elements = jsonElements(node, record, from, await store.readBytes(record.digest));
+  if (map.batchSize === 1) return elements.map((value, index) => valueUnit(node, from, index, value));
+  const units: MapUnit[] = [];
+  for (let start = 0; start < elements.length; start += map.batchSize)
+    units.push(valueUnit(node, from, units.length, elements.slice(start, start + map.batchSize)));
+  return units;
+}
+
+// Every chunk of a map reads the same collection: the last few are kept per process, by digest and shape.
+const recent = new Map<string, Promise<MapUnit[]>>();
+const RECENT_COLLECTIONS = 4;
+
+/**
+ * The invocations of a map, in order: one per element of a JSON array or JSON Lines file (or per batch
+ * of `batchSize`), or one per file of a directory of shards (in path order).
+ */
+export function readUnits(store: Store, node: ResolvedNode, upstream: (id: string) => Outputs | undefined): Promise<MapUnit[]> {
+  const { record, from } = collectionRecord(node, upstream);
+  const port = (node.step.inputs as Ports)[mapOf(node).over] as Port;
+  const id = `${store.description}\0${record.digest}\0${record.kind}\0${port.kind}\0${mapOf(node).batchSize}`;
+  let units = recent.get(id);
+  if (units === undefined) {
+    units = readUnitsUncached(store, node, record, from);
+    units.catch(() => recent.delete(id));
+    recent.set(id, units);
+    if (recent.size > RECENT_COLLECTIONS) recent.delete(recent.keys().next().value as string);
+  }
+  return units;
+}

@@ -1,0 +1,97 @@
+import type { KeyComponents } from '../../cache/cache-key.js';
+import type { CacheKey } from '../../cache/digest.js';
+import type { Store } from '../../cache/store.js';
+import type { Outputs, Resolution } from '../core/run-protocol.js';
+import { decide, indexLastRun, type LastRun } from '../decide.js';
+import { externalState } from '../external-state.js';
+import { mapBounded } from '../map-bounded.js';
+import { nodeKey } from '../node-key.js';
+import type { ResolvedNode } from '../validate.js';
+import { readUnits, type MapUnit } from './collection.js';
+import { describeRanges, toRanges } from '../core/index-ranges.js';
+
+/** Element look-ups in flight at once: enough to hide a remote store's latency, few enough for its connection pool. */
+const LOOKUPS_AT_ONCE = 32;
+
+/** A map's key and a way to make each invocation's key, sharing one reading of the outside state. */
+export interface MapKeys {
+  key: CacheKey;
+  components: KeyComponents;
+  unitKey(unit: MapUnit): { key: CacheKey; components: KeyComponents };
+}
+
+export async function mapKeys(node: ResolvedNode, upstream: (id: string) => Outputs | undefined, env: NodeJS.ProcessEnv): Promise<MapKeys> {
+  const external = await externalState(node, upstream);
+  return { ...nodeKey(node, upstream, env, external), unitKey: (unit) => nodeKey(node, upstream, env, external, unit) };
+}
+
+export interface MapLookupOptions {
+  store: Store;
+  env: NodeJS.ProcessEnv;
+  forced: 'all' | 'step' | undefined;
+  repair: boolean;
+  lastRun: () => Promise<LastRun>;
+}
+
+/**
+ * Says what a map will do, for `plan` and the record: `map over 10,000 elements: 9,999 cached, 1 to run
+ * (element 4,812 changed)`. Invocations past the last run's count are new; the others changed.
+ */
+export function describeMapWork(total: number, toRun: readonly number[], previousTotal: number | undefined, batchSize: number): string {
+  const [one, many] = batchSize > 1 ? ['batch', 'batches'] : ['element', 'elements'];
+  const amount = (n: number): string => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+  const head = `map over ${amount(total)}: ${(total - toRun.length).toLocaleString('en-US')} cached, ${toRun.length.toLocaleString('en-US')} to run`;
+  if (toRun.length === 0) return previousTotal !== undefined && previousTotal > total ? `${head} (${amount(previousTotal - total)} removed)` : head;
+  if (previousTotal === undefined || toRun.length === total) return head;
+  const named = (list: readonly number[]): string => `${list.length === 1 ? one : many} ${describeRanges(toRanges(list), 3)}`;
+  const changed = toRun.filter((i) => i < previousTotal);
+  const added = toRun.filter((i) => i >= previousTotal);
+  const parts = [...(changed.length > 0 ? [`${named(changed)} changed`] : []), ...(added.length > 0 ? [`${named(added)} added`] : [])];
+  return `${head} (${parts.join('; ')})`;
+}
+
+/**
+ * Looks a map up: first its whole collection (one entry: a fully cached map costs one look-up), else
+ * each invocation's own entry, in bulk, so only the elements that changed, were added or failed last
+ * time run. A plan and a run resolve a map this same way, on either executor.
+ */
+export async function resolveMap(node: ResolvedNode, upstream: (id: string) => Outputs | undefined, options: MapLookupOptions): Promise<Resolution> {
+  const { store, forced, repair } = options;
+  const keys = await mapKeys(node, upstream, options.env);
+  const { key, components } = keys;
+  const whole = await decide(node, key, components, { store, forced, repair, lastRun: options.lastRun });
+  if (whole.hit) {
+    const { entry } = whole;
+    return {
+      kind: 'hit',
+      id: node.id,
+      key,
+      components,
+      outputs: entry.outputs,
+      computedBy: entry.runId,
+      savedMs: entry.durationMs,
+      ...(whole.warning === undefined ? {} : { warning: whole.warning }),
+      ...(entry.elements === undefined ? {} : { elements: entry.elements }),
+    };
+  }
+  const units = await readUnits(store, node, upstream);
+  // Invocations are not explained one by one: the map's own reason and the count say it.
+  const unexplained = (): Promise<LastRun> => Promise.resolve(indexLastRun(undefined));
+  const hits = await mapBounded(units, LOOKUPS_AT_ONCE, async (unit) => {
+    const own = keys.unitKey(unit);
+    return (await decide(node, own.key, own.components, { store, forced, repair, lastRun: unexplained })).hit;
+  });
+  const toRun = units.filter((_, i) => hits[i] !== true).map((u) => u.index);
+  const previous = (await options.lastRun()).steps.get(node.id)?.elements?.total;
+  const work = describeMapWork(units.length, toRun, previous, node.map?.batchSize ?? 1);
+  return {
+    kind: 'map',
+    id: node.id,
+    key,
+    components,
+    codes: whole.why.codes,
+    reason: `${whole.why.reason}; ${work}`,
+    rejected: whole.rejected,
+    elements: { total: units.length, cached: units.length - toRun.length, run: toRanges(toRun) },
+  };
+}
