@@ -1,4 +1,4 @@
-import type { CacheKey, Digest } from './digest.js';
+import { isSha256Hex, type CacheKey, type Digest } from './digest.js';
 import { blobsOfOutput } from './manifest.js';
 import { isInterruptedRun } from './process-alive.js';
 import type { OutputRecord, RunRecord } from './records.js';
@@ -41,9 +41,34 @@ async function blobsSafely(store: Store, output: OutputRecord): Promise<Digest[]
 }
 
 /**
+ * The cache keys a map's key list names (see ElementCounts.keys). A missing, corrupt or foreign list
+ * keeps nothing alive: its elements are then looked up afresh by the next run.
+ */
+async function elementKeysSafely(store: Store, digest: Digest): Promise<string[]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse((await store.readBytes(digest)).toString('utf8'));
+  } catch (error) {
+    if (error instanceof BlobUnavailableError || error instanceof SyntaxError) return [];
+    throw error;
+  }
+  return Array.isArray(parsed) ? parsed.filter((k): k is string => typeof k === 'string' && isSha256Hex(k)) : [];
+}
+
+/** What the entry pass needs of one action entry. */
+interface ListedEntry {
+  key: CacheKey;
+  modifiedMs: number;
+  outputs: OutputRecord[];
+  /** A whole map's entry: the blob listing its invocations' keys. */
+  elementKeys?: Digest;
+}
+
+/**
  * Collects garbage: keeps what the newest `keepRuns` finished runs of each pipeline, pinned runs, runs in
  * progress and interrupted runs newer than any finished one reference, and anything used or written
- * within the grace period; deletes the rest (entries first,
+ * within the grace period, and the per-element entries of every map one of those reference (through the
+ * run's step or a kept whole-map entry: the map's key list); deletes the rest (entries first,
  * then blobs, so no entry ever points at a deleted blob). Run records themselves are kept as history.
  */
 export async function collectGarbage(store: Store, runs: RunRecord[], options: GcOptions): Promise<GcReport> {
@@ -68,9 +93,18 @@ export async function collectGarbage(store: Store, runs: RunRecord[], options: G
   }
   const liveKeys = new Set<string>();
   const liveBlobs = new Set<string>();
+  /** Keeps a map's key list and every invocation entry it names alive. */
+  const expanded = new Set<string>();
+  const keepElements = async (list: Digest): Promise<void> => {
+    if (expanded.has(list)) return;
+    expanded.add(list);
+    liveBlobs.add(list);
+    for (const key of await elementKeysSafely(store, list)) liveKeys.add(key);
+  };
   for (const run of kept) {
     for (const step of run.steps) {
       if (step.cacheKey) liveKeys.add(step.cacheKey);
+      if (step.elements?.keys !== undefined) await keepElements(step.elements.keys);
       for (const output of Object.values(step.outputs)) for (const d of await blobsSafely(store, output)) liveBlobs.add(d);
     }
   }
@@ -83,16 +117,36 @@ export async function collectGarbage(store: Store, runs: RunRecord[], options: G
     keptEntries: 0,
     keptBlobs: 0,
   };
+  // Every entry is read before any is deleted: a kept whole-map entry keeps its elements' entries,
+  // which may be listed before it.
+  const listed: ListedEntry[] = [];
   for await (const { key, modifiedMs } of store.listActions()) {
     const entry = await store.getAction(key);
-    if (liveKeys.has(key) || now - modifiedMs < options.graceMs) {
+    const readable = entry !== undefined && entry !== 'unreadable';
+    listed.push({
+      key,
+      modifiedMs,
+      outputs: readable ? Object.values(entry.outputs) : [],
+      ...(readable && entry.elements !== undefined ? { elementKeys: entry.elements.keys } : {}),
+    });
+  }
+  const isLive = (e: ListedEntry): boolean => liveKeys.has(e.key) || now - e.modifiedMs < options.graceMs;
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const e of listed) {
+      if (e.elementKeys === undefined || expanded.has(e.elementKeys) || !isLive(e)) continue;
+      await keepElements(e.elementKeys);
+      grew = true;
+    }
+  }
+  for (const e of listed) {
+    if (isLive(e)) {
       report.keptEntries++;
-      if (entry && entry !== 'unreadable')
-        for (const output of Object.values(entry.outputs)) for (const d of await blobsSafely(store, output)) liveBlobs.add(d);
+      for (const output of e.outputs) for (const d of await blobsSafely(store, output)) liveBlobs.add(d);
       continue;
     }
-    report.deletedEntries.push(key);
-    if (!options.dryRun) await store.deleteAction(key);
+    report.deletedEntries.push(e.key);
+    if (!options.dryRun) await store.deleteAction(e.key);
   }
   for await (const blob of store.listBlobs()) {
     if (liveBlobs.has(blob.digest) || now - blob.modifiedMs < options.graceMs) {
