@@ -7,7 +7,7 @@ import { fineTune } from '../steps/flow-agent/fine-tune.js';
 import { mirror, snapshotFeedback, snapshotTraffic } from '../steps/flow-agent/mirror.js';
 import { runReport } from '../steps/flow-agent/run-report.js';
 import { serveAdapter } from '../steps/flow-agent/serve-adapter.js';
-import { synthesize } from '../steps/flow-agent/synthesize.js';
+import { synthesize, SYNTHESIZE_MIN_SUCCESS_RATIO, synthesizeWorkflow } from '../steps/flow-agent/synthesize.js';
 import { trainLocal } from '../steps/flow-agent/train-local.js';
 import { calibrateJudge, snapshotCalibration } from '../steps/judge/calibrate-judge.js';
 import { goldenDrift, snapshotGolden } from '../steps/judge/golden-drift.js';
@@ -45,10 +45,16 @@ export default definePipeline({
     const collected = p.add(collect, { id: 'collect', inputs: { export: source.out.data } });
     // The flywheel: requests the last candidate lost in mirroring come back as training examples.
     const feedback = p.add(snapshotFeedback, { id: 'feedback' });
+    // One element per collected workflow: a changed workflow re-writes its own request alone.
+    const examples = p.map(synthesizeWorkflow, {
+      id: 'synthesize-each',
+      config: production ? { provider: 'openai' } : {},
+      over: { workflow: collected.out.workflows },
+      minSuccessRatio: SYNTHESIZE_MIN_SUCCESS_RATIO,
+    });
     const synthesized = p.add(synthesize, {
       id: 'synthesize',
-      config: production ? { provider: 'openai' } : {},
-      inputs: { workflows: collected.out.workflows, feedback: feedback.out.data },
+      inputs: { workflows: collected.out.workflows, examples: examples.out.example, feedback: feedback.out.data },
     });
     const traffic = p.add(snapshotTraffic, { id: 'traffic', config: { source: data('traffic.jsonl') } });
     const benchmark = p.add(snapshotBenchmark, { id: 'benchmark', config: { source: data('benchmark.jsonl') } });

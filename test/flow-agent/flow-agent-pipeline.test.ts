@@ -31,14 +31,20 @@ describe('the flow-agent pipeline (local profile)', () => {
     // The data files are unchanged (their digests are in the snapshot keys) and the registry is as the first
     // deploy left it (its state is deploy's key): entirely cached.
     expect(Object.entries(statuses(again.run)).filter(([, status]) => status !== 'cached')).toEqual([]);
-    expect(Object.keys(statuses(again.run))).toHaveLength(17);
+    expect(Object.keys(statuses(again.run))).toHaveLength(18);
     const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null; reasons: string[] }> =>
       JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
     expect(await decision()).toMatchObject({ version: 1, promoted: true, production: 1 });
 
     // More data: a better model, promoted; then rolled back by hand.
     const changed = await runJson('flow-agent', ['--set', 'collect.days=30'], { cwd, env });
-    expect(statuses(changed.run)).toMatchObject({ collect: 'executed', synthesize: 'executed', train: 'executed', evaluate: 'executed' });
+    expect(statuses(changed.run)).toMatchObject({
+      collect: 'executed',
+      'synthesize-each': 'executed',
+      synthesize: 'executed',
+      train: 'executed',
+      evaluate: 'executed',
+    });
     expect(await decision()).toMatchObject({ version: 2, newVersion: true, promoted: true, production: 2 });
     expect((await runCli(['model', 'rollback'], { cwd, env })).stdout).toContain('v1');
     const listed = JSON.parse((await runCli(['model', 'ls', '--json'], { cwd, env })).stdout) as {
@@ -236,12 +242,13 @@ describe('the flow-agent pipeline (local profile)', () => {
     const cwd = await tempDir('flow-agent-temperature');
     const env = { OPENAI_API_KEY: '' };
     expect((await runJson('flow-agent', [], { cwd, env })).code).toBe(0);
-    const warmer = await runJson('flow-agent', ['--set', 'synthesize.temperature=0.9'], { cwd, env });
+    const warmer = await runJson('flow-agent', ['--set', 'synthesize-each.temperature=0.9'], { cwd, env });
     expect(statuses(warmer.run)).toEqual({
       production: 'cached',
       feedback: 'cached',
       traffic: 'cached',
       collect: 'cached',
+      'synthesize-each': 'executed',
       synthesize: 'executed',
       train: 'executed',
       benchmark: 'cached',
@@ -256,7 +263,8 @@ describe('the flow-agent pipeline (local profile)', () => {
       deploy: 'executed',
       report: 'executed',
     });
-    const synthesize = warmer.run.steps.find((s) => s.id === 'synthesize');
-    expect(synthesize?.reason).toBe('config temperature: 0.7 → 0.9');
+    // Every element's key holds the temperature: all of them re-run (the plan's reason says so first).
+    const synthesize = warmer.run.steps.find((s) => s.id === 'synthesize-each');
+    expect(synthesize?.reason).toMatch(/^config temperature: 0\.7 → 0\.9/);
   }, 180_000);
 });

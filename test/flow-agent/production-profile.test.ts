@@ -73,6 +73,7 @@ describe('the flow-agent pipeline, production profile (rehearsed on a CPU with a
       'report',
       'serve',
       'synthesize',
+      'synthesize-each',
       'traffic',
     ]);
 
@@ -117,7 +118,7 @@ describe('the flow-agent pipeline, production profile (rehearsed on a CPU with a
     // Back to the local profile: the shared steps before synthesize are reused from the production run.
     const plan = JSON.parse((await runCli(['plan', 'flow-agent', '--json'], { cwd, env })).stdout) as { steps: Array<{ id: string; decision: string }> };
     const decisions = Object.fromEntries(plan.steps.map((s) => [s.id, s.decision]));
-    expect(decisions).toMatchObject({ production: 'cached', collect: 'cached', benchmark: 'cached', synthesize: 'run' });
+    expect(decisions).toMatchObject({ production: 'cached', collect: 'cached', benchmark: 'cached', 'synthesize-each': 'run' });
     expect(decisions.train).toBeDefined();
   }, 300_000);
 });
