@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import type { StepRunRecord } from '../cache/records.js';
 import { formatDuration } from '../engine/durations.js';
 import type { RunEvent } from '../engine/core/run-protocol.js';
+import { elementsCached, elementsDone } from './map-elements.js';
 
 const SYMBOL: Record<string, string> = { executed: '✓', cached: '●', failed: '✗', skipped: '–' };
 
@@ -135,13 +136,14 @@ export class RunReporter {
   private describe(step: StepRunRecord): string {
     const name = step.id.padEnd(this.width);
     const symbol = SYMBOL[step.status] ?? '?';
+    const elements = step.elements === undefined ? '' : ` · ${elementsDone(step.elements)}`;
     switch (step.status) {
       case 'executed':
-        return `  ${symbol} ${name} executed in ${formatDuration(step.durationMs ?? 0)}`;
+        return `  ${symbol} ${name} executed in ${formatDuration(step.durationMs ?? 0)}${elements}`;
       case 'cached':
-        return `  ${symbol} ${name} cached${step.savedMs ? ` (saves ${formatDuration(step.savedMs)})` : ''}${step.reasonCodes.includes('shared-execution') ? ` — ${step.reason}` : ''}`;
+        return `  ${symbol} ${name} cached${step.savedMs ? ` (saves ${formatDuration(step.savedMs)})` : ''}${step.elements ? ` · ${elementsCached(step.elements)}` : ''}${step.reasonCodes.includes('shared-execution') ? ` — ${step.reason}` : ''}`;
       case 'failed':
-        if (step.error?.code === 'STEP_CANCELLED') return `  ${symbol} ${name} cancelled after ${formatDuration(step.durationMs ?? 0)}`;
+        if (step.error?.code === 'STEP_CANCELLED') return `  ${symbol} ${name} cancelled after ${formatDuration(step.durationMs ?? 0)}${elements}`;
         return `  ${symbol} ${name} FAILED after ${formatDuration(step.durationMs ?? 0)}: ${step.error?.code ?? ''} ${firstLine(step.error?.message ?? '')}`;
       default:
         return `  ${symbol} ${name} ${step.status}: ${step.reason}`;

@@ -1,5 +1,11 @@
 import { shownStatus } from '../cache/process-alive.js';
-import type { RunRecord } from '../cache/records.js';
+import type { ElementCounts, RunRecord } from '../cache/records.js';
+
+/** A map step's elements: the counts first, then whatever else its record holds (ranges, failures, keys). */
+function elementsSummary(elements: ElementCounts): ElementCounts {
+  const { total, executed, cached, failed, ...rest } = elements;
+  return { total, executed, cached, failed, ...rest };
+}
 
 /** The `--json` document: stable fields for scripts and CI. */
 export function runSummary(run: RunRecord): unknown {
@@ -19,6 +25,7 @@ export function runSummary(run: RunRecord): unknown {
       ...(s.savedMs === undefined ? {} : { savedMs: s.savedMs }),
       ...(s.error === undefined ? {} : { error: s.error }),
       ...(s.warning === undefined ? {} : { warning: s.warning }),
+      ...(s.elements === undefined ? {} : { elements: elementsSummary(s.elements) }),
     })),
   };
 }

@@ -1,6 +1,7 @@
 import type { Store } from '../../cache/store.js';
 import { planPipeline } from '../../engine/plan.js';
 import { formatDuration } from '../../engine/durations.js';
+import { elementsPlanned } from '../map-elements.js';
 import { preparePipeline, type PipelineArgs } from '../pipeline-options.js';
 
 export interface PlanArgs extends PipelineArgs {
@@ -20,12 +21,23 @@ export async function planCommand(args: PlanArgs, store: Store): Promise<number>
   const lines = [`plan for ${plan.pipeline}${plan.previousRunId ? ` (relative to run ${plan.previousRunId})` : ' (no earlier run)'}`];
   for (const step of plan.steps) {
     lines.push(`  ${step.decision.padEnd(8)} ${step.id.padEnd(width)} ${step.reason}`);
+    // A map's reason ends with its element counts; should it not, they get a line of their own.
+    if (step.elements !== undefined && !step.reason.includes('map over')) {
+      lines.push(`  ${'elements'.padEnd(8)} ${step.id.padEnd(width)} ${elementsPlanned(step.elements, step.components?.map?.batchSize)}`);
+    }
     if (step.warning !== undefined) lines.push(`  ${'warning'.padEnd(8)} ${step.id.padEnd(width)} ${step.warning}`);
   }
   const count = (d: string): number => plan.steps.filter((s) => s.decision === d).length;
   const saved = plan.steps.reduce((sum, s) => sum + (s.savedMs ?? 0), 0);
+  // Maps that run: how much of them, in all (a map re-running 1 of 10,000 elements is cheap).
+  const maps = plan.steps.filter((s) => s.decision === 'run' && s.elements !== undefined);
+  const toRun = maps.reduce((sum, s) => sum + (s.elements ? s.elements.total - s.elements.cached : 0), 0);
+  const total = maps.reduce((sum, s) => sum + (s.elements?.total ?? 0), 0);
+  // Counts are of invocations; in batches they are not elements.
+  const what = maps.some((s) => (s.components?.map?.batchSize ?? 1) > 1) ? 'map invocations' : 'map elements';
+  const elements = maps.length === 0 ? '' : ` · ${toRun.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} ${what} to run`;
   lines.push(
-    `${plan.steps.length} steps: ${count('cached')} cached, ${count('run')} to run, ${count('pending')} pending · the cache saves ${formatDuration(saved)} of compute`,
+    `${plan.steps.length} steps: ${count('cached')} cached, ${count('run')} to run, ${count('pending')} pending${elements} · the cache saves ${formatDuration(saved)} of compute`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

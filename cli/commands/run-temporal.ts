@@ -14,18 +14,32 @@ import { runSummary } from '../run-summary.js';
 import { printStepWarnings } from '../step-warnings.js';
 import type { RunArgs } from './run.js';
 
-/** Reports steps as they start, from the workflow's `progress` query, until `done` settles. */
+/**
+ * Reports steps as they start, and a running step's progress (a map's elements done of all) as it
+ * changes, from the workflow's `progress` query, until `done` settles.
+ */
 async function follow(handle: WorkflowHandle, emit: (event: RunEvent) => void, done: Promise<unknown>): Promise<void> {
   const seen = new Set<string>();
+  const shown = new Map<string, string>();
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
   while (!finished) {
     const progress = await queryProgress(handle).catch(() => undefined);
     for (const step of progress?.steps ?? []) {
-      if (step.status === 'running' && !seen.has(step.id)) {
+      if (step.status !== 'running') continue;
+      if (!seen.has(step.id)) {
         seen.add(step.id);
         emit({ type: 'step-running', id: step.id, reason: step.reason });
       }
+      if (step.fraction === undefined && step.message === undefined) continue;
+      const now = `${step.fraction ?? ''} ${step.message ?? ''}`;
+      if (shown.get(step.id) === now) continue;
+      shown.set(step.id, now);
+      emit({
+        type: 'step-progress',
+        id: step.id,
+        progress: { ...(step.fraction === undefined ? {} : { fraction: step.fraction }), ...(step.message === undefined ? {} : { message: step.message }) },
+      });
     }
     await Promise.race([sleep(1000), done.catch(() => undefined)]);
   }

@@ -3,6 +3,7 @@ import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { formatDuration } from '../../engine/durations.js';
 import { listRuns } from '../../engine/run-history.js';
+import { elementLines } from '../map-elements.js';
 import { UsageError } from '../usage-error.js';
 import { runSummary } from '../run-summary.js';
 
@@ -56,6 +57,7 @@ export async function showCommand(args: { runId: string; json: boolean }, store:
     if (s.cacheKey) lines.push(`           key ${s.cacheKey}`);
     for (const [name, o] of Object.entries(s.outputs)) lines.push(`           ${name}: ${o.kind} ${o.digest} (${o.size} bytes)`);
     if (s.error) lines.push(`           error ${s.error.code}: ${s.error.message}`);
+    if (s.elements) lines.push(...elementLines(s.elements, '           '));
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
