@@ -11,7 +11,7 @@ import { synthesize, SYNTHESIZE_MIN_SUCCESS_RATIO, synthesizeWorkflow } from '..
 import { trainLocal } from '../steps/flow-agent/train-local.js';
 import { calibrateJudge, snapshotCalibration } from '../steps/judge/calibrate-judge.js';
 import { goldenDrift, snapshotGolden } from '../steps/judge/golden-drift.js';
-import { judgePredictions } from '../steps/judge/judge-predictions.js';
+import { JUDGE_MIN_SUCCESS_RATIO, judgePrediction, judgePredictions } from '../steps/judge/judge-predictions.js';
 import { judgeTrust } from '../steps/judge/judge-trust.js';
 
 const judgeData = (name: string): string => fileURLToPath(new URL(`../data/judge/${name}`, import.meta.url));
@@ -88,7 +88,17 @@ export default definePipeline({
           return { evaluated, mirrored: { model: trained.out.model }, deployed: { model: trained.out.model } };
         })();
     const { evaluated } = candidate;
-    const judged = p.add(judgePredictions, { id: 'judge', inputs: { trust: trust.out.trust, predictions: evaluated.out.predictions } });
+    // One judge call per benchmark output: a candidate that changes a few outputs is judged on those alone.
+    const verdicts = p.map(judgePrediction, {
+      id: 'judge-each',
+      over: { prediction: evaluated.out.predictions },
+      inputs: { trust: trust.out.trust },
+      minSuccessRatio: JUDGE_MIN_SUCCESS_RATIO,
+    });
+    const judged = p.add(judgePredictions, {
+      id: 'judge',
+      inputs: { trust: trust.out.trust, predictions: evaluated.out.predictions, verdicts: verdicts.out.verdict },
+    });
     const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, trust: trust.out.trust, ...candidate.mirrored } });
     p.add(deploy, {
       id: 'deploy',

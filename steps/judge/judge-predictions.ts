@@ -1,15 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { defineStep, dir, file, json } from 'flywheel';
-import { FlowWorkflow } from '../flow-agent/flow-workflow.js';
-import { bySlice, SliceTags } from '../flow-agent/score-workflow.js';
+import { bySlice } from '../flow-agent/score-workflow.js';
 import { writeReport } from '../report-document.js';
 import { wilsonInterval } from './agreement.js';
 import { JudgeTrust, untrustedReason } from './judge-trust.js';
 import { JUDGE_LABELS, type JudgeLabel } from './calibration-generator.js';
-import { JUDGE_ENDPOINT_CONFIG, judgeRunner } from './judge-runner.js';
+import { Prediction, PredictionVerdict } from './judge-prediction.js';
 
-const Prediction = z.object({ id: z.string(), request: z.string(), prediction: FlowWorkflow.nullable(), slices: SliceTags });
+export { JUDGE_MIN_SUCCESS_RATIO, judgePrediction, Prediction, PredictionVerdict } from './judge-prediction.js';
 
 const Distribution = z.object({
   items: z.number().int(),
@@ -37,19 +36,18 @@ function distribution(labels: readonly JudgeLabel[]): z.infer<typeof Distributio
 }
 
 /**
- * The judge at scale, if the trust decision allows it: labels every benchmark prediction (a missing
- * prediction is bad without a call) and reports the label distribution, with the Wilson interval of the
- * good rate, overall and per slice. An untrusted judge asks nothing and the output says why.
+ * The judge at scale, if the trust decision allows it: gathers the verdicts of `judgePrediction` (mapped
+ * over the benchmark predictions, one element per output) and reports the label distribution, with the
+ * Wilson interval of the good rate, overall and per slice. An output without a verdict (its element
+ * failed) counts as unjudged. An untrusted judge asks nothing and the output says why.
  */
 export const judgePredictions = defineStep({
   id: 'judge-predictions',
-  version: 2,
-  description: "Judge the candidate's benchmark outputs with the calibrated judge, if humans can trust it",
-  config: z.object({ ...JUDGE_ENDPOINT_CONFIG }),
-  inputs: { trust: json(JudgeTrust), predictions: file() },
+  version: 3,
+  description: "Gather the judge's verdicts on the candidate's benchmark outputs, if humans can trust it",
+  inputs: { trust: json(JudgeTrust), predictions: file(), verdicts: file() },
   outputs: { judged: json(JudgedBenchmark), report: dir() },
-  env: ['OPENAI_BASE_URL'],
-  async run({ config, inputs, outputs, log }) {
+  async run({ inputs, outputs, log }) {
     const calibrated = inputs.trust.judge;
     const refused = untrustedReason(inputs.trust);
     if (refused !== null) {
@@ -77,17 +75,17 @@ export const judgePredictions = defineStep({
       .split('\n')
       .filter((l) => l.trim() !== '')
       .map((l) => Prediction.parse(JSON.parse(l)));
-    const runner = judgeRunner(calibrated.spec.model, config, "judge-predictions (the calibrated spec's model)");
-    const present = predictions.filter((p) => p.prediction !== null);
-    const judged = await runner.judge(
-      calibrated.spec,
-      present.map((p) => ({ request: p.request, output: p.prediction as FlowWorkflow })),
-    );
-    const byId = new Map(present.map((p, i) => [p.id, judged[i] ?? null]));
+    const verdicts = (await readFile(inputs.verdicts, 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => PredictionVerdict.parse(JSON.parse(l)));
+    const byId = new Map(verdicts.map((v) => [v.id, v.label]));
     const labelled = predictions.flatMap((p) => {
-      const label = p.prediction === null ? 'bad' : byId.get(p.id);
+      const label = byId.get(p.id);
       return label === null || label === undefined ? [] : [{ p, label }];
     });
+    // The judge as the verdicts name it (the same for every element: its settings are in their keys).
+    const runner = { id: verdicts[0]?.judge ?? calibrated.judge, offline: verdicts[0]?.offline ?? calibrated.offline };
     const result: JudgedBenchmark = {
       refused: null,
       judge: runner.id,
@@ -123,7 +121,7 @@ export const judgePredictions = defineStep({
       { kind: 'table' as const, rows },
     ];
     await writeReport(outputs.report, title, blocks);
-    log.info({ judge: runner.id, good: result.overall.good, unjudged: result.unjudged, ...runner.stats() }, 'benchmark judged');
+    log.info({ judge: runner.id, good: result.overall.good, unjudged: result.unjudged }, 'benchmark judged');
     return { judged: result };
   },
 });

@@ -31,7 +31,7 @@ describe('the flow-agent pipeline (local profile)', () => {
     // The data files are unchanged (their digests are in the snapshot keys) and the registry is as the first
     // deploy left it (its state is deploy's key): entirely cached.
     expect(Object.entries(statuses(again.run)).filter(([, status]) => status !== 'cached')).toEqual([]);
-    expect(Object.keys(statuses(again.run))).toHaveLength(18);
+    expect(Object.keys(statuses(again.run))).toHaveLength(19);
     const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null; reasons: string[] }> =>
       JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
     expect(await decision()).toMatchObject({ version: 1, promoted: true, production: 1 });
@@ -241,7 +241,8 @@ describe('the flow-agent pipeline (local profile)', () => {
   it('a sampling change re-runs exactly synthesize and what lies downstream of it', async () => {
     const cwd = await tempDir('flow-agent-temperature');
     const env = { OPENAI_API_KEY: '' };
-    expect((await runJson('flow-agent', [], { cwd, env })).code).toBe(0);
+    const first = await runJson('flow-agent', [], { cwd, env });
+    expect(first.code).toBe(0);
     const warmer = await runJson('flow-agent', ['--set', 'synthesize-each.temperature=0.9'], { cwd, env });
     expect(statuses(warmer.run)).toEqual({
       production: 'cached',
@@ -259,6 +260,7 @@ describe('the flow-agent pipeline (local profile)', () => {
       'judge-trust': 'cached',
       evaluate: 'executed',
       mirror: 'executed',
+      'judge-each': 'executed',
       judge: 'executed',
       deploy: 'executed',
       report: 'executed',
@@ -266,5 +268,28 @@ describe('the flow-agent pipeline (local profile)', () => {
     // Every element's key holds the temperature: all of them re-run (the plan's reason says so first).
     const synthesize = warmer.run.steps.find((s) => s.id === 'synthesize-each');
     expect(synthesize?.reason).toMatch(/^config temperature: 0\.7 → 0\.9/);
+    const elements = async (run: string, id: string): Promise<{ total: number; executed: number; cached: number } | undefined> =>
+      (
+        JSON.parse((await runCli(['show', run, '--json'], { cwd, env })).stdout) as {
+          record: { steps: Array<{ id: string; elements?: { total: number; executed: number; cached: number } }> };
+        }
+      ).record.steps.find((s) => s.id === id)?.elements;
+    const examples = (await elements(first.run.runId, 'synthesize-each'))?.total ?? 0;
+    expect(await elements(warmer.run.runId, 'synthesize-each')).toMatchObject({ total: examples, executed: examples, cached: 0 });
+    // The retrained model answers some benchmark requests differently: the judge is asked about those alone.
+    const predictions = async (run: string): Promise<string[]> =>
+      (await runCli(['output', 'evaluate.predictions', '--run', run], { cwd, env })).stdout.trimEnd().split('\n');
+    const [before, after] = [await predictions(first.run.runId), await predictions(warmer.run.runId)];
+    expect(after).toHaveLength(300);
+    const changed = after.filter((line, i) => line !== before[i]).length;
+    expect(changed).toBeGreaterThan(0);
+    expect(changed).toBeLessThan(300);
+    expect(await elements(warmer.run.runId, 'judge-each')).toMatchObject({ total: 300, executed: changed, cached: 300 - changed });
+    const judged = JSON.parse((await runCli(['output', 'judge.judged'], { cwd, env })).stdout) as {
+      refused: string | null;
+      unjudged: number;
+      overall: { items: number };
+    };
+    expect(judged).toMatchObject({ refused: null, unjudged: 0, overall: { items: 300 } });
   }, 180_000);
 });

@@ -67,6 +67,7 @@ describe('the flow-agent pipeline, production profile (rehearsed on a CPU with a
       'golden',
       'judge',
       'judge-drift',
+      'judge-each',
       'judge-trust',
       'mirror',
       'production',

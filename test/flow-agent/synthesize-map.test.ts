@@ -82,6 +82,7 @@ describe('the flow-agent pipeline synthesizes one element per workflow', () => {
       // The retrieval model learns from the requests and the workflows' structure, not their names: it comes
       // out identical, so evaluation and everything after it stay hits (early cutoff).
       evaluate: 'cached',
+      'judge-each': 'cached',
       judge: 'cached',
       mirror: 'cached',
       report: 'cached',
