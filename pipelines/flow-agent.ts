@@ -4,7 +4,7 @@ import { collect, snapshotBenchmark, snapshotProduction } from '../steps/flow-ag
 import { deploy } from '../steps/flow-agent/deploy.js';
 import { evaluate } from '../steps/flow-agent/evaluate.js';
 import { fineTune } from '../steps/flow-agent/fine-tune.js';
-import { mirror, snapshotFeedback, snapshotTraffic } from '../steps/flow-agent/mirror.js';
+import { MIRROR_MIN_SUCCESS_RATIO, mirror, mirrorRequest, mirrorSample, snapshotFeedback, snapshotTraffic } from '../steps/flow-agent/mirror.js';
 import { runReport } from '../steps/flow-agent/run-report.js';
 import { serveAdapter } from '../steps/flow-agent/serve-adapter.js';
 import { synthesize, SYNTHESIZE_MIN_SUCCESS_RATIO, synthesizeWorkflow } from '../steps/flow-agent/synthesize.js';
@@ -99,7 +99,18 @@ export default definePipeline({
       id: 'judge',
       inputs: { trust: trust.out.trust, predictions: evaluated.out.predictions, verdicts: verdicts.out.verdict },
     });
-    const mirrored = p.add(mirror, { id: 'mirror', inputs: { traffic: traffic.out.data, trust: trust.out.trust, ...candidate.mirrored } });
+    // Mirroring: one element per sampled request (production and candidate answer it, the judge compares).
+    const sample = p.add(mirrorSample, { id: 'mirror-sample', inputs: { traffic: traffic.out.data } });
+    const outcomes = p.map(mirrorRequest, {
+      id: 'mirror-each',
+      over: { request: sample.out.requests },
+      inputs: { trust: trust.out.trust, ...candidate.mirrored },
+      minSuccessRatio: MIRROR_MIN_SUCCESS_RATIO,
+    });
+    const mirrored = p.add(mirror, {
+      id: 'mirror',
+      inputs: { requests: sample.out.requests, outcomes: outcomes.out.outcome, trust: trust.out.trust, ...candidate.mirrored },
+    });
     p.add(deploy, {
       id: 'deploy',
       inputs: {

@@ -1,23 +1,19 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { defineStep, dir, file, FlywheelError, json, sha256Bytes, writeFileWhole, fileState } from 'flywheel';
-import { ModelRegistry, registryLocation, type ModelVersion } from './model-registry.js';
+import { defineStep, dir, file, json, writeFileWhole, fileState } from 'flywheel';
+import { ModelRegistry, registryLocation } from './model-registry.js';
 import { snapshotStep } from './collect.js';
 import { JudgeTrust, untrustedReason } from '../judge/judge-trust.js';
 import { meanInterval, signTest } from '../judge/paired-tests.js';
-import { JUDGE_ENDPOINT_CONFIG, judgeRunner } from '../judge/judge-runner.js';
-import { mirroredOutcome, type MirrorOutcome } from '../judge/pairwise-judge.js';
+import { type MirrorOutcome } from '../judge/pairwise-judge.js';
 import { writeReport } from '../report-document.js';
-import { SeededRandom } from '../seeded-random.js';
-import type { TrafficRecord } from './fixture-data.js';
 import { FlowWorkflow } from './flow-workflow.js';
-import { mapBounded } from 'flywheel';
-import { llmApiKey } from './openai-endpoint.js';
-import { predictWorkflow, RetrievalModel } from './retrieval-model.js';
+import { candidateOf, MirroredRequest, NOTHING_TO_COMPARE, productionState, productionVersion, TrafficRecord } from './mirror-request.js';
 import { bySlice } from './score-workflow.js';
 import { ServedModelRef } from './serve-adapter.js';
-import { ServedWorkflowModel } from './served-model.js';
+
+export { MIRROR_MIN_SUCCESS_RATIO, MirroredRequest, mirrorRequest, mirrorSample } from './mirror-request.js';
 
 const Tally = z.object({
   n: z.number().int(),
@@ -46,13 +42,6 @@ export const MirrorResult = z.object({
   reasons: z.array(z.string()),
 });
 export type MirrorResult = z.infer<typeof MirrorResult>;
-
-const NOTHING_TO_COMPARE = 'nothing to compare: no production model other than the candidate';
-
-async function productionVersion(registry: ModelRegistry): Promise<ModelVersion | undefined> {
-  const state = await registry.read();
-  return state.versions.find((v) => v.version === state.aliases.production);
-}
 
 /** A request the candidate lost, with the workflow the judge preferred: training data for the next run. */
 export const FeedbackExample = z.object({ from: z.string(), request: z.string(), base: FlowWorkflow.optional(), workflow: FlowWorkflow });
@@ -113,89 +102,49 @@ export function decideMirror(
   return { promote: true, reasons: [`${show(overall)} over ${against} clears ${minScoreLowerBound}, no slice regresses`] };
 }
 
-type Predict = (record: TrafficRecord) => Promise<FlowWorkflow | null>;
-
 /**
- * Production mirroring: replays a sample of recorded production requests through the production
- * model (the registry's `production` alias) and the candidate, judges each pair blind with positions
- * swapped, and reports win/tie/loss with the mean score's interval overall and per slice. It approves
+ * Production mirroring, gathered: `mirrorRequest` (mapped over `mirrorSample`'s sample of recorded
+ * production requests, one element per request) replays each through the production model (the
+ * registry's `production` alias) and the candidate and judges the pair blind with positions swapped;
+ * this step reports win/tie/loss with the mean score's interval overall and per slice. It approves
  * promotion only if the lower bound is above `minScoreLowerBound` and no slice's upper bound falls
  * below 0.5 (a slice where the candidate is worse). Requests the candidate lost, with production's
  * workflow, join the feedback dataset that the next run's synthesize turns into training examples.
- * Only a trusted judge decides: otherwise nothing is judged, promoted or fed back (`refused`).
+ * Only a trusted judge decides: otherwise nothing is judged, promoted or fed back (`refused`). A sampled
+ * request without an outcome (its element failed) counts as unjudged.
  */
 export const mirror = defineStep({
   id: 'flow-mirror',
-  version: 2,
-  description: 'Replay recorded production traffic through production and candidate, judged blind in both orders',
+  version: 3,
+  description: 'Gather production mirroring: win/tie/loss of the candidate against production, the promotion decision and the feedback',
   config: z.object({
-    ...JUDGE_ENDPOINT_CONFIG,
-    sample: z.number().int().min(1).default(100),
-    seed: z.number().int().default(1),
     /** The mean score's lower bound must be above this (0.5: better than production, not just as good). */
     minScoreLowerBound: z.number().min(0).max(1).default(0.5),
     registry: z.string().optional(),
     /** Feedback folder; default FLYWHEEL_FEEDBACK, else .flywheel/feedback. */
     feedback: z.string().optional(),
-    maxTurns: z.number().int().min(1).max(100).default(24),
   }),
-  inputs: { traffic: file(), trust: json(JudgeTrust), model: file({ optional: true }), served: json(ServedModelRef, { optional: true }) },
-  outputs: { mirror: json(MirrorResult), losses: file({ fileName: 'losses.jsonl' }), report: dir() },
-  env: ['OPENAI_BASE_URL'],
-  // Which model is in production is outside state: a promotion or rollback re-runs the comparison.
-  // No production model and the candidate itself in production are the same case: nothing to compare.
-  external: async (config, inputs) => {
-    const production = await productionVersion(new ModelRegistry(registryLocation(config.registry)));
-    return production === undefined || production.modelDigest === inputs.model ? NOTHING_TO_COMPARE : `production:${production.modelDigest}`;
+  inputs: {
+    requests: file(),
+    outcomes: file(),
+    trust: json(JudgeTrust),
+    model: file({ optional: true }),
+    served: json(ServedModelRef, { optional: true }),
   },
+  outputs: { mirror: json(MirrorResult), losses: file({ fileName: 'losses.jsonl' }), report: dir() },
+  external: productionState,
   async run({ config, inputs, outputs, log }) {
     const registry = new ModelRegistry(registryLocation(config.registry));
     const found = await productionVersion(registry);
-    const candidateBytes = inputs.model === undefined ? undefined : await readFile(inputs.model);
-    const candidateDigest = inputs.served?.adapterDigest ?? (candidateBytes === undefined ? undefined : sha256Bytes(candidateBytes));
-    const current = found?.modelDigest === candidateDigest ? undefined : found;
-    const judge = inputs.trust.judge;
-    const runner = judgeRunner(judge.spec.model, config, "flow-mirror (the calibrated spec's model)");
-    let candidateId: string;
-    let predictCandidate: Predict;
-    let predictProduction: Predict | undefined;
-    if (inputs.served !== undefined) {
-      const served = (model: string): Predict => {
-        const endpoint = new ServedWorkflowModel({
-          baseURL: inputs.served?.baseUrl,
-          model,
-          apiKey: llmApiKey('flow-mirror'),
-          maxTurns: config.maxTurns,
-          maxRetries: config.maxRetries,
-          timeoutMs: config.timeoutMs,
-        });
-        return async (r) => endpoint.predict(r.request, r.base).catch(() => null);
-      };
-      candidateId = inputs.served.model;
-      predictCandidate = served(inputs.served.model);
-      // Served adapters are named by their bytes, and the registry's digest of a folder is the same one.
-      if (current !== undefined) predictProduction = served(`${inputs.served.model.replace(/-[0-9a-f]{12}$/, '')}-${current.modelDigest.slice(0, 12)}`);
-    } else if (candidateBytes !== undefined) {
-      const local = (bytes: Buffer): Predict => {
-        const model = RetrievalModel.parse(JSON.parse(bytes.toString('utf8')));
-        return (r: TrafficRecord) => Promise.resolve(predictWorkflow(model, r.request) ?? null);
-      };
-      candidateId = 'candidate (local model)';
-      predictCandidate = local(candidateBytes);
-      if (current !== undefined) predictProduction = local(await readFile(join(registry.root, current.path)));
-    } else {
-      throw new FlywheelError('MODEL_MISSING', 'flow-mirror needs the candidate: its model (local) or served (production) input', {
-        retryable: false,
-        fix: 'wire train.model or serve.served to mirror',
-      });
-    }
-
-    const traffic = (await readFile(inputs.traffic, 'utf8'))
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as TrafficRecord);
+    const candidate = await candidateOf(inputs);
+    const candidateId = candidate.id;
+    const current = found?.modelDigest === candidate.digest ? undefined : found;
+    const sample = jsonLines(await readFile(inputs.requests, 'utf8')).map((l) => TrafficRecord.parse(l));
+    const outcomes = jsonLines(await readFile(inputs.outcomes, 'utf8')).map((l) => MirroredRequest.parse(l));
+    // The judge as the elements name it (the same for all: its settings are in their keys).
+    const judgeId = outcomes[0]?.judge ?? inputs.trust.judge.judge;
     const refused = untrustedReason(inputs.trust);
-    if (refused !== null || predictProduction === undefined || current === undefined) {
+    if (refused !== null || current === undefined) {
       // Nothing is judged, and no lost request reaches the training data.
       const reason = refused ?? NOTHING_TO_COMPARE;
       if (refused !== null) log.warn({ reason }, 'production traffic not mirrored: the judge is not trusted');
@@ -211,7 +160,7 @@ export const mirror = defineStep({
           refused,
           production: current === undefined ? null : `v${current.version}`,
           candidate: candidateId,
-          judge: runner.id,
+          judge: judgeId,
           unjudged: 0,
           overall: mirrorTally([]),
           slices: {},
@@ -220,22 +169,12 @@ export const mirror = defineStep({
         },
       };
     }
-    const rng = new SeededRandom(config.seed);
-    const sample = [...traffic]
-      .map((r) => ({ r, order: rng.next() }))
-      .sort((a, b) => a.order - b.order)
-      .slice(0, config.sample)
-      .map((x) => x.r);
     const productionId = `v${current.version}`;
-    const compared = await mapBounded(sample, config.concurrency, async (record) => {
-      const [production, candidate] = await Promise.all([predictProduction(record), predictCandidate(record)]);
-      return { record, production, outcome: await mirroredOutcome(runner.comparePair, judge.spec, record.request, production, candidate) };
-    });
-    const judged = compared.filter((c): c is typeof c & { outcome: MirrorOutcome } => c.outcome !== null);
+    const judged = outcomes.filter((c): c is typeof c & { outcome: MirrorOutcome } => c.outcome !== null);
     const overall = mirrorTally(judged.map((c) => c.outcome));
     const slices = bySlice(
       judged,
-      (c) => c.record.slices,
+      (c) => c.slices,
       (group) => mirrorTally(group.map((c) => c.outcome)),
     );
     const { promote, reasons } = decideMirror(overall, slices, productionId, config.minScoreLowerBound);
@@ -243,9 +182,9 @@ export const mirror = defineStep({
     const losses = judged
       .filter((c) => c.outcome === 'loss' && c.production !== null)
       .map((c): FeedbackExample => ({
-        from: c.record.id,
-        request: c.record.request,
-        ...(c.record.base === undefined ? {} : { base: c.record.base }),
+        from: c.id,
+        request: c.request,
+        ...(c.base === undefined ? {} : { base: c.base }),
         workflow: c.production as FlowWorkflow,
       }));
     await writeFile(outputs.losses, losses.map((l) => `${JSON.stringify(l)}\n`).join(''));
@@ -264,12 +203,13 @@ export const mirror = defineStep({
         t.signTestP.toPrecision(2),
       ]),
     ];
+    const offlineJudge = inputs.trust.judge.offline;
     const title = `Production mirroring — ${candidateId} vs production ${productionId}`;
     const blocks = [
       { kind: 'heading' as const, level: 1 as const, text: title },
       {
         kind: 'paragraph' as const,
-        text: `${sample.length} recorded requests, each judged blind twice with positions swapped by ${runner.id}${runner.offline ? ' (offline judge)' : ''}; ${compared.length - judged.length} unjudged. A request scores 1 (win), ½ (tie) or 0 (loss); 0.5 means equally good. ${promote ? 'Promotion approved' : 'Promotion refused'}: ${reasons.join('; ')}. ${losses.length} lost request(s) feed the next run's training data.`,
+        text: `${sample.length} recorded requests, each judged blind twice with positions swapped by ${judgeId}${offlineJudge ? ' (offline judge)' : ''}; ${sample.length - judged.length} unjudged. A request scores 1 (win), ½ (tie) or 0 (loss); 0.5 means equally good. ${promote ? 'Promotion approved' : 'Promotion refused'}: ${reasons.join('; ')}. ${losses.length} lost request(s) feed the next run's training data.`,
       },
       { kind: 'table' as const, rows },
     ];
@@ -284,8 +224,8 @@ export const mirror = defineStep({
         refused: null,
         production: productionId,
         candidate: candidateId,
-        judge: runner.id,
-        unjudged: compared.length - judged.length,
+        judge: judgeId,
+        unjudged: sample.length - judged.length,
         overall,
         slices,
         promote,
@@ -294,6 +234,12 @@ export const mirror = defineStep({
     };
   },
 });
+
+const jsonLines = (text: string): unknown[] =>
+  text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as unknown);
 
 /** Merges lost requests into the feedback file (one per request, sorted), rewritten only when it changes. */
 async function addFeedback(path: string, losses: readonly FeedbackExample[]): Promise<void> {

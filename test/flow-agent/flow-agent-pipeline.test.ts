@@ -31,7 +31,7 @@ describe('the flow-agent pipeline (local profile)', () => {
     // The data files are unchanged (their digests are in the snapshot keys) and the registry is as the first
     // deploy left it (its state is deploy's key): entirely cached.
     expect(Object.entries(statuses(again.run)).filter(([, status]) => status !== 'cached')).toEqual([]);
-    expect(Object.keys(statuses(again.run))).toHaveLength(19);
+    expect(Object.keys(statuses(again.run))).toHaveLength(21);
     const decision = async (): Promise<{ version: number; newVersion: boolean; promoted: boolean; production: number | null; reasons: string[] }> =>
       JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout);
     expect(await decision()).toMatchObject({ version: 1, promoted: true, production: 1 });
@@ -259,6 +259,8 @@ describe('the flow-agent pipeline (local profile)', () => {
       'judge-drift': 'cached',
       'judge-trust': 'cached',
       evaluate: 'executed',
+      'mirror-sample': 'cached',
+      'mirror-each': 'executed',
       mirror: 'executed',
       'judge-each': 'executed',
       judge: 'executed',
@@ -268,10 +270,10 @@ describe('the flow-agent pipeline (local profile)', () => {
     // Every element's key holds the temperature: all of them re-run (the plan's reason says so first).
     const synthesize = warmer.run.steps.find((s) => s.id === 'synthesize-each');
     expect(synthesize?.reason).toMatch(/^config temperature: 0\.7 → 0\.9/);
-    const elements = async (run: string, id: string): Promise<{ total: number; executed: number; cached: number } | undefined> =>
+    const elements = async (run: string, id: string): Promise<{ total: number; executed: number; cached: number; failed: number } | undefined> =>
       (
         JSON.parse((await runCli(['show', run, '--json'], { cwd, env })).stdout) as {
-          record: { steps: Array<{ id: string; elements?: { total: number; executed: number; cached: number } }> };
+          record: { steps: Array<{ id: string; elements?: { total: number; executed: number; cached: number; failed: number } }> };
         }
       ).record.steps.find((s) => s.id === id)?.elements;
     const examples = (await elements(first.run.runId, 'synthesize-each'))?.total ?? 0;
@@ -285,6 +287,8 @@ describe('the flow-agent pipeline (local profile)', () => {
     expect(changed).toBeGreaterThan(0);
     expect(changed).toBeLessThan(300);
     expect(await elements(warmer.run.runId, 'judge-each')).toMatchObject({ total: 300, executed: changed, cached: 300 - changed });
+    // A new candidate against the same production model: every sampled request is mirrored again, one element each.
+    expect(await elements(warmer.run.runId, 'mirror-each')).toMatchObject({ total: 100, executed: 100, cached: 0, failed: 0 });
     const judged = JSON.parse((await runCli(['output', 'judge.judged'], { cwd, env })).stdout) as {
       refused: string | null;
       unjudged: number;

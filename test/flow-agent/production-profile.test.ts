@@ -70,6 +70,8 @@ describe('the flow-agent pipeline, production profile (rehearsed on a CPU with a
       'judge-each',
       'judge-trust',
       'mirror',
+      'mirror-each',
+      'mirror-sample',
       'production',
       'report',
       'serve',

@@ -84,11 +84,13 @@ describe('the flow-agent pipeline synthesizes one element per workflow', () => {
       evaluate: 'cached',
       'judge-each': 'cached',
       judge: 'cached',
+      'mirror-each': 'cached',
       mirror: 'cached',
       report: 'cached',
       // Not downstream of the export at all.
       feedback: 'cached',
       traffic: 'cached',
+      'mirror-sample': 'cached',
       benchmark: 'cached',
       calibration: 'cached',
       'calibrate-judge': 'cached',
