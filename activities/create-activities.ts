@@ -5,15 +5,22 @@ import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure
 import type { Logger } from 'pino';
 import type { Store } from '../cache/store.js';
 import { taskQueueName } from '../engine/core/queues.js';
-import type { Resolution } from '../engine/core/run-protocol.js';
+import type { Outputs, Resolution } from '../engine/core/run-protocol.js';
+import type { Digest } from '../cache/digest.js';
 import { indexLastRun, type LastRun } from '../engine/decide.js';
 import { awaitKey, executeOnce, type ExecuteOutcome } from '../engine/execute-once.js';
 import { keyOf, KeyResolver } from '../engine/resolve-key.js';
 import { lastFinishedRun } from '../engine/run-history.js';
 import { RunRecorder } from '../engine/run-recorder.js';
 import type { ResolvedNode, ResolvedPipeline } from '../engine/validate.js';
+import { coreNode } from '../engine/core-node.js';
+import { assembleMap } from '../engine/map/assemble-map.js';
+import { executeElements } from '../engine/map/execute-elements.js';
 import type {
+  AssembleInput,
   CloseRequest,
+  ElementsInput,
+  ElementsResult,
   Contended,
   KeyWait,
   OpenedRun,
@@ -63,6 +70,9 @@ function keepAlive(ctx: Context, heartbeatTimeoutMs: number, details: () => unkn
   const timer = setInterval(() => ctx.heartbeat(details()), Math.max(500, Math.min(2000, Math.floor(heartbeatTimeoutMs / 3))));
   return () => clearInterval(timer);
 }
+
+/** A cpu chunk's invocations executing at once on one worker. */
+const ELEMENTS_AT_ONCE = 8;
 
 /**
  * The activities behind the Temporal executor: thin adapters that load the worker's pipeline and store,
@@ -117,9 +127,7 @@ export function createActivities(deps: ActivityDependencies) {
         host: hostname(),
         pid: process.pid,
         nodes: pipeline.nodes.map((n) => ({
-          id: n.id,
-          step: n.step.id,
-          upstream: n.upstream,
+          ...coreNode(n),
           queue: n.resources.queue ?? 'cpu',
           ...(n.timeoutMs === undefined ? {} : { timeoutMs: n.timeoutMs }),
           ...(n.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: n.heartbeatTimeoutMs }),
@@ -223,6 +231,68 @@ export function createActivities(deps: ActivityDependencies) {
             nonRetryable: true,
             details: [{ attempts: outcome.attempts, ...(outcome.error.fix === undefined ? {} : { fix: outcome.error.fix }) }],
           });
+      }
+    },
+
+    /**
+     * Executes a chunk of a map's invocations on the step's queue, several at once, each once across
+     * every process sharing the store; a failed element is reported, never thrown. Retried after a lost
+     * worker, the chunk finds what it finished as results (reported as cached) and runs the rest.
+     */
+    async executeElements(input: ElementsInput): Promise<ElementsResult> {
+      const ctx = Context.current();
+      const { pipeline, store } = await load(input.context);
+      const node = nodeOf(pipeline, input.nodeId);
+      const log = deps.logger.child({ pipeline: pipeline.name, runId: input.context.runId, stepId: node.id, attempt: ctx.info.attempt });
+      let done = 0;
+      const stop = keepAlive(ctx, input.heartbeatTimeoutMs, () => ({ message: `${done}/${input.indices.length} elements of this chunk` }));
+      try {
+        const results = await executeElements({
+          node,
+          key: input.cacheKey,
+          indices: input.indices,
+          lookAgain: input.lookAgain,
+          runId: input.context.runId,
+          upstream: input.upstream,
+          upstreamKeys: input.upstreamKeys,
+          store,
+          env: process.env,
+          log,
+          signal: ctx.cancellationSignal,
+          parallel: input.queue === 'cpu' ? ELEMENTS_AT_ONCE : 1,
+          onResult: () => void done++,
+        });
+        if (ctx.cancellationDetails?.workerShutdown)
+          throw ApplicationFailure.create({ type: 'WORKER_SHUTDOWN', message: `the worker running map ${node.id} shut down`, nonRetryable: false });
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`map ${node.id} was cancelled`);
+        const count = (status: string): number => results.filter((r) => r.status === status).length;
+        log.info({ elements: results.length, executed: count('executed'), reused: count('cached'), failed: count('failed') }, 'map chunk done');
+        return { results };
+      } catch (error) {
+        throw error instanceof CancelledFailure ? error : toApplicationFailure(error);
+      } finally {
+        stop();
+      }
+    },
+
+    /** Stores a map's collection from its invocations' results (on the cpu worker, next to the run). */
+    async assembleMap(input: AssembleInput): Promise<{ outputs: Outputs; keys: Digest }> {
+      const { pipeline, store } = await load(input.context);
+      const node = nodeOf(pipeline, input.nodeId);
+      try {
+        return await assembleMap({
+          node,
+          key: input.cacheKey,
+          components: input.components,
+          leftOut: input.leftOut,
+          durationMs: input.durationMs,
+          runId: input.context.runId,
+          upstream: input.upstream,
+          store,
+          env: process.env,
+        });
+      } catch (error) {
+        throw toApplicationFailure(error);
       }
     },
 

@@ -65,12 +65,13 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
       });
     } else {
-      const { executeStep } = createActivities({ runtime, logger: log });
+      // Steps and a GPU map's invocations (one per activity, so one per GPU slot).
+      const { executeStep, executeElements } = createActivities({ runtime, logger: log });
       worker = await Worker.create({
         connection,
         namespace: settings.namespace,
         taskQueue,
-        activities: { executeStep },
+        activities: { executeStep, executeElements },
         maxConcurrentActivityTaskExecutions: options.concurrency ?? 1,
         shutdownGraceTime: options.shutdownGraceMs ?? 120_000,
         maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,

@@ -17,13 +17,14 @@ import type { StepRunRecord } from '../cache/records.js';
 import { feeder, RunCore } from '../engine/core/run-core.js';
 import type { CoreCommand, CoreEvent, Outputs, StepError } from '../engine/core/run-protocol.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from './search-attributes.js';
-import { RETRY, stepActivities, waitingActivities } from './step-activities.js';
+import { ELEMENTS_PER_ACTIVITY, elementActivities, RETRY, stepActivities, waitingActivities } from './step-activities.js';
 import {
   RUN_FAILED,
   type DagNode,
   type PipelineRunInput,
   type PipelineRunResult,
   type RunContext,
+  type ElementsInput,
   type RunProgress,
   type StepExecutionInput,
 } from './types.js';
@@ -90,6 +91,8 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     maxResolving: 1,
     maxBatch: MAX_RESOLVE_BATCH,
     lookAhead: true,
+    // A map's invocations go out in chunks, one activity each; a GPU map one per activity, so one per GPU slot.
+    elementsPerCommand: (id) => (nodes.get(id)?.queue === 'cpu' ? ELEMENTS_PER_ACTIVITY.cpu : ELEMENTS_PER_ACTIVITY.gpu),
     ...(carried === undefined ? {} : { restore: carried }),
   });
   setHandler(progressQuery, () => ({ runId, pipeline: opened.pipeline, generation, steps: core.progress() }));
@@ -110,6 +113,8 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     const resolve = batch.find((c): c is Command<'resolve'> => c.type === 'resolve');
     for (const command of batch) {
       if (command.type === 'execute') track(execute(command));
+      if (command.type === 'execute-elements') track(executeChunk(command));
+      if (command.type === 'assemble') track(assemble(command));
       if (command.type === 'finish') finish = command;
     }
     if (resolve !== undefined) track(lookUp(resolve, save?.steps ?? []));
@@ -179,6 +184,49 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       // A cancelled workflow cancels its activities; the first to report it tells the core.
       if (isCancelled(error)) feed({ type: 'cancel' });
       feed({ type: 'failed', id: node.id, ...failureOf(error) });
+    }
+  };
+
+  const executeChunk = async (command: Command<'execute-elements'>): Promise<void> => {
+    const node = nodes.get(command.id) as DagNode;
+    const request: ElementsInput = {
+      context,
+      nodeId: node.id,
+      cacheKey: command.key,
+      indices: command.indices,
+      upstream: command.upstream,
+      upstreamKeys: command.upstreamKeys,
+      queue: node.queue,
+      ...(node.timeoutMs === undefined ? {} : { timeoutMs: node.timeoutMs }),
+      retries: node.retries,
+      heartbeatTimeoutMs: node.heartbeatTimeoutMs ?? options.heartbeatTimeoutMs,
+      lookAgain: command.lookAgain,
+    };
+    try {
+      const { results } = await elementActivities(request, command.indices.length).executeElements(request);
+      feed({ type: 'elements-done', id: node.id, results });
+    } catch (error) {
+      if (isCancelled(error)) feed({ type: 'cancel' });
+      const { error: failure } = failureOf(error);
+      feed({ type: 'elements-done', id: node.id, results: command.indices.map((index) => ({ index, status: 'failed' as const, error: failure })) });
+    }
+  };
+
+  const assemble = async (command: Command<'assemble'>): Promise<void> => {
+    try {
+      const { outputs, keys } = await control.assembleMap({
+        context,
+        nodeId: command.id,
+        cacheKey: command.key,
+        components: command.components,
+        leftOut: command.leftOut,
+        durationMs: command.durationMs,
+        upstream: command.upstream,
+      });
+      feed({ type: 'assembled', id: command.id, outputs, keys });
+    } catch (error) {
+      if (isCancelled(error)) feed({ type: 'cancel' });
+      feed({ type: 'failed', id: command.id, ...failureOf(error) });
     }
   };
 

@@ -27,6 +27,24 @@ export function stepActivities(
   return proxyActivities<FlywheelActivities>(options);
 }
 
+/** Invocations of a map a chunk executes at once on a cpu worker; a GPU map sends one per activity (one per GPU slot). */
+export const ELEMENTS_PER_ACTIVITY = { cpu: 50, gpu: 1 } as const;
+
+/** The activity that executes a chunk of a map's invocations, on the step's queue; its limit covers the chunk. */
+export function elementActivities(
+  input: Pick<StepExecutionInput, 'context' | 'queue' | 'timeoutMs' | 'retries' | 'heartbeatTimeoutMs'>,
+  elements: number,
+): Pick<FlywheelActivities, 'executeElements'> {
+  const attemptMs = input.timeoutMs ?? NO_LIMIT_MS;
+  return proxyActivities<FlywheelActivities>({
+    taskQueue: taskQueueName(input.context.queuePrefix, input.queue),
+    startToCloseTimeout: Math.min(NO_LIMIT_MS, attemptMs * (input.retries + 1) * Math.max(1, elements) + MARGIN_MS),
+    heartbeatTimeout: input.heartbeatTimeoutMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { ...RETRY, maximumAttempts: INFRASTRUCTURE_ATTEMPTS },
+  });
+}
+
 /** Activities on the cpu queue that wait (for a shared execution, for a key's holder) while heartbeating. */
 export function waitingActivities(input: Pick<StepExecutionInput, 'context' | 'heartbeatTimeoutMs'>): Pick<FlywheelActivities, 'runStep' | 'awaitKey'> {
   return proxyActivities<FlywheelActivities>({

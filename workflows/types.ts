@@ -5,7 +5,8 @@ import type { CacheKey } from '../cache/digest.js';
 import type { EngineErrorCode } from '../cache/errors.js';
 import type { StepRunRecord } from '../cache/records.js';
 import type { QueueName } from '../engine/core/queues.js';
-import type { CoreNode, CoreSnapshot, Outputs, Resolution, RunHeader, StepError, StepProgress } from '../engine/core/run-protocol.js';
+import type { KeyComponents } from '../cache/cache-key.js';
+import type { CoreNode, CoreSnapshot, ElementResult, Outputs, Resolution, RunHeader, StepError, StepProgress } from '../engine/core/run-protocol.js';
 
 /** What any worker needs to rebuild a run's pipeline and reach its store. */
 export interface RunContext {
@@ -124,6 +125,37 @@ export interface StepExecutionResult {
   /** The run whose execution produced the outputs. */
   computedBy: string;
   attempts: number;
+}
+
+/** A chunk of a map's invocations, executed by one activity on the step's queue. */
+export interface ElementsInput {
+  context: RunContext;
+  nodeId: string;
+  /** The whole map's key, checked by the worker. */
+  cacheKey: CacheKey;
+  indices: number[];
+  upstream: Record<string, Outputs>;
+  upstreamKeys: Record<string, CacheKey>;
+  queue: QueueName;
+  timeoutMs?: number;
+  retries: number;
+  heartbeatTimeoutMs: number;
+  lookAgain: boolean;
+}
+
+export interface ElementsResult {
+  results: ElementResult[];
+}
+
+/** Stores a map's collection once its invocations are over (a local activity on the cpu worker). */
+export interface AssembleInput {
+  context: RunContext;
+  nodeId: string;
+  cacheKey: CacheKey;
+  components: KeyComponents;
+  leftOut: number[];
+  durationMs: number;
+  upstream: Record<string, Outputs>;
 }
 
 /** A direct execution finds another process executing the key: the run waits through the shared workflow. */

@@ -61,6 +61,10 @@ export function explainMiss(current: KeyComponents, previous: StepRunRecord | un
     codes.push('interface-changed');
     parts.push(`step interface changed: ${portChanges.join(', ')}`);
   }
+  if (JSON.stringify(before.map) !== JSON.stringify(current.map)) {
+    codes.push('interface-changed');
+    parts.push(`map ${diffConfig(before.map ?? {}, current.map ?? {}).join(', ') || 'changed'}`);
+  }
   const configChanges = diffConfig(before.config, current.config);
   if (configChanges.length > 0) {
     codes.push('config-changed');

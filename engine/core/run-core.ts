@@ -427,9 +427,10 @@ export class RunCore {
     }
     const done = work.cached + work.executed.length + work.reused + work.failed.length;
     const failed = work.failed.length === 0 ? '' : `, ${work.failed.length.toLocaleString('en-US')} failed`;
+    const unit = (slot.node.map?.batchSize ?? 1) > 1 ? 'batches' : 'elements';
     const progress: Progress = {
       fraction: work.total === 0 ? 1 : done / work.total,
-      message: `${done.toLocaleString('en-US')}/${work.total.toLocaleString('en-US')} elements${failed}`,
+      message: `${done.toLocaleString('en-US')}/${work.total.toLocaleString('en-US')} ${unit}${failed}`,
     };
     slot.progress = progress;
     this.notify({ type: 'step-progress', id, progress });

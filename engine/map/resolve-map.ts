@@ -8,7 +8,8 @@ import { mapBounded } from '../map-bounded.js';
 import { nodeKey } from '../node-key.js';
 import type { ResolvedNode } from '../validate.js';
 import { readUnits, type MapUnit } from './collection.js';
-import { describeRanges, toRanges } from '../core/index-ranges.js';
+import { describeRanges, fromRanges, toRanges } from '../core/index-ranges.js';
+import type { ElementCounts } from '../../cache/records.js';
 
 /** Element look-ups in flight at once: enough to hide a remote store's latency, few enough for its connection pool. */
 const LOOKUPS_AT_ONCE = 32;
@@ -37,16 +38,24 @@ export interface MapLookupOptions {
  * Says what a map will do, for `plan` and the record: `map over 10,000 elements: 9,999 cached, 1 to run
  * (element 4,812 changed)`. Invocations past the last run's count are new; the others changed.
  */
-export function describeMapWork(total: number, toRun: readonly number[], previousTotal: number | undefined, batchSize: number): string {
+export function describeMapWork(total: number, toRun: readonly number[], previous: ElementCounts | undefined, batchSize: number): string {
+  const previousTotal = previous?.total;
+  // Those that failed last time are retried, not changed.
+  const failedBefore = new Set(previous?.leftOut === undefined ? [] : fromRanges(previous.leftOut));
   const [one, many] = batchSize > 1 ? ['batch', 'batches'] : ['element', 'elements'];
   const amount = (n: number): string => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
   const head = `map over ${amount(total)}: ${(total - toRun.length).toLocaleString('en-US')} cached, ${toRun.length.toLocaleString('en-US')} to run`;
   if (toRun.length === 0) return previousTotal !== undefined && previousTotal > total ? `${head} (${amount(previousTotal - total)} removed)` : head;
   if (previousTotal === undefined || toRun.length === total) return head;
   const named = (list: readonly number[]): string => `${list.length === 1 ? one : many} ${describeRanges(toRanges(list), 3)}`;
-  const changed = toRun.filter((i) => i < previousTotal);
-  const added = toRun.filter((i) => i >= previousTotal);
-  const parts = [...(changed.length > 0 ? [`${named(changed)} changed`] : []), ...(added.length > 0 ? [`${named(added)} added`] : [])];
+  const retried = toRun.filter((i) => failedBefore.has(i));
+  const changed = toRun.filter((i) => i < previousTotal && !failedBefore.has(i));
+  const added = toRun.filter((i) => i >= previousTotal && !failedBefore.has(i));
+  const parts = [
+    ...(retried.length > 0 ? [`${named(retried)} failed last time`] : []),
+    ...(changed.length > 0 ? [`${named(changed)} changed`] : []),
+    ...(added.length > 0 ? [`${named(added)} added`] : []),
+  ];
   return `${head} (${parts.join('; ')})`;
 }
 
@@ -82,15 +91,23 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
     return (await decide(node, own.key, own.components, { store, forced, repair, lastRun: unexplained })).hit;
   });
   const toRun = units.filter((_, i) => hits[i] !== true).map((u) => u.index);
-  const previous = (await options.lastRun()).steps.get(node.id)?.elements?.total;
-  const work = describeMapWork(units.length, toRun, previous, node.map?.batchSize ?? 1);
+  const previous = (await options.lastRun()).steps.get(node.id);
+  const work = describeMapWork(units.length, toRun, previous?.elements, node.map?.batchSize ?? 1);
+  // Unchanged since a run that stored the collection without its failed elements: no whole entry was ever written.
+  const why =
+    previous?.elements?.leftOut !== undefined && whole.why.codes.length === 1 && whole.why.codes[0] === 'entry-missing'
+      ? {
+          codes: ['previous-failed' as const],
+          reason: `the last run stored the collection without ${previous.elements.failed} failed element${previous.elements.failed === 1 ? '' : 's'}`,
+        }
+      : whole.why;
   return {
     kind: 'map',
     id: node.id,
     key,
     components,
-    codes: whole.why.codes,
-    reason: `${whole.why.reason}; ${work}`,
+    codes: why.codes,
+    reason: `${why.reason}; ${work}`,
     rejected: whole.rejected,
     elements: { total: units.length, cached: units.length - toRun.length, run: toRanges(toRun) },
   };
