@@ -71,9 +71,6 @@ function keepAlive(ctx: Context, heartbeatTimeoutMs: number, details: () => unkn
   return () => clearInterval(timer);
 }
 
-/** A cpu chunk's invocations executing at once on one worker. */
-const ELEMENTS_AT_ONCE = 8;
-
 /**
  * The activities behind the Temporal executor: thin adapters that load the worker's pipeline and store,
  * then call the engine's one key resolver, one execute-once and one run recorder, exactly as the local
@@ -259,7 +256,7 @@ export function createActivities(deps: ActivityDependencies) {
           env: process.env,
           log,
           signal: ctx.cancellationSignal,
-          parallel: input.queue === 'cpu' ? ELEMENTS_AT_ONCE : 1,
+          parallel: input.parallel,
           onResult: () => void done++,
         });
         if (ctx.cancellationDetails?.workerShutdown)

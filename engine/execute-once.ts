@@ -37,6 +37,8 @@ export interface ExecuteOnceRequest {
   firstAttempt?: number;
   /** A map invocation's element (or shard), given to its `over` input directly. */
   given?: Readonly<Record<string, GivenInput>>;
+  /** A batch's size: each JSON output must then be an array of one result per element. */
+  batchLength?: number;
 }
 
 export type ExecuteOutcome =
@@ -125,6 +127,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
       ...(request.resume === undefined ? {} : { resume: request.resume }),
       ...(request.firstAttempt === undefined ? {} : { firstAttempt: request.firstAttempt }),
       ...(request.given === undefined ? {} : { given: request.given }),
+      ...(request.batchLength === undefined ? {} : { batchLength: request.batchLength }),
     });
     const durationMs = Date.now() - started;
     if (node.step.cache !== false) {
@@ -169,13 +172,16 @@ export async function awaitKey(
 }
 
 /**
- * An entry of the same key made by other (or unrecorded) code is removed first: a store where the first writer of a key
- * wins (S3) would otherwise keep it, and every later run would find other code's result again.
+ * Writes an action-cache entry in place of any entry already under its key. Whoever writes holds the
+ * key's claim (or, for a whole map, has just assembled it), so an entry found there is older: other
+ * code's result, one past its maxAge, or one a --force replaces. A store where the first writer of a
+ * key wins (S3) would otherwise keep the old entry, and every later run would find it again.
  */
-async function replaceOtherCode(store: Store, entry: ActionEntry): Promise<void> {
-  if (entry.code === undefined) return;
+export async function putEntry(store: Store, entry: ActionEntry): Promise<void> {
   const existing = await store.getAction(entry.key);
-  if (existing !== undefined && existing !== 'unreadable' && existing.code?.digest !== entry.code.digest) await store.deleteAction(entry.key);
+  if (existing !== undefined && (existing === 'unreadable' || existing.runId !== entry.runId || existing.createdAt !== entry.createdAt))
+    await store.deleteAction(entry.key);
+  await store.putAction(entry);
 }
 
 /**
@@ -189,13 +195,11 @@ async function storeEntry(
   entry: ActionEntry,
   request: Pick<ExecuteOnceRequest, 'upstream' | 'env' | 'given'>,
 ): Promise<void> {
-  await replaceOtherCode(store, entry);
-  await store.putAction(entry);
+  await putEntry(store, entry);
   // A map's invocation is keyed by its element: the node's key after the fact is the whole map's, not its own.
   if (node.step.convergent !== true || request.given !== undefined) return;
   const after = await keyOf(node, request.upstream, request.env);
   if (after.key === entry.key) return;
   const second = { ...entry, key: after.key, components: after.components };
-  await replaceOtherCode(store, second);
-  await store.putAction(second);
+  await putEntry(store, second);
 }

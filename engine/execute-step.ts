@@ -34,6 +34,8 @@ export interface ExecuteOptions {
   firstAttempt?: number;
   /** Inputs given directly rather than read from upstream outputs: a map's element (a value) or shard (a stored file). */
   given?: Readonly<Record<string, GivenInput>>;
+  /** A batch's size: each JSON output must be an array of one result per element, or the collection would misalign. */
+  batchLength?: number;
 }
 
 function fileNameOf(name: string, port: Port): string {
@@ -108,7 +110,13 @@ async function prepareOutputs(node: ResolvedNode, dir: string): Promise<Record<s
 }
 
 /** Validates what `run` produced and moves it into the store. Nothing is stored unless every output is good. */
-async function collectOutputs(node: ResolvedNode, paths: Record<string, string>, returned: unknown, store: Store): Promise<Record<string, OutputRecord>> {
+async function collectOutputs(
+  node: ResolvedNode,
+  paths: Record<string, string>,
+  returned: unknown,
+  store: Store,
+  batchLength: number | undefined,
+): Promise<Record<string, OutputRecord>> {
   const ports = Object.entries(node.step.outputs as Ports);
   const values = (returned ?? {}) as Record<string, unknown>;
   const jsonBytes = new Map<string, Buffer>();
@@ -118,6 +126,13 @@ async function collectOutputs(node: ResolvedNode, paths: Record<string, string>,
       if (!parsed.success) {
         throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned an invalid value for JSON output ${name}: ${zodIssues(parsed.error, name)}`, {
           fix: `return { ${name}: ... } matching the output schema`,
+        });
+      }
+      if (batchLength !== undefined && !(Array.isArray(parsed.data) && parsed.data.length === batchLength)) {
+        const got = Array.isArray(parsed.data) ? `an array of ${parsed.data.length}` : `a ${typeof parsed.data}`;
+        throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned ${got} for JSON output ${name} of a batch of ${batchLength}`, {
+          fix: `return { ${name}: [...] } with one result per element of the batch, in order`,
+          retryable: false,
         });
       }
       try {
@@ -226,7 +241,7 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
         signal,
         node,
       );
-      return { outputs: await collectOutputs(node, outputs, returned, options.store), attempts: attempt };
+      return { outputs: await collectOutputs(node, outputs, returned, options.store, options.batchLength), attempts: attempt };
     } catch (error) {
       if (attempt - first >= retries || !classifyError(error).retryable || options.signal.aborted) throw error;
       options.onAttemptFailed?.(attempt, error);

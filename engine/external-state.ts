@@ -9,10 +9,16 @@ import type { ResolvedNode } from './validate.js';
  * none. The hook sees the config and the digests of the inputs (not their contents: nothing is
  * materialized for a look-up).
  */
-export async function externalState(node: ResolvedNode, upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined): Promise<unknown> {
+export async function externalState(
+  node: ResolvedNode,
+  upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined,
+  /** A map invocation's own input digests (its element), over those of the upstream outputs. */
+  own: Readonly<Record<string, string>> = {},
+): Promise<unknown> {
   if (node.step.external === undefined) return undefined;
   const digests: Record<string, string | undefined> = {};
-  for (const [name, source] of Object.entries(node.inputs)) digests[name] = source === null ? undefined : upstreamOutputs(source.node)?.[source.output]?.digest;
+  for (const [name, source] of Object.entries(node.inputs))
+    digests[name] = own[name] ?? (source === null ? undefined : upstreamOutputs(source.node)?.[source.output]?.digest);
   try {
     return (await node.step.external(node.config, digests)) ?? null;
   } catch (error) {

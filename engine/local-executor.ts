@@ -140,7 +140,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
       return node;
     };
 
-    // Each chunk is one invocation here (the core hands them out under --concurrency).
+    // Each chunk is one invocation here: the core hands them out one by one under --concurrency.
     const executeChunk = async (command: Extract<CoreCommand, { type: 'execute-elements' }>): Promise<void> => {
       const results = await executeElements({
         node: nodeOf(command.id),
@@ -154,12 +154,12 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
         env,
         log: log.child({ stepId: command.id }),
         signal: abort.signal,
-        parallel: command.indices.length,
+        parallel: command.parallel,
       }).catch((error: unknown) => {
         const { code, message } = classifyError(error);
         return command.indices.map((index) => ({ index, status: 'failed' as const, error: { code, message } }));
       });
-      feed({ type: 'elements-done', id: command.id, results });
+      feed({ type: 'elements-done', id: command.id, results, parallel: command.parallel });
     };
 
     const assemble = async (command: Extract<CoreCommand, { type: 'assemble' }>): Promise<void> => {
@@ -187,7 +187,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
               (id) => core.outputsOf(id),
               (resolution) => {
                 if (resolution.kind === 'hit') log.debug({ stepId: resolution.id, cacheKey: resolution.key, cacheHit: true }, 'cache hit');
-                if (resolution.kind === 'miss' && resolution.rejected) {
+                if ((resolution.kind === 'miss' || resolution.kind === 'map') && resolution.rejected) {
                   // An entry past its maxAge is routine; a missing or corrupt blob is worth a warning.
                   const routine = resolution.codes.every((code) => code === 'expired');
                   log[routine ? 'info' : 'warn'](

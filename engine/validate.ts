@@ -115,6 +115,12 @@ function checkMapSpec(node: PipelineNode, problems: Problem[]): void {
       `batchSize ${map.batchSize} needs a JSON input, but ${map.over} is a ${inputs[map.over]?.kind ?? '?'}`,
       'map shards one file at a time (leave batchSize out)',
     );
+  if (node.step.cache === false)
+    bad(
+      `step ${node.step.id} has cache: false, but a map is put together from its elements' cache entries`,
+      'map a cached step (a step whose result depends on outside state declares it with external)',
+    );
+  if (node.step.convergent === true) bad(`step ${node.step.id} is convergent; a map cannot key its elements on the state it leaves`, 'use p.add for it');
   if (!(typeof map.minSuccessRatio === 'number' && map.minSuccessRatio > 0 && map.minSuccessRatio <= 1))
     bad(
       `minSuccessRatio must be a number above 0 and at most 1, got ${String(map.minSuccessRatio)}`,

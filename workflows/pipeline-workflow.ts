@@ -17,7 +17,7 @@ import type { StepRunRecord } from '../cache/records.js';
 import { feeder, RunCore } from '../engine/core/run-core.js';
 import type { CoreCommand, CoreEvent, Outputs, StepError } from '../engine/core/run-protocol.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from './search-attributes.js';
-import { ELEMENTS_PER_ACTIVITY, elementActivities, RETRY, stepActivities, waitingActivities } from './step-activities.js';
+import { ELEMENT_CHUNKS, elementActivities, RETRY, stepActivities, waitingActivities } from './step-activities.js';
 import {
   RUN_FAILED,
   type DagNode,
@@ -92,7 +92,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     maxBatch: MAX_RESOLVE_BATCH,
     lookAhead: true,
     // A map's invocations go out in chunks, one activity each; a GPU map one per activity, so one per GPU slot.
-    elementsPerCommand: (id) => (nodes.get(id)?.queue === 'cpu' ? ELEMENTS_PER_ACTIVITY.cpu : ELEMENTS_PER_ACTIVITY.gpu),
+    elementChunk: (id) => (nodes.get(id)?.queue === 'cpu' ? ELEMENT_CHUNKS.cpu : ELEMENT_CHUNKS.gpu),
     ...(carried === undefined ? {} : { restore: carried }),
   });
   setHandler(progressQuery, () => ({ runId, pipeline: opened.pipeline, generation, steps: core.progress() }));
@@ -194,6 +194,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       nodeId: node.id,
       cacheKey: command.key,
       indices: command.indices,
+      parallel: command.parallel,
       upstream: command.upstream,
       upstreamKeys: command.upstreamKeys,
       queue: node.queue,
@@ -203,12 +204,13 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       lookAgain: command.lookAgain,
     };
     try {
-      const { results } = await elementActivities(request, command.indices.length).executeElements(request);
-      feed({ type: 'elements-done', id: node.id, results });
+      const { results } = await elementActivities(request).executeElements(request);
+      feed({ type: 'elements-done', id: node.id, results, parallel: command.parallel });
     } catch (error) {
       if (isCancelled(error)) feed({ type: 'cancel' });
       const { error: failure } = failureOf(error);
-      feed({ type: 'elements-done', id: node.id, results: command.indices.map((index) => ({ index, status: 'failed' as const, error: failure })) });
+      const results = command.indices.map((index) => ({ index, status: 'failed' as const, error: failure }));
+      feed({ type: 'elements-done', id: node.id, results, parallel: command.parallel });
     }
   };
 

@@ -27,18 +27,21 @@ export function stepActivities(
   return proxyActivities<FlywheelActivities>(options);
 }
 
-/** Invocations of a map a chunk executes at once on a cpu worker; a GPU map sends one per activity (one per GPU slot). */
-export const ELEMENTS_PER_ACTIVITY = { cpu: 50, gpu: 1 } as const;
+/**
+ * A map's chunks: invocations per activity and at most how many of them execute at once (the run's
+ * concurrency bounds both). A GPU map sends one per activity, so one per GPU slot.
+ */
+export const ELEMENT_CHUNKS = { cpu: { size: 50, parallel: 8 }, gpu: { size: 1, parallel: 1 } } as const;
 
 /** The activity that executes a chunk of a map's invocations, on the step's queue; its limit covers the chunk. */
 export function elementActivities(
-  input: Pick<StepExecutionInput, 'context' | 'queue' | 'timeoutMs' | 'retries' | 'heartbeatTimeoutMs'>,
-  elements: number,
+  input: Pick<StepExecutionInput, 'context' | 'queue' | 'timeoutMs' | 'retries' | 'heartbeatTimeoutMs'> & { indices: number[]; parallel: number },
 ): Pick<FlywheelActivities, 'executeElements'> {
   const attemptMs = input.timeoutMs ?? NO_LIMIT_MS;
+  const rounds = Math.ceil(input.indices.length / Math.max(1, input.parallel));
   return proxyActivities<FlywheelActivities>({
     taskQueue: taskQueueName(input.context.queuePrefix, input.queue),
-    startToCloseTimeout: Math.min(NO_LIMIT_MS, attemptMs * (input.retries + 1) * Math.max(1, elements) + MARGIN_MS),
+    startToCloseTimeout: Math.min(NO_LIMIT_MS, attemptMs * (input.retries + 1) * Math.max(1, rounds) + MARGIN_MS),
     heartbeatTimeout: input.heartbeatTimeoutMs,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: { ...RETRY, maximumAttempts: INFRASTRUCTURE_ATTEMPTS },

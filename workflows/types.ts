@@ -134,6 +134,8 @@ export interface ElementsInput {
   /** The whole map's key, checked by the worker. */
   cacheKey: CacheKey;
   indices: number[];
+  /** Most of them executing at once (the concurrency slots the run gave this chunk). */
+  parallel: number;
   upstream: Record<string, Outputs>;
   upstreamKeys: Record<string, CacheKey>;
   queue: QueueName;

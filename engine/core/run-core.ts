@@ -9,6 +9,7 @@ import type {
   CoreNode,
   CoreSnapshot,
   ElementResult,
+  MapProgress,
   Outputs,
   PlannedStep,
   Resolution,
@@ -39,6 +40,7 @@ interface MapWork {
   reused: number;
   failed: number[];
   failures: Array<{ index: number; code: string; message: string }>;
+  keys?: Digest;
 }
 
 interface Slot {
@@ -64,6 +66,8 @@ interface Slot {
   work?: MapWork;
   /** A plan's map: how many invocations it has, are cached and would run. */
   planned?: { total: number; cached: number; run: string };
+  /** A map's progress in an earlier generation of this run (Temporal's continue-as-new). */
+  carried?: MapProgress;
 }
 
 export interface RunCoreOptions {
@@ -85,8 +89,12 @@ export interface RunCoreOptions {
    * each node as its upstream settle and need no look-ahead: nodes below a miss would only come back.
    */
   lookAhead?: boolean;
-  /** Most invocations of a map in one `execute-elements` command (Temporal: a chunk per activity). Default 1. */
-  elementsPerCommand?: (id: string) => number;
+  /**
+   * A map's chunks: most invocations in one `execute-elements` command and most of them executing at
+   * once (Temporal: a chunk per activity). A chunk holds that many concurrency slots, so `concurrency`
+   * bounds the elements executing at once on every executor. Default one invocation per command.
+   */
+  elementChunk?: (id: string) => { size: number; parallel: number };
   /** In a plan, a pending step's own changes (config, version, interface) relative to the last run. */
   ownChanges?: (id: string) => string | undefined;
   /** State carried over from an earlier generation of this run. */
@@ -220,7 +228,7 @@ export class RunCore {
         this.onFailed(event.id, event.error, event.attempts);
         break;
       case 'elements-done':
-        this.onElementsDone(event.id, event.results);
+        this.onElementsDone(event.id, event.results, event.parallel);
         break;
       case 'assembled':
         this.onAssembled(event.id, event.outputs, event.keys);
@@ -270,6 +278,10 @@ export class RunCore {
   snapshot(): CoreSnapshot {
     const snapshot: CoreSnapshot = { statuses: {}, outputs: {}, keys: {} };
     for (const slot of this.slots) {
+      if (slot.work !== undefined && slot.phase === 'mapping') {
+        const { executed, failed, failures } = slot.work;
+        (snapshot.maps ??= {})[slot.node.id] = { executed: toRanges(executed), failed: toRanges(failed), failures };
+      }
       if (slot.phase !== 'settled' || slot.status === undefined) continue;
       snapshot.statuses[slot.node.id] = slot.status;
       if (!slot.downstream.some((d) => d.phase !== 'settled')) continue;
@@ -393,26 +405,53 @@ export class RunCore {
   private startMap(slot: Slot, elements: Extract<Resolution, { kind: 'map' }>['elements']): void {
     slot.phase = 'mapping';
     slot.startedAt = this.options.now();
+    // An earlier generation's work: what it executed is now cached but counts as executed; what failed is not retried in this run.
+    const executedBefore = slot.carried === undefined ? [] : fromRanges(slot.carried.executed);
+    const failedBefore = new Set(slot.carried === undefined ? [] : fromRanges(slot.carried.failed));
     slot.work = {
       total: elements.total,
-      cached: elements.cached,
-      pending: fromRanges(elements.run),
+      cached: Math.max(0, elements.cached - executedBefore.length),
+      pending: fromRanges(elements.run).filter((i) => !failedBefore.has(i)),
       inFlight: 0,
-      executed: [],
+      executed: executedBefore,
       reused: 0,
-      failed: [],
-      failures: [],
+      failed: [...failedBefore],
+      failures: slot.carried?.failures ?? [],
+      ...(elements.keys === undefined ? {} : { keys: elements.keys }),
     };
     this.notify({ type: 'step-running', id: slot.node.id, reason: slot.miss?.reason ?? '' });
+    if (elements.keys !== undefined) this.saveRunningMap(slot);
     if (slot.work.pending.length > 0) this.mapping.push(slot);
     else this.completeMap(slot);
   }
 
-  private onElementsDone(id: string, results: readonly ElementResult[]): void {
+  /**
+   * A running map's record is saved at once, with the list of its invocations' keys: `cache gc` keeps
+   * what a run in progress (or a killed one) has computed, however long the map takes.
+   */
+  private saveRunningMap(slot: Slot): void {
+    if (slot.key === undefined || slot.miss === undefined) return;
+    slot.record = {
+      id: slot.node.id,
+      step: slot.node.step,
+      status: 'running',
+      cacheKey: slot.key,
+      reasonCodes: slot.miss.codes,
+      reason: slot.miss.reason,
+      ...(slot.components === undefined ? {} : { components: slot.components }),
+      outputs: {},
+      startedAt: this.iso(slot.startedAt ?? this.options.now()),
+      elements: this.counts(slot, {}),
+    };
+    this.unsaved.push(slot);
+    this.unsavedWork = true;
+  }
+
+  private onElementsDone(id: string, results: readonly ElementResult[], parallel: number): void {
     const slot = this.byId.get(id);
     const work = slot?.work;
     if (slot?.phase !== 'mapping' || work === undefined) return;
-    this.executing--;
+    this.executing -= parallel;
     work.inFlight--;
     for (const result of results) {
       if (result.status === 'executed') work.executed.push(result.index);
@@ -450,7 +489,9 @@ export class RunCore {
         .slice(0, 3)
         .map((f) => `element ${f.index}: ${f.code} ${f.message}`)
         .join('; ');
-      const message = `${work.failed.length} of ${work.total} elements failed; minSuccessRatio ${ratio} needs ${Math.ceil(ratio * work.total)} to succeed (${first})`;
+      // Less a hair, so 0.07 × 100 needs 7, not the 8 floating point would make it.
+      const needed = Math.ceil(ratio * work.total - 1e-9);
+      const message = `${work.failed.length} of ${work.total} elements failed; minSuccessRatio ${ratio} needs ${needed} to succeed (${first})`;
       return this.failWithSharers(slot, { code: 'MAP_ELEMENTS_FAILED', message }, undefined);
     }
     if (slot.key === undefined || slot.components === undefined) return;
@@ -507,7 +548,8 @@ export class RunCore {
   private counts(slot: Slot, from: { cachedAll?: number; keys?: Digest }): ElementCounts {
     const batchSize = slot.node.map?.batchSize ?? 1;
     const work = slot.work;
-    const base = { ...(batchSize > 1 ? { batchSize } : {}), ...(from.keys === undefined ? {} : { keys: from.keys }) };
+    const keys = from.keys ?? work?.keys;
+    const base = { ...(batchSize > 1 ? { batchSize } : {}), ...(keys === undefined ? {} : { keys }) };
     if (work === undefined) return { total: from.cachedAll ?? 0, executed: 0, cached: from.cachedAll ?? 0, failed: 0, ...base };
     return {
       total: work.total,
@@ -692,6 +734,10 @@ export class RunCore {
       if (outputs !== undefined) slot.outputs = outputs;
       if (key !== undefined) slot.key = key;
     }
+    for (const [id, progress] of Object.entries(snapshot.maps ?? {})) {
+      const slot = this.byId.get(id);
+      if (slot !== undefined && slot.phase !== 'settled') slot.carried = progress;
+    }
   }
 
   // ---- handing out work ----
@@ -756,11 +802,12 @@ export class RunCore {
       this.mapping.shift();
       return;
     }
-    const size = Math.max(1, this.options.elementsPerCommand?.(slot.node.id) ?? 1);
-    const indices = work.pending.splice(0, size);
+    const chunk = this.options.elementChunk?.(slot.node.id) ?? { size: 1, parallel: 1 };
+    const parallel = Math.max(1, Math.min(chunk.parallel, chunk.size, this.concurrency - this.executing));
+    const indices = work.pending.splice(0, Math.max(1, chunk.size));
     if (work.pending.length === 0) this.mapping.splice(this.mapping.indexOf(slot), 1);
     work.inFlight++;
-    this.executing++;
+    this.executing += parallel;
     const upstream = this.upstreamOf(slot);
     this.out.push({
       type: 'execute-elements',
@@ -768,6 +815,7 @@ export class RunCore {
       key: slot.key,
       lookAgain: slot.miss.lookAgain,
       indices,
+      parallel,
       upstream: upstream.outputs,
       upstreamKeys: upstream.keys,
     });

@@ -52,7 +52,8 @@ export type Resolution =
       codes: ReasonCode[];
       reason: string;
       rejected: boolean;
-      elements: { total: number; cached: number; run: string };
+      /** `keys`: the blob listing every invocation's key (a run writes it at once, so `cache gc` spares them while it runs). */
+      elements: { total: number; cached: number; run: string; keys?: Digest };
     }
   | { kind: 'miss'; id: string; key: CacheKey; components: KeyComponents; codes: ReasonCode[]; reason: string; rejected: boolean }
   /** The key could not be made (e.g. the step's outside state is unreadable): the step fails. */
@@ -71,7 +72,7 @@ export type CoreEvent =
   | { type: 'executed'; id: string; outputs: Outputs; durationMs: number; computedBy: string; attempts: number }
   | { type: 'failed'; id: string; error: StepError; attempts?: number }
   /** A chunk of a map's invocations is over (each executed, reused or failed). */
-  | { type: 'elements-done'; id: string; results: ElementResult[] }
+  | { type: 'elements-done'; id: string; results: ElementResult[]; parallel: number }
   /** A map's collection is stored (`keys`: the blob listing its invocations' keys). */
   | { type: 'assembled'; id: string; outputs: Outputs; keys: Digest }
   /** The last `save` is stored (`ok`), or could not be: its records go into the next save or the final record. */
@@ -113,6 +114,8 @@ export type CoreCommand =
       key: CacheKey;
       lookAgain: boolean;
       indices: number[];
+      /** How many of them may execute at once: the concurrency slots this chunk holds until it is reported. */
+      parallel: number;
       upstream: Record<string, Outputs>;
       upstreamKeys: Record<string, CacheKey>;
     }
@@ -137,6 +140,14 @@ export interface CoreSnapshot {
   statuses: Record<string, StepStatus>;
   outputs: Record<string, Outputs>;
   keys: Record<string, CacheKey>;
+  /** Maps still running: what this run executed and what failed (index ranges), so the next generation neither retries nor miscounts them. */
+  maps?: Record<string, MapProgress>;
+}
+
+export interface MapProgress {
+  executed: string;
+  failed: string;
+  failures: Array<{ index: number; code: string; message: string }>;
 }
 
 /** A step's state right now, for live views. */

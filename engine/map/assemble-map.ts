@@ -6,6 +6,8 @@ import { readManifest, type DirManifest } from '../../cache/manifest.js';
 import type { ActionEntry, OutputRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import type { Outputs } from '../core/run-protocol.js';
+import { codeChange } from '../decide.js';
+import { putEntry } from '../execute-once.js';
 import { mapBounded } from '../map-bounded.js';
 import type { Ports } from '../ports.js';
 import type { ResolvedNode } from '../validate.js';
@@ -69,7 +71,7 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
     );
   }
   const units = await readUnits(store, node, upstream);
-  const unitKeys = units.map((unit) => keys.unitKey(unit).key);
+  const unitKeys = await mapBounded(units, READS_AT_ONCE, async (unit) => (await keys.unitKey(unit)).key);
   const left = new Set(request.leftOut);
   const kept = units.filter((unit) => !left.has(unit.index));
   const entries = await mapBounded(kept, READS_AT_ONCE, async (unit) => {
@@ -115,12 +117,16 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
     }
   }
   const keyList = await store.putBytes(Buffer.from(canonicalJson(unitKeys)));
-  if (left.size === 0 && node.step.cache !== false) {
-    await store.putAction({
+  // The whole entry is as old as its oldest element (maxAge), and only made of this code's results: an
+  // element kept from other code (onCodeChange: 'warn') must still be found, and re-run, one by one.
+  const oldest = entries.reduce((min, entry) => (entry.createdAt < min ? entry.createdAt : min), new Date().toISOString());
+  const otherCode = entries.some((entry) => codeChange(node, entry) !== undefined);
+  if (left.size === 0 && !otherCode) {
+    await putEntry(store, {
       format: 'flywheel.action/v1',
       key: request.key,
       step: node.step.id,
-      createdAt: new Date().toISOString(),
+      createdAt: oldest,
       durationMs: request.durationMs,
       runId: request.runId,
       outputs,

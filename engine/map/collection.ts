@@ -80,7 +80,8 @@ async function readUnitsUncached(store: Store, node: ResolvedNode, record: Outpu
   const port = (node.step.inputs as Ports)[map.over] as Port;
   if (port.kind === 'file') {
     const manifest = await readManifest(store, record.digest);
-    const shards = manifest.entries.filter((e) => e.type === 'file');
+    // Hidden files (`.DS_Store`, `.part` markers) are not data.
+    const shards = manifest.entries.filter((e): e is Extract<typeof e, { type: 'file' }> => e.type === 'file' && !posix.basename(e.path).startsWith('.'));
     return shards.map((shard, index) => ({
       index,
       given: { kind: 'record', record: { kind: 'file', digest: shard.digest as Digest, size: shard.size, fileName: posix.basename(shard.path) } },

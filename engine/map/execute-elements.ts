@@ -62,14 +62,15 @@ export async function executeElements(request: ExecuteElementsRequest): Promise<
     );
   }
   const units = await readUnits(store, node, upstream);
-  const over = mapOf(node).over;
+  const { over, batchSize } = mapOf(node);
+  const batched = batchSize > 1;
   return mapBounded(request.indices, Math.max(1, request.parallel), async (index) => {
     const unit = units[index];
     let result: ElementResult;
     if (unit === undefined) {
       result = { index, status: 'failed', error: { code: 'MAP_OVER_INVALID', message: `the collection has no element ${index}` } };
     } else {
-      const own = keys.unitKey(unit);
+      const own = await keys.unitKey(unit);
       const outcome = await executeOnce({
         node,
         key: own.key,
@@ -83,7 +84,11 @@ export async function executeElements(request: ExecuteElementsRequest): Promise<
         log: request.log.child({ element: index, cacheKey: own.key }),
         signal: request.signal,
         wait: true,
-        given: { [over]: unit.given },
+        // Each invocation gets its own copy: a step that changes its input must not change another's.
+        given: { [over]: unit.given.kind === 'value' ? { kind: 'value', value: structuredClone(unit.given.value) } : unit.given },
+        ...(batched && Array.isArray(unit.given.kind === 'value' ? unit.given.value : undefined)
+          ? { batchLength: (unit.given as { value: unknown[] }).value.length }
+          : {}),
       }).catch((error: unknown): ExecuteOutcome => ({ kind: 'failed', error: classifyError(error), attempts: 0, shared: false }));
       result = resultOf(index, outcome);
       if (result.status === 'failed') request.log.warn({ element: index, code: result.error?.code, err: result.error?.message }, 'element failed');

@@ -1,4 +1,5 @@
 import type { KeyComponents } from '../../cache/cache-key.js';
+import { canonicalJson } from '../../cache/canonical.js';
 import type { CacheKey } from '../../cache/digest.js';
 import type { Store } from '../../cache/store.js';
 import type { Outputs, Resolution } from '../core/run-protocol.js';
@@ -7,23 +8,30 @@ import { externalState } from '../external-state.js';
 import { mapBounded } from '../map-bounded.js';
 import { nodeKey } from '../node-key.js';
 import type { ResolvedNode } from '../validate.js';
-import { readUnits, type MapUnit } from './collection.js';
+import { mapOf, readUnits, type MapUnit } from './collection.js';
 import { describeRanges, fromRanges, toRanges } from '../core/index-ranges.js';
 import type { ElementCounts } from '../../cache/records.js';
 
 /** Element look-ups in flight at once: enough to hide a remote store's latency, few enough for its connection pool. */
 const LOOKUPS_AT_ONCE = 32;
 
-/** A map's key and a way to make each invocation's key, sharing one reading of the outside state. */
+/** A map's key and a way to make each invocation's key. */
 export interface MapKeys {
   key: CacheKey;
   components: KeyComponents;
-  unitKey(unit: MapUnit): { key: CacheKey; components: KeyComponents };
+  unitKey(unit: MapUnit): Promise<{ key: CacheKey; components: KeyComponents }>;
 }
 
+/**
+ * The whole map's key, and each invocation's: the key a plain use of the step with that element would
+ * have, so a step's `external` hook sees the element's digest as its input's (read once per invocation).
+ */
 export async function mapKeys(node: ResolvedNode, upstream: (id: string) => Outputs | undefined, env: NodeJS.ProcessEnv): Promise<MapKeys> {
-  const external = await externalState(node, upstream);
-  return { ...nodeKey(node, upstream, env, external), unitKey: (unit) => nodeKey(node, upstream, env, external, unit) };
+  const over = mapOf(node).over;
+  return {
+    ...nodeKey(node, upstream, env, await externalState(node, upstream)),
+    unitKey: async (unit) => nodeKey(node, upstream, env, await externalState(node, upstream, { [over]: unit.digest }), unit),
+  };
 }
 
 export interface MapLookupOptions {
@@ -86,10 +94,14 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
   const units = await readUnits(store, node, upstream);
   // Invocations are not explained one by one: the map's own reason and the count say it.
   const unexplained = (): Promise<LastRun> => Promise.resolve(indexLastRun(undefined));
+  const unitKeys: CacheKey[] = [];
   const hits = await mapBounded(units, LOOKUPS_AT_ONCE, async (unit) => {
-    const own = keys.unitKey(unit);
+    const own = await keys.unitKey(unit);
+    unitKeys[unit.index] = own.key;
     return (await decide(node, own.key, own.components, { store, forced, repair, lastRun: unexplained })).hit;
   });
+  // A run (not a plan) stores the list of keys now: its record names it from the start, so `cache gc` spares them.
+  const keyList = repair ? (await store.putBytes(Buffer.from(canonicalJson(unitKeys)))).digest : undefined;
   const toRun = units.filter((_, i) => hits[i] !== true).map((u) => u.index);
   const previous = (await options.lastRun()).steps.get(node.id);
   const work = describeMapWork(units.length, toRun, previous?.elements, node.map?.batchSize ?? 1);
@@ -109,6 +121,6 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
     codes: why.codes,
     reason: `${why.reason}; ${work}`,
     rejected: whole.rejected,
-    elements: { total: units.length, cached: units.length - toRun.length, run: toRanges(toRun) },
+    elements: { total: units.length, cached: units.length - toRun.length, run: toRanges(toRun), ...(keyList === undefined ? {} : { keys: keyList }) },
   };
 }

@@ -282,3 +282,88 @@ describe('p.map over shards and in batches', () => {
     }
   });
 });
+
+describe('p.map guards', () => {
+  it('refuses a map of a cache: false step: its collection is made from the elements’ entries', () => {
+    const uncached = defineStep({ ...lower, id: 'map-lower-uncached', cache: false });
+    const pipeline = definePipeline({
+      name: 'map-uncached',
+      build(p) {
+        const src = p.add(items, { id: 'items' });
+        p.map(uncached, { id: 'lower', over: { item: src.out.list } });
+      },
+    });
+    try {
+      validatePipeline(pipeline);
+      expect.unreachable('validation passed');
+    } catch (error) {
+      expect((error as PipelineInvalidError).problems).toEqual([
+        expect.objectContaining({ code: 'MAP_INVALID', stepId: 'lower', message: expect.stringContaining('cache: false') }),
+      ]);
+    }
+  });
+
+  it('fails a batch whose JSON output has not one result per element, storing nothing for it', async () => {
+    const short = defineStep({
+      id: 'map-batch-short',
+      version: 1,
+      inputs: { items: json(z.array(Item)) },
+      outputs: { firsts: json(z.array(z.string())) },
+      run: ({ inputs }) => ({ firsts: inputs.items.slice(0, 1).map((i) => i.id) }),
+    });
+    const pipeline = definePipeline({
+      name: 'map-batch-short',
+      build(p) {
+        const src = p.add(items, { id: 'items' });
+        p.map(short, { id: 'firsts', over: { items: src.out.list }, batchSize: 2 });
+      },
+    });
+    const run = await runPipelineForTest(pipeline, { config: { items: { items: make(5) } } });
+    const step = run.step('firsts');
+    expect(step.status).toBe('failed');
+    // The last batch holds one element, so its one result is right; the two full batches are not.
+    expect(step.elements).toMatchObject({ total: 3, executed: 1, failed: 2, leftOut: '0-1' });
+    expect(step.elements?.failures?.[0]?.message).toContain('returned an array of 1 for JSON output firsts of a batch of 2');
+  });
+
+  it("gives a step's external hook each element's own digest, so one changed element re-keys only itself", async () => {
+    const seen: string[] = [];
+    const keyed = defineStep({
+      ...lower,
+      id: 'map-lower-external',
+      external: (_config, digests) => {
+        seen.push(digests.item ?? 'none');
+        return { item: digests.item };
+      },
+    });
+    const pipeline = definePipeline({
+      name: 'map-external',
+      build(p) {
+        const src = p.add(items, { id: 'items' });
+        p.map(keyed, { id: 'lower', over: { item: src.out.list } });
+      },
+    });
+    const storeDir = await tempDir();
+    await runPipelineForTest(pipeline, { storeDir, config: { items: { items: make(3) } } });
+    expect(new Set(seen).size).toBeGreaterThanOrEqual(4); // the collection's digest, then each element's
+    const changed = make(3);
+    changed[2] = { id: 'e2', text: 'new' };
+    const second = await runPipelineForTest(pipeline, { storeDir, config: { items: { items: changed } } });
+    expect(second.step('lower').elements).toMatchObject({ executed: 1, cached: 2, executedIndices: '2' });
+  });
+
+  it("a failed map's record keeps its key list, so cache gc spares the elements it finished", async () => {
+    const storeDir = await tempDir();
+    await failList(storeDir, ['e3']);
+    const failed = await runPipelineForTest(pipelineOver('list'), { storeDir, config: { items: { items: make(5) } } });
+    expect(failed.step('lower').status).toBe('failed');
+    expect(failed.step('lower').elements?.keys).toMatch(/^[0-9a-f]{64}$/);
+    const store = openStore(storeDir);
+    const { collectGarbage } = await import('../../cache/maintenance.js');
+    const { listRuns } = await import('../../engine/run-history.js');
+    await collectGarbage(store, await listRuns(store), { keepRuns: 5, graceMs: 0, dryRun: false });
+    await failList(storeDir, []);
+    const retry = await runPipelineForTest(pipelineOver('list'), { storeDir, config: { items: { items: make(5) } } });
+    expect(retry.step('lower').elements).toMatchObject({ total: 5, executed: 1, cached: 4, executedIndices: '3' });
+  });
+});

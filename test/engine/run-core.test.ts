@@ -299,3 +299,115 @@ describe('the run core', () => {
     expect(result.finish?.header.status).toBe('succeeded');
   });
 });
+
+describe('the run core with a map', () => {
+  const MAP = [node('src'), { ...node('m', ['src']), map: { minSuccessRatio: 0.5, batchSize: 1 } }];
+  const mapMiss = (run: string, cached: number): Resolution => ({
+    kind: 'map',
+    id: 'm',
+    key: keyOf('m'),
+    components: components('m'),
+    codes: ['upstream-changed'],
+    reason: 'upstream src.out changed; map over 5 elements',
+    rejected: false,
+    elements: { total: 5, cached, run, keys: hex('keys') as Digest },
+  });
+  /** Handles an event like a driver whose saves always succeed: every save is answered at once. */
+  const send = (run: RunCore, event: CoreEvent | 'start'): CoreCommand[] => {
+    const out: CoreCommand[] = [];
+    const queue = event === 'start' ? run.start() : run.handle(event);
+    while (queue.length > 0) {
+      const command = queue.shift() as CoreCommand;
+      out.push(command);
+      if (command.type === 'save') queue.push(...run.handle({ type: 'saved', ok: true }));
+    }
+    return out;
+  };
+  const take = <T extends CoreCommand['type']>(commands: CoreCommand[], type: T) =>
+    commands.filter((c): c is Extract<CoreCommand, { type: T }> => c.type === type);
+
+  /** Starts a run of MAP to the point where the map has handed out its first chunks. */
+  function startMap(run: RunCore, resolution: Resolution): CoreCommand[] {
+    const first = send(run, 'start');
+    const src = take(first, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    const batch = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', batch: src.batch })];
+    const mapBatch = take(batch, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    return [...send(run, { type: 'resolved', resolution }), ...send(run, { type: 'resolve-done', batch: mapBatch.batch })];
+  }
+
+  it('hands out chunks that hold as many concurrency slots as they run at once, saves a running record with the key list, and assembles without the failed', () => {
+    const run = core(MAP, { concurrency: 4, elementChunk: () => ({ size: 2, parallel: 2 }) });
+    const out = startMap(run, mapMiss('0-4', 0));
+    const chunks = take(out, 'execute-elements');
+    expect(chunks.map((c) => [c.indices, c.parallel])).toEqual([
+      [[0, 1], 2],
+      [[2, 3], 2],
+    ]);
+    const running = take(out, 'save').flatMap((c) => c.steps);
+    expect(running.find((s) => s.id === 'm')).toMatchObject({ status: 'running', elements: { total: 5, keys: hex('keys') } });
+    const next = send(run, {
+      type: 'elements-done',
+      id: 'm',
+      parallel: 2,
+      results: [
+        { index: 0, status: 'executed' },
+        { index: 1, status: 'cached' },
+      ],
+    });
+    expect(take(next, 'execute-elements').map((c) => c.indices)).toEqual([[4]]);
+    send(run, {
+      type: 'elements-done',
+      id: 'm',
+      parallel: 2,
+      results: [
+        { index: 2, status: 'executed' },
+        { index: 3, status: 'failed', error: { code: 'X', message: 'broke' } },
+      ],
+    });
+    const last = send(run, { type: 'elements-done', id: 'm', parallel: 1, results: [{ index: 4, status: 'executed' }] });
+    const assemble = take(last, 'assemble')[0];
+    expect(assemble?.leftOut).toEqual([3]);
+    const done = send(run, { type: 'assembled', id: 'm', outputs: outputsOf('m'), keys: hex('keys') as Digest });
+    const record = [...take(done, 'save').flatMap((c) => c.steps), ...take(done, 'finish').flatMap((c) => c.steps)].find((s) => s.id === 'm');
+    expect(record).toMatchObject({
+      status: 'executed',
+      elements: { total: 5, executed: 3, cached: 1, failed: 1, executedIndices: '0,2,4', leftOut: '3', failures: [{ index: 3, code: 'X', message: 'broke' }] },
+    });
+  });
+
+  it('fails the map when fewer succeed than minSuccessRatio asks, naming the failures', () => {
+    const run = core([node('src'), { ...node('m', ['src']), map: { minSuccessRatio: 1, batchSize: 1 } }], { concurrency: 1 });
+    startMap(run, mapMiss('0', 4));
+    const out = send(run, { type: 'elements-done', id: 'm', parallel: 1, results: [{ index: 0, status: 'failed', error: { code: 'X', message: 'broke' } }] });
+    const record = take(out, 'finish')[0]?.steps.find((s) => s.id === 'm');
+    expect(record).toMatchObject({ status: 'failed', error: { code: 'MAP_ELEMENTS_FAILED' }, elements: { total: 5, cached: 4, failed: 1, leftOut: '0' } });
+    expect(record?.error?.message).toContain('1 of 5 elements failed; minSuccessRatio 1 needs 5 to succeed');
+  });
+
+  it('carries a running map over continue-as-new: what it executed counts as executed, what failed is not retried', () => {
+    const first = core(MAP, { concurrency: 2, elementChunk: () => ({ size: 2, parallel: 2 }) });
+    startMap(first, mapMiss('0-4', 0));
+    send(first, { type: 'drain' });
+    send(first, {
+      type: 'elements-done',
+      id: 'm',
+      parallel: 2,
+      results: [
+        { index: 0, status: 'executed' },
+        { index: 1, status: 'failed', error: { code: 'X', message: 'broke' } },
+      ],
+    });
+    expect(first.idle).toBe(true);
+    const snapshot = first.snapshot();
+    expect(snapshot.maps?.m).toEqual({ executed: '0', failed: '1', failures: [{ index: 1, code: 'X', message: 'broke' }] });
+
+    const second = core(MAP, { concurrency: 2, elementChunk: () => ({ size: 5, parallel: 2 }), restore: snapshot });
+    const out = startMap(second, mapMiss('1-4', 1)); // element 0 is now a hit: this run executed it
+    expect(take(out, 'execute-elements').map((c) => c.indices)).toEqual([[2, 3, 4]]);
+    const last = send(second, { type: 'elements-done', id: 'm', parallel: 2, results: [2, 3, 4].map((index) => ({ index, status: 'executed' as const })) });
+    expect(take(last, 'assemble')[0]?.leftOut).toEqual([1]);
+    const done = send(second, { type: 'assembled', id: 'm', outputs: outputsOf('m'), keys: hex('keys') as Digest });
+    const record = [...take(done, 'save').flatMap((c) => c.steps), ...take(done, 'finish').flatMap((c) => c.steps)].find((s) => s.id === 'm');
+    expect(record?.elements).toMatchObject({ total: 5, executed: 4, cached: 0, failed: 1, executedIndices: '0,2-4' });
+  });
+});
