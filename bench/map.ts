@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as Flywheel from '../index.js';
-import { startTemporal, startWorker } from '../test/support/temporal.js';
+import { startTemporalSuite } from '../test/support/temporal.js';
 import {
   FLYWHEEL_BIN,
   runProcess,
@@ -151,15 +151,8 @@ export async function benchMap(): Promise<SummaryRow[]> {
 
   // Temporal: `flywheel run --engine temporal` against a dev server and a cpu worker started here;
   // the record comes from the store the run used.
-  const server = await startTemporal();
-  const work = await freshDir('map', 'temporal-support');
-  const env = {
-    TEMPORAL_ADDRESS: server.address,
-    FLYWHEEL_TASK_QUEUE_PREFIX: 'bench-map-',
-    FLYWHEEL_COMPILE_CACHE: join(work, 'compile-cache'),
-    FLYWHEEL_LOG_LEVEL: 'warn',
-  };
-  const worker = await startWorker('cpu', env);
+  const suite = await startTemporalSuite('bench-map-', ['cpu'], () => ({ FLYWHEEL_LOG_LEVEL: 'warn' }));
+  const { env, folder: work } = suite;
   try {
     const onTemporal: RunPipeline = async (pipeline, changed, storeDir) => {
       const file = fileURLToPath(pipeline.name === 'bench-map' ? PIPELINES.map : PIPELINES.plain);
@@ -172,8 +165,7 @@ export async function benchMap(): Promise<SummaryRow[]> {
     };
     rows.push(...(await benchExecutor('temporal', onTemporal)));
   } finally {
-    await worker.stop();
-    await server.stop();
+    await suite.stop();
   }
   return rows;
 }

@@ -5,6 +5,7 @@ import type { Store } from '../cache/store.js';
 import { lookUpResult } from './cache-lookup.js';
 import { changedFiles, listFiles } from './code-fingerprint.js';
 import { explainMiss, type Explanation } from './core/explain.js';
+import type { Resolution } from './core/run-protocol.js';
 import type { ResolvedNode } from './validate.js';
 
 /** The run that reasons are relative to, indexed by step id. */
@@ -40,6 +41,22 @@ export interface DecideOptions {
   repair: boolean;
   /** Loaded only when a miss needs explaining. */
   lastRun: () => Promise<LastRun>;
+}
+
+/** A hit as the run core takes it: the entry's outputs, who computed them and the time they save (a whole map's: its element count too). */
+export function hitResolution(id: string, key: CacheKey, components: KeyComponents, decision: Extract<CacheDecision, { hit: true }>): Resolution {
+  const { entry, warning } = decision;
+  return {
+    kind: 'hit',
+    id,
+    key,
+    components,
+    outputs: entry.outputs,
+    computedBy: entry.runId,
+    savedMs: entry.durationMs,
+    ...(warning === undefined ? {} : { warning }),
+    ...(entry.elements === undefined ? {} : { elements: entry.elements }),
+  };
 }
 
 /** Whether a step with a known key is a cache hit or must run, and why. */

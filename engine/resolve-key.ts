@@ -3,7 +3,7 @@ import type { CacheKey } from '../cache/digest.js';
 import { classifyError } from '../cache/errors.js';
 import type { Store } from '../cache/store.js';
 import type { Outputs, Resolution } from './core/run-protocol.js';
-import { decide, type LastRun } from './decide.js';
+import { decide, hitResolution, type LastRun } from './decide.js';
 import { externalState } from './external-state.js';
 import { nodeKey } from './node-key.js';
 import type { ResolvedNode, ResolvedPipeline } from './validate.js';
@@ -52,19 +52,7 @@ export class KeyResolver {
       if (node.map !== undefined) return await resolveMap(node, upstream, { store, env: this.options.env, forced, repair, lastRun });
       const { key, components } = await keyOf(node, upstream, this.options.env);
       const decision = await decide(node, key, components, { store, forced, repair, lastRun });
-      if (decision.hit) {
-        const { entry } = decision;
-        return {
-          kind: 'hit',
-          id: node.id,
-          key,
-          components,
-          outputs: entry.outputs,
-          computedBy: entry.runId,
-          savedMs: entry.durationMs,
-          ...(decision.warning === undefined ? {} : { warning: decision.warning }),
-        };
-      }
+      if (decision.hit) return hitResolution(node.id, key, components, decision);
       return { kind: 'miss', id: node.id, key, components, codes: decision.why.codes, reason: decision.why.reason, rejected: decision.rejected };
     } catch (error) {
       const { code, message } = classifyError(error);

@@ -25,6 +25,7 @@ import {
   type PipelineRunResult,
   type RunContext,
   type ElementsInput,
+  type Scheduling,
   type RunProgress,
   type StepExecutionInput,
 } from './types.js';
@@ -154,6 +155,14 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     feed({ type: 'saved', ok });
   };
 
+  /** Where and under which limits a node's work runs: its queue, time limit, retries and heartbeat timeout. */
+  const schedulingOf = (node: DagNode): Scheduling => ({
+    queue: node.queue,
+    ...(node.timeoutMs === undefined ? {} : { timeoutMs: node.timeoutMs }),
+    retries: node.retries,
+    heartbeatTimeoutMs: node.heartbeatTimeoutMs ?? options.heartbeatTimeoutMs,
+  });
+
   const execute = async (command: Command<'execute'>): Promise<void> => {
     const node = nodes.get(command.id) as DagNode;
     const request: StepExecutionInput = {
@@ -162,10 +171,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       cacheKey: command.key,
       upstream: command.upstream,
       upstreamKeys: command.upstreamKeys,
-      queue: node.queue,
-      ...(node.timeoutMs === undefined ? {} : { timeoutMs: node.timeoutMs }),
-      retries: node.retries,
-      heartbeatTimeoutMs: node.heartbeatTimeoutMs ?? options.heartbeatTimeoutMs,
+      ...schedulingOf(node),
       lookAgain: command.lookAgain,
       waitedFor: [],
     };
@@ -197,10 +203,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       parallel: command.parallel,
       upstream: command.upstream,
       upstreamKeys: command.upstreamKeys,
-      queue: node.queue,
-      ...(node.timeoutMs === undefined ? {} : { timeoutMs: node.timeoutMs }),
-      retries: node.retries,
-      heartbeatTimeoutMs: node.heartbeatTimeoutMs ?? options.heartbeatTimeoutMs,
+      ...schedulingOf(node),
       lookAgain: command.lookAgain,
     };
     try {

@@ -100,17 +100,21 @@ export interface CloseRequest {
   steps: StepRunRecord[];
 }
 
-export interface StepExecutionInput {
+/** Where and under which limits a step's (or a map chunk's) activity runs. */
+export interface Scheduling {
+  queue: QueueName;
+  timeoutMs?: number;
+  retries: number;
+  heartbeatTimeoutMs: number;
+}
+
+export interface StepExecutionInput extends Scheduling {
   context: RunContext;
   nodeId: string;
   cacheKey: CacheKey;
   /** Outputs and keys of the node's upstream steps. */
   upstream: Record<string, Outputs>;
   upstreamKeys: Record<string, CacheKey>;
-  queue: QueueName;
-  timeoutMs?: number;
-  retries: number;
-  heartbeatTimeoutMs: number;
   /** False when forced or uncached: execute even if a result appears meanwhile. */
   lookAgain: boolean;
   /** Claims of the key this execution already waited for: if one failed, its failure is shared. */
@@ -128,7 +132,7 @@ export interface StepExecutionResult {
 }
 
 /** A chunk of a map's invocations, executed by one activity on the step's queue. */
-export interface ElementsInput {
+export interface ElementsInput extends Scheduling {
   context: RunContext;
   nodeId: string;
   /** The whole map's key, checked by the worker. */
@@ -138,10 +142,6 @@ export interface ElementsInput {
   parallel: number;
   upstream: Record<string, Outputs>;
   upstreamKeys: Record<string, CacheKey>;
-  queue: QueueName;
-  timeoutMs?: number;
-  retries: number;
-  heartbeatTimeoutMs: number;
   lookAgain: boolean;
 }
 

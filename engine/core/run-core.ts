@@ -528,6 +528,12 @@ export class RunCore {
       startedAt: this.iso(slot.startedAt ?? now),
       elements: this.counts(slot, { keys }),
     });
+    this.settleSharers(slot, outputs, this.options.header.runId, durationMs);
+  }
+
+  /** The nodes of this run that waited for the slot's execution get its outputs, as cached. */
+  private settleSharers(slot: Slot, outputs: Outputs, computedBy: string, savedMs: number): void {
+    const now = this.options.now();
     for (const sharer of slot.sharers.splice(0)) {
       this.settle(sharer, {
         id: sharer.node.id,
@@ -535,11 +541,14 @@ export class RunCore {
         status: 'cached',
         cacheKey: slot.key,
         reasonCodes: ['shared-execution'],
-        reason: 'computed once by another step of this run while this step waited',
+        reason:
+          computedBy === this.options.header.runId
+            ? 'computed once by another step of this run while this step waited'
+            : `computed once by run ${computedBy} while this step waited`,
         components: sharer.components,
         outputs,
         durationMs: now - (sharer.startedAt ?? now),
-        savedMs: durationMs,
+        savedMs,
       });
     }
   }
@@ -609,23 +618,7 @@ export class RunCore {
         savedMs: event.durationMs,
       });
     }
-    for (const sharer of slot.sharers.splice(0)) {
-      this.settle(sharer, {
-        id: sharer.node.id,
-        step: sharer.node.step,
-        status: 'cached',
-        cacheKey: slot.key,
-        reasonCodes: ['shared-execution'],
-        reason:
-          event.computedBy === this.options.header.runId
-            ? 'computed once by another step of this run while this step waited'
-            : `computed once by run ${event.computedBy} while this step waited`,
-        components: sharer.components,
-        outputs: event.outputs,
-        durationMs: now - (sharer.startedAt ?? now),
-        savedMs: event.durationMs,
-      });
-    }
+    this.settleSharers(slot, event.outputs, event.computedBy, event.durationMs);
   }
 
   private onFailed(id: string, error: StepError, attempts: number | undefined): void {

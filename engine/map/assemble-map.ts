@@ -13,7 +13,7 @@ import type { Ports } from '../ports.js';
 import type { ResolvedNode } from '../validate.js';
 import { readUnits } from './collection.js';
 import { collectionFileName } from './map-ports.js';
-import { mapKeys } from './resolve-map.js';
+import { plannedMapKeys } from './resolve-map.js';
 
 const READS_AT_ONCE = 32;
 
@@ -60,16 +60,7 @@ async function directoryOf(store: Store, entries: DirManifest['entries']): Promi
 export async function assembleMap(request: AssembleRequest): Promise<{ outputs: Outputs; keys: Digest }> {
   const { node, store } = request;
   const upstream = (id: string): Outputs | undefined => request.upstream[id];
-  const keys = await mapKeys(node, upstream, request.env);
-  if (keys.key !== request.key) {
-    throw new FlywheelError(
-      'KEY_MISMATCH',
-      `this process computes key ${keys.key.slice(0, 12)} for map ${node.id}, the run planned ${request.key.slice(0, 12)}`,
-      {
-        fix: 'deploy the same pipeline code and declared env values to every worker',
-      },
-    );
-  }
+  const keys = await plannedMapKeys(node, upstream, request.env, request.key);
   const units = await readUnits(store, node, upstream);
   const unitKeys = await mapBounded(units, READS_AT_ONCE, async (unit) => (await keys.unitKey(unit)).key);
   const left = new Set(request.leftOut);

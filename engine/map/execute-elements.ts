@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 import type { CacheKey } from '../../cache/digest.js';
-import { classifyError, FlywheelError } from '../../cache/errors.js';
+import { classifyError } from '../../cache/errors.js';
 import type { Store } from '../../cache/store.js';
 import type { ElementResult, Outputs } from '../core/run-protocol.js';
 import { executeOnce, type ExecuteOutcome } from '../execute-once.js';
 import { mapBounded } from '../map-bounded.js';
 import type { ResolvedNode } from '../validate.js';
 import { mapOf, readUnits } from './collection.js';
-import { mapKeys } from './resolve-map.js';
+import { plannedMapKeys } from './resolve-map.js';
 
 /** An error message kept in a record or an activity result: long enough to act on, short enough for 10,000 of them. */
 const MESSAGE_KEPT = 600;
@@ -51,16 +51,7 @@ function resultOf(index: number, outcome: ExecuteOutcome): ElementResult {
 export async function executeElements(request: ExecuteElementsRequest): Promise<ElementResult[]> {
   const { node, store, env } = request;
   const upstream = (id: string): Outputs | undefined => request.upstream[id];
-  const keys = await mapKeys(node, upstream, env);
-  if (keys.key !== request.key) {
-    throw new FlywheelError(
-      'KEY_MISMATCH',
-      `this process computes key ${keys.key.slice(0, 12)} for map ${node.id}, the run planned ${request.key.slice(0, 12)}`,
-      {
-        fix: 'deploy the same pipeline code and declared env values to every worker',
-      },
-    );
-  }
+  const keys = await plannedMapKeys(node, upstream, env, request.key);
   const units = await readUnits(store, node, upstream);
   const { over, batchSize } = mapOf(node);
   const batched = batchSize > 1;

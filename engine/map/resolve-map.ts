@@ -1,9 +1,10 @@
 import type { KeyComponents } from '../../cache/cache-key.js';
 import { canonicalJson } from '../../cache/canonical.js';
+import { FlywheelError } from '../../cache/errors.js';
 import type { CacheKey } from '../../cache/digest.js';
 import type { Store } from '../../cache/store.js';
 import type { Outputs, Resolution } from '../core/run-protocol.js';
-import { decide, indexLastRun, type LastRun } from '../decide.js';
+import { decide, hitResolution, indexLastRun, type LastRun } from '../decide.js';
 import { externalState } from '../external-state.js';
 import { mapBounded } from '../map-bounded.js';
 import { nodeKey } from '../node-key.js';
@@ -32,6 +33,22 @@ export async function mapKeys(node: ResolvedNode, upstream: (id: string) => Outp
     ...nodeKey(node, upstream, env, await externalState(node, upstream)),
     unitKey: async (unit) => nodeKey(node, upstream, env, await externalState(node, upstream, { [over]: unit.digest }), unit),
   };
+}
+
+/** The map's keys, checked against the key the run resolved: a process computing another runs other code. */
+export async function plannedMapKeys(
+  node: ResolvedNode,
+  upstream: (id: string) => Outputs | undefined,
+  env: NodeJS.ProcessEnv,
+  planned: CacheKey,
+): Promise<MapKeys> {
+  const keys = await mapKeys(node, upstream, env);
+  if (keys.key !== planned) {
+    throw new FlywheelError('KEY_MISMATCH', `this process computes key ${keys.key.slice(0, 12)} for map ${node.id}, the run planned ${planned.slice(0, 12)}`, {
+      fix: 'deploy the same pipeline code and declared env values to every worker',
+    });
+  }
+  return keys;
 }
 
 export interface MapLookupOptions {
@@ -77,20 +94,7 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
   const keys = await mapKeys(node, upstream, options.env);
   const { key, components } = keys;
   const whole = await decide(node, key, components, { store, forced, repair, lastRun: options.lastRun });
-  if (whole.hit) {
-    const { entry } = whole;
-    return {
-      kind: 'hit',
-      id: node.id,
-      key,
-      components,
-      outputs: entry.outputs,
-      computedBy: entry.runId,
-      savedMs: entry.durationMs,
-      ...(whole.warning === undefined ? {} : { warning: whole.warning }),
-      ...(entry.elements === undefined ? {} : { elements: entry.elements }),
-    };
-  }
+  if (whole.hit) return hitResolution(node.id, key, components, whole);
   const units = await readUnits(store, node, upstream);
   // Invocations are not explained one by one: the map's own reason and the count say it.
   const unexplained = (): Promise<LastRun> => Promise.resolve(indexLastRun(undefined));

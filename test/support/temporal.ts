@@ -153,3 +153,34 @@ export async function stopSuite(workers: Array<WorkerProcess | undefined>, serve
   await server?.stop();
   if (folder) await rm(folder, { recursive: true, force: true });
 }
+
+/** A dev server, workers and a shared folder for one test suite or bench, and the env its CLI runs need. */
+export interface TemporalSuite {
+  server: TemporalServer;
+  workers: WorkerProcess[];
+  /** TEMPORAL_ADDRESS, the queue prefix, a compile cache in `folder`, and what the caller added. */
+  env: Record<string, string>;
+  folder: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a dev server and one worker per queue, on task queues named with `prefix` so suites sharing a
+ * machine never take each other's tasks. `env(folder)` adds variables (paths in the suite's folder).
+ */
+export async function startTemporalSuite(
+  prefix: string,
+  queues: ReadonlyArray<'cpu' | 'gpu-h200'>,
+  env: (folder: string) => Record<string, string> = () => ({}),
+): Promise<TemporalSuite> {
+  const folder = await mkdtemp(join(tmpdir(), `flywheel-${prefix}suite-`));
+  const server = await startTemporal();
+  const suiteEnv = {
+    TEMPORAL_ADDRESS: server.address,
+    FLYWHEEL_TASK_QUEUE_PREFIX: prefix,
+    FLYWHEEL_COMPILE_CACHE: join(folder, 'compile-cache'),
+    ...env(folder),
+  };
+  const workers = await Promise.all(queues.map((queue) => startWorker(queue, suiteEnv)));
+  return { server, workers, env: suiteEnv, folder, stop: () => stopSuite(workers, server, folder) };
+}

@@ -1,37 +1,25 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../cache/open-store.js';
 import type { RunRecord } from '../../cache/records.js';
 import { FIXTURES, runCli, runJson, statuses } from '../support/cli.js';
-import { startTemporal, startWorker, type TemporalServer, type WorkerProcess } from '../support/temporal.js';
+import { startTemporalSuite, type TemporalSuite, type WorkerProcess } from '../support/temporal.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const mapped = join(FIXTURES, 'mapped.ts');
 const onTemporal = ['--engine', 'temporal'];
 
-let server: TemporalServer;
+let suite: TemporalSuite | undefined;
 let workers: WorkerProcess[] = [];
-let shared: string;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  server = await startTemporal();
-  shared = await import('node:fs/promises').then(({ mkdtemp }) => mkdtemp(join(process.env.TMPDIR ?? '/tmp', 'flywheel-map-suite-')));
-  env = {
-    TEMPORAL_ADDRESS: server.address,
-    FLYWHEEL_TASK_QUEUE_PREFIX: 'map-',
-    FLYWHEEL_TEST_MAP_FAIL: join(shared, 'fail.txt'),
-    FLYWHEEL_COMPILE_CACHE: join(shared, 'compile-cache'),
-  };
-  workers = await Promise.all([startWorker('cpu', env), startWorker('gpu-h200', env)]);
+  suite = await startTemporalSuite('map-', ['cpu', 'gpu-h200'], (folder) => ({ FLYWHEEL_TEST_MAP_FAIL: join(folder, 'fail.txt') }));
+  ({ workers, env } = suite);
 }, 120_000);
 
-afterAll(async () => {
-  await Promise.all(workers.map((w) => w.stop()));
-  await server?.stop();
-  if (shared) await rm(shared, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => suite?.stop(), 60_000);
 
 beforeEach(async () => {
   await writeFile(env.FLYWHEEL_TEST_MAP_FAIL as string, '');
@@ -71,7 +59,7 @@ describe('p.map on Temporal', () => {
     // The same keys and collections as the local executor: a local run on the same store is fully cached.
     const local = await runJson(mapped, ['--set', 'numbers.changed=7', '--set', 'numbers.count=15'], ws);
     expect(statuses(local.run)).toEqual({ numbers: 'cached', square: 'cached', total: 'cached' });
-  });
+  }, 240_000);
 
   it('a failing element fails the map at minSuccessRatio 1; below it the collection leaves it out and the next run executes only it', async () => {
     const cwd = await tempDir('flywheel-map');
@@ -94,7 +82,7 @@ describe('p.map on Temporal', () => {
     const fixed = await runJson(mapped, [...onTemporal, '--profile', 'tolerant', '--set', 'numbers.count=6'], ws);
     expect(statuses(fixed.run)).toEqual({ numbers: 'cached', square: 'executed', total: 'executed' });
     expect(await elementsOf(cwd, fixed.run.runId)).toMatchObject({ total: 6, executed: 1, cached: 5, failed: 0, executedIndices: '3' });
-  });
+  }, 180_000);
 
   it('runs a GPU map on the gpu-h200 worker, one element per activity', async () => {
     const cwd = await tempDir('flywheel-map');
@@ -107,7 +95,7 @@ describe('p.map on Temporal', () => {
     expect(onGpu).toHaveLength(3);
     for (const line of onGpu) expect(JSON.parse(line)).toMatchObject({ stepId: 'square', elements: 1, executed: 1 });
     expect(chunks(workers[0]?.output() ?? '')).toEqual([]);
-  });
+  }, 120_000);
 
   it('completes a 10,000-element map within Temporal limits, then re-runs one changed element alone', async () => {
     const cwd = await tempDir('flywheel-map');
