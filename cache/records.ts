@@ -134,6 +134,10 @@ export const StepRunRecord = z.object({
   warning: z.string().optional(),
   /** A map step's elements. */
   elements: ElementCounts.optional(),
+  /** The nodes this one reads from: the run's DAG, for views that draw it. */
+  upstream: z.array(z.string()).optional(),
+  /** For a cached step: the run whose execution produced the result it reused. */
+  computedBy: z.string().optional(),
 });
 export type StepRunRecord = z.infer<typeof StepRunRecord>;
 

@@ -8,8 +8,8 @@ import type { ResolvedPipeline } from './validate.js';
 export type RunStart = Omit<RunHeader, 'status' | 'finishedAt' | 'durationMs'>;
 
 /** A step the run never got to: how the `running` record starts, and what an unfinished one still shows. */
-function notReached(id: string, step: string): StepRunRecord {
-  return { id, step, status: 'pending', reasonCodes: [], reason: 'not reached', outputs: {} };
+function notReached(id: string, step: string, upstream: readonly string[] | undefined): StepRunRecord {
+  return { id, step, status: 'pending', reasonCodes: [], reason: 'not reached', outputs: {}, ...(upstream === undefined ? {} : { upstream: [...upstream] }) };
 }
 
 /**
@@ -37,7 +37,7 @@ export class RunRecorder {
       engine: run.engine,
       overrides: [...run.overrides],
     };
-    await this.store.putRun({ ...header, status: 'running', steps: run.pipeline.nodes.map((n) => notReached(n.id, n.step.id)) });
+    await this.store.putRun({ ...header, status: 'running', steps: run.pipeline.nodes.map((n) => notReached(n.id, n.step.id, n.upstream)) });
     return header;
   }
 
@@ -52,7 +52,7 @@ export class RunRecorder {
    */
   async close(
     header: RunHeader,
-    nodes: ReadonlyArray<{ id: string; step: string }>,
+    nodes: ReadonlyArray<{ id: string; step: string; upstream?: readonly string[] }>,
     steps: readonly StepRunRecord[],
     onSaveFailed?: (error: unknown) => void,
   ): Promise<RunRecord> {
@@ -63,7 +63,7 @@ export class RunRecorder {
     }
     const record: RunRecord = {
       ...header,
-      steps: nodes.map((n) => this.known.get(n.id) ?? notReached(n.id, n.step)),
+      steps: nodes.map((n) => this.known.get(n.id) ?? notReached(n.id, n.step, n.upstream)),
     };
     try {
       await this.store.putRun(record);

@@ -96,7 +96,7 @@ export interface SaveRequest {
 export interface CloseRequest {
   context: RunContext;
   header: RunHeader;
-  nodes: Array<{ id: string; step: string }>;
+  nodes: Array<{ id: string; step: string; upstream?: string[] }>;
   steps: StepRunRecord[];
 }
 

@@ -363,6 +363,7 @@ export class RunCore {
         cacheKey: resolution.key,
         reasonCodes: ['cache-hit'],
         reason: `cache hit (computed by run ${resolution.computedBy})${elements === undefined ? '' : `: ${elements.total.toLocaleString('en-US')} elements`}`,
+        computedBy: resolution.computedBy,
         components: resolution.components,
         outputs: resolution.outputs,
         durationMs: 0,
@@ -442,6 +443,7 @@ export class RunCore {
       outputs: {},
       startedAt: this.iso(slot.startedAt ?? this.options.now()),
       elements: this.counts(slot, {}),
+      upstream: [...slot.node.upstream],
     };
     this.unsaved.push(slot);
     this.unsavedWork = true;
@@ -549,6 +551,7 @@ export class RunCore {
         outputs,
         durationMs: now - (sharer.startedAt ?? now),
         savedMs,
+        computedBy,
       });
     }
   }
@@ -614,6 +617,7 @@ export class RunCore {
         status: 'cached',
         reasonCodes: ['shared-execution'],
         reason: `computed once by run ${event.computedBy} while this step waited`,
+        computedBy: event.computedBy,
         ...ran,
         savedMs: event.durationMs,
       });
@@ -675,7 +679,8 @@ export class RunCore {
 
   private settle(slot: Slot, draft: Draft): void {
     if (slot.phase === 'settled') return;
-    const record = (draft.components === undefined && 'components' in draft ? withoutComponents(draft) : draft) as StepRunRecord;
+    const withDag = { ...draft, upstream: [...slot.node.upstream] };
+    const record = (withDag.components === undefined && 'components' in withDag ? withoutComponents(withDag) : withDag) as StepRunRecord;
     if (slot.phase === 'queued') this.queue.splice(this.queue.indexOf(slot), 1);
     if (slot.key !== undefined && this.keyOwners.get(slot.key) === slot) this.keyOwners.delete(slot.key);
     this.frontier.delete(slot);
@@ -857,7 +862,7 @@ export class RunCore {
       const startedMs = Date.parse(this.options.header.startedAt);
       const header: RunHeader = { ...this.options.header, status, finishedAt: this.iso(now), durationMs: Math.max(0, now - startedMs) };
       const steps = this.takeUnsaved();
-      this.out.push({ type: 'finish', header, nodes: this.slots.map((s) => ({ id: s.node.id, step: s.node.step })), steps });
+      this.out.push({ type: 'finish', header, nodes: this.slots.map((s) => ({ id: s.node.id, step: s.node.step, upstream: [...s.node.upstream] })), steps });
       return;
     }
     // Saved at once while work is under way (a killed run's record must show what finished); a stretch

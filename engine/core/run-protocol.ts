@@ -132,7 +132,7 @@ export type CoreCommand =
   /** Store these finished step records now (a killed run's record must show them); answer `saved`. */
   | { type: 'save'; steps: StepRunRecord[] }
   /** Every step is settled: write the final record from the header, the pipeline's `nodes` in order, those not yet saved in `steps`. */
-  | { type: 'finish'; header: RunHeader; nodes: Array<{ id: string; step: string }>; steps: StepRunRecord[] }
+  | { type: 'finish'; header: RunHeader; nodes: Array<{ id: string; step: string; upstream: string[] }>; steps: StepRunRecord[] }
   | { type: 'notify'; event: RunEvent };
 
 /** What a continued run (Temporal's continue-as-new) carries over: settled statuses and what later steps still read. */
