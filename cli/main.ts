@@ -25,6 +25,7 @@ usage:
   flywheel cache ls [--json]
   flywheel cache verify [--fix] [--json]
   flywheel cache gc [--dry-run] [--keep N] [--grace PT1H] [--json]
+  flywheel ui [--port N] [--host 127.0.0.1] [--token T]   (the web run view; a non-loopback host needs a token)
 
 <pipeline> is a .ts/.js file that default-exports definePipeline(...), or a name found in ./pipelines.
 The store is .flywheel/ in the working directory; FLYWHEEL_STORE=<path> (or --store) selects another.
@@ -63,6 +64,9 @@ const OPTIONS = {
   labels: { type: 'string' },
   weights: { type: 'string' },
   missing: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  token: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -171,6 +175,9 @@ async function dispatch(argv: string[]): Promise<number> {
     case 'pin':
     case 'unpin':
       return (await import('./commands/runs.js')).pinCommand({ runId: needOne('runId'), pinned: command === 'pin' }, store);
+    case 'ui':
+      if (rest.length > 0) throw new UsageError('flywheel ui takes no arguments', 'write flywheel ui [--port N] [--host 127.0.0.1] [--token T]');
+      return (await import('./commands/ui.js')).uiCommand({ port: v.port, host: v.host, token: v.token }, store);
     case 'cache': {
       const [sub] = rest;
       const cache = await import('./commands/cache.js');

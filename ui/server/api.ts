@@ -1,0 +1,321 @@
+import { open, stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Digest } from '../../cache/digest.js';
+import { LocalStore } from '../../cache/local-store.js';
+import { readManifest } from '../../cache/manifest.js';
+import { shownStatus } from '../../cache/process-alive.js';
+import type { RunRecord, StepRunRecord } from '../../cache/records.js';
+import { BlobUnavailableError, type Store } from '../../cache/store.js';
+import { compareRuns } from '../../engine/compare-runs.js';
+import { compareSections } from '../../steps/flow-agent/compare-sections.js';
+import { blobReader, DIGEST_RE, type BlobReader } from './blob-reader.js';
+import { blobContentType } from './content-types.js';
+import { BASE_HEADERS, HttpError, intParam, sendError, sendJson } from './http.js';
+import { readRecords, csvFields } from './paging.js';
+import { RunsIndex } from './runs-index.js';
+import { sectionSources } from './sections.js';
+
+const RUN_ID_RE = /^[\w.-]{1,200}$/;
+/** Step ids name live log files: no separators, no dot-only names. */
+const STEP_ID_RE = /^[\w.:@+-]{1,200}$/;
+const LOG_PAGE_BYTES = 64 * 1024;
+const LINES_PAGE_BYTES = 1024 * 1024;
+const POLL_MS = 500;
+const HEARTBEAT_MS = 15_000;
+const TEMPORAL_LIVE_MS = 2000;
+
+export interface ApiOptions {
+  store: Store;
+  /** How often an event stream reads the run again (default 500 ms). */
+  pollMs?: number;
+  heartbeatMs?: number;
+}
+
+function runIdParam(raw: string): string {
+  if (!RUN_ID_RE.test(raw) || raw === '.' || raw === '..') throw new HttpError(400, 'INVALID_RUN_ID', `invalid run id ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+function digestParam(raw: string): Digest {
+  if (!DIGEST_RE.test(raw)) throw new HttpError(400, 'INVALID_DIGEST', 'a blob is named by its SHA-256: 64 lowercase hex characters');
+  return raw as Digest;
+}
+
+/** The longest prefix of `bytes` that ends a line (or, with no newline, a whole character); all of it at the end of the text. */
+function wholeLines(bytes: Buffer, atEnd: boolean): Buffer {
+  if (atEnd) return bytes;
+  const nl = bytes.lastIndexOf(10);
+  if (nl !== -1) return bytes.subarray(0, nl + 1);
+  let end = bytes.length;
+  // Back off an incomplete UTF-8 sequence: continuation bytes, then its lead byte.
+  while (end > 0 && ((bytes[end - 1] as number) & 0xc0) === 0x80) end--;
+  if (end > 0 && (bytes[end - 1] as number) >= 0xc0) end--;
+  return end === 0 ? bytes : bytes.subarray(0, end);
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** The read-only JSON API under /api. */
+export class Api {
+  readonly runs: RunsIndex;
+  private readonly blobs: BlobReader;
+  private readonly store: Store;
+  private readonly pollMs: number;
+  private readonly heartbeatMs: number;
+  private readonly live = new Map<string, { at: number; run: Promise<RunRecord> }>();
+  private readonly streams = new Set<ServerResponse>();
+
+  constructor(options: ApiOptions) {
+    this.store = options.store;
+    this.runs = new RunsIndex(options.store);
+    this.blobs = blobReader(options.store);
+    this.pollMs = options.pollMs ?? POLL_MS;
+    this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
+  }
+
+  /** Ends every open event stream (the server is closing). */
+  closeStreams(): void {
+    for (const res of this.streams) res.end();
+    this.streams.clear();
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    try {
+      await this.route(req, res, url);
+    } catch (error) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (error instanceof HttpError) sendError(res, error);
+      else if (error instanceof BlobUnavailableError)
+        sendError(res, new HttpError(error.state === 'missing' ? 404 : 422, error.state === 'missing' ? 'BLOB_MISSING' : 'BLOB_UNREADABLE', error.message));
+      else sendError(res, new HttpError(500, 'INTERNAL', (error as Error).message));
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const segments = url.pathname
+      .split('/')
+      .slice(2)
+      .map((s) => {
+        try {
+          return decodeURIComponent(s);
+        } catch {
+          throw new HttpError(400, 'BAD_PATH', 'malformed escape in the path');
+        }
+      });
+    if (segments.at(-1) === '') segments.pop();
+    const [head, ...rest] = segments;
+    const p = url.searchParams;
+    if (head === 'health' && rest.length === 0) return sendJson(res, 200, { ok: true });
+    if (head === 'runs' && rest.length === 0) {
+      const limit = intParam(p, 'limit', 50, 500);
+      const before = p.get('before') || undefined;
+      if (before !== undefined) runIdParam(before);
+      const page = await this.runs.page({
+        limit: Math.max(1, limit),
+        before,
+        pipeline: p.get('pipeline') || undefined,
+        status: p.get('status') || undefined,
+        q: p.get('q') || undefined,
+      });
+      return sendJson(res, 200, page);
+    }
+    if (head === 'runs' && rest.length === 1) {
+      const run = await this.requireRun(runIdParam(rest[0] as string));
+      return sendJson(res, 200, { run, shownStatus: shownStatus(run) });
+    }
+    if (head === 'runs' && rest.length === 2 && rest[1] === 'events') return this.events(req, res, runIdParam(rest[0] as string));
+    if (head === 'runs' && rest.length === 4 && rest[1] === 'steps' && rest[3] === 'logs')
+      return sendJson(res, 200, await this.logs(runIdParam(rest[0] as string), rest[2] as string, intParam(p, 'offset', 0)));
+    if (head === 'blobs' && rest.length === 1) return this.blob(res, digestParam(rest[0] as string), p);
+    if (head === 'compare' && rest.length === 2) {
+      const [a, b] = await Promise.all([this.requireRun(runIdParam(rest[0] as string)), this.requireRun(runIdParam(rest[1] as string))]);
+      const reads = new Map<string, Promise<unknown>>();
+      const sections = compareSections(await sectionSources(this.store, a, reads), await sectionSources(this.store, b, reads));
+      return sendJson(res, 200, { comparison: compareRuns(a, b), sections });
+    }
+    throw new HttpError(404, 'NOT_FOUND', `no API route ${url.pathname}`);
+  }
+
+  /** A run as it stands: the store's record, overlaid with a running Temporal workflow's live states when Temporal is configured. */
+  private async currentRun(runId: string): Promise<RunRecord | undefined> {
+    const run = await this.store.getRun(runId).catch((error: Error) => {
+      throw new HttpError(500, 'RUN_RECORD_UNREADABLE', error.message);
+    });
+    if (run === undefined || run.engine !== 'temporal' || run.status !== 'running' || !process.env.TEMPORAL_ADDRESS) return run;
+    let live = this.live.get(runId);
+    if (live === undefined || Date.now() - live.at > TEMPORAL_LIVE_MS) {
+      const overlaid = import('../../cli/commands/temporal-runs.js').then((m) => m.liveRun(run)).catch(() => run);
+      live = { at: Date.now(), run: overlaid };
+      this.live.set(runId, live);
+    }
+    return live.run;
+  }
+
+  private async requireRun(runId: string): Promise<RunRecord> {
+    const run = await this.currentRun(runId);
+    if (run === undefined) throw new HttpError(404, 'RUN_NOT_FOUND', `no run ${runId} in ${this.store.description}`);
+    return run;
+  }
+
+  /** Server-sent events: `run` now and on every change, `end` once the run is no longer running. */
+  private async events(req: IncomingMessage, res: ServerResponse, runId: string): Promise<void> {
+    const first = await this.requireRun(runId);
+    res.writeHead(200, {
+      ...BASE_HEADERS,
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    if (req.method === 'HEAD') return void res.end();
+    this.streams.add(res);
+    let last = '';
+    let closed = false;
+    let busy = false;
+    const send = (event: string, data: string): void => void res.write(`event: ${event}\ndata: ${data}\n\n`);
+    const finish = (): void => {
+      if (closed) return;
+      closed = true;
+      clearInterval(poll);
+      clearInterval(heartbeat);
+      this.streams.delete(res);
+      res.end();
+    };
+    const publish = (run: RunRecord): void => {
+      const text = JSON.stringify(run);
+      if (text !== last) {
+        last = text;
+        send('run', text);
+      }
+      if (shownStatus(run) !== 'running') {
+        send('end', JSON.stringify({ status: shownStatus(run) }));
+        finish();
+      }
+    };
+    const poll = setInterval(() => {
+      if (busy || closed) return;
+      busy = true;
+      this.currentRun(runId)
+        .then((run) => {
+          if (closed) return;
+          if (run === undefined) {
+            send('end', JSON.stringify({ status: 'gone' }));
+            finish();
+          } else publish(run);
+        })
+        .catch(() => undefined)
+        .finally(() => (busy = false));
+    }, this.pollMs);
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), this.heartbeatMs);
+    req.on('close', finish);
+    res.on('close', finish);
+    publish(first);
+  }
+
+  /** A page of a step's log: its stored blob, else the live file a local run writes, else nothing yet. */
+  private async logs(runId: string, stepId: string, offset: number): Promise<{ text: string; offset: number; next: number; done: boolean }> {
+    const run = await this.requireRun(runId);
+    const step: StepRunRecord | undefined = run.steps.find((s) => s.id === stepId);
+    if (step === undefined) throw new HttpError(404, 'STEP_NOT_FOUND', `run ${runId} has no step ${JSON.stringify(stepId)}`);
+    const settled = shownStatus(run) !== 'running' || (step.status !== 'running' && step.status !== 'pending');
+    const logs = (step as { logs?: unknown }).logs;
+    if (typeof logs === 'string' && DIGEST_RE.test(logs)) {
+      const size = await this.blobs.size(logs as Digest);
+      if (size === undefined) throw new HttpError(404, 'BLOB_MISSING', `the log of ${stepId} (blob ${logs}) is missing from ${this.store.description}`);
+      const start = Math.min(offset, size);
+      const end = Math.min(start + LOG_PAGE_BYTES, size);
+      const bytes = wholeLines(await readAll(await this.blobs.open(logs as Digest, start, end)), end === size);
+      const next = start + bytes.length;
+      return { text: bytes.toString('utf8'), offset: start, next, done: next >= size };
+    }
+    if (this.store instanceof LocalStore && STEP_ID_RE.test(stepId) && !/^\.+$/.test(stepId)) {
+      const path = join(this.store.root, 'logs', runId, `${stepId}.log`);
+      const page = await readLiveLog(path, offset).catch(() => undefined);
+      if (page !== undefined) return { text: page.text, offset: page.offset, next: page.next, done: settled && page.next >= page.size };
+    }
+    return { text: '', offset, next: offset, done: settled };
+  }
+
+  private async blob(res: ServerResponse, digest: Digest, p: URLSearchParams): Promise<void> {
+    const view = p.get('view') ?? 'raw';
+    const size = await this.blobs.size(digest);
+    if (size === undefined) throw new HttpError(404, 'BLOB_MISSING', `no blob ${digest} in ${this.store.description}`);
+    const offset = Math.min(intParam(p, 'offset', 0), size);
+    if (view === 'raw') {
+      const name = p.get('name') ?? '';
+      const headers: Record<string, string> = {
+        ...BASE_HEADERS,
+        'Content-Type': blobContentType(name),
+        'Content-Length': String(size),
+        // Artifacts are untrusted: never scripts, never the UI's origin, whatever their type.
+        'Content-Security-Policy': 'sandbox',
+        'Cache-Control': 'private, max-age=31536000, immutable',
+      };
+      if (p.get('download') === '1') headers['Content-Disposition'] = `attachment; filename="${(name.replace(/[^\w.-]/g, '_') || digest).slice(0, 200)}"`;
+      res.writeHead(200, headers);
+      if (res.req.method === 'HEAD') return void res.end();
+      const stream = await this.blobs.open(digest);
+      await new Promise<void>((resolve) => {
+        stream.on('error', () => {
+          res.destroy();
+          resolve();
+        });
+        res.on('close', () => {
+          stream.destroy();
+          resolve();
+        });
+        stream.pipe(res);
+      });
+      return;
+    }
+    if (view === 'lines') {
+      const limit = Math.max(1, intParam(p, 'limit', 100, 1000));
+      const page = await readRecords(await this.blobs.open(digest, offset), offset, { maxRecords: limit, maxBytes: LINES_PAGE_BYTES });
+      return sendJson(res, 200, { lines: page.records, offset, next: page.next, done: page.next >= size });
+    }
+    if (view === 'table') {
+      const limit = Math.max(1, intParam(p, 'limit', 100, 1000));
+      const first = await readRecords(await this.blobs.open(digest, 0), 0, { maxRecords: 1, maxBytes: LINES_PAGE_BYTES, csv: true });
+      const header = first.records[0] === undefined ? [] : csvFields(first.records[0]);
+      const start = Math.max(offset, first.next);
+      const page = await readRecords(await this.blobs.open(digest, start), start, { maxRecords: limit, maxBytes: LINES_PAGE_BYTES, csv: true });
+      return sendJson(res, 200, { header, rows: page.records.map(csvFields), offset, next: page.next, done: page.next >= size });
+    }
+    if (view === 'dir') {
+      const manifest = await readManifest(this.store, digest).catch((error: unknown) => {
+        if (error instanceof BlobUnavailableError && error.state === 'corrupt')
+          throw new HttpError(422, 'NOT_A_DIRECTORY', `blob ${digest} is not a directory manifest`);
+        throw error;
+      });
+      const entries = manifest.entries.flatMap((e) => (e.type === 'file' ? [{ path: e.path, digest: e.digest, size: e.size }] : []));
+      return sendJson(res, 200, { entries });
+    }
+    throw new HttpError(400, 'BAD_VIEW', 'view must be raw, lines, table or dir');
+  }
+}
+
+/** A page of a log file being written: whole lines up to 64 KiB from `offset`. */
+async function readLiveLog(path: string, offset: number): Promise<{ text: string; offset: number; next: number; size: number }> {
+  const size = (await stat(path)).size;
+  const start = Math.min(offset, size);
+  const length = Math.min(LOG_PAGE_BYTES, size - start);
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, start);
+    const bytes = wholeLines(buffer.subarray(0, bytesRead), false);
+    // A writer still appending: only whole lines; a last line without newline waits for the next page unless it is all there is.
+    return { text: bytes.toString('utf8'), offset: start, next: start + bytes.length, size };
+  } finally {
+    await handle.close();
+  }
+}
