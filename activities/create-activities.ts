@@ -213,20 +213,32 @@ export function createActivities(deps: ActivityDependencies) {
         case 'reused':
           return { outputs: outcome.outputs, durationMs: outcome.durationMs, computedBy: outcome.computedBy, attempts: 0 };
         case 'executed':
-          log.info({ durationMs: outcome.durationMs }, 'step executed');
-          return { outputs: outcome.outputs, durationMs: outcome.durationMs, computedBy: input.context.runId, attempts: outcome.attempts };
+          // executeOnce logged the end, into the step's captured log (`logs`) too.
+          return {
+            outputs: outcome.outputs,
+            durationMs: outcome.durationMs,
+            computedBy: input.context.runId,
+            attempts: outcome.attempts,
+            ...(outcome.logs === undefined ? {} : { logs: outcome.logs }),
+          };
         case 'failed':
           // Another worker takes the step over, resuming from the last heartbeat's checkpoint.
           if (ctx.cancellationDetails?.workerShutdown)
             throw ApplicationFailure.create({ type: 'WORKER_SHUTDOWN', message: `the worker running step ${node.id} shut down`, nonRetryable: false });
           if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`step ${node.id} was cancelled`);
-          log.error({ code: outcome.error.code, err: outcome.error.message, shared: outcome.shared }, 'step failed');
+          if (outcome.logs === undefined) log.error({ code: outcome.error.code, err: outcome.error.message, shared: outcome.shared }, 'step failed');
           // The step's own retries already happened; Temporal's attempts are for lost workers.
           throw ApplicationFailure.create({
             type: outcome.error.code,
             message: outcome.error.message,
             nonRetryable: true,
-            details: [{ attempts: outcome.attempts, ...(outcome.error.fix === undefined ? {} : { fix: outcome.error.fix }) }],
+            details: [
+              {
+                attempts: outcome.attempts,
+                ...(outcome.error.fix === undefined ? {} : { fix: outcome.error.fix }),
+                ...(outcome.logs === undefined ? {} : { logs: outcome.logs }),
+              },
+            ],
           });
       }
     },

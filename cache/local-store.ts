@@ -62,6 +62,7 @@ function isMissing(error: unknown): boolean {
  *   pins/<runId>             pinned runs
  *   locks/<key>.lock         single-flight claims (and <key>.lock.failed: the last failure, for waiters)
  *   tmp/                     scratch space on the same filesystem
+ *   logs/<runId>/<stepId>.log  a running step's log lines, appended live (the finished log is a blob)
  *
  * Every write goes to tmp/ first and is renamed into place, so a reader never sees half a file.
  */
@@ -289,6 +290,11 @@ export class LocalStore implements Store {
 
   private runPath(runId: string): string {
     return join(this.root, 'runs', `${checkRunId(runId)}.json`);
+  }
+
+  /** A running step's live log (see Store): the step id made a file name (characters other than `\w.-` become `_`). */
+  liveLogPath(runId: string, stepId: string): string {
+    return join(this.root, 'logs', checkRunId(runId), `${stepId.replace(/[^\w.-]/g, '_')}.log`);
   }
 
   private journalPath(runId: string): string {

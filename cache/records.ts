@@ -138,6 +138,11 @@ export const StepRunRecord = z.object({
   upstream: z.array(z.string()).optional(),
   /** For a cached step: the run whose execution produced the result it reused. */
   computedBy: z.string().optional(),
+  /**
+   * An executed or failed step's log: a blob of text lines, one per entry (engine/step-logs.ts has the
+   * format), stored when its execution ended. A cached step has none: its producing run's record does.
+   */
+  logs: DigestSchema.optional(),
 });
 export type StepRunRecord = z.infer<typeof StepRunRecord>;
 

@@ -103,6 +103,13 @@ export interface Store {
    * create locally, a conditional write on S3, each renewed while held and taken over from a dead holder.
    */
   claimKey(key: CacheKey, options: ClaimOptions): Promise<KeyClaim>;
+  /**
+   * Where a running step's log lines are appended as they happen, so a live view can tail them:
+   * `<root>/logs/<runId>/<stepId>.log` on the local store; undefined (or absent) where there is no
+   * such file (S3: the step's log is there once the step ends, as the blob its record names).
+   * These files are not removed after the run; `cache gc` leaves them alone.
+   */
+  liveLogPath?(runId: string, stepId: string): string | undefined;
   /** A fresh private directory for a step's work, on the same filesystem as the blobs where possible. */
   makeScratchDir(label: string): Promise<string>;
   /** Removes scratch space left by killed processes, older than the grace period; returns how many entries. */

@@ -10,6 +10,8 @@ import type { Outputs } from './core/run-protocol.js';
 import type { Progress } from './define-step.js';
 import { executeStep } from './execute-step.js';
 import { keyOf } from './resolve-key.js';
+import { StepLogCapture } from './step-logs.js';
+import type { Digest } from '../cache/digest.js';
 import type { ResolvedNode } from './validate.js';
 import type { GivenInput } from './map/collection.js';
 
@@ -39,16 +41,22 @@ export interface ExecuteOnceRequest {
   given?: Readonly<Record<string, GivenInput>>;
   /** A batch's size: each JSON output must then be an array of one result per element. */
   batchLength?: number;
+  /**
+   * Capture this execution's log into the store (default true): its lines in a blob named by the
+   * outcome's `logs`, and appended live where the store has a live log path. A map's invocation says
+   * false: its lines go to the map's log through `log`, which the caller captures.
+   */
+  captureLogs?: boolean;
 }
 
 export type ExecuteOutcome =
-  | { kind: 'executed'; outputs: Outputs; durationMs: number; attempts: number }
+  | { kind: 'executed'; outputs: Outputs; durationMs: number; attempts: number; logs?: Digest }
   /** Another run produced it while this one waited for the key. */
   | { kind: 'reused'; outputs: Outputs; durationMs: number; computedBy: string }
   /** Another process holds the key and `wait` was false. */
   | { kind: 'contended'; holder: KeyHolder }
   /** The step failed after its own retries, or the execution this one waited for did (`shared`). */
-  | { kind: 'failed'; error: ClassifiedError; attempts: number; shared: boolean };
+  | { kind: 'failed'; error: ClassifiedError; attempts: number; shared: boolean; logs?: Digest };
 
 type Claimed = Exclude<ExecuteOutcome, { kind: 'executed' }> | { kind: 'claimed'; lease: KeyLease };
 
@@ -113,16 +121,22 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
   let failure: SharedFailure | undefined;
   let attempt = request.firstAttempt ?? 1;
   const started = Date.now();
+  const capture = request.captureLogs === false ? undefined : new StepLogCapture({ store, runId: request.runId, stepId: node.id });
+  const log = capture === undefined ? request.log : capture.wrap(request.log);
+  const logs = async (): Promise<{ logs?: Digest }> => {
+    const digest = await capture?.finish();
+    return digest === undefined ? {} : { logs: digest };
+  };
   try {
     const { outputs } = await executeStep(node, {
       store,
       runId: request.runId,
-      log: request.log,
+      log,
       signal,
       upstreamOutputs: request.upstream,
       upstreamKey: request.upstreamKey,
       onAttempt: (n) => (attempt = n),
-      onAttemptFailed: (n, error) => request.log.warn({ attempt: n, err: error }, 'attempt failed; retrying'),
+      onAttemptFailed: (n, error) => log.warn({ attempt: n, err: error }, 'attempt failed; retrying'),
       ...(request.onProgress === undefined ? {} : { onProgress: request.onProgress }),
       ...(request.resume === undefined ? {} : { resume: request.resume }),
       ...(request.firstAttempt === undefined ? {} : { firstAttempt: request.firstAttempt }),
@@ -144,16 +158,27 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
       };
       await storeEntry(store, node, entry, request);
     }
-    return { kind: 'executed', outputs, durationMs, attempts: attempt };
+    if (capture !== undefined) log.info({ durationMs, attempts: attempt }, 'step executed');
+    return { kind: 'executed', outputs, durationMs, attempts: attempt, ...(await logs()) };
   } catch (error) {
     const classified = classifyError(error);
     // A cancelled execution is not a failure: whoever waited executes the key itself.
     if (!signal.aborted) failure = { code: classified.code, message: classified.message, ...(node.code === undefined ? {} : { codeDigest: node.code.digest }) };
-    return { kind: 'failed', error: classified, attempts: attempt, shared: false };
+    if (capture !== undefined) {
+      const fields = { code: classified.code, attempts: attempt, ...(classified.fix === undefined ? {} : { fix: classified.fix }) };
+      log.error({ ...fields, err: classified.message, ...(stackOf(error) === undefined ? {} : { stack: stackOf(error) }) }, 'step failed');
+    }
+    return { kind: 'failed', error: classified, attempts: attempt, shared: false, ...(await logs()) };
   } finally {
     // A lease that cannot be given up expires; it must not turn a stored result into a failure.
     await claimed.lease.release(failure).catch((error: unknown) => request.log.warn({ err: error }, 'could not release the claim on the key; it expires'));
   }
+}
+
+/** An unexpected error's stack, for the step's log (a FlywheelError's message says enough). */
+function stackOf(error: unknown): string | undefined {
+  if (!(error instanceof Error) || error.stack === undefined || (error as { code?: unknown }).code !== undefined) return undefined;
+  return error.stack;
 }
 
 /**

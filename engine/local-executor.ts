@@ -35,11 +35,25 @@ export interface LocalRunOptions {
 function outcomeEvent(id: string, runId: string, outcome: ExecuteOutcome): CoreEvent {
   switch (outcome.kind) {
     case 'executed':
-      return { type: 'executed', id, outputs: outcome.outputs, durationMs: outcome.durationMs, computedBy: runId, attempts: outcome.attempts };
+      return {
+        type: 'executed',
+        id,
+        outputs: outcome.outputs,
+        durationMs: outcome.durationMs,
+        computedBy: runId,
+        attempts: outcome.attempts,
+        ...(outcome.logs === undefined ? {} : { logs: outcome.logs }),
+      };
     case 'reused':
       return { type: 'executed', id, outputs: outcome.outputs, durationMs: outcome.durationMs, computedBy: outcome.computedBy, attempts: 0 };
     case 'failed':
-      return { type: 'failed', id, error: { code: outcome.error.code, message: outcome.error.message }, attempts: outcome.attempts };
+      return {
+        type: 'failed',
+        id,
+        error: { code: outcome.error.code, message: outcome.error.message },
+        attempts: outcome.attempts,
+        ...(outcome.logs === undefined ? {} : { logs: outcome.logs }),
+      };
     case 'contended':
       return { type: 'failed', id, error: { code: 'STEP_FAILED', message: `internal: a waiting claim came back held by ${outcome.holder.description}` } };
   }
@@ -129,8 +143,9 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
         onWait: (holder) => feed({ type: 'waiting', id: command.id, holder }),
         onProgress: (progress) => feed({ type: 'progress', id: command.id, progress }),
       }).catch((error: unknown): ExecuteOutcome => ({ kind: 'failed', error: classifyError(error), attempts: 0, shared: false }));
-      if (outcome.kind === 'executed') stepLog.info({ durationMs: outcome.durationMs }, 'step executed');
-      if (outcome.kind === 'failed') stepLog.error({ code: outcome.error.code, err: outcome.error.message, shared: outcome.shared }, 'step failed');
+      // An execution logs its own end (into its captured log too); a shared failure or an error around it does not.
+      if (outcome.kind === 'failed' && outcome.logs === undefined)
+        stepLog.error({ code: outcome.error.code, err: outcome.error.message, shared: outcome.shared }, 'step failed');
       feed(outcomeEvent(command.id, runId, outcome));
     };
 

@@ -3,7 +3,7 @@ import type pinoModule from 'pino';
 import type { Logger, LoggerOptions as PinoOptions } from 'pino';
 
 /** Field names whose values never reach a log line, at the top level or one object down. */
-const SECRET_FIELDS = [
+export const SECRET_FIELDS = [
   'apiKey',
   'api_key',
   'token',

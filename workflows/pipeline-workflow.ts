@@ -28,6 +28,7 @@ import {
   type Scheduling,
   type RunProgress,
   type StepExecutionInput,
+  type StepExecutionResult,
 } from './types.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
@@ -50,11 +51,15 @@ function isCancelled(error: unknown): boolean {
 }
 
 /** A failed activity as a step error: the stable code travels as the ApplicationFailure's type. */
-function failureOf(error: unknown): { error: StepError; attempts?: number } {
+function failureOf(error: unknown): { error: StepError; attempts?: number; logs?: NonNullable<StepExecutionResult['logs']> } {
   const cause = error instanceof ActivityFailure ? error.cause : error;
   if (cause instanceof ApplicationFailure) {
-    const attempts = (cause.details?.[0] as { attempts?: number } | undefined)?.attempts;
-    return { error: { code: cause.type ?? FAILED, message: cause.message }, ...(attempts === undefined ? {} : { attempts }) };
+    const { attempts, logs } = (cause.details?.[0] as { attempts?: number; logs?: NonNullable<StepExecutionResult['logs']> } | undefined) ?? {};
+    return {
+      error: { code: cause.type ?? FAILED, message: cause.message },
+      ...(attempts === undefined ? {} : { attempts }),
+      ...(logs === undefined ? {} : { logs }),
+    };
   }
   if (isCancellation(cause)) return { error: { code: CANCELLED, message: 'the run was cancelled' } };
   return { error: { code: FAILED, message: (cause as Error | undefined)?.message ?? String(cause) } };
@@ -185,7 +190,8 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
               ...(direct.resume === undefined ? {} : { resume: direct.resume }),
             })
           : direct;
-      feed({ type: 'executed', id: node.id, outputs: result.outputs, durationMs: result.durationMs, computedBy: result.computedBy, attempts: result.attempts });
+      const { outputs, durationMs, computedBy, attempts, logs } = result;
+      feed({ type: 'executed', id: node.id, outputs, durationMs, computedBy, attempts, ...(logs === undefined ? {} : { logs }) });
     } catch (error) {
       // A cancelled workflow cancels its activities; the first to report it tells the core.
       if (isCancelled(error)) feed({ type: 'cancel' });

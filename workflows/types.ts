@@ -1,7 +1,7 @@
 // Payloads exchanged between workflows, activities and clients. Plain data only: digests and
 // references, never artifact bytes. Workflow code is sandboxed, so record and core types cross by
 // `import type` (erased when compiled) and nothing here loads Node or cache/ at run time.
-import type { CacheKey } from '../cache/digest.js';
+import type { CacheKey, Digest } from '../cache/digest.js';
 import type { EngineErrorCode } from '../cache/errors.js';
 import type { StepRunRecord } from '../cache/records.js';
 import type { QueueName } from '../engine/core/queues.js';
@@ -129,6 +129,8 @@ export interface StepExecutionResult {
   /** The run whose execution produced the outputs. */
   computedBy: string;
   attempts: number;
+  /** The blob of the execution's log lines (none when the result was reused). */
+  logs?: Digest;
 }
 
 /** A chunk of a map's invocations, executed by one activity on the step's queue. */

@@ -225,7 +225,7 @@ export class RunCore {
         this.onExecuted(event);
         break;
       case 'failed':
-        this.onFailed(event.id, event.error, event.attempts);
+        this.onFailed(event.id, event.error, event.attempts, event.logs);
         break;
       case 'elements-done':
         this.onElementsDone(event.id, event.results, event.parallel);
@@ -609,6 +609,7 @@ export class RunCore {
         ...ran,
         startedAt: this.iso(slot.startedAt ?? now),
         attempts: event.attempts,
+        ...(event.logs === undefined ? {} : { logs: event.logs }),
       });
     } else {
       this.settle(slot, {
@@ -625,15 +626,15 @@ export class RunCore {
     this.settleSharers(slot, event.outputs, event.computedBy, event.durationMs);
   }
 
-  private onFailed(id: string, error: StepError, attempts: number | undefined): void {
+  private onFailed(id: string, error: StepError, attempts: number | undefined, logs?: Digest): void {
     const slot = this.byId.get(id);
     if ((slot?.phase !== 'executing' && slot?.phase !== 'assembling') || slot.key === undefined) return;
     this.executing--;
-    this.failWithSharers(slot, error, attempts);
+    this.failWithSharers(slot, error, attempts, logs);
   }
 
   /** The step fails, and so do the nodes of this run waiting to share its execution. */
-  private failWithSharers(slot: Slot, error: StepError, attempts: number | undefined): void {
+  private failWithSharers(slot: Slot, error: StepError, attempts: number | undefined, logs?: Digest): void {
     if (slot.key === undefined) return;
     this.keyOwners.delete(slot.key);
     for (const failed of [slot, ...slot.sharers.splice(0)]) {
@@ -651,6 +652,7 @@ export class RunCore {
         durationMs: now - (failed.startedAt ?? now),
         error,
         ...(attempts !== undefined && attempts > 0 && failed === slot ? { attempts } : {}),
+        ...(logs !== undefined && failed === slot ? { logs } : {}),
         ...(failed === slot && slot.work !== undefined ? { elements: this.counts(slot, {}) } : {}),
       });
     }

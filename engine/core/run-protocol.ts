@@ -69,8 +69,9 @@ export type CoreEvent =
   | { type: 'waiting'; id: string; holder: string }
   | { type: 'progress'; id: string; progress: Progress }
   /** The key was executed, by this run or (`computedBy` another run) by someone it waited for. */
-  | { type: 'executed'; id: string; outputs: Outputs; durationMs: number; computedBy: string; attempts: number }
-  | { type: 'failed'; id: string; error: StepError; attempts?: number }
+  | { type: 'executed'; id: string; outputs: Outputs; durationMs: number; computedBy: string; attempts: number; logs?: Digest }
+  /** `logs`: the blob of the failed execution's log lines, when one ran. */
+  | { type: 'failed'; id: string; error: StepError; attempts?: number; logs?: Digest }
   /** A chunk of a map's invocations is over (each executed, reused or failed). */
   | { type: 'elements-done'; id: string; results: ElementResult[]; parallel: number }
   /** A map's collection is stored (`keys`: the blob listing its invocations' keys). */

@@ -75,6 +75,8 @@ export async function executeElements(request: ExecuteElementsRequest): Promise<
         log: request.log.child({ element: index, cacheKey: own.key }),
         signal: request.signal,
         wait: true,
+        // An invocation's lines are not a log of their own (10,000 elements are not 10,000 blobs); a map's log is still to come.
+        captureLogs: false,
         // Each invocation gets its own copy: a step that changes its input must not change another's.
         given: { [over]: unit.given.kind === 'value' ? { kind: 'value', value: structuredClone(unit.given.value) } : unit.given },
         ...(batched && Array.isArray(unit.given.kind === 'value' ? unit.given.value : undefined)
