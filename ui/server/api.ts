@@ -18,8 +18,6 @@ import { RunsIndex } from './runs-index.js';
 import { sectionSources } from './sections.js';
 
 const RUN_ID_RE = /^[\w.-]{1,200}$/;
-/** Step ids name live log files: no separators, no dot-only names. */
-const STEP_ID_RE = /^[\w.:@+-]{1,200}$/;
 const LOG_PAGE_BYTES = 64 * 1024;
 const LINES_PAGE_BYTES = 1024 * 1024;
 const POLL_MS = 500;
@@ -237,12 +235,20 @@ export class Api {
       const next = start + bytes.length;
       return { text: bytes.toString('utf8'), offset: start, next, done: next >= size };
     }
-    if (this.store instanceof LocalStore && STEP_ID_RE.test(stepId) && !/^\.+$/.test(stepId)) {
-      const path = join(this.store.root, 'logs', runId, `${stepId}.log`);
+    const path = this.liveLogPath(runId, stepId);
+    if (path !== undefined) {
       const page = await readLiveLog(path, offset).catch(() => undefined);
       if (page !== undefined) return { text: page.text, offset: page.offset, next: page.next, done: settled && page.next >= page.size };
     }
     return { text: '', offset, next: offset, done: settled };
+  }
+
+  /** Where a local run writes a running step's log: the store says (engine/step-logs.ts), else the same layout on a local store. */
+  private liveLogPath(runId: string, stepId: string): string | undefined {
+    const named = (this.store as { liveLogPath?: (runId: string, stepId: string) => string | undefined }).liveLogPath?.(runId, stepId);
+    if (named !== undefined) return named;
+    // Step ids are made file names by replacing anything but letters, digits, `.`, `_` and `-`: no separators survive.
+    return this.store instanceof LocalStore ? join(this.store.root, 'logs', runId, `${stepId.replace(/[^\w.-]/g, '_')}.log`) : undefined;
   }
 
   private async blob(res: ServerResponse, digest: Digest, p: URLSearchParams): Promise<void> {
