@@ -57,6 +57,8 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
+  // The web run view (ui/app/) runs in the browser; its server adapter (ui/server/) in Node.
+  { files: ['ui/app/src/**/*.{ts,tsx}'], languageOptions: { globals: globals.browser } },
   {
     // Library code logs through pino; only entry points, benchmarks and tests talk to the console.
     files: ['bench/**', 'test/**', 'bin/**', 'scripts/**'],

@@ -1,0 +1,185 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, FIXTURES, REPO, runJson, startCli, waitFor } from '../support/cli.js';
+
+// The web run view end to end: real runs through the CLI, the real `flywheel ui` server over their
+// store, and Debian's Chromium driven by playwright-core. Screenshots go to a temporary folder (their
+// paths are printed) and the run page's also to docs/ui-run.png for the README.
+
+// scripts/install-chromium.sh puts Debian's package there in CI; FLYWHEEL_CHROMIUM names another binary.
+const CHROMIUM = process.env.FLYWHEEL_CHROMIUM ?? '/usr/bin/chromium';
+const chain = join(FIXTURES, 'chain.ts');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+describe('flywheel ui in a real browser', () => {
+  let cwd: string;
+  let shots: string;
+  let env: Record<string, string>;
+  let server: ChildProcess;
+  let base: string;
+  let browser: Browser;
+  let page: Page;
+  const runs: string[] = [];
+
+  const shoot = async (name: string): Promise<string> => {
+    const path = join(shots, `${name}.png`);
+    await page.screenshot({ path, fullPage: true });
+    console.log(`screenshot: ${path}`);
+    return path;
+  };
+
+  beforeAll(async () => {
+    expect(existsSync(join(REPO, 'dist', 'ui', 'index.html')), 'the web app is built (npm run build)').toBe(true);
+    expect(existsSync(CHROMIUM), `a Chromium at ${CHROMIUM} (scripts/install-chromium.sh, or set FLYWHEEL_CHROMIUM)`).toBe(true);
+    cwd = await mkdtemp(join(tmpdir(), 'flywheel-ui-'));
+    shots = await mkdtemp(join(tmpdir(), 'flywheel-ui-shots-'));
+    env = { FLYWHEEL_TEST_EXEC_LOG: join(cwd, 'executions.log') };
+    // Twice the same (the second is all cached), then with one config value changed.
+    for (const extra of [[], [], ['--set', 'suffix.suffix=?']]) {
+      const { code, run, stderr } = await runJson(chain, extra, { cwd, env });
+      expect(code, stderr).toBe(0);
+      runs.push(run.runId);
+    }
+
+    const port = await freePort();
+    server = spawn(process.execPath, [BIN, 'ui', '--port', String(port)], {
+      cwd,
+      env: { ...process.env, FLYWHEEL_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    server.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    base = `http://127.0.0.1:${port}`;
+    await waitFor(async () => output.includes(`${base}/`), `flywheel ui to listen on ${base} (it printed: ${output})`);
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.on('pageerror', (error) => console.log(`page error: ${error.message}`));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.kill('SIGTERM');
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it('lists the runs newest first with their counts, and filters them on the server', async () => {
+    await page.goto(`${base}/`);
+    const rows = page.locator('.runs-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(3);
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-run')))).toEqual([...runs].reverse());
+    // Newest: 2 executed, 2 cached; the middle run: all 4 cached.
+    const cells = async (runId: string) => page.locator(`tr[data-run="${runId}"] td`).allInnerTexts();
+    expect((await cells(runs[2]!)).slice(6, 8)).toEqual(['2', '2']);
+    expect((await cells(runs[1]!)).slice(6, 8)).toEqual(['0', '4']);
+    await shoot('runs-list');
+
+    await page.getByLabel('status').selectOption('failed');
+    await expect.poll(() => page.url()).toContain('status=failed');
+    await expect.poll(() => page.locator('.runs-table tbody tr').count()).toBe(0);
+    await page.getByLabel('status').selectOption('');
+    await expect.poll(() => rows.count()).toBe(3);
+  });
+
+  it("draws the last run's DAG: cached nodes link to the run that computed them, the changed node says why", async () => {
+    const [first, , last] = runs as [string, string, string];
+    await page.goto(`${base}/runs/${last}`);
+    const node = (id: string) => page.locator(`g.node[data-step="${id}"]`);
+    await node('measure').waitFor();
+    const statuses = await page.locator('g.node').evaluateAll((gs) => gs.map((g) => [g.getAttribute('data-step'), g.getAttribute('data-status')]));
+    expect(Object.fromEntries(statuses)).toEqual({ emit: 'cached', upper: 'cached', suffix: 'executed', measure: 'executed' });
+    for (const cached of ['emit', 'upper']) {
+      expect(await node(cached).textContent()).toContain(`reused from run${first}`);
+      expect(await node(cached).locator('a').getAttribute('href')).toBe(`/runs/${first}`);
+    }
+    expect(await node('suffix').textContent()).toContain('config suffix: "!" → "?"');
+    expect(await node('suffix').textContent()).toContain('config-changed');
+    expect(await node('measure').textContent()).toContain('upstream-changed');
+    await shoot('run-dag');
+
+    // The "reused from run" link leads to the first run.
+    await node('emit').locator('a').click();
+    await expect.poll(() => page.url()).toBe(`${base}/runs/${first}`);
+    await expect.poll(() => page.locator('g.node[data-status="executed"]').count()).toBe(4);
+  });
+
+  it("opens a step's panel at a stable address: reason, config, logs and output previews", async () => {
+    const last = runs[2]!;
+    await page.goto(`${base}/runs/${last}`);
+    await page.locator('g.node[data-step="suffix"]').click();
+    await expect.poll(() => page.url()).toBe(`${base}/runs/${last}/steps/suffix`);
+    const panel = page.locator('aside.panel');
+    await expect.poll(() => panel.locator('.reason').textContent()).toContain('config suffix: "!" → "?"');
+    expect(await panel.locator('.json-tree').first().textContent()).toContain('suffix: "?"');
+    // The step's text output, read through the paged lines view: emit 'abc' → upper → suffix '?'.
+    await expect.poll(() => panel.locator('[data-output="out"] .text-preview').textContent()).toBe('ABC?');
+    const download = await panel.locator('[data-output="out"] a.download').getAttribute('href');
+    expect(download).toMatch(/^\/api\/blobs\/[0-9a-f]{64}\?view=raw&name=text\.txt&download=1$/);
+    await expect.poll(() => panel.locator('.log-text').getAttribute('data-state')).toMatch(/^(done|none)$/);
+    const panelShot = await shoot('step-panel-suffix');
+    await mkdir(join(REPO, 'docs'), { recursive: true });
+    await copyFile(panelShot, join(REPO, 'docs', 'ui-run.png'));
+
+    // A pasted address opens the same view; a JSON output shows as a tree.
+    await page.goto(`${base}/runs/${last}/steps/measure`);
+    await expect.poll(() => page.locator('[data-output="stats"] .json-tree').textContent()).toContain('length: 5');
+    await shoot('step-panel-measure');
+  });
+
+  it('compares two runs: config diff, the steps that re-ran and why, the outputs that changed', async () => {
+    const [first, , last] = runs as [string, string, string];
+    await page.goto(`${base}/compare/${first}/${last}`);
+    const diff = page.locator('.config-diff tbody tr');
+    await expect.poll(() => diff.allInnerTexts()).toEqual([expect.stringMatching(/suffix\s+suffix\s+"!"\s+"\?"/)]);
+    expect(await page.locator('.steps-diff tr[data-step="suffix"]').textContent()).toContain('config-changed');
+    expect(await page.locator('.steps-diff tr[data-step="measure"]').textContent()).toContain('early cutoff');
+    expect(await page.locator('.steps-diff tbody tr').count()).toBe(2);
+    await shoot('compare');
+  });
+
+  it('follows a running run live, without a reload', async () => {
+    const live = startCli(['run', chain, '--set', 'suffix.suffix=#', '--set', 'suffix.sleepMs=4000'], { cwd, env: { ...env, FLYWHEEL_LOG_LEVEL: 'warn' } });
+    let runId: string | undefined;
+    await waitFor(async () => {
+      const page1 = (await (await fetch(`${base}/api/runs?status=running`)).json()) as { runs: Array<{ runId: string }> };
+      runId = page1.runs[0]?.runId;
+      return runId !== undefined;
+    }, 'the run to show as running');
+    await page.goto(`${base}/runs/${runId}`);
+    await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 1));
+    const suffix = page.locator('g.node[data-step="suffix"]');
+    // The local executor records a step once it finishes: until then it is pending (a Temporal run's may say running).
+    expect(['pending', 'running']).toContain(await suffix.getAttribute('data-status'));
+    expect(await page.locator('g.node[data-step="emit"]').getAttribute('data-status')).toBe('cached');
+    expect(await page.locator('.run-head .live').count()).toBe(1);
+    await shoot('live-running');
+    await expect.poll(() => suffix.getAttribute('data-status'), { timeout: 20_000 }).toBe('executed');
+    await expect.poll(() => page.locator('g.node[data-step="measure"]').getAttribute('data-status'), { timeout: 10_000 }).toBe('executed');
+    await expect.poll(() => page.locator('.run-head .badge').first().textContent(), { timeout: 10_000 }).toBe('succeeded');
+    // The same document all along: updated by the event stream, not reloaded.
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(1);
+    expect(await page.locator('.run-head .live').count()).toBe(0);
+    await shoot('live-finished');
+    expect((await live.done).code).toBe(0);
+  });
+});

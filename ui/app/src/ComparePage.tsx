@@ -1,0 +1,161 @@
+import { api, type CompareResponse, type RunRecord } from './api';
+import { diffConfig } from './diff';
+import { bytes, shortDigest } from './format';
+import { Link } from './Link';
+import { ReasonChips } from './ReasonChips';
+import { paths } from './router';
+import { Sections } from './Sections';
+import { StatusBadge } from './StatusBadge';
+import { useJson } from './useJson';
+
+/** `/compare/<runA>/<runB>`: what B changed relative to A — overrides, configs, steps that re-ran and why, outputs, metrics. */
+export function ComparePage({ a, b }: { a: string; b: string }) {
+  const loaded = useJson<CompareResponse>(api.compare(a, b));
+  const runA = useJson<{ run: RunRecord }>(api.run(a));
+  const runB = useJson<{ run: RunRecord }>(api.run(b));
+  if (loaded.state === 'loading') return <p className="muted">comparing…</p>;
+  if (loaded.state === 'error')
+    return (
+      <p className="error">
+        Compare {a} → {b}: {loaded.error}
+      </p>
+    );
+  const { comparison, sections } = loaded.data;
+  const recordA = runA.state === 'ok' ? runA.data.run : null;
+  const recordB = runB.state === 'ok' ? runB.data.run : null;
+  const changed = comparison.steps.filter((s) => s.change !== 'same');
+  const outputs = comparison.steps.flatMap((s) => s.outputs.filter((o) => o.change !== 'identical').map((o) => ({ step: s.id, ...o })));
+  const configChanges = comparison.steps.flatMap((s) => {
+    const before = recordA?.steps.find((x) => x.id === s.id)?.components?.config;
+    const after = recordB?.steps.find((x) => x.id === s.id)?.components?.config;
+    if (before === undefined || after === undefined) return [];
+    return diffConfig(before, after).map((c) => ({ step: s.id, ...c }));
+  });
+  return (
+    <section className="compare">
+      <h1>
+        {comparison.pipeline}: <Link to={paths.run(a)}>{a}</Link> → <Link to={paths.run(b)}>{b}</Link>
+      </h1>
+      <p className="facts">
+        {Object.entries(comparison.counts)
+          .filter(([, n]) => n > 0)
+          .map(([change, n]) => `${n} ${change}`)
+          .join(' · ')}
+      </p>
+
+      <h2>Configuration</h2>
+      {recordA !== null && recordB !== null && (
+        <table className="grid kv">
+          <tbody>
+            <tr>
+              <th>overrides A</th>
+              <td className="mono">{recordA.overrides.join(' ') || '(none)'}</td>
+            </tr>
+            <tr>
+              <th>overrides B</th>
+              <td className="mono">{recordB.overrides.join(' ') || '(none)'}</td>
+            </tr>
+          </tbody>
+        </table>
+      )}
+      {configChanges.length === 0 ? (
+        <p className="muted">No step's config differs.</p>
+      ) : (
+        <table className="grid config-diff">
+          <thead>
+            <tr>
+              <th>step</th>
+              <th>path</th>
+              <th>A</th>
+              <th>B</th>
+            </tr>
+          </thead>
+          <tbody>
+            {configChanges.map((c) => (
+              <tr key={`${c.step}:${c.path}`}>
+                <td>{c.step}</td>
+                <td className="mono">{c.path}</td>
+                <td className="mono old">{c.a ?? '(absent)'}</td>
+                <td className="mono new">{c.b ?? '(absent)'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+
+      <h2>Steps</h2>
+      {changed.length === 0 ? (
+        <p className="muted">Every step has the same result in both runs.</p>
+      ) : (
+        <table className="grid steps-diff">
+          <thead>
+            <tr>
+              <th>step</th>
+              <th>change</th>
+              <th>A</th>
+              <th>B</th>
+              <th>why</th>
+            </tr>
+          </thead>
+          <tbody>
+            {changed.map((s) => (
+              <tr key={s.id} data-step={s.id}>
+                <td>
+                  <Link to={paths.step(b, s.id)}>{s.id}</Link>
+                </td>
+                <td>
+                  {s.change}
+                  {s.earlyCutoff && (
+                    <span className="chip" title="re-ran and produced the same bytes: nothing below re-ran for it">
+                      early cutoff
+                    </span>
+                  )}
+                </td>
+                <td>{s.statusA === null ? '–' : <StatusBadge status={s.statusA} />}</td>
+                <td>{s.statusB === null ? '–' : <StatusBadge status={s.statusB} />}</td>
+                <td>
+                  {s.reason} <ReasonChips codes={s.codes} />
+                  {s.error !== null && (
+                    <div className="bad">
+                      {s.error.code}: {s.error.message}
+                    </div>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+
+      <h2>Outputs that changed</h2>
+      {outputs.length === 0 ? (
+        <p className="muted">Every output is byte for byte the same.</p>
+      ) : (
+        <table className="grid">
+          <thead>
+            <tr>
+              <th>step</th>
+              <th>output</th>
+              <th>change</th>
+              <th>A</th>
+              <th>B</th>
+            </tr>
+          </thead>
+          <tbody>
+            {outputs.map((o) => (
+              <tr key={`${o.step}.${o.name}`}>
+                <td>{o.step}</td>
+                <td>{o.name}</td>
+                <td>{o.change}</td>
+                <td className="mono">{o.a === null ? '–' : `${shortDigest(o.a.digest)} ${bytes(o.a.size)}`}</td>
+                <td className="mono">{o.b === null ? '–' : `${shortDigest(o.b.digest)} ${bytes(o.b.size)}`}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+
+      <Sections sections={sections} />
+    </section>
+  );
+}

@@ -1,0 +1,107 @@
+import type { MouseEvent } from 'react';
+import type { StepRunRecord } from './api';
+import { duration } from './format';
+import { NODE_HEIGHT, NODE_WIDTH } from './layout';
+import { navigate, paths } from './router';
+
+const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+/** What a node's third line says: where a cached result came from, why a step ran, or how it failed. */
+function detail(step: StepRunRecord): string {
+  if (step.status === 'failed') return step.error === undefined ? step.reason : `${step.error.code}: ${step.error.message}`;
+  if (step.status === 'cached' && step.computedBy !== undefined) return '';
+  return step.reason;
+}
+
+function elementsLine(step: StepRunRecord): string | null {
+  const e = step.elements;
+  if (e === undefined) return null;
+  const parts = [`${e.executed} executed`, `${e.cached} cached`];
+  if (e.failed > 0) parts.push(`${e.failed} failed`);
+  return `${e.total} ${e.batchSize === undefined ? 'elements' : 'batches'}: ${parts.join(', ')}`;
+}
+
+/** One step drawn in SVG at its layout centre; a click opens its panel. */
+export function DagNode({ step, x, y, selected, onSelect }: { step: StepRunRecord; x: number; y: number; selected: boolean; onSelect: (id: string) => void }) {
+  const left = x - NODE_WIDTH / 2;
+  const top = y - NODE_HEIGHT / 2;
+  const time = step.status === 'cached' ? (step.savedMs === undefined ? '' : `saved ${duration(step.savedMs)}`) : duration(step.durationMs);
+  const elements = elementsLine(step);
+  const text = detail(step);
+  const openSource = (event: MouseEvent) => {
+    event.stopPropagation();
+    if (event.button !== 0 || event.metaKey || event.ctrlKey) return;
+    event.preventDefault();
+    navigate(paths.run(step.computedBy!));
+  };
+  let chipX = 0;
+  return (
+    <g
+      className={`node status-${step.status}${selected ? ' selected' : ''}`}
+      transform={`translate(${left} ${top})`}
+      onClick={() => onSelect(step.id)}
+      data-step={step.id}
+      data-status={step.status}
+      role="button"
+      aria-label={`step ${step.id}: ${step.status}`}
+    >
+      <title>{`${step.id} (${step.step}) — ${step.status}\n${step.reason}`}</title>
+      <rect className="node-box" width={NODE_WIDTH} height={NODE_HEIGHT} rx={8} />
+      <rect className="node-stripe" width={6} height={NODE_HEIGHT} rx={3} />
+      <text className="node-id" x={16} y={22}>
+        {clip(step.id, 26)}
+      </text>
+      <g transform={`translate(${NODE_WIDTH - 10} 10)`}>
+        <rect className="node-status" x={-step.status.length * 6.4 - 12} width={step.status.length * 6.4 + 12} height={17} rx={8} />
+        <text className="node-status-text" x={-6} y={12.5} textAnchor="end">
+          {step.status}
+        </text>
+      </g>
+      <text className="node-sub" x={16} y={40}>
+        {clip(step.step, 30)}
+        {time === '' ? '' : ` · ${time}`}
+        {step.attempts !== undefined && step.attempts > 1 ? ` · ${step.attempts} attempts` : ''}
+        {step.status === 'cached' && step.elements !== undefined ? ` · ${step.elements.total} elements` : ''}
+      </text>
+      {step.computedBy !== undefined && step.status === 'cached' ? (
+        <>
+          <text className="node-detail" x={16} y={58}>
+            reused from run
+          </text>
+          <text x={16} y={78}>
+            <a href={paths.run(step.computedBy)} onClick={openSource} className="node-link">
+              <tspan>{clip(step.computedBy, 36)}</tspan>
+            </a>
+          </text>
+        </>
+      ) : (
+        <>
+          <text className="node-detail" x={16} y={58}>
+            {clip(text, 42)}
+          </text>
+          {elements !== null ? (
+            <text className="node-elements" x={16} y={80}>
+              {clip(elements, 50)}
+            </text>
+          ) : (
+            <g transform="translate(16 68)">
+              {step.reasonCodes.slice(0, 3).map((code) => {
+                const width = code.length * 6.2 + 10;
+                const at = chipX;
+                chipX += width + 4;
+                return at + width > NODE_WIDTH - 24 ? null : (
+                  <g key={code} transform={`translate(${at} 0)`} className={`node-chip chip-${code}`}>
+                    <rect width={width} height={16} rx={4} />
+                    <text x={5} y={11.5}>
+                      {code}
+                    </text>
+                  </g>
+                );
+              })}
+            </g>
+          )}
+        </>
+      )}
+    </g>
+  );
+}

@@ -1,0 +1,54 @@
+import { useEffect, useRef, useState } from 'react';
+import { api, getJson, type LogsPage } from './api';
+
+/** The step's captured output, read from the store in pages from `offset`; polled while the step runs. */
+export function StepLogs({ runId, stepId, running }: { runId: string; stepId: string; running: boolean }) {
+  const [text, setText] = useState('');
+  const [state, setState] = useState<'loading' | 'done' | 'following' | 'none' | string>('loading');
+  const runningRef = useRef(running);
+  runningRef.current = running;
+
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    setText('');
+    setState('loading');
+    const read = (offset: number) => {
+      getJson<LogsPage>(api.logs(runId, stepId, offset)).then(
+        (page) => {
+          if (stopped) return;
+          if (page.text !== '') setText((t) => t + page.text);
+          if (page.done && page.text === '' && offset === 0) return setState('none');
+          if (page.done) return setState('done');
+          if (page.text === '' && !runningRef.current) return setState('done');
+          setState('following');
+          timer = setTimeout(() => read(page.next), page.text === '' ? 1000 : 0);
+        },
+        (e: unknown) => {
+          if (stopped) return;
+          const message = e instanceof Error ? e.message : String(e);
+          setState(message.startsWith('404') ? 'none' : message);
+        },
+      );
+    };
+    read(0);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [runId, stepId]);
+
+  return (
+    <div className="logs">
+      {state === 'none' ? (
+        <p className="muted">No logs captured for this step.</p>
+      ) : (
+        <pre className="log-text" data-state={state}>
+          {text}
+          {state === 'following' && <span className="live">▍</span>}
+        </pre>
+      )}
+      {!['loading', 'done', 'following', 'none'].includes(state) && <p className="error">logs: {state}</p>}
+    </div>
+  );
+}
