@@ -104,6 +104,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     mode: 'run',
     header,
     now: Date.now,
+    recordRunning: true,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
   });
   const abort = new AbortController();

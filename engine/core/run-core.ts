@@ -95,6 +95,12 @@ export interface RunCoreOptions {
    * bounds the elements executing at once on every executor. Default one invocation per command.
    */
   elementChunk?: (id: string) => { size: number; parallel: number };
+  /**
+   * Save a `running` record as each step starts, so views that read the store (`flywheel ui`, `show`)
+   * see what runs now. The local executor does; on Temporal the workflow's progress query says it
+   * without an activity per start.
+   */
+  recordRunning?: boolean;
   /** In a plan, a pending step's own changes (config, version, interface) relative to the last run. */
   ownChanges?: (id: string) => string | undefined;
   /** State carried over from an earlier generation of this run. */
@@ -421,16 +427,16 @@ export class RunCore {
       ...(elements.keys === undefined ? {} : { keys: elements.keys }),
     };
     this.notify({ type: 'step-running', id: slot.node.id, reason: slot.miss?.reason ?? '' });
-    if (elements.keys !== undefined) this.saveRunningMap(slot);
+    if (elements.keys !== undefined || this.options.recordRunning === true) this.saveRunning(slot, this.counts(slot, {}));
     if (slot.work.pending.length > 0) this.mapping.push(slot);
     else this.completeMap(slot);
   }
 
   /**
-   * A running map's record is saved at once, with the list of its invocations' keys: `cache gc` keeps
-   * what a run in progress (or a killed one) has computed, however long the map takes.
+   * A step's `running` record, saved at once. A map's names the list of its invocations' keys, so
+   * `cache gc` keeps what a run in progress (or a killed one) has computed, however long the map takes.
    */
-  private saveRunningMap(slot: Slot): void {
+  private saveRunning(slot: Slot, elements: ElementCounts | undefined): void {
     if (slot.key === undefined || slot.miss === undefined) return;
     slot.record = {
       id: slot.node.id,
@@ -442,7 +448,7 @@ export class RunCore {
       ...(slot.components === undefined ? {} : { components: slot.components }),
       outputs: {},
       startedAt: this.iso(slot.startedAt ?? this.options.now()),
-      elements: this.counts(slot, {}),
+      ...(elements === undefined ? {} : { elements }),
       upstream: [...slot.node.upstream],
     };
     this.unsaved.push(slot);
@@ -784,6 +790,7 @@ export class RunCore {
     this.executing++;
     const upstream = this.upstreamOf(slot);
     this.notify({ type: 'step-running', id: slot.node.id, reason: slot.miss.reason });
+    if (this.options.recordRunning === true) this.saveRunning(slot, undefined);
     this.out.push({
       type: 'execute',
       id: slot.node.id,
