@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { BIN, FIXTURES, REPO, runJson, startCli, waitFor } from '../support/cli.
 
 // The web run view end to end: real runs through the CLI, the real `flywheel ui` server over their
 // store, and Debian's Chromium driven by playwright-core. Screenshots go to a temporary folder (their
-// paths are printed) and the run page's also to docs/ui-run.png for the README.
+// paths are printed); with FLYWHEEL_UPDATE_SCREENSHOTS=1 the step panel's also to docs/ui-run.png for the README.
 
 // scripts/install-chromium.sh puts Debian's package there in CI; FLYWHEEL_CHROMIUM names another binary.
 const CHROMIUM = process.env.FLYWHEEL_CHROMIUM ?? '/usr/bin/chromium';
@@ -137,8 +137,8 @@ describe('flywheel ui in a real browser', () => {
     expect(download).toMatch(/^\/api\/blobs\/[0-9a-f]{64}\?view=raw&name=text\.txt&download=1$/);
     await expect.poll(() => panel.locator('.log-text').getAttribute('data-state')).toMatch(/^(done|none)$/);
     const panelShot = await shoot('step-panel-suffix');
-    await mkdir(join(REPO, 'docs'), { recursive: true });
-    await copyFile(panelShot, join(REPO, 'docs', 'ui-run.png'));
+    // README's screenshot is refreshed on request only: a test run leaves the checkout as it was.
+    if (process.env.FLYWHEEL_UPDATE_SCREENSHOTS === '1') await copyFile(panelShot, join(REPO, 'docs', 'ui-run.png'));
 
     // A pasted address opens the same view; a JSON output shows as a tree.
     await page.goto(`${base}/runs/${last}/steps/measure`);

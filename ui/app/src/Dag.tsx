@@ -1,15 +1,25 @@
-import { useMemo, useState } from 'react';
+import { useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { RunRecord } from './api';
 import { DagNode } from './DagNode';
 import { layoutDag } from './layout';
+
+/** The smallest scale a graph starts fitted at: below it, labels are too small to read. */
+const MIN_FIT_SCALE = 0.4;
 
 /** The run's steps as a graph: laid out by dagre, drawn as SVG. The layout is redone only when the graph's shape changes. */
 export function Dag({ run, selected, onSelect }: { run: RunRecord; selected: string | null; onSelect: (stepId: string) => void }) {
   const [fit, setFit] = useState(false);
   const shape = run.steps.map((s) => `${s.id}<${(s.upstream ?? []).join(',')}`).join(';');
   const layout = useMemo(() => layoutDag(run.steps), [shape]);
+  const box = useRef<HTMLDivElement>(null);
+  // A graph a little wider than its box starts fitted, so no part of it hides off-screen; one that would
+  // shrink past legibility starts at actual size, to scroll.
+  useLayoutEffect(() => {
+    const width = box.current?.clientWidth ?? 0;
+    setFit(width > 0 && layout.width > width && width / layout.width >= MIN_FIT_SCALE);
+  }, [layout]);
   return (
-    <div className={fit ? 'dag fit' : 'dag'}>
+    <div className={fit ? 'dag fit' : 'dag'} ref={box}>
       <div className="dag-tools">
         <button type="button" onClick={() => setFit(!fit)}>
           {fit ? 'actual size' : 'fit'}
