@@ -107,7 +107,7 @@ export const ElementCounts = z.object({
   /** Which invocations this run executed. */
   executedIndices: z.string().optional(),
   /** The failed invocations with their errors (the first 100; `failed` counts them all). */
-  failures: z.array(z.object({ index: z.number().int().nonnegative(), code: z.string(), message: z.string() })).optional(),
+  failures: z.array(z.object({ index: z.number().int().nonnegative(), code: z.string(), message: z.string(), logs: DigestSchema.optional() })).optional(),
   /** Invocations the stored collection leaves out (they failed, under minSuccessRatio). */
   leftOut: z.string().optional(),
   /** The blob listing every invocation's cache key in order: what `cache gc` keeps alive with the run. */

@@ -43,10 +43,12 @@ export interface ExecuteOnceRequest {
   batchLength?: number;
   /**
    * Capture this execution's log into the store (default true): its lines in a blob named by the
-   * outcome's `logs`, and appended live where the store has a live log path. A map's invocation says
-   * false: its lines go to the map's log through `log`, which the caller captures.
+   * outcome's `logs`, and appended live where the store has a live log path. `failures`: live lines
+   * always, a blob only when it fails (a map's elements: 10,000 successes need no blob each).
    */
-  captureLogs?: boolean;
+  captureLogs?: boolean | 'failures';
+  /** Put before each captured line's message (a map element's index). */
+  logPrefix?: string;
 }
 
 export type ExecuteOutcome =
@@ -122,7 +124,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
   let attempt = request.firstAttempt ?? 1;
   const started = Date.now();
   const capture = request.captureLogs === false ? undefined : new StepLogCapture({ store, runId: request.runId, stepId: node.id });
-  const log = capture === undefined ? request.log : capture.wrap(request.log);
+  const log = capture === undefined ? request.log : capture.wrap(request.log, request.logPrefix);
   const logs = async (): Promise<{ logs?: Digest }> => {
     const digest = await capture?.finish();
     return digest === undefined ? {} : { logs: digest };
@@ -159,6 +161,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
       await storeEntry(store, node, entry, request);
     }
     if (capture !== undefined) log.info({ durationMs, attempts: attempt }, 'step executed');
+    if (request.captureLogs === 'failures') capture?.discard();
     return { kind: 'executed', outputs, durationMs, attempts: attempt, ...(await logs()) };
   } catch (error) {
     const classified = classifyError(error);

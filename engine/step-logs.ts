@@ -242,6 +242,12 @@ export class StepLogCapture {
     return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
   }
 
+  /** Ends the capture without storing it (a map element that succeeded: its lines are in the live log only). */
+  discard(): void {
+    this.closed = true;
+    this.closeLive();
+  }
+
   /**
    * Ends the capture: stores its text as a blob and returns the digest (undefined when the store
    * could not take it: a log is not worth failing a step over). Lines after this are dropped.

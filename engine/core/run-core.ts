@@ -39,7 +39,7 @@ interface MapWork {
   /** Computed by another run while this one waited. */
   reused: number;
   failed: number[];
-  failures: Array<{ index: number; code: string; message: string }>;
+  failures: Array<{ index: number; code: string; message: string; logs?: Digest }>;
   keys?: Digest;
 }
 
@@ -468,7 +468,7 @@ export class RunCore {
         work.failed.push(result.index);
         if (work.failures.length < FAILURES_KEPT) {
           const error = result.error ?? { code: 'STEP_FAILED', message: 'failed' };
-          work.failures.push({ index: result.index, code: error.code, message: error.message });
+          work.failures.push({ index: result.index, code: error.code, message: error.message, ...(result.logs === undefined ? {} : { logs: result.logs }) });
         }
       }
     }

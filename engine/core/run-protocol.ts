@@ -23,6 +23,8 @@ export interface ElementResult {
   index: number;
   status: 'executed' | 'cached' | 'failed';
   error?: StepError;
+  /** A failed element's captured log. */
+  logs?: Digest;
 }
 
 /** Why a step failed, as its record keeps it. */
@@ -148,7 +150,7 @@ export interface CoreSnapshot {
 export interface MapProgress {
   executed: string;
   failed: string;
-  failures: Array<{ index: number; code: string; message: string }>;
+  failures: Array<{ index: number; code: string; message: string; logs?: Digest }>;
 }
 
 /** A step's state right now, for live views. */

@@ -37,7 +37,12 @@ function resultOf(index: number, outcome: ExecuteOutcome): ElementResult {
     case 'reused':
       return { index, status: 'cached' };
     case 'failed':
-      return { index, status: 'failed', error: { code: outcome.error.code, message: outcome.error.message.slice(0, MESSAGE_KEPT) } };
+      return {
+        index,
+        status: 'failed',
+        error: { code: outcome.error.code, message: outcome.error.message.slice(0, MESSAGE_KEPT) },
+        ...(outcome.logs === undefined ? {} : { logs: outcome.logs }),
+      };
     case 'contended':
       return { index, status: 'failed', error: { code: 'STEP_FAILED', message: `internal: a waiting claim came back held by ${outcome.holder.description}` } };
   }
@@ -76,7 +81,9 @@ export async function executeElements(request: ExecuteElementsRequest): Promise<
         signal: request.signal,
         wait: true,
         // An invocation's lines are not a log of their own (10,000 elements are not 10,000 blobs); a map's log is still to come.
-        captureLogs: false,
+        // Every element's lines go to the map's live log; a failed one's are also kept, for its record.
+        captureLogs: 'failures',
+        logPrefix: `element ${index}: `,
         // Each invocation gets its own copy: a step that changes its input must not change another's.
         given: { [over]: unit.given.kind === 'value' ? { kind: 'value', value: structuredClone(unit.given.value) } : unit.given },
         ...(batched && Array.isArray(unit.given.kind === 'value' ? unit.given.value : undefined)

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Digest } from '../../cache/digest.js';
 import { z } from 'zod';
 import {
   definePipeline,
@@ -156,6 +157,13 @@ describe('p.map: one cache entry per element', () => {
     expect(lowerStep.error?.message).toContain('1 of 4 elements failed');
     expect(lowerStep.elements).toMatchObject({ total: 4, executed: 3, failed: 1, leftOut: '2' });
     expect(lowerStep.elements?.failures?.[0]).toMatchObject({ index: 2, message: expect.stringContaining('element e2 is broken') });
+    // The failed element's own log is kept; every element's lines went to the map's live log.
+    const store = openStore(storeDir);
+    const failedLog = (await store.readBytes(lowerStep.elements?.failures?.[0]?.logs as Digest)).toString('utf8');
+    expect(failedLog).toContain('element 2: step failed');
+    const live = await readFile(store.liveLogPath?.(run.record.runId, 'lower') as string, 'utf8');
+    expect(live).toContain('element 0: step executed');
+    expect(live).toContain('element 2: step failed');
     expect(lowerStep.outputs).toEqual({});
     expect(run.statuses.join).toBe('skipped');
   });

@@ -83,6 +83,14 @@ export function StepPanel({ run, step }: { run: RunRecord; step: StepRunRecord }
             {step.elements.failures.map((f) => (
               <li key={f.index}>
                 #{f.index} {f.code}: {f.message}
+                {f.logs !== undefined && (
+                  <>
+                    {' '}
+                    <a className="element-log" href={`/api/blobs/${f.logs}?view=raw&name=element-${f.index}.log`} target="_blank" rel="noreferrer">
+                      log
+                    </a>
+                  </>
+                )}
               </li>
             ))}
           </ul>

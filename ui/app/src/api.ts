@@ -34,7 +34,7 @@ export interface ElementCounts {
   failed: number;
   batchSize?: number;
   executedIndices?: string;
-  failures?: Array<{ index: number; code: string; message: string }>;
+  failures?: Array<{ index: number; code: string; message: string; logs?: string }>;
   leftOut?: string;
 }
 
