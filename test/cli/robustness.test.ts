@@ -79,10 +79,11 @@ describe('failures, crashes and damage never leave a wrong result in the cache',
       steps: Array<{ id: string; status: string; reason: string }>;
     };
     expect(shown.status).toBe('interrupted');
+    // suffix was saved as running when it started: the record says what the run was doing when it died.
     expect(shown.steps.map((s) => [s.id, s.status])).toEqual([
       ['emit', 'executed'],
       ['upper', 'executed'],
-      ['suffix', 'pending'],
+      ['suffix', 'running'],
       ['measure', 'pending'],
     ]);
     expect((await runCli(['show', listed?.runId ?? ''], ws)).stdout).toContain(`run ${listed?.runId ?? ''} of chain: interrupted`);
