@@ -1,10 +1,10 @@
 import { shownStatus } from '../../cache/process-alive.js';
-import type { Digest } from '../../cache/digest.js';
 import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { compareRuns, type StepChange, type StepComparison } from '../../engine/compare-runs.js';
 import { listRuns } from '../../engine/run-history.js';
-import { compareSections, formatSections, SECTION_ITEMS, SECTION_OUTPUTS, type SectionSource } from '../../steps/flow-agent/compare-sections.js';
+import { compareSections, formatSections } from '../../steps/flow-agent/compare-sections.js';
+import { sectionSources } from '../../steps/flow-agent/compare-sources.js';
 import { UsageError } from '../usage-error.js';
 import { requireRun } from './runs.js';
 
@@ -41,53 +41,6 @@ async function pickRuns(store: Store, args: CompareArgs): Promise<[RunRecord, Ru
     );
   }
   return [a, b];
-}
-
-/** A JSONL output's lines, parsed; a line that is not JSON is left out (the comparison reads what it can). */
-async function readLines(store: Store, digest: Digest): Promise<unknown[]> {
-  return (await store.readBytes(digest))
-    .toString('utf8')
-    .split('\n')
-    .flatMap((line) => {
-      try {
-        return line.trim() === '' ? [] : [JSON.parse(line) as unknown];
-      } catch {
-        return [];
-      }
-    });
-}
-
-/** Each run's outputs that the domain sections read, parsed as plain JSON (never with a step's schema). */
-async function sectionSources(store: Store, run: RunRecord, cache: Map<string, Promise<unknown>>): Promise<SectionSource[]> {
-  const read = (digest: Digest): Promise<unknown> => {
-    let value = cache.get(digest);
-    if (value === undefined) {
-      value = store.readBytes(digest).then((bytes) => JSON.parse(bytes.toString('utf8')) as unknown);
-      cache.set(digest, value);
-    }
-    return value;
-  };
-  const sources: SectionSource[] = [];
-  for (const step of run.steps) {
-    const name = SECTION_OUTPUTS[step.step];
-    if (name === undefined) continue;
-    const output = step.outputs[name];
-    const source = { node: step.id, step: step.step, status: step.status };
-    if (output === undefined) {
-      sources.push({ ...source, value: undefined, note: step.error === undefined ? null : `${step.error.code}: ${step.error.message}` });
-    } else if (output.kind !== 'json') {
-      sources.push({ ...source, value: undefined, note: `${name} is a ${output.kind}, not JSON` });
-    } else {
-      try {
-        const itemsOutput = step.outputs[SECTION_ITEMS[step.step] ?? ''];
-        const items = itemsOutput === undefined ? undefined : await readLines(store, itemsOutput.digest);
-        sources.push({ ...source, value: await read(output.digest), note: null, ...(items === undefined ? {} : { items }) });
-      } catch (error) {
-        sources.push({ ...source, value: undefined, note: `unreadable (${(error as Error).message})` });
-      }
-    }
-  }
-  return sources;
 }
 
 const LABEL: Record<StepChange, string> = {

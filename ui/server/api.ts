@@ -15,7 +15,7 @@ import { blobContentType } from './content-types.js';
 import { BASE_HEADERS, HttpError, intParam, sendError, sendJson } from './http.js';
 import { readRecords, csvFields } from './paging.js';
 import { RunsIndex } from './runs-index.js';
-import { sectionSources } from './sections.js';
+import { sectionSources } from '../../steps/flow-agent/compare-sources.js';
 
 const RUN_ID_RE = /^[\w.-]{1,200}$/;
 const LOG_PAGE_BYTES = 64 * 1024;

@@ -1,7 +1,7 @@
-import type { Digest } from '../../cache/digest.js';
-import type { RunRecord } from '../../cache/records.js';
-import type { Store } from '../../cache/store.js';
-import { SECTION_ITEMS, SECTION_OUTPUTS, type SectionSource } from '../../steps/flow-agent/compare-sections.js';
+import type { Digest, RunRecord, Store } from 'flywheel';
+import { SECTION_ITEMS, SECTION_OUTPUTS, type SectionSource } from './compare-sections.js';
+
+// What the flagship's comparison sections read from a run's outputs, for `flywheel compare` and the run view.
 
 /** Outputs larger than this are not parsed for the comparison sections (they are metrics, small by nature). */
 const MAX_SECTION_BYTES = 64 * 1024 * 1024;
