@@ -297,6 +297,10 @@ export class LocalStore implements Store {
     return join(this.root, 'logs', checkRunId(runId), `${stepId.replace(/[^\w.-]/g, '_')}.log`);
   }
 
+  async removeLiveLogs(runId: string): Promise<void> {
+    await rm(join(this.root, 'logs', checkRunId(runId)), { recursive: true, force: true });
+  }
+
   private journalPath(runId: string): string {
     return join(this.root, 'runs', `${checkRunId(runId)}.steps.jsonl`);
   }

@@ -90,6 +90,7 @@ export async function collectGarbage(store: Store, runs: RunRecord[], options: G
     }
     perPipeline.set(run.pipeline, seen + 1);
     if (seen < options.keepRuns) kept.push(run);
+    else if (!options.dryRun) await store.removeLiveLogs?.(run.runId);
   }
   const liveKeys = new Set<string>();
   const liveBlobs = new Set<string>();
@@ -104,6 +105,9 @@ export async function collectGarbage(store: Store, runs: RunRecord[], options: G
   for (const run of kept) {
     for (const step of run.steps) {
       if (step.cacheKey) liveKeys.add(step.cacheKey);
+      // A kept run's logs stay readable: the step's own and its failed elements'.
+      if (step.logs !== undefined) liveBlobs.add(step.logs);
+      for (const failure of step.elements?.failures ?? []) if (failure.logs !== undefined) liveBlobs.add(failure.logs);
       if (step.elements?.keys !== undefined) await keepElements(step.elements.keys);
       for (const output of Object.values(step.outputs)) for (const d of await blobsSafely(store, output)) liveBlobs.add(d);
     }

@@ -107,9 +107,11 @@ export interface Store {
    * Where a running step's log lines are appended as they happen, so a live view can tail them:
    * `<root>/logs/<runId>/<stepId>.log` on the local store; undefined (or absent) where there is no
    * such file (S3: the step's log is there once the step ends, as the blob its record names).
-   * These files are not removed after the run; `cache gc` leaves them alone.
+   * `cache gc` removes them with the runs it does not keep (`removeLiveLogs`).
    */
   liveLogPath?(runId: string, stepId: string): string | undefined;
+  /** Removes a run's live log files, if the store keeps any. */
+  removeLiveLogs?(runId: string): Promise<void>;
   /** A fresh private directory for a step's work, on the same filesystem as the blobs where possible. */
   makeScratchDir(label: string): Promise<string>;
   /** Removes scratch space left by killed processes, older than the grace period; returns how many entries. */

@@ -125,6 +125,12 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
   const started = Date.now();
   const capture = request.captureLogs === false ? undefined : new StepLogCapture({ store, runId: request.runId, stepId: node.id });
   const log = capture === undefined ? request.log : capture.wrap(request.log, request.logPrefix);
+  // The step's end line. A map element's goes to the map's log only: its chunk reports to the console.
+  const endLine = (level: 'info' | 'error', fields: Record<string, unknown>, message: string): void => {
+    if (capture === undefined) return;
+    if (request.captureLogs === 'failures') capture.write(level, fields, `${request.logPrefix ?? ''}${message}`);
+    else log[level](fields, message);
+  };
   const logs = async (): Promise<{ logs?: Digest }> => {
     const digest = await capture?.finish();
     return digest === undefined ? {} : { logs: digest };
@@ -160,7 +166,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
       };
       await storeEntry(store, node, entry, request);
     }
-    if (capture !== undefined) log.info({ durationMs, attempts: attempt }, 'step executed');
+    endLine('info', { durationMs, attempts: attempt }, 'step executed');
     if (request.captureLogs === 'failures') capture?.discard();
     return { kind: 'executed', outputs, durationMs, attempts: attempt, ...(await logs()) };
   } catch (error) {
@@ -169,7 +175,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
     if (!signal.aborted) failure = { code: classified.code, message: classified.message, ...(node.code === undefined ? {} : { codeDigest: node.code.digest }) };
     if (capture !== undefined) {
       const fields = { code: classified.code, attempts: attempt, ...(classified.fix === undefined ? {} : { fix: classified.fix }) };
-      log.error({ ...fields, err: classified.message, ...(stackOf(error) === undefined ? {} : { stack: stackOf(error) }) }, 'step failed');
+      endLine('error', { ...fields, err: classified.message, ...(stackOf(error) === undefined ? {} : { stack: stackOf(error) }) }, 'step failed');
     }
     return { kind: 'failed', error: classified, attempts: attempt, shared: false, ...(await logs()) };
   } finally {

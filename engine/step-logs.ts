@@ -114,6 +114,8 @@ export class StepLogCapture {
   private droppedBytes = 0;
   private fd: number | undefined;
   private livePath: string | undefined;
+  /** Bytes this capture appended to the live file: past the cap it stops, so a chatty step cannot fill the disk. */
+  private liveBytes = 0;
   private closed = false;
 
   constructor(private readonly options: StepLogOptions) {
@@ -159,7 +161,7 @@ export class StepLogCapture {
     };
     return new Proxy(base, {
       get: (target, property, receiver) => {
-        if (typeof property === 'string' && property in LEVEL_NAMES) {
+        if (typeof property === 'string' && Object.hasOwn(LEVEL_NAMES, property)) {
           return (...args: unknown[]) => {
             capture(property, args);
             (target[property as 'info'] as (...a: unknown[]) => void).apply(target, args);
@@ -203,6 +205,18 @@ export class StepLogCapture {
   }
 
   private appendLive(text: string): void {
+    if (this.livePath === undefined) return;
+    const bytes = Buffer.byteLength(text) + 1;
+    if (this.liveBytes + bytes > this.cap) {
+      if (this.liveBytes <= this.cap) this.writeLive(formatLogLine('warn', { capBytes: this.cap }, '… live log over its cap: the rest is in the stored log'));
+      this.liveBytes = this.cap + 1;
+      return;
+    }
+    this.liveBytes += bytes;
+    this.writeLive(text);
+  }
+
+  private writeLive(text: string): void {
     if (this.livePath === undefined) return;
     try {
       if (this.fd === undefined) {

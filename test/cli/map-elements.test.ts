@@ -132,9 +132,10 @@ describe('the CLI on a map step', () => {
       cached: 0,
       failed: 2,
       executedIndices: '0-2,4-6,8-11',
+      // Each failed element keeps its own log (a blob digest).
       failures: [
-        { index: 3, code: 'ELEMENT_BROKEN', message: 'element e3 is broken' },
-        { index: 7, code: 'ELEMENT_BROKEN', message: 'element e7 is broken' },
+        { index: 3, code: 'ELEMENT_BROKEN', message: 'element e3 is broken', logs: expect.stringMatching(/^[0-9a-f]{64}$/) },
+        { index: 7, code: 'ELEMENT_BROKEN', message: 'element e7 is broken', logs: expect.stringMatching(/^[0-9a-f]{64}$/) },
       ],
       leftOut: '3,7',
       // A failed map still names its key list, so cache gc spares the ten elements that succeeded.

@@ -84,6 +84,25 @@ describe('step logs', () => {
     await rm(storeDir, { recursive: true, force: true });
   });
 
+  it('cache gc keeps the logs of the runs it keeps, and removes the live logs of those it drops', async () => {
+    const storeDir = await tempDir('flywheel-step-logs-gc');
+    const pipeline = definePipeline({
+      name: 'step-logs-gc',
+      build(p) {
+        p.add(talk, {});
+      },
+    });
+    const first = await runPipelineForTest(pipeline, { storeDir, force: ['talk'] });
+    const second = await runPipelineForTest(pipeline, { storeDir, force: ['talk'] });
+    const store = new LocalStore(storeDir);
+    const { collectGarbage } = await import('../../cache/maintenance.js');
+    const { listRuns } = await import('../../engine/run-history.js');
+    await collectGarbage(store, await listRuns(store), { keepRuns: 1, graceMs: 0, dryRun: false });
+    expect(await blobText(storeDir, second.step('talk').logs)).toContain('loaded rows');
+    expect(existsSync(store.liveLogPath(second.record.runId, 'talk'))).toBe(true);
+    expect(existsSync(store.liveLogPath(first.record.runId, 'talk'))).toBe(false);
+  });
+
   it('writes the live file while the step runs', async () => {
     const storeDir = await tempDir('flywheel-step-logs-live');
     const store = new LocalStore(storeDir);

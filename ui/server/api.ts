@@ -20,6 +20,7 @@ import { sectionSources } from '../../steps/flow-agent/compare-sources.js';
 const RUN_ID_RE = /^[\w.-]{1,200}$/;
 const LOG_PAGE_BYTES = 64 * 1024;
 const LINES_PAGE_BYTES = 1024 * 1024;
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 const POLL_MS = 500;
 const HEARTBEAT_MS = 15_000;
 const TEMPORAL_LIVE_MS = 2000;
@@ -167,6 +168,8 @@ export class Api {
   /** Server-sent events: `run` now and on every change, `end` once the run is no longer running. */
   private async events(req: IncomingMessage, res: ServerResponse, runId: string): Promise<void> {
     const first = await this.requireRun(runId);
+    // A client gone while the run was read: its close events have fired already, so nothing would stop the polling.
+    if (req.destroyed || res.destroyed) return;
     res.writeHead(200, {
       ...BASE_HEADERS,
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -220,7 +223,16 @@ export class Api {
   }
 
   /** A page of a step's log: its stored blob, else the live file a local run writes, else nothing yet. */
-  private async logs(runId: string, stepId: string, offset: number): Promise<{ text: string; offset: number; next: number; done: boolean }> {
+  /**
+   * A page of a step's log. `source` says which file the offsets count in: the live file while the step
+   * runs, the stored blob once it has ended (capped, so not always the same bytes). A reader whose
+   * source changes starts again from 0.
+   */
+  private async logs(
+    runId: string,
+    stepId: string,
+    offset: number,
+  ): Promise<{ text: string; offset: number; next: number; done: boolean; source: 'blob' | 'live' | 'none' }> {
     const run = await this.requireRun(runId);
     const step: StepRunRecord | undefined = run.steps.find((s) => s.id === stepId);
     if (step === undefined) throw new HttpError(404, 'STEP_NOT_FOUND', `run ${runId} has no step ${JSON.stringify(stepId)}`);
@@ -233,14 +245,14 @@ export class Api {
       const end = Math.min(start + LOG_PAGE_BYTES, size);
       const bytes = wholeLines(await readAll(await this.blobs.open(logs as Digest, start, end)), end === size);
       const next = start + bytes.length;
-      return { text: bytes.toString('utf8'), offset: start, next, done: next >= size };
+      return { text: bytes.toString('utf8'), offset: start, next, done: next >= size, source: 'blob' };
     }
     const path = this.liveLogPath(runId, stepId);
     if (path !== undefined) {
       const page = await readLiveLog(path, offset).catch(() => undefined);
-      if (page !== undefined) return { text: page.text, offset: page.offset, next: page.next, done: settled && page.next >= page.size };
+      if (page !== undefined) return { text: page.text, offset: page.offset, next: page.next, done: settled && page.next >= page.size, source: 'live' };
     }
-    return { text: '', offset, next: offset, done: settled };
+    return { text: '', offset, next: offset, done: settled, source: 'none' };
   }
 
   /** Where a local run writes a running step's log: the store says (engine/step-logs.ts), else the same layout on a local store. */
@@ -297,6 +309,8 @@ export class Api {
       return sendJson(res, 200, { header, rows: page.records.map(csvFields), offset, next: page.next, done: page.next >= size });
     }
     if (view === 'dir') {
+      // A manifest is read whole: anything this large is not one (and must not be loaded to find out).
+      if (size > MAX_MANIFEST_BYTES) throw new HttpError(422, 'NOT_A_DIRECTORY', `blob ${digest} (${size} bytes) is too large to be a directory manifest`);
       const manifest = await readManifest(this.store, digest).catch((error: unknown) => {
         if (error instanceof BlobUnavailableError && error.state === 'corrupt')
           throw new HttpError(422, 'NOT_A_DIRECTORY', `blob ${digest} is not a directory manifest`);

@@ -13,10 +13,18 @@ export function StepLogs({ runId, stepId, running }: { runId: string; stepId: st
     let timer: ReturnType<typeof setTimeout> | undefined;
     setText('');
     setState('loading');
+    let source: LogsPage['source'];
     const read = (offset: number) => {
       getJson<LogsPage>(api.logs(runId, stepId, offset)).then(
         (page) => {
           if (stopped) return;
+          // The step ended: its stored log replaces the live one, whose offsets do not carry over.
+          if (source === 'live' && page.source === 'blob' && offset > 0) {
+            source = page.source;
+            setText('');
+            return read(0);
+          }
+          source = page.source;
           if (page.text !== '') setText((t) => t + page.text);
           if (page.done && page.text === '' && offset === 0) return setState('none');
           if (page.done) return setState('done');

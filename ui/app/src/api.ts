@@ -150,6 +150,8 @@ export interface LogsPage {
   offset: number;
   next: number;
   done: boolean;
+  /** Which file the offsets count in: the live file while the step runs, then the stored log. */
+  source?: 'blob' | 'live' | 'none';
 }
 
 export interface LinesPage {
