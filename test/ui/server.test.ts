@@ -259,7 +259,7 @@ describe('flywheel ui server', () => {
     const { logs: _logs, ...bare } = first.steps[0] as RunRecord['steps'][number] & { logs?: string };
     const unlogged = { ...first, runId: `${first.runId}-nologs`, steps: [bare] };
     await store.putRun(unlogged);
-    expect(await getJson(`/api/runs/${unlogged.runId}/steps/${bare.id}/logs`)).toEqual({ text: '', offset: 0, next: 0, done: true });
+    expect(await getJson(`/api/runs/${unlogged.runId}/steps/${bare.id}/logs`)).toEqual({ text: '', offset: 0, next: 0, done: true, source: 'none' });
     expect((await get(`/api/runs/${first.runId}/steps/nope/logs`)).status).toBe(404);
 
     // A stored log (written by the engine when a step ends) of more than one page.
@@ -299,9 +299,15 @@ describe('flywheel ui server', () => {
     await mkdir(join(storeDir, 'logs', running.runId), { recursive: true });
     await writeFile(join(storeDir, 'logs', running.runId, 'report.log'), 'starting\nhalf a li');
     const live = await getJson<{ text: string; next: number; done: boolean }>(`/api/runs/${running.runId}/steps/report/logs`);
-    expect(live).toEqual({ text: 'starting\n', offset: 0, next: 9, done: false });
+    expect(live).toEqual({ text: 'starting\n', offset: 0, next: 9, done: false, source: 'live' });
     await writeFile(join(storeDir, 'logs', running.runId, 'report.log'), 'starting\nhalf a line\n');
-    expect(await getJson(`/api/runs/${running.runId}/steps/report/logs?offset=9`)).toEqual({ text: 'half a line\n', offset: 9, next: 21, done: false });
+    expect(await getJson(`/api/runs/${running.runId}/steps/report/logs?offset=9`)).toEqual({
+      text: 'half a line\n',
+      offset: 9,
+      next: 21,
+      done: false,
+      source: 'live',
+    });
     await store.putRun({ ...running, status: 'succeeded' });
   });
 
