@@ -19,7 +19,7 @@ else
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --no-input -r trainer/requirements.txt
-  touch "$VENV/.complete"   # written last: a half-built environment is rebuilt, never used
+  "$VENV/bin/python" -c 'import torch, transformers, peft; print(f"trainer virtualenv: torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}")'
+  touch "$VENV/.complete"   # written last, once the packages import: a half-built environment is rebuilt, never used
 fi
 ln -sfn "$VENV" "$TOOLS_DIR/trainer-venv"
-"$VENV/bin/python" -c 'import torch, transformers, peft; print(f"trainer virtualenv: torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}")'
