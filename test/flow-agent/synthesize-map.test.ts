@@ -3,18 +3,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { CollectedWorkflow } from '../../steps/flow-agent/production-record.js';
-import { runCli, runJson, statuses, type JsonRun } from '../support/cli.js';
+import { elementsOf, runCli, runJson, statuses } from '../support/cli.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const EXPORT = fileURLToPath(new URL('../../data/flow-agent/production-workflows.jsonl', import.meta.url));
-
-interface ElementCounts {
-  total: number;
-  executed: number;
-  cached: number;
-  failed: number;
-  executedIndices?: string;
-}
 
 const lines = (text: string): string[] => text.split('\n').filter((l) => l.trim() !== '');
 
@@ -23,12 +15,6 @@ describe('the flow-agent pipeline synthesizes one element per workflow', () => {
     const cwd = await tempDir('flow-agent-map');
     const env = { OPENAI_API_KEY: '' };
     const ws = { cwd, env };
-    const elementsOf = async (run: JsonRun): Promise<ElementCounts | undefined> => {
-      const shown = JSON.parse((await runCli(['show', run.runId, '--json'], ws)).stdout) as {
-        record: { steps: Array<{ id: string; elements?: ElementCounts }> };
-      };
-      return shown.record.steps.find((s) => s.id === 'synthesize-each')?.elements;
-    };
     const output = async (ref: string): Promise<string> => {
       const result = await runCli(['output', ref], ws);
       expect(result.code, result.stderr).toBe(0);
@@ -38,7 +24,12 @@ describe('the flow-agent pipeline synthesizes one element per workflow', () => {
     const first = await runJson('flow-agent', [], ws);
     expect(first.code, first.stderr).toBe(0);
     const collected = lines(await output('collect.workflows')).map((l) => JSON.parse(l) as CollectedWorkflow);
-    expect(await elementsOf(first.run)).toMatchObject({ total: collected.length, executed: collected.length, cached: 0, failed: 0 });
+    expect(await elementsOf(first.run.runId, 'synthesize-each', ws)).toMatchObject({
+      total: collected.length,
+      executed: collected.length,
+      cached: 0,
+      failed: 0,
+    });
     const trainBefore = lines(await output('synthesize.train'));
     const reportBefore = JSON.parse(await output('synthesize.report')) as { workflows: number; examples: number; failures: unknown[] };
     expect(reportBefore).toMatchObject({ workflows: collected.length, failures: [] });
@@ -62,7 +53,7 @@ describe('the flow-agent pipeline synthesizes one element per workflow', () => {
 
     const changed = await runJson('flow-agent', ['--set', `production.source=${exportCopy}`], ws);
     expect(changed.code, changed.stderr).toBe(0);
-    expect(await elementsOf(changed.run)).toMatchObject({
+    expect(await elementsOf(changed.run.runId, 'synthesize-each', ws)).toMatchObject({
       total: collected.length,
       executed: 1,
       cached: collected.length - 1,

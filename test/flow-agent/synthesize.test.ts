@@ -6,7 +6,7 @@ import type { ProductionRecord } from '../../steps/flow-agent/production-record.
 import { replayTrajectory, type TrainingExample } from '../../steps/flow-agent/trajectory.js';
 import { validateFlow } from '../../steps/flow-agent/validate-flow.js';
 import { workflowDescriptor } from '../../steps/flow-agent/workflow-descriptor.js';
-import { FIXTURES, runCli, runJson, statuses } from '../support/cli.js';
+import { elementsOf, FIXTURES, runCli, runJson, statuses } from '../support/cli.js';
 import { scriptedServers, type OpenAIServer } from '../support/openai-server.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -48,22 +48,6 @@ const onServer = (server: OpenAIServer): string[] => [
   `synthesize-each.baseUrl=${server.baseURL}`,
 ];
 
-interface ElementCounts {
-  total: number;
-  executed: number;
-  cached: number;
-  failed: number;
-  executedIndices?: string;
-  leftOut?: string;
-  failures?: Array<{ index: number; code: string; message: string }>;
-}
-
-/** What the run did with the map's elements, from the stored run record (`flywheel show --json`). */
-async function elementsOf(runId: string, ws: { cwd: string; env: Record<string, string> }): Promise<ElementCounts | undefined> {
-  const shown = JSON.parse((await runCli(['show', runId, '--json'], ws)).stdout) as { record: { steps: Array<{ id: string; elements?: ElementCounts }> } };
-  return shown.record.steps.find((s) => s.id === 'synthesize-each')?.elements;
-}
-
 describe('flow-agent synthesize', () => {
   it('retries 429 (honouring retry-after) and 500s, asks again on malformed output; what stays malformed is left out, reported, and retried alone next run', async () => {
     const ws = await workspace(4);
@@ -93,7 +77,7 @@ describe('flow-agent synthesize', () => {
     expect(report.examples).toBe(ws.records.length - poisonedIds.length);
     expect(report.llmCalls).toBe(report.examples);
     // The map's run record names each failed element's error; a malformed answer is not cached.
-    const elements = await elementsOf(run.run.runId, ws);
+    const elements = await elementsOf(run.run.runId, 'synthesize-each', ws);
     expect(elements).toMatchObject({ total: ws.records.length, executed: ws.records.length - poisonedIds.length, failed: poisonedIds.length });
     expect(elements?.failures?.map((f) => f.code)).toEqual(poisonedIds.map(() => 'LLM_OUTPUT_MALFORMED'));
     expect(elements?.failures?.[0]?.message).toContain('malformed after 3 attempts');
@@ -120,7 +104,11 @@ describe('flow-agent synthesize', () => {
     const retry = await runJson(pipeline, onServer(server), tolerant);
     expect(retry.code, retry.stderr).toBe(0);
     expect(statuses(retry.run)).toMatchObject({ collect: 'cached', 'synthesize-each': 'executed', synthesize: 'executed' });
-    expect(await elementsOf(retry.run.runId, ws)).toMatchObject({ executed: poisonedIds.length, cached: ws.records.length - poisonedIds.length, failed: 0 });
+    expect(await elementsOf(retry.run.runId, 'synthesize-each', ws)).toMatchObject({
+      executed: poisonedIds.length,
+      cached: ws.records.length - poisonedIds.length,
+      failed: 0,
+    });
     expect(server.requests.length - before).toBe(poisonedIds.length);
     const complete = JSON.parse((await runCli(['output', 'synthesize.report'], ws)).stdout) as Report;
     expect(complete).toMatchObject({ examples: ws.records.length, failures: [] });
@@ -150,14 +138,14 @@ describe('flow-agent synthesize', () => {
     await appendFile(ws.exportPath, more.map((r) => `${JSON.stringify(r)}\n`).join(''));
     const second = await runJson(pipeline, onServer(server), ws);
     expect(statuses(second.run)).toMatchObject({ 'synthesize-each': 'executed', synthesize: 'executed' });
-    expect(await elementsOf(second.run.runId, ws)).toMatchObject({ total: n + more.length, executed: more.length, cached: n });
+    expect(await elementsOf(second.run.runId, 'synthesize-each', ws)).toMatchObject({ total: n + more.length, executed: more.length, cached: n });
     expect(server.requests).toHaveLength(n + more.length);
     const report = JSON.parse((await runCli(['output', 'synthesize.report'], ws)).stdout) as Report;
     expect(report).toMatchObject({ llmCalls: n + more.length, memoHits: 0, examples: n + more.length });
 
     // A timeout is in every element's key but not in the answer: all re-run, none calls the LLM.
     const patient = await runJson(pipeline, [...onServer(server), '--set', 'synthesize-each.timeoutMs=90000'], ws);
-    expect(await elementsOf(patient.run.runId, ws)).toMatchObject({ executed: n + more.length, cached: 0 });
+    expect(await elementsOf(patient.run.runId, 'synthesize-each', ws)).toMatchObject({ executed: n + more.length, cached: 0 });
     expect(server.requests).toHaveLength(n + more.length);
     const memoized = JSON.parse((await runCli(['output', 'synthesize.report'], ws)).stdout) as Report;
     expect(memoized).toMatchObject({ llmCalls: 0, memoHits: n + more.length, examples: n + more.length });
@@ -188,6 +176,6 @@ describe('flow-agent synthesize', () => {
     expect(run.code).toBe(1);
     const each = run.run.steps.find((s) => s.id === 'synthesize-each');
     expect(each?.error?.code).toBe('MAP_ELEMENTS_FAILED');
-    expect((await elementsOf(run.run.runId, ws))?.failures?.[0]).toMatchObject({ code: 'LLM_KEY_MISSING' });
+    expect((await elementsOf(run.run.runId, 'synthesize-each', ws))?.failures?.[0]).toMatchObject({ code: 'LLM_KEY_MISSING' });
   });
 });

@@ -1,3 +1,4 @@
+import type { ElementCounts } from '../../cache/records.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -89,4 +90,10 @@ export async function waitFor(condition: () => Promise<boolean>, what: string, t
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
   }
+}
+
+/** What a run did with a map step's elements, from its stored record (`flywheel show <runId> --json`). */
+export async function elementsOf(runId: string, stepId: string, options: CliOptions): Promise<ElementCounts | undefined> {
+  const shown = JSON.parse((await runCli(['show', runId, '--json'], options)).stdout) as { record: { steps: Array<{ id: string; elements?: ElementCounts }> } };
+  return shown.record.steps.find((s) => s.id === stepId)?.elements;
 }
