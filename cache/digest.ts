@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
 /** A lowercase hex SHA-256 of some bytes: the address of a blob in the content-addressed store. */
 export type Digest = string & { readonly __brand: 'Digest' };
@@ -40,18 +40,23 @@ const READ_CHUNK = 4 * 1024 * 1024;
 export async function sha256File(path: string): Promise<{ digest: Digest; size: number }> {
   const handle = await open(path, 'r');
   try {
-    const hash = createHash('sha256');
-    // Sized to the file: a 4 MiB buffer per small file would leave the garbage collector most of the work.
-    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(READ_CHUNK, (await handle.stat()).size)));
-    let size = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      size += bytesRead;
-    }
-    return { digest: hash.digest('hex') as Digest, size };
+    return await sha256Handle(handle);
   } finally {
     await handle.close();
   }
+}
+
+/** SHA-256 of an open file from its start: the caller can stat the very file it hashed, before and after. */
+export async function sha256Handle(handle: FileHandle): Promise<{ digest: Digest; size: number }> {
+  const hash = createHash('sha256');
+  // Sized to the file: a 4 MiB buffer per small file would leave the garbage collector most of the work.
+  const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(READ_CHUNK, (await handle.stat()).size)));
+  let size = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, size);
+    if (bytesRead === 0) break;
+    hash.update(buffer.subarray(0, bytesRead));
+    size += bytesRead;
+  }
+  return { digest: hash.digest('hex') as Digest, size };
 }

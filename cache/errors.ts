@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   CONFIG_FILE_UNREADABLE: BAD_INPUT,
   STORE_INVALID: BAD_INPUT,
   STORE_UNSUPPORTED: BAD_INPUT,
+  /** An environment variable holds a value Flywheel does not understand. */
+  ENV_INVALID: BAD_INPUT,
   INVALID_RUN_ID: BAD_INPUT,
   RUN_NOT_FOUND: BAD_INPUT,
   SCHEDULE_NOT_FOUND: BAD_INPUT,

@@ -1,19 +1,25 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readFileSync, readSync, statSync, utimesSync, writeSync } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, utimesSync, writeSync, type BigIntStats } from 'node:fs';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform, type Readable } from 'node:stream';
+import { BlobStamps, stampOf } from './blob-stamps.js';
 import { canonicalJson } from './canonical.js';
-import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256File, type CacheKey, type Digest } from './digest.js';
+import { copyFileHashing } from './copy-hashing.js';
+import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256Handle, type CacheKey, type Digest } from './digest.js';
 import { FlywheelError } from './errors.js';
 import { claimFileLock } from './file-lock.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
 import { asRunRecord, parseActionEntry, withJournal, type ActionEntry, type RunRecord, type StepRunRecord } from './records.js';
 import { BlobUnavailableError, type BlobState, type ClaimOptions, type KeyClaim, type Store, type StoredBlob } from './store.js';
+import { verifyPolicy, type VerifyPolicy } from './verify-policy.js';
 
-/** Blobs up to this size are fully re-hashed on every cache hit; larger ones are size-checked (and hashed when read). */
-export const HIT_FULL_VERIFY_MAX_BYTES = Number(process.env.FLYWHEEL_HIT_VERIFY_MAX_BYTES ?? 256 * 1024 * 1024);
+export { copyHashing } from './copy-hashing.js';
+
+/**
+ * Blobs smaller than this are hashed on every cache hit: one read and hash of a few KiB costs what
+ * reading a stamp does, and proves more. Larger ones are trusted on an unchanged stamp (see BlobStamps).
+ */
+const STAMPED_FROM_BYTES = 64 * 1024;
 
 /**
  * Files up to this size are read synchronously. A cached run reads thousands of tiny entries and blobs;
@@ -57,6 +63,7 @@ function isMissing(error: unknown): boolean {
  * The default store: a directory (`.flywheel/` by default).
  *
  *   cas/sha256/ab/<digest>   immutable blobs, read-only, addressed by SHA-256
+ *   stamps/ab/<digest>       each large blob's file stamp when last hashed: a hit on an unchanged one reads no bytes
  *   ac/ab/<key>.json         action-cache entries (key → outputs), written last
  *   runs/<runId>.json        run records;  runs/<runId>.steps.jsonl  steps finished while it runs
  *   pins/<runId>             pinned runs
@@ -72,10 +79,14 @@ export class LocalStore implements Store {
   private ready: Promise<void> | undefined;
   /** Journals of running runs this process appends to, by run id (file descriptors). */
   private readonly journals = new Map<string, number>();
+  private readonly stamps: BlobStamps;
+  private readonly verify: VerifyPolicy;
 
   constructor(readonly root: string) {
     this.description = `local store ${root}`;
     this.tmp = join(root, 'tmp');
+    this.stamps = new BlobStamps(join(root, 'stamps'));
+    this.verify = verifyPolicy();
   }
 
   private ensureLayout(): Promise<void> {
@@ -110,33 +121,51 @@ export class LocalStore implements Store {
 
   /**
    * True if a good copy of the blob is already stored, refreshing its mtime so a concurrent `cache gc`
-   * sees it as just used. A damaged copy (wrong size, or wrong hash when small enough to check cheaply)
-   * is removed so the caller stores the new bytes: re-running a step repairs its outputs.
+   * sees it as just used. A damaged copy (wrong size, hash or stamp that no longer hashes right) is
+   * removed so the caller stores the new bytes: re-running a step repairs its outputs.
    */
   private async alreadyStored(digest: Digest, size: number): Promise<boolean> {
     const state = await this.checkBlob(digest, 'hit', size).catch(() => 'corrupt' as const);
     if (state === 'missing') return false;
     if (state === 'corrupt') {
-      await rm(this.blobPath(digest), { force: true });
+      await this.deleteBlob(digest);
       return false;
     }
     const now = new Date();
     await utimes(this.blobPath(digest), now, now).catch(() => undefined);
+    // The refresh changed the file's times, and only that: its bytes were just verified.
+    this.stampOwnChange(digest);
     return true;
+  }
+
+  /** Stamps a blob whose last change the store made itself, right after verifying or writing its bytes. */
+  private stampOwnChange(digest: Digest): void {
+    try {
+      const stats = statSyncBigInt(this.blobPath(digest));
+      if (stats.size >= STAMPED_FROM_BYTES) this.stamps.record(digest, stats, stats, { ownChange: true });
+    } catch {
+      // gone meanwhile: nothing to stamp
+    }
+  }
+
+  /** Renames a file whose bytes hash to `digest` into cas/, read-only, unless a good copy is there already. */
+  private async storeHashed(file: string, digest: Digest, size: number): Promise<void> {
+    if (await this.alreadyStored(digest, size)) {
+      await rm(file, { force: true });
+      return;
+    }
+    await chmod(file, 0o444);
+    await this.publish(file, this.blobPath(digest));
+    this.stampOwnChange(digest);
   }
 
   async putFile(path: string, options: { move?: boolean } = {}): Promise<{ digest: Digest; size: number }> {
     await this.ensureLayout();
     if (options.move) {
       // The producer's scratch space lives in this store's tmp/, so moving is a rename: no copy.
-      const { digest, size } = await sha256File(path);
-      if (await this.alreadyStored(digest, size)) {
-        await rm(path, { force: true });
-        return { digest, size };
-      }
-      await chmod(path, 0o444);
+      const { digest, size } = await hashStable(path);
       try {
-        await this.publish(path, this.blobPath(digest));
+        await this.storeHashed(path, digest, size);
         return { digest, size };
       } catch (error) {
         // Another filesystem: rename is impossible, so copy (below) and then consume the source.
@@ -147,13 +176,14 @@ export class LocalStore implements Store {
       return copied;
     }
     const staged = this.tmpPath('blob');
-    const { digest, size } = await copyHashing(createReadStream(path, { highWaterMark: 1 << 20 }), staged);
-    if (await this.alreadyStored(digest, size)) await rm(staged, { force: true });
-    else {
-      await chmod(staged, 0o444);
-      await this.publish(staged, this.blobPath(digest));
+    try {
+      const { digest, size } = await copyFileHashing(path, staged);
+      await this.storeHashed(staged, digest, size);
+      return { digest, size };
+    } catch (error) {
+      await rm(staged, { force: true });
+      throw error;
     }
-    return { digest, size };
   }
 
   async putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
@@ -163,30 +193,42 @@ export class LocalStore implements Store {
       const staged = this.tmpPath('blob');
       await writeFile(staged, bytes, { mode: 0o444 });
       await this.publish(staged, this.blobPath(digest));
+      this.stampOwnChange(digest);
     }
     return { digest, size: bytes.length };
   }
 
   async readBytes(digest: Digest): Promise<Buffer> {
     let bytes: Buffer;
+    let before: BigIntStats;
+    const path = this.blobPath(digest);
     try {
-      const path = this.blobPath(digest);
-      bytes = statSync(path).size <= SMALL_FILE_BYTES ? readFileSync(path) : await readFile(path);
+      before = statSyncBigInt(path);
+      bytes = before.size <= SMALL_FILE_BYTES ? readFileSync(path) : await readFile(path);
     } catch (error) {
       if (isMissing(error)) throw new BlobUnavailableError(digest, 'missing', this.description);
       throw error;
     }
     if (sha256Bytes(bytes) !== digest) throw new BlobUnavailableError(digest, 'corrupt', this.description);
+    if (bytes.length >= STAMPED_FROM_BYTES) this.stampHashed(digest, before, path);
     return bytes;
   }
 
-  async copyBlobTo(digest: Digest, destination: string): Promise<void> {
-    let copied: { digest: Digest };
+  /** Records the stamp of a blob just hashed and found right, if the file did not change meanwhile. */
+  private stampHashed(digest: Digest, before: BigIntStats, path = this.blobPath(digest)): void {
     try {
-      copied = await copyHashing(createReadStream(this.blobPath(digest), { highWaterMark: 1 << 20 }), destination);
+      this.stamps.record(digest, before, statSyncBigInt(path));
+    } catch {
+      // gone meanwhile: nothing to stamp
+    }
+  }
+
+  async copyBlobTo(digest: Digest, destination: string): Promise<void> {
+    // A step reads its inputs through here, so the bytes are hashed whatever their stamp says.
+    let copied: { digest: Digest; source: BigIntStats };
+    try {
+      copied = await copyFileHashing(this.blobPath(digest), destination);
     } catch (error) {
-      // EEXIST: the destination was someone else's file, not a partial copy of ours; leave it alone.
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') await rm(destination, { force: true });
       if (isMissing(error)) throw new BlobUnavailableError(digest, 'missing', this.description);
       throw error;
     }
@@ -194,8 +236,13 @@ export class LocalStore implements Store {
       await rm(destination, { force: true });
       throw new BlobUnavailableError(digest, 'corrupt', this.description);
     }
+    if (copied.source.size >= STAMPED_FROM_BYTES) this.stampHashed(digest, copied.source);
   }
 
+  /**
+   * `hit`: blobs under STAMPED_FROM_BYTES are hashed, larger ones trusted while their file keeps the stamp
+   * recorded when the store last hashed it (or always hashed with FLYWHEEL_VERIFY=always). `full` hashes.
+   */
   async checkBlob(digest: Digest, mode: 'full' | 'hit', expectedSize?: number): Promise<BlobState> {
     const path = this.blobPath(digest);
     let fd: number;
@@ -205,31 +252,43 @@ export class LocalStore implements Store {
       if (isMissing(error)) return 'missing';
       throw error;
     }
-    let small: Buffer | undefined;
-    let size: number;
     try {
-      // The common hit: a small blob whose size the entry gives, hashed whole in one read.
-      if (mode === 'hit' && expectedSize !== undefined && expectedSize < SMALL_FILE_BYTES && expectedSize <= HIT_FULL_VERIFY_MAX_BYTES) {
-        return checkSmallBlob(fd, digest, expectedSize);
-      }
-      // One open for size and bytes: a cached run checks thousands of tiny blobs.
-      size = fstatSync(fd).size;
-      const hashNeeded = mode === 'full' || size <= HIT_FULL_VERIFY_MAX_BYTES;
-      if (hashNeeded && size <= SMALL_FILE_BYTES && (expectedSize === undefined || size === expectedSize)) {
-        small = Buffer.allocUnsafe(size);
-        if (readInto(fd, small) !== size) return 'corrupt';
-      }
+      // The common hit: a small blob whose size the entry gives, hashed whole in one read, no stat.
+      if (mode === 'hit' && expectedSize !== undefined && expectedSize < STAMPED_FROM_BYTES) return checkSmallBlob(fd, digest, expectedSize);
+      const stats = fstatSync(fd, { bigint: true });
+      const size = Number(stats.size);
+      if (expectedSize !== undefined && size !== expectedSize) return 'corrupt';
+      if (size < STAMPED_FROM_BYTES) return checkSmallBlob(fd, digest, size);
+      if (mode === 'hit' && this.verify === 'stamps' && this.stamps.matches(digest, stats)) return 'ok';
     } finally {
       closeSync(fd);
     }
-    if (expectedSize !== undefined && size !== expectedSize) return 'corrupt';
-    if (small !== undefined) return sha256Bytes(small) === digest ? 'ok' : 'corrupt';
-    if (mode === 'hit' && size > HIT_FULL_VERIFY_MAX_BYTES) return 'ok';
-    return (await sha256File(path)).digest === digest ? 'ok' : 'corrupt';
+    return this.hashBlob(digest);
+  }
+
+  /** Hashes a stored blob; when it is right, stamps it. */
+  private async hashBlob(digest: Digest): Promise<BlobState> {
+    let handle;
+    try {
+      handle = await open(this.blobPath(digest), 'r');
+    } catch (error) {
+      if (isMissing(error)) return 'missing';
+      throw error;
+    }
+    try {
+      const before = await handle.stat({ bigint: true });
+      const hashed = await sha256Handle(handle);
+      if (hashed.digest !== digest) return 'corrupt';
+      this.stamps.record(digest, before, await handle.stat({ bigint: true }));
+      return 'ok';
+    } finally {
+      await handle.close();
+    }
   }
 
   async deleteBlob(digest: Digest): Promise<void> {
     await rm(this.blobPath(digest), { force: true });
+    this.stamps.forget(digest);
   }
 
   async *listBlobs(): AsyncIterable<StoredBlob> {
@@ -387,17 +446,27 @@ export class LocalStore implements Store {
   }
 }
 
-/** Streams bytes into a new file while hashing them: one read pass for copy and verification. */
-export async function copyHashing(source: Readable, destination: string): Promise<{ digest: Digest; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  const hashing = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-  });
-  await pipeline(source, hashing, createWriteStream(destination, { flags: 'wx' }));
-  return { digest: hash.digest('hex') as Digest, size };
+function statSyncBigInt(path: string): BigIntStats {
+  return statSync(path, { bigint: true });
+}
+
+/**
+ * Hashes a file that is about to be moved into the store, and checks it did not change while being
+ * hashed: a producer that still writes to its output must not get a digest of bytes that are not the file's.
+ */
+async function hashStable(path: string): Promise<{ digest: Digest; size: number }> {
+  const handle = await open(path, 'r');
+  try {
+    const before = await handle.stat({ bigint: true });
+    const hashed = await sha256Handle(handle);
+    const after = await handle.stat({ bigint: true });
+    if (stampOf(before) !== stampOf(after)) {
+      throw new FlywheelError('STEP_OUTPUT_INVALID', `${path} changed while it was being stored`, {
+        fix: 'make sure the step (and anything it started) has finished writing its outputs before it returns',
+      });
+    }
+    return hashed;
+  } finally {
+    await handle.close();
+  }
 }

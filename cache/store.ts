@@ -72,8 +72,10 @@ export interface Store {
   /** Streams a blob to a new file, verifying its digest on the way; throws BlobUnavailableError. */
   copyBlobTo(digest: Digest, destination: string): Promise<void>;
   /**
-   * `full` re-hashes the bytes; `hit` is what a cache hit pays: a full re-hash up to a size limit,
-   * a size check above it (large blobs are still verified whenever they are read).
+   * `full` re-hashes the bytes. `hit` is what a cache hit pays: no blob bytes for a blob proven unchanged
+   * since the store last hashed it (locally: its file's stamp; on S3: the SHA-256 the bucket checked on
+   * upload), a re-hash otherwise, and always with FLYWHEEL_VERIFY=always. Blobs are verified again
+   * whenever they are read.
    */
   checkBlob(digest: Digest, mode: 'full' | 'hit', expectedSize?: number): Promise<BlobState>;
   deleteBlob(digest: Digest): Promise<void>;

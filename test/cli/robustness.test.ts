@@ -1,7 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BlobStamps } from '../../cache/blob-stamps.js';
+import type { Digest } from '../../cache/digest.js';
 import { FIXTURES, executions, runCli, runJson, startCli, statuses, waitFor, type JsonRun } from '../support/cli.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -113,23 +117,47 @@ describe('failures, crashes and damage never leave a wrong result in the cache',
     expect(await readFile(blobPath(ws.cwd, outputDigest(first.run, 'upper')), 'utf8')).toBe('ABC\n');
   });
 
-  it('a damaged large blob found while reading an input fails that step once, and the next run repairs it', async () => {
+  it('a damaged blob its stamp cannot show (bit rot) is found while reading an input, fails that step once, and the next run repairs it', async () => {
     const ws = await workspace('flywheel-repair');
-    // Blobs above this size are only size-checked on a hit, as multi-GiB checkpoints are.
-    const env = { ...ws.env, FLYWHEEL_HIT_VERIFY_MAX_BYTES: '1' };
-    const first = await runJson(chain, [], { ...ws, env });
+    // 70,000 bytes: above the size under which hits re-hash, so a hit trusts the blob's stamp.
+    const value = ['--set', `emit.value=${'a'.repeat(70_000)}`];
+    const first = await runJson(chain, value, ws);
     const target = blobPath(ws.cwd, outputDigest(first.run, 'upper'));
     await chmod(target, 0o644);
-    await writeFile(target, 'XYZ\n'); // same size as "ABC\n"
-    const broken = await runJson(chain, ['--set', 'suffix.suffix=?'], { ...ws, env });
+    await writeFile(target, `B${'A'.repeat(69_999)}\n`); // same size as the 70,000 As and their newline
+    // The disk flipped bits under an unchanged stamp: re-record the stamp of the damaged file.
+    const stats = statSync(target, { bigint: true });
+    new BlobStamps(join(ws.cwd, '.flywheel', 'stamps')).record(outputDigest(first.run, 'upper') as Digest, stats, stats, { ownChange: true });
+    const broken = await runJson(chain, [...value, '--set', 'suffix.suffix=?'], ws);
     expect(broken.code).toBe(1);
     expect(statuses(broken.run)).toEqual({ emit: 'cached', upper: 'cached', suffix: 'failed', measure: 'skipped' });
     expect(broken.run.steps.find((s) => s.id === 'suffix')?.error?.code).toBe('INPUT_UNAVAILABLE');
 
-    const repaired = await runJson(chain, ['--set', 'suffix.suffix=?'], { ...ws, env });
+    const repaired = await runJson(chain, [...value, '--set', 'suffix.suffix=?'], ws);
     expect(repaired.code).toBe(0);
     expect(statuses(repaired.run)).toEqual({ emit: 'cached', upper: 'executed', suffix: 'executed', measure: 'executed' });
-    expect(await readFile(target, 'utf8')).toBe('ABC\n');
+    expect((await readFile(target, 'utf8')) === `${'A'.repeat(70_000)}\n`).toBe(true);
+  });
+
+  it('a byte flipped in a large blob, mtime put back, turns the hit into a reported miss that is recomputed', async () => {
+    const ws = await workspace('flywheel-flip');
+    const value = ['--set', `emit.value=${'a'.repeat(70_000)}`];
+    const first = await runJson(chain, value, ws);
+    const target = blobPath(ws.cwd, outputDigest(first.run, 'upper'));
+    const { mtimeNs } = await stat(target, { bigint: true });
+    const reference = join(ws.cwd, 'times');
+    execFileSync('touch', ['-r', target, reference]);
+    await chmod(target, 0o644);
+    await writeFile(target, `B${'A'.repeat(69_999)}\n`);
+    execFileSync('touch', ['-m', '-r', reference, target]);
+    expect((await stat(target, { bigint: true })).mtimeNs).toBe(mtimeNs);
+
+    const again = await runJson(chain, value, ws);
+    expect(again.code).toBe(0);
+    const upper = again.run.steps.find((s) => s.id === 'upper');
+    expect(upper?.reasonCodes).toEqual(['blob-corrupt']);
+    expect(statuses(again.run)).toEqual({ emit: 'cached', upper: 'executed', suffix: 'cached', measure: 'cached' });
+    expect((await readFile(target, 'utf8')) === `${'A'.repeat(70_000)}\n`).toBe(true);
   });
 
   it('Ctrl-C reaches a run that waits for another process computing the same key', async () => {
