@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants, createWriteStream, type BigIntStats } from 'node:fs';
-import { copyFile, open, rm } from 'node:fs/promises';
+import { chmod, copyFile, open, rm } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stampOf } from './blob-stamps.js';
@@ -46,6 +46,9 @@ export async function copyFileHashing(path: string, destination: string): Promis
       throw hashing.reason;
     }
     const hashed = hashing.value;
+    // The kernel copy takes the source's mode; a copy is an ordinary file like one written by a stream,
+    // not a read-only blob (a step may rewrite its copy of an input).
+    await chmod(destination, 0o644);
     const after = await handle.stat({ bigint: true });
     if (stampOf(before) === stampOf(after) && hashed.size === Number(after.size)) return { ...hashed, source: after };
     await rm(destination, { force: true });

@@ -111,6 +111,8 @@ describe('blobs', () => {
     const { digest } = await store.putBytes(Buffer.from('payload'));
     await store.copyBlobTo(digest, join(dir, 'copy'));
     expect(await readFile(join(dir, 'copy'), 'utf8')).toBe('payload');
+    // An ordinary file the step may rewrite, not a read-only blob like its source.
+    expect((await stat(join(dir, 'copy'))).mode & 0o777).toBe(0o644);
 
     await writeFile(join(dir, 'precious'), 'do not delete');
     await expect(store.copyBlobTo(digest, join(dir, 'precious'))).rejects.toMatchObject({ code: 'EEXIST' });
