@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import {
   FLYWHEEL_BIN,
   REPO_ROOT,
+  formatKiB,
   formatMs,
   formatRatio,
   formatSamples,
@@ -17,6 +18,7 @@ import {
   median,
   runIfMain,
   runProcess,
+  runProcessWithRss,
   timeProcess,
   type SummaryRow,
 } from './lib.js';
@@ -34,7 +36,7 @@ const stepId = (chain: number, index: number): string => `c${chain}-s${String(in
  * and compiling a big file is part of what is measured. It has no type annotations, so the same text
  * is valid as .ts and as .mjs (both go through the CLI's compiled-pipeline cache).
  */
-function pipelineSource(): string {
+export function chainDagSource(name: string, chains: number, chainLength: number): string {
   const lines = [
     `import { readFile, writeFile } from 'node:fs/promises';`,
     `import { z } from 'zod';`,
@@ -65,14 +67,14 @@ function pipelineSource(): string {
     `});`,
     ``,
     `export default definePipeline({`,
-    `  name: 'bench-dag-${STEPS}',`,
+    `  name: '${name}',`,
     `  build(p) {`,
   ];
-  for (let c = 0; c < CHAINS; c++) {
+  for (let c = 0; c < chains; c++) {
     const variable = (i: number): string => stepId(c, i).replace('-', '_');
     lines.push(`    const ${variable(0)} = p.add(seed, { id: '${stepId(c, 0)}', config: { chain: ${c}, index: 0 } });`);
-    for (let i = 1; i < CHAIN_LENGTH; i++) {
-      const declare = i < CHAIN_LENGTH - 1 ? `const ${variable(i)} = ` : '';
+    for (let i = 1; i < chainLength; i++) {
+      const declare = i < chainLength - 1 ? `const ${variable(i)} = ` : '';
       lines.push(`    ${declare}p.add(link, { id: '${stepId(c, i)}', config: { chain: ${c}, index: ${i} }, inputs: { prev: ${variable(i - 1)}.out.out } });`);
     }
   }
@@ -127,12 +129,12 @@ interface Probe {
   cached: number;
 }
 
-async function flywheelSide(): Promise<{ ts: number; mjs: number; bareNode: number; version: number }> {
+async function flywheelSide(): Promise<{ ts: number; mjs: number; bareNode: number; version: number; peakRssKiB: number | undefined }> {
   const dir = await freshDir('dag');
   const store = join(dir, 'store');
   const env = { ...process.env, FLYWHEEL_STORE: store };
   const files = { ts: join(dir, `dag-${STEPS}.ts`), mjs: join(dir, `dag-${STEPS}.mjs`) };
-  const source = pipelineSource();
+  const source = chainDagSource(`bench-dag-${STEPS}`, CHAINS, CHAIN_LENGTH);
   await writeFile(files.ts, source);
   await writeFile(files.mjs, source);
   line('pipeline source', `${(source.length / 1024).toFixed(0)} KiB, ${STEPS} steps (${CHAINS} chains × ${CHAIN_LENGTH})`);
@@ -150,6 +152,13 @@ async function flywheelSide(): Promise<{ ts: number; mjs: number; bareNode: numb
     medians[variant] = median(timed.ms);
     line(`cached \`flywheel run\` .${variant}, median of ${SAMPLES}`, `${formatMs(median(timed.ms))}  ${formatSamples(timed.ms)}`);
   }
+  // Peak memory: the largest of a few cached runs, each a fresh process under GNU time.
+  let peakRssKiB: number | undefined;
+  for (let i = 0; i < 3; i++) {
+    const measured = (await runProcessWithRss('node', [FLYWHEEL_BIN, 'run', files.ts], { cwd: dir, env })).peakRssKiB;
+    if (measured !== undefined) peakRssKiB = Math.max(peakRssKiB ?? 0, measured);
+  }
+  line('peak RSS of a cached `flywheel run` .ts, largest of 3', `${formatKiB(peakRssKiB)} (target ≤ 100 MiB)`);
 
   heading('(a) where a cached Flywheel run spends its time');
   // Process-level costs, each the median of SAMPLES fresh processes (bare specifiers resolve from the repo).
@@ -184,7 +193,7 @@ async function flywheelSide(): Promise<{ ts: number; mjs: number; bareNode: numb
   }
   console.log('  (a cache look-up, part by part, is broken down in (c))');
 
-  return { ts: medians.ts as number, mjs: medians.mjs as number, bareNode: median(bare), version: median(version) };
+  return { ts: medians.ts as number, mjs: medians.mjs as number, bareNode: median(bare), version: median(version), peakRssKiB };
 }
 
 /** An npm workspace with the same shape: package i of a chain depends on package i-1 and writes one small file. */
@@ -318,6 +327,7 @@ export async function benchCachedRun(): Promise<SummaryRow[]> {
     ratio: startup,
     target: '≤ 1.50×',
   });
+  rows.push({ bench: '(a) 1k-step cached run', metric: 'peak RSS of `flywheel run`', value: formatKiB(flywheel.peakRssKiB), target: '≤ 100 MiB' });
   return rows;
 }
 

@@ -1,7 +1,9 @@
 // Shared helpers for the benchmark scripts: timing, statistics, child processes, workspaces, output.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -119,6 +121,41 @@ export async function timeProcess(
     ms.push(last.wallMs);
   }
   return { ms, last: last as ProcessResult };
+}
+
+/** GNU time, where installed: the portable way to read a child's peak resident set size. */
+const GNU_TIME = '/usr/bin/time';
+
+export interface MeasuredProcessResult extends ProcessResult {
+  /** Peak RSS in KiB of the largest process in the tree (GNU time's %M); undefined without GNU time. */
+  peakRssKiB: number | undefined;
+}
+
+/**
+ * Like runProcess, run under GNU time to read the peak RSS as well. The wall time then includes
+ * starting `time` itself (about a millisecond), alike for everything measured this way.
+ */
+export async function runProcessWithRss(
+  command: string,
+  args: readonly string[],
+  options: Parameters<typeof runProcess>[2] = {},
+): Promise<MeasuredProcessResult> {
+  if (!existsSync(GNU_TIME)) return { ...(await runProcess(command, args, options)), peakRssKiB: undefined };
+  const report = join(tmpdir(), `flywheel-bench-rss-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    const result = await runProcess(GNU_TIME, ['-f', '%M', '-o', report, command, ...args], options);
+    // On a non-zero exit GNU time writes a "Command exited with non-zero status" line first.
+    const last = (await readFile(report, 'utf8')).trim().split('\n').pop() ?? '';
+    const kib = Number.parseInt(last, 10);
+    return { ...result, peakRssKiB: Number.isFinite(kib) ? kib : undefined };
+  } finally {
+    await rm(report, { force: true });
+  }
+}
+
+export function formatKiB(kib: number | undefined): string {
+  if (kib === undefined) return 'n/a';
+  return kib >= 1024 ** 2 ? `${(kib / 1024 ** 2).toFixed(2)} GiB` : `${(kib / 1024).toFixed(0)} MiB`;
 }
 
 /** A fresh, empty directory under bench/.work. */
