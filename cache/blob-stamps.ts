@@ -1,30 +1,48 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Digest } from './digest.js';
 
 /**
  * A blob file's identity as the filesystem reports it: size, modification and change times in
- * nanoseconds, inode and device. Writing a byte changes mtime and ctime; restoring mtime (`touch -d`,
- * `utimes`) changes ctime again, and the kernel sets ctime, no user can; replacing the file changes the
- * inode. So an unchanged stamp means unchanged bytes, unless the disk itself rots them (which
- * `flywheel cache verify` is for).
+ * nanoseconds, inode and device. Writing a byte changes mtime and ctime; putting mtime back (`touch -d`,
+ * `utimes`) changes ctime again, and only the kernel sets ctime; replacing the file changes the inode.
+ * So an unchanged stamp means unchanged bytes, unless the disk itself rots them (which `flywheel cache
+ * verify` is for).
  */
 export function stampOf(stats: BigIntStats): string {
   return `v1 ${stats.size} ${stats.mtimeNs} ${stats.ctimeNs} ${stats.ino} ${stats.dev}`;
 }
 
+/** The same file with the same bytes: size, mtime, inode and device (ctime moves with chmod and rename too). */
+function sameContent(a: BigIntStats, b: BigIntStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino && a.dev === b.dev;
+}
+
+const millis = (ns: bigint): number => Number(ns / 1_000_000n);
+
 /**
- * A change the stamp may not show: a filesystem with coarse timestamps gives two writes within one tick
- * the same ctime. A stamp taken less than this long after the file's last change is therefore not kept
- * when the store did not make that change itself (git calls these entries "racy").
+ * Filesystems with coarse timestamps give two writes within one tick the same times, so a stamp taken
+ * within a tick of the file's last change could miss a further one (git calls such entries "racy").
+ * A stamp taken after re-hashing someone else's file is kept only once the last change is this old:
+ * two seconds covers the coarsest common filesystems.
  */
 const RACY_MS = 2000;
+
+/** One timestamp tick of Linux's local filesystems (a jiffy: at most 10 ms), with margin. */
+const TICK_MS = 20;
+
+/** True when the file changed so recently that a further change might not show in its stamp. */
+export function isRacy(stats: BigIntStats, nowMs: number): boolean {
+  const changed = stats.ctimeNs > stats.mtimeNs ? stats.ctimeNs : stats.mtimeNs;
+  return nowMs - millis(changed) < RACY_MS;
+}
 
 /**
  * Stamps of blobs as they were when the store last hashed them: `<root>/<ab>/<digest>`, one line each.
  * A cache hit whose blob still has its stamp is trusted without reading the blob; any difference means
- * a re-hash (then a new stamp, or the reported miss a damaged blob is).
+ * a re-hash (then a new stamp, or the reported miss a damaged blob is). The stamp file's mtime is also
+ * the blob's last use for `cache gc`, so the store never touches a stamped blob again.
  */
 export class BlobStamps {
   constructor(readonly root: string) {}
@@ -43,33 +61,69 @@ export class BlobStamps {
   }
 
   /**
-   * Records that `digest` was hashed from the file whose stats were `before` when hashing began and
-   * `after` when it ended. Nothing is recorded if the file changed meanwhile, or, unless the store
-   * itself made the file's last change (`ownChange`), if that change is too recent to be told apart
-   * from a later one. Best effort: a stamp not written only means the next hit hashes again.
+   * Records that `digest` was hashed from an existing file whose stats were `before` when hashing began
+   * and `after` when it ended: not if the file changed meanwhile, nor if its last change is racy.
    */
-  record(digest: Digest, before: BigIntStats, after: BigIntStats, options: { ownChange?: boolean; now?: number } = {}): void {
-    const stamp = stampOf(after);
-    if (stampOf(before) !== stamp) return;
-    const changedMs = Number((after.ctimeNs > after.mtimeNs ? after.ctimeNs : after.mtimeNs) / 1_000_000n);
-    if (!options.ownChange && (options.now ?? Date.now()) - changedMs < RACY_MS) return;
-    const path = this.path(digest);
-    const staged = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  recordHashed(digest: Digest, before: BigIntStats, after: BigIntStats, nowMs = Date.now()): void {
+    if (stampOf(before) !== stampOf(after) || isRacy(after, nowMs)) return;
+    this.write(digest, after);
+  }
+
+  /** Records a blob file the store wrote itself, at a private path nobody else has open. */
+  recordWritten(digest: Digest, stats: BigIntStats): void {
+    this.write(digest, stats);
+  }
+
+  /**
+   * Records a producer's file the store hashed (`hashed`: its stats when hashing ended, at `hashedAtMs`)
+   * and then made read-only and renamed into place (`published`). The producer might still hold it open,
+   * so its bytes must be as hashed (same size, mtime and inode), and its last write must be at least a
+   * tick older than the hash, or a write in that tick would keep the same mtime. Otherwise no stamp: the
+   * first hit hashes it again (cheap: such a file was hashed within a tick).
+   */
+  recordMoved(digest: Digest, hashed: BigIntStats, published: BigIntStats, hashedAtMs: number): void {
+    if (!sameContent(hashed, published) || hashedAtMs - millis(hashed.mtimeNs) < TICK_MS) return;
+    this.write(digest, published);
+  }
+
+  /** Marks a stamped blob as just used (for `cache gc`); false when it has no stamp. */
+  touch(digest: Digest, now = new Date()): boolean {
     try {
-      try {
-        writeFileSync(staged, stamp);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        mkdirSync(join(path, '..'), { recursive: true });
-        writeFileSync(staged, stamp);
-      }
-      renameSync(staged, path);
+      utimesSync(this.path(digest), now, now);
+      return true;
     } catch {
-      rmSync(staged, { force: true });
+      return false;
+    }
+  }
+
+  /** When a stamped blob was last used or stamped; undefined without a stamp. */
+  lastUsedMs(digest: Digest): number | undefined {
+    try {
+      return statSync(this.path(digest)).mtimeMs;
+    } catch {
+      return undefined;
     }
   }
 
   forget(digest: Digest): void {
     rmSync(this.path(digest), { force: true });
+  }
+
+  /** Best effort: a stamp not written only means the next hit hashes again. */
+  private write(digest: Digest, stats: BigIntStats): void {
+    const path = this.path(digest);
+    const staged = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      try {
+        writeFileSync(staged, stampOf(stats));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        mkdirSync(join(path, '..'), { recursive: true });
+        writeFileSync(staged, stampOf(stats));
+      }
+      renameSync(staged, path);
+    } catch {
+      rmSync(staged, { force: true });
+    }
   }
 }

@@ -120,9 +120,9 @@ export class LocalStore implements Store {
   }
 
   /**
-   * True if a good copy of the blob is already stored, refreshing its mtime so a concurrent `cache gc`
-   * sees it as just used. A damaged copy (wrong size, hash or stamp that no longer hashes right) is
-   * removed so the caller stores the new bytes: re-running a step repairs its outputs.
+   * True if a good copy of the blob is already stored, marking it as just used so a concurrent `cache gc`
+   * keeps it. A damaged copy (wrong size, or a hash that does not match) is removed so the caller stores
+   * the new bytes: re-running a step repairs its outputs.
    */
   private async alreadyStored(digest: Digest, size: number): Promise<boolean> {
     const state = await this.checkBlob(digest, 'hit', size).catch(() => 'corrupt' as const);
@@ -131,41 +131,45 @@ export class LocalStore implements Store {
       await this.deleteBlob(digest);
       return false;
     }
-    const now = new Date();
-    await utimes(this.blobPath(digest), now, now).catch(() => undefined);
-    // The refresh changed the file's times, and only that: its bytes were just verified.
-    this.stampOwnChange(digest);
+    // A stamped blob is marked through its stamp: touching the blob would change its stamp unchecked.
+    if (!this.stamps.touch(digest)) {
+      const now = new Date();
+      await utimes(this.blobPath(digest), now, now).catch(() => undefined);
+    }
     return true;
   }
 
-  /** Stamps a blob whose last change the store made itself, right after verifying or writing its bytes. */
-  private stampOwnChange(digest: Digest): void {
-    try {
-      const stats = statSyncBigInt(this.blobPath(digest));
-      if (stats.size >= STAMPED_FROM_BYTES) this.stamps.record(digest, stats, stats, { ownChange: true });
-    } catch {
-      // gone meanwhile: nothing to stamp
-    }
-  }
-
-  /** Renames a file whose bytes hash to `digest` into cas/, read-only, unless a good copy is there already. */
-  private async storeHashed(file: string, digest: Digest, size: number): Promise<void> {
-    if (await this.alreadyStored(digest, size)) {
-      await rm(file, { force: true });
-      return;
-    }
+  /** Makes a file the store wrote itself (at a private path) a read-only blob, and stamps it. */
+  private async publishWritten(file: string, digest: Digest, size: number): Promise<void> {
     await chmod(file, 0o444);
     await this.publish(file, this.blobPath(digest));
-    this.stampOwnChange(digest);
+    if (size >= STAMPED_FROM_BYTES) this.withBlobStats(digest, (published) => this.stamps.recordWritten(digest, published));
+  }
+
+  /** Calls `use` with a blob's current stats, unless it is gone meanwhile (nothing to stamp then). */
+  private withBlobStats(digest: Digest, use: (stats: BigIntStats) => void): void {
+    let stats: BigIntStats;
+    try {
+      stats = statSyncBigInt(this.blobPath(digest));
+    } catch {
+      return;
+    }
+    use(stats);
   }
 
   async putFile(path: string, options: { move?: boolean } = {}): Promise<{ digest: Digest; size: number }> {
     await this.ensureLayout();
     if (options.move) {
       // The producer's scratch space lives in this store's tmp/, so moving is a rename: no copy.
-      const { digest, size } = await hashStable(path);
+      const { digest, size, stats, hashedAtMs } = await hashStable(path);
+      if (await this.alreadyStored(digest, size)) {
+        await rm(path, { force: true });
+        return { digest, size };
+      }
+      await chmod(path, 0o444);
       try {
-        await this.storeHashed(path, digest, size);
+        await this.publish(path, this.blobPath(digest));
+        if (size >= STAMPED_FROM_BYTES) this.withBlobStats(digest, (published) => this.stamps.recordMoved(digest, stats, published, hashedAtMs));
         return { digest, size };
       } catch (error) {
         // Another filesystem: rename is impossible, so copy (below) and then consume the source.
@@ -178,7 +182,8 @@ export class LocalStore implements Store {
     const staged = this.tmpPath('blob');
     try {
       const { digest, size } = await copyFileHashing(path, staged);
-      await this.storeHashed(staged, digest, size);
+      if (await this.alreadyStored(digest, size)) await rm(staged, { force: true });
+      else await this.publishWritten(staged, digest, size);
       return { digest, size };
     } catch (error) {
       await rm(staged, { force: true });
@@ -191,9 +196,8 @@ export class LocalStore implements Store {
     const digest = sha256Bytes(bytes);
     if (!(await this.alreadyStored(digest, bytes.length))) {
       const staged = this.tmpPath('blob');
-      await writeFile(staged, bytes, { mode: 0o444 });
-      await this.publish(staged, this.blobPath(digest));
-      this.stampOwnChange(digest);
+      await writeFile(staged, bytes);
+      await this.publishWritten(staged, digest, bytes.length);
     }
     return { digest, size: bytes.length };
   }
@@ -210,22 +214,18 @@ export class LocalStore implements Store {
       throw error;
     }
     if (sha256Bytes(bytes) !== digest) throw new BlobUnavailableError(digest, 'corrupt', this.description);
-    if (bytes.length >= STAMPED_FROM_BYTES) this.stampHashed(digest, before, path);
+    if (bytes.length >= STAMPED_FROM_BYTES) this.stampHashed(digest, before);
     return bytes;
   }
 
   /** Records the stamp of a blob just hashed and found right, if the file did not change meanwhile. */
-  private stampHashed(digest: Digest, before: BigIntStats, path = this.blobPath(digest)): void {
-    try {
-      this.stamps.record(digest, before, statSyncBigInt(path));
-    } catch {
-      // gone meanwhile: nothing to stamp
-    }
+  private stampHashed(digest: Digest, before: BigIntStats): void {
+    this.withBlobStats(digest, (after) => this.stamps.recordHashed(digest, before, after));
   }
 
   async copyBlobTo(digest: Digest, destination: string): Promise<void> {
     // A step reads its inputs through here, so the bytes are hashed whatever their stamp says.
-    let copied: { digest: Digest; source: BigIntStats };
+    let copied: { digest: Digest; source?: BigIntStats };
     try {
       copied = await copyFileHashing(this.blobPath(digest), destination);
     } catch (error) {
@@ -236,7 +236,7 @@ export class LocalStore implements Store {
       await rm(destination, { force: true });
       throw new BlobUnavailableError(digest, 'corrupt', this.description);
     }
-    if (copied.source.size >= STAMPED_FROM_BYTES) this.stampHashed(digest, copied.source);
+    if (copied.source !== undefined && copied.source.size >= STAMPED_FROM_BYTES) this.stampHashed(digest, copied.source);
   }
 
   /**
@@ -279,7 +279,7 @@ export class LocalStore implements Store {
       const before = await handle.stat({ bigint: true });
       const hashed = await sha256Handle(handle);
       if (hashed.digest !== digest) return 'corrupt';
-      this.stamps.record(digest, before, await handle.stat({ bigint: true }));
+      this.stamps.recordHashed(digest, before, await handle.stat({ bigint: true }));
       return 'ok';
     } finally {
       await handle.close();
@@ -297,7 +297,10 @@ export class LocalStore implements Store {
       for (const name of await readdir(join(base, fan)).catch(() => [] as string[])) {
         if (!isSha256Hex(name)) continue;
         const info = await stat(join(base, fan, name)).catch(() => undefined);
-        if (info) yield { digest: asDigest(name), size: info.size, modifiedMs: info.mtimeMs };
+        if (info === undefined) continue;
+        const digest = asDigest(name);
+        // A stamped blob's last use is its stamp's mtime (see alreadyStored).
+        yield { digest, size: info.size, modifiedMs: Math.max(info.mtimeMs, this.stamps.lastUsedMs(digest) ?? 0) };
       }
     }
   }
@@ -454,18 +457,19 @@ function statSyncBigInt(path: string): BigIntStats {
  * Hashes a file that is about to be moved into the store, and checks it did not change while being
  * hashed: a producer that still writes to its output must not get a digest of bytes that are not the file's.
  */
-async function hashStable(path: string): Promise<{ digest: Digest; size: number }> {
+async function hashStable(path: string): Promise<{ digest: Digest; size: number; stats: BigIntStats; hashedAtMs: number }> {
   const handle = await open(path, 'r');
   try {
     const before = await handle.stat({ bigint: true });
     const hashed = await sha256Handle(handle);
     const after = await handle.stat({ bigint: true });
+    const hashedAtMs = Date.now();
     if (stampOf(before) !== stampOf(after)) {
       throw new FlywheelError('STEP_OUTPUT_INVALID', `${path} changed while it was being stored`, {
         fix: 'make sure the step (and anything it started) has finished writing its outputs before it returns',
       });
     }
-    return hashed;
+    return { ...hashed, stats: after, hashedAtMs };
   } finally {
     await handle.close();
   }

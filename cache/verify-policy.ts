@@ -10,7 +10,15 @@ import { FlywheelError } from './errors.js';
  */
 export type VerifyPolicy = 'stamps' | 'always';
 
+let toldOfOldThreshold = false;
+
 export function verifyPolicy(value = process.env.FLYWHEEL_VERIFY): VerifyPolicy {
+  if (process.env.FLYWHEEL_HIT_VERIFY_MAX_BYTES !== undefined && !toldOfOldThreshold) {
+    toldOfOldThreshold = true;
+    process.stderr.write(
+      'flywheel: FLYWHEEL_HIT_VERIFY_MAX_BYTES is no longer read (hits trust unchanged stamps); FLYWHEEL_VERIFY=always re-hashes every hit\n',
+    );
+  }
   if (value === undefined || value === '' || value === 'stamps') return 'stamps';
   if (value === 'always') return 'always';
   throw new FlywheelError('ENV_INVALID', `FLYWHEEL_VERIFY=${JSON.stringify(value)} is not a verification mode`, {

@@ -127,7 +127,7 @@ describe('failures, crashes and damage never leave a wrong result in the cache',
     await writeFile(target, `B${'A'.repeat(69_999)}\n`); // same size as the 70,000 As and their newline
     // The disk flipped bits under an unchanged stamp: re-record the stamp of the damaged file.
     const stats = statSync(target, { bigint: true });
-    new BlobStamps(join(ws.cwd, '.flywheel', 'stamps')).record(outputDigest(first.run, 'upper') as Digest, stats, stats, { ownChange: true });
+    new BlobStamps(join(ws.cwd, '.flywheel', 'stamps')).recordWritten(outputDigest(first.run, 'upper') as Digest, stats);
     const broken = await runJson(chain, [...value, '--set', 'suffix.suffix=?'], ws);
     expect(broken.code).toBe(1);
     expect(statuses(broken.run)).toEqual({ emit: 'cached', upper: 'cached', suffix: 'failed', measure: 'skipped' });
