@@ -1,11 +1,14 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Bytes } from '../../cache/digest.js';
 import { ingestDirectory, materializeDirectory } from '../../cache/manifest.js';
 import { collectGarbage } from '../../cache/maintenance.js';
 import type { LeaseTiming } from '../../cache/s3-lease.js';
+import { createS3Client, loadS3Sdk } from '../../cache/s3-client.js';
 import { S3Store } from '../../cache/s3-store.js';
 import { actionEntry, keyOf, runIdAt, runRecord, stepRecord } from './helpers.js';
 import { startMinio, type MinioServer } from '../support/minio.js';
@@ -23,11 +26,35 @@ afterAll(async () => {
 });
 
 /** A store on its own fresh bucket, with its own local directory (its own "machine"). */
-async function freshStore(): Promise<S3Store> {
+async function freshStore(options: ConstructorParameters<typeof S3Store>[1] = {}): Promise<S3Store> {
   const bucket = `store-test-${process.pid}-${++bucketCount}`;
   await minio.createBucket(bucket);
   Object.assign(process.env, minio.env);
-  return new S3Store({ bucket, prefix: 'team/cache' }, { localRoot: await tempDir('flywheel-s3-local') });
+  return new S3Store({ bucket, prefix: 'team/cache' }, { localRoot: await tempDir('flywheel-s3-local'), ...options });
+}
+
+/** A real client whose GET bodies pass through `change` (which sees the request's Range header). */
+async function clientChangingBodies(change: (body: Readable, range: string | undefined) => Readable): Promise<S3Client> {
+  Object.assign(process.env, minio.env);
+  const real = createS3Client(await loadS3Sdk());
+  const send = async (command: { input: { Range?: string } }): Promise<unknown> => {
+    const output = (await real.send(command as never)) as { Body?: unknown };
+    if (command instanceof GetObjectCommand && output.Body !== undefined) output.Body = change(output.Body as Readable, command.input.Range);
+    return output;
+  };
+  return Object.assign(Object.create(real) as S3Client, { send });
+}
+
+/** A file of `mib` MiB whose every MiB differs, so a byte in the wrong place changes the digest. */
+async function patternedFile(dir: string, mib: number): Promise<string> {
+  const file = join(dir, 'patterned.bin');
+  const parts = Array.from({ length: mib }, (_, m) => {
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + m * 7) % 251;
+    return chunk;
+  });
+  await writeFile(file, Buffer.concat(parts));
+  return file;
 }
 
 describe('S3 store against a real MinIO', () => {
@@ -79,6 +106,95 @@ describe('S3 store against a real MinIO', () => {
     await minio.client.send(new PutObjectCommand({ Bucket: store.location.bucket, Key: key, Body: Buffer.from('tampered bytes') }));
     expect(await store.checkBlob(stored.digest, 'hit', stored.size)).toBe('corrupt');
     await expect(store.readBytes(stored.digest)).rejects.toThrow(/corrupt/);
+  });
+
+  it('downloads ranges in parallel and resumes dropped connections without hashing a byte twice', async () => {
+    const dir = await tempDir('flywheel-s3-resume');
+    const uploader = await freshStore();
+    const stored = await uploader.putFile(await patternedFile(dir, 40));
+    // Every range's first connection drops after 1.5 MiB, mid-chunk; a resumed one asks for the same end.
+    const requests: string[] = [];
+    const client = await clientChangingBodies((body, range) => {
+      requests.push(range ?? 'whole');
+      const end = range?.split('-')[1];
+      if (requests.filter((r) => r.split('-')[1] === end).length > 1) return body;
+      return Readable.from(
+        (async function* () {
+          let sent = 0;
+          for await (const chunk of body as AsyncIterable<Buffer>) {
+            const room = 1.5 * 1024 * 1024 - sent;
+            if (chunk.length >= room) {
+              yield chunk.subarray(0, room);
+              throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+            }
+            sent += chunk.length;
+            yield chunk;
+          }
+        })(),
+      );
+    });
+    const rangeBytes = 6 * 1024 * 1024;
+    const reader = new S3Store(uploader.location, {
+      client,
+      localRoot: await tempDir('flywheel-s3-local'),
+      downloadRanges: { bytes: rangeBytes, concurrency: 3 },
+    });
+    const copy = join(dir, 'copy.bin');
+    await reader.copyBlobTo(stored.digest, copy);
+    expect(sha256Bytes(await readFile(copy))).toBe(stored.digest);
+    // Seven ranges, each dropped once and resumed from where it stopped.
+    const size = 40 * 1024 * 1024;
+    const expected = Array.from({ length: 7 }, (_, i) => {
+      const end = Math.min(size, (i + 1) * rangeBytes) - 1;
+      return [`bytes=${i * rangeBytes}-${end}`, `bytes=${i * rangeBytes + 1.5 * 1024 * 1024}-${end}`];
+    }).flat();
+    expect([...requests].sort()).toEqual(expected.sort());
+  });
+
+  it('reports a download whose bytes changed on the way as corrupt and leaves no file behind', async () => {
+    const dir = await tempDir('flywheel-s3-flipped');
+    const uploader = await freshStore();
+    const stored = await uploader.putFile(await patternedFile(dir, 20));
+    const client = await clientChangingBodies((body) =>
+      Readable.from(
+        (async function* () {
+          let first = true;
+          for await (const chunk of body as AsyncIterable<Buffer>) {
+            if (first) chunk[0] = (chunk[0] as number) ^ 1;
+            first = false;
+            yield chunk;
+          }
+        })(),
+      ),
+    );
+    const reader = new S3Store(uploader.location, {
+      client,
+      localRoot: await tempDir('flywheel-s3-local'),
+      downloadRanges: { bytes: 4 * 1024 * 1024, concurrency: 2 },
+    });
+    const copy = join(dir, 'copy.bin');
+    await expect(reader.copyBlobTo(stored.digest, copy)).rejects.toThrow(/corrupt/);
+    expect(existsSync(copy)).toBe(false);
+  });
+
+  it("re-hashes the bucket's bytes on every hit when FLYWHEEL_VERIFY=always", async () => {
+    const store = await freshStore();
+    const dir = await tempDir('flywheel-s3-always');
+    const file = join(dir, 'blob.bin');
+    await writeFile(file, Buffer.alloc(2 * 1024 * 1024, 5)); // above the size a hit downloads anyway
+    const stored = await store.putFile(file);
+    const key = `team/cache/cas/sha256/${stored.digest.slice(0, 2)}/${stored.digest}`;
+    // Same size, other bytes, and no SHA-256 for the bucket to compare: only a download can tell.
+    await minio.client.send(new PutObjectCommand({ Bucket: store.location.bucket, Key: key, Body: Buffer.alloc(2 * 1024 * 1024, 6) }));
+    expect(await store.checkBlob(stored.digest, 'hit', stored.size)).toBe('ok');
+    const before = process.env.FLYWHEEL_VERIFY;
+    process.env.FLYWHEEL_VERIFY = 'always';
+    try {
+      expect(await store.checkBlob(stored.digest, 'hit', stored.size)).toBe('corrupt');
+    } finally {
+      if (before === undefined) delete process.env.FLYWHEEL_VERIFY;
+      else process.env.FLYWHEEL_VERIFY = before;
+    }
   });
 
   it('lets eight concurrent writers store the same blob, intact', async () => {
