@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, write } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { claimS3Lease, DEFAULT_LEASE_TIMING, type LeaseObjects, type LeaseTiming
 import { BlobUnavailableError, type BlobState, type ClaimOptions, type KeyClaim, type Store, type StoredBlob } from './store.js';
 import type { Readable } from 'node:stream';
 import { checksumPartsOnWorker, PART_CHECKSUM_ALGORITHM, StreamingRangeHasher } from './range-hasher.js';
+import { directGet, directTarget } from './s3-direct-get.js';
 import { describeS3Error, withS3Retries } from './s3-errors.js';
 import { verifyPolicy } from './verify-policy.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
@@ -58,6 +59,8 @@ const RANGE_CONCURRENCY = 1;
 const RANGE_AHEAD_BYTES = 32 * 1024 * 1024;
 /** Bytes with the hashing thread and not yet written; past this the network waits. */
 const UNWRITTEN_MAX_BYTES = 8 * 1024 * 1024;
+/** Body bytes a direct download holds while the disk catches up; past this, reads wait. */
+const DIRECT_HELD_MAX_BYTES = 16 * 1024 * 1024;
 /** Below this a blob comes in one GET hashed on this thread. */
 const STREAMING_FROM_BYTES = 8 * 1024 * 1024;
 /** On a hit, blobs up to this size are downloaded and re-hashed; larger ones are checked by size and stored checksum. */
@@ -298,6 +301,9 @@ export class S3Store implements Store {
    */
   private async download(digest: Digest, destination: string): Promise<void> {
     const key = this.blobKey(digest);
+    // Keys from the environment and no client of the caller's: one direct GET, no SDK at all.
+    const direct = this.injectedClient === undefined ? directTarget(this.location.bucket, key) : undefined;
+    if (direct !== undefined) return this.downloadDirect(digest, direct, destination);
     const head = await this.head(key);
     if (head === undefined) throw new BlobUnavailableError(digest, 'missing', this.description);
     const size = head.size;
@@ -335,6 +341,56 @@ export class S3Store implements Store {
     }
     await handle.close();
     if (actual !== digest) {
+      await rm(destination, { force: true });
+      throw new BlobUnavailableError(digest, 'corrupt', this.description);
+    }
+  }
+
+  /**
+   * Downloads a blob with direct GETs (see directGet): each piece is hashed on this thread as it arrives
+   * and written at its offset by the thread pool meanwhile, so the bytes are read once, never back from
+   * disk. A dropped connection resumes at the first byte that did not arrive (`Range: bytes=<n>-`), the
+   * hash carrying on, so nothing is hashed twice; any failure removes the half-written file.
+   */
+  private async downloadDirect(digest: Digest, { object, credentials }: NonNullable<ReturnType<typeof directTarget>>, destination: string): Promise<void> {
+    const handle = await open(destination, 'wx');
+    const hash = createHash('sha256');
+    let position = 0;
+    let size: number | undefined;
+    let writing = 0;
+    let writeError: unknown;
+    let allWritten: (() => void) | undefined;
+    const writesDone = (): Promise<void> => (writing === 0 ? Promise.resolve() : new Promise<void>((resolve) => (allWritten = resolve)));
+    try {
+      await withS3Retries(async () => {
+        if (size !== undefined && position >= size) return;
+        await directGet(object, credentials, {
+          ...(position === 0 ? {} : { range: `bytes=${position}-` }),
+          onSize: (total) => (size = total),
+          onBytes: (bytes, release) => {
+            hash.update(bytes);
+            writing++;
+            write(handle.fd, bytes, 0, bytes.length, position, (error) => {
+              release();
+              writeError ??= error ?? undefined;
+              if (--writing === 0) allWritten?.();
+            });
+            position += bytes.length;
+          },
+          heldMaxBytes: DIRECT_HELD_MAX_BYTES,
+        });
+      });
+      await writesDone();
+      if (writeError !== undefined) throw writeError;
+    } catch (error) {
+      await writesDone();
+      await handle.close();
+      await rm(destination, { force: true });
+      if (isNotFound(error)) throw new BlobUnavailableError(digest, 'missing', this.description);
+      throw describeS3Error(error, `GET ${object.key}`, this.description);
+    }
+    await handle.close();
+    if (position !== size || hash.digest('hex') !== digest) {
       await rm(destination, { force: true });
       throw new BlobUnavailableError(digest, 'corrupt', this.description);
     }
