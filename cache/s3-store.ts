@@ -23,8 +23,8 @@ import { claimS3Lease, DEFAULT_LEASE_TIMING, type LeaseObjects, type LeaseTiming
 import { BlobUnavailableError, type BlobState, type ClaimOptions, type KeyClaim, type Store, type StoredBlob } from './store.js';
 import type { Readable } from 'node:stream';
 import { checksumPartsOnWorker, PART_CHECKSUM_ALGORITHM, StreamingRangeHasher } from './range-hasher.js';
-import { directGet, directTarget } from './s3-direct-get.js';
-import { describeS3Error, withS3Retries } from './s3-errors.js';
+import { directGet, DirectGetUnsupported, directTarget } from './s3-direct-get.js';
+import { describeS3Error, isTransientS3Error, withS3Retries } from './s3-errors.js';
 import { verifyPolicy } from './verify-policy.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
 
@@ -292,18 +292,24 @@ export class S3Store implements Store {
     return { digest, size: bytes.length };
   }
 
-  /**
-   * Downloads a blob to a new file, verifying its SHA-256. Large objects come as ranged GETs, each
-   * streamed into a StreamingRangeHasher, which hashes and writes the bytes on another thread as they
-   * arrive (ranges past the one being hashed keep a bounded lead in memory), so no byte is read back from
-   * disk. A dropped connection resumes where its range stopped, so no byte is hashed twice; any failure
-   * removes the half-written file.
-   */
+  /** Downloads a blob to a new file, verifying its SHA-256: directly where it can, else through the SDK. */
   private async download(digest: Digest, destination: string): Promise<void> {
     const key = this.blobKey(digest);
     // Keys from the environment and no client of the caller's: one direct GET, no SDK at all.
     const direct = this.injectedClient === undefined ? directTarget(this.location.bucket, key) : undefined;
     if (direct !== undefined) return this.downloadDirect(digest, direct, destination);
+    return this.downloadWithSdk(digest, destination);
+  }
+
+  /**
+   * Downloads a blob through the SDK. Large objects come as ranged GETs, each streamed into a
+   * StreamingRangeHasher, which hashes and writes the bytes on another thread as they arrive (ranges past
+   * the one being hashed keep a bounded lead in memory), so no byte is read back from disk. A dropped
+   * connection resumes where its range stopped, so no byte is hashed twice; any failure removes the
+   * half-written file.
+   */
+  private async downloadWithSdk(digest: Digest, destination: string): Promise<void> {
+    const key = this.blobKey(digest);
     const head = await this.head(key);
     if (head === undefined) throw new BlobUnavailableError(digest, 'missing', this.description);
     const size = head.size;
@@ -350,7 +356,8 @@ export class S3Store implements Store {
    * Downloads a blob with direct GETs (see directGet): each piece is hashed on this thread as it arrives
    * and written at its offset by the thread pool meanwhile, so the bytes are read once, never back from
    * disk. A dropped connection resumes at the first byte that did not arrive (`Range: bytes=<n>-`), the
-   * hash carrying on, so nothing is hashed twice; any failure removes the half-written file.
+   * hash carrying on, so nothing is hashed twice; retries start over while bytes keep coming. Any failure
+   * removes the half-written file; an answer a direct GET cannot read goes to the SDK's path instead.
    */
   private async downloadDirect(digest: Digest, { object, credentials }: NonNullable<ReturnType<typeof directTarget>>, destination: string): Promise<void> {
     const handle = await open(destination, 'wx');
@@ -361,35 +368,49 @@ export class S3Store implements Store {
     let writeError: unknown;
     let allWritten: (() => void) | undefined;
     const writesDone = (): Promise<void> => (writing === 0 ? Promise.resolve() : new Promise<void>((resolve) => (allWritten = resolve)));
-    try {
-      await withS3Retries(async () => {
-        if (size !== undefined && position >= size) return;
-        await directGet(object, credentials, {
-          ...(position === 0 ? {} : { range: `bytes=${position}-` }),
-          onSize: (total) => (size = total),
-          onBytes: (bytes, release) => {
-            hash.update(bytes);
-            writing++;
-            write(handle.fd, bytes, 0, bytes.length, position, (error) => {
-              release();
-              writeError ??= error ?? undefined;
-              if (--writing === 0) allWritten?.();
-            });
-            position += bytes.length;
-          },
-          heldMaxBytes: DIRECT_HELD_MAX_BYTES,
-        });
+    const get = (): Promise<void> =>
+      directGet(object, credentials, {
+        ...(position === 0 ? {} : { range: `bytes=${position}-` }),
+        onSize: (total, start) => {
+          if (start !== position) throw new DirectGetUnsupported(`asked for bytes from ${position}, got them from ${start}`);
+          size = total;
+        },
+        onBytes: (bytes, release) => {
+          if (writeError !== undefined) throw writeError; // a full disk stops the download, not its end
+          hash.update(bytes);
+          writing++;
+          writeFully(handle.fd, bytes, position, (error) => {
+            release();
+            writeError ??= error;
+            if (--writing === 0) allWritten?.();
+          });
+          position += bytes.length;
+        },
+        heldMaxBytes: DIRECT_HELD_MAX_BYTES,
       });
+    try {
+      for (;;) {
+        const from = position;
+        try {
+          await withS3Retries(async () => {
+            if (size === undefined || position < size) await get();
+          });
+          break;
+        } catch (error) {
+          if (position === from || !isTransientS3Error(error)) throw error; // bytes kept coming: a fresh set of tries
+        }
+      }
       await writesDone();
       if (writeError !== undefined) throw writeError;
+      await handle.close();
     } catch (error) {
       await writesDone();
-      await handle.close();
+      await handle.close().catch(() => undefined);
       await rm(destination, { force: true });
+      if (error instanceof DirectGetUnsupported) return this.downloadWithSdk(digest, destination);
       if (isNotFound(error)) throw new BlobUnavailableError(digest, 'missing', this.description);
       throw describeS3Error(error, `GET ${object.key}`, this.description);
     }
-    await handle.close();
     if (position !== size || hash.digest('hex') !== digest) {
       await rm(destination, { force: true });
       throw new BlobUnavailableError(digest, 'corrupt', this.description);
@@ -673,4 +694,14 @@ export class S3Store implements Store {
   removeStaleScratch(graceMs: number, now?: number): Promise<number> {
     return removeStaleScratchIn(join(this.localRoot, 'tmp'), graceMs, now);
   }
+}
+
+/** Writes all of `bytes` at `position`, continuing after short writes (a nearly full disk, NFS). */
+function writeFully(fd: number, bytes: Buffer, position: number, done: (error?: unknown) => void): void {
+  write(fd, bytes, 0, bytes.length, position, (error, written) => {
+    if (error) done(error);
+    else if (written === bytes.length) done();
+    else if (written === 0) done(Object.assign(new Error('no room to write the download'), { code: 'ENOSPC' }));
+    else writeFully(fd, bytes.subarray(written), position + written, done);
+  });
 }

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Bytes } from '../../cache/digest.js';
-import { directTarget, signedGetHead } from '../../cache/s3-direct-get.js';
+import { directGet, DirectGetUnsupported, directTarget, signedGetHead } from '../../cache/s3-direct-get.js';
 import { S3Store } from '../../cache/s3-store.js';
 import { BlobUnavailableError } from '../../cache/store.js';
 import { freePort, startMinio, type MinioServer } from '../support/minio.js';
@@ -172,5 +173,47 @@ describe('direct GETs (no SDK between the socket and the hash)', () => {
     } finally {
       process.env.AWS_ENDPOINT_URL = endpoint;
     }
+  });
+
+  it('reads an error answered without a length (chunked) as the error it is, and refuses a chunked success', async () => {
+    // A plain node:http server sends a body without Content-Length chunked, as some gateways do.
+    const server = http.createServer((request, response) => {
+      if (request.url?.includes('absent')) {
+        response.writeHead(404, { 'content-type': 'application/xml' });
+        response.end('<?xml version="1.0"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>');
+      } else {
+        response.writeHead(200);
+        response.end('some bytes');
+      }
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    try {
+      const target = (key: string) => {
+        const found = directTarget('bucket', key);
+        return { ...found!.object, endpoint: new URL(`http://127.0.0.1:${port}`) };
+      };
+      const credentials = directTarget('bucket', 'k')!.credentials;
+      const pieces: Buffer[] = [];
+      const read = (key: string) =>
+        directGet(target(key), credentials, { onBytes: (b, release) => (pieces.push(Buffer.from(b)), release()), heldMaxBytes: 1 << 20 });
+      await expect(read('absent')).rejects.toMatchObject({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+      await expect(read('present')).rejects.toBeInstanceOf(DirectGetUnsupported);
+      expect(pieces).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('leaves the download to the SDK where the SDK would choose other keys or another endpoint', () => {
+    for (const name of ['AWS_PROFILE', 'AWS_USE_FIPS_ENDPOINT']) {
+      process.env[name] = name === 'AWS_PROFILE' ? 'team' : 'true';
+      try {
+        expect(directTarget('bucket', 'k')).toBeUndefined();
+      } finally {
+        delete process.env[name];
+      }
+    }
+    expect(directTarget('bucket', 'k')).toBeDefined();
   });
 });
