@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 /** A lowercase hex SHA-256 of some bytes: the address of a blob in the content-addressed store. */
@@ -59,4 +60,16 @@ export async function sha256Handle(handle: FileHandle): Promise<{ digest: Digest
     size += bytesRead;
   }
   return { digest: hash.digest('hex') as Digest, size };
+}
+
+/** SHA-256 of a file with its stats as hashing began and ended: equal stats mean the digest is the file's. */
+export async function sha256FileWithStats(path: string): Promise<{ digest: Digest; size: number; before: BigIntStats; after: BigIntStats }> {
+  const handle = await open(path, 'r');
+  try {
+    const before = await handle.stat({ bigint: true });
+    const hashed = await sha256Handle(handle);
+    return { ...hashed, before, after: await handle.stat({ bigint: true }) };
+  } finally {
+    await handle.close();
+  }
 }

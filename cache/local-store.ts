@@ -1,19 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, utimesSync, writeSync, type BigIntStats } from 'node:fs';
-import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobStamps, stampOf } from './blob-stamps.js';
 import { canonicalJson } from './canonical.js';
 import { copyFileHashing } from './copy-hashing.js';
-import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256Handle, type CacheKey, type Digest } from './digest.js';
+import { asCacheKey, asDigest, isSha256Hex, sha256Bytes, sha256FileWithStats, type CacheKey, type Digest } from './digest.js';
 import { FlywheelError } from './errors.js';
 import { claimFileLock } from './file-lock.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
 import { asRunRecord, parseActionEntry, withJournal, type ActionEntry, type RunRecord, type StepRunRecord } from './records.js';
 import { BlobUnavailableError, type BlobState, type ClaimOptions, type KeyClaim, type Store, type StoredBlob } from './store.js';
 import { verifyPolicy, type VerifyPolicy } from './verify-policy.js';
-
-export { copyHashing } from './copy-hashing.js';
 
 /**
  * Blobs smaller than this are hashed on every cache hit: one read and hash of a few KiB costs what
@@ -268,22 +266,16 @@ export class LocalStore implements Store {
 
   /** Hashes a stored blob; when it is right, stamps it. */
   private async hashBlob(digest: Digest): Promise<BlobState> {
-    let handle;
+    let hashed;
     try {
-      handle = await open(this.blobPath(digest), 'r');
+      hashed = await sha256FileWithStats(this.blobPath(digest));
     } catch (error) {
       if (isMissing(error)) return 'missing';
       throw error;
     }
-    try {
-      const before = await handle.stat({ bigint: true });
-      const hashed = await sha256Handle(handle);
-      if (hashed.digest !== digest) return 'corrupt';
-      this.stamps.recordHashed(digest, before, await handle.stat({ bigint: true }));
-      return 'ok';
-    } finally {
-      await handle.close();
-    }
+    if (hashed.digest !== digest) return 'corrupt';
+    this.stamps.recordHashed(digest, hashed.before, hashed.after);
+    return 'ok';
   }
 
   async deleteBlob(digest: Digest): Promise<void> {
@@ -458,19 +450,11 @@ function statSyncBigInt(path: string): BigIntStats {
  * hashed: a producer that still writes to its output must not get a digest of bytes that are not the file's.
  */
 async function hashStable(path: string): Promise<{ digest: Digest; size: number; stats: BigIntStats; hashedAtMs: number }> {
-  const handle = await open(path, 'r');
-  try {
-    const before = await handle.stat({ bigint: true });
-    const hashed = await sha256Handle(handle);
-    const after = await handle.stat({ bigint: true });
-    const hashedAtMs = Date.now();
-    if (stampOf(before) !== stampOf(after)) {
-      throw new FlywheelError('STEP_OUTPUT_INVALID', `${path} changed while it was being stored`, {
-        fix: 'make sure the step (and anything it started) has finished writing its outputs before it returns',
-      });
-    }
-    return { ...hashed, stats: after, hashedAtMs };
-  } finally {
-    await handle.close();
+  const { digest, size, before, after } = await sha256FileWithStats(path);
+  if (stampOf(before) !== stampOf(after)) {
+    throw new FlywheelError('STEP_OUTPUT_INVALID', `${path} changed while it was being stored`, {
+      fix: 'make sure the step (and anything it started) has finished writing its outputs before it returns',
+    });
   }
+  return { digest, size, stats: after, hashedAtMs: Date.now() };
 }
