@@ -5,7 +5,10 @@ import type { Store } from '../cache/store.js';
 import type { ConfigOverrides } from '../engine/config-overrides.js';
 import { validatePipeline, type ResolvedPipeline } from '../engine/validate.js';
 import { loadPipeline } from '../engine/load-pipeline.js';
+import { nodeOf } from '../engine/node-key.js';
+import type { ResolvedNode } from '../engine/validate.js';
 import type { RunContext } from '../workflows/types.js';
+import { toApplicationFailure } from './failures.js';
 
 /** Validated pipelines kept per worker (code version × overrides); the oldest goes first. */
 const MAX_PIPELINES = 32;
@@ -43,5 +46,17 @@ export class RunRuntime {
       this.pipelines.set(id, pipeline);
     }
     return pipeline;
+  }
+
+  /** The run's pipeline and store on this worker, and one of its nodes; what goes wrong becomes an ApplicationFailure. */
+  async load(context: RunContext): Promise<{ pipeline: ResolvedPipeline; store: Store }>;
+  async load(context: RunContext, id: string): Promise<{ pipeline: ResolvedPipeline; store: Store; node: ResolvedNode }>;
+  async load(context: RunContext, id?: string): Promise<{ pipeline: ResolvedPipeline; store: Store; node?: ResolvedNode }> {
+    try {
+      const pipeline = await this.pipeline(context);
+      return { pipeline, store: this.store(context.store), ...(id === undefined ? {} : { node: nodeOf(pipeline, id) }) };
+    } catch (error) {
+      throw toApplicationFailure(error);
+    }
   }
 }

@@ -72,3 +72,13 @@ export function computeCacheKey(components: KeyComponents): CacheKey {
 export function readableComponents(components: KeyComponents): KeyComponents {
   return { ...components, config: toReadable(components.config), ...(components.external === undefined ? {} : { external: toReadable(components.external) }) };
 }
+
+/**
+ * Where the result of one version of a step's code is kept beside the key's latest result: the key and
+ * the code fingerprint's digest, hashed like a key. Two branches that change a step's code under one
+ * version each find their own result here, so sharing a store they never evict each other's.
+ */
+export function codeVariantKey(key: CacheKey, codeDigest: Digest): CacheKey {
+  const encoded = canonicalEncode({ format: 'flywheel.code-variant', formatVersion: CACHE_KEY_FORMAT_VERSION, key, code: codeDigest }, 'key');
+  return createHash('sha256').update(encoded).digest('hex') as CacheKey;
+}

@@ -62,6 +62,8 @@ interface ListedEntry {
   outputs: OutputRecord[];
   /** A whole map's entry: the blob listing its invocations' keys. */
   elementKeys?: Digest;
+  /** A result kept per code fingerprint: it lives as long as the key it is a result for. */
+  variantOf?: CacheKey;
 }
 
 /**
@@ -132,9 +134,11 @@ export async function collectGarbage(store: Store, runs: RunRecord[], options: G
       modifiedMs,
       outputs: readable ? Object.values(entry.outputs) : [],
       ...(readable && entry.elements !== undefined ? { elementKeys: entry.elements.keys } : {}),
+      ...(readable && entry.variantOf !== undefined ? { variantOf: entry.variantOf } : {}),
     });
   }
-  const isLive = (e: ListedEntry): boolean => liveKeys.has(e.key) || now - e.modifiedMs < options.graceMs;
+  const isLive = (e: ListedEntry): boolean =>
+    liveKeys.has(e.key) || (e.variantOf !== undefined && liveKeys.has(e.variantOf)) || now - e.modifiedMs < options.graceMs;
   for (let grew = true; grew;) {
     grew = false;
     for (const e of listed) {

@@ -63,6 +63,8 @@ export const ActionEntry = z.object({
   code: CodeFingerprint.optional(),
   /** A whole map's entry: how many invocations it holds and the blob listing each one's key (see ElementCounts). */
   elements: z.object({ total: z.number().int().nonnegative(), keys: DigestSchema }).optional(),
+  /** Set on the copy kept per code fingerprint (under `codeVariantKey`): the key it is a result for, which `cache gc` keeps it with. */
+  variantOf: CacheKeySchema.optional(),
 });
 export type ActionEntry = z.infer<typeof ActionEntry>;
 
@@ -94,6 +96,15 @@ export const ReasonCode = z.enum([
 ]);
 export type ReasonCode = z.infer<typeof ReasonCode>;
 
+/** Invocations of a map that share one reason, e.g. 19 of 20 elements: code changed since this result (ranges in `indices`). */
+export const ElementReason = z.object({
+  codes: z.array(ReasonCode),
+  reason: z.string(),
+  count: z.number().int().nonnegative(),
+  indices: z.string(),
+});
+export type ElementReason = z.infer<typeof ElementReason>;
+
 /**
  * What a map step (`p.map`) did with its elements. Counts are of invocations: elements, or batches of
  * `batchSize`. Index lists are compact ranges (`0-9,4812`).
@@ -107,11 +118,28 @@ export const ElementCounts = z.object({
   /** Which invocations this run executed. */
   executedIndices: z.string().optional(),
   /** The failed invocations with their errors (the first 100; `failed` counts them all). */
-  failures: z.array(z.object({ index: z.number().int().nonnegative(), code: z.string(), message: z.string(), logs: DigestSchema.optional() })).optional(),
+  failures: z
+    .array(
+      z.object({
+        index: z.number().int().nonnegative(),
+        code: z.string(),
+        message: z.string(),
+        logs: DigestSchema.optional(),
+        /** Attempts it made, when more than one. */
+        attempts: z.number().int().positive().optional(),
+      }),
+    )
+    .optional(),
   /** Invocations the stored collection leaves out (they failed, under minSuccessRatio). */
   leftOut: z.string().optional(),
   /** The blob listing every invocation's cache key in order: what `cache gc` keeps alive with the run. */
   keys: DigestSchema.optional(),
+  /** Why the invocations that ran had to, grouped by reason (code changed, input changed, failed last time, ...). */
+  reasons: z.array(ElementReason).optional(),
+  /** Invocations whose cached result of other code was kept (onCodeChange: 'warn'): counted in the step's warning. */
+  kept: ElementReason.optional(),
+  /** Invocations that took more than one attempt: attempts → their indices as ranges, e.g. { "2": "3,7" }. */
+  retried: z.record(z.string(), z.string()).optional(),
 });
 export type ElementCounts = z.infer<typeof ElementCounts>;
 
@@ -205,6 +233,7 @@ export function asActionEntry(value: unknown): ActionEntry | undefined {
   if (!isObject(value.outputs) || !Object.values(value.outputs).every(isOutputRecord) || !isKeyComponents(value.components)) return undefined;
   if (value.code !== undefined && !isCodeFingerprint(value.code)) return undefined;
   if (value.elements !== undefined && !(isObject(value.elements) && Number.isInteger(value.elements.total) && isHex(value.elements.keys))) return undefined;
+  if (value.variantOf !== undefined && !isHex(value.variantOf)) return undefined;
   return value as ActionEntry;
 }
 

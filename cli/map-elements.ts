@@ -43,8 +43,18 @@ export function elementLines(e: ElementCounts, indent: string): string[] {
   const batch = e.batchSize !== undefined && e.batchSize > 1 ? ` (batches of ${n(e.batchSize)} elements)` : '';
   const lines = [`${indent}map over ${n(e.total)} ${unit(e, e.total)}${batch}: ${n(e.executed)} executed, ${n(e.cached)} cached, ${n(e.failed)} failed`];
   if (e.executedIndices !== undefined && e.executedIndices !== '') lines.push(`${indent}executed ${describeRanges(e.executedIndices)}`);
+  // Reasons of their own (code changed, expired, a broken blob); which elements changed, were added or failed last time the step's reason says.
+  for (const r of e.reasons ?? [])
+    if (!['changed', 'added', 'failed last time'].includes(r.reason))
+      lines.push(`${indent}${n(r.count)} of ${n(e.total)} ${unit(e, e.total)}: ${r.reason} (${describeRanges(r.indices)})`);
+  if (e.kept !== undefined)
+    lines.push(`${indent}${n(e.kept.count)} of ${n(e.total)} kept from other code: ${e.kept.reason} (${describeRanges(e.kept.indices)})`);
+  for (const [attempts, indices] of Object.entries(e.retried ?? {})) lines.push(`${indent}${attempts} attempts: ${unit(e, 2)} ${describeRanges(indices)}`);
   const failures = e.failures ?? [];
-  for (const f of failures.slice(0, FAILURES_SHOWN)) lines.push(`${indent}failed ${unit(e, 1)} ${n(f.index)}: ${f.code} ${firstLine(f.message)}`);
+  for (const f of failures.slice(0, FAILURES_SHOWN))
+    lines.push(
+      `${indent}failed ${unit(e, 1)} ${n(f.index)}${f.attempts === undefined ? '' : ` after ${f.attempts} attempts`}: ${f.code} ${firstLine(f.message)}`,
+    );
   // The record keeps the first 100 failures; `failed` counts them all.
   const more = e.failed - Math.min(failures.length, FAILURES_SHOWN);
   if (more > 0) lines.push(`${indent}and ${n(more)} more failed ${unit(e, more)}`);

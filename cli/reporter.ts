@@ -87,6 +87,14 @@ export class RunReporter {
         this.line(`  … ${event.id.padEnd(this.width)} waiting for ${event.holder}, which is computing the same key`);
         break;
       }
+      case 'step-retrying': {
+        this.showStart(event.id);
+        const wait = formatDuration(event.delayMs);
+        this.line(
+          `  ↻ ${event.id.padEnd(this.width)} attempt ${event.attempt} failed: ${event.error.code} ${firstLine(event.error.message)}; trying again in ${wait}`,
+        );
+        break;
+      }
       case 'step-progress': {
         const state = this.running.get(event.id);
         if (state) {
@@ -139,12 +147,12 @@ export class RunReporter {
     const elements = step.elements === undefined ? '' : ` · ${elementsDone(step.elements)}`;
     switch (step.status) {
       case 'executed':
-        return `  ${symbol} ${name} executed in ${formatDuration(step.durationMs ?? 0)}${elements}`;
+        return `  ${symbol} ${name} executed in ${formatDuration(step.durationMs ?? 0)}${attempts(step)}${elements}`;
       case 'cached':
         return `  ${symbol} ${name} cached${step.savedMs ? ` (saves ${formatDuration(step.savedMs)})` : ''}${step.elements ? ` · ${elementsCached(step.elements)}` : ''}${step.reasonCodes.includes('shared-execution') ? ` — ${step.reason}` : ''}`;
       case 'failed':
         if (step.error?.code === 'STEP_CANCELLED') return `  ${symbol} ${name} cancelled after ${formatDuration(step.durationMs ?? 0)}${elements}`;
-        return `  ${symbol} ${name} FAILED after ${formatDuration(step.durationMs ?? 0)}: ${step.error?.code ?? ''} ${firstLine(step.error?.message ?? '')}`;
+        return `  ${symbol} ${name} FAILED after ${formatDuration(step.durationMs ?? 0)}${attempts(step)}: ${step.error?.code ?? ''} ${firstLine(step.error?.message ?? '')}`;
       default:
         return `  ${symbol} ${name} ${step.status}: ${step.reason}`;
     }
@@ -217,3 +225,8 @@ export class RunReporter {
 }
 
 const firstLine = (text: string): string => text.split('\n')[0] ?? '';
+
+/** ` (3 attempts)` for a step that took more than one. */
+function attempts(step: StepRunRecord): string {
+  return step.attempts !== undefined && step.attempts > 1 ? ` (${step.attempts} attempts)` : '';
+}

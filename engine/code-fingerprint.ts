@@ -67,6 +67,11 @@ export function changedFiles(current: CodeFingerprint | undefined, stored: CodeF
   return changed.length > 0 ? changed : ['(the fingerprint differs)'];
 }
 
+/** Whether a result made by `stored` code counts as made by the `current` code (see changedFiles). */
+export function sameCode(current: CodeFingerprint | undefined, stored: CodeFingerprint | undefined): boolean {
+  return changedFiles(current, stored) === undefined;
+}
+
 /** `a.ts, b.ts` or `a.ts, …, e.ts and 3 more`. */
 export function listFiles(files: readonly string[]): string {
   const shown = files.slice(0, MAX_FILES_SHOWN).join(', ');

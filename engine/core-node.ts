@@ -8,5 +8,6 @@ export function coreNode(node: ResolvedNode): CoreNode {
     step: node.step.id,
     upstream: node.upstream,
     ...(node.map === undefined ? {} : { map: { minSuccessRatio: node.map.minSuccessRatio, batchSize: node.map.batchSize } }),
+    retry: node.retry,
   };
 }

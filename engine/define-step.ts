@@ -12,8 +12,15 @@ export interface Resources {
   queue?: TaskQueue;
   /** Longest a single attempt may take, as an ISO-8601 duration (`PT30M`). Default: no limit. */
   timeout?: string;
-  /** Extra attempts after a retryable failure. Default 0. */
+  /**
+   * Extra attempts after a failure a retry could help with (a thrown Error, a timeout, a child process that
+   * exited non-zero; not bad input or invalid output). Default 0. A map tries each element this way.
+   */
   retries?: number;
+  /** The wait before the first retry (ISO-8601, default `PT0.25S`); each later one doubles, up to 30 s (or this wait, if longer). */
+  retryDelay?: string;
+  /** Retry exactly these error codes (e.g. `['STEP_TIMEOUT', 'RATE_LIMITED']`) instead of every failure classified retryable. */
+  retryOn?: readonly string[];
   /**
    * On Temporal, how long the step may go without a heartbeat before its worker counts as lost and the
    * step is retried elsewhere (ISO-8601, e.g. `PT5M`). Default: the run's (FLYWHEEL_HEARTBEAT_TIMEOUT).

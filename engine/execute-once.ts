@@ -1,15 +1,18 @@
 import type { Logger } from 'pino';
 import type { KeyComponents } from '../cache/cache-key.js';
 import type { CacheKey } from '../cache/digest.js';
-import { classifyError, type ClassifiedError } from '../cache/errors.js';
+import { classifyError } from '../cache/errors.js';
 import type { ActionEntry } from '../cache/records.js';
-import type { KeyHolder, KeyLease, SharedFailure, Store } from '../cache/store.js';
-import { lookUpResult } from './cache-lookup.js';
-import { codeChange } from './decide.js';
+import type { KeyLease, SharedFailure, Store } from '../cache/store.js';
+import { codeVariantKey } from '../cache/cache-key.js';
+import { sameCode } from './code-fingerprint.js';
+import { decide } from './decide.js';
+import type { ExecuteOutcome } from './core/outcome.js';
+import { retryDelay } from './core/retry-policy.js';
 import type { Outputs } from './core/run-protocol.js';
 import type { Progress } from './define-step.js';
 import { executeStep } from './execute-step.js';
-import { keyOf } from './resolve-key.js';
+import { keyOf } from './node-key.js';
 import { StepLogCapture } from './step-logs.js';
 import type { Digest } from '../cache/digest.js';
 import type { ResolvedNode } from './validate.js';
@@ -21,6 +24,10 @@ export interface ExecuteOnceRequest {
   components: KeyComponents;
   /** Look the key up again once claimed (not when forced or uncached): someone may have produced it meanwhile. */
   lookAgain: boolean;
+  /** This attempt's number as the run core counts them (from 1), and what the previous one left: its checkpoint and log. */
+  attempt: number;
+  resume?: unknown;
+  logsBefore?: Digest;
   runId: string;
   upstream: (nodeId: string) => Outputs | undefined;
   upstreamKey: (nodeId: string) => CacheKey | undefined;
@@ -34,9 +41,6 @@ export interface ExecuteOnceRequest {
   waitedFor?: readonly string[];
   onWait?: (holder: string) => void;
   onProgress?: (progress: Progress) => void;
-  /** Checkpoint left by an earlier attempt elsewhere (on Temporal: by a worker that was lost). */
-  resume?: unknown;
-  firstAttempt?: number;
   /** A map invocation's element (or shard), given to its `over` input directly. */
   given?: Readonly<Record<string, GivenInput>>;
   /** A batch's size: each JSON output must then be an array of one result per element. */
@@ -51,16 +55,15 @@ export interface ExecuteOnceRequest {
   logPrefix?: string;
 }
 
-export type ExecuteOutcome =
-  | { kind: 'executed'; outputs: Outputs; durationMs: number; attempts: number; logs?: Digest }
-  /** Another run produced it while this one waited for the key. */
-  | { kind: 'reused'; outputs: Outputs; durationMs: number; computedBy: string }
-  /** Another process holds the key and `wait` was false. */
-  | { kind: 'contended'; holder: KeyHolder }
-  /** The step failed after its own retries, or the execution this one waited for did (`shared`). */
-  | { kind: 'failed'; error: ClassifiedError; attempts: number; shared: boolean; logs?: Digest };
+export type { ExecuteOutcome } from './core/outcome.js';
 
 type Claimed = Exclude<ExecuteOutcome, { kind: 'executed' }> | { kind: 'claimed'; lease: KeyLease };
+
+const cancelledWhileWaiting = (node: ResolvedNode): Extract<ExecuteOutcome, { kind: 'failed' }> => ({
+  kind: 'failed',
+  error: { code: 'STEP_CANCELLED', message: `step ${node.id} was cancelled while waiting for another process computing the same key`, retryable: false },
+  shared: false,
+});
 
 /** Claim the key, then look again: its result, a failure to share, or the lease to execute under. */
 async function claimAndLookAgain(
@@ -77,15 +80,14 @@ async function claimAndLookAgain(
     });
   } catch (error) {
     if (!signal.aborted) throw error;
-    const message = `step ${node.id} was cancelled while waiting for another process computing the same key`;
-    return { kind: 'failed', error: { code: 'STEP_CANCELLED', message, retryable: false, exit: 1 }, attempts: 0, shared: false };
+    return cancelledWhileWaiting(node);
   }
   if (!claim.claimed) return { kind: 'contended', holder: claim.holder };
   try {
-    if (request.lookAgain && node.step.cache !== false) {
-      const again = await lookUpResult(store, key, node.maxAgeMs, { repair: true });
-      // A result of other code that the step re-runs for (onCodeChange: 'rerun') is not reused.
-      if (again.hit && codeChange(node, again.entry)?.rerun !== true) {
+    if (request.lookAgain) {
+      // By the same rule as the look-up: a result of other code the step re-runs for is not reused.
+      const again = await decide(node, key, { store, forced: undefined, repair: true });
+      if (again.hit) {
         await claim.lease.release();
         return { kind: 'reused', outputs: again.entry.outputs, durationMs: again.entry.durationMs, computedBy: again.entry.runId };
       }
@@ -97,7 +99,7 @@ async function claimAndLookAgain(
   const failure = failureToShare(claim.sharedFailure, node.code?.digest);
   if (failure !== undefined) {
     await claim.lease.release();
-    return { kind: 'failed', error: { code: failure.code, message: failure.message, retryable: false, exit: 1 }, attempts: 0, shared: true };
+    return { kind: 'failed', error: { code: failure.code, message: failure.message, retryable: false }, shared: true };
   }
   return { kind: 'claimed', lease: claim.lease };
 }
@@ -113,20 +115,22 @@ export function failureToShare(failure: SharedFailure | undefined, codeDigest: s
 
 /**
  * Executes a key once across every process sharing the store: claim it → look it up again → execute →
- * store → release. The local executor and the Temporal activities both call this; identical work
- * that several runs need at the same moment runs (and fails) once.
+ * store → release. The local executor and the Temporal activities both call this, for one attempt of a
+ * step or of a map element; identical work that several runs need at the same moment runs (and fails)
+ * once. A failed attempt the step's policy tries again leaves no failure for waiters to share.
  */
 export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteOutcome> {
   const { node, key, store, signal } = request;
   const claimed = await claimAndLookAgain(request);
   if (claimed.kind !== 'claimed') return claimed;
   let failure: SharedFailure | undefined;
-  let attempt = request.firstAttempt ?? 1;
   const started = Date.now();
   const capture = request.captureLogs === false ? undefined : new StepLogCapture({ store, runId: request.runId, stepId: node.id });
+  if (capture !== undefined && request.logsBefore !== undefined)
+    capture.carryOver((await store.readBytes(request.logsBefore).catch(() => Buffer.alloc(0))).toString('utf8'));
   const log = capture === undefined ? request.log : capture.wrap(request.log, request.logPrefix);
   // The step's end line. A map element's goes to the map's log only: its chunk reports to the console.
-  const endLine = (level: 'info' | 'error', fields: Record<string, unknown>, message: string): void => {
+  const endLine = (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, message: string): void => {
     if (capture === undefined) return;
     if (request.captureLogs === 'failures') capture.write(level, fields, `${request.logPrefix ?? ''}${message}`);
     else log[level](fields, message);
@@ -135,6 +139,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
     const digest = await capture?.finish();
     return digest === undefined ? {} : { logs: digest };
   };
+  let checkpoint = request.resume;
   try {
     const { outputs } = await executeStep(node, {
       store,
@@ -143,11 +148,12 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
       signal,
       upstreamOutputs: request.upstream,
       upstreamKey: request.upstreamKey,
-      onAttempt: (n) => (attempt = n),
-      onAttemptFailed: (n, error) => log.warn({ attempt: n, err: error }, 'attempt failed; retrying'),
-      ...(request.onProgress === undefined ? {} : { onProgress: request.onProgress }),
+      attempt: request.attempt,
+      onProgress: (progress) => {
+        if (progress.details !== undefined) checkpoint = progress.details;
+        request.onProgress?.(progress);
+      },
       ...(request.resume === undefined ? {} : { resume: request.resume }),
-      ...(request.firstAttempt === undefined ? {} : { firstAttempt: request.firstAttempt }),
       ...(request.given === undefined ? {} : { given: request.given }),
       ...(request.batchLength === undefined ? {} : { batchLength: request.batchLength }),
     });
@@ -166,18 +172,23 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
       };
       await storeEntry(store, node, entry, request);
     }
-    endLine('info', { durationMs, attempts: attempt }, 'step executed');
+    endLine('info', { durationMs, attempts: request.attempt }, 'step executed');
     if (request.captureLogs === 'failures') capture?.discard();
-    return { kind: 'executed', outputs, durationMs, attempts: attempt, ...(await logs()) };
+    return { kind: 'executed', outputs, durationMs, ...(await logs()) };
   } catch (error) {
-    const classified = classifyError(error);
-    // A cancelled execution is not a failure: whoever waited executes the key itself.
-    if (!signal.aborted) failure = { code: classified.code, message: classified.message, ...(node.code === undefined ? {} : { codeDigest: node.code.digest }) };
+    const { code, message, retryable, fix } = classifyError(error);
+    const classified = { code, message, retryable, ...(fix === undefined ? {} : { fix }) };
+    // The same decision the run core makes: an attempt it will try again is not a failure to share.
+    const final = retryDelay(node.retry, request.attempt, classified, node.id) === undefined;
+    // A cancelled execution is not a failure either: whoever waited executes the key itself.
+    if (!signal.aborted && final) failure = { code, message, ...(node.code === undefined ? {} : { codeDigest: node.code.digest }) };
     if (capture !== undefined) {
-      const fields = { code: classified.code, attempts: attempt, ...(classified.fix === undefined ? {} : { fix: classified.fix }) };
-      endLine('error', { ...fields, err: classified.message, ...(stackOf(error) === undefined ? {} : { stack: stackOf(error) }) }, 'step failed');
+      const fields = { code, attempts: request.attempt, ...(fix === undefined ? {} : { fix }) };
+      const err = { ...fields, err: message, ...(stackOf(error) === undefined ? {} : { stack: stackOf(error) }) };
+      if (final || signal.aborted) endLine('error', err, 'step failed');
+      else endLine('warn', { attempt: request.attempt, err: error }, 'attempt failed; retrying');
     }
-    return { kind: 'failed', error: classified, attempts: attempt, shared: false, ...(await logs()) };
+    return { kind: 'failed', error: classified, shared: false, ...(await logs()), ...(checkpoint === undefined ? {} : { resume: checkpoint }) };
   } finally {
     // A lease that cannot be given up expires; it must not turn a stored result into a failure.
     await claimed.lease.release(failure).catch((error: unknown) => request.log.warn({ err: error }, 'could not release the claim on the key; it expires'));
@@ -209,10 +220,22 @@ export async function awaitKey(
  * Writes an action-cache entry in place of any entry already under its key. Whoever writes holds the
  * key's claim (or, for a whole map, has just assembled it), so an entry found there is older: other
  * code's result, one past its maxAge, or one a --force replaces. A store where the first writer of a
- * key wins (S3) would otherwise keep the old entry, and every later run would find it again.
+ * key wins (S3) would otherwise keep the old entry, and every later run would find it again. A result
+ * of other code under the same version (another branch's) is not lost: it moves to the key kept for
+ * its code, where a run of that code finds it, so two branches sharing a store never evict each other.
  */
 export async function putEntry(store: Store, entry: ActionEntry): Promise<void> {
   const existing = await store.getAction(entry.key);
+  const readable = existing !== undefined && existing !== 'unreadable';
+  if (readable && existing.code !== undefined && entry.code !== undefined && !sameCode(entry.code, existing.code)) {
+    // Another branch's result under the same version: kept under its code, so switching back finds it (see lookUpResult).
+    const kept = { ...existing, key: codeVariantKey(entry.key, existing.code.digest), variantOf: entry.key };
+    await replaceEntry(store, kept, await store.getAction(kept.key));
+  }
+  await replaceEntry(store, entry, existing);
+}
+
+async function replaceEntry(store: Store, entry: ActionEntry, existing: ActionEntry | 'unreadable' | undefined): Promise<void> {
   if (existing !== undefined && (existing === 'unreadable' || existing.runId !== entry.runId || existing.createdAt !== entry.createdAt))
     await store.deleteAction(entry.key);
   await store.putAction(entry);

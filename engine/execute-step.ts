@@ -1,14 +1,13 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { canonicalJson, NotCanonicalError } from '../cache/canonical.js';
 import { ingestDirectory, materializeDirectory } from '../cache/manifest.js';
 import { asDigest, type CacheKey } from '../cache/digest.js';
 import type { OutputRecord } from '../cache/records.js';
 import { BlobUnavailableError, type Store } from '../cache/store.js';
 import type { CheckpointStore, Progress } from './define-step.js';
-import { classifyError, zodIssues } from '../cache/errors.js';
+import { zodIssues } from '../cache/errors.js';
 import { FlywheelError } from './errors.js';
 import type { FilePort, Port, Ports } from './ports.js';
 import type { ResolvedInput, ResolvedNode } from './validate.js';
@@ -25,13 +24,10 @@ export interface ExecuteOptions {
   /** Cache keys of the upstream steps, so a result found broken while reading it can be removed. */
   upstreamKey: (nodeId: string) => CacheKey | undefined;
   onProgress?: (progress: Progress) => void;
-  /** Called as each attempt starts, with its number. */
-  onAttempt?: (attempt: number) => void;
-  onAttemptFailed?: (attempt: number, error: unknown) => void;
-  /** Checkpoint left by an attempt before this call (on Temporal: by a worker that was lost). */
+  /** Checkpoint left by an earlier attempt (on Temporal also by a worker that was lost): `ctx.resume`. */
   resume?: unknown;
-  /** Number of the first attempt (attempts before it happened elsewhere). Default 1. */
-  firstAttempt?: number;
+  /** This attempt's number (`ctx.attempt`), as the run core counts them. Default 1. */
+  attempt?: number;
   /** Inputs given directly rather than read from upstream outputs: a map's element (a value) or shard (a stored file). */
   given?: Readonly<Record<string, GivenInput>>;
   /** A batch's size: each JSON output must be an array of one result per element, or the collection would misalign. */
@@ -203,51 +199,38 @@ function checkpointsIn(store: Store): CheckpointStore {
 }
 
 /**
- * Executes one step in a private scratch directory: inputs materialized and verified, `run` called with
- * retries for retryable failures, outputs validated and stored. The scratch directory is always removed.
+ * Executes one attempt of a step in a private scratch directory: inputs materialized and verified, `run`
+ * called, outputs validated and stored. The scratch directory is always removed. Whether a failure is
+ * tried again is the run core's decision (the step's retry policy), for every executor alike.
  */
-export async function executeStep(node: ResolvedNode, options: ExecuteOptions): Promise<{ outputs: Record<string, OutputRecord>; attempts: number }> {
-  const retries = node.resources.retries ?? 0;
-  let resume = options.resume;
-  const onProgress = (p: Progress): void => {
-    if (p.details !== undefined) resume = p.details;
-    options.onProgress?.(p);
-  };
-  const first = options.firstAttempt ?? 1;
-  for (let attempt = first; ; attempt++) {
-    options.onAttempt?.(attempt);
-    const scratch = await options.store.makeScratchDir(node.id);
-    try {
-      const [inputs, outputs] = await Promise.all([prepareInputs(node, join(scratch, 'in'), options), prepareOutputs(node, join(scratch, 'out'))]);
-      const workDir = join(scratch, 'work');
-      await mkdir(workDir);
-      const signals = [options.signal];
-      if (node.timeoutMs !== undefined) signals.push(AbortSignal.timeout(node.timeoutMs));
-      const signal = AbortSignal.any(signals);
-      const returned = await untilAborted(
-        node.step.run({
-          config: node.config,
-          inputs,
-          outputs,
-          workDir,
-          log: options.log,
-          progress: onProgress,
-          signal,
-          attempt,
-          resume,
-          runId: options.runId,
-          checkpoints: checkpointsIn(options.store),
-        } as never),
+export async function executeStep(node: ResolvedNode, options: ExecuteOptions): Promise<{ outputs: Record<string, OutputRecord> }> {
+  const scratch = await options.store.makeScratchDir(node.id);
+  try {
+    const [inputs, outputs] = await Promise.all([prepareInputs(node, join(scratch, 'in'), options), prepareOutputs(node, join(scratch, 'out'))]);
+    const workDir = join(scratch, 'work');
+    await mkdir(workDir);
+    const signals = [options.signal];
+    if (node.timeoutMs !== undefined) signals.push(AbortSignal.timeout(node.timeoutMs));
+    const signal = AbortSignal.any(signals);
+    const returned = await untilAborted(
+      node.step.run({
+        config: node.config,
+        inputs,
+        outputs,
+        workDir,
+        log: options.log,
+        progress: (p: Progress) => options.onProgress?.(p),
         signal,
-        node,
-      );
-      return { outputs: await collectOutputs(node, outputs, returned, options.store, options.batchLength), attempts: attempt };
-    } catch (error) {
-      if (attempt - first >= retries || !classifyError(error).retryable || options.signal.aborted) throw error;
-      options.onAttemptFailed?.(attempt, error);
-      await sleep(Math.min(30_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random()), undefined, { signal: options.signal }).catch(() => undefined);
-    } finally {
-      await rm(scratch, { recursive: true, force: true });
-    }
+        attempt: options.attempt ?? 1,
+        resume: options.resume,
+        runId: options.runId,
+        checkpoints: checkpointsIn(options.store),
+      } as never),
+      signal,
+      node,
+    );
+    return { outputs: await collectOutputs(node, outputs, returned, options.store, options.batchLength) };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
 }

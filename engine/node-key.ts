@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
+import { toReadable } from '../cache/canonical.js';
 import { computeCacheKey, readableComponents, type InputComponent, type KeyComponents, type PortSignature } from '../cache/cache-key.js';
 import type { CacheKey, Digest } from '../cache/digest.js';
 import type { OutputRecord } from '../cache/records.js';
 import type { AnyStep } from './define-step.js';
 import type { Ports } from './ports.js';
-import type { ResolvedNode } from './validate.js';
+import { FlywheelError } from './errors.js';
+import { externalState } from './external-state.js';
+import type { ResolvedNode, ResolvedPipeline } from './validate.js';
 
 const SECRET_NAME = /key|token|secret|password|passwd|credential|auth/i;
 
@@ -29,6 +32,11 @@ export function portSignature(step: AnyStep): PortSignature {
   return { inputs, outputs };
 }
 
+/** The components a node's key takes from the node alone (not its inputs), readable: what a plan compares for a pending step. */
+export function ownComponents(node: ResolvedNode): Pick<KeyComponents, 'step' | 'version' | 'ports' | 'config'> {
+  return { step: node.step.id, version: node.step.version, ports: portSignature(node.step), config: toReadable(node.config) };
+}
+
 /** One element (or batch) of a map, as its key sees it: the digest of what its `over` input receives. */
 export interface ElementInput {
   digest: Digest;
@@ -42,12 +50,12 @@ export interface ElementInput {
  * invocation instead, whose `over` input is the element: the very key a plain use of the step with
  * that input would have, so the two share results.
  */
-export function nodeKey(
+function nodeKey(
   node: ResolvedNode,
   upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined,
-  env: NodeJS.ProcessEnv = process.env,
-  external?: unknown,
-  element?: ElementInput,
+  env: NodeJS.ProcessEnv,
+  external: unknown,
+  element: ElementInput | undefined,
 ): { key: CacheKey; components: KeyComponents } {
   const inputs: Record<string, InputComponent | null> = {};
   for (const [name, source] of Object.entries(node.inputs)) {
@@ -79,4 +87,51 @@ export function nodeKey(
   };
   // The key hashes the typed config (a bigint is not its string); records keep the readable copy.
   return { key: computeCacheKey(components), components: readableComponents(components) };
+}
+
+/**
+ * The one way a key is made, for a node and for one element of a map: the outside state the step's
+ * `external` hook reports (for an element, seeing the element's digest as its `over` input's), then
+ * the key over step, version, ports, config, input digests, declared env and that state.
+ */
+export async function keyOf(
+  node: ResolvedNode,
+  upstream: (nodeId: string) => Record<string, OutputRecord> | undefined,
+  env: NodeJS.ProcessEnv,
+  element?: ElementInput,
+): Promise<{ key: CacheKey; components: KeyComponents }> {
+  const own = element === undefined || node.map === undefined ? {} : { [node.map.over]: element.digest };
+  return nodeKey(node, upstream, env, await externalState(node, upstream, own), element);
+}
+
+/**
+ * The key, checked against the one the run resolved: a process that computes another runs other code
+ * (or sees other declared env values) than the process that planned the run, and must not execute it.
+ * The outside state is the run's, as it was looked up: read again it could differ (a live judge asks
+ * afresh every run), and it is what the result will be stored under.
+ */
+export function checkedKeyOf(
+  node: ResolvedNode,
+  upstream: (nodeId: string) => Record<string, OutputRecord> | undefined,
+  env: NodeJS.ProcessEnv,
+  planned: { key: CacheKey; components: KeyComponents },
+): { key: CacheKey; components: KeyComponents } {
+  const made = nodeKey(node, upstream, env, planned.components.external, undefined);
+  if (made.key !== planned.key) {
+    const what = node.map === undefined ? 'step' : 'map';
+    const message = `this process computes key ${made.key.slice(0, 12)} for ${what} ${node.id}, the run planned ${planned.key.slice(0, 12)}: its code or declared env values differ from the run's`;
+    throw new FlywheelError('KEY_MISMATCH', message, { fix: 'deploy the same pipeline code and declared env values to every worker' });
+  }
+  return made;
+}
+
+/** A node of this process's pipeline; one it lacks means the run was planned from other code. */
+export function nodeOf(pipeline: ResolvedPipeline, id: string): ResolvedNode {
+  const node = pipeline.byId.get(id);
+  if (node === undefined) {
+    throw new FlywheelError('KEY_MISMATCH', `this process's pipeline ${pipeline.name} has no step ${id}: it runs other code than the client`, {
+      fix: 'deploy the same pipeline code to the workers as to the client',
+    });
+  }
+  return node;
 }

@@ -1,14 +1,11 @@
-import { toReadable } from '../cache/canonical.js';
 import { FlywheelError } from '../cache/errors.js';
 import type { Store } from '../cache/store.js';
-import { explainMiss } from './core/explain.js';
+import { ownChanges } from './core/explain.js';
 import { feeder, RunCore } from './core/run-core.js';
-import type { CoreCommand, Plan, Resolution } from './core/run-protocol.js';
-import { indexLastRun } from './decide.js';
-import { portSignature } from './node-key.js';
+import type { CoreEvent, Plan } from './core/run-protocol.js';
+import { nodeOf, ownComponents } from './node-key.js';
 import { coreNode } from './core-node.js';
 import { KeyResolver } from './resolve-key.js';
-import { lastFinishedRun } from './run-history.js';
 import type { ResolvedPipeline } from './validate.js';
 
 export type { Decision, Plan, PlannedStep } from './core/run-protocol.js';
@@ -34,63 +31,42 @@ export interface PlanOptions {
  * ```
  */
 export async function planPipeline(pipeline: ResolvedPipeline, store: Store, options: PlanOptions = {}): Promise<Plan> {
-  const last = indexLastRun(await lastFinishedRun(store, pipeline.name));
-  const resolver = new KeyResolver({
-    store,
-    pipeline,
-    env: options.env ?? process.env,
-    force: options.force ?? [],
-    forceAll: options.forceAll ?? false,
-    repair: false,
-    lastRun: () => Promise.resolve(last),
-  });
-  // A pending step's own changes are visible already: compared with the last run, inputs held equal.
-  const ownChanges = (id: string): string | undefined => {
-    const node = pipeline.byId.get(id);
-    const previous = last.steps.get(id);
-    if (node === undefined || previous?.components === undefined) return undefined;
-    const own = explainMiss(
-      { ...previous.components, step: node.step.id, version: node.step.version, ports: portSignature(node.step), config: toReadable(node.config) },
-      previous,
-      true,
-    );
-    return own.codes.some((c) => c === 'config-changed' || c === 'version-changed' || c === 'interface-changed') ? own.reason : undefined;
-  };
+  const { env = process.env, force = [], forceAll = false } = options;
+  const resolver = new KeyResolver({ store, pipeline, env, force, forceAll, runId: undefined });
+  const last = await resolver.lastRun();
   const core = new RunCore(pipeline.nodes.map(coreNode), {
     mode: 'plan',
     lookAhead: true, // one batch: hits are looked up along each chain without a round through the core
     header: { format: 'flywheel.run/v1', runId: 'plan', pipeline: pipeline.name, startedAt: new Date().toISOString(), host: '', pid: 0, overrides: [] },
     now: Date.now,
-    ownChanges,
+    // A pending step's own changes are visible already: compared with the last run, inputs held equal.
+    ownChanges: (id) => ownChanges(ownComponents(nodeOf(pipeline, id)), last.steps.get(id)),
   });
-  // A plan reports what it cannot find out, rather than guessing.
-  const failOn = (resolution: Resolution): void => {
-    if (resolution.kind === 'error') throw new FlywheelError(resolution.error.code, `step ${resolution.id}: ${resolution.error.message}`);
-  };
-  const batches: Array<Promise<void>> = [];
-  const carryOut = (command: CoreCommand): void => {
+  const batches: Array<Promise<CoreEvent[]>> = [];
+  const send = feeder(core, (command) => {
     if (command.type !== 'resolve') return;
-    const resolutions: Resolution[] = [];
+    const events: CoreEvent[] = [];
     batches.push(
       resolver
-        .resolveBatch(
-          command.ids,
+        .resolveCommand(
+          command,
           (id) => core.outputsOf(id),
-          (r) => resolutions.push(r),
+          (event) => events.push(event),
         )
-        .then(() => {
-          for (const resolution of resolutions) failOn(resolution);
-          for (const resolution of resolutions) send({ type: 'resolved', resolution });
-          send({ type: 'resolve-done', batch: command.batch });
-        }),
+        .then(() => events),
     );
-  };
-  const send = feeder(core, carryOut);
+  });
   send('start');
   while (!core.done) {
-    const next = batches.shift();
-    if (next === undefined) throw new Error('internal: the plan stalled with nothing left to look up');
-    await next;
+    const events = await batches.shift();
+    if (events === undefined) throw new Error('internal: the plan stalled with nothing left to look up');
+    // A plan reports what it cannot find out, rather than guessing.
+    for (const event of events) {
+      const error =
+        event.type === 'resolve-failed' ? event.error : event.type === 'resolved' && event.resolution.kind === 'error' ? event.resolution.error : undefined;
+      if (error !== undefined) throw new FlywheelError(error.code, event.type === 'resolved' ? `step ${event.resolution.id}: ${error.message}` : error.message);
+    }
+    for (const event of events) send(event);
   }
   return { pipeline: pipeline.name, previousRunId: last.run?.runId, steps: core.plan() };
 }

@@ -139,6 +139,11 @@ export class StepLogCapture {
     this.appendLive(text);
   }
 
+  /** Starts the capture with an earlier attempt's log (already in the live file): one log tells every attempt. */
+  carryOver(text: string): void {
+    for (const line of text.split('\n')) if (line !== '') this.keep(line);
+  }
+
   /** Adds an entry, formatted as every captured line is. */
   write(level: string, fields: Readonly<Record<string, unknown>>, message: string): void {
     this.line(formatLogLine(level, fields, message));

@@ -7,6 +7,7 @@ import { isOutputRef, type PipelineDefinition } from './define-pipeline.js';
 import { parseIsoDuration } from './durations.js';
 import { PipelineInvalidError, type Problem } from './errors.js';
 import { isQueueName, QUEUES } from './core/queues.js';
+import { retryPolicy, type RetryPolicy } from './core/retry-policy.js';
 import { topologicalOrder } from './graph.js';
 import type { Port, Ports } from './ports.js';
 import { configFix } from './config-hints.js';
@@ -38,6 +39,8 @@ export interface ResolvedNode {
   onCodeChange: OnCodeChange;
   /** Set for a map node (`p.map`): the input fed element by element, the batch size, the success ratio. */
   map?: MapSpec;
+  /** How often the step (each element of a map) is tried, from its resources. */
+  retry: RetryPolicy;
 }
 
 export interface ResolvedPipeline {
@@ -85,6 +88,10 @@ function checkStepDefinition(id: string, step: AnyStep, resources: Resources, pr
     bad(`onCodeChange ${JSON.stringify(step.onCodeChange)} is neither "warn" nor "rerun"`, 'write onCodeChange: "rerun" (the default) or "warn"');
   if (resources.retries !== undefined && !(Number.isInteger(resources.retries) && resources.retries >= 0))
     bad(`resources.retries must be a whole number ≥ 0, got ${String(resources.retries)}`, 'write e.g. retries: 2');
+  if (resources.retryDelay !== undefined && parseIsoDuration(resources.retryDelay) === undefined)
+    bad(`resources.retryDelay ${JSON.stringify(resources.retryDelay)} is not an ISO-8601 duration`, 'write e.g. "PT1S" or "PT30S"');
+  if (resources.retryOn !== undefined && !(Array.isArray(resources.retryOn) && resources.retryOn.every((c) => typeof c === 'string' && c !== '')))
+    bad('resources.retryOn must be a list of error codes', "write e.g. retryOn: ['STEP_TIMEOUT', 'RATE_LIMITED']");
   for (const [name, port] of [...Object.entries((step.inputs ?? {}) as Ports), ...Object.entries((step.outputs ?? {}) as Ports)]) {
     const kind = (port as Partial<Port> | undefined)?.kind;
     if (kind === undefined || !['file', 'dir', 'json'].includes(kind))
@@ -341,6 +348,11 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
       code: codeFingerprintOf(step),
       onCodeChange: definition.onCodeChange ?? step.onCodeChange ?? 'rerun',
       ...(node.map === undefined ? {} : { map: node.map }),
+      retry: retryPolicy({
+        retries: resources.retries,
+        retryDelayMs: resources.retryDelay === undefined ? undefined : parseIsoDuration(resources.retryDelay),
+        retryOn: resources.retryOn,
+      }),
     });
   }
 

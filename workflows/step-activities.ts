@@ -1,30 +1,45 @@
 import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { FlywheelActivities } from '../activities/create-activities.js';
 import { taskQueueName } from '../engine/core/queues.js';
-import type { StepExecutionInput } from './types.js';
+import { lostWorkerRetry, NO_RETRIES } from '../engine/core/retry-policy.js';
+import type { DagNode, RunContext, Scheduling } from './types.js';
 
-/** Temporal-level attempts cover lost workers; the step's own `retries` happen inside the activity. */
-const INFRASTRUCTURE_ATTEMPTS = 5;
 /** Startup and store transfers on top of the step's own time limit. */
 const MARGIN_MS = 10 * 60_000;
 const NO_LIMIT_MS = 30 * 24 * 3600_000;
 
-/** Failures are classified where they happen (activities mark bad input non-retryable); these are the rest. */
+/** The engine's own activities (look-ups, records, waiting for a key): failures are classified where they happen; these are the rest. */
 export const RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10 } as const;
 
-/** The activity that executes a step, on the queue the step names, with the step's time limits. */
-export function stepActivities(
-  input: Pick<StepExecutionInput, 'context' | 'queue' | 'timeoutMs' | 'retries' | 'heartbeatTimeoutMs'>,
-): Pick<FlywheelActivities, 'executeStep'> {
-  const attemptMs = input.timeoutMs ?? NO_LIMIT_MS;
-  const options: ActivityOptions = {
-    taskQueue: taskQueueName(input.context.queuePrefix, input.queue),
-    startToCloseTimeout: Math.min(NO_LIMIT_MS, attemptMs * (input.retries + 1) + MARGIN_MS),
-    heartbeatTimeout: input.heartbeatTimeoutMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { ...RETRY, maximumAttempts: INFRASTRUCTURE_ATTEMPTS },
+/** Where and under which limits a node's work runs: its queue, one attempt's time limit, heartbeat timeout and retry policy. */
+export function schedulingOf(node: DagNode, defaultHeartbeatTimeoutMs: number): Scheduling {
+  return {
+    queue: node.queue,
+    ...(node.timeoutMs === undefined ? {} : { timeoutMs: node.timeoutMs }),
+    heartbeatTimeoutMs: node.heartbeatTimeoutMs ?? defaultHeartbeatTimeoutMs,
+    retry: node.retry ?? NO_RETRIES,
   };
-  return proxyActivities<FlywheelActivities>(options);
+}
+
+/**
+ * An activity on the step's queue that runs `rounds` attempts back to back (a step: one; a map chunk: its
+ * elements in rounds of `parallel`). The run core decides retries after failures; Temporal's retry
+ * options, derived from the same policy, only hand the work of a lost worker to another.
+ */
+function onStepQueue(context: RunContext, scheduling: Scheduling, rounds: number): ActivityOptions {
+  const attemptMs = scheduling.timeoutMs ?? NO_LIMIT_MS;
+  return {
+    taskQueue: taskQueueName(context.queuePrefix, scheduling.queue),
+    startToCloseTimeout: Math.min(NO_LIMIT_MS, attemptMs * Math.max(1, rounds) + MARGIN_MS),
+    heartbeatTimeout: scheduling.heartbeatTimeoutMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: lostWorkerRetry(scheduling.retry),
+  };
+}
+
+/** The activity that executes one attempt of a step, on the queue the step names. */
+export function stepActivities(input: Scheduling & { context: RunContext }): Pick<FlywheelActivities, 'executeStep'> {
+  return proxyActivities<FlywheelActivities>(onStepQueue(input.context, input, 1));
 }
 
 /**
@@ -35,21 +50,13 @@ export const ELEMENT_CHUNKS = { cpu: { size: 50, parallel: 8 }, gpu: { size: 1, 
 
 /** The activity that executes a chunk of a map's invocations, on the step's queue; its limit covers the chunk. */
 export function elementActivities(
-  input: Pick<StepExecutionInput, 'context' | 'queue' | 'timeoutMs' | 'retries' | 'heartbeatTimeoutMs'> & { indices: number[]; parallel: number },
+  input: Scheduling & { context: RunContext; indices: readonly number[]; parallel: number },
 ): Pick<FlywheelActivities, 'executeElements'> {
-  const attemptMs = input.timeoutMs ?? NO_LIMIT_MS;
-  const rounds = Math.ceil(input.indices.length / Math.max(1, input.parallel));
-  return proxyActivities<FlywheelActivities>({
-    taskQueue: taskQueueName(input.context.queuePrefix, input.queue),
-    startToCloseTimeout: Math.min(NO_LIMIT_MS, attemptMs * (input.retries + 1) * Math.max(1, rounds) + MARGIN_MS),
-    heartbeatTimeout: input.heartbeatTimeoutMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { ...RETRY, maximumAttempts: INFRASTRUCTURE_ATTEMPTS },
-  });
+  return proxyActivities<FlywheelActivities>(onStepQueue(input.context, input, Math.ceil(input.indices.length / Math.max(1, input.parallel))));
 }
 
 /** Activities on the cpu queue that wait (for a shared execution, for a key's holder) while heartbeating. */
-export function waitingActivities(input: Pick<StepExecutionInput, 'context' | 'heartbeatTimeoutMs'>): Pick<FlywheelActivities, 'runStep' | 'awaitKey'> {
+export function waitingActivities(input: { context: RunContext; heartbeatTimeoutMs: number }): Pick<FlywheelActivities, 'runStep' | 'awaitKey'> {
   return proxyActivities<FlywheelActivities>({
     taskQueue: taskQueueName(input.context.queuePrefix, 'cpu'),
     startToCloseTimeout: '3650d',

@@ -1,7 +1,8 @@
 import { ApplicationFailure, CancellationScope, condition, defineSignal, setHandler } from '@temporalio/workflow';
 import type { EngineErrorCode } from '../cache/errors.js';
 import { stepActivities, waitingActivities } from './step-activities.js';
-import type { StepExecutionInput, StepExecutionResult } from './types.js';
+import { asAttempt, asKeyWait, asStepInput } from './outcomes.js';
+import type { StepAttempt, StepExecutionInput } from './types.js';
 
 /** A run starts waiting on the shared execution (sent with signal-with-start). */
 export const subscribeSignal = defineSignal<[runId: string]>('subscribe');
@@ -17,7 +18,9 @@ const CANCELLED: EngineErrorCode = 'STEP_CANCELLED';
  * when the key turns out free, executes it on the step's queue. A failure closes this execution; the
  * next run needing the key starts a fresh one, so a failure never poisons the key.
  */
-export async function stepExecutionWorkflow(input: StepExecutionInput): Promise<StepExecutionResult> {
+export async function stepExecutionWorkflow(given: StepExecutionInput): Promise<StepAttempt> {
+  const input = asStepInput(given);
+  const runId = input.context.runId;
   const subscribers = new Set<string>();
   let everSubscribed = false;
   setHandler(subscribeSignal, (runId) => {
@@ -29,16 +32,16 @@ export async function stepExecutionWorkflow(input: StepExecutionInput): Promise<
   const { awaitKey } = waitingActivities(input);
   const { executeStep } = stepActivities(input);
   const scope = new CancellationScope();
-  const work = scope.run(async (): Promise<StepExecutionResult> => {
+  const work = scope.run(async (): Promise<StepAttempt> => {
     let request = input;
     for (;;) {
-      const waited = await awaitKey(request);
+      const waited = asKeyWait(await awaitKey(request));
       if (waited.kind === 'failed') throw ApplicationFailure.create({ type: waited.error.code, message: waited.error.message, nonRetryable: true });
-      if (waited.kind === 'reused') return waited.result;
-      const attempt = await executeStep(request);
-      if (!('contended' in attempt)) return attempt;
+      if (waited.kind === 'reused') return waited.outcome;
+      const attempt = asAttempt(await executeStep(request), runId);
+      if (attempt.kind !== 'contended') return attempt;
       // Someone else claimed it between the wait and the execution: wait for them too.
-      request = { ...request, waitedFor: [...request.waitedFor, attempt.contended.token] };
+      request = { ...request, waitedFor: [...request.waitedFor, attempt.holder.token] };
     }
   });
   const abandoned = condition(() => everSubscribed && subscribers.size === 0).then(() => 'abandoned' as const);
@@ -46,5 +49,5 @@ export async function stepExecutionWorkflow(input: StepExecutionInput): Promise<
   if (first !== 'abandoned') return first;
   scope.cancel();
   await work.catch(() => undefined);
-  throw ApplicationFailure.create({ type: CANCELLED, message: `every run waiting for step ${input.nodeId} was cancelled`, nonRetryable: true });
+  throw ApplicationFailure.create({ type: CANCELLED, message: `every run waiting for step ${input.command.id} was cancelled`, nonRetryable: true });
 }

@@ -1,12 +1,12 @@
 // Payloads exchanged between workflows, activities and clients. Plain data only: digests and
 // references, never artifact bytes. Workflow code is sandboxed, so record and core types cross by
 // `import type` (erased when compiled) and nothing here loads Node or cache/ at run time.
-import type { CacheKey, Digest } from '../cache/digest.js';
 import type { EngineErrorCode } from '../cache/errors.js';
 import type { StepRunRecord } from '../cache/records.js';
 import type { QueueName } from '../engine/core/queues.js';
-import type { KeyComponents } from '../cache/cache-key.js';
-import type { CoreNode, CoreSnapshot, ElementResult, Outputs, Resolution, RunHeader, StepError, StepProgress } from '../engine/core/run-protocol.js';
+import type { RetryPolicy } from '../engine/core/retry-policy.js';
+import type { ExecuteOutcome } from '../engine/core/outcome.js';
+import type { CommandOf, CoreNode, CoreSnapshot, ElementResult, Outputs, Resolution, RunHeader, StepError, StepProgress } from '../engine/core/run-protocol.js';
 
 /** What any worker needs to rebuild a run's pipeline and reach its store. */
 export interface RunContext {
@@ -25,13 +25,12 @@ export interface RunContext {
   queuePrefix: string;
 }
 
-/** A node of the run core plus what scheduling its activity needs. */
+/** A node of the run core (its retry policy included) plus what scheduling its activity needs. */
 export interface DagNode extends CoreNode {
   queue: QueueName;
   timeoutMs?: number;
   /** The step's own heartbeat timeout, when it declares one. */
   heartbeatTimeoutMs?: number;
-  retries: number;
 }
 
 export interface RunOptions {
@@ -103,48 +102,38 @@ export interface CloseRequest {
 /** Where and under which limits a step's (or a map chunk's) activity runs. */
 export interface Scheduling {
   queue: QueueName;
+  /** One attempt's limit. */
   timeoutMs?: number;
-  retries: number;
   heartbeatTimeoutMs: number;
+  /** The step's retry policy: the run core retries failures; Temporal only hands a lost worker's attempt to another. */
+  retry: RetryPolicy;
 }
 
+/** One attempt of a step: the run core's `execute` command, with where it runs. */
 export interface StepExecutionInput extends Scheduling {
   context: RunContext;
-  nodeId: string;
-  cacheKey: CacheKey;
-  /** Outputs and keys of the node's upstream steps. */
-  upstream: Record<string, Outputs>;
-  upstreamKeys: Record<string, CacheKey>;
-  /** False when forced or uncached: execute even if a result appears meanwhile. */
-  lookAgain: boolean;
+  command: CommandOf<'execute'>;
   /** Claims of the key this execution already waited for: if one failed, its failure is shared. */
   waitedFor: string[];
   /** The checkpoint a lost attempt left, handed on when the key's execution moves to the shared workflow. */
   resume?: unknown;
 }
 
-export interface StepExecutionResult {
-  outputs: Outputs;
-  durationMs: number;
-  /** The run whose execution produced the outputs. */
-  computedBy: string;
-  attempts: number;
-  /** The blob of the execution's log lines (none when the result was reused). */
-  logs?: Digest;
+/** How an attempt that did not fail ended (a failed one is an activity failure carrying its outcome). */
+export type StepAttempt = Exclude<ExecuteOutcome, { kind: 'failed' }> & {
+  /** With `contended`: the last checkpoint, for the execution that waits for the key instead. */
+  resume?: unknown;
+};
+
+/** What a failed attempt's activity failure carries in its details. */
+export interface FailureDetails {
+  outcome: Extract<ExecuteOutcome, { kind: 'failed' }>;
 }
 
-/** A chunk of a map's invocations, executed by one activity on the step's queue. */
+/** A chunk of a map's invocations, executed by one activity on the step's queue: the core's `execute-elements` command. */
 export interface ElementsInput extends Scheduling {
   context: RunContext;
-  nodeId: string;
-  /** The whole map's key, checked by the worker. */
-  cacheKey: CacheKey;
-  indices: number[];
-  /** Most of them executing at once (the concurrency slots the run gave this chunk). */
-  parallel: number;
-  upstream: Record<string, Outputs>;
-  upstreamKeys: Record<string, CacheKey>;
-  lookAgain: boolean;
+  command: CommandOf<'execute-elements'>;
 }
 
 export interface ElementsResult {
@@ -154,22 +143,11 @@ export interface ElementsResult {
 /** Stores a map's collection once its invocations are over (a local activity on the cpu worker). */
 export interface AssembleInput {
   context: RunContext;
-  nodeId: string;
-  cacheKey: CacheKey;
-  components: KeyComponents;
-  leftOut: number[];
-  durationMs: number;
-  upstream: Record<string, Outputs>;
-}
-
-/** A direct execution finds another process executing the key: the run waits through the shared workflow. */
-export interface Contended {
-  contended: { token: string; description: string };
-  resume?: unknown;
+  command: CommandOf<'assemble'>;
 }
 
 /** What waiting for a key's holder ended in. */
-export type KeyWait = { kind: 'failed'; error: StepError } | { kind: 'reused'; result: StepExecutionResult } | { kind: 'free' };
+export type KeyWait = { kind: 'failed'; error: StepError } | { kind: 'reused'; outcome: Extract<ExecuteOutcome, { kind: 'reused' }> } | { kind: 'free' };
 
 /** Heartbeat details of a running step: the last progress, whose `details` a retried attempt resumes from. */
 export interface StepHeartbeat {

@@ -54,6 +54,9 @@ export async function showCommand(args: { runId: string; json: boolean }, store:
   if (run.overrides.length > 0) lines.push(`  overrides: ${run.overrides.join(' ')}`);
   for (const s of run.steps) {
     lines.push(`  ${s.status.padEnd(8)} ${s.id}  ${formatDuration(s.durationMs ?? 0)}  ${s.reason}`);
+    // One attempt goes without saying, but for a failure: it says whether retries were made.
+    if (s.attempts !== undefined && (s.attempts > 1 || s.status === 'failed')) lines.push(`           attempts ${s.attempts}`);
+    if (s.warning !== undefined) lines.push(`           warning: ${s.warning}`);
     if (s.cacheKey) lines.push(`           key ${s.cacheKey}`);
     for (const [name, o] of Object.entries(s.outputs)) lines.push(`           ${name}: ${o.kind} ${o.digest} (${o.size} bytes)`);
     if (s.error) lines.push(`           error ${s.error.code}: ${s.error.message}`);

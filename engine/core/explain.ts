@@ -99,3 +99,10 @@ export function explainMiss(current: KeyComponents, previous: StepRunRecord | un
   if (previous.status === 'failed') return { codes: ['previous-failed'], reason: 'failed in the last run; trying again' };
   return { codes: ['entry-missing'], reason: 'inputs unchanged since the last run, but the result is no longer in the cache (deleted or collected)' };
 }
+
+/** The config, version and interface changes of a step since the last run, whatever its inputs turn out to be (a plan's pending step). */
+export function ownChanges(current: Pick<KeyComponents, 'step' | 'version' | 'ports' | 'config'>, previous: StepRunRecord | undefined): string | undefined {
+  if (previous?.components === undefined) return undefined;
+  const own = explainMiss({ ...previous.components, ...current }, previous, true);
+  return own.codes.some((c) => c === 'config-changed' || c === 'version-changed' || c === 'interface-changed') ? own.reason : undefined;
+}

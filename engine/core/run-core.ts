@@ -2,7 +2,8 @@ import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { ElementCounts, ReasonCode, StepRunRecord, StepStatus } from '../../cache/records.js';
 import type { Progress } from '../define-step.js';
-import { fromRanges, toRanges } from './index-ranges.js';
+import { MapWork } from './map-work.js';
+import { NO_RETRIES, retryDelay } from './retry-policy.js';
 import type {
   CoreCommand,
   CoreEvent,
@@ -11,6 +12,7 @@ import type {
   ElementResult,
   MapProgress,
   Outputs,
+  PlannedElements,
   PlannedStep,
   Resolution,
   RunHeader,
@@ -22,26 +24,10 @@ import type {
  * Where a node is in its life. `queued` misses wait for a concurrency slot; `sharing` ones wait for
  * another node of this run with the same key; `would-run` is a plan's miss (nothing executes in a plan).
  */
-type Phase = 'waiting' | 'resolving' | 'queued' | 'executing' | 'sharing' | 'settled' | 'would-run' | 'mapping' | 'assembling';
+type Phase = 'waiting' | 'resolving' | 'queued' | 'executing' | 'retrying' | 'sharing' | 'settled' | 'would-run' | 'mapping' | 'assembling';
 
-/** The failures a record keeps with their errors; the count covers the rest. */
-const FAILURES_KEPT = 100;
-
-/** A map's invocations while it runs: what is left to hand out, in flight, and how each ended. */
-interface MapWork {
-  total: number;
-  /** Found cached when the map was looked up. */
-  cached: number;
-  pending: number[];
-  /** Chunks handed out and not yet reported. */
-  inFlight: number;
-  executed: number[];
-  /** Computed by another run while this one waited. */
-  reused: number;
-  failed: number[];
-  failures: Array<{ index: number; code: string; message: string; logs?: Digest }>;
-  keys?: Digest;
-}
+/** A running map's record is saved again at most this often, so a killed run's record shows the elements finished so far. */
+const MAP_PROGRESS_SAVE_MS = 1000;
 
 interface Slot {
   readonly node: CoreNode;
@@ -54,7 +40,7 @@ interface Slot {
   status?: StepStatus;
   key?: CacheKey;
   components?: KeyComponents;
-  miss?: { codes: ReasonCode[]; reason: string; lookAgain: boolean };
+  miss?: { codes: ReasonCode[]; reason: string; lookAgain: boolean; warning?: string };
   outputs?: Outputs;
   startedAt?: number;
   /** Nodes of this run with the same key, waiting for this node's execution. */
@@ -64,10 +50,19 @@ interface Slot {
   progress: Progress | undefined;
   /** A map's invocations, from its look-up on. */
   work?: MapWork;
-  /** A plan's map: how many invocations it has, are cached and would run. */
-  planned?: { total: number; cached: number; run: string };
+  /** A plan's map: how many invocations it has, are cached and would run, and why. */
+  planned?: PlannedElements;
   /** A map's progress in an earlier generation of this run (Temporal's continue-as-new). */
   carried?: MapProgress;
+  /** Attempts started (retries: see the node's retry policy). */
+  attempt: number;
+  /** Between attempts: when the next is due, how the last failed, its last checkpoint and its log so far. */
+  retryAt?: number;
+  lastError?: StepError;
+  resume?: unknown;
+  logs?: Digest;
+  /** When a running map's record was last saved. */
+  savedAt?: number;
 }
 
 export interface RunCoreOptions {
@@ -146,6 +141,8 @@ export class RunCore {
   private readonly mapping: Slot[] = [];
   /** The node executing (or queued to execute) each key in this run. */
   private readonly keyOwners = new Map<CacheKey, Slot>();
+  /** The earliest `wait` handed out and not yet over: a later retry needs no other. */
+  private wakeAt: number | undefined;
   private readonly concurrency: number;
   private readonly maxResolving: number;
   private readonly maxBatch: number;
@@ -173,7 +170,17 @@ export class RunCore {
     this.concurrency = Math.max(1, options.concurrency ?? 4);
     this.maxResolving = options.maxResolving ?? Number.POSITIVE_INFINITY;
     this.maxBatch = options.maxBatch ?? Number.POSITIVE_INFINITY;
-    this.slots = nodes.map((node, index) => ({ node, index, upstream: [], downstream: [], unmet: 0, phase: 'waiting', sharers: [], progress: undefined }));
+    this.slots = nodes.map((node, index) => ({
+      node,
+      index,
+      upstream: [],
+      downstream: [],
+      unmet: 0,
+      phase: 'waiting',
+      sharers: [],
+      progress: undefined,
+      attempt: 0,
+    }));
     for (const slot of this.slots) this.byId.set(slot.node.id, slot);
     for (const slot of this.slots) {
       for (const id of new Set(slot.node.upstream)) {
@@ -231,7 +238,10 @@ export class RunCore {
         this.onExecuted(event);
         break;
       case 'failed':
-        this.onFailed(event.id, event.error, event.attempts, event.logs);
+        this.onFailed(event);
+        break;
+      case 'tick':
+        this.onTick();
         break;
       case 'elements-done':
         this.onElementsDone(event.id, event.results, event.parallel);
@@ -284,9 +294,14 @@ export class RunCore {
   snapshot(): CoreSnapshot {
     const snapshot: CoreSnapshot = { statuses: {}, outputs: {}, keys: {} };
     for (const slot of this.slots) {
-      if (slot.work !== undefined && slot.phase === 'mapping') {
-        const { executed, failed, failures } = slot.work;
-        (snapshot.maps ??= {})[slot.node.id] = { executed: toRanges(executed), failed: toRanges(failed), failures };
+      if (slot.work !== undefined && slot.phase === 'mapping') (snapshot.maps ??= {})[slot.node.id] = slot.work.snapshot();
+      if (slot.phase === 'retrying') {
+        const { resume, logs } = slot;
+        (snapshot.retrying ??= {})[slot.node.id] = {
+          attempts: slot.attempt,
+          ...(resume === undefined ? {} : { resume }),
+          ...(logs === undefined ? {} : { logs }),
+        };
       }
       if (slot.phase !== 'settled' || slot.status === undefined) continue;
       snapshot.statuses[slot.node.id] = slot.status;
@@ -299,7 +314,7 @@ export class RunCore {
 
   progress(): StepProgress[] {
     return this.slots.map((slot) => {
-      const running = slot.phase === 'executing' || slot.phase === 'sharing' || slot.phase === 'mapping' || slot.phase === 'assembling';
+      const running = ['executing', 'retrying', 'sharing', 'mapping', 'assembling'].includes(slot.phase);
       const status: StepStatus = slot.status ?? (running ? 'running' : 'pending');
       const reason = slot.record?.reason ?? slot.miss?.reason ?? (slot.phase === 'resolving' ? 'looking up the cache' : '');
       return {
@@ -332,6 +347,7 @@ export class RunCore {
         planned.cacheKey = slot.key;
         planned.components = slot.components;
         if (slot.planned !== undefined) planned.elements = slot.planned;
+        if (slot.miss.warning !== undefined) planned.warning = slot.miss.warning;
       } else {
         const waitingFor = slot.upstream.filter((u) => u.status !== 'cached').map((u) => u.node.id);
         const own = this.options.ownChanges?.(slot.node.id);
@@ -375,15 +391,19 @@ export class RunCore {
         durationMs: 0,
         savedMs: resolution.savedMs,
         ...(resolution.warning === undefined ? {} : { warning: resolution.warning }),
-        ...(elements === undefined ? {} : { elements: this.counts(slot, { cachedAll: elements.total, keys: elements.keys }) }),
+        ...(elements === undefined ? {} : { elements: this.wholeHitCounts(slot, elements) }),
       });
       return;
     }
     const lookAgain = !resolution.codes.includes('forced') && !resolution.codes.includes('cache-disabled');
-    slot.miss = { codes: resolution.codes, reason: resolution.reason, lookAgain };
+    const warning = resolution.kind === 'map' ? resolution.warning : undefined;
+    slot.miss = { codes: resolution.codes, reason: resolution.reason, lookAgain, ...(warning === undefined ? {} : { warning }) };
     if (this.options.mode === 'plan') {
       slot.phase = 'would-run';
-      if (resolution.kind === 'map') slot.planned = resolution.elements;
+      if (resolution.kind === 'map') {
+        const { keys: _keys, ...planned } = resolution.elements;
+        slot.planned = planned;
+      }
       return;
     }
     if (this.cancelled) {
@@ -412,23 +432,10 @@ export class RunCore {
   private startMap(slot: Slot, elements: Extract<Resolution, { kind: 'map' }>['elements']): void {
     slot.phase = 'mapping';
     slot.startedAt = this.options.now();
-    // An earlier generation's work: what it executed is now cached but counts as executed; what failed is not retried in this run.
-    const executedBefore = slot.carried === undefined ? [] : fromRanges(slot.carried.executed);
-    const failedBefore = new Set(slot.carried === undefined ? [] : fromRanges(slot.carried.failed));
-    slot.work = {
-      total: elements.total,
-      cached: Math.max(0, elements.cached - executedBefore.length),
-      pending: fromRanges(elements.run).filter((i) => !failedBefore.has(i)),
-      inFlight: 0,
-      executed: executedBefore,
-      reused: 0,
-      failed: [...failedBefore],
-      failures: slot.carried?.failures ?? [],
-      ...(elements.keys === undefined ? {} : { keys: elements.keys }),
-    };
+    slot.work = new MapWork(elements, slot.carried);
     this.notify({ type: 'step-running', id: slot.node.id, reason: slot.miss?.reason ?? '' });
-    if (elements.keys !== undefined || this.options.recordRunning === true) this.saveRunning(slot, this.counts(slot, {}));
-    if (slot.work.pending.length > 0) this.mapping.push(slot);
+    if (elements.keys !== undefined || this.options.recordRunning === true) this.saveRunning(slot, this.counts(slot));
+    if (slot.work.hasPending) this.mapping.push(slot);
     else this.completeMap(slot);
   }
 
@@ -449,9 +456,11 @@ export class RunCore {
       outputs: {},
       startedAt: this.iso(slot.startedAt ?? this.options.now()),
       ...(elements === undefined ? {} : { elements }),
+      ...(slot.miss.warning === undefined ? {} : { warning: slot.miss.warning }),
       upstream: [...slot.node.upstream],
     };
-    this.unsaved.push(slot);
+    slot.savedAt = this.options.now();
+    if (!this.unsaved.includes(slot)) this.unsaved.push(slot);
     this.unsavedWork = true;
   }
 
@@ -460,46 +469,32 @@ export class RunCore {
     const work = slot?.work;
     if (slot?.phase !== 'mapping' || work === undefined) return;
     this.executing -= parallel;
-    work.inFlight--;
-    for (const result of results) {
-      if (result.status === 'executed') work.executed.push(result.index);
-      else if (result.status === 'cached') work.reused++;
-      else {
-        work.failed.push(result.index);
-        if (work.failures.length < FAILURES_KEPT) {
-          const error = result.error ?? { code: 'STEP_FAILED', message: 'failed' };
-          work.failures.push({ index: result.index, code: error.code, message: error.message, ...(result.logs === undefined ? {} : { logs: result.logs }) });
-        }
-      }
-    }
-    const done = work.cached + work.executed.length + work.reused + work.failed.length;
-    const failed = work.failed.length === 0 ? '' : `, ${work.failed.length.toLocaleString('en-US')} failed`;
-    const unit = (slot.node.map?.batchSize ?? 1) > 1 ? 'batches' : 'elements';
-    const progress: Progress = {
-      fraction: work.total === 0 ? 1 : done / work.total,
-      message: `${done.toLocaleString('en-US')}/${work.total.toLocaleString('en-US')} ${unit}${failed}`,
-    };
-    slot.progress = progress;
-    this.notify({ type: 'step-progress', id, progress });
+    const now = this.options.now();
+    const retryAt = work.report(results, slot.node.retry ?? NO_RETRIES, id, now, !this.cancelled);
+    if (retryAt !== undefined) this.wakeBy(retryAt);
+    slot.progress = work.progress((slot.node.map?.batchSize ?? 1) > 1 ? 'batches' : 'elements');
+    this.notify({ type: 'step-progress', id, progress: slot.progress });
+    // A killed run's record shows the elements finished so far.
+    if (now - (slot.savedAt ?? 0) >= MAP_PROGRESS_SAVE_MS && !work.done) this.saveRunning(slot, this.counts(slot));
     this.completeMap(slot);
   }
 
   /** Once every invocation has ended: too many failures fail the map; otherwise its collection is assembled. */
   private completeMap(slot: Slot): void {
     const work = slot.work;
-    if (work === undefined || work.pending.length > 0 || work.inFlight > 0) return;
+    if (work === undefined || !work.done) return;
     const upstream = this.upstreamOf(slot);
     if (this.cancelled) return this.failWithSharers(slot, { code: 'STEP_CANCELLED', message: 'run cancelled while the map ran' }, undefined);
     const ratio = slot.node.map?.minSuccessRatio ?? 1;
-    const succeeded = work.total - work.failed.length;
+    const succeeded = work.total - work.failedCount;
     if (work.total > 0 && succeeded / work.total < ratio) {
-      const first = work.failures
-        .slice(0, 3)
+      const first = work
+        .firstFailures(3)
         .map((f) => `element ${f.index}: ${f.code} ${f.message}`)
         .join('; ');
       // Less a hair, so 0.07 × 100 needs 7, not the 8 floating point would make it.
       const needed = Math.ceil(ratio * work.total - 1e-9);
-      const message = `${work.failed.length} of ${work.total} elements failed; minSuccessRatio ${ratio} needs ${needed} to succeed (${first})`;
+      const message = `${work.failedCount} of ${work.total} elements failed; minSuccessRatio ${ratio} needs ${needed} to succeed (${first})`;
       return this.failWithSharers(slot, { code: 'MAP_ELEMENTS_FAILED', message }, undefined);
     }
     if (slot.key === undefined || slot.components === undefined) return;
@@ -511,7 +506,7 @@ export class RunCore {
       id: slot.node.id,
       key: slot.key,
       components: slot.components,
-      leftOut: [...work.failed].sort((a, b) => a - b),
+      leftOut: work.leftOut(),
       durationMs: now - (slot.startedAt ?? now),
       upstream: upstream.outputs,
     });
@@ -534,7 +529,8 @@ export class RunCore {
       outputs,
       durationMs,
       startedAt: this.iso(slot.startedAt ?? now),
-      elements: this.counts(slot, { keys }),
+      elements: this.counts(slot, keys),
+      ...(slot.miss.warning === undefined ? {} : { warning: slot.miss.warning }),
     });
     this.settleSharers(slot, outputs, this.options.header.runId, durationMs);
   }
@@ -562,23 +558,16 @@ export class RunCore {
     }
   }
 
-  /** A map's element counts for its record: from its work, or all cached (`cachedAll`) for a whole hit. */
-  private counts(slot: Slot, from: { cachedAll?: number; keys?: Digest }): ElementCounts {
+  /** A running or finished map's element counts for its record (`keys`: the list its assembly stored). */
+  private counts(slot: Slot, keys?: Digest): ElementCounts {
+    return slot.work?.counts(slot.node.map?.batchSize ?? 1, keys) ?? this.wholeHitCounts(slot, { total: 0 });
+  }
+
+  /** A map that came from the cache whole: every element cached. */
+  private wholeHitCounts(slot: Slot, elements: { total: number; keys?: Digest }): ElementCounts {
     const batchSize = slot.node.map?.batchSize ?? 1;
-    const work = slot.work;
-    const keys = from.keys ?? work?.keys;
-    const base = { ...(batchSize > 1 ? { batchSize } : {}), ...(keys === undefined ? {} : { keys }) };
-    if (work === undefined) return { total: from.cachedAll ?? 0, executed: 0, cached: from.cachedAll ?? 0, failed: 0, ...base };
-    return {
-      total: work.total,
-      executed: work.executed.length,
-      cached: work.cached + work.reused,
-      failed: work.failed.length,
-      ...base,
-      ...(work.executed.length === 0 ? {} : { executedIndices: toRanges(work.executed) }),
-      ...(work.failures.length === 0 ? {} : { failures: [...work.failures].sort((a, b) => a.index - b.index) }),
-      ...(work.failed.length === 0 ? {} : { leftOut: toRanges(work.failed) }),
-    };
+    const { total, keys } = elements;
+    return { total, executed: 0, cached: total, failed: 0, ...(batchSize > 1 ? { batchSize } : {}), ...(keys === undefined ? {} : { keys }) };
   }
 
   private onBatchOver(batch: number, error: StepError | undefined): void {
@@ -614,7 +603,7 @@ export class RunCore {
         reason: slot.miss.reason,
         ...ran,
         startedAt: this.iso(slot.startedAt ?? now),
-        attempts: event.attempts,
+        attempts: slot.attempt,
         ...(event.logs === undefined ? {} : { logs: event.logs }),
       });
     } else {
@@ -632,11 +621,55 @@ export class RunCore {
     this.settleSharers(slot, event.outputs, event.computedBy, event.durationMs);
   }
 
-  private onFailed(id: string, error: StepError, attempts: number | undefined, logs?: Digest): void {
-    const slot = this.byId.get(id);
+  private onFailed(event: Extract<CoreEvent, { type: 'failed' }>): void {
+    const slot = this.byId.get(event.id);
     if ((slot?.phase !== 'executing' && slot?.phase !== 'assembling') || slot.key === undefined) return;
     this.executing--;
-    this.failWithSharers(slot, error, attempts, logs);
+    const delay =
+      slot.phase === 'executing' && !this.cancelled
+        ? retryDelay(slot.node.retry ?? NO_RETRIES, slot.attempt, { code: event.error.code, retryable: event.retryable }, slot.node.id)
+        : undefined;
+    if (delay === undefined) return this.failWithSharers(slot, event.error, slot.attempt, event.logs);
+    // The step's policy tries it again: its sharers go on waiting, the next attempt resumes from the last checkpoint.
+    const now = this.options.now();
+    slot.phase = 'retrying';
+    slot.retryAt = now + delay;
+    slot.lastError = event.error;
+    slot.resume = event.resume ?? slot.progress?.details ?? slot.resume;
+    if (event.logs !== undefined) slot.logs = event.logs;
+    slot.progress = { message: `attempt ${slot.attempt} failed (${event.error.code}); trying again` };
+    this.notify({ type: 'step-retrying', id: slot.node.id, attempt: slot.attempt, delayMs: delay, error: event.error });
+    this.wakeBy(slot.retryAt);
+  }
+
+  /** Asks the driver for a `tick` by `at`, unless one already comes sooner. */
+  private wakeBy(at: number): void {
+    if (this.wakeAt !== undefined && this.wakeAt <= at) return;
+    this.wakeAt = at;
+    this.out.push({ type: 'wait', delayMs: Math.max(0, at - this.options.now()) });
+  }
+
+  /** Retries that are due take their turn: a step queues for a slot again, an element goes back to its map's hand-out. */
+  private onTick(): void {
+    const now = this.options.now();
+    this.wakeAt = undefined;
+    let next: number | undefined;
+    for (const slot of this.slots) {
+      if (slot.phase === 'retrying' && slot.retryAt !== undefined) {
+        if (slot.retryAt > now) next = Math.min(next ?? Infinity, slot.retryAt);
+        else {
+          slot.phase = 'queued';
+          delete slot.retryAt;
+          this.queue.unshift(slot);
+        }
+      }
+      if (slot.phase === 'mapping' && slot.work !== undefined) {
+        if (slot.work.due(now) && !this.mapping.includes(slot)) this.mapping.push(slot);
+        const at = slot.work.nextRetryAt();
+        if (at !== undefined) next = Math.min(next ?? Infinity, at);
+      }
+    }
+    if (next !== undefined) this.wakeBy(next);
   }
 
   /** The step fails, and so do the nodes of this run waiting to share its execution. */
@@ -659,7 +692,7 @@ export class RunCore {
         error,
         ...(attempts !== undefined && attempts > 0 && failed === slot ? { attempts } : {}),
         ...(logs !== undefined && failed === slot ? { logs } : {}),
-        ...(failed === slot && slot.work !== undefined ? { elements: this.counts(slot, {}) } : {}),
+        ...(failed === slot && slot.work !== undefined ? { elements: this.counts(slot) } : {}),
       });
     }
   }
@@ -669,14 +702,19 @@ export class RunCore {
     if (this.cancelled) return;
     this.cancelled = true;
     for (const slot of this.slots) {
-      if (slot.phase === 'waiting' || slot.phase === 'queued') this.skip(slot, 'cancelled', 'run cancelled');
+      // A step between attempts ends with its last failure; one queued for a retry had attempts too.
+      if ((slot.phase === 'retrying' || slot.phase === 'queued') && slot.lastError !== undefined)
+        this.failWithSharers(slot, slot.lastError, slot.attempt, slot.logs);
+      else if (slot.phase === 'waiting' || slot.phase === 'queued') this.skip(slot, 'cancelled', 'run cancelled');
     }
     this.queue.length = 0;
     // A map stops handing out invocations; it fails once those in flight are reported.
-    for (const slot of this.mapping.splice(0)) {
-      if (slot.work !== undefined) slot.work.pending.length = 0;
+    for (const slot of this.slots) {
+      if (slot.phase !== 'mapping' || slot.work === undefined) continue;
+      slot.work.stop();
       this.completeMap(slot);
     }
+    this.mapping.length = 0;
   }
 
   // ---- settling ----
@@ -744,6 +782,14 @@ export class RunCore {
       const slot = this.byId.get(id);
       if (slot !== undefined && slot.phase !== 'settled') slot.carried = progress;
     }
+    // A step between attempts is looked up again, then tried with the attempt after those it made.
+    for (const [id, { attempts, resume, logs }] of Object.entries(snapshot.retrying ?? {})) {
+      const slot = this.byId.get(id);
+      if (slot === undefined || slot.phase === 'settled') continue;
+      slot.attempt = attempts;
+      if (resume !== undefined) slot.resume = resume;
+      if (logs !== undefined) slot.logs = logs;
+    }
   }
 
   // ---- handing out work ----
@@ -785,18 +831,25 @@ export class RunCore {
 
   private execute(slot: Slot): void {
     if (slot.key === undefined || slot.miss === undefined || slot.components === undefined) return;
+    const retry = slot.attempt > 0;
     slot.phase = 'executing';
-    slot.startedAt = this.options.now();
+    slot.startedAt ??= this.options.now();
+    slot.attempt++;
+    slot.progress = undefined;
     this.executing++;
     const upstream = this.upstreamOf(slot);
-    this.notify({ type: 'step-running', id: slot.node.id, reason: slot.miss.reason });
-    if (this.options.recordRunning === true) this.saveRunning(slot, undefined);
+    if (!retry) this.notify({ type: 'step-running', id: slot.node.id, reason: slot.miss.reason });
+    if (this.options.recordRunning === true && !retry) this.saveRunning(slot, undefined);
+    const { resume, logs } = slot;
     this.out.push({
       type: 'execute',
       id: slot.node.id,
       key: slot.key,
       components: slot.components,
       lookAgain: slot.miss.lookAgain,
+      attempt: slot.attempt,
+      ...(resume === undefined ? {} : { resume }),
+      ...(logs === undefined ? {} : { logs }),
       upstream: upstream.outputs,
       upstreamKeys: upstream.keys,
     });
@@ -805,23 +858,24 @@ export class RunCore {
   /** Hands out the map's next chunk of invocations; a map with none left leaves the hand-out list. */
   private executeElements(slot: Slot): void {
     const work = slot.work;
-    if (work === undefined || slot.key === undefined || slot.miss === undefined) {
-      this.mapping.shift();
+    if (work === undefined || slot.key === undefined || slot.components === undefined || slot.miss === undefined || !work.hasPending) {
+      this.mapping.splice(this.mapping.indexOf(slot), 1);
       return;
     }
     const chunk = this.options.elementChunk?.(slot.node.id) ?? { size: 1, parallel: 1 };
     const parallel = Math.max(1, Math.min(chunk.parallel, chunk.size, this.concurrency - this.executing));
-    const indices = work.pending.splice(0, Math.max(1, chunk.size));
-    if (work.pending.length === 0) this.mapping.splice(this.mapping.indexOf(slot), 1);
-    work.inFlight++;
+    const { indices, attempts } = work.take(chunk.size);
+    if (!work.hasPending) this.mapping.splice(this.mapping.indexOf(slot), 1);
     this.executing += parallel;
     const upstream = this.upstreamOf(slot);
     this.out.push({
       type: 'execute-elements',
       id: slot.node.id,
       key: slot.key,
+      components: slot.components,
       lookAgain: slot.miss.lookAgain,
       indices,
+      ...(attempts.some((a) => a > 1) ? { attempts } : {}),
       parallel,
       upstream: upstream.outputs,
       upstreamKeys: upstream.keys,

@@ -2,8 +2,9 @@
 // types too, so nothing here may need Node at run time (record types are imported as types).
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
-import type { OutputRecord, ReasonCode, RunRecord, StepRunRecord, StepStatus } from '../../cache/records.js';
+import type { ElementReason, OutputRecord, ReasonCode, RunRecord, StepRunRecord, StepStatus } from '../../cache/records.js';
 import type { Progress } from '../define-step.js';
+import type { RetryPolicy } from './retry-policy.js';
 
 /** A step's stored outputs, by output name. */
 export type Outputs = Record<string, OutputRecord>;
@@ -16,6 +17,8 @@ export interface CoreNode {
   readonly upstream: readonly string[];
   /** Set for a map node: its invocations are handed out one chunk at a time and must succeed in this share. */
   readonly map?: { readonly minSuccessRatio: number; readonly batchSize: number };
+  /** How often the step (each element of a map) is tried. Default: once. */
+  readonly retry?: RetryPolicy;
 }
 
 /** How one invocation of a map ended: executed here, reused (another run computed it meanwhile), or failed. */
@@ -23,6 +26,8 @@ export interface ElementResult {
   index: number;
   status: 'executed' | 'cached' | 'failed';
   error?: StepError;
+  /** A failure another attempt could help with (the core decides whether one is made). */
+  retryable?: boolean;
   /** A failed element's captured log. */
   logs?: Digest;
 }
@@ -54,8 +59,12 @@ export type Resolution =
       codes: ReasonCode[];
       reason: string;
       rejected: boolean;
-      /** `keys`: the blob listing every invocation's key (a run writes it at once, so `cache gc` spares them while it runs). */
-      elements: { total: number; cached: number; run: string; keys?: Digest };
+      /** Results of other code kept for some invocations (onCodeChange: 'warn'), counted. */
+      warning?: string;
+      elements: PlannedElements & {
+        /** The blob listing every invocation's key (a run writes it at once, so `cache gc` spares them while it runs). */
+        keys?: Digest;
+      };
     }
   | { kind: 'miss'; id: string; key: CacheKey; components: KeyComponents; codes: ReasonCode[]; reason: string; rejected: boolean }
   /** The key could not be made (e.g. the step's outside state is unreadable): the step fails. */
@@ -71,9 +80,14 @@ export type CoreEvent =
   | { type: 'waiting'; id: string; holder: string }
   | { type: 'progress'; id: string; progress: Progress }
   /** The key was executed, by this run or (`computedBy` another run) by someone it waited for. */
-  | { type: 'executed'; id: string; outputs: Outputs; durationMs: number; computedBy: string; attempts: number; logs?: Digest }
-  /** `logs`: the blob of the failed execution's log lines, when one ran. */
-  | { type: 'failed'; id: string; error: StepError; attempts?: number; logs?: Digest }
+  | { type: 'executed'; id: string; outputs: Outputs; durationMs: number; computedBy: string; logs?: Digest }
+  /**
+   * An attempt failed (or a map's assembly did). `retryable`: another attempt could help (the core's retry
+   * policy decides); `logs`: the blob of the attempt's log lines, when one ran; `resume`: its last checkpoint.
+   */
+  | { type: 'failed'; id: string; error: StepError; retryable?: boolean; logs?: Digest; resume?: unknown }
+  /** A `wait` the core asked for is over: retries that are due start. */
+  | { type: 'tick' }
   /** A chunk of a map's invocations is over (each executed, reused or failed). */
   | { type: 'elements-done'; id: string; results: ElementResult[]; parallel: number }
   /** A map's collection is stored (`keys`: the blob listing its invocations' keys). */
@@ -92,6 +106,8 @@ export type RunEvent =
   | { type: 'run-started'; runId: string; pipeline: string; steps: string[] }
   | { type: 'step-running'; id: string; reason: string }
   | { type: 'step-waiting'; id: string; holder: string }
+  /** Attempt `attempt` failed with `error`; the next starts in `delayMs`. */
+  | { type: 'step-retrying'; id: string; attempt: number; delayMs: number; error: StepError }
   | { type: 'step-progress'; id: string; progress: Progress }
   | { type: 'step-finished'; step: StepRunRecord }
   | { type: 'run-finished'; run: RunRecord };
@@ -100,13 +116,19 @@ export type RunEvent =
 export type CoreCommand =
   /** Resolve these nodes' keys and look them up, in this order: a node's upstream in the batch comes first. */
   | { type: 'resolve'; batch: number; ids: string[] }
-  /** Execute the key once (lock → look up again when `lookAgain` → run → store → release), then report. */
+  /**
+   * Execute the key once (lock → look up again when `lookAgain` → run → store → release), then report.
+   * `attempt` counts from 1; a retry carries the last attempt's checkpoint (`resume`) and log (`logs`).
+   */
   | {
       type: 'execute';
       id: string;
       key: CacheKey;
       components: KeyComponents;
       lookAgain: boolean;
+      attempt: number;
+      resume?: unknown;
+      logs?: Digest;
       upstream: Record<string, Outputs>;
       upstreamKeys: Record<string, CacheKey>;
     }
@@ -115,8 +137,11 @@ export type CoreCommand =
       type: 'execute-elements';
       id: string;
       key: CacheKey;
+      components: KeyComponents;
       lookAgain: boolean;
       indices: number[];
+      /** Each one's attempt number, in the same order; absent when all are first attempts. */
+      attempts?: number[];
       /** How many of them may execute at once: the concurrency slots this chunk holds until it is reported. */
       parallel: number;
       upstream: Record<string, Outputs>;
@@ -136,7 +161,12 @@ export type CoreCommand =
   | { type: 'save'; steps: StepRunRecord[] }
   /** Every step is settled: write the final record from the header, the pipeline's `nodes` in order, those not yet saved in `steps`. */
   | { type: 'finish'; header: RunHeader; nodes: Array<{ id: string; step: string; upstream: string[] }>; steps: StepRunRecord[] }
-  | { type: 'notify'; event: RunEvent };
+  | { type: 'notify'; event: RunEvent }
+  /** Feed `tick` after this long: a retry is waiting for its turn. */
+  | { type: 'wait'; delayMs: number };
+
+/** One kind of command, as it travels to whoever carries it out (a Temporal activity's input carries it whole). */
+export type CommandOf<T extends CoreCommand['type']> = Extract<CoreCommand, { type: T }>;
 
 /** What a continued run (Temporal's continue-as-new) carries over: settled statuses and what later steps still read. */
 export interface CoreSnapshot {
@@ -145,12 +175,16 @@ export interface CoreSnapshot {
   keys: Record<string, CacheKey>;
   /** Maps still running: what this run executed and what failed (index ranges), so the next generation neither retries nor miscounts them. */
   maps?: Record<string, MapProgress>;
+  /** Steps between attempts: how many were made, and what the next one resumes from. */
+  retrying?: Record<string, { attempts: number; resume?: unknown; logs?: Digest }>;
 }
 
 export interface MapProgress {
   executed: string;
   failed: string;
-  failures: Array<{ index: number; code: string; message: string; logs?: Digest }>;
+  failures: Array<{ index: number; code: string; message: string; logs?: Digest; attempts?: number }>;
+  /** Attempts made so far → the elements (ranges) that made that many: retries go on counting from there. */
+  attempts?: Record<string, string>;
 }
 
 /** A step's state right now, for live views. */
@@ -177,8 +211,17 @@ export interface PlannedStep {
   savedMs?: number;
   /** For cached steps: something to warn about (the result was computed by other code, onCodeChange: 'warn'). */
   warning?: string;
-  /** For a map that runs: its invocations, how many are cached and which run (index ranges). */
-  elements?: { total: number; cached: number; run: string };
+  /** For a map that runs: its invocations, how many are cached and which run (index ranges), and why. */
+  elements?: PlannedElements;
+}
+
+/** A map's invocations as its look-up found them: how many are cached, which run (index ranges) and why, which were kept with a warning. */
+export interface PlannedElements {
+  total: number;
+  cached: number;
+  run: string;
+  reasons?: ElementReason[];
+  kept?: ElementReason;
 }
 
 export interface Plan {

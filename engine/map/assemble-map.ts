@@ -6,14 +6,14 @@ import { readManifest, type DirManifest } from '../../cache/manifest.js';
 import type { ActionEntry, OutputRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import type { Outputs } from '../core/run-protocol.js';
-import { codeChange } from '../decide.js';
+import { decide } from '../decide.js';
 import { putEntry } from '../execute-once.js';
 import { mapBounded } from '../map-bounded.js';
+import { checkedKeyOf, keyOf } from '../node-key.js';
 import type { Ports } from '../ports.js';
 import type { ResolvedNode } from '../validate.js';
 import { readUnits } from './collection.js';
 import { collectionFileName } from './map-ports.js';
-import { plannedMapKeys } from './resolve-map.js';
 
 const READS_AT_ONCE = 32;
 
@@ -60,19 +60,23 @@ async function directoryOf(store: Store, entries: DirManifest['entries']): Promi
 export async function assembleMap(request: AssembleRequest): Promise<{ outputs: Outputs; keys: Digest }> {
   const { node, store } = request;
   const upstream = (id: string): Outputs | undefined => request.upstream[id];
-  const keys = await plannedMapKeys(node, upstream, request.env, request.key);
+  checkedKeyOf(node, upstream, request.env, request);
   const units = await readUnits(store, node, upstream);
-  const unitKeys = await mapBounded(units, READS_AT_ONCE, async (unit) => (await keys.unitKey(unit)).key);
+  const unitKeys = await mapBounded(units, READS_AT_ONCE, async (unit) => (await keyOf(node, upstream, request.env, unit)).key);
   const left = new Set(request.leftOut);
   const kept = units.filter((unit) => !left.has(unit.index));
+  // Each element's result by the one rule, judged as of the map's look-up that chose it; its bytes are read (and verified) below.
+  const lookedUpAt = Date.now() - request.durationMs;
+  let otherCode = false;
   const entries = await mapBounded(kept, READS_AT_ONCE, async (unit) => {
-    const entry = await store.getAction(unitKeys[unit.index] as CacheKey);
-    if (entry === undefined || entry === 'unreadable') {
-      throw new FlywheelError('MAP_ELEMENT_MISSING', `map ${node.id}: the result of element ${unit.index} is no longer in the store`, {
+    const decision = await decide(node, unitKeys[unit.index] as CacheKey, { store, forced: undefined, repair: false, verifyBlobs: false, now: lookedUpAt });
+    if (!decision.hit) {
+      throw new FlywheelError('MAP_ELEMENT_MISSING', `map ${node.id}: the result of element ${unit.index} is no longer usable (${decision.why.reason})`, {
         fix: 'run again (was `cache gc` running at the same time?)',
       });
     }
-    return entry;
+    if (decision.otherCode !== undefined) otherCode = true;
+    return decision.entry;
   });
   const batched = (node.map?.batchSize ?? 1) > 1;
   const outputs: Outputs = {};
@@ -111,7 +115,6 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
   // The whole entry is as old as its oldest element (maxAge), and only made of this code's results: an
   // element kept from other code (onCodeChange: 'warn') must still be found, and re-run, one by one.
   const oldest = entries.reduce((min, entry) => (entry.createdAt < min ? entry.createdAt : min), new Date().toISOString());
-  const otherCode = entries.some((entry) => codeChange(node, entry) !== undefined);
   if (left.size === 0 && !otherCode) {
     await putEntry(store, {
       format: 'flywheel.action/v1',

@@ -1,130 +1,154 @@
-import type { KeyComponents } from '../../cache/cache-key.js';
 import { canonicalJson } from '../../cache/canonical.js';
-import { FlywheelError } from '../../cache/errors.js';
 import type { CacheKey } from '../../cache/digest.js';
+import type { ElementCounts, ElementReason, ReasonCode } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
-import type { Outputs, Resolution } from '../core/run-protocol.js';
-import { decide, hitResolution, indexLastRun, type LastRun } from '../decide.js';
-import { externalState } from '../external-state.js';
-import { mapBounded } from '../map-bounded.js';
-import { nodeKey } from '../node-key.js';
-import type { ResolvedNode } from '../validate.js';
-import { mapOf, readUnits, type MapUnit } from './collection.js';
 import { describeRanges, fromRanges, toRanges } from '../core/index-ranges.js';
-import type { ElementCounts } from '../../cache/records.js';
+import type { Explanation } from '../core/explain.js';
+import type { Outputs, Resolution } from '../core/run-protocol.js';
+import { decide, hitResolution, keptWarning, type CacheDecision } from '../decide.js';
+import { mapBounded } from '../map-bounded.js';
+import { keyOf } from '../node-key.js';
+import type { ResolvedNode } from '../validate.js';
+import { readUnits } from './collection.js';
 
 /** Element look-ups in flight at once: enough to hide a remote store's latency, few enough for its connection pool. */
 const LOOKUPS_AT_ONCE = 32;
-
-/** A map's key and a way to make each invocation's key. */
-export interface MapKeys {
-  key: CacheKey;
-  components: KeyComponents;
-  unitKey(unit: MapUnit): Promise<{ key: CacheKey; components: KeyComponents }>;
-}
-
-/**
- * The whole map's key, and each invocation's: the key a plain use of the step with that element would
- * have, so a step's `external` hook sees the element's digest as its input's (read once per invocation).
- */
-export async function mapKeys(node: ResolvedNode, upstream: (id: string) => Outputs | undefined, env: NodeJS.ProcessEnv): Promise<MapKeys> {
-  const over = mapOf(node).over;
-  return {
-    ...nodeKey(node, upstream, env, await externalState(node, upstream)),
-    unitKey: async (unit) => nodeKey(node, upstream, env, await externalState(node, upstream, { [over]: unit.digest }), unit),
-  };
-}
-
-/** The map's keys, checked against the key the run resolved: a process computing another runs other code. */
-export async function plannedMapKeys(
-  node: ResolvedNode,
-  upstream: (id: string) => Outputs | undefined,
-  env: NodeJS.ProcessEnv,
-  planned: CacheKey,
-): Promise<MapKeys> {
-  const keys = await mapKeys(node, upstream, env);
-  if (keys.key !== planned) {
-    throw new FlywheelError('KEY_MISMATCH', `this process computes key ${keys.key.slice(0, 12)} for map ${node.id}, the run planned ${planned.slice(0, 12)}`, {
-      fix: 'deploy the same pipeline code and declared env values to every worker',
-    });
-  }
-  return keys;
-}
 
 export interface MapLookupOptions {
   store: Store;
   env: NodeJS.ProcessEnv;
   forced: 'all' | 'step' | undefined;
   repair: boolean;
-  lastRun: () => Promise<LastRun>;
+  /** Why the whole map's result is not stored (relative to the last run), and the map's record in that run. */
+  explainAbsent: () => Promise<Explanation>;
+  previous: () => Promise<ElementCounts | undefined>;
 }
+
+/** Phrases for a reason shared by many invocations, and the words for them (elements, or batches). */
+interface Wording {
+  one: string;
+  many: string;
+}
+
+const amount = (n: number, w: Wording): string => `${n.toLocaleString('en-US')} ${n === 1 ? w.one : w.many}`;
+
+/**
+ * Why an element that missed must run. The decision's own reason when it has one (code changed, expired,
+ * a broken blob); a result simply not stored is told apart with the last run's record: it failed there,
+ * it is new (past the last run's count), or what it receives changed.
+ */
+function elementWhy(
+  decision: Extract<CacheDecision, { hit: false }>,
+  index: number,
+  failedBefore: ReadonlySet<number>,
+  previousTotal: number | undefined,
+): Explanation {
+  const { why } = decision;
+  if (decision.rejected || why.codes.some((c) => c !== 'entry-missing')) return why;
+  if (failedBefore.has(index)) return { codes: ['previous-failed'], reason: 'failed last time' };
+  if (previousTotal === undefined) return { codes: ['first-run'], reason: 'first run' };
+  return index >= previousTotal ? { codes: ['upstream-changed'], reason: 'added' } : { codes: ['upstream-changed'], reason: 'changed' };
+}
+
+/** Groups indices by reason, in order of first appearance. */
+function groupByReason(entries: ReadonlyArray<{ index: number; why: Explanation }>): ElementReason[] {
+  const groups = new Map<string, { codes: ReasonCode[]; reason: string; indices: number[] }>();
+  for (const { index, why } of entries) {
+    let group = groups.get(why.reason);
+    if (group === undefined) groups.set(why.reason, (group = { codes: why.codes, reason: why.reason, indices: [] }));
+    group.indices.push(index);
+  }
+  return [...groups.values()].map((g) => ({ codes: g.codes, reason: g.reason, count: g.indices.length, indices: toRanges(g.indices) }));
+}
+
+/** Codes the map's own reason states for every element. */
+const OWN_REASON = new Set<ReasonCode>(['forced', 'cache-disabled', 'first-run']);
+
+/** Reasons that say all there is to say about which elements: short words after the ranges (`elements 3, 7 changed`). */
+const SHORT = new Set(['changed', 'added', 'failed last time']);
 
 /**
  * Says what a map will do, for `plan` and the record: `map over 10,000 elements: 9,999 cached, 1 to run
- * (element 4,812 changed)`. Invocations past the last run's count are new; the others changed.
+ * (element 4,812 changed)`, or with a reason of the elements' own: `(19 of 20 elements: code changed since
+ * this result (version 1 unchanged): steps/x.ts; element 7 failed last time)`.
  */
-export function describeMapWork(total: number, toRun: readonly number[], previous: ElementCounts | undefined, batchSize: number): string {
-  const previousTotal = previous?.total;
-  // Those that failed last time are retried, not changed.
-  const failedBefore = new Set(previous?.leftOut === undefined ? [] : fromRanges(previous.leftOut));
-  const [one, many] = batchSize > 1 ? ['batch', 'batches'] : ['element', 'elements'];
-  const amount = (n: number): string => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
-  const head = `map over ${amount(total)}: ${(total - toRun.length).toLocaleString('en-US')} cached, ${toRun.length.toLocaleString('en-US')} to run`;
-  if (toRun.length === 0) return previousTotal !== undefined && previousTotal > total ? `${head} (${amount(previousTotal - total)} removed)` : head;
-  if (previousTotal === undefined || toRun.length === total) return head;
-  const named = (list: readonly number[]): string => `${list.length === 1 ? one : many} ${describeRanges(toRanges(list), 3)}`;
-  const retried = toRun.filter((i) => failedBefore.has(i));
-  const changed = toRun.filter((i) => i < previousTotal && !failedBefore.has(i));
-  const added = toRun.filter((i) => i >= previousTotal && !failedBefore.has(i));
-  const parts = [
-    ...(retried.length > 0 ? [`${named(retried)} failed last time`] : []),
-    ...(changed.length > 0 ? [`${named(changed)} changed`] : []),
-    ...(added.length > 0 ? [`${named(added)} added`] : []),
-  ];
-  return `${head} (${parts.join('; ')})`;
+export function describeMapWork(total: number, toRun: number, reasons: readonly ElementReason[], previousTotal: number | undefined, batchSize: number): string {
+  const words = batchSize > 1 ? { one: 'batch', many: 'batches' } : { one: 'element', many: 'elements' };
+  const head = `map over ${amount(total, words)}: ${(total - toRun).toLocaleString('en-US')} cached, ${toRun.toLocaleString('en-US')} to run`;
+  if (toRun === 0) return previousTotal !== undefined && previousTotal > total ? `${head} (${amount(previousTotal - total, words)} removed)` : head;
+  const parts = reasons.flatMap((r) => {
+    // A change to every element: the map's own reason (its input changed) says it.
+    if (SHORT.has(r.reason))
+      return r.count === total && r.reason === 'changed' ? [] : [`${amountWord(r.count, words)} ${describeRanges(r.indices, 3)} ${r.reason}`];
+    const share = r.count === total && total > 1 ? `all ${amount(total, words)}` : `${r.count.toLocaleString('en-US')} of ${amount(total, words)}`;
+    return [`${share}: ${r.reason}`];
+  });
+  return parts.length === 0 ? head : `${head} (${parts.join('; ')})`;
 }
+
+const amountWord = (n: number, w: Wording): string => (n === 1 ? w.one : w.many);
 
 /**
  * Looks a map up: first its whole collection (one entry: a fully cached map costs one look-up), else
- * each invocation's own entry, in bulk, so only the elements that changed, were added or failed last
- * time run. A plan and a run resolve a map this same way, on either executor.
+ * each invocation's own entry, in bulk, each by the same rule as a step, so only the elements that
+ * changed, were added, failed last time or were made by other code run, and the map says which and why.
+ * A plan and a run resolve a map this same way, on either executor.
  */
 export async function resolveMap(node: ResolvedNode, upstream: (id: string) => Outputs | undefined, options: MapLookupOptions): Promise<Resolution> {
   const { store, forced, repair } = options;
-  const keys = await mapKeys(node, upstream, options.env);
-  const { key, components } = keys;
-  const whole = await decide(node, key, components, { store, forced, repair, lastRun: options.lastRun });
+  const { key, components } = await keyOf(node, upstream, options.env);
+  const whole = await decide(node, key, { store, forced, repair, explainAbsent: options.explainAbsent });
   if (whole.hit) return hitResolution(node.id, key, components, whole);
   const units = await readUnits(store, node, upstream);
-  // Invocations are not explained one by one: the map's own reason and the count say it.
-  const unexplained = (): Promise<LastRun> => Promise.resolve(indexLastRun(undefined));
   const unitKeys: CacheKey[] = [];
-  const hits = await mapBounded(units, LOOKUPS_AT_ONCE, async (unit) => {
-    const own = await keys.unitKey(unit);
+  const decisions = await mapBounded(units, LOOKUPS_AT_ONCE, async (unit) => {
+    const own = await keyOf(node, upstream, options.env, unit);
     unitKeys[unit.index] = own.key;
-    return (await decide(node, own.key, own.components, { store, forced, repair, lastRun: unexplained })).hit;
+    return decide(node, own.key, { store, forced, repair });
   });
   // A run (not a plan) stores the list of keys now: its record names it from the start, so `cache gc` spares them.
   const keyList = repair ? (await store.putBytes(Buffer.from(canonicalJson(unitKeys)))).digest : undefined;
-  const toRun = units.filter((_, i) => hits[i] !== true).map((u) => u.index);
-  const previous = (await options.lastRun()).steps.get(node.id);
-  const work = describeMapWork(units.length, toRun, previous?.elements, node.map?.batchSize ?? 1);
-  // Unchanged since a run that stored the collection without its failed elements: no whole entry was ever written.
-  const why =
-    previous?.elements?.leftOut !== undefined && whole.why.codes.length === 1 && whole.why.codes[0] === 'entry-missing'
-      ? {
-          codes: ['previous-failed' as const],
-          reason: `the last run stored the collection without ${previous.elements.failed} failed element${previous.elements.failed === 1 ? '' : 's'}`,
-        }
-      : whole.why;
+  const previous = await options.previous();
+  const failedBefore = new Set(previous?.leftOut === undefined ? [] : fromRanges(previous.leftOut));
+  const misses: Array<{ index: number; why: Explanation }> = [];
+  const kept: Array<{ index: number; why: Explanation }> = [];
+  decisions.forEach((decision, index) => {
+    if (!decision.hit) misses.push({ index, why: elementWhy(decision, index, failedBefore, previous?.total) });
+    else if (decision.otherCode !== undefined) kept.push({ index, why: { codes: ['code-changed'], reason: decision.otherCode } });
+  });
+  // Forced, uncached and first runs: the map's own reason says it for every element.
+  const reasons = groupByReason(misses).filter((r) => !r.codes.some((c) => OWN_REASON.has(c)));
+  const keptGroups = groupByReason(kept);
+  const batchSize = node.map?.batchSize ?? 1;
+  const work = describeMapWork(units.length, misses.length, reasons, previous?.total, batchSize);
+  // The whole map's reason, unless it only says the collection is not stored: its elements say more.
+  const own = whole.why.codes.every((c) => c === 'entry-missing') && reasons.length > 0 ? undefined : whole.why;
+  const codes = [...new Set([...(own?.codes ?? []), ...reasons.flatMap((r) => r.codes)])];
+  const elementKept = keptGroups.length === 0 ? undefined : mergeKept(keptGroups);
   return {
     kind: 'map',
     id: node.id,
     key,
     components,
-    codes: why.codes,
-    reason: `${why.reason}; ${work}`,
+    codes: codes.length === 0 ? whole.why.codes : codes,
+    reason: own === undefined ? work : `${own.reason}; ${work}`,
     rejected: whole.rejected,
-    elements: { total: units.length, cached: units.length - toRun.length, run: toRanges(toRun), ...(keyList === undefined ? {} : { keys: keyList }) },
+    ...(elementKept === undefined ? {} : { warning: keptWarning(elementKept.reason, { kept: elementKept.count, total: units.length }) }),
+    elements: {
+      total: units.length,
+      cached: units.length - misses.length,
+      run: toRanges(misses.map((m) => m.index)),
+      ...(reasons.length === 0 ? {} : { reasons }),
+      ...(elementKept === undefined ? {} : { kept: elementKept }),
+      ...(keyList === undefined ? {} : { keys: keyList }),
+    },
   };
+}
+
+/** Kept results of other code, as one group (their files may differ element by element: the first reason names them). */
+function mergeKept(groups: readonly ElementReason[]): ElementReason {
+  const first = groups[0] as ElementReason;
+  if (groups.length === 1) return first;
+  const indices = groups.flatMap((g) => fromRanges(g.indices));
+  return { codes: ['code-changed'], reason: first.reason, count: indices.length, indices: toRanges(indices) };
 }

@@ -71,8 +71,8 @@ function drive(run: RunCore, answer: (id: string) => Resolution, failing: Readon
       }
       feed({ type: 'resolve-done', batch: command.batch });
     } else if (command.type === 'execute') {
-      if (failing.has(command.id)) feed({ type: 'failed', id: command.id, error: { code: 'STEP_FAILED', message: `${command.id} broke` }, attempts: 1 });
-      else feed({ type: 'executed', id: command.id, outputs: outputsOf(command.id), durationMs: 40, computedBy: 'run-1', attempts: 1 });
+      if (failing.has(command.id)) feed({ type: 'failed', id: command.id, error: { code: 'STEP_FAILED', message: `${command.id} broke` } });
+      else feed({ type: 'executed', id: command.id, outputs: outputsOf(command.id), durationMs: 40, computedBy: 'run-1' });
     } else if (command.type === 'save') {
       feed({ type: 'saved', ok: true });
     }
@@ -148,7 +148,7 @@ describe('the run core', () => {
     expect(started.filter((c) => c.type === 'resolve')).toHaveLength(1);
     const afterResolve = ['a', 'b', 'c'].flatMap((id) => run.handle({ type: 'resolved', resolution: miss(id) }));
     expect(afterResolve.filter((c) => c.type === 'execute').map((c) => (c as { id: string }).id)).toEqual(['a', 'b']);
-    const next = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 1, computedBy: 'run-1', attempts: 1 });
+    const next = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 1, computedBy: 'run-1' });
     expect(next.filter((c) => c.type === 'execute').map((c) => (c as { id: string }).id)).toEqual(['c']);
   });
 
@@ -157,7 +157,7 @@ describe('the run core', () => {
     run.start();
     run.handle({ type: 'resolved', resolution: miss('a') });
     run.handle({ type: 'resolve-done', batch: 0 });
-    const done = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 900, computedBy: 'run-other', attempts: 0 });
+    const done = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 900, computedBy: 'run-other' });
     const finish = done.find((c) => c.type === 'finish');
     expect(finish?.type === 'finish' && finish.steps[0]).toMatchObject({
       status: 'cached',
@@ -190,7 +190,7 @@ describe('the run core', () => {
     run.handle({ type: 'resolved', resolution: miss('a') });
     run.handle({ type: 'resolved', resolution: miss('b') }); // queued behind a: one slot
     run.handle({ type: 'resolve-done', batch: 0 });
-    run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 1, computedBy: 'run-1', attempts: 1 });
+    run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 1, computedBy: 'run-1' });
     run.handle({ type: 'saved', ok: true });
     run.handle({ type: 'resolved', resolution: miss('twin-1', keyOf('twin')) });
     run.handle({ type: 'resolved', resolution: miss('twin-2', keyOf('twin')) }); // shares twin-1's queued execution
@@ -222,7 +222,7 @@ describe('the run core', () => {
     run.start();
     const first = run.handle({ type: 'resolved', resolution: miss('a') });
     run.handle({ type: 'resolve-done', batch: 0 });
-    const executed = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 1, computedBy: 'run-1', attempts: 1 });
+    const executed = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 1, computedBy: 'run-1' });
     expect(first.some((c) => c.type === 'save')).toBe(false);
     const save = executed.find((c) => c.type === 'save');
     expect(save?.type === 'save' && save.steps.map((s) => s.id)).toEqual(['a']);
@@ -230,7 +230,7 @@ describe('the run core', () => {
     run.handle({ type: 'saved', ok: false });
     run.handle({ type: 'resolved', resolution: miss('b') });
     run.handle({ type: 'resolve-done', batch: 1 });
-    const end = run.handle({ type: 'executed', id: 'b', outputs: outputsOf('b'), durationMs: 1, computedBy: 'run-1', attempts: 1 });
+    const end = run.handle({ type: 'executed', id: 'b', outputs: outputsOf('b'), durationMs: 1, computedBy: 'run-1' });
     const finish = end.find((c) => c.type === 'finish');
     expect(finish?.type === 'finish' && finish.steps.map((s) => s.id)).toEqual(['a', 'b']);
   });
@@ -278,7 +278,7 @@ describe('the run core', () => {
     run.handle({ type: 'saved', ok: true }); // the save of a, handed out when it settled
     run.handle({ type: 'saved', ok: true }); // and of d, handed out when that save was done
     run.handle({ type: 'drain' });
-    const afterB = run.handle({ type: 'executed', id: 'b', outputs: outputsOf('b'), durationMs: 1, computedBy: 'run-1', attempts: 1 });
+    const afterB = run.handle({ type: 'executed', id: 'b', outputs: outputsOf('b'), durationMs: 1, computedBy: 'run-1' });
     expect(afterB.some((c) => c.type === 'resolve' || c.type === 'execute')).toBe(false); // draining: nothing new starts
     expect(afterB.find((c) => c.type === 'save')).toBeDefined();
     expect(run.idle).toBe(false);

@@ -1,4 +1,4 @@
-import type { RunRecord, StepRunRecord } from './api';
+import type { ElementCounts, RunRecord, StepRunRecord } from './api';
 import { duration, shortDigest, when } from './format';
 import { JsonTree } from './JsonTree';
 import { Link } from './Link';
@@ -76,6 +76,7 @@ export function StepPanel({ run, step }: { run: RunRecord; step: StepRunRecord }
           <pre>{step.error.message}</pre>
         </div>
       )}
+      {step.elements !== undefined && <ElementDetails elements={step.elements} />}
       {step.elements?.failures !== undefined && step.elements.failures.length > 0 && (
         <details>
           <summary>{step.elements.failures.length} failed elements</summary>
@@ -83,6 +84,7 @@ export function StepPanel({ run, step }: { run: RunRecord; step: StepRunRecord }
             {step.elements.failures.map((f) => (
               <li key={f.index}>
                 #{f.index} {f.code}: {f.message}
+                {f.attempts !== undefined && <span className="muted"> (after {f.attempts} attempts)</span>}
                 {f.logs !== undefined && (
                   <>
                     {' '}
@@ -159,5 +161,30 @@ export function StepPanel({ run, step }: { run: RunRecord; step: StepRunRecord }
         outputs.map(([name, output]) => <OutputPreview key={name} name={name} output={output} />)
       )}
     </aside>
+  );
+}
+
+/** A map's elements: why those that ran had to, which kept a result of other code, which took more than one attempt. */
+function ElementDetails({ elements }: { elements: ElementCounts }) {
+  const { reasons = [], kept, retried = {} } = elements;
+  if (reasons.length === 0 && kept === undefined && Object.keys(retried).length === 0) return null;
+  return (
+    <ul className="element-reasons" aria-label="element reasons">
+      {reasons.map((r) => (
+        <li key={r.reason}>
+          {r.count} of {elements.total} elements: {r.reason} <span className="muted">({r.indices})</span> <ReasonChips codes={r.codes} />
+        </li>
+      ))}
+      {kept !== undefined && (
+        <li className="warning">
+          {kept.count} of {elements.total} elements kept from other code: {kept.reason} <span className="muted">({kept.indices})</span>
+        </li>
+      )}
+      {Object.entries(retried).map(([attempts, indices]) => (
+        <li key={`retried-${attempts}`}>
+          {attempts} attempts: elements <span className="mono">{indices}</span>
+        </li>
+      ))}
+    </ul>
   );
 }

@@ -34,8 +34,21 @@ export interface ElementCounts {
   failed: number;
   batchSize?: number;
   executedIndices?: string;
-  failures?: Array<{ index: number; code: string; message: string; logs?: string }>;
+  failures?: Array<{ index: number; code: string; message: string; logs?: string; attempts?: number }>;
   leftOut?: string;
+  /** Why the elements that ran had to, grouped (code changed, changed, added, failed last time, ...). */
+  reasons?: ElementReason[];
+  /** Elements whose cached result of other code was kept (onCodeChange: 'warn'). */
+  kept?: ElementReason;
+  /** Attempts → the elements (ranges) that made that many. */
+  retried?: Record<string, string>;
+}
+
+export interface ElementReason {
+  codes: string[];
+  reason: string;
+  count: number;
+  indices: string;
 }
 
 export interface StepRunRecord {

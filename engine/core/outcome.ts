@@ -1,0 +1,86 @@
+// How an execution ended, and what the run core is told of it: the one mapping every driver uses (the
+// local executor, the Temporal activities and workflow), for a step and for each element of a map.
+import type { Digest } from '../../cache/digest.js';
+import type { KeyHolder } from '../../cache/store.js';
+import type { CoreEvent, ElementResult, Outputs, StepError } from './run-protocol.js';
+
+/** An error as it crosses from the process that saw it: its stable code, and whether a retry could help. */
+export interface ExecutionError extends StepError {
+  retryable: boolean;
+  fix?: string;
+}
+
+/** How one execution of a key (one attempt of a step, or of a map element) ended. */
+export type ExecuteOutcome =
+  | { kind: 'executed'; outputs: Outputs; durationMs: number; logs?: Digest }
+  /** Another run produced the result while this one waited for the key (or just before it claimed it). */
+  | { kind: 'reused'; outputs: Outputs; durationMs: number; computedBy: string }
+  /** Another process holds the key and the caller asked not to wait. */
+  | { kind: 'contended'; holder: KeyHolder }
+  /**
+   * The attempt failed, or the execution this one waited for did (`shared`). `logs`: its captured log;
+   * `resume`: the last checkpoint it reported, for the next attempt.
+   */
+  | { kind: 'failed'; error: ExecutionError; shared: boolean; logs?: Digest; resume?: unknown };
+
+/** An error message kept in a record or an activity result: long enough to act on, short enough for 10,000 of them. */
+const MESSAGE_KEPT = 600;
+
+const contendedError = (holder: KeyHolder): StepError => ({
+  code: 'STEP_FAILED',
+  message: `internal: a waiting claim came back held by ${holder.description}`,
+});
+
+/** What an execution of a node's key says to the core. */
+export function outcomeEvent(id: string, runId: string, outcome: ExecuteOutcome): CoreEvent {
+  switch (outcome.kind) {
+    case 'executed':
+      return {
+        type: 'executed',
+        id,
+        outputs: outcome.outputs,
+        durationMs: outcome.durationMs,
+        computedBy: runId,
+        ...(outcome.logs === undefined ? {} : { logs: outcome.logs }),
+      };
+    case 'reused':
+      return { type: 'executed', id, outputs: outcome.outputs, durationMs: outcome.durationMs, computedBy: outcome.computedBy };
+    case 'failed':
+      return {
+        type: 'failed',
+        id,
+        error: { code: outcome.error.code, message: outcome.error.message },
+        retryable: outcome.error.retryable && !outcome.shared,
+        ...(outcome.logs === undefined ? {} : { logs: outcome.logs }),
+        ...(outcome.resume === undefined ? {} : { resume: outcome.resume }),
+      };
+    case 'contended':
+      return { type: 'failed', id, error: contendedError(outcome.holder), retryable: false };
+  }
+}
+
+/** What an execution of one map element says to the core. */
+export function elementResult(index: number, outcome: ExecuteOutcome): ElementResult {
+  switch (outcome.kind) {
+    case 'executed':
+      return { index, status: 'executed' };
+    case 'reused':
+      return { index, status: 'cached' };
+    case 'failed':
+      return {
+        index,
+        status: 'failed',
+        error: { code: outcome.error.code, message: outcome.error.message.slice(0, MESSAGE_KEPT) },
+        retryable: outcome.error.retryable && !outcome.shared,
+        ...(outcome.logs === undefined ? {} : { logs: outcome.logs }),
+      };
+    case 'contended':
+      return { index, status: 'failed', error: contendedError(outcome.holder), retryable: false };
+  }
+}
+
+/** A chunk of elements that failed as a whole (its activity or process did): each element fails with that error. */
+export function failedElements(indices: readonly number[], error: ExecutionError): ElementResult[] {
+  const { code, message } = error;
+  return indices.map((index) => ({ index, status: 'failed', error: { code, message: message.slice(0, MESSAGE_KEPT) }, retryable: error.retryable }));
+}

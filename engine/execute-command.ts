@@ -1,0 +1,110 @@
+import type { Logger } from 'pino';
+import { classifyError } from '../cache/errors.js';
+import type { Store } from '../cache/store.js';
+import type { ExecuteOutcome } from './core/outcome.js';
+import type { CommandOf, CoreEvent, ElementResult } from './core/run-protocol.js';
+import type { Progress } from './define-step.js';
+import { executeOnce } from './execute-once.js';
+import { assembleMap } from './map/assemble-map.js';
+import { executeElements } from './map/execute-elements.js';
+import { checkedKeyOf } from './node-key.js';
+import type { ResolvedNode } from './validate.js';
+
+type ExecuteCommand = Omit<CommandOf<'execute'>, 'type'>;
+type ExecuteElementsCommand = Omit<CommandOf<'execute-elements'>, 'type'>;
+
+/** Where and how a command is carried out: the same for the local executor and a Temporal worker, but for `wait`. */
+export interface CommandContext {
+  runId: string;
+  store: Store;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  signal: AbortSignal;
+  /** Wait while another process holds the key (the local executor), or answer `contended` (a Temporal worker). */
+  wait: boolean;
+  waitedFor?: readonly string[];
+  onWait?: (holder: string) => void;
+  onProgress?: (progress: Progress) => void;
+  /** A checkpoint newer than the command's (a lost Temporal attempt's heartbeat). */
+  resume?: unknown;
+}
+
+/**
+ * Carries out an `execute` command of the run core: the key checked against this process's code (one
+ * check, for every executor), then one attempt executed once across every process sharing the store.
+ * Never throws: an error around the execution is a failed outcome, which this logs (an execution logs
+ * its own end, into its captured log too).
+ */
+export async function executeCommand(node: ResolvedNode, command: ExecuteCommand, context: CommandContext): Promise<ExecuteOutcome> {
+  const upstream = (id: string) => command.upstream[id];
+  const resume = context.resume ?? command.resume;
+  const outcome = await Promise.resolve()
+    .then(() => checkedKeyOf(node, upstream, context.env, command))
+    .then(({ components }) =>
+      executeOnce({
+        node,
+        key: command.key,
+        components,
+        lookAgain: command.lookAgain,
+        attempt: command.attempt,
+        ...(resume === undefined ? {} : { resume }),
+        ...(command.logs === undefined ? {} : { logsBefore: command.logs }),
+        runId: context.runId,
+        upstream,
+        upstreamKey: (id) => command.upstreamKeys[id],
+        store: context.store,
+        env: context.env,
+        log: context.log,
+        signal: context.signal,
+        wait: context.wait,
+        ...(context.waitedFor === undefined ? {} : { waitedFor: context.waitedFor }),
+        ...(context.onWait === undefined ? {} : { onWait: context.onWait }),
+        ...(context.onProgress === undefined ? {} : { onProgress: context.onProgress }),
+      }),
+    )
+    .catch((error: unknown): ExecuteOutcome => ({ kind: 'failed', error: classifyError(error), shared: false }));
+  if (outcome.kind === 'failed' && outcome.logs === undefined)
+    context.log.error({ code: outcome.error.code, err: outcome.error.message, shared: outcome.shared }, 'step failed');
+  return outcome;
+}
+
+/** Carries out an `execute-elements` command: each element one attempt, each on its own (see executeElements). */
+export function executeElementsCommand(
+  node: ResolvedNode,
+  command: ExecuteElementsCommand,
+  context: Omit<CommandContext, 'wait'> & { onResult?: (result: ElementResult) => void },
+): Promise<ElementResult[]> {
+  return executeElements({
+    node,
+    key: command.key,
+    components: command.components,
+    indices: command.indices,
+    attempts: command.attempts,
+    lookAgain: command.lookAgain,
+    runId: context.runId,
+    upstream: command.upstream,
+    upstreamKeys: command.upstreamKeys,
+    store: context.store,
+    env: context.env,
+    log: context.log,
+    signal: context.signal,
+    parallel: command.parallel,
+    ...(context.onResult === undefined ? {} : { onResult: context.onResult }),
+  });
+}
+
+/** Carries out an `assemble` command: the map's collection stored, or why it could not be (logged), as the event for the core. */
+export async function assembleCommand(
+  node: ResolvedNode,
+  command: Omit<CommandOf<'assemble'>, 'type'>,
+  context: Pick<CommandContext, 'runId' | 'store' | 'env' | 'log'>,
+): Promise<CoreEvent> {
+  try {
+    const { outputs, keys } = await assembleMap({ ...command, node, runId: context.runId, store: context.store, env: context.env });
+    return { type: 'assembled', id: command.id, outputs, keys };
+  } catch (error) {
+    const { code, message } = classifyError(error);
+    context.log.error({ stepId: command.id, code, err: message }, 'map could not be assembled');
+    return { type: 'failed', id: command.id, error: { code, message } };
+  }
+}
