@@ -49,7 +49,8 @@ export function elementLines(e: ElementCounts, indent: string): string[] {
       lines.push(`${indent}${n(r.count)} of ${n(e.total)} ${unit(e, e.total)}: ${r.reason} (${describeRanges(r.indices)})`);
   if (e.kept !== undefined)
     lines.push(`${indent}${n(e.kept.count)} of ${n(e.total)} kept from other code: ${e.kept.reason} (${describeRanges(e.kept.indices)})`);
-  for (const [attempts, indices] of Object.entries(e.retried ?? {})) lines.push(`${indent}${attempts} attempts: ${unit(e, 2)} ${describeRanges(indices)}`);
+  for (const [attempts, indices] of Object.entries(e.retried ?? {}))
+    lines.push(`${indent}${attempts} attempts: ${unit(e, /^\d+$/.test(indices) ? 1 : 2)} ${describeRanges(indices)}`);
   const failures = e.failures ?? [];
   for (const f of failures.slice(0, FAILURES_SHOWN))
     lines.push(

@@ -114,6 +114,15 @@ export interface StepSpec<C extends z.ZodType, I extends Ports, O extends Ports>
    * bump. Opt into `warn` for very expensive steps. `definePipeline({ onCodeChange })` overrides it.
    */
   onCodeChange?: OnCodeChange;
+  /**
+   * Files outside its TypeScript modules the step runs or reads as code (a Python trainer, prompt
+   * templates), as globs relative to the file that defines the step (`*`, `**`, `?`): their contents join
+   * its code fingerprint, so editing one re-runs the step as editing its TypeScript does.
+   *
+   * @example
+   * codeFiles: ['../../trainer/flywheel_trainer/**\/*.py', 'prompts/*.txt']
+   */
+  codeFiles?: readonly string[];
   run(ctx: StepContext<z.output<C>, I, O>): Promise<StepResult<O>> | StepResult<O>;
 }
 
@@ -132,6 +141,14 @@ export const DEFINING_MODULES_KEY = 'flywheel.defining-modules';
 export const DEFINING_MODULES = Symbol.for(DEFINING_MODULES_KEY);
 /** Where `defineStep` records that module on the definition (absent outside a compiled pipeline). */
 export const STEP_MODULE = Symbol.for('flywheel.step-module');
+/**
+ * Beside the stack, the compiled module records which of its top-level statements is running (by index;
+ * see bracketWithModule in engine/compile-pipeline.ts): the statement that defines a step, which its
+ * fingerprint starts from. Absent once the module has loaded (a step defined while the pipeline builds).
+ */
+export const DEFINING_STATEMENTS_KEY = 'flywheel.defining-statements';
+export const DEFINING_STATEMENTS = Symbol.for(DEFINING_STATEMENTS_KEY);
+export const STEP_STATEMENT = Symbol.for('flywheel.step-statement');
 
 /** Where the pipeline loader puts the fingerprint of that module's code (see engine/load-pipeline.ts). */
 export const STEP_CODE = Symbol.for('flywheel.step-code');
@@ -141,9 +158,13 @@ export function codeFingerprintOf(step: AnyStep): CodeFingerprint | undefined {
   return (step as unknown as Record<symbol, CodeFingerprint | undefined>)[STEP_CODE];
 }
 
-function definingModule(): string | undefined {
+/** The module (and its top-level statement, when known) evaluating now. */
+function definingCode(): { module?: string; statement?: number } {
   const stack = (globalThis as Record<symbol, unknown>)[DEFINING_MODULES];
-  return Array.isArray(stack) && typeof stack[stack.length - 1] === 'string' ? (stack[stack.length - 1] as string) : undefined;
+  const module = Array.isArray(stack) && typeof stack[stack.length - 1] === 'string' ? (stack[stack.length - 1] as string) : undefined;
+  if (module === undefined) return {};
+  const statement = ((globalThis as Record<symbol, unknown>)[DEFINING_STATEMENTS] as Record<string, unknown> | undefined)?.[module];
+  return typeof statement === 'number' ? { module, statement } : { module };
 }
 
 export interface StepDefinition<C extends z.ZodType = z.ZodType, I extends Ports = Ports, O extends Ports = Ports> extends StepSpec<C, I, O> {
@@ -186,11 +207,12 @@ export function defineStep<
   I extends Ports = Record<string, never>,
   O extends Ports = Record<string, never>,
 >(spec: StepSpec<C, I, O>): StepDefinition<C, I, O> {
-  const module = definingModule();
+  const { module, statement } = definingCode();
   return {
     ...spec,
     [STEP_BRAND]: true,
     ...(module === undefined ? {} : { [STEP_MODULE]: module }),
+    ...(statement === undefined ? {} : { [STEP_STATEMENT]: statement }),
     version: String(spec.version),
     config: spec.config ?? (z.object({}) as unknown as C),
     inputs: spec.inputs ?? ({} as I),

@@ -1,10 +1,7 @@
-import type { Logger } from 'pino';
 import { classifyError } from '../cache/errors.js';
-import type { Store } from '../cache/store.js';
 import type { ExecuteOutcome } from './core/outcome.js';
 import type { CommandOf, CoreEvent, ElementResult } from './core/run-protocol.js';
-import type { Progress } from './define-step.js';
-import { executeOnce } from './execute-once.js';
+import { executeOnce, type ExecuteOnceRequest } from './execute-once.js';
 import { assembleMap } from './map/assemble-map.js';
 import { executeElements } from './map/execute-elements.js';
 import { checkedKeyOf } from './node-key.js';
@@ -14,20 +11,10 @@ type ExecuteCommand = Omit<CommandOf<'execute'>, 'type'>;
 type ExecuteElementsCommand = Omit<CommandOf<'execute-elements'>, 'type'>;
 
 /** Where and how a command is carried out: the same for the local executor and a Temporal worker, but for `wait`. */
-export interface CommandContext {
-  runId: string;
-  store: Store;
-  env: NodeJS.ProcessEnv;
-  log: Logger;
-  signal: AbortSignal;
-  /** Wait while another process holds the key (the local executor), or answer `contended` (a Temporal worker). */
-  wait: boolean;
-  waitedFor?: readonly string[];
-  onWait?: (holder: string) => void;
-  onProgress?: (progress: Progress) => void;
+export type CommandContext = Pick<ExecuteOnceRequest, 'runId' | 'store' | 'env' | 'log' | 'signal' | 'wait' | 'waitedFor' | 'onWait' | 'onProgress'> & {
   /** A checkpoint newer than the command's (a lost Temporal attempt's heartbeat). */
   resume?: unknown;
-}
+};
 
 /**
  * Carries out an `execute` command of the run core: the key checked against this process's code (one

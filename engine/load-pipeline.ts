@@ -5,7 +5,8 @@ import { isPipelineDefinition, type PipelineDefinition } from './define-pipeline
 import { FlywheelError } from './errors.js';
 import { compilePipeline } from './compile-pipeline.js';
 import { fingerprinter, type CodeIndex } from './code-fingerprint.js';
-import { DEFINING_MODULES, STEP_CODE, STEP_MODULE } from './define-step.js';
+import { codeFileDigests } from './code-files.js';
+import { DEFINING_MODULES, STEP_CODE, STEP_MODULE, STEP_STATEMENT } from './define-step.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
@@ -55,8 +56,9 @@ export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Pro
   let module: Record<string, unknown>;
   let bundle: string;
   let code: CodeIndex;
+  let root: string;
   try {
-    ({ bundle, code } = await compilePipeline(path, new URL('../index.js', import.meta.url).href));
+    ({ bundle, code, root } = await compilePipeline(path, new URL('../index.js', import.meta.url).href));
     process.setSourceMapsEnabled(true); // stack traces point into the pipeline's own sources
     module = (await import(pathToFileURL(bundle).href)) as Record<string, unknown>;
   } catch (error) {
@@ -69,20 +71,25 @@ export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Pro
   if (definition === undefined) {
     throw new FlywheelError('PIPELINE_LOAD_FAILED', `${path} exports no pipeline`, { fix: 'add `export default definePipeline({ ... })` to the file' });
   }
-  return { definition: withCodeFingerprints(definition, code), path, bundle };
+  return { definition: withCodeFingerprints(definition, code, root), path, bundle };
 }
 
 /**
  * Gives every step of the pipeline (and of its other profiles, built later) the fingerprint of the code
- * that defines it: the module `defineStep` was called from and the local modules it imports. A step
- * from a package, or defined outside any local module's evaluation, has none and is trusted as before.
+ * it can reach: from the statement `defineStep` was called in (the module, when it was called while the
+ * pipeline builds), and the files it declares in `codeFiles`. A step from a package, or defined outside
+ * any local module's evaluation, has none and is trusted as before.
  */
-function withCodeFingerprints(definition: PipelineDefinition, code: CodeIndex): PipelineDefinition {
+function withCodeFingerprints(definition: PipelineDefinition, code: CodeIndex, root: string): PipelineDefinition {
   const fingerprintOf = fingerprinter(code);
   const attach = (built: PipelineDefinition): PipelineDefinition => {
     for (const { step } of built.nodes) {
-      const module = (step as unknown as Record<symbol, unknown>)[STEP_MODULE];
-      const fingerprint = typeof module === 'string' ? fingerprintOf(module) : undefined;
+      const tags = step as unknown as Record<symbol, unknown>;
+      const module = tags[STEP_MODULE];
+      const statement = tags[STEP_STATEMENT];
+      if (typeof module !== 'string') continue;
+      const files = step.codeFiles === undefined ? {} : codeFileDigests(root, module, step.codeFiles);
+      const fingerprint = fingerprintOf(module, typeof statement === 'number' ? statement : undefined, files);
       if (fingerprint !== undefined) Object.defineProperty(step, STEP_CODE, { value: fingerprint, configurable: true });
     }
     const withProfile = built.withProfile;

@@ -65,7 +65,7 @@ function projectFiles(dir: string, flywheel: FlywheelPackage): Array<[string, st
     },
     devDependencies: {
       '@types/node': version(flywheel.devDependencies, '@types/node'),
-      typescript: version(flywheel.devDependencies, 'typescript'),
+      typescript: version(flywheel.dependencies, 'typescript'),
       vitest: version(flywheel.devDependencies, 'vitest'),
     },
   };

@@ -72,12 +72,20 @@ const SHORT = new Set(['changed', 'added', 'failed last time']);
  * (element 4,812 changed)`, or with a reason of the elements' own: `(19 of 20 elements: code changed since
  * this result (version 1 unchanged): steps/x.ts; element 7 failed last time)`.
  */
-export function describeMapWork(total: number, toRun: number, reasons: readonly ElementReason[], previousTotal: number | undefined, batchSize: number): string {
+export function describeMapWork(
+  total: number,
+  toRun: number,
+  reasons: readonly ElementReason[],
+  previousTotal: number | undefined,
+  batchSize: number,
+  ownReason?: string,
+): string {
   const words = batchSize > 1 ? { one: 'batch', many: 'batches' } : { one: 'element', many: 'elements' };
   const head = `map over ${amount(total, words)}: ${(total - toRun).toLocaleString('en-US')} cached, ${toRun.toLocaleString('en-US')} to run`;
   if (toRun === 0) return previousTotal !== undefined && previousTotal > total ? `${head} (${amount(previousTotal - total, words)} removed)` : head;
   const parts = reasons.flatMap((r) => {
-    // A change to every element: the map's own reason (its input changed) says it.
+    // What the map's own reason says of every element (its input changed, its code changed) is not said again.
+    if (r.count === total && r.reason === ownReason) return [];
     if (SHORT.has(r.reason))
       return r.count === total && r.reason === 'changed' ? [] : [`${amountWord(r.count, words)} ${describeRanges(r.indices, 3)} ${r.reason}`];
     const share = r.count === total && total > 1 ? `all ${amount(total, words)}` : `${r.count.toLocaleString('en-US')} of ${amount(total, words)}`;
@@ -120,9 +128,9 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
   const reasons = groupByReason(misses).filter((r) => !r.codes.some((c) => OWN_REASON.has(c)));
   const keptGroups = groupByReason(kept);
   const batchSize = node.map?.batchSize ?? 1;
-  const work = describeMapWork(units.length, misses.length, reasons, previous?.total, batchSize);
   // The whole map's reason, unless it only says the collection is not stored: its elements say more.
   const own = whole.why.codes.every((c) => c === 'entry-missing') && reasons.length > 0 ? undefined : whole.why;
+  const work = describeMapWork(units.length, misses.length, reasons, previous?.total, batchSize, own?.reason);
   const codes = [...new Set([...(own?.codes ?? []), ...reasons.flatMap((r) => r.codes)])];
   const elementKept = keptGroups.length === 0 ? undefined : mergeKept(keptGroups);
   return {

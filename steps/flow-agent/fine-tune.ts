@@ -80,6 +80,8 @@ export const fineTune = defineStep({
   inputs: { train: file(), baseModel: dir({ optional: true }) },
   outputs: { adapter: dir(), metrics: json(FineTuneMetrics) },
   resources: { queue: 'gpu-h200', timeout: 'PT14H', heartbeatTimeout: 'PT5M', retries: 3 },
+  // The Python trainer it runs is its code too: editing train.py re-runs the fine-tune as editing this file does.
+  codeFiles: ['../../trainer/flywheel_trainer/**/*.py', '../../trainer/requirements.txt'],
   async run({ config, inputs, outputs, workDir, log, progress, signal, resume, checkpoints }) {
     const baseModel = inputs.baseModel ?? config.baseModelPath;
     const args = [

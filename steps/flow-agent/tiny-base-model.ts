@@ -14,6 +14,7 @@ export const tinyBaseModel = defineStep({
   config: z.object({ vocabSize: z.number().int().min(300).max(32768).default(1024), seed: z.number().int().default(0) }),
   inputs: { corpus: file() },
   outputs: { model: dir() },
+  codeFiles: ['../../trainer/flywheel_trainer/tiny_model.py', '../../trainer/requirements.txt'],
   async run({ config, inputs, outputs, signal, log }) {
     const args = [
       '-m',

@@ -2,7 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, REPO, runCli, type CliResult } from '../support/cli.js';
+import { openStore } from '../../cache/open-store.js';
+import type { ElementCounts } from '../../cache/records.js';
+import { BIN, REPO, runCli, startCli, waitFor, type CliResult } from '../support/cli.js';
 import { tempDir } from '../support/temp-dir.js';
 
 // The CLI's view of a map step (`p.map`): plan, run --json, show and the live status line, against a real
@@ -234,6 +236,36 @@ describe('the CLI on a map step', () => {
       'executed 1,234',
     ]);
   });
+
+  it('a run killed mid-map leaves a record that shows the elements finished so far, and the next run runs only the rest', async () => {
+    const project = await mapProject();
+    const victim = startCli(['run', 'pipeline.ts', '--concurrency', '1', '--set', 'items.count=40'], {
+      cwd: project.cwd,
+      env: { ...project.env, MAP_SLEEP_MS: '100' },
+    });
+    const store = openStore(join(project.cwd, '.flywheel'));
+    const running = async (): Promise<ElementCounts | undefined> => {
+      const [runId] = await store.listRunIds();
+      return runId === undefined ? undefined : (await store.getRun(runId))?.steps.find((s) => s.id === 'lower')?.elements;
+    };
+    // The running record is saved again as elements finish (about once a second): wait for one that shows some.
+    await waitFor(async () => ((await running())?.executed ?? 0) >= 5, 'a saved record with five elements done');
+    victim.child.kill('SIGKILL');
+    await victim.done;
+    const [runId] = await store.listRunIds();
+    const shown = JSON.parse((await project.cli(['show', runId as string, '--json'])).stdout) as RunDoc & { status: string };
+    expect(shown.status).toBe('interrupted');
+    const lower = step(shown, 'lower');
+    expect(lower.status).toBe('running');
+    expect(lower.elements?.executed).toBeGreaterThanOrEqual(5);
+    expect(lower.elements?.executedIndices).toMatch(/^0-\d+$/);
+    const done = lower.elements?.executed ?? 0;
+
+    const next = await project.run(['--set', 'items.count=40']);
+    expect(next.code).toBe(0);
+    expect(step(next.run, 'lower').elements).toMatchObject({ total: 40, cached: expect.any(Number) });
+    expect(step(next.run, 'lower').elements?.cached).toBeGreaterThanOrEqual(done);
+  }, 90_000);
 
   const hasScript = spawnSync('script', ['--version']).status === 0;
   it.skipIf(!hasScript)('on a terminal, the status line counts a running map elements done of all', async () => {

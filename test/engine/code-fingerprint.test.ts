@@ -1,4 +1,4 @@
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { changedFiles, fingerprinter, type CodeIndex } from '../../engine/code-fingerprint.js';
@@ -167,4 +167,35 @@ describe('onCodeChange', () => {
     const pipeline = definePipeline({ name: 'typo', onCodeChange: 'warm' as never, build: (p) => void p.add(step) });
     expect(() => validatePipeline(pipeline)).toThrow(/onCodeChange: "warm" \}\) is neither "warn" nor "rerun"/);
   });
+});
+
+describe("the flagship's fine-tune", () => {
+  it("declares the Python trainer it runs: editing train.py changes its fingerprint, naming the file, and no other step's", async () => {
+    // A copy of the flagship's sources, as a clone of the repository has them.
+    const repo = new URL('../../', import.meta.url).pathname;
+    const clone = await tempDir('flywheel-flagship');
+    process.env.FLYWHEEL_COMPILE_CACHE = join(await tempDir('flywheel-flagship-cache'), 'cache');
+    for (const part of ['package.json', 'pipelines', 'steps', 'trainer/flywheel_trainer', 'trainer/requirements.txt'])
+      await cp(join(repo, part), join(clone, part), { recursive: true });
+    await symlink(join(repo, 'node_modules'), join(clone, 'node_modules'));
+    const { loadPipeline } = (await import(new URL('../../dist/engine/load-pipeline.js', import.meta.url).href)) as typeof LoadPipeline;
+    const { codeFingerprintOf } = await import('../../engine/define-step.js');
+    const fingerprints = async () => {
+      const { definition } = await loadPipeline(join(clone, 'pipelines', 'flow-agent.ts'));
+      const production = definition.withProfile?.('production') ?? definition;
+      return new Map(production.nodes.map((n) => [n.id, codeFingerprintOf(n.step)]));
+    };
+    const before = await fingerprints();
+    expect(Object.keys(before.get('fine-tune')?.files ?? {})).toEqual(
+      expect.arrayContaining(['steps/flow-agent/fine-tune.ts', 'trainer/flywheel_trainer/train.py', 'trainer/requirements.txt']),
+    );
+    // Only the steps that run the trainer name its files.
+    expect([...before].filter(([, f]) => Object.keys(f?.files ?? {}).some((path) => path.startsWith('trainer/'))).map(([id]) => id)).toEqual(['fine-tune']);
+
+    const train = join(clone, 'trainer', 'flywheel_trainer', 'train.py');
+    await writeFile(train, `${await readFile(train, 'utf8')}\n# a learning-rate schedule fix\n`);
+    const after = await fingerprints();
+    expect(changedFiles(after.get('fine-tune'), before.get('fine-tune'))).toEqual(['trainer/flywheel_trainer/train.py']);
+    for (const [id, fingerprint] of after) if (id !== 'fine-tune') expect(changedFiles(fingerprint, before.get(id)), id).toBeUndefined();
+  }, 60_000);
 });

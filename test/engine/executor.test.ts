@@ -124,9 +124,14 @@ describe('local executor', () => {
         return { value: attempt };
       },
     });
-    const ok = await run(definePipeline({ name: 'flaky', build: (p) => void p.add(flaky) }));
+    const events: string[] = [];
+    const ok = await run(definePipeline({ name: 'flaky', build: (p) => void p.add(flaky) }), {
+      onEvent: (e) => e.type === 'step-retrying' && events.push(`${e.id} attempt ${e.attempt} ${e.error.code}`),
+    });
     expect(ok.status).toBe('succeeded');
     expect(attempts).toBe(3);
+    expect(ok.steps[0]?.attempts).toBe(3);
+    expect(events).toEqual(['flaky attempt 1 STEP_FAILED', 'flaky attempt 2 STEP_FAILED']);
 
     let invalidAttempts = 0;
     const invalid = defineStep({

@@ -187,11 +187,32 @@ describe('p.map: one cache entry per element', () => {
     expect(settled.statuses).toEqual({ items: 'cached', lower: 'cached', join: 'cached' });
   });
 
-  it('retries an element that fails its first attempt, on its own', async () => {
+  it("retries an element that fails its first attempt, on its own, by the step's policy, and says how many attempts it took", async () => {
     const list = [...make(2), { id: 'flaky-1', text: 'Flaky' }];
     const run = await runPipelineForTest(pipelineOver('list'), { config: { items: { items: list } } });
     expect(run.status).toBe('succeeded');
-    expect(run.step('lower').elements).toMatchObject({ executed: 3, failed: 0 });
+    expect(run.step('lower').elements).toMatchObject({ executed: 3, failed: 0, retried: { '2': '2' } });
+  });
+
+  it('does not retry an element whose failure no retry can change, and counts the attempts of one that keeps failing', async () => {
+    const failFile = join(await tempDir(), 'fail.txt');
+    await writeFile(failFile, 'e0\n');
+    process.env.MAP_TEST_FAIL = failFile;
+    try {
+      const list = [...make(2), { id: 'flaky-9', text: 'x' }];
+      const run = await runPipelineForTest(pipelineOver('list', { minSuccessRatio: 0.5 }), { config: { items: { items: list } } });
+      expect(run.status).toBe('succeeded');
+      // e0 fails with a non-retryable code: one attempt; flaky-9 succeeds on its second.
+      expect(run.step('lower').elements).toMatchObject({
+        executed: 2,
+        failed: 1,
+        failures: [{ index: 0, code: 'ELEMENT_BROKEN', message: 'element e0 is broken' }],
+        retried: { '2': '2' },
+      });
+      expect(run.step('lower').elements?.failures?.[0]?.attempts).toBeUndefined();
+    } finally {
+      delete process.env.MAP_TEST_FAIL;
+    }
   });
 
   it('plan says how many elements are cached and which run', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { StepRunRecord } from '../../cache/records.js';
+import { retryPolicy } from '../../engine/core/retry-policy.js';
 import { RunCore, type RunCoreOptions } from '../../engine/core/run-core.js';
 import type { CoreCommand, CoreEvent, CoreNode, Outputs, Resolution } from '../../engine/core/run-protocol.js';
 
@@ -300,6 +301,20 @@ describe('the run core', () => {
   });
 });
 
+/** Handles an event like a driver whose saves always succeed: every save is answered at once. */
+const send = (run: RunCore, event: CoreEvent | 'start'): CoreCommand[] => {
+  const out: CoreCommand[] = [];
+  const queue = event === 'start' ? run.start() : run.handle(event);
+  while (queue.length > 0) {
+    const command = queue.shift() as CoreCommand;
+    out.push(command);
+    if (command.type === 'save') queue.push(...run.handle({ type: 'saved', ok: true }));
+  }
+  return out;
+};
+const take = <T extends CoreCommand['type']>(commands: CoreCommand[], type: T) =>
+  commands.filter((c): c is Extract<CoreCommand, { type: T }> => c.type === type);
+
 describe('the run core with a map', () => {
   const MAP = [node('src'), { ...node('m', ['src']), map: { minSuccessRatio: 0.5, batchSize: 1 } }];
   const mapMiss = (run: string, cached: number): Resolution => ({
@@ -312,19 +327,6 @@ describe('the run core with a map', () => {
     rejected: false,
     elements: { total: 5, cached, run, keys: hex('keys') as Digest },
   });
-  /** Handles an event like a driver whose saves always succeed: every save is answered at once. */
-  const send = (run: RunCore, event: CoreEvent | 'start'): CoreCommand[] => {
-    const out: CoreCommand[] = [];
-    const queue = event === 'start' ? run.start() : run.handle(event);
-    while (queue.length > 0) {
-      const command = queue.shift() as CoreCommand;
-      out.push(command);
-      if (command.type === 'save') queue.push(...run.handle({ type: 'saved', ok: true }));
-    }
-    return out;
-  };
-  const take = <T extends CoreCommand['type']>(commands: CoreCommand[], type: T) =>
-    commands.filter((c): c is Extract<CoreCommand, { type: T }> => c.type === type);
 
   /** Starts a run of MAP to the point where the map has handed out its first chunks. */
   function startMap(run: RunCore, resolution: Resolution): CoreCommand[] {
@@ -409,5 +411,139 @@ describe('the run core with a map', () => {
     const done = send(second, { type: 'assembled', id: 'm', outputs: outputsOf('m'), keys: hex('keys') as Digest });
     const record = [...take(done, 'save').flatMap((c) => c.steps), ...take(done, 'finish').flatMap((c) => c.steps)].find((s) => s.id === 'm');
     expect(record?.elements).toMatchObject({ total: 5, executed: 4, cached: 0, failed: 1, executedIndices: '0,2-4' });
+  });
+});
+
+describe("the run core retries by each step's policy", () => {
+  const policy = retryPolicy({ retries: 2, retryDelayMs: 1000 });
+  const recordOf = (commands: CoreCommand[], id: string) =>
+    [...take(commands, 'save').flatMap((c) => c.steps), ...take(commands, 'finish').flatMap((c) => c.steps)].filter((s) => s.id === id).at(-1);
+
+  /** A one-step run whose step misses; returns the core, a clock the test moves, and the first execute command. */
+  function oneStep(retry = policy) {
+    let clock = 10_000;
+    const run = core([{ ...node('a'), retry }], { now: () => clock });
+    const batch = take(send(run, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    const out = [...send(run, { type: 'resolved', resolution: miss('a') }), ...send(run, { type: 'resolve-done', batch: batch.batch })];
+    return { run, advance: (ms: number) => (clock += ms), first: take(out, 'execute')[0] };
+  }
+
+  it('tries a retryable failure again after a wait, resuming from its checkpoint with its log, and records the attempts', () => {
+    const { run, advance, first } = oneStep();
+    expect(first).toMatchObject({ id: 'a', attempt: 1 });
+    const failed = send(run, {
+      type: 'failed',
+      id: 'a',
+      error: { code: 'STEP_FAILED', message: 'flaky' },
+      retryable: true,
+      resume: { step: 8 },
+      logs: hex('log1') as Digest,
+    });
+    const wait = take(failed, 'wait')[0];
+    expect(wait?.delayMs).toBeGreaterThanOrEqual(500);
+    expect(wait?.delayMs).toBeLessThanOrEqual(1500);
+    expect(take(failed, 'notify').map((c) => c.event)).toContainEqual({
+      type: 'step-retrying',
+      id: 'a',
+      attempt: 1,
+      delayMs: wait?.delayMs,
+      error: { code: 'STEP_FAILED', message: 'flaky' },
+    });
+    expect(run.progress()[0]).toMatchObject({ status: 'running' });
+    // Too early: nothing starts.
+    expect(take(send(run, { type: 'tick' }), 'execute')).toEqual([]);
+    advance(2000);
+    const second = take(send(run, { type: 'tick' }), 'execute')[0];
+    expect(second).toMatchObject({ attempt: 2, resume: { step: 8 }, logs: hex('log1') });
+    const done = send(run, { type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 5, computedBy: 'run-1' });
+    expect(recordOf(done, 'a')).toMatchObject({ status: 'executed', attempts: 2, reasonCodes: ['config-changed'] });
+  });
+
+  it('fails at once on a failure no retry can change, and after the last attempt on one that keeps failing', () => {
+    const final = oneStep();
+    const out = send(final.run, { type: 'failed', id: 'a', error: { code: 'INPUT_INVALID', message: 'bad' }, retryable: false });
+    expect(take(out, 'wait')).toEqual([]);
+    expect(recordOf(out, 'a')).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'INPUT_INVALID' } });
+
+    const { run, advance } = oneStep();
+    let last: CoreCommand[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      last = send(run, { type: 'failed', id: 'a', error: { code: 'STEP_FAILED', message: `try ${attempt}` }, retryable: true });
+      advance(60_000);
+      if (attempt < 3) expect(take(send(run, { type: 'tick' }), 'execute')[0]?.attempt).toBe(attempt + 1);
+    }
+    expect(recordOf(last, 'a')).toMatchObject({ status: 'failed', attempts: 3, error: { message: 'try 3' } });
+  });
+
+  it('retries only the codes a policy names, when it names them', () => {
+    const { run } = oneStep(retryPolicy({ retries: 3, retryOn: ['RATE_LIMITED'] }));
+    expect(take(send(run, { type: 'failed', id: 'a', error: { code: 'STEP_FAILED', message: 'x' }, retryable: true }), 'wait')).toEqual([]);
+    const limited = oneStep(retryPolicy({ retries: 3, retryOn: ['RATE_LIMITED'] }));
+    expect(take(send(limited.run, { type: 'failed', id: 'a', error: { code: 'RATE_LIMITED', message: 'x' }, retryable: false }), 'wait')).toHaveLength(1);
+  });
+
+  it('ends a step waiting for its next attempt with its last failure when the run is cancelled', () => {
+    const { run } = oneStep();
+    send(run, { type: 'failed', id: 'a', error: { code: 'STEP_FAILED', message: 'flaky' }, retryable: true });
+    const out = send(run, { type: 'cancel' });
+    expect(recordOf(out, 'a')).toMatchObject({ status: 'failed', attempts: 1, error: { message: 'flaky' } });
+    expect(take(out, 'finish')[0]?.header.status).toBe('cancelled');
+  });
+
+  it('carries a step between attempts over continue-as-new: the next generation goes on counting', () => {
+    const { run } = oneStep();
+    send(run, { type: 'drain' });
+    send(run, { type: 'failed', id: 'a', error: { code: 'STEP_FAILED', message: 'flaky' }, retryable: true, resume: { step: 3 } });
+    expect(run.idle).toBe(true);
+    const snapshot = run.snapshot();
+    expect(snapshot.retrying).toEqual({ a: { attempts: 1, resume: { step: 3 } } });
+    const next = core([{ ...node('a'), retry: policy }], { restore: snapshot });
+    const batch = take(send(next, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    const out = [...send(next, { type: 'resolved', resolution: miss('a') }), ...send(next, { type: 'resolve-done', batch: batch.batch })];
+    expect(take(out, 'execute')[0]).toMatchObject({ attempt: 2, resume: { step: 3 } });
+  });
+
+  it('retries a map element by the same policy, on its own, and the record says which elements took more attempts', () => {
+    let clock = 10_000;
+    const run = core([node('src'), { ...node('m', ['src']), map: { minSuccessRatio: 0.5, batchSize: 1 }, retry: retryPolicy({ retries: 1 }) }], {
+      now: () => clock,
+      elementChunk: () => ({ size: 3, parallel: 3 }),
+    });
+    const first = take(send(run, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    const afterSrc = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', batch: first.batch })];
+    const mapBatch = take(afterSrc, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    const elements = { total: 3, cached: 0, run: '0-2' };
+    const mapResolution: Resolution = {
+      kind: 'map',
+      id: 'm',
+      key: keyOf('m'),
+      components: components('m'),
+      codes: ['first-run'],
+      reason: 'first run',
+      rejected: false,
+      elements,
+    };
+    const started = [...send(run, { type: 'resolved', resolution: mapResolution }), ...send(run, { type: 'resolve-done', batch: mapBatch.batch })];
+    const chunk = take(started, 'execute-elements')[0];
+    expect(chunk).toMatchObject({ indices: [0, 1, 2] });
+    expect(chunk?.attempts).toBeUndefined();
+    const out = send(run, {
+      type: 'elements-done',
+      id: 'm',
+      parallel: 3,
+      results: [
+        { index: 0, status: 'executed' },
+        { index: 1, status: 'failed', error: { code: 'STEP_FAILED', message: 'flaky' }, retryable: true },
+        { index: 2, status: 'failed', error: { code: 'ELEMENT_BROKEN', message: 'broken' }, retryable: false },
+      ],
+    });
+    expect(take(out, 'wait')).toHaveLength(1);
+    clock += 60_000;
+    const retry = take(send(run, { type: 'tick' }), 'execute-elements')[0];
+    expect(retry).toMatchObject({ indices: [1], attempts: [2] });
+    const last = send(run, { type: 'elements-done', id: 'm', parallel: 1, results: [{ index: 1, status: 'executed' }] });
+    expect(take(last, 'assemble')[0]?.leftOut).toEqual([2]);
+    const done = send(run, { type: 'assembled', id: 'm', outputs: outputsOf('m'), keys: hex('keys') as Digest });
+    expect(recordOf(done, 'm')?.elements).toMatchObject({ executed: 2, failed: 1, retried: { '2': '1' }, failures: [{ index: 2, code: 'ELEMENT_BROKEN' }] });
   });
 });

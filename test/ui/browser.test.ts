@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,28 @@ async function freePort(): Promise<number> {
     });
   });
 }
+
+/** `flywheel ui` over the store in `cwd`, on a free port; resolves once it listens, with its address. */
+async function startUi(cwd: string): Promise<{ server: ChildProcess; base: string }> {
+  const port = await freePort();
+  const server = spawn(process.execPath, [BIN, 'ui', '--port', String(port)], {
+    cwd,
+    env: { ...process.env, FLYWHEEL_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  server.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(async () => output.includes(`${base}/`), `flywheel ui to listen on ${base} (it printed: ${output})`);
+  return { server, base };
+}
+
+const launchChromium = (): Promise<Browser> =>
+  chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
 
 describe('flywheel ui in a real browser', () => {
   let cwd: string;
@@ -57,22 +79,8 @@ describe('flywheel ui in a real browser', () => {
       runs.push(run.runId);
     }
 
-    const port = await freePort();
-    server = spawn(process.execPath, [BIN, 'ui', '--port', String(port)], {
-      cwd,
-      env: { ...process.env, FLYWHEEL_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    server.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    base = `http://127.0.0.1:${port}`;
-    await waitFor(async () => output.includes(`${base}/`), `flywheel ui to listen on ${base} (it printed: ${output})`);
-
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    ({ server, base } = await startUi(cwd));
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on('pageerror', (error) => console.log(`page error: ${error.message}`));
   });
@@ -181,5 +189,67 @@ describe('flywheel ui in a real browser', () => {
     expect(await page.locator('.run-head .live').count()).toBe(0);
     await shoot('live-finished');
     expect((await live.done).code).toBe(0);
+  });
+});
+
+/** A map whose step's code changes between two runs; its element 3 fails its first attempt in the second. */
+const MAPPED = (tag: string) => `import { z } from 'zod';
+import { definePipeline, defineStep, json } from 'flywheel';
+const Item = z.object({ n: z.number() });
+const items = defineStep({ id: 'ui-items', version: 1, outputs: { list: json(z.array(Item)) }, run: () => ({ list: [0, 1, 2, 3, 4, 5].map((n) => ({ n })) }) });
+const label = defineStep({
+  id: 'ui-label',
+  version: 1,
+  resources: { retries: 1, retryDelay: 'PT0.1S' },
+  inputs: { item: json(Item) },
+  outputs: { out: json(z.object({ n: z.number(), tag: z.string() })) },
+  run({ inputs, attempt }) {
+    if (process.env.UI_FLAKY === '1' && inputs.item.n === 3 && attempt === 1) throw new Error('element 3 flaky');
+    return { out: { n: inputs.item.n, tag: '${tag}' } };
+  },
+});
+export default definePipeline({ name: 'ui-mapped', build(p) { p.map(label, { id: 'label', over: { item: p.add(items, { id: 'items' }).out.list } }); } });
+`;
+
+describe('flywheel ui on a map whose code changed', () => {
+  let cwd: string;
+  let server: ChildProcess;
+  let browser: Browser;
+  let base: string;
+
+  beforeAll(async () => {
+    cwd = await mkdtemp(join(tmpdir(), 'flywheel-ui-map-'));
+    await symlink(join(REPO, 'node_modules'), join(cwd, 'node_modules'), 'dir');
+    const env = { FLYWHEEL_COMPILE_CACHE: join(cwd, '.compile-cache') };
+    await writeFile(join(cwd, 'pipeline.ts'), MAPPED('x'));
+    expect((await runJson('pipeline.ts', [], { cwd, env })).code).toBe(0);
+    await writeFile(join(cwd, 'pipeline.ts'), MAPPED('y'));
+    expect((await runJson('pipeline.ts', [], { cwd, env: { ...env, UI_FLAKY: '1' } })).code).toBe(0);
+    ({ server, base } = await startUi(cwd));
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.kill('SIGTERM');
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it("says in the step's panel why each element ran (code changed) and which took more than one attempt", async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const runs = (await (await fetch(`${base}/api/runs`)).json()) as { runs: Array<{ runId: string }> };
+    const latest = runs.runs[0]?.runId;
+    await page.goto(`${base}/runs/${latest}/steps/label`);
+    const reasons = page.locator('aside.panel ul.element-reasons li');
+    await expect
+      .poll(() => reasons.allInnerTexts())
+      .toEqual([
+        expect.stringMatching(/^6 of 6 elements: code changed since this result \(version 1 unchanged\): pipeline\.ts \(0-5\)\s*code-changed$/),
+        '2 attempts: element 3',
+      ]);
+    expect(await page.locator('aside.panel .reason').textContent()).toContain('code changed since this result');
+    const path = join(await mkdtemp(join(tmpdir(), 'flywheel-ui-shots-')), 'step-panel-map-code-changed.png');
+    await page.screenshot({ path, fullPage: true });
+    console.log(`screenshot: ${path}`);
   });
 });

@@ -182,7 +182,7 @@ function ElementDetails({ elements }: { elements: ElementCounts }) {
       )}
       {Object.entries(retried).map(([attempts, indices]) => (
         <li key={`retried-${attempts}`}>
-          {attempts} attempts: elements <span className="mono">{indices}</span>
+          {attempts} attempts: {/^\d+$/.test(indices) ? 'element' : 'elements'} <span className="mono">{indices}</span>
         </li>
       ))}
     </ul>

@@ -1,0 +1,85 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../cache/open-store.js';
+import type { RunRecord, StepRunRecord } from '../../cache/records.js';
+import { FIXTURES, runJson } from '../support/cli.js';
+import { startTemporalSuite, type TemporalSuite } from '../support/temporal.js';
+import { tempDir } from '../support/temp-dir.js';
+
+// Both executors drive one run core: a local and a Temporal run of the same pipeline must make the same
+// decisions (what ran, what was retried and how often, what failed and was left out, why) and write
+// the same records, down to keys and output digests. Only what differs by nature is set aside: run
+// ids, times, hosts and the digests of log blobs (their lines carry timestamps).
+
+const parity = join(FIXTURES, 'parity.ts');
+
+let suite: TemporalSuite | undefined;
+beforeAll(async () => {
+  suite = await startTemporalSuite('parity-', ['cpu']);
+}, 120_000);
+afterAll(() => suite?.stop(), 60_000);
+
+/** A step record without what differs between any two runs. */
+function comparable(step: StepRunRecord, runIds: string[]): unknown {
+  const { startedAt: _s, durationMs: _d, savedMs: _v, logs: _l, computedBy, ...rest } = step;
+  let reason = rest.reason;
+  for (const runId of runIds) reason = reason.replaceAll(runId, '<run>');
+  const elements = rest.elements === undefined ? undefined : { ...rest.elements, failures: rest.elements.failures?.map(({ logs: _f, ...f }) => f) };
+  return { ...rest, reason, ...(elements === undefined ? {} : { elements }), ...(computedBy === undefined ? {} : { computedBy: '<run>' }) };
+}
+
+async function recordOf(cwd: string, runId: string): Promise<RunRecord> {
+  const run = await openStore(join(cwd, '.flywheel')).getRun(runId);
+  if (run === undefined) throw new Error(`no record of run ${runId}`);
+  return run;
+}
+
+describe('a local and a Temporal run of one pipeline', () => {
+  it('make identical decisions and records: a retried step, a map with a retried, a broken and a failing element, and their re-runs', async () => {
+    const env = suite?.env ?? {};
+    const local = await tempDir('flywheel-parity-local');
+    const temporal = await tempDir('flywheel-parity-temporal');
+    const runs: Record<'local' | 'temporal', RunRecord[]> = { local: [], temporal: [] };
+    for (let round = 0; round < 2; round++) {
+      for (const [where, cwd, args] of [
+        ['local', local, []],
+        ['temporal', temporal, ['--engine', 'temporal']],
+      ] as const) {
+        const { code, run, stderr } = await runJson(parity, [...args], { cwd, env });
+        expect(code, stderr).toBe(0);
+        runs[where].push(await recordOf(cwd, run.runId));
+      }
+    }
+    const [first, again] = [0, 1].map((i) => {
+      const l = runs.local[i] as RunRecord;
+      const t = runs.temporal[i] as RunRecord;
+      const ids = [...runs.local, ...runs.temporal].map((r) => r.runId);
+      return { local: l.steps.map((s) => comparable(s, ids)), temporal: t.steps.map((s) => comparable(s, ids)), status: [l.status, t.status] };
+    });
+    expect(first?.temporal).toEqual(first?.local);
+    expect(again?.temporal).toEqual(again?.local);
+
+    // And what they agree on is what the pipeline asks for.
+    const step = (id: string) => runs.local[0]?.steps.find((s) => s.id === id);
+    expect(step('flaky')).toMatchObject({ status: 'executed', attempts: 2 });
+    expect(step('square')?.elements).toMatchObject({
+      total: 6,
+      executed: 4,
+      failed: 2,
+      leftOut: '4-5',
+      retried: { '2': '2,5' },
+      failures: [
+        { index: 4, code: 'ELEMENT_BROKEN', message: 'element 4 is broken' },
+        { index: 5, code: 'STEP_FAILED', message: 'element 5 keeps failing', attempts: 2 },
+      ],
+    });
+    // The second runs re-run only what failed: the two elements left out, each tried by the policy again.
+    expect(runs.local[1]?.steps.map((s) => [s.id, s.status])).toEqual([
+      ['seed', 'cached'],
+      ['flaky', 'cached'],
+      ['square', 'executed'],
+      ['total', 'cached'],
+    ]);
+    expect(runs.local[1]?.steps.find((s) => s.id === 'square')?.reason).toContain('elements 4–5 failed last time');
+  }, 240_000);
+});
