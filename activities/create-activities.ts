@@ -127,6 +127,7 @@ export function createActivities(deps: ActivityDependencies) {
             log,
             signal: ctx.cancellationSignal,
             wait: false,
+            key: 'verify',
             waitedFor: input.waitedFor,
             onProgress: (progress) => {
               last = { ...progress, details: progress.details ?? last.details };
@@ -163,6 +164,7 @@ export function createActivities(deps: ActivityDependencies) {
             env: process.env,
             log,
             signal: ctx.cancellationSignal,
+            key: 'verify',
             onResult: () => void done++,
           }),
       );

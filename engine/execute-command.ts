@@ -14,6 +14,11 @@ type ExecuteElementsCommand = Omit<CommandOf<'execute-elements'>, 'type'>;
 export type CommandContext = Pick<ExecuteOnceRequest, 'runId' | 'store' | 'env' | 'log' | 'signal' | 'wait' | 'waitedFor' | 'onWait' | 'onProgress'> & {
   /** A checkpoint newer than the command's (a lost Temporal attempt's heartbeat). */
   resume?: unknown;
+  /**
+   * `verify` (a worker): the key is made again from this process's code and must be the run's. `trust`:
+   * this very process resolved it moments ago from the same code (the local executor).
+   */
+  key: 'verify' | 'trust';
 };
 
 /**
@@ -26,7 +31,7 @@ export async function executeCommand(node: ResolvedNode, command: ExecuteCommand
   const upstream = (id: string) => command.upstream[id];
   const resume = context.resume ?? command.resume;
   const outcome = await Promise.resolve()
-    .then(() => checkedKeyOf(node, upstream, context.env, command))
+    .then(() => (context.key === 'verify' ? checkedKeyOf(node, upstream, context.env, command) : command))
     .then(({ components }) =>
       executeOnce({
         node,
@@ -75,6 +80,7 @@ export function executeElementsCommand(
     env: context.env,
     log: context.log,
     signal: context.signal,
+    checkKey: context.key === 'verify',
     parallel: command.parallel,
     ...(context.onResult === undefined ? {} : { onResult: context.onResult }),
   });

@@ -82,7 +82,8 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
       feed({ type: 'cancel' });
     };
     options.signal?.addEventListener('abort', onOuterAbort, { once: true });
-    const context = { runId, store, env, signal: abort.signal };
+    // This process resolved every key it executes, from the same code: no key needs checking again.
+    const context = { runId, store, env, signal: abort.signal, key: 'trust' as const };
 
     const carryOut = (command: CoreCommand): void => {
       switch (command.type) {

@@ -1,9 +1,11 @@
 // Records the workflow histories that test/temporal/replay.test.ts replays: one pipeline run across the
 // cpu and gpu-h200 queues (gpu-diamond) and one shared step execution. Two runs start together, so one
 // of them finds its gpu step held by the other and waits through the key's step-execution workflow: the
-// recorded run takes both paths (direct executions and a shared one). Re-record only on purpose: a
-// history that no longer replays means the workflow code changed in a way that breaks running workflows.
-//   npx tsx scripts/record-histories.ts
+// recorded run takes both paths (direct executions and a shared one). And one run of the parity fixture,
+// whose failed attempts the run core retries after durable timers (parity.json). Re-record only on
+// purpose: a history that no longer replays means the workflow code changed in a way that breaks running
+// workflows; keep the old file beside the new one.
+//   npx tsx scripts/record-histories.ts [gpu-diamond|parity]
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,28 +18,39 @@ const server = await startTemporal();
 const dir = await mkdtemp(join(tmpdir(), 'flywheel-record-'));
 const env = { TEMPORAL_ADDRESS: server.address, FLYWHEEL_TASK_QUEUE_PREFIX: 'record-', FLYWHEEL_COMPILE_CACHE: join(dir, 'compile-cache') };
 const workers = await Promise.all([startWorker('cpu', env), startWorker('gpu-h200', env)]);
+const only = process.argv[2];
 try {
-  const args = ['--engine', 'temporal', '--set', 'train.tickMs=500'];
-  const runs = await Promise.all([0, 1].map(() => runJson(join(FIXTURES, 'gpu-diamond.ts'), args, { cwd: dir, env })));
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
   // Temporal's own JSON form of a history (as `temporal workflow show --output json` writes it).
   const asJson = (history: Parameters<typeof historyToJSON>[0]): unknown => JSON.parse(historyToJSON(history));
-  const withWait = [];
-  for (const { run } of runs) {
+  if (only === undefined || only === 'parity') {
+    const { run } = await runJson(join(FIXTURES, 'parity.ts'), ['--engine', 'temporal'], { cwd: dir, env });
     const workflowId = `flywheel-run-${run.runId}`;
-    const history = await client.workflow.getHandle(workflowId).fetchHistory();
-    if (history.events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runStep'))
-      withWait.push({ workflowId, history: asJson(history) });
+    const history = asJson(await client.workflow.getHandle(workflowId).fetchHistory());
+    if (!JSON.stringify(history).includes('"timerStartedEventAttributes"')) throw new Error('the parity run made no retry: nothing to record');
+    await writeFile(join(REPO, 'test', 'fixtures', 'histories', 'parity.json'), `${JSON.stringify([{ workflowId, history }])}\n`);
+    console.log('recorded the parity run');
   }
-  if (withWait.length === 0) throw new Error('neither run waited for the other: run the script again');
-  const histories: Array<{ workflowId: string; history: unknown }> = [withWait[0] as { workflowId: string; history: unknown }];
-  for await (const w of client.workflow.list({ query: `WorkflowType = 'stepExecutionWorkflow'` })) {
-    histories.push({ workflowId: w.workflowId, history: asJson(await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()) });
-    break;
+  if (only === undefined || only === 'gpu-diamond') {
+    const args = ['--engine', 'temporal', '--set', 'train.tickMs=500'];
+    const runs = await Promise.all([0, 1].map(() => runJson(join(FIXTURES, 'gpu-diamond.ts'), args, { cwd: dir, env })));
+    const withWait = [];
+    for (const { run } of runs) {
+      const workflowId = `flywheel-run-${run.runId}`;
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      if (history.events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runStep'))
+        withWait.push({ workflowId, history: asJson(history) });
+    }
+    if (withWait.length === 0) throw new Error('neither run waited for the other: run the script again');
+    const histories: Array<{ workflowId: string; history: unknown }> = [withWait[0] as { workflowId: string; history: unknown }];
+    for await (const w of client.workflow.list({ query: `WorkflowType = 'stepExecutionWorkflow'` })) {
+      histories.push({ workflowId: w.workflowId, history: asJson(await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()) });
+      break;
+    }
+    await writeFile(join(REPO, 'test', 'fixtures', 'histories', 'gpu-diamond.json'), `${JSON.stringify(histories)}\n`);
+    console.log(`recorded ${histories.length} histories`);
   }
-  await writeFile(join(REPO, 'test', 'fixtures', 'histories', 'gpu-diamond.json'), `${JSON.stringify(histories)}\n`);
-  console.log(`recorded ${histories.length} histories`);
   await connection.close();
 } finally {
   await Promise.all(workers.map((w) => w.stop()));

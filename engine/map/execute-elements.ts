@@ -29,6 +29,8 @@ export interface ExecuteElementsRequest {
   signal: AbortSignal;
   /** Invocations of this chunk executing at once. */
   parallel: number;
+  /** Check the map's key against this process's code (a worker); the process that resolved it need not. */
+  checkKey: boolean;
   onResult?: (result: ElementResult) => void;
 }
 
@@ -49,7 +51,7 @@ export async function executeElements(request: ExecuteElementsRequest): Promise<
 async function executeChunk(request: ExecuteElementsRequest): Promise<ElementResult[]> {
   const { node, store, env } = request;
   const upstream = (id: string): Outputs | undefined => request.upstream[id];
-  checkedKeyOf(node, upstream, env, request);
+  if (request.checkKey) checkedKeyOf(node, upstream, env, request);
   const units = await readUnits(store, node, upstream);
   const { over, batchSize } = mapOf(node);
   const batched = batchSize > 1;

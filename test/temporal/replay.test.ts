@@ -16,6 +16,16 @@ describe('workflow determinism', () => {
     await replayHistories(histories);
   });
 
+  it('replays a recorded run whose failed attempts the run core retried after durable timers', async () => {
+    const histories = JSON.parse(await readFile(join(FIXTURES, 'histories', 'parity.json'), 'utf8')) as Array<{ workflowId: string; history: unknown }>;
+    const recorded = JSON.stringify(histories[0]?.history);
+    // Failed attempts (activity failures the core retries), the waits between them, and the map's chunks.
+    expect(recorded).toContain('"timerStartedEventAttributes"');
+    expect(recorded).toContain('"activityTaskFailedEventAttributes"');
+    expect(recorded).toContain('"name":"executeElements"');
+    await replayHistories(histories);
+  });
+
   it('detects a history the workflow code could not have produced', async () => {
     const [pipeline] = JSON.parse(await readFile(join(FIXTURES, 'histories', 'gpu-diamond.json'), 'utf8')) as Array<{
       workflowId: string;
