@@ -4,6 +4,7 @@ import type { CacheKey } from '../../cache/digest.js';
 import { classifyError } from '../../cache/errors.js';
 import type { Store } from '../../cache/store.js';
 import { elementResult, failedElements } from '../core/outcome.js';
+import { retryDelay } from '../core/retry-policy.js';
 import type { ElementResult, Outputs } from '../core/run-protocol.js';
 import { executeOnce } from '../execute-once.js';
 import { mapBounded } from '../map-bounded.js';
@@ -63,13 +64,14 @@ async function executeChunk(request: ExecuteElementsRequest): Promise<ElementRes
       result = { index, status: 'failed', error: { code: 'MAP_OVER_INVALID', message: `the collection has no element ${index}` }, retryable: false };
     } else {
       const own = await keyOf(node, upstream, env, unit);
+      const attempt = request.attempts?.[positions.get(index) ?? -1] ?? 1;
       const given = unit.given.kind === 'value' ? unit.given.value : undefined;
       const outcome = await executeOnce({
         node,
         key: own.key,
         components: own.components,
         lookAgain: request.lookAgain,
-        attempt: request.attempts?.[positions.get(index) ?? -1] ?? 1,
+        attempt,
         runId: request.runId,
         upstream,
         upstreamKey: (id) => request.upstreamKeys[id],
@@ -86,7 +88,12 @@ async function executeChunk(request: ExecuteElementsRequest): Promise<ElementRes
         ...(batched && Array.isArray(given) ? { batchLength: given.length } : {}),
       }).catch((error: unknown) => ({ kind: 'failed' as const, error: classifyError(error), shared: false }));
       result = elementResult(index, outcome);
-      if (result.status === 'failed') request.log.warn({ element: index, code: result.error?.code, err: result.error?.message }, 'element failed');
+      if (result.status === 'failed') {
+        const fields = { element: index, attempt, code: result.error?.code, err: result.error?.message };
+        // The run core tries it again if the step's policy says so: only a final failure is one.
+        const final = retryDelay(node.retry, attempt, { code: result.error?.code ?? '', retryable: result.retryable }, node.id) === undefined;
+        request.log.warn(fields, final ? 'element failed' : 'element attempt failed; trying again');
+      }
     }
     request.onResult?.(result);
     return result;
