@@ -94,6 +94,26 @@ describe('collectGarbage', () => {
     expect((await verifyStore(store, false)).brokenEntries).toEqual([]);
   });
 
+  it("keeps another code's result under a key as long as the key, and collects it with the key", async () => {
+    const store = await tempStore();
+    const old = await storeRun(store, 'weekly', 1);
+    const kept = await storeRun(store, 'weekly', 2);
+    // Each key also holds a result of another branch's code, kept under a key of its own (see codeVariantKey).
+    const variants = [old, kept].map(async (run, i) => {
+      const out = { kind: 'json' as const, ...(await store.putBytes(Buffer.from(`{"branch":${i}}`))) };
+      const key = keyOf(`variant-of-${run.key}`);
+      await store.putAction({ ...actionEntry(key, { out }), variantOf: run.key });
+      return { key, output: out, runId: run.runId };
+    });
+    const [oldVariant, keptVariant] = await Promise.all(variants);
+
+    const report = await collectGarbage(store, await runsNewestFirst(store), everythingOld(1));
+
+    expect(report.deletedEntries.sort()).toEqual([old.key, oldVariant?.key].sort());
+    expect(await isPresent(store, keptVariant as StoredRun)).toEqual(KEPT);
+    expect(await isPresent(store, oldVariant as StoredRun)).toEqual(GONE);
+  });
+
   it('keepRuns counts per pipeline', async () => {
     const store = await tempStore();
     const runs = [await storeRun(store, 'weekly', 1), await storeRun(store, 'weekly', 2), await storeRun(store, 'weekly', 3)];
