@@ -16,20 +16,39 @@ function formatBytes(bytes: number): string {
 }
 
 export async function cacheLsCommand(args: { json: boolean }, store: Store): Promise<number> {
-  const rows: Array<{ key: string; step: string; createdAt: string; runId: string; durationMs: number; outputs: Record<string, string>; bytes: number }> = [];
+  const rows: Array<{
+    key: string;
+    step: string;
+    createdAt: string;
+    runId: string;
+    durationMs: number;
+    outputs: Record<string, string>;
+    bytes: number;
+    /** Another code version's result for that key (a branch's), kept so switching back finds it. */
+    variantOf?: string;
+  }> = [];
   for await (const { key } of store.listActions()) {
     const entry = await store.getAction(key);
     if (entry === undefined || entry === 'unreadable') continue;
     const outputs = Object.fromEntries(Object.entries(entry.outputs).map(([n, o]) => [n, o.digest]));
     const bytes = Object.values(entry.outputs).reduce((sum, o) => sum + o.size, 0);
-    rows.push({ key, step: entry.step, createdAt: entry.createdAt, runId: entry.runId, durationMs: entry.durationMs, outputs, bytes });
+    rows.push({
+      key,
+      step: entry.step,
+      createdAt: entry.createdAt,
+      runId: entry.runId,
+      durationMs: entry.durationMs,
+      outputs,
+      bytes,
+      ...(entry.variantOf === undefined ? {} : { variantOf: entry.variantOf }),
+    });
   }
   rows.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
   if (args.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
   else {
     for (const r of rows)
       process.stdout.write(
-        `${r.key.slice(0, 16)}  ${r.step.padEnd(20)} ${r.createdAt}  ${formatDuration(r.durationMs).padStart(8)}  ${formatBytes(r.bytes).padStart(10)}\n`,
+        `${r.key.slice(0, 16)}  ${r.step.padEnd(20)} ${r.createdAt}  ${formatDuration(r.durationMs).padStart(8)}  ${formatBytes(r.bytes).padStart(10)}${r.variantOf === undefined ? '' : `  other code's result for ${r.variantOf.slice(0, 16)}`}\n`,
       );
     process.stdout.write(`${rows.length} cache entries in ${store.description}\n`);
   }
