@@ -177,7 +177,13 @@ export function createActivities(deps: ActivityDependencies) {
     /** Stores a map's collection from its invocations' results (on the cpu worker, next to the run): the event for the run core. */
     async assembleMap(input: AssembleInput): Promise<CoreEvent> {
       const { pipeline, store, node } = await load(input.context, input.command.id);
-      return assembleCommand(node, input.command, { runId: input.context.runId, store, env: process.env, log: logFor(pipeline, input.context, {}) });
+      return assembleCommand(node, input.command, {
+        runId: input.context.runId,
+        store,
+        env: process.env,
+        log: logFor(pipeline, input.context, {}),
+        key: 'verify',
+      });
     },
 
     ...sharedExecutionActivities(runtime, deps.client),

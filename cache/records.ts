@@ -106,6 +106,12 @@ export const ElementReason = z.object({
 export type ElementReason = z.infer<typeof ElementReason>;
 
 /**
+ * Element reasons that say no more than which elements: short words after the ranges in the map's own
+ * sentence (`elements 3, 7 changed`). Views list only the reasons of the elements' own (code changed, …).
+ */
+export const WHICH_ELEMENTS: ReadonlySet<string> = new Set(['changed', 'added', 'failed last time']);
+
+/**
  * What a map step (`p.map`) did with its elements. Counts are of invocations: elements, or batches of
  * `batchSize`. Index lists are compact ranges (`0-9,4812`).
  */

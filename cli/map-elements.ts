@@ -1,4 +1,4 @@
-import type { ElementCounts } from '../cache/records.js';
+import { WHICH_ELEMENTS, type ElementCounts } from '../cache/records.js';
 import { describeRanges } from '../engine/core/index-ranges.js';
 
 // How the CLI words a map step's elements (`p.map`): a count line for the step line and the plan, and
@@ -45,8 +45,7 @@ export function elementLines(e: ElementCounts, indent: string): string[] {
   if (e.executedIndices !== undefined && e.executedIndices !== '') lines.push(`${indent}executed ${describeRanges(e.executedIndices)}`);
   // Reasons of their own (code changed, expired, a broken blob); which elements changed, were added or failed last time the step's reason says.
   for (const r of e.reasons ?? [])
-    if (!['changed', 'added', 'failed last time'].includes(r.reason))
-      lines.push(`${indent}${n(r.count)} of ${n(e.total)} ${unit(e, e.total)}: ${r.reason} (${describeRanges(r.indices)})`);
+    if (!WHICH_ELEMENTS.has(r.reason)) lines.push(`${indent}${n(r.count)} of ${n(e.total)} ${unit(e, e.total)}: ${r.reason} (${describeRanges(r.indices)})`);
   if (e.kept !== undefined)
     lines.push(`${indent}${n(e.kept.count)} of ${n(e.total)} kept from other code: ${e.kept.reason} (${describeRanges(e.kept.indices)})`);
   for (const [attempts, indices] of Object.entries(e.retried ?? {}))

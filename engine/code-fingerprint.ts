@@ -66,9 +66,13 @@ function reachableCode(index: CodeIndex, module: string, statement: number | und
     let names = declared.get(m);
     if (names === undefined) {
       names = new Map();
-      (code.statements ?? []).forEach((s, i) => {
-        for (const name of s.declares) names?.set(name, [...(names.get(name) ?? []), i]);
-      });
+      for (const [i, s] of (code.statements ?? []).entries()) {
+        for (const name of s.declares) {
+          const list = names.get(name);
+          if (list === undefined) names.set(name, [i]);
+          else list.push(i);
+        }
+      }
       declared.set(m, names);
     }
     return names;
@@ -133,8 +137,8 @@ function reachableCode(index: CodeIndex, module: string, statement: number | und
   for (const [m, statements] of picked) {
     if (whole.has(m)) continue;
     const code = index.modules[m]?.statements ?? [];
-    // The statements' positions are part of it: moving code between statements is a change, moving the file is not.
-    files[m] = sha256(JSON.stringify([...statements].sort((a, b) => a - b).map((i) => [i, code[i]?.digest])));
+    // In source order, but not by position: code added elsewhere in the file does not change it.
+    files[m] = sha256(JSON.stringify([...statements].sort((a, b) => a - b).map((i) => code[i]?.digest)));
   }
   return files;
 }

@@ -286,7 +286,7 @@ function codeIndex(code: CodeRecorder, entry: string, metafileInputs: MetafileIn
       const target = i.external === true ? undefined : local(join('/', i.path));
       if (target !== undefined && i.original !== undefined) resolved.set(i.original, target);
     }
-    const imports = [...new Set(input.imports.flatMap((i) => (i.external === true ? [] : [local(join('/', i.path))].filter((p) => p !== undefined))))].sort();
+    const imports = [...new Set(input.imports.flatMap((i) => (i.external === true ? [] : (local(join('/', i.path)) ?? []))))].sort();
     modules[projectPath(code.root, path)] = { digest: recorded.digest, imports, ...statementsOf(recorded, resolved) };
   }
   return { scheme: code.scheme, entry: projectPath(code.root, entry), modules };

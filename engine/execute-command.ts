@@ -22,39 +22,40 @@ export type CommandContext = Pick<ExecuteOnceRequest, 'runId' | 'store' | 'env' 
 };
 
 /**
- * Carries out an `execute` command of the run core: the key checked against this process's code (one
- * check, for every executor), then one attempt executed once across every process sharing the store.
- * Never throws: an error around the execution is a failed outcome, which this logs (an execution logs
- * its own end, into its captured log too).
+ * Carries out an `execute` command of the run core: on a worker the key is first checked against this
+ * process's code, then one attempt is executed once across every process sharing the store. Never
+ * throws: an error around the execution is a failed outcome, which this logs (an execution logs its own
+ * end, into its captured log too).
  */
 export async function executeCommand(node: ResolvedNode, command: ExecuteCommand, context: CommandContext): Promise<ExecuteOutcome> {
   const upstream = (id: string) => command.upstream[id];
   const resume = context.resume ?? command.resume;
-  const outcome = await Promise.resolve()
-    .then(() => (context.key === 'verify' ? checkedKeyOf(node, upstream, context.env, command) : command))
-    .then(({ components }) =>
-      executeOnce({
-        node,
-        key: command.key,
-        components,
-        lookAgain: command.lookAgain,
-        attempt: command.attempt,
-        ...(resume === undefined ? {} : { resume }),
-        ...(command.logs === undefined ? {} : { logsBefore: command.logs }),
-        runId: context.runId,
-        upstream,
-        upstreamKey: (id) => command.upstreamKeys[id],
-        store: context.store,
-        env: context.env,
-        log: context.log,
-        signal: context.signal,
-        wait: context.wait,
-        ...(context.waitedFor === undefined ? {} : { waitedFor: context.waitedFor }),
-        ...(context.onWait === undefined ? {} : { onWait: context.onWait }),
-        ...(context.onProgress === undefined ? {} : { onProgress: context.onProgress }),
-      }),
-    )
-    .catch((error: unknown): ExecuteOutcome => ({ kind: 'failed', error: classifyError(error), shared: false }));
+  let outcome: ExecuteOutcome;
+  try {
+    const { components } = context.key === 'verify' ? checkedKeyOf(node, upstream, context.env, command) : command;
+    outcome = await executeOnce({
+      node,
+      key: command.key,
+      components,
+      lookAgain: command.lookAgain,
+      attempt: command.attempt,
+      ...(resume === undefined ? {} : { resume }),
+      ...(command.logs === undefined ? {} : { logsBefore: command.logs }),
+      runId: context.runId,
+      upstream,
+      upstreamKey: (id) => command.upstreamKeys[id],
+      store: context.store,
+      env: context.env,
+      log: context.log,
+      signal: context.signal,
+      wait: context.wait,
+      ...(context.waitedFor === undefined ? {} : { waitedFor: context.waitedFor }),
+      ...(context.onWait === undefined ? {} : { onWait: context.onWait }),
+      ...(context.onProgress === undefined ? {} : { onProgress: context.onProgress }),
+    });
+  } catch (error) {
+    outcome = { kind: 'failed', error: classifyError(error), shared: false };
+  }
   if (outcome.kind === 'failed' && outcome.logs === undefined)
     context.log.error({ code: outcome.error.code, err: outcome.error.message, shared: outcome.shared }, 'step failed');
   return outcome;
@@ -90,10 +91,11 @@ export function executeElementsCommand(
 export async function assembleCommand(
   node: ResolvedNode,
   command: Omit<CommandOf<'assemble'>, 'type'>,
-  context: Pick<CommandContext, 'runId' | 'store' | 'env' | 'log'>,
+  context: Pick<CommandContext, 'runId' | 'store' | 'env' | 'log' | 'key'>,
 ): Promise<CoreEvent> {
   try {
-    const { outputs, keys } = await assembleMap({ ...command, node, runId: context.runId, store: context.store, env: context.env });
+    const { runId, store, env } = context;
+    const { outputs, keys } = await assembleMap({ ...command, node, runId, store, env, checkKey: context.key === 'verify' });
     return { type: 'assembled', id: command.id, outputs, keys };
   } catch (error) {
     const { code, message } = classifyError(error);

@@ -63,6 +63,7 @@ const cancelledWhileWaiting = (node: ResolvedNode): Extract<ExecuteOutcome, { ki
   kind: 'failed',
   error: { code: 'STEP_CANCELLED', message: `step ${node.id} was cancelled while waiting for another process computing the same key`, retryable: false },
   shared: false,
+  final: true,
 });
 
 /** Claim the key, then look again: its result, a failure to share, or the lease to execute under. */
@@ -99,7 +100,7 @@ async function claimAndLookAgain(
   const failure = failureToShare(claim.sharedFailure, node.code?.digest);
   if (failure !== undefined) {
     await claim.lease.release();
-    return { kind: 'failed', error: { code: failure.code, message: failure.message, retryable: false }, shared: true };
+    return { kind: 'failed', error: { code: failure.code, message: failure.message, retryable: false }, shared: true, final: true };
   }
   return { kind: 'claimed', lease: claim.lease };
 }
@@ -179,16 +180,16 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
     const { code, message, retryable, fix } = classifyError(error);
     const classified = { code, message, retryable, ...(fix === undefined ? {} : { fix }) };
     // The same decision the run core makes: an attempt it will try again is not a failure to share.
-    const final = retryDelay(node.retry, request.attempt, classified, node.id) === undefined;
+    const final = signal.aborted || retryDelay(node.retry, request.attempt, classified, node.id) === undefined;
     // A cancelled execution is not a failure either: whoever waited executes the key itself.
     if (!signal.aborted && final) failure = { code, message, ...(node.code === undefined ? {} : { codeDigest: node.code.digest }) };
     if (capture !== undefined) {
       const fields = { code, attempts: request.attempt, ...(fix === undefined ? {} : { fix }) };
       const err = { ...fields, err: message, ...(stackOf(error) === undefined ? {} : { stack: stackOf(error) }) };
-      if (final || signal.aborted) endLine('error', err, 'step failed');
+      if (final) endLine('error', err, 'step failed');
       else endLine('warn', { attempt: request.attempt, err: error }, 'attempt failed; retrying');
     }
-    return { kind: 'failed', error: classified, shared: false, ...(await logs()), ...(checkpoint === undefined ? {} : { resume: checkpoint }) };
+    return { kind: 'failed', error: classified, shared: false, final, ...(await logs()), ...(checkpoint === undefined ? {} : { resume: checkpoint }) };
   } finally {
     // A lease that cannot be given up expires; it must not turn a stored result into a failure.
     await claimed.lease.release(failure).catch((error: unknown) => request.log.warn({ err: error }, 'could not release the claim on the key; it expires'));

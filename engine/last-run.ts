@@ -8,7 +8,7 @@ export interface LastRun {
   steps: Map<string, RunRecord['steps'][number]>;
 }
 
-export function indexLastRun(run: RunRecord | undefined): LastRun {
+function indexLastRun(run: RunRecord | undefined): LastRun {
   return { run, steps: new Map((run?.steps ?? []).map((s) => [s.id, s])) };
 }
 

@@ -82,14 +82,22 @@ export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Pro
  */
 function withCodeFingerprints(definition: PipelineDefinition, code: CodeIndex, root: string): PipelineDefinition {
   const fingerprintOf = fingerprinter(code);
+  // Files are read once per load, however many steps (and profiles) declare them.
+  const files = new Map<string, Record<string, string>>();
+  const filesOf = (module: string, globs: readonly string[]): Record<string, string> => {
+    const id = JSON.stringify([module, globs]);
+    let found = files.get(id);
+    if (found === undefined) files.set(id, (found = codeFileDigests(root, module, globs)));
+    return found;
+  };
   const attach = (built: PipelineDefinition): PipelineDefinition => {
     for (const { step } of built.nodes) {
       const tags = step as unknown as Record<symbol, unknown>;
       const module = tags[STEP_MODULE];
       const statement = tags[STEP_STATEMENT];
       if (typeof module !== 'string') continue;
-      const files = step.codeFiles === undefined ? {} : codeFileDigests(root, module, step.codeFiles);
-      const fingerprint = fingerprintOf(module, typeof statement === 'number' ? statement : undefined, files);
+      const declared = step.codeFiles === undefined ? {} : filesOf(module, step.codeFiles);
+      const fingerprint = fingerprintOf(module, typeof statement === 'number' ? statement : undefined, declared);
       if (fingerprint !== undefined) Object.defineProperty(step, STEP_CODE, { value: fingerprint, configurable: true });
     }
     const withProfile = built.withProfile;

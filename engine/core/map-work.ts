@@ -178,9 +178,10 @@ export class MapWork {
 
   /** What the next generation of the run carries on from (elements waiting to retry start again there, their attempts counted). */
   snapshot(): MapProgress {
-    // Elements tried more than once: their retries go on counting, and the record still says they were retried.
-    const waiting = new Set(this.waiting.map((w) => w.index));
-    const attempts = byAttempts([...this.attempts].filter(([index, count]) => count > 1 || waiting.has(index)));
+    // Elements tried more than once (the record still says so) and those between attempts, waiting or back
+    // in the hand-out: their retries go on counting.
+    const unfinished = new Set([...this.pending, ...this.waiting.map((w) => w.index)]);
+    const attempts = byAttempts([...this.attempts].filter(([index, count]) => count > 1 || unfinished.has(index)));
     return {
       executed: toRanges(this.executed),
       failed: toRanges(this.failed),

@@ -18,10 +18,11 @@ export type ExecuteOutcome =
   /** Another process holds the key and the caller asked not to wait. */
   | { kind: 'contended'; holder: KeyHolder }
   /**
-   * The attempt failed, or the execution this one waited for did (`shared`). `logs`: its captured log;
-   * `resume`: the last checkpoint it reported, for the next attempt.
+   * The attempt failed, or the execution this one waited for did (`shared`). `final`, where the process
+   * that executed it says: the step's retry policy makes no other attempt after it (what the run core
+   * will decide, by the same rule). `logs`: its captured log; `resume`: its last checkpoint.
    */
-  | { kind: 'failed'; error: ExecutionError; shared: boolean; logs?: Digest; resume?: unknown };
+  | { kind: 'failed'; error: ExecutionError; shared: boolean; final?: boolean; logs?: Digest; resume?: unknown };
 
 /** An error message kept in a record or an activity result: long enough to act on, short enough for 10,000 of them. */
 const MESSAGE_KEPT = 600;

@@ -20,7 +20,7 @@ export interface RetryPolicy {
   readonly lostWorkerAttempts: number;
 }
 
-export const DEFAULT_RETRY_DELAY_MS = 250;
+const DEFAULT_RETRY_DELAY_MS = 250;
 const BACKOFF = 2;
 const MAX_DELAY_MS = 30_000;
 const LOST_WORKER_ATTEMPTS = 5;

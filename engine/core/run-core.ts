@@ -295,7 +295,8 @@ export class RunCore {
     const snapshot: CoreSnapshot = { statuses: {}, outputs: {}, keys: {} };
     for (const slot of this.slots) {
       if (slot.work !== undefined && slot.phase === 'mapping') (snapshot.maps ??= {})[slot.node.id] = slot.work.snapshot();
-      if (slot.phase === 'retrying') {
+      // Between attempts: waiting for its turn, or queued for it (a drain starts nothing new).
+      if ((slot.phase === 'retrying' || slot.phase === 'queued') && slot.attempt > 0) {
         const { resume, logs } = slot;
         (snapshot.retrying ??= {})[slot.node.id] = {
           attempts: slot.attempt,

@@ -29,6 +29,8 @@ export interface AssembleRequest {
   upstream: Record<string, Outputs>;
   store: Store;
   env: NodeJS.ProcessEnv;
+  /** Check the map's key against this process's code (a worker); the process that resolved it need not. */
+  checkKey: boolean;
 }
 
 /** Each invocation's entry in a collection: a zero-padded index, so path order is element order. */
@@ -60,7 +62,7 @@ async function directoryOf(store: Store, entries: DirManifest['entries']): Promi
 export async function assembleMap(request: AssembleRequest): Promise<{ outputs: Outputs; keys: Digest }> {
   const { node, store } = request;
   const upstream = (id: string): Outputs | undefined => request.upstream[id];
-  checkedKeyOf(node, upstream, request.env, request);
+  if (request.checkKey) checkedKeyOf(node, upstream, request.env, request);
   const units = await readUnits(store, node, upstream);
   const unitKeys = await mapBounded(units, READS_AT_ONCE, async (unit) => (await keyOf(node, upstream, request.env, unit)).key);
   const left = new Set(request.leftOut);

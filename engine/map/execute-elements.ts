@@ -3,8 +3,7 @@ import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey } from '../../cache/digest.js';
 import { classifyError } from '../../cache/errors.js';
 import type { Store } from '../../cache/store.js';
-import { elementResult, failedElements } from '../core/outcome.js';
-import { retryDelay } from '../core/retry-policy.js';
+import { elementResult, failedElements, type ExecuteOutcome } from '../core/outcome.js';
 import type { ElementResult, Outputs } from '../core/run-protocol.js';
 import { executeOnce } from '../execute-once.js';
 import { mapBounded } from '../map-bounded.js';
@@ -86,13 +85,12 @@ async function executeChunk(request: ExecuteElementsRequest): Promise<ElementRes
         // Each invocation gets its own copy: a step that changes its input must not change another's.
         given: { [over]: unit.given.kind === 'value' ? { kind: 'value', value: structuredClone(given) } : unit.given },
         ...(batched && Array.isArray(given) ? { batchLength: given.length } : {}),
-      }).catch((error: unknown) => ({ kind: 'failed' as const, error: classifyError(error), shared: false }));
+      }).catch((error: unknown): ExecuteOutcome => ({ kind: 'failed', error: classifyError(error), shared: false }));
       result = elementResult(index, outcome);
-      if (result.status === 'failed') {
-        const fields = { element: index, attempt, code: result.error?.code, err: result.error?.message };
-        // The run core tries it again if the step's policy says so: only a final failure is one.
-        const final = retryDelay(node.retry, attempt, { code: result.error?.code ?? '', retryable: result.retryable }, node.id) === undefined;
-        request.log.warn(fields, final ? 'element failed' : 'element attempt failed; trying again');
+      if (outcome.kind === 'failed') {
+        // The run core tries it again when the step's policy says so: only a final failure is one.
+        const fields = { element: index, attempt, code: outcome.error.code, err: outcome.error.message };
+        request.log.warn(fields, outcome.final === false ? 'element attempt failed; trying again' : 'element failed');
       }
     }
     request.onResult?.(result);

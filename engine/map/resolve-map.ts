@@ -1,6 +1,6 @@
 import { canonicalJson } from '../../cache/canonical.js';
 import type { CacheKey } from '../../cache/digest.js';
-import type { ElementCounts, ElementReason, ReasonCode } from '../../cache/records.js';
+import { WHICH_ELEMENTS, type ElementCounts, type ElementReason, type ReasonCode } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { describeRanges, fromRanges, toRanges } from '../core/index-ranges.js';
 import type { Explanation } from '../core/explain.js';
@@ -64,9 +64,6 @@ function groupByReason(entries: ReadonlyArray<{ index: number; why: Explanation 
 /** Codes the map's own reason states for every element. */
 const OWN_REASON = new Set<ReasonCode>(['forced', 'cache-disabled', 'first-run']);
 
-/** Reasons that say all there is to say about which elements: short words after the ranges (`elements 3, 7 changed`). */
-const SHORT = new Set(['changed', 'added', 'failed last time']);
-
 /**
  * Says what a map will do, for `plan` and the record: `map over 10,000 elements: 9,999 cached, 1 to run
  * (element 4,812 changed)`, or with a reason of the elements' own: `(19 of 20 elements: code changed since
@@ -86,7 +83,7 @@ export function describeMapWork(
   const parts = reasons.flatMap((r) => {
     // What the map's own reason says of every element (its input changed, its code changed) is not said again.
     if (r.count === total && r.reason === ownReason) return [];
-    if (SHORT.has(r.reason))
+    if (WHICH_ELEMENTS.has(r.reason))
       return r.count === total && r.reason === 'changed' ? [] : [`${amountWord(r.count, words)} ${describeRanges(r.indices, 3)} ${r.reason}`];
     const share = r.count === total && total > 1 ? `all ${amount(total, words)}` : `${r.count.toLocaleString('en-US')} of ${amount(total, words)}`;
     return [`${share}: ${r.reason}`];
@@ -119,20 +116,25 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
   const previous = await options.previous();
   const failedBefore = new Set(previous?.leftOut === undefined ? [] : fromRanges(previous.leftOut));
   const misses: Array<{ index: number; why: Explanation }> = [];
-  const kept: Array<{ index: number; why: Explanation }> = [];
+  // Results of other code kept under 'warn': one group (their files may differ element by element: the first names them).
+  const kept: number[] = [];
+  let keptReason: string | undefined;
   decisions.forEach((decision, index) => {
     if (!decision.hit) misses.push({ index, why: elementWhy(decision, index, failedBefore, previous?.total) });
-    else if (decision.otherCode !== undefined) kept.push({ index, why: { codes: ['code-changed'], reason: decision.otherCode } });
+    else if (decision.otherCode !== undefined) {
+      kept.push(index);
+      keptReason ??= decision.otherCode;
+    }
   });
   // Forced, uncached and first runs: the map's own reason says it for every element.
   const reasons = groupByReason(misses).filter((r) => !r.codes.some((c) => OWN_REASON.has(c)));
-  const keptGroups = groupByReason(kept);
   const batchSize = node.map?.batchSize ?? 1;
   // The whole map's reason, unless it only says the collection is not stored: its elements say more.
   const own = whole.why.codes.every((c) => c === 'entry-missing') && reasons.length > 0 ? undefined : whole.why;
   const work = describeMapWork(units.length, misses.length, reasons, previous?.total, batchSize, own?.reason);
   const codes = [...new Set([...(own?.codes ?? []), ...reasons.flatMap((r) => r.codes)])];
-  const elementKept = keptGroups.length === 0 ? undefined : mergeKept(keptGroups);
+  const elementKept: ElementReason | undefined =
+    keptReason === undefined ? undefined : { codes: ['code-changed'], reason: keptReason, count: kept.length, indices: toRanges(kept) };
   return {
     kind: 'map',
     id: node.id,
@@ -151,12 +153,4 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
       ...(keyList === undefined ? {} : { keys: keyList }),
     },
   };
-}
-
-/** Kept results of other code, as one group (their files may differ element by element: the first reason names them). */
-function mergeKept(groups: readonly ElementReason[]): ElementReason {
-  const first = groups[0] as ElementReason;
-  if (groups.length === 1) return first;
-  const indices = groups.flatMap((g) => fromRanges(g.indices));
-  return { codes: ['code-changed'], reason: first.reason, count: indices.length, indices: toRanges(indices) };
 }

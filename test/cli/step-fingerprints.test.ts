@@ -169,6 +169,26 @@ describe('a code fingerprint per step', () => {
     expect((await p.plan()).steps.map((s) => s.decision)).toEqual(['cached', 'cached', 'cached']);
   }, 120_000);
 
+  it('leaves a step alone when code it does not reach is added or removed around it in its file', async () => {
+    const p = await project({ 'pipeline.ts': ABC });
+    await p.run();
+    await p.edit(
+      'pipeline.ts',
+      "const LOG = process.env.LOG ?? '/dev/null';",
+      "const LOG = process.env.LOG ?? '/dev/null';\nconst UNUSED = 42;\nfunction unused(): number {\n  return UNUSED;\n}",
+    );
+    await p.edit(
+      'pipeline.ts',
+      '/** Used by b alone. */',
+      '/** Used by b alone. */\nexport const extra = defineStep({ id: "extra", version: 1, run() {} });\n',
+    );
+    expect((await p.plan()).steps.map((s) => [s.id, s.decision])).toEqual([
+      ['a', 'cached'],
+      ['b', 'cached'],
+      ['c', 'cached'],
+    ]);
+  }, 60_000);
+
   it('follows a step made by a factory in another module: editing the factory re-runs its steps, editing one call re-runs that step', async () => {
     const p = await project({
       'steps/factory.ts': `import { writeFile, appendFile } from 'node:fs/promises';
@@ -238,7 +258,8 @@ export default definePipeline({ name: 'code-files', build(p) { p.add(train); p.a
     // A new file the glob matches is code too.
     await p.write('trainer/lib/extra.py', 'X = 1\n');
     expect((await p.plan()).steps[0]?.reason).toBe('code changed since this result (version 1 unchanged): trainer/lib/extra.py (newly imported)');
-    expect(await executions(p.log)).toEqual(['train', 'other', 'train']);
+    // train and other run side by side: which logs first varies.
+    expect((await executions(p.log)).sort()).toEqual(['other', 'train', 'train']);
   }, 60_000);
 
   it('keeps one result per code version under one key: two branches sharing a store stop evicting each other', async () => {

@@ -503,6 +503,16 @@ describe("the run core retries by each step's policy", () => {
     expect(take(out, 'execute')[0]).toMatchObject({ attempt: 2, resume: { step: 3 } });
   });
 
+  it('carries a retry that fell due while draining (queued, not started) with its count too', () => {
+    const { run, advance } = oneStep();
+    send(run, { type: 'failed', id: 'a', error: { code: 'STEP_FAILED', message: 'flaky' }, retryable: true });
+    send(run, { type: 'drain' });
+    advance(60_000);
+    expect(take(send(run, { type: 'tick' }), 'execute')).toEqual([]); // a drain starts nothing new
+    expect(run.idle).toBe(true);
+    expect(run.snapshot().retrying).toEqual({ a: { attempts: 1 } });
+  });
+
   it('retries a map element by the same policy, on its own, and the record says which elements took more attempts', () => {
     let clock = 10_000;
     const run = core([node('src'), { ...node('m', ['src']), map: { minSuccessRatio: 0.5, batchSize: 1 }, retry: retryPolicy({ retries: 1 }) }], {
@@ -545,5 +555,36 @@ describe("the run core retries by each step's policy", () => {
     expect(take(last, 'assemble')[0]?.leftOut).toEqual([2]);
     const done = send(run, { type: 'assembled', id: 'm', outputs: outputsOf('m'), keys: hex('keys') as Digest });
     expect(recordOf(done, 'm')?.elements).toMatchObject({ executed: 2, failed: 1, retried: { '2': '1' }, failures: [{ index: 2, code: 'ELEMENT_BROKEN' }] });
+  });
+
+  it('carries the attempts of a map element between attempts over continue-as-new, whether its retry was due yet or not', () => {
+    let clock = 10_000;
+    const run = core([node('src'), { ...node('m', ['src']), map: { minSuccessRatio: 0.5, batchSize: 1 }, retry: retryPolicy({ retries: 2 }) }], {
+      now: () => clock,
+      elementChunk: () => ({ size: 2, parallel: 2 }),
+    });
+    const first = take(send(run, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    const afterSrc = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', batch: first.batch })];
+    const mapBatch = take(afterSrc, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    const elements = { total: 2, cached: 0, run: '0-1' };
+    const mapResolution: Resolution = {
+      kind: 'map',
+      id: 'm',
+      key: keyOf('m'),
+      components: components('m'),
+      codes: ['first-run'],
+      reason: 'first run',
+      rejected: false,
+      elements,
+    };
+    send(run, { type: 'resolved', resolution: mapResolution });
+    send(run, { type: 'resolve-done', batch: mapBatch.batch });
+    send(run, { type: 'drain' });
+    const failed = (index: number) => ({ index, status: 'failed' as const, error: { code: 'STEP_FAILED', message: 'flaky' }, retryable: true });
+    send(run, { type: 'elements-done', id: 'm', parallel: 2, results: [failed(0), failed(1)] });
+    clock += 60_000;
+    send(run, { type: 'tick' }); // both due now, back in the hand-out, which a drain does not start
+    expect(run.idle).toBe(true);
+    expect(run.snapshot().maps?.m?.attempts).toEqual({ '1': '0-1' });
   });
 });
