@@ -2,18 +2,7 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-/**
- * Layers point one way (DESIGN.md): cache/ ← engine/ ← activities/, workflows/, workers/ ← cli/; steps/
- * use only the public `flywheel` API. Each entry: the folder, and the imports it may not make (relative
- * to a file directly inside it; `upTwo` repeats the patterns for files one folder deeper). Imports of
- * types only are allowed across layers where `types` says so: they vanish when compiled.
- */
-const ABOVE = {
-  cache: ['engine', 'cli', 'steps', 'activities', 'workflows', 'workers', 'ui', 'pipelines'],
-  engine: ['cli', 'steps', 'activities', 'workflows', 'workers', 'ui', 'pipelines'],
-  activities: ['cli', 'steps', 'ui', 'pipelines'],
-  workers: ['cli', 'steps', 'ui', 'pipelines'],
-};
+import { layersPlugin } from './scripts/lint/layers.js';
 
 const NODE_BUILTINS = [
   'node:*',
@@ -35,16 +24,6 @@ const NODE_BUILTINS = [
   'timers/*',
 ];
 
-function layerRule(folders, depth, message, allowTypeImports) {
-  const up = depth === 1 ? '..' : '../..';
-  return {
-    '@typescript-eslint/no-restricted-imports': [
-      'error',
-      { patterns: [{ group: folders.flatMap((f) => [`${up}/${f}/*`, `${up}/${f}/**`, `${up}/${f}.js`]), message, allowTypeImports }] },
-    ],
-  };
-}
-
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.flywheel/**', 'bench/.work/**', 'coverage/**', 'trainer/**'] },
   js.configs.recommended,
@@ -64,11 +43,10 @@ export default tseslint.config(
     files: ['bench/**', 'test/**', 'bin/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },
-  // The cache imports nothing above it.
-  { files: ['cache/**/*.ts'], rules: layerRule(ABOVE.cache, 1, 'cache/ is the bottom layer: it imports nothing above it (DESIGN.md)', false) },
-  { files: ['engine/*.ts'], rules: layerRule(ABOVE.engine, 1, 'engine/ imports only cache/ and itself: drivers, steps and the CLI sit above it', false) },
+  // Layers point one way, at every depth of every folder: scripts/lint/layers.js holds the table (docs/architecture.md draws it).
+  { files: ['**/*.{ts,tsx}'], plugins: { flywheel: layersPlugin }, rules: { 'flywheel/layers': 'error' } },
   {
-    // The run core is pure: no I/O, no Node, nothing outside engine/core/ but types. The Temporal workflow sandbox imports it.
+    // The run core is pure: no I/O, no Node built-ins, no packages (folders: the layers rule). The Temporal workflow sandbox imports it.
     files: ['engine/core/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
@@ -76,23 +54,14 @@ export default tseslint.config(
         {
           patterns: [
             { group: NODE_BUILTINS, message: 'the run core is pure: no Node built-ins (the workflow sandbox imports it)' },
-            {
-              group: ['../*', '!./*', 'zod', 'pino', '@temporalio/*'],
-              message: 'the run core imports only engine/core/ (types from elsewhere are fine)',
-              allowTypeImports: true,
-            },
+            { group: ['zod', 'pino', '@temporalio/*'], message: 'the run core imports no packages (types are fine)', allowTypeImports: true },
           ],
         },
       ],
     },
   },
   {
-    files: ['activities/**/*.ts'],
-    rules: layerRule(ABOVE.activities, 1, 'activities are thin adapters over the engine: they do not reach into the CLI or steps', false),
-  },
-  { files: ['workers/**/*.ts'], rules: layerRule(ABOVE.workers, 1, 'workers do not import the CLI or steps: pipeline loading lives in engine/', false) },
-  {
-    // Temporal bundles and sandboxes workflow code: no Node, no store, no steps; activities by type only.
+    // Temporal bundles and sandboxes workflow code: no Node built-ins, no packages outside the sandbox (folders: the layers rule).
     files: ['workflows/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
@@ -100,16 +69,6 @@ export default tseslint.config(
         {
           patterns: [
             { group: NODE_BUILTINS, message: 'workflow code is sandboxed: no Node built-ins' },
-            {
-              group: ['../cache/*', '../steps/*', '../steps/**', '../cli/*', '../cli/**', '../workers/*', '../activities/*'],
-              message: 'workflow code imports these by `import type` only',
-              allowTypeImports: true,
-            },
-            {
-              group: ['../engine/*', '!../engine/core'],
-              message: 'workflow code may use only the pure run core (engine/core/) from the engine',
-              allowTypeImports: true,
-            },
             { group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity', 'zod', 'pino'], message: 'not in the workflow sandbox' },
           ],
         },
@@ -125,13 +84,5 @@ export default tseslint.config(
         },
       ],
     },
-  },
-  {
-    files: ['steps/*.ts'],
-    rules: layerRule([...ABOVE.cache.filter((f) => f !== 'steps'), 'cache'], 1, "steps import only the public API: `import { ... } from 'flywheel'`", false),
-  },
-  {
-    files: ['steps/*/*.ts'],
-    rules: layerRule([...ABOVE.cache.filter((f) => f !== 'steps'), 'cache'], 2, "steps import only the public API: `import { ... } from 'flywheel'`", false),
   },
 );

@@ -3,39 +3,40 @@
  * config and input bytes. Define steps with `defineStep`, wire them with `definePipeline`, run them
  * with the `flywheel` CLI (or `runPipeline` from code).
  */
-export { defineStep } from './engine/define-step.js';
-export type { StepSpec, StepDefinition, StepContext, StepResult, Resources, Progress, TaskQueue, AnyStep, OnCodeChange } from './engine/define-step.js';
-export { definePipeline } from './engine/define-pipeline.js';
-export type { PipelineSpec, PipelineDefinition, PipelineBuilder, StepHandle, OutputRef, NodeOptions } from './engine/define-pipeline.js';
-export { file, dir, json } from './engine/ports.js';
-export type { FilePort, DirPort, JsonPort, Port, Ports } from './engine/ports.js';
-export { FlywheelError, PipelineInvalidError, formatProblems } from './engine/errors.js';
+export { defineStep } from './engine/define/define-step.js';
+export type { StepSpec, StepDefinition, StepContext, StepResult, Resources, Progress, TaskQueue, AnyStep, OnCodeChange } from './engine/define/define-step.js';
+export { definePipeline } from './engine/define/define-pipeline.js';
+export type { PipelineSpec, PipelineDefinition, PipelineBuilder, StepHandle, OutputRef, NodeOptions } from './engine/define/define-pipeline.js';
+export type { PipelineExtensions, PipelineCommand, PipelineComparison, CompareSection, CompareRow } from './engine/define/pipeline-extensions.js';
+export { file, dir, json } from './engine/define/ports.js';
+export type { FilePort, DirPort, JsonPort, Port, Ports } from './engine/define/ports.js';
+export { FlywheelError, UsageError, PipelineInvalidError, formatProblems } from './engine/errors.js';
 export type { Problem, ProblemCode } from './engine/errors.js';
-export { validatePipeline } from './engine/validate.js';
-export type { ResolvedPipeline, ResolvedNode } from './engine/validate.js';
-export { planPipeline } from './engine/plan.js';
+export { validatePipeline } from './engine/validate/validate.js';
+export type { ResolvedPipeline, ResolvedNode } from './engine/validate/validate.js';
+export { planPipeline } from './engine/drivers/plan.js';
 export type { Plan, PlannedStep, Decision, RunEvent } from './engine/core/run-protocol.js';
-export { runLocal } from './engine/local-executor.js';
-export type { LocalRunOptions } from './engine/local-executor.js';
+export { runLocal } from './engine/drivers/local-executor.js';
+export type { LocalRunOptions } from './engine/drivers/local-executor.js';
 // Testing a pipeline: one in-process run on a fresh temporary store, with its statuses and outputs.
-export { runPipelineForTest } from './engine/test-run.js';
-export type { TestRunOptions, PipelineTestRun } from './engine/test-run.js';
+export { runPipelineForTest } from './engine/drivers/test-run.js';
+export type { TestRunOptions, PipelineTestRun } from './engine/drivers/test-run.js';
 export { openStore } from './cache/open-store.js';
 export type { Store } from './cache/store.js';
 export type { RunRecord, StepRunRecord, ActionEntry, OutputRecord } from './cache/records.js';
 export type { Digest, CacheKey } from './cache/digest.js';
 export { createLogger } from './engine/logger.js';
-export { runProcess } from './engine/run-process.js';
-export type { RunProcessOptions } from './engine/run-process.js';
+export { runProcess } from './engine/helpers/run-process.js';
+export type { RunProcessOptions } from './engine/helpers/run-process.js';
 export type { QueueName } from './engine/core/queues.js';
 // Helpers steps use for outside state, memos and shared files: the same hashing and atomic writes as the cache.
-export { fileState } from './engine/external-state.js';
-export { directoryDigest } from './engine/directory-digest.js';
+export { fileState } from './engine/helpers/external-state.js';
+export { directoryDigest } from './engine/helpers/directory-digest.js';
 export { canonicalJson } from './cache/canonical.js';
 export { sha256Bytes } from './cache/digest.js';
 export { writeFileWhole } from './cache/write-whole.js';
 export { withFileLock } from './cache/file-lock.js';
-export { mapBounded } from './engine/map-bounded.js';
+export { mapBounded } from './engine/helpers/map-bounded.js';
 export { createS3Client, loadS3Sdk, parseS3Location } from './cache/s3-client.js';
 export type { S3Location, Sdk } from './cache/s3-client.js';
 export { describeS3Error, withS3Retries } from './cache/s3-errors.js';

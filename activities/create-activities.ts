@@ -3,13 +3,13 @@ import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
-import { coreNode } from '../engine/core-node.js';
+import { coreNode } from '../engine/drivers/core-node.js';
 import type { ExecuteOutcome } from '../engine/core/outcome.js';
 import type { CoreEvent, Resolution } from '../engine/core/run-protocol.js';
-import { assembleCommand, executeCommand, executeElementsCommand } from '../engine/execute-command.js';
-import { LastRuns } from '../engine/last-run.js';
-import { KeyResolver } from '../engine/resolve-key.js';
-import { RunRecorder } from '../engine/run-recorder.js';
+import { assembleCommand, executeCommand, executeElementsCommand } from '../engine/drivers/execute-command.js';
+import { LastRuns } from '../engine/records/last-run.js';
+import { KeyResolver } from '../engine/drivers/resolve-key.js';
+import { RunRecorder } from '../engine/records/run-recorder.js';
 import type {
   AssembleInput,
   CloseRequest,
@@ -28,7 +28,7 @@ import type {
 import { whileAlive } from './heartbeat.js';
 import type { RunRuntime } from './run-runtime.js';
 import { sharedExecutionActivities } from './shared-execution.js';
-import type { ResolvedPipeline } from '../engine/validate.js';
+import type { ResolvedPipeline } from '../engine/validate/validate.js';
 
 export interface ActivityDependencies {
   runtime: RunRuntime;

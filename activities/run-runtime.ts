@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { canonicalJson } from '../cache/canonical.js';
 import { openStore } from '../cache/open-store.js';
 import type { Store } from '../cache/store.js';
-import type { ConfigOverrides } from '../engine/config-overrides.js';
-import { validatePipeline, type ResolvedPipeline } from '../engine/validate.js';
-import { loadPipeline } from '../engine/load-pipeline.js';
-import { nodeOf } from '../engine/node-key.js';
-import type { ResolvedNode } from '../engine/validate.js';
+import type { ConfigOverrides } from '../engine/validate/config-overrides.js';
+import { validatePipeline, type ResolvedPipeline } from '../engine/validate/validate.js';
+import { loadPipeline } from '../engine/load/load-pipeline.js';
+import { nodeOf } from '../engine/keys/node-key.js';
+import type { ResolvedNode } from '../engine/validate/validate.js';
 import type { RunContext } from '../workflows/types.js';
 import { toApplicationFailure } from './failures.js';
 

@@ -106,7 +106,7 @@ function phaseProbe(pipelineFile: string, store: string): string {
     const marks = { bootstrap: performance.now() };
     let last = marks.bootstrap;
     const mark = (name) => { const now = performance.now(); marks[name] = now - last; last = now; };
-    const { loadPipeline } = await import(${dist('engine/load-pipeline.js')});
+    const { loadPipeline } = await import(${dist('engine/load/load-pipeline.js')});
     const { validatePipeline, runLocal, openStore, createLogger } = await import(${dist('index.js')});
     mark('importEngine');
     const { definition } = await loadPipeline(${JSON.stringify(pipelineFile)});

@@ -78,7 +78,9 @@ async function timePlanning(
  * does, next to a floor: the same bytes read synchronously. Paths follow LocalStore's documented layout.
  */
 async function lookUpBreakdown(store: Flywheel.Store, root: string, plan: Flywheel.Plan): Promise<void> {
-  const { lastFinishedRun } = await importDist<{ lastFinishedRun: (store: Flywheel.Store, pipeline: string) => Promise<unknown> }>('engine/run-history.js');
+  const { lastFinishedRun } = await importDist<{ lastFinishedRun: (store: Flywheel.Store, pipeline: string) => Promise<unknown> }>(
+    'engine/records/run-history.js',
+  );
   const keys = plan.steps.flatMap((s) => (s.cacheKey === undefined ? [] : [s.cacheKey]));
   const perStep = (ms: number): string => `${formatMs(ms)}  (${((ms * 1000) / keys.length).toFixed(0)} µs/step)`;
   console.log(`  a cached look-up, part by part, for all ${keys.length} steps in sequence:`);

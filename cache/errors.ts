@@ -99,6 +99,14 @@ export class FlywheelError extends Error {
   }
 }
 
+/** Bad usage of a command (the CLI's or one a pipeline declares): exit code 2 with the message and how to fix it. */
+export class UsageError extends FlywheelError {
+  constructor(message: string, fix: string) {
+    super('USAGE', message, { fix });
+    this.name = 'UsageError';
+  }
+}
+
 export interface ClassifiedError {
   code: string;
   message: string;

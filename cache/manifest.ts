@@ -11,7 +11,16 @@ export const DirManifest = z.object({
   format: z.literal('flywheel.dir/v1'),
   entries: z.array(
     z.discriminatedUnion('type', [
-      z.object({ type: z.literal('file'), path: z.string(), digest: z.string().refine(isSha256Hex), size: z.number().int(), executable: z.boolean() }),
+      z.object({
+        type: z.literal('file'),
+        path: z.string(),
+        digest: z
+          .string()
+          .refine(isSha256Hex)
+          .transform((s) => s as Digest),
+        size: z.number().int(),
+        executable: z.boolean(),
+      }),
       z.object({ type: z.literal('dir'), path: z.string() }),
       z.object({ type: z.literal('symlink'), path: z.string(), target: z.string() }),
     ]),

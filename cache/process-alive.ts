@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import type { RunStatus } from './records.js';
 
 /** Whether a process with this pid exists on this host (EPERM: it exists but belongs to another user). */
 export function isProcessAlive(pid: number): boolean {
@@ -15,7 +16,10 @@ export function isInterruptedRun(run: { status: string; host: string; pid: numbe
   return run.status === 'running' && run.engine !== 'temporal' && run.host === hostname() && !isProcessAlive(run.pid);
 }
 
+/** A run's status as every command shows it: what its record says, or `interrupted` for a run whose process died. */
+export type ShownStatus = RunStatus | 'interrupted';
+
 /** A run's status as every command shows it: `interrupted` for a run whose process died, else what its record says. */
-export function shownStatus(run: { status: string; host: string; pid: number; engine?: string | undefined }): string {
+export function shownStatus<S extends string>(run: { status: S; host: string; pid: number; engine?: string | undefined }): S | 'interrupted' {
   return isInterruptedRun(run) ? 'interrupted' : run.status;
 }

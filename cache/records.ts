@@ -38,7 +38,7 @@ export const KeyComponentsSchema = z.object({
 
 /**
  * A digest of the code that produced a result: the module defining the step and the local modules it
- * imports, each normalised (see engine/code-fingerprint.ts). Not part of the key: it only tells a hit
+ * imports, each normalised (see engine/code/code-fingerprint.ts). Not part of the key: it only tells a hit
  * whether it was computed by other code than the current one. Digests compare only within one `scheme`.
  */
 export const CodeFingerprint = z.object({
@@ -173,7 +173,7 @@ export const StepRunRecord = z.object({
   /** For a cached step: the run whose execution produced the result it reused. */
   computedBy: z.string().optional(),
   /**
-   * An executed or failed step's log: a blob of text lines, one per entry (engine/step-logs.ts has the
+   * An executed or failed step's log: a blob of text lines, one per entry (engine/execute/step-logs.ts has the
    * format), stored when its execution ended. A cached step has none: its producing run's record does.
    */
   logs: DigestSchema.optional(),
@@ -197,6 +197,7 @@ export const RunRecord = z.object({
   steps: z.array(StepRunRecord),
 });
 export type RunRecord = z.infer<typeof RunRecord>;
+export type RunStatus = RunRecord['status'];
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStringRecord = (v: unknown, nullable: boolean): boolean =>

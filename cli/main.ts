@@ -18,8 +18,8 @@ usage:
                            [--overlap skip|buffer-one|buffer-all|cancel-other|terminate-other|allow-all]
                            [--catchup-window PT1H] [--note text]
   flywheel schedule list | describe <id> | pause <id> | unpause <id> | trigger <id> | delete <id>
-  flywheel model ls [--json] | promote <version> | rollback     [--registry dir] (default .flywheel/registry)
-  flywheel kappa <a.txt> <b.txt> [--labels l1,l2,...] [--weights linear|quadratic] [--missing drop] [--json]
+  flywheel commands        (the commands pipelines add, e.g. the flagship's \`model\` and \`kappa\`)
+  flywheel <command> [--pipeline name] [args...]   (a command a pipeline declares; --pipeline picks whose)
   flywheel output <step>.<output> [--run runId | --pipeline name] [--out path]
   flywheel pin <runId> | unpin <runId>
   flywheel cache ls [--json]
@@ -60,10 +60,6 @@ const OPTIONS = {
   overlap: { type: 'string' },
   'catchup-window': { type: 'string' },
   note: { type: 'string' },
-  registry: { type: 'string' },
-  labels: { type: 'string' },
-  weights: { type: 'string' },
-  missing: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
   token: { type: 'string' },
@@ -71,12 +67,35 @@ const OPTIONS = {
   version: { type: 'boolean' },
 } as const;
 
+/** The CLI's own commands; any other is one a pipeline declares (`extensions.commands`). */
+const COMMANDS = new Set([
+  'run',
+  'plan',
+  'runs',
+  'cancel',
+  'worker',
+  'init',
+  'schedule',
+  'compare',
+  'show',
+  'output',
+  'pin',
+  'unpin',
+  'ui',
+  'cache',
+  'commands',
+  'help',
+]);
+
 async function dispatch(argv: string[]): Promise<number> {
+  // A pipeline's command parses its own arguments: only `--pipeline` (whose command) is the CLI's.
+  const first = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: false }).positionals[0];
+  if (first !== undefined && !COMMANDS.has(first)) return (await import('./commands/pipeline-command.js')).pipelineCommand(first, argv);
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
-    const { UsageError } = await import('./usage-error.js');
+    const { UsageError } = await import('../cache/errors.js');
     throw new UsageError((error as Error).message, 'see `flywheel --help`');
   }
   const { values: v, positionals } = parsed;
@@ -90,8 +109,8 @@ async function dispatch(argv: string[]): Promise<number> {
     return command === undefined && !v.help ? 2 : 0;
   }
   const [{ UsageError }, { positiveInt, durationFlag, logFormatFlag }, { openStore }] = await Promise.all([
-    import('./usage-error.js'),
-    import('./flags.js'),
+    import('../cache/errors.js'),
+    import('./options/flags.js'),
     import('../cache/open-store.js'),
   ]);
   const store = openStore(v.store);
@@ -147,10 +166,9 @@ async function dispatch(argv: string[]): Promise<number> {
     case 'init':
       if (rest.length > 1) throw new UsageError('flywheel init takes at most one folder', 'write flywheel init [dir]');
       return (await import('./commands/init.js')).initCommand({ dir: rest[0] ?? '.' });
-    case 'kappa':
-      return (await import('./commands/kappa.js')).kappaCommand({ files: rest, labels: v.labels, weights: v.weights, missing: v.missing, json });
-    case 'model':
-      return (await import('./commands/model.js')).modelCommand({ action: rest[0], version: rest[1], registry: v.registry, json });
+    case 'commands':
+      if (rest.length > 0) throw new UsageError('flywheel commands takes no arguments', 'write flywheel commands');
+      return (await import('./commands/pipeline-command.js')).listCommands({ json });
     case 'schedule':
       return (await import('./commands/schedule.js')).scheduleCommand({
         action: rest[0],
@@ -202,6 +220,6 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await dispatch(argv);
   } catch (error) {
-    return (await import('./report-error.js')).reportError(error, { json: argv.includes('--json') });
+    return (await import('./terminal/report-error.js')).reportError(error, { json: argv.includes('--json') });
   }
 }

@@ -1,6 +1,6 @@
-import { FlywheelError } from '../cache/errors.js';
+import { FlywheelError, UsageError } from '../cache/errors.js';
 
-export { FlywheelError };
+export { FlywheelError, UsageError };
 
 /** Stable codes: tools and tests match on these, so never rename one. */
 export type ProblemCode =

@@ -1,10 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { definePipeline } from 'flywheel';
 import { collect, snapshotBenchmark, snapshotProduction } from '../steps/flow-agent/collect.js';
-import { deploy } from '../steps/flow-agent/deploy.js';
+import { compareFlowAgentRuns } from '../steps/release/compare-sources.js';
+import { deploy } from '../steps/release/deploy.js';
 import { evaluate } from '../steps/flow-agent/evaluate.js';
 import { fineTune } from '../steps/flow-agent/fine-tune.js';
-import { MIRROR_MIN_SUCCESS_RATIO, mirror, mirrorRequest, mirrorSample, snapshotFeedback, snapshotTraffic } from '../steps/flow-agent/mirror.js';
+import { modelCommand } from '../steps/release/model-command.js';
+import { MIRROR_MIN_SUCCESS_RATIO, mirror, mirrorRequest, mirrorSample, snapshotFeedback, snapshotTraffic } from '../steps/release/mirror.js';
 import { runReport } from '../steps/flow-agent/run-report.js';
 import { serveAdapter } from '../steps/flow-agent/serve-adapter.js';
 import { synthesize, SYNTHESIZE_MIN_SUCCESS_RATIO, synthesizeWorkflow } from '../steps/flow-agent/synthesize.js';
@@ -13,6 +15,7 @@ import { calibrateJudge, snapshotCalibration } from '../steps/judge/calibrate-ju
 import { goldenDrift, snapshotGolden } from '../steps/judge/golden-drift.js';
 import { JUDGE_MIN_SUCCESS_RATIO, judgePrediction, judgePredictions } from '../steps/judge/judge-predictions.js';
 import { judgeTrust } from '../steps/judge/judge-trust.js';
+import { kappaCommand } from '../steps/judge/kappa-command.js';
 
 const judgeData = (name: string): string => fileURLToPath(new URL(`../data/judge/${name}`, import.meta.url));
 
@@ -39,6 +42,9 @@ export default definePipeline({
     local: 'offline stand-ins (template writer, CPU retrieval model): runs anywhere in seconds',
     production: 'LLM request writer, Qwen3-32B LoRA fine-tune on gpu-h200, evaluation of the served adapter',
   },
+  // `flywheel compare` and the run view show its metrics, judge and deploy sections; the CLI gains
+  // `flywheel model` (the registry deploy writes) and `flywheel kappa` (agreement of two raters).
+  extensions: { compare: compareFlowAgentRuns, commands: { model: modelCommand, kappa: kappaCommand } },
   build(p, { profile }) {
     const production = profile === 'production';
     const source = p.add(snapshotProduction, { id: 'production', config: { source: data('production-workflows.jsonl') } });

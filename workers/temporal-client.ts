@@ -1,11 +1,11 @@
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import type { ConfigOverrides } from '../engine/config-overrides.js';
+import type { ConfigOverrides } from '../engine/validate/config-overrides.js';
 import { parseIsoDuration } from '../engine/durations.js';
 import { FlywheelError } from '../engine/errors.js';
-import { newRunId } from '../engine/run-history.js';
+import { newRunId } from '../engine/records/run-history.js';
 import { temporalSettings, temporalUnreachable, type TemporalSettings } from './temporal-settings.js';
-import type { ResolvedPipeline } from '../engine/validate.js';
+import type { ResolvedPipeline } from '../engine/validate/validate.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from '../workflows/search-attributes.js';
 import { taskQueueName } from '../engine/core/queues.js';
 import { SEARCH_ATTRIBUTE_RUN_ID, type PipelineRunInput, type PipelineRunResult, type RunProgress } from '../workflows/types.js';

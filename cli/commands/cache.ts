@@ -1,8 +1,8 @@
 import { collectGarbage, verifyStore } from '../../cache/maintenance.js';
 import type { Store } from '../../cache/store.js';
 import { formatDuration, parseIsoDuration } from '../../engine/durations.js';
-import { listRuns } from '../../engine/run-history.js';
-import { UsageError } from '../usage-error.js';
+import { listRuns } from '../../engine/records/run-history.js';
+import { UsageError } from '../../cache/errors.js';
 
 function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

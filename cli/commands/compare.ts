@@ -1,11 +1,10 @@
 import { shownStatus } from '../../cache/process-alive.js';
 import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
-import { compareRuns, type StepChange, type StepComparison } from '../../engine/compare-runs.js';
-import { listRuns } from '../../engine/run-history.js';
-import { compareSections, formatSections } from '../../steps/flow-agent/compare-sections.js';
-import { sectionSources } from '../../steps/flow-agent/compare-sources.js';
-import { UsageError } from '../usage-error.js';
+import { compareRuns, type StepChange, type StepComparison } from '../../engine/records/compare-runs.js';
+import { listRuns } from '../../engine/records/run-history.js';
+import { pipelineComparison } from '../../engine/load/load-extensions.js';
+import { UsageError } from '../../cache/errors.js';
 import { requireRun } from './runs.js';
 
 export interface CompareArgs {
@@ -91,17 +90,17 @@ function runSide(run: RunRecord): { runId: string; pipeline: string; status: str
 /**
  * `flywheel compare [<runA> <runB>] [--pipeline name] [--json]`: what changed between two runs and
  * whether it is better. Every step: same result, or re-ran and why, and which outputs changed bytes;
- * then the flagship's sections (benchmark metrics, judged good rate, the judge, mirroring, deploy).
+ * then the sections the pipeline adds (`extensions.compare`: the flagship's benchmark metrics, judge, deploy).
  */
 export async function compareCommand(args: CompareArgs, store: Store): Promise<number> {
   const [a, b] = await pickRuns(store, args);
   const warnings: string[] = [];
   if (a.pipeline !== b.pipeline) warnings.push(`run A is of pipeline ${a.pipeline} and run B of ${b.pipeline}; steps are matched by id`);
   if (a.startedAt > b.startedAt) warnings.push(`run A (${a.runId}) started after run B (${b.runId}): A is the first run named`);
-  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   const comparison = compareRuns(a, b);
-  const reads = new Map<string, Promise<unknown>>();
-  const sections = compareSections(await sectionSources(store, a, reads), await sectionSources(store, b, reads));
+  const { sections, lines: sectionLines, note } = await pipelineComparison(store, a, b);
+  if (note !== null) warnings.push(note);
+  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   if (args.json) {
     const document = { pipeline: comparison.pipeline, a: runSide(a), b: runSide(b), warnings, counts: comparison.counts, steps: comparison.steps, sections };
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
@@ -113,7 +112,7 @@ export async function compareCommand(args: CompareArgs, store: Store): Promise<n
   if (a.overrides.length > 0 || b.overrides.length > 0)
     lines.push(`  overrides: A ${a.overrides.join(' ') || '(none)'} · B ${b.overrides.join(' ') || '(none)'}`);
   const counted = (Object.entries(comparison.counts) as Array<[StepChange, number]>).filter(([, n]) => n > 0).map(([c, n]) => `${n} ${LABEL[c]}`);
-  lines.push('', `steps: ${counted.join(', ')}`, ...stepLines(comparison.steps), ...formatSections(sections));
+  lines.push('', `steps: ${counted.join(', ')}`, ...stepLines(comparison.steps), ...sectionLines);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../../cache/errors.js';
 
 export interface InitArgs {
   /** Where to create the project (created if missing); default the working directory. */

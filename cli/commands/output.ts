@@ -3,9 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { materializeDirectory, readManifest } from '../../cache/manifest.js';
 import type { OutputRecord, RunRecord } from '../../cache/records.js';
 import { BlobUnavailableError, type Store } from '../../cache/store.js';
-import { FlywheelError } from '../../cache/errors.js';
-import { listRuns } from '../../engine/run-history.js';
-import { UsageError } from '../usage-error.js';
+import { FlywheelError, UsageError } from '../../cache/errors.js';
+import { listRuns } from '../../engine/records/run-history.js';
 import { requireRun } from './runs.js';
 
 export interface OutputArgs {

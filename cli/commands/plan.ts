@@ -1,8 +1,8 @@
 import type { Store } from '../../cache/store.js';
-import { planPipeline } from '../../engine/plan.js';
+import { planPipeline } from '../../engine/drivers/plan.js';
 import { formatDuration } from '../../engine/durations.js';
-import { elementsPlanned } from '../map-elements.js';
-import { preparePipeline, type PipelineArgs } from '../pipeline-options.js';
+import { elementsPlanned } from '../terminal/map-elements.js';
+import { preparePipeline, type PipelineArgs } from '../options/pipeline-options.js';
 
 export interface PlanArgs extends PipelineArgs {
   forceAll: boolean;

@@ -7,11 +7,11 @@ import type { Store } from '../../cache/store.js';
 import { FlywheelError } from '../../engine/errors.js';
 import type { RunEvent } from '../../engine/core/run-protocol.js';
 import { hasCpuWorker, queryProgress, startTemporalRun, withTemporal } from '../../workers/temporal-client.js';
-import { loadConfiguredPipeline, describeChoices } from '../pipeline-options.js';
-import { RunReporter } from '../reporter.js';
+import { loadConfiguredPipeline, describeChoices } from '../options/pipeline-options.js';
+import { RunReporter } from '../terminal/reporter.js';
 import { RUN_FAILED } from '../../workflows/types.js';
-import { runSummary } from '../run-summary.js';
-import { printStepWarnings } from '../step-warnings.js';
+import { runSummary } from '../terminal/run-summary.js';
+import { printStepWarnings } from '../terminal/step-warnings.js';
 import type { RunArgs } from './run.js';
 
 /**

@@ -1,10 +1,10 @@
 import type { Store } from '../../cache/store.js';
 import { createLogger } from '../../engine/logger.js';
-import { runLocal } from '../../engine/local-executor.js';
-import { describeChoices, preparePipeline, type PipelineArgs } from '../pipeline-options.js';
-import { RunReporter } from '../reporter.js';
-import { runSummary } from '../run-summary.js';
-import { printStepWarnings } from '../step-warnings.js';
+import { runLocal } from '../../engine/drivers/local-executor.js';
+import { describeChoices, preparePipeline, type PipelineArgs } from '../options/pipeline-options.js';
+import { RunReporter } from '../terminal/reporter.js';
+import { runSummary } from '../terminal/run-summary.js';
+import { printStepWarnings } from '../terminal/step-warnings.js';
 
 export interface RunArgs extends PipelineArgs {
   forceAll: boolean;

@@ -2,10 +2,10 @@ import { shownStatus } from '../../cache/process-alive.js';
 import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { formatDuration } from '../../engine/durations.js';
-import { listRuns } from '../../engine/run-history.js';
-import { elementLines } from '../map-elements.js';
-import { UsageError } from '../usage-error.js';
-import { runSummary } from '../run-summary.js';
+import { listRuns } from '../../engine/records/run-history.js';
+import { elementLines } from '../terminal/map-elements.js';
+import { UsageError } from '../../cache/errors.js';
+import { runSummary } from '../terminal/run-summary.js';
 
 export async function runsCommand(args: { pipeline: string | undefined; limit: number; json: boolean }, store: Store): Promise<number> {
   const runs = (await listRuns(store, args.pipeline)).slice(0, args.limit);
@@ -45,7 +45,7 @@ export async function requireRun(store: Store, runId: string): Promise<RunRecord
 export async function showCommand(args: { runId: string; json: boolean }, store: Store): Promise<number> {
   const stored = await requireRun(store, args.runId);
   // A Temporal run in progress: the workflow knows more than the last saved record.
-  const run = stored.engine === 'temporal' && stored.status === 'running' ? await (await import('./temporal-runs.js')).liveRun(stored) : stored;
+  const run = stored.engine === 'temporal' && stored.status === 'running' ? await (await import('../../workers/live-run.js')).liveRun(stored) : stored;
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ ...(runSummary(run) as object), startedAt: run.startedAt, overrides: run.overrides, record: run }, null, 2)}\n`);
     return 0;

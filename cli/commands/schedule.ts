@@ -5,8 +5,8 @@ import { FlywheelError } from '../../engine/errors.js';
 import { PIPELINE_WORKFLOW, pipelineRunInput, withTemporal, type TemporalConnection } from '../../workers/temporal-client.js';
 import { PIPELINE_KEY } from '../../workflows/search-attributes.js';
 import { taskQueueName } from '../../engine/core/queues.js';
-import { loadConfiguredPipeline, type PipelineArgs, describeChoices } from '../pipeline-options.js';
-import { UsageError } from '../usage-error.js';
+import { loadConfiguredPipeline, type PipelineArgs, describeChoices } from '../options/pipeline-options.js';
+import { UsageError } from '../../cache/errors.js';
 
 export interface ScheduleArgs {
   action: string | undefined;

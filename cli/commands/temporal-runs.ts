@@ -1,7 +1,6 @@
-import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { FlywheelError } from '../../engine/errors.js';
-import { findRunWorkflow, queryProgress, withTemporal } from '../../workers/temporal-client.js';
+import { findRunWorkflow, withTemporal } from '../../workers/temporal-client.js';
 import { SEARCH_ATTRIBUTE_PIPELINE, SEARCH_ATTRIBUTE_RUN_ID } from '../../workflows/types.js';
 
 function notFound(runId: string): FlywheelError {
@@ -16,29 +15,6 @@ export async function cancelCommand(args: { runId: string }): Promise<number> {
     await handle.cancel();
     process.stdout.write(`cancellation requested for run ${args.runId} (workflow ${handle.workflowId})\n`);
     return 0;
-  });
-}
-
-/**
- * A run the store still lists as running, overlaid with the workflow's live step states: the store
- * holds what earlier generations saved, the `progress` query what is happening now.
- */
-export async function liveRun(run: RunRecord): Promise<RunRecord> {
-  return withTemporal(async (connection) => {
-    const handle = await findRunWorkflow(connection, run.runId);
-    if (handle === undefined) return run;
-    const progress = await queryProgress(handle).catch(() => undefined);
-    if (progress === undefined) return run;
-    const live = new Map(progress.steps.map((s) => [s.id, s]));
-    return {
-      ...run,
-      steps: run.steps.map((s) => {
-        const now = live.get(s.id);
-        return now === undefined || now.status === 'pending' || (s.status !== 'pending' && s.status !== 'running')
-          ? s
-          : { ...s, status: now.status, reason: now.reason || s.reason };
-      }),
-    };
   });
 }
 

@@ -1,6 +1,6 @@
 import type { Store } from '../../cache/store.js';
 import { resolveToken, startUiServer } from '../../ui/server/index.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../../cache/errors.js';
 
 export interface UiArgs {
   port: string | undefined;

@@ -2,7 +2,7 @@ import { createLogger } from '../../engine/logger.js';
 import { temporalSettings } from '../../workers/temporal-settings.js';
 import { runWorker } from '../../workers/run-worker.js';
 import { isQueueName, QUEUES } from '../../engine/core/queues.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../../cache/errors.js';
 
 /** `flywheel worker --queue cpu|gpu-h200`: serves a task queue until SIGINT/SIGTERM, then drains with a grace period. */
 export async function workerCommand(args: {

@@ -1,6 +1,6 @@
 import type { Digest } from '../../cache/digest.js';
 import type { ElementCounts } from '../../cache/records.js';
-import type { Progress } from '../define-step.js';
+import type { Progress } from '../define/define-step.js';
 import { fromRanges, toRanges } from './index-ranges.js';
 import { retryDelay, type RetryPolicy } from './retry-policy.js';
 import type { ElementResult, MapProgress, PlannedElements, StepError } from './run-protocol.js';

@@ -1,7 +1,7 @@
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { ElementCounts, ReasonCode, StepRunRecord, StepStatus } from '../../cache/records.js';
-import type { Progress } from '../define-step.js';
+import type { Progress } from '../define/define-step.js';
 import { MapWork } from './map-work.js';
 import { NO_RETRIES, retryDelay } from './retry-policy.js';
 import type {

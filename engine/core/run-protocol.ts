@@ -3,7 +3,7 @@
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { ElementReason, OutputRecord, ReasonCode, RunRecord, StepRunRecord, StepStatus } from '../../cache/records.js';
-import type { Progress } from '../define-step.js';
+import type { Progress } from '../define/define-step.js';
 import type { RetryPolicy } from './retry-policy.js';
 
 /** A step's stored outputs, by output name. */

@@ -6,14 +6,14 @@ import { readManifest, type DirManifest } from '../../cache/manifest.js';
 import type { ActionEntry, OutputRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import type { Outputs } from '../core/run-protocol.js';
-import { decide } from '../decide.js';
-import { putEntry } from '../execute-once.js';
-import { mapBounded } from '../map-bounded.js';
-import { checkedKeyOf, keyOf } from '../node-key.js';
-import type { Ports } from '../ports.js';
-import type { ResolvedNode } from '../validate.js';
+import { decide } from '../keys/decide.js';
+import { putEntry } from '../execute/execute-once.js';
+import { mapBounded } from '../helpers/map-bounded.js';
+import { checkedKeyOf, keyOf } from '../keys/node-key.js';
+import type { Ports } from '../define/ports.js';
+import type { ResolvedNode } from '../validate/validate.js';
 import { readUnits } from './collection.js';
-import { collectionFileName } from './map-ports.js';
+import { collectionFileName } from '../define/map-ports.js';
 
 const READS_AT_ONCE = 32;
 

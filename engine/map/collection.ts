@@ -6,9 +6,9 @@ import { readManifest } from '../../cache/manifest.js';
 import type { OutputRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import type { Outputs } from '../core/run-protocol.js';
-import type { Port, Ports } from '../ports.js';
-import type { ResolvedNode } from '../validate.js';
-import type { MapSpec } from './map-ports.js';
+import type { Port, Ports } from '../define/ports.js';
+import type { ResolvedNode } from '../validate/validate.js';
+import type { MapSpec } from '../define/map-ports.js';
 
 /** What one invocation's `over` input receives: a JSON value (an element or a batch), or a stored file (a shard). */
 export type GivenInput = { kind: 'value'; value: unknown } | { kind: 'record'; record: OutputRecord };

@@ -5,10 +5,10 @@ import { classifyError } from '../../cache/errors.js';
 import type { Store } from '../../cache/store.js';
 import { elementResult, failedElements, type ExecuteOutcome } from '../core/outcome.js';
 import type { ElementResult, Outputs } from '../core/run-protocol.js';
-import { executeOnce } from '../execute-once.js';
-import { mapBounded } from '../map-bounded.js';
-import { checkedKeyOf, keyOf } from '../node-key.js';
-import type { ResolvedNode } from '../validate.js';
+import { executeOnce } from '../execute/execute-once.js';
+import { mapBounded } from '../helpers/map-bounded.js';
+import { checkedKeyOf, keyOf } from '../keys/node-key.js';
+import type { ResolvedNode } from '../validate/validate.js';
 import { mapOf, readUnits } from './collection.js';
 
 export interface ExecuteElementsRequest {

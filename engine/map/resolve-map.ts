@@ -5,10 +5,10 @@ import type { Store } from '../../cache/store.js';
 import { describeRanges, fromRanges, toRanges } from '../core/index-ranges.js';
 import type { Explanation } from '../core/explain.js';
 import type { Outputs, Resolution } from '../core/run-protocol.js';
-import { decide, hitResolution, keptWarning, type CacheDecision } from '../decide.js';
-import { mapBounded } from '../map-bounded.js';
-import { keyOf } from '../node-key.js';
-import type { ResolvedNode } from '../validate.js';
+import { decide, hitResolution, keptWarning, type CacheDecision } from '../keys/decide.js';
+import { mapBounded } from '../helpers/map-bounded.js';
+import { keyOf } from '../keys/node-key.js';
+import type { ResolvedNode } from '../validate/validate.js';
 import { readUnits } from './collection.js';
 
 /** Element look-ups in flight at once: enough to hide a remote store's latency, few enough for its connection pool. */

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { defineStep, dir } from 'flywheel';
-import { SeededRandom } from '../seeded-random.js';
+import { SeededRandom } from '../stats/seeded-random.js';
 
 const VOCABULARY = (
   'order customer product refund tag email inventory collection discount fulfillment payment invoice draft ' +

@@ -2,7 +2,7 @@ import { TASKS } from './flow-catalog.js';
 import { editWorkflow, generateWorkflow } from './corpus-generator.js';
 import type { FlowWorkflow } from './flow-workflow.js';
 import { offlineRequest } from './offline-request-writer.js';
-import { SeededRandom } from '../seeded-random.js';
+import { SeededRandom } from '../stats/seeded-random.js';
 import { validateFlow } from './validate-flow.js';
 import { workflowDescriptor } from './workflow-descriptor.js';
 

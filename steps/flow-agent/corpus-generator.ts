@@ -1,7 +1,7 @@
 import { ACTIONS, RESOURCE_FIELDS, TRIGGERS, type ConfigField, type FieldSpec, type Resource, type TaskSpec } from './flow-catalog.js';
 import type { Condition, FlowStep, FlowWorkflow } from './flow-workflow.js';
 import type { ProductionRecord } from './production-record.js';
-import { SeededRandom } from '../seeded-random.js';
+import { SeededRandom } from '../stats/seeded-random.js';
 import { validateFlow } from './validate-flow.js';
 
 // Small vocabularies: common automations recur across merchants, as they do in production.

@@ -1,6 +1,6 @@
 import { TASKS } from './flow-catalog.js';
 import type { Condition, FlowWorkflow } from './flow-workflow.js';
-import { SeededRandom } from '../seeded-random.js';
+import { SeededRandom } from '../stats/seeded-random.js';
 
 // The offline stand-in for the LLM that writes merchant requests: templates over the workflow's
 // structure. Labelled as offline wherever it is used; no key, no network.

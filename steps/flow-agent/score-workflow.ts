@@ -4,7 +4,7 @@ import type { Condition, FlowWorkflow } from './flow-workflow.js';
 import { ACTIONS } from './flow-catalog.js';
 import { validateFlow } from './validate-flow.js';
 import { workflowDescriptor } from './workflow-descriptor.js';
-import { meanInterval } from '../judge/paired-tests.js';
+import { meanInterval } from '../stats/paired-tests.js';
 
 /** Deterministic scores of one predicted workflow against the expected one (each 0..1; null when not applicable). */
 export interface ExampleScores {

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { defineStep, file, json } from 'flywheel';
-import { FeedbackExample } from './mirror.js';
+import { FeedbackExample } from './feedback.js';
 import { CollectedWorkflow } from './production-record.js';
 import { PROMPT_VERSION } from './request-writer.js';
 import { SynthesizedExample } from './synthesize-workflow.js';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defineStep, dir, file, json } from 'flywheel';
 import { snapshotStep } from '../flow-agent/collect.js';
 import { type ReportBlock, writeReport } from '../report-document.js';
-import { cohenKappa } from './agreement.js';
+import { cohenKappa } from '../stats/agreement.js';
 import { JUDGE_LABELS, type CalibrationItem } from './calibration-generator.js';
 import { agreementTable, confusionTable, disagreementTable, historyBlocks, sliceTable } from './calibration-report.js';
 import { labelRates, labelRateTable } from './label-rates.js';

@@ -1,6 +1,6 @@
 import type { BenchmarkExample } from '../flow-agent/benchmark-generator.js';
 import type { FlowWorkflow } from '../flow-agent/flow-workflow.js';
-import { SeededRandom } from '../seeded-random.js';
+import { SeededRandom } from '../stats/seeded-random.js';
 
 /** The judge's label scale, in order (worst to best): weighted kappa depends on this order. */
 export const JUDGE_LABELS = ['bad', 'needs_improvement', 'good'] as const;

@@ -1,5 +1,5 @@
 import { lineChart, type ReportBlock } from '../report-document.js';
-import { cohenKappa, type KappaResult } from './agreement.js';
+import { cohenKappa, type KappaResult } from '../stats/agreement.js';
 import { JUDGE_LABELS, type CalibrationItem, type JudgeLabel } from './calibration-generator.js';
 import { agreement, disagreementCells, type SearchStep } from './calibration-search.js';
 

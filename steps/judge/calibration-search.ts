@@ -1,4 +1,4 @@
-import { cohenKappa, type KappaResult } from './agreement.js';
+import { cohenKappa, type KappaResult } from '../stats/agreement.js';
 import { JUDGE_LABELS, type CalibrationItem, type JudgeLabel } from './calibration-generator.js';
 import { RUBRICS, specDigest, specWithRubric, type JudgeSpec } from './judge-spec.js';
 

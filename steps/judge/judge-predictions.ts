@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defineStep, dir, file, json } from 'flywheel';
 import { bySlice } from '../flow-agent/score-workflow.js';
 import { writeReport } from '../report-document.js';
-import { wilsonInterval } from './agreement.js';
+import { wilsonInterval } from '../stats/agreement.js';
 import { JudgeTrust, untrustedReason } from './judge-trust.js';
 import { JUDGE_LABELS, type JudgeLabel } from './calibration-generator.js';
 import { Prediction, PredictionVerdict } from './judge-prediction.js';

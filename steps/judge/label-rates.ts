@@ -1,7 +1,7 @@
 // Does the judge use a label more (or less) often than the annotators do on the same items? Kappa can
 // look fine while a judge hands out "good" far more freely than people: this paired comparison says so.
 import { JUDGE_LABELS, type CalibrationItem, type JudgeLabel } from './calibration-generator.js';
-import { tInterval } from './paired-tests.js';
+import { tInterval } from '../stats/paired-tests.js';
 
 export interface LabelRate {
   label: JudgeLabel;

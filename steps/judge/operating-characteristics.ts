@@ -2,11 +2,11 @@
 // kappa), the golden-set drift test (noise and an injected lenient shift) and the mirroring interval
 // (coverage across tie rates). The tests hold these to their bounds; scripts/judge-error-rates.ts prints them
 // for docs/judge.md.
-import { cohenKappa } from './agreement.js';
+import { cohenKappa } from '../stats/agreement.js';
 import { JUDGE_LABELS, type CalibrationItem, type JudgeLabel } from './calibration-generator.js';
 import { judgeDrift } from './golden-drift.js';
-import { meanInterval } from './paired-tests.js';
-import { SeededRandom } from '../seeded-random.js';
+import { meanInterval } from '../stats/paired-tests.js';
+import { SeededRandom } from '../stats/seeded-random.js';
 import { decideTrustGate, meanKappaLowerBound, type TrustPolicy } from './trust-gate.js';
 
 // A calibration set like the committed one: a true quality per item (good 2/7, needs_improvement 3/7,

@@ -1,8 +1,8 @@
 // The trust decision: may the judge's verdicts act (judge the benchmark, decide mirroring, feed training
 // data, promote)? One split's point estimate is one lucky number; the gate also asks how sure we are.
 import { JUDGE_LABELS, type CalibrationItem, type JudgeLabel } from './calibration-generator.js';
-import { cohenKappa } from './agreement.js';
-import { bootstrapItems, percentile } from './paired-tests.js';
+import { cohenKappa } from '../stats/agreement.js';
+import { bootstrapItems, percentile } from '../stats/paired-tests.js';
 
 const LABELS = [...JUDGE_LABELS];
 

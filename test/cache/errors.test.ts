@@ -2,9 +2,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { classifyError, ERROR_CODES, FlywheelError } from '../../cache/errors.js';
+import { classifyError, ERROR_CODES, FlywheelError, UsageError } from '../../cache/errors.js';
 import { PipelineInvalidError } from '../../engine/errors.js';
-import { UsageError } from '../../cli/usage-error.js';
 import { REPO } from './helpers.js';
 
 async function sources(dir: string): Promise<string[]> {

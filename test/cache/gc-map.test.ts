@@ -5,7 +5,7 @@ import type { CacheKey, Digest } from '../../cache/digest.js';
 import { LocalStore } from '../../cache/local-store.js';
 import { collectGarbage } from '../../cache/maintenance.js';
 import type { RunRecord } from '../../cache/records.js';
-import { listRuns } from '../../engine/run-history.js';
+import { listRuns } from '../../engine/records/run-history.js';
 import { definePipeline, defineStep, json, runPipelineForTest } from '../../index.js';
 import { blobFile, tempDir } from './helpers.js';
 

@@ -464,7 +464,7 @@ describe('directories', () => {
 
 describe('sharing a failure with the runs that waited', () => {
   it('shares it only with the same code: a fix under an unchanged version gets its own try', async () => {
-    const { failureToShare } = await import('../../engine/execute-once.js');
+    const { failureToShare } = await import('../../engine/execute/execute-once.js');
     const failure = { code: 'STEP_FAILED', message: 'train diverged', codeDigest: 'old' };
     expect(failureToShare(failure, 'old')).toBe(failure);
     expect(failureToShare(failure, 'fixed')).toBeUndefined();

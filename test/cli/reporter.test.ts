@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { RunReporter } from '../../cli/reporter.js';
+import { RunReporter } from '../../cli/terminal/reporter.js';
 
 /** Carriage return and "erase line": how the reporter clears its status line. */
 const CLEAR_LINE = '\r\u001b[2K';

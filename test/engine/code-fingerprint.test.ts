@@ -1,9 +1,9 @@
 import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { changedFiles, fingerprinter, type CodeIndex } from '../../engine/code-fingerprint.js';
-import { compilePipeline } from '../../engine/compile-pipeline.js';
-import type * as LoadPipeline from '../../engine/load-pipeline.js';
+import { changedFiles, fingerprinter, type CodeIndex } from '../../engine/code/code-fingerprint.js';
+import { compilePipeline } from '../../engine/load/compile-pipeline.js';
+import type * as LoadPipeline from '../../engine/load/load-pipeline.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const ENGINE_URL = new URL('../../index.ts', import.meta.url).href;
@@ -127,8 +127,8 @@ describe('the module that defines each step', () => {
       ].join('\n'),
     });
     // The built engine: the bundle imports it, as the CLI's does.
-    const { loadPipeline } = (await import(new URL('../../dist/engine/load-pipeline.js', import.meta.url).href)) as typeof LoadPipeline;
-    const { codeFingerprintOf } = await import('../../engine/define-step.js');
+    const { loadPipeline } = (await import(new URL('../../dist/engine/load/load-pipeline.js', import.meta.url).href)) as typeof LoadPipeline;
+    const { codeFingerprintOf } = await import('../../engine/define/define-step.js');
     const { definition } = await loadPipeline(join(dir, 'pipeline.ts'));
     const files = Object.fromEntries(definition.nodes.map((n) => [n.id, Object.keys(codeFingerprintOf(n.step)?.files ?? {})]));
     expect(files).toEqual({
@@ -178,8 +178,8 @@ describe("the flagship's fine-tune", () => {
     for (const part of ['package.json', 'pipelines', 'steps', 'trainer/flywheel_trainer', 'trainer/requirements.txt'])
       await cp(join(repo, part), join(clone, part), { recursive: true });
     await symlink(join(repo, 'node_modules'), join(clone, 'node_modules'));
-    const { loadPipeline } = (await import(new URL('../../dist/engine/load-pipeline.js', import.meta.url).href)) as typeof LoadPipeline;
-    const { codeFingerprintOf } = await import('../../engine/define-step.js');
+    const { loadPipeline } = (await import(new URL('../../dist/engine/load/load-pipeline.js', import.meta.url).href)) as typeof LoadPipeline;
+    const { codeFingerprintOf } = await import('../../engine/define/define-step.js');
     const fingerprints = async () => {
       const { definition } = await loadPipeline(join(clone, 'pipelines', 'flow-agent.ts'));
       const production = definition.withProfile?.('production') ?? definition;

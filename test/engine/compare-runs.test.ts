@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Digest } from '../../cache/digest.js';
 import type { RunRecord, StepRunRecord } from '../../cache/records.js';
-import { compareRuns } from '../../engine/compare-runs.js';
+import { compareRuns } from '../../engine/records/compare-runs.js';
 
 const KEY = 'a'.repeat(64);
 const output = (c: string): StepRunRecord['outputs'] => ({ out: { kind: 'file', digest: c.repeat(64) as Digest, size: 3 } });

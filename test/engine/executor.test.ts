@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { definePipeline, defineStep, dir, file, json } from '../../index.js';
-import { validatePipeline } from '../../engine/validate.js';
-import { runLocal } from '../../engine/local-executor.js';
+import { validatePipeline } from '../../engine/validate/validate.js';
+import { runLocal } from '../../engine/drivers/local-executor.js';
 import { inProcessRunner, memoryLogger, statusOf } from '../support/in-process.js';
 
 const source = (version: number, extra: { maxAge?: string; cache?: boolean; env?: string[] } = {}) =>

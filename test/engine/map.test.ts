@@ -389,7 +389,7 @@ describe('p.map guards', () => {
     expect(failed.step('lower').elements?.keys).toMatch(/^[0-9a-f]{64}$/);
     const store = openStore(storeDir);
     const { collectGarbage } = await import('../../cache/maintenance.js');
-    const { listRuns } = await import('../../engine/run-history.js');
+    const { listRuns } = await import('../../engine/records/run-history.js');
     await collectGarbage(store, await listRuns(store), { keepRuns: 5, graceMs: 0, dryRun: false });
     await failList(storeDir, []);
     const retry = await runPipelineForTest(pipelineOver('list'), { storeDir, config: { items: { items: make(5) } } });

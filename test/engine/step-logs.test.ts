@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { LocalStore } from '../../cache/local-store.js';
 import type { Digest } from '../../cache/digest.js';
 import { definePipeline, defineStep, FlywheelError, json, runPipelineForTest } from '../../index.js';
-import { StepLogCapture } from '../../engine/step-logs.js';
+import { StepLogCapture } from '../../engine/execute/step-logs.js';
 import { FIXTURES, runJson } from '../support/cli.js';
 import { startTemporalSuite, TEMPORAL_BIN, type TemporalSuite } from '../support/temporal.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -96,7 +96,7 @@ describe('step logs', () => {
     const second = await runPipelineForTest(pipeline, { storeDir, force: ['talk'] });
     const store = new LocalStore(storeDir);
     const { collectGarbage } = await import('../../cache/maintenance.js');
-    const { listRuns } = await import('../../engine/run-history.js');
+    const { listRuns } = await import('../../engine/records/run-history.js');
     await collectGarbage(store, await listRuns(store), { keepRuns: 1, graceMs: 0, dryRun: false });
     expect(await blobText(storeDir, second.step('talk').logs)).toContain('loaded rows');
     expect(existsSync(store.liveLogPath(second.record.runId, 'talk'))).toBe(true);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { definePipeline, defineStep, dir, file, json } from '../../index.js';
-import { validatePipeline } from '../../engine/validate.js';
+import { validatePipeline } from '../../engine/validate/validate.js';
 
 // The @ts-expect-error lines are the test: `npm run typecheck` fails if TypeScript stops rejecting them.
 const producesFile = defineStep({ id: 'produces-file', version: 1, outputs: { out: file() }, run() {} });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareSections, formatSections, type SectionSource } from '../../steps/flow-agent/compare-sections.js';
+import { compareSections, formatSections, type SectionSource } from '../../steps/release/compare-sections.js';
 
 const source = (node: string, step: string, value: unknown, status = 'executed'): SectionSource => ({ node, step, status, value, note: null });
 

@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bootstrapKappaInterval, cohenKappa, fleissKappa, wilsonInterval } from '../../steps/judge/agreement.js';
-import { SeededRandom } from '../../steps/seeded-random.js';
+import { bootstrapKappaInterval, cohenKappa, fleissKappa, wilsonInterval } from '../../steps/stats/agreement.js';
+import { SeededRandom } from '../../steps/stats/seeded-random.js';
 import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/temp-dir.js';
 

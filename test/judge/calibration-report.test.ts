@@ -5,7 +5,7 @@ import type { CalibrationItem, JudgeLabel } from '../../steps/judge/calibration-
 import { historyBlocks, sliceTable } from '../../steps/judge/calibration-report.js';
 import { agreement, searchJudgeSpec, type SearchStep } from '../../steps/judge/calibration-search.js';
 import { defaultJudgeSpec, specWithRubric } from '../../steps/judge/judge-spec.js';
-import { studentTQuantile } from '../../steps/judge/distributions.js';
+import { studentTQuantile } from '../../steps/stats/distributions.js';
 import { labelRates, labelRateTable } from '../../steps/judge/label-rates.js';
 
 const t975 = (df: number): number => studentTQuantile(0.975, df);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { toJsonl } from '../../steps/flow-agent/fixture-data.js';
-import { cohenKappa } from '../../steps/judge/agreement.js';
+import { cohenKappa } from '../../steps/stats/agreement.js';
 import { JUDGE_LABELS, type CalibrationItem } from '../../steps/judge/calibration-generator.js';
 import { calibrationFixture, goldenFixture } from '../../steps/judge/fixture-data.js';
 import { REPO } from '../support/cli.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideMirror, mirrorTally } from '../../steps/flow-agent/mirror.js';
+import { decideMirror, mirrorTally } from '../../steps/release/mirror.js';
 import { mirrorCoverage } from '../../steps/judge/operating-characteristics.js';
 import type { FlowWorkflow } from '../../steps/flow-agent/flow-workflow.js';
 import { defaultJudgeSpec } from '../../steps/judge/judge-spec.js';

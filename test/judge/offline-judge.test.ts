@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cohenKappa } from '../../steps/judge/agreement.js';
+import { cohenKappa } from '../../steps/stats/agreement.js';
 import { JUDGE_LABELS, type CalibrationItem } from '../../steps/judge/calibration-generator.js';
 import { offlineJudge } from '../../steps/judge/offline-judge.js';
 import { REPO } from '../support/cli.js';

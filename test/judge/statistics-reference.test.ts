@@ -3,9 +3,9 @@
 // A failure here means our TypeScript disagrees with the libraries: fix the code, not the tolerance.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cohenKappa, wilsonInterval, type KappaWeights } from '../../steps/judge/agreement.js';
-import { binomialHalfUpperTail, chiSquareSurvival, logGamma, regularizedBeta, studentTCdf, studentTQuantile } from '../../steps/judge/distributions.js';
-import { signTest, stuartMaxwell, tInterval } from '../../steps/judge/paired-tests.js';
+import { cohenKappa, wilsonInterval, type KappaWeights } from '../../steps/stats/agreement.js';
+import { binomialHalfUpperTail, chiSquareSurvival, logGamma, regularizedBeta, studentTCdf, studentTQuantile } from '../../steps/stats/distributions.js';
+import { signTest, stuartMaxwell, tInterval } from '../../steps/stats/paired-tests.js';
 
 interface KappaReference {
   kappa: number;

@@ -1,10 +1,10 @@
 import { Writable } from 'node:stream';
 import { LocalStore } from '../../cache/local-store.js';
 import type { RunRecord } from '../../cache/records.js';
-import type { PipelineDefinition } from '../../engine/define-pipeline.js';
-import { runLocal, type LocalRunOptions } from '../../engine/local-executor.js';
+import type { PipelineDefinition } from '../../engine/define/define-pipeline.js';
+import { runLocal, type LocalRunOptions } from '../../engine/drivers/local-executor.js';
 import { createLogger } from '../../engine/logger.js';
-import { validatePipeline } from '../../engine/validate.js';
+import { validatePipeline } from '../../engine/validate/validate.js';
 import { tempDir } from './temp-dir.js';
 
 /** A logger whose JSON lines are kept in memory, so tests can read what was logged. */

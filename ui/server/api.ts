@@ -8,14 +8,14 @@ import { readManifest } from '../../cache/manifest.js';
 import { shownStatus } from '../../cache/process-alive.js';
 import type { RunRecord, StepRunRecord } from '../../cache/records.js';
 import { BlobUnavailableError, type Store } from '../../cache/store.js';
-import { compareRuns } from '../../engine/compare-runs.js';
-import { compareSections } from '../../steps/flow-agent/compare-sections.js';
+import { compareRuns } from '../../engine/records/compare-runs.js';
+import { pipelineComparison } from '../../engine/load/load-extensions.js';
 import { blobReader, DIGEST_RE, type BlobReader } from './blob-reader.js';
 import { blobContentType } from './content-types.js';
 import { BASE_HEADERS, HttpError, intParam, sendError, sendJson } from './http.js';
 import { readRecords, csvFields } from './paging.js';
-import { RunsIndex } from './runs-index.js';
-import { sectionSources } from '../../steps/flow-agent/compare-sources.js';
+import { RunsIndex, type RunsPage } from './runs-index.js';
+import type { CompareResponse, DirListing, LinesPage, LogsPage, RunResponse, TablePage } from './api-types.js';
 
 const RUN_ID_RE = /^[\w.-]{1,200}$/;
 const LOG_PAGE_BYTES = 64 * 1024;
@@ -125,11 +125,11 @@ export class Api {
         status: p.get('status') || undefined,
         q: p.get('q') || undefined,
       });
-      return sendJson(res, 200, page);
+      return sendJson(res, 200, page satisfies RunsPage);
     }
     if (head === 'runs' && rest.length === 1) {
       const run = await this.requireRun(runIdParam(rest[0] as string));
-      return sendJson(res, 200, { run, shownStatus: shownStatus(run) });
+      return sendJson(res, 200, { run, shownStatus: shownStatus(run) } satisfies RunResponse);
     }
     if (head === 'runs' && rest.length === 2 && rest[1] === 'events') return this.events(req, res, runIdParam(rest[0] as string));
     if (head === 'runs' && rest.length === 4 && rest[1] === 'steps' && rest[3] === 'logs')
@@ -137,9 +137,8 @@ export class Api {
     if (head === 'blobs' && rest.length === 1) return this.blob(res, digestParam(rest[0] as string), p);
     if (head === 'compare' && rest.length === 2) {
       const [a, b] = await Promise.all([this.requireRun(runIdParam(rest[0] as string)), this.requireRun(runIdParam(rest[1] as string))]);
-      const reads = new Map<string, Promise<unknown>>();
-      const sections = compareSections(await sectionSources(this.store, a, reads), await sectionSources(this.store, b, reads));
-      return sendJson(res, 200, { comparison: compareRuns(a, b), sections });
+      const { sections, note } = await pipelineComparison(this.store, a, b);
+      return sendJson(res, 200, { comparison: compareRuns(a, b), sections, note } satisfies CompareResponse);
     }
     throw new HttpError(404, 'NOT_FOUND', `no API route ${url.pathname}`);
   }
@@ -152,7 +151,7 @@ export class Api {
     if (run === undefined || run.engine !== 'temporal' || run.status !== 'running' || !process.env.TEMPORAL_ADDRESS) return run;
     let live = this.live.get(runId);
     if (live === undefined || Date.now() - live.at > TEMPORAL_LIVE_MS) {
-      const overlaid = import('../../cli/commands/temporal-runs.js').then((m) => m.liveRun(run)).catch(() => run);
+      const overlaid = import('../../workers/live-run.js').then((m) => m.liveRun(run)).catch(() => run);
       live = { at: Date.now(), run: overlaid };
       this.live.set(runId, live);
     }
@@ -228,11 +227,7 @@ export class Api {
    * runs, the stored blob once it has ended (capped, so not always the same bytes). A reader whose
    * source changes starts again from 0.
    */
-  private async logs(
-    runId: string,
-    stepId: string,
-    offset: number,
-  ): Promise<{ text: string; offset: number; next: number; done: boolean; source: 'blob' | 'live' | 'none' }> {
+  private async logs(runId: string, stepId: string, offset: number): Promise<LogsPage> {
     const run = await this.requireRun(runId);
     const step: StepRunRecord | undefined = run.steps.find((s) => s.id === stepId);
     if (step === undefined) throw new HttpError(404, 'STEP_NOT_FOUND', `run ${runId} has no step ${JSON.stringify(stepId)}`);
@@ -255,7 +250,7 @@ export class Api {
     return { text: '', offset, next: offset, done: settled, source: 'none' };
   }
 
-  /** Where a local run writes a running step's log: the store says (engine/step-logs.ts), else the same layout on a local store. */
+  /** Where a local run writes a running step's log: the store says (engine/execute/step-logs.ts), else the same layout on a local store. */
   private liveLogPath(runId: string, stepId: string): string | undefined {
     const named = (this.store as { liveLogPath?: (runId: string, stepId: string) => string | undefined }).liveLogPath?.(runId, stepId);
     if (named !== undefined) return named;
@@ -298,7 +293,7 @@ export class Api {
     if (view === 'lines') {
       const limit = Math.max(1, intParam(p, 'limit', 100, 1000));
       const page = await readRecords(await this.blobs.open(digest, offset), offset, { maxRecords: limit, maxBytes: LINES_PAGE_BYTES });
-      return sendJson(res, 200, { lines: page.records, offset, next: page.next, done: page.next >= size });
+      return sendJson(res, 200, { lines: page.records, offset, next: page.next, done: page.next >= size } satisfies LinesPage);
     }
     if (view === 'table') {
       const limit = Math.max(1, intParam(p, 'limit', 100, 1000));
@@ -306,7 +301,7 @@ export class Api {
       const header = first.records[0] === undefined ? [] : csvFields(first.records[0]);
       const start = Math.max(offset, first.next);
       const page = await readRecords(await this.blobs.open(digest, start), start, { maxRecords: limit, maxBytes: LINES_PAGE_BYTES, csv: true });
-      return sendJson(res, 200, { header, rows: page.records.map(csvFields), offset, next: page.next, done: page.next >= size });
+      return sendJson(res, 200, { header, rows: page.records.map(csvFields), offset, next: page.next, done: page.next >= size } satisfies TablePage);
     }
     if (view === 'dir') {
       // A manifest is read whole: anything this large is not one (and must not be loaded to find out).
@@ -317,7 +312,7 @@ export class Api {
         throw error;
       });
       const entries = manifest.entries.flatMap((e) => (e.type === 'file' ? [{ path: e.path, digest: e.digest, size: e.size }] : []));
-      return sendJson(res, 200, { entries });
+      return sendJson(res, 200, { entries } satisfies DirListing);
     }
     throw new HttpError(400, 'BAD_VIEW', 'view must be raw, lines, table or dir');
   }

@@ -1,4 +1,4 @@
-import { shownStatus } from '../../cache/process-alive.js';
+import { shownStatus, type ShownStatus } from '../../cache/process-alive.js';
 import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 
@@ -7,7 +7,7 @@ export interface RunSummary {
   runId: string;
   pipeline: string;
   /** As every command shows it: `interrupted` for a local run whose process died. */
-  status: string;
+  status: ShownStatus;
   startedAt: string;
   durationMs?: number;
   engine?: 'local' | 'temporal';

@@ -20,7 +20,7 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
         Compare {a} → {b}: {loaded.error}
       </p>
     );
-  const { comparison, sections } = loaded.data;
+  const { comparison, sections, note } = loaded.data;
   const recordA = runA.state === 'ok' ? runA.data.run : null;
   const recordB = runB.state === 'ok' ? runB.data.run : null;
   const changed = comparison.steps.filter((s) => s.change !== 'same');
@@ -156,6 +156,7 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
       )}
 
       <Sections sections={sections} />
+      {note !== null && <p className="muted">{note}</p>}
     </section>
   );
 }

@@ -1,4 +1,4 @@
-import type { MetricRow, Section } from './api';
+import type { CompareRow, CompareSection } from './api';
 import { compact } from './format';
 
 const BASE = new Set(['kind', 'node', 'step', 'output', 'rows']);
@@ -8,7 +8,7 @@ function num(v: number | null, scale: 'rate' | 'number'): string {
   return scale === 'rate' ? `${(v * 100).toFixed(1)}%` : v.toFixed(3);
 }
 
-function delta(row: MetricRow): string {
+function delta(row: CompareRow): string {
   if (row.delta === null) return '–';
   const sign = row.delta > 0 ? '+' : '';
   const text = row.scale === 'rate' ? `${sign}${(row.delta * 100).toFixed(1)} pt` : `${sign}${row.delta.toFixed(3)}`;
@@ -26,8 +26,8 @@ function pairText(value: unknown): string {
   return compact(value, 200);
 }
 
-/** The flagship's domain sections (benchmark metrics, judge calibration, drift, mirroring, deploy) of a comparison. */
-export function Sections({ sections }: { sections: readonly Section[] }) {
+/** The sections the runs' pipeline adds to a comparison (`extensions.compare`; the flagship's metrics, judge, mirroring, deploy). */
+export function Sections({ sections }: { sections: readonly CompareSection[] }) {
   if (sections.length === 0) return null;
   return (
     <>

@@ -1,0 +1,31 @@
+import { shownStatus } from '../../cache/process-alive.js';
+import type { ElementCounts, RunRecord } from '../../cache/records.js';
+
+/** A map step's elements: the counts first, then whatever else its record holds (ranges, failures, keys). */
+function elementsSummary(elements: ElementCounts): ElementCounts {
+  const { total, executed, cached, failed, ...rest } = elements;
+  return { total, executed, cached, failed, ...rest };
+}
+
+/** The `--json` document: stable fields for scripts and CI. */
+export function runSummary(run: RunRecord): unknown {
+  return {
+    runId: run.runId,
+    pipeline: run.pipeline,
+    status: shownStatus(run),
+    durationMs: run.durationMs,
+    steps: run.steps.map((s) => ({
+      id: s.id,
+      status: s.status,
+      cacheKey: s.cacheKey ?? null,
+      reason: s.reason,
+      reasonCodes: s.reasonCodes,
+      outputs: Object.fromEntries(Object.entries(s.outputs).map(([name, o]) => [name, o.digest])),
+      durationMs: s.durationMs ?? 0,
+      ...(s.savedMs === undefined ? {} : { savedMs: s.savedMs }),
+      ...(s.error === undefined ? {} : { error: s.error }),
+      ...(s.warning === undefined ? {} : { warning: s.warning }),
+      ...(s.elements === undefined ? {} : { elements: elementsSummary(s.elements) }),
+    })),
+  };
+}
