@@ -77,14 +77,14 @@ export function createActivities(deps: ActivityDependencies) {
       return { pipeline: pipeline.name, host: hostname(), pid: process.pid, nodes };
     },
 
-    /** Journals the records the run core handed over, then resolves a batch of keys with the engine's resolver. */
+    /** Journals the records the run core handed over, then resolves a round of keys with the engine's resolver. */
     async resolveSteps(request: ResolveRequest): Promise<ResolveResult> {
       const { pipeline, store } = await load(request.context);
       if (request.save.length > 0) await new RunRecorder(store, request.context.runId).append(request.save);
       const log = logFor(pipeline, request.context, {});
       const resolver = new KeyResolver({ store, pipeline, env: process.env, ...request.options, runId: request.context.runId, lastRuns, log });
       const resolutions: Resolution[] = [];
-      await resolver.resolveBatch(
+      await resolver.resolveRound(
         request.ids,
         (id) => request.known[id],
         (resolution) => resolutions.push(resolution),
@@ -143,7 +143,7 @@ export function createActivities(deps: ActivityDependencies) {
     },
 
     /**
-     * Executes a chunk of a map's invocations on the step's queue, several at once, each once across
+     * Executes a chunk of a map's elements on the step's queue, several at once, each once across
      * every process sharing the store; a failed element is reported, never thrown. Handed to another
      * worker after a lost one, the chunk finds what it finished as results (reported as cached) and runs the rest.
      */
@@ -174,7 +174,7 @@ export function createActivities(deps: ActivityDependencies) {
       return { results };
     },
 
-    /** Stores a map's collection from its invocations' results (on the cpu worker, next to the run): the event for the run core. */
+    /** Stores a map's collection from its elements' results (on the cpu worker, next to the run): the event for the run core. */
     async assembleMap(input: AssembleInput): Promise<CoreEvent> {
       const { pipeline, store, node } = await load(input.context, input.command.id);
       return assembleCommand(node, input.command, {

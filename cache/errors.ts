@@ -48,9 +48,9 @@ export const ERROR_CODES = {
   STEP_CANCELLED: FINAL,
   /** A map's collection is not what `over` promised (not a JSON array, a line that is not JSON). */
   MAP_OVER_INVALID: FINAL,
-  /** Fewer of a map's invocations succeeded than its minSuccessRatio asks; the record lists them. */
+  /** Fewer of a map's elements succeeded than its minSuccessRatio asks; the record lists them. */
   MAP_ELEMENTS_FAILED: FINAL,
-  /** A finished invocation's cache entry vanished before the collection was assembled (a concurrent gc). */
+  /** A finished element's cache entry vanished before the collection was assembled (a concurrent gc). */
   MAP_ELEMENT_MISSING: TRANSIENT,
   /** A stored output's blob is missing or damaged (`flywheel output`): re-run or `cache verify --fix`. */
   OUTPUT_UNAVAILABLE: { retryable: false, exit: 1 },

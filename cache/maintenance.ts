@@ -60,7 +60,7 @@ interface ListedEntry {
   key: CacheKey;
   modifiedMs: number;
   outputs: OutputRecord[];
-  /** A whole map's entry: the blob listing its invocations' keys. */
+  /** A whole map's entry: the blob listing its elements' keys. */
   elementKeys?: Digest;
   /** A result kept per code fingerprint: it lives as long as the key it is a result for. */
   variantOf?: CacheKey;
@@ -96,7 +96,7 @@ export async function collectGarbage(store: Store, runs: RunRecord[], options: G
   }
   const liveKeys = new Set<string>();
   const liveBlobs = new Set<string>();
-  /** Keeps a map's key list and every invocation entry it names alive. */
+  /** Keeps a map's key list and every element entry it names alive. */
   const expanded = new Set<string>();
   const keepElements = async (list: Digest): Promise<void> => {
     if (expanded.has(list)) return;

@@ -61,7 +61,7 @@ export const ActionEntry = z.object({
   components: KeyComponentsSchema,
   /** Absent in entries written before code fingerprints, or for steps whose code is not a local module. */
   code: CodeFingerprint.optional(),
-  /** A whole map's entry: how many invocations it holds and the blob listing each one's key (see ElementCounts). */
+  /** A whole map's entry: how many elements it holds and the blob listing each one's key (see ElementCounts). */
   elements: z.object({ total: z.number().int().nonnegative(), keys: DigestSchema }).optional(),
   /** Set on the copy kept per code fingerprint (under `codeVariantKey`): the key it is a result for, which `cache gc` keeps it with. */
   variantOf: CacheKeySchema.optional(),
@@ -96,7 +96,7 @@ export const ReasonCode = z.enum([
 ]);
 export type ReasonCode = z.infer<typeof ReasonCode>;
 
-/** Invocations of a map that share one reason, e.g. 19 of 20 elements: code changed since this result (ranges in `indices`). */
+/** Elements of a map that share one reason, e.g. 19 of 20 elements: code changed since this result (ranges in `indices`). */
 export const ElementReason = z.object({
   codes: z.array(ReasonCode),
   reason: z.string(),
@@ -112,8 +112,8 @@ export type ElementReason = z.infer<typeof ElementReason>;
 export const WHICH_ELEMENTS: ReadonlySet<string> = new Set(['changed', 'added', 'failed last time']);
 
 /**
- * What a map step (`p.map`) did with its elements. Counts are of invocations: elements, or batches of
- * `batchSize`. Index lists are compact ranges (`0-9,4812`).
+ * What a map step (`p.map`) did with its elements. Counts are of elements: one item each, or a batch of
+ * `batchSize` items. Index lists are compact ranges (`0-9,4812`).
  */
 export const ElementCounts = z.object({
   total: z.number().int().nonnegative(),
@@ -121,9 +121,9 @@ export const ElementCounts = z.object({
   cached: z.number().int().nonnegative(),
   failed: z.number().int().nonnegative(),
   batchSize: z.number().int().positive().optional(),
-  /** Which invocations this run executed. */
+  /** Which elements this run executed. */
   executedIndices: z.string().optional(),
-  /** The failed invocations with their errors (the first 100; `failed` counts them all). */
+  /** The failed elements with their errors (the first 100; `failed` counts them all). */
   failures: z
     .array(
       z.object({
@@ -136,15 +136,15 @@ export const ElementCounts = z.object({
       }),
     )
     .optional(),
-  /** Invocations the stored collection leaves out (they failed, under minSuccessRatio). */
+  /** Elements the stored collection leaves out (they failed, under minSuccessRatio). */
   leftOut: z.string().optional(),
-  /** The blob listing every invocation's cache key in order: what `cache gc` keeps alive with the run. */
+  /** The blob listing every element's cache key in order: what `cache gc` keeps alive with the run. */
   keys: DigestSchema.optional(),
-  /** Why the invocations that ran had to, grouped by reason (code changed, input changed, failed last time, ...). */
+  /** Why the elements that ran had to, grouped by reason (code changed, input changed, failed last time, ...). */
   reasons: z.array(ElementReason).optional(),
-  /** Invocations whose cached result of other code was kept (onCodeChange: 'warn'): counted in the step's warning. */
+  /** Elements whose cached result of other code was kept (onCodeChange: 'warn'): counted in the step's warning. */
   kept: ElementReason.optional(),
-  /** Invocations that took more than one attempt: attempts → their indices as ranges, e.g. { "2": "3,7" }. */
+  /** Elements that took more than one attempt: attempts → their indices as ranges, e.g. { "2": "3,7" }. */
   retried: z.record(z.string(), z.string()).optional(),
 });
 export type ElementCounts = z.infer<typeof ElementCounts>;

@@ -65,7 +65,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
       });
     } else {
-      // Steps and a GPU map's invocations (one per activity, so one per GPU slot).
+      // Steps and a GPU map's elements (one per activity, so one per GPU slot).
       const { executeStep, executeElements } = createActivities({ runtime, logger: log });
       worker = await Worker.create({
         connection,

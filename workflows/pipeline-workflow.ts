@@ -23,7 +23,7 @@ import { type DagNode, type PipelineRunInput, type PipelineRunResult, type RunCo
 export const progressQuery = defineQuery<RunProgress>('progress');
 
 /** Nodes per look-up: keeps each activity's payload far below Temporal's limit. */
-const MAX_RESOLVE_BATCH = 250;
+const MAX_ROUND_SIZE = 250;
 
 const ignore = (): undefined => undefined;
 
@@ -64,9 +64,9 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     now: () => Date.now(),
     concurrency: options.concurrency,
     maxResolving: 1,
-    maxBatch: MAX_RESOLVE_BATCH,
+    maxRoundSize: MAX_ROUND_SIZE,
     lookAhead: true,
-    // A map's invocations go out in chunks, one activity each; a GPU map one per activity, so one per GPU slot.
+    // A map's elements go out in chunks, one activity each; a GPU map one per activity, so one per GPU slot.
     elementChunk: (id) => (nodes.get(id)?.queue === 'cpu' ? ELEMENT_CHUNKS.cpu : ELEMENT_CHUNKS.gpu),
     ...(carried === undefined ? {} : { restore: carried }),
   });
@@ -83,10 +83,10 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   /** Feeds an event, then starts what the core asked for. A save goes along with a look-up when there is one. */
   const feed = (event: CoreEvent | 'start'): void => {
     send(event);
-    const batch = commands.splice(0);
-    const save = batch.find((c): c is CommandOf<'save'> => c.type === 'save');
-    const resolve = batch.find((c): c is CommandOf<'resolve'> => c.type === 'resolve');
-    for (const command of batch) {
+    const pending = commands.splice(0);
+    const save = pending.find((c): c is CommandOf<'save'> => c.type === 'save');
+    const resolve = pending.find((c): c is CommandOf<'resolve'> => c.type === 'resolve');
+    for (const command of pending) {
       if (command.type === 'execute') track(execute(command));
       if (command.type === 'execute-elements') track(executeChunk(command));
       if (command.type === 'assemble') track(assemble(command));
@@ -109,15 +109,15 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       const result = await control.resolveSteps({ context, options: { force: options.force, forceAll: options.forceAll }, ids: command.ids, known, save });
       if (save.length > 0) feed({ type: 'saved', ok: true });
       for (const resolution of result.resolutions) feed({ type: 'resolved', resolution });
-      feed({ type: 'resolve-done', batch: command.batch });
+      feed({ type: 'resolve-done', round: command.round });
     } catch (error) {
       if (save.length > 0) feed({ type: 'saved', ok: false });
       // A cancelled look-up leaves what it did not resolve to be skipped as cancelled.
       if (isCancelled(error)) feed({ type: 'cancel' });
       feed(
         isCancelled(error)
-          ? { type: 'resolve-done', batch: command.batch }
-          : { type: 'resolve-failed', batch: command.batch, error: failedOutcome(error).error },
+          ? { type: 'resolve-done', round: command.round }
+          : { type: 'resolve-failed', round: command.round, error: failedOutcome(error).error },
       );
     }
   };

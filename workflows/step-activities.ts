@@ -43,12 +43,12 @@ export function stepActivities(input: Scheduling & { context: RunContext }): Pic
 }
 
 /**
- * A map's chunks: invocations per activity and at most how many of them execute at once (the run's
+ * A map's chunks: elements per activity and at most how many of them execute at once (the run's
  * concurrency bounds both). A GPU map sends one per activity, so one per GPU slot.
  */
 export const ELEMENT_CHUNKS = { cpu: { size: 50, parallel: 8 }, gpu: { size: 1, parallel: 1 } } as const;
 
-/** The activity that executes a chunk of a map's invocations, on the step's queue; its limit covers the chunk. */
+/** The activity that executes a chunk of a map's elements, on the step's queue; its limit covers the chunk. */
 export function elementActivities(
   input: Scheduling & { context: RunContext; indices: readonly number[]; parallel: number },
 ): Pick<FlywheelActivities, 'executeElements'> {

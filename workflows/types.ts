@@ -130,7 +130,7 @@ export interface FailureDetails {
   outcome: Extract<ExecuteOutcome, { kind: 'failed' }>;
 }
 
-/** A chunk of a map's invocations, executed by one activity on the step's queue: the core's `execute-elements` command. */
+/** A chunk of a map's elements, executed by one activity on the step's queue: the core's `execute-elements` command. */
 export interface ElementsInput extends Scheduling {
   context: RunContext;
   command: CommandOf<'execute-elements'>;
@@ -140,7 +140,7 @@ export interface ElementsResult {
   results: ElementResult[];
 }
 
-/** Stores a map's collection once its invocations are over (a local activity on the cpu worker). */
+/** Stores a map's collection once its elements are over (a local activity on the cpu worker). */
 export interface AssembleInput {
   context: RunContext;
   command: CommandOf<'assemble'>;

@@ -33,9 +33,7 @@ export async function planCommand(args: PlanArgs, store: Store): Promise<number>
   const maps = plan.steps.filter((s) => s.decision === 'run' && s.elements !== undefined);
   const toRun = maps.reduce((sum, s) => sum + (s.elements ? s.elements.total - s.elements.cached : 0), 0);
   const total = maps.reduce((sum, s) => sum + (s.elements?.total ?? 0), 0);
-  // Counts are of invocations; in batches they are not elements.
-  const what = maps.some((s) => (s.components?.map?.batchSize ?? 1) > 1) ? 'map invocations' : 'map elements';
-  const elements = maps.length === 0 ? '' : ` · ${toRun.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} ${what} to run`;
+  const elements = maps.length === 0 ? '' : ` · ${toRun.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} map elements to run`;
   lines.push(
     `${plan.steps.length} steps: ${count('cached')} cached, ${count('run')} to run, ${count('pending')} pending${elements} · the cache saves ${formatDuration(saved)} of compute`,
   );

@@ -2,14 +2,14 @@ import { WHICH_ELEMENTS, type ElementCounts } from '../../cache/records.js';
 import { describeRanges } from '../../engine/core/index-ranges.js';
 
 // How the CLI words a map step's elements (`p.map`): a count line for the step line and the plan, and
-// `show`'s few lines of which invocations ran, failed or were left out, compact at 10,000 elements.
+// `show`'s few lines of which elements ran, failed or were left out, compact at 10,000 elements.
 
-/** Failed invocations `show` lists one by one; the rest are counted. */
+/** Failed elements `show` lists one by one; the rest are counted. */
 export const FAILURES_SHOWN = 10;
 
 const n = (value: number): string => value.toLocaleString('en-US');
 
-/** Counts are of invocations: elements, or batches when the map has a batchSize over 1. */
+/** Counts are of elements; an element of a map with a batchSize over 1 receives a batch, and is called one. */
 function unit(e: { batchSize?: number | undefined }, count: number): string {
   const batched = e.batchSize !== undefined && e.batchSize > 1;
   return batched ? (count === 1 ? 'batch' : 'batches') : count === 1 ? 'element' : 'elements';
@@ -36,7 +36,7 @@ export function elementsPlanned(e: { total: number; cached: number; run: string 
 }
 
 /**
- * `show`'s lines for a map step: one line of counts, then the executed invocations as ranges, each failed
+ * `show`'s lines for a map step: one line of counts, then the executed elements as ranges, each failed
  * one (the first few, then a count) and those the stored collection leaves out. Each line starts with `indent`.
  */
 export function elementLines(e: ElementCounts, indent: string): string[] {

@@ -19,7 +19,7 @@ interface Waiting {
 }
 
 /**
- * A map's invocations while it runs, for the run core: what is left to hand out, what waits to be tried
+ * A map's elements while it runs, for the run core: what is left to hand out, what waits to be tried
  * again, what is in flight, and how each ended. Each element is tried by its step's retry policy,
  * exactly as a plain step is; a failure is final only when the policy says so.
  */

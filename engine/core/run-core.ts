@@ -29,11 +29,12 @@ type Phase = 'waiting' | 'resolving' | 'queued' | 'executing' | 'retrying' | 'sh
 /** A running map's record is saved again at most this often, so a killed run's record shows the elements finished so far. */
 const MAP_PROGRESS_SAVE_MS = 1000;
 
-interface Slot {
+/** The core's record of one node: its phase, key, outputs and attempts (its "node state"; a slot is a place under concurrency). */
+interface NodeState {
   readonly node: CoreNode;
   readonly index: number;
-  readonly upstream: Slot[];
-  readonly downstream: Slot[];
+  readonly upstream: NodeState[];
+  readonly downstream: NodeState[];
   /** Upstream nodes not yet executed or cached. */
   unmet: number;
   phase: Phase;
@@ -44,13 +45,13 @@ interface Slot {
   outputs?: Outputs;
   startedAt?: number;
   /** Nodes of this run with the same key, waiting for this node's execution. */
-  sharers: Slot[];
+  sharers: NodeState[];
   /** The settled record, until a save or the final record has taken it. */
   record?: StepRunRecord;
   progress: Progress | undefined;
-  /** A map's invocations, from its look-up on. */
+  /** A map's elements, from its look-up on. */
   work?: MapWork;
-  /** A plan's map: how many invocations it has, are cached and would run, and why. */
+  /** A plan's map: how many elements it has, are cached and would run, and why. */
   planned?: PlannedElements;
   /** A map's progress in an earlier generation of this run (Temporal's continue-as-new). */
   carried?: MapProgress;
@@ -74,20 +75,20 @@ export interface RunCoreOptions {
   now: () => number;
   /** Most steps executing at once; look-ups and steps sharing another's execution take no slot. Default 4. */
   concurrency?: number;
-  /** Most resolve batches in flight (Temporal: 1, so look-ups gather into few activities). Default: no limit. */
+  /** Most look-up rounds in flight (Temporal: 1, so look-ups gather into few activities). Default: no limit. */
   maxResolving?: number;
-  /** Most nodes in one resolve batch (Temporal: keeps each activity's payload small). Default: no limit. */
-  maxBatch?: number;
+  /** Most nodes in one look-up round (Temporal: keeps each activity's payload small). Default: no limit. */
+  maxRoundSize?: number;
   /**
-   * Put below the frontier, in the same batch, every node whose upstream are in it, so a chain of hits
-   * resolves in one round trip (Temporal, where each batch is an activity). In-process drivers resolve
+   * Put below the frontier, in the same round, every node whose upstream are in it, so a chain of hits
+   * resolves in one round trip (Temporal, where each round is an activity). In-process drivers resolve
    * each node as its upstream settle and need no look-ahead: nodes below a miss would only come back.
    */
   lookAhead?: boolean;
   /**
-   * A map's chunks: most invocations in one `execute-elements` command and most of them executing at
+   * A map's chunks: most elements in one `execute-elements` command and most of them executing at
    * once (Temporal: a chunk per activity). A chunk holds that many concurrency slots, so `concurrency`
-   * bounds the elements executing at once on every executor. Default one invocation per command.
+   * bounds the elements executing at once on every executor. Default one element per command.
    */
   elementChunk?: (id: string) => { size: number; parallel: number };
   /**
@@ -113,8 +114,8 @@ function withoutComponents(draft: Draft): StepRunRecord {
 /** The answer to most events: nothing to do. Shared, so handling an event allocates nothing. */
 const NOTHING: CoreCommand[] = [];
 
-const isDone = (slot: Slot): boolean => slot.status === 'executed' || slot.status === 'cached';
-const isBlocking = (slot: Slot): boolean => slot.status === 'failed' || slot.status === 'skipped';
+const isDone = (state: NodeState): boolean => state.status === 'executed' || state.status === 'cached';
+const isBlocking = (state: NodeState): boolean => state.status === 'failed' || state.status === 'skipped';
 
 /**
  * The run core: one pure state machine that decides what a run does, for every executor. Drivers feed it
@@ -132,30 +133,30 @@ const isBlocking = (slot: Slot): boolean => slot.status === 'failed' || slot.sta
  * ```
  */
 export class RunCore {
-  private readonly slots: Slot[];
-  private readonly byId = new Map<string, Slot>();
-  /** Waiting nodes whose upstream are all executed or cached: where the next resolve batch starts. */
-  private readonly frontier = new Set<Slot>();
-  private readonly queue: Slot[] = [];
-  /** Maps with invocations left to hand out, in the order they started. */
-  private readonly mapping: Slot[] = [];
+  private readonly states: NodeState[];
+  private readonly byId = new Map<string, NodeState>();
+  /** Waiting nodes whose upstream are all executed or cached: where the next look-up round starts. */
+  private readonly frontier = new Set<NodeState>();
+  private readonly queue: NodeState[] = [];
+  /** Maps with elements left to hand out, in the order they started. */
+  private readonly mapping: NodeState[] = [];
   /** The node executing (or queued to execute) each key in this run. */
-  private readonly keyOwners = new Map<CacheKey, Slot>();
+  private readonly keyOwners = new Map<CacheKey, NodeState>();
   /** The earliest `wait` handed out and not yet over: a later retry needs no other. */
   private wakeAt: number | undefined;
   private readonly concurrency: number;
   private readonly maxResolving: number;
-  private readonly maxBatch: number;
-  private unsaved: Slot[] = [];
+  private readonly maxRoundSize: number;
+  private unsaved: NodeState[] = [];
   /** Some unsaved record is of work done (executed, failed, skipped), not a cache hit. */
   private unsavedWork = false;
-  private saving: Slot[] | undefined;
+  private saving: NodeState[] | undefined;
   /** A save failed: the next is tried when another step settles (or the run drains or finishes), not at once. */
   private holdSaves = false;
   private executing = 0;
-  /** Resolve batches in flight, by number. */
-  private readonly batches = new Map<number, Slot[]>();
-  private nextBatch = 0;
+  /** Look-up rounds in flight, by number. */
+  private readonly rounds = new Map<number, NodeState[]>();
+  private nextRound = 0;
   private settledCount = 0;
   private started = false;
   private cancelled = false;
@@ -169,8 +170,8 @@ export class RunCore {
   ) {
     this.concurrency = Math.max(1, options.concurrency ?? 4);
     this.maxResolving = options.maxResolving ?? Number.POSITIVE_INFINITY;
-    this.maxBatch = options.maxBatch ?? Number.POSITIVE_INFINITY;
-    this.slots = nodes.map((node, index) => ({
+    this.maxRoundSize = options.maxRoundSize ?? Number.POSITIVE_INFINITY;
+    this.states = nodes.map((node, index) => ({
       node,
       index,
       upstream: [],
@@ -181,19 +182,19 @@ export class RunCore {
       progress: undefined,
       attempt: 0,
     }));
-    for (const slot of this.slots) this.byId.set(slot.node.id, slot);
-    for (const slot of this.slots) {
-      for (const id of new Set(slot.node.upstream)) {
+    for (const state of this.states) this.byId.set(state.node.id, state);
+    for (const state of this.states) {
+      for (const id of new Set(state.node.upstream)) {
         const up = this.byId.get(id);
-        if (up === undefined) throw new Error(`internal: node ${slot.node.id} waits for unknown node ${id}`);
-        slot.upstream.push(up);
-        up.downstream.push(slot);
+        if (up === undefined) throw new Error(`internal: node ${state.node.id} waits for unknown node ${id}`);
+        state.upstream.push(up);
+        up.downstream.push(state);
       }
     }
     this.restore(options.restore);
-    for (const slot of this.slots) {
-      slot.unmet = slot.upstream.filter((u) => !isDone(u)).length;
-      if (slot.phase === 'waiting' && slot.unmet === 0) this.frontier.add(slot);
+    for (const state of this.states) {
+      state.unmet = state.upstream.filter((u) => !isDone(u)).length;
+      if (state.phase === 'waiting' && state.unmet === 0) this.frontier.add(state);
     }
   }
 
@@ -202,7 +203,7 @@ export class RunCore {
     this.started = true;
     if (this.options.restore === undefined) {
       const { runId, pipeline } = this.options.header;
-      this.notify({ type: 'run-started', runId, pipeline, steps: this.slots.map((s) => s.node.id) });
+      this.notify({ type: 'run-started', runId, pipeline, steps: this.states.map((s) => s.node.id) });
     }
     if (this.cancelled) {
       this.cancelled = false;
@@ -218,18 +219,18 @@ export class RunCore {
         this.onResolved(event.resolution);
         break;
       case 'resolve-done':
-        this.onBatchOver(event.batch, undefined);
+        this.onRoundOver(event.round, undefined);
         break;
       case 'resolve-failed':
-        this.onBatchOver(event.batch, event.error);
+        this.onRoundOver(event.round, event.error);
         break;
       case 'waiting':
         if (this.byId.get(event.id)?.phase === 'executing') this.notify({ type: 'step-waiting', id: event.id, holder: event.holder });
         break;
       case 'progress': {
-        const slot = this.byId.get(event.id);
-        if (slot?.phase === 'executing') {
-          slot.progress = { ...slot.progress, ...event.progress };
+        const state = this.byId.get(event.id);
+        if (state?.phase === 'executing') {
+          state.progress = { ...state.progress, ...event.progress };
           this.notify({ type: 'step-progress', id: event.id, progress: event.progress });
         }
         break;
@@ -274,7 +275,7 @@ export class RunCore {
 
   /** Nothing in flight and nothing left unsaved: after a `drain`, the moment to take a snapshot. */
   get idle(): boolean {
-    return this.batches.size === 0 && this.executing === 0 && this.saving === undefined && this.unsaved.length === 0;
+    return this.rounds.size === 0 && this.executing === 0 && this.saving === undefined && this.unsaved.length === 0;
   }
 
   /** True once `finish` was handed out (in a plan: once every step is decided). */
@@ -293,47 +294,47 @@ export class RunCore {
 
   snapshot(): CoreSnapshot {
     const snapshot: CoreSnapshot = { statuses: {}, outputs: {}, keys: {} };
-    for (const slot of this.slots) {
-      if (slot.work !== undefined && slot.phase === 'mapping') (snapshot.maps ??= {})[slot.node.id] = slot.work.snapshot();
+    for (const state of this.states) {
+      if (state.work !== undefined && state.phase === 'mapping') (snapshot.maps ??= {})[state.node.id] = state.work.snapshot();
       // Between attempts: waiting for its turn, or queued for it (a drain starts nothing new).
-      if ((slot.phase === 'retrying' || slot.phase === 'queued') && slot.attempt > 0) {
-        const { resume, logs } = slot;
-        (snapshot.retrying ??= {})[slot.node.id] = {
-          attempts: slot.attempt,
+      if ((state.phase === 'retrying' || state.phase === 'queued') && state.attempt > 0) {
+        const { resume, logs } = state;
+        (snapshot.retrying ??= {})[state.node.id] = {
+          attempts: state.attempt,
           ...(resume === undefined ? {} : { resume }),
           ...(logs === undefined ? {} : { logs }),
         };
       }
-      if (slot.phase !== 'settled' || slot.status === undefined) continue;
-      snapshot.statuses[slot.node.id] = slot.status;
-      if (!slot.downstream.some((d) => d.phase !== 'settled')) continue;
-      if (slot.outputs !== undefined) snapshot.outputs[slot.node.id] = slot.outputs;
-      if (slot.key !== undefined) snapshot.keys[slot.node.id] = slot.key;
+      if (state.phase !== 'settled' || state.status === undefined) continue;
+      snapshot.statuses[state.node.id] = state.status;
+      if (!state.downstream.some((d) => d.phase !== 'settled')) continue;
+      if (state.outputs !== undefined) snapshot.outputs[state.node.id] = state.outputs;
+      if (state.key !== undefined) snapshot.keys[state.node.id] = state.key;
     }
     return snapshot;
   }
 
   progress(): StepProgress[] {
-    return this.slots.map((slot) => {
-      const running = ['executing', 'retrying', 'sharing', 'mapping', 'assembling'].includes(slot.phase);
-      const status: StepStatus = slot.status ?? (running ? 'running' : 'pending');
-      const reason = slot.record?.reason ?? slot.miss?.reason ?? (slot.phase === 'resolving' ? 'looking up the cache' : '');
+    return this.states.map((state) => {
+      const running = ['executing', 'retrying', 'sharing', 'mapping', 'assembling'].includes(state.phase);
+      const status: StepStatus = state.status ?? (running ? 'running' : 'pending');
+      const reason = state.record?.reason ?? state.miss?.reason ?? (state.phase === 'resolving' ? 'looking up the cache' : '');
       return {
-        id: slot.node.id,
+        id: state.node.id,
         status,
         reason,
-        ...(running && slot.progress?.fraction !== undefined ? { fraction: slot.progress.fraction } : {}),
-        ...(running && slot.progress?.message !== undefined ? { message: slot.progress.message } : {}),
+        ...(running && state.progress?.fraction !== undefined ? { fraction: state.progress.fraction } : {}),
+        ...(running && state.progress?.message !== undefined ? { message: state.progress.message } : {}),
       };
     });
   }
 
   /** A plan's answer, once `done`: every step cached, to run, or pending on an upstream that runs. */
   plan(): PlannedStep[] {
-    return this.slots.map((slot): PlannedStep => {
-      const planned: PlannedStep = { id: slot.node.id, step: slot.node.step, decision: 'pending', reasonCodes: ['upstream-pending'], reason: '' };
-      const record = slot.record;
-      if (slot.status === 'cached' && record !== undefined) {
+    return this.states.map((state): PlannedStep => {
+      const planned: PlannedStep = { id: state.node.id, step: state.node.step, decision: 'pending', reasonCodes: ['upstream-pending'], reason: '' };
+      const record = state.record;
+      if (state.status === 'cached' && record !== undefined) {
         planned.decision = 'cached';
         planned.reasonCodes = record.reasonCodes;
         planned.reason = record.reason;
@@ -341,17 +342,17 @@ export class RunCore {
         if (record.components !== undefined) planned.components = record.components;
         if (record.savedMs !== undefined) planned.savedMs = record.savedMs;
         if (record.warning !== undefined) planned.warning = record.warning;
-      } else if (slot.phase === 'would-run' && slot.miss !== undefined && slot.key !== undefined && slot.components !== undefined) {
+      } else if (state.phase === 'would-run' && state.miss !== undefined && state.key !== undefined && state.components !== undefined) {
         planned.decision = 'run';
-        planned.reasonCodes = slot.miss.codes;
-        planned.reason = slot.miss.reason;
-        planned.cacheKey = slot.key;
-        planned.components = slot.components;
-        if (slot.planned !== undefined) planned.elements = slot.planned;
-        if (slot.miss.warning !== undefined) planned.warning = slot.miss.warning;
+        planned.reasonCodes = state.miss.codes;
+        planned.reason = state.miss.reason;
+        planned.cacheKey = state.key;
+        planned.components = state.components;
+        if (state.planned !== undefined) planned.elements = state.planned;
+        if (state.miss.warning !== undefined) planned.warning = state.miss.warning;
       } else {
-        const waitingFor = slot.upstream.filter((u) => u.status !== 'cached').map((u) => u.node.id);
-        const own = this.options.ownChanges?.(slot.node.id);
+        const waitingFor = state.upstream.filter((u) => u.status !== 'cached').map((u) => u.node.id);
+        const own = this.options.ownChanges?.(state.node.id);
         planned.reason = `key known only after upstream ${waitingFor.join(', ')} run${waitingFor.length === 1 ? 's' : ''}${own === undefined ? '' : `; its own ${own}`}`;
       }
       return planned;
@@ -361,12 +362,12 @@ export class RunCore {
   // ---- events ----
 
   private onResolved(resolution: Resolution): void {
-    const slot = this.byId.get(resolution.id);
-    if (slot?.phase !== 'resolving') return;
+    const state = this.byId.get(resolution.id);
+    if (state?.phase !== 'resolving') return;
     if (resolution.kind === 'error') {
-      this.settle(slot, {
-        id: slot.node.id,
-        step: slot.node.step,
+      this.settle(state, {
+        id: state.node.id,
+        step: state.node.step,
         status: 'failed',
         reasonCodes: [],
         reason: 'cache look-up failed',
@@ -375,13 +376,13 @@ export class RunCore {
       });
       return;
     }
-    slot.key = resolution.key;
-    slot.components = resolution.components;
+    state.key = resolution.key;
+    state.components = resolution.components;
     if (resolution.kind === 'hit') {
       const { elements } = resolution;
-      this.settle(slot, {
-        id: slot.node.id,
-        step: slot.node.step,
+      this.settle(state, {
+        id: state.node.id,
+        step: state.node.step,
         status: 'cached',
         cacheKey: resolution.key,
         reasonCodes: ['cache-hit'],
@@ -392,101 +393,101 @@ export class RunCore {
         durationMs: 0,
         savedMs: resolution.savedMs,
         ...(resolution.warning === undefined ? {} : { warning: resolution.warning }),
-        ...(elements === undefined ? {} : { elements: this.wholeHitCounts(slot, elements) }),
+        ...(elements === undefined ? {} : { elements: this.wholeHitCounts(state, elements) }),
       });
       return;
     }
     const lookAgain = !resolution.codes.includes('forced') && !resolution.codes.includes('cache-disabled');
     const warning = resolution.kind === 'map' ? resolution.warning : undefined;
-    slot.miss = { codes: resolution.codes, reason: resolution.reason, lookAgain, ...(warning === undefined ? {} : { warning }) };
+    state.miss = { codes: resolution.codes, reason: resolution.reason, lookAgain, ...(warning === undefined ? {} : { warning }) };
     if (this.options.mode === 'plan') {
-      slot.phase = 'would-run';
+      state.phase = 'would-run';
       if (resolution.kind === 'map') {
         const { keys: _keys, ...planned } = resolution.elements;
-        slot.planned = planned;
+        state.planned = planned;
       }
       return;
     }
     if (this.cancelled) {
-      this.skip(slot, 'cancelled', 'run cancelled');
+      this.skip(state, 'cancelled', 'run cancelled');
       return;
     }
     const owner = this.keyOwners.get(resolution.key);
     if (owner !== undefined) {
       // Two nodes of this run with one key: the second waits for the first's execution.
-      slot.phase = 'sharing';
-      slot.startedAt = this.options.now();
-      owner.sharers.push(slot);
-      this.notify({ type: 'step-running', id: slot.node.id, reason: resolution.reason });
+      state.phase = 'sharing';
+      state.startedAt = this.options.now();
+      owner.sharers.push(state);
+      this.notify({ type: 'step-running', id: state.node.id, reason: resolution.reason });
       return;
     }
-    this.keyOwners.set(resolution.key, slot);
+    this.keyOwners.set(resolution.key, state);
     if (resolution.kind === 'map') {
-      this.startMap(slot, resolution.elements);
+      this.startMap(state, resolution.elements);
       return;
     }
-    slot.phase = 'queued';
-    this.queue.push(slot);
+    state.phase = 'queued';
+    this.queue.push(state);
   }
 
-  /** A map starts at once (its look-up found what to run); its invocations take slots as they are handed out. */
-  private startMap(slot: Slot, elements: Extract<Resolution, { kind: 'map' }>['elements']): void {
-    slot.phase = 'mapping';
-    slot.startedAt = this.options.now();
-    slot.work = new MapWork(elements, slot.carried);
-    this.notify({ type: 'step-running', id: slot.node.id, reason: slot.miss?.reason ?? '' });
-    if (elements.keys !== undefined || this.options.recordRunning === true) this.saveRunning(slot, this.counts(slot));
-    if (slot.work.hasPending) this.mapping.push(slot);
-    else this.completeMap(slot);
+  /** A map starts at once (its look-up found what to run); its elements take slots as they are handed out. */
+  private startMap(state: NodeState, elements: Extract<Resolution, { kind: 'map' }>['elements']): void {
+    state.phase = 'mapping';
+    state.startedAt = this.options.now();
+    state.work = new MapWork(elements, state.carried);
+    this.notify({ type: 'step-running', id: state.node.id, reason: state.miss?.reason ?? '' });
+    if (elements.keys !== undefined || this.options.recordRunning === true) this.saveRunning(state, this.counts(state));
+    if (state.work.hasPending) this.mapping.push(state);
+    else this.completeMap(state);
   }
 
   /**
-   * A step's `running` record, saved at once. A map's names the list of its invocations' keys, so
+   * A step's `running` record, saved at once. A map's names the list of its elements' keys, so
    * `cache gc` keeps what a run in progress (or a killed one) has computed, however long the map takes.
    */
-  private saveRunning(slot: Slot, elements: ElementCounts | undefined): void {
-    if (slot.key === undefined || slot.miss === undefined) return;
-    slot.record = {
-      id: slot.node.id,
-      step: slot.node.step,
+  private saveRunning(state: NodeState, elements: ElementCounts | undefined): void {
+    if (state.key === undefined || state.miss === undefined) return;
+    state.record = {
+      id: state.node.id,
+      step: state.node.step,
       status: 'running',
-      cacheKey: slot.key,
-      reasonCodes: slot.miss.codes,
-      reason: slot.miss.reason,
-      ...(slot.components === undefined ? {} : { components: slot.components }),
+      cacheKey: state.key,
+      reasonCodes: state.miss.codes,
+      reason: state.miss.reason,
+      ...(state.components === undefined ? {} : { components: state.components }),
       outputs: {},
-      startedAt: this.iso(slot.startedAt ?? this.options.now()),
+      startedAt: this.iso(state.startedAt ?? this.options.now()),
       ...(elements === undefined ? {} : { elements }),
-      ...(slot.miss.warning === undefined ? {} : { warning: slot.miss.warning }),
-      upstream: [...slot.node.upstream],
+      ...(state.miss.warning === undefined ? {} : { warning: state.miss.warning }),
+      upstream: [...state.node.upstream],
     };
-    slot.savedAt = this.options.now();
-    if (!this.unsaved.includes(slot)) this.unsaved.push(slot);
+    state.savedAt = this.options.now();
+    if (!this.unsaved.includes(state)) this.unsaved.push(state);
     this.unsavedWork = true;
   }
 
   private onElementsDone(id: string, results: readonly ElementResult[], parallel: number): void {
-    const slot = this.byId.get(id);
-    const work = slot?.work;
-    if (slot?.phase !== 'mapping' || work === undefined) return;
+    const state = this.byId.get(id);
+    const work = state?.work;
+    if (state?.phase !== 'mapping' || work === undefined) return;
     this.executing -= parallel;
     const now = this.options.now();
-    const retryAt = work.report(results, slot.node.retry ?? NO_RETRIES, id, now, !this.cancelled);
+    const retryAt = work.report(results, state.node.retry ?? NO_RETRIES, id, now, !this.cancelled);
     if (retryAt !== undefined) this.wakeBy(retryAt);
-    slot.progress = work.progress((slot.node.map?.batchSize ?? 1) > 1 ? 'batches' : 'elements');
-    this.notify({ type: 'step-progress', id, progress: slot.progress });
+    state.progress = work.progress((state.node.map?.batchSize ?? 1) > 1 ? 'batches' : 'elements');
+    this.notify({ type: 'step-progress', id, progress: state.progress });
     // A killed run's record shows the elements finished so far.
-    if (now - (slot.savedAt ?? 0) >= MAP_PROGRESS_SAVE_MS && !work.done) this.saveRunning(slot, this.counts(slot));
-    this.completeMap(slot);
+    if (now - (state.savedAt ?? 0) >= MAP_PROGRESS_SAVE_MS && !work.done) this.saveRunning(state, this.counts(state));
+    this.completeMap(state);
   }
 
-  /** Once every invocation has ended: too many failures fail the map; otherwise its collection is assembled. */
-  private completeMap(slot: Slot): void {
-    const work = slot.work;
+  /** Once every element has ended: too many failures fail the map; otherwise its collection is assembled. */
+  private completeMap(state: NodeState): void {
+    const work = state.work;
     if (work === undefined || !work.done) return;
-    const upstream = this.upstreamOf(slot);
-    if (this.cancelled) return this.failWithSharers(slot, { code: 'STEP_CANCELLED', message: 'run cancelled while the map ran' }, undefined);
-    const ratio = slot.node.map?.minSuccessRatio ?? 1;
+    const upstream = this.upstreamOf(state);
+    if (this.cancelled) return this.failWithSharers(state, { code: 'STEP_CANCELLED', message: 'run cancelled while the map ran' }, undefined);
+    const ratio = state.node.map?.minSuccessRatio ?? 1;
     const succeeded = work.total - work.failedCount;
     if (work.total > 0 && succeeded / work.total < ratio) {
       const first = work
@@ -496,55 +497,55 @@ export class RunCore {
       // Less a hair, so 0.07 × 100 needs 7, not the 8 floating point would make it.
       const needed = Math.ceil(ratio * work.total - 1e-9);
       const message = `${work.failedCount} of ${work.total} elements failed; minSuccessRatio ${ratio} needs ${needed} to succeed (${first})`;
-      return this.failWithSharers(slot, { code: 'MAP_ELEMENTS_FAILED', message }, undefined);
+      return this.failWithSharers(state, { code: 'MAP_ELEMENTS_FAILED', message }, undefined);
     }
-    if (slot.key === undefined || slot.components === undefined) return;
-    slot.phase = 'assembling';
+    if (state.key === undefined || state.components === undefined) return;
+    state.phase = 'assembling';
     this.executing++;
     const now = this.options.now();
     this.out.push({
       type: 'assemble',
-      id: slot.node.id,
-      key: slot.key,
-      components: slot.components,
+      id: state.node.id,
+      key: state.key,
+      components: state.components,
       leftOut: work.leftOut(),
-      durationMs: now - (slot.startedAt ?? now),
+      durationMs: now - (state.startedAt ?? now),
       upstream: upstream.outputs,
     });
   }
 
   private onAssembled(id: string, outputs: Outputs, keys: Digest): void {
-    const slot = this.byId.get(id);
-    if (slot?.phase !== 'assembling' || slot.key === undefined || slot.miss === undefined) return;
+    const state = this.byId.get(id);
+    if (state?.phase !== 'assembling' || state.key === undefined || state.miss === undefined) return;
     this.executing--;
     const now = this.options.now();
-    const durationMs = now - (slot.startedAt ?? now);
-    this.settle(slot, {
-      id: slot.node.id,
-      step: slot.node.step,
+    const durationMs = now - (state.startedAt ?? now);
+    this.settle(state, {
+      id: state.node.id,
+      step: state.node.step,
       status: 'executed',
-      cacheKey: slot.key,
-      reasonCodes: slot.miss.codes,
-      reason: slot.miss.reason,
-      components: slot.components,
+      cacheKey: state.key,
+      reasonCodes: state.miss.codes,
+      reason: state.miss.reason,
+      components: state.components,
       outputs,
       durationMs,
-      startedAt: this.iso(slot.startedAt ?? now),
-      elements: this.counts(slot, keys),
-      ...(slot.miss.warning === undefined ? {} : { warning: slot.miss.warning }),
+      startedAt: this.iso(state.startedAt ?? now),
+      elements: this.counts(state, keys),
+      ...(state.miss.warning === undefined ? {} : { warning: state.miss.warning }),
     });
-    this.settleSharers(slot, outputs, this.options.header.runId, durationMs);
+    this.settleSharers(state, outputs, this.options.header.runId, durationMs);
   }
 
-  /** The nodes of this run that waited for the slot's execution get its outputs, as cached. */
-  private settleSharers(slot: Slot, outputs: Outputs, computedBy: string, savedMs: number): void {
+  /** The nodes of this run that waited for the state's execution get its outputs, as cached. */
+  private settleSharers(state: NodeState, outputs: Outputs, computedBy: string, savedMs: number): void {
     const now = this.options.now();
-    for (const sharer of slot.sharers.splice(0)) {
+    for (const sharer of state.sharers.splice(0)) {
       this.settle(sharer, {
         id: sharer.node.id,
         step: sharer.node.step,
         status: 'cached',
-        cacheKey: slot.key,
+        cacheKey: state.key,
         reasonCodes: ['shared-execution'],
         reason:
           computedBy === this.options.header.runId
@@ -560,57 +561,57 @@ export class RunCore {
   }
 
   /** A running or finished map's element counts for its record (`keys`: the list its assembly stored). */
-  private counts(slot: Slot, keys?: Digest): ElementCounts {
-    return slot.work?.counts(slot.node.map?.batchSize ?? 1, keys) ?? this.wholeHitCounts(slot, { total: 0 });
+  private counts(state: NodeState, keys?: Digest): ElementCounts {
+    return state.work?.counts(state.node.map?.batchSize ?? 1, keys) ?? this.wholeHitCounts(state, { total: 0 });
   }
 
   /** A map that came from the cache whole: every element cached. */
-  private wholeHitCounts(slot: Slot, elements: { total: number; keys?: Digest }): ElementCounts {
-    const batchSize = slot.node.map?.batchSize ?? 1;
+  private wholeHitCounts(state: NodeState, elements: { total: number; keys?: Digest }): ElementCounts {
+    const batchSize = state.node.map?.batchSize ?? 1;
     const { total, keys } = elements;
     return { total, executed: 0, cached: total, failed: 0, ...(batchSize > 1 ? { batchSize } : {}), ...(keys === undefined ? {} : { keys }) };
   }
 
-  private onBatchOver(batch: number, error: StepError | undefined): void {
-    const slots = this.batches.get(batch);
-    if (slots === undefined) return;
-    this.batches.delete(batch);
-    for (const slot of slots) {
-      if (slot.phase !== 'resolving') continue;
+  private onRoundOver(round: number, error: StepError | undefined): void {
+    const states = this.rounds.get(round);
+    if (states === undefined) return;
+    this.rounds.delete(round);
+    for (const state of states) {
+      if (state.phase !== 'resolving') continue;
       if (error !== undefined) {
-        this.settle(slot, { id: slot.node.id, step: slot.node.step, status: 'failed', reasonCodes: [], reason: 'cache look-up failed', outputs: {}, error });
+        this.settle(state, { id: state.node.id, step: state.node.step, status: 'failed', reasonCodes: [], reason: 'cache look-up failed', outputs: {}, error });
         continue;
       }
-      // Not resolved: an upstream in the batch missed (or failed). It waits again.
-      slot.phase = 'waiting';
-      if (slot.upstream.some(isBlocking)) this.skipBlocked(slot);
-      else if (slot.unmet === 0) this.frontier.add(slot);
+      // Not resolved: an upstream in the round missed (or failed). It waits again.
+      state.phase = 'waiting';
+      if (state.upstream.some(isBlocking)) this.skipBlocked(state);
+      else if (state.unmet === 0) this.frontier.add(state);
     }
   }
 
   private onExecuted(event: Extract<CoreEvent, { type: 'executed' }>): void {
-    const slot = this.byId.get(event.id);
-    if (slot?.phase !== 'executing' || slot.key === undefined || slot.miss === undefined) return;
+    const state = this.byId.get(event.id);
+    if (state?.phase !== 'executing' || state.key === undefined || state.miss === undefined) return;
     this.executing--;
-    this.keyOwners.delete(slot.key);
+    this.keyOwners.delete(state.key);
     const now = this.options.now();
-    const ran = { cacheKey: slot.key, components: slot.components, outputs: event.outputs, durationMs: now - (slot.startedAt ?? now) };
+    const ran = { cacheKey: state.key, components: state.components, outputs: event.outputs, durationMs: now - (state.startedAt ?? now) };
     if (event.computedBy === this.options.header.runId) {
-      this.settle(slot, {
-        id: slot.node.id,
-        step: slot.node.step,
+      this.settle(state, {
+        id: state.node.id,
+        step: state.node.step,
         status: 'executed',
-        reasonCodes: slot.miss.codes,
-        reason: slot.miss.reason,
+        reasonCodes: state.miss.codes,
+        reason: state.miss.reason,
         ...ran,
-        startedAt: this.iso(slot.startedAt ?? now),
-        attempts: slot.attempt,
+        startedAt: this.iso(state.startedAt ?? now),
+        attempts: state.attempt,
         ...(event.logs === undefined ? {} : { logs: event.logs }),
       });
     } else {
-      this.settle(slot, {
-        id: slot.node.id,
-        step: slot.node.step,
+      this.settle(state, {
+        id: state.node.id,
+        step: state.node.step,
         status: 'cached',
         reasonCodes: ['shared-execution'],
         reason: `computed once by run ${event.computedBy} while this step waited`,
@@ -619,28 +620,28 @@ export class RunCore {
         savedMs: event.durationMs,
       });
     }
-    this.settleSharers(slot, event.outputs, event.computedBy, event.durationMs);
+    this.settleSharers(state, event.outputs, event.computedBy, event.durationMs);
   }
 
   private onFailed(event: Extract<CoreEvent, { type: 'failed' }>): void {
-    const slot = this.byId.get(event.id);
-    if ((slot?.phase !== 'executing' && slot?.phase !== 'assembling') || slot.key === undefined) return;
+    const state = this.byId.get(event.id);
+    if ((state?.phase !== 'executing' && state?.phase !== 'assembling') || state.key === undefined) return;
     this.executing--;
     const delay =
-      slot.phase === 'executing' && !this.cancelled
-        ? retryDelay(slot.node.retry ?? NO_RETRIES, slot.attempt, { code: event.error.code, retryable: event.retryable }, slot.node.id)
+      state.phase === 'executing' && !this.cancelled
+        ? retryDelay(state.node.retry ?? NO_RETRIES, state.attempt, { code: event.error.code, retryable: event.retryable }, state.node.id)
         : undefined;
-    if (delay === undefined) return this.failWithSharers(slot, event.error, slot.attempt, event.logs);
+    if (delay === undefined) return this.failWithSharers(state, event.error, state.attempt, event.logs);
     // The step's policy tries it again: its sharers go on waiting, the next attempt resumes from the last checkpoint.
     const now = this.options.now();
-    slot.phase = 'retrying';
-    slot.retryAt = now + delay;
-    slot.lastError = event.error;
-    slot.resume = event.resume ?? slot.progress?.details ?? slot.resume;
-    if (event.logs !== undefined) slot.logs = event.logs;
-    slot.progress = { message: `attempt ${slot.attempt} failed (${event.error.code}); trying again` };
-    this.notify({ type: 'step-retrying', id: slot.node.id, attempt: slot.attempt, delayMs: delay, error: event.error });
-    this.wakeBy(slot.retryAt);
+    state.phase = 'retrying';
+    state.retryAt = now + delay;
+    state.lastError = event.error;
+    state.resume = event.resume ?? state.progress?.details ?? state.resume;
+    if (event.logs !== undefined) state.logs = event.logs;
+    state.progress = { message: `attempt ${state.attempt} failed (${event.error.code}); trying again` };
+    this.notify({ type: 'step-retrying', id: state.node.id, attempt: state.attempt, delayMs: delay, error: event.error });
+    this.wakeBy(state.retryAt);
   }
 
   /** Asks the driver for a `tick` by `at`, unless one already comes sooner. */
@@ -655,18 +656,18 @@ export class RunCore {
     const now = this.options.now();
     this.wakeAt = undefined;
     let next: number | undefined;
-    for (const slot of this.slots) {
-      if (slot.phase === 'retrying' && slot.retryAt !== undefined) {
-        if (slot.retryAt > now) next = Math.min(next ?? Infinity, slot.retryAt);
+    for (const state of this.states) {
+      if (state.phase === 'retrying' && state.retryAt !== undefined) {
+        if (state.retryAt > now) next = Math.min(next ?? Infinity, state.retryAt);
         else {
-          slot.phase = 'queued';
-          delete slot.retryAt;
-          this.queue.unshift(slot);
+          state.phase = 'queued';
+          delete state.retryAt;
+          this.queue.unshift(state);
         }
       }
-      if (slot.phase === 'mapping' && slot.work !== undefined) {
-        if (slot.work.due(now) && !this.mapping.includes(slot)) this.mapping.push(slot);
-        const at = slot.work.nextRetryAt();
+      if (state.phase === 'mapping' && state.work !== undefined) {
+        if (state.work.due(now) && !this.mapping.includes(state)) this.mapping.push(state);
+        const at = state.work.nextRetryAt();
         if (at !== undefined) next = Math.min(next ?? Infinity, at);
       }
     }
@@ -674,16 +675,16 @@ export class RunCore {
   }
 
   /** The step fails, and so do the nodes of this run waiting to share its execution. */
-  private failWithSharers(slot: Slot, error: StepError, attempts: number | undefined, logs?: Digest): void {
-    if (slot.key === undefined) return;
-    this.keyOwners.delete(slot.key);
-    for (const failed of [slot, ...slot.sharers.splice(0)]) {
+  private failWithSharers(state: NodeState, error: StepError, attempts: number | undefined, logs?: Digest): void {
+    if (state.key === undefined) return;
+    this.keyOwners.delete(state.key);
+    for (const failed of [state, ...state.sharers.splice(0)]) {
       const now = this.options.now();
       this.settle(failed, {
         id: failed.node.id,
         step: failed.node.step,
         status: 'failed',
-        cacheKey: slot.key,
+        cacheKey: state.key,
         reasonCodes: failed.miss?.codes ?? [],
         reason: failed.miss?.reason ?? '',
         components: failed.components,
@@ -691,9 +692,9 @@ export class RunCore {
         startedAt: this.iso(failed.startedAt ?? now),
         durationMs: now - (failed.startedAt ?? now),
         error,
-        ...(attempts !== undefined && attempts > 0 && failed === slot ? { attempts } : {}),
-        ...(logs !== undefined && failed === slot ? { logs } : {}),
-        ...(failed === slot && slot.work !== undefined ? { elements: this.counts(slot) } : {}),
+        ...(attempts !== undefined && attempts > 0 && failed === state ? { attempts } : {}),
+        ...(logs !== undefined && failed === state ? { logs } : {}),
+        ...(failed === state && state.work !== undefined ? { elements: this.counts(state) } : {}),
       });
     }
   }
@@ -702,18 +703,18 @@ export class RunCore {
   private onCancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    for (const slot of this.slots) {
+    for (const state of this.states) {
       // A step between attempts ends with its last failure; one queued for a retry had attempts too.
-      if ((slot.phase === 'retrying' || slot.phase === 'queued') && slot.lastError !== undefined)
-        this.failWithSharers(slot, slot.lastError, slot.attempt, slot.logs);
-      else if (slot.phase === 'waiting' || slot.phase === 'queued') this.skip(slot, 'cancelled', 'run cancelled');
+      if ((state.phase === 'retrying' || state.phase === 'queued') && state.lastError !== undefined)
+        this.failWithSharers(state, state.lastError, state.attempt, state.logs);
+      else if (state.phase === 'waiting' || state.phase === 'queued') this.skip(state, 'cancelled', 'run cancelled');
     }
     this.queue.length = 0;
-    // A map stops handing out invocations; it fails once those in flight are reported.
-    for (const slot of this.slots) {
-      if (slot.phase !== 'mapping' || slot.work === undefined) continue;
-      slot.work.stop();
-      this.completeMap(slot);
+    // A map stops handing out elements; it fails once those in flight are reported.
+    for (const state of this.states) {
+      if (state.phase !== 'mapping' || state.work === undefined) continue;
+      state.work.stop();
+      this.completeMap(state);
     }
     this.mapping.length = 0;
   }
@@ -724,28 +725,28 @@ export class RunCore {
     return new Date(ms).toISOString();
   }
 
-  private settle(slot: Slot, draft: Draft): void {
-    if (slot.phase === 'settled') return;
-    const withDag = { ...draft, upstream: [...slot.node.upstream] };
+  private settle(state: NodeState, draft: Draft): void {
+    if (state.phase === 'settled') return;
+    const withDag = { ...draft, upstream: [...state.node.upstream] };
     const record = (withDag.components === undefined && 'components' in withDag ? withoutComponents(withDag) : withDag) as StepRunRecord;
-    if (slot.phase === 'queued') this.queue.splice(this.queue.indexOf(slot), 1);
-    if (slot.key !== undefined && this.keyOwners.get(slot.key) === slot) this.keyOwners.delete(slot.key);
-    this.frontier.delete(slot);
-    slot.phase = 'settled';
-    slot.status = record.status;
-    slot.record = record;
-    slot.progress = undefined;
+    if (state.phase === 'queued') this.queue.splice(this.queue.indexOf(state), 1);
+    if (state.key !== undefined && this.keyOwners.get(state.key) === state) this.keyOwners.delete(state.key);
+    this.frontier.delete(state);
+    state.phase = 'settled';
+    state.status = record.status;
+    state.record = record;
+    state.progress = undefined;
     this.settledCount++;
-    if (isDone(slot)) slot.outputs = record.outputs;
+    if (isDone(state)) state.outputs = record.outputs;
     if (this.options.mode === 'run') {
       // A plan neither saves nor reports as it goes: `plan()` is its answer.
-      this.unsaved.push(slot);
+      this.unsaved.push(state);
       if (record.status !== 'cached') this.unsavedWork = true;
       this.holdSaves = false;
       this.notify({ type: 'step-finished', step: record });
     }
-    for (const down of slot.downstream) {
-      if (isDone(slot)) {
+    for (const down of state.downstream) {
+      if (isDone(state)) {
         down.unmet--;
         if (down.unmet === 0 && down.phase === 'waiting') this.frontier.add(down);
       } else if (down.phase === 'waiting') {
@@ -754,42 +755,42 @@ export class RunCore {
     }
   }
 
-  private skip(slot: Slot, code: 'cancelled' | 'upstream-failed', reason: string): void {
-    this.settle(slot, { id: slot.node.id, step: slot.node.step, status: 'skipped', reasonCodes: [code], reason, outputs: {} });
+  private skip(state: NodeState, code: 'cancelled' | 'upstream-failed', reason: string): void {
+    this.settle(state, { id: state.node.id, step: state.node.step, status: 'skipped', reasonCodes: [code], reason, outputs: {} });
     // Nodes waiting to share its execution: it will not execute, so neither do they.
-    for (const sharer of slot.sharers.splice(0)) this.skip(sharer, code, reason);
+    for (const sharer of state.sharers.splice(0)) this.skip(sharer, code, reason);
   }
 
-  private skipBlocked(slot: Slot): void {
-    if (this.cancelled) return this.skip(slot, 'cancelled', 'run cancelled');
-    const blocked = slot.upstream.filter(isBlocking).map((u) => u.node.id);
-    this.skip(slot, 'upstream-failed', `upstream ${blocked.join(', ')} did not succeed`);
+  private skipBlocked(state: NodeState): void {
+    if (this.cancelled) return this.skip(state, 'cancelled', 'run cancelled');
+    const blocked = state.upstream.filter(isBlocking).map((u) => u.node.id);
+    this.skip(state, 'upstream-failed', `upstream ${blocked.join(', ')} did not succeed`);
   }
 
   private restore(snapshot: CoreSnapshot | undefined): void {
     if (snapshot === undefined) return;
-    for (const slot of this.slots) {
-      const status = snapshot.statuses[slot.node.id];
+    for (const state of this.states) {
+      const status = snapshot.statuses[state.node.id];
       if (status === undefined) continue;
-      slot.phase = 'settled';
-      slot.status = status;
+      state.phase = 'settled';
+      state.status = status;
       this.settledCount++;
-      const outputs = snapshot.outputs[slot.node.id];
-      const key = snapshot.keys[slot.node.id];
-      if (outputs !== undefined) slot.outputs = outputs;
-      if (key !== undefined) slot.key = key;
+      const outputs = snapshot.outputs[state.node.id];
+      const key = snapshot.keys[state.node.id];
+      if (outputs !== undefined) state.outputs = outputs;
+      if (key !== undefined) state.key = key;
     }
     for (const [id, progress] of Object.entries(snapshot.maps ?? {})) {
-      const slot = this.byId.get(id);
-      if (slot !== undefined && slot.phase !== 'settled') slot.carried = progress;
+      const state = this.byId.get(id);
+      if (state !== undefined && state.phase !== 'settled') state.carried = progress;
     }
     // A step between attempts is looked up again, then tried with the attempt after those it made.
     for (const [id, { attempts, resume, logs }] of Object.entries(snapshot.retrying ?? {})) {
-      const slot = this.byId.get(id);
-      if (slot === undefined || slot.phase === 'settled') continue;
-      slot.attempt = attempts;
-      if (resume !== undefined) slot.resume = resume;
-      if (logs !== undefined) slot.logs = logs;
+      const state = this.byId.get(id);
+      if (state === undefined || state.phase === 'settled') continue;
+      state.attempt = attempts;
+      if (resume !== undefined) state.resume = resume;
+      if (logs !== undefined) state.logs = logs;
     }
   }
 
@@ -804,13 +805,13 @@ export class RunCore {
     if (!this.finished) {
       if (this.cancelled) {
         // Hits that arrive after a cancel still settle; what they unblock does not start.
-        for (const slot of [...this.frontier]) this.skip(slot, 'cancelled', 'run cancelled');
+        for (const state of [...this.frontier]) this.skip(state, 'cancelled', 'run cancelled');
       } else if (!this.draining) {
         while (this.executing < this.concurrency && (this.queue.length > 0 || this.mapping.length > 0)) {
-          if (this.queue.length > 0) this.execute(this.queue.shift() as Slot);
-          else this.executeElements(this.mapping[0] as Slot);
+          if (this.queue.length > 0) this.execute(this.queue.shift() as NodeState);
+          else this.executeElements(this.mapping[0] as NodeState);
         }
-        while (this.batches.size < this.maxResolving && this.frontier.size > 0) this.resolveBatch();
+        while (this.rounds.size < this.maxResolving && this.frontier.size > 0) this.resolveRound();
       }
       this.finishOrSave();
     }
@@ -820,35 +821,35 @@ export class RunCore {
     return out;
   }
 
-  private upstreamOf(slot: Slot): { outputs: Record<string, Outputs>; keys: Record<string, CacheKey> } {
+  private upstreamOf(state: NodeState): { outputs: Record<string, Outputs>; keys: Record<string, CacheKey> } {
     const outputs: Record<string, Outputs> = {};
     const keys: Record<string, CacheKey> = {};
-    for (const up of slot.upstream) {
+    for (const up of state.upstream) {
       if (up.outputs !== undefined) outputs[up.node.id] = up.outputs;
       if (up.key !== undefined) keys[up.node.id] = up.key;
     }
     return { outputs, keys };
   }
 
-  private execute(slot: Slot): void {
-    if (slot.key === undefined || slot.miss === undefined || slot.components === undefined) return;
-    const retry = slot.attempt > 0;
-    slot.phase = 'executing';
-    slot.startedAt ??= this.options.now();
-    slot.attempt++;
-    slot.progress = undefined;
+  private execute(state: NodeState): void {
+    if (state.key === undefined || state.miss === undefined || state.components === undefined) return;
+    const retry = state.attempt > 0;
+    state.phase = 'executing';
+    state.startedAt ??= this.options.now();
+    state.attempt++;
+    state.progress = undefined;
     this.executing++;
-    const upstream = this.upstreamOf(slot);
-    if (!retry) this.notify({ type: 'step-running', id: slot.node.id, reason: slot.miss.reason });
-    if (this.options.recordRunning === true && !retry) this.saveRunning(slot, undefined);
-    const { resume, logs } = slot;
+    const upstream = this.upstreamOf(state);
+    if (!retry) this.notify({ type: 'step-running', id: state.node.id, reason: state.miss.reason });
+    if (this.options.recordRunning === true && !retry) this.saveRunning(state, undefined);
+    const { resume, logs } = state;
     this.out.push({
       type: 'execute',
-      id: slot.node.id,
-      key: slot.key,
-      components: slot.components,
-      lookAgain: slot.miss.lookAgain,
-      attempt: slot.attempt,
+      id: state.node.id,
+      key: state.key,
+      components: state.components,
+      lookAgain: state.miss.lookAgain,
+      attempt: state.attempt,
       ...(resume === undefined ? {} : { resume }),
       ...(logs === undefined ? {} : { logs }),
       upstream: upstream.outputs,
@@ -856,25 +857,25 @@ export class RunCore {
     });
   }
 
-  /** Hands out the map's next chunk of invocations; a map with none left leaves the hand-out list. */
-  private executeElements(slot: Slot): void {
-    const work = slot.work;
-    if (work === undefined || slot.key === undefined || slot.components === undefined || slot.miss === undefined || !work.hasPending) {
-      this.mapping.splice(this.mapping.indexOf(slot), 1);
+  /** Hands out the map's next chunk of elements; a map with none left leaves the hand-out list. */
+  private executeElements(state: NodeState): void {
+    const work = state.work;
+    if (work === undefined || state.key === undefined || state.components === undefined || state.miss === undefined || !work.hasPending) {
+      this.mapping.splice(this.mapping.indexOf(state), 1);
       return;
     }
-    const chunk = this.options.elementChunk?.(slot.node.id) ?? { size: 1, parallel: 1 };
+    const chunk = this.options.elementChunk?.(state.node.id) ?? { size: 1, parallel: 1 };
     const parallel = Math.max(1, Math.min(chunk.parallel, chunk.size, this.concurrency - this.executing));
     const { indices, attempts } = work.take(chunk.size);
-    if (!work.hasPending) this.mapping.splice(this.mapping.indexOf(slot), 1);
+    if (!work.hasPending) this.mapping.splice(this.mapping.indexOf(state), 1);
     this.executing += parallel;
-    const upstream = this.upstreamOf(slot);
+    const upstream = this.upstreamOf(state);
     this.out.push({
       type: 'execute-elements',
-      id: slot.node.id,
-      key: slot.key,
-      components: slot.components,
-      lookAgain: slot.miss.lookAgain,
+      id: state.node.id,
+      key: state.key,
+      components: state.components,
+      lookAgain: state.miss.lookAgain,
       indices,
       ...(attempts.some((a) => a > 1) ? { attempts } : {}),
       parallel,
@@ -884,49 +885,49 @@ export class RunCore {
   }
 
   /**
-   * One batch: the frontier and, with `lookAhead`, following it down, every node whose upstream are all
-   * done or in the batch, so a chain of hits resolves in one go (nodes below a miss come back unresolved).
+   * One round: the frontier and, with `lookAhead`, following it down, every node whose upstream are all
+   * done or in the round, so a chain of hits resolves in one go (nodes below a miss come back unresolved).
    */
-  private resolveBatch(): void {
-    const picked = new Set<Slot>();
+  private resolveRound(): void {
+    const picked = new Set<NodeState>();
     const visit = [...this.frontier].sort((a, b) => a.index - b.index);
-    for (let i = 0; i < visit.length && picked.size < this.maxBatch; i++) {
-      const slot = visit[i] as Slot;
-      if (picked.has(slot) || slot.phase !== 'waiting') continue;
-      if (!slot.upstream.every((u) => isDone(u) || picked.has(u))) continue;
-      picked.add(slot);
+    for (let i = 0; i < visit.length && picked.size < this.maxRoundSize; i++) {
+      const state = visit[i] as NodeState;
+      if (picked.has(state) || state.phase !== 'waiting') continue;
+      if (!state.upstream.every((u) => isDone(u) || picked.has(u))) continue;
+      picked.add(state);
       if (!this.options.lookAhead) continue;
-      for (const down of slot.downstream) if (down.phase === 'waiting' && !picked.has(down)) visit.push(down);
+      for (const down of state.downstream) if (down.phase === 'waiting' && !picked.has(down)) visit.push(down);
     }
     if (picked.size === 0) {
-      for (const slot of visit) this.frontier.delete(slot); // stale entries only; never expected
+      for (const state of visit) this.frontier.delete(state); // stale entries only; never expected
       return;
     }
-    const batch = this.nextBatch++;
-    const slots = [...picked].sort((a, b) => a.index - b.index);
-    for (const slot of slots) {
-      slot.phase = 'resolving';
-      this.frontier.delete(slot);
+    const round = this.nextRound++;
+    const states = [...picked].sort((a, b) => a.index - b.index);
+    for (const state of states) {
+      state.phase = 'resolving';
+      this.frontier.delete(state);
     }
-    this.batches.set(batch, slots);
-    this.out.push({ type: 'resolve', batch, ids: slots.map((s) => s.node.id) });
+    this.rounds.set(round, states);
+    this.out.push({ type: 'resolve', round, ids: states.map((s) => s.node.id) });
   }
 
   private finishOrSave(): void {
-    const allSettled = this.settledCount === this.slots.length;
+    const allSettled = this.settledCount === this.states.length;
     if (this.options.mode === 'plan') {
       // A plan is decided when nothing is being looked up and nothing more can be.
-      if (this.batches.size === 0 && this.frontier.size === 0) this.finished = true;
+      if (this.rounds.size === 0 && this.frontier.size === 0) this.finished = true;
       return;
     }
-    if (allSettled && this.saving === undefined && this.executing === 0 && this.batches.size === 0) {
+    if (allSettled && this.saving === undefined && this.executing === 0 && this.rounds.size === 0) {
       this.finished = true;
       const now = this.options.now();
-      const status = this.slots.every(isDone) ? 'succeeded' : this.cancelled ? 'cancelled' : 'failed';
+      const status = this.states.every(isDone) ? 'succeeded' : this.cancelled ? 'cancelled' : 'failed';
       const startedMs = Date.parse(this.options.header.startedAt);
       const header: RunHeader = { ...this.options.header, status, finishedAt: this.iso(now), durationMs: Math.max(0, now - startedMs) };
       const steps = this.takeUnsaved();
-      this.out.push({ type: 'finish', header, nodes: this.slots.map((s) => ({ id: s.node.id, step: s.node.step, upstream: [...s.node.upstream] })), steps });
+      this.out.push({ type: 'finish', header, nodes: this.states.map((s) => ({ id: s.node.id, step: s.node.step, upstream: [...s.node.upstream] })), steps });
       return;
     }
     // Saved at once while work is under way (a killed run's record must show what finished); a stretch
@@ -940,7 +941,7 @@ export class RunCore {
   }
 
   private takeUnsaved(): StepRunRecord[] {
-    const records = this.unsaved.flatMap((slot) => (slot.record === undefined ? [] : [slot.record]));
+    const records = this.unsaved.flatMap((state) => (state.record === undefined ? [] : [state.record]));
     this.unsaved = [];
     this.unsavedWork = false;
     return records;

@@ -15,13 +15,13 @@ export interface CoreNode {
   /** The step definition's id. */
   readonly step: string;
   readonly upstream: readonly string[];
-  /** Set for a map node: its invocations are handed out one chunk at a time and must succeed in this share. */
+  /** Set for a map node: its elements are handed out one chunk at a time and must succeed in this share. */
   readonly map?: { readonly minSuccessRatio: number; readonly batchSize: number };
   /** How often the step (each element of a map) is tried. Default: once. */
   readonly retry?: RetryPolicy;
 }
 
-/** How one invocation of a map ended: executed here, reused (another run computed it meanwhile), or failed. */
+/** How one element of a map ended: executed here, reused (another run computed it meanwhile), or failed. */
 export interface ElementResult {
   index: number;
   status: 'executed' | 'cached' | 'failed';
@@ -47,10 +47,10 @@ export type Resolution =
       savedMs: number;
       /** The result is used, but the user should hear about it (a result of other code, onCodeChange: 'warn'). */
       warning?: string;
-      /** A whole map's hit: how many invocations its collection holds and the blob of their keys. */
+      /** A whole map's hit: how many elements its collection holds and the blob of their keys. */
       elements?: { total: number; keys: Digest };
     }
-  /** A map whose whole collection missed: each invocation was looked up; `run` lists those to execute (index ranges). */
+  /** A map whose whole collection missed: each element was looked up; `run` lists those to execute (index ranges). */
   | {
       kind: 'map';
       id: string;
@@ -59,10 +59,10 @@ export type Resolution =
       codes: ReasonCode[];
       reason: string;
       rejected: boolean;
-      /** Results of other code kept for some invocations (onCodeChange: 'warn'), counted. */
+      /** Results of other code kept for some elements (onCodeChange: 'warn'), counted. */
       warning?: string;
       elements: PlannedElements & {
-        /** The blob listing every invocation's key (a run writes it at once, so `cache gc` spares them while it runs). */
+        /** The blob listing every element's key (a run writes it at once, so `cache gc` spares them while it runs). */
         keys?: Digest;
       };
     }
@@ -73,10 +73,10 @@ export type Resolution =
 /** Events a driver feeds the core. */
 export type CoreEvent =
   | { type: 'resolved'; resolution: Resolution }
-  /** A resolve batch is over: its nodes not resolved (an upstream in the batch missed) wait again. */
-  | { type: 'resolve-done'; batch: number }
-  /** A whole resolve batch failed (e.g. the store is unreachable): its unresolved nodes fail. */
-  | { type: 'resolve-failed'; batch: number; error: StepError }
+  /** A look-up round is over: its nodes not resolved (an upstream in the round missed) wait again. */
+  | { type: 'resolve-done'; round: number }
+  /** A whole look-up round failed (e.g. the store is unreachable): its unresolved nodes fail. */
+  | { type: 'resolve-failed'; round: number; error: StepError }
   | { type: 'waiting'; id: string; holder: string }
   | { type: 'progress'; id: string; progress: Progress }
   /** The key was executed, by this run or (`computedBy` another run) by someone it waited for. */
@@ -88,9 +88,9 @@ export type CoreEvent =
   | { type: 'failed'; id: string; error: StepError; retryable?: boolean; logs?: Digest; resume?: unknown }
   /** A `wait` the core asked for is over: retries that are due start. */
   | { type: 'tick' }
-  /** A chunk of a map's invocations is over (each executed, reused or failed). */
+  /** A chunk of a map's elements is over (each executed, reused or failed). */
   | { type: 'elements-done'; id: string; results: ElementResult[]; parallel: number }
-  /** A map's collection is stored (`keys`: the blob listing its invocations' keys). */
+  /** A map's collection is stored (`keys`: the blob listing its elements' keys). */
   | { type: 'assembled'; id: string; outputs: Outputs; keys: Digest }
   /** The last `save` is stored (`ok`), or could not be: its records go into the next save or the final record. */
   | { type: 'saved'; ok: boolean }
@@ -114,8 +114,8 @@ export type RunEvent =
 
 /** Decisions the core hands its driver. */
 export type CoreCommand =
-  /** Resolve these nodes' keys and look them up, in this order: a node's upstream in the batch comes first. */
-  | { type: 'resolve'; batch: number; ids: string[] }
+  /** Resolve these nodes' keys and look them up, in this order: a node's upstream in the round comes first. */
+  | { type: 'resolve'; round: number; ids: string[] }
   /**
    * Execute the key once (lock → look up again when `lookAgain` → run → store → release), then report.
    * `attempt` counts from 1; a retry carries the last attempt's checkpoint (`resume`) and log (`logs`).
@@ -132,7 +132,7 @@ export type CoreCommand =
       upstream: Record<string, Outputs>;
       upstreamKeys: Record<string, CacheKey>;
     }
-  /** Execute these invocations of a map (each once across processes, as `execute` does a key), then report them. */
+  /** Execute these elements of a map (each once across processes, as `execute` does a key), then report them. */
   | {
       type: 'execute-elements';
       id: string;
@@ -147,7 +147,7 @@ export type CoreCommand =
       upstream: Record<string, Outputs>;
       upstreamKeys: Record<string, CacheKey>;
     }
-  /** Store a map's collection from its invocations' results, leaving out `leftOut`; the whole map's entry only when none is left out. */
+  /** Store a map's collection from its elements' results, leaving out `leftOut`; the whole map's entry only when none is left out. */
   | {
       type: 'assemble';
       id: string;
@@ -211,11 +211,11 @@ export interface PlannedStep {
   savedMs?: number;
   /** For cached steps: something to warn about (the result was computed by other code, onCodeChange: 'warn'). */
   warning?: string;
-  /** For a map that runs: its invocations, how many are cached and which run (index ranges), and why. */
+  /** For a map that runs: its elements, how many are cached and which run (index ranges), and why. */
   elements?: PlannedElements;
 }
 
-/** A map's invocations as its look-up found them: how many are cached, which run (index ranges) and why, which were kept with a warning. */
+/** A map's elements as its look-up found them: how many are cached, which run (index ranges) and why, which were kept with a warning. */
 export interface PlannedElements {
   total: number;
   cached: number;

@@ -54,7 +54,7 @@ export interface StepHandle<O extends Ports> {
 /**
  * What a map's `over` input may be wired to. A JSON input takes a JSON array of its type or a JSON Lines
  * file (one element per line); with `batchSize` its type is already an array, and so is the collection.
- * A file input takes a directory of shards (one element per file, in path order).
+ * A file input takes a directory (one element per file, in path order).
  */
 export type CollectionRef<P extends Port> =
   P extends JsonPort<infer T>
@@ -66,10 +66,10 @@ export type CollectionRef<P extends Port> =
 export type MapOptions<C extends z.ZodType, I extends Ports, K extends keyof I & string> = BaseNodeOptions<C> & {
   /** The input that receives each element, wired to the whole collection: `over: { workflow: collect.out.workflows }`. */
   over: { [P in K]: CollectionRef<I[P]> };
-  /** Elements per invocation (default 1): the input then receives an array of up to this many. */
+  /** Items per element (default 1): the input then receives an array of up to this many. */
   batchSize?: number;
   /**
-   * Share of invocations that must succeed (default 1: all). Below 1, the collection is stored without
+   * Share of elements that must succeed (default 1: all). Below 1, the collection is stored without
    * the failed ones, which the run record lists; the next run retries only those.
    */
   minSuccessRatio?: number;
@@ -98,10 +98,10 @@ export interface PipelineBuilder {
     ...options: [RequiredInputNames<I>] extends [never] ? [options?: NodeOptions<C, I>] : [options: NodeOptions<C, I>]
   ): StepHandle<O>;
   /**
-   * Fans a step out over the elements of a collection: one invocation (with its own cache key) per
-   * element, or per batch of `batchSize`. Unchanged elements are cache hits; the collected outputs are
+   * Fans a step out over the items of a collection: one element (with its own cache key) per item, or
+   * per batch of `batchSize` items. Unchanged elements are cache hits; the collected outputs are
    * ordered like the elements (a JSON output becomes a JSON Lines file, a file or directory output a
-   * directory with one entry per invocation) and feed downstream steps like any output.
+   * directory with one entry per element) and feed downstream steps like any output.
    *
    * @example
    * ```ts

@@ -4,13 +4,13 @@ import type { DirPort, FilePort, Port, Ports } from './ports.js';
 export interface MapSpec {
   /** The step's input that receives each element; the pipeline wires the whole collection to it. */
   over: string;
-  /** Elements per invocation; above 1 the input receives an array of up to this many. */
+  /** Items per element; above 1 the input receives an array of up to this many. */
   batchSize: number;
-  /** Share of invocations that must succeed for the collection to be stored (1 = all). */
+  /** Share of elements that must succeed for the collection to be stored (1 = all). */
   minSuccessRatio: number;
 }
 
-/** The kind of output a map collects from its invocations' outputs of each kind. */
+/** The kind of output a map collects from its elements' outputs of each kind. */
 export type CollectedPort<P extends Port> = P extends DirPort | FilePort ? DirPort<false> : FilePort<false>;
 
 /** The file name of a JSON output collected as JSON Lines. */
@@ -18,7 +18,7 @@ export const collectionFileName = (output: string): string => `${output}.jsonl`;
 
 /**
  * A map node's outputs, per the step's output kinds: a JSON output becomes a JSON Lines file (one line
- * per element, in order), a file or directory output becomes a directory with one entry per invocation.
+ * per element, in order), a file or directory output becomes a directory with one entry per element.
  */
 export function collectedPorts(outputs: Ports): Ports {
   const ports: Ports = {};

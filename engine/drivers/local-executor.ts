@@ -104,7 +104,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
           }).then((outcome) => feed(outcomeEvent(command.id, runId, outcome)));
           break;
         case 'execute-elements':
-          // Each chunk is one invocation here: the core hands them out one by one under --concurrency.
+          // Each chunk is one element here: the core hands them out one by one under --concurrency.
           void executeElementsCommand(nodeOf(pipeline, command.id), command, { ...context, log: log.child({ stepId: command.id }) }).then((results) =>
             feed({ type: 'elements-done', id: command.id, results, parallel: command.parallel }),
           );

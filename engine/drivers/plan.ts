@@ -36,17 +36,17 @@ export async function planPipeline(pipeline: ResolvedPipeline, store: Store, opt
   const last = await resolver.lastRun();
   const core = new RunCore(pipeline.nodes.map(coreNode), {
     mode: 'plan',
-    lookAhead: true, // one batch: hits are looked up along each chain without a round through the core
+    lookAhead: true, // one round: hits are looked up along each chain without a trip through the core
     header: { format: 'flywheel.run/v1', runId: 'plan', pipeline: pipeline.name, startedAt: new Date().toISOString(), host: '', pid: 0, overrides: [] },
     now: Date.now,
     // A pending step's own changes are visible already: compared with the last run, inputs held equal.
     ownChanges: (id) => ownChanges(ownComponents(nodeOf(pipeline, id)), last.steps.get(id)),
   });
-  const batches: Array<Promise<CoreEvent[]>> = [];
+  const rounds: Array<Promise<CoreEvent[]>> = [];
   const send = feeder(core, (command) => {
     if (command.type !== 'resolve') return;
     const events: CoreEvent[] = [];
-    batches.push(
+    rounds.push(
       resolver
         .resolveCommand(
           command,
@@ -58,7 +58,7 @@ export async function planPipeline(pipeline: ResolvedPipeline, store: Store, opt
   });
   send('start');
   while (!core.done) {
-    const events = await batches.shift();
+    const events = await rounds.shift();
     if (events === undefined) throw new Error('internal: the plan stalled with nothing left to look up');
     // A plan reports what it cannot find out, rather than guessing.
     for (const event of events) {

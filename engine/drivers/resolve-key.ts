@@ -88,24 +88,24 @@ export class KeyResolver {
   }
 
   /**
-   * Carries out a `resolve` command, telling the core each resolution as it comes, then that the batch is
+   * Carries out a `resolve` command, telling the core each resolution as it comes, then that the round is
    * over (or failed as a whole: the store is unreachable, say). Never throws.
    */
   async resolveCommand(command: CommandOf<'resolve'>, known: (nodeId: string) => Outputs | undefined, feed: (event: CoreEvent) => void): Promise<void> {
     try {
-      await this.resolveBatch(command.ids, known, (resolution) => feed({ type: 'resolved', resolution }));
-      feed({ type: 'resolve-done', batch: command.batch });
+      await this.resolveRound(command.ids, known, (resolution) => feed({ type: 'resolved', resolution }));
+      feed({ type: 'resolve-done', round: command.round });
     } catch (error) {
       const { code, message } = classifyError(error);
-      feed({ type: 'resolve-failed', batch: command.batch, error: { code, message } });
+      feed({ type: 'resolve-failed', round: command.round, error: { code, message } });
     }
   }
 
   /**
-   * A batch from the run core: each node as soon as its upstream in the batch are hits (branches in
-   * parallel), with outputs from outside the batch read from `known`. Nodes below a miss are left out.
+   * A round from the run core: each node as soon as its upstream in the round are hits (branches in
+   * parallel), with outputs from outside the round read from `known`. Nodes below a miss are left out.
    */
-  async resolveBatch(ids: readonly string[], known: (nodeId: string) => Outputs | undefined, onResolved: (resolution: Resolution) => void): Promise<void> {
+  async resolveRound(ids: readonly string[], known: (nodeId: string) => Outputs | undefined, onResolved: (resolution: Resolution) => void): Promise<void> {
     const hits = new Map<string, Promise<Outputs | undefined>>();
     for (const id of ids) {
       let node: ResolvedNode;
@@ -116,14 +116,14 @@ export class KeyResolver {
         onResolved({ kind: 'error', id, error: { code, message } });
         continue;
       }
-      const inBatch = node.upstream.filter((u) => hits.has(u));
-      const waitFor = inBatch.length === 0 ? Promise.resolve([]) : Promise.all(inBatch.map((u) => hits.get(u)));
+      const inRound = node.upstream.filter((u) => hits.has(u));
+      const waitFor = inRound.length === 0 ? Promise.resolve([]) : Promise.all(inRound.map((u) => hits.get(u)));
       hits.set(
         id,
-        waitFor.then(async (batchOutputs) => {
+        waitFor.then(async (roundOutputs) => {
           const upstream = new Map<string, Outputs>();
           for (const u of node.upstream) {
-            const found = inBatch.includes(u) ? batchOutputs[inBatch.indexOf(u)] : known(u);
+            const found = inRound.includes(u) ? roundOutputs[inRound.indexOf(u)] : known(u);
             if (found === undefined) return undefined; // an upstream missed: its key comes later
             upstream.set(u, found);
           }

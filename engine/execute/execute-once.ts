@@ -41,7 +41,7 @@ export interface ExecuteOnceRequest {
   waitedFor?: readonly string[];
   onWait?: (holder: string) => void;
   onProgress?: (progress: Progress) => void;
-  /** A map invocation's element (or shard), given to its `over` input directly. */
+  /** A map element's item, batch or file, given to its `over` input directly. */
   given?: Readonly<Record<string, GivenInput>>;
   /** A batch's size: each JSON output must then be an array of one result per element. */
   batchLength?: number;
@@ -254,7 +254,7 @@ async function storeEntry(
   request: Pick<ExecuteOnceRequest, 'upstream' | 'env' | 'given'>,
 ): Promise<void> {
   await putEntry(store, entry);
-  // A map's invocation is keyed by its element: the node's key after the fact is the whole map's, not its own.
+  // A map element has a key of its own: the node's key after the fact is the whole map's, not the element's.
   if (node.step.convergent !== true || request.given !== undefined) return;
   const after = await keyOf(node, request.upstream, request.env);
   if (after.key === entry.key) return;

@@ -28,7 +28,7 @@ export interface ExecuteOptions {
   resume?: unknown;
   /** This attempt's number (`ctx.attempt`), as the run core counts them. Default 1. */
   attempt?: number;
-  /** Inputs given directly rather than read from upstream outputs: a map's element (a value) or shard (a stored file). */
+  /** Inputs given directly rather than read from upstream outputs: a map element's item or batch (a value) or file (a stored file). */
   given?: Readonly<Record<string, GivenInput>>;
   /** A batch's size: each JSON output must be an array of one result per element, or the collection would misalign. */
   batchLength?: number;

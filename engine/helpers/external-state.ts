@@ -12,7 +12,7 @@ import type { ResolvedNode } from '../validate/validate.js';
 export async function externalState(
   node: ResolvedNode,
   upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined,
-  /** A map invocation's own input digests (its element), over those of the upstream outputs. */
+  /** A map element's own input digests (its item, batch or file), over those of the upstream outputs. */
   own: Readonly<Record<string, string>> = {},
 ): Promise<unknown> {
   if (node.step.external === undefined) return undefined;

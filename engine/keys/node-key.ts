@@ -47,7 +47,7 @@ export interface ElementInput {
  * The components of a node's cache key once its upstream outputs are known. Inputs are the upstream
  * output *digests*, never upstream keys: identical upstream bytes keep this key unchanged.
  * A map node's key also names its `over` input and batch size; with `element`, the key is that of one
- * invocation instead, whose `over` input is the element: the very key a plain use of the step with
+ * element instead, whose `over` input is the element's item, batch or file: the very key a plain use of the step with
  * that input would have, so the two share results.
  */
 function nodeKey(

@@ -12,7 +12,7 @@ import { mapBounded } from '../helpers/map-bounded.js';
 import { checkedKeyOf, keyOf } from '../keys/node-key.js';
 import type { Ports } from '../define/ports.js';
 import type { ResolvedNode } from '../validate/validate.js';
-import { readUnits } from './collection.js';
+import { readElements } from './collection.js';
 import { collectionFileName } from '../define/map-ports.js';
 
 const READS_AT_ONCE = 32;
@@ -21,7 +21,7 @@ export interface AssembleRequest {
   node: ResolvedNode;
   key: CacheKey;
   components: KeyComponents;
-  /** Invocations that failed under minSuccessRatio: the collection goes without them. */
+  /** Elements that failed under minSuccessRatio: the collection goes without them. */
   leftOut: readonly number[];
   /** The map's time, from its look-up to now: what a later whole hit saves. */
   durationMs: number;
@@ -33,7 +33,7 @@ export interface AssembleRequest {
   checkKey: boolean;
 }
 
-/** Each invocation's entry in a collection: a zero-padded index, so path order is element order. */
+/** Each element's entry in a collection: a zero-padded index, so path order is element order. */
 function label(index: number, total: number): string {
   return String(index).padStart(Math.max(5, String(Math.max(0, total - 1)).length), '0');
 }
@@ -53,8 +53,8 @@ async function directoryOf(store: Store, entries: DirManifest['entries']): Promi
 }
 
 /**
- * Stores a map's collection from its invocations' cached results, in element order: a JSON output as
- * JSON Lines, a file or directory output as a directory with one entry per invocation (a manifest
+ * Stores a map's collection from its elements' cached results, in element order: a JSON output as
+ * JSON Lines, a file or directory output as a directory with one entry per element (a manifest
  * over blobs already stored: no bytes are copied). Identical results give an identical collection,
  * so everything downstream stays cached. The whole map's entry is written only when nothing is left
  * out; a map with failed elements is looked up element by element next time, and only those re-run.
@@ -63,17 +63,23 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
   const { node, store } = request;
   const upstream = (id: string): Outputs | undefined => request.upstream[id];
   if (request.checkKey) checkedKeyOf(node, upstream, request.env, request);
-  const units = await readUnits(store, node, upstream);
-  const unitKeys = await mapBounded(units, READS_AT_ONCE, async (unit) => (await keyOf(node, upstream, request.env, unit)).key);
+  const elements = await readElements(store, node, upstream);
+  const elementKeys = await mapBounded(elements, READS_AT_ONCE, async (element) => (await keyOf(node, upstream, request.env, element)).key);
   const left = new Set(request.leftOut);
-  const kept = units.filter((unit) => !left.has(unit.index));
+  const kept = elements.filter((element) => !left.has(element.index));
   // Each element's result by the one rule, judged as of the map's look-up that chose it; its bytes are read (and verified) below.
   const lookedUpAt = Date.now() - request.durationMs;
   let otherCode = false;
-  const entries = await mapBounded(kept, READS_AT_ONCE, async (unit) => {
-    const decision = await decide(node, unitKeys[unit.index] as CacheKey, { store, forced: undefined, repair: false, verifyBlobs: false, now: lookedUpAt });
+  const entries = await mapBounded(kept, READS_AT_ONCE, async (element) => {
+    const decision = await decide(node, elementKeys[element.index] as CacheKey, {
+      store,
+      forced: undefined,
+      repair: false,
+      verifyBlobs: false,
+      now: lookedUpAt,
+    });
     if (!decision.hit) {
-      throw new FlywheelError('MAP_ELEMENT_MISSING', `map ${node.id}: the result of element ${unit.index} is no longer usable (${decision.why.reason})`, {
+      throw new FlywheelError('MAP_ELEMENT_MISSING', `map ${node.id}: the result of element ${element.index} is no longer usable (${decision.why.reason})`, {
         fix: 'run again (was `cache gc` running at the same time?)',
       });
     }
@@ -96,7 +102,7 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
     } else if (port.kind === 'file') {
       const files: DirManifest['entries'] = records.map((record, i) => ({
         type: 'file',
-        path: `${label(kept[i]?.index ?? i, units.length)}-${record.fileName ?? name}`,
+        path: `${label(kept[i]?.index ?? i, elements.length)}-${record.fileName ?? name}`,
         digest: record.digest,
         size: record.size,
         executable: false,
@@ -106,14 +112,14 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
       const trees = await mapBounded(records, READS_AT_ONCE, (record) => readManifest(store, record.digest));
       const all: DirManifest['entries'] = [];
       trees.forEach((tree, i) => {
-        const prefix = label(kept[i]?.index ?? i, units.length);
+        const prefix = label(kept[i]?.index ?? i, elements.length);
         all.push({ type: 'dir', path: prefix });
         for (const entry of tree.entries) all.push({ ...entry, path: `${prefix}/${entry.path}` });
       });
       outputs[name] = await directoryOf(store, all);
     }
   }
-  const keyList = await store.putBytes(Buffer.from(canonicalJson(unitKeys)));
+  const keyList = await store.putBytes(Buffer.from(canonicalJson(elementKeys)));
   // The whole entry is as old as its oldest element (maxAge), and only made of this code's results: an
   // element kept from other code (onCodeChange: 'warn') must still be found, and re-run, one by one.
   const oldest = entries.reduce((min, entry) => (entry.createdAt < min ? entry.createdAt : min), new Date().toISOString());
@@ -128,7 +134,7 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
       outputs,
       components: request.components,
       ...(node.code === undefined ? {} : { code: node.code }),
-      elements: { total: units.length, keys: keyList.digest },
+      elements: { total: elements.length, keys: keyList.digest },
     });
   }
   return { outputs, keys: keyList.digest };

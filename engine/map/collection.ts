@@ -10,11 +10,14 @@ import type { Port, Ports } from '../define/ports.js';
 import type { ResolvedNode } from '../validate/validate.js';
 import type { MapSpec } from '../define/map-ports.js';
 
-/** What one invocation's `over` input receives: a JSON value (an element or a batch), or a stored file (a shard). */
+/** What one element's `over` input receives: a JSON value (an item, or a batch of items), or a stored file (a file of a directory). */
 export type GivenInput = { kind: 'value'; value: unknown } | { kind: 'record'; record: OutputRecord };
 
-/** One invocation of a map: its position, what it receives, and the digest that enters its key as that input's. */
-export interface MapUnit {
+/**
+ * One element of a map, the unit it keys, executes, retries and caches on its own: its position, what it
+ * receives, and the digest that enters its key as that input's.
+ */
+export interface MapElement {
   index: number;
   given: GivenInput;
   digest: Digest;
@@ -39,7 +42,7 @@ function invalid(node: ResolvedNode, from: string, message: string, fix: string)
   return new FlywheelError('MAP_OVER_INVALID', `map ${node.id} over ${from}: ${message}`, { fix });
 }
 
-function jsonElements(node: ResolvedNode, record: OutputRecord, from: string, bytes: Buffer): unknown[] {
+function jsonItems(node: ResolvedNode, record: OutputRecord, from: string, bytes: Buffer): unknown[] {
   const text = bytes.toString('utf8');
   if (record.kind === 'json') {
     const value = JSON.parse(text) as unknown;
@@ -52,21 +55,21 @@ function jsonElements(node: ResolvedNode, record: OutputRecord, from: string, by
       );
     return value;
   }
-  const elements: unknown[] = [];
+  const items: unknown[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
     if (line.trim() === '') continue;
     try {
-      elements.push(JSON.parse(line));
+      items.push(JSON.parse(line));
     } catch (error) {
       throw invalid(node, from, `line ${i + 1} is not JSON (${(error as Error).message})`, `make ${from} JSON Lines: one JSON value per line`);
     }
   }
-  return elements;
+  return items;
 }
 
-function valueUnit(node: ResolvedNode, from: string, index: number, value: unknown): MapUnit {
+function valueElement(node: ResolvedNode, from: string, index: number, value: unknown): MapElement {
   try {
     return { index, given: { kind: 'value', value }, digest: sha256Bytes(Buffer.from(canonicalJson(value, `element ${index}`))) };
   } catch (error) {
@@ -75,46 +78,46 @@ function valueUnit(node: ResolvedNode, from: string, index: number, value: unkno
   }
 }
 
-async function readUnitsUncached(store: Store, node: ResolvedNode, record: OutputRecord, from: string): Promise<MapUnit[]> {
+async function readElementsUncached(store: Store, node: ResolvedNode, record: OutputRecord, from: string): Promise<MapElement[]> {
   const map = mapOf(node);
   const port = (node.step.inputs as Ports)[map.over] as Port;
   if (port.kind === 'file') {
     const manifest = await readManifest(store, record.digest);
     // Hidden files (`.DS_Store`, `.part` markers) are not data.
-    const shards = manifest.entries.filter((e): e is Extract<typeof e, { type: 'file' }> => e.type === 'file' && !posix.basename(e.path).startsWith('.'));
-    return shards.map((shard, index) => ({
+    const files = manifest.entries.filter((e): e is Extract<typeof e, { type: 'file' }> => e.type === 'file' && !posix.basename(e.path).startsWith('.'));
+    return files.map((file, index) => ({
       index,
-      given: { kind: 'record', record: { kind: 'file', digest: shard.digest as Digest, size: shard.size, fileName: posix.basename(shard.path) } },
-      digest: shard.digest as Digest,
-      fileName: posix.basename(shard.path),
+      given: { kind: 'record', record: { kind: 'file', digest: file.digest, size: file.size, fileName: posix.basename(file.path) } },
+      digest: file.digest,
+      fileName: posix.basename(file.path),
     }));
   }
-  const elements = jsonElements(node, record, from, await store.readBytes(record.digest));
-  if (map.batchSize === 1) return elements.map((value, index) => valueUnit(node, from, index, value));
-  const units: MapUnit[] = [];
-  for (let start = 0; start < elements.length; start += map.batchSize)
-    units.push(valueUnit(node, from, units.length, elements.slice(start, start + map.batchSize)));
-  return units;
+  const items = jsonItems(node, record, from, await store.readBytes(record.digest));
+  if (map.batchSize === 1) return items.map((value, index) => valueElement(node, from, index, value));
+  const elements: MapElement[] = [];
+  for (let start = 0; start < items.length; start += map.batchSize)
+    elements.push(valueElement(node, from, elements.length, items.slice(start, start + map.batchSize)));
+  return elements;
 }
 
 // Every chunk of a map reads the same collection: the last few are kept per process, by digest and shape.
-const recent = new Map<string, Promise<MapUnit[]>>();
+const recent = new Map<string, Promise<MapElement[]>>();
 const RECENT_COLLECTIONS = 4;
 
 /**
- * The invocations of a map, in order: one per element of a JSON array or JSON Lines file (or per batch
- * of `batchSize`), or one per file of a directory of shards (in path order).
+ * The elements of a map, in order: one per item of a JSON array or JSON Lines file (or per batch of
+ * `batchSize` items), or one per file of a directory (in path order).
  */
-export function readUnits(store: Store, node: ResolvedNode, upstream: (id: string) => Outputs | undefined): Promise<MapUnit[]> {
+export function readElements(store: Store, node: ResolvedNode, upstream: (id: string) => Outputs | undefined): Promise<MapElement[]> {
   const { record, from } = collectionRecord(node, upstream);
   const port = (node.step.inputs as Ports)[mapOf(node).over] as Port;
   const id = `${store.description}\0${record.digest}\0${record.kind}\0${port.kind}\0${mapOf(node).batchSize}`;
-  let units = recent.get(id);
-  if (units === undefined) {
-    units = readUnitsUncached(store, node, record, from);
-    units.catch(() => recent.delete(id));
-    recent.set(id, units);
+  let elements = recent.get(id);
+  if (elements === undefined) {
+    elements = readElementsUncached(store, node, record, from);
+    elements.catch(() => recent.delete(id));
+    recent.set(id, elements);
     if (recent.size > RECENT_COLLECTIONS) recent.delete(recent.keys().next().value as string);
   }
-  return units;
+  return elements;
 }

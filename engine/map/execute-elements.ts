@@ -9,7 +9,7 @@ import { executeOnce } from '../execute/execute-once.js';
 import { mapBounded } from '../helpers/map-bounded.js';
 import { checkedKeyOf, keyOf } from '../keys/node-key.js';
 import type { ResolvedNode } from '../validate/validate.js';
-import { mapOf, readUnits } from './collection.js';
+import { mapOf, readElements } from './collection.js';
 
 export interface ExecuteElementsRequest {
   node: ResolvedNode;
@@ -27,7 +27,7 @@ export interface ExecuteElementsRequest {
   env: NodeJS.ProcessEnv;
   log: Logger;
   signal: AbortSignal;
-  /** Invocations of this chunk executing at once. */
+  /** Elements of this chunk executing at once. */
   parallel: number;
   /** Check the map's key against this process's code (a worker); the process that resolved it need not. */
   checkKey: boolean;
@@ -35,7 +35,7 @@ export interface ExecuteElementsRequest {
 }
 
 /**
- * Executes a chunk of a map's invocations, each exactly as one attempt of a step is executed (claim its
+ * Executes a chunk of a map's elements, each exactly as one attempt of a step is executed (claim its
  * key, look again, run, store, release), with its element given to the `over` input. Each one ends
  * executed, reused or failed on its own: one failed element never fails the others, and whether it is
  * tried again is the run core's decision. A chunk that cannot start at all fails each of its elements.
@@ -52,19 +52,19 @@ async function executeChunk(request: ExecuteElementsRequest): Promise<ElementRes
   const { node, store, env } = request;
   const upstream = (id: string): Outputs | undefined => request.upstream[id];
   if (request.checkKey) checkedKeyOf(node, upstream, env, request);
-  const units = await readUnits(store, node, upstream);
+  const elements = await readElements(store, node, upstream);
   const { over, batchSize } = mapOf(node);
   const batched = batchSize > 1;
   const positions = new Map(request.indices.map((index, i) => [index, i]));
   return mapBounded(request.indices, Math.max(1, request.parallel), async (index) => {
-    const unit = units[index];
+    const element = elements[index];
     let result: ElementResult;
-    if (unit === undefined) {
+    if (element === undefined) {
       result = { index, status: 'failed', error: { code: 'MAP_OVER_INVALID', message: `the collection has no element ${index}` }, retryable: false };
     } else {
-      const own = await keyOf(node, upstream, env, unit);
+      const own = await keyOf(node, upstream, env, element);
       const attempt = request.attempts?.[positions.get(index) ?? -1] ?? 1;
-      const given = unit.given.kind === 'value' ? unit.given.value : undefined;
+      const given = element.given.kind === 'value' ? element.given.value : undefined;
       const outcome = await executeOnce({
         node,
         key: own.key,
@@ -82,8 +82,8 @@ async function executeChunk(request: ExecuteElementsRequest): Promise<ElementRes
         // Every element's lines go to the map's live log; a failed one's are also kept, for its record.
         captureLogs: 'failures',
         logPrefix: `element ${index}: `,
-        // Each invocation gets its own copy: a step that changes its input must not change another's.
-        given: { [over]: unit.given.kind === 'value' ? { kind: 'value', value: structuredClone(given) } : unit.given },
+        // Each element gets its own copy: a step that changes its input must not change another's.
+        given: { [over]: element.given.kind === 'value' ? { kind: 'value', value: structuredClone(given) } : element.given },
         ...(batched && Array.isArray(given) ? { batchLength: given.length } : {}),
       }).catch((error: unknown): ExecuteOutcome => ({ kind: 'failed', error: classifyError(error), shared: false }));
       result = elementResult(index, outcome);

@@ -9,7 +9,7 @@ import { decide, hitResolution, keptWarning, type CacheDecision } from '../keys/
 import { mapBounded } from '../helpers/map-bounded.js';
 import { keyOf } from '../keys/node-key.js';
 import type { ResolvedNode } from '../validate/validate.js';
-import { readUnits } from './collection.js';
+import { readElements } from './collection.js';
 
 /** Element look-ups in flight at once: enough to hide a remote store's latency, few enough for its connection pool. */
 const LOOKUPS_AT_ONCE = 32;
@@ -24,7 +24,7 @@ export interface MapLookupOptions {
   previous: () => Promise<ElementCounts | undefined>;
 }
 
-/** Phrases for a reason shared by many invocations, and the words for them (elements, or batches). */
+/** Phrases for a reason shared by many elements, and the words for them (elements, or batches). */
 interface Wording {
   one: string;
   many: string;
@@ -95,7 +95,7 @@ const amountWord = (n: number, w: Wording): string => (n === 1 ? w.one : w.many)
 
 /**
  * Looks a map up: first its whole collection (one entry: a fully cached map costs one look-up), else
- * each invocation's own entry, in bulk, each by the same rule as a step, so only the elements that
+ * each element's own entry, in bulk, each by the same rule as a step, so only the elements that
  * changed, were added, failed last time or were made by other code run, and the map says which and why.
  * A plan and a run resolve a map this same way, on either executor.
  */
@@ -104,15 +104,15 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
   const { key, components } = await keyOf(node, upstream, options.env);
   const whole = await decide(node, key, { store, forced, repair, explainAbsent: options.explainAbsent });
   if (whole.hit) return hitResolution(node.id, key, components, whole);
-  const units = await readUnits(store, node, upstream);
-  const unitKeys: CacheKey[] = [];
-  const decisions = await mapBounded(units, LOOKUPS_AT_ONCE, async (unit) => {
-    const own = await keyOf(node, upstream, options.env, unit);
-    unitKeys[unit.index] = own.key;
+  const elements = await readElements(store, node, upstream);
+  const elementKeys: CacheKey[] = [];
+  const decisions = await mapBounded(elements, LOOKUPS_AT_ONCE, async (element) => {
+    const own = await keyOf(node, upstream, options.env, element);
+    elementKeys[element.index] = own.key;
     return decide(node, own.key, { store, forced, repair });
   });
   // A run (not a plan) stores the list of keys now: its record names it from the start, so `cache gc` spares them.
-  const keyList = repair ? (await store.putBytes(Buffer.from(canonicalJson(unitKeys)))).digest : undefined;
+  const keyList = repair ? (await store.putBytes(Buffer.from(canonicalJson(elementKeys)))).digest : undefined;
   const previous = await options.previous();
   const failedBefore = new Set(previous?.leftOut === undefined ? [] : fromRanges(previous.leftOut));
   const misses: Array<{ index: number; why: Explanation }> = [];
@@ -131,7 +131,7 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
   const batchSize = node.map?.batchSize ?? 1;
   // The whole map's reason, unless it only says the collection is not stored: its elements say more.
   const own = whole.why.codes.every((c) => c === 'entry-missing') && reasons.length > 0 ? undefined : whole.why;
-  const work = describeMapWork(units.length, misses.length, reasons, previous?.total, batchSize, own?.reason);
+  const work = describeMapWork(elements.length, misses.length, reasons, previous?.total, batchSize, own?.reason);
   const codes = [...new Set([...(own?.codes ?? []), ...reasons.flatMap((r) => r.codes)])];
   const elementKept: ElementReason | undefined =
     keptReason === undefined ? undefined : { codes: ['code-changed'], reason: keptReason, count: kept.length, indices: toRanges(kept) };
@@ -143,10 +143,10 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
     codes: codes.length === 0 ? whole.why.codes : codes,
     reason: own === undefined ? work : `${own.reason}; ${work}`,
     rejected: whole.rejected,
-    ...(elementKept === undefined ? {} : { warning: keptWarning(elementKept.reason, { kept: elementKept.count, total: units.length }) }),
+    ...(elementKept === undefined ? {} : { warning: keptWarning(elementKept.reason, { kept: elementKept.count, total: elements.length }) }),
     elements: {
-      total: units.length,
-      cached: units.length - misses.length,
+      total: elements.length,
+      cached: elements.length - misses.length,
       run: toRanges(misses.map((m) => m.index)),
       ...(reasons.length === 0 ? {} : { reasons }),
       ...(elementKept === undefined ? {} : { kept: elementKept }),

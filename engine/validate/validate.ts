@@ -120,7 +120,7 @@ function checkMapSpec(node: PipelineNode, problems: Problem[]): void {
   if (map.batchSize > 1 && inputs[map.over]?.kind !== 'json')
     bad(
       `batchSize ${map.batchSize} needs a JSON input, but ${map.over} is a ${inputs[map.over]?.kind ?? '?'}`,
-      'map shards one file at a time (leave batchSize out)',
+      'a map over a directory takes one file per element (leave batchSize out)',
     );
   if (node.step.cache === false)
     bad(
@@ -135,7 +135,7 @@ function checkMapSpec(node: PipelineNode, problems: Problem[]): void {
     );
 }
 
-/** What a map's `over` input may read: JSON elements from a JSON array or JSON Lines, files from a directory of shards. */
+/** What a map's `over` input may read: JSON elements from a JSON array or JSON Lines, files from a directory. */
 function checkMapSource(id: string, name: string, port: Port, source: Port, from: string, map: MapSpec, problems: Problem[]): boolean {
   const fits = port.kind === 'json' ? source.kind === 'json' || source.kind === 'file' : port.kind === 'file' && source.kind === 'dir';
   if (fits) return true;
@@ -143,7 +143,7 @@ function checkMapSource(id: string, name: string, port: Port, source: Port, from
     port.kind === 'json'
       ? 'a JSON array or a JSON Lines file'
       : port.kind === 'file'
-        ? 'a directory of shards'
+        ? 'a directory of files'
         : 'nothing: a directory input cannot receive elements';
   problems.push({
     code: 'INPUT_KIND_MISMATCH',

@@ -30,7 +30,7 @@ export function offlineVariant(workflowId: string): number {
 
 /**
  * One collected workflow → one training example, mapped over `collect`'s workflows (`p.map`, one
- * invocation and one cache entry per workflow): an LLM writes the merchant request that would lead to
+ * element and one cache entry per workflow): an LLM writes the merchant request that would lead to
  * the workflow, and the ideal tool-call trajectory from that request to the workflow is built
  * deterministically. An answer that stays malformed after `malformedRetries` throws: the element is
  * not cached, the map leaves it out (within its minSuccessRatio) and the next run asks again for it alone.

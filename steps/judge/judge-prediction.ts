@@ -31,7 +31,7 @@ export const JUDGE_MIN_SUCCESS_RATIO = 0.8;
 const { concurrency: _concurrency, ...ENDPOINT_CONFIG } = JUDGE_ENDPOINT_CONFIG;
 
 /**
- * The judge on one benchmark output, mapped over evaluate's predictions (`p.map`, one invocation and
+ * The judge on one benchmark output, mapped over evaluate's predictions (`p.map`, one element and
  * one cache entry per output): a missing prediction is bad without a call; an untrusted judge asks
  * nothing (label null). A verdict that stays malformed throws, so it is not cached and the next run asks
  * again for this output alone. The LLM judge's memo stays: the trust input is in every element's key,

@@ -97,7 +97,7 @@ const { concurrency: _concurrency, ...ENDPOINT_CONFIG } = JUDGE_ENDPOINT_CONFIG;
 type Predict = (record: TrafficRecord) => Promise<FlowWorkflow | null>;
 
 /**
- * Mirroring of one recorded request, mapped over the sample (`p.map`, one invocation and one cache entry
+ * Mirroring of one recorded request, mapped over the sample (`p.map`, one element and one cache entry
  * per request): the production model and the candidate answer it, and the judge compares the two blind,
  * in both orders. An untrusted judge, or no production model to compare with, asks nothing. A judgement
  * that never came throws: the element is not cached, and the next run asks again for this request alone.

@@ -153,7 +153,7 @@ describe('the run core', () => {
         type: 'resolved',
         resolution: { kind: 'hit', id: 's', key, components, outputs: {}, computedBy: 'earlier', savedMs: 5, warning },
       });
-      core.handle({ type: 'resolve-done', batch: 0 });
+      core.handle({ type: 'resolve-done', round: 0 });
       if (mode === 'plan') expect(core.plan()[0]).toMatchObject({ decision: 'cached', warning });
       else expect(commands).toContainEqual({ type: 'notify', event: { type: 'step-finished', step: expect.objectContaining({ status: 'cached', warning }) } });
     }

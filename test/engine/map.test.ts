@@ -258,7 +258,7 @@ describe('p.map over shards and in batches', () => {
     run: ({ inputs }) => ({ lengths: inputs.items.map((i) => i.text.length) }),
   });
 
-  it('maps a directory of shards, one file each, into a directory with one entry per shard', async () => {
+  it('maps a directory, one file per element, into a directory with one entry per element', async () => {
     const pipeline = definePipeline({
       name: 'map-shards',
       build(p) {
@@ -279,7 +279,7 @@ describe('p.map over shards and in batches', () => {
     expect(second.step('count').elements).toMatchObject({ executed: 1, cached: 2, executedIndices: '1' });
   });
 
-  it('batchSize hands each invocation an array and flattens JSON outputs back to one line per element', async () => {
+  it('batchSize hands each element an array of items and flattens JSON outputs back to one line per item', async () => {
     const pipeline = definePipeline({
       name: 'map-batches',
       build(p) {

@@ -65,12 +65,12 @@ function drive(run: RunCore, answer: (id: string) => Resolution, failing: Readon
       const known = new Set<string>();
       for (const id of command.ids) {
         const upstream = DAG.find((n) => n.id === id)?.upstream ?? [];
-        if (!upstream.every((u) => run.outputsOf(u) !== undefined || known.has(u))) continue; // below a miss in this batch
+        if (!upstream.every((u) => run.outputsOf(u) !== undefined || known.has(u))) continue; // below a miss in this round
         const resolution = answer(id);
         if (resolution.kind === 'hit') known.add(id);
         feed({ type: 'resolved', resolution });
       }
-      feed({ type: 'resolve-done', batch: command.batch });
+      feed({ type: 'resolve-done', round: command.round });
     } else if (command.type === 'execute') {
       if (failing.has(command.id)) feed({ type: 'failed', id: command.id, error: { code: 'STEP_FAILED', message: `${command.id} broke` } });
       else feed({ type: 'executed', id: command.id, outputs: outputsOf(command.id), durationMs: 40, computedBy: 'run-1' });
@@ -91,7 +91,7 @@ function drive(run: RunCore, answer: (id: string) => Resolution, failing: Readon
 }
 
 describe('the run core', () => {
-  it('resolves a chain of hits in one batch with look-ahead and finishes without executing anything', () => {
+  it('resolves a chain of hits in one round with look-ahead and finishes without executing anything', () => {
     const result = drive(core(DAG, { lookAhead: true }), (id) => hit(id));
     expect(result.of('resolve').map((c) => c.ids)).toEqual([['a', 'b', 'c', 'd', 'e']]);
     expect(result.of('execute')).toHaveLength(0);
@@ -103,7 +103,7 @@ describe('the run core', () => {
   it('executes a miss, then resolves what it unblocks; the record says why it ran', () => {
     const result = drive(core(DAG, { lookAhead: true }), (id) => (id === 'b' ? miss('b') : hit(id)));
     expect(result.of('execute').map((c) => c.id)).toEqual(['b']);
-    // c and e wait below b; d is a hit in the first batch.
+    // c and e wait below b; d is a hit in the first round.
     expect(result.of('resolve').map((c) => c.ids)).toEqual([
       ['a', 'b', 'c', 'd', 'e'],
       ['c', 'e'],
@@ -157,7 +157,7 @@ describe('the run core', () => {
     const run = core([node('a')]);
     run.start();
     run.handle({ type: 'resolved', resolution: miss('a') });
-    run.handle({ type: 'resolve-done', batch: 0 });
+    run.handle({ type: 'resolve-done', round: 0 });
     const done = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 900, computedBy: 'run-other' });
     const finish = done.find((c) => c.type === 'finish');
     expect(finish?.type === 'finish' && finish.steps[0]).toMatchObject({
@@ -172,7 +172,7 @@ describe('the run core', () => {
     const run = core(DAG, { lookAhead: true });
     const seen: CoreCommand[] = [...run.start()];
     for (const resolution of [hit('a'), miss('b'), miss('d')]) seen.push(...run.handle({ type: 'resolved', resolution }));
-    seen.push(...run.handle({ type: 'resolve-done', batch: 0 }), ...run.handle({ type: 'saved', ok: true }));
+    seen.push(...run.handle({ type: 'resolve-done', round: 0 }), ...run.handle({ type: 'saved', ok: true }));
     const cancelled = run.handle({ type: 'cancel' });
     expect(cancelled.some((c) => c.type === 'finish')).toBe(false); // b and d are still executing
     seen.push(...cancelled, ...run.handle({ type: 'failed', id: 'b', error: { code: 'STEP_CANCELLED', message: 'step b was cancelled' } }));
@@ -190,12 +190,12 @@ describe('the run core', () => {
     run.start();
     run.handle({ type: 'resolved', resolution: miss('a') });
     run.handle({ type: 'resolved', resolution: miss('b') }); // queued behind a: one slot
-    run.handle({ type: 'resolve-done', batch: 0 });
+    run.handle({ type: 'resolve-done', round: 0 });
     run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 1, computedBy: 'run-1' });
     run.handle({ type: 'saved', ok: true });
     run.handle({ type: 'resolved', resolution: miss('twin-1', keyOf('twin')) });
     run.handle({ type: 'resolved', resolution: miss('twin-2', keyOf('twin')) }); // shares twin-1's queued execution
-    run.handle({ type: 'resolve-done', batch: 1 });
+    run.handle({ type: 'resolve-done', round: 1 });
     const seen = [...run.handle({ type: 'cancel' })];
     seen.push(...run.handle({ type: 'failed', id: 'b', error: { code: 'STEP_CANCELLED', message: 'step b was cancelled' } }));
     seen.push(...run.handle({ type: 'saved', ok: true }));
@@ -222,7 +222,7 @@ describe('the run core', () => {
     const run = core([node('a'), node('b', ['a'])]);
     run.start();
     const first = run.handle({ type: 'resolved', resolution: miss('a') });
-    run.handle({ type: 'resolve-done', batch: 0 });
+    run.handle({ type: 'resolve-done', round: 0 });
     const executed = run.handle({ type: 'executed', id: 'a', outputs: outputsOf('a'), durationMs: 1, computedBy: 'run-1' });
     expect(first.some((c) => c.type === 'save')).toBe(false);
     const save = executed.find((c) => c.type === 'save');
@@ -230,7 +230,7 @@ describe('the run core', () => {
     // The store refused it: the record is kept and goes with the final record.
     run.handle({ type: 'saved', ok: false });
     run.handle({ type: 'resolved', resolution: miss('b') });
-    run.handle({ type: 'resolve-done', batch: 1 });
+    run.handle({ type: 'resolve-done', round: 1 });
     const end = run.handle({ type: 'executed', id: 'b', outputs: outputsOf('b'), durationMs: 1, computedBy: 'run-1' });
     const finish = end.find((c) => c.type === 'finish');
     expect(finish?.type === 'finish' && finish.steps.map((s) => s.id)).toEqual(['a', 'b']);
@@ -249,9 +249,9 @@ describe('the run core', () => {
     expect(result.finish?.header.status).toBe('succeeded');
   });
 
-  it('keeps look-ups to one batch of a bounded size at a time when asked (Temporal)', () => {
+  it('keeps look-ups to one round of a bounded size at a time when asked (Temporal)', () => {
     const chain = Array.from({ length: 5 }, (_, i) => node(`s${i}`, i === 0 ? [] : [`s${i - 1}`]));
-    const result = drive(core(chain, { maxResolving: 1, maxBatch: 2, lookAhead: true }), (id) => hit(id));
+    const result = drive(core(chain, { maxResolving: 1, maxRoundSize: 2, lookAhead: true }), (id) => hit(id));
     expect(result.of('resolve').map((c) => c.ids)).toEqual([['s0', 's1'], ['s2', 's3'], ['s4']]);
   });
 
@@ -275,7 +275,7 @@ describe('the run core', () => {
     const run = core(DAG, { lookAhead: true });
     run.start();
     for (const resolution of [hit('a'), miss('b'), hit('d')]) run.handle({ type: 'resolved', resolution });
-    run.handle({ type: 'resolve-done', batch: 0 });
+    run.handle({ type: 'resolve-done', round: 0 });
     run.handle({ type: 'saved', ok: true }); // the save of a, handed out when it settled
     run.handle({ type: 'saved', ok: true }); // and of d, handed out when that save was done
     run.handle({ type: 'drain' });
@@ -332,9 +332,9 @@ describe('the run core with a map', () => {
   function startMap(run: RunCore, resolution: Resolution): CoreCommand[] {
     const first = send(run, 'start');
     const src = take(first, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    const batch = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', batch: src.batch })];
-    const mapBatch = take(batch, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    return [...send(run, { type: 'resolved', resolution }), ...send(run, { type: 'resolve-done', batch: mapBatch.batch })];
+    const round = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', round: src.round })];
+    const mapRound = take(round, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    return [...send(run, { type: 'resolved', resolution }), ...send(run, { type: 'resolve-done', round: mapRound.round })];
   }
 
   it('hands out chunks that hold as many concurrency slots as they run at once, saves a running record with the key list, and assembles without the failed', () => {
@@ -423,8 +423,8 @@ describe("the run core retries by each step's policy", () => {
   function oneStep(retry = policy) {
     let clock = 10_000;
     const run = core([{ ...node('a'), retry }], { now: () => clock });
-    const batch = take(send(run, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    const out = [...send(run, { type: 'resolved', resolution: miss('a') }), ...send(run, { type: 'resolve-done', batch: batch.batch })];
+    const round = take(send(run, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    const out = [...send(run, { type: 'resolved', resolution: miss('a') }), ...send(run, { type: 'resolve-done', round: round.round })];
     return { run, advance: (ms: number) => (clock += ms), first: take(out, 'execute')[0] };
   }
 
@@ -498,8 +498,8 @@ describe("the run core retries by each step's policy", () => {
     const snapshot = run.snapshot();
     expect(snapshot.retrying).toEqual({ a: { attempts: 1, resume: { step: 3 } } });
     const next = core([{ ...node('a'), retry: policy }], { restore: snapshot });
-    const batch = take(send(next, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    const out = [...send(next, { type: 'resolved', resolution: miss('a') }), ...send(next, { type: 'resolve-done', batch: batch.batch })];
+    const round = take(send(next, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    const out = [...send(next, { type: 'resolved', resolution: miss('a') }), ...send(next, { type: 'resolve-done', round: round.round })];
     expect(take(out, 'execute')[0]).toMatchObject({ attempt: 2, resume: { step: 3 } });
   });
 
@@ -520,8 +520,8 @@ describe("the run core retries by each step's policy", () => {
       elementChunk: () => ({ size: 3, parallel: 3 }),
     });
     const first = take(send(run, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    const afterSrc = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', batch: first.batch })];
-    const mapBatch = take(afterSrc, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    const afterSrc = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', round: first.round })];
+    const mapRound = take(afterSrc, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
     const elements = { total: 3, cached: 0, run: '0-2' };
     const mapResolution: Resolution = {
       kind: 'map',
@@ -533,7 +533,7 @@ describe("the run core retries by each step's policy", () => {
       rejected: false,
       elements,
     };
-    const started = [...send(run, { type: 'resolved', resolution: mapResolution }), ...send(run, { type: 'resolve-done', batch: mapBatch.batch })];
+    const started = [...send(run, { type: 'resolved', resolution: mapResolution }), ...send(run, { type: 'resolve-done', round: mapRound.round })];
     const chunk = take(started, 'execute-elements')[0];
     expect(chunk).toMatchObject({ indices: [0, 1, 2] });
     expect(chunk?.attempts).toBeUndefined();
@@ -564,8 +564,8 @@ describe("the run core retries by each step's policy", () => {
       elementChunk: () => ({ size: 2, parallel: 2 }),
     });
     const first = take(send(run, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    const afterSrc = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', batch: first.batch })];
-    const mapBatch = take(afterSrc, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+    const afterSrc = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', round: first.round })];
+    const mapRound = take(afterSrc, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
     const elements = { total: 2, cached: 0, run: '0-1' };
     const mapResolution: Resolution = {
       kind: 'map',
@@ -578,7 +578,7 @@ describe("the run core retries by each step's policy", () => {
       elements,
     };
     send(run, { type: 'resolved', resolution: mapResolution });
-    send(run, { type: 'resolve-done', batch: mapBatch.batch });
+    send(run, { type: 'resolve-done', round: mapRound.round });
     send(run, { type: 'drain' });
     const failed = (index: number) => ({ index, status: 'failed' as const, error: { code: 'STEP_FAILED', message: 'flaky' }, retryable: true });
     send(run, { type: 'elements-done', id: 'm', parallel: 2, results: [failed(0), failed(1)] });
