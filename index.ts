@@ -37,6 +37,7 @@ export { sha256Bytes } from './cache/digest.js';
 export { writeFileWhole } from './cache/write-whole.js';
 export { withFileLock } from './cache/file-lock.js';
 export { mapBounded } from './engine/helpers/map-bounded.js';
+export { parseCommandArgs } from './engine/helpers/command-args.js';
 export { createS3Client, loadS3Sdk, parseS3Location } from './cache/s3-client.js';
 export type { S3Location, Sdk } from './cache/s3-client.js';
 export { describeS3Error, withS3Retries } from './cache/s3-errors.js';

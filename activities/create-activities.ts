@@ -67,7 +67,13 @@ export function createActivities(deps: ActivityDependencies) {
     async openRun(context: RunContext, options: { startedAt: string; writeRecord: boolean }): Promise<OpenedRun> {
       const { pipeline, store } = await load(context);
       if (options.writeRecord)
-        await new RunRecorder(store, context.runId).open({ pipeline, startedAt: options.startedAt, engine: 'temporal', overrides: context.setArgs });
+        await new RunRecorder(store, context.runId).open({
+          pipeline,
+          startedAt: options.startedAt,
+          engine: 'temporal',
+          overrides: context.setArgs,
+          source: context.pipelinePath,
+        });
       const nodes = pipeline.nodes.map((n) => ({
         ...coreNode(n),
         queue: n.resources.queue ?? 'cpu',

@@ -19,7 +19,7 @@ export function isInterruptedRun(run: { status: string; host: string; pid: numbe
 /** A run's status as every command shows it: what its record says, or `interrupted` for a run whose process died. */
 export type ShownStatus = RunStatus | 'interrupted';
 
-/** A run's status as every command shows it: `interrupted` for a run whose process died, else what its record says. */
+/** The status to show for a run: `interrupted` when its record says running but its process is gone from this host. */
 export function shownStatus<S extends string>(run: { status: S; host: string; pid: number; engine?: string | undefined }): S | 'interrupted' {
   return isInterruptedRun(run) ? 'interrupted' : run.status;
 }

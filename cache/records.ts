@@ -193,6 +193,8 @@ export const RunRecord = z.object({
   pid: z.number().int(),
   /** `temporal` when a Temporal workflow owns the run: its liveness is Temporal's, not a local pid's. */
   engine: z.enum(['local', 'temporal']).optional(),
+  /** The pipeline file the run loaded (absolute, on the machine that started it): where `compare` finds the pipeline's extensions. */
+  source: z.string().optional(),
   overrides: z.array(z.string()),
   steps: z.array(StepRunRecord),
 });

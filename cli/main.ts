@@ -67,7 +67,7 @@ const OPTIONS = {
   version: { type: 'boolean' },
 } as const;
 
-/** The CLI's own commands; any other is one a pipeline declares (`extensions.commands`). */
+/** The CLI's own commands (each a case of the switch below); any other is one a pipeline declares (`extensions.commands`). */
 const COMMANDS = new Set([
   'run',
   'plan',
@@ -88,9 +88,18 @@ const COMMANDS = new Set([
 ]);
 
 async function dispatch(argv: string[]): Promise<number> {
-  // A pipeline's command parses its own arguments: only `--pipeline` (whose command) is the CLI's.
-  const first = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: false }).positionals[0];
-  if (first !== undefined && !COMMANDS.has(first)) return (await import('./commands/pipeline-command.js')).pipelineCommand(first, argv);
+  const loose = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: false, tokens: true });
+  if (loose.values.version === true) {
+    process.stdout.write('flywheel 0.1.0\n');
+    return 0;
+  }
+  // Any other command is a pipeline's: it parses its own arguments (`--pipeline` says whose).
+  const named = loose.tokens.find((t) => t.kind === 'positional');
+  if (named !== undefined && !COMMANDS.has(named.value))
+    return (await import('./commands/pipeline-command.js')).pipelineCommand(named.value, argv, loose.tokens, named.index, {
+      help: loose.values.help === true,
+      builtIn: COMMANDS,
+    });
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -100,10 +109,6 @@ async function dispatch(argv: string[]): Promise<number> {
   }
   const { values: v, positionals } = parsed;
   const [command, ...rest] = positionals;
-  if (v.version) {
-    process.stdout.write('flywheel 0.1.0\n');
-    return 0;
-  }
   if (v.help || command === undefined || command === 'help') {
     process.stdout.write(`${HELP}\n`);
     return command === undefined && !v.help ? 2 : 0;
@@ -168,7 +173,7 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./commands/init.js')).initCommand({ dir: rest[0] ?? '.' });
     case 'commands':
       if (rest.length > 0) throw new UsageError('flywheel commands takes no arguments', 'write flywheel commands');
-      return (await import('./commands/pipeline-command.js')).listCommands({ json });
+      return (await import('./commands/pipeline-command.js')).listCommands({ json, builtIn: COMMANDS });
     case 'schedule':
       return (await import('./commands/schedule.js')).scheduleCommand({
         action: rest[0],

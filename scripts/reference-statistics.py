@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Freezes reference values for the judge statistics into test/fixtures/statistics-reference.json.
 
-The TypeScript implementations (steps/judge/agreement.ts, distributions.ts, paired-tests.ts) are
+The TypeScript implementations (steps/stats/agreement.ts, distributions.ts, paired-tests.ts) are
 checked against these values by test/judge/statistics-reference.test.ts. The values come from
 scikit-learn (Cohen's kappa), statsmodels (kappa's asymptotic standard error, the Wilson interval,
 Stuart-Maxwell, McNemar) and scipy (chi-square, Student's t, incomplete beta, log-gamma, binomial).

@@ -18,7 +18,7 @@ import type { CommandOf, CoreCommand, CoreEvent, ElementResult, Outputs } from '
 import { asAttempt, failedOutcome, isCancelled, runFailure } from './outcomes.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from './search-attributes.js';
 import { ELEMENT_CHUNKS, elementActivities, RETRY, schedulingOf, stepActivities, waitingActivities } from './step-activities.js';
-import { type DagNode, type PipelineRunInput, type PipelineRunResult, type RunContext, type RunProgress } from './types.js';
+import type { DagNode, PipelineRunInput, PipelineRunResult, RunContext, RunProgress } from './types.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
 
@@ -60,7 +60,17 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   const { host, pid } = carried ?? opened;
   const core = new RunCore(opened.nodes, {
     mode: 'run',
-    header: { format: 'flywheel.run/v1', runId, pipeline: opened.pipeline, startedAt, host, pid, engine: 'temporal', overrides: context.setArgs },
+    header: {
+      format: 'flywheel.run/v1',
+      runId,
+      pipeline: opened.pipeline,
+      startedAt,
+      host,
+      pid,
+      engine: 'temporal',
+      source: context.pipelinePath,
+      overrides: context.setArgs,
+    },
     now: () => Date.now(),
     concurrency: options.concurrency,
     maxResolving: 1,

@@ -75,9 +75,9 @@ export interface OpenedRun {
 export interface ResolveRequest {
   context: RunContext;
   options: Pick<RunOptions, 'force' | 'forceAll'>;
-  /** A batch from the run core, in dependency order. */
+  /** A look-up round from the run core, in dependency order. */
   ids: string[];
-  /** Outputs of the finished upstream steps the batch reads. */
+  /** Outputs of the finished upstream steps the round reads. */
   known: Record<string, Outputs>;
   /** Finished step records to journal first (a save travelling with the look-up saves an activity). */
   save: StepRunRecord[];

@@ -23,7 +23,7 @@ export async function planCommand(args: PlanArgs, store: Store): Promise<number>
     lines.push(`  ${step.decision.padEnd(8)} ${step.id.padEnd(width)} ${step.reason}`);
     // A map's reason ends with its element counts; should it not, they get a line of their own.
     if (step.elements !== undefined && !step.reason.includes('map over')) {
-      lines.push(`  ${'elements'.padEnd(8)} ${step.id.padEnd(width)} ${elementsPlanned(step.elements, step.components?.map?.batchSize)}`);
+      lines.push(`  ${'elements'.padEnd(8)} ${step.id.padEnd(width)} ${elementsPlanned(step.elements)}`);
     }
     if (step.warning !== undefined) lines.push(`  ${'warning'.padEnd(8)} ${step.id.padEnd(width)} ${step.warning}`);
   }

@@ -1,7 +1,7 @@
 import type { Store } from '../../cache/store.js';
 import { createLogger } from '../../engine/logger.js';
 import { runLocal } from '../../engine/drivers/local-executor.js';
-import { describeChoices, preparePipeline, type PipelineArgs } from '../options/pipeline-options.js';
+import { describeChoices, loadConfiguredPipeline, type PipelineArgs } from '../options/pipeline-options.js';
 import { RunReporter } from '../terminal/reporter.js';
 import { runSummary } from '../terminal/run-summary.js';
 import { printStepWarnings } from '../terminal/step-warnings.js';
@@ -23,7 +23,7 @@ export interface RunArgs extends PipelineArgs {
 
 export async function runCommand(args: RunArgs, store: Store): Promise<number> {
   if (args.engine === 'temporal') return (await import('./run-temporal.js')).runOnTemporal(args, store);
-  const pipeline = await preparePipeline(args);
+  const { pipeline, path } = await loadConfiguredPipeline(args);
   const reporter = args.json ? undefined : new RunReporter(process.stdout);
   // The reporter already shows step state; logs stay quiet unless asked for, and read as lines beside it.
   const level = args.logLevel ?? process.env.FLYWHEEL_LOG_LEVEL ?? (args.json ? 'info' : 'warn');
@@ -45,6 +45,7 @@ export async function runCommand(args: RunArgs, store: Store): Promise<number> {
       force: args.force,
       forceAll: args.forceAll,
       overrides: describeChoices(args),
+      source: path,
       signal: abort.signal,
       ...(reporter ? { onEvent: reporter.onEvent } : {}),
     });

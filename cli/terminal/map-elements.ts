@@ -9,15 +9,12 @@ export const FAILURES_SHOWN = 10;
 
 const n = (value: number): string => value.toLocaleString('en-US');
 
-/** Counts are of elements; an element of a map with a batchSize over 1 receives a batch, and is called one. */
-function unit(e: { batchSize?: number | undefined }, count: number): string {
-  const batched = e.batchSize !== undefined && e.batchSize > 1;
-  return batched ? (count === 1 ? 'batch' : 'batches') : count === 1 ? 'element' : 'elements';
-}
+/** Counts are of elements (an element of a map with a batchSize over 1 receives a batch of items). */
+const unit = (count: number): string => (count === 1 ? 'element' : 'elements');
 
 /** `1 of 10,000 elements ran, 9,999 cached` (and `, 2 failed` when some did): what a finished map did. */
 export function elementsDone(e: ElementCounts): string {
-  const parts = [`${n(e.executed)} of ${n(e.total)} ${unit(e, e.total)} ran`];
+  const parts = [`${n(e.executed)} of ${n(e.total)} ${unit(e.total)} ran`];
   if (e.cached > 0) parts.push(`${n(e.cached)} cached`);
   if (e.failed > 0) parts.push(`${n(e.failed)} failed`);
   return parts.join(', ');
@@ -25,14 +22,14 @@ export function elementsDone(e: ElementCounts): string {
 
 /** `10,000 elements`: a map that came from the cache whole. */
 export function elementsCached(e: ElementCounts): string {
-  return `${n(e.total)} ${unit(e, e.total)}`;
+  return `${n(e.total)} ${unit(e.total)}`;
 }
 
 /** `2 of 12 elements to run (3, 7), 10 cached`: what a plan's map would do. */
-export function elementsPlanned(e: { total: number; cached: number; run: string }, batchSize?: number): string {
+export function elementsPlanned(e: { total: number; cached: number; run: string }): string {
   const toRun = e.total - e.cached;
   const ranges = e.run === '' ? '' : ` (${describeRanges(e.run)})`;
-  return `${n(toRun)} of ${n(e.total)} ${unit({ batchSize }, e.total)} to run${ranges}, ${n(e.cached)} cached`;
+  return `${n(toRun)} of ${n(e.total)} ${unit(e.total)} to run${ranges}, ${n(e.cached)} cached`;
 }
 
 /**
@@ -40,24 +37,22 @@ export function elementsPlanned(e: { total: number; cached: number; run: string 
  * one (the first few, then a count) and those the stored collection leaves out. Each line starts with `indent`.
  */
 export function elementLines(e: ElementCounts, indent: string): string[] {
-  const batch = e.batchSize !== undefined && e.batchSize > 1 ? ` (batches of ${n(e.batchSize)} elements)` : '';
-  const lines = [`${indent}map over ${n(e.total)} ${unit(e, e.total)}${batch}: ${n(e.executed)} executed, ${n(e.cached)} cached, ${n(e.failed)} failed`];
+  const batch = e.batchSize !== undefined && e.batchSize > 1 ? ` (${n(e.batchSize)} items each)` : '';
+  const lines = [`${indent}map over ${n(e.total)} ${unit(e.total)}${batch}: ${n(e.executed)} executed, ${n(e.cached)} cached, ${n(e.failed)} failed`];
   if (e.executedIndices !== undefined && e.executedIndices !== '') lines.push(`${indent}executed ${describeRanges(e.executedIndices)}`);
   // Reasons of their own (code changed, expired, a broken blob); which elements changed, were added or failed last time the step's reason says.
   for (const r of e.reasons ?? [])
-    if (!WHICH_ELEMENTS.has(r.reason)) lines.push(`${indent}${n(r.count)} of ${n(e.total)} ${unit(e, e.total)}: ${r.reason} (${describeRanges(r.indices)})`);
+    if (!WHICH_ELEMENTS.has(r.reason)) lines.push(`${indent}${n(r.count)} of ${n(e.total)} ${unit(e.total)}: ${r.reason} (${describeRanges(r.indices)})`);
   if (e.kept !== undefined)
     lines.push(`${indent}${n(e.kept.count)} of ${n(e.total)} kept from other code: ${e.kept.reason} (${describeRanges(e.kept.indices)})`);
   for (const [attempts, indices] of Object.entries(e.retried ?? {}))
-    lines.push(`${indent}${attempts} attempts: ${unit(e, /^\d+$/.test(indices) ? 1 : 2)} ${describeRanges(indices)}`);
+    lines.push(`${indent}${attempts} attempts: ${unit(/^\d+$/.test(indices) ? 1 : 2)} ${describeRanges(indices)}`);
   const failures = e.failures ?? [];
   for (const f of failures.slice(0, FAILURES_SHOWN))
-    lines.push(
-      `${indent}failed ${unit(e, 1)} ${n(f.index)}${f.attempts === undefined ? '' : ` after ${f.attempts} attempts`}: ${f.code} ${firstLine(f.message)}`,
-    );
+    lines.push(`${indent}failed ${unit(1)} ${n(f.index)}${f.attempts === undefined ? '' : ` after ${f.attempts} attempts`}: ${f.code} ${firstLine(f.message)}`);
   // The record keeps the first 100 failures; `failed` counts them all.
   const more = e.failed - Math.min(failures.length, FAILURES_SHOWN);
-  if (more > 0) lines.push(`${indent}and ${n(more)} more failed ${unit(e, more)}`);
+  if (more > 0) lines.push(`${indent}and ${n(more)} more failed ${unit(more)}`);
   if (e.leftOut !== undefined && e.leftOut !== '') lines.push(`${indent}left out of the collection: ${describeRanges(e.leftOut)}`);
   return lines;
 }

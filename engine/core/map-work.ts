@@ -146,13 +146,13 @@ export class MapWork {
   }
 
   /** `412/10,000 elements, 3 failed`: for live views. */
-  progress(unit: string): Progress {
+  progress(): Progress {
     const done = this.cached + this.executed.length + this.reused + this.failed.length;
     const failed = this.failed.length === 0 ? '' : `, ${this.failed.length.toLocaleString('en-US')} failed`;
     const retrying = this.waiting.length === 0 ? '' : `, ${this.waiting.length.toLocaleString('en-US')} retrying`;
     return {
       fraction: this.total === 0 ? 1 : done / this.total,
-      message: `${done.toLocaleString('en-US')}/${this.total.toLocaleString('en-US')} ${unit}${failed}${retrying}`,
+      message: `${done.toLocaleString('en-US')}/${this.total.toLocaleString('en-US')} elements${failed}${retrying}`,
     };
   }
 

@@ -474,7 +474,7 @@ export class RunCore {
     const now = this.options.now();
     const retryAt = work.report(results, state.node.retry ?? NO_RETRIES, id, now, !this.cancelled);
     if (retryAt !== undefined) this.wakeBy(retryAt);
-    state.progress = work.progress((state.node.map?.batchSize ?? 1) > 1 ? 'batches' : 'elements');
+    state.progress = work.progress();
     this.notify({ type: 'step-progress', id, progress: state.progress });
     // A killed run's record shows the elements finished so far.
     if (now - (state.savedAt ?? 0) >= MAP_PROGRESS_SAVE_MS && !work.done) this.saveRunning(state, this.counts(state));

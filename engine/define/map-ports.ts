@@ -1,6 +1,6 @@
 import type { DirPort, FilePort, Port, Ports } from './ports.js';
 
-/** How a node fans out: the input fed one element (or batch) at a time, and how failures are tolerated. */
+/** How a node fans out: the input fed one element (an item, or a batch of items) at a time, and how failures are tolerated. */
 export interface MapSpec {
   /** The step's input that receives each element; the pipeline wires the whole collection to it. */
   over: string;

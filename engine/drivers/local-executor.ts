@@ -24,6 +24,8 @@ export interface LocalRunOptions {
   forceAll?: boolean;
   /** The `--set` arguments, kept in the run record. */
   overrides?: readonly string[];
+  /** The pipeline file the run was loaded from, kept in the run record (`compare` finds the pipeline's extensions there). */
+  source?: string;
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
   env?: NodeJS.ProcessEnv;
@@ -56,7 +58,13 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
   const log = options.logger.child({ pipeline: pipeline.name, runId });
   const emit = options.onEvent ?? (() => undefined);
   const recorder = new RunRecorder(store, runId);
-  const header = await recorder.open({ pipeline, startedAt: new Date().toISOString(), engine: 'local', overrides: options.overrides ?? [] });
+  const header = await recorder.open({
+    pipeline,
+    startedAt: new Date().toISOString(),
+    engine: 'local',
+    overrides: options.overrides ?? [],
+    source: options.source,
+  });
   log.info({ steps: pipeline.nodes.length, store: store.description }, 'run started');
   const resolver = new KeyResolver({ store, pipeline, env, force: options.force ?? [], forceAll: options.forceAll ?? false, runId, log });
   const core = new RunCore(pipeline.nodes.map(coreNode), {

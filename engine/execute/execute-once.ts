@@ -43,7 +43,7 @@ export interface ExecuteOnceRequest {
   onProgress?: (progress: Progress) => void;
   /** A map element's item, batch or file, given to its `over` input directly. */
   given?: Readonly<Record<string, GivenInput>>;
-  /** A batch's size: each JSON output must then be an array of one result per element. */
+  /** A batch's size: each JSON output must then be an array of one result per item. */
   batchLength?: number;
   /**
    * Capture this execution's log into the store (default true): its lines in a blob named by the

@@ -30,7 +30,7 @@ export interface ExecuteOptions {
   attempt?: number;
   /** Inputs given directly rather than read from upstream outputs: a map element's item or batch (a value) or file (a stored file). */
   given?: Readonly<Record<string, GivenInput>>;
-  /** A batch's size: each JSON output must be an array of one result per element, or the collection would misalign. */
+  /** A batch's size: each JSON output must be an array of one result per item, or the collection would misalign. */
   batchLength?: number;
 }
 
@@ -127,7 +127,7 @@ async function collectOutputs(
       if (batchLength !== undefined && !(Array.isArray(parsed.data) && parsed.data.length === batchLength)) {
         const got = Array.isArray(parsed.data) ? `an array of ${parsed.data.length}` : `a ${typeof parsed.data}`;
         throw new FlywheelError('STEP_OUTPUT_INVALID', `run() returned ${got} for JSON output ${name} of a batch of ${batchLength}`, {
-          fix: `return { ${name}: [...] } with one result per element of the batch, in order`,
+          fix: `return { ${name}: [...] } with one result per item of the batch, in order`,
           retryable: false,
         });
       }

@@ -37,7 +37,7 @@ export function ownComponents(node: ResolvedNode): Pick<KeyComponents, 'step' | 
   return { step: node.step.id, version: node.step.version, ports: portSignature(node.step), config: toReadable(node.config) };
 }
 
-/** One element (or batch) of a map, as its key sees it: the digest of what its `over` input receives. */
+/** One element of a map, as its key sees it: the digest of what its `over` input receives (an item, a batch of items or a file). */
 export interface ElementInput {
   digest: Digest;
   fileName?: string | undefined;

@@ -44,9 +44,12 @@ export function pipelineFiles(cwd = process.cwd()): Map<string, string> {
     } catch {
       continue;
     }
-    for (const file of names) {
-      const name = file.slice(0, -extname(file).length);
-      if (EXTENSIONS.includes(extname(file)) && !file.endsWith('.d.ts') && !found.has(name)) found.set(name, join(dir, file));
+    // A name is its file with the first extension `resolvePipelinePath` tries: the same file `flywheel run <name>` loads.
+    const files = new Set(names);
+    const stems = new Set(names.filter((f) => EXTENSIONS.includes(extname(f)) && !f.endsWith('.d.ts')).map((f) => f.slice(0, -extname(f).length)));
+    for (const name of stems) {
+      const file = EXTENSIONS.map((ext) => `${name}${ext}`).find((f) => files.has(f));
+      if (file !== undefined && !found.has(name)) found.set(name, join(dir, file));
     }
   }
   return found;

@@ -24,13 +24,8 @@ export interface MapLookupOptions {
   previous: () => Promise<ElementCounts | undefined>;
 }
 
-/** Phrases for a reason shared by many elements, and the words for them (elements, or batches). */
-interface Wording {
-  one: string;
-  many: string;
-}
-
-const amount = (n: number, w: Wording): string => `${n.toLocaleString('en-US')} ${n === 1 ? w.one : w.many}`;
+/** `1 element`, `12 elements`: a map's counts are of elements, whatever its batchSize. */
+const amount = (n: number): string => `${n.toLocaleString('en-US')} ${n === 1 ? 'element' : 'elements'}`;
 
 /**
  * Why an element that missed must run. The decision's own reason when it has one (code changed, expired,
@@ -77,21 +72,19 @@ export function describeMapWork(
   batchSize: number,
   ownReason?: string,
 ): string {
-  const words = batchSize > 1 ? { one: 'batch', many: 'batches' } : { one: 'element', many: 'elements' };
-  const head = `map over ${amount(total, words)}: ${(total - toRun).toLocaleString('en-US')} cached, ${toRun.toLocaleString('en-US')} to run`;
-  if (toRun === 0) return previousTotal !== undefined && previousTotal > total ? `${head} (${amount(previousTotal - total, words)} removed)` : head;
+  const each = batchSize > 1 ? ` (${batchSize.toLocaleString('en-US')} items each)` : '';
+  const head = `map over ${amount(total)}${each}: ${(total - toRun).toLocaleString('en-US')} cached, ${toRun.toLocaleString('en-US')} to run`;
+  if (toRun === 0) return previousTotal !== undefined && previousTotal > total ? `${head} (${amount(previousTotal - total)} removed)` : head;
   const parts = reasons.flatMap((r) => {
     // What the map's own reason says of every element (its input changed, its code changed) is not said again.
     if (r.count === total && r.reason === ownReason) return [];
     if (WHICH_ELEMENTS.has(r.reason))
-      return r.count === total && r.reason === 'changed' ? [] : [`${amountWord(r.count, words)} ${describeRanges(r.indices, 3)} ${r.reason}`];
-    const share = r.count === total && total > 1 ? `all ${amount(total, words)}` : `${r.count.toLocaleString('en-US')} of ${amount(total, words)}`;
+      return r.count === total && r.reason === 'changed' ? [] : [`${r.count === 1 ? 'element' : 'elements'} ${describeRanges(r.indices, 3)} ${r.reason}`];
+    const share = r.count === total && total > 1 ? `all ${amount(total)}` : `${r.count.toLocaleString('en-US')} of ${amount(total)}`;
     return [`${share}: ${r.reason}`];
   });
   return parts.length === 0 ? head : `${head} (${parts.join('; ')})`;
 }
-
-const amountWord = (n: number, w: Wording): string => (n === 1 ? w.one : w.many);
 
 /**
  * Looks a map up: first its whole collection (one entry: a fully cached map costs one look-up), else

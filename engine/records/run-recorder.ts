@@ -26,7 +26,14 @@ export class RunRecorder {
   ) {}
 
   /** Writes the `running` record of a run this process starts, every step pending; returns its fixed header. */
-  async open(run: { pipeline: ResolvedPipeline; startedAt: string; engine: 'local' | 'temporal'; overrides: readonly string[] }): Promise<RunStart> {
+  async open(run: {
+    pipeline: ResolvedPipeline;
+    startedAt: string;
+    engine: 'local' | 'temporal';
+    overrides: readonly string[];
+    /** The pipeline file, when the run was loaded from one. */
+    source?: string | undefined;
+  }): Promise<RunStart> {
     const header: RunStart = {
       format: 'flywheel.run/v1',
       runId: this.runId,
@@ -35,6 +42,7 @@ export class RunRecorder {
       host: hostname(),
       pid: process.pid,
       engine: run.engine,
+      ...(run.source === undefined ? {} : { source: run.source }),
       overrides: [...run.overrides],
     };
     await this.store.putRun({ ...header, status: 'running', steps: run.pipeline.nodes.map((n) => notReached(n.id, n.step.id, n.upstream)) });

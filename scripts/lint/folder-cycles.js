@@ -27,26 +27,9 @@ function sourceFiles(root, path) {
     .flatMap((name) => sourceFiles(root, join(path, name)));
 }
 
-const typeOnlyImport = (node) => {
-  const clause = node.importClause;
-  if (clause === undefined) return false;
-  if (clause.isTypeOnly) return true;
-  const bindings = clause.namedBindings;
-  return (
-    clause.name === undefined &&
-    bindings !== undefined &&
-    ts.isNamedImports(bindings) &&
-    bindings.elements.length > 0 &&
-    bindings.elements.every((e) => e.isTypeOnly)
-  );
-};
-
-const typeOnlyExport = (node) =>
-  node.isTypeOnly ||
-  (node.exportClause !== undefined &&
-    ts.isNamedExports(node.exportClause) &&
-    node.exportClause.elements.length > 0 &&
-    node.exportClause.elements.every((e) => e.isTypeOnly));
+// Only `import type` / `export type` are erased: with verbatimModuleSyntax `import { type A }` still loads its module.
+const typeOnlyImport = (node) => node.importClause?.isTypeOnly === true;
+const typeOnlyExport = (node) => node.isTypeOnly;
 
 /** The relative specifiers a module loads at run time. */
 function runtimeImports(text, path) {

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { UsageError, type PipelineCommand } from 'flywheel';
+import { parseCommandArgs, UsageError, type PipelineCommand } from 'flywheel';
 import { AgreementInputError, bootstrapKappaInterval, cohenKappa, type KappaWeights } from '../stats/agreement.js';
 
 const FIX_BLANK = 'fill in the label on that line, or pass --missing drop to drop that item from both raters';
@@ -46,26 +45,22 @@ const blankLines = (file: string, lines: readonly string[]): string[] => lines.f
  */
 export const kappaCommand: PipelineCommand = {
   usage: '<a.txt> <b.txt> [--labels l1,l2,...] [--weights linear|quadratic] [--missing drop] [--json]',
-  run: async (argv) => kappa(parseCommandArgs(argv)),
+  run: async (argv) => kappa(kappaArgs(argv)),
 };
 
-function parseCommandArgs(argv: readonly string[]): {
+function kappaArgs(argv: readonly string[]): {
   files: string[];
   labels: string | undefined;
   weights: string | undefined;
   missing: string | undefined;
   json: boolean;
 } {
-  try {
-    const { values, positionals } = parseArgs({
-      args: [...argv],
-      options: { labels: { type: 'string' }, weights: { type: 'string' }, missing: { type: 'string' }, json: { type: 'boolean' } },
-      allowPositionals: true,
-    });
-    return { files: positionals, labels: values.labels, weights: values.weights, missing: values.missing, json: values.json ?? false };
-  } catch (error) {
-    throw new UsageError((error as Error).message, `flywheel kappa ${kappaCommand.usage}`);
-  }
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    { labels: { type: 'string' }, weights: { type: 'string' }, missing: { type: 'string' }, json: { type: 'boolean' } },
+    `flywheel kappa ${kappaCommand.usage}`,
+  );
+  return { files: positionals, labels: values.labels, weights: values.weights, missing: values.missing, json: values.json ?? false };
 }
 
 async function kappa(args: {

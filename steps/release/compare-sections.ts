@@ -1,3 +1,4 @@
+import type { CompareRow } from 'flywheel';
 import type { Slices } from '../flow-agent/benchmark-generator.js';
 import { METRICS, sliceKeys } from '../flow-agent/score-workflow.js';
 import { tInterval } from '../stats/paired-tests.js';
@@ -37,16 +38,10 @@ export type Pair<T> = { a: T | null; b: T | null };
 type Interval = [number, number];
 type Scalar = string | number | boolean | null;
 
-/** One metric on one slice in both runs; `scale` says how to read it (`rate` 0..1, or a plain number). */
-export interface MetricRow {
-  slice: string;
-  metric: string;
-  scale: 'rate' | 'number';
+/** One metric on one slice in both runs, with each run's item count and interval. */
+export interface MetricRow extends CompareRow {
   countA: number | null;
   countB: number | null;
-  a: number | null;
-  b: number | null;
-  delta: number | null;
   ciA: Interval | null;
   ciB: Interval | null;
   /** 95% t interval of the change, paired over the items both runs scored (the same benchmark examples), when per-item scores exist. */

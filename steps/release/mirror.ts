@@ -6,7 +6,7 @@ import { ModelRegistry, registryLocation } from './model-registry.js';
 import { snapshotStep } from '../flow-agent/collect.js';
 import { JudgeTrust, untrustedReason } from '../judge/judge-trust.js';
 import { meanInterval, signTest } from '../stats/paired-tests.js';
-import { type MirrorOutcome } from '../judge/pairwise-judge.js';
+import type { MirrorOutcome } from '../judge/pairwise-judge.js';
 import { writeReport } from '../report-document.js';
 import { FeedbackExample, feedbackPath } from '../flow-agent/feedback.js';
 import type { FlowWorkflow } from '../flow-agent/flow-workflow.js';

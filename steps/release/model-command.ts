@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { UsageError, type PipelineCommand } from 'flywheel';
+import { parseCommandArgs, UsageError, type PipelineCommand } from 'flywheel';
 import { ModelRegistry, registryLocation } from './model-registry.js';
 
 const USAGE = 'ls [--json] | promote <version> | rollback   [--registry dir] (default .flywheel/registry)';
@@ -8,13 +7,7 @@ const USAGE = 'ls [--json] | promote <version> | rollback   [--registry dir] (de
 export const modelCommand: PipelineCommand = {
   usage: USAGE,
   run: async (argv) => {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: [...argv], options: { registry: { type: 'string' }, json: { type: 'boolean' } }, allowPositionals: true });
-    } catch (error) {
-      throw new UsageError((error as Error).message, `flywheel model ${USAGE}`);
-    }
-    const { values, positionals } = parsed;
+    const { values, positionals } = parseCommandArgs(argv, { registry: { type: 'string' }, json: { type: 'boolean' } }, `flywheel model ${USAGE}`);
     return model({ action: positionals[0], version: positionals[1], registry: values.registry, json: values.json ?? false });
   },
 };

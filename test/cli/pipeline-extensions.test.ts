@@ -1,4 +1,4 @@
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO, runCli, runJson, startCli } from '../support/cli.js';
@@ -89,12 +89,46 @@ describe("a pipeline's extensions: what it adds to the generic CLI and run view"
     expect(broken.stderr).toContain('warning: pipeline counted added no sections: cannot read the totals');
   });
 
+  it('finds the pipeline a run was loaded from by path (the record keeps its file), and says so when that file is gone', async () => {
+    const ws = await authorProject();
+    await mkdir(join(ws.cwd, 'defs'));
+    await rename(join(ws.cwd, 'pipelines', 'counted.ts'), join(ws.cwd, 'defs', 'weekly.ts'));
+    const first = await runJson('defs/weekly.ts', [], ws);
+    const second = await runJson('defs/weekly.ts', ['--set', 'count.n=2'], ws);
+    expect([first.code, second.code], first.stderr + second.stderr).toEqual([0, 0]);
+    const found = await runCli(['compare'], ws);
+    expect([found.code, found.stderr]).toEqual([0, '']);
+    expect(found.stdout).toContain('totals: 10 → 20');
+
+    await rename(join(ws.cwd, 'defs', 'weekly.ts'), join(ws.cwd, 'defs', 'gone.ts'));
+    const gone = await runCli(['compare'], ws);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(gone.stdout).not.toContain('totals:');
+    expect(gone.stderr).toContain(`warning: pipeline counted added no sections: its file ${join(ws.cwd, 'defs', 'weekly.ts')} is not on this machine`);
+  });
+
   it('runs its commands as flywheel <name>, lists them, and refuses unknown ones with a way out', async () => {
     const ws = await authorProject();
     const hello = await runCli(['hello', 'world', '--loud'], ws);
     expect([hello.code, hello.stdout, hello.stderr]).toEqual([0, 'HELLO world\n', '']);
     const picked = await runCli(['hello', '--pipeline', 'counted', 'there'], ws);
     expect([picked.code, picked.stdout]).toEqual([0, 'hello there\n']);
+
+    // The CLI's own options before the name are its own; --help prints the command's usage; --version is the CLI's.
+    const global = await runCli(['--store', join(ws.cwd, 'elsewhere'), 'hello', 'world'], ws);
+    expect([global.code, global.stdout, global.stderr]).toEqual([0, 'hello world\n', '']);
+    const help = await runCli(['hello', '--help'], ws);
+    expect([help.code, help.stdout]).toEqual([
+      0,
+      "usage: flywheel hello <name> [--loud]\n  (a command of pipeline counted; --pipeline <name> picks another's)\n",
+    ]);
+    expect((await runCli(['--version', 'hello'], ws)).stdout).toBe('flywheel 0.1.0\n');
+    // One typo away from the CLI's own command: refused at once, with the command meant.
+    const typo = await runCli(['rnu', 'counted'], ws);
+    expect([typo.code, typo.stderr]).toEqual([
+      2,
+      'error: unknown command "rnu"\n  fix: did you mean flywheel run? (see flywheel --help and flywheel commands)\n',
+    ]);
 
     const misuse = await runCli(['hello'], ws);
     expect(misuse.code).toBe(2);
@@ -107,9 +141,9 @@ describe("a pipeline's extensions: what it adds to the generic CLI and run view"
     expect(listed.stdout).toMatch(/flywheel model ls .*\(pipeline flow-agent\)/);
     expect(listed.stdout).toMatch(/flywheel kappa <a\.txt> <b\.txt> .*\(pipeline flow-agent\)/);
 
-    const unknown = await runCli(['helo', 'world'], ws);
+    const unknown = await runCli(['hullo', 'world'], ws);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('unknown command "helo": not a flywheel command, and no pipeline declares it');
+    expect(unknown.stderr).toContain('unknown command "hullo": not a flywheel command, and no pipeline declares it');
     expect(unknown.stderr).toContain('flywheel commands');
     const elsewhere = await runCli(['hello', '--pipeline', 'example', 'x'], ws);
     expect(elsewhere.code).toBe(2);

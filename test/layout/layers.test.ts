@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,14 @@ describe('layers, enforced by npm run lint', () => {
       ['workflows/fixture.ts', "export { decide } from '../engine/keys/decide.js';\n", /\(workflows\) may not import engine\/keys\/decide\.js/],
       ['workers/fixture.ts', "import { main } from '../cli/main.js';\nexport const x = main;\n", /\(workers\) may not import cli/],
       ['cache/deep/fixture.ts', "import { FlywheelError } from '../../engine/errors.js';\nexport const x = FlywheelError;\n", /bottom layer/],
+      // With verbatimModuleSyntax an inline `type` still loads the module: only `import type` is erased.
+      ['ui/app/src/fixture.ts', "import { type Api } from '../../server/api.js';\nexport type X = Api;\n", /at run time \(use `import type`\)/],
+      // Every way of loading a module counts.
+      ['cli/fixture.ts', "export const x = require('../steps/release/deploy.js');\n", /\(steps\)/],
+      ['cli/fixture.ts', "import deploy = require('../steps/release/deploy.js');\nexport const x = deploy;\n", /\(steps\)/],
+      ['cli/fixture.ts', 'export const x = () => import(`../steps/release/deploy.js`);\n', /\(steps\)/],
+      ['engine/keys/fixture.ts', "import { defineStep } from 'flywheel';\nexport const x = defineStep;\n", /\(engine\) may not import index\.ts \(index\.ts\)/],
+      ['cli/fixture.mts', "import { deploy } from '../steps/release/deploy.js';\nexport const x = deploy;\n", /\(steps\)/],
     ];
     for (const [path, text, message] of forbidden) {
       const errors = await layerErrors(path, text);
@@ -53,7 +61,8 @@ describe('layers, enforced by npm run lint', () => {
   it('lets through what the layers allow: types into the app and the sandbox, steps within steps, the CLI over the UI server', async () => {
     const allowed: Array<[string, string]> = [
       ['ui/app/src/fixture.ts', "import type { RunRecord } from '../../../cache/records.js';\nexport type X = RunRecord;\n"],
-      ['ui/app/src/fixture.ts', "import { type CompareResponse } from '../../server/api-types.js';\nexport type X = CompareResponse;\n"],
+      ['ui/app/src/fixture.ts', "export type { CompareResponse } from '../../server/api-types.js';\n"],
+      ['steps/judge/fixture.ts', "import { defineStep } from 'flywheel';\nexport const x = defineStep;\n"],
       ['workflows/fixture.ts', "import type { ResolvedNode } from '../engine/validate/validate.js';\nexport type X = ResolvedNode;\n"],
       ['cli/commands/fixture.ts', "export const x = () => import('../../ui/server/index.js');\n"],
       ['steps/judge/deep/fixture.ts', "import { cohenKappa } from '../../stats/agreement.js';\nexport const x = cohenKappa;\n"],
@@ -61,6 +70,16 @@ describe('layers, enforced by npm run lint', () => {
       ['engine/map/fixture.ts', "import { decide } from '../keys/decide.js';\nexport const x = decide;\n"],
     ];
     for (const [path, text] of allowed) expect(await layerErrors(path, text), `${path}: ${text}`).toEqual([]);
+  });
+
+  it('holds through a symlink to the checkout: the rule sees where a file really is', async () => {
+    const link = join(await mkdtemp(join(tmpdir(), 'flywheel-link-')), 'checkout');
+    await symlink(REPO, link);
+    const eslint = new ESLint({ cwd: link });
+    const [result] = await eslint.lintText("import { deploy } from '../steps/release/deploy.js';\nexport const x = deploy;\n", {
+      filePath: join(link, 'cli', 'fixture.ts'),
+    });
+    expect((result?.messages ?? []).filter((m) => m.ruleId === 'flywheel/layers')).toHaveLength(1);
   });
 
   it('holds a table without cycles, and would name one', () => {

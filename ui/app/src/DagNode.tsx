@@ -18,7 +18,7 @@ function elementsLine(step: StepRunRecord): string | null {
   if (e === undefined) return null;
   const parts = [`${e.executed} executed`, `${e.cached} cached`];
   if (e.failed > 0) parts.push(`${e.failed} failed`);
-  return `${e.total} ${e.batchSize === undefined ? 'elements' : 'batches'}: ${parts.join(', ')}`;
+  return `${e.total} elements: ${parts.join(', ')}`;
 }
 
 /** One step drawn in SVG at its layout centre; a click opens its panel. */
