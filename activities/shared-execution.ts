@@ -38,7 +38,16 @@ export function sharedExecutionActivities(runtime: RunRuntime, client: Client | 
         ctx,
         input.heartbeatTimeoutMs,
         () => undefined,
-        () => awaitKey({ node, key: command.key, store, signal: ctx.cancellationSignal, waitedFor: input.waitedFor, lookAgain: command.lookAgain }),
+        () =>
+          awaitKey({
+            node,
+            key: command.key,
+            store,
+            env: process.env,
+            signal: ctx.cancellationSignal,
+            waitedFor: input.waitedFor,
+            lookAgain: command.lookAgain,
+          }),
       );
       if (waited.kind === 'reused') return { kind: 'reused', outcome: waited };
       if (waited.kind === 'free') return waited;

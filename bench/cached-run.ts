@@ -129,7 +129,14 @@ interface Probe {
   cached: number;
 }
 
-async function flywheelSide(): Promise<{ ts: number; mjs: number; bareNode: number; version: number; peakRssKiB: number | undefined }> {
+async function flywheelSide(): Promise<{
+  ts: number;
+  mjs: number;
+  bareNode: number;
+  version: number;
+  peakRssKiB: number | undefined;
+  trust: { plain: number; verified: number };
+}> {
   const dir = await freshDir('dag');
   const store = join(dir, 'store');
   const env = { ...process.env, FLYWHEEL_STORE: store };
@@ -193,7 +200,39 @@ async function flywheelSide(): Promise<{ ts: number; mjs: number; bareNode: numb
   }
   console.log('  (a cache look-up, part by part, is broken down in (c))');
 
-  return { ts: medians.ts as number, mjs: medians.mjs as number, bareNode: median(bare), version: median(version), peakRssKiB };
+  const trust = await trustSide(dir, files.ts);
+  return { ts: medians.ts as number, mjs: medians.mjs as number, bareNode: median(bare), version: median(version), peakRssKiB, trust };
+}
+
+/**
+ * The same cached run with every entry signed and every signature verified (FLYWHEEL_SIGNING_KEY and
+ * FLYWHEEL_TRUSTED_KEYS), against the run without trust configured, sampled in turns on two stores
+ * filled alike.
+ */
+async function trustSide(dir: string, pipelineFile: string): Promise<{ plain: number; verified: number }> {
+  heading(`(a) the same cached run with signed entries, each signature verified`);
+  const keys = join(dir, 'keys');
+  await runProcess('node', [FLYWHEEL_BIN, 'keys', 'generate', '--out', keys, '--name', 'bench'], { cwd: dir });
+  const plainEnv = { ...process.env, FLYWHEEL_STORE: join(dir, 'store') };
+  const signedEnv = {
+    ...process.env,
+    FLYWHEEL_STORE: join(dir, 'store-signed'),
+    FLYWHEEL_SIGNING_KEY: join(keys, 'bench.key'),
+    FLYWHEEL_TRUSTED_KEYS: join(keys, 'bench.pub'),
+  };
+  const fill = await runProcess('node', [FLYWHEEL_BIN, 'run', pipelineFile, '--json'], { cwd: dir, env: signedEnv });
+  line('fill run, signing every entry', `${formatMs(fill.wallMs)}  (${describeCounts(statusCounts(fill.stdout))})`);
+  const check = await runProcess('node', [FLYWHEEL_BIN, 'run', pipelineFile, '--json'], { cwd: dir, env: signedEnv });
+  line('verify: cached with signatures checked', describeCounts(statusCounts(check.stdout)));
+  const plain: number[] = [];
+  const verified: number[] = [];
+  for (let i = 0; i < 2 * SAMPLES - 1; i++) {
+    plain.push(...(await timeProcess(1, 'node', [FLYWHEEL_BIN, 'run', pipelineFile], { cwd: dir, env: plainEnv })).ms);
+    verified.push(...(await timeProcess(1, 'node', [FLYWHEEL_BIN, 'run', pipelineFile], { cwd: dir, env: signedEnv })).ms);
+  }
+  line('cached run, no trust configured', `${formatMs(median(plain))}  ${formatSamples(plain)}`);
+  line('cached run, 1,000 signatures verified', `${formatMs(median(verified))}  ${formatSamples(verified)}`);
+  return { plain: median(plain), verified: median(verified) };
 }
 
 /** An npm workspace with the same shape: package i of a chain depends on package i-1 and writes one small file. */
@@ -328,6 +367,16 @@ export async function benchCachedRun(): Promise<SummaryRow[]> {
     target: '≤ 1.50×',
   });
   rows.push({ bench: '(a) 1k-step cached run', metric: 'peak RSS of `flywheel run`', value: formatKiB(flywheel.peakRssKiB), target: '≤ 100 MiB' });
+  const signed = flywheel.trust.verified / flywheel.trust.plain;
+  line('signatures verified / no trust configured', `${formatMs(flywheel.trust.verified)} / ${formatMs(flywheel.trust.plain)} = ${formatRatio(signed)}`);
+  rows.push({
+    bench: '(a) 1k-step cached run',
+    metric: 'signatures verified / no trust',
+    value: formatMs(flywheel.trust.verified),
+    baseline: formatMs(flywheel.trust.plain),
+    ratio: signed,
+    target: '≤ 1.20×',
+  });
   return rows;
 }
 

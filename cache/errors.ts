@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   S3_ACCESS_DENIED: BAD_INPUT,
   WORKFLOW_BUNDLE_MISSING: BAD_INPUT,
   WORKER_MISCONFIGURED: BAD_INPUT,
+  /** FLYWHEEL_SIGNING_KEY or FLYWHEEL_TRUSTED_KEYS names a file that is not a readable Ed25519 key. */
+  TRUST_KEY_INVALID: BAD_INPUT,
   /** A worker computes another key than the run planned: it runs other code or other declared env values. */
   KEY_MISMATCH: FINAL,
   EXTERNAL_STATE_FAILED: FINAL,

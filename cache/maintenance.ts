@@ -1,3 +1,4 @@
+import { checkEntry, type TrustedKeys } from './entry-signature.js';
 import { isSha256Hex, type CacheKey, type Digest } from './digest.js';
 import { blobsOfOutput } from './manifest.js';
 import { isInterruptedRun } from './process-alive.js';
@@ -175,12 +176,27 @@ export interface VerifyReport {
   entriesChecked: number;
   /** Entries that are unreadable or name a missing or corrupt blob. */
   brokenEntries: Array<{ key: CacheKey; problem: string }>;
+  /** Who signed the readable entries: entries per signer id, and how many are unsigned. */
+  signatures: { signedBy: Record<string, number>; unsigned: number };
+  /** With trusted keys: entries none of them signed (never served; `--fix` removes them). Null without trusted keys. */
+  untrustedEntries: Array<{ key: CacheKey; problem: string }> | null;
   fixed: boolean;
 }
 
-/** Re-hashes every blob and checks every action-cache entry; with `fix`, removes what is broken. */
-export async function verifyStore(store: Store, fix: boolean): Promise<VerifyReport> {
-  const report: VerifyReport = { blobsChecked: 0, corruptBlobs: [], entriesChecked: 0, brokenEntries: [], fixed: fix };
+/**
+ * Re-hashes every blob and checks every action-cache entry, and says who signed the entries; with
+ * `trusted`, lists the entries none of those keys signed. With `fix`, removes what is broken or untrusted.
+ */
+export async function verifyStore(store: Store, fix: boolean, trusted?: TrustedKeys): Promise<VerifyReport> {
+  const report: VerifyReport = {
+    blobsChecked: 0,
+    corruptBlobs: [],
+    entriesChecked: 0,
+    brokenEntries: [],
+    signatures: { signedBy: {}, unsigned: 0 },
+    untrustedEntries: trusted === undefined ? null : [],
+    fixed: fix,
+  };
   const bad = new Set<string>();
   const present = new Set<string>();
   for await (const blob of store.listBlobs()) {
@@ -197,6 +213,11 @@ export async function verifyStore(store: Store, fix: boolean): Promise<VerifyRep
     let problem: string | undefined;
     if (entry === 'unreadable' || entry === undefined) problem = 'entry unreadable';
     else {
+      const signer = entry.signature?.signer;
+      if (signer === undefined) report.signatures.unsigned++;
+      else report.signatures.signedBy[signer] = (report.signatures.signedBy[signer] ?? 0) + 1;
+      const trust = trusted === undefined ? undefined : await checkEntry(entry, trusted);
+      if (trust !== undefined && !trust.trusted) report.untrustedEntries?.push({ key, problem: trust.reason });
       for (const [name, output] of Object.entries(entry.outputs)) {
         for (const digest of await blobsSafely(store, output)) {
           if (bad.has(digest)) problem ??= `output ${name}: blob ${digest} is corrupt`;
@@ -207,7 +228,7 @@ export async function verifyStore(store: Store, fix: boolean): Promise<VerifyRep
     if (problem !== undefined) report.brokenEntries.push({ key, problem });
   }
   if (fix) {
-    for (const { key } of report.brokenEntries) await store.deleteAction(key);
+    for (const { key } of [...report.brokenEntries, ...(report.untrustedEntries ?? [])]) await store.deleteAction(key);
     for (const digest of report.corruptBlobs) await store.deleteBlob(digest);
   }
   return report;

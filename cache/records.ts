@@ -65,6 +65,8 @@ export const ActionEntry = z.object({
   elements: z.object({ total: z.number().int().nonnegative(), keys: DigestSchema }).optional(),
   /** Set on the copy kept per code fingerprint (under `codeVariantKey`): the key it is a result for, which `cache gc` keeps it with. */
   variantOf: CacheKeySchema.optional(),
+  /** The writer's Ed25519 signature over the rest of the entry and its own id (see cache/entry-signature.ts); absent when unsigned. */
+  signature: z.object({ signer: z.string(), value: z.string() }).optional(),
 });
 export type ActionEntry = z.infer<typeof ActionEntry>;
 
@@ -93,6 +95,8 @@ export const ReasonCode = z.enum([
   'previous-failed',
   'cancelled',
   'code-changed',
+  /** An entry the run's trusted keys did not sign (unsigned, another signer, or altered): never served. */
+  'untrusted-entry',
 ]);
 export type ReasonCode = z.infer<typeof ReasonCode>;
 

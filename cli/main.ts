@@ -25,6 +25,7 @@ usage:
   flywheel cache ls [--json]
   flywheel cache verify [--fix] [--json]
   flywheel cache gc [--dry-run] [--keep N] [--grace PT1H] [--json]
+  flywheel keys generate [--out dir] [--name name]   (an Ed25519 pair: FLYWHEEL_SIGNING_KEY signs entries, FLYWHEEL_TRUSTED_KEYS trusts them)
   flywheel ui [--port N] [--host 127.0.0.1] [--token T]   (the web run view; a non-loopback host needs a token)
 
 <pipeline> is a .ts/.js file that default-exports definePipeline(...), or a name found in ./pipelines.
@@ -63,12 +64,14 @@ const OPTIONS = {
   port: { type: 'string' },
   host: { type: 'string' },
   token: { type: 'string' },
+  name: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
 
 /** The CLI's own commands (each a case of the switch below); any other is one a pipeline declares (`extensions.commands`). */
 const COMMANDS = new Set([
+  'keys',
   'run',
   'plan',
   'runs',
@@ -171,6 +174,8 @@ async function dispatch(argv: string[]): Promise<number> {
     case 'init':
       if (rest.length > 1) throw new UsageError('flywheel init takes at most one folder', 'write flywheel init [dir]');
       return (await import('./commands/init.js')).initCommand({ dir: rest[0] ?? '.' });
+    case 'keys':
+      return (await import('./commands/keys.js')).keysCommand({ action: rest[0], out: v.out, name: v.name, json });
     case 'commands':
       if (rest.length > 0) throw new UsageError('flywheel commands takes no arguments', 'write flywheel commands');
       return (await import('./commands/pipeline-command.js')).listCommands({ json, builtIn: COMMANDS });

@@ -1,3 +1,4 @@
+import { trustFromEnv } from '../cache/trust-config.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
@@ -37,6 +38,16 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   if (queue === 'cpu' && !existsSync(WORKFLOW_BUNDLE)) {
     throw new FlywheelError('WORKFLOW_BUNDLE_MISSING', `${WORKFLOW_BUNDLE} does not exist`, { fix: 'run `npm run build`' });
   }
+  // The worker signs and trusts as its environment says: a bad key stops it at start. Workers share
+  // their results (a map's elements run on one, assemble on another), so one that trusts keys must sign.
+  if (trustFromEnv(process.env).signer?.ephemeral === true)
+    throw new FlywheelError(
+      'WORKER_MISCONFIGURED',
+      'FLYWHEEL_TRUSTED_KEYS is set without FLYWHEEL_SIGNING_KEY: the other workers would not trust what this one writes',
+      {
+        fix: 'give the workers the writer key: FLYWHEEL_SIGNING_KEY=<.key from flywheel keys generate>, its .pub among FLYWHEEL_TRUSTED_KEYS',
+      },
+    );
   Runtime.install({ logger: pinoTemporalLogger(logger) });
   let connection: NativeConnection;
   let clientConnection: Connection | undefined;

@@ -1,4 +1,5 @@
-import { collectGarbage, verifyStore } from '../../cache/maintenance.js';
+import { trustFromEnv } from '../../cache/trust-config.js';
+import { collectGarbage, verifyStore, type VerifyReport } from '../../cache/maintenance.js';
 import type { Store } from '../../cache/store.js';
 import { formatDuration, parseIsoDuration } from '../../engine/durations.js';
 import { listRuns } from '../../engine/records/run-history.js';
@@ -55,13 +56,25 @@ export async function cacheLsCommand(args: { json: boolean }, store: Store): Pro
   return 0;
 }
 
+/** Who signed the store's entries, in a line: or that it is unsigned, and how to sign it. */
+function signatureLine(report: VerifyReport): string {
+  const signers = Object.entries(report.signatures.signedBy).map(([id, n]) => `${n} signed by ${id}`);
+  if (signers.length === 0)
+    return report.entriesChecked === 0
+      ? 'signatures: no entries'
+      : 'signatures: none, the store is unsigned (give its writers FLYWHEEL_SIGNING_KEY and its readers FLYWHEEL_TRUSTED_KEYS: flywheel keys generate)';
+  return `signatures: ${[...signers, ...(report.signatures.unsigned > 0 ? [`${report.signatures.unsigned} unsigned`] : [])].join(', ')}${report.untrustedEntries === null ? ' (no trusted keys set: FLYWHEEL_TRUSTED_KEYS)' : ''}`;
+}
+
 export async function cacheVerifyCommand(args: { fix: boolean; json: boolean }, store: Store): Promise<number> {
-  const report = await verifyStore(store, args.fix);
-  const problems = report.corruptBlobs.length + report.brokenEntries.length;
+  const report = await verifyStore(store, args.fix, trustFromEnv(process.env).trusted);
+  const problems = report.corruptBlobs.length + report.brokenEntries.length + (report.untrustedEntries?.length ?? 0);
   if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else {
     for (const d of report.corruptBlobs) process.stdout.write(`corrupt blob ${d}${args.fix ? ' (removed)' : ''}\n`);
     for (const e of report.brokenEntries) process.stdout.write(`broken entry ${e.key}: ${e.problem}${args.fix ? ' (removed)' : ''}\n`);
+    for (const e of report.untrustedEntries ?? []) process.stdout.write(`untrusted entry ${e.key}: ${e.problem}${args.fix ? ' (removed)' : ''}\n`);
+    process.stdout.write(`${signatureLine(report)}\n`);
     process.stdout.write(
       `checked ${report.blobsChecked} blobs and ${report.entriesChecked} entries: ${problems === 0 ? 'all good' : `${problems} problem(s)${args.fix ? ', fixed: the next run recomputes them' : '; run `flywheel cache verify --fix` to remove them'}`}\n`,
     );

@@ -1,3 +1,4 @@
+import { trustFromEnv } from '../../cache/trust-config.js';
 import type { Logger } from 'pino';
 import type { RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
@@ -54,6 +55,12 @@ export interface LocalRunOptions {
 export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOptions): Promise<RunRecord> {
   const { store } = options;
   const env = options.env ?? process.env;
+  // A signing or trusted key that cannot be read stops the run before anything starts.
+  if (trustFromEnv(env).signer?.ephemeral === true)
+    options.logger.warn(
+      { fix: 'give this machine a signing key: flywheel keys generate, then FLYWHEEL_SIGNING_KEY=<its .key>' },
+      'FLYWHEEL_TRUSTED_KEYS is set without FLYWHEEL_SIGNING_KEY: what this run computes is signed by a key of its own process, so later runs that trust only the listed keys compute it again',
+    );
   const runId = newRunId();
   const log = options.logger.child({ pipeline: pipeline.name, runId });
   const emit = options.onEvent ?? (() => undefined);

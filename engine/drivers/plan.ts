@@ -1,3 +1,4 @@
+import { trustFromEnv } from '../../cache/trust-config.js';
 import { FlywheelError } from '../../cache/errors.js';
 import type { Store } from '../../cache/store.js';
 import { ownChanges } from '../core/explain.js';
@@ -32,6 +33,7 @@ export interface PlanOptions {
  */
 export async function planPipeline(pipeline: ResolvedPipeline, store: Store, options: PlanOptions = {}): Promise<Plan> {
   const { env = process.env, force = [], forceAll = false } = options;
+  trustFromEnv(env); // a key that cannot be read is the plan's error, not every step's
   const resolver = new KeyResolver({ store, pipeline, env, force, forceAll, runId: undefined });
   const last = await resolver.lastRun();
   const core = new RunCore(pipeline.nodes.map(coreNode), {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { classifyError } from '../../cache/errors.js';
+import { trustFromEnv } from '../../cache/trust-config.js';
 import type { Store } from '../../cache/store.js';
 import { explainMiss } from '../core/explain.js';
 import type { CommandOf, CoreEvent, Outputs, Resolution } from '../core/run-protocol.js';
@@ -71,7 +72,13 @@ export class KeyResolver {
         });
       }
       const { key, components } = await keyOf(node, upstream, env);
-      const decision = await decide(node, key, { store, forced, repair, explainAbsent: () => this.explain(node, upstream, { key, components }) });
+      const decision = await decide(node, key, {
+        store,
+        forced,
+        repair,
+        trusted: trustFromEnv(env).trusted,
+        explainAbsent: () => this.explain(node, upstream, { key, components }),
+      });
       if (decision.hit) return hitResolution(node.id, key, components, decision);
       return { kind: 'miss', id: node.id, key, components, codes: decision.why.codes, reason: decision.why.reason, rejected: decision.rejected };
     } catch (error) {

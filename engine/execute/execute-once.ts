@@ -4,6 +4,8 @@ import type { CacheKey } from '../../cache/digest.js';
 import { classifyError } from '../../cache/errors.js';
 import type { ActionEntry } from '../../cache/records.js';
 import type { KeyLease, SharedFailure, Store } from '../../cache/store.js';
+import { checkEntry, signEntry } from '../../cache/entry-signature.js';
+import { trustFromEnv, type Trust } from '../../cache/trust-config.js';
 import { codeVariantKey } from '../../cache/cache-key.js';
 import { sameCode } from '../code/code-fingerprint.js';
 import { decide } from '../keys/decide.js';
@@ -68,7 +70,7 @@ const cancelledWhileWaiting = (node: ResolvedNode): Extract<ExecuteOutcome, { ki
 
 /** Claim the key, then look again: its result, a failure to share, or the lease to execute under. */
 async function claimAndLookAgain(
-  request: Pick<ExecuteOnceRequest, 'node' | 'key' | 'store' | 'signal' | 'wait' | 'waitedFor' | 'onWait' | 'lookAgain'>,
+  request: Pick<ExecuteOnceRequest, 'node' | 'key' | 'store' | 'env' | 'signal' | 'wait' | 'waitedFor' | 'onWait' | 'lookAgain'>,
 ): Promise<Claimed> {
   const { node, key, store, signal } = request;
   let claim;
@@ -87,7 +89,7 @@ async function claimAndLookAgain(
   try {
     if (request.lookAgain) {
       // By the same rule as the look-up: a result of other code the step re-runs for is not reused.
-      const again = await decide(node, key, { store, forced: undefined, repair: true });
+      const again = await decide(node, key, { store, forced: undefined, repair: true, trusted: trustFromEnv(request.env).trusted });
       if (again.hit) {
         await claim.lease.release();
         return { kind: 'reused', outputs: again.entry.outputs, durationMs: again.entry.durationMs, computedBy: again.entry.runId };
@@ -208,7 +210,7 @@ function stackOf(error: unknown): string | undefined {
  * on a cpu worker, so a GPU slot is never spent waiting.
  */
 export async function awaitKey(
-  request: Pick<ExecuteOnceRequest, 'node' | 'key' | 'store' | 'signal' | 'waitedFor' | 'onWait' | 'lookAgain'>,
+  request: Pick<ExecuteOnceRequest, 'node' | 'key' | 'store' | 'env' | 'signal' | 'waitedFor' | 'onWait' | 'lookAgain'>,
 ): Promise<Exclude<ExecuteOutcome, { kind: 'executed' | 'contended' }> | { kind: 'free' }> {
   const claimed = await claimAndLookAgain({ ...request, wait: true });
   if (claimed.kind === 'contended') throw new Error('internal: a waiting claim came back held');
@@ -218,23 +220,28 @@ export async function awaitKey(
 }
 
 /**
- * Writes an action-cache entry in place of any entry already under its key. Whoever writes holds the
- * key's claim (or, for a whole map, has just assembled it), so an entry found there is older: other
- * code's result, one past its maxAge, or one a --force replaces. A store where the first writer of a
- * key wins (S3) would otherwise keep the old entry, and every later run would find it again. A result
- * of other code under the same version (another branch's) is not lost: it moves to the key kept for
- * its code, where a run of that code finds it, so two branches sharing a store never evict each other.
+ * Writes an action-cache entry in place of any entry already under its key, signed when the run has a
+ * signing key. Whoever writes holds the key's claim (or, for a whole map, has just assembled it), so an
+ * entry found there is older: other code's result, one past its maxAge, one a --force replaces, or one
+ * no trusted key signed (planted before this run could compute the key). A store where the first
+ * writer of a key wins (S3) would otherwise keep the old entry, and every later run would find it
+ * again. A result of other code under the same version (another branch's) is not lost: it moves to the
+ * key kept for its code, where a run of that code finds it, so two branches sharing a store never evict
+ * each other; it moves only if the run trusts it, re-signed for its new key.
  */
-export async function putEntry(store: Store, entry: ActionEntry): Promise<void> {
+export async function putEntry(store: Store, trust: Trust, entry: ActionEntry): Promise<void> {
   const existing = await store.getAction(entry.key);
   const readable = existing !== undefined && existing !== 'unreadable';
-  if (readable && existing.code !== undefined && entry.code !== undefined && !sameCode(entry.code, existing.code)) {
+  const believed = readable && (trust.trusted === undefined || (await checkEntry(existing, trust.trusted)).trusted);
+  if (believed && existing.code !== undefined && entry.code !== undefined && !sameCode(entry.code, existing.code)) {
     // Another branch's result under the same version: kept under its code, so switching back finds it (see lookUpResult).
-    const kept = { ...existing, key: codeVariantKey(entry.key, existing.code.digest), variantOf: entry.key };
+    const kept = signed(trust, { ...existing, key: codeVariantKey(entry.key, existing.code.digest), variantOf: entry.key });
     await replaceEntry(store, kept, await store.getAction(kept.key));
   }
-  await replaceEntry(store, entry, existing);
+  await replaceEntry(store, signed(trust, entry), existing);
 }
+
+const signed = (trust: Trust, entry: ActionEntry): ActionEntry => (trust.signer === undefined ? entry : signEntry(entry, trust.signer));
 
 async function replaceEntry(store: Store, entry: ActionEntry, existing: ActionEntry | 'unreadable' | undefined): Promise<void> {
   if (existing !== undefined && (existing === 'unreadable' || existing.runId !== entry.runId || existing.createdAt !== entry.createdAt))
@@ -253,11 +260,12 @@ async function storeEntry(
   entry: ActionEntry,
   request: Pick<ExecuteOnceRequest, 'upstream' | 'env' | 'given'>,
 ): Promise<void> {
-  await putEntry(store, entry);
+  const trust = trustFromEnv(request.env);
+  await putEntry(store, trust, entry);
   // A map element has a key of its own: the node's key after the fact is the whole map's, not the element's.
   if (node.step.convergent !== true || request.given !== undefined) return;
   const after = await keyOf(node, request.upstream, request.env);
   if (after.key === entry.key) return;
   const second = { ...entry, key: after.key, components: after.components };
-  await putEntry(store, second);
+  await putEntry(store, trust, second);
 }

@@ -1,5 +1,6 @@
 import { codeVariantKey } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
+import { checkEntry, type TrustedKeys } from '../../cache/entry-signature.js';
 import { blobsOfOutput } from '../../cache/manifest.js';
 import type { ActionEntry, CodeFingerprint } from '../../cache/records.js';
 import { BlobUnavailableError, type Store } from '../../cache/store.js';
@@ -18,13 +19,15 @@ export interface LookupOptions {
    */
   verifyBlobs?: boolean;
   now?: number;
+  /** The keys whose signature makes an entry usable (FLYWHEEL_TRUSTED_KEYS); undefined: entries are used as written. */
+  trusted?: TrustedKeys | undefined;
 }
 
 /**
  * The stored result for a key, for this code: the key's latest entry, or when that one was made by
  * other code (another branch under the same version), the entry kept for this code (see putEntry).
- * A hit is only a hit if its entry parses, is within maxAge, and every blob it names exists and
- * verifies; a broken entry or blob becomes a reported miss, and the broken pieces are removed so the
+ * A hit is only a hit if its entry parses, is signed by a trusted key (when the run trusts some), is
+ * within maxAge, and every blob it names exists and verifies; a broken entry or blob becomes a reported miss, and the broken pieces are removed so the
  * recomputed result replaces them. Whether other code's result may serve is the decision's to judge.
  */
 export async function lookUpResult(
@@ -47,6 +50,11 @@ async function lookUpEntry(store: Store, key: CacheKey, maxAgeMs: number | undef
   if (entry === 'unreadable') {
     if (options.repair) await store.deleteAction(key);
     return { hit: false, problem: { codes: ['entry-missing'], reason: 'cache entry is unreadable (torn or foreign file)' } };
+  }
+  // Before anything else about it: an entry no trusted key signed says nothing that can be believed.
+  if (options.trusted !== undefined) {
+    const trust = await checkEntry(entry, options.trusted);
+    if (!trust.trusted) return { hit: false, problem: { codes: ['untrusted-entry'], reason: `cached result not trusted: ${trust.reason}` } };
   }
   const age = now - Date.parse(entry.createdAt);
   if (maxAgeMs !== undefined && age > maxAgeMs) {

@@ -1,5 +1,6 @@
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey } from '../../cache/digest.js';
+import type { TrustedKeys } from '../../cache/entry-signature.js';
 import type { ActionEntry } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { lookUpResult } from './cache-lookup.js';
@@ -27,6 +28,8 @@ export interface DecideOptions {
   verifyBlobs?: boolean;
   /** The moment maxAge is judged at: now, or for a map's assembly the look-up that chose its elements. */
   now?: number;
+  /** The keys a usable entry must be signed by (`trustFromEnv(env).trusted`); undefined when the run trusts entries as written. */
+  trusted: TrustedKeys | undefined;
 }
 
 /** A result that is simply not in the store, when nothing more can be said (a map element). */
@@ -63,7 +66,8 @@ function judgeCode(node: ResolvedNode, entry: ActionEntry): CacheDecision {
 /**
  * The one rule for using a stored result, for a node, a map element, the look-again after claiming a
  * key and a map's assembly alike: forced and uncached steps miss; otherwise the result for this key
- * (this code's own entry first) must be stored whole, within maxAge, and of this code (see judgeCode).
+ * (this code's own entry first) must be signed by a trusted key (where the run trusts some), stored
+ * whole, within maxAge, and of this code (see judgeCode).
  */
 export async function decide(node: ResolvedNode, key: CacheKey, options: DecideOptions): Promise<CacheDecision> {
   if (options.forced !== undefined)
@@ -72,6 +76,7 @@ export async function decide(node: ResolvedNode, key: CacheKey, options: DecideO
     return { hit: false, rejected: false, why: { codes: ['cache-disabled'], reason: 'cache disabled for this step (cache: false)' } };
   const found = await lookUpResult(options.store, key, node.code, node.maxAgeMs, {
     repair: options.repair,
+    trusted: options.trusted,
     ...(options.verifyBlobs === undefined ? {} : { verifyBlobs: options.verifyBlobs }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });

@@ -2,6 +2,7 @@ import type { KeyComponents } from '../../cache/cache-key.js';
 import { canonicalJson } from '../../cache/canonical.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import { FlywheelError } from '../../cache/errors.js';
+import { trustFromEnv } from '../../cache/trust-config.js';
 import { readManifest, type DirManifest } from '../../cache/manifest.js';
 import type { ActionEntry, OutputRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
@@ -77,6 +78,7 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
       repair: false,
       verifyBlobs: false,
       now: lookedUpAt,
+      trusted: trustFromEnv(request.env).trusted,
     });
     if (!decision.hit) {
       throw new FlywheelError('MAP_ELEMENT_MISSING', `map ${node.id}: the result of element ${element.index} is no longer usable (${decision.why.reason})`, {
@@ -124,7 +126,7 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
   // element kept from other code (onCodeChange: 'warn') must still be found, and re-run, one by one.
   const oldest = entries.reduce((min, entry) => (entry.createdAt < min ? entry.createdAt : min), new Date().toISOString());
   if (left.size === 0 && !otherCode) {
-    await putEntry(store, {
+    await putEntry(store, trustFromEnv(request.env), {
       format: 'flywheel.action/v1',
       key: request.key,
       step: node.step.id,

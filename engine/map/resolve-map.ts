@@ -2,6 +2,7 @@ import { canonicalJson } from '../../cache/canonical.js';
 import type { CacheKey } from '../../cache/digest.js';
 import { WHICH_ELEMENTS, type ElementCounts, type ElementReason, type ReasonCode } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
+import { trustFromEnv } from '../../cache/trust-config.js';
 import { describeRanges, fromRanges, toRanges } from '../core/index-ranges.js';
 import type { Explanation } from '../core/explain.js';
 import type { Outputs, Resolution } from '../core/run-protocol.js';
@@ -94,15 +95,16 @@ export function describeMapWork(
  */
 export async function resolveMap(node: ResolvedNode, upstream: (id: string) => Outputs | undefined, options: MapLookupOptions): Promise<Resolution> {
   const { store, forced, repair } = options;
+  const { trusted } = trustFromEnv(options.env);
   const { key, components } = await keyOf(node, upstream, options.env);
-  const whole = await decide(node, key, { store, forced, repair, explainAbsent: options.explainAbsent });
+  const whole = await decide(node, key, { store, forced, repair, trusted, explainAbsent: options.explainAbsent });
   if (whole.hit) return hitResolution(node.id, key, components, whole);
   const elements = await readElements(store, node, upstream);
   const elementKeys: CacheKey[] = [];
   const decisions = await mapBounded(elements, LOOKUPS_AT_ONCE, async (element) => {
     const own = await keyOf(node, upstream, options.env, element);
     elementKeys[element.index] = own.key;
-    return decide(node, own.key, { store, forced, repair });
+    return decide(node, own.key, { store, forced, repair, trusted });
   });
   // A run (not a plan) stores the list of keys now: its record names it from the start, so `cache gc` spares them.
   const keyList = repair ? (await store.putBytes(Buffer.from(canonicalJson(elementKeys)))).digest : undefined;

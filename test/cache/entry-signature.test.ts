@@ -1,0 +1,61 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { checkEntry, keyIdOf, signEntry, type Signer } from '../../cache/entry-signature.js';
+import type { CacheKey, Digest } from '../../cache/digest.js';
+import { parseActionEntry, type ActionEntry } from '../../cache/records.js';
+import { canonicalJson } from '../../cache/canonical.js';
+
+function signer(): Signer {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { id: keyIdOf(publicKey), privateKey, publicKey };
+}
+
+const hex = (c: string): string => c.repeat(64);
+const entry: ActionEntry = {
+  format: 'flywheel.action/v1',
+  key: hex('a') as CacheKey,
+  step: 'fine-tune',
+  createdAt: '2026-12-07T00:00:00.000Z',
+  durationMs: 43_200_000,
+  runId: 'weekly-49',
+  outputs: { adapter: { kind: 'dir', digest: hex('b') as Digest, size: 1024 } },
+  components: { step: 'fine-tune', version: '3', ports: { inputs: { train: 'file' }, outputs: { adapter: 'dir' } }, config: { rank: 16 }, inputs: {}, env: {} },
+  code: { scheme: 'esbuild-minify/1', digest: hex('c') as Digest, files: { 'steps/fine-tune.ts': hex('d') } },
+};
+
+describe('entry signatures', () => {
+  it('verify after the store has written and read the entry back, and only for a trusted signer', async () => {
+    const ci = signer();
+    const other = signer();
+    const signed = signEntry(entry, ci);
+    const stored = parseActionEntry(canonicalJson(signed), entry.key);
+    expect(stored).not.toBe('unreadable');
+    expect(await checkEntry(stored as ActionEntry, new Map([[ci.id, ci.publicKey]]))).toEqual({ trusted: true, signer: ci.id });
+    expect(await checkEntry(stored as ActionEntry, new Map([[other.id, other.publicKey]]))).toMatchObject({ trusted: false, signer: ci.id });
+    expect(await checkEntry(entry, new Map([[ci.id, ci.publicKey]]))).toEqual({ trusted: false, signer: undefined, reason: 'the stored entry is unsigned' });
+    // Rotation: a reader trusting both the old and the new key accepts either.
+    const both = new Map([
+      [ci.id, ci.publicKey],
+      [other.id, other.publicKey],
+    ]);
+    expect((await checkEntry(signEntry(entry, other), both)).trusted).toBe(true);
+  });
+
+  it('cover the key, every output digest, the code fingerprint, the run and the signer id', async () => {
+    const ci = signer();
+    const trusted = new Map([[ci.id, ci.publicKey]]);
+    const signed = signEntry(entry, ci);
+    const changes: Array<[string, (e: ActionEntry) => ActionEntry]> = [
+      ['key', (e) => ({ ...e, key: hex('e') as CacheKey })],
+      ['output digest', (e) => ({ ...e, outputs: { adapter: { kind: 'dir', digest: hex('f') as Digest, size: 1024 } } })],
+      ['output added', (e) => ({ ...e, outputs: { ...e.outputs, extra: { kind: 'file', digest: hex('f') as Digest, size: 1 } } })],
+      ['code fingerprint', (e) => ({ ...e, code: { ...(e.code as NonNullable<ActionEntry['code']>), digest: hex('0') as Digest } })],
+      ['code removed', ({ code: _code, ...e }) => e],
+      ['run id', (e) => ({ ...e, runId: 'attacker' })],
+      ['signer id', (e) => ({ ...e, signature: { signer: 'ed25519:0000000000000000', value: e.signature?.value ?? '' } })],
+      ['signature bytes', (e) => ({ ...e, signature: { signer: ci.id, value: Buffer.alloc(64).toString('base64') } })],
+    ];
+    expect((await checkEntry(signed, trusted)).trusted).toBe(true);
+    for (const [what, change] of changes) expect((await checkEntry(change(signed), trusted)).trusted, what).toBe(false);
+  });
+});
