@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { canonicalJson } from '../cache/canonical.js';
-import { openStore } from '../cache/open-store.js';
+import { openRunStore } from '../cache/open-store.js';
 import type { Store } from '../cache/store.js';
 import type { ConfigOverrides } from '../engine/validate/config-overrides.js';
 import { validatePipeline, type ResolvedPipeline } from '../engine/validate/validate.js';
@@ -21,11 +21,13 @@ export class RunRuntime {
   private readonly stores = new Map<string, Store>();
   private readonly pipelines = new Map<string, ResolvedPipeline>();
 
-  store(location: string): Store {
-    let store = this.stores.get(location);
+  store(location: string, readFrom: readonly string[] = []): Store {
+    const id = [location, ...readFrom].join('\0');
+    let store = this.stores.get(id);
     if (store === undefined) {
-      store = openStore(location);
-      this.stores.set(location, store);
+      // The client's layers, not the worker's own FLYWHEEL_READ_FROM: a run reads what it was started with.
+      store = openRunStore(location, readFrom.join(','));
+      this.stores.set(id, store);
     }
     return store;
   }
@@ -54,7 +56,7 @@ export class RunRuntime {
   async load(context: RunContext, id?: string): Promise<{ pipeline: ResolvedPipeline; store: Store; node?: ResolvedNode }> {
     try {
       const pipeline = await this.pipeline(context);
-      return { pipeline, store: this.store(context.store), ...(id === undefined ? {} : { node: nodeOf(pipeline, id) }) };
+      return { pipeline, store: this.store(context.store, context.readFrom), ...(id === undefined ? {} : { node: nodeOf(pipeline, id) }) };
     } catch (error) {
       throw toApplicationFailure(error);
     }

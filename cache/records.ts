@@ -176,6 +176,8 @@ export const StepRunRecord = z.object({
   upstream: z.array(z.string()).optional(),
   /** For a cached step: the run whose execution produced the result it reused. */
   computedBy: z.string().optional(),
+  /** For a cached step found in a read-only layer (FLYWHEEL_READ_FROM): that store; absent for the run's own. */
+  layer: z.string().optional(),
   /**
    * An executed or failed step's log: a blob of text lines, one per entry (engine/execute/step-logs.ts has the
    * format), stored when its execution ended. A cached step has none: its producing run's record does.

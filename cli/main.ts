@@ -116,12 +116,12 @@ async function dispatch(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return command === undefined && !v.help ? 2 : 0;
   }
-  const [{ UsageError }, { positiveInt, durationFlag, logFormatFlag }, { openStore }] = await Promise.all([
+  const [{ UsageError }, { positiveInt, durationFlag, logFormatFlag }, { openRunStore }] = await Promise.all([
     import('../cache/errors.js'),
     import('./options/flags.js'),
     import('../cache/open-store.js'),
   ]);
-  const store = openStore(v.store);
+  const store = openRunStore(v.store);
   const json = v.json ?? false;
   const needOne = (what: string): string => {
     if (rest.length !== 1) throw new UsageError(`flywheel ${command} takes exactly one ${what}`, `write flywheel ${command} <${what}>`);

@@ -22,6 +22,8 @@ export interface TemporalRunRequest {
   setArgs: readonly string[];
   /** Store location as `storeLocation()` writes it. */
   store: string;
+  /** Read-only layers, as `readLocations()` writes them. */
+  readFrom?: readonly string[];
   force?: readonly string[];
   forceAll?: boolean;
   concurrency?: number;
@@ -73,6 +75,7 @@ export function pipelineRunInput(
       overrides: request.overrides,
       setArgs: [...request.setArgs],
       store: request.store,
+      ...(request.readFrom === undefined || request.readFrom.length === 0 ? {} : { readFrom: [...request.readFrom] }),
       queuePrefix: settings.queuePrefix,
     },
     options: { force: [...(request.force ?? [])], forceAll: request.forceAll ?? false, concurrency: request.concurrency ?? 8, heartbeatTimeoutMs },

@@ -21,6 +21,8 @@ export interface RunContext {
   setArgs: string[];
   /** Store location: an absolute path or `s3://bucket/prefix`. */
   store: string;
+  /** Read-only layers the run may reuse results from (FLYWHEEL_READ_FROM, as absolute locations); absent: none. */
+  readFrom?: string[];
   /** Prepended to task queue names (`cpu`, `gpu-h200`), so several deployments or tests share one server. */
   queuePrefix: string;
 }

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { RunRecord } from '../../cache/records.js';
-import { storeLocation } from '../../cache/open-store.js';
+import { readLocations, storeLocation } from '../../cache/open-store.js';
 import type { Store } from '../../cache/store.js';
 import { FlywheelError } from '../../engine/errors.js';
 import type { RunEvent } from '../../engine/core/run-protocol.js';
@@ -61,6 +61,7 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
       overrides,
       setArgs: describeChoices(args),
       store: storeLocation(args.store),
+      readFrom: readLocations(),
       force: args.force,
       forceAll: args.forceAll,
       ...(args.concurrency === undefined ? {} : { concurrency: args.concurrency }),

@@ -1,5 +1,5 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleDescription } from '@temporalio/client';
-import { storeLocation } from '../../cache/open-store.js';
+import { readLocations, storeLocation } from '../../cache/open-store.js';
 import { parseIsoDuration } from '../../engine/durations.js';
 import { FlywheelError } from '../../engine/errors.js';
 import { PIPELINE_WORKFLOW, pipelineRunInput, withTemporal, type TemporalConnection } from '../../workers/temporal-client.js';
@@ -114,6 +114,7 @@ export async function scheduleCommand(args: ScheduleArgs): Promise<number> {
                   overrides,
                   setArgs: describeChoices({ profile: args.profile, set: args.set }),
                   store: storeLocation(args.store),
+                  readFrom: readLocations(),
                 },
                 connection.settings,
               ),

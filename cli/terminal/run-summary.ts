@@ -25,6 +25,7 @@ export function runSummary(run: RunRecord): unknown {
       ...(s.savedMs === undefined ? {} : { savedMs: s.savedMs }),
       ...(s.error === undefined ? {} : { error: s.error }),
       ...(s.warning === undefined ? {} : { warning: s.warning }),
+      ...(s.layer === undefined ? {} : { layer: s.layer }),
       ...(s.elements === undefined ? {} : { elements: elementsSummary(s.elements) }),
     })),
   };

@@ -47,6 +47,8 @@ export type Resolution =
       savedMs: number;
       /** The result is used, but the user should hear about it (a result of other code, onCodeChange: 'warn'). */
       warning?: string;
+      /** The read-only layer (FLYWHEEL_READ_FROM) the result was found in; absent: the run's own store. */
+      layer?: string;
       /** A whole map's hit: how many elements its collection holds and the blob of their keys. */
       elements?: { total: number; keys: Digest };
     }

@@ -8,7 +8,8 @@ import { sameCode } from '../code/code-fingerprint.js';
 import { formatDuration } from '../durations.js';
 import type { Explanation } from '../core/explain.js';
 
-export type Lookup = { hit: true; entry: ActionEntry } | { hit: false; problem?: Explanation };
+/** A hit names the read-only layer it came from (FLYWHEEL_READ_FROM), if not the run's own store. */
+export type Lookup = { hit: true; entry: ActionEntry; layer?: string } | { hit: false; problem?: Explanation };
 
 export interface LookupOptions {
   /** Remove broken entries and blobs found on the way (a run does; a plan only looks). */
@@ -80,7 +81,8 @@ async function lookUpEntry(store: Store, key: CacheKey, maxAgeMs: number | undef
   }
   // A run in progress lists its cached steps only when it ends; until then, recent use protects them from gc.
   if (options.repair) await store.markUsed(key);
-  return { hit: true, entry };
+  const layer = store.layerOf?.(key);
+  return layer === undefined ? { hit: true, entry } : { hit: true, entry, layer };
 }
 
 async function brokenBlob(store: Store, key: CacheKey, output: string, digest: Digest, state: 'missing' | 'corrupt', repair: boolean): Promise<Lookup> {

@@ -14,7 +14,8 @@ import type { ResolvedNode } from '../validate/validate.js';
  * about (`otherCode`: computed by other code, kept under onCodeChange 'warn'), or a miss with reason
  * codes and a sentence (`rejected` when an entry was there but unusable).
  */
-export type CacheDecision = { hit: true; entry: ActionEntry; otherCode?: string; warning?: string } | { hit: false; why: Explanation; rejected: boolean };
+export type CacheDecision =
+  { hit: true; entry: ActionEntry; otherCode?: string; warning?: string; layer?: string } | { hit: false; why: Explanation; rejected: boolean };
 
 export interface DecideOptions {
   store: Store;
@@ -80,14 +81,17 @@ export async function decide(node: ResolvedNode, key: CacheKey, options: DecideO
     ...(options.verifyBlobs === undefined ? {} : { verifyBlobs: options.verifyBlobs }),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
-  if (found.hit) return judgeCode(node, found.entry);
+  if (found.hit) {
+    const judged = judgeCode(node, found.entry);
+    return judged.hit && found.layer !== undefined ? { ...judged, layer: found.layer } : judged;
+  }
   if (found.problem) return { hit: false, rejected: true, why: found.problem };
   return { hit: false, rejected: false, why: options.explainAbsent === undefined ? ABSENT : await options.explainAbsent() };
 }
 
 /** A hit as the run core takes it: the entry's outputs, who computed them and the time they save (a whole map's: its element count too). */
 export function hitResolution(id: string, key: CacheKey, components: KeyComponents, decision: Extract<CacheDecision, { hit: true }>): Resolution {
-  const { entry, warning } = decision;
+  const { entry, warning, layer } = decision;
   return {
     kind: 'hit',
     id,
@@ -97,6 +101,7 @@ export function hitResolution(id: string, key: CacheKey, components: KeyComponen
     computedBy: entry.runId,
     savedMs: entry.durationMs,
     ...(warning === undefined ? {} : { warning }),
+    ...(layer === undefined ? {} : { layer }),
     ...(entry.elements === undefined ? {} : { elements: entry.elements }),
   };
 }

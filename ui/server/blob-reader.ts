@@ -1,3 +1,4 @@
+import { LayeredStore } from '../../cache/layered-store.js';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import type { Digest } from '../../cache/digest.js';
 import { LocalStore } from '../../cache/local-store.js';
 import { createS3Client, loadS3Sdk } from '../../cache/s3-client.js';
 import { S3Store } from '../../cache/s3-store.js';
-import type { Store } from '../../cache/store.js';
+import { BlobUnavailableError, type Store } from '../../cache/store.js';
 
 /** A digest as the UI accepts it: 64 lowercase hex characters, never a path. */
 export const DIGEST_RE = /^[0-9a-f]{64}$/;
@@ -72,8 +73,28 @@ function s3Reader(store: S3Store): BlobReader {
   };
 }
 
+/** Over a store with read-only layers: each blob from the first store that has it (its own first). */
+function layeredReader(readers: readonly BlobReader[]): BlobReader {
+  const holder = async (digest: Digest): Promise<{ reader: BlobReader; size: number } | undefined> => {
+    for (const reader of readers) {
+      const size = await reader.size(digest);
+      if (size !== undefined) return { reader, size };
+    }
+    return undefined;
+  };
+  return {
+    size: async (digest) => (await holder(digest))?.size,
+    open: async (digest, start, end) => {
+      const found = await holder(digest);
+      if (found === undefined) throw new BlobUnavailableError(digest, 'missing', 'any store this view reads');
+      return found.reader.open(digest, start, end);
+    },
+  };
+}
+
 /** The reader for this store. */
 export function blobReader(store: Store): BlobReader {
+  if (store instanceof LayeredStore) return layeredReader([store.own, ...store.layers].map(blobReader));
   if (store instanceof LocalStore) return fileReader(async (digest) => join(store.root, 'cas', 'sha256', digest.slice(0, 2), digest));
   if (store instanceof S3Store) return s3Reader(store);
   // Another store: a verified copy in its scratch space, made once per blob.

@@ -1,0 +1,151 @@
+import type { CacheKey, Digest } from './digest.js';
+import type { ActionEntry, RunRecord, StepRunRecord } from './records.js';
+import { BlobUnavailableError, type BlobState, type ClaimOptions, type KeyClaim, type Store, type StoredBlob } from './store.js';
+
+/**
+ * A run's store with read-only layers under it: the run writes one store (its own: entries, blobs,
+ * records, leases) and may reuse results from others (`FLYWHEEL_READ_FROM`, e.g. main's results on S3
+ * from a laptop or a pull request's CI). A look-up asks the own store first, then each layer in order;
+ * a hit's blobs are read from the layer that has them, never copied into the own store (a step that
+ * needs the bytes as an input gets them as from any store). Nothing is ever written to a layer: no
+ * entries, blobs, leases, records, repairs or `markUsed`.
+ */
+export class LayeredStore implements Store {
+  readonly description: string;
+  /** Which layer answered the last look-up of a key (absent: the own store, or nobody). */
+  private readonly entryLayers = new Map<CacheKey, Store>();
+
+  constructor(
+    readonly own: Store,
+    readonly layers: readonly Store[],
+  ) {
+    this.description = `${own.description} (reading also ${layers.map((l) => l.description).join(', ')})`;
+  }
+
+  /** The read-only layer the entry of `key` came from at its last look-up; undefined for the own store. */
+  layerOf(key: CacheKey): string | undefined {
+    return this.entryLayers.get(key)?.description;
+  }
+
+  /** The first answer that is not `missing`: the own store, then each layer. */
+  private async firstWith<T>(read: (store: Store) => Promise<T>): Promise<T> {
+    let missing: BlobUnavailableError | undefined;
+    for (const store of [this.own, ...this.layers]) {
+      try {
+        return await read(store);
+      } catch (error) {
+        if (!(error instanceof BlobUnavailableError) || error.state !== 'missing') throw error;
+        missing ??= error;
+      }
+    }
+    throw missing ?? new Error('internal: no store to read');
+  }
+
+  putFile(path: string, options?: { move?: boolean }): Promise<{ digest: Digest; size: number }> {
+    return this.own.putFile(path, options);
+  }
+
+  putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
+    return this.own.putBytes(bytes);
+  }
+
+  readBytes(digest: Digest): Promise<Buffer> {
+    return this.firstWith((store) => store.readBytes(digest));
+  }
+
+  copyBlobTo(digest: Digest, destination: string): Promise<void> {
+    return this.firstWith((store) => store.copyBlobTo(digest, destination));
+  }
+
+  async checkBlob(digest: Digest, mode: 'full' | 'hit', expectedSize?: number): Promise<BlobState> {
+    for (const store of [this.own, ...this.layers]) {
+      const state = await store.checkBlob(digest, mode, expectedSize);
+      if (state !== 'missing') return state;
+    }
+    return 'missing';
+  }
+
+  /** The own store's copy only: a layer's blob, even a corrupt one, is its writer's to repair. */
+  deleteBlob(digest: Digest): Promise<void> {
+    return this.own.deleteBlob(digest);
+  }
+
+  listBlobs(): AsyncIterable<StoredBlob> {
+    return this.own.listBlobs();
+  }
+
+  async getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined> {
+    this.entryLayers.delete(key);
+    const own = await this.own.getAction(key);
+    if (own !== undefined) return own;
+    for (const layer of this.layers) {
+      const found = await layer.getAction(key);
+      if (found === undefined) continue;
+      this.entryLayers.set(key, layer);
+      return found;
+    }
+    return undefined;
+  }
+
+  putAction(entry: ActionEntry): Promise<void> {
+    return this.own.putAction(entry);
+  }
+
+  /** Only an entry of the own store: a layer is never written, not even its use times. */
+  async markUsed(key: CacheKey): Promise<void> {
+    if (!this.entryLayers.has(key)) await this.own.markUsed(key);
+  }
+
+  /** The own store's entry only: an unusable entry in a layer stays for its writer (and is a miss here). */
+  deleteAction(key: CacheKey): Promise<void> {
+    return this.own.deleteAction(key);
+  }
+
+  listActions(): AsyncIterable<{ key: CacheKey; modifiedMs: number }> {
+    return this.own.listActions();
+  }
+
+  putRun(record: RunRecord): Promise<void> {
+    return this.own.putRun(record);
+  }
+
+  appendRunSteps(runId: string, steps: readonly StepRunRecord[]): Promise<void> {
+    return this.own.appendRunSteps(runId, steps);
+  }
+
+  getRun(runId: string): Promise<RunRecord | undefined> {
+    return this.own.getRun(runId);
+  }
+
+  listRunIds(): Promise<string[]> {
+    return this.own.listRunIds();
+  }
+
+  setPinned(runId: string, pinned: boolean): Promise<void> {
+    return this.own.setPinned(runId, pinned);
+  }
+
+  listPinned(): Promise<Set<string>> {
+    return this.own.listPinned();
+  }
+
+  claimKey(key: CacheKey, options: ClaimOptions): Promise<KeyClaim> {
+    return this.own.claimKey(key, options);
+  }
+
+  liveLogPath(runId: string, stepId: string): string | undefined {
+    return this.own.liveLogPath?.(runId, stepId);
+  }
+
+  async removeLiveLogs(runId: string): Promise<void> {
+    await this.own.removeLiveLogs?.(runId);
+  }
+
+  makeScratchDir(label: string): Promise<string> {
+    return this.own.makeScratchDir(label);
+  }
+
+  removeStaleScratch(graceMs: number, now?: number): Promise<number> {
+    return this.own.removeStaleScratch(graceMs, now);
+  }
+}
