@@ -14,12 +14,20 @@ export class LayeredStore implements Store {
   readonly description: string;
   /** Which layer answered the last look-up of a key (absent: the own store, or nobody). */
   private readonly entryLayers = new Map<CacheKey, Store>();
+  /** The store that last had a blob asked for: a run's hits mostly come from one layer, so it is asked first. */
+  private lastHolder: Store;
 
   constructor(
     readonly own: Store,
     readonly layers: readonly Store[],
   ) {
     this.description = `${own.description} (reading also ${layers.map((l) => l.description).join(', ')})`;
+    this.lastHolder = own;
+  }
+
+  /** Every store, the one that last had a blob first: blobs are addressed by content, so any copy that verifies will do. */
+  private blobOrder(): Store[] {
+    return [this.lastHolder, ...[this.own, ...this.layers].filter((s) => s !== this.lastHolder)];
   }
 
   /** The read-only layer the entry of `key` came from at its last look-up; undefined for the own store. */
@@ -27,12 +35,14 @@ export class LayeredStore implements Store {
     return this.entryLayers.get(key)?.description;
   }
 
-  /** The first answer that is not `missing`: the own store, then each layer. */
+  /** The first answer that is not `missing`, asking the store that last had a blob first. */
   private async firstWith<T>(read: (store: Store) => Promise<T>): Promise<T> {
     let missing: BlobUnavailableError | undefined;
-    for (const store of [this.own, ...this.layers]) {
+    for (const store of this.blobOrder()) {
       try {
-        return await read(store);
+        const found = await read(store);
+        this.lastHolder = store;
+        return found;
       } catch (error) {
         if (!(error instanceof BlobUnavailableError) || error.state !== 'missing') throw error;
         missing ??= error;
@@ -58,9 +68,11 @@ export class LayeredStore implements Store {
   }
 
   async checkBlob(digest: Digest, mode: 'full' | 'hit', expectedSize?: number): Promise<BlobState> {
-    for (const store of [this.own, ...this.layers]) {
+    for (const store of this.blobOrder()) {
       const state = await store.checkBlob(digest, mode, expectedSize);
-      if (state !== 'missing') return state;
+      if (state === 'missing') continue;
+      this.lastHolder = store;
+      return state;
     }
     return 'missing';
   }
