@@ -1,5 +1,6 @@
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { canonicalJson } from './canonical.js';
+import type { VerifiedSignatures } from './verified-signatures.js';
 import type { ActionEntry } from './records.js';
 
 // Signed action entries: a writer with a signing key signs every entry it writes, and a reader that
@@ -40,25 +41,39 @@ export function signEntry(entry: ActionEntry, signer: Signer): ActionEntry {
   return { ...unsigned(entry), signature: { signer: signer.id, value: sign(null, signedBytes(entry, signer.id), signer.privateKey).toString('base64') } };
 }
 
+/** Remembers a signature this process just made, so the runs after it on this machine need not verify it. */
+export function rememberSignature(entry: ActionEntry, memo: VerifiedSignatures): void {
+  if (entry.signature !== undefined) memo.add(verificationId(signedBytes(entry, entry.signature.signer), entry.signature));
+}
+
 /** Whether a reader that trusts `trusted` may use the entry; when not, why, in words a reason can carry. */
 export type EntryTrust = { trusted: true; signer: string } | { trusted: false; signer: string | undefined; reason: string };
 
+/** What a memo of verified signatures remembers: exactly the bytes, the signature and the signer. */
+function verificationId(bytes: Buffer, signature: { signer: string; value: string }): string {
+  return createHash('sha256').update(bytes).update('\0').update(signature.value).update('\0').update(signature.signer).digest('hex');
+}
+
 /**
- * Verifies off the main thread (node's crypto in the libuv pool): a run's look-ups go on while
- * signatures are checked, so a thousand cached steps cost little more than without trust.
+ * Verifies off the main thread (node's crypto in the libuv pool), so a run's look-ups go on meanwhile;
+ * with `memo`, a signature this machine verified before is not verified again.
  */
-export async function checkEntry(entry: ActionEntry, trusted: TrustedKeys): Promise<EntryTrust> {
+export async function checkEntry(entry: ActionEntry, trusted: TrustedKeys, memo?: VerifiedSignatures): Promise<EntryTrust> {
   const signature = entry.signature;
   if (signature === undefined) return { trusted: false, signer: undefined, reason: 'the stored entry is unsigned' };
   const key = trusted.get(signature.signer);
   if (key === undefined) return { trusted: false, signer: signature.signer, reason: `the stored entry is signed by ${signature.signer}, not a trusted key` };
+  const bytes = signedBytes(entry, signature.signer);
+  const id = memo === undefined ? undefined : verificationId(bytes, signature);
+  if (id !== undefined && memo?.has(id) === true) return { trusted: true, signer: signature.signer };
   const ok = await new Promise<boolean>((resolve) => {
     try {
-      verify(null, signedBytes(entry, signature.signer), key, Buffer.from(signature.value, 'base64'), (error, valid) => resolve(error === null && valid));
+      verify(null, bytes, key, Buffer.from(signature.value, 'base64'), (error, valid) => resolve(error === null && valid));
     } catch {
       resolve(false);
     }
   });
+  if (ok && id !== undefined) memo?.add(id);
   return ok
     ? { trusted: true, signer: signature.signer }
     : { trusted: false, signer: signature.signer, reason: `the stored entry's signature by ${signature.signer} does not verify (changed after signing)` };

@@ -4,7 +4,8 @@ import type { CacheKey } from '../../cache/digest.js';
 import { classifyError } from '../../cache/errors.js';
 import type { ActionEntry } from '../../cache/records.js';
 import type { KeyLease, SharedFailure, Store } from '../../cache/store.js';
-import { checkEntry, signEntry } from '../../cache/entry-signature.js';
+import { checkEntry, rememberSignature, signEntry } from '../../cache/entry-signature.js';
+import { verifiedSignatures } from '../../cache/verified-signatures.js';
 import { trustFromEnv, type Trust } from '../../cache/trust-config.js';
 import { codeVariantKey } from '../../cache/cache-key.js';
 import { sameCode } from '../code/code-fingerprint.js';
@@ -241,7 +242,13 @@ export async function putEntry(store: Store, trust: Trust, entry: ActionEntry): 
   await replaceEntry(store, signed(trust, entry), existing);
 }
 
-const signed = (trust: Trust, entry: ActionEntry): ActionEntry => (trust.signer === undefined ? entry : signEntry(entry, trust.signer));
+function signed(trust: Trust, entry: ActionEntry): ActionEntry {
+  if (trust.signer === undefined) return entry;
+  const made = signEntry(entry, trust.signer);
+  // Runs after this one on this machine find the signature verified already.
+  if (trust.trusted !== undefined) rememberSignature(made, verifiedSignatures());
+  return made;
+}
 
 async function replaceEntry(store: Store, entry: ActionEntry, existing: ActionEntry | 'unreadable' | undefined): Promise<void> {
   if (existing !== undefined && (existing === 'unreadable' || existing.runId !== entry.runId || existing.createdAt !== entry.createdAt))

@@ -1,6 +1,7 @@
 import { codeVariantKey } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import { checkEntry, type TrustedKeys } from '../../cache/entry-signature.js';
+import { verifiedSignatures } from '../../cache/verified-signatures.js';
 import { blobsOfOutput } from '../../cache/manifest.js';
 import type { ActionEntry, CodeFingerprint } from '../../cache/records.js';
 import { BlobUnavailableError, type Store } from '../../cache/store.js';
@@ -54,7 +55,7 @@ async function lookUpEntry(store: Store, key: CacheKey, maxAgeMs: number | undef
   }
   // Before anything else about it: an entry no trusted key signed says nothing that can be believed.
   if (options.trusted !== undefined) {
-    const trust = await checkEntry(entry, options.trusted);
+    const trust = await checkEntry(entry, options.trusted, verifiedSignatures());
     if (!trust.trusted) return { hit: false, problem: { codes: ['untrusted-entry'], reason: `cached result not trusted: ${trust.reason}` } };
   }
   const age = now - Date.parse(entry.createdAt);

@@ -4,6 +4,10 @@ import { checkEntry, keyIdOf, signEntry, type Signer } from '../../cache/entry-s
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import { parseActionEntry, type ActionEntry } from '../../cache/records.js';
 import { canonicalJson } from '../../cache/canonical.js';
+import { VerifiedSignatures } from '../../cache/verified-signatures.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tempDir } from '../support/temp-dir.js';
 
 function signer(): Signer {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -57,5 +61,21 @@ describe('entry signatures', () => {
     ];
     expect((await checkEntry(signed, trusted)).trusted).toBe(true);
     for (const [what, change] of changes) expect((await checkEntry(change(signed), trusted)).trusted, what).toBe(false);
+  });
+
+  it('a memo of verified signatures spares re-verifying exactly what was verified, and nothing else', async () => {
+    const ci = signer();
+    const trusted = new Map([[ci.id, ci.publicKey]]);
+    const path = join(await tempDir('flywheel-verified'), 'verified-signatures');
+    const signed = signEntry(entry, ci);
+    expect((await checkEntry(signed, trusted, new VerifiedSignatures(path))).trusted).toBe(true);
+    expect((await readFile(path, 'utf8')).trim().split('\n')).toHaveLength(1);
+    // Another process reads the memo: the same entry is trusted, a changed one is verified and refused.
+    const later = new VerifiedSignatures(path);
+    expect((await checkEntry(signed, trusted, later)).trusted).toBe(true);
+    expect((await checkEntry({ ...signed, runId: 'attacker' }, trusted, later)).trusted).toBe(false);
+    // A signer no longer trusted is refused whatever the memo says.
+    expect((await checkEntry(signed, new Map(), later)).trusted).toBe(false);
+    expect((await readFile(path, 'utf8')).trim().split('\n')).toHaveLength(1);
   });
 });

@@ -80,7 +80,7 @@ describe('signed action entries (local store)', () => {
     const keys = await tempDir('flywheel-trust-keys');
     const ci = await generate(keys, 'ci');
     const attacker = await generate(keys, 'attacker');
-    const trusted = { ...p.env, FLYWHEEL_SIGNING_KEY: ci.key, FLYWHEEL_TRUSTED_KEYS: ci.pub };
+    const trusted = { ...p.env, FLYWHEEL_SIGNING_KEY: ci.key, FLYWHEEL_TRUSTED_KEYS: ci.pub, FLYWHEEL_VERIFIED_SIGNATURES: join(keys, 'verified') };
     const ws = { cwd: p.cwd, env: trusted };
     const store = new LocalStore(join(p.cwd, '.flywheel'));
 
@@ -140,7 +140,12 @@ describe('signed action entries (local store)', () => {
   it('signs every element of a map, and refuses a key it cannot read before anything runs', async () => {
     const cwd = await tempDir('flywheel-signed-map');
     const keys = await generate(cwd, 'ci');
-    const env = { FLYWHEEL_TEST_EXEC_LOG: join(cwd, 'executions.log'), FLYWHEEL_SIGNING_KEY: keys.key, FLYWHEEL_TRUSTED_KEYS: keys.pub };
+    const env = {
+      FLYWHEEL_TEST_EXEC_LOG: join(cwd, 'executions.log'),
+      FLYWHEEL_SIGNING_KEY: keys.key,
+      FLYWHEEL_TRUSTED_KEYS: keys.pub,
+      FLYWHEEL_VERIFIED_SIGNATURES: join(cwd, 'verified'),
+    };
     const run = await runJson(join(FIXTURES, 'mapped.ts'), [], { cwd, env });
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse((await runCli(['cache', 'verify', '--json'], { cwd, env })).stdout) as {
@@ -194,6 +199,7 @@ describe('signed action entries on a shared S3 store (real MinIO)', () => {
       FLYWHEEL_S3_LOCAL: join(await tempDir('flywheel-s3-local'), 'cache'),
       FLYWHEEL_SIGNING_KEY: keys.key,
       FLYWHEEL_TRUSTED_KEYS: keys.pub,
+      FLYWHEEL_VERIFIED_SIGNATURES: join(p.cwd, '..', 'verified'),
     };
     // Keys are deterministic: the attacker computes the key of `first` before any trusted run did.
     const key = await keyOfFirst(p, env);
