@@ -4,6 +4,7 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { benchCachedRun } from './cached-run.js';
 import { benchDvc } from './dvc.js';
 import { benchHash } from './hash.js';
+import { benchLayers } from './layers.js';
 import { formatMs, heading, printSummary, timeAsync, type SummaryRow } from './lib.js';
 import { benchMap } from './map.js';
 import { benchPlan } from './plan.js';
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   );
   const rows: SummaryRow[] = [];
   const total = await timeAsync(async () => {
-    for (const bench of [benchCachedRun, benchHash, benchPlan, benchMap, benchS3, benchTemporal, benchUi, benchDvc]) rows.push(...(await bench()));
+    for (const bench of [benchCachedRun, benchHash, benchPlan, benchMap, benchS3, benchLayers, benchTemporal, benchUi, benchDvc]) rows.push(...(await bench()));
   });
   printSummary(rows);
   console.log(`\nratio: flywheel / baseline (for (c), time / the 1 s target) · total bench time ${formatMs(total.ms)}`);
