@@ -4,7 +4,18 @@
  * with the `flywheel` CLI (or `runPipeline` from code).
  */
 export { defineStep } from './engine/define/define-step.js';
-export type { StepSpec, StepDefinition, StepContext, StepResult, Resources, Progress, TaskQueue, AnyStep, OnCodeChange } from './engine/define/define-step.js';
+export type {
+  StepSpec,
+  StepDefinition,
+  StepContext,
+  StepResult,
+  Resources,
+  Progress,
+  TaskQueue,
+  AnyStep,
+  OnCodeChange,
+  LineageStep,
+} from './engine/define/define-step.js';
 export { definePipeline } from './engine/define/define-pipeline.js';
 export type { PipelineSpec, PipelineDefinition, PipelineBuilder, StepHandle, OutputRef, NodeOptions } from './engine/define/define-pipeline.js';
 export type { PipelineExtensions, PipelineCommand, PipelineComparison, CompareSection, CompareRow } from './engine/define/pipeline-extensions.js';
@@ -38,6 +49,9 @@ export { writeFileWhole } from './cache/write-whole.js';
 export { withFileLock } from './cache/file-lock.js';
 export { mapBounded } from './engine/helpers/map-bounded.js';
 export { parseCommandArgs } from './engine/helpers/command-args.js';
+// Signed attestations (provenance): DSSE envelopes with the writer key, checked against the trusted keys.
+export { signEnvelope, verifyEnvelope } from './engine/helpers/attestation.js';
+export type { DsseEnvelope, DsseCheck } from './cache/dsse.js';
 export { createS3Client, loadS3Sdk, parseS3Location } from './cache/s3-client.js';
 export type { S3Location, Sdk } from './cache/s3-client.js';
 export { describeS3Error, withS3Retries } from './cache/s3-errors.js';

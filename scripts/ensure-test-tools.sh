@@ -43,4 +43,5 @@ if [ -z "${FLYWHEEL_TRAINER_PYTHON:-}" ] && has_python; then
   venv_ready || echo "First test run on this machine: building the trainer's virtualenv in $TOOLS_DIR (a few minutes, a few GB of wheels)"
   bash scripts/install-trainer-env.sh
 fi
+if [ "$only" = all ] && has_python; then bash scripts/install-attest-env.sh; fi
 if [ "$only" = all ] && ! chromium_ready; then bash scripts/install-chromium.sh; fi

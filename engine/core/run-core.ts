@@ -1,3 +1,4 @@
+import type { LineageStep } from '../define/define-step.js';
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { ElementCounts, ReasonCode, StepRunRecord, StepStatus } from '../../cache/records.js';
@@ -48,6 +49,8 @@ interface NodeState {
   sharers: NodeState[];
   /** The settled record, until a save or the final record has taken it. */
   record?: StepRunRecord;
+  /** For a settled hit: the run that computed its result (kept after the record is saved, for lineage). */
+  computedBy?: string;
   progress: Progress | undefined;
   /** A map's elements, from its look-up on. */
   work?: MapWork;
@@ -736,6 +739,7 @@ export class RunCore {
     state.phase = 'settled';
     state.status = record.status;
     state.record = record;
+    if (record.status === 'cached' && record.computedBy !== undefined) state.computedBy = record.computedBy;
     state.progress = undefined;
     this.settledCount++;
     if (isDone(state)) state.outputs = record.outputs;
@@ -855,7 +859,33 @@ export class RunCore {
       ...(logs === undefined ? {} : { logs }),
       upstream: upstream.outputs,
       upstreamKeys: upstream.keys,
+      ...(state.node.lineage === true ? { lineage: this.lineageOf(state) } : {}),
     });
+  }
+
+  /** Every node upstream of this one, nearest first, with what the run knows of each (see LineageStep). */
+  private lineageOf(state: NodeState): LineageStep[] {
+    const seen = new Set<NodeState>();
+    const queue = [...state.upstream];
+    const steps: LineageStep[] = [];
+    while (queue.length > 0) {
+      const up = queue.shift() as NodeState;
+      if (seen.has(up)) continue;
+      seen.add(up);
+      queue.push(...up.upstream);
+      const components = up.components;
+      steps.push({
+        id: up.node.id,
+        key: up.key ?? '',
+        ...(components === undefined
+          ? {}
+          : { components: { step: components.step, version: components.version, config: components.config, inputs: components.inputs, env: components.env } }),
+        ...(up.node.code === undefined ? {} : { code: up.node.code }),
+        outputs: Object.fromEntries(Object.entries(up.outputs ?? {}).map(([name, output]) => [name, output.digest])),
+        ...(up.computedBy === undefined ? {} : { computedBy: up.computedBy }),
+      });
+    }
+    return steps;
   }
 
   /** Hands out the map's next chunk of elements; a map with none left leaves the hand-out list. */

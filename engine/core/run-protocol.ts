@@ -1,5 +1,6 @@
 // What goes into and comes out of the run core. Plain data only: the Temporal workflow imports these
 // types too, so nothing here may need Node at run time (record types are imported as types).
+import type { LineageStep } from '../define/define-step.js';
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { ElementReason, OutputRecord, ReasonCode, RunRecord, StepRunRecord, StepStatus } from '../../cache/records.js';
@@ -19,6 +20,10 @@ export interface CoreNode {
   readonly map?: { readonly minSuccessRatio: number; readonly batchSize: number };
   /** How often the step (each element of a map) is tried. Default: once. */
   readonly retry?: RetryPolicy;
+  /** The digest of its code fingerprint, for lineage. */
+  readonly code?: string;
+  /** The step asked for its lineage (`ctx.lineage`): its execute command carries its ancestors. */
+  readonly lineage?: boolean;
 }
 
 /** How one element of a map ended: executed here, reused (another run computed it meanwhile), or failed. */
@@ -133,6 +138,8 @@ export type CoreCommand =
       logs?: Digest;
       upstream: Record<string, Outputs>;
       upstreamKeys: Record<string, CacheKey>;
+      /** For a step that asked for it: every node upstream of it, as this run knows them. */
+      lineage?: LineageStep[];
     }
   /** Execute these elements of a map (each once across processes, as `execute` does a key), then report them. */
   | {

@@ -67,6 +67,11 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
   /** The run executing the step, for lineage (it is not part of the cache key). */
   runId: string;
   /**
+   * For a step that asks for it (`lineage: true`): every step upstream of it in this run, each with its
+   * key, code fingerprint, config and output digests: what provenance records. Undefined otherwise.
+   */
+  lineage: LineageStep[] | undefined;
+  /**
    * The `details` of the last progress an earlier attempt reported (a checkpoint), or undefined on a
    * fresh start. On Temporal it survives a lost worker: it travels in the step's heartbeats.
    */
@@ -123,7 +128,33 @@ export interface StepSpec<C extends z.ZodType, I extends Ports, O extends Ports>
    * codeFiles: ['../../trainer/flywheel_trainer/**\/*.py', 'prompts/*.txt']
    */
   codeFiles?: readonly string[];
+  /**
+   * The step receives `ctx.lineage`: every step upstream of it in the run, with keys, code fingerprints,
+   * config and output digests (deploy writes provenance from it). Never part of the key.
+   */
+  lineage?: boolean;
   run(ctx: StepContext<z.output<C>, I, O>): Promise<StepResult<O>> | StepResult<O>;
+}
+
+/** One step upstream of a step that asked for its lineage, as the run knows it. */
+export interface LineageStep {
+  /** Node id in the pipeline. */
+  id: string;
+  key: string;
+  /** Its step, version, config (readable), input digests and env, as in its key; absent after a Temporal run continued as new. */
+  components?: {
+    step: string;
+    version: string;
+    config: unknown;
+    inputs: Record<string, { from: string; digest: string } | null>;
+    env: Record<string, string | null>;
+  };
+  /** The digest of the code it ran (its fingerprint), when the step is a local module. */
+  code?: string;
+  /** Output name → digest. */
+  outputs: Record<string, string>;
+  /** For a cached result: the run that computed it. */
+  computedBy?: string;
 }
 
 /** What a cache hit computed by other code (same version) does: re-run the step, or keep the result and warn. */

@@ -9,5 +9,7 @@ export function coreNode(node: ResolvedNode): CoreNode {
     upstream: node.upstream,
     ...(node.map === undefined ? {} : { map: { minSuccessRatio: node.map.minSuccessRatio, batchSize: node.map.batchSize } }),
     retry: node.retry,
+    ...(node.code === undefined ? {} : { code: node.code.digest }),
+    ...(node.step.lineage === true ? { lineage: true } : {}),
   };
 }

@@ -44,6 +44,7 @@ export async function executeCommand(node: ResolvedNode, command: ExecuteCommand
       runId: context.runId,
       upstream,
       upstreamKey: (id) => command.upstreamKeys[id],
+      ...(command.lineage === undefined ? {} : { lineage: command.lineage }),
       store: context.store,
       env: context.env,
       log: context.log,

@@ -13,7 +13,7 @@ import { decide } from '../keys/decide.js';
 import type { ExecuteOutcome } from '../core/outcome.js';
 import { retryDelay } from '../core/retry-policy.js';
 import type { Outputs } from '../core/run-protocol.js';
-import type { Progress } from '../define/define-step.js';
+import type { LineageStep, Progress } from '../define/define-step.js';
 import { executeStep } from './execute-step.js';
 import { keyOf } from '../keys/node-key.js';
 import { StepLogCapture } from './step-logs.js';
@@ -48,6 +48,8 @@ export interface ExecuteOnceRequest {
   given?: Readonly<Record<string, GivenInput>>;
   /** A batch's size: each JSON output must then be an array of one result per item. */
   batchLength?: number;
+  /** The step's upstream in this run (`ctx.lineage`), for a step that asked for it. */
+  lineage?: LineageStep[];
   /**
    * Capture this execution's log into the store (default true): its lines in a blob named by the
    * outcome's `logs`, and appended live where the store has a live log path. `failures`: live lines
@@ -160,6 +162,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
       ...(request.resume === undefined ? {} : { resume: request.resume }),
       ...(request.given === undefined ? {} : { given: request.given }),
       ...(request.batchLength === undefined ? {} : { batchLength: request.batchLength }),
+      ...(request.lineage === undefined ? {} : { lineage: request.lineage }),
     });
     const durationMs = Date.now() - started;
     if (node.step.cache !== false) {

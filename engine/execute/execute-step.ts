@@ -1,5 +1,6 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { LineageStep } from '../define/define-step.js';
 import type { Logger } from 'pino';
 import { canonicalJson, NotCanonicalError } from '../../cache/canonical.js';
 import { ingestDirectory, materializeDirectory } from '../../cache/manifest.js';
@@ -32,6 +33,8 @@ export interface ExecuteOptions {
   given?: Readonly<Record<string, GivenInput>>;
   /** A batch's size: each JSON output must be an array of one result per item, or the collection would misalign. */
   batchLength?: number;
+  /** The step's upstream in this run (`ctx.lineage`), for a step that asked for it. */
+  lineage?: LineageStep[];
 }
 
 function fileNameOf(name: string, port: Port): string {
@@ -224,6 +227,7 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
         attempt: options.attempt ?? 1,
         resume: options.resume,
         runId: options.runId,
+        lineage: options.lineage,
         checkpoints: checkpointsIn(options.store),
       } as never),
       signal,

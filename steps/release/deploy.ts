@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { defineStep, dir, file, FlywheelError, json, fileState } from 'flywheel';
 import { ModelRegistry, registryLocation } from './model-registry.js';
+import { ProvenanceSummary, provenanceSummary, writeProvenance } from './provenance.js';
 import { JudgeTrust, untrustedError } from '../judge/judge-trust.js';
 import { JudgedBenchmark } from '../judge/judge-predictions.js';
 import { EvaluationMetrics } from '../flow-agent/evaluate.js';
@@ -47,12 +48,15 @@ export const deploy = defineStep({
     trust: json(JudgeTrust, { optional: true }),
     mirror: json(MirrorResult, { optional: true }),
   },
-  outputs: { decision: json(DeployDecision) },
+  outputs: { decision: json(DeployDecision), provenance: json(ProvenanceSummary) },
   // Acts on live state: the registry's state is in the key, so a promotion or rollback by hand (or by
   // another run) makes deploy judge again; the state deploy itself leaves is a hit (convergent).
   external: async (config) => ({ registry: await fileState(join(registryLocation(config.registry), 'registry.json')) }),
   convergent: true,
-  async run({ config, inputs, runId, log }) {
+  // Its lineage (every step upstream, with keys and code) becomes each new version's signed provenance.
+  lineage: true,
+  async run({ config, inputs, runId, log, lineage }) {
+    const startedOn = new Date().toISOString();
     // Nothing an untrusted judge said may promote a model: refuse before the registry changes at all.
     if (inputs.trust !== undefined && !inputs.trust.trusted) throw untrustedError(inputs.trust, 'deploy refused');
     const refused = inputs.judged?.refused ?? inputs.mirror?.refused ?? null;
@@ -85,11 +89,25 @@ export const deploy = defineStep({
       config: { ...config },
       metrics: { ...inputs.metrics, ...(judge === undefined ? {} : { judge }) },
     });
+    if (created)
+      await writeProvenance(registry, {
+        version,
+        folder: inputs.adapter !== undefined,
+        runId,
+        lineage: lineage ?? [],
+        startedOn,
+        finishedOn: new Date().toISOString(),
+      });
     await registry.setAlias('candidate', version.version, `evaluated by run ${runId}`);
+    // The run view's deploy panel shows the version's provenance (this run's, or the one written when it was first registered).
+    const provenance = await provenanceSummary(registry, version.version);
     const state = await registry.read();
     const current = state.versions.find((v) => v.version === state.aliases.production);
     if (current?.version === version.version) {
-      return { decision: { version: version.version, newVersion: created, promoted: false, production: version.version, reasons: ['already in production'] } };
+      return {
+        decision: { version: version.version, newVersion: created, promoted: false, production: version.version, reasons: ['already in production'] },
+        provenance,
+      };
     }
     const rolledBack = state.history.some((h) => h.rolledBackFrom === version.version);
     if (rolledBack) {
@@ -101,6 +119,7 @@ export const deploy = defineStep({
           production: current?.version ?? null,
           reasons: [`v${version.version} was rolled back by hand; promote it explicitly (flywheel model promote ${version.version})`],
         },
+        provenance,
       };
     }
     const benchmarkGate = decideGate(inputs.metrics, current === undefined ? undefined : EvaluationMetrics.parse(current.metrics), config);
@@ -120,6 +139,7 @@ export const deploy = defineStep({
         production: gate.promote ? version.version : (current?.version ?? null),
         reasons: gate.reasons,
       },
+      provenance,
     };
   },
 });

@@ -1,7 +1,8 @@
 import { parseCommandArgs, UsageError, type PipelineCommand } from 'flywheel';
 import { ModelRegistry, registryLocation } from './model-registry.js';
+import { checkProvenance } from './provenance.js';
 
-const USAGE = 'ls [--json] | promote <version> | rollback   [--registry dir] (default .flywheel/registry)';
+const USAGE = 'ls [--json] | promote <version> | rollback | verify <version>   [--registry dir] (default .flywheel/registry)';
 
 /** `flywheel model ls | promote <version> | rollback`: the model registry the deploy step writes. The flagship declares it. */
 export const modelCommand: PipelineCommand = {
@@ -61,12 +62,33 @@ async function model(args: { action: string | undefined; version: string | undef
       out(`production → v${version}`);
       return 0;
     }
+    case 'verify': {
+      const wanted = Number(args.version?.replace(/^v/, ''));
+      const state = await registry.read();
+      const version = state.versions.find((v) => v.version === wanted);
+      if (version === undefined)
+        throw new UsageError(
+          `flywheel model verify needs a version in the registry, got ${JSON.stringify(args.version ?? '')}`,
+          'e.g. flywheel model verify 3 (see flywheel model ls)',
+        );
+      const check = await checkProvenance(registry, version);
+      if (args.json) out(JSON.stringify({ version: version.version, ...check }, null, 2));
+      else if (check.ok)
+        out(
+          `v${version.version}: provenance verified, signed by ${check.signer}; built by run ${check.runId} from ${check.steps} steps; subject ${check.subject} matches the registry`,
+        );
+      else process.stderr.write(`v${version.version}: provenance check failed: ${check.problem}\n`);
+      return check.ok ? 0 : 1;
+    }
     case 'rollback': {
       const version = await registry.rollback();
       out(`production rolled back to v${version}`);
       return 0;
     }
     default:
-      throw new UsageError(`unknown model command ${JSON.stringify(args.action ?? '')}`, 'use flywheel model ls | promote <version> | rollback');
+      throw new UsageError(
+        `unknown model command ${JSON.stringify(args.action ?? '')}`,
+        'use flywheel model ls | promote <version> | rollback | verify <version>',
+      );
   }
 }

@@ -48,6 +48,15 @@ export function registryLocation(location = process.env.FLYWHEEL_REGISTRY, cwd =
  * Model versions with lineage and the aliases `production` and `candidate`, in a directory: a JSON
  * state file written whole under a lock, and each model file copied in under its digest.
  */
+/** A model's digest: the SHA-256 of a model file, or the directory digest of an adapter folder. */
+export async function modelDigestOf(path: string): Promise<string> {
+  return (await stat(path)).isDirectory()
+    ? directoryDigest(path)
+    : createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex');
+}
+
 export class ModelRegistry {
   constructor(readonly root: string) {}
 
@@ -88,11 +97,7 @@ export class ModelRegistry {
     lineage: Omit<ModelVersion, 'version' | 'createdAt' | 'modelDigest' | 'path'>,
   ): Promise<{ version: ModelVersion; created: boolean }> {
     const folder = (await stat(model)).isDirectory();
-    const modelDigest = folder
-      ? await directoryDigest(model)
-      : createHash('sha256')
-          .update(await readFile(model))
-          .digest('hex');
+    const modelDigest = await modelDigestOf(model);
     return this.update(async (state) => {
       const existing = state.versions.find((v) => v.modelDigest === modelDigest);
       if (existing !== undefined) return { version: existing, created: false };

@@ -7,7 +7,7 @@ import { keyIdOf } from '../../cache/entry-signature.js';
 import type { CacheKey } from '../../cache/digest.js';
 import { LocalStore } from '../../cache/local-store.js';
 import type { ActionEntry } from '../../cache/records.js';
-import { FIXTURES, runJson, statuses } from '../support/cli.js';
+import { FIXTURES, runCli, runJson, statuses } from '../support/cli.js';
 import { startTemporalSuite, startWorker, type TemporalSuite } from '../support/temporal.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -15,6 +15,7 @@ import { tempDir } from '../support/temp-dir.js';
 // workers, which sign what they write and verify what they read, as a local run does.
 const chain = join(FIXTURES, 'chain.ts');
 const mapped = join(FIXTURES, 'mapped.ts');
+const lineage = join(FIXTURES, 'lineage.ts');
 
 let suite: TemporalSuite;
 let keys: { key: string; pub: string; id: string };
@@ -79,6 +80,33 @@ describe('trust on Temporal', () => {
     expect(mapEntries.every((e) => e.signature?.signer === keys.id)).toBe(true);
     const again = await runJson(mapped, ['--engine', 'temporal'], { cwd, env: { ...suite.env, FLYWHEEL_STORE: mapStore } });
     expect(Object.values(statuses(again.run)).every((s) => s === 'cached')).toBe(true);
+  });
+
+  it('a step that asks for its lineage gets every step upstream with keys, code and outputs, locally and on the workers', async () => {
+    const cwd = await tempDir('flywheel-temporal-lineage');
+    for (const engine of ['local', 'temporal']) {
+      const env = { ...suite.env, FLYWHEEL_STORE: join(cwd, engine) };
+      const run = await runJson(lineage, ['--engine', engine], { cwd, env });
+      expect(run.code, run.stderr).toBe(0);
+      const given = JSON.parse((await runCli(['output', 'witness.lineage'], { cwd, env })).stdout) as Array<{
+        id: string;
+        key: string;
+        code?: string;
+        outputs: Record<string, string>;
+        components?: { step: string; config: unknown };
+      }>;
+      const recorded = Object.fromEntries(run.run.steps.map((s) => [s.id, s]));
+      expect(
+        given.map((s) => s.id),
+        engine,
+      ).toEqual(['upper', 'emit']);
+      for (const step of given) {
+        expect(step.key, engine).toBe(recorded[step.id]?.cacheKey);
+        expect(step.outputs, engine).toEqual(recorded[step.id]?.outputs);
+        expect(step.code, engine).toMatch(/^[0-9a-f]{64}$/);
+      }
+      expect(given[0]?.components, engine).toMatchObject({ step: 'transform', config: { upper: true } });
+    }
   });
 
   it('a worker that trusts keys but has none to sign with refuses to start', async () => {
