@@ -1,10 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CacheKey } from '../../cache/digest.js';
+import type { ActionEntry } from '../../cache/records.js';
+import { S3Store } from '../../cache/s3-store.js';
 import { executions, runCli, runJson, statuses } from '../support/cli.js';
 import { project } from '../support/code-project.js';
 import { MINIO_SECRET, MINIO_USER, startMinio, type MinioServer } from '../support/minio.js';
@@ -56,13 +59,14 @@ async function objects(prefix: string): Promise<string[]> {
 
 beforeAll(async () => {
   minio = await startMinio();
-  mcConfig = await tempDir('flywheel-mc');
-  await mkdir(mcConfig, { recursive: true });
+  // Not a per-test temp dir: users are made in every test of the suite.
+  mcConfig = await mkdtemp(join(tmpdir(), 'flywheel-mc-'));
   await minio.createBucket(BUCKET);
 });
 
 afterAll(async () => {
   await minio?.stop();
+  if (mcConfig) await rm(mcConfig, { recursive: true, force: true });
 });
 
 describe("MinIO's own access policies: main's writer and pull requests' readers", () => {
@@ -110,5 +114,66 @@ describe("MinIO's own access policies: main's writer and pull requests' readers"
     );
     expect(await objects('main/')).toEqual(mainBefore);
     expect(await executions(p.log)).toEqual(['first', 'second', 'second']);
+  });
+
+  it('the weekly retrain on main/ never serves a fine-tune result planted for its key: it trains again, deploys the genuine model and says why', async () => {
+    const keysDir = await tempDir('flywheel-policy-keys');
+    const made = await runCli(['keys', 'generate', '--out', keysDir, '--name', 'ci', '--json'], { cwd: keysDir });
+    const ci = JSON.parse(made.stdout) as { id: string; privateKey: string; publicKey: string };
+    const cwd = await tempDir('flywheel-weekly');
+    const local = async (label: string): Promise<string> => join(await tempDir(`flywheel-${label}`), 's3-local');
+    // The attacker (admin credentials, no key) runs the same pipeline in a scratch namespace: keys are deterministic.
+    const scratch = {
+      cwd,
+      env: {
+        ...minio.env,
+        OPENAI_API_KEY: '',
+        FLYWHEEL_STORE: `s3://${BUCKET}/scratch`,
+        FLYWHEEL_S3_LOCAL: await local('scratch'),
+        FLYWHEEL_REGISTRY: join(cwd, 'scratch-registry'),
+      },
+    };
+    const rehearsal = await runJson('flow-agent', [], scratch);
+    expect(rehearsal.code, rehearsal.stderr).toBe(0);
+    const train = rehearsal.run.steps.find((s) => s.id === 'train');
+    const genuine = train?.outputs.model as string;
+    // ...and plants, in main/, an entry for that key whose model is theirs.
+    Object.assign(process.env, minio.env);
+    const admin = new S3Store({ bucket: BUCKET, prefix: 'main' }, { localRoot: await tempDir('flywheel-policy-admin') });
+    const scratchStore = new S3Store({ bucket: BUCKET, prefix: 'scratch' }, { localRoot: await tempDir('flywheel-policy-scratch') });
+    const honest = (await scratchStore.getAction(train?.cacheKey as CacheKey)) as ActionEntry;
+    const poison = Buffer.from('{"kind":"poisoned"}\n');
+    const blob = await admin.putBytes(poison);
+    await admin.putAction({
+      ...honest,
+      runId: 'attacker',
+      outputs: { ...honest.outputs, model: { ...(honest.outputs.model as ActionEntry['outputs'][string]), digest: blob.digest, size: poison.length } },
+    });
+
+    const weekly = {
+      cwd,
+      env: {
+        ...minio.env,
+        ...(await user('ci-weekly', 'ci-secret-58e0d2', policy(['main'], ['main']))),
+        OPENAI_API_KEY: '',
+        FLYWHEEL_STORE: `s3://${BUCKET}/main`,
+        FLYWHEEL_S3_LOCAL: await local('weekly'),
+        FLYWHEEL_SIGNING_KEY: ci.privateKey,
+        FLYWHEEL_TRUSTED_KEYS: ci.publicKey,
+        FLYWHEEL_VERIFIED_SIGNATURES: join(keysDir, 'verified'),
+      },
+    };
+    const run = await runJson('flow-agent', [], weekly);
+    expect(run.code, run.stderr).toBe(0);
+    const trained = run.run.steps.find((s) => s.id === 'train');
+    expect(trained?.status).toBe('executed');
+    expect(trained?.reasonCodes).toEqual(['untrusted-entry']);
+    expect(trained?.reason).toBe('cached result not trusted: the stored entry is unsigned');
+    expect(trained?.outputs.model).toBe(genuine);
+    // The registry holds the genuine model, with provenance that verifies.
+    const verified = await runCli(['model', 'verify', '1'], weekly);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toContain(`signed by ${ci.id}`);
+    expect(verified.stdout).toContain(genuine);
   });
 });
