@@ -14,6 +14,7 @@ export type {
   TaskQueue,
   AnyStep,
   OnCodeChange,
+  Lineage,
   LineageStep,
 } from './engine/define/define-step.js';
 export { definePipeline } from './engine/define/define-pipeline.js';

@@ -1,4 +1,4 @@
-import type { LineageStep } from '../define/define-step.js';
+import type { Lineage, LineageStep } from '../define/define-step.js';
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { ElementCounts, ReasonCode, StepRunRecord, StepStatus } from '../../cache/records.js';
@@ -863,8 +863,8 @@ export class RunCore {
     });
   }
 
-  /** Every node upstream of this one, nearest first, with what the run knows of each (see LineageStep). */
-  private lineageOf(state: NodeState): LineageStep[] {
+  /** The run, and every node upstream of this one, nearest first, with what the run knows of each (see Lineage). */
+  private lineageOf(state: NodeState): Lineage {
     const seen = new Set<NodeState>();
     const queue = [...state.upstream];
     const steps: LineageStep[] = [];
@@ -885,7 +885,8 @@ export class RunCore {
         ...(up.computedBy === undefined ? {} : { computedBy: up.computedBy }),
       });
     }
-    return steps;
+    const { runId, pipeline, overrides, engine, startedAt } = this.options.header;
+    return { run: { runId, pipeline, overrides: [...overrides], engine, startedAt }, steps };
   }
 
   /** Hands out the map's next chunk of elements; a map with none left leaves the hand-out list. */

@@ -1,6 +1,6 @@
 // What goes into and comes out of the run core. Plain data only: the Temporal workflow imports these
 // types too, so nothing here may need Node at run time (record types are imported as types).
-import type { LineageStep } from '../define/define-step.js';
+import type { Lineage } from '../define/define-step.js';
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { ElementReason, OutputRecord, ReasonCode, RunRecord, StepRunRecord, StepStatus } from '../../cache/records.js';
@@ -139,7 +139,7 @@ export type CoreCommand =
       upstream: Record<string, Outputs>;
       upstreamKeys: Record<string, CacheKey>;
       /** For a step that asked for it: every node upstream of it, as this run knows them. */
-      lineage?: LineageStep[];
+      lineage?: Lineage;
     }
   /** Execute these elements of a map (each once across processes, as `execute` does a key), then report them. */
   | {

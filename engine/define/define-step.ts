@@ -67,10 +67,11 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
   /** The run executing the step, for lineage (it is not part of the cache key). */
   runId: string;
   /**
-   * For a step that asks for it (`lineage: true`): every step upstream of it in this run, each with its
-   * key, code fingerprint, config and output digests: what provenance records. Undefined otherwise.
+   * For a step that asks for it (`lineage: true`): the run (pipeline, choices, executor, start) and every
+   * step upstream of it, each with its key, code fingerprint, config and output digests: what provenance
+   * records. Undefined otherwise.
    */
-  lineage: LineageStep[] | undefined;
+  lineage: Lineage | undefined;
   /**
    * The `details` of the last progress an earlier attempt reported (a checkpoint), or undefined on a
    * fresh start. On Temporal it survives a lost worker: it travels in the step's heartbeats.
@@ -134,6 +135,19 @@ export interface StepSpec<C extends z.ZodType, I extends Ports, O extends Ports>
    */
   lineage?: boolean;
   run(ctx: StepContext<z.output<C>, I, O>): Promise<StepResult<O>> | StepResult<O>;
+}
+
+/** What a step that asked for its lineage receives: the run, and every step upstream of it, nearest first. */
+export interface Lineage {
+  run: {
+    runId: string;
+    pipeline: string;
+    /** As the command line chose them: `--profile p`, then each `--set`. */
+    overrides: string[];
+    engine: 'local' | 'temporal' | undefined;
+    startedAt: string;
+  };
+  steps: LineageStep[];
 }
 
 /** One step upstream of a step that asked for its lineage, as the run knows it. */

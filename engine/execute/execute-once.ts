@@ -13,7 +13,7 @@ import { decide } from '../keys/decide.js';
 import type { ExecuteOutcome } from '../core/outcome.js';
 import { retryDelay } from '../core/retry-policy.js';
 import type { Outputs } from '../core/run-protocol.js';
-import type { LineageStep, Progress } from '../define/define-step.js';
+import type { Lineage, Progress } from '../define/define-step.js';
 import { executeStep } from './execute-step.js';
 import { keyOf } from '../keys/node-key.js';
 import { StepLogCapture } from './step-logs.js';
@@ -49,7 +49,7 @@ export interface ExecuteOnceRequest {
   /** A batch's size: each JSON output must then be an array of one result per item. */
   batchLength?: number;
   /** The step's upstream in this run (`ctx.lineage`), for a step that asked for it. */
-  lineage?: LineageStep[];
+  lineage?: Lineage;
   /**
    * Capture this execution's log into the store (default true): its lines in a blob named by the
    * outcome's `logs`, and appended live where the store has a live log path. `failures`: live lines

@@ -1,6 +1,6 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LineageStep } from '../define/define-step.js';
+import type { Lineage } from '../define/define-step.js';
 import type { Logger } from 'pino';
 import { canonicalJson, NotCanonicalError } from '../../cache/canonical.js';
 import { ingestDirectory, materializeDirectory } from '../../cache/manifest.js';
@@ -34,7 +34,7 @@ export interface ExecuteOptions {
   /** A batch's size: each JSON output must be an array of one result per item, or the collection would misalign. */
   batchLength?: number;
   /** The step's upstream in this run (`ctx.lineage`), for a step that asked for it. */
-  lineage?: LineageStep[];
+  lineage?: Lineage;
 }
 
 function fileNameOf(name: string, port: Port): string {

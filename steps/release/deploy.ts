@@ -56,7 +56,6 @@ export const deploy = defineStep({
   // Its lineage (every step upstream, with keys and code) becomes each new version's signed provenance.
   lineage: true,
   async run({ config, inputs, runId, log, lineage }) {
-    const startedOn = new Date().toISOString();
     // Nothing an untrusted judge said may promote a model: refuse before the registry changes at all.
     if (inputs.trust !== undefined && !inputs.trust.trusted) throw untrustedError(inputs.trust, 'deploy refused');
     const refused = inputs.judged?.refused ?? inputs.mirror?.refused ?? null;
@@ -89,15 +88,9 @@ export const deploy = defineStep({
       config: { ...config },
       metrics: { ...inputs.metrics, ...(judge === undefined ? {} : { judge }) },
     });
-    if (created)
-      await writeProvenance(registry, {
-        version,
-        folder: inputs.adapter !== undefined,
-        runId,
-        lineage: lineage ?? [],
-        startedOn,
-        finishedOn: new Date().toISOString(),
-      });
+    // Provenance for a version this run registered (the engine gives deploy its lineage: it asks for it).
+    if (created && lineage !== undefined)
+      await writeProvenance(registry, { version, folder: inputs.adapter !== undefined, lineage, finishedOn: new Date().toISOString() });
     await registry.setAlias('candidate', version.version, `evaluated by run ${runId}`);
     // The run view's deploy panel shows the version's provenance (this run's, or the one written when it was first registered).
     const provenance = await provenanceSummary(registry, version.version);

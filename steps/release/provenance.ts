@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { signEnvelope, verifyEnvelope, type DsseEnvelope, type LineageStep } from 'flywheel';
+import { signEnvelope, verifyEnvelope, type DsseEnvelope, type Lineage } from 'flywheel';
 import { z } from 'zod';
 import { modelDigestOf, type ModelRegistry, type ModelVersion } from './model-registry.js';
 
@@ -20,15 +20,14 @@ const digestSet = (digest: string, folder: boolean): Record<string, string> => (
 export interface ProvenanceInput {
   version: ModelVersion;
   folder: boolean;
-  runId: string;
-  lineage: readonly LineageStep[];
-  startedOn: string;
+  lineage: Lineage;
   finishedOn: string;
 }
 
 /** The in-toto Statement of how a model version was built. */
 export function provenanceStatement(input: ProvenanceInput): Record<string, unknown> {
-  const { version, folder, lineage } = input;
+  const { version, folder } = input;
+  const { run, steps: lineage } = input.lineage;
   // The data: outputs of the steps with no inputs (snapshots of production, the benchmark, the labels).
   const sources = lineage.filter((s) => s.components !== undefined && Object.keys(s.components.inputs).length === 0);
   return {
@@ -38,7 +37,11 @@ export function provenanceStatement(input: ProvenanceInput): Record<string, unkn
     predicate: {
       buildDefinition: {
         buildType: BUILD_TYPE,
-        externalParameters: { config: Object.fromEntries(lineage.map((s) => [s.id, s.components?.config ?? null])) },
+        externalParameters: {
+          pipeline: run.pipeline,
+          choices: run.overrides,
+          config: Object.fromEntries(lineage.map((s) => [s.id, s.components?.config ?? null])),
+        },
         internalParameters: {
           steps: lineage.map((s) => ({
             id: s.id,
@@ -55,8 +58,8 @@ export function provenanceStatement(input: ProvenanceInput): Record<string, unkn
         ),
       },
       runDetails: {
-        builder: { id: 'https://flywheel.dev/builder/flywheel' },
-        metadata: { invocationId: input.runId, startedOn: input.startedOn, finishedOn: input.finishedOn },
+        builder: { id: `https://flywheel.dev/builder/flywheel/${run.engine ?? 'local'}` },
+        metadata: { invocationId: run.runId, startedOn: run.startedAt, finishedOn: input.finishedOn },
         byproducts: [{ name: 'worker', annotations: { host: hostname(), pid: process.pid } }],
       },
     },

@@ -73,6 +73,7 @@ describe('provenance of every registered model', () => {
     expect(steps.map((s) => s.id)).toEqual(expect.arrayContaining(['collect', 'synthesize', 'evaluate', 'judge-trust', 'mirror']));
     expect(statement.predicate.buildDefinition.resolvedDependencies.map((d) => d.name)).toEqual(expect.arrayContaining(['production.data', 'benchmark.data']));
     expect(statement.predicate.runDetails.metadata.invocationId).toBe(first.run.runId);
+    expect(statement.predicate.buildDefinition.externalParameters).toMatchObject({ pipeline: 'flow-agent', choices: [] });
 
     // The run's deploy step outputs it for the run view's deploy panel.
     const output = JSON.parse((await runCli(['output', 'deploy.provenance'], { cwd, env })).stdout) as { path: string; signedBy: string[]; statement: unknown };

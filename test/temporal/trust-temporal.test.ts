@@ -88,13 +88,12 @@ describe('trust on Temporal', () => {
       const env = { ...suite.env, FLYWHEEL_STORE: join(cwd, engine) };
       const run = await runJson(lineage, ['--engine', engine], { cwd, env });
       expect(run.code, run.stderr).toBe(0);
-      const given = JSON.parse((await runCli(['output', 'witness.lineage'], { cwd, env })).stdout) as Array<{
-        id: string;
-        key: string;
-        code?: string;
-        outputs: Record<string, string>;
-        components?: { step: string; config: unknown };
-      }>;
+      const lineageOf = JSON.parse((await runCli(['output', 'witness.lineage'], { cwd, env })).stdout) as {
+        run: { runId: string; pipeline: string; engine: string };
+        steps: Array<{ id: string; key: string; code?: string; outputs: Record<string, string>; components?: { step: string; config: unknown } }>;
+      };
+      expect(lineageOf.run, engine).toMatchObject({ runId: run.run.runId, pipeline: 'lineage', engine });
+      const given = lineageOf.steps;
       const recorded = Object.fromEntries(run.run.steps.map((s) => [s.id, s]));
       expect(
         given.map((s) => s.id),
