@@ -281,7 +281,15 @@ describe('verifyStore', () => {
     const store = await tempStore();
     await storeRun(store, 'weekly', 1);
     await storeRun(store, 'weekly', 2);
-    expect(await verifyStore(store, false)).toEqual({ blobsChecked: 2, corruptBlobs: [], entriesChecked: 2, brokenEntries: [], fixed: false });
+    expect(await verifyStore(store, false)).toEqual({
+      blobsChecked: 2,
+      corruptBlobs: [],
+      entriesChecked: 2,
+      brokenEntries: [],
+      signatures: { signedBy: {}, unsigned: 2 },
+      untrustedEntries: null,
+      fixed: false,
+    });
   });
 
   it('finds corrupt blobs and entries that are unreadable or point at missing or corrupt blobs; fix removes them', async () => {

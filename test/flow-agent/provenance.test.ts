@@ -57,6 +57,7 @@ describe('provenance of every registered model', () => {
       subject: Array<{ digest: { sha256: string } }>;
       predicate: {
         buildDefinition: {
+          externalParameters: { pipeline: string; choices: string[] };
           internalParameters: { steps: Array<{ id: string; key: string; code: string | null }> };
           resolvedDependencies: Array<{ name: string }>;
         };
