@@ -1,3 +1,5 @@
+import { FlywheelError } from '../cache/errors.js';
+import { trustedKeyIds, trustFromEnv } from '../cache/trust-config.js';
 import { existsSync } from 'node:fs';
 import { canonicalJson } from '../cache/canonical.js';
 import { openRunStore } from '../cache/open-store.js';
@@ -9,6 +11,17 @@ import { nodeOf } from '../engine/keys/node-key.js';
 import type { ResolvedNode } from '../engine/validate/validate.js';
 import type { RunContext } from '../workflows/types.js';
 import { toApplicationFailure } from './failures.js';
+
+/** A worker serves a run only if it trusts every key the run's client trusts (else it would serve what the client refuses). */
+function requireTrust(required: readonly string[] | undefined): void {
+  if (required === undefined || required.length === 0) return;
+  const own = new Set(trustedKeyIds(trustFromEnv(process.env)));
+  const missing = required.filter((id) => !own.has(id));
+  if (missing.length > 0)
+    throw new FlywheelError('WORKER_MISCONFIGURED', `the run trusts keys this worker does not: ${missing.join(', ')}`, {
+      fix: "give the workers the run's trusted keys (FLYWHEEL_TRUSTED_KEYS) and a signing key among them",
+    });
+}
 
 /** Validated pipelines kept per worker (code version × overrides); the oldest goes first. */
 const MAX_PIPELINES = 32;
@@ -55,6 +68,7 @@ export class RunRuntime {
   async load(context: RunContext, id: string): Promise<{ pipeline: ResolvedPipeline; store: Store; node: ResolvedNode }>;
   async load(context: RunContext, id?: string): Promise<{ pipeline: ResolvedPipeline; store: Store; node?: ResolvedNode }> {
     try {
+      requireTrust(context.trustedKeys);
       const pipeline = await this.pipeline(context);
       return { pipeline, store: this.store(context.store, context.readFrom), ...(id === undefined ? {} : { node: nodeOf(pipeline, id) }) };
     } catch (error) {

@@ -45,7 +45,11 @@ export function isRacy(stats: BigIntStats, nowMs: number): boolean {
  * the blob's last use for `cache gc`, so the store never touches a stamped blob again.
  */
 export class BlobStamps {
-  constructor(readonly root: string) {}
+  /** `readOnly`: stamps are read, never written (a store opened as a read-only layer is not touched). */
+  constructor(
+    readonly root: string,
+    readonly readOnly = false,
+  ) {}
 
   private path(digest: Digest): string {
     return join(this.root, digest.slice(0, 2), digest);
@@ -88,6 +92,7 @@ export class BlobStamps {
 
   /** Marks a stamped blob as just used (for `cache gc`); false when it has no stamp. */
   touch(digest: Digest, now = new Date()): boolean {
+    if (this.readOnly) return true;
     try {
       utimesSync(this.path(digest), now, now);
       return true;
@@ -106,11 +111,13 @@ export class BlobStamps {
   }
 
   forget(digest: Digest): void {
+    if (this.readOnly) return;
     rmSync(this.path(digest), { force: true });
   }
 
   /** Best effort: a stamp not written only means the next hit hashes again. */
   private write(digest: Digest, stats: BigIntStats): void {
+    if (this.readOnly) return;
     const path = this.path(digest);
     const staged = `${path}.${randomBytes(4).toString('hex')}.tmp`;
     try {

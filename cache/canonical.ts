@@ -245,6 +245,8 @@ function jsonValue(value: unknown, path: Path): unknown {
   if (typeof value !== 'object' || !isPlainObject(value)) fail(path, `${describe(value)} is not representable in JSON; convert it to plain data`);
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(value).sort()) {
+    // Assigning it would set the prototype, not a key: the value would vanish from the encoding.
+    if (key === '__proto__') fail(child(path, key), 'a key named __proto__ cannot be encoded canonically; rename it');
     const v = value[key];
     if (v !== undefined) out[key] = jsonValue(v, child(path, key));
   }

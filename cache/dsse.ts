@@ -27,11 +27,24 @@ export type DsseCheck = { verified: true; keyid: string; payload: Buffer } | { v
 
 /** Whether a trusted key signed the envelope: its first signature by a trusted key that verifies, or why none does. */
 export function verifyDsse(envelope: DsseEnvelope, trusted: TrustedKeys): DsseCheck {
+  if (
+    typeof envelope !== 'object' ||
+    envelope === null ||
+    typeof envelope.payload !== 'string' ||
+    typeof envelope.payloadType !== 'string' ||
+    !Array.isArray(envelope.signatures)
+  )
+    return { verified: false, reason: 'not a DSSE envelope (payloadType, payload and signatures expected)' };
   if (envelope.signatures.length === 0) return { verified: false, reason: 'the envelope is unsigned' };
   const payload = Buffer.from(envelope.payload, 'base64');
   const signed = preAuthEncoding(envelope.payloadType, payload);
   const reasons: string[] = [];
-  for (const { keyid, sig } of envelope.signatures) {
+  for (const signature of envelope.signatures) {
+    const { keyid, sig } = (typeof signature === 'object' && signature !== null ? signature : {}) as { keyid?: unknown; sig?: unknown };
+    if (typeof keyid !== 'string' || typeof sig !== 'string') {
+      reasons.push('a malformed signature');
+      continue;
+    }
     const key = trusted.get(keyid);
     if (key === undefined) {
       reasons.push(`signed by ${keyid}, not a trusted key`);

@@ -59,6 +59,15 @@ function verificationId(bytes: Buffer, signature: { signer: string; value: strin
  * with `memo`, a signature this machine verified before is not verified again.
  */
 export async function checkEntry(entry: ActionEntry, trusted: TrustedKeys, memo?: VerifiedSignatures): Promise<EntryTrust> {
+  try {
+    return await checkSignature(entry, trusted, memo);
+  } catch (error) {
+    // A signature or entry that cannot even be checked (a key canonical JSON refuses, a malformed value) is not trusted.
+    return { trusted: false, signer: undefined, reason: `the stored entry cannot be checked (${(error as Error).message})` };
+  }
+}
+
+async function checkSignature(entry: ActionEntry, trusted: TrustedKeys, memo?: VerifiedSignatures): Promise<EntryTrust> {
   const signature = entry.signature;
   if (signature === undefined) return { trusted: false, signer: undefined, reason: 'the stored entry is unsigned' };
   const key = trusted.get(signature.signer);

@@ -12,8 +12,8 @@ import { BlobUnavailableError, type BlobState, type ClaimOptions, type KeyClaim,
  */
 export class LayeredStore implements Store {
   readonly description: string;
-  /** Which layer answered the last look-up of a key (absent: the own store, or nobody). */
-  private readonly entryLayers = new Map<CacheKey, Store>();
+  /** The layer each entry this store returned came from (absent: the own store): by the entry itself, so concurrent look-ups never mix them up. */
+  private readonly entryLayers = new WeakMap<ActionEntry, Store>();
   /** The store that last had a blob asked for: a run's hits mostly come from one layer, so it is asked first. */
   private lastHolder: Store;
 
@@ -30,25 +30,28 @@ export class LayeredStore implements Store {
     return [this.lastHolder, ...[this.own, ...this.layers].filter((s) => s !== this.lastHolder)];
   }
 
-  /** The read-only layer the entry of `key` came from at its last look-up; undefined for the own store. */
-  layerOf(key: CacheKey): string | undefined {
-    return this.entryLayers.get(key)?.description;
+  /** The read-only layer an entry this store returned came from; undefined for the own store. */
+  layerOf(entry: ActionEntry): string | undefined {
+    return this.entryLayers.get(entry)?.description;
   }
 
-  /** The first answer that is not `missing`, asking the store that last had a blob first. */
+  /**
+   * The first store's answer whose copy of the blob is there and verifies, asking the store that last
+   * had a good one first; when none has, the first problem found (a corrupt copy before a missing one).
+   */
   private async firstWith<T>(read: (store: Store) => Promise<T>): Promise<T> {
-    let missing: BlobUnavailableError | undefined;
+    let problem: BlobUnavailableError | undefined;
     for (const store of this.blobOrder()) {
       try {
         const found = await read(store);
         this.lastHolder = store;
         return found;
       } catch (error) {
-        if (!(error instanceof BlobUnavailableError) || error.state !== 'missing') throw error;
-        missing ??= error;
+        if (!(error instanceof BlobUnavailableError)) throw error;
+        if (problem === undefined || (problem.state === 'missing' && error.state === 'corrupt')) problem = error;
       }
     }
-    throw missing ?? new Error('internal: no store to read');
+    throw problem ?? new Error('internal: no store to read');
   }
 
   putFile(path: string, options?: { move?: boolean }): Promise<{ digest: Digest; size: number }> {
@@ -68,13 +71,17 @@ export class LayeredStore implements Store {
   }
 
   async checkBlob(digest: Digest, mode: 'full' | 'hit', expectedSize?: number): Promise<BlobState> {
+    // A corrupt copy in one store does not hide a good one in another: content is content.
+    let found: BlobState = 'missing';
     for (const store of this.blobOrder()) {
       const state = await store.checkBlob(digest, mode, expectedSize);
-      if (state === 'missing') continue;
-      this.lastHolder = store;
-      return state;
+      if (state === 'ok') {
+        this.lastHolder = store;
+        return 'ok';
+      }
+      if (state === 'corrupt') found = 'corrupt';
     }
-    return 'missing';
+    return found;
   }
 
   /** The own store's copy only: a layer's blob, even a corrupt one, is its writer's to repair. */
@@ -87,13 +94,12 @@ export class LayeredStore implements Store {
   }
 
   async getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined> {
-    this.entryLayers.delete(key);
     const own = await this.own.getAction(key);
     if (own !== undefined) return own;
     for (const layer of this.layers) {
       const found = await layer.getAction(key);
       if (found === undefined) continue;
-      this.entryLayers.set(key, layer);
+      if (found !== 'unreadable') this.entryLayers.set(found, layer);
       return found;
     }
     return undefined;
@@ -103,9 +109,9 @@ export class LayeredStore implements Store {
     return this.own.putAction(entry);
   }
 
-  /** Only an entry of the own store: a layer is never written, not even its use times. */
-  async markUsed(key: CacheKey): Promise<void> {
-    if (!this.entryLayers.has(key)) await this.own.markUsed(key);
+  /** The own store's entry (callers skip entries of a layer: a layer is never written, not even its use times). */
+  markUsed(key: CacheKey): Promise<void> {
+    return this.own.markUsed(key);
   }
 
   /** The own store's entry only: an unusable entry in a layer stays for its writer (and is a miss here). */

@@ -80,10 +80,14 @@ export class LocalStore implements Store {
   private readonly stamps: BlobStamps;
   private readonly verify: VerifyPolicy;
 
-  constructor(readonly root: string) {
+  /** `readOnly`: a store read as a layer under another (FLYWHEEL_READ_FROM): reading it writes nothing there, not even stamps. */
+  constructor(
+    readonly root: string,
+    options: { readOnly?: boolean } = {},
+  ) {
     this.description = `local store ${root}`;
     this.tmp = join(root, 'tmp');
-    this.stamps = new BlobStamps(join(root, 'stamps'));
+    this.stamps = new BlobStamps(join(root, 'stamps'), options.readOnly === true);
     this.verify = verifyPolicy();
   }
 

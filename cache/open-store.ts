@@ -14,7 +14,7 @@ import type { Store } from './store.js';
  * const store = openStore();                 // ./.flywheel, or $FLYWHEEL_STORE
  * const shared = openStore('/mnt/team/flywheel-cache');
  */
-export function openStore(location = process.env.FLYWHEEL_STORE, cwd = process.cwd()): Store {
+export function openStore(location = process.env.FLYWHEEL_STORE, cwd = process.cwd(), options: { readOnly?: boolean } = {}): Store {
   const where = storeLocation(location, cwd);
   if (/^s3:\/\//i.test(where)) {
     try {
@@ -26,7 +26,7 @@ export function openStore(location = process.env.FLYWHEEL_STORE, cwd = process.c
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(where)) {
     throw new FlywheelError('STORE_UNSUPPORTED', `FLYWHEEL_STORE=${where}: unknown store scheme`, { fix: 'use a local path or s3://bucket/prefix' });
   }
-  return new LocalStore(where);
+  return new LocalStore(where, options);
 }
 
 /**
@@ -52,7 +52,7 @@ export function openRunStore(location = process.env.FLYWHEEL_STORE, readFrom = p
   }
   return new LayeredStore(
     own,
-    layers.map((layer) => openStore(layer, cwd)),
+    layers.map((layer) => openStore(layer, cwd, { readOnly: true })),
   );
 }
 

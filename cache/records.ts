@@ -249,6 +249,8 @@ export function asActionEntry(value: unknown): ActionEntry | undefined {
   if (value.code !== undefined && !isCodeFingerprint(value.code)) return undefined;
   if (value.elements !== undefined && !(isObject(value.elements) && Number.isInteger(value.elements.total) && isHex(value.elements.keys))) return undefined;
   if (value.variantOf !== undefined && !isHex(value.variantOf)) return undefined;
+  if (value.signature !== undefined && !(isObject(value.signature) && typeof value.signature.signer === 'string' && typeof value.signature.value === 'string'))
+    return undefined;
   return value as ActionEntry;
 }
 

@@ -83,8 +83,8 @@ export interface Store {
 
   /** Returns undefined when absent; 'unreadable' when present but truncated or not an entry. */
   getAction(key: CacheKey): Promise<ActionEntry | 'unreadable' | undefined>;
-  /** A store with read-only layers: which layer the last `getAction` of `key` found it in (undefined: its own). */
-  layerOf?(key: CacheKey): string | undefined;
+  /** A store with read-only layers: the layer an entry `getAction` returned came from (undefined: its own). */
+  layerOf?(entry: ActionEntry): string | undefined;
   /** Must be called only after every blob the entry names is stored. */
   putAction(entry: ActionEntry): Promise<void>;
   /** Records that a run just reused this entry, so `cache gc` keeps it and its blobs as recently used. */

@@ -1,13 +1,13 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { keyIdOf, type Signer, type TrustedKeys } from './entry-signature.js';
 import { FlywheelError } from './errors.js';
 
 /**
  * Who a run is as a writer, and whom it trusts as a reader, from the environment:
  * - `FLYWHEEL_SIGNING_KEY`: a PEM Ed25519 private key (`flywheel keys generate`); every entry the run
- *   writes is signed with it.
+ *   writes is signed with it, and the run trusts that key (besides those listed below) for what it reads.
  * - `FLYWHEEL_TRUSTED_KEYS`: PEM public keys, files or folders of `*.pub`, separated by commas. When set,
  *   a stored entry is used only if one of them (or the run's own signing key) signed it; any other is a
  *   miss (`untrusted-entry`). Unset: entries are used as written, signed or not.
@@ -94,6 +94,12 @@ function trustedFrom(list: string): Map<string, KeyObject> {
   return keys;
 }
 
+/** The ids of the keys this trust vouches for beyond its own process (an ephemeral key is not one): what a run asks its workers to trust too. */
+export function trustedKeyIds(trust: Trust): string[] {
+  const ids = [...(trust.trusted?.keys() ?? [])];
+  return trust.signer?.ephemeral === true ? ids.filter((id) => id !== trust.signer?.id) : ids;
+}
+
 /** A key this process makes for itself: what it writes, it alone trusts. */
 function ephemeralSigner(): Signer {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -104,15 +110,22 @@ const known = new Map<string, Trust>();
 
 /** The trust a process with this environment has; read once per distinct setting. Bad keys: TRUST_KEY_INVALID, naming the file. */
 export function trustFromEnv(env: NodeJS.ProcessEnv = process.env): Trust {
-  const signing = env.FLYWHEEL_SIGNING_KEY ?? '';
-  const trustedList = env.FLYWHEEL_TRUSTED_KEYS ?? '';
+  // Paths as absolute ones: the same setting means the same files from any working directory.
+  const signing = env.FLYWHEEL_SIGNING_KEY ? resolve(env.FLYWHEEL_SIGNING_KEY) : '';
+  const trustedList = (env.FLYWHEEL_TRUSTED_KEYS ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
+    .map((p) => resolve(p))
+    .join(',');
   if (signing === '' && trustedList === '') return NO_TRUST;
   const id = `${signing}\0${trustedList}`;
   let trust = known.get(id);
   if (trust === undefined) {
     const signer = signing === '' ? (trustedList === '' ? undefined : ephemeralSigner()) : signerFrom(signing);
-    const trusted = trustedList === '' ? undefined : trustedFrom(trustedList);
-    // A run trusts what it wrote itself.
+    // A writer always checks what it reads: it trusts its own key (and those listed). Re-signing, or
+    // assembling from, entries it never checked would vouch for whatever was planted in the store.
+    const trusted = trustedList === '' ? (signer === undefined ? undefined : new Map<string, KeyObject>()) : trustedFrom(trustedList);
     if (trusted !== undefined && signer !== undefined) trusted.set(signer.id, signer.publicKey);
     trust = { signer, trusted };
     known.set(id, trust);

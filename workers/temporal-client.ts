@@ -1,3 +1,4 @@
+import { trustedKeyIds, trustFromEnv } from '../cache/trust-config.js';
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { ConfigOverrides } from '../engine/validate/config-overrides.js';
@@ -76,6 +77,8 @@ export function pipelineRunInput(
       setArgs: [...request.setArgs],
       store: request.store,
       ...(request.readFrom === undefined || request.readFrom.length === 0 ? {} : { readFrom: [...request.readFrom] }),
+      // The run's trust travels with it: a worker trusting less would serve entries the client would refuse.
+      ...(trustedKeyIds(trustFromEnv(env)).length === 0 ? {} : { trustedKeys: trustedKeyIds(trustFromEnv(env)) }),
       queuePrefix: settings.queuePrefix,
     },
     options: { force: [...(request.force ?? [])], forceAll: request.forceAll ?? false, concurrency: request.concurrency ?? 8, heartbeatTimeoutMs },

@@ -23,6 +23,8 @@ export interface RunContext {
   store: string;
   /** Read-only layers the run may reuse results from (FLYWHEEL_READ_FROM, as absolute locations); absent: none. */
   readFrom?: string[];
+  /** The key ids the client trusts: a worker that does not trust every one of them refuses the run. Absent: no trust asked. */
+  trustedKeys?: string[];
   /** Prepended to task queue names (`cpu`, `gpu-h200`), so several deployments or tests share one server. */
   queuePrefix: string;
 }

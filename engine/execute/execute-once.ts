@@ -236,7 +236,8 @@ export async function awaitKey(
 export async function putEntry(store: Store, trust: Trust, entry: ActionEntry): Promise<void> {
   const existing = await store.getAction(entry.key);
   const readable = existing !== undefined && existing !== 'unreadable';
-  const believed = readable && (trust.trusted === undefined || (await checkEntry(existing, trust.trusted)).trusted);
+  // Only the own store's entry moves (a layer's would name blobs the own store has not), and only one the run trusts.
+  const believed = readable && store.layerOf?.(existing) === undefined && (trust.trusted === undefined || (await checkEntry(existing, trust.trusted)).trusted);
   if (believed && existing.code !== undefined && entry.code !== undefined && !sameCode(entry.code, existing.code)) {
     // Another branch's result under the same version: kept under its code, so switching back finds it (see lookUpResult).
     const kept = signed(trust, { ...existing, key: codeVariantKey(entry.key, existing.code.digest), variantOf: entry.key });

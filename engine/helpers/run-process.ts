@@ -5,6 +5,7 @@ export interface RunProcessOptions {
   /** The step's `ctx.signal`: on abort the whole process group gets SIGTERM, then SIGKILL after `graceMs`. */
   signal: AbortSignal;
   cwd?: string;
+  /** The child's environment (default: this process's), never with the writer's key: a trainer has no business signing cache entries. */
   env?: NodeJS.ProcessEnv;
   /** Time between SIGTERM and SIGKILL, for the process to save a checkpoint. Default 10 s. */
   graceMs?: number;
@@ -74,7 +75,8 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     const piped = options.onOutput !== undefined || options.onLine !== undefined;
     const spawnOptions: SpawnOptions = { detached: true, stdio: piped ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'] };
     if (options.cwd !== undefined) spawnOptions.cwd = options.cwd;
-    if (options.env !== undefined) spawnOptions.env = options.env;
+    const { FLYWHEEL_SIGNING_KEY: _key, ...env } = options.env ?? process.env;
+    spawnOptions.env = env;
     const child = spawn(command, args, spawnOptions);
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {

@@ -81,8 +81,9 @@ async function lookUpEntry(store: Store, key: CacheKey, maxAgeMs: number | undef
     }
   }
   // A run in progress lists its cached steps only when it ends; until then, recent use protects them from gc.
-  if (options.repair) await store.markUsed(key);
-  const layer = store.layerOf?.(key);
+  // An entry of a read-only layer is never touched.
+  const layer = store.layerOf?.(entry);
+  if (options.repair && layer === undefined) await store.markUsed(key);
   return layer === undefined ? { hit: true, entry } : { hit: true, entry, layer };
 }
 

@@ -94,6 +94,14 @@ export async function provenanceSummary(registry: ModelRegistry, version: number
   return { path, signedBy: envelope.signatures.map((s) => s.keyid), statement };
 }
 
+/** What verification reads of a signed statement (read loosely: a field missing is a failed check, not a crash). */
+interface SignedStatement {
+  _type?: string;
+  predicateType?: string;
+  subject?: Array<{ name: string; digest: Record<string, string> }>;
+  predicate?: { runDetails?: { metadata?: { invocationId?: string } }; buildDefinition?: { internalParameters?: { steps?: unknown[] } } };
+}
+
 export type ProvenanceCheck = { ok: true; signer: string; runId: string; steps: number; subject: string } | { ok: false; problem: string };
 
 /** Checks a version's envelope against the trusted keys, and that the registry's bytes are the ones it names. */
@@ -104,20 +112,22 @@ export async function checkProvenance(registry: ModelRegistry, version: ModelVer
   } catch (error) {
     return { ok: false, problem: `no readable provenance for v${version.version} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
   }
-  if (envelope.payloadType !== PAYLOAD_TYPE)
-    return { ok: false, problem: `the envelope's payload type is ${JSON.stringify(envelope.payloadType)}, not ${PAYLOAD_TYPE}` };
+  if (envelope?.payloadType !== PAYLOAD_TYPE)
+    return { ok: false, problem: `the envelope's payload type is ${JSON.stringify(envelope?.payloadType)}, not ${PAYLOAD_TYPE}` };
   const check = verifyEnvelope(envelope);
   if (!check.verified) return { ok: false, problem: `the provenance of v${version.version} is not trusted: ${check.reason}` };
-  const statement = JSON.parse(check.payload.toString('utf8')) as {
-    _type?: string;
-    predicateType?: string;
-    subject?: Array<{ name: string; digest: Record<string, string> }>;
-    predicate?: { runDetails?: { metadata?: { invocationId?: string } }; buildDefinition?: { internalParameters?: { steps?: unknown[] } } };
-  };
+  let statement: SignedStatement;
+  try {
+    statement = JSON.parse(check.payload.toString('utf8')) as SignedStatement;
+  } catch {
+    return { ok: false, problem: 'the signed payload is not JSON' };
+  }
   if (statement._type !== STATEMENT_TYPE || statement.predicateType !== PROVENANCE_TYPE)
     return { ok: false, problem: 'the envelope does not hold an in-toto SLSA provenance statement' };
   const subject = statement.subject?.[0];
-  const claimed = subject === undefined ? undefined : Object.values(subject.digest)[0];
+  if (subject?.name !== version.path)
+    return { ok: false, problem: `the provenance is of ${subject?.name ?? 'nothing'}, not v${version.version}'s ${version.path}` };
+  const claimed = Object.values(subject.digest)[0];
   const actual = await modelDigestOf(join(registry.root, version.path)).catch((error: Error) => `unreadable (${error.message})`);
   if (claimed !== actual)
     return {
@@ -129,7 +139,7 @@ export async function checkProvenance(registry: ModelRegistry, version: ModelVer
     signer: check.keyid,
     runId: statement.predicate?.runDetails?.metadata?.invocationId ?? '?',
     steps: statement.predicate?.buildDefinition?.internalParameters?.steps?.length ?? 0,
-    subject: `${subject?.name ?? version.path} ${Object.entries(subject?.digest ?? {})
+    subject: `${subject.name} ${Object.entries(subject.digest)
       .map(([alg, d]) => `${alg}:${d}`)
       .join(' ')}`,
   };

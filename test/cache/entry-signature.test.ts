@@ -78,4 +78,19 @@ describe('entry signatures', () => {
     expect((await checkEntry(signed, new Map(), later)).trusted).toBe(false);
     expect((await readFile(path, 'utf8')).trim().split('\n')).toHaveLength(1);
   });
+
+  it('refuses, without crashing, what cannot be checked: an output smuggled in under __proto__, a malformed signature', async () => {
+    const ci = signer();
+    const trusted = new Map([[ci.id, ci.publicKey]]);
+    const signed = signEntry(entry, ci);
+    // JSON.parse makes __proto__ an own key; canonical JSON refuses it rather than dropping it from the signed bytes.
+    const smuggled = JSON.parse(
+      canonicalJson(signed).replace('"outputs":{"adapter":{', '"outputs":{"__proto__":{"kind":"file","digest":"' + hex('9') + '","size":1},"adapter":{'),
+    ) as ActionEntry;
+    expect(Object.keys(smuggled.outputs)).toContain('__proto__');
+    expect(await checkEntry(smuggled, trusted)).toMatchObject({ trusted: false, reason: expect.stringContaining('cannot be checked') });
+    // A signature of the wrong shape is not an entry at all.
+    expect(parseActionEntry(canonicalJson({ ...signed, signature: { signer: ci.id, value: 7 } }), entry.key)).toBe('unreadable');
+    expect(parseActionEntry(JSON.stringify({ ...signed, signature: null }), entry.key)).toBe('unreadable');
+  });
 });

@@ -1,4 +1,7 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Digest } from '../../cache/digest.js';
+import { LocalStore } from '../../cache/local-store.js';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { executions, runCli, runJson, statuses } from '../support/cli.js';
@@ -64,5 +67,22 @@ describe('read-only layers (FLYWHEEL_READ_FROM)', () => {
     const itself = await runCli(['run', 'pipeline.ts'], { cwd: p.cwd, env: { ...laptop.env, FLYWHEEL_READ_FROM: own } });
     expect(itself.code).toBe(2);
     expect(itself.stderr).toContain(`FLYWHEEL_READ_FROM names ${own}, the store this run writes`);
+  });
+
+  it('reads a local layer without writing to it, not even the stamps that spare re-hashing large blobs', async () => {
+    const root = join(await tempDir('flywheel-layer-stamps'), 'main');
+    const writer = new LocalStore(root);
+    const { digest } = await writer.putBytes(Buffer.alloc(4 * 1024 * 1024, 7));
+    // Older than the 2 s a re-hash's stamp waits for (a file changed more recently is never stamped), so a read would stamp it.
+    await sleep(2100);
+    await rm(join(root, 'stamps'), { recursive: true, force: true });
+    const before = await snapshot(root);
+    const layer = new LocalStore(root, { readOnly: true });
+    expect(await layer.checkBlob(digest as Digest, 'hit')).toBe('ok');
+    expect((await layer.readBytes(digest as Digest)).length).toBe(4 * 1024 * 1024);
+    expect(await snapshot(root)).toEqual(before);
+    // The same reads by its writer stamp the blob (what a layer must not do to someone else's store).
+    await writer.checkBlob(digest as Digest, 'hit');
+    expect(await snapshot(root)).not.toEqual(before);
   });
 });

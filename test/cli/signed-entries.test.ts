@@ -120,6 +120,16 @@ describe('signed action entries (local store)', () => {
     }
     expect(await executions(p.log)).toEqual(['first', 'second', 'first', 'first', 'first']);
 
+    // A writer with a key and no list still checks what it reads: it trusts its own key, so it neither
+    // serves nor re-signs an entry planted for it.
+    await plant(store, await poisoned(store, genuine));
+    const writerOnly = await runJson('pipeline.ts', [], {
+      cwd: p.cwd,
+      env: { ...p.env, FLYWHEEL_SIGNING_KEY: ci.key, FLYWHEEL_VERIFIED_SIGNATURES: join(keys, 'verified') },
+    });
+    expect(reasonOf(writerOnly.run, 'first').codes).toEqual(['untrusted-entry']);
+    expect(await executions(p.log)).toEqual(['first', 'second', 'first', 'first', 'first', 'first']);
+
     // `cache verify` with trusted keys names a planted entry (exit 1), and --fix removes it.
     await plant(store, await poisoned(store, genuine));
     const found = await runCli(['cache', 'verify'], ws);

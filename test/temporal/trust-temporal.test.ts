@@ -108,6 +108,17 @@ describe('trust on Temporal', () => {
     }
   });
 
+  it('workers refuse a run that trusts keys they do not: they would serve what its client refuses', async () => {
+    const cwd = await tempDir('flywheel-temporal-untrusting');
+    const { privateKey: _other, publicKey } = generateKeyPairSync('ed25519');
+    const otherPub = join(cwd, 'other.pub');
+    await writeFile(otherPub, publicKey.export({ type: 'spki', format: 'pem' }));
+    const env = { ...suite.env, FLYWHEEL_STORE: join(cwd, 'store'), FLYWHEEL_SIGNING_KEY: '', FLYWHEEL_TRUSTED_KEYS: otherPub };
+    const refused = await runCli(['run', chain, '--engine', 'temporal'], { cwd, env });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout + refused.stderr).toContain(`the run trusts keys this worker does not: ${keyIdOf(publicKey)}`);
+  });
+
   it('a worker that trusts keys but has none to sign with refuses to start', async () => {
     const { FLYWHEEL_SIGNING_KEY: _key, ...withoutKey } = suite.env;
     const started = startWorker('cpu', { ...withoutKey, FLYWHEEL_SIGNING_KEY: '' }).then(
