@@ -45,6 +45,7 @@ async function pickRuns(store: Store, args: CompareArgs): Promise<[RunRecord, Ru
 const LABEL: Record<StepChange, string> = {
   same: 'same',
   reran: 're-ran',
+  reused: 'reused',
   new: 'new',
   removed: 'removed',
   failed: 'failed',
@@ -56,7 +57,7 @@ const when = (iso: string): string => `${iso.slice(0, 10)} ${iso.slice(11, 16)} 
 const clip = (text: string, max = 160): string => (text.length > max ? `${text.slice(0, max - 3)}...` : text);
 
 function outputLine(s: StepComparison): string | undefined {
-  if (s.change !== 'reran' && s.change !== 'same') return undefined;
+  if (s.change !== 'reran' && s.change !== 'reused' && s.change !== 'same') return undefined;
   const names = (change: string): string[] => s.outputs.filter((o) => o.change === change).map((o) => o.name);
   const [changed, identical, gone] = [names('changed'), names('identical'), names('only-in-a')];
   if (s.change === 'same' && changed.length === 0) return undefined;
@@ -74,7 +75,7 @@ function stepLines(steps: readonly StepComparison[]): string[] {
   const indent = ' '.repeat(2 + 8 + 1 + width + 1);
   const lines: string[] = [];
   for (const s of steps) {
-    const reused = s.change === 'reran' && s.statusB === 'cached' ? ' (B reused a cached result)' : '';
+    const reused = s.change === 'reused' ? ' (B found this result cached: another run computed it)' : '';
     lines.push(`  ${LABEL[s.change].padEnd(8)} ${s.id.padEnd(width)} ${s.reason}${reused}`);
     const outputs = outputLine(s);
     if (outputs !== undefined) lines.push(`${indent}${outputs}`);

@@ -4,12 +4,14 @@ import { explainMiss, type Explanation } from '../core/explain.js';
 /**
  * What happened to one step between run A and run B:
  * - `same`: same cache key in both, so the same result;
- * - `reran`: B has a result under another key than A's (or A had none), with the reason;
+ * - `reran`: B executed the step under another key than A's (or A had none), with the reason;
+ * - `reused`: B's key differs from A's, but B found that result cached (another run had computed it):
+ *   counted as the run counts it, cached, not executed;
  * - `new` / `removed`: the step is only in B / only in A;
  * - `failed` / `skipped`: B has no result because the step failed or was skipped;
  * - `not-run`: B never got to the step (an interrupted run).
  */
-export type StepChange = 'same' | 'reran' | 'new' | 'removed' | 'failed' | 'skipped' | 'not-run';
+export type StepChange = 'same' | 'reran' | 'reused' | 'new' | 'removed' | 'failed' | 'skipped' | 'not-run';
 
 /** One output of a step in both runs: `identical` bytes, `changed` bytes, or produced by only one run. */
 export interface OutputComparison {
@@ -112,7 +114,7 @@ function compareStep(a: StepRunRecord | undefined, b: StepRunRecord | undefined)
         : { codes: ['cache-hit'], reason: 'same result (cached)' },
     );
   }
-  return make('reran', whyDifferent(a, b), inB.length > 0 && inB.every((o) => o.change === 'identical'));
+  return make(b.status === 'cached' ? 'reused' : 'reran', whyDifferent(a, b), inB.length > 0 && inB.every((o) => o.change === 'identical'));
 }
 
 /**
@@ -128,7 +130,7 @@ export function compareRuns(a: RunRecord, b: RunRecord): RunComparison {
   const before = new Map(a.steps.map((s) => [s.id, s]));
   const inB = new Set(b.steps.map((s) => s.id));
   const steps = [...b.steps.map((s) => compareStep(before.get(s.id), s)), ...a.steps.filter((s) => !inB.has(s.id)).map((s) => compareStep(s, undefined))];
-  const counts: Record<StepChange, number> = { reran: 0, new: 0, removed: 0, failed: 0, skipped: 0, 'not-run': 0, same: 0 };
+  const counts: Record<StepChange, number> = { reran: 0, reused: 0, new: 0, removed: 0, failed: 0, skipped: 0, 'not-run': 0, same: 0 };
   for (const s of steps) counts[s.change]++;
   return { pipeline: b.pipeline, steps, counts };
 }

@@ -44,8 +44,13 @@ export interface MetricRow extends CompareRow {
   countB: number | null;
   ciA: Interval | null;
   ciB: Interval | null;
-  /** 95% t interval of the change, paired over the items both runs scored (the same benchmark examples), when per-item scores exist. */
+  /**
+   * 95% t interval of the change, paired over the items both runs scored (the same benchmark examples),
+   * when per-item scores exist; for a rate, clipped to what a change of rates can be ([-1, +1]).
+   */
   deltaCi: Interval | null;
+  /** The t interval reached past what the metric can take and was clipped (a slice of a few items). */
+  deltaCiClipped?: boolean;
 }
 
 interface SectionBase {
@@ -275,7 +280,11 @@ function withPairedDeltas(rows: MetricRow[], a: readonly unknown[] | undefined, 
       const [sa, sb] = [num(obj(x.scores)?.[row.metric]), num(obj(y.scores)?.[row.metric])];
       return sa === null || sb === null ? [] : [sb - sa];
     });
-    return differences.length < 2 ? row : { ...row, deltaCi: tInterval(differences).ci };
+    if (differences.length < 2) return row;
+    const [lo, hi] = tInterval(differences).ci;
+    // A t interval over a handful of items can reach past ±100 points: a rate's change cannot.
+    if (row.scale !== 'rate' || (lo >= -1 && hi <= 1)) return { ...row, deltaCi: [lo, hi] as Interval };
+    return { ...row, deltaCi: [Math.max(-1, lo), Math.min(1, hi)] as Interval, deltaCiClipped: true };
   });
 }
 
@@ -482,10 +491,14 @@ function metricTable(rows: readonly MetricRow[]): string[] {
     value(r.a, r.scale),
     value(r.b, r.scale),
     signed(r.delta, r.scale),
-    ...(withDeltaCi ? [ciText(r.deltaCi, r.scale)] : []),
+    ...(withDeltaCi ? [`${ciText(r.deltaCi, r.scale)}${r.deltaCiClipped === true ? '*' : ''}`] : []),
     ...(withCi ? [ciText(r.ciA, r.scale), ciText(r.ciB, r.scale)] : []),
   ]);
-  return table([header, ...body], new Set([2, 3, 4]));
+  const clipped = rows.some((r) => r.deltaCiClipped === true);
+  return [
+    ...table([header, ...body], new Set([2, 3, 4])),
+    ...(clipped ? ['    * clipped to what the metric can take (±100 points): too few paired items for the interval to say more'] : []),
+  ];
 }
 
 const clip = (text: string, max = 160): string => (text.length > max ? `${text.slice(0, max - 3)}...` : text);

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { Digest } from '../../cache/digest.js';
+import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { RunRecord, StepRunRecord } from '../../cache/records.js';
 import { compareRuns } from '../../engine/records/compare-runs.js';
 
-const KEY = 'a'.repeat(64);
+const KEY = 'a'.repeat(64) as CacheKey;
+const OTHER = 'b'.repeat(64) as CacheKey;
 const output = (c: string): StepRunRecord['outputs'] => ({ out: { kind: 'file', digest: c.repeat(64) as Digest, size: 3 } });
 
 function run(runId: string, step: Partial<StepRunRecord>): RunRecord {
@@ -35,5 +36,16 @@ describe('compareRuns', () => {
     // The same key and the same bytes: the same result.
     const same = run('c', { outputs: output('1') });
     expect(compareRuns(a, same).steps[0]?.change).toBe('same');
+  });
+
+  it('counts a step whose key changed but that B found cached as reused, as the run counted it, not as re-run', () => {
+    const a = run('a', { status: 'executed', cacheKey: KEY, outputs: output('1') });
+    const b = run('b', { status: 'cached', cacheKey: OTHER, outputs: output('1'), computedBy: 'c' });
+    const comparison = compareRuns(a, b);
+    expect(comparison.steps[0]?.change).toBe('reused');
+    expect(comparison.counts).toMatchObject({ reused: 1, reran: 0 });
+    // Re-run means executed in B: every count agrees with the run's own (executed, cached).
+    const executed = compareRuns(a, run('d', { status: 'executed', cacheKey: OTHER, outputs: output('2') }));
+    expect(executed.counts).toMatchObject({ reused: 0, reran: 1 });
   });
 });

@@ -83,4 +83,22 @@ describe('compare sections read outputs loosely', () => {
     expect(deploy).toMatchObject({ kind: 'deploy', decision: { a: null, b: { version: 2, promoted: true, production: null, reasons: [] } } });
     expect(formatSections(deploy ? [deploy] : []).join('\n')).toContain('B: v2 promoted; production none');
   });
+
+  it('clips a paired interval of a rate to what a change of rates can be, and says so', () => {
+    const metrics = (f1: number) => ({ model: 'm', overall: { examples: 3, actionF1: f1 }, slices: { 'trigger:control': { examples: 3, actionF1: f1 } } });
+    const slices = { triggerCategory: 'control', kind: 'create', email: false, thirdParty: false };
+    // Three items whose changes spread wide: a t interval with 2 degrees of freedom reaches far past ±1.
+    const items = (scores: number[]) => scores.map((actionF1, i) => ({ id: `x${i}`, slices, scores: { actionF1 } }));
+    const a = [{ ...source('evaluate', 'flow-evaluate', metrics(0.5)), items: items([0, 1, 0.5]) }];
+    const b = [{ ...source('evaluate', 'flow-evaluate', metrics(0.5)), items: items([1, 0, 0.5]) }];
+    const [section] = compareSections(a, b) as Array<{
+      rows: Array<{ slice: string; metric: string; deltaCi: [number, number] | null; deltaCiClipped?: boolean }>;
+    }>;
+    const row = section?.rows.find((r) => r.slice === 'trigger:control' && r.metric === 'actionF1');
+    expect(row?.deltaCi).toEqual([-1, 1]);
+    expect(row?.deltaCiClipped).toBe(true);
+    const text = formatSections(compareSections(a, b) as never).join('\n');
+    expect(text).toContain('[-100.0, 100.0]*');
+    expect(text).toContain('* clipped to what the metric can take (±100 points)');
+  });
 });
