@@ -110,19 +110,20 @@ const known = new Map<string, Trust>();
 
 /** The trust a process with this environment has; read once per distinct setting. Bad keys: TRUST_KEY_INVALID, naming the file. */
 export function trustFromEnv(env: NodeJS.ProcessEnv = process.env): Trust {
-  // Paths as absolute ones: the same setting means the same files from any working directory.
-  const signing = env.FLYWHEEL_SIGNING_KEY ? resolve(env.FLYWHEEL_SIGNING_KEY) : '';
-  const trustedList = (env.FLYWHEEL_TRUSTED_KEYS ?? '')
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '')
-    .map((p) => resolve(p))
-    .join(',');
-  if (signing === '' && trustedList === '') return NO_TRUST;
-  const id = `${signing}\0${trustedList}`;
+  const signingSetting = env.FLYWHEEL_SIGNING_KEY ?? '';
+  const trustedSetting = env.FLYWHEEL_TRUSTED_KEYS ?? '';
+  if (signingSetting === '' && trustedSetting === '') return NO_TRUST;
+  // Every look-up asks: the settings are read once per process and working directory (relative paths name its files).
+  const id = `${process.cwd()}\0${signingSetting}\0${trustedSetting}`;
   let trust = known.get(id);
   if (trust === undefined) {
-    const signer = signing === '' ? (trustedList === '' ? undefined : ephemeralSigner()) : signerFrom(signing);
+    const trustedList = trustedSetting
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== '')
+      .map((p) => resolve(p))
+      .join(',');
+    const signer = signingSetting === '' ? (trustedList === '' ? undefined : ephemeralSigner()) : signerFrom(resolve(signingSetting));
     // A writer always checks what it reads: it trusts its own key (and those listed). Re-signing, or
     // assembling from, entries it never checked would vouch for whatever was planted in the store.
     const trusted = trustedList === '' ? (signer === undefined ? undefined : new Map<string, KeyObject>()) : trustedFrom(trustedList);

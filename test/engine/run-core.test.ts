@@ -315,6 +315,27 @@ const send = (run: RunCore, event: CoreEvent | 'start'): CoreCommand[] => {
 const take = <T extends CoreCommand['type']>(commands: CoreCommand[], type: T) =>
   commands.filter((c): c is Extract<CoreCommand, { type: T }> => c.type === type);
 
+/** Starts a run of src → m (a map) to the point where the map has handed out its first chunks. */
+function startMap(run: RunCore, resolution: Resolution): CoreCommand[] {
+  const first = send(run, 'start');
+  const src = take(first, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+  const round = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', round: src.round })];
+  const mapRound = take(round, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
+  return [...send(run, { type: 'resolved', resolution }), ...send(run, { type: 'resolve-done', round: mapRound.round })];
+}
+
+/** The first look-up of map m: every one of its `total` elements to run. */
+const firstMapRun = (total: number): Resolution => ({
+  kind: 'map',
+  id: 'm',
+  key: keyOf('m'),
+  components: components('m'),
+  codes: ['first-run'],
+  reason: 'first run',
+  rejected: false,
+  elements: { total, cached: 0, run: `0-${total - 1}` },
+});
+
 describe('the run core with a map', () => {
   const MAP = [node('src'), { ...node('m', ['src']), map: { minSuccessRatio: 0.5, batchSize: 1 } }];
   const mapMiss = (run: string, cached: number): Resolution => ({
@@ -327,15 +348,6 @@ describe('the run core with a map', () => {
     rejected: false,
     elements: { total: 5, cached, run, keys: hex('keys') as Digest },
   });
-
-  /** Starts a run of MAP to the point where the map has handed out its first chunks. */
-  function startMap(run: RunCore, resolution: Resolution): CoreCommand[] {
-    const first = send(run, 'start');
-    const src = take(first, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    const round = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', round: src.round })];
-    const mapRound = take(round, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    return [...send(run, { type: 'resolved', resolution }), ...send(run, { type: 'resolve-done', round: mapRound.round })];
-  }
 
   it('hands out chunks that hold as many concurrency slots as they run at once, saves a running record with the key list, and assembles without the failed', () => {
     const run = core(MAP, { concurrency: 4, elementChunk: () => ({ size: 2, parallel: 2 }) });
@@ -519,21 +531,7 @@ describe("the run core retries by each step's policy", () => {
       now: () => clock,
       elementChunk: () => ({ size: 3, parallel: 3 }),
     });
-    const first = take(send(run, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    const afterSrc = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', round: first.round })];
-    const mapRound = take(afterSrc, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    const elements = { total: 3, cached: 0, run: '0-2' };
-    const mapResolution: Resolution = {
-      kind: 'map',
-      id: 'm',
-      key: keyOf('m'),
-      components: components('m'),
-      codes: ['first-run'],
-      reason: 'first run',
-      rejected: false,
-      elements,
-    };
-    const started = [...send(run, { type: 'resolved', resolution: mapResolution }), ...send(run, { type: 'resolve-done', round: mapRound.round })];
+    const started = startMap(run, firstMapRun(3));
     const chunk = take(started, 'execute-elements')[0];
     expect(chunk).toMatchObject({ indices: [0, 1, 2] });
     expect(chunk?.attempts).toBeUndefined();
@@ -563,22 +561,7 @@ describe("the run core retries by each step's policy", () => {
       now: () => clock,
       elementChunk: () => ({ size: 2, parallel: 2 }),
     });
-    const first = take(send(run, 'start'), 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    const afterSrc = [...send(run, { type: 'resolved', resolution: hit('src') }), ...send(run, { type: 'resolve-done', round: first.round })];
-    const mapRound = take(afterSrc, 'resolve')[0] as Extract<CoreCommand, { type: 'resolve' }>;
-    const elements = { total: 2, cached: 0, run: '0-1' };
-    const mapResolution: Resolution = {
-      kind: 'map',
-      id: 'm',
-      key: keyOf('m'),
-      components: components('m'),
-      codes: ['first-run'],
-      reason: 'first run',
-      rejected: false,
-      elements,
-    };
-    send(run, { type: 'resolved', resolution: mapResolution });
-    send(run, { type: 'resolve-done', round: mapRound.round });
+    startMap(run, firstMapRun(2));
     send(run, { type: 'drain' });
     const failed = (index: number) => ({ index, status: 'failed' as const, error: { code: 'STEP_FAILED', message: 'flaky' }, retryable: true });
     send(run, { type: 'elements-done', id: 'm', parallel: 2, results: [failed(0), failed(1)] });
