@@ -65,6 +65,11 @@ export const ActionEntry = z.object({
   elements: z.object({ total: z.number().int().nonnegative(), keys: DigestSchema }).optional(),
   /** Set on the copy kept per code fingerprint (under `codeVariantKey`): the key it is a result for, which `cache gc` keeps it with. */
   variantOf: CacheKeySchema.optional(),
+  /**
+   * The step ran and decided not to act (`ctx.decline`: a gate kept a candidate out, a refusal): the first line
+   * of its reason. Part of the result, so a cache hit is declined too; signed with the rest of the entry.
+   */
+  declined: z.string().optional(),
   /** The writer's Ed25519 signature over the rest of the entry and its own id (see cache/entry-signature.ts); absent when unsigned. */
   signature: z.object({ signer: z.string(), value: z.string() }).optional(),
 });
@@ -170,6 +175,11 @@ export const StepRunRecord = z.object({
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   /** Something the user should know about a result that was still used, e.g. a cached result of other code (onCodeChange: 'warn'). */
   warning: z.string().optional(),
+  /**
+   * The step ran and decided not to act (`ctx.decline`): the first line of its reason. Orthogonal to the
+   * status: `executed` or `cached` (the decision is kept with the result, so a hit repeats it).
+   */
+  declined: z.string().optional(),
   /** A map step's elements. */
   elements: ElementCounts.optional(),
   /** The nodes this one reads from: the run's DAG, for views that draw it. */
@@ -185,6 +195,11 @@ export const StepRunRecord = z.object({
   logs: DigestSchema.optional(),
 });
 export type StepRunRecord = z.infer<typeof StepRunRecord>;
+
+/** The steps of a run that decided not to act (`ctx.decline`), by node id, in the record's order. */
+export function declinedSteps(steps: readonly Pick<StepRunRecord, 'id' | 'declined'>[]): string[] {
+  return steps.filter((s) => s.declined !== undefined).map((s) => s.id);
+}
 
 export const RunRecord = z.object({
   format: z.literal('flywheel.run/v1'),
@@ -249,6 +264,7 @@ export function asActionEntry(value: unknown): ActionEntry | undefined {
   if (value.code !== undefined && !isCodeFingerprint(value.code)) return undefined;
   if (value.elements !== undefined && !(isObject(value.elements) && Number.isInteger(value.elements.total) && isHex(value.elements.keys))) return undefined;
   if (value.variantOf !== undefined && !isHex(value.variantOf)) return undefined;
+  if (value.declined !== undefined && typeof value.declined !== 'string') return undefined;
   if (value.signature !== undefined && !(isObject(value.signature) && typeof value.signature.signer === 'string' && typeof value.signature.value === 'string'))
     return undefined;
   return value as ActionEntry;

@@ -122,6 +122,7 @@ export default definePipeline({
       inputs: {
         ...candidate.deployed,
         metrics: evaluated.out.metrics,
+        predictions: evaluated.out.predictions,
         train: synthesized.out.train,
         judged: judged.out.judged,
         trust: trust.out.trust,

@@ -1,7 +1,10 @@
-// Prints the measured error rates of the judge's decisions for docs/judge.md (seeded; about a minute):
+// Prints the measured error rates of the judge's decisions for docs/judge.md (seeded; about ten minutes,
+// most of it the per-week drift test's year-long runs):
 //   npx tsx scripts/judge-error-rates.ts
 import { goldenFixture } from '../steps/judge/fixture-data.js';
-import { driftAlarmRate, gatePassRate, mirrorCoverage } from '../steps/judge/operating-characteristics.js';
+import { offlineJudge } from '../steps/judge/offline-judge.js';
+import { driftAlarmRate, gatePassRate, mirrorCoverage, sequentialAlarmRates } from '../steps/judge/operating-characteristics.js';
+import { CUSUM } from '../steps/judge/sequential-drift.js';
 
 const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
 
@@ -28,9 +31,44 @@ for (const [items, noise] of [
 console.log('\nMirroring: 95% t interval of the mean score (1 / ½ / 0, one pseudo-win and one pseudo-loss), 100 requests, 2,000 simulations each:');
 console.log('| tie rate | true score | coverage | promoted (lower bound > 0.5) |');
 console.log('| --- | --- | --- | --- |');
-for (const tieRate of [0, 0.3, 0.6, 0.8, 0.95])
+for (const tieRate of [0, 0.3, 0.6, 0.8, 0.9, 0.95])
   for (const advantage of [0, 0.05]) {
     if (advantage > (1 - tieRate) / 2) continue;
     const r = mirrorCoverage({ tieRate, advantage, n: 100, simulations: 2000, seed: 31 });
     console.log(`| ${tieRate} | ${(0.5 + advantage).toFixed(2)} | ${pct(r.coverage)} | ${pct(r.promoted)} |`);
   }
+
+console.log('\nMirroring on small slices (95% t interval with the pseudo-win and pseudo-loss; true score 0.5), 2,000 simulations each:');
+console.log('| requests in the slice | tie rate | coverage | upper bound below 0.5 (a slice "regresses") |');
+console.log('| --- | --- | --- | --- |');
+for (const n of [10, 20])
+  for (const tieRate of [0, 0.5, 0.8]) {
+    const r = mirrorCoverage({ tieRate, advantage: 0, n, simulations: 2000, seed: 32, below: true });
+    console.log(`| ${n} | ${tieRate} | ${pct(r.coverage)} | ${pct(r.regressed ?? 0)} |`);
+  }
+
+// The sequential test: the real golden set, the offline judge's own labels as what the judge means, and
+// re-asking noise; a provider update that turns 10% of its bad verdicts into good.
+const judge = goldenFixture().map((g) => offlineJudge(g.request, g.output).label);
+const reference = goldenFixture().map((g) => g.humans[0]);
+console.log(`\nSequential drift test (two-sided CUSUM, allowance ${CUSUM.allowance}, threshold ${CUSUM.threshold}) on the ${judge.length}-item golden set:`);
+console.log(
+  '| noise per answer | false alarms over 52 weekly runs (2,000 histories) | 10% bad→good caught within 8 runs, shift 2 / 5 / 10 / 20 runs after the baseline (1,000 each) | at a random week of the year | median runs to the alarm (shift at 10) |',
+);
+console.log('| --- | --- | --- | --- | --- |');
+for (const noise of [0.05, 0.1]) {
+  const quiet = sequentialAlarmRates({ judge, noise, weeks: 52, simulations: 2000, seed: 41 });
+  const shifted = (at: number, simulations = 1000, seed = 42) =>
+    sequentialAlarmRates({ judge, noise, weeks: at + 7, shift: { at, badToGood: 0.1 }, simulations, seed });
+  const anyWeek = Array.from({ length: 45 }, (_, i) => shifted(i + 1, 40, 43 + i).caughtWithin).reduce((a, b) => a + b, 0) / 45;
+  console.log(
+    `| ${pct(noise)} | ${pct(quiet.alarmed)} | ${[2, 5, 10, 20].map((at) => pct(shifted(at).caughtWithin)).join(' / ')} | ${pct(anyWeek)} | ${shifted(10).medianRuns ?? '–'} |`,
+  );
+}
+console.log('\nThe per-week test over a year (each run against the baseline, alpha 0.02; 200 histories of 52 runs, 400 bootstrap samples):');
+console.log('| noise per answer | at least one false alarm in 52 runs |');
+console.log('| --- | --- |');
+for (const noise of [0.05, 0.1])
+  console.log(
+    `| ${pct(noise)} | ${pct(sequentialAlarmRates({ judge, noise, weeks: 52, simulations: 200, seed: 51, perWeek: { alpha: 0.02, reference, samples: 400 } }).perWeekAlarmed ?? 0)} |`,
+  );

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Freezes reference values for the judge statistics into test/fixtures/statistics-reference.json.
+"""Freezes reference values for the judge and gate statistics into test/fixtures/statistics-reference.json.
 
 The TypeScript implementations (steps/stats/agreement.ts, distributions.ts, paired-tests.ts) are
 checked against these values by test/judge/statistics-reference.test.ts. The values come from
@@ -28,6 +28,7 @@ from scipy import special, stats
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 from statsmodels.stats.contingency_tables import SquareTable, mcnemar
 from statsmodels.stats.inter_rater import cohens_kappa
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 OUT = Path(__file__).resolve().parent.parent / "test" / "fixtures" / "statistics-reference.json"
@@ -243,6 +244,42 @@ def values_case(values, level):
     return {"values": values, "level": level, "mean": f(array.mean()), "ci": [f(low), f(high)]}
 
 
+# --- The slice gate: normal CDF, Holm's adjustment, the one-sided paired t test against a tolerance -----
+
+
+def normal_cdf_cases():
+    return [{"z": z, "p": f(stats.norm.cdf(z))} for z in [-8.0, -6.0, -3.0, -1.959963984540054, -0.5, 0.0, 0.3, 1.2, 2.5, 4.0]]
+
+
+def holm_cases():
+    rng = np.random.default_rng(51)
+    vectors = [
+        [0.01, 0.04, 0.03, 0.005],
+        [0.2, 0.2, 0.2],
+        [0.001, 0.5, 0.0125, 0.9, 0.0125, 0.03],
+        [1.0],
+        [round(float(v), 6) for v in rng.uniform(0, 0.2, size=13)],
+    ]
+    return [{"p": v, "adjusted": [f(x) for x in multipletests(v, method="holm")[1]]} for v in vectors]
+
+
+def paired_regression_cases():
+    """Per-example changes of a slice's score and the tolerance: scipy's one-sided one-sample t test of H0 mean >= -tolerance."""
+    rng = np.random.default_rng(52)
+    cases = []
+    sparse = [0.0] * 26 + [-0.5, -0.333333, 0.166667, -1.0]  # most examples unchanged, as between two retrains
+    for changes, tolerance in [
+        (sparse, 0.02),
+        (sparse, 0.0),
+        ([round(float(v), 4) for v in rng.normal(-0.1, 0.2, size=30)], 0.05),
+        ([round(float(v), 4) for v in rng.normal(0.02, 0.3, size=12)], 0.02),
+        ([-0.25, 0.5], 0.0),
+    ]:
+        shifted = np.array(changes) + tolerance
+        cases.append({"changes": changes, "tolerance": tolerance, "p": f(stats.ttest_1samp(shifted, 0.0, alternative="less").pvalue)})
+    return cases
+
+
 # --- Output -------------------------------------------------------------------------------------
 
 
@@ -274,6 +311,9 @@ def main():
         "mcnemar": mcnemar_cases(),
         "signTest": sign_test_cases(),
         "tInterval": t_interval_cases(),
+        "normalCdf": normal_cdf_cases(),
+        "holm": holm_cases(),
+        "pairedRegression": paired_regression_cases(),
     }
     OUT.write_text(dump(fixture) + "\n")
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")

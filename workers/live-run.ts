@@ -19,7 +19,7 @@ export async function liveRun(run: RunRecord): Promise<RunRecord> {
         const now = live.get(s.id);
         return now === undefined || now.status === 'pending' || (s.status !== 'pending' && s.status !== 'running')
           ? s
-          : { ...s, status: now.status, reason: now.reason || s.reason };
+          : { ...s, status: now.status, reason: now.reason || s.reason, ...(now.declined === undefined ? {} : { declined: now.declined }) };
       }),
     };
   });

@@ -6,6 +6,7 @@ import { listRuns } from '../../engine/records/run-history.js';
 import { pipelineComparison } from '../../engine/load/load-extensions.js';
 import { UsageError } from '../../cache/errors.js';
 import { requireRun } from './runs.js';
+import { declinedNote } from '../terminal/run-summary.js';
 
 export interface CompareArgs {
   /** None (the newest two successful runs) or two: A, then B. */
@@ -70,6 +71,13 @@ function outputLine(s: StepComparison): string | undefined {
   return parts.length === 0 ? undefined : `outputs ${parts.join('; ')}`;
 }
 
+/** `declined in B: …` (`in A and B` when both declined for the same reason), or nothing when neither run declined the step. */
+function declinedLines(s: StepComparison): string[] {
+  const { declinedA: a, declinedB: b } = s;
+  if (a !== null && a === b) return [`declined in A and B: ${clip(a)}`];
+  return [...(a === null ? [] : [`declined in A: ${clip(a)}`]), ...(b === null ? [] : [`declined in B: ${clip(b)}`])];
+}
+
 function stepLines(steps: readonly StepComparison[]): string[] {
   const width = Math.min(32, Math.max(8, ...steps.map((s) => s.id.length)));
   const indent = ' '.repeat(2 + 8 + 1 + width + 1);
@@ -80,6 +88,7 @@ function stepLines(steps: readonly StepComparison[]): string[] {
     const outputs = outputLine(s);
     if (outputs !== undefined) lines.push(`${indent}${outputs}`);
     if (s.change === 'failed' && s.error !== null) lines.push(`${indent}error ${s.error.code}: ${clip(s.error.message)}`);
+    for (const line of declinedLines(s)) lines.push(`${indent}${line}`);
   }
   return lines;
 }
@@ -103,7 +112,16 @@ export async function compareCommand(args: CompareArgs, store: Store): Promise<n
   if (note !== null) warnings.push(note);
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
   if (args.json) {
-    const document = { pipeline: comparison.pipeline, a: runSide(a), b: runSide(b), warnings, counts: comparison.counts, steps: comparison.steps, sections };
+    const document = {
+      pipeline: comparison.pipeline,
+      a: runSide(a),
+      b: runSide(b),
+      warnings,
+      counts: comparison.counts,
+      declined: comparison.declined,
+      steps: comparison.steps,
+      sections,
+    };
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
     return 0;
   }
@@ -113,7 +131,8 @@ export async function compareCommand(args: CompareArgs, store: Store): Promise<n
   if (a.overrides.length > 0 || b.overrides.length > 0)
     lines.push(`  overrides: A ${a.overrides.join(' ') || '(none)'} · B ${b.overrides.join(' ') || '(none)'}`);
   const counted = (Object.entries(comparison.counts) as Array<[StepChange, number]>).filter(([, n]) => n > 0).map(([c, n]) => `${n} ${LABEL[c]}`);
-  lines.push('', `steps: ${counted.join(', ')}`, ...stepLines(comparison.steps), ...sectionLines);
+  const declined = [declinedNote(a.steps, ' in A'), declinedNote(b.steps, ' in B')].filter((note) => note !== '');
+  lines.push('', `steps: ${[counted.join(', '), ...declined].join(' · ')}`, ...stepLines(comparison.steps), ...sectionLines);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

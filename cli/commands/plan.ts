@@ -26,6 +26,7 @@ export async function planCommand(args: PlanArgs, store: Store): Promise<number>
       lines.push(`  ${'elements'.padEnd(8)} ${step.id.padEnd(width)} ${elementsPlanned(step.elements)}`);
     }
     if (step.warning !== undefined) lines.push(`  ${'warning'.padEnd(8)} ${step.id.padEnd(width)} ${step.warning}`);
+    if (step.declined !== undefined) lines.push(`  ${'declined'.padEnd(8)} ${step.id.padEnd(width)} ${step.declined}`);
   }
   const count = (d: string): number => plan.steps.filter((s) => s.decision === d).length;
   const saved = plan.steps.reduce((sum, s) => sum + (s.savedMs ?? 0), 0);

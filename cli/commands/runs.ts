@@ -1,11 +1,11 @@
 import { shownStatus } from '../../cache/process-alive.js';
-import type { RunRecord } from '../../cache/records.js';
+import { declinedSteps, type RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { formatDuration } from '../../engine/durations.js';
 import { listRuns } from '../../engine/records/run-history.js';
 import { elementLines } from '../terminal/map-elements.js';
 import { UsageError } from '../../cache/errors.js';
-import { runSummary } from '../terminal/run-summary.js';
+import { declinedNote, runSummary } from '../terminal/run-summary.js';
 
 export async function runsCommand(args: { pipeline: string | undefined; limit: number; json: boolean }, store: Store): Promise<number> {
   const runs = (await listRuns(store, args.pipeline)).slice(0, args.limit);
@@ -18,6 +18,8 @@ export async function runsCommand(args: { pipeline: string | undefined; limit: n
       startedAt: r.startedAt,
       durationMs: r.durationMs ?? null,
       pinned: pinned.has(r.runId),
+      /** Steps that ran but decided not to act (`ctx.decline`). */
+      declined: declinedSteps(r.steps),
     }));
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return 0;
@@ -28,8 +30,9 @@ export async function runsCommand(args: { pipeline: string | undefined; limit: n
   }
   for (const r of runs) {
     const count = (status: string): number => r.steps.filter((s) => s.status === status).length;
+    const declined = declinedNote(r.steps);
     process.stdout.write(
-      `${r.runId}  ${r.pipeline.padEnd(16)} ${shownStatus(r).padEnd(11)} ${formatDuration(r.durationMs ?? 0).padStart(8)}  ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed${pinned.has(r.runId) ? '  [pinned]' : ''}\n`,
+      `${r.runId}  ${r.pipeline.padEnd(16)} ${shownStatus(r).padEnd(11)} ${formatDuration(r.durationMs ?? 0).padStart(8)}  ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed${declined === '' ? '' : ` · ${declined}`}${pinned.has(r.runId) ? '  [pinned]' : ''}\n`,
     );
   }
   return 0;
@@ -56,6 +59,7 @@ export async function showCommand(args: { runId: string; json: boolean }, store:
     lines.push(`  ${s.status.padEnd(8)} ${s.id}  ${formatDuration(s.durationMs ?? 0)}  ${s.reason}`);
     // One attempt goes without saying, but for a failure: it says whether retries were made.
     if (s.attempts !== undefined && (s.attempts > 1 || s.status === 'failed')) lines.push(`           attempts ${s.attempts}`);
+    if (s.declined !== undefined) lines.push(`           declined: ${s.declined}`);
     if (s.warning !== undefined) lines.push(`           warning: ${s.warning}`);
     if (s.cacheKey) lines.push(`           key ${s.cacheKey}`);
     for (const [name, o] of Object.entries(s.outputs)) lines.push(`           ${name}: ${o.kind} ${o.digest} (${o.size} bytes)`);

@@ -3,8 +3,11 @@ import type { StepRunRecord } from '../../cache/records.js';
 import { formatDuration } from '../../engine/durations.js';
 import type { RunEvent } from '../../engine/core/run-protocol.js';
 import { elementsCached, elementsDone } from './map-elements.js';
+import { declinedNote } from './run-summary.js';
 
 const SYMBOL: Record<string, string> = { executed: '✓', cached: '●', failed: '✗', skipped: '–' };
+/** A step that ran (or was reused) but decided not to act: not the ✓ of a step that did. */
+const DECLINED_SYMBOL = '⊘';
 
 /** Outputs no other step consumes: what the pipeline is for (sorted, so every run lists them alike). */
 function finalOutputs(steps: readonly StepRunRecord[]): string[] {
@@ -117,8 +120,9 @@ export class RunReporter {
         const count = (status: string): number => steps.filter((s) => s.status === status).length;
         const saved = steps.reduce((sum, s) => sum + (s.savedMs ?? 0), 0);
         const verdict = event.run.status === 'succeeded' ? 'succeeded' : event.run.status === 'cancelled' ? 'CANCELLED' : 'FAILED';
+        const declined = declinedNote(steps);
         this.line(
-          `${verdict}: ${plural(steps.length, 'step')} — ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed, ${count('skipped')} skipped · wall ${formatDuration(event.run.durationMs ?? 0)} · compute time saved by the cache ${formatDuration(saved)}`,
+          `${verdict}: ${plural(steps.length, 'step')} — ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed, ${count('skipped')} skipped${declined === '' ? '' : ` · ${declined}`} · wall ${formatDuration(event.run.durationMs ?? 0)} · compute time saved by the cache ${formatDuration(saved)}`,
         );
         // Only a whole run has results: a failed run's last outputs are somebody's unconsumed intermediates.
         const results = event.run.status === 'succeeded' ? finalOutputs(steps) : [];
@@ -143,13 +147,14 @@ export class RunReporter {
 
   private describe(step: StepRunRecord): string {
     const name = step.id.padEnd(this.width);
-    const symbol = SYMBOL[step.status] ?? '?';
+    const symbol = step.declined === undefined ? (SYMBOL[step.status] ?? '?') : DECLINED_SYMBOL;
     const elements = step.elements === undefined ? '' : ` · ${elementsDone(step.elements)}`;
+    const declined = step.declined === undefined ? '' : ` · declined: ${step.declined}`;
     switch (step.status) {
       case 'executed':
-        return `  ${symbol} ${name} executed in ${formatDuration(step.durationMs ?? 0)}${attempts(step)}${elements}`;
+        return `  ${symbol} ${name} executed in ${formatDuration(step.durationMs ?? 0)}${attempts(step)}${elements}${declined}`;
       case 'cached':
-        return `  ${symbol} ${name} cached${step.savedMs ? ` (saves ${formatDuration(step.savedMs)})` : ''}${step.elements ? ` · ${elementsCached(step.elements)}` : ''}${step.reasonCodes.includes('shared-execution') ? ` — ${step.reason}` : ''}`;
+        return `  ${symbol} ${name} cached${step.savedMs ? ` (saves ${formatDuration(step.savedMs)})` : ''}${step.elements ? ` · ${elementsCached(step.elements)}` : ''}${step.reasonCodes.includes('shared-execution') ? ` — ${step.reason}` : ''}${declined}`;
       case 'failed':
         if (step.error?.code === 'STEP_CANCELLED') return `  ${symbol} ${name} cancelled after ${formatDuration(step.durationMs ?? 0)}${elements}`;
         return `  ${symbol} ${name} FAILED after ${formatDuration(step.durationMs ?? 0)}${attempts(step)}: ${step.error?.code ?? ''} ${firstLine(step.error?.message ?? '')}`;

@@ -1,5 +1,18 @@
 import { shownStatus } from '../../cache/process-alive.js';
-import type { ElementCounts, RunRecord } from '../../cache/records.js';
+import { declinedSteps, type ElementCounts, type RunRecord, type StepRunRecord } from '../../cache/records.js';
+
+/** How many steps a note names at most before `…`. */
+const NAMED = 5;
+
+/**
+ * `1 declined (deploy)`: the steps that decided not to act (`ctx.decline`), counted and named, with `where`
+ * after the word (` in B`); empty when none did. `flywheel run`, `runs` and `compare` count them alike.
+ */
+export function declinedNote(steps: readonly Pick<StepRunRecord, 'id' | 'declined'>[], where = ''): string {
+  const ids = declinedSteps(steps);
+  if (ids.length === 0) return '';
+  return `${ids.length} declined${where} (${ids.slice(0, NAMED).join(', ')}${ids.length > NAMED ? ', …' : ''})`;
+}
 
 /** A map step's elements: the counts first, then whatever else its record holds (ranges, failures, keys). */
 function elementsSummary(elements: ElementCounts): ElementCounts {
@@ -24,6 +37,7 @@ export function runSummary(run: RunRecord): unknown {
       durationMs: s.durationMs ?? 0,
       ...(s.savedMs === undefined ? {} : { savedMs: s.savedMs }),
       ...(s.error === undefined ? {} : { error: s.error }),
+      ...(s.declined === undefined ? {} : { declined: s.declined }),
       ...(s.warning === undefined ? {} : { warning: s.warning }),
       ...(s.layer === undefined ? {} : { layer: s.layer }),
       ...(s.elements === undefined ? {} : { elements: elementsSummary(s.elements) }),

@@ -12,9 +12,10 @@ export interface ExecutionError extends StepError {
 
 /** How one execution of a key (one attempt of a step, or of a map element) ended. */
 export type ExecuteOutcome =
-  | { kind: 'executed'; outputs: Outputs; durationMs: number; logs?: Digest }
-  /** Another run produced the result while this one waited for the key (or just before it claimed it). */
-  | { kind: 'reused'; outputs: Outputs; durationMs: number; computedBy: string }
+  /** `declined`: the step decided not to act (`ctx.decline`), the first line of its reason; stored with the result. */
+  | { kind: 'executed'; outputs: Outputs; durationMs: number; logs?: Digest; declined?: string }
+  /** Another run produced the result while this one waited for the key (or just before it claimed it); `declined` as its entry says. */
+  | { kind: 'reused'; outputs: Outputs; durationMs: number; computedBy: string; declined?: string }
   /** Another process holds the key and the caller asked not to wait. */
   | { kind: 'contended'; holder: KeyHolder }
   /**
@@ -43,9 +44,17 @@ export function outcomeEvent(id: string, runId: string, outcome: ExecuteOutcome)
         durationMs: outcome.durationMs,
         computedBy: runId,
         ...(outcome.logs === undefined ? {} : { logs: outcome.logs }),
+        ...(outcome.declined === undefined ? {} : { declined: outcome.declined }),
       };
     case 'reused':
-      return { type: 'executed', id, outputs: outcome.outputs, durationMs: outcome.durationMs, computedBy: outcome.computedBy };
+      return {
+        type: 'executed',
+        id,
+        outputs: outcome.outputs,
+        durationMs: outcome.durationMs,
+        computedBy: outcome.computedBy,
+        ...(outcome.declined === undefined ? {} : { declined: outcome.declined }),
+      };
     case 'failed':
       return {
         type: 'failed',

@@ -326,6 +326,7 @@ export class RunCore {
         id: state.node.id,
         status,
         reason,
+        ...(state.record?.declined === undefined ? {} : { declined: state.record.declined }),
         ...(running && state.progress?.fraction !== undefined ? { fraction: state.progress.fraction } : {}),
         ...(running && state.progress?.message !== undefined ? { message: state.progress.message } : {}),
       };
@@ -345,6 +346,7 @@ export class RunCore {
         if (record.components !== undefined) planned.components = record.components;
         if (record.savedMs !== undefined) planned.savedMs = record.savedMs;
         if (record.warning !== undefined) planned.warning = record.warning;
+        if (record.declined !== undefined) planned.declined = record.declined;
       } else if (state.phase === 'would-run' && state.miss !== undefined && state.key !== undefined && state.components !== undefined) {
         planned.decision = 'run';
         planned.reasonCodes = state.miss.codes;
@@ -397,6 +399,7 @@ export class RunCore {
         durationMs: 0,
         savedMs: resolution.savedMs,
         ...(resolution.warning === undefined ? {} : { warning: resolution.warning }),
+        ...(resolution.declined === undefined ? {} : { declined: resolution.declined }),
         ...(elements === undefined ? {} : { elements: this.wholeHitCounts(state, elements) }),
       });
       return;
@@ -541,8 +544,8 @@ export class RunCore {
     this.settleSharers(state, outputs, this.options.header.runId, durationMs);
   }
 
-  /** The nodes of this run that waited for the state's execution get its outputs, as cached. */
-  private settleSharers(state: NodeState, outputs: Outputs, computedBy: string, savedMs: number): void {
+  /** The nodes of this run that waited for the state's execution get its outputs (and its decision not to act), as cached. */
+  private settleSharers(state: NodeState, outputs: Outputs, computedBy: string, savedMs: number, declined?: string): void {
     const now = this.options.now();
     for (const sharer of state.sharers.splice(0)) {
       this.settle(sharer, {
@@ -560,6 +563,7 @@ export class RunCore {
         durationMs: now - (sharer.startedAt ?? now),
         savedMs,
         computedBy,
+        ...(declined === undefined ? {} : { declined }),
       });
     }
   }
@@ -599,7 +603,13 @@ export class RunCore {
     this.executing--;
     this.keyOwners.delete(state.key);
     const now = this.options.now();
-    const ran = { cacheKey: state.key, components: state.components, outputs: event.outputs, durationMs: now - (state.startedAt ?? now) };
+    const ran = {
+      cacheKey: state.key,
+      components: state.components,
+      outputs: event.outputs,
+      durationMs: now - (state.startedAt ?? now),
+      ...(event.declined === undefined ? {} : { declined: event.declined }),
+    };
     if (event.computedBy === this.options.header.runId) {
       this.settle(state, {
         id: state.node.id,
@@ -624,7 +634,7 @@ export class RunCore {
         savedMs: event.durationMs,
       });
     }
-    this.settleSharers(state, event.outputs, event.computedBy, event.durationMs);
+    this.settleSharers(state, event.outputs, event.computedBy, event.durationMs, event.declined);
   }
 
   private onFailed(event: Extract<CoreEvent, { type: 'failed' }>): void {

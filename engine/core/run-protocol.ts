@@ -56,6 +56,8 @@ export type Resolution =
       layer?: string;
       /** A whole map's hit: how many elements its collection holds and the blob of their keys. */
       elements?: { total: number; keys: Digest };
+      /** The result's step decided not to act (`ctx.decline`): the reason its entry keeps. */
+      declined?: string;
     }
   /** A map whose whole collection missed: each element was looked up; `run` lists those to execute (index ranges). */
   | {
@@ -86,8 +88,8 @@ export type CoreEvent =
   | { type: 'resolve-failed'; round: number; error: StepError }
   | { type: 'waiting'; id: string; holder: string }
   | { type: 'progress'; id: string; progress: Progress }
-  /** The key was executed, by this run or (`computedBy` another run) by someone it waited for. */
-  | { type: 'executed'; id: string; outputs: Outputs; durationMs: number; computedBy: string; logs?: Digest }
+  /** The key was executed, by this run or (`computedBy` another run) by someone it waited for; `declined`: the step decided not to act. */
+  | { type: 'executed'; id: string; outputs: Outputs; durationMs: number; computedBy: string; logs?: Digest; declined?: string }
   /**
    * An attempt failed (or a map's assembly did). `retryable`: another attempt could help (the core's retry
    * policy decides); `logs`: the blob of the attempt's log lines, when one ran; `resume`: its last checkpoint.
@@ -201,6 +203,8 @@ export interface StepProgress {
   id: string;
   status: StepStatus;
   reason: string;
+  /** A settled step that decided not to act (`ctx.decline`). */
+  declined?: string;
   fraction?: number;
   message?: string;
 }
@@ -220,6 +224,8 @@ export interface PlannedStep {
   savedMs?: number;
   /** For cached steps: something to warn about (the result was computed by other code, onCodeChange: 'warn'). */
   warning?: string;
+  /** For cached steps: the result is of a step that declined to act (`ctx.decline`), and a run would say so again. */
+  declined?: string;
   /** For a map that runs: its elements, how many are cached and which run (index ranges), and why. */
   elements?: PlannedElements;
 }

@@ -60,6 +60,14 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
   workDir: string;
   log: Logger;
   progress(progress: Progress): void;
+  /**
+   * The step ran and decided not to act: a gate kept a candidate out, a refusal. The run records the step
+   * as declined (`executed · declined`, and `cached · declined` when a later run reuses the result) with
+   * the first line of `reason` (trimmed, at most 300 characters); called again, the last reason counts.
+   * The step still returns and writes its outputs as usual: declining is a result, not a failure.
+   * In a map element (`p.map`) it does nothing: a map records no decision per element, only whole steps do.
+   */
+  decline(reason: string): void;
   /** Aborted on cancellation or timeout; pass it to child processes and long loops. */
   signal: AbortSignal;
   /** 1 for the first attempt. */

@@ -95,7 +95,8 @@ async function claimAndLookAgain(
       const again = await decide(node, key, { store, forced: undefined, repair: true, trusted: trustFromEnv(request.env).trusted });
       if (again.hit) {
         await claim.lease.release();
-        return { kind: 'reused', outputs: again.entry.outputs, durationMs: again.entry.durationMs, computedBy: again.entry.runId };
+        const { outputs, durationMs, runId, declined } = again.entry;
+        return { kind: 'reused', outputs, durationMs, computedBy: runId, ...(declined === undefined ? {} : { declined }) };
       }
     }
   } catch (error) {
@@ -147,7 +148,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
   };
   let checkpoint = request.resume;
   try {
-    const { outputs } = await executeStep(node, {
+    const { outputs, declined } = await executeStep(node, {
       store,
       runId: request.runId,
       log,
@@ -176,12 +177,13 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
         outputs,
         components: request.components,
         ...(node.code === undefined ? {} : { code: node.code }),
+        ...(declined === undefined ? {} : { declined }),
       };
       await storeEntry(store, node, entry, request);
     }
-    endLine('info', { durationMs, attempts: request.attempt }, 'step executed');
+    endLine('info', { durationMs, attempts: request.attempt, ...(declined === undefined ? {} : { declined }) }, 'step executed');
     if (request.captureLogs === 'failures') capture?.discard();
-    return { kind: 'executed', outputs, durationMs, ...(await logs()) };
+    return { kind: 'executed', outputs, durationMs, ...(await logs()), ...(declined === undefined ? {} : { declined }) };
   } catch (error) {
     const { code, message, retryable, fix } = classifyError(error);
     const classified = { code, message, retryable, ...(fix === undefined ? {} : { fix }) };

@@ -201,13 +201,38 @@ function checkpointsIn(store: Store): CheckpointStore {
   };
 }
 
+/** The most of a declined step's reason a record keeps: a line a terminal and a DAG node can show. */
+export const DECLINED_REASON_MAX = 300;
+
+/**
+ * What a record keeps of `ctx.decline(reason)`: its first line that says something, trimmed, at most
+ * DECLINED_REASON_MAX characters (longer is cut with `…`); a reason of blanks still declines.
+ */
+export function declinedReason(reason: unknown): string {
+  const line = String(reason)
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => l !== '');
+  if (line === undefined) return 'no reason given';
+  return line.length > DECLINED_REASON_MAX ? `${line.slice(0, DECLINED_REASON_MAX - 1)}…` : line;
+}
+
+/** What one attempt produced: its stored outputs, and the reason it declined to act (`ctx.decline`), if it did. */
+export interface StepExecution {
+  outputs: Record<string, OutputRecord>;
+  declined?: string;
+}
+
 /**
  * Executes one attempt of a step in a private scratch directory: inputs materialized and verified, `run`
  * called, outputs validated and stored. The scratch directory is always removed. Whether a failure is
  * tried again is the run core's decision (the step's retry policy), for every executor alike.
  */
-export async function executeStep(node: ResolvedNode, options: ExecuteOptions): Promise<{ outputs: Record<string, OutputRecord> }> {
+export async function executeStep(node: ResolvedNode, options: ExecuteOptions): Promise<StepExecution> {
   const scratch = await options.store.makeScratchDir(node.id);
+  let declined: string | undefined;
+  // A map element's decision is not recorded: the map's record speaks for its elements (see StepContext.decline).
+  const decline = options.given === undefined ? (reason: string) => void (declined = declinedReason(reason)) : () => undefined;
   try {
     const [inputs, outputs] = await Promise.all([prepareInputs(node, join(scratch, 'in'), options), prepareOutputs(node, join(scratch, 'out'))]);
     const workDir = join(scratch, 'work');
@@ -223,6 +248,7 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
         workDir,
         log: options.log,
         progress: (p: Progress) => options.onProgress?.(p),
+        decline,
         signal,
         attempt: options.attempt ?? 1,
         resume: options.resume,
@@ -233,7 +259,8 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
       signal,
       node,
     );
-    return { outputs: await collectOutputs(node, outputs, returned, options.store, options.batchLength) };
+    const stored = await collectOutputs(node, outputs, returned, options.store, options.batchLength);
+    return declined === undefined ? { outputs: stored } : { outputs: stored, declined };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

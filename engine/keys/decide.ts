@@ -89,7 +89,7 @@ export async function decide(node: ResolvedNode, key: CacheKey, options: DecideO
   return { hit: false, rejected: false, why: options.explainAbsent === undefined ? ABSENT : await options.explainAbsent() };
 }
 
-/** A hit as the run core takes it: the entry's outputs, who computed them and the time they save (a whole map's: its element count too). */
+/** A hit as the run core takes it: the entry's outputs, who computed them, the time they save and whether the step declined (a whole map's: its element count too). */
 export function hitResolution(id: string, key: CacheKey, components: KeyComponents, decision: Extract<CacheDecision, { hit: true }>): Resolution {
   const { entry, warning, layer } = decision;
   return {
@@ -103,5 +103,6 @@ export function hitResolution(id: string, key: CacheKey, components: KeyComponen
     ...(warning === undefined ? {} : { warning }),
     ...(layer === undefined ? {} : { layer }),
     ...(entry.elements === undefined ? {} : { elements: entry.elements }),
+    ...(entry.declined === undefined ? {} : { declined: entry.declined }),
   };
 }

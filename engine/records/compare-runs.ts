@@ -1,4 +1,4 @@
-import type { ReasonCode, RunRecord, StepRunRecord, StepStatus } from '../../cache/records.js';
+import { declinedSteps, type ReasonCode, type RunRecord, type StepRunRecord, type StepStatus } from '../../cache/records.js';
 import { explainMiss, type Explanation } from '../core/explain.js';
 
 /**
@@ -39,12 +39,17 @@ export interface StepComparison {
   earlyCutoff: boolean;
   outputs: OutputComparison[];
   error: { code: string; message: string } | null;
+  /** The step ran but decided not to act (`ctx.decline`) in run A / run B: its reason, or null. Orthogonal to `change`. */
+  declinedA: string | null;
+  declinedB: string | null;
 }
 
 export interface RunComparison {
   pipeline: string;
   steps: StepComparison[];
   counts: Record<StepChange, number>;
+  /** The steps each run declined (`ctx.decline`), by id: as each run's own summary counts them. */
+  declined: { a: string[]; b: string[] };
 }
 
 const HAS_RESULT: ReadonlySet<StepStatus> = new Set(['executed', 'cached']);
@@ -93,6 +98,8 @@ function compareStep(a: StepRunRecord | undefined, b: StepRunRecord | undefined)
     earlyCutoff,
     outputs,
     error: b?.error ?? null,
+    declinedA: a?.declined ?? null,
+    declinedB: b?.declined ?? null,
   });
   if (b === undefined) return make('removed', { codes: [], reason: 'not in run B' });
   if (a === undefined) return make('new', { codes: ['new-step'], reason: 'new step: not in run A' });
@@ -132,5 +139,5 @@ export function compareRuns(a: RunRecord, b: RunRecord): RunComparison {
   const steps = [...b.steps.map((s) => compareStep(before.get(s.id), s)), ...a.steps.filter((s) => !inB.has(s.id)).map((s) => compareStep(s, undefined))];
   const counts: Record<StepChange, number> = { reran: 0, reused: 0, new: 0, removed: 0, failed: 0, skipped: 0, 'not-run': 0, same: 0 };
   for (const s of steps) counts[s.change]++;
-  return { pipeline: b.pipeline, steps, counts };
+  return { pipeline: b.pipeline, steps, counts, declined: { a: declinedSteps(a.steps), b: declinedSteps(b.steps) } };
 }

@@ -10,6 +10,7 @@ import { pairedKappaChange, stuartMaxwell } from '../stats/paired-tests.js';
 import { CalibratedJudge } from './calibrate-judge.js';
 import { JUDGE_LABELS, type CalibrationItem, type JudgeLabel } from './calibration-generator.js';
 import { JUDGE_ENDPOINT_CONFIG, judgeRunner } from './judge-runner.js';
+import { CUSUM, SequentialDrift, sequentialDrift, type WeekLabels } from './sequential-drift.js';
 
 /** The frozen golden set (data/judge/golden.jsonl), keyed by its content. */
 export const snapshotGolden = snapshotStep('judge-snapshot-golden', 'judge golden set', 'golden.jsonl');
@@ -39,6 +40,8 @@ export const GoldenEntry = z.object({
   /** Against the baseline, same items: marginal homogeneity (Stuart–Maxwell) and the paired kappa change. */
   labelShift: LabelShift.nullable().optional(),
   kappaChange: KappaChange.nullable().optional(),
+  /** The sequential test over the runs since the baseline (absent in entries recorded before it). */
+  sequential: SequentialDrift.nullable().optional(),
 });
 export type GoldenEntry = z.infer<typeof GoldenEntry>;
 const GoldenHistory = z.object({ entries: z.array(GoldenEntry) });
@@ -95,6 +98,22 @@ export function judgeDrift(
       `within the baseline of run ${options.baselineRun}: ${labelShift.discordant} of ${ids.length} items labelled differently (p = ${labelShift.p.toPrecision(2)}), kappa change ${delta?.toFixed(3) ?? '–'}`,
     );
   return { drift, reasons, labelShift, kappaChange };
+}
+
+/** The runs since the accepted baseline as the sequential test reads them, this run last. */
+function weeksSince(before: readonly GoldenEntry[], baseline: GoldenEntry, current: { runId: string; items: Record<string, JudgeLabel> }): WeekLabels[] {
+  const after = before.slice(before.lastIndexOf(baseline) + 1).filter((e) => e.items !== undefined);
+  return [
+    { runId: baseline.runId, items: baseline.items ?? {}, inControl: true },
+    ...after.map((e) => ({ runId: e.runId, items: e.items ?? {}, inControl: e.status !== 'drift' })),
+    { ...current, inControl: true },
+  ];
+}
+
+/** The sequential alarm's reason: which way, since which run, over how many. */
+function sequentialReason(s: SequentialDrift, baselineRun: string): string {
+  const sum = s.alarm === 'lenient' ? s.upper : s.lower;
+  return `sequential test (two-sided CUSUM over the ${s.weeks} runs since the baseline of run ${baselineRun}): the judge has labelled the golden set more ${s.alarm} than the runs before it, building up since run ${s.since ?? '–'} (cumulative sum ${sum.toFixed(2)} > ${s.threshold} standard deviations)`;
 }
 
 /** Why this run cannot be paired with the baseline and becomes the new one, or null when it can. */
@@ -194,15 +213,19 @@ export const goldenDrift = defineStep({
       const rebaseline = rebaselineReason(baseline, goldenDigest, config.acceptBaseline);
       let entry: GoldenEntry;
       if (rebaseline !== null || baseline === null) {
-        entry = { ...current, status: 'baseline', reasons: [rebaseline ?? ''], labelShift: null, kappaChange: null };
+        entry = { ...current, status: 'baseline', reasons: [rebaseline ?? ''], labelShift: null, kappaChange: null, sequential: null };
       } else {
+        // Two tests: this week against the baseline (a sudden shift), and the weeks since it together (a small persistent one).
         const verdict = judgeDrift(items, baseline.items ?? {}, reference, { alpha: config.alpha, baselineRun: baseline.runId });
+        const sequential = sequentialDrift(weeksSince(before, baseline, { runId, items }));
+        const alarm = sequential?.alarm != null;
         entry = {
           ...current,
-          status: verdict.drift ? 'drift' : 'stable',
-          reasons: verdict.reasons,
+          status: verdict.drift || alarm ? 'drift' : 'stable',
+          reasons: alarm ? [...(verdict.drift ? verdict.reasons : []), sequentialReason(sequential as SequentialDrift, baseline.runId)] : verdict.reasons,
           labelShift: verdict.labelShift,
           kappaChange: verdict.kappaChange,
+          sequential,
         };
       }
       const history = [...before, entry];
@@ -251,9 +274,22 @@ async function writeDriftReport(
       }),
     },
     {
+      kind: 'figure',
+      caption: `Sequential test per run since the baseline: the lenient (labels moving up) and harsh cumulative sums, in standard deviations; it alarms above ${CUSUM.threshold}.`,
+      svg: lineChart({
+        series: [
+          { name: 'lenient CUSUM', values: history.map((e) => e.sequential?.upper ?? null), color: '#b26b00' },
+          { name: 'harsh CUSUM', values: history.map((e) => e.sequential?.lower ?? null), color: '#6b3fa0' },
+        ],
+        references: [{ name: 'threshold', value: CUSUM.threshold, color: '#b00020' }],
+        yRange: [0, Math.max(CUSUM.threshold + 1, ...history.map((e) => Math.max(e.sequential?.upper ?? 0, e.sequential?.lower ?? 0)))],
+        xLabel: 'run',
+      }),
+    },
+    {
       kind: 'table',
       rows: [
-        ['run', 'at', 'spec', 'kappa', '95% CI', ...JUDGE_LABELS, 'changed items', 'Stuart–Maxwell p', 'kappa change [CI]', 'status'],
+        ['run', 'at', 'spec', 'kappa', '95% CI', ...JUDGE_LABELS, 'changed items', 'Stuart–Maxwell p', 'kappa change [CI]', 'CUSUM lenient / harsh', 'status'],
         ...history.map((e) => [
           e.runId,
           e.at,
@@ -265,6 +301,9 @@ async function writeDriftReport(
           e.labelShift ? e.labelShift.p.toPrecision(2) : '–',
           e.kappaChange?.delta != null && e.kappaChange.ci
             ? `${e.kappaChange.delta.toFixed(3)} [${e.kappaChange.ci[0].toFixed(3)}, ${e.kappaChange.ci[1].toFixed(3)}]`
+            : '–',
+          e.sequential
+            ? `${e.sequential.upper.toFixed(2)} / ${e.sequential.lower.toFixed(2)}${e.sequential.alarm === null ? '' : ` (${e.sequential.alarm} since ${e.sequential.since ?? '–'})`}`
             : '–',
           e.status,
         ]),

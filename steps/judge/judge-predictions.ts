@@ -43,15 +43,16 @@ function distribution(labels: readonly JudgeLabel[]): z.infer<typeof Distributio
  */
 export const judgePredictions = defineStep({
   id: 'judge-predictions',
-  version: 3,
+  version: 4,
   description: "Gather the judge's verdicts on the candidate's benchmark outputs, if humans can trust it",
   inputs: { trust: json(JudgeTrust), predictions: file(), verdicts: file() },
   outputs: { judged: json(JudgedBenchmark), report: dir() },
-  async run({ inputs, outputs, log }) {
+  async run({ inputs, outputs, log, decline }) {
     const calibrated = inputs.trust.judge;
     const refused = untrustedReason(inputs.trust);
     if (refused !== null) {
       log.warn({ reason: refused }, 'benchmark not judged: the judge is not trusted');
+      decline(`nothing judged: ${refused}`);
       const empty = distribution([]);
       await writeReport(outputs.report, 'Judged benchmark — refused', [
         { kind: 'heading', level: 1, text: 'Judged benchmark — refused' },

@@ -5,6 +5,7 @@
 import { cohenKappa } from '../stats/agreement.js';
 import { JUDGE_LABELS, type CalibrationItem, type JudgeLabel } from './calibration-generator.js';
 import { judgeDrift } from './golden-drift.js';
+import { DriftCusum } from './sequential-drift.js';
 import { meanInterval } from '../stats/paired-tests.js';
 import { SeededRandom } from '../stats/seeded-random.js';
 import { decideTrustGate, meanKappaLowerBound, type TrustPolicy } from './trust-gate.js';
@@ -121,15 +122,18 @@ export function driftAlarmRate(
 }
 
 /** How often the mirroring interval of the mean score covers the true mean, for n requests at a tie rate and a win–loss advantage. */
-export function mirrorCoverage(options: { tieRate: number; advantage: number; n: number; simulations: number; seed: number }): {
+export function mirrorCoverage(options: { tieRate: number; advantage: number; n: number; simulations: number; seed: number; below?: boolean }): {
   coverage: number;
   promoted: number;
+  /** With `below`: how often the upper bound falls under ½ (a mirrored slice "regresses"). */
+  regressed?: number;
 } {
   const rng = new SeededRandom(options.seed);
   const win = (1 - options.tieRate) / 2 + options.advantage;
   const truth = win + options.tieRate / 2;
   let covered = 0;
   let promoted = 0;
+  let regressed = 0;
   for (let s = 0; s < options.simulations; s++) {
     const scores = Array.from({ length: options.n }, () => {
       const u = rng.next();
@@ -138,6 +142,87 @@ export function mirrorCoverage(options: { tieRate: number; advantage: number; n:
     const { ci } = meanInterval(scores, { prior: [1, 0] });
     if (ci[0] <= truth && truth <= ci[1]) covered++;
     if (ci[0] > 0.5) promoted++;
+    if (ci[1] < 0.5) regressed++;
   }
-  return { coverage: covered / options.simulations, promoted: promoted / options.simulations };
+  return {
+    coverage: covered / options.simulations,
+    promoted: promoted / options.simulations,
+    ...(options.below === true ? { regressed: regressed / options.simulations } : {}),
+  };
+}
+
+export interface WeeklyScenario {
+  /** The judge's own label of each golden item (the offline judge's, on the real golden set). */
+  judge: readonly JudgeLabel[];
+  /** Each answer flips to a neighbouring label with this probability, afresh every week (re-asking noise). */
+  noise: number;
+  /** Weekly runs after the baseline. */
+  weeks: number;
+  /** From this week on, this share of the judge's bad verdicts come out good (a provider update made it lenient). */
+  shift?: { at: number; badToGood: number };
+  simulations: number;
+  seed: number;
+  /** The CUSUM's allowance and threshold (default: the drift step's). */
+  cusum?: { allowance: number; threshold: number };
+}
+
+/**
+ * The sequential test over simulated weekly histories: the share of histories in which it alarms at all
+ * (pure noise: the false-alarm rate over the horizon), alarms before the shift, and catches the shift
+ * within `within` runs of its start; and the median number of runs it took. With `perWeek`, also how
+ * often the per-week test (each run against the baseline) alarms at least once over the horizon.
+ */
+export function sequentialAlarmRates(
+  scenario: WeeklyScenario & { perWeek?: { alpha: number; reference: readonly JudgeLabel[]; samples: number } },
+  within = 8,
+): { alarmed: number; beforeShift: number; caughtWithin: number; medianRuns: number | null; perWeekAlarmed?: number } {
+  const rng = new SeededRandom(scenario.seed);
+  const ids = scenario.judge.map((_, i) => `g-${i}`);
+  const ask = (week: number): Record<string, JudgeLabel> =>
+    Object.fromEntries(
+      scenario.judge.map((label, i) => {
+        let answer = rng.chance(scenario.noise) ? draw(rng, label, 0) : label;
+        if (scenario.shift !== undefined && week >= scenario.shift.at && answer === 'bad' && rng.chance(scenario.shift.badToGood)) answer = 'good';
+        return [ids[i] as string, answer];
+      }),
+    );
+  const perWeek = scenario.perWeek;
+  const reference = perWeek === undefined ? {} : Object.fromEntries(ids.map((id, i) => [id, perWeek.reference[i] as JudgeLabel]));
+  let [alarmed, beforeShift, caught, perWeekAlarmed] = [0, 0, 0, 0];
+  const runs: number[] = [];
+  for (let s = 0; s < scenario.simulations; s++) {
+    const baseline = ask(0);
+    const cusum = new DriftCusum(baseline, scenario.cusum);
+    let [sequentialDone, perWeekDone] = [false, perWeek === undefined];
+    for (let week = 1; week <= scenario.weeks && !(sequentialDone && perWeekDone); week++) {
+      const labels = ask(week);
+      if (!perWeekDone && perWeek !== undefined) {
+        const options = { alpha: perWeek.alpha, baselineRun: 'w0', samples: perWeek.samples, seed: s * 100 + week };
+        perWeekDone = judgeDrift(labels, baseline, reference, options).drift;
+        if (perWeekDone) perWeekAlarmed++;
+      }
+      if (sequentialDone) continue;
+      if (cusum.add({ runId: `w${week}`, items: labels }).alarm === null) {
+        cusum.accept(labels);
+        continue;
+      }
+      sequentialDone = true;
+      alarmed++;
+      const start = scenario.shift?.at;
+      if (start !== undefined && week < start) beforeShift++;
+      else if (start !== undefined) {
+        runs.push(week - start + 1);
+        if (week - start < within) caught++;
+      }
+    }
+  }
+  runs.sort((a, b) => a - b);
+  const n = scenario.simulations;
+  return {
+    alarmed: alarmed / n,
+    beforeShift: beforeShift / n,
+    caughtWithin: caught / n,
+    medianRuns: runs.length === 0 ? null : (runs[Math.floor(runs.length / 2)] as number),
+    ...(perWeek === undefined ? {} : { perWeekAlarmed: perWeekAlarmed / n }),
+  };
 }

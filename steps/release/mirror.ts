@@ -89,7 +89,10 @@ export function decideMirror(
   const show = (t: z.infer<typeof Tally>): string =>
     `score ${t.score.toFixed(3)} [${t.ci[0].toFixed(3)}, ${t.ci[1].toFixed(3)}] (${t.wins} wins / ${t.ties} ties / ${t.losses} losses, sign test p = ${t.signTestP.toPrecision(2)})`;
   const reasons: string[] = [];
-  if (!(overall.ci[0] > minScoreLowerBound)) reasons.push(`${show(overall)} over ${against}: the lower bound is not above ${minScoreLowerBound}`);
+  if (!(overall.ci[0] > minScoreLowerBound))
+    reasons.push(
+      `${show(overall)} over ${against}: the lower bound is not above ${minScoreLowerBound}${minScoreLowerBound === 0.5 ? ' (not shown better than production: promotion asks for evidence of an improvement, not a tie)' : ''}`,
+    );
   for (const [name, t] of Object.entries(slices)) if (t.n > 0 && t.ci[1] < 0.5) reasons.push(`slice ${name} regresses: ${show(t)}, upper bound below 0.5`);
   if (reasons.length > 0) return { promote: false, reasons };
   return { promote: true, reasons: [`${show(overall)} over ${against} clears ${minScoreLowerBound}, no slice regresses`] };
@@ -108,7 +111,7 @@ export function decideMirror(
  */
 export const mirror = defineStep({
   id: 'flow-mirror',
-  version: 3,
+  version: 4,
   description: 'Gather production mirroring: win/tie/loss of the candidate against production, the promotion decision and the feedback',
   config: z.object({
     /** The mean score's lower bound must be above this (0.5: better than production, not just as good). */
@@ -126,7 +129,7 @@ export const mirror = defineStep({
   },
   outputs: { mirror: json(MirrorResult), losses: file({ fileName: 'losses.jsonl' }), report: dir() },
   external: productionState,
-  async run({ config, inputs, outputs, log }) {
+  async run({ config, inputs, outputs, log, decline }) {
     const registry = new ModelRegistry(registryLocation(config.registry));
     const found = await productionVersion(registry);
     const candidate = await candidateOf(inputs);
@@ -140,7 +143,10 @@ export const mirror = defineStep({
     if (refused !== null || current === undefined) {
       // Nothing is judged, and no lost request reaches the training data.
       const reason = refused ?? NOTHING_TO_COMPARE;
-      if (refused !== null) log.warn({ reason }, 'production traffic not mirrored: the judge is not trusted');
+      if (refused !== null) {
+        log.warn({ reason }, 'production traffic not mirrored: the judge is not trusted');
+        decline(`not mirrored: ${reason}`);
+      }
       await writeFile(outputs.losses, '');
       const blocks = [
         { kind: 'heading' as const, level: 1 as const, text: 'Production mirroring' },

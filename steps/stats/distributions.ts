@@ -117,3 +117,9 @@ export function binomialHalfUpperTail(k: number, n: number): number {
   for (let i = k; i <= n; i++) sum += Math.exp(logGamma(n + 1) - logGamma(i + 1) - logGamma(n - i + 1) - n * Math.LN2);
   return Math.min(1, sum);
 }
+
+/** P(Z ≤ z) for a standard normal Z (through chi-square with one degree of freedom: Z² ~ χ²₁). */
+export function normalCdf(z: number): number {
+  const tail = chiSquareSurvival(z * z, 1) / 2;
+  return z >= 0 ? 1 - tail : tail;
+}

@@ -45,7 +45,7 @@ describe('entry signatures', () => {
     expect((await checkEntry(signEntry(entry, other), both)).trusted).toBe(true);
   });
 
-  it('cover the key, every output digest, the code fingerprint, the run and the signer id', async () => {
+  it('cover the key, every output digest, the code fingerprint, the run, whether it declined and the signer id', async () => {
     const ci = signer();
     const trusted = new Map([[ci.id, ci.publicKey]]);
     const signed = signEntry(entry, ci);
@@ -56,6 +56,8 @@ describe('entry signatures', () => {
       ['code fingerprint', (e) => ({ ...e, code: { ...(e.code as NonNullable<ActionEntry['code']>), digest: hex('0') as Digest } })],
       ['code removed', ({ code: _code, ...e }) => e],
       ['run id', (e) => ({ ...e, runId: 'attacker' })],
+      // Whether the step declined to act is part of the result: a promotion cannot be passed off as a refusal, nor the reverse.
+      ['declined added', (e) => ({ ...e, declined: 'kept out' })],
       ['signer id', (e) => ({ ...e, signature: { signer: 'ed25519:0000000000000000', value: e.signature?.value ?? '' } })],
       ['signature bytes', (e) => ({ ...e, signature: { signer: ci.id, value: Buffer.alloc(64).toString('base64') } })],
     ];

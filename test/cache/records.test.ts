@@ -54,6 +54,8 @@ describe('asActionEntry agrees with the ActionEntry schema', () => {
     ['code digest short', (e) => void (e.code = { scheme: 's', digest: 'abc', files: {} })],
     ['code without scheme', (e) => void (e.code = { digest: hex('c'), files: {} })],
     ['code file digest a number', (e) => void (e.code = { scheme: 's', digest: hex('c'), files: { 'a.ts': 1 } })],
+    ['declined', (e) => void (e.declined = 'slice x regresses')],
+    ['declined not text', (e) => void (e.declined = true)],
   ])('%s', (_name, mutate) => {
     const entry = valid();
     mutate(entry);

@@ -48,4 +48,15 @@ describe('compareRuns', () => {
     const executed = compareRuns(a, run('d', { status: 'executed', cacheKey: OTHER, outputs: output('2') }));
     expect(executed.counts).toMatchObject({ reused: 0, reran: 1 });
   });
+
+  it('says which run declined a step, whatever its change, and lists them as each run counts them', () => {
+    const declinedA = run('a', { status: 'executed', outputs: output('1'), declined: 'slice x regresses' });
+    const cachedB = run('b', { outputs: output('1'), declined: 'slice x regresses' });
+    const same = compareRuns(declinedA, cachedB);
+    expect(same.steps[0]).toMatchObject({ change: 'same', declinedA: 'slice x regresses', declinedB: 'slice x regresses' });
+    expect(same.declined).toEqual({ a: ['s'], b: ['s'] });
+    const promoted = compareRuns(declinedA, run('c', { status: 'executed', cacheKey: OTHER, outputs: output('2') }));
+    expect(promoted.steps[0]).toMatchObject({ change: 'reran', declinedA: 'slice x regresses', declinedB: null });
+    expect(promoted.declined).toEqual({ a: ['s'], b: [] });
+  });
 });

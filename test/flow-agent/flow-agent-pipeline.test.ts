@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, runJson, statuses } from '../support/cli.js';
@@ -102,6 +102,10 @@ describe('the flow-agent pipeline (local profile)', () => {
     const nothingActed = async (run: Awaited<ReturnType<typeof runJson>>, code: string): Promise<void> => {
       expect(run.code).toBe(1);
       expect(statuses(run.run)).toMatchObject({ 'judge-trust': 'executed', judge: 'executed', mirror: 'executed', deploy: 'failed', report: 'executed' });
+      // The refusals read as refusals, not as green steps that did their work.
+      const declined = (id: string) => run.run.steps.find((st) => st.id === id)?.declined;
+      expect(declined('judge')).toMatch(/^nothing judged: judge .* is not trusted/);
+      expect(declined('mirror')).toMatch(/^not mirrored: judge .* is not trusted/);
       expect(run.run.steps.find((st) => st.id === 'deploy')?.error).toMatchObject({
         code,
         message: expect.stringMatching(/^deploy refused: judge .* is not trusted: /),
@@ -219,11 +223,13 @@ describe('the flow-agent pipeline (local profile)', () => {
       'annotator 1 vs annotator 2 (ceiling)',
       'Calibration history',
       'Judge drift on the golden set',
+      'lenient CUSUM',
       'Production mirroring',
       '<td>email</td>',
     ])
       expect(html).toContain(part);
-    expect(html.match(/<svg/g)).toHaveLength(2);
+    // Charts: the calibration history, the golden-set kappa per run, and the sequential test's sums.
+    expect(html.match(/<svg/g)).toHaveLength(3);
 
     // The losses became the feedback dataset; the plan shows the next run picks them up.
     const feedback = (await readFile(join(cwd, '.flywheel', 'feedback', 'mirror-losses.jsonl'), 'utf8')).trimEnd().split('\n');
@@ -295,5 +301,28 @@ describe('the flow-agent pipeline (local profile)', () => {
       overall: { items: number };
     };
     expect(judged).toMatchObject({ refused: null, unjudged: 0, overall: { items: 300 } });
+    // The weekly operator's case: the slice gate weighs each slice's sample. A 3-item slice that moved is too
+    // small to tell, no slice is shown worse than production; what keeps the candidate out is mirroring
+    // finding no evidence that it is better (nearly every mirrored request ties).
+    const decision = JSON.parse((await runCli(['output', 'deploy.decision'], { cwd, env })).stdout) as {
+      promoted: boolean;
+      reasons: string[];
+      slices: Array<{ slice: string; n: number; verdict: string; paired: boolean; p: number | null }>;
+    };
+    expect(decision.promoted).toBe(false);
+    // Kept out of production: the run records deploy as declined, with the reason that kept it out.
+    expect(warmer.run.steps.find((s) => s.id === 'deploy')?.declined).toMatch(
+      /^v2 kept out of production: mirroring: score 0\.\d+ .*not shown better than production/,
+    );
+    expect(decision.slices.find((s) => s.slice === 'trigger:control')).toMatchObject({ n: 3, verdict: 'too-small', p: null, paired: true });
+    expect(decision.slices.filter((s) => s.verdict === 'blocks')).toEqual([]);
+    expect(decision.slices.filter((s) => s.verdict === 'fine')).toHaveLength(13);
+    expect(decision.reasons[0]).toMatch(
+      /^actionF1 0\.\d+ ≥ 0\.3; no slice is worse than production beyond 2\.0 pt \(one-sided, α 0\.05, Holm over 13 slices\)$/,
+    );
+    expect(decision.reasons[1]).toBe('too small to tell (under 10 items; reported, never blocking alone): trigger:control (3)');
+    expect(decision.reasons[2]).toMatch(/^mirroring: .*the lower bound is not above 0\.5 \(not shown better than production/);
+    // Each version keeps its per-example scores beside the registry entry: what the next candidate is paired with.
+    expect((await readdir(join(cwd, '.flywheel', 'registry', 'scores'))).sort()).toEqual(['v1.json', 'v2.json']);
   }, 180_000);
 });

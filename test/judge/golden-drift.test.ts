@@ -1,11 +1,12 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { JUDGE_LABELS, type CalibrationItem, type JudgeLabel } from '../../steps/judge/calibration-generator.js';
+import { JUDGE_LABELS, type JudgeLabel } from '../../steps/judge/calibration-generator.js';
 import { judgeDrift } from '../../steps/judge/golden-drift.js';
 import { driftAlarmRate } from '../../steps/judge/operating-characteristics.js';
 import { goldenFixture } from '../../steps/judge/fixture-data.js';
-import { FIXTURES, REPO, runCli, runJson } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
+import { judgeDriftProject } from '../support/judge-drift-project.js';
 import { scriptedServers } from '../support/openai-server.js';
 import { isJudgePrompt, readJudgePrompt, scriptedJudgeVerdict } from '../support/scripted-judge.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -78,24 +79,7 @@ describe('golden-set drift', () => {
       return { content: JSON.stringify(verdict) };
     });
     const cwd = await tempDir('judge-drift');
-    const all = (await readFile(join(REPO, 'data', 'judge', 'calibration.jsonl'), 'utf8'))
-      .trimEnd()
-      .split('\n')
-      .map((l) => JSON.parse(l) as CalibrationItem);
-    const calibration = join(cwd, 'calibration.jsonl');
-    await writeFile(calibration, [...all.slice(0, 20), ...all.slice(120, 140)].map((i) => `${JSON.stringify(i)}\n`).join(''));
-    const env = {
-      FLYWHEEL_TEST_CALIBRATION: calibration,
-      FLYWHEEL_TEST_GOLDEN: join(REPO, 'data', 'judge', 'golden.jsonl'),
-      FLYWHEEL_JUDGE_HISTORY: join(cwd, 'history'),
-      OPENAI_API_KEY: 'sk-test',
-      OPENAI_BASE_URL: server.baseURL,
-      FLYWHEEL_LLM_MEMO_DIR: join(cwd, 'memo'),
-    };
-    const pipeline = join(FIXTURES, 'judge-drift.ts');
-    const run = (extra: string[] = []) => runJson(pipeline, ['--set', 'calibrate-judge.model=judge-llm', ...extra], { cwd, env });
-    const drift = async (runId?: string): Promise<{ status: string; kappa: number; reasons: string[]; labelShift: { discordant: number } | null }> =>
-      JSON.parse((await runCli(['output', 'judge-drift.drift', ...(runId === undefined ? [] : ['--run', runId])], { cwd, env })).stdout);
+    const { env, run, drift } = await judgeDriftProject(cwd, server.baseURL);
 
     expect((await run()).code).toBe(0);
     expect(await drift()).toMatchObject({ status: 'baseline' });

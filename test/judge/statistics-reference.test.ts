@@ -4,7 +4,17 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cohenKappa, wilsonInterval, type KappaWeights } from '../../steps/stats/agreement.js';
-import { binomialHalfUpperTail, chiSquareSurvival, logGamma, regularizedBeta, studentTCdf, studentTQuantile } from '../../steps/stats/distributions.js';
+import {
+  binomialHalfUpperTail,
+  chiSquareSurvival,
+  logGamma,
+  normalCdf,
+  regularizedBeta,
+  studentTCdf,
+  studentTQuantile,
+} from '../../steps/stats/distributions.js';
+import { holmAdjust } from '../../steps/stats/multiplicity.js';
+import { pairedTest } from '../../steps/flow-agent/slice-gate.js';
 import { signTest, stuartMaxwell, tInterval } from '../../steps/stats/paired-tests.js';
 
 interface KappaReference {
@@ -38,6 +48,9 @@ interface Reference {
   mcnemar: PairedTable[];
   signTest: { wins: number; losses: number; p: number }[];
   tInterval: { values: number[]; level: number; mean: number; ci: [number, number] }[];
+  normalCdf: { z: number; p: number }[];
+  holm: { p: number[]; adjusted: number[] }[];
+  pairedRegression: { changes: number[]; tolerance: number; p: number }[];
 }
 
 const reference = JSON.parse(readFileSync(new URL('../fixtures/statistics-reference.json', import.meta.url), 'utf8')) as Reference;
@@ -166,4 +179,23 @@ describe('paired tests against statsmodels and scipy', () => {
     expectClose(result.ci[0], c.ci[0], { abs: 1e-9 }, 'lower limit');
     expectClose(result.ci[1], c.ci[1], { abs: 1e-9 }, 'upper limit');
   });
+});
+
+describe('the slice gate against scipy and statsmodels', () => {
+  it('normalCdf = scipy.stats.norm.cdf', () => {
+    for (const { z, p } of reference.normalCdf) expectClose(normalCdf(z), p, { rel: 1e-9 }, `z ${z}`);
+  });
+
+  it("holmAdjust = statsmodels multipletests(p, method='holm')", () => {
+    for (const { p, adjusted } of reference.holm) expect(holmAdjust(p).map((v, i) => Math.abs(v - (adjusted[i] as number)))).toEqual(p.map(() => 0));
+  });
+
+  it.each(reference.pairedRegression.map((c) => ({ ...c, n: c.changes.length })))(
+    "pairedTest = scipy.stats.ttest_1samp(changes + tolerance, 0, alternative='less') ($n changes, tolerance $tolerance)",
+    (c) => {
+      const result = pairedTest(c.changes, c.tolerance);
+      expect(result.n).toBe(c.changes.length);
+      expectClose(result.p as number, c.p, { rel: 1e-9 }, 'one-sided p');
+    },
+  );
 });

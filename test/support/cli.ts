@@ -51,6 +51,8 @@ export interface JsonStep {
   outputs: Record<string, string>;
   durationMs: number;
   error?: { code: string; message: string };
+  /** The step ran but decided not to act (`ctx.decline`). */
+  declined?: string;
 }
 
 export interface JsonRun {

@@ -62,6 +62,7 @@ describe('a local and a Temporal run of one pipeline', () => {
     // And what they agree on is what the pipeline asks for.
     const step = (id: string) => runs.local[0]?.steps.find((s) => s.id === id);
     expect(step('flaky')).toMatchObject({ status: 'executed', attempts: 2 });
+    expect(step('gate')).toMatchObject({ status: 'executed', declined: 'count 6 is under the bar' });
     expect(step('square')?.elements).toMatchObject({
       total: 6,
       executed: 4,
@@ -78,8 +79,15 @@ describe('a local and a Temporal run of one pipeline', () => {
       ['seed', 'cached'],
       ['flaky', 'cached'],
       ['square', 'executed'],
+      ['gate', 'cached'],
       ['total', 'cached'],
     ]);
     expect(runs.local[1]?.steps.find((s) => s.id === 'square')?.reason).toContain('elements 4–5 failed last time');
+    // The decision not to act is part of the result: the cached gate is declined on both engines.
+    for (const where of ['local', 'temporal'] as const)
+      expect(
+        runs[where][1]?.steps.find((s) => s.id === 'gate'),
+        where,
+      ).toMatchObject({ status: 'cached', declined: 'count 6 is under the bar' });
   }, 240_000);
 });

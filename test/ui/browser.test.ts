@@ -49,6 +49,29 @@ const launchChromium = (): Promise<Browser> =>
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 
+/** `flywheel ui` over the store in `cwd` and a Chromium to look at it; `close` stops both and removes `cwd`. */
+async function openUi(cwd: string): Promise<{ base: string; browser: Browser; close: () => Promise<void> }> {
+  const { server, base } = await startUi(cwd);
+  const browser = await launchChromium().catch((error: unknown) => {
+    server.kill('SIGTERM');
+    throw error;
+  });
+  const close = async (): Promise<void> => {
+    await browser.close();
+    server.kill('SIGTERM');
+    await rm(cwd, { recursive: true, force: true });
+  };
+  return { base, browser, close };
+}
+
+/** A full-page screenshot of `page` as `<dir>/<name>.png`; its path is printed, to look at. */
+async function screenshot(page: Page, dir: string, name: string): Promise<string> {
+  const path = join(dir, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  console.log(`screenshot: ${path}`);
+  return path;
+}
+
 describe('flywheel ui in a real browser', () => {
   let cwd: string;
   let shots: string;
@@ -59,12 +82,7 @@ describe('flywheel ui in a real browser', () => {
   let page: Page;
   const runs: string[] = [];
 
-  const shoot = async (name: string): Promise<string> => {
-    const path = join(shots, `${name}.png`);
-    await page.screenshot({ path, fullPage: true });
-    console.log(`screenshot: ${path}`);
-    return path;
-  };
+  const shoot = (name: string): Promise<string> => screenshot(page, shots, name);
 
   beforeAll(async () => {
     expect(existsSync(join(REPO, 'dist', 'ui', 'index.html')), 'the web app is built (npm run build)').toBe(true);
@@ -213,9 +231,7 @@ export default definePipeline({ name: 'ui-mapped', build(p) { p.map(label, { id:
 
 describe('flywheel ui on a map whose code changed', () => {
   let cwd: string;
-  let server: ChildProcess;
-  let browser: Browser;
-  let base: string;
+  let ui: Awaited<ReturnType<typeof openUi>> | undefined;
 
   beforeAll(async () => {
     cwd = await mkdtemp(join(tmpdir(), 'flywheel-ui-map-'));
@@ -225,17 +241,16 @@ describe('flywheel ui on a map whose code changed', () => {
     expect((await runJson('pipeline.ts', [], { cwd, env })).code).toBe(0);
     await writeFile(join(cwd, 'pipeline.ts'), MAPPED('y'));
     expect((await runJson('pipeline.ts', [], { cwd, env: { ...env, UI_FLAKY: '1' } })).code).toBe(0);
-    ({ server, base } = await startUi(cwd));
-    browser = await launchChromium();
+    ui = await openUi(cwd);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    server?.kill('SIGTERM');
+    await ui?.close();
     await rm(cwd, { recursive: true, force: true });
   });
 
   it("says in the step's panel why each element ran (code changed) and which took more than one attempt", async () => {
+    const { browser, base } = ui!;
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const runs = (await (await fetch(`${base}/api/runs`)).json()) as { runs: Array<{ runId: string }> };
     const latest = runs.runs[0]?.runId;
@@ -248,8 +263,83 @@ describe('flywheel ui on a map whose code changed', () => {
         '2 attempts: element 3',
       ]);
     expect(await page.locator('aside.panel .reason').textContent()).toContain('code changed since this result');
-    const path = join(await mkdtemp(join(tmpdir(), 'flywheel-ui-shots-')), 'step-panel-map-code-changed.png');
-    await page.screenshot({ path, fullPage: true });
-    console.log(`screenshot: ${path}`);
+    await screenshot(page, await mkdtemp(join(tmpdir(), 'flywheel-ui-shots-')), 'step-panel-map-code-changed');
+  });
+});
+
+describe('flywheel ui on a step that declined to act', () => {
+  const declining = join(FIXTURES, 'declining.ts');
+  const reason = 'slice x regresses: 0.61 < 0.7';
+  let cwd: string;
+  let ui: Awaited<ReturnType<typeof openUi>> | undefined;
+  const runs: string[] = [];
+
+  beforeAll(async () => {
+    cwd = await mkdtemp(join(tmpdir(), 'flywheel-ui-declined-'));
+    // The gate executes and declines, then comes from the cache still declined, then acts.
+    for (const extra of [[], [], ['--set', 'candidate.score=0.8']]) {
+      const { code, run, stderr } = await runJson(declining, extra, { cwd });
+      expect(code, stderr).toBe(0);
+      runs.push(run.runId);
+    }
+    ui = await openUi(cwd);
+  });
+
+  afterAll(async () => {
+    await ui?.close();
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it('draws the declined node in amber with its own pill, gives the reason in its panel, and counts it in the list and the comparison', async () => {
+    const { browser, base } = ui!;
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const shots = await mkdtemp(join(tmpdir(), 'flywheel-ui-shots-'));
+    const shoot = (name: string) => screenshot(page, shots, name);
+    const [first, cached, promoted] = runs as [string, string, string];
+
+    await page.goto(`${base}/runs/${first}/steps/gate`);
+    const gate = page.locator('g.node[data-step="gate"]');
+    await gate.waitFor();
+    expect(await gate.getAttribute('data-status')).toBe('executed');
+    expect(await gate.getAttribute('data-declined')).toBe(reason);
+    expect(await gate.getAttribute('class')).toContain('declined');
+    expect(await gate.locator('.node-declined').textContent()).toBe('declined');
+    expect(await gate.textContent()).toContain(`declined: ${reason}`);
+    // Stroked in amber, not in its status's green.
+    expect(
+      await gate
+        .locator('.node-box')
+        .evaluate((el) => (globalThis as unknown as { getComputedStyle: (e: unknown) => { stroke: string } }).getComputedStyle(el).stroke),
+    ).toBe('rgb(180, 83, 9)');
+    expect(await page.locator('g.node.declined').count()).toBe(1);
+    const panel = page.locator('aside.panel');
+    await expect.poll(() => panel.locator('.panel-head .badge.declined').textContent()).toBe('declined');
+    expect(await panel.locator('.declined-reason').textContent()).toBe(`declined: ${reason}`);
+    expect(await page.locator('.run-head .declined-count').textContent()).toContain('1 declined (gate)');
+    await shoot('declined-executed');
+
+    // The run that reused the result: cached, still declined.
+    await page.goto(`${base}/runs/${cached}/steps/gate`);
+    await page.locator('g.node[data-step="gate"]').waitFor();
+    expect(await page.locator('g.node[data-step="gate"]').getAttribute('data-status')).toBe('cached');
+    expect(await page.locator('g.node[data-step="gate"]').getAttribute('data-declined')).toBe(reason);
+    await expect.poll(() => page.locator('aside.panel .declined-reason').textContent()).toContain(reason);
+    await shoot('declined-cached');
+
+    // The runs list names how many steps each run declined.
+    await page.goto(`${base}/`);
+    await expect.poll(() => page.locator('.runs-table tbody tr').count()).toBe(3);
+    const chip = (runId: string) => page.locator(`tr[data-run="${runId}"] .chip.declined`);
+    expect(await chip(first).textContent()).toBe('1 declined');
+    expect(await chip(first).getAttribute('title')).toBe('declined to act: gate');
+    expect(await chip(promoted).count()).toBe(0);
+    await shoot('declined-runs-list');
+
+    // The comparison says which run declined it, and counts as each run does.
+    await page.goto(`${base}/compare/${first}/${promoted}`);
+    const row = page.locator('.steps-diff tr[data-step="gate"]');
+    await expect.poll(() => row.locator('.declined-reason').textContent()).toBe(`declined in A: ${reason}`);
+    expect(await page.locator('.compare .facts').textContent()).toContain('1 declined in A (gate)');
+    await shoot('declined-compare');
   });
 });

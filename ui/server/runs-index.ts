@@ -1,5 +1,5 @@
 import { shownStatus, type ShownStatus } from '../../cache/process-alive.js';
-import type { RunRecord } from '../../cache/records.js';
+import { declinedSteps, type RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 
 /** One row of the runs list. */
@@ -16,6 +16,8 @@ export interface RunSummary {
   cached: number;
   failed: number;
   skipped: number;
+  /** The steps that ran but decided not to act (`ctx.decline`), by id. */
+  declined: string[];
   /** Compute time the cached steps saved (their original executions' durations). */
   savedMs: number;
 }
@@ -69,6 +71,7 @@ export function summarize(run: RunRecord): RunSummary {
     cached,
     failed,
     skipped,
+    declined: declinedSteps(run.steps),
     savedMs,
   };
 }

@@ -5,7 +5,7 @@ import { Link } from './Link';
 import { ReasonChips } from './ReasonChips';
 import { paths } from './router';
 import { Sections } from './Sections';
-import { StatusBadge } from './StatusBadge';
+import { DeclinedBadge, StatusBadge } from './StatusBadge';
 import { useJson } from './useJson';
 
 /** `/compare/<runA>/<runB>`: what B changed relative to A — overrides, configs, steps that re-ran and why, outputs, metrics. */
@@ -23,7 +23,9 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
   const { comparison, sections, note } = loaded.data;
   const recordA = runA.state === 'ok' ? runA.data.run : null;
   const recordB = runB.state === 'ok' ? runB.data.run : null;
-  const changed = comparison.steps.filter((s) => s.change !== 'same');
+  // A step declined in either run is shown even when its result is the same: the decision is what to see.
+  const changed = comparison.steps.filter((s) => s.change !== 'same' || s.declinedA !== null || s.declinedB !== null);
+  const declined = (ids: string[], run: string) => (ids.length === 0 ? [] : [`${ids.length} declined in ${run} (${ids.join(', ')})`]);
   const outputs = comparison.steps.flatMap((s) => s.outputs.filter((o) => o.change !== 'identical').map((o) => ({ step: s.id, ...o })));
   const configChanges = comparison.steps.flatMap((s) => {
     const before = recordA?.steps.find((x) => x.id === s.id)?.components?.config;
@@ -37,10 +39,13 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
         {comparison.pipeline}: <Link to={paths.run(a)}>{a}</Link> → <Link to={paths.run(b)}>{b}</Link>
       </h1>
       <p className="facts">
-        {Object.entries(comparison.counts)
-          .filter(([, n]) => n > 0)
-          .map(([change, n]) => `${n} ${change}`)
-          .join(' · ')}
+        {[
+          ...Object.entries(comparison.counts)
+            .filter(([, n]) => n > 0)
+            .map(([change, n]) => `${n} ${change}`),
+          ...declined(comparison.declined.a, 'A'),
+          ...declined(comparison.declined.b, 'B'),
+        ].join(' · ')}
       </p>
 
       <h2>Configuration</h2>
@@ -111,10 +116,18 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
                     </span>
                   )}
                 </td>
-                <td>{s.statusA === null ? '–' : <StatusBadge status={s.statusA} />}</td>
-                <td>{s.statusB === null ? '–' : <StatusBadge status={s.statusB} />}</td>
+                <td>
+                  {s.statusA === null ? '–' : <StatusBadge status={s.statusA} />}
+                  {s.declinedA !== null && <DeclinedBadge reason={s.declinedA} />}
+                </td>
+                <td>
+                  {s.statusB === null ? '–' : <StatusBadge status={s.statusB} />}
+                  {s.declinedB !== null && <DeclinedBadge reason={s.declinedB} />}
+                </td>
                 <td>
                   {s.reason} <ReasonChips codes={s.codes} />
+                  {s.declinedA !== null && <div className="declined-reason">declined in A: {s.declinedA}</div>}
+                  {s.declinedB !== null && <div className="declined-reason">declined in B: {s.declinedB}</div>}
                   {s.error !== null && (
                     <div className="bad">
                       {s.error.code}: {s.error.message}

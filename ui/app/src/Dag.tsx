@@ -30,6 +30,7 @@ export function Dag({ run, selected, onSelect }: { run: RunRecord; selected: str
           <span className="key status-failed">failed</span>
           <span className="key status-running">running</span>
           <span className="key status-skipped">skipped / pending</span>
+          <span className="key declined">declined</span>
         </span>
       </div>
       <svg

@@ -6,9 +6,10 @@ import { navigate, paths } from './router';
 
 const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
-/** What a node's third line says: where a cached result came from, why a step ran, or how it failed. */
+/** What a node's third line says: where a cached result came from, why a step declined to act or ran, or how it failed. */
 function detail(step: StepRunRecord): string {
   if (step.status === 'failed') return step.error === undefined ? step.reason : `${step.error.code}: ${step.error.message}`;
+  if (step.declined !== undefined && step.status === 'executed') return `declined: ${step.declined}`;
   if (step.status === 'cached' && step.computedBy !== undefined) return '';
   return step.reason;
 }
@@ -21,13 +22,18 @@ function elementsLine(step: StepRunRecord): string | null {
   return `${e.total} elements: ${parts.join(', ')}`;
 }
 
-/** One step drawn in SVG at its layout centre; a click opens its panel. */
+/** A pill's width for its text (11px bold). */
+const pillWidth = (text: string) => text.length * 6.4 + 12;
+
+/** One step drawn in SVG at its layout centre; a click opens its panel. A step that declined to act has an amber frame and pill. */
 export function DagNode({ step, x, y, selected, onSelect }: { step: StepRunRecord; x: number; y: number; selected: boolean; onSelect: (id: string) => void }) {
   const left = x - NODE_WIDTH / 2;
   const top = y - NODE_HEIGHT / 2;
   const time = step.status === 'cached' ? (step.savedMs === undefined ? '' : `saved ${duration(step.savedMs)}`) : duration(step.durationMs);
   const elements = elementsLine(step);
   const text = detail(step);
+  const declined = step.declined !== undefined;
+  const statusWidth = pillWidth(step.status);
   const openSource = (event: MouseEvent) => {
     event.stopPropagation();
     if (event.button !== 0 || event.metaKey || event.ctrlKey) return;
@@ -37,25 +43,34 @@ export function DagNode({ step, x, y, selected, onSelect }: { step: StepRunRecor
   let chipX = 0;
   return (
     <g
-      className={`node status-${step.status}${selected ? ' selected' : ''}`}
+      className={`node status-${step.status}${declined ? ' declined' : ''}${selected ? ' selected' : ''}`}
       transform={`translate(${left} ${top})`}
       onClick={() => onSelect(step.id)}
       data-step={step.id}
       data-status={step.status}
+      {...(declined ? { 'data-declined': step.declined } : {})}
       role="button"
-      aria-label={`step ${step.id}: ${step.status}`}
+      aria-label={`step ${step.id}: ${step.status}${declined ? ', declined' : ''}`}
     >
-      <title>{`${step.id} (${step.step}) — ${step.status}\n${step.reason}`}</title>
+      <title>{`${step.id} (${step.step}) — ${step.status}${declined ? ` · declined: ${step.declined}` : ''}\n${step.reason}`}</title>
       <rect className="node-box" width={NODE_WIDTH} height={NODE_HEIGHT} rx={8} />
       <rect className="node-stripe" width={6} height={NODE_HEIGHT} rx={3} />
       <text className="node-id" x={16} y={22}>
-        {clip(step.id, 26)}
+        {clip(step.id, declined ? 17 : 26)}
       </text>
       <g transform={`translate(${NODE_WIDTH - 10} 10)`}>
-        <rect className="node-status" x={-step.status.length * 6.4 - 12} width={step.status.length * 6.4 + 12} height={17} rx={8} />
+        <rect className="node-status" x={-statusWidth} width={statusWidth} height={17} rx={8} />
         <text className="node-status-text" x={-6} y={12.5} textAnchor="end">
           {step.status}
         </text>
+        {declined && (
+          <g className="node-declined" transform={`translate(${-statusWidth - 4} 0)`}>
+            <rect x={-pillWidth('declined')} width={pillWidth('declined')} height={17} rx={8} />
+            <text x={-6} y={12.5} textAnchor="end">
+              declined
+            </text>
+          </g>
+        )}
       </g>
       <text className="node-sub" x={16} y={40}>
         {clip(step.step, 30)}
@@ -76,7 +91,7 @@ export function DagNode({ step, x, y, selected, onSelect }: { step: StepRunRecor
         </>
       ) : (
         <>
-          <text className="node-detail" x={16} y={58}>
+          <text className={declined ? 'node-detail node-declined-reason' : 'node-detail'} x={16} y={58}>
             {clip(text, 42)}
           </text>
           {elements !== null ? (

@@ -20,6 +20,7 @@ export function RunPage({ runId, stepId }: { runId: string; stepId: string | nul
   const count = (status: string) => run.steps.filter((s) => s.status === status).length;
   const saved = run.steps.reduce((sum, s) => sum + (s.status === 'cached' ? (s.savedMs ?? 0) : 0), 0);
   const step = stepId === null ? undefined : run.steps.find((s) => s.id === stepId);
+  const declined = run.steps.filter((s) => s.declined !== undefined).map((s) => s.id);
   return (
     <section className="run">
       <div className="run-head">
@@ -32,6 +33,12 @@ export function RunPage({ runId, stepId }: { runId: string; stepId: string | nul
           <span>duration {duration(run.durationMs)}</span>
           <span>
             {count('executed')} executed · {count('cached')} cached · {count('failed')} failed · {count('skipped')} skipped
+            {declined.length > 0 && (
+              <span className="declined-count">
+                {' '}
+                · {declined.length} declined ({declined.join(', ')})
+              </span>
+            )}
           </span>
           {saved > 0 && <span>saved {duration(saved)}</span>}
           {run.engine !== undefined && <span>engine {run.engine}</span>}

@@ -145,6 +145,11 @@ export function RunsList({ search }: { search: string }) {
               <td>{run.pipeline}</td>
               <td>
                 <StatusBadge status={run.status} />
+                {run.declined.length > 0 && (
+                  <span className="chip declined" title={`declined to act: ${run.declined.join(', ')}`}>
+                    {run.declined.length} declined
+                  </span>
+                )}
               </td>
               <td>{when(run.startedAt)}</td>
               <td className="num">{duration(run.durationMs)}</td>

@@ -5,10 +5,10 @@ import { Link } from './Link';
 import { OutputPreview } from './OutputPreview';
 import { ReasonChips } from './ReasonChips';
 import { paths } from './router';
-import { StatusBadge } from './StatusBadge';
+import { DeclinedBadge, StatusBadge } from './StatusBadge';
 import { StepLogs } from './StepLogs';
 
-/** `/runs/<runId>/steps/<stepId>`: why the step ran (or whose result it reused), what its key is made of, its logs and its outputs. */
+/** `/runs/<runId>/steps/<stepId>`: why the step ran (or whose result it reused), whether it declined to act, what its key is made of, its logs and its outputs. */
 export function StepPanel({ run, step }: { run: RunRecord; step: StepRunRecord }) {
   const c = step.components;
   const outputs = Object.entries(step.outputs);
@@ -17,6 +17,7 @@ export function StepPanel({ run, step }: { run: RunRecord; step: StepRunRecord }
       <div className="panel-head">
         <h2>
           {step.id} <span className="muted">{step.step}</span> <StatusBadge status={step.status} />
+          {step.declined !== undefined && <DeclinedBadge reason={step.declined} />}
         </h2>
         <Link to={paths.run(run.runId)} className="close" title="close">
           ×
@@ -27,6 +28,14 @@ export function StepPanel({ run, step }: { run: RunRecord; step: StepRunRecord }
         <dd className="reason">
           {step.reason} <ReasonChips codes={step.reasonCodes} />
         </dd>
+        {step.declined !== undefined && (
+          <>
+            <dt>decision</dt>
+            <dd className="declined-reason">
+              declined{step.status === 'cached' ? ' (when the reused result was computed)' : ''}: {step.declined}
+            </dd>
+          </>
+        )}
         {step.computedBy !== undefined && (
           <>
             <dt>result</dt>
