@@ -40,8 +40,13 @@ export function decideGate(candidate: Evaluated, production: Evaluated | undefin
   const small = slices.filter((s) => s.verdict === 'too-small');
   if (small.length > 0)
     notes.push(`too small to tell (under ${policy.minSliceSize} items; reported, never blocking alone): ${small.map((s) => `${s.slice} (${s.n})`).join(', ')}`);
-  if (production !== undefined && slices.length > 0 && !(slices[0] as SliceVerdict).paired)
-    notes.push('production kept no per-example scores: slices compared unpaired, with the largest variance their means allow (conservative)');
+  if (production !== undefined && slices.length > 0 && !(slices[0] as SliceVerdict).paired) {
+    const missing =
+      candidate.items === undefined
+        ? "the candidate's per-example scores were not given (wire evaluate's predictions to deploy)"
+        : 'production kept no per-example scores (registered before they were kept)';
+    notes.push(`${missing}: slices compared unpaired, with the largest variance their means allow (conservative)`);
+  }
   if (reasons.length > 0) return { promote: false, reasons: [...reasons, ...notes], slices };
   const passed =
     production === undefined

@@ -104,7 +104,7 @@ describe('deploy gate', () => {
 
   it('without per-example scores of production, compares slices unpaired with the largest variance their means allow, and says so', () => {
     const production = { metrics: metrics(0.7, { email: [0.8, 60], 'kind:edit': [0.9, 60], tiny: [0.9, 4] }) };
-    const candidate = { metrics: metrics(0.8, { email: [0.4, 60], 'kind:edit': [0.86, 60], tiny: [0.2, 4], 'third-party': [0.1, 30] }) };
+    const candidate = { metrics: metrics(0.8, { email: [0.4, 60], 'kind:edit': [0.86, 60], tiny: [0.2, 4], 'third-party': [0.1, 30] }), items: [] };
     const decision = decideGate(candidate, production, policy);
     expect(decision.promote).toBe(false);
     expect(Object.fromEntries(decision.slices.map((s) => [s.slice, s.verdict]))).toEqual({
@@ -114,6 +114,6 @@ describe('deploy gate', () => {
       tiny: 'too-small',
     });
     expect(decision.slices.every((s) => !s.paired)).toBe(true);
-    expect(decision.reasons.at(-1)).toContain('production kept no per-example scores: slices compared unpaired');
+    expect(decision.reasons.at(-1)).toContain('production kept no per-example scores (registered before they were kept): slices compared unpaired');
   });
 });
