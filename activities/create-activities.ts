@@ -10,6 +10,9 @@ import { assembleCommand, executeCommand, executeElementsCommand } from '../engi
 import { LastRuns } from '../engine/records/last-run.js';
 import { KeyResolver } from '../engine/drivers/resolve-key.js';
 import { RunRecorder } from '../engine/records/run-recorder.js';
+import { RunTrace, TRACED_CHUNKS } from '../engine/tracing/run-trace.js';
+import { runSpan, stepSpan } from '../engine/tracing/trace-ids.js';
+import { tracer, type SpanAttributes } from '../engine/tracing/tracing.js';
 import type {
   AssembleInput,
   CloseRequest,
@@ -55,6 +58,12 @@ function failedAttempt(outcome: Extract<ExecuteOutcome, { kind: 'failed' }>): Ap
  * then carry out the run core's commands with the engine's one key resolver, one command executor and
  * one run recorder, exactly as the local executor does.
  */
+/** Which worker served a span: its task queue, host and process. */
+function workerAttributes(): SpanAttributes {
+  const info = Context.current().info;
+  return { 'flywheel.task_queue': info.taskQueue, 'flywheel.worker': `${hostname()}:${process.pid}`, 'flywheel.executor': 'temporal' };
+}
+
 export function createActivities(deps: ActivityDependencies) {
   const { runtime } = deps;
   const lastRuns = new LastRuns();
@@ -90,11 +99,22 @@ export function createActivities(deps: ActivityDependencies) {
       const log = logFor(pipeline, request.context, {});
       const resolver = new KeyResolver({ store, pipeline, env: process.env, ...request.options, runId: request.context.runId, lastRuns, log });
       const resolutions: Resolution[] = [];
-      await resolver.resolveRound(
-        request.ids,
-        (id) => request.known[id],
-        (resolution) => resolutions.push(resolution),
-      );
+      const span = tracer().startSpan('resolve keys', {
+        parent: runSpan(request.context.runId),
+        attributes: { ...workerAttributes(), 'flywheel.steps': request.ids },
+      });
+      await span
+        .within(() =>
+          resolver.resolveRound(
+            request.ids,
+            (id) => request.known[id],
+            (resolution) => resolutions.push(resolution),
+          ),
+        )
+        .finally(() => {
+          span.setAttributes({ 'flywheel.cache.hits': resolutions.filter((r) => r.kind === 'hit').length });
+          span.end();
+        });
       return { resolutions };
     },
 
@@ -106,7 +126,9 @@ export function createActivities(deps: ActivityDependencies) {
     /** Writes the final record: the steps the core still held, over what earlier saves journalled. */
     async closeRun(request: CloseRequest): Promise<void> {
       const { store } = await load(request.context);
-      await new RunRecorder(store, request.context.runId).close(request.header, request.nodes, request.steps);
+      const record = await new RunRecorder(store, request.context.runId).close(request.header, request.nodes, request.steps);
+      // The run core lives in the workflow: the run's root and step spans are drawn here, from the record.
+      await RunTrace.drawn(tracer(), record);
     },
 
     /**
@@ -121,27 +143,34 @@ export function createActivities(deps: ActivityDependencies) {
       const log = logFor(pipeline, context, { stepId: node.id, cacheKey: command.key, attempt: command.attempt, delivery: ctx.info.attempt });
       let last: StepHeartbeat = (ctx.info.heartbeatDetails as StepHeartbeat | undefined) ?? (input.resume === undefined ? {} : { details: input.resume });
       if (last.details !== undefined) log.info({ fraction: last.fraction }, 'resuming from the checkpoint of a lost attempt');
-      const outcome = await whileAlive(
-        ctx,
-        input.heartbeatTimeoutMs,
-        () => last,
-        () =>
-          executeCommand(node, command, {
-            runId: context.runId,
-            store,
-            env: process.env,
-            log,
-            signal: ctx.cancellationSignal,
-            wait: false,
-            key: 'verify',
-            waitedFor: input.waitedFor,
-            onProgress: (progress) => {
-              last = { ...progress, details: progress.details ?? last.details };
-              ctx.heartbeat(last);
-            },
-            ...(last.details === undefined ? {} : { resume: last.details }),
-          }),
+      const span = tracer().startSpan(`execute ${node.id}`, {
+        parent: stepSpan(context.runId, node.id),
+        attributes: { ...workerAttributes(), 'flywheel.attempt': command.attempt, 'flywheel.delivery': ctx.info.attempt },
+      });
+      const outcome = await span.within(() =>
+        whileAlive(
+          ctx,
+          input.heartbeatTimeoutMs,
+          () => last,
+          () =>
+            executeCommand(node, command, {
+              runId: context.runId,
+              store,
+              env: process.env,
+              log,
+              signal: ctx.cancellationSignal,
+              wait: false,
+              key: 'verify',
+              waitedFor: input.waitedFor,
+              onProgress: (progress) => {
+                last = { ...progress, details: progress.details ?? last.details };
+                ctx.heartbeat(last);
+              },
+              ...(last.details === undefined ? {} : { resume: last.details }),
+            }),
+        ).finally(() => span.end()),
       );
+      if (outcome.kind === 'failed') span.fail(outcome.error);
       if (outcome.kind === 'contended') return { ...outcome, ...(last.details === undefined ? {} : { resume: last.details }) };
       if (outcome.kind !== 'failed') return outcome;
       throwIfStopped(ctx, `step ${node.id}`);
@@ -159,21 +188,32 @@ export function createActivities(deps: ActivityDependencies) {
       const { pipeline, store, node } = await load(context, command.id);
       const log = logFor(pipeline, context, { stepId: node.id, delivery: ctx.info.attempt });
       let done = 0;
-      const results = await whileAlive(
-        ctx,
-        input.heartbeatTimeoutMs,
-        () => ({ message: `${done}/${command.indices.length} elements of this chunk` }),
-        () =>
-          executeElementsCommand(node, command, {
-            runId: context.runId,
-            store,
-            env: process.env,
-            log,
-            signal: ctx.cancellationSignal,
-            key: 'verify',
-            onResult: () => void done++,
-          }),
-      );
+      // The first chunks of a map get a span, the others none (a 10,000-element map stays readable).
+      const first = command.indices[0] ?? 0;
+      const span =
+        first < TRACED_CHUNKS
+          ? tracer().startSpan(`elements ${first}-${command.indices.at(-1) ?? first}`, {
+              parent: stepSpan(context.runId, node.id),
+              attributes: workerAttributes(),
+            })
+          : undefined;
+      const work = () =>
+        whileAlive(
+          ctx,
+          input.heartbeatTimeoutMs,
+          () => ({ message: `${done}/${command.indices.length} elements of this chunk` }),
+          () =>
+            executeElementsCommand(node, command, {
+              runId: context.runId,
+              store,
+              env: process.env,
+              log,
+              signal: ctx.cancellationSignal,
+              key: 'verify',
+              onResult: () => void done++,
+            }),
+        );
+      const results = await (span === undefined ? tracer().silently(work) : span.within(work).finally(() => span.end()));
       throwIfStopped(ctx, `map ${node.id}`);
       const count = (status: string): number => results.filter((r) => r.status === status).length;
       log.info({ elements: results.length, executed: count('executed'), reused: count('cached'), failed: count('failed') }, 'map chunk done');

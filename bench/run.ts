@@ -10,6 +10,7 @@ import { benchMap } from './map.js';
 import { benchPlan } from './plan.js';
 import { benchS3 } from './s3.js';
 import { benchTemporal } from './temporal.js';
+import { benchTracing } from './tracing.js';
 import { benchUi } from './ui.js';
 
 async function main(): Promise<void> {
@@ -19,7 +20,8 @@ async function main(): Promise<void> {
   );
   const rows: SummaryRow[] = [];
   const total = await timeAsync(async () => {
-    for (const bench of [benchCachedRun, benchHash, benchPlan, benchMap, benchS3, benchLayers, benchTemporal, benchUi, benchDvc]) rows.push(...(await bench()));
+    for (const bench of [benchCachedRun, benchHash, benchPlan, benchMap, benchS3, benchLayers, benchTemporal, benchUi, benchTracing, benchDvc])
+      rows.push(...(await bench()));
   });
   printSummary(rows);
   console.log(`\nratio: flywheel / baseline (for (c), time / the 1 s target) · total bench time ${formatMs(total.ms)}`);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the test suites need beyond npm packages, built once per machine into the tools cache
-# (FLYWHEEL_TOOLS_DIR, default ~/.cache/flywheel-tools) and reused when present: MinIO, mc and the
-# Temporal CLI (Go), the trainer's Python virtualenv, and Chromium for the run view's browser tests.
+# (FLYWHEEL_TOOLS_DIR, default ~/.cache/flywheel-tools) and reused when present: MinIO, mc, the
+# Temporal CLI and Jaeger (Go), the trainer's Python virtualenv, and Chromium for the run view's browser tests.
 # `npm test` and `npm run test:trainer` call it first; `trainer` asks only for the virtualenv.
 # A missing toolchain is named once, with what to install, before anything is built.
 set -euo pipefail
@@ -11,7 +11,7 @@ TOOLS_DIR="${FLYWHEEL_TOOLS_DIR:-$HOME/.cache/flywheel-tools}"
 PYTHON="${PYTHON:-python3}"
 only="${1:-all}"
 
-servers_ready() { for tool in minio mc temporal; do [ -x "$TOOLS_DIR/bin/$tool" ] || return 1; done; }
+servers_ready() { for tool in minio mc temporal jaeger; do [ -x "$TOOLS_DIR/bin/$tool" ] || return 1; done; }
 venv_ready() { [ -n "${FLYWHEEL_TRAINER_PYTHON:-}" ] || [ -f "$TOOLS_DIR/trainer-venv/.complete" ]; }
 chromium_ready() { [ -n "${FLYWHEEL_CHROMIUM:-}" ] || [ -x /usr/bin/chromium ]; }
 has_go() { command -v go >/dev/null 2>&1; }
@@ -19,7 +19,7 @@ has_python() { "$PYTHON" -c 'import sys, venv; sys.exit(sys.version_info < (3, 1
 
 missing=()
 if [ "$only" = all ] && ! servers_ready && ! has_go; then
-  missing+=("Go 1.22 or later (https://go.dev/dl/): it builds MinIO, mc and the Temporal CLI the S3 and Temporal suites start")
+  missing+=("Go 1.24 or later (https://go.dev/dl/): it builds MinIO, mc, the Temporal CLI and Jaeger the S3, Temporal and tracing suites start")
 fi
 if ! venv_ready && ! has_python; then
   missing+=("Python 3.11 or later with venv (or PYTHON=<python3.11+>): the trainer's virtualenv, for the trainer and fine-tune suites")
@@ -36,7 +36,7 @@ fi
 
 # The install scripts check their pinned versions and return at once when the cache has them.
 if [ "$only" = all ] && has_go; then
-  servers_ready || echo "First test run on this machine: building MinIO, mc and the Temporal CLI into $TOOLS_DIR/bin (about 10 minutes)"
+  servers_ready || echo "First test run on this machine: building MinIO, mc, the Temporal CLI and Jaeger into $TOOLS_DIR/bin (about 15 minutes)"
   bash scripts/install-test-servers.sh
 fi
 if [ -z "${FLYWHEEL_TRAINER_PYTHON:-}" ] && has_python; then

@@ -5,6 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/create-activities.js';
+import { startTracing } from '../engine/tracing/tracing.js';
 import { RunRuntime } from '../activities/run-runtime.js';
 import { FlywheelError } from '../engine/errors.js';
 import { temporalUnreachable, type TemporalSettings } from './temporal-settings.js';
@@ -49,6 +50,8 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       },
     );
   Runtime.install({ logger: pinoTemporalLogger(logger) });
+  // OTEL_* set: the worker's spans (executions, look-ups, the steps' own) join each run's trace by its ids.
+  const tracing = await startTracing(process.env);
   let connection: NativeConnection;
   let clientConnection: Connection | undefined;
   try {
@@ -98,6 +101,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     await worker.run();
     log.info('worker stopped');
   } finally {
+    await tracing.flush();
     await connection.close().catch(() => undefined);
     await clientConnection?.close().catch(() => undefined);
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
+import type { SpanAttributes } from '../tracing/tracing.js';
 import type { CodeFingerprint } from '../../cache/records.js';
 import type { QueueName } from '../core/queues.js';
 import type { InputValue, JsonPort, JsonPortNames, PathPortNames, Ports } from './ports.js';
@@ -68,6 +69,19 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
    * In a map element (`p.map`) it does nothing: a map records no decision per element, only whole steps do.
    */
   decline(reason: string): void;
+  /**
+   * A span of the step's own in the run's trace (OpenTelemetry, when OTEL_EXPORTER_OTLP_ENDPOINT is set;
+   * a no-op otherwise), under the step's work: `work` runs inside it, spans it starts nest below, and it
+   * ends (marked failed if `work` throws) when `work` does. Add attributes with `span.setAttributes`.
+   *
+   * @example
+   * const answer = await ctx.span('llm call', async (span) => {
+   *   const reply = await client.chat.completions.create(request);
+   *   span.setAttributes({ 'gen_ai.request.model': request.model, 'gen_ai.usage.input_tokens': reply.usage?.prompt_tokens });
+   *   return reply;
+   * });
+   */
+  span<T>(name: string, work: (span: StepSpan) => Promise<T> | T, attributes?: SpanAttributes): Promise<T>;
   /** Aborted on cancellation or timeout; pass it to child processes and long loops. */
   signal: AbortSignal;
   /** 1 for the first attempt. */
@@ -87,6 +101,11 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
   resume: unknown;
   /** Saves checkpoints to the artifact store and restores them, for resuming on another worker. */
   checkpoints: CheckpointStore;
+}
+
+/** A span as a step sees it (see `StepContext.span`). */
+export interface StepSpan {
+  setAttributes(attributes: SpanAttributes): void;
 }
 
 /** What `run` returns: a value for each JSON output, nothing when there is none. */

@@ -12,6 +12,8 @@ import { KeyResolver } from './resolve-key.js';
 import { newRunId } from '../records/run-history.js';
 import { RunRecorder } from '../records/run-recorder.js';
 import type { ResolvedPipeline } from '../validate/validate.js';
+import { RunTrace } from '../tracing/run-trace.js';
+import { startTracing } from '../tracing/tracing.js';
 
 export type { RunEvent } from '../core/run-protocol.js';
 
@@ -73,6 +75,8 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     source: options.source,
   });
   log.info({ steps: pipeline.nodes.length, store: store.description }, 'run started');
+  // OTEL_* set: the run is one trace (engine/tracing); otherwise every span is a no-op.
+  const trace = new RunTrace(await startTracing(env), { pipeline: pipeline.name, runId, executor: 'local' });
   const resolver = new KeyResolver({ store, pipeline, env, force: options.force ?? [], forceAll: options.forceAll ?? false, runId, log });
   const core = new RunCore(pipeline.nodes.map(coreNode), {
     mode: 'run',
@@ -104,26 +108,49 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
       switch (command.type) {
         case 'notify':
           if (command.event.type === 'step-running') log.info({ stepId: command.event.id, cacheHit: false, reason: command.event.reason }, 'step started');
+          if (command.event.type === 'step-finished') trace.finished(command.event.step);
           emit(command.event);
           break;
         case 'resolve':
-          void resolver.resolveCommand(command, (id) => core.outputsOf(id), feed);
-          break;
-        case 'execute':
-          void executeCommand(nodeOf(pipeline, command.id), command, {
-            ...context,
-            log: log.child({ stepId: command.id, cacheKey: command.key }),
-            wait: true,
-            onWait: (holder) => feed({ type: 'waiting', id: command.id, holder }),
-            onProgress: (progress) => feed({ type: 'progress', id: command.id, progress }),
-          }).then((outcome) => feed(outcomeEvent(command.id, runId, outcome)));
-          break;
-        case 'execute-elements':
-          // Each chunk is one element here: the core hands them out one by one under --concurrency.
-          void executeElementsCommand(nodeOf(pipeline, command.id), command, { ...context, log: log.child({ stepId: command.id }) }).then((results) =>
-            feed({ type: 'elements-done', id: command.id, results, parallel: command.parallel }),
+          trace.resolving(command.ids);
+          void resolver.resolveCommand(
+            command,
+            (id) => core.outputsOf(id),
+            (event) => {
+              if (event.type === 'resolved') trace.resolved(event.resolution);
+              feed(event);
+            },
           );
           break;
+        case 'execute': {
+          const span = trace.executing(command.id, command.attempt);
+          void span
+            .within(() =>
+              executeCommand(nodeOf(pipeline, command.id), command, {
+                ...context,
+                log: log.child({ stepId: command.id, cacheKey: command.key }),
+                wait: true,
+                onWait: (holder) => feed({ type: 'waiting', id: command.id, holder }),
+                onProgress: (progress) => feed({ type: 'progress', id: command.id, progress }),
+              }),
+            )
+            .then((outcome) => {
+              if (outcome.kind === 'failed') span.fail(outcome.error);
+              span.end();
+              feed(outcomeEvent(command.id, runId, outcome));
+            });
+          break;
+        }
+        case 'execute-elements': {
+          // Each chunk is one element here: the core hands them out one by one under --concurrency.
+          const span = trace.executingElements(command.id, command.indices);
+          const work = () => executeElementsCommand(nodeOf(pipeline, command.id), command, { ...context, log: log.child({ stepId: command.id }) });
+          void (span === undefined ? trace.silently(work) : span.within(work)).then((results) => {
+            trace.elementsDone(command.id, span, results);
+            feed({ type: 'elements-done', id: command.id, results, parallel: command.parallel });
+          });
+          break;
+        }
         case 'assemble':
           void assembleCommand(nodeOf(pipeline, command.id), command, { ...context, log }).then(feed);
           break;
@@ -145,8 +172,9 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
           timers.forEach(clearTimeout);
           recorder
             .close(command.header, command.nodes, command.steps, (error) => log.error({ err: error }, `could not save the run record in ${store.description}`))
-            .then((record) => {
+            .then(async (record) => {
               log.info({ status: record.status, durationMs: record.durationMs }, 'run finished');
+              await trace.end(record);
               emit({ type: 'run-finished', run: record });
               resolve(record);
             }, reject);

@@ -15,6 +15,7 @@ import { retryDelay } from '../core/retry-policy.js';
 import type { Outputs } from '../core/run-protocol.js';
 import type { Lineage, Progress } from '../define/define-step.js';
 import { executeStep } from './execute-step.js';
+import { tracer } from '../tracing/tracing.js';
 import { keyOf } from '../keys/node-key.js';
 import { StepLogCapture } from './step-logs.js';
 import type { Digest } from '../../cache/digest.js';
@@ -128,7 +129,9 @@ export function failureToShare(failure: SharedFailure | undefined, codeDigest: s
  */
 export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteOutcome> {
   const { node, key, store, signal } = request;
-  const claimed = await claimAndLookAgain(request);
+  // The claim's span shows the time spent waiting for another process holding the key.
+  const claiming = tracer().startSpan('claim key', { attributes: { 'flywheel.cache.key': key, 'flywheel.lease.wait': request.wait } });
+  const claimed = await claimAndLookAgain(request).finally(() => claiming.end());
   if (claimed.kind !== 'claimed') return claimed;
   let failure: SharedFailure | undefined;
   const started = Date.now();

@@ -8,7 +8,8 @@ import { asDigest, type CacheKey } from '../../cache/digest.js';
 import type { OutputRecord } from '../../cache/records.js';
 import { BlobUnavailableError, type Store } from '../../cache/store.js';
 import type { CheckpointStore, Progress } from '../define/define-step.js';
-import { zodIssues } from '../../cache/errors.js';
+import { classifyError, zodIssues } from '../../cache/errors.js';
+import { tracer, withSpan } from '../tracing/tracing.js';
 import { FlywheelError } from '../errors.js';
 import type { FilePort, Port, Ports } from '../define/ports.js';
 import type { ResolvedInput, ResolvedNode } from '../validate/validate.js';
@@ -55,6 +56,16 @@ async function discardBrokenInput(error: BlobUnavailableError, name: string, sou
 }
 
 /** Puts each input where the step can read it: files and directories copied out of the store (verified), JSON parsed. */
+/** The stored size of the inputs a step reads (what materializing them moves at most; a directory's is its manifest's). */
+function bytesIn(node: ResolvedNode, options: ExecuteOptions): number {
+  return Object.entries(node.inputs).reduce((sum, [name, source]) => {
+    if (source === null || source === undefined) return sum;
+    const given = options.given?.[name];
+    const record = given === undefined ? options.upstreamOutputs(source.node)?.[source.output] : given.kind === 'record' ? given.record : undefined;
+    return sum + (record?.size ?? 0);
+  }, 0);
+}
+
 async function prepareInputs(node: ResolvedNode, dir: string, options: ExecuteOptions): Promise<Record<string, unknown>> {
   const values: Record<string, unknown> = {};
   for (const name of Object.keys(node.step.inputs as Ports)) {
@@ -234,32 +245,62 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
   // A map element's decision is not recorded: the map's record speaks for its elements (see StepContext.decline).
   const decline = options.given === undefined ? (reason: string) => void (declined = declinedReason(reason)) : () => undefined;
   try {
-    const [inputs, outputs] = await Promise.all([prepareInputs(node, join(scratch, 'in'), options), prepareOutputs(node, join(scratch, 'out'))]);
+    const traced = tracer().enabled; // the attributes are worked out only for a trace
+    const materializing = tracer().startSpan('materialize inputs', {
+      ...(traced ? { attributes: { 'flywheel.inputs': Object.keys(node.inputs).length, 'flywheel.bytes.read': bytesIn(node, options) } } : {}),
+    });
+    const [inputs, outputs] = await Promise.all([prepareInputs(node, join(scratch, 'in'), options), prepareOutputs(node, join(scratch, 'out'))]).finally(() =>
+      materializing.end(),
+    );
     const workDir = join(scratch, 'work');
     await mkdir(workDir);
     const signals = [options.signal];
     if (node.timeoutMs !== undefined) signals.push(AbortSignal.timeout(node.timeoutMs));
     const signal = AbortSignal.any(signals);
-    const returned = await untilAborted(
-      node.step.run({
-        config: node.config,
-        inputs,
-        outputs,
-        workDir,
-        log: options.log,
-        progress: (p: Progress) => options.onProgress?.(p),
-        decline,
+    const working = tracer().startSpan('step work', { attributes: { 'flywheel.step': node.step.id } });
+    const returned = await working.within(() =>
+      untilAborted(
+        node.step.run({
+          config: node.config,
+          inputs,
+          outputs,
+          workDir,
+          log: options.log,
+          progress: (p: Progress) => options.onProgress?.(p),
+          decline,
+          signal,
+          attempt: options.attempt ?? 1,
+          resume: options.resume,
+          runId: options.runId,
+          lineage: options.lineage,
+          checkpoints: checkpointsIn(options.store),
+          span: withSpan,
+        } as never),
         signal,
-        attempt: options.attempt ?? 1,
-        resume: options.resume,
-        runId: options.runId,
-        lineage: options.lineage,
-        checkpoints: checkpointsIn(options.store),
-      } as never),
-      signal,
-      node,
+        node,
+      ).then(
+        (value) => {
+          working.end();
+          return value;
+        },
+        (error: unknown) => {
+          working.fail(classifyError(error));
+          working.end();
+          throw error;
+        },
+      ),
     );
-    const stored = await collectOutputs(node, outputs, returned, options.store, options.batchLength);
+    const storing = tracer().startSpan('store outputs');
+    const stored = await collectOutputs(node, outputs, returned, options.store, options.batchLength).catch((error: unknown) => {
+      storing.end();
+      throw error;
+    });
+    if (traced)
+      storing.setAttributes({
+        'flywheel.bytes.written': Object.values(stored).reduce((sum, o) => sum + o.size, 0),
+        'flywheel.outputs': Object.keys(stored).length,
+      });
+    storing.end();
     return declined === undefined ? { outputs: stored } : { outputs: stored, declined };
   } finally {
     await rm(scratch, { recursive: true, force: true });

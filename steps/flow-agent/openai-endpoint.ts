@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { FlywheelError } from 'flywheel';
+import { FlywheelError, withSpan } from 'flywheel';
 
 /** How to reach an OpenAI-compatible endpoint (the writer of synthesize and a served candidate share it). */
 export interface EndpointOptions {
@@ -18,6 +18,26 @@ export function openAIClient(options: EndpointOptions): OpenAI {
     maxRetries: options.maxRetries,
     timeout: options.timeoutMs,
   });
+}
+
+/**
+ * One chat completion, in a span of its own (OpenTelemetry's GenAI conventions: the model asked for and
+ * the one that answered, tokens in and out from the API's usage fields; the span's length is the latency).
+ */
+export async function chatCompletion(client: OpenAI, request: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming): Promise<OpenAI.Chat.ChatCompletion> {
+  return withSpan(
+    `chat ${request.model}`,
+    async (span) => {
+      const completion = await client.chat.completions.create(request);
+      span.setAttributes({
+        'gen_ai.response.model': completion.model,
+        'gen_ai.usage.input_tokens': completion.usage?.prompt_tokens,
+        'gen_ai.usage.output_tokens': completion.usage?.completion_tokens,
+      });
+      return completion;
+    },
+    { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': request.model, 'server.address': client.baseURL },
+  );
 }
 
 /** Names a model behind an endpoint in reports and memo keys: `openai:<model>@<base URL>`. */

@@ -2,7 +2,7 @@ import type OpenAI from 'openai';
 import { z } from 'zod';
 import type { FlowWorkflow } from './flow-workflow.js';
 import { OFFLINE_WRITER_ID, offlineRequest } from './offline-request-writer.js';
-import { endpointId, openAIClient, type EndpointOptions } from './openai-endpoint.js';
+import { chatCompletion, endpointId, openAIClient, type EndpointOptions } from './openai-endpoint.js';
 
 /** Bump when the prompt changes: memoized requests of the old prompt are then not reused. */
 export const PROMPT_VERSION = 'merchant-request/v1';
@@ -71,7 +71,7 @@ export class OpenAIRequestWriter implements RequestWriter {
     ];
     let last = '';
     for (let attempt = 1; attempt <= this.options.malformedRetries + 1; attempt++) {
-      const completion = await this.client.chat.completions.create({
+      const completion = await chatCompletion(this.client, {
         model: this.options.model,
         temperature: this.options.temperature,
         messages,

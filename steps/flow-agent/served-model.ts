@@ -1,5 +1,5 @@
 import type OpenAI from 'openai';
-import { endpointId, openAIClient, type EndpointOptions } from './openai-endpoint.js';
+import { chatCompletion, endpointId, openAIClient, type EndpointOptions } from './openai-endpoint.js';
 import type { FlowWorkflow } from './flow-workflow.js';
 import { AGENT_SYSTEM_PROMPT, FLOW_TOOLS, WorkflowBuilder } from './trajectory.js';
 
@@ -29,7 +29,7 @@ export class ServedWorkflowModel {
       { role: 'user', content: request },
     ];
     for (let turn = 0; turn < this.options.maxTurns; turn++) {
-      const completion = await this.client.chat.completions.create({
+      const completion = await chatCompletion(this.client, {
         model: this.options.model,
         temperature: 0,
         messages,

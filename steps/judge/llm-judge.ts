@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { FlowWorkflow } from '../flow-agent/flow-workflow.js';
 import { LlmMemo } from '../flow-agent/llm-memo.js';
 import { mapBounded } from 'flywheel';
-import { endpointId, openAIClient, type EndpointOptions } from '../flow-agent/openai-endpoint.js';
+import { chatCompletion, endpointId, openAIClient, type EndpointOptions } from '../flow-agent/openai-endpoint.js';
 import { JUDGE_LABELS, type JudgeLabel } from './calibration-generator.js';
 import { specDigest, type JudgeSpec } from './judge-spec.js';
 
@@ -97,7 +97,7 @@ export class LlmJudge {
     }
     for (let attempt = 0; attempt <= this.options.malformedRetries; attempt++) {
       this.stats.calls += 1;
-      const completion = await this.client.chat.completions.create({
+      const completion = await chatCompletion(this.client, {
         model: this.options.model,
         temperature,
         messages,

@@ -4,6 +4,8 @@ import { afterEach } from 'vitest';
 export interface ChatRequest {
   at: number;
   body: { model: string; messages: Array<{ role: string; content: string }>; temperature?: number; tools?: unknown[] };
+  /** The usage fields of the server's answer (a 200 reply). */
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 }
 
 export interface ScriptedReply {
@@ -57,6 +59,11 @@ export async function startOpenAIServer(reply: (request: ChatRequest, index: num
           .end(JSON.stringify({ error: { message: answer.content, type: 'scripted' } }));
         return;
       }
+      // About four characters a token, as a tokenizer would count them: what usage-based cost and traces read.
+      const prompt = Math.ceil(JSON.stringify(request.body.messages ?? []).length / 4);
+      const completion = Math.ceil(JSON.stringify(answer.toolCalls ?? answer.content ?? '').length / 4);
+      const usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+      request.usage = usage;
       res.writeHead(200, { 'content-type': 'application/json', ...answer.headers }).end(
         JSON.stringify({
           id: `chatcmpl-${requests.length}`,
@@ -68,7 +75,7 @@ export async function startOpenAIServer(reply: (request: ChatRequest, index: num
               ? { index: 0, finish_reason: 'stop', message: { role: 'assistant', content: answer.content } }
               : { index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: answer.toolCalls } },
           ],
-          usage: { prompt_tokens: 10, completion_tokens: 10, total_tokens: 20 },
+          usage,
         }),
       );
     })();
