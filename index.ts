@@ -18,8 +18,7 @@ export type {
   LineageStep,
   StepSpan,
 } from './engine/define/define-step.js';
-export { withSpan } from './engine/tracing/tracing.js';
-export type { SpanAttributes } from './engine/tracing/tracing.js';
+export type { SpanAttributes, SpanFunction } from './engine/tracing/tracing.js';
 export { definePipeline } from './engine/define/define-pipeline.js';
 export type { PipelineSpec, PipelineDefinition, PipelineBuilder, StepHandle, OutputRef, NodeOptions } from './engine/define/define-pipeline.js';
 export type { PipelineExtensions, PipelineCommand, PipelineComparison, CompareSection, CompareRow } from './engine/define/pipeline-extensions.js';

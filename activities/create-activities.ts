@@ -103,18 +103,16 @@ export function createActivities(deps: ActivityDependencies) {
         parent: runSpan(request.context.runId),
         attributes: { ...workerAttributes(), 'flywheel.steps': request.ids },
       });
-      await span
-        .within(() =>
-          resolver.resolveRound(
-            request.ids,
-            (id) => request.known[id],
-            (resolution) => resolutions.push(resolution),
-          ),
-        )
-        .finally(() => {
-          span.setAttributes({ 'flywheel.cache.hits': resolutions.filter((r) => r.kind === 'hit').length });
-          span.end();
-        });
+      try {
+        await resolver.resolveRound(
+          request.ids,
+          (id) => request.known[id],
+          (resolution) => resolutions.push(resolution),
+        );
+      } finally {
+        span.setAttributes({ 'flywheel.cache.hits': resolutions.filter((r) => r.kind === 'hit').length });
+        span.end();
+      }
       return { resolutions };
     },
 
@@ -147,30 +145,33 @@ export function createActivities(deps: ActivityDependencies) {
         parent: stepSpan(context.runId, node.id),
         attributes: { ...workerAttributes(), 'flywheel.attempt': command.attempt, 'flywheel.delivery': ctx.info.attempt },
       });
-      const outcome = await span.within(() =>
-        whileAlive(
-          ctx,
-          input.heartbeatTimeoutMs,
-          () => last,
-          () =>
-            executeCommand(node, command, {
-              runId: context.runId,
-              store,
-              env: process.env,
-              log,
-              signal: ctx.cancellationSignal,
-              wait: false,
-              key: 'verify',
-              waitedFor: input.waitedFor,
-              onProgress: (progress) => {
-                last = { ...progress, details: progress.details ?? last.details };
-                ctx.heartbeat(last);
-              },
-              ...(last.details === undefined ? {} : { resume: last.details }),
-            }),
-        ).finally(() => span.end()),
-      );
+      const outcome = await whileAlive(
+        ctx,
+        input.heartbeatTimeoutMs,
+        () => last,
+        () =>
+          executeCommand(node, command, {
+            runId: context.runId,
+            store,
+            env: process.env,
+            log,
+            signal: ctx.cancellationSignal,
+            wait: false,
+            key: 'verify',
+            waitedFor: input.waitedFor,
+            onProgress: (progress) => {
+              last = { ...progress, details: progress.details ?? last.details };
+              ctx.heartbeat(last);
+            },
+            ...(last.details === undefined ? {} : { resume: last.details }),
+            span,
+          }),
+      ).catch((error: unknown) => {
+        span.end(); // a lost heartbeat or cancellation: the attempt's span ends with it
+        throw error;
+      });
       if (outcome.kind === 'failed') span.fail(outcome.error);
+      span.end();
       if (outcome.kind === 'contended') return { ...outcome, ...(last.details === undefined ? {} : { resume: last.details }) };
       if (outcome.kind !== 'failed') return outcome;
       throwIfStopped(ctx, `step ${node.id}`);
@@ -213,7 +214,7 @@ export function createActivities(deps: ActivityDependencies) {
               onResult: () => void done++,
             }),
         );
-      const results = await (span === undefined ? tracer().silently(work) : span.within(work).finally(() => span.end()));
+      const results = await work().finally(() => span?.end());
       throwIfStopped(ctx, `map ${node.id}`);
       const count = (status: string): number => results.filter((r) => r.status === status).length;
       log.info({ elements: results.length, executed: count('executed'), reused: count('cached'), failed: count('failed') }, 'map chunk done');

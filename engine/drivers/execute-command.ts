@@ -11,7 +11,10 @@ type ExecuteCommand = Omit<CommandOf<'execute'>, 'type'>;
 type ExecuteElementsCommand = Omit<CommandOf<'execute-elements'>, 'type'>;
 
 /** Where and how a command is carried out: the same for the local executor and a Temporal worker, but for `wait`. */
-export type CommandContext = Pick<ExecuteOnceRequest, 'runId' | 'store' | 'env' | 'log' | 'signal' | 'wait' | 'waitedFor' | 'onWait' | 'onProgress'> & {
+export type CommandContext = Pick<
+  ExecuteOnceRequest,
+  'runId' | 'store' | 'env' | 'log' | 'signal' | 'wait' | 'waitedFor' | 'onWait' | 'onProgress' | 'span'
+> & {
   /** A checkpoint newer than the command's (a lost Temporal attempt's heartbeat). */
   resume?: unknown;
   /**
@@ -53,6 +56,7 @@ export async function executeCommand(node: ResolvedNode, command: ExecuteCommand
       ...(context.waitedFor === undefined ? {} : { waitedFor: context.waitedFor }),
       ...(context.onWait === undefined ? {} : { onWait: context.onWait }),
       ...(context.onProgress === undefined ? {} : { onProgress: context.onProgress }),
+      ...(context.span === undefined ? {} : { span: context.span }),
     });
   } catch (error) {
     outcome = { kind: 'failed', error: classifyError(error), shared: false };

@@ -124,28 +124,25 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
           break;
         case 'execute': {
           const span = trace.executing(command.id, command.attempt);
-          void span
-            .within(() =>
-              executeCommand(nodeOf(pipeline, command.id), command, {
-                ...context,
-                log: log.child({ stepId: command.id, cacheKey: command.key }),
-                wait: true,
-                onWait: (holder) => feed({ type: 'waiting', id: command.id, holder }),
-                onProgress: (progress) => feed({ type: 'progress', id: command.id, progress }),
-              }),
-            )
-            .then((outcome) => {
-              if (outcome.kind === 'failed') span.fail(outcome.error);
-              span.end();
-              feed(outcomeEvent(command.id, runId, outcome));
-            });
+          void executeCommand(nodeOf(pipeline, command.id), command, {
+            ...context,
+            log: log.child({ stepId: command.id, cacheKey: command.key }),
+            wait: true,
+            onWait: (holder) => feed({ type: 'waiting', id: command.id, holder }),
+            onProgress: (progress) => feed({ type: 'progress', id: command.id, progress }),
+            ...(span === undefined ? {} : { span }),
+          }).then((outcome) => {
+            if (outcome.kind === 'failed') span?.fail(outcome.error);
+            span?.end();
+            feed(outcomeEvent(command.id, runId, outcome));
+          });
           break;
         }
         case 'execute-elements': {
-          // Each chunk is one element here: the core hands them out one by one under --concurrency.
+          // Each chunk is one element here: the core hands them out one by one under --concurrency. The first
+          // chunks get a span (their elements' own spans are not drawn: the chunk is the unit of a map's trace).
           const span = trace.executingElements(command.id, command.indices);
-          const work = () => executeElementsCommand(nodeOf(pipeline, command.id), command, { ...context, log: log.child({ stepId: command.id }) });
-          void (span === undefined ? trace.silently(work) : span.within(work)).then((results) => {
+          void executeElementsCommand(nodeOf(pipeline, command.id), command, { ...context, log: log.child({ stepId: command.id }) }).then((results) => {
             trace.elementsDone(command.id, span, results);
             feed({ type: 'elements-done', id: command.id, results, parallel: command.parallel });
           });

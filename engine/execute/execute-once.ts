@@ -15,7 +15,7 @@ import { retryDelay } from '../core/retry-policy.js';
 import type { Outputs } from '../core/run-protocol.js';
 import type { Lineage, Progress } from '../define/define-step.js';
 import { executeStep } from './execute-step.js';
-import { tracer } from '../tracing/tracing.js';
+import { tracer, type TraceSpan } from '../tracing/tracing.js';
 import { keyOf } from '../keys/node-key.js';
 import { StepLogCapture } from './step-logs.js';
 import type { Digest } from '../../cache/digest.js';
@@ -59,6 +59,8 @@ export interface ExecuteOnceRequest {
   captureLogs?: boolean | 'failures';
   /** Put before each captured line's message (a map element's index). */
   logPrefix?: string;
+  /** The execution's span in the run's trace: the parent of its claim, inputs, work and outputs (none: untraced). */
+  span?: TraceSpan;
 }
 
 export type { ExecuteOutcome } from '../core/outcome.js';
@@ -130,7 +132,10 @@ export function failureToShare(failure: SharedFailure | undefined, codeDigest: s
 export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteOutcome> {
   const { node, key, store, signal } = request;
   // The claim's span shows the time spent waiting for another process holding the key.
-  const claiming = tracer().startSpan('claim key', { attributes: { 'flywheel.cache.key': key, 'flywheel.lease.wait': request.wait } });
+  const claiming = tracer().startSpan('claim key', {
+    ...(request.span === undefined ? {} : { parent: request.span }),
+    attributes: { 'flywheel.cache.key': key, 'flywheel.lease.wait': request.wait },
+  });
   const claimed = await claimAndLookAgain(request).finally(() => claiming.end());
   if (claimed.kind !== 'claimed') return claimed;
   let failure: SharedFailure | undefined;
@@ -167,6 +172,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
       ...(request.given === undefined ? {} : { given: request.given }),
       ...(request.batchLength === undefined ? {} : { batchLength: request.batchLength }),
       ...(request.lineage === undefined ? {} : { lineage: request.lineage }),
+      ...(request.span === undefined ? {} : { span: request.span }),
     });
     const durationMs = Date.now() - started;
     if (node.step.cache !== false) {

@@ -9,7 +9,7 @@ import type { OutputRecord } from '../../cache/records.js';
 import { BlobUnavailableError, type Store } from '../../cache/store.js';
 import type { CheckpointStore, Progress } from '../define/define-step.js';
 import { classifyError, zodIssues } from '../../cache/errors.js';
-import { tracer, withSpan } from '../tracing/tracing.js';
+import { spansUnder, tracer, type TraceSpan } from '../tracing/tracing.js';
 import { FlywheelError } from '../errors.js';
 import type { FilePort, Port, Ports } from '../define/ports.js';
 import type { ResolvedInput, ResolvedNode } from '../validate/validate.js';
@@ -36,6 +36,8 @@ export interface ExecuteOptions {
   batchLength?: number;
   /** The step's upstream in this run (`ctx.lineage`), for a step that asked for it. */
   lineage?: Lineage;
+  /** The execution's span in the run's trace: the parent of this attempt's spans (none: untraced). */
+  span?: TraceSpan;
 }
 
 function fileNameOf(name: string, port: Port): string {
@@ -246,7 +248,9 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
   const decline = options.given === undefined ? (reason: string) => void (declined = declinedReason(reason)) : () => undefined;
   try {
     const traced = tracer().enabled; // the attributes are worked out only for a trace
+    const under = options.span === undefined ? {} : { parent: options.span };
     const materializing = tracer().startSpan('materialize inputs', {
+      ...under,
       ...(traced ? { attributes: { 'flywheel.inputs': Object.keys(node.inputs).length, 'flywheel.bytes.read': bytesIn(node, options) } } : {}),
     });
     const [inputs, outputs] = await Promise.all([prepareInputs(node, join(scratch, 'in'), options), prepareOutputs(node, join(scratch, 'out'))]).finally(() =>
@@ -257,40 +261,38 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
     const signals = [options.signal];
     if (node.timeoutMs !== undefined) signals.push(AbortSignal.timeout(node.timeoutMs));
     const signal = AbortSignal.any(signals);
-    const working = tracer().startSpan('step work', { attributes: { 'flywheel.step': node.step.id } });
-    const returned = await working.within(() =>
-      untilAborted(
-        node.step.run({
-          config: node.config,
-          inputs,
-          outputs,
-          workDir,
-          log: options.log,
-          progress: (p: Progress) => options.onProgress?.(p),
-          decline,
-          signal,
-          attempt: options.attempt ?? 1,
-          resume: options.resume,
-          runId: options.runId,
-          lineage: options.lineage,
-          checkpoints: checkpointsIn(options.store),
-          span: withSpan,
-        } as never),
+    const working = tracer().startSpan('step work', { ...under, attributes: { 'flywheel.step': node.step.id } });
+    const returned = await untilAborted(
+      node.step.run({
+        config: node.config,
+        inputs,
+        outputs,
+        workDir,
+        log: options.log,
+        progress: (p: Progress) => options.onProgress?.(p),
+        decline,
         signal,
-        node,
-      ).then(
-        (value) => {
-          working.end();
-          return value;
-        },
-        (error: unknown) => {
-          working.fail(classifyError(error));
-          working.end();
-          throw error;
-        },
-      ),
+        attempt: options.attempt ?? 1,
+        resume: options.resume,
+        runId: options.runId,
+        lineage: options.lineage,
+        checkpoints: checkpointsIn(options.store),
+        span: spansUnder(traced ? working : undefined),
+      } as never),
+      signal,
+      node,
+    ).then(
+      (value) => {
+        working.end();
+        return value;
+      },
+      (error: unknown) => {
+        working.fail(classifyError(error));
+        working.end();
+        throw error;
+      },
     );
-    const storing = tracer().startSpan('store outputs');
+    const storing = tracer().startSpan('store outputs', under);
     const stored = await collectOutputs(node, outputs, returned, options.store, options.batchLength).catch((error: unknown) => {
       storing.end();
       throw error;

@@ -1,7 +1,7 @@
 // A run's trace, drawn from what its driver sees: the run core's commands and events. One root span for the
-// run; a span per step from its key resolution to its record; below it the resolution and each execution
-// (whose own spans, started inside `within`, nest under it). Map elements: the first few chunks and every
-// failed one get a span, the rest are counted on the step's span, so a 10,000-element map stays readable.
+// run; a span per step from its key resolution to its record; below it the resolution of a miss and each
+// execution (whose own spans take it as their parent). Map elements: the first few chunks and every failed
+// one get a span, the rest are counted on the step's span, so a 10,000-element map stays readable.
 import type { RunRecord, StepRunRecord } from '../../cache/records.js';
 import type { ElementResult, Resolution } from '../core/run-protocol.js';
 import { runSpan, stepSpan } from './trace-ids.js';
@@ -22,7 +22,8 @@ const RESULT: Record<string, string> = {
 
 interface StepSpans {
   step: TraceSpan;
-  resolve?: TraceSpan;
+  /** When its key's look-up began: a miss gets a span for it, a hit is all look-up (the step's span says so). */
+  resolving?: number;
   chunks: number;
 }
 
@@ -89,10 +90,8 @@ export class RunTrace {
   /** A round of key look-ups starts for these steps. */
   resolving(ids: readonly string[]): void {
     if (!this.enabled) return;
-    for (const id of ids) {
-      const spans = this.stepSpans(id);
-      spans.resolve = this.tracer.startSpan('resolve key', { parent: spans.step });
-    }
+    const now = Date.now();
+    for (const id of ids) this.stepSpans(id).resolving = now;
   }
 
   /** A step's key and what the cache holds for it. */
@@ -106,15 +105,21 @@ export class RunTrace {
       ...(resolution.kind === 'miss' || resolution.kind === 'map' ? { 'flywheel.reason_codes': resolution.codes } : {}),
       ...(resolution.kind === 'hit' ? { 'flywheel.computed_by': resolution.computedBy, 'flywheel.layer': resolution.layer ?? 'own' } : {}),
     };
-    spans.resolve?.setAttributes(attributes);
-    if (resolution.kind === 'error') spans.resolve?.fail(resolution.error);
-    spans.resolve?.end();
     spans.step.setAttributes(attributes);
+    if (hit) return;
+    // Only a miss gets a span for its look-up: a thousand hits are a thousand step spans, not two thousand.
+    const resolve = this.tracer.startSpan('resolve key', {
+      parent: spans.step,
+      attributes,
+      ...(spans.resolving === undefined ? {} : { startTime: spans.resolving }),
+    });
+    if (resolution.kind === 'error') resolve.fail(resolution.error);
+    resolve.end();
   }
 
-  /** An attempt of a step starts: its span, under the step's; the execution runs `within` it. */
-  executing(id: string, attempt: number): TraceSpan {
-    if (!this.enabled) return this.root;
+  /** An attempt of a step starts: its span, under the step's; the execution's own spans take it as parent. */
+  executing(id: string, attempt: number): TraceSpan | undefined {
+    if (!this.enabled) return undefined;
     return this.tracer.startSpan(`execute ${id}`, { parent: this.stepSpans(id).step, attributes: { 'flywheel.attempt': attempt } });
   }
 
@@ -125,11 +130,6 @@ export class RunTrace {
     if (spans.chunks++ >= TRACED_CHUNKS) return undefined;
     const range = indices.length === 1 ? String(indices[0]) : `${indices[0]}-${indices.at(-1)}`;
     return this.tracer.startSpan(`elements ${range}`, { parent: spans.step, attributes: { 'flywheel.elements.indices': range } });
-  }
-
-  /** Runs a chunk that has no span of its own without recording any span inside it. */
-  silently<T>(work: () => T): T {
-    return this.tracer.silently(work);
   }
 
   /** A chunk's results: its span (or, for a chunk without one, a span only for its failures) ends. */
@@ -150,7 +150,6 @@ export class RunTrace {
   finished(record: StepRunRecord, endTime?: number): void {
     if (!this.enabled) return;
     const spans = this.stepSpans(record.id);
-    spans.resolve?.end();
     spans.step.setAttributes({
       'flywheel.step': record.step,
       'flywheel.status': record.status,

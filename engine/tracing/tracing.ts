@@ -1,6 +1,6 @@
 // Where a run's time went, as an OpenTelemetry trace: one per run, a span per step with its key
 // resolution, execution and the step's own spans below it. Configured by the standard OTEL_* variables;
-// with none set nothing of OpenTelemetry is loaded and every span is a no-op (a cached run pays nothing).
+// with none set the exporter is not even loaded and every span is a no-op (a cached run pays nothing).
 
 import { classifyError } from '../../cache/errors.js';
 import type { SpanIds } from './trace-ids.js';
@@ -14,12 +14,10 @@ export interface TraceSpan {
   /** Marks the span failed with the error's code and message. */
   fail(error: { code?: string; message: string }): void;
   end(endTime?: number): void;
-  /** Runs `work` with this span as the parent of the spans started inside it (across awaits). */
-  within<T>(work: () => T): T;
 }
 
 export interface SpanOptions {
-  /** The parent: a span of this process, or one known by its ids (a run's or a step's, see trace-ids.ts). Default: the active span. */
+  /** The parent: a span of this process, or one known by its ids (a run's or a step's, see trace-ids.ts). */
   parent?: TraceSpan | SpanIds;
   /** The ids this span takes (a run's root or a step's span, which other processes know by them). */
   ids?: SpanIds;
@@ -30,22 +28,19 @@ export interface SpanOptions {
 
 export interface Tracer {
   readonly enabled: boolean;
-  /** A span under `parent`, else under the span active where it is called (else a new trace). */
+  /**
+   * A span under `parent`, or one with its own `ids` (a run's root). Without either it records nothing:
+   * parents are passed, not found in an ambient context (AsyncLocalStorage would slow every promise of a
+   * 10,000-element map), so work nobody traces (a map's elements past the first chunks) stays untraced.
+   */
   startSpan(name: string, options?: SpanOptions): TraceSpan;
-  /** Runs `work` with no spans recorded inside it (a map's elements past the traced ones). */
-  silently<T>(work: () => T): T;
   /** Sends what is buffered (a run's end waits for it: the CLI exits right after). */
   flush(): Promise<void>;
 }
 
-const NO_SPAN: TraceSpan = {
-  setAttributes: () => undefined,
-  fail: () => undefined,
-  end: () => undefined,
-  within: (work) => work(),
-};
+export const NO_SPAN: TraceSpan = { setAttributes: () => undefined, fail: () => undefined, end: () => undefined };
 
-export const NO_TRACING: Tracer = { enabled: false, startSpan: () => NO_SPAN, silently: (work) => work(), flush: () => Promise.resolve() };
+export const NO_TRACING: Tracer = { enabled: false, startSpan: () => NO_SPAN, flush: () => Promise.resolve() };
 
 /**
  * Whether the environment asks for traces: an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or
@@ -65,32 +60,31 @@ export function tracer(): Tracer {
 }
 
 /**
- * Starts the process's tracer once, from the environment: the OpenTelemetry SDK and its OTLP exporter are
- * imported only here, only when asked for. Later calls return the same tracer.
+ * Starts the process's tracer once, from the environment: the OTLP exporter (otlp-tracer.ts) is imported
+ * only here, only when asked for. Later calls return the same tracer. Settings it cannot honour (gRPC)
+ * leave tracing off with a warning: they cost the trace, never the run.
  */
 export function startTracing(env: NodeJS.ProcessEnv = process.env): Promise<Tracer> {
   if (!tracingRequested(env)) return Promise.resolve(active);
-  starting ??= import('./otel-tracer.js').then(({ otelTracer }) => {
-    active = otelTracer(env);
-    return active;
-  });
+  starting ??= import('./otlp-tracer.js')
+    .then(({ otlpTracer }) => {
+      active = otlpTracer(env);
+      return active;
+    })
+    .catch((error: unknown) => {
+      process.stderr.write(`warning: tracing is off: ${(error as Error).message}\n`);
+      return active;
+    });
   return starting;
 }
 
-/**
- * Runs `work` in a span of its own under the active one (a step's work, for code a step calls), ending it
- * when `work` ends and marking it failed when `work` throws. A no-op span when tracing is off.
- *
- * @example
- * const reply = await withSpan(`chat ${model}`, async (span) => {
- *   const completion = await client.chat.completions.create(request);
- *   span.setAttributes({ 'gen_ai.usage.input_tokens': completion.usage?.prompt_tokens });
- *   return completion;
- * });
- */
-export async function withSpan<T>(name: string, work: (span: Pick<TraceSpan, 'setAttributes'>) => Promise<T> | T, attributes?: SpanAttributes): Promise<T> {
-  const span = active.startSpan(name, attributes === undefined ? {} : { attributes });
-  return span.within(async () => {
+/** A step's `ctx.span`: `work` in a span of its own under `parent`, ended (and marked failed if it throws) with it. */
+export type SpanFunction = <T>(name: string, work: (span: Pick<TraceSpan, 'setAttributes'>) => Promise<T> | T, attributes?: SpanAttributes) => Promise<T>;
+
+/** The `ctx.span` of a step whose work is `parent`. */
+export function spansUnder(parent: TraceSpan | undefined): SpanFunction {
+  return async (name, work, attributes) => {
+    const span = active.startSpan(name, { ...(parent === undefined ? {} : { parent }), ...(attributes === undefined ? {} : { attributes }) });
     try {
       return await work(span);
     } catch (error) {
@@ -99,5 +93,5 @@ export async function withSpan<T>(name: string, work: (span: Pick<TraceSpan, 'se
     } finally {
       span.end();
     }
-  });
+  };
 }

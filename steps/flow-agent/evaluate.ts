@@ -60,7 +60,7 @@ export const evaluate = defineStep({
   /** predictions: one line per benchmark example (request, the candidate's workflow or null, slices, its scores): for the judge, and for paired comparisons of two runs. */
   outputs: { report: dir(), metrics: json(EvaluationMetrics), predictions: file({ fileName: 'predictions.jsonl' }) },
   env: ['OPENAI_BASE_URL'],
-  async run({ config, inputs, outputs, progress, log }) {
+  async run({ config, inputs, outputs, progress, log, span }) {
     const examples = (await readFile(inputs.benchmark, 'utf8'))
       .split('\n')
       .filter((l) => l.trim() !== '')
@@ -76,6 +76,7 @@ export const evaluate = defineStep({
         maxTurns: config.maxTurns,
         maxRetries: 4,
         timeoutMs: 120_000,
+        span,
       });
       candidate = { id: served.id, offline: false, predict: (request, base) => served.predict(request, base) };
     } else {

@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { FlywheelError, withSpan } from 'flywheel';
+import { FlywheelError, type SpanFunction } from 'flywheel';
 
 /** How to reach an OpenAI-compatible endpoint (the writer of synthesize and a served candidate share it). */
 export interface EndpointOptions {
@@ -9,6 +9,8 @@ export interface EndpointOptions {
   /** Transport retries (429 honouring retry-after, 5xx, timeouts): done by the openai client. */
   maxRetries: number;
   timeoutMs: number;
+  /** The calling step's `ctx.span`: each call becomes a span of its work in the run's trace. */
+  span?: SpanFunction;
 }
 
 export function openAIClient(options: EndpointOptions): OpenAI {
@@ -21,15 +23,21 @@ export function openAIClient(options: EndpointOptions): OpenAI {
 }
 
 /**
- * One chat completion, in a span of its own (OpenTelemetry's GenAI conventions: the model asked for and
- * the one that answered, tokens in and out from the API's usage fields; the span's length is the latency).
+ * One chat completion, in a span of its own under the step's work when the step gave its `ctx.span`
+ * (OpenTelemetry's GenAI conventions: the model asked for and the one that answered, tokens in and out
+ * from the API's usage fields; the span's length is the latency).
  */
-export async function chatCompletion(client: OpenAI, request: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming): Promise<OpenAI.Chat.ChatCompletion> {
-  return withSpan(
+export async function chatCompletion(
+  client: OpenAI,
+  request: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming,
+  span: SpanFunction | undefined,
+): Promise<OpenAI.Chat.ChatCompletion> {
+  if (span === undefined) return client.chat.completions.create(request);
+  return span(
     `chat ${request.model}`,
-    async (span) => {
+    async (chat) => {
       const completion = await client.chat.completions.create(request);
-      span.setAttributes({
+      chat.setAttributes({
         'gen_ai.response.model': completion.model,
         'gen_ai.usage.input_tokens': completion.usage?.prompt_tokens,
         'gen_ai.usage.output_tokens': completion.usage?.completion_tokens,

@@ -71,12 +71,16 @@ export class OpenAIRequestWriter implements RequestWriter {
     ];
     let last = '';
     for (let attempt = 1; attempt <= this.options.malformedRetries + 1; attempt++) {
-      const completion = await chatCompletion(this.client, {
-        model: this.options.model,
-        temperature: this.options.temperature,
-        messages,
-        response_format: { type: 'json_object' },
-      });
+      const completion = await chatCompletion(
+        this.client,
+        {
+          model: this.options.model,
+          temperature: this.options.temperature,
+          messages,
+          response_format: { type: 'json_object' },
+        },
+        this.options.span,
+      );
       last = completion.choices[0]?.message?.content ?? '';
       try {
         const parsed = WrittenRequest.safeParse(JSON.parse(last));

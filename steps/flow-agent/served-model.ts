@@ -29,12 +29,16 @@ export class ServedWorkflowModel {
       { role: 'user', content: request },
     ];
     for (let turn = 0; turn < this.options.maxTurns; turn++) {
-      const completion = await chatCompletion(this.client, {
-        model: this.options.model,
-        temperature: 0,
-        messages,
-        tools: FLOW_TOOLS as unknown as OpenAI.Chat.ChatCompletionTool[],
-      });
+      const completion = await chatCompletion(
+        this.client,
+        {
+          model: this.options.model,
+          temperature: 0,
+          messages,
+          tools: FLOW_TOOLS as unknown as OpenAI.Chat.ChatCompletionTool[],
+        },
+        this.options.span,
+      );
       const message = completion.choices[0]?.message;
       if (message === undefined) break;
       messages.push(message);

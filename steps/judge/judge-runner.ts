@@ -1,3 +1,4 @@
+import type { SpanFunction } from 'flywheel';
 import { z } from 'zod';
 import type { FlowWorkflow } from '../flow-agent/flow-workflow.js';
 import { llmApiKey } from '../flow-agent/openai-endpoint.js';
@@ -38,7 +39,7 @@ export interface JudgeRunner {
 }
 
 /** The judge a spec names: the offline rules (labelled offline), or its model behind an OpenAI-compatible endpoint. */
-export function judgeRunner(model: string, settings: EndpointSettings, setting: string): JudgeRunner {
+export function judgeRunner(model: string, settings: EndpointSettings, setting: string, span?: SpanFunction): JudgeRunner {
   if (model === OFFLINE_MODEL) {
     return {
       id: OFFLINE_JUDGE_ID,
@@ -57,6 +58,7 @@ export function judgeRunner(model: string, settings: EndpointSettings, setting: 
     maxRetries: settings.maxRetries,
     timeoutMs: settings.timeoutMs,
     ...(settings.memo === false ? { memo: false as const } : {}),
+    ...(span === undefined ? {} : { span }),
   });
   return {
     id: llm.id,

@@ -97,12 +97,16 @@ export class LlmJudge {
     }
     for (let attempt = 0; attempt <= this.options.malformedRetries; attempt++) {
       this.stats.calls += 1;
-      const completion = await chatCompletion(this.client, {
-        model: this.options.model,
-        temperature,
-        messages,
-        response_format: { type: 'json_object' },
-      });
+      const completion = await chatCompletion(
+        this.client,
+        {
+          model: this.options.model,
+          temperature,
+          messages,
+          response_format: { type: 'json_object' },
+        },
+        this.options.span,
+      );
       try {
         const parsed = shape.safeParse(JSON.parse(completion.choices[0]?.message?.content ?? ''));
         if (parsed.success) {
