@@ -17,8 +17,13 @@ export type {
   Lineage,
   LineageStep,
   StepSpan,
+  StepUsage,
 } from './engine/define/define-step.js';
 export type { SpanAttributes, SpanFunction } from './engine/tracing/tracing.js';
+export type { Usage, PriceTable } from './cache/records.js';
+export { addUsage, totalUsage } from './engine/core/usage.js';
+export { usageText, usageParts, formatGpuHours, tokensByModel } from './engine/cost/describe-usage.js';
+export { priceUsage, formatMoney, type Cost } from './engine/cost/price-usage.js';
 export { definePipeline } from './engine/define/define-pipeline.js';
 export type { PipelineSpec, PipelineDefinition, PipelineBuilder, StepHandle, OutputRef, NodeOptions } from './engine/define/define-pipeline.js';
 export type { PipelineExtensions, PipelineCommand, PipelineComparison, CompareSection, CompareRow } from './engine/define/pipeline-extensions.js';

@@ -82,6 +82,7 @@ export function createActivities(deps: ActivityDependencies) {
           engine: 'temporal',
           overrides: context.setArgs,
           source: context.pipelinePath,
+          prices: context.prices,
         });
       const nodes = pipeline.nodes.map((n) => ({
         ...coreNode(n),

@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   WORKER_MISCONFIGURED: BAD_INPUT,
   /** FLYWHEEL_SIGNING_KEY or FLYWHEEL_TRUSTED_KEYS names a file that is not a readable Ed25519 key. */
   TRUST_KEY_INVALID: BAD_INPUT,
+  /** FLYWHEEL_PRICES or flywheel.prices.json is missing, not JSON or not a price table. */
+  PRICES_INVALID: BAD_INPUT,
   /** A worker computes another key than the run planned: it runs other code or other declared env values. */
   KEY_MISMATCH: FINAL,
   EXTERNAL_STATE_FAILED: FINAL,
@@ -45,6 +47,8 @@ export const ERROR_CODES = {
   STEP_OUTPUT_MISSING: FINAL,
   /** Step code threw a zod validation error: the data is wrong, a retry sees the same data. */
   STEP_INVALID_DATA: FINAL,
+  /** A step reported a negative, infinite or unnamed amount through `ctx.usage`: a bug in the step. */
+  USAGE_INVALID: FINAL,
   /** A child process could not be started (not installed, not on PATH): retrying finds the same. */
   STEP_PROCESS_NOT_STARTED: FINAL,
   STEP_CANCELLED: FINAL,

@@ -49,6 +49,55 @@ export const CodeFingerprint = z.object({
 });
 export type CodeFingerprint = z.infer<typeof CodeFingerprint>;
 
+/**
+ * What producing a result consumed (one execution, or the sum of several): wall and CPU time always; GPU-seconds,
+ * LLM tokens and a step's own counts where it reported them (`ctx.usage`). Facts only: money is worked out
+ * from them with a price table (see PriceTable), which can change without the record changing.
+ */
+export const Usage = z.object({
+  /** Wall time of the executions, summed. */
+  wallMs: z.number().nonnegative(),
+  /** CPU time (user + system): this process's share while the executions ran, and their child processes'. */
+  cpuMs: z.number().nonnegative(),
+  /** GPU type as the device names it (`NVIDIA H200`) → GPU-seconds, summed over the GPUs used. */
+  gpuSeconds: z.record(z.string(), z.number().nonnegative()).optional(),
+  /** Model → LLM tokens in and out and the calls made; `offline`: an offline stand-in answered, so its zero tokens are no real call's. */
+  tokens: z
+    .record(
+      z.string(),
+      z.object({
+        input: z.number().int().nonnegative(),
+        output: z.number().int().nonnegative(),
+        calls: z.number().int().nonnegative(),
+        offline: z.literal(true).optional(),
+      }),
+    )
+    .optional(),
+  /** A step's own counts (`ctx.usage.count`), by name: requests made, pages crawled, … */
+  counts: z.record(z.string(), z.number().nonnegative()).optional(),
+});
+export type Usage = z.infer<typeof Usage>;
+
+/**
+ * Prices that turn usage into money (FLYWHEEL_PRICES, or flywheel.prices.json where the run starts). Each
+ * price is optional: what has none is reported as a resource, not money, and named as unpriced.
+ */
+export const PriceTable = z
+  .object({
+    /** Printed after every amount. Default `USD`. */
+    currency: z.string().min(1).max(8).default('USD'),
+    /** Per CPU-hour of step CPU time. */
+    cpuHour: z.number().nonnegative().optional(),
+    /** Per GPU-hour, by GPU type: a name the device's contains, ignoring case (`H200` prices `NVIDIA H200`); the longest match wins. */
+    gpuHour: z.record(z.string().min(1), z.number().nonnegative()).optional(),
+    /** Per million tokens in and out, by model (exact name); `*` prices every model not named. */
+    tokensPerMillion: z.record(z.string().min(1), z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() }).strict()).optional(),
+    /** Per unit of a step's own count (`ctx.usage.count`), by its name. */
+    counts: z.record(z.string().min(1), z.number().nonnegative()).optional(),
+  })
+  .strict();
+export type PriceTable = z.infer<typeof PriceTable>;
+
 /** Action-cache entry: key → outputs. Written only after every blob it names is stored. */
 export const ActionEntry = z.object({
   format: z.literal('flywheel.action/v1'),
@@ -70,6 +119,8 @@ export const ActionEntry = z.object({
    * of its reason. Part of the result, so a cache hit is declined too; signed with the rest of the entry.
    */
   declined: z.string().optional(),
+  /** What producing the result consumed, failed attempts included: what a hit saves. Absent in entries written before usage was recorded. */
+  usage: Usage.optional(),
   /** The writer's Ed25519 signature over the rest of the entry and its own id (see cache/entry-signature.ts); absent when unsigned. */
   signature: z.object({ signer: z.string(), value: z.string() }).optional(),
 });
@@ -182,6 +233,10 @@ export const StepRunRecord = z.object({
   declined: z.string().optional(),
   /** A map step's elements. */
   elements: ElementCounts.optional(),
+  /** What this run's executions of the step consumed, failed attempts included (a map's: its elements' executions). */
+  spent: Usage.optional(),
+  /** What the results it reused had cost when they were computed (a cached step, a map's cached elements). */
+  saved: Usage.optional(),
   /** The nodes this one reads from: the run's DAG, for views that draw it. */
   upstream: z.array(z.string()).optional(),
   /** For a cached step: the run whose execution produced the result it reused. */
@@ -217,6 +272,10 @@ export const RunRecord = z.object({
   /** The pipeline file the run loaded (absolute, on the machine that started it): where `compare` finds the pipeline's extensions. */
   source: z.string().optional(),
   overrides: z.array(z.string()),
+  /** Totals over the steps: what the run's executions consumed and what the results it reused had cost. */
+  usage: z.object({ spent: Usage, saved: Usage }).optional(),
+  /** The price table in effect when the run started, with where it came from: views price this run's usage by it. */
+  prices: z.object({ source: z.string(), table: PriceTable }).optional(),
   steps: z.array(StepRunRecord),
 });
 export type RunRecord = z.infer<typeof RunRecord>;
@@ -242,6 +301,19 @@ function isCodeFingerprint(v: unknown): boolean {
   return isObject(v) && typeof v.scheme === 'string' && isHex(v.digest) && isStringRecord(v.files, false);
 }
 
+const isAmount = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isCount = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0;
+const isAmounts = (v: unknown): boolean => v === undefined || (isObject(v) && Object.values(v).every(isAmount));
+
+function isTokens(v: unknown): boolean {
+  return isObject(v) && isCount(v.input) && isCount(v.output) && isCount(v.calls) && (v.offline === undefined || v.offline === true);
+}
+
+function isUsage(v: unknown): boolean {
+  if (!isObject(v) || !isAmount(v.wallMs) || !isAmount(v.cpuMs) || !isAmounts(v.gpuSeconds) || !isAmounts(v.counts)) return false;
+  return v.tokens === undefined || (isObject(v.tokens) && Object.values(v.tokens).every(isTokens));
+}
+
 function isKeyComponents(v: unknown): boolean {
   if (!isObject(v) || typeof v.step !== 'string' || typeof v.version !== 'string' || !('config' in v)) return false;
   const { ports, inputs } = v;
@@ -265,6 +337,7 @@ export function asActionEntry(value: unknown): ActionEntry | undefined {
   if (value.elements !== undefined && !(isObject(value.elements) && Number.isInteger(value.elements.total) && isHex(value.elements.keys))) return undefined;
   if (value.variantOf !== undefined && !isHex(value.variantOf)) return undefined;
   if (value.declined !== undefined && typeof value.declined !== 'string') return undefined;
+  if (value.usage !== undefined && !isUsage(value.usage)) return undefined;
   if (value.signature !== undefined && !(isObject(value.signature) && typeof value.signature.signer === 'string' && typeof value.signature.value === 'string'))
     return undefined;
   return value as ActionEntry;

@@ -10,6 +10,7 @@ usage:
                           [--concurrency N] [--json] [--log-level level] [--log-format human|json] [--engine local|temporal] [--detach]
   flywheel plan <pipeline> [--profile name] [--set ...] [--config file.json] [--force <step>] [--force-all] [--json]
   flywheel runs [--pipeline name] [--limit N] [--json] [--engine temporal]
+  flywheel runs --cost [--pipeline name] [--limit N] [--since P8W] [--json]   (what the runs spent and the cache saved)
   flywheel show <runId> [--json]
   flywheel compare [<runA> <runB>] [--pipeline name] [--json]   (default: the newest two successful runs)
   flywheel cancel <runId>
@@ -49,6 +50,8 @@ const OPTIONS = {
   out: { type: 'string' },
   pipeline: { type: 'string' },
   limit: { type: 'string' },
+  cost: { type: 'boolean' },
+  since: { type: 'string' },
   fix: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   keep: { type: 'string' },
@@ -156,6 +159,17 @@ async function dispatch(argv: string[]): Promise<number> {
     case 'plan':
       return (await import('./commands/plan.js')).planCommand(pipelineArgs(), store);
     case 'runs':
+      // Cost is read from the run records, wherever the runs executed.
+      if (v.cost === true || v.since !== undefined)
+        return (await import('./commands/runs-cost.js')).runsCostCommand(
+          {
+            pipeline: v.pipeline,
+            limit: positiveInt(v.limit, '--limit', v.since === undefined ? 8 : Number.MAX_SAFE_INTEGER),
+            sinceMs: v.since === undefined ? undefined : durationFlag(v.since, '--since'),
+            json,
+          },
+          store,
+        );
       if (engine === 'temporal')
         return (await import('./commands/temporal-runs.js')).temporalRunsCommand(
           { pipeline: v.pipeline, limit: positiveInt(v.limit, '--limit', 20), json },

@@ -1,3 +1,4 @@
+import { loadPrices } from '../engine/cost/price-table.js';
 import { trustedKeyIds, trustFromEnv } from '../cache/trust-config.js';
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -69,6 +70,7 @@ export function pipelineRunInput(
       fix: 'write e.g. FLYWHEEL_HEARTBEAT_TIMEOUT=PT30S',
     });
   }
+  const prices = loadPrices(env);
   return {
     context: {
       pipelineRef: request.pipelineRef,
@@ -80,6 +82,8 @@ export function pipelineRunInput(
       // The run's trust travels with it: a worker trusting less would serve entries the client would refuse.
       ...(trustedKeyIds(trustFromEnv(env)).length === 0 ? {} : { trustedKeys: trustedKeyIds(trustFromEnv(env)) }),
       queuePrefix: settings.queuePrefix,
+      // Read where the run is started (a schedule: where it was made), so every worker prices it alike.
+      ...(prices === undefined ? {} : { prices }),
     },
     options: { force: [...(request.force ?? [])], forceAll: request.forceAll ?? false, concurrency: request.concurrency ?? 8, heartbeatTimeoutMs },
   };

@@ -70,6 +70,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       engine: 'temporal',
       source: context.pipelinePath,
       overrides: context.setArgs,
+      ...(context.prices === undefined ? {} : { prices: context.prices }),
     },
     now: () => Date.now(),
     concurrency: options.concurrency,

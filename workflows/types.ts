@@ -2,6 +2,7 @@
 // references, never artifact bytes. Workflow code is sandboxed, so record and core types cross by
 // `import type` (erased when compiled) and nothing here loads Node or cache/ at run time.
 import type { EngineErrorCode } from '../cache/errors.js';
+import type { Prices } from '../engine/cost/price-table.js';
 import type { StepRunRecord } from '../cache/records.js';
 import type { QueueName } from '../engine/core/queues.js';
 import type { RetryPolicy } from '../engine/core/retry-policy.js';
@@ -27,6 +28,8 @@ export interface RunContext {
   trustedKeys?: string[];
   /** Prepended to task queue names (`cpu`, `gpu-h200`), so several deployments or tests share one server. */
   queuePrefix: string;
+  /** The price table where the run was started (FLYWHEEL_PRICES or flywheel.prices.json), kept in its record. */
+  prices?: Prices;
 }
 
 /** A node of the run core (its retry policy included) plus what scheduling its activity needs. */

@@ -7,6 +7,7 @@ import { pipelineComparison } from '../../engine/load/load-extensions.js';
 import { UsageError } from '../../cache/errors.js';
 import { requireRun } from './runs.js';
 import { declinedNote } from '../terminal/run-summary.js';
+import { compareCostLines } from '../terminal/cost-text.js';
 
 export interface CompareArgs {
   /** None (the newest two successful runs) or two: A, then B. */
@@ -119,6 +120,7 @@ export async function compareCommand(args: CompareArgs, store: Store): Promise<n
       warnings,
       counts: comparison.counts,
       declined: comparison.declined,
+      usage: comparison.usage,
       steps: comparison.steps,
       sections,
     };
@@ -132,7 +134,13 @@ export async function compareCommand(args: CompareArgs, store: Store): Promise<n
     lines.push(`  overrides: A ${a.overrides.join(' ') || '(none)'} · B ${b.overrides.join(' ') || '(none)'}`);
   const counted = (Object.entries(comparison.counts) as Array<[StepChange, number]>).filter(([, n]) => n > 0).map(([c, n]) => `${n} ${LABEL[c]}`);
   const declined = [declinedNote(a.steps, ' in A'), declinedNote(b.steps, ' in B')].filter((note) => note !== '');
-  lines.push('', `steps: ${[counted.join(', '), ...declined].join(' · ')}`, ...stepLines(comparison.steps), ...sectionLines);
+  lines.push(
+    '',
+    `steps: ${[counted.join(', '), ...declined].join(' · ')}`,
+    ...stepLines(comparison.steps),
+    ...compareCostLines(a, b, comparison),
+    ...sectionLines,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

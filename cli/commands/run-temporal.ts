@@ -1,3 +1,4 @@
+import { loadPrices } from '../../engine/cost/price-table.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -75,7 +76,14 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
       return 0;
     }
     const reporter = args.json ? undefined : new RunReporter(process.stdout);
-    reporter?.onEvent({ type: 'run-started', runId, pipeline: pipeline.name, steps: pipeline.nodes.map((n) => n.id) });
+    const prices = loadPrices()?.table;
+    reporter?.onEvent({
+      type: 'run-started',
+      runId,
+      pipeline: pipeline.name,
+      steps: pipeline.nodes.map((n) => n.id),
+      ...(prices === undefined ? {} : { prices }),
+    });
     // Ctrl-C cancels the run, as it does locally; its steps are cancelled on their workers.
     let signalled: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals): void => {

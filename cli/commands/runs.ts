@@ -6,6 +6,7 @@ import { listRuns } from '../../engine/records/run-history.js';
 import { elementLines } from '../terminal/map-elements.js';
 import { UsageError } from '../../cache/errors.js';
 import { declinedNote, runSummary } from '../terminal/run-summary.js';
+import { pricesOf, runCostLine, stepUsageLines } from '../terminal/cost-text.js';
 
 export async function runsCommand(args: { pipeline: string | undefined; limit: number; json: boolean }, store: Store): Promise<number> {
   const runs = (await listRuns(store, args.pipeline)).slice(0, args.limit);
@@ -55,6 +56,9 @@ export async function showCommand(args: { runId: string; json: boolean }, store:
   }
   const lines = [`run ${run.runId} of ${run.pipeline}: ${shownStatus(run)}, started ${run.startedAt}, took ${formatDuration(run.durationMs ?? 0)}`];
   if (run.overrides.length > 0) lines.push(`  overrides: ${run.overrides.join(' ')}`);
+  const cost = runCostLine(run);
+  if (cost !== undefined) lines.push(`  ${cost}`);
+  if (run.prices !== undefined) lines.push(`  priced by ${run.prices.source}`);
   for (const s of run.steps) {
     lines.push(`  ${s.status.padEnd(8)} ${s.id}  ${formatDuration(s.durationMs ?? 0)}  ${s.reason}`);
     // One attempt goes without saying, but for a failure: it says whether retries were made.
@@ -65,6 +69,7 @@ export async function showCommand(args: { runId: string; json: boolean }, store:
     for (const [name, o] of Object.entries(s.outputs)) lines.push(`           ${name}: ${o.kind} ${o.digest} (${o.size} bytes)`);
     if (s.error) lines.push(`           error ${s.error.code}: ${s.error.message}`);
     if (s.elements) lines.push(...elementLines(s.elements, '           '));
+    lines.push(...stepUsageLines(s, pricesOf(run), '           '));
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

@@ -1,3 +1,6 @@
+import type { PriceTable } from '../../cache/records.js';
+import { runCostLine } from './cost-text.js';
+import { usageText } from '../../engine/cost/describe-usage.js';
 import { Writable } from 'node:stream';
 import type { StepRunRecord } from '../../cache/records.js';
 import { formatDuration } from '../../engine/durations.js';
@@ -64,6 +67,8 @@ export class RunReporter {
   private width = 12;
   /** "▸ running" lines held back a moment: a step that turns out to wait for another process says only that. */
   private readonly starts = new Map<string, { text: string; timer: NodeJS.Timeout }>();
+  /** The run's price table (from its start), for the money beside each step's usage. */
+  private prices: PriceTable | undefined;
 
   constructor(
     private readonly out: NodeJS.WriteStream,
@@ -74,6 +79,7 @@ export class RunReporter {
     switch (event.type) {
       case 'run-started':
         this.width = Math.min(32, Math.max(8, ...event.steps.map((s) => s.length)));
+        this.prices = event.prices;
         this.line(`flywheel run ${event.pipeline} · run ${event.runId} · ${plural(event.steps.length, 'step')}`);
         if (this.live) this.timer = setInterval(() => this.drawStatus(), 250).unref();
         break;
@@ -127,6 +133,8 @@ export class RunReporter {
         // Only a whole run has results: a failed run's last outputs are somebody's unconsumed intermediates.
         const results = event.run.status === 'succeeded' ? finalOutputs(steps) : [];
         if (results.length > 0) this.line(`results: ${results.join(', ')} — read one with: flywheel output <step>.<output>`);
+        const cost = runCostLine(event.run);
+        if (cost !== undefined) this.line(cost);
         this.flushLines();
         break;
       }
@@ -150,14 +158,19 @@ export class RunReporter {
     const symbol = step.declined === undefined ? (SYMBOL[step.status] ?? '?') : DECLINED_SYMBOL;
     const elements = step.elements === undefined ? '' : ` · ${elementsDone(step.elements)}`;
     const declined = step.declined === undefined ? '' : ` · declined: ${step.declined}`;
+    // GPU-hours, tokens, money: what is worth naming on a step's line (CPU time goes in the summary and `show`).
+    const spent = usageText(step.spent, this.prices, { cpu: false });
+    const saved = usageText(step.saved, this.prices, { cpu: false });
     switch (step.status) {
       case 'executed':
-        return `  ${symbol} ${name} executed in ${formatDuration(step.durationMs ?? 0)}${attempts(step)}${elements}${declined}`;
-      case 'cached':
-        return `  ${symbol} ${name} cached${step.savedMs ? ` (saves ${formatDuration(step.savedMs)})` : ''}${step.elements ? ` · ${elementsCached(step.elements)}` : ''}${step.reasonCodes.includes('shared-execution') ? ` — ${step.reason}` : ''}${declined}`;
+        return `  ${symbol} ${name} executed in ${formatDuration(step.durationMs ?? 0)}${attempts(step)}${spent === '' ? '' : ` · ${spent}`}${elements}${saved === '' ? '' : ` · cached elements saved ${saved}`}${declined}`;
+      case 'cached': {
+        const saves = [step.savedMs ? formatDuration(step.savedMs) : '', saved].filter((t) => t !== '').join(', ');
+        return `  ${symbol} ${name} cached${saves === '' ? '' : ` (saves ${saves})`}${step.elements ? ` · ${elementsCached(step.elements)}` : ''}${step.reasonCodes.includes('shared-execution') ? ` — ${step.reason}` : ''}${declined}`;
+      }
       case 'failed':
         if (step.error?.code === 'STEP_CANCELLED') return `  ${symbol} ${name} cancelled after ${formatDuration(step.durationMs ?? 0)}${elements}`;
-        return `  ${symbol} ${name} FAILED after ${formatDuration(step.durationMs ?? 0)}${attempts(step)}: ${step.error?.code ?? ''} ${firstLine(step.error?.message ?? '')}`;
+        return `  ${symbol} ${name} FAILED after ${formatDuration(step.durationMs ?? 0)}${attempts(step)}${spent === '' ? '' : ` (spent ${spent})`}: ${step.error?.code ?? ''} ${firstLine(step.error?.message ?? '')}`;
       default:
         return `  ${symbol} ${name} ${step.status}: ${step.reason}`;
     }

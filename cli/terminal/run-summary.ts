@@ -1,5 +1,6 @@
 import { shownStatus } from '../../cache/process-alive.js';
-import { declinedSteps, type ElementCounts, type RunRecord, type StepRunRecord } from '../../cache/records.js';
+import { declinedSteps, type ElementCounts, type PriceTable, type RunRecord, type StepRunRecord } from '../../cache/records.js';
+import { priceUsage } from '../../engine/cost/price-usage.js';
 
 /** How many steps a note names at most before `…`. */
 const NAMED = 5;
@@ -18,6 +19,13 @@ export function declinedNote(steps: readonly Pick<StepRunRecord, 'id' | 'decline
 function elementsSummary(elements: ElementCounts): ElementCounts {
   const { total, executed, cached, failed, ...rest } = elements;
   return { total, executed, cached, failed, ...rest };
+}
+
+/** A run's usage in money by its price table: amounts, currency and what had no price. */
+function runCost(usage: NonNullable<RunRecord['usage']>, table: PriceTable) {
+  const spent = priceUsage(usage.spent, table);
+  const saved = priceUsage(usage.saved, table);
+  return { currency: table.currency, spent: spent.amount, saved: saved.amount, unpriced: [...new Set([...spent.unpriced, ...saved.unpriced])] };
 }
 
 /** The `--json` document: stable fields for scripts and CI. */
@@ -41,6 +49,10 @@ export function runSummary(run: RunRecord): unknown {
       ...(s.warning === undefined ? {} : { warning: s.warning }),
       ...(s.layer === undefined ? {} : { layer: s.layer }),
       ...(s.elements === undefined ? {} : { elements: elementsSummary(s.elements) }),
+      ...(s.spent === undefined ? {} : { spent: s.spent }),
+      ...(s.saved === undefined ? {} : { saved: s.saved }),
     })),
+    ...(run.usage === undefined ? {} : { usage: run.usage }),
+    ...(run.usage === undefined || run.prices === undefined ? {} : { cost: runCost(run.usage, run.prices.table) }),
   };
 }

@@ -1,7 +1,8 @@
 import type { Lineage, LineageStep } from '../define/define-step.js';
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
-import type { ElementCounts, ReasonCode, StepRunRecord, StepStatus } from '../../cache/records.js';
+import type { ElementCounts, ReasonCode, StepRunRecord, StepStatus, Usage } from '../../cache/records.js';
+import { addUsage, subtractUsage } from './usage.js';
 import type { Progress } from '../define/define-step.js';
 import { MapWork } from './map-work.js';
 import { NO_RETRIES, retryDelay } from './retry-policy.js';
@@ -67,6 +68,12 @@ interface NodeState {
   logs?: Digest;
   /** When a running map's record was last saved. */
   savedAt?: number;
+  /** What this run's executions of the node consumed so far, failed attempts included. */
+  spent?: Usage | undefined;
+  /** A map's: what its elements executed by this run produced (their results' cost, failed attempts left out). */
+  produced?: Usage | undefined;
+  /** What the results it reused had cost: a hit's, a map's cached elements', a shared execution's. */
+  saved?: Usage | undefined;
 }
 
 export interface RunCoreOptions {
@@ -205,8 +212,14 @@ export class RunCore {
   start(): CoreCommand[] {
     this.started = true;
     if (this.options.restore === undefined) {
-      const { runId, pipeline } = this.options.header;
-      this.notify({ type: 'run-started', runId, pipeline, steps: this.states.map((s) => s.node.id) });
+      const { runId, pipeline, prices } = this.options.header;
+      this.notify({
+        type: 'run-started',
+        runId,
+        pipeline,
+        steps: this.states.map((s) => s.node.id),
+        ...(prices === undefined ? {} : { prices: prices.table }),
+      });
     }
     if (this.cancelled) {
       this.cancelled = false;
@@ -298,14 +311,22 @@ export class RunCore {
   snapshot(): CoreSnapshot {
     const snapshot: CoreSnapshot = { statuses: {}, outputs: {}, keys: {} };
     for (const state of this.states) {
-      if (state.work !== undefined && state.phase === 'mapping') (snapshot.maps ??= {})[state.node.id] = state.work.snapshot();
+      if (state.work !== undefined && state.phase === 'mapping') {
+        const { spent, produced } = state;
+        (snapshot.maps ??= {})[state.node.id] = {
+          ...state.work.snapshot(),
+          ...(spent === undefined ? {} : { spent }),
+          ...(produced === undefined ? {} : { produced }),
+        };
+      }
       // Between attempts: waiting for its turn, or queued for it (a drain starts nothing new).
       if ((state.phase === 'retrying' || state.phase === 'queued') && state.attempt > 0) {
-        const { resume, logs } = state;
+        const { resume, logs, spent } = state;
         (snapshot.retrying ??= {})[state.node.id] = {
           attempts: state.attempt,
           ...(resume === undefined ? {} : { resume }),
           ...(logs === undefined ? {} : { logs }),
+          ...(spent === undefined ? {} : { spent }),
         };
       }
       if (state.phase !== 'settled' || state.status === undefined) continue;
@@ -345,6 +366,7 @@ export class RunCore {
         if (record.cacheKey !== undefined) planned.cacheKey = record.cacheKey;
         if (record.components !== undefined) planned.components = record.components;
         if (record.savedMs !== undefined) planned.savedMs = record.savedMs;
+        if (record.saved !== undefined) planned.saved = record.saved;
         if (record.warning !== undefined) planned.warning = record.warning;
         if (record.declined !== undefined) planned.declined = record.declined;
       } else if (state.phase === 'would-run' && state.miss !== undefined && state.key !== undefined && state.components !== undefined) {
@@ -354,6 +376,7 @@ export class RunCore {
         planned.cacheKey = state.key;
         planned.components = state.components;
         if (state.planned !== undefined) planned.elements = state.planned;
+        if (state.saved !== undefined) planned.saved = state.saved;
         if (state.miss.warning !== undefined) planned.warning = state.miss.warning;
       } else {
         const waitingFor = state.upstream.filter((u) => u.status !== 'cached').map((u) => u.node.id);
@@ -385,6 +408,7 @@ export class RunCore {
     state.components = resolution.components;
     if (resolution.kind === 'hit') {
       const { elements } = resolution;
+      state.saved = resolution.usage;
       this.settle(state, {
         id: state.node.id,
         step: state.node.step,
@@ -406,6 +430,8 @@ export class RunCore {
     }
     const lookAgain = !resolution.codes.includes('forced') && !resolution.codes.includes('cache-disabled');
     const warning = resolution.kind === 'map' ? resolution.warning : undefined;
+    // Elements an earlier generation of this run executed are cached now: what they cost was spent, not saved.
+    if (resolution.kind === 'map') state.saved = subtractUsage(resolution.saved, state.carried?.produced);
     state.miss = { codes: resolution.codes, reason: resolution.reason, lookAgain, ...(warning === undefined ? {} : { warning }) };
     if (this.options.mode === 'plan') {
       state.phase = 'would-run';
@@ -478,6 +504,11 @@ export class RunCore {
     const work = state?.work;
     if (state?.phase !== 'mapping' || work === undefined) return;
     this.executing -= parallel;
+    for (const result of results) {
+      if (result.status === 'cached') state.saved = addUsage(state.saved, result.usage);
+      else state.spent = addUsage(state.spent, result.usage);
+      if (result.status === 'executed') state.produced = addUsage(state.produced, result.usage);
+    }
     const now = this.options.now();
     const retryAt = work.report(results, state.node.retry ?? NO_RETRIES, id, now, !this.cancelled);
     if (retryAt !== undefined) this.wakeBy(retryAt);
@@ -541,13 +572,14 @@ export class RunCore {
       elements: this.counts(state, keys),
       ...(state.miss.warning === undefined ? {} : { warning: state.miss.warning }),
     });
-    this.settleSharers(state, outputs, this.options.header.runId, durationMs);
+    this.settleSharers(state, outputs, this.options.header.runId, durationMs, addUsage(state.produced, state.saved));
   }
 
   /** The nodes of this run that waited for the state's execution get its outputs (and its decision not to act), as cached. */
-  private settleSharers(state: NodeState, outputs: Outputs, computedBy: string, savedMs: number, declined?: string): void {
+  private settleSharers(state: NodeState, outputs: Outputs, computedBy: string, savedMs: number, usage: Usage | undefined, declined?: string): void {
     const now = this.options.now();
     for (const sharer of state.sharers.splice(0)) {
+      sharer.saved = usage;
       this.settle(sharer, {
         id: sharer.node.id,
         step: sharer.node.step,
@@ -602,6 +634,10 @@ export class RunCore {
     if (state?.phase !== 'executing' || state.key === undefined || state.miss === undefined) return;
     this.executing--;
     this.keyOwners.delete(state.key);
+    const own = event.computedBy === this.options.header.runId;
+    // The result's cost: this run's attempts (the earlier ones included), or what the run that computed it recorded.
+    if (own) state.spent = addUsage(state.spent, event.usage);
+    else state.saved = event.usage;
     const now = this.options.now();
     const ran = {
       cacheKey: state.key,
@@ -610,7 +646,7 @@ export class RunCore {
       durationMs: now - (state.startedAt ?? now),
       ...(event.declined === undefined ? {} : { declined: event.declined }),
     };
-    if (event.computedBy === this.options.header.runId) {
+    if (own) {
       this.settle(state, {
         id: state.node.id,
         step: state.node.step,
@@ -634,13 +670,14 @@ export class RunCore {
         savedMs: event.durationMs,
       });
     }
-    this.settleSharers(state, event.outputs, event.computedBy, event.durationMs, event.declined);
+    this.settleSharers(state, event.outputs, event.computedBy, event.durationMs, own ? state.spent : event.usage, event.declined);
   }
 
   private onFailed(event: Extract<CoreEvent, { type: 'failed' }>): void {
     const state = this.byId.get(event.id);
     if ((state?.phase !== 'executing' && state?.phase !== 'assembling') || state.key === undefined) return;
     this.executing--;
+    state.spent = addUsage(state.spent, event.usage);
     const delay =
       state.phase === 'executing' && !this.cancelled
         ? retryDelay(state.node.retry ?? NO_RETRIES, state.attempt, { code: event.error.code, retryable: event.retryable }, state.node.id)
@@ -741,7 +778,8 @@ export class RunCore {
 
   private settle(state: NodeState, draft: Draft): void {
     if (state.phase === 'settled') return;
-    const withDag = { ...draft, upstream: [...state.node.upstream] };
+    const { spent, saved } = state;
+    const withDag = { ...draft, upstream: [...state.node.upstream], ...(spent === undefined ? {} : { spent }), ...(saved === undefined ? {} : { saved }) };
     const record = (withDag.components === undefined && 'components' in withDag ? withoutComponents(withDag) : withDag) as StepRunRecord;
     if (state.phase === 'queued') this.queue.splice(this.queue.indexOf(state), 1);
     if (state.key !== undefined && this.keyOwners.get(state.key) === state) this.keyOwners.delete(state.key);
@@ -797,13 +835,17 @@ export class RunCore {
     }
     for (const [id, progress] of Object.entries(snapshot.maps ?? {})) {
       const state = this.byId.get(id);
-      if (state !== undefined && state.phase !== 'settled') state.carried = progress;
+      if (state === undefined || state.phase === 'settled') continue;
+      state.carried = progress;
+      if (progress.spent !== undefined) state.spent = progress.spent;
+      if (progress.produced !== undefined) state.produced = progress.produced;
     }
     // A step between attempts is looked up again, then tried with the attempt after those it made.
-    for (const [id, { attempts, resume, logs }] of Object.entries(snapshot.retrying ?? {})) {
+    for (const [id, { attempts, resume, logs, spent }] of Object.entries(snapshot.retrying ?? {})) {
       const state = this.byId.get(id);
       if (state === undefined || state.phase === 'settled') continue;
       state.attempt = attempts;
+      if (spent !== undefined) state.spent = spent;
       if (resume !== undefined) state.resume = resume;
       if (logs !== undefined) state.logs = logs;
     }
@@ -857,7 +899,7 @@ export class RunCore {
     const upstream = this.upstreamOf(state);
     if (!retry) this.notify({ type: 'step-running', id: state.node.id, reason: state.miss.reason });
     if (this.options.recordRunning === true && !retry) this.saveRunning(state, undefined);
-    const { resume, logs } = state;
+    const { resume, logs, spent } = state;
     this.out.push({
       type: 'execute',
       id: state.node.id,
@@ -870,6 +912,7 @@ export class RunCore {
       upstream: upstream.outputs,
       upstreamKeys: upstream.keys,
       ...(state.node.lineage === true ? { lineage: this.lineageOf(state) } : {}),
+      ...(spent === undefined ? {} : { spentBefore: spent }),
     });
   }
 
@@ -894,9 +937,11 @@ export class RunCore {
         outputs: Object.fromEntries(Object.entries(up.outputs ?? {}).map(([name, output]) => [name, output.digest])),
         ...(up.computedBy === undefined ? {} : { computedBy: up.computedBy }),
       });
+      const usage = addUsage(up.spent, up.saved);
+      if (usage !== undefined) (steps[steps.length - 1] as LineageStep).usage = usage;
     }
-    const { runId, pipeline, overrides, engine, startedAt } = this.options.header;
-    return { run: { runId, pipeline, overrides: [...overrides], engine, startedAt }, steps };
+    const { runId, pipeline, overrides, engine, startedAt, prices } = this.options.header;
+    return { run: { runId, pipeline, overrides: [...overrides], engine, startedAt, ...(prices === undefined ? {} : { prices: prices.table }) }, steps };
   }
 
   /** Hands out the map's next chunk of elements; a map with none left leaves the hand-out list. */

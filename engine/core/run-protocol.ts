@@ -3,7 +3,7 @@
 import type { Lineage } from '../define/define-step.js';
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
-import type { ElementReason, OutputRecord, ReasonCode, RunRecord, StepRunRecord, StepStatus } from '../../cache/records.js';
+import type { ElementReason, OutputRecord, PriceTable, ReasonCode, RunRecord, StepRunRecord, StepStatus, Usage } from '../../cache/records.js';
 import type { Progress } from '../define/define-step.js';
 import type { RetryPolicy } from './retry-policy.js';
 
@@ -35,6 +35,8 @@ export interface ElementResult {
   retryable?: boolean;
   /** A failed element's captured log. */
   logs?: Digest;
+  /** What its execution consumed (executed, failed), or what the reused result had cost (cached). */
+  usage?: Usage;
 }
 
 /** Why a step failed, as its record keeps it. */
@@ -58,6 +60,8 @@ export type Resolution =
       elements?: { total: number; keys: Digest };
       /** The result's step decided not to act (`ctx.decline`): the reason its entry keeps. */
       declined?: string;
+      /** What producing the result cost, as its entry keeps it: what the hit saves. */
+      usage?: Usage;
     }
   /** A map whose whole collection missed: each element was looked up; `run` lists those to execute (index ranges). */
   | {
@@ -70,6 +74,8 @@ export type Resolution =
       rejected: boolean;
       /** Results of other code kept for some elements (onCodeChange: 'warn'), counted. */
       warning?: string;
+      /** What the cached elements' results had cost, as their entries keep it. */
+      saved?: Usage;
       elements: PlannedElements & {
         /** The blob listing every element's key (a run writes it at once, so `cache gc` spares them while it runs). */
         keys?: Digest;
@@ -89,12 +95,12 @@ export type CoreEvent =
   | { type: 'waiting'; id: string; holder: string }
   | { type: 'progress'; id: string; progress: Progress }
   /** The key was executed, by this run or (`computedBy` another run) by someone it waited for; `declined`: the step decided not to act. */
-  | { type: 'executed'; id: string; outputs: Outputs; durationMs: number; computedBy: string; logs?: Digest; declined?: string }
+  | { type: 'executed'; id: string; outputs: Outputs; durationMs: number; computedBy: string; logs?: Digest; declined?: string; usage?: Usage }
   /**
    * An attempt failed (or a map's assembly did). `retryable`: another attempt could help (the core's retry
    * policy decides); `logs`: the blob of the attempt's log lines, when one ran; `resume`: its last checkpoint.
    */
-  | { type: 'failed'; id: string; error: StepError; retryable?: boolean; logs?: Digest; resume?: unknown }
+  | { type: 'failed'; id: string; error: StepError; retryable?: boolean; logs?: Digest; resume?: unknown; usage?: Usage }
   /** A `wait` the core asked for is over: retries that are due start. */
   | { type: 'tick' }
   /** A chunk of a map's elements is over (each executed, reused or failed). */
@@ -112,7 +118,8 @@ export type RunHeader = Omit<RunRecord, 'steps'>;
 
 /** What observers (the terminal reporter, the run view) are told as a run goes. */
 export type RunEvent =
-  | { type: 'run-started'; runId: string; pipeline: string; steps: string[] }
+  /** `prices`: the table the run's usage is priced by, when it has one. */
+  | { type: 'run-started'; runId: string; pipeline: string; steps: string[]; prices?: PriceTable }
   | { type: 'step-running'; id: string; reason: string }
   | { type: 'step-waiting'; id: string; holder: string }
   /** Attempt `attempt` failed with `error`; the next starts in `delayMs`. */
@@ -142,6 +149,8 @@ export type CoreCommand =
       upstreamKeys: Record<string, CacheKey>;
       /** For a step that asked for it: every node upstream of it, as this run knows them. */
       lineage?: Lineage;
+      /** What this run's earlier attempts consumed: the entry keeps what producing the result cost in all. */
+      spentBefore?: Usage;
     }
   /** Execute these elements of a map (each once across processes, as `execute` does a key), then report them. */
   | {
@@ -187,7 +196,7 @@ export interface CoreSnapshot {
   /** Maps still running: what this run executed and what failed (index ranges), so the next generation neither retries nor miscounts them. */
   maps?: Record<string, MapProgress>;
   /** Steps between attempts: how many were made, and what the next one resumes from. */
-  retrying?: Record<string, { attempts: number; resume?: unknown; logs?: Digest }>;
+  retrying?: Record<string, { attempts: number; resume?: unknown; logs?: Digest; spent?: Usage }>;
 }
 
 export interface MapProgress {
@@ -196,6 +205,9 @@ export interface MapProgress {
   failures: Array<{ index: number; code: string; message: string; logs?: Digest; attempts?: number }>;
   /** Attempts made so far → the elements (ranges) that made that many: retries go on counting from there. */
   attempts?: Record<string, string>;
+  /** What the elements' executions consumed so far, and what those that succeeded produced (cached when the run goes on). */
+  spent?: Usage;
+  produced?: Usage;
 }
 
 /** A step's state right now, for live views. */
@@ -222,6 +234,8 @@ export interface PlannedStep {
   components?: KeyComponents;
   /** For cached steps: the compute time the cache saves. */
   savedMs?: number;
+  /** For cached steps (and a map's cached elements): what the results had cost, so what the cache saves. */
+  saved?: Usage;
   /** For cached steps: something to warn about (the result was computed by other code, onCodeChange: 'warn'). */
   warning?: string;
   /** For cached steps: the result is of a step that declined to act (`ctx.decline`), and a run would say so again. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { SpanAttributes } from '../tracing/tracing.js';
-import type { CodeFingerprint } from '../../cache/records.js';
+import type { CodeFingerprint, PriceTable, Usage } from '../../cache/records.js';
 import type { QueueName } from '../core/queues.js';
 import type { InputValue, JsonPort, JsonPortNames, PathPortNames, Ports } from './ports.js';
 
@@ -82,6 +82,17 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
    * });
    */
   span<T>(name: string, work: (span: StepSpan) => Promise<T> | T, attributes?: SpanAttributes): Promise<T>;
+  /**
+   * Reports what the step consumed beyond the wall and CPU time Flywheel measures itself: GPU-seconds,
+   * LLM tokens, counts of its own. Kept with the result, so a later cache hit says what it saved, and
+   * priced by the price table (FLYWHEEL_PRICES) in the run's summary, `show`, `runs --cost` and the run view.
+   *
+   * @example
+   * const reply = await client.chat.completions.create(request);
+   * ctx.usage.tokens(request.model, { input: reply.usage?.prompt_tokens ?? 0, output: reply.usage?.completion_tokens ?? 0 });
+   * ctx.usage.gpu('NVIDIA H200', 8 * trainingSeconds); // 8 GPUs
+   */
+  usage: StepUsage;
   /** Aborted on cancellation or timeout; pass it to child processes and long loops. */
   signal: AbortSignal;
   /** 1 for the first attempt. */
@@ -101,6 +112,19 @@ export interface StepContext<Config, I extends Ports, O extends Ports> {
   resume: unknown;
   /** Saves checkpoints to the artifact store and restores them, for resuming on another worker. */
   checkpoints: CheckpointStore;
+}
+
+/** What a step reports it consumed (see `StepContext.usage`). Amounts must be finite and not negative. */
+export interface StepUsage {
+  /**
+   * LLM tokens of `calls` calls (default 1) to `model`, from the API's usage fields. `offline`: an offline
+   * stand-in answered; its zero tokens are reported as such, not as a free model.
+   */
+  tokens(model: string, tokens: { input: number; output: number; calls?: number; offline?: boolean }): void;
+  /** GPU-seconds on GPUs of `type` (as the device names it, e.g. `NVIDIA H200`), summed over the GPUs used. */
+  gpu(type: string, seconds: number): void;
+  /** An amount of a count of the step's own (requests, pages), priced per unit by the price table's `counts`. */
+  count(name: string, amount: number): void;
 }
 
 /** A span as a step sees it (see `StepContext.span`). */
@@ -173,6 +197,8 @@ export interface Lineage {
     overrides: string[];
     engine: 'local' | 'temporal' | undefined;
     startedAt: string;
+    /** The run's price table, when it has one (FLYWHEEL_PRICES, flywheel.prices.json). */
+    prices?: PriceTable;
   };
   steps: LineageStep[];
 }
@@ -196,6 +222,8 @@ export interface LineageStep {
   outputs: Record<string, string>;
   /** For a cached result: the run that computed it. */
   computedBy?: string;
+  /** What producing its result cost (this run's executions, failed attempts included, or as the reused result recorded it). */
+  usage?: Usage;
 }
 
 /** What a cache hit computed by other code (same version) does: re-run the step, or keep the result and warn. */

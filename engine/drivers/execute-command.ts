@@ -48,6 +48,7 @@ export async function executeCommand(node: ResolvedNode, command: ExecuteCommand
       upstream,
       upstreamKey: (id) => command.upstreamKeys[id],
       ...(command.lineage === undefined ? {} : { lineage: command.lineage }),
+      ...(command.spentBefore === undefined ? {} : { spentBefore: command.spentBefore }),
       store: context.store,
       env: context.env,
       log: context.log,

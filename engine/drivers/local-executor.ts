@@ -1,3 +1,4 @@
+import { loadPrices } from '../cost/price-table.js';
 import { trustFromEnv } from '../../cache/trust-config.js';
 import type { Logger } from 'pino';
 import type { RunRecord } from '../../cache/records.js';
@@ -73,6 +74,7 @@ export async function runLocal(pipeline: ResolvedPipeline, options: LocalRunOpti
     engine: 'local',
     overrides: options.overrides ?? [],
     source: options.source,
+    prices: loadPrices(env),
   });
   log.info({ steps: pipeline.nodes.length, store: store.description }, 'run started');
   // OTEL_* set: the run is one trace (engine/tracing); otherwise every span is a no-op.

@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey } from '../../cache/digest.js';
 import { classifyError } from '../../cache/errors.js';
-import type { ActionEntry } from '../../cache/records.js';
+import type { ActionEntry, Usage } from '../../cache/records.js';
+import { addUsage } from '../core/usage.js';
+import { UsageMeter } from './usage-meter.js';
 import type { KeyLease, SharedFailure, Store } from '../../cache/store.js';
 import { checkEntry, rememberSignature, signEntry } from '../../cache/entry-signature.js';
 import { verifiedSignatures } from '../../cache/verified-signatures.js';
@@ -61,6 +63,8 @@ export interface ExecuteOnceRequest {
   logPrefix?: string;
   /** The execution's span in the run's trace: the parent of its claim, inputs, work and outputs (none: untraced). */
   span?: TraceSpan;
+  /** What this run's earlier attempts of the key consumed: the entry keeps what producing the result cost in all. */
+  spentBefore?: Usage;
 }
 
 export type { ExecuteOutcome } from '../core/outcome.js';
@@ -98,8 +102,15 @@ async function claimAndLookAgain(
       const again = await decide(node, key, { store, forced: undefined, repair: true, trusted: trustFromEnv(request.env).trusted });
       if (again.hit) {
         await claim.lease.release();
-        const { outputs, durationMs, runId, declined } = again.entry;
-        return { kind: 'reused', outputs, durationMs, computedBy: runId, ...(declined === undefined ? {} : { declined }) };
+        const { outputs, durationMs, runId, declined, usage } = again.entry;
+        return {
+          kind: 'reused',
+          outputs,
+          durationMs,
+          computedBy: runId,
+          ...(declined === undefined ? {} : { declined }),
+          ...(usage === undefined ? {} : { usage }),
+        };
       }
     }
   } catch (error) {
@@ -140,6 +151,7 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
   if (claimed.kind !== 'claimed') return claimed;
   let failure: SharedFailure | undefined;
   const started = Date.now();
+  const meter = new UsageMeter();
   const capture = request.captureLogs === false ? undefined : new StepLogCapture({ store, runId: request.runId, stepId: node.id });
   if (capture !== undefined && request.logsBefore !== undefined)
     capture.carryOver((await store.readBytes(request.logsBefore).catch(() => Buffer.alloc(0))).toString('utf8'));
@@ -173,8 +185,10 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
       ...(request.batchLength === undefined ? {} : { batchLength: request.batchLength }),
       ...(request.lineage === undefined ? {} : { lineage: request.lineage }),
       ...(request.span === undefined ? {} : { span: request.span }),
+      usage: meter.usage,
     });
     const durationMs = Date.now() - started;
+    const usage = meter.finish();
     if (node.step.cache !== false) {
       const entry: ActionEntry = {
         format: 'flywheel.action/v1',
@@ -187,12 +201,13 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
         components: request.components,
         ...(node.code === undefined ? {} : { code: node.code }),
         ...(declined === undefined ? {} : { declined }),
+        usage: addUsage(request.spentBefore, usage) ?? usage,
       };
       await storeEntry(store, node, entry, request);
     }
     endLine('info', { durationMs, attempts: request.attempt, ...(declined === undefined ? {} : { declined }) }, 'step executed');
     if (request.captureLogs === 'failures') capture?.discard();
-    return { kind: 'executed', outputs, durationMs, ...(await logs()), ...(declined === undefined ? {} : { declined }) };
+    return { kind: 'executed', outputs, durationMs, usage, ...(await logs()), ...(declined === undefined ? {} : { declined }) };
   } catch (error) {
     const { code, message, retryable, fix } = classifyError(error);
     const classified = { code, message, retryable, ...(fix === undefined ? {} : { fix }) };
@@ -206,7 +221,15 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
       if (final) endLine('error', err, 'step failed');
       else endLine('warn', { attempt: request.attempt, err: error }, 'attempt failed; retrying');
     }
-    return { kind: 'failed', error: classified, shared: false, final, ...(await logs()), ...(checkpoint === undefined ? {} : { resume: checkpoint }) };
+    return {
+      kind: 'failed',
+      error: classified,
+      shared: false,
+      final,
+      usage: meter.finish(),
+      ...(await logs()),
+      ...(checkpoint === undefined ? {} : { resume: checkpoint }),
+    };
   } finally {
     // A lease that cannot be given up expires; it must not turn a stored result into a failure.
     await claimed.lease.release(failure).catch((error: unknown) => request.log.warn({ err: error }, 'could not release the claim on the key; it expires'));

@@ -7,7 +7,7 @@ import { ingestDirectory, materializeDirectory } from '../../cache/manifest.js';
 import { asDigest, type CacheKey } from '../../cache/digest.js';
 import type { OutputRecord } from '../../cache/records.js';
 import { BlobUnavailableError, type Store } from '../../cache/store.js';
-import type { CheckpointStore, Progress } from '../define/define-step.js';
+import type { CheckpointStore, Progress, StepUsage } from '../define/define-step.js';
 import { classifyError, zodIssues } from '../../cache/errors.js';
 import { spansUnder, tracer, type TraceSpan } from '../tracing/tracing.js';
 import { FlywheelError } from '../errors.js';
@@ -38,7 +38,11 @@ export interface ExecuteOptions {
   lineage?: Lineage;
   /** The execution's span in the run's trace: the parent of this attempt's spans (none: untraced). */
   span?: TraceSpan;
+  /** Where `ctx.usage` reports go (none: they are dropped, as in a test run of one step). */
+  usage?: StepUsage;
 }
+
+const IGNORED_USAGE: StepUsage = { tokens: () => undefined, gpu: () => undefined, count: () => undefined };
 
 function fileNameOf(name: string, port: Port): string {
   return (port as FilePort).fileName ?? name;
@@ -278,6 +282,7 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
         lineage: options.lineage,
         checkpoints: checkpointsIn(options.store),
         span: spansUnder(traced ? working : undefined),
+        usage: options.usage ?? IGNORED_USAGE,
       } as never),
       signal,
       node,

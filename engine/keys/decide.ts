@@ -104,5 +104,6 @@ export function hitResolution(id: string, key: CacheKey, components: KeyComponen
     ...(layer === undefined ? {} : { layer }),
     ...(entry.elements === undefined ? {} : { elements: entry.elements }),
     ...(entry.declined === undefined ? {} : { declined: entry.declined }),
+    ...(entry.usage === undefined ? {} : { usage: entry.usage }),
   };
 }

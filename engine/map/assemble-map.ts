@@ -1,3 +1,4 @@
+import { totalUsage } from '../core/usage.js';
 import type { KeyComponents } from '../../cache/cache-key.js';
 import { canonicalJson } from '../../cache/canonical.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
@@ -126,6 +127,8 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
   // element kept from other code (onCodeChange: 'warn') must still be found, and re-run, one by one.
   const oldest = entries.reduce((min, entry) => (entry.createdAt < min ? entry.createdAt : min), new Date().toISOString());
   if (left.size === 0 && !otherCode) {
+    // What the collection cost: its elements' results, each as its entry keeps it.
+    const usage = totalUsage(entries.map((entry) => entry.usage));
     await putEntry(store, trustFromEnv(request.env), {
       format: 'flywheel.action/v1',
       key: request.key,
@@ -137,6 +140,7 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
       components: request.components,
       ...(node.code === undefined ? {} : { code: node.code }),
       elements: { total: elements.length, keys: keyList.digest },
+      ...(usage === undefined ? {} : { usage }),
     });
   }
   return { outputs, keys: keyList.digest };

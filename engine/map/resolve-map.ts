@@ -1,6 +1,7 @@
 import { canonicalJson } from '../../cache/canonical.js';
 import type { CacheKey } from '../../cache/digest.js';
-import { WHICH_ELEMENTS, type ElementCounts, type ElementReason, type ReasonCode } from '../../cache/records.js';
+import { WHICH_ELEMENTS, type ElementCounts, type ElementReason, type ReasonCode, type Usage } from '../../cache/records.js';
+import { addUsage } from '../core/usage.js';
 import type { Store } from '../../cache/store.js';
 import { trustFromEnv } from '../../cache/trust-config.js';
 import { describeRanges, fromRanges, toRanges } from '../core/index-ranges.js';
@@ -114,9 +115,11 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
   // Results of other code kept under 'warn': one group (their files may differ element by element: the first names them).
   const kept: number[] = [];
   let keptReason: string | undefined;
+  let saved: Usage | undefined;
   decisions.forEach((decision, index) => {
     if (!decision.hit) misses.push({ index, why: elementWhy(decision, index, failedBefore, previous?.total) });
-    else if (decision.otherCode !== undefined) {
+    else saved = addUsage(saved, decision.entry.usage);
+    if (decision.hit && decision.otherCode !== undefined) {
       kept.push(index);
       keptReason ??= decision.otherCode;
     }
@@ -139,6 +142,7 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
     reason: own === undefined ? work : `${own.reason}; ${work}`,
     rejected: whole.rejected,
     ...(elementKept === undefined ? {} : { warning: keptWarning(elementKept.reason, { kept: elementKept.count, total: elements.length }) }),
+    ...(saved === undefined ? {} : { saved }),
     elements: {
       total: elements.length,
       cached: elements.length - misses.length,

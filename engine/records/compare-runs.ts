@@ -1,4 +1,5 @@
-import { declinedSteps, type ReasonCode, type RunRecord, type StepRunRecord, type StepStatus } from '../../cache/records.js';
+import { declinedSteps, type ReasonCode, type RunRecord, type StepRunRecord, type StepStatus, type Usage } from '../../cache/records.js';
+import { recordedUsage } from '../cost/describe-usage.js';
 import { explainMiss, type Explanation } from '../core/explain.js';
 
 /**
@@ -42,6 +43,9 @@ export interface StepComparison {
   /** The step ran but decided not to act (`ctx.decline`) in run A / run B: its reason, or null. Orthogonal to `change`. */
   declinedA: string | null;
   declinedB: string | null;
+  /** What each run's executions of the step consumed (null: it executed nothing, or the run kept no usage). */
+  spentA: Usage | null;
+  spentB: Usage | null;
 }
 
 export interface RunComparison {
@@ -50,6 +54,8 @@ export interface RunComparison {
   counts: Record<StepChange, number>;
   /** The steps each run declined (`ctx.decline`), by id: as each run's own summary counts them. */
   declined: { a: string[]; b: string[] };
+  /** Each run's totals spent and saved by the cache (null: a run from before usage was kept). */
+  usage: { a: { spent: Usage; saved: Usage } | null; b: { spent: Usage; saved: Usage } | null };
 }
 
 const HAS_RESULT: ReadonlySet<StepStatus> = new Set(['executed', 'cached']);
@@ -100,6 +106,8 @@ function compareStep(a: StepRunRecord | undefined, b: StepRunRecord | undefined)
     error: b?.error ?? null,
     declinedA: a?.declined ?? null,
     declinedB: b?.declined ?? null,
+    spentA: a?.spent ?? null,
+    spentB: b?.spent ?? null,
   });
   if (b === undefined) return make('removed', { codes: [], reason: 'not in run B' });
   if (a === undefined) return make('new', { codes: ['new-step'], reason: 'new step: not in run A' });
@@ -139,5 +147,11 @@ export function compareRuns(a: RunRecord, b: RunRecord): RunComparison {
   const steps = [...b.steps.map((s) => compareStep(before.get(s.id), s)), ...a.steps.filter((s) => !inB.has(s.id)).map((s) => compareStep(s, undefined))];
   const counts: Record<StepChange, number> = { reran: 0, reused: 0, new: 0, removed: 0, failed: 0, skipped: 0, 'not-run': 0, same: 0 };
   for (const s of steps) counts[s.change]++;
-  return { pipeline: b.pipeline, steps, counts, declined: { a: declinedSteps(a.steps), b: declinedSteps(b.steps) } };
+  return {
+    pipeline: b.pipeline,
+    steps,
+    counts,
+    declined: { a: declinedSteps(a.steps), b: declinedSteps(b.steps) },
+    usage: { a: recordedUsage(a) ?? null, b: recordedUsage(b) ?? null },
+  };
 }

@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import type { RunRecord, StepRunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import type { RunHeader } from '../core/run-protocol.js';
+import { runUsage } from '../core/usage.js';
+import type { Prices } from '../cost/price-table.js';
 import type { ResolvedPipeline } from '../validate/validate.js';
 
 /** The fields of a run's header fixed when it starts, by the process that starts it. */
@@ -33,6 +35,8 @@ export class RunRecorder {
     overrides: readonly string[];
     /** The pipeline file, when the run was loaded from one. */
     source?: string | undefined;
+    /** The price table the run's usage is priced by (see engine/cost/price-table.ts). */
+    prices?: Prices | undefined;
   }): Promise<RunStart> {
     const header: RunStart = {
       format: 'flywheel.run/v1',
@@ -44,6 +48,7 @@ export class RunRecorder {
       engine: run.engine,
       ...(run.source === undefined ? {} : { source: run.source }),
       overrides: [...run.overrides],
+      ...(run.prices === undefined ? {} : { prices: run.prices }),
     };
     await this.store.putRun({ ...header, status: 'running', steps: run.pipeline.nodes.map((n) => notReached(n.id, n.step.id, n.upstream)) });
     return header;
@@ -69,10 +74,8 @@ export class RunRecorder {
       const saved = await this.store.getRun(this.runId);
       for (const step of saved?.steps ?? []) if (!this.known.has(step.id)) this.known.set(step.id, step);
     }
-    const record: RunRecord = {
-      ...header,
-      steps: nodes.map((n) => this.known.get(n.id) ?? notReached(n.id, n.step, n.upstream)),
-    };
+    const all = nodes.map((n) => this.known.get(n.id) ?? notReached(n.id, n.step, n.upstream));
+    const record: RunRecord = { ...header, usage: runUsage(all), steps: all };
     try {
       await this.store.putRun(record);
     } catch (error) {

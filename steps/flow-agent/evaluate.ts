@@ -60,7 +60,7 @@ export const evaluate = defineStep({
   /** predictions: one line per benchmark example (request, the candidate's workflow or null, slices, its scores): for the judge, and for paired comparisons of two runs. */
   outputs: { report: dir(), metrics: json(EvaluationMetrics), predictions: file({ fileName: 'predictions.jsonl' }) },
   env: ['OPENAI_BASE_URL'],
-  async run({ config, inputs, outputs, progress, log, span }) {
+  async run({ config, inputs, outputs, progress, log, span, usage }) {
     const examples = (await readFile(inputs.benchmark, 'utf8'))
       .split('\n')
       .filter((l) => l.trim() !== '')
@@ -76,7 +76,7 @@ export const evaluate = defineStep({
         maxTurns: config.maxTurns,
         maxRetries: 4,
         timeoutMs: 120_000,
-        span,
+        step: { span, usage },
       });
       candidate = { id: served.id, offline: false, predict: (request, base) => served.predict(request, base) };
     } else {
@@ -87,6 +87,7 @@ export const evaluate = defineStep({
         });
       const model = RetrievalModel.parse(JSON.parse(await readFile(inputs.model, 'utf8')));
       candidate = { id: model.format, offline: true, predict: (request) => Promise.resolve(predictWorkflow(model, request)) };
+      usage.tokens(model.format, { input: 0, output: 0, calls: examples.length, offline: true });
     }
     let failedPredictions = 0;
     let done = 0;

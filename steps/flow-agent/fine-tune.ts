@@ -82,7 +82,7 @@ export const fineTune = defineStep({
   resources: { queue: 'gpu-h200', timeout: 'PT14H', heartbeatTimeout: 'PT5M', retries: 3 },
   // The Python trainer it runs is its code too: editing train.py re-runs the fine-tune as editing this file does.
   codeFiles: ['../../trainer/flywheel_trainer/**/*.py', '../../trainer/requirements.txt'],
-  async run({ config, inputs, outputs, workDir, log, progress, signal, resume, checkpoints }) {
+  async run({ config, inputs, outputs, workDir, log, progress, signal, resume, checkpoints, usage }) {
     const baseModel = inputs.baseModel ?? config.baseModelPath;
     const args = [
       '--model',
@@ -118,6 +118,10 @@ export const fineTune = defineStep({
     let uploads: Promise<void> = Promise.resolve();
     const stderrTail: string[] = [];
     let lastHeard = Date.now();
+    // The GPUs the trainer holds, as its start line names them: from its launch (loading the model holds
+    // them too) until it exits.
+    const launchedAt = Date.now();
+    let held: { name: string; gpus: number } | undefined;
     const stalled = new AbortController();
     const watch = setInterval(
       () => {
@@ -138,6 +142,7 @@ export const fineTune = defineStep({
       switch (event.event) {
         case 'start':
           startedAt = event.start_step;
+          if (event.device === 'cuda' && event.gpus > 0) held = { name: event.device_name, gpus: event.gpus };
           log.info(
             {
               profile: event.profile,
@@ -203,6 +208,8 @@ export const fineTune = defineStep({
       throw trainerFailure(reported, error, stderrTail);
     } finally {
       clearInterval(watch);
+      // Spent whether the attempt succeeds or not: a failed 10-hour attempt cost its GPU-hours too.
+      if (held !== undefined) usage.gpu(held.name, (held.gpus * (Date.now() - launchedAt)) / 1000);
     }
 
     await mkdir(outputs.adapter, { recursive: true });

@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { FlywheelError, type SpanFunction } from 'flywheel';
+import { FlywheelError, type SpanFunction, type StepUsage } from 'flywheel';
 
 /** How to reach an OpenAI-compatible endpoint (the writer of synthesize and a served candidate share it). */
 export interface EndpointOptions {
@@ -9,8 +9,14 @@ export interface EndpointOptions {
   /** Transport retries (429 honouring retry-after, 5xx, timeouts): done by the openai client. */
   maxRetries: number;
   timeoutMs: number;
-  /** The calling step's `ctx.span`: each call becomes a span of its work in the run's trace. */
-  span?: SpanFunction;
+  /** The calling step's context: each call becomes a span of its work in the run's trace, and its tokens the step's usage. */
+  step?: LlmCaller;
+}
+
+/** What of a step's context an LLM call reports to: `ctx.span` and `ctx.usage`. */
+export interface LlmCaller {
+  span: SpanFunction;
+  usage: StepUsage;
 }
 
 export function openAIClient(options: EndpointOptions): OpenAI {
@@ -23,25 +29,26 @@ export function openAIClient(options: EndpointOptions): OpenAI {
 }
 
 /**
- * One chat completion, in a span of its own under the step's work when the step gave its `ctx.span`
- * (OpenTelemetry's GenAI conventions: the model asked for and the one that answered, tokens in and out
- * from the API's usage fields; the span's length is the latency).
+ * One chat completion, reported to the calling step when it gave its context: a span of its own under
+ * the step's work (OpenTelemetry's GenAI conventions: the model asked for and the one that answered,
+ * tokens in and out from the API's usage fields; the span's length is the latency), and its tokens in
+ * the step's usage under the model asked for (what a price table names). A reply without usage fields
+ * counts as a call of zero tokens.
  */
 export async function chatCompletion(
   client: OpenAI,
   request: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming,
-  span: SpanFunction | undefined,
+  step: LlmCaller | undefined,
 ): Promise<OpenAI.Chat.ChatCompletion> {
-  if (span === undefined) return client.chat.completions.create(request);
-  return span(
+  if (step === undefined) return client.chat.completions.create(request);
+  return step.span(
     `chat ${request.model}`,
     async (chat) => {
       const completion = await client.chat.completions.create(request);
-      chat.setAttributes({
-        'gen_ai.response.model': completion.model,
-        'gen_ai.usage.input_tokens': completion.usage?.prompt_tokens,
-        'gen_ai.usage.output_tokens': completion.usage?.completion_tokens,
-      });
+      const input = completion.usage?.prompt_tokens ?? 0;
+      const output = completion.usage?.completion_tokens ?? 0;
+      step.usage.tokens(request.model, { input, output });
+      chat.setAttributes({ 'gen_ai.response.model': completion.model, 'gen_ai.usage.input_tokens': input, 'gen_ai.usage.output_tokens': output });
       return completion;
     },
     { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': request.model, 'server.address': client.baseURL },

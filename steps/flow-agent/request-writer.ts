@@ -79,7 +79,7 @@ export class OpenAIRequestWriter implements RequestWriter {
           messages,
           response_format: { type: 'json_object' },
         },
-        this.options.span,
+        this.options.step,
       );
       last = completion.choices[0]?.message?.content ?? '';
       try {

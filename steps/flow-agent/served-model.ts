@@ -37,7 +37,7 @@ export class ServedWorkflowModel {
           messages,
           tools: FLOW_TOOLS as unknown as OpenAI.Chat.ChatCompletionTool[],
         },
-        this.options.span,
+        this.options.step,
       );
       const message = completion.choices[0]?.message;
       if (message === undefined) break;

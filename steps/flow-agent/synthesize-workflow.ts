@@ -53,7 +53,7 @@ export const synthesizeWorkflow = defineStep({
   inputs: { workflow: json(CollectedWorkflow) },
   outputs: { example: json(SynthesizedExample) },
   env: ['OPENAI_BASE_URL'],
-  async run({ config, inputs }) {
+  async run({ config, inputs, span, usage }) {
     const record = inputs.workflow;
     let writer: RequestWriter;
     if (config.provider === 'offline') {
@@ -68,6 +68,7 @@ export const synthesizeWorkflow = defineStep({
         maxRetries: config.maxRetries,
         malformedRetries: config.malformedRetries,
         timeoutMs: config.timeoutMs,
+        step: { span, usage },
       });
     }
     let request: string;
@@ -75,6 +76,7 @@ export const synthesizeWorkflow = defineStep({
     if (writer.offline) {
       request = await writer.write(record.workflow, record.base, offlineVariant(record.workflow_id));
       source = 'offline';
+      usage.tokens(writer.id, { input: 0, output: 0, offline: true });
     } else {
       // The memo still adds something next to the per-element cache: the element's key also covers this
       // step's code (the trajectory builder), the whole production record and settings such as timeoutMs

@@ -35,6 +35,10 @@ export const TrainerEvent = z.discriminatedUnion('event', [
       examples: z.number().int(),
       skipped_too_long: z.number().int(),
       world_size: z.number().int(),
+      /** `cuda` or `cpu`, the device's own name (`NVIDIA H200`) and how many the run holds: its GPU-seconds. */
+      device: z.string().default('cpu'),
+      device_name: z.string().default('cpu'),
+      gpus: z.number().int().nonnegative().default(0),
     })
     .passthrough(),
   z.object({

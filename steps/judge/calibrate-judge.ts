@@ -87,12 +87,12 @@ export const calibrateJudge = defineStep({
   inputs: { calibration: file() },
   outputs: { judge: json(CalibratedJudge), report: dir() },
   env: ['OPENAI_BASE_URL'],
-  async run({ config, inputs, outputs, log, span }) {
+  async run({ config, inputs, outputs, log, span, usage }) {
     const items = (await readFile(inputs.calibration, 'utf8'))
       .split('\n')
       .filter((l) => l.trim() !== '')
       .map((l) => JSON.parse(l) as CalibrationItem);
-    const runner = judgeRunner(config.model, config, 'judge-calibrate.model=<model>', span);
+    const runner = judgeRunner(config.model, config, 'judge-calibrate.model=<model>', { span, usage });
     if (runner.offline) log.warn('offline judge: rules stand in for the LLM judge (labelled offline in the report)');
     const base = specWithRubric(defaultJudgeSpec(config.model), config.startRubric);
     const result = await searchJudgeSpec(items, (spec, part) => runner.judge(spec, part), base, config);

@@ -175,14 +175,17 @@ export const goldenDrift = defineStep({
     ...(config.liveJudge ? { asked: randomBytes(8).toString('hex') } : {}),
   }),
   convergent: true,
-  async run({ config, inputs, outputs, runId, log, span }) {
+  async run({ config, inputs, outputs, runId, log, span, usage }) {
     const bytes = await readFile(inputs.golden);
     const golden = bytes
       .toString('utf8')
       .split('\n')
       .filter((l) => l.trim() !== '')
       .map((l) => JSON.parse(l) as CalibrationItem);
-    const runner = judgeRunner(inputs.judge.spec.model, { ...config, memo: !config.liveJudge }, "judge-golden-drift (the calibrated spec's model)", span);
+    const runner = judgeRunner(inputs.judge.spec.model, { ...config, memo: !config.liveJudge }, "judge-golden-drift (the calibrated spec's model)", {
+      span,
+      usage,
+    });
     const judged = await runner.judge(inputs.judge.spec, golden);
     const kept = golden.flatMap((item, i) => (judged[i] === null || judged[i] === undefined ? [] : [{ item, label: judged[i] as JudgeLabel }]));
     const kappa = cohenKappa(

@@ -46,12 +46,12 @@ export const judgePrediction = defineStep({
   inputs: { prediction: json(Prediction), trust: json(JudgeTrust) },
   outputs: { verdict: json(PredictionVerdict) },
   env: ['OPENAI_BASE_URL'],
-  async run({ config, inputs }): Promise<{ verdict: PredictionVerdict }> {
+  async run({ config, inputs, span, usage }): Promise<{ verdict: PredictionVerdict }> {
     const calibrated = inputs.trust.judge;
     const p = inputs.prediction;
     if (untrustedReason(inputs.trust) !== null)
       return { verdict: { id: p.id, label: null, slices: p.slices, judge: calibrated.judge, offline: calibrated.offline } };
-    const runner = judgeRunner(calibrated.spec.model, { ...config, concurrency: 1 }, "judge-each (the calibrated spec's model)");
+    const runner = judgeRunner(calibrated.spec.model, { ...config, concurrency: 1 }, "judge-each (the calibrated spec's model)", { span, usage });
     if (p.prediction === null) return { verdict: { id: p.id, label: 'bad' as const, slices: p.slices, judge: runner.id, offline: runner.offline } };
     const [label] = await runner.judge(calibrated.spec, [{ request: p.request, output: p.prediction }]);
     if (label === null || label === undefined) {

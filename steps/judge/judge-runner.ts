@@ -1,7 +1,6 @@
-import type { SpanFunction } from 'flywheel';
 import { z } from 'zod';
 import type { FlowWorkflow } from '../flow-agent/flow-workflow.js';
-import { llmApiKey } from '../flow-agent/openai-endpoint.js';
+import { llmApiKey, type LlmCaller } from '../flow-agent/openai-endpoint.js';
 import type { JudgeLabel } from './calibration-generator.js';
 import type { JudgeSpec } from './judge-spec.js';
 import { LlmJudge } from './llm-judge.js';
@@ -39,13 +38,20 @@ export interface JudgeRunner {
 }
 
 /** The judge a spec names: the offline rules (labelled offline), or its model behind an OpenAI-compatible endpoint. */
-export function judgeRunner(model: string, settings: EndpointSettings, setting: string, span?: SpanFunction): JudgeRunner {
+export function judgeRunner(model: string, settings: EndpointSettings, setting: string, step?: LlmCaller): JudgeRunner {
   if (model === OFFLINE_MODEL) {
     return {
       id: OFFLINE_JUDGE_ID,
       offline: true,
-      judge: (spec, items) => Promise.resolve(items.map((i) => offlineJudge(i.request, i.output, spec).label)),
-      comparePair: offlinePairJudge,
+      // No model answers: the step's usage says so (calls, no tokens) rather than counting a free model.
+      judge: (spec, items) => {
+        step?.usage.tokens(OFFLINE_JUDGE_ID, { input: 0, output: 0, calls: items.length, offline: true });
+        return Promise.resolve(items.map((i) => offlineJudge(i.request, i.output, spec).label));
+      },
+      comparePair: (...args) => {
+        step?.usage.tokens(OFFLINE_JUDGE_ID, { input: 0, output: 0, offline: true });
+        return offlinePairJudge(...args);
+      },
       stats: () => ({}),
     };
   }
@@ -58,7 +64,7 @@ export function judgeRunner(model: string, settings: EndpointSettings, setting: 
     maxRetries: settings.maxRetries,
     timeoutMs: settings.timeoutMs,
     ...(settings.memo === false ? { memo: false as const } : {}),
-    ...(span === undefined ? {} : { span }),
+    ...(step === undefined ? {} : { step }),
   });
   return {
     id: llm.id,

@@ -105,7 +105,7 @@ export class LlmJudge {
           messages,
           response_format: { type: 'json_object' },
         },
-        this.options.span,
+        this.options.step,
       );
       try {
         const parsed = shape.safeParse(JSON.parse(completion.choices[0]?.message?.content ?? ''));

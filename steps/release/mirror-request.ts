@@ -117,7 +117,7 @@ export const mirrorRequest = defineStep({
   outputs: { outcome: json(MirroredRequest) },
   env: ['OPENAI_BASE_URL'],
   external: productionState,
-  async run({ config, inputs }): Promise<{ outcome: MirroredRequest }> {
+  async run({ config, inputs, span, usage }): Promise<{ outcome: MirroredRequest }> {
     const record = inputs.request;
     const registry = new ModelRegistry(registryLocation(config.registry));
     const found = await productionVersion(registry);
@@ -136,7 +136,7 @@ export const mirrorRequest = defineStep({
       },
     });
     if (untrustedReason(inputs.trust) !== null || current === undefined) return skipped(judge.judge);
-    const runner = judgeRunner(judge.spec.model, { ...config, concurrency: 1 }, "mirror-each (the calibrated spec's model)");
+    const runner = judgeRunner(judge.spec.model, { ...config, concurrency: 1 }, "mirror-each (the calibrated spec's model)", { span, usage });
     let predictCandidate: Predict;
     let predictProduction: Predict;
     if (inputs.served !== undefined) {
@@ -148,6 +148,7 @@ export const mirrorRequest = defineStep({
           maxTurns: config.maxTurns,
           maxRetries: config.maxRetries,
           timeoutMs: config.timeoutMs,
+          step: { span, usage },
         });
         return async (r) => endpoint.predict(r.request, r.base).catch(() => null);
       };

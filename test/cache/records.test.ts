@@ -56,6 +56,17 @@ describe('asActionEntry agrees with the ActionEntry schema', () => {
     ['code file digest a number', (e) => void (e.code = { scheme: 's', digest: hex('c'), files: { 'a.ts': 1 } })],
     ['declined', (e) => void (e.declined = 'slice x regresses')],
     ['declined not text', (e) => void (e.declined = true)],
+    [
+      'usage',
+      (e) =>
+        void (e.usage = { wallMs: 5, cpuMs: 2, gpuSeconds: { 'NVIDIA H200': 3600 }, tokens: { m: { input: 3, output: 1, calls: 1 } }, counts: { pages: 2 } }),
+    ],
+    ['usage of an offline stand-in', (e) => void (e.usage = { wallMs: 5, cpuMs: 2, tokens: { m: { input: 0, output: 0, calls: 4, offline: true } } })],
+    ['usage without cpu', (e) => void (e.usage = { wallMs: 5 })],
+    ['usage with negative GPU-seconds', (e) => void (e.usage = { wallMs: 5, cpuMs: 2, gpuSeconds: { H100: -1 } })],
+    ['usage with fractional tokens', (e) => void (e.usage = { wallMs: 5, cpuMs: 2, tokens: { m: { input: 1.5, output: 0, calls: 1 } } })],
+    ['usage with offline false', (e) => void (e.usage = { wallMs: 5, cpuMs: 2, tokens: { m: { input: 0, output: 0, calls: 1, offline: false } } })],
+    ['usage with a count as text', (e) => void (e.usage = { wallMs: 5, cpuMs: 2, counts: { pages: '2' } })],
   ])('%s', (_name, mutate) => {
     const entry = valid();
     mutate(entry);

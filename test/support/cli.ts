@@ -1,4 +1,4 @@
-import type { ElementCounts } from '../../cache/records.js';
+import type { ElementCounts, Usage } from '../../cache/records.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,6 +53,9 @@ export interface JsonStep {
   error?: { code: string; message: string };
   /** The step ran but decided not to act (`ctx.decline`). */
   declined?: string;
+  /** What this run's executions of it consumed, and what the results it reused had cost. */
+  spent?: Usage;
+  saved?: Usage;
 }
 
 export interface JsonRun {
@@ -60,6 +63,9 @@ export interface JsonRun {
   pipeline: string;
   status: 'succeeded' | 'failed';
   steps: JsonStep[];
+  usage?: { spent: Usage; saved: Usage };
+  /** With a price table: the run's usage in money. */
+  cost?: { currency: string; spent: number; saved: number; unpriced: string[] };
 }
 
 /** `flywheel run --json`: the run document plus the exit code. */

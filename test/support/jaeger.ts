@@ -29,6 +29,8 @@ export interface JaegerServer {
   /** For OTEL_EXPORTER_OTLP_ENDPOINT. */
   otlpEndpoint: string;
   queryUrl: string;
+  /** Jaeger's web UI: the query port, which serves the UI beside the API (the real one only when started with `uiAssets`). */
+  uiUrl: string;
   /** Every trace of the service, each as its spans; waits (up to 20 s) until `minTraces` traces have their root span. */
   traces(service: string, minTraces?: number): Promise<JaegerSpan[][]>;
   stop(): Promise<void>;
@@ -49,8 +51,19 @@ interface RawTrace {
   processes: Record<string, { serviceName: string }>;
 }
 
-export async function startJaeger(): Promise<JaegerServer> {
+export interface JaegerOptions {
+  /**
+   * A folder of built jaeger-ui assets (index.html at its top) for the query port to serve. A `go install`ed
+   * Jaeger embeds only a placeholder page, and jaeger-ui is on no package registry: see docs/jaeger-ui.md.
+   */
+  uiAssets?: string;
+}
+
+export async function startJaeger(options: JaegerOptions = {}): Promise<JaegerServer> {
   if (!existsSync(JAEGER_BIN)) throw new Error(`no Jaeger at ${JAEGER_BIN}: run scripts/install-test-servers.sh (CI does) first`);
+  const { uiAssets } = options;
+  if (uiAssets !== undefined && !existsSync(join(uiAssets, 'index.html')))
+    throw new Error(`no jaeger-ui at ${uiAssets}: the folder must hold a built jaeger-ui (index.html at its top); see docs/jaeger-ui.md`);
   const root = await mkdtemp(join(tmpdir(), 'flywheel-jaeger-'));
   const [otlp, query, queryGrpc, health] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const config = join(root, 'config.yaml');
@@ -78,6 +91,8 @@ export async function startJaeger(): Promise<JaegerServer> {
       `      endpoint: 127.0.0.1:${query}`,
       '    grpc:',
       `      endpoint: 127.0.0.1:${queryGrpc}`,
+      // Served from the folder instead of the embedded placeholder page.
+      ...(uiAssets === undefined ? [] : ['    ui:', `      assets_path: ${JSON.stringify(uiAssets)}`]),
       '  jaeger_storage:',
       '    backends:',
       '      memory_store:',
@@ -137,6 +152,7 @@ export async function startJaeger(): Promise<JaegerServer> {
   return {
     otlpEndpoint: `http://127.0.0.1:${otlp}`,
     queryUrl,
+    uiUrl: queryUrl,
     async traces(service, minTraces = 1) {
       const until = Date.now() + 20_000;
       for (;;) {

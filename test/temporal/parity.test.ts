@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../cache/open-store.js';
-import type { RunRecord, StepRunRecord } from '../../cache/records.js';
+import type { RunRecord, StepRunRecord, Usage } from '../../cache/records.js';
 import { FIXTURES, runJson } from '../support/cli.js';
 import { startTemporalSuite, type TemporalSuite } from '../support/temporal.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -19,13 +19,27 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => suite?.stop(), 60_000);
 
+/** Usage without the times it took (they differ between any two runs); what steps reported must match. */
+function comparableUsage(usage: Usage | undefined): unknown {
+  if (usage === undefined) return undefined;
+  const { wallMs: _w, cpuMs: _c, ...rest } = usage;
+  return rest;
+}
+
 /** A step record without what differs between any two runs. */
 function comparable(step: StepRunRecord, runIds: string[]): unknown {
-  const { startedAt: _s, durationMs: _d, savedMs: _v, logs: _l, computedBy, ...rest } = step;
+  const { startedAt: _s, durationMs: _d, savedMs: _v, logs: _l, computedBy, spent, saved, ...rest } = step;
   let reason = rest.reason;
   for (const runId of runIds) reason = reason.replaceAll(runId, '<run>');
   const elements = rest.elements === undefined ? undefined : { ...rest.elements, failures: rest.elements.failures?.map(({ logs: _f, ...f }) => f) };
-  return { ...rest, reason, ...(elements === undefined ? {} : { elements }), ...(computedBy === undefined ? {} : { computedBy: '<run>' }) };
+  return {
+    ...rest,
+    reason,
+    ...(elements === undefined ? {} : { elements }),
+    ...(computedBy === undefined ? {} : { computedBy: '<run>' }),
+    spent: comparableUsage(spent),
+    saved: comparableUsage(saved),
+  };
 }
 
 async function recordOf(cwd: string, runId: string): Promise<RunRecord> {

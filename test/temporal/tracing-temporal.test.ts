@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, runJson } from '../support/cli.js';
@@ -62,5 +63,28 @@ describe('OpenTelemetry traces of a run on Temporal, read back from a real Jaege
     for (const id of ['numbers', 'square', 'total'])
       expect(again.find((s) => s.operationName === `step ${id}`)?.tags).toMatchObject({ 'flywheel.cache.hit': true, 'flywheel.computed_by': first.run.runId });
     expect(again.filter((s) => s.operationName.startsWith('execute '))).toEqual([]);
+  }, 180_000);
+});
+
+describe('usage and cost of a run on Temporal', () => {
+  it('what each worker measured reaches the run record: GPU-seconds from the gpu worker, a map’s counts, CPU time; the cached re-run saves it', async () => {
+    const cwd = await tempDir('costed-temporal');
+    const prices = join(cwd, 'prices.json');
+    await writeFile(prices, JSON.stringify({ currency: 'USD', gpuHour: { H200: 3.5 }, counts: { pages: 0.01, scored: 0 } }));
+    const env = { ...(suite?.env ?? {}), FLYWHEEL_PRICES: prices };
+    const args = ['--engine', 'temporal', '--set', 'fine-tune.burnMs=100'];
+    const first = await runJson(join(FIXTURES, 'costed.ts'), args, { cwd, env });
+    expect(first.code, first.stderr).toBe(0);
+    const spent = (id: string) => first.run.steps.find((s) => s.id === id)?.spent;
+    expect(spent('fine-tune')?.gpuSeconds).toEqual({ 'NVIDIA H200': 8 * 12 * 3600 });
+    expect(spent('fine-tune')?.cpuMs).toBeGreaterThanOrEqual(50);
+    expect(spent('score')?.counts).toEqual({ scored: 5 });
+    expect(first.run.cost).toMatchObject({ currency: 'USD', saved: 0, unpriced: [] });
+    expect(first.run.cost?.spent).toBeCloseTo(96 * 3.5 + 1.2, 6);
+
+    const second = await runJson(join(FIXTURES, 'costed.ts'), args, { cwd, env });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.run.usage?.saved).toMatchObject({ gpuSeconds: { 'NVIDIA H200': 8 * 12 * 3600 }, counts: { pages: 120, scored: 5 } });
+    expect(second.run.cost?.saved).toBeCloseTo(first.run.cost?.spent ?? NaN, 6);
   }, 180_000);
 });

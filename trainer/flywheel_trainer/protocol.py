@@ -1,7 +1,7 @@
 """The progress protocol: one JSON object per line on stdout, read by the TypeScript GPU activity.
 
 Events (every line has "event"):
-  start       {profile, world_size, total_steps, start_step, examples, resumed_from}
+  start       {profile, world_size, total_steps, start_step, examples, resumed_from, device, device_name, gpus}
   step        {step, total_steps, loss, lr, tokens, tokens_per_s, elapsed_s}
   checkpoint  {step, path}
   done        {output, metrics}

@@ -267,9 +267,14 @@ def train(*, model_dir: str, data: str, out: str, profile: Profile, checkpoint_d
         scheduler.load_state_dict(rest["scheduler"])
         checkpoint.restore_rng(rest["rng"])
         start_step, losses = state["step"] + 1, state["losses"]
+    # What the run holds while it lives, for the step's GPU-seconds: the device's own name ("NVIDIA H200")
+    # and how many of them (one per rank); a CPU run holds none.
+    on_gpu = device.type == "cuda"
     emit.emit("start", profile=profile.name, world_size=dist.world_size, total_steps=total_steps, start_step=start_step,
               examples=len(examples), skipped_too_long=too_long, resumed_from=resume_from,
-              trainable_parameters=sum(p.numel() for p in parameters))
+              trainable_parameters=sum(p.numel() for p in parameters),
+              device=device.type, device_name=torch.cuda.get_device_name(device) if on_gpu else "cpu",
+              gpus=dist.world_size if on_gpu else 0)
 
     terminate = {"requested": False}
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: terminate.__setitem__("requested", True))

@@ -56,6 +56,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_continues_the_step_co
     code, events = run_trainer(*args, "--resume-from", str(latest))
     assert code == 0, events
     assert events[0]["event"] == "start" and events[0]["start_step"] == 11
+    # On CPU the run holds no GPU: the step reports no GPU-seconds for it.
+    assert (events[0]["device"], events[0]["device_name"], events[0]["gpus"]) == ("cpu", "cpu", 0)
     resumed = steps_of(events)
     assert [e["step"] for e in resumed] == list(range(11, 25))
     # Same data order, weights, optimizer and schedule as the uninterrupted run: the same losses.
