@@ -343,3 +343,98 @@ describe('flywheel ui on a step that declined to act', () => {
     await shoot('declined-compare');
   });
 });
+
+describe("flywheel ui on a run's cost", () => {
+  const costed = join(FIXTURES, 'costed.ts');
+  let cwd: string;
+  let ui: Awaited<ReturnType<typeof openUi>> | undefined;
+  const runs: string[] = [];
+
+  beforeAll(async () => {
+    cwd = await mkdtemp(join(tmpdir(), 'flywheel-ui-cost-'));
+    const prices = join(cwd, 'prices.json');
+    await writeFile(prices, JSON.stringify({ currency: 'USD', gpuHour: { H200: 3.5 }, counts: { pages: 0.01 } }));
+    // Priced: every step executes, then all of it comes from the cache; then, without a price table, a 6-hour fine-tune.
+    for (const [extra, env] of [
+      [[], { FLYWHEEL_PRICES: prices }],
+      [[], { FLYWHEEL_PRICES: prices }],
+      [['--set', 'fine-tune.hours=6'], { FLYWHEEL_PRICES: '' }],
+    ] as const) {
+      const { code, run, stderr } = await runJson(costed, [...extra], { cwd, env });
+      expect(code, stderr).toBe(0);
+      runs.push(run.runId);
+    }
+    ui = await openUi(cwd);
+  });
+
+  afterAll(async () => {
+    await ui?.close();
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it('shows what a run spent and what the cache saved it, in money by its price table, on the run page, the step panel, the list and a comparison', async () => {
+    const { browser, base } = ui!;
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.on('pageerror', (error) => console.log(`page error: ${error.message}`));
+    const shots = await mkdtemp(join(tmpdir(), 'flywheel-ui-shots-'));
+    const shoot = (name: string) => screenshot(page, shots, name);
+    const [first, cached, unpriced] = runs as [string, string, string];
+
+    // The all-cached run: it spent nothing; the cache saved it 96 GPU-hours of H200 ($336) and 120 pages ($1.20).
+    await page.goto(`${base}/runs/${cached}/steps/fine-tune`);
+    const head = page.locator('.run-head .cost-line');
+    await head.waitFor();
+    expect(await head.locator('[data-cost="spent"] .money').textContent()).toBe('$0.00');
+    expect(await head.locator('[data-cost="saved"] .money').textContent()).toBe('$337.20');
+    expect(await head.locator('[data-cost="saved"]').textContent()).toMatch(
+      /^saved by the cache \$337\.20 \(96\.0 GPU-h H200, CPU \S+, pages 120, scored 5\) \+ unpriced: count scored$/,
+    );
+    expect(await head.locator('.cost-hint').textContent()).toBe('prices in USD from prices.json');
+    // The node says what its reused result had cost.
+    expect(await page.locator('g.node[data-step="fine-tune"] .node-cost').textContent()).toBe('$336.00');
+    expect(await page.locator('g.node[data-step="score"] .node-cost').count()).toBe(0);
+    // The step's panel: its time and what it saved.
+    const saved = page.locator('aside.panel [data-cost="saved"]');
+    await expect.poll(() => saved.textContent()).toMatch(/^\$336\.00 \(96\.0 GPU-h H200, CPU \S+\)$/);
+    expect(await page.locator('aside.panel [data-cost="spent"]').count()).toBe(0);
+    const runShot = await shoot('cost-run-cached');
+    if (process.env.FLYWHEEL_UPDATE_SCREENSHOTS === '1') await copyFile(runShot, join(REPO, 'docs', 'ui-cost.png'));
+
+    // The first run: what each step spent.
+    await page.goto(`${base}/runs/${first}/steps/crawl`);
+    await expect.poll(() => page.locator('aside.panel [data-cost="spent"]').textContent()).toMatch(/^\$1\.20 \(CPU \S+, pages 120\)$/);
+    expect(await page.locator('.run-head [data-cost="spent"] .money').textContent()).toBe('$337.20');
+    expect(await page.locator('.run-head [data-cost="saved"]').textContent()).toBe('saved by the cache $0.00');
+    await shoot('cost-run-first');
+
+    // Without a price table: resources, and where money would come from.
+    await page.goto(`${base}/runs/${unpriced}/steps/fine-tune`);
+    await page.locator('.run-head .cost-line').waitFor();
+    expect(await page.locator('.run-head [data-cost="spent"] .cost-resources').textContent()).toMatch(/^48\.0 GPU-h H200, CPU \S+$/);
+    expect(await page.locator('.run-head .cost-line .money').count()).toBe(0);
+    expect(await page.locator('.run-head .cost-hint').textContent()).toContain('a price table (FLYWHEEL_PRICES or flywheel.prices.json)');
+    // Without its GPU type: the node has no room for it.
+    expect(await page.locator('g.node[data-step="fine-tune"] .node-cost').textContent()).toBe('48.0 GPU-h');
+    await expect.poll(() => page.locator('aside.panel [data-cost="spent"]').textContent()).toMatch(/^48\.0 GPU-h H200, CPU \S+$/);
+    await shoot('cost-run-unpriced');
+
+    // The runs list: money where the run was priced, else GPU-hours.
+    await page.goto(`${base}/`);
+    await expect.poll(() => page.locator('.runs-table tbody tr').count()).toBe(3);
+    const cost = (runId: string) => page.locator(`tr[data-run="${runId}"] td.run-cost`).textContent();
+    expect(await cost(first)).toBe('$337.20');
+    expect(await cost(cached)).toBe('$0.00 · saved $337.20');
+    // (It reused the crawl and the scores: their CPU time is what it saved.)
+    expect(await cost(unpriced)).toMatch(/^48\.0 GPU-h H200 · saved CPU \S+$/);
+    await shoot('cost-runs-list');
+
+    // A comparison: A's and B's, and what B spent less (and saved more) than A.
+    await page.goto(`${base}/compare/${first}/${cached}`);
+    const row = (key: string) => page.locator(`.cost-compare tr[data-cost="${key}"]`);
+    await expect.poll(() => row('spent').locator('td.change').textContent()).toBe('-$337.20');
+    expect(await row('spent').locator('td').first().textContent()).toContain('$337.20');
+    expect(await row('saved').locator('td.change').textContent()).toBe('+$337.20');
+    expect(await row('saved').locator('td.change').getAttribute('class')).toContain('up');
+    await shoot('cost-compare');
+  });
+});

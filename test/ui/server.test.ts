@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineStep, definePipeline, dir, file, json, openStore, runPipelineForTest, type RunRecord, type Store } from 'flywheel';
+import type { Usage } from '../../cache/records.js';
+import type { CompareResponse, RunResponse } from '../../ui/server/api-types.js';
 import { startUiServer, type RunsPage, type UiServer } from '../../ui/server/index.js';
 import { REPO } from '../support/cli.js';
 
@@ -340,17 +342,114 @@ describe('flywheel ui server', () => {
         .split('\n\n')
         .filter((block) => block.startsWith('event:'))
         .map((block) => ({ event: /^event: (.*)$/m.exec(block)?.[1] ?? '', data: /^data: (.*)$/m.exec(block)?.[1] ?? '' }));
-    expect((JSON.parse(events()[0]?.data ?? '{}') as RunRecord).status).toBe('running');
+    // Each record comes with its cost just before it.
+    expect(events().map((e) => e.event)).toEqual(['cost', 'run']);
+    expect(JSON.parse(events()[0]?.data ?? 'null')).toMatchObject({ spent: { resources: expect.any(String) }, prices: null });
+    const records = (): RunRecord[] => events().flatMap((e) => (e.event === 'run' ? [JSON.parse(e.data) as RunRecord] : []));
+    expect(records()[0]?.status).toBe('running');
     await store.appendRunSteps(runId, [{ ...(second.steps[1] as RunRecord['steps'][number]) }]);
     await until(/event: run[^]*event: run\ndata: .*\n\n/);
-    expect((JSON.parse(events()[1]?.data ?? '{}') as RunRecord).steps.find((s) => s.id === 'summarize')?.status).toBe('executed');
+    expect(records()[1]?.steps.find((s) => s.id === 'summarize')?.status).toBe('executed');
     await store.putRun({ ...base, status: 'succeeded', steps: second.steps });
     await until(/event: end\n/);
     const all = events();
     expect(all.at(-1)?.event).toBe('end');
-    expect((JSON.parse(all.at(-2)?.data ?? '{}') as RunRecord).status).toBe('succeeded');
+    expect(all.at(-2)?.event).toBe('run');
+    expect(all.at(-3)?.event).toBe('cost');
+    expect(records().at(-1)?.status).toBe('succeeded');
     const { done } = await reader.read();
     expect(done).toBe(true);
+  });
+
+  it("gives a run's cost and its steps', priced by the table the run recorded, in the run, the runs list and a comparison", async () => {
+    // The second run again, as if its cached report had cost a 96 GPU-hour fine-tune and its summarize had called an LLM.
+    const nothing: Usage = { wallMs: 0, cpuMs: 0 };
+    const saved: Usage = { wallMs: 1000, cpuMs: 500, gpuSeconds: { 'NVIDIA H200': 96 * 3600 } };
+    const spent: Usage = { wallMs: 200, cpuMs: 100, tokens: { 'gpt-4.1-mini': { input: 812_000, output: 96_000, calls: 1204 } }, counts: { scored: 5 } };
+    const table = { currency: 'USD', gpuHour: { H200: 3.5 }, tokensPerMillion: { 'gpt-4.1-mini': { input: 0.4, output: 1.6 } } };
+    const withUsage = (runId: string, steps: Record<string, { spent?: Usage; saved?: Usage }>, priced: boolean): RunRecord => {
+      const { usage: _usage, prices: _prices, ...rest } = second;
+      const stepsOut = second.steps.map((s) => {
+        const { spent: _spent, saved: _saved, ...bare } = s;
+        return { ...bare, ...steps[s.id] };
+      });
+      const total = (side: 'spent' | 'saved'): Usage =>
+        Object.values(steps).reduce<Usage>((sum, u) => {
+          const x = u[side];
+          return x === undefined ? sum : { ...sum, ...x, wallMs: sum.wallMs + x.wallMs, cpuMs: sum.cpuMs + x.cpuMs };
+        }, nothing);
+      return {
+        ...rest,
+        runId,
+        steps: stepsOut,
+        usage: { spent: total('spent'), saved: total('saved') },
+        ...(priced ? { prices: { source: '/etc/flywheel/prices.json', table } } : {}),
+      };
+    };
+    const priced = withUsage(`${second.runId}-priced`, { report: { saved }, summarize: { spent } }, true);
+    const unpriced = withUsage(`${second.runId}-unpriced`, { report: { saved }, summarize: { spent } }, false);
+    // The same again with everything from the cache.
+    const cached = withUsage(`${second.runId}-priced-cached`, { report: { saved }, summarize: { saved: spent } }, true);
+    for (const run of [priced, unpriced, cached]) await store.putRun(run);
+    // A server of its own: the shared one lists run ids at most once a second.
+    const ui = await startUiServer({ store, assetsDir });
+    const getJson = async <T>(path: string): Promise<T> => {
+      const res = await fetch(new URL(path, ui.url));
+      expect(res.status).toBe(200);
+      return (await res.json()) as T;
+    };
+    try {
+      const { cost } = await getJson<RunResponse>(`/api/runs/${priced.runId}`);
+      expect(cost?.prices).toEqual({ currency: 'USD', source: '/etc/flywheel/prices.json' });
+      // 812k × $0.40 + 96k × $1.60 per million = $0.4784; 96 GPU-h × $3.50 = $336.
+      expect(cost?.spent).toMatchObject({
+        resources: '908k tokens, CPU 100ms, scored 5',
+        text: '908k tokens, CPU 100ms, scored 5 = $0.48 (+ unpriced: count scored)',
+        money: '$0.48',
+        unpriced: ['count scored'],
+        short: '$0.48',
+        notable: true,
+        tokens: ['gpt-4.1-mini: 812k in / 96k out (1,204 calls)'],
+      });
+      expect(cost?.spent.amount).toBeCloseTo(0.4784, 6);
+      expect(cost?.saved).toMatchObject({
+        resources: '96.0 GPU-h H200, CPU 500ms',
+        text: '96.0 GPU-h H200, CPU 500ms = $336.00',
+        amount: 336,
+        money: '$336.00',
+      });
+      expect(cost?.steps['report']).toMatchObject({ spent: null, saved: { money: '$336.00', short: '$336.00', notable: true } });
+      expect(cost?.steps['summarize']).toMatchObject({ saved: null, spent: { money: '$0.48', tokens: ['gpt-4.1-mini: 812k in / 96k out (1,204 calls)'] } });
+
+      // Without a price table: resources, no money.
+      const bare = (await getJson<RunResponse>(`/api/runs/${unpriced.runId}`)).cost;
+      expect(bare?.prices).toBeNull();
+      expect(bare?.saved).toMatchObject({ resources: '96.0 GPU-h H200, CPU 500ms', money: null, amount: null, short: '96.0 GPU-h H200', notable: true });
+      expect(bare?.spent.short).toBe('908k tokens');
+
+      // The runs list: money where the run was priced, else GPU-hours and tokens.
+      const rows = (await getJson<RunsPage>(`/api/runs?q=${second.runId}-`)).runs;
+      const row = (runId: string) => rows.find((r) => r.runId === runId)?.cost;
+      expect(row(priced.runId)).toMatchObject({ spent: '$0.48', saved: '$336.00', priced: true });
+      expect(row(priced.runId)?.detail).toBe(
+        'spent: 908k tokens, CPU 100ms, scored 5 = $0.48 (+ unpriced: count scored); saved by the cache: 96.0 GPU-h H200, CPU 500ms = $336.00',
+      );
+      expect(row(unpriced.runId)).toMatchObject({ spent: '908k tokens', saved: '96.0 GPU-h H200', priced: false });
+      expect(row(unpriced.runId)?.detail).toContain('(resources only: no price table)');
+
+      // A comparison: both costs, and B less A in money where both were priced, else by resource.
+      const compared = (await getJson<CompareResponse>(`/api/compare/${priced.runId}/${cached.runId}`)).cost;
+      expect(compared?.a?.spent.money).toBe('$0.48');
+      expect(compared?.b?.spent.money).toBe('$0.00');
+      expect(compared?.change).toEqual({ spent: '-$0.48', saved: '+$0.48' });
+      expect((await getJson<CompareResponse>(`/api/compare/${unpriced.runId}/${cached.runId}`)).cost?.change).toEqual({
+        spent: '-908k tokens, CPU -100ms',
+        saved: '+908k tokens, CPU +100ms',
+      });
+      expect((await getJson<CompareResponse>(`/api/compare/${priced.runId}/${priced.runId}`)).cost?.change).toEqual({ spent: 'no change', saved: 'no change' });
+    } finally {
+      await ui.close();
+    }
   });
 
   it('serves the app with a single-page fallback, read-only', async () => {

@@ -16,15 +16,74 @@ export type { OutputComparison, RunComparison, StepChange, StepComparison } from
 export type { CompareRow, CompareSection } from '../../engine/define/pipeline-extensions.js';
 export type { RunSummary, RunsPage } from './runs-index.js';
 
-/** `GET /api/runs/<runId>`: the record, and the status to show (a running record whose process is gone is `interrupted`). */
+/** `GET /api/runs/<runId>`: the record, the status to show (a running record whose process is gone is `interrupted`), and what it cost. */
 export interface RunResponse {
   run: RunRecord;
   shownStatus: ShownStatus;
+  /** Null for a record written before usage was kept. The event stream sends it as `event: cost` before each `event: run`. */
+  cost: RunCost | null;
+}
+
+/**
+ * What a run or a step spent, or what the cache saved it, as the run view shows it: worked out on the
+ * server (ui/server/cost-view.ts) from the recorded usage and the run's price table.
+ */
+export interface CostSide {
+  /** What was used, as the terminal names it: `96.0 GPU-h H200, CPU 256ms, pages 120`; '' when nothing was measured. */
+  resources: string;
+  /** The terminal's wording: `96.0 GPU-h H200, CPU 256ms = $336.00 (+ unpriced: count scored)`; '' when there is nothing to say. */
+  text: string;
+  /** With a price table: the amount, and as money (`$336.00`); null without one. */
+  amount: number | null;
+  money: string | null;
+  /** Used but not in the price table, so `money` is a floor: `count scored`, `GPU NVIDIA A10G`. */
+  unpriced: string[];
+  /** The figure for a narrow place (a DAG node, the runs list): the money, else GPU-hours and tokens, else CPU time; '' for nothing. */
+  short: string;
+  /** Whether it is worth a place where space is short (a DAG node): a cent or more, GPU-hours or tokens. */
+  notable: boolean;
+  /** Tokens by model: `gpt-4.1-mini: 812k in / 96k out (1,204 calls)`. */
+  tokens: string[];
+}
+
+/** A step's cost: what this run's executions of it consumed, and what the results it reused had cost. */
+export interface StepCost {
+  spent: CostSide | null;
+  saved: CostSide | null;
+}
+
+/** A run's cost: its totals, the price table in effect, and each step's that recorded usage. */
+export interface RunCost {
+  spent: CostSide;
+  saved: CostSide;
+  /** The run's price table: its currency and the file it was read from. Null: resources only, no money. */
+  prices: { currency: string; source: string } | null;
+  /** By step id. */
+  steps: Record<string, StepCost>;
+}
+
+/** A run's cost in the runs list: money when the run recorded prices, else GPU-hours and tokens (or CPU time). */
+export interface RunSummaryCost {
+  spent: string;
+  saved: string;
+  priced: boolean;
+  /** The whole of it, as the terminal's cost line says it (for a tooltip). */
+  detail: string;
+}
+
+/** Run A's and run B's cost side by side, and the change from A to B. */
+export interface CompareCost {
+  a: Pick<RunCost, 'spent' | 'saved' | 'prices'> | null;
+  b: Pick<RunCost, 'spent' | 'saved' | 'prices'> | null;
+  /** B less A: in money where both runs used one currency (`+$336.00`), else by resource (`+96.0 GPU-h, CPU -1.1s`); null unless both recorded usage. */
+  change: { spent: string; saved: string } | null;
 }
 
 /** `GET /api/compare/<runA>/<runB>`: step by step, and the sections the runs' pipeline adds (`extensions.compare`). */
 export interface CompareResponse {
   comparison: RunComparison;
+  /** Null when neither run recorded usage. */
+  cost: CompareCost | null;
   sections: CompareSection[];
   /** Why the pipeline added no sections (it failed to load or to compare), or null. */
   note: string | null;

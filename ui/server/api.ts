@@ -12,6 +12,7 @@ import { compareRuns } from '../../engine/records/compare-runs.js';
 import { pipelineComparison } from '../../engine/load/load-extensions.js';
 import { blobReader, DIGEST_RE, type BlobReader } from './blob-reader.js';
 import { blobContentType } from './content-types.js';
+import { compareCost, runCost } from './cost-view.js';
 import { BASE_HEADERS, HttpError, intParam, sendError, sendJson } from './http.js';
 import { readRecords, csvFields } from './paging.js';
 import { RunsIndex, type RunsPage } from './runs-index.js';
@@ -129,7 +130,7 @@ export class Api {
     }
     if (head === 'runs' && rest.length === 1) {
       const run = await this.requireRun(runIdParam(rest[0] as string));
-      return sendJson(res, 200, { run, shownStatus: shownStatus(run) } satisfies RunResponse);
+      return sendJson(res, 200, { run, shownStatus: shownStatus(run), cost: runCost(run) } satisfies RunResponse);
     }
     if (head === 'runs' && rest.length === 2 && rest[1] === 'events') return this.events(req, res, runIdParam(rest[0] as string));
     if (head === 'runs' && rest.length === 4 && rest[1] === 'steps' && rest[3] === 'logs')
@@ -138,7 +139,7 @@ export class Api {
     if (head === 'compare' && rest.length === 2) {
       const [a, b] = await Promise.all([this.requireRun(runIdParam(rest[0] as string)), this.requireRun(runIdParam(rest[1] as string))]);
       const { sections, note } = await pipelineComparison(this.store, a, b);
-      return sendJson(res, 200, { comparison: compareRuns(a, b), sections, note } satisfies CompareResponse);
+      return sendJson(res, 200, { comparison: compareRuns(a, b), cost: compareCost(a, b), sections, note } satisfies CompareResponse);
     }
     throw new HttpError(404, 'NOT_FOUND', `no API route ${url.pathname}`);
   }
@@ -164,7 +165,7 @@ export class Api {
     return run;
   }
 
-  /** Server-sent events: `run` now and on every change, `end` once the run is no longer running. */
+  /** Server-sent events: `cost` then `run` now and on every change, `end` once the run is no longer running. */
   private async events(req: IncomingMessage, res: ServerResponse, runId: string): Promise<void> {
     const first = await this.requireRun(runId);
     // A client gone while the run was read: its close events have fired already, so nothing would stop the polling.
@@ -194,6 +195,8 @@ export class Api {
       const text = JSON.stringify(run);
       if (text !== last) {
         last = text;
+        // The cost first: a page that shows the record has its cost already.
+        send('cost', JSON.stringify(runCost(run)));
         send('run', text);
       }
       if (shownStatus(run) !== 'running') {

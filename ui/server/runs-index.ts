@@ -1,6 +1,8 @@
 import { shownStatus, type ShownStatus } from '../../cache/process-alive.js';
 import { declinedSteps, type RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
+import type { RunSummaryCost } from './api-types.js';
+import { summaryCost } from './cost-view.js';
 
 /** One row of the runs list. */
 export interface RunSummary {
@@ -20,6 +22,8 @@ export interface RunSummary {
   declined: string[];
   /** Compute time the cached steps saved (their original executions' durations). */
   savedMs: number;
+  /** What the run spent and the cache saved it (money with a price table); null for a record from before usage was kept. */
+  cost: RunSummaryCost | null;
 }
 
 export interface RunsQuery {
@@ -73,6 +77,7 @@ export function summarize(run: RunRecord): RunSummary {
     skipped,
     declined: declinedSteps(run.steps),
     savedMs,
+    cost: summaryCost(run),
   };
 }
 

@@ -1,4 +1,5 @@
-import { api, type CompareResponse, type RunRecord } from './api';
+import { api, type CompareCost, type CompareResponse, type RunRecord } from './api';
+import { CostFigure } from './Cost';
 import { diffConfig } from './diff';
 import { bytes, shortDigest } from './format';
 import { Link } from './Link';
@@ -20,7 +21,7 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
         Compare {a} → {b}: {loaded.error}
       </p>
     );
-  const { comparison, sections, note } = loaded.data;
+  const { comparison, cost, sections, note } = loaded.data;
   const recordA = runA.state === 'ok' ? runA.data.run : null;
   const recordB = runB.state === 'ok' ? runB.data.run : null;
   // A step declined in either run is shown even when its result is the same: the decision is what to see.
@@ -47,6 +48,8 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
           ...declined(comparison.declined.b, 'B'),
         ].join(' · ')}
       </p>
+
+      {cost !== null && <CostTable cost={cost} />}
 
       <h2>Configuration</h2>
       {recordA !== null && recordB !== null && (
@@ -172,4 +175,49 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
       {note !== null && <p className="muted">{note}</p>}
     </section>
   );
+}
+
+/** What each run spent and what the cache saved it, and the change from A to B. */
+function CostTable({ cost }: { cost: CompareCost }) {
+  const rows = [
+    { key: 'spent', label: 'spent', nothing: 'nothing measurable' },
+    { key: 'saved', label: 'saved by the cache', nothing: 'nothing' },
+  ] as const;
+  const unpriced = cost.a?.prices == null || cost.b?.prices == null;
+  return (
+    <>
+      <h2>Cost</h2>
+      <table className="grid cost-compare">
+        <thead>
+          <tr>
+            <th />
+            <th>A</th>
+            <th>B</th>
+            <th className="num">change</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((row) => (
+            <tr key={row.key} data-cost={row.key}>
+              <th>{row.label}</th>
+              <td>{cost.a === null ? <span className="muted">not recorded</span> : <CostFigure side={cost.a[row.key]} nothing={row.nothing} />}</td>
+              <td>{cost.b === null ? <span className="muted">not recorded</span> : <CostFigure side={cost.b[row.key]} nothing={row.nothing} />}</td>
+              <td className={`num change ${changeClass(cost.change?.[row.key], row.key)}`}>{cost.change?.[row.key] ?? '–'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {unpriced && <p className="cost-hint">resources only where a run had no price table (FLYWHEEL_PRICES or flywheel.prices.json gives money)</p>}
+    </>
+  );
+}
+
+/** Spending more is bad and saving more good: the change's colour. */
+function changeClass(change: string | undefined, key: 'spent' | 'saved'): string {
+  if (change === undefined) return '';
+  const more = /(^|\s)\+/.test(change);
+  const less = /(^|\s)-/.test(change);
+  // No change, or more of one resource and less of another: no colour.
+  if (more === less) return '';
+  return more === (key === 'saved') ? 'up' : 'down';
 }

@@ -1,5 +1,5 @@
 import { useLayoutEffect, useMemo, useRef, useState } from 'react';
-import type { RunRecord } from './api';
+import type { RunRecord, StepCost } from './api';
 import { DagNode } from './DagNode';
 import { layoutDag } from './layout';
 
@@ -7,7 +7,17 @@ import { layoutDag } from './layout';
 const MIN_FIT_SCALE = 0.4;
 
 /** The run's steps as a graph: laid out by dagre, drawn as SVG. The layout is redone only when the graph's shape changes. */
-export function Dag({ run, selected, onSelect }: { run: RunRecord; selected: string | null; onSelect: (stepId: string) => void }) {
+export function Dag({
+  run,
+  costs,
+  selected,
+  onSelect,
+}: {
+  run: RunRecord;
+  costs: Record<string, StepCost>;
+  selected: string | null;
+  onSelect: (stepId: string) => void;
+}) {
   const [fit, setFit] = useState(false);
   const shape = run.steps.map((s) => `${s.id}<${(s.upstream ?? []).join(',')}`).join(';');
   const layout = useMemo(() => layoutDag(run.steps), [shape]);
@@ -56,7 +66,9 @@ export function Dag({ run, selected, onSelect }: { run: RunRecord; selected: str
         ))}
         {run.steps.map((step) => {
           const at = layout.nodes.get(step.id);
-          return at === undefined ? null : <DagNode key={step.id} step={step} x={at.x} y={at.y} selected={step.id === selected} onSelect={onSelect} />;
+          return at === undefined ? null : (
+            <DagNode key={step.id} step={step} cost={costs[step.id]} x={at.x} y={at.y} selected={step.id === selected} onSelect={onSelect} />
+          );
         })}
       </svg>
     </div>

@@ -1,5 +1,5 @@
 import type { MouseEvent } from 'react';
-import type { StepRunRecord } from './api';
+import type { StepCost, StepRunRecord } from './api';
 import { duration } from './format';
 import { NODE_HEIGHT, NODE_WIDTH } from './layout';
 import { navigate, paths } from './router';
@@ -22,15 +22,53 @@ function elementsLine(step: StepRunRecord): string | null {
   return `${e.total} elements: ${parts.join(', ')}`;
 }
 
+/** How many bold characters of a cost figure fit after `text` on a node's second line (12px: about 6.2px a character, 7.3 bold). */
+const figureRoom = (text: string) => Math.floor((NODE_WIDTH - 24 - (text.length + 3) * 6.2) / 7.3);
+
+/**
+ * The node's cost figure: what a cached step's result had cost, else what the step spent; only where it is
+ * worth the room, and in the room left on the line (`48.0 GPU-h` without its GPU type, else clipped).
+ */
+function costFigure(step: StepRunRecord, cost: StepCost | undefined, room: number): string {
+  const side = step.status === 'cached' ? cost?.saved : (cost?.spent ?? cost?.saved);
+  if (side?.notable !== true) return '';
+  if (side.short.length <= room) return side.short;
+  const untyped = side.short.replace(/ GPU-h [^,]+/, ' GPU-h');
+  return untyped.length <= room ? untyped : room >= 8 ? clip(untyped, room) : '';
+}
+
 /** A pill's width for its text (11px bold). */
 const pillWidth = (text: string) => text.length * 6.4 + 12;
 
 /** One step drawn in SVG at its layout centre; a click opens its panel. A step that declined to act has an amber frame and pill. */
-export function DagNode({ step, x, y, selected, onSelect }: { step: StepRunRecord; x: number; y: number; selected: boolean; onSelect: (id: string) => void }) {
+export function DagNode({
+  step,
+  cost,
+  x,
+  y,
+  selected,
+  onSelect,
+}: {
+  step: StepRunRecord;
+  cost: StepCost | undefined;
+  x: number;
+  y: number;
+  selected: boolean;
+  onSelect: (id: string) => void;
+}) {
   const left = x - NODE_WIDTH / 2;
   const top = y - NODE_HEIGHT / 2;
   const time = step.status === 'cached' ? (step.savedMs === undefined ? '' : `saved ${duration(step.savedMs)}`) : duration(step.durationMs);
   const elements = elementsLine(step);
+  const sub = [
+    clip(step.step, 30),
+    time,
+    step.attempts !== undefined && step.attempts > 1 ? `${step.attempts} attempts` : '',
+    step.status === 'cached' && step.elements !== undefined ? `${step.elements.total} elements` : '',
+  ]
+    .filter((part) => part !== '')
+    .join(' · ');
+  const figure = costFigure(step, cost, figureRoom(sub));
   const text = detail(step);
   const declined = step.declined !== undefined;
   const statusWidth = pillWidth(step.status);
@@ -73,10 +111,13 @@ export function DagNode({ step, x, y, selected, onSelect }: { step: StepRunRecor
         )}
       </g>
       <text className="node-sub" x={16} y={40}>
-        {clip(step.step, 30)}
-        {time === '' ? '' : ` · ${time}`}
-        {step.attempts !== undefined && step.attempts > 1 ? ` · ${step.attempts} attempts` : ''}
-        {step.status === 'cached' && step.elements !== undefined ? ` · ${step.elements.total} elements` : ''}
+        {sub}
+        {figure !== '' && (
+          <>
+            {' · '}
+            <tspan className="node-cost">{figure}</tspan>
+          </>
+        )}
       </text>
       {step.computedBy !== undefined && step.status === 'cached' ? (
         <>

@@ -1,3 +1,4 @@
+import { RunCostLine } from './Cost';
 import { duration, when } from './format';
 import { Dag } from './Dag';
 import { Link } from './Link';
@@ -16,7 +17,7 @@ export function RunPage({ runId, stepId }: { runId: string; stepId: string | nul
         Run {runId}: {loaded.error}
       </p>
     );
-  const { run, live } = loaded;
+  const { run, cost, live } = loaded;
   const count = (status: string) => run.steps.filter((s) => s.status === status).length;
   const saved = run.steps.reduce((sum, s) => sum + (s.status === 'cached' ? (s.savedMs ?? 0) : 0), 0);
   const step = stepId === null ? undefined : run.steps.find((s) => s.id === stepId);
@@ -49,9 +50,10 @@ export function RunPage({ runId, stepId }: { runId: string; stepId: string | nul
             </span>
           )}
         </div>
+        {cost !== null && <RunCostLine cost={cost} />}
       </div>
       <div className={step === undefined ? 'run-body' : 'run-body with-panel'}>
-        <Dag run={run} selected={stepId} onSelect={(id) => navigate(paths.step(run.runId, id))} />
+        <Dag run={run} costs={cost?.steps ?? {}} selected={stepId} onSelect={(id) => navigate(paths.step(run.runId, id))} />
         {stepId !== null &&
           (step === undefined ? (
             <aside className="panel">
@@ -59,7 +61,7 @@ export function RunPage({ runId, stepId }: { runId: string; stepId: string | nul
               <Link to={paths.run(run.runId)}>close</Link>
             </aside>
           ) : (
-            <StepPanel run={run} step={step} />
+            <StepPanel run={run} step={step} cost={cost?.steps[step.id]} />
           ))}
       </div>
     </section>

@@ -130,6 +130,9 @@ export function RunsList({ search }: { search: string }) {
             <th className="num">cached</th>
             <th className="num">failed</th>
             <th className="num">saved</th>
+            <th className="num" title="what the run spent · what the cache saved it (money where the run had a price table)">
+              cost
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -157,6 +160,16 @@ export function RunsList({ search }: { search: string }) {
               <td className="num">{run.cached}</td>
               <td className="num">{run.failed > 0 ? <span className="bad">{run.failed}</span> : 0}</td>
               <td className="num">{run.savedMs > 0 ? duration(run.savedMs) : '–'}</td>
+              <td className="num run-cost" title={run.cost === null ? 'recorded before usage was kept' : run.cost.detail}>
+                {run.cost === null ? (
+                  '–'
+                ) : (
+                  <>
+                    <span className={run.cost.priced ? 'money-sm' : ''}>{run.cost.spent || '–'}</span>
+                    {run.cost.saved !== '' && <span className="muted"> · saved {run.cost.saved}</span>}
+                  </>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>

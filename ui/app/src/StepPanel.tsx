@@ -1,4 +1,5 @@
-import type { ElementCounts, RunRecord, StepRunRecord } from './api';
+import type { ElementCounts, RunRecord, StepCost, StepRunRecord } from './api';
+import { CostFigure, TokenLines } from './Cost';
 import { duration, shortDigest, when } from './format';
 import { JsonTree } from './JsonTree';
 import { Link } from './Link';
@@ -8,8 +9,11 @@ import { paths } from './router';
 import { DeclinedBadge, StatusBadge } from './StatusBadge';
 import { StepLogs } from './StepLogs';
 
-/** `/runs/<runId>/steps/<stepId>`: why the step ran (or whose result it reused), whether it declined to act, what its key is made of, its logs and its outputs. */
-export function StepPanel({ run, step }: { run: RunRecord; step: StepRunRecord }) {
+/**
+ * `/runs/<runId>/steps/<stepId>`: why the step ran (or whose result it reused), whether it declined to act,
+ * what it spent and what the cache saved, what its key is made of, its logs and its outputs.
+ */
+export function StepPanel({ run, step, cost }: { run: RunRecord; step: StepRunRecord; cost: StepCost | undefined }) {
   const c = step.components;
   const outputs = Object.entries(step.outputs);
   return (
@@ -54,6 +58,25 @@ export function StepPanel({ run, step }: { run: RunRecord; step: StepRunRecord }
         <dd>{when(step.startedAt)}</dd>
         <dt>{step.status === 'cached' ? 'saved' : 'duration'}</dt>
         <dd>{duration(step.status === 'cached' ? step.savedMs : step.durationMs)}</dd>
+        {cost?.spent != null && (
+          <>
+            <dt>spent</dt>
+            <dd className="step-cost" data-cost="spent">
+              <CostFigure side={cost.spent} nothing="nothing measurable" />
+              <TokenLines side={cost.spent} />
+            </dd>
+          </>
+        )}
+        {cost?.saved != null && (
+          <>
+            <dt>cost saved</dt>
+            <dd className="step-cost" data-cost="saved">
+              <CostFigure side={cost.saved} nothing="nothing measurable" />
+              {step.status !== 'cached' && <span className="muted"> (by the results it reused)</span>}
+              <TokenLines side={cost.saved} />
+            </dd>
+          </>
+        )}
         {step.attempts !== undefined && (
           <>
             <dt>attempts</dt>

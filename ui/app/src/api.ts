@@ -1,9 +1,11 @@
 // The server's JSON API (ui/server/): its answers' types come from where the server defines them, so the
 // app reads what the store records and the server sends, never a copy of it.
 export type {
+  CompareCost,
   CompareResponse,
   CompareRow,
   CompareSection,
+  CostSide,
   DirListing,
   ElementCounts,
   ElementReason,
@@ -13,13 +15,16 @@ export type {
   OutputComparison,
   OutputRecord,
   RunComparison,
+  RunCost,
   RunRecord,
   RunResponse,
   RunStatus,
   RunSummary,
+  RunSummaryCost,
   RunsPage,
   ShownStatus,
   StepComparison,
+  StepCost,
   StepRunRecord,
   StepStatus,
   TablePage,

@@ -1,11 +1,11 @@
 import { useEffect, useState } from 'react';
-import { api, getJson, type RunRecord } from './api';
+import { api, getJson, type RunCost, type RunRecord, type RunResponse } from './api';
 
-export type RunState = { state: 'loading' } | { state: 'error'; error: string } | { state: 'ok'; run: RunRecord; live: boolean };
+export type RunState = { state: 'loading' } | { state: 'error'; error: string } | { state: 'ok'; run: RunRecord; cost: RunCost | null; live: boolean };
 
 /**
- * A run's record; while it runs, kept current from the server's event stream (`event: run` carries the
- * whole record, `event: end` closes it), so the page re-renders without a reload.
+ * A run's record and cost; while it runs, kept current from the server's event stream (`event: cost`
+ * then `event: run` carry them whole, `event: end` closes it), so the page re-renders without a reload.
  */
 export function useRun(runId: string): RunState {
   const [state, setState] = useState<RunState>({ state: 'loading' });
@@ -13,15 +13,19 @@ export function useRun(runId: string): RunState {
     let closed = false;
     let source: EventSource | null = null;
     setState({ state: 'loading' });
-    getJson<{ run: RunRecord }>(api.run(runId)).then(
-      ({ run }) => {
+    getJson<RunResponse>(api.run(runId)).then(
+      ({ run, cost }) => {
         if (closed) return;
-        setState({ state: 'ok', run, live: run.status === 'running' });
+        setState({ state: 'ok', run, cost, live: run.status === 'running' });
         if (run.status !== 'running') return;
+        let nextCost = cost;
         source = new EventSource(api.events(runId));
+        source.addEventListener('cost', (event) => {
+          nextCost = JSON.parse((event as MessageEvent<string>).data) as RunCost | null;
+        });
         source.addEventListener('run', (event) => {
           const next = JSON.parse((event as MessageEvent<string>).data) as RunRecord;
-          setState({ state: 'ok', run: next, live: next.status === 'running' });
+          setState({ state: 'ok', run: next, cost: nextCost, live: next.status === 'running' });
         });
         source.addEventListener('end', () => {
           source?.close();
