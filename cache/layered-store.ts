@@ -155,6 +155,14 @@ export class LayeredStore implements Store {
     return this.own.liveLogPath?.(runId, stepId);
   }
 
+  async putLogSegment(runId: string, stepId: string, name: string, text: string): Promise<void> {
+    await this.own.putLogSegment?.(runId, stepId, name, text);
+  }
+
+  async readLogSegments(runId: string, stepId: string, after: string | undefined, limit?: number): Promise<Array<{ name: string; text: string }>> {
+    return (await this.own.readLogSegments?.(runId, stepId, after, limit)) ?? [];
+  }
+
   async removeLiveLogs(runId: string): Promise<void> {
     await this.own.removeLiveLogs?.(runId);
   }

@@ -99,6 +99,7 @@ function isPreconditionFailed(error: unknown): boolean {
  *   <prefix>/runs/<runId>.json        run records;  <prefix>/pins/<runId>  pinned runs
  *   <prefix>/run-journals/<runId>/    steps finished while a run runs, one object per save
  *   <prefix>/locks/<key>              single-flight leases (and <key>.failed: the last failure, for waiters)
+ *   <prefix>/logs/<runId>/<stepId>/   a running step's log, one object per segment shipped (removed with the run)
  *
  * Streams both ways (multipart above 16 MiB), verifies every download, keeps a bounded local copy of
  * what it downloaded (LRU), and claims keys with leases in the bucket, so machines sharing it execute
@@ -591,6 +592,35 @@ export class S3Store implements Store {
       const name = object.key.slice(object.key.lastIndexOf('/') + 1);
       if (isSha256Hex(name)) yield { key: asCacheKey(name), modifiedMs: object.modifiedMs };
     }
+  }
+
+  private logPrefix(runId: string, stepId: string): string {
+    // Step ids made key-safe as the local store makes them file names.
+    return `${this.objectKey('logs', checkRunId(runId), stepId.replace(/[^\w.-]/g, '_'))}/`;
+  }
+
+  async putLogSegment(runId: string, stepId: string, name: string, text: string): Promise<void> {
+    await this.put({ Key: `${this.logPrefix(runId, stepId)}${name}`, Body: text, ContentType: 'text/plain; charset=utf-8' });
+  }
+
+  async readLogSegments(runId: string, stepId: string, after: string | undefined, limit = 100): Promise<Array<{ name: string; text: string }>> {
+    const prefix = this.logPrefix(runId, stepId);
+    const page = await this.call(`LIST ${prefix}`, () =>
+      this.send('ListObjectsV2Command', {
+        Bucket: this.location.bucket,
+        Prefix: prefix,
+        MaxKeys: limit,
+        ...(after === undefined ? {} : { StartAfter: `${prefix}${after}` }),
+      }),
+    );
+    const names = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key.slice(prefix.length)]));
+    const texts = await Promise.all(names.map((name) => this.getText(`${prefix}${name}`)));
+    return names.map((name, i) => ({ name, text: texts[i] ?? '' }));
+  }
+
+  async removeLiveLogs(runId: string): Promise<void> {
+    for await (const object of this.list(`${this.objectKey('logs', checkRunId(runId))}/`))
+      await this.call(`DELETE ${object.key}`, () => this.send('DeleteObjectCommand', { Bucket: this.location.bucket, Key: object.key }));
   }
 
   private journalPrefix(runId: string): string {

@@ -114,7 +114,15 @@ export interface Store {
    * `cache gc` removes them with the runs it does not keep (`removeLiveLogs`).
    */
   liveLogPath?(runId: string, stepId: string): string | undefined;
-  /** Removes a run's live log files, if the store keeps any. */
+  /**
+   * Stores one segment of a running step's log where every machine sharing the store reads it (S3, which
+   * has no file to append to): segments are immutable, and `name` sorts after the segments its writer
+   * stored before (see engine/execute/live-log-shipper.ts). Absent where `liveLogPath` serves instead.
+   */
+  putLogSegment?(runId: string, stepId: string, name: string, text: string): Promise<void>;
+  /** The next segments of a running step's log after the one named `after` (all from the first without it), in name order. */
+  readLogSegments?(runId: string, stepId: string, after: string | undefined, limit?: number): Promise<Array<{ name: string; text: string }>>;
+  /** Removes a run's live log files (or segments), if the store keeps any. */
   removeLiveLogs?(runId: string): Promise<void>;
   /** A fresh private directory for a step's work, on the same filesystem as the blobs where possible. */
   makeScratchDir(label: string): Promise<string>;

@@ -12,6 +12,7 @@ usage:
   flywheel runs [--pipeline name] [--limit N] [--json] [--engine temporal]
   flywheel runs --cost [--pipeline name] [--limit N] [--since P8W] [--json]   (what the runs spent and the cache saved)
   flywheel show <runId> [--json]
+  flywheel logs <runId> <step> [--follow] [--element N]   (a step's log wherever it ran; a cached step's from the run that computed it)
   flywheel compare [<runA> <runB>] [--pipeline name] [--json]   (default: the newest two successful runs)
   flywheel cancel <runId>
   flywheel worker --queue cpu|gpu-h200 [--concurrency N] [--shutdown-grace PT2M]
@@ -51,6 +52,8 @@ const OPTIONS = {
   pipeline: { type: 'string' },
   limit: { type: 'string' },
   cost: { type: 'boolean' },
+  follow: { type: 'boolean', short: 'f' },
+  element: { type: 'string' },
   since: { type: 'string' },
   fix: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
@@ -84,6 +87,7 @@ const COMMANDS = new Set([
   'schedule',
   'compare',
   'show',
+  'logs',
   'output',
   'pin',
   'unpin',
@@ -212,6 +216,20 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./commands/compare.js')).compareCommand({ runIds: rest, pipeline: v.pipeline, json }, store);
     case 'show':
       return (await import('./commands/runs.js')).showCommand({ runId: needOne('runId'), json }, store);
+    case 'logs': {
+      if (rest.length !== 2)
+        throw new UsageError('flywheel logs takes a run id and a step', 'write flywheel logs <runId> <step> (see flywheel runs, flywheel show <runId>)');
+      const element = v.element === undefined ? undefined : Number(v.element);
+      if (element !== undefined && !(Number.isInteger(element) && element >= 0))
+        throw new UsageError(
+          `--element ${String(v.element)} is not an element's index (0, 1, …)`,
+          "write e.g. --element 3 (flywheel show <runId> lists a map's failed elements)",
+        );
+      return (await import('./commands/logs.js')).logsCommand(
+        { runId: rest[0] as string, stepId: rest[1] as string, follow: v.follow ?? false, element },
+        store,
+      );
+    }
     case 'output':
       return (await import('./commands/output.js')).outputCommand({ ref: needOne('step.output'), runId: v.run, pipeline: v.pipeline, out: v.out }, store);
     case 'pin':

@@ -4,12 +4,14 @@ import type { Logger } from 'pino';
 import type { Digest } from '../../cache/digest.js';
 import type { Store } from '../../cache/store.js';
 import { SECRET_FIELDS } from '../logger.js';
+import { liveLogSink, type LiveLogSink } from './live-log-shipper.js';
 
 /**
  * A step's log, captured per execution: every line its logger (`ctx.log`, and what the engine logs about
  * it) writes goes to the run's normal destination and into this capture, which keeps it in memory (up
  * to a cap: the head and the tail) and, on a store with a live log path (the local store), appends it to
- * `<store>/logs/<runId>/<stepId>.log` as it happens. When the execution ends the text is stored as a
+ * `<store>/logs/<runId>/<stepId>.log` as it happens; on S3 it ships it in segments every few seconds
+ * (engine/execute/live-log-shipper.ts). When the execution ends the text is stored as a
  * blob whose digest goes on the step's record (`logs`).
  *
  * One line per entry:
@@ -114,6 +116,8 @@ export class StepLogCapture {
   private droppedBytes = 0;
   private fd: number | undefined;
   private livePath: string | undefined;
+  /** Where live lines go on a store without a file for them (S3): segments every few seconds. */
+  private sink: LiveLogSink | undefined;
   /** Bytes this capture appended to the live file: past the cap it stops, so a chatty step cannot fill the disk. */
   private liveBytes = 0;
   private closed = false;
@@ -125,6 +129,7 @@ export class StepLogCapture {
     } catch {
       this.livePath = undefined; // an id the store cannot name a file after: no live log, the blob still comes
     }
+    if (this.livePath === undefined) this.sink = liveLogSink(options.store, options.runId, options.stepId, this.cap);
   }
 
   /** Where the live log is appended to while the step runs, if the store has one. */
@@ -210,6 +215,7 @@ export class StepLogCapture {
   }
 
   private appendLive(text: string): void {
+    this.sink?.line(text);
     if (this.livePath === undefined) return;
     const bytes = Buffer.byteLength(text) + 1;
     if (this.liveBytes + bytes > this.cap) {
@@ -237,6 +243,7 @@ export class StepLogCapture {
   }
 
   private closeLive(): void {
+    this.sink?.release();
     if (this.fd === undefined) return;
     try {
       closeSync(this.fd);

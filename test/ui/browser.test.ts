@@ -1,53 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium, startUi } from '../support/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, FIXTURES, REPO, runJson, startCli, waitFor } from '../support/cli.js';
+import { FIXTURES, REPO, runJson, startCli, waitFor } from '../support/cli.js';
 
 // The web run view end to end: real runs through the CLI, the real `flywheel ui` server over their
 // store, and Debian's Chromium driven by playwright-core. Screenshots go to a temporary folder (their
 // paths are printed); with FLYWHEEL_UPDATE_SCREENSHOTS=1 the step panel's also to docs/ui-run.png for the README.
 
-// scripts/install-chromium.sh puts Debian's package there in CI; FLYWHEEL_CHROMIUM names another binary.
-const CHROMIUM = process.env.FLYWHEEL_CHROMIUM ?? '/usr/bin/chromium';
 const chain = join(FIXTURES, 'chain.ts');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** `flywheel ui` over the store in `cwd`, on a free port; resolves once it listens, with its address. */
-async function startUi(cwd: string): Promise<{ server: ChildProcess; base: string }> {
-  const port = await freePort();
-  const server = spawn(process.execPath, [BIN, 'ui', '--port', String(port)], {
-    cwd,
-    env: { ...process.env, FLYWHEEL_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  server.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor(async () => output.includes(`${base}/`), `flywheel ui to listen on ${base} (it printed: ${output})`);
-  return { server, base };
-}
-
-const launchChromium = (): Promise<Browser> =>
-  chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
 
 /** `flywheel ui` over the store in `cwd` and a Chromium to look at it; `close` stops both and removes `cwd`. */
 async function openUi(cwd: string): Promise<{ base: string; browser: Browser; close: () => Promise<void> }> {

@@ -95,8 +95,15 @@ export interface LogsPage {
   offset: number;
   next: number;
   done: boolean;
-  /** Which file the offsets count in: the live file while the step runs, then the stored log. */
-  source: 'blob' | 'live' | 'none';
+  /**
+   * Which file the offsets count in: the live file while the step runs (`segments`: the pieces workers ship
+   * to S3, read on from `cursor`), then the stored log.
+   */
+  source: 'blob' | 'live' | 'segments' | 'none';
+  /** For `segments`: the last one read, to pass back as `after`. */
+  cursor?: string;
+  /** A cached step's log is the one of the run that computed it: that run's id. */
+  from?: string;
 }
 
 /** `GET /api/blobs/<digest>?view=lines`: a page of a text blob's lines. */

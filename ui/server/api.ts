@@ -134,7 +134,7 @@ export class Api {
     }
     if (head === 'runs' && rest.length === 2 && rest[1] === 'events') return this.events(req, res, runIdParam(rest[0] as string));
     if (head === 'runs' && rest.length === 4 && rest[1] === 'steps' && rest[3] === 'logs')
-      return sendJson(res, 200, await this.logs(runIdParam(rest[0] as string), rest[2] as string, intParam(p, 'offset', 0)));
+      return sendJson(res, 200, await this.logs(runIdParam(rest[0] as string), rest[2] as string, intParam(p, 'offset', 0), p.get('after') ?? undefined));
     if (head === 'blobs' && rest.length === 1) return this.blob(res, digestParam(rest[0] as string), p);
     if (head === 'compare' && rest.length === 2) {
       const [a, b] = await Promise.all([this.requireRun(runIdParam(rest[0] as string)), this.requireRun(runIdParam(rest[1] as string))]);
@@ -230,10 +230,15 @@ export class Api {
    * runs, the stored blob once it has ended (capped, so not always the same bytes). A reader whose
    * source changes starts again from 0.
    */
-  private async logs(runId: string, stepId: string, offset: number): Promise<LogsPage> {
+  private async logs(runId: string, stepId: string, offset: number, after: string | undefined, following = true): Promise<LogsPage> {
     const run = await this.requireRun(runId);
     const step: StepRunRecord | undefined = run.steps.find((s) => s.id === stepId);
     if (step === undefined) throw new HttpError(404, 'STEP_NOT_FOUND', `run ${runId} has no step ${JSON.stringify(stepId)}`);
+    // A cached result's log is the one of the run that computed it (once: that run's step executed).
+    if (following && step.status === 'cached' && step.computedBy !== undefined && step.computedBy !== runId) {
+      const page = await this.logs(step.computedBy, stepId, offset, after, false).catch(() => undefined);
+      if (page !== undefined && page.source !== 'none') return { ...page, from: step.computedBy };
+    }
     const settled = shownStatus(run) !== 'running' || (step.status !== 'running' && step.status !== 'pending');
     const logs = (step as { logs?: unknown }).logs;
     if (typeof logs === 'string' && DIGEST_RE.test(logs)) {
@@ -249,6 +254,20 @@ export class Api {
     if (path !== undefined) {
       const page = await readLiveLog(path, offset).catch(() => undefined);
       if (page !== undefined) return { text: page.text, offset: page.offset, next: page.next, done: settled && page.next >= page.size, source: 'live' };
+    }
+    // On S3 workers ship a running step's lines in segments: the page is those after the last one read.
+    const segments = await this.store.readLogSegments?.(runId, stepId, after, 50);
+    if (segments !== undefined && (segments.length > 0 || after !== undefined)) {
+      const text = segments.map((s) => s.text).join('');
+      const cursor = segments[segments.length - 1]?.name ?? after;
+      return {
+        text,
+        offset,
+        next: offset + Buffer.byteLength(text),
+        done: settled && segments.length === 0,
+        source: 'segments',
+        ...(cursor === undefined ? {} : { cursor }),
+      };
     }
     return { text: '', offset, next: offset, done: settled, source: 'none' };
   }

@@ -52,7 +52,8 @@ export const api = {
   },
   run: (runId: string) => `/api/runs/${q(runId)}`,
   events: (runId: string) => `/api/runs/${q(runId)}/events`,
-  logs: (runId: string, stepId: string, offset: number) => `/api/runs/${q(runId)}/steps/${q(stepId)}/logs?offset=${offset}`,
+  logs: (runId: string, stepId: string, offset: number, after?: string) =>
+    `/api/runs/${q(runId)}/steps/${q(stepId)}/logs?offset=${offset}${after === undefined ? '' : `&after=${q(after)}`}`,
   compare: (a: string, b: string) => `/api/compare/${q(a)}/${q(b)}`,
   blob: (digest: string, view: 'raw' | 'lines' | 'table' | 'dir', options: { name?: string; offset?: number; limit?: number; download?: boolean } = {}) => {
     const search = new URLSearchParams({ view });
