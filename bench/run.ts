@@ -11,6 +11,7 @@ import { benchPlan } from './plan.js';
 import { benchS3 } from './s3.js';
 import { benchTemporal } from './temporal.js';
 import { benchTracing } from './tracing.js';
+import { benchCost } from './cost.js';
 import { benchUi } from './ui.js';
 
 async function main(): Promise<void> {
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   );
   const rows: SummaryRow[] = [];
   const total = await timeAsync(async () => {
-    for (const bench of [benchCachedRun, benchHash, benchPlan, benchMap, benchS3, benchLayers, benchTemporal, benchUi, benchTracing, benchDvc])
+    for (const bench of [benchCachedRun, benchHash, benchPlan, benchMap, benchS3, benchLayers, benchTemporal, benchUi, benchTracing, benchCost, benchDvc])
       rows.push(...(await bench()));
   });
   printSummary(rows);

@@ -9,27 +9,12 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chainDagSource } from './cached-run.js';
-import { FLYWHEEL_BIN, formatMs, formatRatio, formatSamples, freshDir, heading, line, median, runIfMain, runProcess, type SummaryRow } from './lib.js';
+import { alternate, FLYWHEEL_BIN, formatMs, formatRatio, freshDir, heading, line, runIfMain, runProcess, type SummaryRow, type Variant } from './lib.js';
 import { JAEGER_BIN, startJaeger } from '../test/support/jaeger.js';
 
 const SAMPLES = 9;
 const MAP_SAMPLES = 3;
 const BENCH = '(g) tracing';
-
-type Variant = { name: string; bin: string; env: NodeJS.ProcessEnv };
-
-/** Runs each variant in turn, `samples` times, each run in `fresh(i)` (or the same directory); returns the medians. */
-async function alternate(variants: readonly Variant[], args: (v: Variant, i: number) => string[], cwd: string, samples: number): Promise<Map<string, number>> {
-  const times = new Map(variants.map((v) => [v.name, [] as number[]]));
-  for (let i = 0; i < samples; i++)
-    for (const v of variants) {
-      const result = await runProcess('node', [v.bin, ...args(v, i)], { cwd, env: v.env });
-      if (result.code !== 0) throw new Error(`${v.name}: exit ${result.code}\n${result.stderr}`);
-      times.get(v.name)?.push(result.wallMs);
-    }
-  for (const v of variants) line(v.name, `${formatMs(median(times.get(v.name) ?? []))}  ${formatSamples(times.get(v.name) ?? [])}`);
-  return new Map([...times].map(([name, ms]) => [name, median(ms)]));
-}
 
 export async function benchTracing(): Promise<SummaryRow[]> {
   const rows: SummaryRow[] = [];
