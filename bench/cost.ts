@@ -5,9 +5,8 @@
 // build)`, then FLYWHEEL_BENCH_BEFORE=../before/bin/flywheel.js). Whole processes, sampled in turns.
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chainDagSource } from './cached-run.js';
-import { alternate, FLYWHEEL_BIN, formatMs, formatRatio, freshDir, heading, line, runIfMain, runProcess, type SummaryRow, type Variant } from './lib.js';
+import { alternate, firstMapRun, FLYWHEEL_BIN, freshDir, heading, line, ratioRows, runIfMain, runProcess, type SummaryRow, type Variant } from './lib.js';
 
 const SAMPLES = 9;
 const MAP_SAMPLES = 3;
@@ -20,10 +19,7 @@ export async function benchCost(): Promise<SummaryRow[]> {
     line(BENCH, 'skipped: set FLYWHEEL_BENCH_BEFORE to a build from before usage was kept');
     return rows;
   }
-  const row = (metric: string, value: number, baseline: number, target: string): void => {
-    line(metric, `${formatMs(value)} / ${formatMs(baseline)} = ${formatRatio(value / baseline)}`);
-    rows.push({ bench: BENCH, metric, value: formatMs(value), baseline: formatMs(baseline), ratio: value / baseline, target });
-  };
+  const row = ratioRows(BENCH, rows);
   const dir = await freshDir('cost');
   const dag = join(dir, 'dag.ts');
   await writeFile(dag, chainDagSource('bench-dag', 10, 100));
@@ -38,15 +34,7 @@ export async function benchCost(): Promise<SummaryRow[]> {
   row('cached 1k run: with usage / before', dagMs.get('with usage') as number, dagMs.get(variants[1]?.name ?? '') as number, '≤ 1.02×');
 
   heading(`${BENCH}: first run of the 10,000-element map (a fresh store each time): every element metered`);
-  const map = fileURLToPath(new URL('./pipelines/map.ts', import.meta.url));
-  const fresh = (v: Variant, i: number): string[] => [
-    'run',
-    map,
-    '--set',
-    'source.n=10000',
-    '--store',
-    join(dir, `map-${v.bin === FLYWHEEL_BIN ? 'now' : 'before'}-${i}`),
-  ];
+  const fresh = firstMapRun(dir, (v) => (v.bin === FLYWHEEL_BIN ? 'now' : 'before'));
   const mapMs = await alternate(variants, fresh, dir, MAP_SAMPLES);
   row('first 10k-element map run: with usage / before', mapMs.get('with usage') as number, mapMs.get(variants[1]?.name ?? '') as number, '≤ 1.05×');
   return rows;

@@ -261,3 +261,17 @@ export async function alternate(
   for (const v of variants) line(v.name, `${formatMs(median(times.get(v.name) ?? []))}  ${formatSamples(times.get(v.name) ?? [])}`);
   return new Map([...times].map(([name, ms]) => [name, median(ms)]));
 }
+
+/** Bench (f)'s 10,000-element map, its first run into a fresh store `dir/map-<label>-<sample>` (for `alternate`). */
+export function firstMapRun(dir: string, label: (v: Variant) => string): (v: Variant, i: number) => string[] {
+  const map = join(REPO_ROOT, 'bench', 'pipelines', 'map.ts');
+  return (v, i) => ['run', map, '--set', 'source.n=10000', '--store', join(dir, `map-${label(v)}-${i}`)];
+}
+
+/** A function that prints a timed ratio and adds it to `rows` as `bench`'s summary row. */
+export function ratioRows(bench: string, rows: SummaryRow[]): (metric: string, value: number, baseline: number, target: string) => void {
+  return (metric, value, baseline, target) => {
+    line(metric, `${formatMs(value)} / ${formatMs(baseline)} = ${formatRatio(value / baseline)}`);
+    rows.push({ bench, metric, value: formatMs(value), baseline: formatMs(baseline), ratio: value / baseline, target });
+  };
+}

@@ -7,9 +7,8 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chainDagSource } from './cached-run.js';
-import { alternate, FLYWHEEL_BIN, formatMs, formatRatio, freshDir, heading, line, runIfMain, runProcess, type SummaryRow, type Variant } from './lib.js';
+import { alternate, firstMapRun, FLYWHEEL_BIN, freshDir, heading, line, ratioRows, runIfMain, runProcess, type SummaryRow, type Variant } from './lib.js';
 import { JAEGER_BIN, startJaeger } from '../test/support/jaeger.js';
 
 const SAMPLES = 9;
@@ -18,10 +17,7 @@ const BENCH = '(g) tracing';
 
 export async function benchTracing(): Promise<SummaryRow[]> {
   const rows: SummaryRow[] = [];
-  const row = (metric: string, value: number, baseline: number, target: string): void => {
-    line(metric, `${formatMs(value)} / ${formatMs(baseline)} = ${formatRatio(value / baseline)}`);
-    rows.push({ bench: BENCH, metric, value: formatMs(value), baseline: formatMs(baseline), ratio: value / baseline, target });
-  };
+  const row = ratioRows(BENCH, rows);
   const jaeger = existsSync(JAEGER_BIN) ? await startJaeger() : undefined;
   try {
     const dir = await freshDir('tracing');
@@ -52,19 +48,11 @@ export async function benchTracing(): Promise<SummaryRow[]> {
     row('cached 1k run: traced to Jaeger / tracing off', dagMs.get('cached run, traced to Jaeger') as number, off, '≤ 1.30×');
 
     heading(`${BENCH}: first run of the 10,000-element map (a fresh store each time)`);
-    const map = fileURLToPath(new URL('./pipelines/map.ts', import.meta.url));
     const mapVariants: Variant[] = [
       { name: 'first map run, tracing off', bin: FLYWHEEL_BIN, env: process.env },
       { name: 'first map run, traced to Jaeger', bin: FLYWHEEL_BIN, env: traced(process.env) },
     ];
-    const fresh = (v: Variant, i: number): string[] => [
-      'run',
-      map,
-      '--set',
-      'source.n=10000',
-      '--store',
-      join(dir, `map-${v.name.endsWith('off') ? 'off' : 'on'}-${i}`),
-    ];
+    const fresh = firstMapRun(dir, (v) => (v.name.endsWith('off') ? 'off' : 'on'));
     const mapMs = await alternate(mapVariants, fresh, dir, MAP_SAMPLES);
     row(
       'first 10k-element map run: traced / tracing off',
