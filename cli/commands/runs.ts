@@ -2,11 +2,12 @@ import { shownStatus } from '../../cache/process-alive.js';
 import { declinedSteps, type RunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
 import { formatDuration } from '../../engine/durations.js';
+import { recordedUsage } from '../../engine/cost/describe-usage.js';
 import { listRuns } from '../../engine/records/run-history.js';
 import { elementLines } from '../terminal/map-elements.js';
 import { UsageError } from '../../cache/errors.js';
 import { declinedNote, runSummary } from '../terminal/run-summary.js';
-import { pricesOf, runCostLine, stepUsageLines } from '../terminal/cost-text.js';
+import { pricesOf, runCostBrief, runCostLine, stepUsageLines } from '../terminal/cost-text.js';
 
 export async function runsCommand(args: { pipeline: string | undefined; limit: number; json: boolean }, store: Store): Promise<number> {
   const runs = (await listRuns(store, args.pipeline)).slice(0, args.limit);
@@ -21,6 +22,8 @@ export async function runsCommand(args: { pipeline: string | undefined; limit: n
       pinned: pinned.has(r.runId),
       /** Steps that ran but decided not to act (`ctx.decline`). */
       declined: declinedSteps(r.steps),
+      /** What the run spent and the cache saved it (null: a run from before usage was kept). */
+      usage: recordedUsage(r) ?? null,
     }));
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return 0;
@@ -32,8 +35,9 @@ export async function runsCommand(args: { pipeline: string | undefined; limit: n
   for (const r of runs) {
     const count = (status: string): number => r.steps.filter((s) => s.status === status).length;
     const declined = declinedNote(r.steps);
+    const cost = runCostBrief(r);
     process.stdout.write(
-      `${r.runId}  ${r.pipeline.padEnd(16)} ${shownStatus(r).padEnd(11)} ${formatDuration(r.durationMs ?? 0).padStart(8)}  ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed${declined === '' ? '' : ` · ${declined}`}${pinned.has(r.runId) ? '  [pinned]' : ''}\n`,
+      `${r.runId}  ${r.pipeline.padEnd(16)} ${shownStatus(r).padEnd(11)} ${formatDuration(r.durationMs ?? 0).padStart(8)}  ${count('executed')} executed, ${count('cached')} cached, ${count('failed')} failed${declined === '' ? '' : ` · ${declined}`}${cost === '' ? '' : ` · ${cost}`}${pinned.has(r.runId) ? '  [pinned]' : ''}\n`,
     );
   }
   return 0;

@@ -2,7 +2,7 @@
 // price table. `run`'s step lines and summary, `show` and `runs --cost` say it alike.
 import type { PriceTable, RunRecord, Usage } from '../../cache/records.js';
 import { gpuSecondsOf, tokensOf } from '../../engine/core/usage.js';
-import { recordedUsage, tokensByModel, usageText } from '../../engine/cost/describe-usage.js';
+import { recordedUsage, tokensByModel, usageParts, usageText } from '../../engine/cost/describe-usage.js';
 import { formatMoney, priceUsage } from '../../engine/cost/price-usage.js';
 import type { RunComparison } from '../../engine/records/compare-runs.js';
 
@@ -24,6 +24,22 @@ export function runCostLine(run: RunRecord): string | undefined {
   const saved = usageText(usage.saved, prices) || 'nothing';
   const note = prices === undefined ? ' (resources only: no price table; set FLYWHEEL_PRICES or write flywheel.prices.json)' : '';
   return `cost — spent: ${spent}; saved by the cache: ${saved}${note}`;
+}
+
+/**
+ * A run's cost in a few words, for its line in `flywheel runs`: `spent $29.20, saved $337.20` with a price
+ * table, else the GPU-hours and tokens (`spent 8.00 GPU-h H200`); empty when there is nothing to say.
+ */
+export function runCostBrief(run: RunRecord): string {
+  const usage = recordedUsage(run);
+  if (usage === undefined) return '';
+  const prices = pricesOf(run);
+  if (prices !== undefined) {
+    const [spent, saved] = [priceUsage(usage.spent, prices), priceUsage(usage.saved, prices)];
+    return `spent ${formatMoney(spent.amount, spent.currency)}, saved ${formatMoney(saved.amount, saved.currency)}`;
+  }
+  const [spent, saved] = [usageParts(usage.spent, { cpu: false }).join(', '), usageParts(usage.saved, { cpu: false }).join(', ')];
+  return [spent === '' ? '' : `spent ${spent}`, saved === '' ? '' : `saved ${saved}`].filter((t) => t !== '').join(', ');
 }
 
 /** A step's usage for `show`: what it spent and saved, and its tokens by model. */

@@ -81,6 +81,10 @@ describe('cost, spent and saved', () => {
     expect(score.saved?.counts).toEqual({ scored: 4 });
     expect(step(changed.run, 'fine-tune').spent?.gpuSeconds).toEqual({ 'NVIDIA H200': 8 * 3600 });
 
+    // `flywheel runs` gives each run's in a few words.
+    const listed = (await runCli(['runs'], { cwd, env })).stdout.split('\n');
+    expect(listed[1]).toMatch(/ · spent \$337\.\d\d, saved \$0\.00$/);
+    expect(listed[0]).toMatch(/ · spent \$29\.\d\d, saved <\$0\.0001$/);
     const report = await runCli(['runs', '--cost', '--pipeline', 'costed'], { cwd, env });
     expect(report.code, report.stderr).toBe(0);
     expect(report.stdout).toMatch(/^cost of the last 2 runs of costed \(\d{4}-\d\d-\d\d → \d{4}-\d\d-\d\d\), newest first:/);
