@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, REPO, runJson } from '../support/cli.js';
 import { startJaeger, type JaegerServer } from '../support/jaeger.js';
@@ -14,7 +15,6 @@ import { tempDir } from '../support/temp-dir.js';
 // printed); with FLYWHEEL_UPDATE_SCREENSHOTS=1 also to docs/images/jaeger-trace.png.
 
 const UI_ASSETS = process.env.FLYWHEEL_JAEGER_UI;
-const CHROMIUM = process.env.FLYWHEEL_CHROMIUM ?? '/usr/bin/chromium';
 const SERVICE = 'flywheel';
 
 describe.skipIf(UI_ASSETS === undefined)(
@@ -25,10 +25,7 @@ describe.skipIf(UI_ASSETS === undefined)(
     beforeAll(async () => {
       expect(existsSync(CHROMIUM), `a Chromium at ${CHROMIUM} (scripts/install-chromium.sh, or set FLYWHEEL_CHROMIUM)`).toBe(true);
       jaeger = await startJaeger({ uiAssets: UI_ASSETS as string });
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      browser = await launchChromium();
     }, 60_000);
     afterAll(async () => {
       await browser?.close();
