@@ -2,10 +2,11 @@
 // run; a span per step from its key resolution to its record; below it the resolution of a miss and each
 // execution (whose own spans take it as their parent). Map elements: the first few chunks and every failed
 // one get a span, the rest are counted on the step's span, so a 10,000-element map stays readable.
-import type { RunRecord, StepRunRecord } from '../../cache/records.js';
+import type { RunRecord, StepRunRecord, Usage } from '../../cache/records.js';
 import type { ElementResult, Resolution } from '../core/run-protocol.js';
 import { runSpan, stepSpan } from './trace-ids.js';
-import type { Tracer, TraceSpan } from './tracing.js';
+import type { SpanAttributes, Tracer, TraceSpan } from './tracing.js';
+import { gpuSecondsOf, tokensOf } from '../core/usage.js';
 
 /** Element chunks that get their own span; the others are counted on the map step's span. */
 export const TRACED_CHUNKS = 20;
@@ -171,6 +172,8 @@ export class RunTrace {
             'flywheel.elements.failed': record.elements.failed,
             'flywheel.elements.traced_chunks': Math.min(spans.chunks, TRACED_CHUNKS),
           }),
+      ...usageAttributes('spent', record.spent),
+      ...usageAttributes('saved', record.saved),
     });
     if (record.error !== undefined) spans.step.fail(record.error);
     spans.step.end(endTime);
@@ -179,9 +182,27 @@ export class RunTrace {
   /** The run's record is final: the root span ends, and what is buffered is sent. */
   async end(record: RunRecord, endTime?: number): Promise<void> {
     if (!this.enabled) return;
-    this.root.setAttributes({ 'cicd.pipeline.result': RESULT[record.status] ?? record.status, 'flywheel.status': record.status });
+    this.root.setAttributes({
+      'cicd.pipeline.result': RESULT[record.status] ?? record.status,
+      'flywheel.status': record.status,
+      ...usageAttributes('spent', record.usage?.spent),
+      ...usageAttributes('saved', record.usage?.saved),
+    });
     if (record.status === 'failed') this.root.fail({ message: `run ${record.runId} failed` });
     this.root.end(endTime);
     await this.tracer.flush();
   }
+}
+
+/** What a step or run spent or saved, as span attributes: `flywheel.spent.cpu_ms`, `.gpu_seconds`, `.tokens.input` / `.output`. */
+function usageAttributes(kind: 'spent' | 'saved', usage: Usage | undefined): SpanAttributes {
+  if (usage === undefined) return {};
+  const tokens = tokensOf(usage);
+  const gpu = gpuSecondsOf(usage);
+  return {
+    [`flywheel.${kind}.wall_ms`]: usage.wallMs,
+    [`flywheel.${kind}.cpu_ms`]: usage.cpuMs,
+    ...(gpu === 0 ? {} : { [`flywheel.${kind}.gpu_seconds`]: gpu, [`flywheel.${kind}.gpu_types`]: Object.keys(usage.gpuSeconds ?? {}) }),
+    ...(tokens.calls === 0 ? {} : { [`flywheel.${kind}.tokens.input`]: tokens.input, [`flywheel.${kind}.tokens.output`]: tokens.output }),
+  };
 }

@@ -55,6 +55,9 @@ describe('OpenTelemetry traces of a local run, read back from a real Jaeger', ()
       'flywheel.status': 'executed',
     });
     expect(total.tags['flywheel.reason_codes']).toBeDefined();
+    // What the execution spent, as the record keeps it.
+    expect(total.tags['flywheel.spent.cpu_ms']).toBeTypeOf('number');
+    expect(total.tags['flywheel.spent.wall_ms']).toBeTypeOf('number');
     expect(run1.children(total).sort()).toEqual(['execute total', 'resolve key']);
     const execute = run1.one('execute total');
     expect(run1.children(execute).sort()).toEqual(['claim key', 'materialize inputs', 'step work', 'store outputs']);
@@ -83,6 +86,8 @@ describe('OpenTelemetry traces of a local run, read back from a real Jaeger', ()
         'flywheel.computed_by': first.run.runId,
         'flywheel.layer': 'own',
       });
+      // A hit saves what its result had cost.
+      expect(step.tags['flywheel.saved.cpu_ms']).toBeTypeOf('number');
     }
     expect(run2.named('step work')).toEqual([]);
   }, 120_000);
@@ -99,6 +104,9 @@ describe('OpenTelemetry traces of a local run, read back from a real Jaeger', ()
     expect(run.code, run.stderr).toBe(0);
     const [trace] = await jaeger.traces(service, 1);
     const chats = (trace ?? []).filter((s) => s.operationName === 'chat judge-llm');
+    // The run's root says what it spent in tokens: the same sums.
+    const root = (trace ?? []).find((s) => s.parent === undefined);
+    expect(root?.tags['flywheel.spent.tokens.input']).toBe(server.requests.reduce((sum, r) => sum + (r.usage?.prompt_tokens ?? 0), 0));
     expect(chats).toHaveLength(server.requests.length);
     const sum = (values: unknown[]) => values.reduce((a: number, v) => a + Number(v), 0);
     expect(sum(chats.map((c) => c.tags['gen_ai.usage.input_tokens']))).toBe(sum(server.requests.map((r) => r.usage?.prompt_tokens)));
