@@ -4,6 +4,8 @@
  * with the `flywheel` CLI (or `runPipeline` from code).
  */
 export { defineStep } from './engine/define/define-step.js';
+export { defineComponentStep, type ComponentStepOptions } from './engine/components/define-component-step.js';
+export { componentDigest, readComponent, type ComponentSpec, type LoadedComponent } from './engine/components/component-spec.js';
 export type {
   StepSpec,
   StepDefinition,

@@ -38,6 +38,9 @@ export const ERROR_CODES = {
   TRUST_KEY_INVALID: BAD_INPUT,
   /** FLYWHEEL_PRICES or flywheel.prices.json is missing, not JSON or not a price table. */
   PRICES_INVALID: BAD_INPUT,
+  /** A component.yaml that is not YAML, not a component, or whose command line uses an unknown placeholder. */
+  COMPONENT_INVALID: BAD_INPUT,
+  COMPONENT_NOT_FOUND: BAD_INPUT,
   /** A worker computes another key than the run planned: it runs other code or other declared env values. */
   KEY_MISMATCH: FINAL,
   EXTERNAL_STATE_FAILED: FINAL,
@@ -47,6 +50,12 @@ export const ERROR_CODES = {
   STEP_OUTPUT_MISSING: FINAL,
   /** Step code threw a zod validation error: the data is wrong, a retry sees the same data. */
   STEP_INVALID_DATA: FINAL,
+  /** A component's image needs a container engine the launcher does not have. */
+  COMPONENT_IMAGE_UNSUPPORTED: FINAL,
+  /** A component exited 0 without writing a declared output. */
+  COMPONENT_OUTPUT_MISSING: FINAL,
+  /** A component's program exited non-zero (like any child process, worth another attempt). */
+  COMPONENT_FAILED: TRANSIENT,
   /** A step reported a negative, infinite or unnamed amount through `ctx.usage`: a bug in the step. */
   USAGE_INVALID: FINAL,
   /** A child process could not be started (not installed, not on PATH): retrying finds the same. */

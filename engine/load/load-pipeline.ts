@@ -86,8 +86,12 @@ export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Pro
     process.setSourceMapsEnabled(true); // stack traces point into the pipeline's own sources
     module = (await import(pathToFileURL(bundle).href)) as Record<string, unknown>;
   } catch (error) {
+    // A Flywheel error raised while the file loads (a component.yaml not found) knows its own fix.
+    const own = error instanceof FlywheelError ? error.fix : undefined;
     throw new FlywheelError('PIPELINE_LOAD_FAILED', `could not load ${path}: ${loadErrorText(error, path)}`, {
-      fix: 'fix the error above in the pipeline file (for TypeScript errors run `npx tsc --noEmit` in your project: `flywheel init` sets up its tsconfig.json)',
+      fix:
+        own ??
+        'fix the error above in the pipeline file (for TypeScript errors run `npx tsc --noEmit` in your project: `flywheel init` sets up its tsconfig.json)',
       cause: error,
     });
   }

@@ -1,0 +1,94 @@
+// A Tangle / Kubeflow Pipelines v1 component (`component.yaml`): typed inputs and outputs and a container
+// command line with placeholders. Read as Tangle reads it: constants are strings (a default of `5` must
+// be `'5'`), unknown fields are ignored, and the component's identity is the SHA-256 of its text.
+import { createHash } from 'node:crypto';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { zodIssues } from '../../cache/errors.js';
+import { FlywheelError } from '../errors.js';
+
+/** A command-line argument: a constant or a placeholder, checked when the line is built (see command-line.ts). */
+export type CommandLineArgument = string | Record<string, unknown>;
+
+const TypeSpec = z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]);
+
+export const InputSpec = z.object({
+  name: z.string().min(1),
+  type: TypeSpec.optional(),
+  description: z.string().optional(),
+  /** Always text in Tangle; typed when the input is a value (see component-values.ts). */
+  default: z.string().optional(),
+  optional: z.boolean().optional(),
+  annotations: z.record(z.string(), z.unknown()).optional(),
+});
+export type InputSpec = z.infer<typeof InputSpec>;
+
+export const OutputSpec = z.object({
+  name: z.string().min(1),
+  type: TypeSpec.optional(),
+  description: z.string().optional(),
+  annotations: z.record(z.string(), z.unknown()).optional(),
+});
+export type OutputSpec = z.infer<typeof OutputSpec>;
+
+const Argument = z.union([z.string(), z.record(z.string(), z.unknown())]);
+
+export const ContainerSpec = z.object({
+  image: z.string().min(1),
+  command: z.array(Argument).optional(),
+  args: z.array(Argument).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+});
+export type ContainerSpec = z.infer<typeof ContainerSpec>;
+
+export const ComponentSpec = z.object({
+  name: z.string().optional(),
+  description: z.string().optional(),
+  metadata: z.object({ annotations: z.record(z.string(), z.string()).optional(), labels: z.record(z.string(), z.string()).optional() }).optional(),
+  inputs: z.array(InputSpec).optional(),
+  outputs: z.array(OutputSpec).optional(),
+  implementation: z.union([z.object({ container: ContainerSpec }), z.object({ graph: z.record(z.string(), z.unknown()) })]),
+});
+export type ComponentSpec = z.infer<typeof ComponentSpec>;
+
+/** A component read from its text, with where it came from and its digest. */
+export interface LoadedComponent {
+  spec: ComponentSpec;
+  text: string;
+  /** SHA-256 hex of the text, as Tangle computes `componentRef.digest`. */
+  digest: string;
+  /** Where it was read from (a path), for messages. */
+  source: string;
+}
+
+/**
+ * The digest Tangle gives a component: the SHA-256 of its text's UTF-8 bytes, with CRLF line ends made LF
+ * (as its backend and Kubeflow's SDK do), so the digest in a pipeline file can be checked against the text.
+ */
+export function componentDigest(text: string): string {
+  return createHash('sha256').update(text.replace(/\r\n/g, '\n'), 'utf8').digest('hex');
+}
+
+/** Parses a component's text; a text that is not YAML or not a component is COMPONENT_INVALID, naming `source` and what is wrong. */
+export function readComponent(text: string, source: string): LoadedComponent {
+  let value: unknown;
+  try {
+    value = parse(text);
+  } catch (error) {
+    throw new FlywheelError('COMPONENT_INVALID', `${source} is not YAML: ${(error as Error).message.split('\n')[0] ?? ''}`, {
+      fix: 'fix the YAML (a component.yaml as Tangle and Kubeflow Pipelines v1 write it)',
+    });
+  }
+  const parsed = ComponentSpec.safeParse(value);
+  if (!parsed.success)
+    throw new FlywheelError('COMPONENT_INVALID', `${source} is not a component spec: ${zodIssues(parsed.error)}`, {
+      fix: "see Tangle's component.yaml format: inputs and outputs with names, implementation.container with image, command and args (constants are quoted strings: default: '5')",
+    });
+  const names = [...(parsed.data.inputs ?? []), ...(parsed.data.outputs ?? [])].map((p) => p.name);
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  if (twice !== undefined)
+    throw new FlywheelError('COMPONENT_INVALID', `${source} declares ${JSON.stringify(twice)} twice among its inputs and outputs`, {
+      fix: 'give every input and output its own name',
+    });
+  return { spec: parsed.data, text, digest: componentDigest(text), source };
+}

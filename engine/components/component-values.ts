@@ -1,0 +1,97 @@
+// A component's value inputs as typed config: Tangle's type names mapped to zod, defaults (always text in
+// a component.yaml) read by their type, and values written back as the text a command line takes.
+import { z } from 'zod';
+import { FlywheelError } from '../errors.js';
+import type { InputSpec } from './component-spec.js';
+
+type ValueKind = 'string' | 'integer' | 'float' | 'boolean' | 'object' | 'array' | 'json';
+
+/** Tangle's and Kubeflow v1's type names (and their aliases); any other name, or none, is text. */
+const KINDS: Record<string, ValueKind> = {
+  string: 'string',
+  str: 'string',
+  integer: 'integer',
+  int: 'integer',
+  float: 'float',
+  boolean: 'boolean',
+  bool: 'boolean',
+  jsonobject: 'object',
+  dictionary: 'object',
+  dict: 'object',
+  jsonarray: 'array',
+  list: 'array',
+  json: 'json',
+};
+
+export function valueKind(input: InputSpec): ValueKind {
+  const type = input.type;
+  const name = typeof type === 'string' ? type : type !== undefined && !Array.isArray(type) ? Object.keys(type)[0] : undefined;
+  return (name === undefined ? undefined : KINDS[name.toLowerCase()]) ?? 'string';
+}
+
+const SCHEMAS: Record<ValueKind, () => z.ZodType> = {
+  string: () => z.string(),
+  integer: () => z.number().int(),
+  float: () => z.number(),
+  boolean: () => z.boolean(),
+  object: () => z.record(z.string(), z.unknown()),
+  array: () => z.array(z.unknown()),
+  json: () => z.unknown(),
+};
+
+/** A default's text as a value of the input's type; one that does not read as that type is COMPONENT_INVALID. */
+function readDefault(input: InputSpec, text: string, source: string): unknown {
+  const kind = valueKind(input);
+  const bad = (): never => {
+    throw new FlywheelError(
+      'COMPONENT_INVALID',
+      `${source}: input ${input.name} (${String(input.type)}) has the default ${JSON.stringify(text)}, which is not one`,
+      {
+        fix: `write a default of its type, quoted (e.g. default: '5' for an Integer)`,
+      },
+    );
+  };
+  switch (kind) {
+    case 'string':
+      return text;
+    case 'integer':
+    case 'float': {
+      const n = Number(text);
+      return text.trim() === '' || !Number.isFinite(n) || (kind === 'integer' && !Number.isInteger(n)) ? bad() : n;
+    }
+    case 'boolean':
+      return /^true$/i.test(text) ? true : /^false$/i.test(text) ? false : bad();
+    default:
+      try {
+        const value = JSON.parse(text) as unknown;
+        return (kind === 'object' && (value === null || typeof value !== 'object' || Array.isArray(value))) || (kind === 'array' && !Array.isArray(value))
+          ? bad()
+          : value;
+      } catch {
+        return bad();
+      }
+  }
+}
+
+/**
+ * The config schema of a component's value inputs: each by its type; a required input's default applied;
+ * an optional input left out when not set (Tangle passes none, and its argument leaves the command line).
+ */
+export function valuesSchema(inputs: readonly InputSpec[], source: string): z.ZodObject<Record<string, z.ZodType>> {
+  const shape: Record<string, z.ZodType> = {};
+  for (const input of inputs) {
+    const schema = SCHEMAS[valueKind(input)]();
+    const described = input.description === undefined ? schema : schema.describe(input.description);
+    if (input.optional === true) shape[input.name] = described.optional();
+    else if (input.default !== undefined) shape[input.name] = described.default(readDefault(input, input.default, source) as never);
+    else shape[input.name] = described;
+  }
+  return z.object(shape).strict();
+}
+
+/** A value as its command line takes it: text as is, numbers as JSON, booleans as `True`/`False` (as Kubeflow v1 wrote them), JSON compact. */
+export function valueText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  return JSON.stringify(value);
+}
