@@ -104,4 +104,19 @@ describe('a local and a Temporal run of one pipeline', () => {
         where,
       ).toMatchObject({ status: 'cached', declined: 'count 6 is under the bar' });
   }, 240_000);
+
+  it('run a component.yaml step alike: the same key (its digest as the version), reasons and output bytes', async () => {
+    const env = suite?.env ?? {};
+    const local = await tempDir('flywheel-parity-component-local');
+    const temporal = await tempDir('flywheel-parity-component-temporal');
+    const components = join(FIXTURES, 'components.ts');
+    const l = await runJson(components, ['--set', 'count.MinLength=4'], { cwd: local, env });
+    const t = await runJson(components, ['--set', 'count.MinLength=4', '--engine', 'temporal'], { cwd: temporal, env });
+    expect(l.code, l.stderr).toBe(0);
+    expect(t.code, t.stderr).toBe(0);
+    const ids = [l.run.runId, t.run.runId];
+    const [lr, tr] = [await recordOf(local, l.run.runId), await recordOf(temporal, t.run.runId)];
+    expect(tr.steps.map((s) => comparable(s, ids))).toEqual(lr.steps.map((s) => comparable(s, ids)));
+    expect(tr.steps.find((s) => s.id === 'count')).toMatchObject({ status: 'executed', components: { version: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+  }, 120_000);
 });
