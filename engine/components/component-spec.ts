@@ -2,7 +2,7 @@
 // command line with placeholders. Read as Tangle reads it: constants are strings (a default of `5` must
 // be `'5'`), unknown fields are ignored, and the component's identity is the SHA-256 of its text.
 import { createHash } from 'node:crypto';
-import { parse } from 'yaml';
+import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { zodIssues } from '../../cache/errors.js';
 import { FlywheelError } from '../errors.js';
@@ -69,11 +69,18 @@ export function componentDigest(text: string): string {
   return createHash('sha256').update(text.replace(/\r\n/g, '\n'), 'utf8').digest('hex');
 }
 
+/** The YAML parser, loaded on first use: a pipeline without components does not pay for it at start-up. */
+let yamlParse: ((text: string) => unknown) | undefined;
+function parseYaml(text: string): unknown {
+  yamlParse ??= (createRequire(import.meta.url)('yaml') as { parse: (text: string) => unknown }).parse;
+  return yamlParse(text);
+}
+
 /** Parses a component's text; a text that is not YAML or not a component is COMPONENT_INVALID, naming `source` and what is wrong. */
 export function readComponent(text: string, source: string): LoadedComponent {
   let value: unknown;
   try {
-    value = parse(text);
+    value = parseYaml(text);
   } catch (error) {
     throw new FlywheelError('COMPONENT_INVALID', `${source} is not YAML: ${(error as Error).message.split('\n')[0] ?? ''}`, {
       fix: 'fix the YAML (a component.yaml as Tangle and Kubeflow Pipelines v1 write it)',
