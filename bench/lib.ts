@@ -244,12 +244,17 @@ export async function writeIncompressibleFile(path: string, bytes: number, patte
 /** One way of running the CLI in a comparison: a build and its environment. */
 export type Variant = { name: string; bin: string; env: NodeJS.ProcessEnv };
 
-/** Runs each variant in turn, `samples` times, each with `args(variant, i)`; prints and returns the medians. */
+/**
+ * Runs each variant in turn, `samples` times, each with `args(variant, i)`; prints and returns the medians.
+ * `pauseMs` after every run lets what it left working settle first (a trace receiver ingesting its spans),
+ * so the next variant's sample does not pay for it.
+ */
 export async function alternate(
   variants: readonly Variant[],
   args: (v: Variant, i: number) => string[],
   cwd: string,
   samples: number,
+  pauseMs = 0,
 ): Promise<Map<string, number>> {
   const times = new Map(variants.map((v) => [v.name, [] as number[]]));
   for (let i = 0; i < samples; i++)
@@ -257,6 +262,7 @@ export async function alternate(
       const result = await runProcess('node', [v.bin, ...args(v, i)], { cwd, env: v.env });
       if (result.code !== 0) throw new Error(`${v.name}: exit ${result.code}\n${result.stderr}`);
       times.get(v.name)?.push(result.wallMs);
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }
   for (const v of variants) line(v.name, `${formatMs(median(times.get(v.name) ?? []))}  ${formatSamples(times.get(v.name) ?? [])}`);
   return new Map([...times].map(([name, ms]) => [name, median(ms)]));
