@@ -1,4 +1,5 @@
 import { loadPrices } from '../engine/cost/price-table.js';
+import type { PriceTable } from '../cache/records.js';
 import { trustedKeyIds, trustFromEnv } from '../cache/trust-config.js';
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -94,18 +95,22 @@ export function runWorkflowId(runId: string): string {
 }
 
 /** Starts a pipeline run on Temporal; it continues even if this process exits. */
-export async function startTemporalRun(connection: TemporalConnection, request: TemporalRunRequest): Promise<{ runId: string; handle: WorkflowHandle }> {
+export async function startTemporalRun(
+  connection: TemporalConnection,
+  request: TemporalRunRequest,
+): Promise<{ runId: string; handle: WorkflowHandle; prices: PriceTable | undefined }> {
   const runId = newRunId();
+  const input = pipelineRunInput(request, connection.settings);
   const handle = await connection.client.workflow.start(PIPELINE_WORKFLOW, {
     workflowId: runWorkflowId(runId),
     taskQueue: taskQueueName(connection.settings.queuePrefix, 'cpu'),
-    args: [{ ...pipelineRunInput(request, connection.settings), runId } satisfies PipelineRunInput],
+    args: [{ ...input, runId } satisfies PipelineRunInput],
     typedSearchAttributes: [
       { key: PIPELINE_KEY, value: request.pipeline.name },
       { key: RUN_ID_KEY, value: runId },
     ],
   });
-  return { runId, handle };
+  return { runId, handle, prices: input.context.prices?.table };
 }
 
 /** Whether any worker polls the cpu queue: without one a run would wait silently forever. */

@@ -1,11 +1,11 @@
 // `flywheel logs <runId> <step> [--follow] [--element N]`: a step's log wherever it ran. A finished step's
 // is the blob its record names; a running one's is read as it is written (the local store's live file,
 // or the segments workers ship to S3); a cached step's is the log of the run that computed it.
-import { open, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError } from '../../cache/errors.js';
 import type { RunRecord, StepRunRecord } from '../../cache/records.js';
 import type { Store } from '../../cache/store.js';
+import { readLogFilePage } from '../../engine/execute/log-file-page.js';
 import { requireRun } from './runs.js';
 
 export interface LogsArgs {
@@ -17,6 +17,7 @@ export interface LogsArgs {
 }
 
 const POLL_MS = 1000;
+const PAGE_BYTES = 1024 * 1024;
 
 function stepOf(run: RunRecord, stepId: string): StepRunRecord {
   const step = run.steps.find((s) => s.id === stepId);
@@ -51,22 +52,12 @@ class LiveReader {
   }
 
   private async fromFile(path: string): Promise<string> {
-    const size = await stat(path).then(
-      (s) => s.size,
-      () => 0,
-    );
-    if (size <= this.offset) return '';
-    const handle = await open(path, 'r');
-    try {
-      const buffer = Buffer.alloc(size - this.offset);
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.offset);
-      const text = buffer.subarray(0, bytesRead).toString('utf8');
-      // Only whole lines: a line being written waits for the next read.
-      const whole = text.slice(0, text.lastIndexOf('\n') + 1);
-      this.offset += Buffer.byteLength(whole);
-      return whole;
-    } finally {
-      await handle.close();
+    let text = '';
+    for (;;) {
+      const page = await readLogFilePage(path, this.offset, PAGE_BYTES).catch(() => undefined);
+      if (page === undefined || page.next === this.offset) return text;
+      text += page.text;
+      this.offset = page.next;
     }
   }
 }

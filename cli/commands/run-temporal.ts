@@ -1,4 +1,3 @@
-import { loadPrices } from '../../engine/cost/price-table.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -55,7 +54,7 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
         `warning: no worker polls task queue ${connection.settings.queuePrefix}cpu on ${connection.settings.address}; the run waits until one starts (flywheel worker --queue cpu)\n`,
       );
     }
-    const { runId, handle } = await startTemporalRun(connection, {
+    const { runId, handle, prices } = await startTemporalRun(connection, {
       pipeline,
       pipelineRef: args.pipeline,
       pipelinePath: path,
@@ -76,7 +75,6 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
       return 0;
     }
     const reporter = args.json ? undefined : new RunReporter(process.stdout);
-    const prices = loadPrices()?.table;
     reporter?.onEvent({
       type: 'run-started',
       runId,

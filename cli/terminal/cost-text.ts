@@ -3,7 +3,7 @@
 import type { PriceTable, RunRecord, Usage } from '../../cache/records.js';
 import { gpuSecondsOf, tokensOf } from '../../engine/core/usage.js';
 import { recordedUsage, tokensByModel, usageParts, usageText } from '../../engine/cost/describe-usage.js';
-import { formatMoney, priceUsage } from '../../engine/cost/price-usage.js';
+import { costChange, formatMoney, priceUsage } from '../../engine/cost/price-usage.js';
 import type { RunComparison } from '../../engine/records/compare-runs.js';
 
 /** The run's price table, if it recorded one. */
@@ -67,9 +67,9 @@ function weight(usage: Usage | null, prices: PriceTable | undefined): number {
 
 /** `(+$12.30)`, `(−$308.00)`: B less A, where both runs priced in one currency. */
 function moneyChange(a: Usage | undefined, b: Usage | undefined, pricesA: PriceTable | undefined, pricesB: PriceTable | undefined): string {
-  if (a === undefined || b === undefined || pricesA === undefined || pricesB === undefined || pricesA.currency !== pricesB.currency) return '';
-  const change = priceUsage(b, pricesB).amount - priceUsage(a, pricesA).amount;
-  return ` (${change >= 0 ? '+' : '−'}${formatMoney(Math.abs(change), pricesB.currency)})`;
+  const change = a === undefined || b === undefined ? undefined : costChange(a, b, pricesA, pricesB);
+  if (change === undefined) return '';
+  return ` (${change.amount >= 0 ? '+' : '−'}${formatMoney(Math.abs(change.amount), change.currency)})`;
 }
 
 /**

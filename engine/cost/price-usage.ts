@@ -51,6 +51,17 @@ export function priceUsage(usage: Usage | undefined, table: PriceTable): Cost {
   return { amount, currency: table.currency, unpriced };
 }
 
+/** B's cost less A's, each by its run's table, where both were priced in one currency; undefined otherwise. */
+export function costChange(
+  a: Usage,
+  b: Usage,
+  pricesA: PriceTable | undefined,
+  pricesB: PriceTable | undefined,
+): { amount: number; currency: string } | undefined {
+  if (pricesA === undefined || pricesB === undefined || pricesA.currency !== pricesB.currency) return undefined;
+  return { amount: priceUsage(b, pricesB).amount - priceUsage(a, pricesA).amount, currency: pricesB.currency };
+}
+
 const SYMBOLS: Record<string, string> = { USD: '$', EUR: '€', GBP: '£', JPY: '¥' };
 
 /** `$1,234.56`, `$0.0042`, `12.30 CHF`: two decimals; below a cent two significant digits, so a small cost never reads as zero. */

@@ -1,4 +1,3 @@
-import { open, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -9,6 +8,7 @@ import { shownStatus } from '../../cache/process-alive.js';
 import type { RunRecord, StepRunRecord } from '../../cache/records.js';
 import { BlobUnavailableError, type Store } from '../../cache/store.js';
 import { compareRuns } from '../../engine/records/compare-runs.js';
+import { readLogFilePage, wholeLines } from '../../engine/execute/log-file-page.js';
 import { pipelineComparison } from '../../engine/load/load-extensions.js';
 import { blobReader, DIGEST_RE, type BlobReader } from './blob-reader.js';
 import { blobContentType } from './content-types.js';
@@ -41,18 +41,6 @@ function runIdParam(raw: string): string {
 function digestParam(raw: string): Digest {
   if (!DIGEST_RE.test(raw)) throw new HttpError(400, 'INVALID_DIGEST', 'a blob is named by its SHA-256: 64 lowercase hex characters');
   return raw as Digest;
-}
-
-/** The longest prefix of `bytes` that ends a line (or, with no newline, a whole character); all of it at the end of the text. */
-function wholeLines(bytes: Buffer, atEnd: boolean): Buffer {
-  if (atEnd) return bytes;
-  const nl = bytes.lastIndexOf(10);
-  if (nl !== -1) return bytes.subarray(0, nl + 1);
-  let end = bytes.length;
-  // Back off an incomplete UTF-8 sequence: continuation bytes, then its lead byte.
-  while (end > 0 && ((bytes[end - 1] as number) & 0xc0) === 0x80) end--;
-  if (end > 0 && (bytes[end - 1] as number) >= 0xc0) end--;
-  return end === 0 ? bytes : bytes.subarray(0, end);
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -252,7 +240,7 @@ export class Api {
     }
     const path = this.liveLogPath(runId, stepId);
     if (path !== undefined) {
-      const page = await readLiveLog(path, offset).catch(() => undefined);
+      const page = await readLogFilePage(path, offset, LOG_PAGE_BYTES).catch(() => undefined);
       if (page !== undefined) return { text: page.text, offset: page.offset, next: page.next, done: settled && page.next >= page.size, source: 'live' };
     }
     // On S3 workers ship a running step's lines in segments: the page is those after the last one read.
@@ -337,22 +325,5 @@ export class Api {
       return sendJson(res, 200, { entries } satisfies DirListing);
     }
     throw new HttpError(400, 'BAD_VIEW', 'view must be raw, lines, table or dir');
-  }
-}
-
-/** A page of a log file being written: whole lines up to 64 KiB from `offset`. */
-async function readLiveLog(path: string, offset: number): Promise<{ text: string; offset: number; next: number; size: number }> {
-  const size = (await stat(path)).size;
-  const start = Math.min(offset, size);
-  const length = Math.min(LOG_PAGE_BYTES, size - start);
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(length);
-    const { bytesRead } = await handle.read(buffer, 0, length, start);
-    const bytes = wholeLines(buffer.subarray(0, bytesRead), false);
-    // A writer still appending: only whole lines; a last line without newline waits for the next page unless it is all there is.
-    return { text: bytes.toString('utf8'), offset: start, next: start + bytes.length, size };
-  } finally {
-    await handle.close();
   }
 }

@@ -4,7 +4,7 @@
 import type { PriceTable, RunRecord, Usage } from '../../cache/records.js';
 import { gpuSecondsOf, tokensOf } from '../../engine/core/usage.js';
 import { formatCount, formatGpuHours, recordedUsage, tokensByModel, usageParts, usageText } from '../../engine/cost/describe-usage.js';
-import { formatMoney, priceUsage } from '../../engine/cost/price-usage.js';
+import { costChange, formatMoney, priceUsage } from '../../engine/cost/price-usage.js';
 import { formatDuration } from '../../engine/durations.js';
 import type { CompareCost, CostSide, RunCost, RunSummaryCost, StepCost } from './api-types.js';
 
@@ -97,9 +97,9 @@ export function usageChange(a: Usage, b: Usage): string {
 
 /** B less A in money, where both were priced in one currency; else by resource. */
 function change(a: Usage, b: Usage, tableA: PriceTable | undefined, tableB: PriceTable | undefined): string {
-  if (tableA === undefined || tableB === undefined || tableA.currency !== tableB.currency) return usageChange(a, b);
-  const delta = priceUsage(b, tableB).amount - priceUsage(a, tableA).amount;
-  return delta === 0 ? 'no change' : signed(delta, (m) => formatMoney(m, tableB.currency));
+  const money = costChange(a, b, tableA, tableB);
+  if (money === undefined) return usageChange(a, b);
+  return money.amount === 0 ? 'no change' : signed(money.amount, (m) => formatMoney(m, money.currency));
 }
 
 /** Two runs' costs side by side and the change from A to B; null when neither recorded usage. */
