@@ -41,6 +41,14 @@ export const ERROR_CODES = {
   /** A component.yaml that is not YAML, not a component, or whose command line uses an unknown placeholder. */
   COMPONENT_INVALID: BAD_INPUT,
   COMPONENT_NOT_FOUND: BAD_INPUT,
+  /** A pipeline's componentRef.digest is not the digest of the component text it carries. */
+  COMPONENT_DIGEST_MISMATCH: BAD_INPUT,
+  /** FLYWHEEL_LAUNCHER names no launcher. */
+  COMPONENT_LAUNCHER_UNKNOWN: BAD_INPUT,
+  /** A Tangle pipeline file whose graph is wired wrong: an unknown task or output, a cycle, an unsupported argument. */
+  PIPELINE_SPEC_INVALID: BAD_INPUT,
+  /** A secret a pipeline takes is not in the environment (FLYWHEEL_SECRET_<NAME>). */
+  SECRET_MISSING: BAD_INPUT,
   /** A worker computes another key than the run planned: it runs other code or other declared env values. */
   KEY_MISMATCH: FINAL,
   EXTERNAL_STATE_FAILED: FINAL,
@@ -54,6 +62,10 @@ export const ERROR_CODES = {
   COMPONENT_IMAGE_UNSUPPORTED: FINAL,
   /** A component exited 0 without writing a declared output. */
   COMPONENT_OUTPUT_MISSING: FINAL,
+  /** An output wired to a component's value input is a directory or over 10,000 bytes. */
+  COMPONENT_INPUT_INVALID: FINAL,
+  /** A container launcher could not move an output out of the container's folder. */
+  COMPONENT_OUTPUT_UNREADABLE: FINAL,
   /** A component's program exited non-zero (like any child process, worth another attempt). */
   COMPONENT_FAILED: TRANSIENT,
   /** A step reported a negative, infinite or unnamed amount through `ctx.usage`: a bug in the step. */

@@ -24,8 +24,14 @@ function invalid(source: string, message: string, fix: string): FlywheelError {
   return new FlywheelError('COMPONENT_INVALID', `${source}: ${message}`, { fix });
 }
 
-/** The component's command and args resolved: the program to run and its arguments. */
-export function resolveCommandLine(spec: ComponentSpec, given: CommandLineValues, source: string): string[] {
+/** The component's command and its args, each resolved (a container launcher gives them to the engine apart). */
+export function resolveCommandAndArgs(
+  spec: ComponentSpec,
+  given: CommandLineValues,
+  source: string,
+  options: { checkOnly?: boolean } = {},
+): { command: string[]; args: string[] } {
+  const checkOnly = options.checkOnly === true;
   if (!('container' in spec.implementation)) throw invalid(source, 'is a graph component, not a container one', 'run a pipeline file with its tasks');
   const inputs = new Map((spec.inputs ?? []).map((i) => [i.name, i]));
   const outputs = new Set((spec.outputs ?? []).map((o) => o.name));
@@ -41,7 +47,7 @@ export function resolveCommandLine(spec: ComponentSpec, given: CommandLineValues
   /** The input's value or path, or undefined when an optional input was not given. */
   const inputArgument = (name: string, kind: 'inputValue' | 'inputPath'): string | undefined => {
     const got = kind === 'inputValue' ? given.values[name] : given.inputPaths[name];
-    if (got !== undefined) return got;
+    if (got !== undefined || checkOnly) return got ?? '';
     if (inputs.get(name)?.optional === true) return undefined;
     throw invalid(source, `required input ${name} was given no ${kind === 'inputValue' ? 'value' : 'file'}`, `pass ${name}, or declare it optional: true`);
   };
@@ -69,8 +75,8 @@ export function resolveCommandLine(spec: ComponentSpec, given: CommandLineValues
       case 'outputPath': {
         const name = declared(body, kind);
         const path = given.outputPaths[name];
-        if (path === undefined) throw new Error(`internal: no path for output ${name}`);
-        return path;
+        if (path === undefined && !checkOnly) throw new Error(`internal: no path for output ${name}`);
+        return path ?? '';
       }
       case 'concat': {
         if (!Array.isArray(body)) throw invalid(source, `${where}: concat takes a list`, 'write {concat: [part, part, ...]}');
@@ -86,17 +92,34 @@ export function resolveCommandLine(spec: ComponentSpec, given: CommandLineValues
           ? String(isPresent(declared((cond as { isPresent: unknown }).isPresent, 'isPresent')) ? 'True' : 'False')
           : expand(cond, `${where}.if.cond`);
         const chosen = typeof value === 'string' && value.toLowerCase() === 'true' ? branch.then : (branch.else ?? []);
-        if (!Array.isArray(chosen)) throw invalid(source, `${where}: if's else takes a list`, 'write else: [...]');
-        return chosen.flatMap((part, i) => expand(part, `${where}.if[${i}]`) ?? []);
+        if (!Array.isArray(chosen) || !Array.isArray(branch.else ?? [])) throw invalid(source, `${where}: if's else takes a list`, 'write else: [...]');
+        // Checking, both branches are walked: a mistake in either is found before anything runs.
+        const walked = checkOnly ? [...branch.then, ...((branch.else as unknown[] | undefined) ?? [])] : chosen;
+        return walked.flatMap((part, i) => expand(part, `${where}.if[${i}]`) ?? []);
       }
       default:
         throw invalid(source, `${where}: isPresent is only an if's cond`, 'write {if: {cond: {isPresent: x}, then: [...]}}');
     }
   };
   const { command = [], args = [] } = spec.implementation.container;
-  const line = [...command.map((a, i) => ['command', i, a] as const), ...args.map((a, i) => ['args', i, a] as const)].flatMap(
-    ([part, i, argument]: readonly [string, number, CommandLineArgument]) => expand(argument, `${part}[${i}]`) ?? [],
-  );
-  if (line.length === 0) throw invalid(source, 'has no command to run', 'give implementation.container a command');
-  return line;
+  const resolved = {
+    command: command.flatMap((argument: CommandLineArgument, i) => expand(argument, `command[${i}]`) ?? []),
+    args: args.flatMap((argument: CommandLineArgument, i) => expand(argument, `args[${i}]`) ?? []),
+  };
+  if (resolved.command.length + resolved.args.length === 0) throw invalid(source, 'has no command to run', 'give implementation.container a command');
+  return resolved;
+}
+
+/**
+ * Checks a component's command line without running it: every placeholder known and well formed, every
+ * name declared (both branches of every `if`), so a mistake is an error when the pipeline loads.
+ */
+export function checkCommandLine(spec: ComponentSpec, source: string): void {
+  if ('container' in spec.implementation) resolveCommandAndArgs(spec, { values: {}, inputPaths: {}, outputPaths: {} }, source, { checkOnly: true });
+}
+
+/** The component's command line resolved: the program to run and its arguments (its command, then its args). */
+export function resolveCommandLine(spec: ComponentSpec, given: CommandLineValues, source: string): string[] {
+  const { command, args } = resolveCommandAndArgs(spec, given, source);
+  return [...command, ...args];
 }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
+import { canonicalJson } from '../../cache/canonical.js';
 import { zodIssues } from '../../cache/errors.js';
 import { FlywheelError } from '../errors.js';
 
@@ -78,14 +79,21 @@ function parseYaml(text: string): unknown {
 
 /** Parses a component's text; a text that is not YAML or not a component is COMPONENT_INVALID, naming `source` and what is wrong. */
 export function readComponent(text: string, source: string): LoadedComponent {
-  let value: unknown;
-  try {
-    value = parseYaml(text);
-  } catch (error) {
-    throw new FlywheelError('COMPONENT_INVALID', `${source} is not YAML: ${(error as Error).message.split('\n')[0] ?? ''}`, {
-      fix: 'fix the YAML (a component.yaml as Tangle and Kubeflow Pipelines v1 write it)',
-    });
-  }
+  return { spec: checkedSpec(parseComponentYaml(text, source), source), text, digest: componentDigest(text), source };
+}
+
+/**
+ * A component given as a parsed spec (a pipeline's inline `componentRef.spec`), without its text: its
+ * digest is then its own, the SHA-256 of its canonical JSON (a spec cannot be turned back into the text
+ * a `componentRef.digest` was computed from), so any edit of the spec still changes it.
+ */
+export function componentFromSpec(value: unknown, source: string): LoadedComponent {
+  const spec = checkedSpec(value, source);
+  const text = canonicalJson(value);
+  return { spec, text, digest: createHash('sha256').update(text, 'utf8').digest('hex'), source };
+}
+
+function checkedSpec(value: unknown, source: string): ComponentSpec {
   const parsed = ComponentSpec.safeParse(value);
   if (!parsed.success)
     throw new FlywheelError('COMPONENT_INVALID', `${source} is not a component spec: ${zodIssues(parsed.error)}`, {
@@ -97,5 +105,16 @@ export function readComponent(text: string, source: string): LoadedComponent {
     throw new FlywheelError('COMPONENT_INVALID', `${source} declares ${JSON.stringify(twice)} twice among its inputs and outputs`, {
       fix: 'give every input and output its own name',
     });
-  return { spec: parsed.data, text, digest: componentDigest(text), source };
+  return parsed.data;
+}
+
+/** A component's or pipeline's YAML text parsed; a text that is not YAML is COMPONENT_INVALID, naming `source`. */
+export function parseComponentYaml(text: string, source: string): unknown {
+  try {
+    return parseYaml(text);
+  } catch (error) {
+    throw new FlywheelError('COMPONENT_INVALID', `${source} is not YAML: ${(error as Error).message.split('\n')[0] ?? ''}`, {
+      fix: 'fix the YAML (a component.yaml as Tangle and Kubeflow Pipelines v1 write it)',
+    });
+  }
 }

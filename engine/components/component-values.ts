@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { FlywheelError } from '../errors.js';
 import type { InputSpec } from './component-spec.js';
+import { secretReferenceSchema } from './component-secrets.js';
 
 type ValueKind = 'string' | 'integer' | 'float' | 'boolean' | 'object' | 'array' | 'json';
 
@@ -39,15 +40,18 @@ const SCHEMAS: Record<ValueKind, () => z.ZodType> = {
   json: () => z.unknown(),
 };
 
-/** A default's text as a value of the input's type; one that does not read as that type is COMPONENT_INVALID. */
-function readDefault(input: InputSpec, text: string, source: string): unknown {
+/**
+ * Text (a default, a pipeline's constant argument: always text in Tangle's files) as a value of the input's
+ * type; text that does not read as that type is COMPONENT_INVALID, naming `what` it is.
+ */
+export function valueOfText(input: InputSpec, text: string, source: string, what = 'the default'): unknown {
   const kind = valueKind(input);
   const bad = (): never => {
     throw new FlywheelError(
       'COMPONENT_INVALID',
-      `${source}: input ${input.name} (${String(input.type)}) has the default ${JSON.stringify(text)}, which is not one`,
+      `${source}: input ${input.name} (${String(input.type)}) has ${what} ${JSON.stringify(text)}, which is not one`,
       {
-        fix: `write a default of its type, quoted (e.g. default: '5' for an Integer)`,
+        fix: `write a value of its type, quoted (e.g. '5' for an Integer)`,
       },
     );
   };
@@ -76,17 +80,41 @@ function readDefault(input: InputSpec, text: string, source: string): unknown {
 /**
  * The config schema of a component's value inputs: each by its type; a required input's default applied;
  * an optional input left out when not set (Tangle passes none, and its argument leaves the command line).
+ * Any of them may instead name a secret (see component-secrets.ts). `asText` are file inputs given as
+ * text (a constant Tangle stages as a file): text whatever their type.
  */
-export function valuesSchema(inputs: readonly InputSpec[], source: string): z.ZodObject<Record<string, z.ZodType>> {
+export function valuesSchema(inputs: readonly InputSpec[], source: string, asText: ReadonlySet<string> = new Set()): z.ZodObject<Record<string, z.ZodType>> {
   const shape: Record<string, z.ZodType> = {};
   for (const input of inputs) {
-    const schema = SCHEMAS[valueKind(input)]();
+    const text = asText.has(input.name);
+    const schema = valueOrSecret(text ? 'string' : valueKind(input));
     const described = input.description === undefined ? schema : schema.describe(input.description);
     if (input.optional === true) shape[input.name] = described.optional();
-    else if (input.default !== undefined) shape[input.name] = described.default(readDefault(input, input.default, source) as never);
+    else if (input.default !== undefined) shape[input.name] = described.default((text ? input.default : valueOfText(input, input.default, source)) as never);
     else shape[input.name] = described;
   }
   return z.object(shape).strict();
+}
+
+/**
+ * A value of the kind, or a secret reference (an object with `dynamicData`). Text takes a number or a
+ * boolean as its text (`--set "Greet.name=123"`: every Tangle value is text). Missing, it says so plainly.
+ */
+function valueOrSecret(kind: ValueKind): z.ZodType {
+  const typed = SCHEMAS[kind]();
+  const secret = secretReferenceSchema();
+  return z.unknown().transform((value, context) => {
+    if (value === undefined) {
+      context.addIssue({ code: 'custom', message: 'needs a value: the input is required and has no default' });
+      return z.NEVER;
+    }
+    const isSecret = value !== null && typeof value === 'object' && 'dynamicData' in value;
+    const given = kind === 'string' && (typeof value === 'number' || typeof value === 'boolean') ? String(value) : value;
+    const parsed = (isSecret ? secret : typed).safeParse(given);
+    if (parsed.success) return parsed.data;
+    for (const issue of parsed.error.issues) context.addIssue({ ...issue, input: given } as never);
+    return z.NEVER;
+  });
 }
 
 /** A value as its command line takes it: text as is, numbers as JSON, booleans as `True`/`False` (as Kubeflow v1 wrote them), JSON compact. */

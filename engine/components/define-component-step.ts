@@ -1,34 +1,50 @@
 // A Tangle / Kubeflow Pipelines v1 component as a Flywheel step: cached, explained and run like any other.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineStep, type AnyStep, type TaskQueue } from '../define/define-step.js';
 import { dir, file, type Ports } from '../define/ports.js';
 import { FlywheelError } from '../errors.js';
-import { resolveCommandLine } from './command-line.js';
-import { readComponent, type CommandLineArgument, type ComponentSpec, type LoadedComponent } from './component-spec.js';
+import { checkCommandLine } from './command-line.js';
+import { readComponent, type ComponentSpec, type LoadedComponent } from './component-spec.js';
+import { isSecretReference, readSecret } from './component-secrets.js';
 import { valuesSchema, valueText } from './component-values.js';
-import { runOnHost } from './local-launcher.js';
+import { fileSafeName, launchInContainer } from './container-launcher.js';
+import { chosenLauncher, type LaunchRequest } from './launcher.js';
+import { launchOnHost } from './local-launcher.js';
 
 export interface ComponentStepOptions {
   /** The step's id; default: the component's name made an id (`Chicago Taxi Trips dataset` → `chicago-taxi-trips-dataset`). */
   id?: string;
   /** The Temporal task queue; default: `gpu-h200` when the component asks for an accelerator, else `cpu`. */
   queue?: TaskQueue;
+  /**
+   * Value inputs (`inputValue`) fed by another step's output instead of config: file inputs whose text
+   * (at most 10,000 bytes, taken verbatim) is the value, as Tangle passes a task's output to a value input.
+   */
+  valuesFromFiles?: readonly string[];
+  /** File inputs (`inputPath`) given as text in config instead, written to a file before the program runs, as Tangle stages a constant. */
+  filesFromValues?: readonly string[];
+  /** Results older than this ISO-8601 duration are recomputed (a Tangle task's `maxCacheStaleness`). */
+  maxAge?: string;
 }
 
 /** The annotation with which Tangle's components (and tasks) ask for accelerators, e.g. `{"nvidia-tesla-t4": 1}`. */
 export const ACCELERATORS_ANNOTATION = 'cloud-pipelines.net/launchers/generic/resources.accelerators';
 
-/** The names of the inputs a command line reads as files (`inputPath`), wherever they appear in it. */
-function pathInputs(argument: unknown, found = new Set<string>()): Set<string> {
-  if (Array.isArray(argument)) for (const part of argument) pathInputs(part, found);
-  else if (argument !== null && typeof argument === 'object') {
-    for (const [key, value] of Object.entries(argument)) {
-      if (key === 'inputPath' && typeof value === 'string') found.add(value);
-      else pathInputs(value, found);
-    }
-  }
+/** The names of the inputs a component's command line reads as files (`inputPath`), wherever they appear in it. */
+export function pathInputs(spec: ComponentSpec): Set<string> {
+  const found = new Set<string>();
+  const visit = (argument: unknown): void => {
+    if (Array.isArray(argument)) for (const part of argument) visit(part);
+    else if (argument !== null && typeof argument === 'object')
+      for (const [key, value] of Object.entries(argument)) {
+        if (key === 'inputPath' && typeof value === 'string') found.add(value);
+        else visit(value);
+      }
+  };
+  if ('container' in spec.implementation) visit([spec.implementation.container.command, spec.implementation.container.args]);
   return found;
 }
 
@@ -76,44 +92,84 @@ export function defineComponentStep(component: string | URL | LoadedComponent, o
     throw new FlywheelError('COMPONENT_INVALID', `${source} is a graph component (a pipeline), not a container component`, {
       fix: 'use its tasks’ components as steps',
     });
-  const container = spec.implementation.container;
-  const files = pathInputs([...(container.command ?? []), ...(container.args ?? [])] satisfies CommandLineArgument[]);
+  checkCommandLine(spec, source);
+  const files = pathInputs(spec);
+  const valuesFromFiles = new Set(options.valuesFromFiles ?? []);
+  const filesFromValues = new Set(options.filesFromValues ?? []);
   const declared = spec.inputs ?? [];
-  const inputs: Ports = Object.fromEntries(declared.filter((i) => files.has(i.name)).map((i) => [i.name, file({ optional: i.optional === true })]));
+  const isFileInput = (name: string): boolean => (files.has(name) && !filesFromValues.has(name)) || valuesFromFiles.has(name);
+  const inputs: Ports = Object.fromEntries(declared.filter((i) => isFileInput(i.name)).map((i) => [i.name, file({ optional: i.optional === true })]));
   const outputs: Ports = Object.fromEntries(
     (spec.outputs ?? []).map((o) => [o.name, typeof o.type === 'string' && o.type.toLowerCase() === 'directory' ? dir() : file({ fileName: 'data' })]),
   );
   const config = valuesSchema(
-    declared.filter((i) => !files.has(i.name)),
+    declared.filter((i) => !isFileInput(i.name)),
     source,
+    filesFromValues,
   );
+  const name = spec.name ?? source;
   return defineStep<typeof config, Ports, Ports>({
     id: options.id ?? stepId(spec, source),
     // The component's digest: its text is its code.
     version: loaded.digest,
-    description: spec.description?.split('\n')[0] ?? `component ${spec.name ?? source}`,
+    description: spec.description?.split('\n')[0] ?? `component ${name}`,
     config,
     inputs,
     outputs,
+    ...(options.maxAge === undefined ? {} : { maxAge: options.maxAge }),
     resources: { queue: options.queue ?? (spec.metadata?.annotations?.[ACCELERATORS_ANNOTATION] === undefined ? 'cpu' : 'gpu-h200') },
-    async run({ config: values, inputs: paths, outputs: targets, workDir, log, signal }) {
-      const given = values as Record<string, unknown>;
-      const line = resolveCommandLine(
-        spec,
-        {
-          values: Object.fromEntries(Object.entries(given).flatMap(([name, value]) => (value === undefined ? [] : [[name, valueText(value)]]))),
-          inputPaths: Object.fromEntries(Object.entries(paths as Record<string, string | undefined>).flatMap(([n, p]) => (p === undefined ? [] : [[n, p]]))),
-          outputPaths: targets as Record<string, string>,
-        },
-        source,
-      );
-      await runOnHost({ name: spec.name ?? source, image: container.image, line, env: container.env ?? {}, workDir, log, signal });
-      for (const [name, path] of Object.entries(targets as Record<string, string>))
+    async run({ config: given, inputs: paths, outputs: targets, workDir, log, signal }) {
+      const secrets: string[] = [];
+      const text = (input: string, value: unknown): string => {
+        if (!isSecretReference(value)) return valueText(value);
+        const secret = readSecret(value.dynamicData.secret.name, `input ${input} of ${name}`);
+        secrets.push(secret);
+        return secret;
+      };
+      const values: Record<string, string> = {};
+      const inputFiles: Record<string, string> = {};
+      for (const [input, value] of Object.entries(given as Record<string, unknown>)) {
+        if (value === undefined) continue;
+        if (!filesFromValues.has(input)) values[input] = text(input, value);
+        else {
+          // A constant given to a file input is staged as a file, as Tangle stages it.
+          const staged = join(workDir, 'staged-inputs', fileSafeName(input), 'data');
+          await mkdir(dirname(staged), { recursive: true });
+          await writeFile(staged, text(input, value), { mode: 0o600 });
+          inputFiles[input] = staged;
+        }
+      }
+      for (const [input, path] of Object.entries(paths as Record<string, string | undefined>)) {
+        if (path === undefined) continue;
+        if (valuesFromFiles.has(input)) values[input] = await valueFromFile(input, path, name);
+        else inputFiles[input] = path;
+      }
+      const request: LaunchRequest = { spec, source, name, values, inputFiles, outputFiles: targets as Record<string, string>, secrets, workDir, log, signal };
+      const launcher = await chosenLauncher();
+      await (launcher === 'local' ? launchOnHost(request) : launchInContainer(launcher, request));
+      for (const [output, path] of Object.entries(targets as Record<string, string>))
         if (!existsSync(path))
-          throw new FlywheelError('COMPONENT_OUTPUT_MISSING', `component ${spec.name ?? source} exited 0 without writing its output ${JSON.stringify(name)}`, {
-            fix: `its command line names the path with {outputPath: ${name}}: the program must write there`,
+          throw new FlywheelError('COMPONENT_OUTPUT_MISSING', `component ${name} exited 0 without writing its output ${JSON.stringify(output)}`, {
+            fix: `its command line names the path with {outputPath: ${output}}: the program must write there`,
             retryable: false,
           });
     },
   }) as unknown as AnyStep;
+}
+
+/** The most a value read from a file may hold: Tangle's limit for an output passed to a value input. */
+const MAX_VALUE_FILE_BYTES = 10_000;
+
+/** An upstream output's text as a value input's value, verbatim (a trailing newline kept, as Tangle keeps it). */
+async function valueFromFile(input: string, path: string, component: string): Promise<string> {
+  const found = await stat(path);
+  const refuse = (why: string): never => {
+    throw new FlywheelError('COMPONENT_INPUT_INVALID', `input ${input} of ${component} takes a value, and the output wired to it ${why}`, {
+      fix: `wire an output of at most ${MAX_VALUE_FILE_BYTES.toLocaleString('en-US')} bytes of text to it, or make the component read it as a file ({inputPath: ${input}})`,
+      retryable: false,
+    });
+  };
+  if (found.isDirectory()) refuse('is a directory');
+  if (found.size > MAX_VALUE_FILE_BYTES) refuse(`holds ${found.size.toLocaleString('en-US')} bytes`);
+  return readFile(path, 'utf8');
 }

@@ -1,19 +1,23 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isPipelineDefinition, type PipelineDefinition } from '../define/define-pipeline.js';
 import { FlywheelError } from '../errors.js';
 import { compilePipeline } from './compile-pipeline.js';
+import { loadGraphPipeline } from '../components/graph-pipeline.js';
 import { fingerprinter, type CodeIndex } from '../code/code-fingerprint.js';
 import { codeFileDigests } from '../code/code-files.js';
 import { DEFINING_MODULES, STEP_CODE, STEP_MODULE, STEP_STATEMENT } from '../define/define-step.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
+/** A Tangle / Kubeflow v1 pipeline file (`x.pipeline.component.yaml`), named by its path. */
+const GRAPH_PIPELINE = /\.ya?ml$/i;
 
 /** Finds a pipeline file: a path as given, or a name looked up in ./pipelines and then in Flywheel's own pipelines/. */
 export function resolvePipelinePath(nameOrPath: string, cwd = process.cwd()): string {
-  const looksLikePath = nameOrPath.includes('/') || nameOrPath.includes('\\') || EXTENSIONS.includes(extname(nameOrPath));
+  const looksLikePath = nameOrPath.includes('/') || nameOrPath.includes('\\') || EXTENSIONS.includes(extname(nameOrPath)) || GRAPH_PIPELINE.test(nameOrPath);
   const candidates = looksLikePath
     ? [resolve(cwd, nameOrPath)]
     : [join(cwd, 'pipelines'), join(PACKAGE_ROOT, 'pipelines')].flatMap((dir) => EXTENSIONS.map((ext) => join(dir, `${nameOrPath}${ext}`)));
@@ -24,7 +28,7 @@ export function resolvePipelinePath(nameOrPath: string, cwd = process.cwd()): st
       `no pipeline ${JSON.stringify(nameOrPath)}: looked for ${candidates.map((c) => (isAbsolute(c) ? c : resolve(c))).join(', ')}`,
       {
         retryable: false,
-        fix: 'pass a path to a .ts/.js file that default-exports definePipeline(...), or a name of a file in ./pipelines',
+        fix: 'pass a path to a .ts/.js file that default-exports definePipeline(...) or to a Tangle pipeline (.pipeline.component.yaml), or a name of a file in ./pipelines',
       },
     );
   }
@@ -77,6 +81,11 @@ function loadErrorText(error: unknown, path: string): string {
 /** Compiles (cached) and imports a pipeline module, and returns its default-exported definition. */
 export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Promise<{ definition: PipelineDefinition; path: string; bundle: string }> {
   const path = resolvePipelinePath(nameOrPath, cwd);
+  if (GRAPH_PIPELINE.test(path)) {
+    // Nothing to compile: the file is the pipeline, and its content names it (a worker re-reads an edited one).
+    const definition = loadGraphPipeline(path);
+    return { definition, path, bundle: `${path}#${createHash('sha256').update(readFileSync(path)).digest('hex')}` };
+  }
   let module: Record<string, unknown>;
   let bundle: string;
   let code: CodeIndex;

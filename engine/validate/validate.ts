@@ -15,6 +15,11 @@ import { nodeOutputPorts, type MapSpec } from '../define/map-ports.js';
 import type { PipelineNode } from '../define/define-pipeline.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+/**
+ * A node id: any name without `.` and `=` (they separate `--set <node>.<key>=<value>` and `<node>.<output>`)
+ * or control characters, not starting or ending with a space, so a Tangle task keeps its name ("Generate Data").
+ */
+const NODE_ID_PATTERN = /^(?![\s])[^.=\p{Cc}]+(?<![\s])$/u;
 
 export interface ResolvedInput {
   node: string;
@@ -190,11 +195,11 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
         fix: 'give each defineStep its own id (ids name the code in cache keys, across every pipeline using a store)',
       });
     } else definitions.set(node.step.id, node.step);
-    if (!ID_PATTERN.test(node.id)) {
+    if (!NODE_ID_PATTERN.test(node.id)) {
       problems.push({
         code: 'INVALID_STEP_ID',
         stepId: node.id,
-        message: `step id ${JSON.stringify(node.id)} may contain only letters, digits, - and _`,
+        message: `step id ${JSON.stringify(node.id)} may not contain . = or control characters, nor start or end with a space`,
         fix: 'pass a different id to p.add(step, { id })',
       });
     }
