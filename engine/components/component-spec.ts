@@ -99,12 +99,18 @@ function checkedSpec(value: unknown, source: string): ComponentSpec {
     throw new FlywheelError('COMPONENT_INVALID', `${source} is not a component spec: ${zodIssues(parsed.error)}`, {
       fix: "see Tangle's component.yaml format: inputs and outputs with names, implementation.container with image, command and args (constants are quoted strings: default: '5')",
     });
-  const names = [...(parsed.data.inputs ?? []), ...(parsed.data.outputs ?? [])].map((p) => p.name);
-  const twice = names.find((name, i) => names.indexOf(name) !== i);
-  if (twice !== undefined)
-    throw new FlywheelError('COMPONENT_INVALID', `${source} declares ${JSON.stringify(twice)} twice among its inputs and outputs`, {
-      fix: 'give every input and output its own name',
-    });
+  // Inputs and outputs are apart (Remove_header takes `table` and writes `table`); within each, a name is one port.
+  for (const [kind, ports] of [
+    ['inputs', parsed.data.inputs ?? []],
+    ['outputs', parsed.data.outputs ?? []],
+  ] as const) {
+    const names = ports.map((p) => p.name);
+    const twice = names.find((name, i) => names.indexOf(name) !== i);
+    if (twice !== undefined)
+      throw new FlywheelError('COMPONENT_INVALID', `${source} declares ${JSON.stringify(twice)} twice among its ${kind}`, {
+        fix: `give each of its ${kind} its own name`,
+      });
+  }
   return parsed.data;
 }
 

@@ -5,9 +5,13 @@ import { FlywheelError } from '../errors.js';
 import type { InputSpec } from './component-spec.js';
 import { secretReferenceSchema } from './component-secrets.js';
 
-type ValueKind = 'string' | 'integer' | 'float' | 'boolean' | 'object' | 'array' | 'json';
+export type ValueKind = 'string' | 'integer' | 'float' | 'boolean' | 'json';
 
-/** Tangle's and Kubeflow v1's type names (and their aliases); any other name, or none, is text. */
+/**
+ * Tangle's and Kubeflow v1's type names (and their aliases); any other name, or none, is text. The JSON
+ * types take any JSON value: Tangle checks no types, and a library's `JsonObject` input may hold a string
+ * (Build_dict's values do).
+ */
 const KINDS: Record<string, ValueKind> = {
   string: 'string',
   str: 'string',
@@ -16,11 +20,11 @@ const KINDS: Record<string, ValueKind> = {
   float: 'float',
   boolean: 'boolean',
   bool: 'boolean',
-  jsonobject: 'object',
-  dictionary: 'object',
-  dict: 'object',
-  jsonarray: 'array',
-  list: 'array',
+  jsonobject: 'json',
+  dictionary: 'json',
+  dict: 'json',
+  jsonarray: 'json',
+  list: 'json',
   json: 'json',
 };
 
@@ -35,8 +39,6 @@ const SCHEMAS: Record<ValueKind, () => z.ZodType> = {
   integer: () => z.number().int(),
   float: () => z.number(),
   boolean: () => z.boolean(),
-  object: () => z.record(z.string(), z.unknown()),
-  array: () => z.array(z.unknown()),
   json: () => z.unknown(),
 };
 
@@ -67,10 +69,7 @@ export function valueOfText(input: InputSpec, text: string, source: string, what
       return /^true$/i.test(text) ? true : /^false$/i.test(text) ? false : bad();
     default:
       try {
-        const value = JSON.parse(text) as unknown;
-        return (kind === 'object' && (value === null || typeof value !== 'object' || Array.isArray(value))) || (kind === 'array' && !Array.isArray(value))
-          ? bad()
-          : value;
+        return JSON.parse(text) as unknown;
       } catch {
         return bad();
       }
@@ -117,8 +116,12 @@ function valueOrSecret(kind: ValueKind): z.ZodType {
   });
 }
 
-/** A value as its command line takes it: text as is, numbers as JSON, booleans as `True`/`False` (as Kubeflow v1 wrote them), JSON compact. */
-export function valueText(value: unknown): string {
+/**
+ * A value as its command line takes it: a JSON input's value as compact JSON (a string quoted), other text
+ * as is, numbers as written, booleans as `True`/`False` (as Kubeflow v1 wrote them).
+ */
+export function valueText(value: unknown, kind: ValueKind = 'string'): string {
+  if (kind === 'json') return JSON.stringify(value);
   if (typeof value === 'string') return value;
   if (typeof value === 'boolean') return value ? 'True' : 'False';
   return JSON.stringify(value);

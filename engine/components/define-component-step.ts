@@ -7,9 +7,9 @@ import { defineStep, type AnyStep, type TaskQueue } from '../define/define-step.
 import { dir, file, type Ports } from '../define/ports.js';
 import { FlywheelError } from '../errors.js';
 import { checkCommandLine } from './command-line.js';
-import { readComponent, type ComponentSpec, type LoadedComponent } from './component-spec.js';
+import { readComponent, type ComponentSpec, type LoadedComponent, type OutputSpec } from './component-spec.js';
 import { isSecretReference, readSecret } from './component-secrets.js';
-import { valuesSchema, valueText } from './component-values.js';
+import { valueKind, valuesSchema, valueText } from './component-values.js';
 import { fileSafeName, launchInContainer } from './container-launcher.js';
 import { chosenLauncher, type LaunchRequest } from './launcher.js';
 import { launchOnHost } from './local-launcher.js';
@@ -75,7 +75,8 @@ function load(component: string | URL | LoadedComponent): LoadedComponent {
  * - inputs its command line reads as files (`inputPath`) become file inputs; the others (`inputValue`)
  *   typed config (`Integer` a whole number, `Boolean` a boolean, `JsonObject` an object, … any other type text),
  *   with a required input's default applied and an optional one left out when not set;
- * - each output a file output named `data`, as Tangle's launchers name them (a `Directory` output a directory);
+ * - each output a file output named `data` as Tangle's launchers name them, with its type's extension (`data.csv`;
+ *   a `Directory` output a directory);
  * - its identity in the cache key is the component's digest, the SHA-256 of its text (`componentRef.digest`
  *   in a Tangle pipeline), so editing the component re-runs it;
  * - it runs with the local launcher: the command on this host, in the step's scratch directory, with its
@@ -100,7 +101,10 @@ export function defineComponentStep(component: string | URL | LoadedComponent, o
   const isFileInput = (name: string): boolean => (files.has(name) && !filesFromValues.has(name)) || valuesFromFiles.has(name);
   const inputs: Ports = Object.fromEntries(declared.filter((i) => isFileInput(i.name)).map((i) => [i.name, file({ optional: i.optional === true })]));
   const outputs: Ports = Object.fromEntries(
-    (spec.outputs ?? []).map((o) => [o.name, typeof o.type === 'string' && o.type.toLowerCase() === 'directory' ? dir() : file({ fileName: 'data' })]),
+    (spec.outputs ?? []).map((o) => [
+      o.name,
+      typeof o.type === 'string' && o.type.toLowerCase() === 'directory' ? dir() : file({ fileName: outputFileName(o) }),
+    ]),
   );
   const config = valuesSchema(
     declared.filter((i) => !isFileInput(i.name)),
@@ -108,6 +112,7 @@ export function defineComponentStep(component: string | URL | LoadedComponent, o
     filesFromValues,
   );
   const name = spec.name ?? source;
+  const kinds = new Map(declared.map((i) => [i.name, valueKind(i)]));
   return defineStep<typeof config, Ports, Ports>({
     id: options.id ?? stepId(spec, source),
     // The component's digest: its text is its code.
@@ -121,7 +126,7 @@ export function defineComponentStep(component: string | URL | LoadedComponent, o
     async run({ config: given, inputs: paths, outputs: targets, workDir, log, signal }) {
       const secrets: string[] = [];
       const text = (input: string, value: unknown): string => {
-        if (!isSecretReference(value)) return valueText(value);
+        if (!isSecretReference(value)) return valueText(value, filesFromValues.has(input) ? 'string' : kinds.get(input));
         const secret = readSecret(value.dynamicData.secret.name, `input ${input} of ${name}`);
         secrets.push(secret);
         return secret;
@@ -155,6 +160,30 @@ export function defineComponentStep(component: string | URL | LoadedComponent, o
           });
     },
   }) as unknown as AnyStep;
+}
+
+/** Extensions for the output types whose files the run view shows (CSV as a table, JSON, text). */
+const EXTENSIONS: Record<string, string> = {
+  csv: 'csv',
+  tsv: 'tsv',
+  json: 'json',
+  jsonobject: 'json',
+  jsonarray: 'json',
+  text: 'txt',
+  string: 'txt',
+  markdown: 'md',
+  html: 'html',
+};
+
+/**
+ * An output's file name: `data`, as Tangle's launchers name it, with the extension of its type when the
+ * type has one (`data.csv` for CSV), so the run view and `flywheel output` know what it holds.
+ */
+function outputFileName(output: OutputSpec): string {
+  const type =
+    typeof output.type === 'string' ? output.type : output.type !== undefined && !Array.isArray(output.type) ? Object.keys(output.type)[0] : undefined;
+  const extension = type === undefined ? undefined : EXTENSIONS[type.toLowerCase()];
+  return extension === undefined ? 'data' : `data.${extension}`;
 }
 
 /** The most a value read from a file may hold: Tangle's limit for an output passed to a value input. */

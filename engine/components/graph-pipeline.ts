@@ -157,10 +157,12 @@ function flatten(
 }
 
 /** A root graph input's value: what the editor last set (`value`), else its default, when not empty (as Tangle reads a root default). */
-function rootInputs(spec: ComponentSpec): Map<string, Source> {
+function rootInputs(spec: ComponentSpec, raw: unknown): Map<string, Source> {
+  // `value` is the editor's field, not the spec's: read from the file as written.
+  const written = (raw as { inputs?: Array<{ name?: unknown; value?: unknown }> }).inputs ?? [];
   const values = new Map<string, Source>();
   for (const input of spec.inputs ?? []) {
-    const value = (input as { value?: unknown }).value;
+    const value = written.find((w) => w.name === input.name)?.value;
     const text = typeof value === 'string' && value !== '' ? value : input.default;
     if (text !== undefined && text !== '') values.set(input.name, { kind: 'constant', text });
   }
@@ -229,13 +231,14 @@ function nodeResources(flat: FlatTask, where: string): { queue?: 'gpu-h200'; ret
 /** Reads a Tangle / Kubeflow v1 pipeline file as a Flywheel pipeline; what is wrong with it is an error naming the task and the fix. */
 export function loadGraphPipeline(path: string): PipelineDefinition {
   const text = readFileSync(path, 'utf8');
-  const root = componentFromSpec(parseComponentYaml(text, path), path);
+  const raw = parseComponentYaml(text, path);
+  const root = componentFromSpec(raw, path);
   if (!('graph' in root.spec.implementation))
     throw new FlywheelError('PIPELINE_SPEC_INVALID', `${path} is a container component, not a pipeline (a graph component)`, {
       fix: 'use it as a step: defineComponentStep(path) in a TypeScript pipeline',
     });
   const flat: FlatTask[] = [];
-  flatten(root.spec, path, undefined, rootInputs(root.spec), path, flat);
+  flatten(root.spec, path, undefined, rootInputs(root.spec, raw), path, flat);
   const byId = new Map<string, FlatTask>();
   for (const task of flat) {
     if (byId.has(task.id))

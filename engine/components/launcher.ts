@@ -93,7 +93,8 @@ export async function runComponentProcess(request: LaunchRequest, program: strin
         const line = maskSecrets(text, request.secrets);
         tail.push(line);
         if (tail.length > TAIL_LINES) tail.shift();
-        request.log[stream === 'stderr' ? 'warn' : 'info']({ stream }, line);
+        // Programs write progress and traces (`sh -x`) to stderr: a line there is no warning.
+        request.log.info({ stream }, line);
       },
     });
   } catch (error) {

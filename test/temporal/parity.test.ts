@@ -119,4 +119,21 @@ describe('a local and a Temporal run of one pipeline', () => {
     expect(tr.steps.map((s) => comparable(s, ids))).toEqual(lr.steps.map((s) => comparable(s, ids)));
     expect(tr.steps.find((s) => s.id === 'count')).toMatchObject({ status: 'executed', components: { version: expect.stringMatching(/^[0-9a-f]{64}$/) } });
   }, 120_000);
+
+  it('run a Tangle pipeline file alike (Intro-Data Flow): the same keys and bytes, and a local run after the Temporal one is fully cached', async () => {
+    const env = suite?.env ?? {};
+    const local = await tempDir('flywheel-parity-tangle-local');
+    const temporal = await tempDir('flywheel-parity-tangle-temporal');
+    const dataFlow = join(FIXTURES, 'tangle', 'Intro-Data Flow.pipeline.component.yaml');
+    const l = await runJson(dataFlow, [], { cwd: local, env });
+    const t = await runJson(dataFlow, ['--engine', 'temporal'], { cwd: temporal, env });
+    expect(l.code, l.stderr).toBe(0);
+    expect(t.code, t.stderr).toBe(0);
+    const ids = [l.run.runId, t.run.runId];
+    const [lr, tr] = [await recordOf(local, l.run.runId), await recordOf(temporal, t.run.runId)];
+    expect(tr.steps.map((s) => comparable(s, ids))).toEqual(lr.steps.map((s) => comparable(s, ids)));
+    expect(tr.steps.map((s) => s.id)).toEqual(['Generate Data', 'Split', 'Train', 'Predict', 'Evaluate']);
+    const after = await runJson(dataFlow, [], { cwd: temporal, env });
+    expect(after.run.steps.map((s) => [s.id, s.status, s.cacheKey])).toEqual(tr.steps.map((s) => [s.id, 'cached', s.cacheKey]));
+  }, 120_000);
 });
