@@ -68,8 +68,9 @@ describe("tangle-ui's example pipelines, run from their files", () => {
     expect(await output('Greet.greeting_output', cwd, prefixed.run.runId)).toBe('Hi, World! Welcome to Tangle.');
   }, 60_000);
 
-  it('Intro-Subgraphs: nested graphs are flattened into tasks named "Subgraph / Task", wired through their inputs and outputs', async () => {
+  it('Intro-Subgraphs: nested graphs are flattened into tasks named "Subgraph / Task", wired through their inputs and outputs, reusing what Data Flow computed', async () => {
     const cwd = await tempDir('tangle-subgraphs');
+    expect((await runJson(DATA_FLOW, [], { cwd })).code).toBe(0);
     const result = await runJson(SUBGRAPHS, [], { cwd });
     expect(result.code, result.stderr).toBe(0);
     expect(Object.keys(statuses(result.run)).sort()).toEqual([
@@ -80,6 +81,8 @@ describe("tangle-ui's example pipelines, run from their files", () => {
       'Training / Fit Model',
     ]);
     expect(JSON.parse(await output('Evaluation / Compute Metrics.metrics', cwd))).toMatchObject({ num_samples: expect.any(Number) as number });
+    // Keys hold no pipeline or task names: the same components on the same bytes reuse Data Flow's results.
+    expect(statuses(result.run)).toMatchObject({ 'Evaluation / Predict': 'cached', 'Evaluation / Compute Metrics': 'cached' });
   }, 60_000);
 });
 
