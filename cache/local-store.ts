@@ -12,6 +12,7 @@ import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
 import { asRunRecord, parseActionEntry, withJournal, type ActionEntry, type RunRecord, type StepRunRecord } from './records.js';
 import { BlobUnavailableError, type BlobState, type ClaimOptions, type KeyClaim, type Store, type StoredBlob } from './store.js';
 import { verifyPolicy, type VerifyPolicy } from './verify-policy.js';
+import { stepLogName } from './step-log-name.js';
 
 /**
  * Blobs smaller than this are hashed on every cache hit: one read and hash of a few KiB costs what
@@ -350,9 +351,9 @@ export class LocalStore implements Store {
     return join(this.root, 'runs', `${checkRunId(runId)}.json`);
   }
 
-  /** A running step's live log (see Store): the step id made a file name (characters other than `\w.-` become `_`). */
+  /** A running step's live log (see Store): the step id made a file name (see stepLogName). */
   liveLogPath(runId: string, stepId: string): string {
-    return join(this.root, 'logs', checkRunId(runId), `${stepId.replace(/[^\w.-]/g, '_')}.log`);
+    return join(this.root, 'logs', checkRunId(runId), `${stepLogName(stepId)}.log`);
   }
 
   async removeLiveLogs(runId: string): Promise<void> {

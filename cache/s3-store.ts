@@ -28,6 +28,7 @@ import { directGet, DirectGetUnsupported, directTarget } from './s3-direct-get.j
 import { describeS3Error, isTransientS3Error, withS3Retries } from './s3-errors.js';
 import { verifyPolicy } from './verify-policy.js';
 import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
+import { stepLogName } from './step-log-name.js';
 
 interface CommandOutputs {
   CreateMultipartUploadCommand: S3Sdk.CreateMultipartUploadCommandOutput;
@@ -595,8 +596,8 @@ export class S3Store implements Store {
   }
 
   private logPrefix(runId: string, stepId: string): string {
-    // Step ids made key-safe as the local store makes them file names.
-    return `${this.objectKey('logs', checkRunId(runId), stepId.replace(/[^\w.-]/g, '_'))}/`;
+    // Step ids made key-safe as the local store makes them file names (see stepLogName).
+    return `${this.objectKey('logs', checkRunId(runId), stepLogName(stepId))}/`;
   }
 
   async putLogSegment(runId: string, stepId: string, name: string, text: string): Promise<void> {

@@ -6,8 +6,7 @@
 import { mkdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveCommandAndArgs } from './command-line.js';
-import { maskSecrets } from './component-secrets.js';
-import { runComponentProcess, type LaunchRequest } from './launcher.js';
+import { loggedCommand, runComponentProcess, type LaunchRequest } from './launcher.js';
 import { FlywheelError } from '../errors.js';
 
 /** Tangle's (and Kubeflow v1's) file-safe name: every run of other characters becomes `_`. */
@@ -63,10 +62,7 @@ export function containerRunArguments(request: LaunchRequest, user: { uid: numbe
 export async function launchInContainer(engine: 'docker' | 'podman', request: LaunchRequest): Promise<void> {
   const { args, outputFolders } = containerRunArguments(request, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
   for (const folder of Object.values(outputFolders)) await mkdir(folder, { recursive: true });
-  request.log.info(
-    { launcher: engine, command: [engine, ...args].map((part) => maskSecrets(part, request.secrets)) },
-    `running ${request.name} with ${engine}`,
-  );
+  request.log.info({ launcher: engine, command: loggedCommand([engine, ...args], request.secrets) }, `running ${request.name} with ${engine}`);
   await runComponentProcess(request, engine, args, process.env);
   for (const [name, folder] of Object.entries(outputFolders)) {
     const written = join(folder, 'data');

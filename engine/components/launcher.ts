@@ -78,6 +78,17 @@ export async function chosenLauncher(): Promise<LauncherName> {
   return (await engineAnswers('docker')) ? 'docker' : (await engineAnswers('podman')) ? 'podman' : 'local';
 }
 
+/** Longest command-line part logged whole; a longer one (an inline program) is logged by its start and length. */
+const LOGGED_PART = 160;
+
+/** A command line as the log shows it: secrets masked, inline programs abbreviated (the component's text has them whole). */
+export function loggedCommand(line: readonly string[], secrets: readonly string[]): string[] {
+  return line.map((part) => {
+    const masked = maskSecrets(part, secrets);
+    return masked.length <= LOGGED_PART ? masked : `${masked.slice(0, LOGGED_PART / 2).trimEnd()}… (${masked.length} characters)`;
+  });
+}
+
 /**
  * Runs a component's process: its lines become the step's log (secrets masked), and a non-zero exit is
  * COMPONENT_FAILED (retryable) with its last lines.

@@ -5,8 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FlywheelError } from '../errors.js';
 import { resolveCommandLine } from './command-line.js';
-import { maskSecrets } from './component-secrets.js';
-import { runComponentProcess, type LaunchRequest } from './launcher.js';
+import { loggedCommand, runComponentProcess, type LaunchRequest } from './launcher.js';
 
 /** Image names whose commands this host can run: Python and small shell images, with any registry, tag or digest. */
 const HOST_RUNNABLE = /^(?:[\w.-]+(?::\d+)?\/)*(?:python|pypy|alpine|busybox|debian|ubuntu|bash)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$/;
@@ -27,10 +26,7 @@ export async function launchOnHost(request: LaunchRequest): Promise<void> {
   // As Tangle's launchers do, an output's folder exists before the program runs.
   for (const path of Object.values(request.outputFiles)) await mkdir(dirname(path), { recursive: true });
   const line = resolveCommandLine(spec, { values: request.values, inputPaths: request.inputFiles, outputPaths: request.outputFiles }, request.source);
-  log.info(
-    { image, launcher: 'local', command: line.map((part) => maskSecrets(part, request.secrets)) },
-    `running ${name} on this host in place of the image ${image}`,
-  );
+  log.info({ image, launcher: 'local', command: loggedCommand(line, request.secrets) }, `running ${name} on this host in place of the image ${image}`);
   const [program, ...args] = line as [string, ...string[]];
   await runComponentProcess(request, program, args, { ...process.env, ...env });
 }

@@ -17,6 +17,7 @@ import { BASE_HEADERS, HttpError, intParam, sendError, sendJson } from './http.j
 import { readRecords, csvFields } from './paging.js';
 import { RunsIndex, type RunsPage } from './runs-index.js';
 import type { CompareResponse, DirListing, LinesPage, LogsPage, RunResponse, TablePage } from './api-types.js';
+import { stepLogName } from '../../cache/step-log-name.js';
 
 const RUN_ID_RE = /^[\w.-]{1,200}$/;
 const LOG_PAGE_BYTES = 64 * 1024;
@@ -264,8 +265,8 @@ export class Api {
   private liveLogPath(runId: string, stepId: string): string | undefined {
     const named = (this.store as { liveLogPath?: (runId: string, stepId: string) => string | undefined }).liveLogPath?.(runId, stepId);
     if (named !== undefined) return named;
-    // Step ids are made file names by replacing anything but letters, digits, `.`, `_` and `-`: no separators survive.
-    return this.store instanceof LocalStore ? join(this.store.root, 'logs', runId, `${stepId.replace(/[^\w.-]/g, '_')}.log`) : undefined;
+    // Step ids are made file names as the local store makes them (see stepLogName).
+    return this.store instanceof LocalStore ? join(this.store.root, 'logs', runId, `${stepLogName(stepId)}.log`) : undefined;
   }
 
   private async blob(res: ServerResponse, digest: Digest, p: URLSearchParams): Promise<void> {
