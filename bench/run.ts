@@ -13,6 +13,7 @@ import { benchTemporal } from './temporal.js';
 import { benchTracing } from './tracing.js';
 import { benchCost } from './cost.js';
 import { benchUi } from './ui.js';
+import { benchStart } from './start.js';
 
 async function main(): Promise<void> {
   heading('Flywheel benchmarks');
@@ -21,7 +22,20 @@ async function main(): Promise<void> {
   );
   const rows: SummaryRow[] = [];
   const total = await timeAsync(async () => {
-    for (const bench of [benchCachedRun, benchHash, benchPlan, benchMap, benchS3, benchLayers, benchTemporal, benchUi, benchTracing, benchCost, benchDvc])
+    for (const bench of [
+      benchCachedRun,
+      benchHash,
+      benchPlan,
+      benchMap,
+      benchS3,
+      benchLayers,
+      benchTemporal,
+      benchUi,
+      benchTracing,
+      benchCost,
+      benchStart,
+      benchDvc,
+    ])
       rows.push(...(await bench()));
   });
   printSummary(rows);
