@@ -47,7 +47,7 @@ describe('invalid pipelines and bad usage exit 2 before anything runs', () => {
     const cwd = await tempDir('flywheel-invalid');
     const result = await runCli(['run', invalid('many-problems')], { cwd });
     expect(result.code).toBe(2);
-    for (const expected of ['CONFIG_INVALID [emit]', 'DUPLICATE_STEP_ID [emit]', 'UNKNOWN_STEP [orphan]', 'INVALID_STEP_ID [bad id!]']) {
+    for (const expected of ['CONFIG_INVALID [emit]', 'DUPLICATE_STEP_ID [emit]', 'UNKNOWN_STEP [orphan]', 'INVALID_STEP_ID [bad.id=]']) {
       expect(result.stderr).toContain(expected);
     }
     expect(result.stderr).toMatch(/is invalid \(\d+ problems\)|nothing was run/);
