@@ -22,6 +22,11 @@ class Profile:
     gradient_checkpointing: bool
     lora: bool = True            # False trains every weight (the GPU check's full fine-tune baseline)
     max_steps: int = 0           # 0 = epochs decide
+    # Throughput levers (issue 33), each switchable so the GPU check measures it on and off:
+    attention: str = "sdpa"      # transformers' attn_implementation: "sdpa", "eager", "flex_attention", "flash_attention_2"
+    packing: bool = False        # conversations end to end in one row of up to micro_batch x max_seq_len tokens (packing.py)
+    loss_chunk: int = 0          # assistant tokens per cross-entropy chunk (logits upcast a chunk at a time); 0 = all at once
+    compile: bool = False        # torch.compile each decoder layer
 
 
 PROFILES = {

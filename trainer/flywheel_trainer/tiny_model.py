@@ -19,6 +19,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                  num_key_value_heads=2, head_dim=16, tie_word_embeddings=True),
     "qwen3-0.6b": dict(hidden_size=1024, intermediate_size=3072, num_hidden_layers=28, num_attention_heads=16,
                        num_key_value_heads=8, head_dim=128, tie_word_embeddings=True, vocab_size=151936),
+    # Qwen3-32B's layer shapes (hidden 5,120, 64 query and 8 key-value heads of 128, MLP 25,600, untied
+    # embeddings) with 4 of its 64 layers: the per-layer work of the weekly run on one GPU, random weights.
+    "qwen3-32b-layers": dict(hidden_size=5120, intermediate_size=25600, num_hidden_layers=4, num_attention_heads=64,
+                             num_key_value_heads=8, head_dim=128, tie_word_embeddings=False, vocab_size=151936),
 }
 
 
@@ -50,11 +54,13 @@ def build_tokenizer(texts: list[str], vocab_size: int) -> Any:
                                    chat_template=QWEN3_TOOLS_TEMPLATE, model_max_length=32768)
 
 
-def build_model(preset: str, vocab_size: int, seed: int) -> Any:
+def build_model(preset: str, vocab_size: int, seed: int, layers: int | None = None) -> Any:
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     shape = dict(PRESETS[preset])
+    if layers is not None:
+        shape["num_hidden_layers"] = layers
     shape["vocab_size"] = max(shape.get("vocab_size", 0), vocab_size)
     config = Qwen3Config(max_position_embeddings=32768, rope_theta=1_000_000.0, **shape)
     torch.manual_seed(seed)

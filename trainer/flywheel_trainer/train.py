@@ -22,6 +22,7 @@ from typing import Any
 
 from . import checkpoint
 from .dataset import IGNORE, Rendered, read_examples, render
+from .packing import collate_packed, pack_examples
 from .parent_watch import die_with_parent
 from .profiles import PROFILES, Profile, with_overrides
 from .protocol import EXIT_TERMINATED, Emitter, TrainerError, bad_config
@@ -119,12 +120,16 @@ class Distributed:
             dist.barrier()
 
 
+def decoder_layers(model: Any) -> list[Any]:
+    return list(model.get_decoder().layers) if hasattr(model, "get_decoder") else []
+
+
 def load_model(model_dir: str, profile: Profile, device: Any, dist: Distributed) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
     dtype = torch.bfloat16 if profile.dtype == "bfloat16" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, local_files_only=True, attn_implementation=profile.attention)
     if profile.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
@@ -136,11 +141,16 @@ def load_model(model_dir: str, profile: Profile, device: Any, dist: Distributed)
         lora = LoraConfig(r=profile.lora_rank, lora_alpha=profile.lora_alpha, lora_dropout=profile.lora_dropout,
                           target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
+    if profile.compile:
+        # Layer by layer: one compiled graph serves every layer (same shapes), and FSDP wraps the same units.
+        # Dynamic shapes: conversations (and packed rows) differ in length, which must not recompile each step.
+        for layer in decoder_layers(model):
+            layer.compile(dynamic=True)
     if dist.enabled:
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
         policy = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32)
-        for layer in model.get_decoder().layers if hasattr(model, "get_decoder") else []:
+        for layer in decoder_layers(model):
             fully_shard(layer, mp_policy=policy)
         fully_shard(model, mp_policy=policy)
     else:
@@ -148,17 +158,39 @@ def load_model(model_dir: str, profile: Profile, device: Any, dist: Distributed)
     return model
 
 
-def assistant_loss_sum(model: Any, batch: dict[str, Any]) -> Any:
+def assistant_loss_sum(model: Any, batch: dict[str, Any], chunk: int = 0) -> Any:
     """Summed cross-entropy of the assistant tokens. Logits are computed only at the positions that
-    predict one (any row of the batch): with ~10% of a trajectory's tokens written by the assistant and a
-    152k-token vocabulary, the full logits would dominate memory and the output layer's compute."""
+    predict one: with ~10% of a trajectory's tokens written by the assistant and a 152k-token vocabulary,
+    the full logits would dominate memory and the output layer's compute. Unpacked, those are the columns
+    where any row has a target; packed (one row), exactly the target positions. With `chunk`, the logits
+    are upcast to float32 and scored `chunk` tokens at a time, so the float copy never holds them all."""
     import torch
 
     targets = batch["labels"][:, 1:]
-    keep = (targets != IGNORE).any(dim=0).nonzero().squeeze(-1)
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep, use_cache=False).logits
-    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets[:, keep].reshape(-1),
-                                             ignore_index=IGNORE, reduction="sum")
+    packed = "position_ids" in batch
+    keep = (targets[0] != IGNORE).nonzero().squeeze(-1) if packed else (targets != IGNORE).any(dim=0).nonzero().squeeze(-1)
+    inputs = {"position_ids": batch["position_ids"]} if packed else {"attention_mask": batch["attention_mask"]}
+    logits = model(input_ids=batch["input_ids"], **inputs, logits_to_keep=keep, use_cache=False).logits
+    kept = targets[:, keep]
+    logits, kept = logits.reshape(-1, logits.size(-1)), kept.reshape(-1)
+    step = chunk if chunk > 0 else max(1, kept.numel())
+    total = logits.new_zeros((), dtype=torch.float32)
+    for start in range(0, kept.numel(), step):
+        total = total + torch.nn.functional.cross_entropy(logits[start:start + step].float(), kept[start:start + step],
+                                                          ignore_index=IGNORE, reduction="sum")
+    return total
+
+
+def micro_batches(examples: list[Rendered], profile: Profile, pad_id: int, device: Any) -> list[dict[str, Any]]:
+    """A rank's share of a step as micro-batches: padded rows of `micro_batch` examples, or packed rows of
+    up to micro_batch x max_seq_len tokens. Each has `tokens`, the real (unpadded) tokens it holds."""
+    if profile.packing:
+        return [collate_packed(group, device) for group in pack_examples(examples, profile.micro_batch * profile.max_seq_len)]
+    batches = []
+    for start in range(0, len(examples), profile.micro_batch):
+        batch = collate(examples[start:start + profile.micro_batch], pad_id, device)
+        batches.append({**batch, "tokens": int(batch["attention_mask"].sum())})
+    return batches
 
 
 def trainable_state(model: Any) -> dict[str, Any]:
@@ -221,7 +253,8 @@ def render_all(tokenizer: Any, data: str, max_seq_len: int) -> tuple[list[Render
 
 
 def train(*, model_dir: str, data: str, out: str, profile: Profile, checkpoint_dir: str, resume_from: str | None,
-          seed: int, emit: Emitter, dist: Distributed, examples: list[Rendered] | None = None) -> dict[str, Any]:
+          seed: int, emit: Emitter, dist: Distributed, examples: list[Rendered] | None = None,
+          after_step: Any = None) -> dict[str, Any]:
     import torch
     from transformers import AutoTokenizer
 
@@ -299,15 +332,14 @@ def train(*, model_dir: str, data: str, out: str, profile: Profile, checkpoint_d
             step_examples = [examples[i] for i in mine]
             targets = dist.sum(float(sum(e.assistant_tokens for e in step_examples)))
             loss_sum, step_tokens = 0.0, 0
-            for start in range(0, len(step_examples), profile.micro_batch):
-                batch = collate(step_examples[start:start + profile.micro_batch], tokenizer.pad_token_id, device)
+            for batch in micro_batches(step_examples, profile, tokenizer.pad_token_id, device):
                 with autocast:
                     # Sum over assistant tokens divided by the step's total: every token weighs the same
-                    # whatever batch it fell in, and the result is independent of micro-batching.
-                    loss = assistant_loss_sum(model, batch) / targets
+                    # whatever batch it fell in, and the result is independent of micro-batching and packing.
+                    loss = assistant_loss_sum(model, batch, profile.loss_chunk) / targets
                 loss.backward()
                 loss_sum += float(loss.detach())
-                step_tokens += int(batch["attention_mask"].sum())
+                step_tokens += batch["tokens"]
                 if terminate["requested"]:
                     break
             if terminate["requested"]:
@@ -330,6 +362,8 @@ def train(*, model_dir: str, data: str, out: str, profile: Profile, checkpoint_d
             if profile.checkpoint_every and step % profile.checkpoint_every == 0 and step < total_steps:
                 write_checkpoint(step)
                 last_saved = step
+            if after_step is not None:  # the GPU check's profiler steps here
+                after_step(step)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
 
@@ -362,12 +396,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--max-seq-len", type=int)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--attention", choices=["sdpa", "eager", "flex_attention", "flash_attention_2"], help="attention kernel")
+    parser.add_argument("--packing", action=argparse.BooleanOptionalAction, default=None, help="pack conversations into rows")
+    parser.add_argument("--loss-chunk", type=int, help="assistant tokens per cross-entropy chunk (0: all at once)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile each decoder layer")
     args = parser.parse_args(argv)
     die_with_parent()
     emit = Emitter()
     try:
         profile = with_overrides(PROFILES[args.profile], max_steps=args.max_steps, checkpoint_every=args.checkpoint_every,
-                                 epochs=args.epochs, learning_rate=args.learning_rate, max_seq_len=args.max_seq_len)
+                                 epochs=args.epochs, learning_rate=args.learning_rate, max_seq_len=args.max_seq_len,
+                                 attention=args.attention, packing=args.packing, loss_chunk=args.loss_chunk, compile=args.compile)
         train(model_dir=args.model, data=args.data, out=args.out, profile=profile, seed=args.seed, emit=emit,
               checkpoint_dir=args.checkpoint_dir or str(Path(args.out) / "checkpoints"), resume_from=args.resume_from,
               dist=Distributed())
