@@ -28,13 +28,19 @@ const gbPerSecond = (ms: number): number => FILE_BYTES / 1e9 / (ms / 1000);
 const rate = (ms: number): string => `${gbPerSecond(ms).toFixed(2)} GB/s`;
 
 /** One transfer by the built S3 store in a fresh `node` process; it reports its own time and peak RSS. */
-function storeProbe(operation: 'upload' | 'download', file: string, bucket: string, localRoot: string, digest = ''): string {
+function storeProbe(operation: 'upload' | 'push' | 'download', file: string, bucket: string, localRoot: string, digest = ''): string {
   const moduleUrl = JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist', 'cache', 's3-store.js')).href);
   return `
 const { S3Store } = await import(${moduleUrl});
 const store = new S3Store({ bucket: ${JSON.stringify(bucket)}, prefix: 'bench' }, { localRoot: ${JSON.stringify(localRoot)} });
 const start = performance.now();
-const digest = ${operation === 'upload' ? `(await store.putFile(${JSON.stringify(file)})).digest` : `(await store.copyBlobTo(${JSON.stringify(digest)}, ${JSON.stringify(file)}), ${JSON.stringify(digest)})`};
+const digest = ${
+    operation === 'upload'
+      ? `(await store.putFile(${JSON.stringify(file)})).digest`
+      : operation === 'push'
+        ? `(await store.putKnownFile(${JSON.stringify(file)}, ${JSON.stringify(digest)}, ${FILE_BYTES}), ${JSON.stringify(digest)})`
+        : `(await store.copyBlobTo(${JSON.stringify(digest)}, ${JSON.stringify(file)}), ${JSON.stringify(digest)})`
+  };
 console.log(JSON.stringify({ ms: performance.now() - start, maxRssMiB: process.resourceUsage().maxRSS / 1024, digest }));
 `;
 }
@@ -73,6 +79,17 @@ export async function benchS3(): Promise<SummaryRow[]> {
       await rm(join(dir, `local-down-${i}`), { recursive: true, force: true });
     }
 
+    // A blob whose digest is known (a local store's, pushed with `flywheel cache push`): nothing hashed whole.
+    const pushes: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      await rm(join(minio.dataDir, bucket, 'bench'), { recursive: true, force: true });
+      const push = JSON.parse(
+        (await runProcess('node', ['--input-type=module', '-e', storeProbe('push', file, bucket, join(dir, `local-push-${i}`), digest)], { env })).stdout,
+      ) as { ms: number; maxRssMiB: number };
+      pushes.push(push.ms);
+      rssMiB = Math.max(rssMiB, push.maxRssMiB);
+    }
+
     const mcEnv = { ...process.env, MC_CONFIG_DIR: join(dir, 'mc-config') };
     await runProcess(MC_BIN, ['alias', 'set', 'bench', minio.endpoint, MINIO_USER, MINIO_SECRET], { env: mcEnv });
     const mcUploads: number[] = [];
@@ -85,11 +102,14 @@ export async function benchS3(): Promise<SummaryRow[]> {
 
     line('Flywheel upload (putFile, multipart), best of 3', `${rate(best(uploads))}  ${formatSamples(uploads)}`);
     line('mc cp upload, best of 3', `${rate(best(mcUploads))}  ${formatSamples(mcUploads)}`);
+    line('Flywheel push, digest known (putKnownFile), best of 3', `${rate(best(pushes))}  ${formatSamples(pushes)}`);
     line('Flywheel download (copyBlobTo, verified), best of 3', `${rate(best(downloads))}  ${formatSamples(downloads)}`);
     line('mc cp download, best of 3', `${rate(best(mcDownloads))}  ${formatSamples(mcDownloads)}`);
     line('peak RSS of a Flywheel transfer process', `${rssMiB.toFixed(0)} MiB (limit ${RSS_LIMIT_MIB} MiB)`);
     const upRatio = best(mcUploads) / best(uploads);
     const downRatio = best(mcDownloads) / best(downloads);
+    const pushRatio = best(mcUploads) / best(pushes);
+    line('push (digest known) throughput Flywheel / mc upload (target ≥ 1.10×)', formatRatio(pushRatio));
     line('upload throughput Flywheel / mc (target ≥ 1.20×)', formatRatio(upRatio));
     line('download throughput Flywheel / mc (target ≥ 1.00×)', formatRatio(downRatio));
     return [
@@ -100,6 +120,14 @@ export async function benchS3(): Promise<SummaryRow[]> {
         baseline: rate(best(mcUploads)),
         ratio: upRatio,
         target: '≥ 1.20×',
+      },
+      {
+        bench: '(d) S3 1 GiB',
+        metric: 'push, digest known / mc upload (best)',
+        value: rate(best(pushes)),
+        baseline: rate(best(mcUploads)),
+        ratio: pushRatio,
+        target: '≥ 1.10×',
       },
       {
         bench: '(d) S3 1 GiB',

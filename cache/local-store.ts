@@ -99,6 +99,11 @@ export class LocalStore implements Store {
     return this.ready;
   }
 
+  /** Where a stored blob's file is (it may be missing): what a push sends as is, its digest already known. */
+  blobFile(digest: Digest): string {
+    return this.blobPath(digest);
+  }
+
   private blobPath(digest: Digest): string {
     return join(this.root, 'cas', 'sha256', digest.slice(0, 2), digest);
   }

@@ -45,7 +45,7 @@ async function blobsSafely(store: Store, output: OutputRecord): Promise<Digest[]
  * The cache keys a map's key list names (see ElementCounts.keys). A missing, corrupt or foreign list
  * keeps nothing alive: its elements are then looked up afresh by the next run.
  */
-async function elementKeysSafely(store: Store, digest: Digest): Promise<string[]> {
+export async function elementKeysSafely(store: Store, digest: Digest): Promise<string[]> {
   let parsed: unknown;
   try {
     parsed = JSON.parse((await store.readBytes(digest)).toString('utf8'));

@@ -275,6 +275,14 @@ export class S3Store implements Store {
     }
   }
 
+  /**
+   * Uploads a file whose digest is already known (a blob of a local store being pushed): nothing is
+   * hashed whole here. S3 checks a small one against its SHA-256 and a large one part by part (CRC32).
+   */
+  async putKnownFile(path: string, digest: Digest, size: number): Promise<void> {
+    await this.upload(path, digest, size);
+  }
+
   async putFile(path: string, options: { move?: boolean } = {}): Promise<{ digest: Digest; size: number }> {
     const { size: expected } = await stat(path);
     // Parts of a large file are checksummed on another thread while this one hashes the whole file.

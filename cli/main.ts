@@ -27,6 +27,7 @@ usage:
   flywheel cache ls [--json]
   flywheel cache verify [--fix] [--json]
   flywheel cache gc [--dry-run] [--keep N] [--grace PT1H] [--json]
+  flywheel cache push <store> [--run <runId>] [--json]   (a run's results to another store, e.g. s3://bucket/prefix)
   flywheel keys generate [--out dir] [--name name]   (an Ed25519 pair: FLYWHEEL_SIGNING_KEY signs entries, FLYWHEEL_TRUSTED_KEYS trusts them)
   flywheel ui [--port N] [--host 127.0.0.1] [--token T]   (the web run view; a non-loopback host needs a token)
 
@@ -245,7 +246,8 @@ async function dispatch(argv: string[]): Promise<number> {
       if (sub === 'verify') return cache.cacheVerifyCommand({ fix: v.fix ?? false, json }, store);
       if (sub === 'gc')
         return cache.cacheGcCommand({ dryRun: v['dry-run'] ?? false, keep: positiveInt(v.keep, '--keep', 5), grace: v.grace ?? 'PT1H', json }, store);
-      throw new UsageError(`unknown cache command ${JSON.stringify(sub ?? '')}`, 'use flywheel cache ls | verify | gc');
+      if (sub === 'push') return cache.cachePushCommand({ to: rest[1], run: v.run, json }, store);
+      throw new UsageError(`unknown cache command ${JSON.stringify(sub ?? '')}`, 'use flywheel cache ls | verify | gc | push');
     }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`, 'see `flywheel --help`');

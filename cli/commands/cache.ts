@@ -4,6 +4,7 @@ import type { Store } from '../../cache/store.js';
 import { formatDuration, parseIsoDuration } from '../../engine/durations.js';
 import { listRuns } from '../../engine/records/run-history.js';
 import { UsageError } from '../../cache/errors.js';
+import { FlywheelError } from '../../engine/errors.js';
 
 function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -97,5 +98,37 @@ export async function cacheGcCommand(args: { dryRun: boolean; keep: number; grac
       `${verb} ${report.deletedEntries.length} entries and ${report.deletedBlobs.length} blobs (${formatBytes(report.freedBytes)}); kept ${report.keptEntries} entries and ${report.keptBlobs} blobs referenced by ${report.keptRuns.length} runs (last ${args.keep} per pipeline, pinned, in progress) or younger than ${args.grace}\n`,
     );
   }
+  return 0;
+}
+
+/**
+ * `flywheel cache push <store> [--run <runId>] [--json]`: the results of a run of this store (the latest by
+ * default) sent to another, S3 for a team: entries after their blobs, then the run record.
+ */
+export async function cachePushCommand(args: { to: string | undefined; run: string | undefined; json: boolean }, store: Store): Promise<number> {
+  if (args.to === undefined || args.to === '')
+    throw new UsageError('flywheel cache push needs the store to push to', 'write flywheel cache push s3://<bucket>/<prefix> [--run <runId>]');
+  const { openStore } = await import('../../cache/open-store.js');
+  const { pushRuns } = await import('../../cache/push-entries.js');
+  const { checkRunId } = await import('../../cache/local-store.js');
+  const target = openStore(args.to);
+  let runs;
+  if (args.run !== undefined) {
+    const record = await store.getRun(checkRunId(args.run));
+    if (record === undefined) throw new FlywheelError('RUN_NOT_FOUND', `no run ${args.run} in ${store.description}`, { fix: 'see flywheel runs' });
+    runs = [record];
+  } else {
+    const latest = (await listRuns(store)).find((run) => run.status !== 'running');
+    if (latest === undefined) throw new FlywheelError('RUN_NOT_FOUND', `${store.description} holds no finished run to push`, { fix: 'run a pipeline first' });
+    runs = [latest];
+  }
+  const started = performance.now();
+  const report = await pushRuns(store, target, runs);
+  const seconds = (performance.now() - started) / 1000;
+  if (args.json) process.stdout.write(`${JSON.stringify({ to: target.description, ...report, seconds }, null, 2)}\n`);
+  else
+    process.stdout.write(
+      `pushed run ${runs.map((r) => r.runId).join(', ')} to ${target.description}: ${report.entries} entries, ${report.blobs} blobs (${formatBytes(report.bytes)}) in ${seconds.toFixed(1)}s; ${report.present} already there\n`,
+    );
   return 0;
 }
