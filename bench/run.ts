@@ -14,6 +14,7 @@ import { benchTracing } from './tracing.js';
 import { benchCost } from './cost.js';
 import { benchUi } from './ui.js';
 import { benchStart } from './start.js';
+import { benchGrowth } from './growth.js';
 
 async function main(): Promise<void> {
   heading('Flywheel benchmarks');
