@@ -36,6 +36,7 @@ async function main(): Promise<void> {
       benchCost,
       benchStart,
       benchDvc,
+      benchGrowth,
     ])
       rows.push(...(await bench()));
   });
