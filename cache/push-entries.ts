@@ -23,6 +23,8 @@ export interface PushReport {
   bytes: number;
   /** Blobs and entries the target already had. */
   present: number;
+  /** Keys the runs name whose entries this store no longer has (removed by gc, or never written): not pushed. */
+  missing: string[];
 }
 
 /** Sends one blob unless the target has an intact copy: from its file, digest known, where both sides allow it. */
@@ -79,14 +81,16 @@ async function pushEntry(source: Store, target: Store, key: CacheKey, report: Pu
 
 /** Pushes the results of `runs` (their steps' entries and blobs, their logs) and then the run records themselves. */
 export async function pushRuns(source: Store, target: Store, runs: readonly RunRecord[]): Promise<PushReport> {
-  const report: PushReport = { runs: 0, entries: 0, blobs: 0, bytes: 0, present: 0 };
+  const report: PushReport = { runs: 0, entries: 0, blobs: 0, bytes: 0, present: 0, missing: [] };
   const done = new Set<string>();
   for (const run of runs) {
     for (const step of run.steps) {
-      if (step.cacheKey !== undefined && (step.status === 'executed' || step.status === 'cached')) await pushEntry(source, target, step.cacheKey, report, done);
+      if (step.cacheKey !== undefined && (step.status === 'executed' || step.status === 'cached'))
+        if (!(await pushEntry(source, target, step.cacheKey, report, done))) report.missing.push(step.cacheKey);
       if (step.elements?.keys !== undefined) {
         await pushBlob(source, target, step.elements.keys, report);
-        for (const element of await elementKeysSafely(source, step.elements.keys)) await pushEntry(source, target, element as CacheKey, report, done);
+        for (const element of await elementKeysSafely(source, step.elements.keys))
+          if (!(await pushEntry(source, target, element as CacheKey, report, done))) report.missing.push(element);
       }
       // Logs are best effort: a run's results do not depend on them.
       for (const logs of [step.logs, ...(step.elements?.failures ?? []).map((f) => f.logs)])

@@ -5,7 +5,7 @@
 // `--force` rebuilds every stage.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -70,20 +70,20 @@ const stages = [
       join(root, 'index.ts'),
       ...['engine', 'cache', 'cli', 'ui/server', 'steps', 'workflows', 'activities', 'workers'].flatMap((dir) => filesUnder(dir, typescriptSource)),
     ],
-    output: 'dist/index.js',
+    outputs: ['dist/index.js', 'dist/cli/main.js', 'dist/workflows/index.js', 'dist/ui/server/index.js'],
     command: [process.execPath, join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
   },
   {
     name: 'workflow bundle',
     // Built from the compiled workflows: their own modules and everything they import, as compiled.
     inputs: () => [...shared, join(root, 'scripts', 'bundle-workflows.mjs'), ...importClosure(join(root, 'dist', 'workflows', 'index.js'))],
-    output: 'dist/workflows/bundle.js',
+    outputs: ['dist/workflows/bundle.js'],
     command: [process.execPath, join(root, 'scripts', 'bundle-workflows.mjs')],
   },
   {
     name: 'run view',
     inputs: () => [...shared, ...filesUnder('ui/app', () => true)],
-    output: 'dist/ui/index.html',
+    outputs: ['dist/ui/index.html'],
     command: [process.execPath, join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'ui/app/vite.config.ts', '--logLevel', 'warn'],
   },
 ];
@@ -99,7 +99,11 @@ export function build({ force = false } = {}) {
   const built = [];
   for (const stage of stages) {
     const before = digestOf(stage.inputs());
-    if (!force && stamps[stage.name] === before && existsSync(join(root, stage.output))) continue;
+    const outputThere = stage.outputs.every((output) => existsSync(join(root, output)));
+    if (!force && stamps[stage.name] === before && outputThere) continue;
+    // tsc's incremental state says what it emitted, not what is still there: forced, or with an output
+    // gone, it starts from nothing, so deleted files come back.
+    if (force || !outputThere) rmSync(join(root, 'dist', '.tsbuildinfo'), { force: true });
     const started = Date.now();
     const result = spawnSync(stage.command[0], stage.command.slice(1), { cwd: root, stdio: 'inherit' });
     if (result.status !== 0) {

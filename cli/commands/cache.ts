@@ -130,5 +130,10 @@ export async function cachePushCommand(args: { to: string | undefined; run: stri
     process.stdout.write(
       `pushed run ${runs.map((r) => r.runId).join(', ')} to ${target.description}: ${report.entries} entries, ${report.blobs} blobs (${formatBytes(report.bytes)}) in ${seconds.toFixed(1)}s; ${report.present} already there\n`,
     );
-  return 0;
+  if (report.missing.length === 0) return 0;
+  // What is not here cannot be shared: the other machines will compute it; say so, and fail the command.
+  process.stderr.write(
+    `error: ${report.missing.length} of the run's entries are no longer in ${store.description} (removed by cache gc?), so they were not pushed: ${report.missing.slice(0, 3).join(', ')}${report.missing.length > 3 ? ', …' : ''}\n  fix: re-run the pipeline here to restore them, then push again\n`,
+  );
+  return 1;
 }

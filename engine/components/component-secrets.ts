@@ -47,9 +47,16 @@ export function secretReferenceSchema(): z.ZodType<SecretReference> {
   });
 }
 
-/** Text with every secret value in it replaced by `***`, for lines that are logged. */
+/**
+ * Text with every secret value in it replaced by `***`, for what is logged. Output is logged a line at a
+ * time, so each line of a secret that spans lines is masked too (longest first, so a line is not masked
+ * inside a longer one and left half shown).
+ */
 export function maskSecrets(text: string, secrets: readonly string[]): string {
+  const parts = [...new Set(secrets.flatMap((secret) => [secret, ...secret.split(/\r?\n/)]))]
+    .filter((part) => part.trim() !== '')
+    .sort((a, b) => b.length - a.length);
   let masked = text;
-  for (const secret of secrets) if (secret !== '') masked = masked.split(secret).join('***');
+  for (const part of parts) masked = masked.split(part).join('***');
   return masked;
 }

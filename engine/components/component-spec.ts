@@ -99,6 +99,12 @@ function checkedSpec(value: unknown, source: string): ComponentSpec {
     throw new FlywheelError('COMPONENT_INVALID', `${source} is not a component spec: ${zodIssues(parsed.error)}`, {
       fix: "see Tangle's component.yaml format: inputs and outputs with names, implementation.container with image, command and args (constants are quoted strings: default: '5')",
     });
+  // A name becomes a folder of the step's files (and of a container's /tmp/inputs, /tmp/outputs): it may not leave it.
+  for (const port of [...(parsed.data.inputs ?? []), ...(parsed.data.outputs ?? [])])
+    if (/[/\\\0]/.test(port.name) || port.name === '.' || port.name === '..')
+      throw new FlywheelError('COMPONENT_INVALID', `${source}: the input or output name ${JSON.stringify(port.name)} holds a path separator or is . or ..`, {
+        fix: 'name inputs and outputs without / \\ and not . or ..',
+      });
   // Inputs and outputs are apart (Remove_header takes `table` and writes `table`); within each, a name is one port.
   for (const [kind, ports] of [
     ['inputs', parsed.data.inputs ?? []],

@@ -96,8 +96,9 @@ export function valuesSchema(inputs: readonly InputSpec[], source: string, asTex
 }
 
 /**
- * A value of the kind, or a secret reference (an object with `dynamicData`). Text takes a number or a
- * boolean as its text (`--set "Greet.name=123"`: every Tangle value is text). Missing, it says so plainly.
+ * A value of the kind, or a secret reference (an object with `dynamicData`). Missing, it says so plainly.
+ * Text takes text only: `--set` reads `1.50` as the number 1.5, so a number-like text must be quoted
+ * (`--set 'Greet.name="1.50"'`, as the error's fix says) rather than silently become "1.5".
  */
 function valueOrSecret(kind: ValueKind): z.ZodType {
   const typed = SCHEMAS[kind]();
@@ -108,7 +109,7 @@ function valueOrSecret(kind: ValueKind): z.ZodType {
       return z.NEVER;
     }
     const isSecret = value !== null && typeof value === 'object' && 'dynamicData' in value;
-    const given = kind === 'string' && (typeof value === 'number' || typeof value === 'boolean') ? String(value) : value;
+    const given = value;
     const parsed = (isSecret ? secret : typed).safeParse(given);
     if (parsed.success) return parsed.data;
     for (const issue of parsed.error.issues) context.addIssue({ ...issue, input: given } as never);

@@ -1,6 +1,6 @@
 // A Tangle / Kubeflow Pipelines v1 component as a Flywheel step: cached, explained and run like any other.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineStep, type AnyStep, type TaskQueue } from '../define/define-step.js';
@@ -122,6 +122,9 @@ export function defineComponentStep(component: string | URL | LoadedComponent, o
     inputs,
     outputs,
     ...(options.maxAge === undefined ? {} : { maxAge: options.maxAge }),
+    // Who runs the image is part of the result: the local launcher stands in for it with this host's
+    // Python, which need not give the image's bytes; so results from it and from a container never mix.
+    external: async () => ({ launcher: await chosenLauncher() }),
     resources: { queue: options.queue ?? (spec.metadata?.annotations?.[ACCELERATORS_ANNOTATION] === undefined ? 'cpu' : 'gpu-h200') },
     async run({ config: given, inputs: paths, outputs: targets, workDir, log, signal }) {
       const secrets: string[] = [];
@@ -149,15 +152,23 @@ export function defineComponentStep(component: string | URL | LoadedComponent, o
         if (valuesFromFiles.has(input)) values[input] = await valueFromFile(input, path, name);
         else inputFiles[input] = path;
       }
-      const request: LaunchRequest = { spec, source, name, values, inputFiles, outputFiles: targets as Record<string, string>, secrets, workDir, log, signal };
+      // Outputs are written where Tangle's launchers put them, to paths that do not exist yet: one the program
+      // did not create is missing (a directory too), and only what it wrote becomes the step's output.
+      const staged: Record<string, string> = {};
+      for (const output of Object.keys(targets as Record<string, string>)) staged[output] = join(workDir, 'outputs', fileSafeName(output), 'data');
+      const request: LaunchRequest = { spec, source, name, values, inputFiles, outputFiles: staged, secrets, workDir, log, signal };
       const launcher = await chosenLauncher();
       await (launcher === 'local' ? launchOnHost(request) : launchInContainer(launcher, request));
-      for (const [output, path] of Object.entries(targets as Record<string, string>))
+      for (const [output, path] of Object.entries(staged)) {
         if (!existsSync(path))
           throw new FlywheelError('COMPONENT_OUTPUT_MISSING', `component ${name} exited 0 without writing its output ${JSON.stringify(output)}`, {
             fix: `its command line names the path with {outputPath: ${output}}: the program must write there`,
             retryable: false,
           });
+        const target = (targets as Record<string, string>)[output] as string;
+        await rm(target, { recursive: true, force: true }); // the empty folder a directory output starts as
+        await rename(path, target);
+      }
     },
   }) as unknown as AnyStep;
 }

@@ -73,6 +73,8 @@ function flatten(
   given: ReadonlyMap<string, Source>,
   pipelinePath: string,
   flat: FlatTask[],
+  /** The digests of the graphs being flattened, outermost first: a graph inside itself is a cycle. */
+  within: readonly string[] = [],
 ): Map<string, Source> {
   if (!('graph' in spec.implementation)) throw new Error('internal: flatten takes a graph component');
   const graph = readGraph(spec.implementation.graph, where);
@@ -109,7 +111,9 @@ function flatten(
             `${at}: argument ${JSON.stringify(input)} takes the output ${JSON.stringify(outputName)} of task ${JSON.stringify(taskId)}, which has no such output`,
             `its outputs are: ${names.map((n) => JSON.stringify(n)).join(', ') || 'none'}`,
           );
-        return upstream.outputs === undefined ? { kind: 'output', task: upstream.id, output: outputName } : upstream.outputs.get(outputName);
+        return upstream.outputs === undefined
+          ? { kind: 'output', task: upstream.id, output: outputName }
+          : subgraphOutput(upstream.outputs, taskId, outputName, at);
       }
       if (isSecretReference(argument)) return { kind: 'secret', reference: argument };
       throw wiringError(
@@ -133,7 +137,12 @@ function flatten(
         "remove isEnabled (or set it to 'true'), or remove the task",
       );
     if ('graph' in component.spec.implementation) {
-      outputsOf.set(name, { component, id, outputs: flatten(component.spec, at, id, args, pipelinePath, flat) });
+      if (within.includes(component.digest))
+        throw wiringError(`${at}: its subgraph contains itself`, 'a subgraph cannot include the graph it belongs to: point componentRef at another graph');
+      // A subgraph input its task leaves unset takes the subgraph's default, as a task's input does.
+      for (const input of component.spec.inputs ?? [])
+        if (!args.has(input.name) && input.default !== undefined) args.set(input.name, { kind: 'constant', text: input.default });
+      outputsOf.set(name, { component, id, outputs: flatten(component.spec, at, id, args, pipelinePath, flat, [...within, component.digest]) });
     } else {
       flat.push({ id, component, arguments: args, task });
       outputsOf.set(name, { component, id, outputs: undefined });
@@ -150,10 +159,23 @@ function flatten(
         `${where}: output ${JSON.stringify(output)} is the output ${JSON.stringify(outputName)} of task ${JSON.stringify(taskId)}, which does not exist`,
         'fix outputValues',
       );
-    const found = upstream.outputs === undefined ? { kind: 'output' as const, task: upstream.id, output: outputName } : upstream.outputs.get(outputName);
-    if (found !== undefined) outputs.set(output, found);
+    outputs.set(
+      output,
+      upstream.outputs === undefined ? { kind: 'output', task: upstream.id, output: outputName } : subgraphOutput(upstream.outputs, taskId, outputName, where),
+    );
   }
   return outputs;
+}
+
+/** Where a subgraph's declared output comes from; one its outputValues does not wire is an error, not a silent default. */
+function subgraphOutput(outputs: ReadonlyMap<string, Source>, taskId: string, outputName: string, where: string): Source {
+  const found = outputs.get(outputName);
+  if (found === undefined)
+    throw wiringError(
+      `${where}: the output ${JSON.stringify(outputName)} of subgraph task ${JSON.stringify(taskId)} is declared, but its graph's outputValues do not say which task makes it`,
+      'add it to the subgraph’s outputValues, or wire another output',
+    );
+  return found;
 }
 
 /** A root graph input's value: what the editor last set (`value`), else its default, when not empty (as Tangle reads a root default). */
@@ -172,14 +194,13 @@ function rootInputs(spec: ComponentSpec, raw: unknown): Map<string, Source> {
 /** The one step a component is, for each way a pipeline feeds it (which value inputs read files, which file inputs take text). */
 function stepFactory(): (flat: FlatTask) => AnyStep {
   const steps = new Map<string, AnyStep>();
-  return ({ component, arguments: args, task }) => {
+  return ({ component, arguments: args }) => {
     const { spec } = component;
     const files = pathInputs(spec);
     const inputs = spec.inputs ?? [];
     const valuesFromFiles = inputs.filter((i) => !files.has(i.name) && args.get(i.name)?.kind === 'output').map((i) => i.name);
     const filesFromValues = inputs.filter((i) => files.has(i.name) && args.get(i.name)?.kind !== 'output').map((i) => i.name);
-    const staleness = task.executionOptions?.cachingStrategy?.maxCacheStaleness;
-    const shape = JSON.stringify([component.digest, valuesFromFiles, filesFromValues, staleness]);
+    const shape = JSON.stringify([component.digest, valuesFromFiles, filesFromValues]);
     let step = steps.get(shape);
     if (step === undefined) {
       const slug =
@@ -192,7 +213,6 @@ function stepFactory(): (flat: FlatTask) => AnyStep {
         id: `${slug}-${createHash('sha256').update(shape).digest('hex').slice(0, 10)}`,
         valuesFromFiles,
         filesFromValues,
-        ...(staleness === undefined ? {} : { maxAge: staleness }),
       });
       steps.set(shape, step);
     }
@@ -251,16 +271,18 @@ export function loadGraphPipeline(path: string): PipelineDefinition {
   const stepOf = stepFactory();
   const nodes = flat.map((task) => {
     const where = `${path}: task ${JSON.stringify(task.id)}`;
-    return { task, step: stepOf(task), config: nodeConfig(task, where), resources: nodeResources(task, where) };
+    // Tangle's maxCacheStaleness filters which results are reused; it is not part of what they are (the key).
+    const staleness = task.task.executionOptions?.cachingStrategy?.maxCacheStaleness;
+    return { task, step: stepOf(task), config: nodeConfig(task, where), resources: nodeResources(task, where), staleness };
   });
   return definePipeline({
     name: root.spec.name ?? basename(path).replace(/\.ya?ml$/, ''),
     ...(root.spec.description === undefined ? {} : { description: root.spec.description.trim() }),
     build(p) {
-      for (const { task, step, config, resources } of nodes) {
+      for (const { task, step, config, resources, staleness } of nodes) {
         const inputs: Record<string, OutputRef> = {};
         for (const [input, source] of task.arguments) if (source.kind === 'output') inputs[input] = p.ref(source.task, source.output);
-        p.add(step, { id: task.id, config, inputs, resources } as never);
+        p.add(step, { id: task.id, config, inputs, resources, ...(staleness === undefined ? {} : { maxAge: staleness }) } as never);
       }
     },
   });

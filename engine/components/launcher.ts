@@ -29,6 +29,8 @@ export interface LaunchRequest {
   outputFiles: Readonly<Record<string, string>>;
   /** Secret values, kept out of what is logged. */
   secrets: readonly string[];
+  /** The container's name, for the container launchers to remove it when the step is cancelled. */
+  containerName?: string;
   workDir: string;
   log: Logger;
   signal: AbortSignal;

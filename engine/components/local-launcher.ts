@@ -14,6 +14,17 @@ export function runsOnHost(image: string): boolean {
   return HOST_RUNNABLE.test(image);
 }
 
+/**
+ * What a component sees of this host's environment: what finding programs and writing temporary files
+ * need, as in a container, where it would see only its image's and its own `env`. Never this process's
+ * secrets or store credentials (FLYWHEEL_SECRET_*, AWS_*): a secret reaches a component only as an argument.
+ */
+function hostEnvironment(): NodeJS.ProcessEnv {
+  const kept: NodeJS.ProcessEnv = {};
+  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TERM']) if (process.env[name] !== undefined) kept[name] = process.env[name];
+  return kept;
+}
+
 export async function launchOnHost(request: LaunchRequest): Promise<void> {
   const { spec, name, log } = request;
   if (!('container' in spec.implementation)) throw new Error('internal: a graph component reached a launcher');
@@ -28,5 +39,5 @@ export async function launchOnHost(request: LaunchRequest): Promise<void> {
   const line = resolveCommandLine(spec, { values: request.values, inputPaths: request.inputFiles, outputPaths: request.outputFiles }, request.source);
   log.info({ image, launcher: 'local', command: loggedCommand(line, request.secrets) }, `running ${name} on this host in place of the image ${image}`);
   const [program, ...args] = line as [string, ...string[]];
-  await runComponentProcess(request, program, args, { ...process.env, ...env });
+  await runComponentProcess(request, program, args, { ...hostEnvironment(), ...env });
 }

@@ -40,6 +40,8 @@ interface BaseNodeOptions<C extends z.ZodType> {
    * rehearsal pipeline, or another queue). Resources never enter the cache key.
    */
   resources?: Resources;
+  /** Results older than this ISO-8601 duration are recomputed, for this use of the step (default: the step's `maxAge`). */
+  maxAge?: string;
 }
 
 export type NodeOptions<C extends z.ZodType, I extends Ports> = BaseNodeOptions<C> &
@@ -86,6 +88,8 @@ export interface PipelineNode {
   step: AnyStep;
   config: unknown;
   resources?: Resources;
+  /** Overrides the step's `maxAge` for this node. */
+  maxAge?: string;
   inputs: Record<string, OutputRef>;
   /** Set for `p.map` nodes: `inputs[map.over]` is the collection fed element by element. */
   map?: MapSpec;
@@ -166,6 +170,7 @@ interface NodeInput {
   config?: unknown;
   inputs?: Record<string, OutputRef>;
   resources?: Resources;
+  maxAge?: string;
   over?: Record<string, OutputRef>;
   batchSize?: number;
   minSuccessRatio?: number;
@@ -217,6 +222,7 @@ function buildFor(spec: PipelineSpec, profile: string | undefined): PipelineDefi
       config: options.config ?? {},
       inputs: { ...(options.inputs ?? {}), ...(options.over ?? {}) },
       ...(options.resources === undefined ? {} : { resources: options.resources }),
+      ...(options.maxAge === undefined ? {} : { maxAge: options.maxAge }),
       ...(map === undefined ? {} : { map }),
     });
     const out: Record<string, OutputRef> = {};

@@ -82,9 +82,12 @@ function loadErrorText(error: unknown, path: string): string {
 export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Promise<{ definition: PipelineDefinition; path: string; bundle: string }> {
   const path = resolvePipelinePath(nameOrPath, cwd);
   if (GRAPH_PIPELINE.test(path)) {
-    // Nothing to compile: the file is the pipeline, and its content names it (a worker re-reads an edited one).
+    // Nothing to compile: the file and the components it names (their digests are the steps' versions) are
+    // the pipeline, so a worker re-reads it when either was edited.
     const definition = loadGraphPipeline(path);
-    return { definition, path, bundle: `${path}#${createHash('sha256').update(readFileSync(path)).digest('hex')}` };
+    const hash = createHash('sha256').update(readFileSync(path));
+    for (const node of definition.nodes) hash.update(`\0${String(node.step.version)}`);
+    return { definition, path, bundle: `${path}#${hash.digest('hex')}` };
   }
   let module: Record<string, unknown>;
   let bundle: string;

@@ -303,6 +303,14 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
     }
 
     if (node.map !== undefined) checkMapSpec(node, problems);
+    const maxAge = node.maxAge ?? step.maxAge;
+    if (node.maxAge !== undefined && parseIsoDuration(node.maxAge) === undefined)
+      problems.push({
+        code: 'INVALID_STEP_DEFINITION',
+        stepId: node.id,
+        message: `maxAge ${JSON.stringify(node.maxAge)} is not an ISO-8601 duration`,
+        fix: 'write e.g. "P7D" or "PT12H"',
+      });
 
     const override = overrides[node.id];
     const parsed = step.config.safeParse(deepMerge(node.config, coerceToSchema(step.config, override ?? {})));
@@ -346,7 +354,7 @@ export function validatePipeline(chosen: PipelineDefinition, allOverrides: Confi
       config,
       inputs,
       upstream: [...new Set(Object.values(inputs).flatMap((i) => (i === null ? [] : [i.node])))],
-      maxAgeMs: step.maxAge === undefined ? undefined : parseIsoDuration(step.maxAge),
+      maxAgeMs: maxAge === undefined ? undefined : parseIsoDuration(maxAge),
       resources,
       timeoutMs: resources.timeout === undefined ? undefined : parseIsoDuration(resources.timeout),
       heartbeatTimeoutMs: resources.heartbeatTimeout === undefined ? undefined : parseIsoDuration(resources.heartbeatTimeout),

@@ -1,5 +1,6 @@
 // `flywheel cache push`: a local run's results shared on S3 (real MinIO). Another machine reading that S3
 // store is then fully cached, maps included, and can read the outputs back; the S3 store verifies clean.
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, runCli, runJson, statuses } from '../support/cli.js';
@@ -62,5 +63,12 @@ describe('flywheel cache push', () => {
     const empty = await runCli(['cache', 'push', 's3://flywheel-push/x'], { cwd: local, env: minio.env });
     expect(empty.code).toBe(2);
     expect(empty.stderr).toContain('holds no finished run to push');
+    // A run whose entries are gone from this store (gc): nothing claims they were shared.
+    const env = { ...minio.env, FLYWHEEL_S3_LOCAL: join(local, 's3-local') };
+    expect((await runJson(join(FIXTURES, 'chain.ts'), [], { cwd: local, env })).code).toBe(0);
+    await rm(join(local, '.flywheel', 'ac'), { recursive: true, force: true });
+    const gone = await runCli(['cache', 'push', 's3://flywheel-push/gone'], { cwd: local, env });
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/4 of the run's entries are no longer in .* so they were not pushed/);
   });
 });

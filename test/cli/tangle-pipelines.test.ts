@@ -154,6 +154,32 @@ describe('components from a public library (Ark-kun/pipeline_components), wired 
   }, 90_000);
 });
 
+describe('outputs', () => {
+  it('a Directory output the program did not create is missing; one it made is the step’s, files and all', async () => {
+    const cwd = await tempDir('tangle-dir-output');
+    const pipeline = (script: string): Promise<string> => {
+      const path = join(cwd, 'dir.pipeline.component.yaml');
+      const spec = {
+        name: 'Make folder',
+        outputs: [{ name: 'folder', type: 'Directory' }],
+        implementation: { container: { image: 'alpine', command: ['sh', '-c', script], args: [{ outputPath: 'folder' }] } },
+      };
+      return writeFile(path, stringify({ name: 'Dir output', implementation: { graph: { tasks: { Make: { componentRef: { spec } } } } } })).then(() => path);
+    };
+    const forgot = await runJson(await pipeline('echo "nothing written to $0"'), [], { cwd });
+    expect(forgot.code).toBe(1);
+    expect(forgot.run.steps[0]?.error).toMatchObject({
+      code: 'COMPONENT_OUTPUT_MISSING',
+      message: 'component Make folder exited 0 without writing its output "folder"',
+    });
+    const made = await runJson(await pipeline('mkdir -p "$0/sub" && echo one > "$0/a.txt" && echo two > "$0/sub/b.txt"'), [], { cwd });
+    expect(made.code, made.stderr).toBe(0);
+    const copy = join(cwd, 'copy');
+    expect((await runCli(['output', 'Make.folder', '--out', copy], { cwd })).code).toBe(0);
+    expect(await readFile(join(copy, 'sub', 'b.txt'), 'utf8')).toBe('two\n');
+  }, 60_000);
+});
+
 describe('secrets', () => {
   const SECRET = join(TANGLE, 'secret.pipeline.component.yaml');
 
@@ -164,16 +190,19 @@ describe('secrets', () => {
     expect(missing.stderr).toContain('takes the secret "demo token": export FLYWHEEL_SECRET_DEMO_TOKEN=<value>');
     expect(await runsIn(cwd)).toEqual([]);
 
-    const value = 's3cr3t-value-42';
-    const run = await runJson(SECRET, [], { cwd, env: { FLYWHEEL_SECRET_DEMO_TOKEN: value } });
+    // A secret over two lines: each line is masked where the program prints it.
+    const value = 's3cr3t-value-42\nsecond-line-77';
+    const run = await runJson(SECRET, [], { cwd, env: { FLYWHEEL_SECRET_DEMO_TOKEN: value, AWS_SECRET_ACCESS_KEY: 'not-for-components' } });
     expect(run.code, run.stderr).toBe(0);
-    expect(JSON.parse(await output('Use token.report', cwd))).toEqual({ length: value.length, same: true });
+    // The component gets the secret as its arguments say, and nothing of this process's environment's secrets.
+    expect(JSON.parse(await output('Use token.report', cwd))).toEqual({ length: value.length, same: true, environment_holds_secrets: false });
     const log = (await runCli(['logs', run.run.runId, 'Use token'], { cwd })).stdout;
     expect(log).toContain('the token is ***');
-    expect(log).not.toContain(value);
+    for (const part of value.split('\n')) expect(log).not.toContain(part);
     const store = join(cwd, '.flywheel');
     const files = (await readdir(store, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile());
-    for (const entry of files) expect(await readFile(join(entry.parentPath, entry.name), 'utf8'), entry.name).not.toContain(value);
+    for (const entry of files)
+      for (const part of value.split('\n')) expect(await readFile(join(entry.parentPath, entry.name), 'utf8'), entry.name).not.toContain(part);
   }, 60_000);
 });
 

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { containerRunArguments } from '../../engine/components/container-launcher.js';
 import { readComponent } from '../../engine/components/component-spec.js';
+import { maskSecrets } from '../../engine/components/component-secrets.js';
 import { loadGraphPipeline } from '../../engine/components/graph-pipeline.js';
 import { chosenLauncher, onPath } from '../../engine/components/launcher.js';
 import { validatePipeline } from '../../engine/validate/validate.js';
@@ -120,6 +121,64 @@ describe('a Tangle pipeline file as a pipeline', () => {
   });
 });
 
+describe('subgraphs, staleness and names', () => {
+  const echoGraph = (outputValues: Record<string, unknown>, inputDefault?: string): Record<string, unknown> => ({
+    name: 'Echo graph',
+    inputs: [{ name: 'm', type: 'String', ...(inputDefault === undefined ? {} : { default: inputDefault }) }],
+    outputs: [{ name: 'o1' }, { name: 'o2' }],
+    implementation: {
+      graph: {
+        tasks: { Inner: { componentRef: { spec: copy }, arguments: { source: { graphInput: { inputName: 'm' } } } } },
+        outputValues,
+      },
+    },
+  });
+
+  it('gives a subgraph input its default when the task leaves it unset', async () => {
+    const path = await pipelineFile({
+      Outer: { componentRef: { spec: echoGraph({ o1: { taskOutput: { taskId: 'Inner', outputName: 'copied' } } }, 'the default') } },
+    });
+    expect(validatePipeline(loadGraphPipeline(path)).byId.get('Outer / Inner')?.config).toMatchObject({ source: 'the default' });
+  });
+
+  it('refuses wiring to a subgraph output its outputValues leave out, and a subgraph that contains itself', async () => {
+    const graph = echoGraph({ o1: { taskOutput: { taskId: 'Inner', outputName: 'copied' } } }, 'x');
+    const path = await pipelineFile({
+      S: { componentRef: { spec: graph } },
+      T: { componentRef: { spec: copy }, arguments: { source: { taskOutput: { taskId: 'S', outputName: 'o2' } } } },
+    });
+    expect(() => loadGraphPipeline(path)).toThrow(
+      /the output "o2" of subgraph task "S" is declared, but its graph's outputValues do not say which task makes it/,
+    );
+
+    const dir = await tempDir('graph-pipeline-self');
+    const self = join(dir, 'self.pipeline.component.yaml');
+    await writeFile(
+      self,
+      stringify({ name: 'Self', implementation: { graph: { tasks: { Again: { componentRef: { url: 'self.pipeline.component.yaml' } } } } } }),
+    );
+    expect(() => loadGraphPipeline(self)).toThrow(/its subgraph contains itself/);
+  });
+
+  it('keeps maxCacheStaleness out of the key: the same component is one step, its staleness the node’s', async () => {
+    const task = (extra: Record<string, unknown>): Record<string, unknown> => ({ componentRef: { spec: copy }, arguments: { source: 'x' }, ...extra });
+    const path = await pipelineFile({ Fresh: task({ executionOptions: { cachingStrategy: { maxCacheStaleness: 'P0D' } } }), Any: task({}) });
+    const pipeline = validatePipeline(loadGraphPipeline(path));
+    expect(pipeline.byId.get('Fresh')?.step).toBe(pipeline.byId.get('Any')?.step);
+    expect(pipeline.byId.get('Fresh')?.maxAgeMs).toBe(0);
+    expect(pipeline.byId.get('Any')?.maxAgeMs).toBeUndefined();
+  });
+
+  it('refuses an input or output name that would leave the step’s folder', () => {
+    for (const name of ['../../escape', 'a/b', '..'])
+      expect(() => readComponent(stringify({ ...copy, outputs: [{ name }] }), 'bad.yaml')).toThrow(/holds a path separator or is \. or \.\./);
+  });
+
+  it('masks every line of a secret that spans lines', () => {
+    expect(maskSecrets('token line1-secret and line2-secret', ['line1-secret\nline2-secret'])).toBe('token *** and ***');
+  });
+});
+
 describe('the docker and podman launchers', () => {
   it('mount inputs read-only and outputs where Tangle puts them, and give the command as the entrypoint', () => {
     const spec = readComponent(stringify(copy), 'copy.yaml').spec;
@@ -129,12 +188,13 @@ describe('the docker and podman launchers', () => {
         source: 'copy.yaml',
         name: 'Copy',
         values: { label: 'x y' },
-        inputFiles: { source: '/scratch/in/source/table.csv' },
-        outputFiles: { copied: '/scratch/out/copied/data.csv' },
+        inputFiles: { source: '/scratch/in/source/a,b.csv' },
+        outputFiles: { copied: '/scratch/work/outputs/copied/data' },
         secrets: [],
         workDir: '/scratch/work',
         log: pino({ enabled: false }),
         signal: new AbortController().signal,
+        containerName: 'flywheel-test',
       },
       { uid: 1000, gid: 1000 },
     );
@@ -143,10 +203,15 @@ describe('the docker and podman launchers', () => {
       '--rm',
       '--user',
       '1000:1000',
+      // Every field quoted: a comma in a path cannot add a field of its own.
       '--mount',
-      'type=bind,source=/scratch/in/source/table.csv,target=/tmp/inputs/source/data,readonly',
+      '"type=bind","source=/scratch/in/source/a,b.csv","target=/tmp/inputs/source/data","readonly"',
       '--mount',
-      'type=bind,source=/scratch/work/container-outputs/copied,target=/tmp/outputs/copied',
+      '"type=bind","source=/scratch/work/outputs/copied","target=/tmp/outputs/copied"',
+      '--name',
+      'flywheel-test',
+      '--env',
+      'HOME=/tmp',
       '--entrypoint',
       'sh',
       'python:3.12',
@@ -156,7 +221,7 @@ describe('the docker and podman launchers', () => {
       '/tmp/outputs/copied/data',
       'x y',
     ]);
-    expect(run.outputFolders).toEqual({ copied: '/scratch/work/container-outputs/copied' });
+    expect(run.outputFolders).toEqual({ copied: '/scratch/work/outputs/copied' });
   });
 
   const engine = ['docker', 'podman'].find((name) => {
