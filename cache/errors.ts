@@ -64,8 +64,6 @@ export const ERROR_CODES = {
   COMPONENT_OUTPUT_MISSING: FINAL,
   /** An output wired to a component's value input is a directory or over 10,000 bytes. */
   COMPONENT_INPUT_INVALID: FINAL,
-  /** A container launcher could not move an output out of the container's folder. */
-  COMPONENT_OUTPUT_UNREADABLE: FINAL,
   /** A component's program exited non-zero (like any child process, worth another attempt). */
   COMPONENT_FAILED: TRANSIENT,
   /** A step reported a negative, infinite or unnamed amount through `ctx.usage`: a bug in the step. */
