@@ -10,7 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type * as Flywheel from '../index.js';
-import { formatMs, freshDir, heading, importDist, line, median, printTable, runIfMain, timeAsync, type SummaryRow } from './lib.js';
+import { formatMs, freshDir, heading, importDist, line, median, printTable, runIdAt, runIfMain, timeAsync, type SummaryRow } from './lib.js';
 
 type Api = typeof Flywheel;
 const SIZES = [1_000, 10_000, 100_000].filter((n) => n <= Number(process.env.FLYWHEEL_BENCH_GROWTH_MAX ?? 100_000));
@@ -102,11 +102,8 @@ export async function benchGrowth(): Promise<SummaryRow[]> {
     const template = (await store.getRun(fill.result.runId)) as Flywheel.RunRecord;
     const small = { ...template, steps: template.steps.slice(0, 10) };
     const written = await timeAsync(async () => {
-      for (let i = 0; i < size; i++) {
-        const at = new Date(Date.UTC(2026, 0, 1) + i * 60_000);
-        const runId = `${at.toISOString().replace(/[-:]/g, '')}-${i.toString(16).padStart(6, '0').slice(-6)}`;
-        await runsStore.putRun({ ...small, runId, startedAt: at.toISOString() });
-      }
+      for (let i = 0; i < size; i++)
+        await runsStore.putRun({ ...small, runId: runIdAt(i), startedAt: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString() });
     });
     line(`fill: ${size.toLocaleString('en-US')} run records (untimed)`, formatMs(written.ms));
     record(

@@ -281,3 +281,9 @@ export function ratioRows(bench: string, rows: SummaryRow[]): (metric: string, v
     rows.push({ bench, metric, value: formatMs(value), baseline: formatMs(baseline), ratio: value / baseline, target });
   };
 }
+
+/** A run id in the engine's format, `count` minutes after a fixed start: ids sort as the runs started. */
+export function runIdAt(count: number): string {
+  const at = new Date(Date.UTC(2026, 0, 1) + count * 60_000);
+  return `${at.toISOString().replace(/[-:]/g, '')}-${count.toString(16).padStart(6, '0').slice(-6)}`;
+}

@@ -57,37 +57,41 @@ export async function benchS3(): Promise<SummaryRow[]> {
     await runProcess('sync', []);
     const env = { ...process.env, ...minio.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 
+    let rssMiB = 0;
+    /** One transfer in a fresh process; its time, and its peak RSS kept. */
+    const probe = async (operation: 'upload' | 'push' | 'download', path: string, localRoot: string, known = ''): Promise<{ ms: number; digest: string }> => {
+      const result = JSON.parse(
+        (await runProcess('node', ['--input-type=module', '-e', storeProbe(operation, path, bucket, localRoot, known)], { env })).stdout,
+      ) as {
+        ms: number;
+        maxRssMiB: number;
+        digest: string;
+      };
+      rssMiB = Math.max(rssMiB, result.maxRssMiB);
+      return result;
+    };
+    // A fresh prefix per sample: the store skips blobs that are already there.
+    const freshPrefix = (): Promise<void> => rm(join(minio.dataDir, bucket, 'bench'), { recursive: true, force: true });
+
     const uploads: number[] = [];
     const downloads: number[] = [];
-    let rssMiB = 0;
     let digest = '';
     for (let i = 0; i < SAMPLES; i++) {
-      // A fresh prefix per sample: the store skips blobs that are already there.
-      await rm(join(minio.dataDir, bucket, 'bench'), { recursive: true, force: true });
-      const up = JSON.parse(
-        (await runProcess('node', ['--input-type=module', '-e', storeProbe('upload', file, bucket, join(dir, `local-up-${i}`))], { env })).stdout,
-      ) as { ms: number; maxRssMiB: number; digest: string };
+      await freshPrefix();
+      const up = await probe('upload', file, join(dir, `local-up-${i}`));
       digest = up.digest;
       const target = join(dir, 'downloaded.bin');
       await rm(target, { force: true });
-      const down = JSON.parse(
-        (await runProcess('node', ['--input-type=module', '-e', storeProbe('download', target, bucket, join(dir, `local-down-${i}`), digest)], { env })).stdout,
-      ) as { ms: number; maxRssMiB: number };
       uploads.push(up.ms);
-      downloads.push(down.ms);
-      rssMiB = Math.max(rssMiB, up.maxRssMiB, down.maxRssMiB);
+      downloads.push((await probe('download', target, join(dir, `local-down-${i}`), digest)).ms);
       await rm(join(dir, `local-down-${i}`), { recursive: true, force: true });
     }
 
     // A blob whose digest is known (a local store's, pushed with `flywheel cache push`): nothing hashed whole.
     const pushes: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
-      await rm(join(minio.dataDir, bucket, 'bench'), { recursive: true, force: true });
-      const push = JSON.parse(
-        (await runProcess('node', ['--input-type=module', '-e', storeProbe('push', file, bucket, join(dir, `local-push-${i}`), digest)], { env })).stdout,
-      ) as { ms: number; maxRssMiB: number };
-      pushes.push(push.ms);
-      rssMiB = Math.max(rssMiB, push.maxRssMiB);
+      await freshPrefix();
+      pushes.push((await probe('push', file, join(dir, `local-push-${i}`), digest)).ms);
     }
 
     const mcEnv = { ...process.env, MC_CONFIG_DIR: join(dir, 'mc-config') };

@@ -3,16 +3,10 @@
 // script and working tree: the direct command `node bin/flywheel.js run flow-agent` (the flagship fully
 // cached). Also timed: the build's check alone, npm starting a script that does nothing (the floor npm puts
 // under any `npm start`), and the full build every `npm start` used to run first.
-import { formatMs, heading, line, median, ratioRows, REPO_ROOT, runIfMain, runProcess, type SummaryRow } from './lib.js';
+import { formatMs, heading, line, median, ratioRows, REPO_ROOT, runIfMain, runProcess, timeProcess, type SummaryRow } from './lib.js';
 
 const SAMPLES = 7;
 const BENCH = '(i) npm start';
-
-async function timed(command: string, args: readonly string[]): Promise<number[]> {
-  const ms: number[] = [];
-  for (let i = 0; i < SAMPLES; i++) ms.push((await runProcess(command, args, { cwd: REPO_ROOT })).wallMs);
-  return ms;
-}
 
 export async function benchStart(): Promise<SummaryRow[]> {
   const rows: SummaryRow[] = [];
@@ -26,8 +20,8 @@ export async function benchStart(): Promise<SummaryRow[]> {
     direct.push((await runProcess('node', ['bin/flywheel.js', 'run', 'flow-agent'], { cwd: REPO_ROOT })).wallMs);
   }
   row('npm start again / node bin/flywheel.js run flow-agent', median(start), median(direct), '≤ 1.3×');
-  const check = median(await timed('node', ['scripts/build.mjs']));
-  const npmFloor = median(await timed('npm', ['run', '--silent', 'noop']));
+  const check = median((await timeProcess(SAMPLES, 'node', ['scripts/build.mjs'])).ms);
+  const npmFloor = median((await timeProcess(SAMPLES, 'npm', ['run', '--silent', 'noop'])).ms);
   line('of which: the build finding nothing to do (node scripts/build.mjs)', formatMs(check));
   line('of which: npm running a script that does nothing (npm run noop)', formatMs(npmFloor));
   line('the floor npm sets: (npm run noop + direct) / direct', `${((npmFloor + median(direct)) / median(direct)).toFixed(2)}×`);

@@ -19,6 +19,7 @@ import {
   importDist,
   line,
   median,
+  runIdAt,
   runIfMain,
   writeIncompressibleFile,
   type SummaryRow,
@@ -34,12 +35,6 @@ const DAG_NODES = 1_000;
 const SAMPLES = 3;
 const GIB = 1024 ** 3;
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-/** A run id in the engine's format, `count` minutes after a fixed start: ids sort as the runs started. */
-function runIdAt(count: number): string {
-  const at = new Date(Date.UTC(2026, 0, 1) + count * 60_000);
-  return `${at.toISOString().replace(/[-:]/g, '')}-${count.toString(16).padStart(6, '0').slice(-6)}`;
-}
 
 /** A finished run: `steps` nodes in chains of 100, each reading the one before, some cached. */
 function runRecord(count: number, pipeline: string, steps: number): RunRecord {

@@ -2,7 +2,7 @@ import { trustFromEnv } from '../../cache/trust-config.js';
 import { collectGarbage, verifyStore, type VerifyReport } from '../../cache/maintenance.js';
 import type { Store } from '../../cache/store.js';
 import { formatDuration, parseIsoDuration } from '../../engine/durations.js';
-import { listRuns } from '../../engine/records/run-history.js';
+import { lastFinishedRun, listRuns } from '../../engine/records/run-history.js';
 import { UsageError } from '../../cache/errors.js';
 import { FlywheelError } from '../../engine/errors.js';
 
@@ -118,7 +118,7 @@ export async function cachePushCommand(args: { to: string | undefined; run: stri
     if (record === undefined) throw new FlywheelError('RUN_NOT_FOUND', `no run ${args.run} in ${store.description}`, { fix: 'see flywheel runs' });
     runs = [record];
   } else {
-    const latest = (await listRuns(store)).find((run) => run.status !== 'running');
+    const latest = await lastFinishedRun(store, undefined);
     if (latest === undefined) throw new FlywheelError('RUN_NOT_FOUND', `${store.description} holds no finished run to push`, { fix: 'run a pipeline first' });
     runs = [latest];
   }

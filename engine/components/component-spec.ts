@@ -2,6 +2,7 @@
 // command line with placeholders. Read as Tangle reads it: constants are strings (a default of `5` must
 // be `'5'`), unknown fields are ignored, and the component's identity is the SHA-256 of its text.
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { canonicalJson } from '../../cache/canonical.js';
@@ -80,6 +81,12 @@ function parseYaml(text: string): unknown {
 /** Parses a component's text; a text that is not YAML or not a component is COMPONENT_INVALID, naming `source` and what is wrong. */
 export function readComponent(text: string, source: string): LoadedComponent {
   return { spec: checkedSpec(parseComponentYaml(text, source), source), text, digest: componentDigest(text), source };
+}
+
+/** A component read from its file; no file there is COMPONENT_NOT_FOUND, with `where` before the path and `fix` saying how to name it. */
+export function readComponentFile(path: string, where: string, fix: string): LoadedComponent {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new FlywheelError('COMPONENT_NOT_FOUND', `${where}no component file at ${path}`, { fix });
+  return readComponent(readFileSync(path, 'utf8'), path);
 }
 
 /**

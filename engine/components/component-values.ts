@@ -109,10 +109,9 @@ function valueOrSecret(kind: ValueKind): z.ZodType {
       return z.NEVER;
     }
     const isSecret = value !== null && typeof value === 'object' && 'dynamicData' in value;
-    const given = value;
-    const parsed = (isSecret ? secret : typed).safeParse(given);
+    const parsed = (isSecret ? secret : typed).safeParse(value);
     if (parsed.success) return parsed.data;
-    for (const issue of parsed.error.issues) context.addIssue({ ...issue, input: given } as never);
+    for (const issue of parsed.error.issues) context.addIssue({ ...issue, input: value } as never);
     return z.NEVER;
   });
 }

@@ -1,5 +1,5 @@
 // A Tangle / Kubeflow Pipelines v1 component as a Flywheel step: cached, explained and run like any other.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { defineStep, type AnyStep, type TaskQueue } from '../define/define-step.
 import { dir, file, type Ports } from '../define/ports.js';
 import { FlywheelError } from '../errors.js';
 import { checkCommandLine } from './command-line.js';
-import { readComponent, type ComponentSpec, type LoadedComponent, type OutputSpec } from './component-spec.js';
+import { readComponentFile, type ComponentSpec, type LoadedComponent, type OutputSpec } from './component-spec.js';
 import { isSecretReference, readSecret } from './component-secrets.js';
 import { valueKind, valuesSchema, valueText } from './component-values.js';
 import { fileSafeName, launchInContainer } from './container-launcher.js';
@@ -62,12 +62,11 @@ function stepId(spec: ComponentSpec, source: string): string {
 
 function load(component: string | URL | LoadedComponent): LoadedComponent {
   if (typeof component === 'object' && !(component instanceof URL)) return component;
-  const path = component instanceof URL ? fileURLToPath(component) : resolve(component);
-  if (!existsSync(path) || !statSync(path).isFile())
-    throw new FlywheelError('COMPONENT_NOT_FOUND', `no component file at ${path}`, {
-      fix: "name the component.yaml by its path, best as new URL('./component.yaml', import.meta.url) so it does not depend on the working directory",
-    });
-  return readComponent(readFileSync(path, 'utf8'), path);
+  return readComponentFile(
+    component instanceof URL ? fileURLToPath(component) : resolve(component),
+    '',
+    "name the component.yaml by its path, best as new URL('./component.yaml', import.meta.url) so it does not depend on the working directory",
+  );
 }
 
 /**

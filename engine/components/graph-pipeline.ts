@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { AnyStep } from '../define/define-step.js';
 import { definePipeline, type OutputRef, type PipelineDefinition } from '../define/define-pipeline.js';
-import { parseIsoDuration } from '../durations.js';
 import { FlywheelError } from '../errors.js';
 import { componentFromSpec, type ComponentSpec, type LoadedComponent, parseComponentYaml } from './component-spec.js';
 import { isSecretReference, type SecretReference } from './component-secrets.js';
@@ -25,6 +24,8 @@ interface FlatTask {
   component: LoadedComponent;
   arguments: Map<string, Source>;
   task: TaskSpec;
+  /** The inputs its command line reads as files (`inputPath`). */
+  fileInputs: Set<string>;
 }
 
 /** A node id made of a task name: as written, with the characters node ids cannot hold (`.`, `=`, control characters) made `_`. */
@@ -144,7 +145,7 @@ function flatten(
         if (!args.has(input.name) && input.default !== undefined) args.set(input.name, { kind: 'constant', text: input.default });
       outputsOf.set(name, { component, id, outputs: flatten(component.spec, at, id, args, pipelinePath, flat, [...within, component.digest]) });
     } else {
-      flat.push({ id, component, arguments: args, task });
+      flat.push({ id, component, arguments: args, task, fileInputs: pathInputs(component.spec) });
       outputsOf.set(name, { component, id, outputs: undefined });
     }
   }
@@ -194,9 +195,8 @@ function rootInputs(spec: ComponentSpec, raw: unknown): Map<string, Source> {
 /** The one step a component is, for each way a pipeline feeds it (which value inputs read files, which file inputs take text). */
 function stepFactory(): (flat: FlatTask) => AnyStep {
   const steps = new Map<string, AnyStep>();
-  return ({ component, arguments: args }) => {
+  return ({ component, arguments: args, fileInputs: files }) => {
     const { spec } = component;
-    const files = pathInputs(spec);
     const inputs = spec.inputs ?? [];
     const valuesFromFiles = inputs.filter((i) => !files.has(i.name) && args.get(i.name)?.kind === 'output').map((i) => i.name);
     const filesFromValues = inputs.filter((i) => files.has(i.name) && args.get(i.name)?.kind !== 'output').map((i) => i.name);
@@ -224,23 +224,17 @@ function stepFactory(): (flat: FlatTask) => AnyStep {
 function nodeConfig(flat: FlatTask, where: string): Record<string, unknown> {
   const config: Record<string, unknown> = {};
   const { spec } = flat.component;
-  const files = pathInputs(spec);
   for (const input of spec.inputs ?? []) {
     const source = flat.arguments.get(input.name);
-    if (source?.kind === 'constant') config[input.name] = files.has(input.name) ? source.text : valueOfText(input, source.text, where, `the argument`);
+    if (source?.kind === 'constant')
+      config[input.name] = flat.fileInputs.has(input.name) ? source.text : valueOfText(input, source.text, where, `the argument`);
     else if (source?.kind === 'secret') config[input.name] = source.reference;
   }
   return config;
 }
 
 /** A task's scheduling from its annotations and execution options: the GPU queue for an accelerator, retries. */
-function nodeResources(flat: FlatTask, where: string): { queue?: 'gpu-h200'; retries?: number } {
-  const staleness = flat.task.executionOptions?.cachingStrategy?.maxCacheStaleness;
-  if (staleness !== undefined && parseIsoDuration(staleness) === undefined)
-    throw wiringError(
-      `${where}: maxCacheStaleness ${JSON.stringify(staleness)} is not an ISO-8601 duration`,
-      "write e.g. 'P7D', or 'P0D' to never reuse a result",
-    );
+function nodeResources(flat: FlatTask): { queue?: 'gpu-h200'; retries?: number } {
   const retries = flat.task.executionOptions?.retryStrategy?.maxRetries;
   return {
     ...(flat.task.annotations?.[ACCELERATORS_ANNOTATION] === undefined ? {} : { queue: 'gpu-h200' as const }),
@@ -250,6 +244,14 @@ function nodeResources(flat: FlatTask, where: string): { queue?: 'gpu-h200'; ret
 
 /** Reads a Tangle / Kubeflow v1 pipeline file as a Flywheel pipeline; what is wrong with it is an error naming the task and the fix. */
 export function loadGraphPipeline(path: string): PipelineDefinition {
+  return readGraphPipeline(path).definition;
+}
+
+/**
+ * The pipeline a file describes, and its identity: a digest of the file and of the components it names
+ * (their digests are the steps' versions), which changes when either is edited (a worker reloads then).
+ */
+export function readGraphPipeline(path: string): { definition: PipelineDefinition; identity: string } {
   const text = readFileSync(path, 'utf8');
   const raw = parseComponentYaml(text, path);
   const root = componentFromSpec(raw, path);
@@ -273,9 +275,11 @@ export function loadGraphPipeline(path: string): PipelineDefinition {
     const where = `${path}: task ${JSON.stringify(task.id)}`;
     // Tangle's maxCacheStaleness filters which results are reused; it is not part of what they are (the key).
     const staleness = task.task.executionOptions?.cachingStrategy?.maxCacheStaleness;
-    return { task, step: stepOf(task), config: nodeConfig(task, where), resources: nodeResources(task, where), staleness };
+    return { task, step: stepOf(task), config: nodeConfig(task, where), resources: nodeResources(task), staleness };
   });
-  return definePipeline({
+  const identity = createHash('sha256').update(text);
+  for (const { step } of nodes) identity.update(`\0${String(step.version)}`);
+  const definition = definePipeline({
     name: root.spec.name ?? basename(path).replace(/\.ya?ml$/, ''),
     ...(root.spec.description === undefined ? {} : { description: root.spec.description.trim() }),
     build(p) {
@@ -286,4 +290,5 @@ export function loadGraphPipeline(path: string): PipelineDefinition {
       }
     },
   });
+  return { definition, identity: identity.digest('hex') };
 }

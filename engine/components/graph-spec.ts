@@ -1,13 +1,12 @@
 // A Tangle / Kubeflow Pipelines v1 pipeline's graph (`implementation.graph` of a `*.pipeline.component.yaml`):
 // tasks that reference components, and the arguments that wire them. Read as Tangle reads it: constants
 // are strings, unknown fields are ignored. Also where a task's component comes from (componentRef).
-import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { zodIssues } from '../../cache/errors.js';
 import { FlywheelError } from '../errors.js';
-import { componentFromSpec, readComponent, type LoadedComponent } from './component-spec.js';
+import { componentFromSpec, readComponent, readComponentFile, type LoadedComponent } from './component-spec.js';
 
 export const TaskOutputArgument = z.object({ taskOutput: z.object({ taskId: z.string(), outputName: z.string() }) });
 export const GraphInputArgument = z.object({ graphInput: z.object({ inputName: z.string() }) });
@@ -89,9 +88,7 @@ export function referencedComponent(ref: ComponentReference, where: string, pipe
       throw new FlywheelError('COMPONENT_NOT_FOUND', `${where}: the component is only named by ${ref.url}, and Flywheel does not download components`, {
         fix: 'put the component in the pipeline file (componentRef.text, as Tangle’s editor saves it), or save it beside the pipeline and name it by a relative url',
       });
-    if (!existsSync(path))
-      throw new FlywheelError('COMPONENT_NOT_FOUND', `${where}: no component file at ${path}`, { fix: 'fix componentRef.url (relative to the pipeline file)' });
-    return checkDigest(readComponent(readFileSync(path, 'utf8'), path));
+    return checkDigest(readComponentFile(path, `${where}: `, 'fix componentRef.url (relative to the pipeline file)'));
   }
   throw new FlywheelError('COMPONENT_NOT_FOUND', `${where}: componentRef has no text, spec or url to find the component by`, {
     fix: 'give it the component’s text (componentRef.text) or spec (componentRef.spec)',

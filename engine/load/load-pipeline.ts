@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isPipelineDefinition, type PipelineDefinition } from '../define/define-pipeline.js';
 import { FlywheelError } from '../errors.js';
 import { compilePipeline } from './compile-pipeline.js';
-import { loadGraphPipeline } from '../components/graph-pipeline.js';
+import { readGraphPipeline } from '../components/graph-pipeline.js';
 import { fingerprinter, type CodeIndex } from '../code/code-fingerprint.js';
 import { codeFileDigests } from '../code/code-files.js';
 import { DEFINING_MODULES, STEP_CODE, STEP_MODULE, STEP_STATEMENT } from '../define/define-step.js';
@@ -82,12 +81,9 @@ function loadErrorText(error: unknown, path: string): string {
 export async function loadPipeline(nameOrPath: string, cwd = process.cwd()): Promise<{ definition: PipelineDefinition; path: string; bundle: string }> {
   const path = resolvePipelinePath(nameOrPath, cwd);
   if (GRAPH_PIPELINE.test(path)) {
-    // Nothing to compile: the file and the components it names (their digests are the steps' versions) are
-    // the pipeline, so a worker re-reads it when either was edited.
-    const definition = loadGraphPipeline(path);
-    const hash = createHash('sha256').update(readFileSync(path));
-    for (const node of definition.nodes) hash.update(`\0${String(node.step.version)}`);
-    return { definition, path, bundle: `${path}#${hash.digest('hex')}` };
+    // Nothing to compile: the file and its components are the pipeline, named by their digests.
+    const { definition, identity } = readGraphPipeline(path);
+    return { definition, path, bundle: `${path}#${identity}` };
   }
   let module: Record<string, unknown>;
   let bundle: string;

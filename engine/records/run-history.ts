@@ -7,12 +7,12 @@ export function newRunId(now = new Date()): string {
   return `${now.toISOString().replace(/[-:]/g, '')}-${randomBytes(3).toString('hex')}`;
 }
 
-/** The most recent finished run of a pipeline: what plans and reasons are relative to. */
-export async function lastFinishedRun(store: Store, pipeline: string, excludeRunId?: string): Promise<RunRecord | undefined> {
+/** The most recent finished run of a pipeline (of any, without one): what plans and reasons are relative to. */
+export async function lastFinishedRun(store: Store, pipeline: string | undefined, excludeRunId?: string): Promise<RunRecord | undefined> {
   for (const runId of await store.listRunIds()) {
     if (runId === excludeRunId) continue;
     const record = await store.getRun(runId).catch(() => undefined);
-    if (record?.pipeline === pipeline && record.status !== 'running') return record;
+    if (record !== undefined && (pipeline === undefined || record.pipeline === pipeline) && record.status !== 'running') return record;
   }
   return undefined;
 }

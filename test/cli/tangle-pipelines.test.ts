@@ -23,6 +23,14 @@ const output = async (ref: string, cwd: string, run?: string): Promise<string> =
 /** Run records in the project's store: none means nothing ran. */
 const runsIn = async (cwd: string): Promise<string[]> => readdir(join(cwd, '.flywheel', 'runs')).catch(() => []);
 
+/** A command that must stop with exit 2 before anything runs; its stderr, for the message. */
+async function refused(args: string[], cwd: string): Promise<string> {
+  const result = await runCli(args, { cwd });
+  expect(result.code, result.stderr).toBe(2);
+  expect(await runsIn(cwd)).toEqual([]);
+  return result.stderr;
+}
+
 describe("tangle-ui's example pipelines, run from their files", () => {
   it('Intro-Data Flow: every task runs and its metrics are a real regression’s; the second run is cached; --set re-runs a task and its downstream, and plan says why', async () => {
     const cwd = await tempDir('tangle-data-flow');
@@ -54,10 +62,7 @@ describe("tangle-ui's example pipelines, run from their files", () => {
 
   it('Intro-Hello World: its required graph input needs a value (exit 2, nothing run); given one, it greets; an optional input re-runs it', async () => {
     const cwd = await tempDir('tangle-hello');
-    const bare = await runCli(['run', HELLO_WORLD], { cwd });
-    expect(bare.code).toBe(2);
-    expect(bare.stderr).toContain('CONFIG_INVALID [Greet]: config Greet.name: needs a value');
-    expect(await runsIn(cwd)).toEqual([]);
+    expect(await refused(['run', HELLO_WORLD], cwd)).toContain('CONFIG_INVALID [Greet]: config Greet.name: needs a value');
 
     const first = await runJson(HELLO_WORLD, ['--set', 'Greet.name=World'], { cwd });
     expect(first.code, first.stderr).toBe(0);
@@ -185,10 +190,7 @@ describe('secrets', () => {
 
   it('come from FLYWHEEL_SECRET_<NAME>: missing, nothing runs (exit 2); given, the task gets them as a value and as a file, and no log or record holds them', async () => {
     const cwd = await tempDir('tangle-secret');
-    const missing = await runCli(['run', SECRET], { cwd });
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('takes the secret "demo token": export FLYWHEEL_SECRET_DEMO_TOKEN=<value>');
-    expect(await runsIn(cwd)).toEqual([]);
+    expect(await refused(['run', SECRET], cwd)).toContain('takes the secret "demo token": export FLYWHEEL_SECRET_DEMO_TOKEN=<value>');
 
     // A secret over two lines: each line is masked where the program prints it.
     const value = 's3cr3t-value-42\nsecond-line-77';
@@ -219,11 +221,6 @@ describe('pipeline files Flywheel refuses before running anything (exit 2)', () 
   it.each(cases)('%s', async (name, message) => {
     const cwd = await tempDir(`tangle-invalid-${name}`);
     const path = join(TANGLE, 'invalid', `${name}.pipeline.component.yaml`);
-    for (const command of ['plan', 'run']) {
-      const result = await runCli([command, path], { cwd });
-      expect(result.code, result.stderr).toBe(2);
-      expect(result.stderr).toMatch(message);
-    }
-    expect(await runsIn(cwd)).toEqual([]);
+    for (const command of ['plan', 'run']) expect(await refused([command, path], cwd)).toMatch(message);
   });
 });
