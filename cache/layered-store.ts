@@ -167,7 +167,7 @@ export class LayeredStore implements Store {
     await this.own.removeLiveLogs?.(runId);
   }
 
-  makeScratchDir(label: string): Promise<string> {
+  makeScratchDir(label: string): string {
     return this.own.makeScratchDir(label);
   }
 

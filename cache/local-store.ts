@@ -1,5 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, utimesSync, writeSync, type BigIntStats } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+  type BigIntStats,
+} from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobStamps, stampOf } from './blob-stamps.js';
@@ -128,6 +142,27 @@ export class LocalStore implements Store {
   }
 
   /**
+   * Writes a small file whole under a private name, then renames it to its final place, synchronously
+   * (see SMALL_FILE_BYTES: a map writes two such files per element, an entry and its result).
+   */
+  private writeSmallWhole(finalPath: string, label: string, data: string | Uint8Array, mode?: number): void {
+    const staged = this.tmpPath(label);
+    try {
+      writeFileSync(staged, data, mode === undefined ? {} : { mode });
+      try {
+        renameSync(staged, finalPath);
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+        mkdirSync(join(finalPath, '..'), { recursive: true });
+        renameSync(staged, finalPath);
+      }
+    } catch (error) {
+      rmSyncQuietly(staged);
+      throw error;
+    }
+  }
+
+  /**
    * True if a good copy of the blob is already stored, marking it as just used so a concurrent `cache gc`
    * keeps it. A damaged copy (wrong size, or a hash that does not match) is removed so the caller stores
    * the new bytes: re-running a step repairs its outputs.
@@ -142,7 +177,8 @@ export class LocalStore implements Store {
     // A stamped blob is marked through its stamp: touching the blob would change its stamp unchecked.
     if (!this.stamps.touch(digest)) {
       const now = new Date();
-      await utimes(this.blobPath(digest), now, now).catch(() => undefined);
+      if (size < STAMPED_FROM_BYTES) touchQuietly(this.blobPath(digest), now);
+      else await utimes(this.blobPath(digest), now, now).catch(() => undefined);
     }
     return true;
   }
@@ -202,7 +238,11 @@ export class LocalStore implements Store {
   async putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
     await this.ensureLayout();
     const digest = sha256Bytes(bytes);
-    if (!(await this.alreadyStored(digest, bytes.length))) {
+    if (await this.alreadyStored(digest, bytes.length)) return { digest, size: bytes.length };
+    if (bytes.length < STAMPED_FROM_BYTES) {
+      // Created read-only: the mode applies to the new file, while the open descriptor still writes it.
+      this.writeSmallWhole(this.blobPath(digest), 'blob', bytes, 0o444);
+    } else {
       const staged = this.tmpPath('blob');
       await writeFile(staged, bytes);
       await this.publishWritten(staged, digest, bytes.length);
@@ -320,20 +360,13 @@ export class LocalStore implements Store {
 
   async putAction(entry: ActionEntry): Promise<void> {
     await this.ensureLayout();
-    const staged = this.tmpPath('ac');
-    await writeFile(staged, canonicalJson(entry));
-    await this.publish(staged, this.actionPath(entry.key));
+    this.writeSmallWhole(this.actionPath(entry.key), 'ac', canonicalJson(entry));
   }
 
   async markUsed(key: CacheKey): Promise<void> {
     // The entry alone: gc keeps every blob of a recently used entry. Best effort: a file that vanished
     // meanwhile is the next look-up's problem, not this one's.
-    const now = new Date();
-    try {
-      utimesSync(this.actionPath(key), now, now);
-    } catch {
-      // ignored on purpose
-    }
+    touchQuietly(this.actionPath(key), new Date());
   }
 
   async deleteAction(key: CacheKey): Promise<void> {
@@ -445,9 +478,24 @@ export class LocalStore implements Store {
     return removeStaleScratchIn(this.tmp, graceMs, now);
   }
 
-  async makeScratchDir(label: string): Promise<string> {
-    await this.ensureLayout();
+  makeScratchDir(label: string): string {
     return makeScratchIn(this.tmp, label);
+  }
+}
+
+function touchQuietly(path: string, now: Date): void {
+  try {
+    utimesSync(path, now, now);
+  } catch {
+    // best effort, as markUsed: a blob gone meanwhile is the next look-up's problem
+  }
+}
+
+function rmSyncQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // a staged file that cannot be removed is tmp/ garbage, which gc clears
   }
 }
 

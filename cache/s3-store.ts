@@ -727,7 +727,7 @@ export class S3Store implements Store {
     }
   }
 
-  makeScratchDir(label: string): Promise<string> {
+  makeScratchDir(label: string): string {
     return makeScratchIn(join(this.localRoot, 'tmp'), label);
   }
 

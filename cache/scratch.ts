@@ -1,11 +1,15 @@
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isProcessAlive } from './process-alive.js';
 
-/** A fresh private directory under `dir`, named with this process's pid so cleanup can tell if it is live. */
-export async function makeScratchIn(dir: string, label: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  return mkdtemp(join(dir, `${label.replace(/[^\w.]/g, '_')}-${process.pid}-`));
+/**
+ * A fresh private directory under `dir`, named with this process's pid so cleanup can tell if it is live.
+ * Synchronous: a step asks for its work directory when it first reads `ctx.workDir`.
+ */
+export function makeScratchIn(dir: string, label: string): string {
+  mkdirSync(dir, { recursive: true });
+  return mkdtempSync(join(dir, `${label.replace(/[^\w.]/g, '_')}-${process.pid}-`));
 }
 
 /** Removes entries of dead processes older than the grace period; a live process's scratch is never touched, however old. */

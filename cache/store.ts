@@ -124,8 +124,8 @@ export interface Store {
   readLogSegments?(runId: string, stepId: string, after: string | undefined, limit?: number): Promise<Array<{ name: string; text: string }>>;
   /** Removes a run's live log files (or segments), if the store keeps any. */
   removeLiveLogs?(runId: string): Promise<void>;
-  /** A fresh private directory for a step's work, on the same filesystem as the blobs where possible. */
-  makeScratchDir(label: string): Promise<string>;
+  /** A fresh private directory for a step's work, on the same filesystem as the blobs where possible (made synchronously: see makeScratchIn). */
+  makeScratchDir(label: string): string;
   /** Removes scratch space left by killed processes, older than the grace period; returns how many entries. */
   removeStaleScratch(graceMs: number, now?: number): Promise<number>;
 }

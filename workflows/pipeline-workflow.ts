@@ -17,7 +17,8 @@ import { feeder, RunCore } from '../engine/core/run-core.js';
 import type { CommandOf, CoreCommand, CoreEvent, ElementResult, Outputs } from '../engine/core/run-protocol.js';
 import { asAttempt, failedOutcome, isCancelled, runFailure } from './outcomes.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from './search-attributes.js';
-import { ELEMENT_CHUNKS, elementActivities, RETRY, schedulingOf, stepActivities, waitingActivities } from './step-activities.js';
+import { ElementChunks } from './element-chunks.js';
+import { elementActivities, RETRY, schedulingOf, stepActivities, waitingActivities } from './step-activities.js';
 import type { DagNode, PipelineRunInput, PipelineRunResult, RunContext, RunProgress } from './types.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
@@ -58,6 +59,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   const scheduling = (id: string) => ({ context, ...schedulingOf(nodes.get(id) as DagNode, options.heartbeatTimeoutMs) });
   // The record names the worker that opened the run, whichever generation this is.
   const { host, pid } = carried ?? opened;
+  const chunks = new ElementChunks((id) => nodes.get(id)?.queue);
   const core = new RunCore(opened.nodes, {
     mode: 'run',
     header: {
@@ -78,7 +80,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     maxRoundSize: MAX_ROUND_SIZE,
     lookAhead: true,
     // A map's elements go out in chunks, one activity each; a GPU map one per activity, so one per GPU slot.
-    elementChunk: (id) => (nodes.get(id)?.queue === 'cpu' ? ELEMENT_CHUNKS.cpu : ELEMENT_CHUNKS.gpu),
+    elementChunk: (id) => chunks.next(id),
     ...(carried === undefined ? {} : { restore: carried }),
   });
   setHandler(progressQuery, () => ({ runId, pipeline: opened.pipeline, generation, steps: core.progress() }));
@@ -157,8 +159,10 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   const executeChunk = async (command: CommandOf<'execute-elements'>): Promise<void> => {
     const request = { ...scheduling(command.id), command };
     let results: ElementResult[];
+    const started = Date.now();
     try {
       ({ results } = await elementActivities({ ...request, ...command }).executeElements(request));
+      chunks.observe(command.id, command.indices.length, Date.now() - started);
     } catch (error) {
       if (isCancelled(error)) feed({ type: 'cancel' });
       results = failedElements(command.indices, failedOutcome(error).error);

@@ -1,4 +1,4 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lineage } from '../define/define-step.js';
 import type { Logger } from 'pino';
@@ -14,6 +14,7 @@ import { FlywheelError } from '../errors.js';
 import type { FilePort, Port, Ports } from '../define/ports.js';
 import type { ResolvedInput, ResolvedNode } from '../validate/validate.js';
 import type { GivenInput } from '../map/collection.js';
+import { StepScratch } from './step-scratch.js';
 
 export interface ExecuteOptions {
   store: Store;
@@ -72,12 +73,12 @@ function bytesIn(node: ResolvedNode, options: ExecuteOptions): number {
   }, 0);
 }
 
-async function prepareInputs(node: ResolvedNode, dir: string, options: ExecuteOptions): Promise<Record<string, unknown>> {
+async function prepareInputs(node: ResolvedNode, scratch: StepScratch, options: ExecuteOptions): Promise<Record<string, unknown>> {
   const values: Record<string, unknown> = {};
   for (const name of Object.keys(node.step.inputs as Ports)) {
     const source = node.inputs[name];
     try {
-      values[name] = source === null || source === undefined ? undefined : await prepareInput(node, name, source, dir, options);
+      values[name] = source === null || source === undefined ? undefined : await prepareInput(node, name, source, scratch, options);
     } catch (error) {
       if (error instanceof BlobUnavailableError && source) await discardBrokenInput(error, name, source, options);
       throw error;
@@ -86,7 +87,7 @@ async function prepareInputs(node: ResolvedNode, dir: string, options: ExecuteOp
   return values;
 }
 
-async function prepareInput(node: ResolvedNode, name: string, source: ResolvedInput, dir: string, options: ExecuteOptions): Promise<unknown> {
+async function prepareInput(node: ResolvedNode, name: string, source: ResolvedInput, scratch: StepScratch, options: ExecuteOptions): Promise<unknown> {
   const port = (node.step.inputs as Ports)[name] as Port;
   const given = options.given?.[name];
   const record = given === undefined ? options.upstreamOutputs(source.node)?.[source.output] : given.kind === 'record' ? given.record : undefined;
@@ -104,6 +105,7 @@ async function prepareInput(node: ResolvedNode, name: string, source: ResolvedIn
     return parsed.data;
   }
   if (record === undefined) throw new Error(`internal: input ${name} of ${node.id} has no stored record`);
+  const dir = scratch.dir('in');
   if (port.kind === 'dir') {
     const target = join(dir, name);
     await materializeDirectory(options.store, record.digest, target);
@@ -115,10 +117,11 @@ async function prepareInput(node: ResolvedNode, name: string, source: ResolvedIn
   return target;
 }
 
-async function prepareOutputs(node: ResolvedNode, dir: string): Promise<Record<string, string>> {
+async function prepareOutputs(node: ResolvedNode, scratch: StepScratch): Promise<Record<string, string>> {
   const paths: Record<string, string> = {};
   for (const [name, port] of Object.entries(node.step.outputs as Ports)) {
     if (port.kind === 'json') continue;
+    const dir = scratch.dir('out');
     await mkdir(join(dir, name), { recursive: true });
     paths[name] = port.kind === 'dir' ? join(dir, name) : join(dir, name, fileNameOf(name, port));
   }
@@ -246,7 +249,7 @@ export interface StepExecution {
  * tried again is the run core's decision (the step's retry policy), for every executor alike.
  */
 export async function executeStep(node: ResolvedNode, options: ExecuteOptions): Promise<StepExecution> {
-  const scratch = await options.store.makeScratchDir(node.id);
+  const scratch = new StepScratch(options.store, node.id);
   let declined: string | undefined;
   // A map element's decision is not recorded: the map's record speaks for its elements (see StepContext.decline).
   const decline = options.given === undefined ? (reason: string) => void (declined = declinedReason(reason)) : () => undefined;
@@ -257,11 +260,7 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
       ...under,
       ...(traced ? { attributes: { 'flywheel.inputs': Object.keys(node.inputs).length, 'flywheel.bytes.read': bytesIn(node, options) } } : {}),
     });
-    const [inputs, outputs] = await Promise.all([prepareInputs(node, join(scratch, 'in'), options), prepareOutputs(node, join(scratch, 'out'))]).finally(() =>
-      materializing.end(),
-    );
-    const workDir = join(scratch, 'work');
-    await mkdir(workDir);
+    const [inputs, outputs] = await Promise.all([prepareInputs(node, scratch, options), prepareOutputs(node, scratch)]).finally(() => materializing.end());
     const signals = [options.signal];
     if (node.timeoutMs !== undefined) signals.push(AbortSignal.timeout(node.timeoutMs));
     const signal = AbortSignal.any(signals);
@@ -271,7 +270,9 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
         config: node.config,
         inputs,
         outputs,
-        workDir,
+        get workDir() {
+          return scratch.dir('work');
+        },
         log: options.log,
         progress: (p: Progress) => options.onProgress?.(p),
         decline,
@@ -310,6 +311,6 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
     storing.end();
     return declined === undefined ? { outputs: stored } : { outputs: stored, declined };
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    await scratch.remove();
   }
 }

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { toReadable } from '../../cache/canonical.js';
-import { computeCacheKey, readableComponents, type InputComponent, type KeyComponents, type PortSignature } from '../../cache/cache-key.js';
+import { cacheKeyTemplate, computeCacheKey, readableComponents, type InputComponent, type KeyComponents, type PortSignature } from '../../cache/cache-key.js';
 import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { OutputRecord } from '../../cache/records.js';
 import type { AnyStep } from '../define/define-step.js';
@@ -57,6 +57,19 @@ function nodeKey(
   external: unknown,
   element: ElementInput | undefined,
 ): { key: CacheKey; components: KeyComponents } {
+  const components = nodeComponents(node, upstreamOutputs, env, external, element);
+  // The key hashes the typed config (a bigint is not its string); records keep the readable copy.
+  return { key: computeCacheKey(components), components: readableComponents(components) };
+}
+
+/** The components of nodeKey, typed as the key hashes them. */
+function nodeComponents(
+  node: ResolvedNode,
+  upstreamOutputs: (nodeId: string) => Record<string, OutputRecord> | undefined,
+  env: NodeJS.ProcessEnv,
+  external: unknown,
+  element: ElementInput | undefined,
+): KeyComponents {
   const inputs: Record<string, InputComponent | null> = {};
   for (const [name, source] of Object.entries(node.inputs)) {
     if (source === null) {
@@ -85,8 +98,7 @@ function nodeKey(
     ...(external === undefined ? {} : { external }),
     ...(node.map === undefined || element !== undefined ? {} : { map: { over: node.map.over, batchSize: node.map.batchSize } }),
   };
-  // The key hashes the typed config (a bigint is not its string); records keep the readable copy.
-  return { key: computeCacheKey(components), components: readableComponents(components) };
+  return components;
 }
 
 /**
@@ -102,6 +114,32 @@ export async function keyOf(
 ): Promise<{ key: CacheKey; components: KeyComponents }> {
   const own = element === undefined || node.map === undefined ? {} : { [node.map.over]: element.digest };
   return nodeKey(node, upstream, env, await externalState(node, upstream, own), element);
+}
+
+/** How a map's elements are keyed, made once per map: see elementKeys. */
+export type ElementKeyer = (element: ElementInput) => Promise<{ key: CacheKey; components: KeyComponents }>;
+
+/**
+ * Keys the elements of a map node: for each, exactly what `keyOf(node, upstream, env, element)` gives.
+ * The components shared by every element are encoded once (see cacheKeyTemplate), so an element costs
+ * one hash. A step with an `external` hook asks it per element, and a file element's name enters its
+ * key too: those are keyed one by one.
+ */
+export function elementKeys(node: ResolvedNode, upstream: (nodeId: string) => Record<string, OutputRecord> | undefined, env: NodeJS.ProcessEnv): ElementKeyer {
+  const oneByOne: ElementKeyer = (element) => keyOf(node, upstream, env, element);
+  const over = node.map?.over;
+  if (over === undefined || node.step.external !== undefined) return oneByOne;
+  const placeholder = randomBytes(32).toString('hex') as Digest;
+  const typed = nodeComponents(node, upstream, env, undefined, { digest: placeholder });
+  const template = cacheKeyTemplate(typed, placeholder);
+  if (template === undefined) return oneByOne;
+  const shared = readableComponents(typed);
+  const input = shared.inputs[over] as InputComponent;
+  return (element) => {
+    if (element.fileName !== undefined) return oneByOne(element);
+    const components = { ...shared, inputs: { ...shared.inputs, [over]: { ...input, digest: element.digest } } };
+    return Promise.resolve({ key: template(element.digest), components });
+  };
 }
 
 /**

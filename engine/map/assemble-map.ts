@@ -11,7 +11,7 @@ import type { Outputs } from '../core/run-protocol.js';
 import { decide } from '../keys/decide.js';
 import { putEntry } from '../execute/execute-once.js';
 import { mapBounded } from '../helpers/map-bounded.js';
-import { checkedKeyOf, keyOf } from '../keys/node-key.js';
+import { checkedKeyOf, elementKeys } from '../keys/node-key.js';
 import type { Ports } from '../define/ports.js';
 import type { ResolvedNode } from '../validate/validate.js';
 import { readElements } from './collection.js';
@@ -66,14 +66,15 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
   const upstream = (id: string): Outputs | undefined => request.upstream[id];
   if (request.checkKey) checkedKeyOf(node, upstream, request.env, request);
   const elements = await readElements(store, node, upstream);
-  const elementKeys = await mapBounded(elements, READS_AT_ONCE, async (element) => (await keyOf(node, upstream, request.env, element)).key);
+  const keyOfElement = elementKeys(node, upstream, request.env);
+  const keys = await mapBounded(elements, READS_AT_ONCE, async (element) => (await keyOfElement(element)).key);
   const left = new Set(request.leftOut);
   const kept = elements.filter((element) => !left.has(element.index));
   // Each element's result by the one rule, judged as of the map's look-up that chose it; its bytes are read (and verified) below.
   const lookedUpAt = Date.now() - request.durationMs;
   let otherCode = false;
   const entries = await mapBounded(kept, READS_AT_ONCE, async (element) => {
-    const decision = await decide(node, elementKeys[element.index] as CacheKey, {
+    const decision = await decide(node, keys[element.index] as CacheKey, {
       store,
       forced: undefined,
       repair: false,
@@ -122,7 +123,7 @@ export async function assembleMap(request: AssembleRequest): Promise<{ outputs: 
       outputs[name] = await directoryOf(store, all);
     }
   }
-  const keyList = await store.putBytes(Buffer.from(canonicalJson(elementKeys)));
+  const keyList = await store.putBytes(Buffer.from(canonicalJson(keys)));
   // The whole entry is as old as its oldest element (maxAge), and only made of this code's results: an
   // element kept from other code (onCodeChange: 'warn') must still be found, and re-run, one by one.
   const oldest = entries.reduce((min, entry) => (entry.createdAt < min ? entry.createdAt : min), new Date().toISOString());

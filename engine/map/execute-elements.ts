@@ -7,7 +7,7 @@ import { elementResult, failedElements, type ExecuteOutcome } from '../core/outc
 import type { ElementResult, Outputs } from '../core/run-protocol.js';
 import { executeOnce } from '../execute/execute-once.js';
 import { mapBounded } from '../helpers/map-bounded.js';
-import { checkedKeyOf, keyOf } from '../keys/node-key.js';
+import { checkedKeyOf, elementKeys } from '../keys/node-key.js';
 import type { ResolvedNode } from '../validate/validate.js';
 import { mapOf, readElements } from './collection.js';
 
@@ -56,13 +56,14 @@ async function executeChunk(request: ExecuteElementsRequest): Promise<ElementRes
   const { over, batchSize } = mapOf(node);
   const batched = batchSize > 1;
   const positions = new Map(request.indices.map((index, i) => [index, i]));
+  const keyOfElement = elementKeys(node, upstream, env);
   return mapBounded(request.indices, Math.max(1, request.parallel), async (index) => {
     const element = elements[index];
     let result: ElementResult;
     if (element === undefined) {
       result = { index, status: 'failed', error: { code: 'MAP_OVER_INVALID', message: `the collection has no element ${index}` }, retryable: false };
     } else {
-      const own = await keyOf(node, upstream, env, element);
+      const own = await keyOfElement(element);
       const attempt = request.attempts?.[positions.get(index) ?? -1] ?? 1;
       const given = element.given.kind === 'value' ? element.given.value : undefined;
       const outcome = await executeOnce({

@@ -9,7 +9,7 @@ import type { Explanation } from '../core/explain.js';
 import type { Outputs, Resolution } from '../core/run-protocol.js';
 import { decide, hitResolution, keptWarning, type CacheDecision } from '../keys/decide.js';
 import { mapBounded } from '../helpers/map-bounded.js';
-import { keyOf } from '../keys/node-key.js';
+import { elementKeys, keyOf } from '../keys/node-key.js';
 import type { ResolvedNode } from '../validate/validate.js';
 import { readElements } from './collection.js';
 
@@ -101,14 +101,15 @@ export async function resolveMap(node: ResolvedNode, upstream: (id: string) => O
   const whole = await decide(node, key, { store, forced, repair, trusted, explainAbsent: options.explainAbsent });
   if (whole.hit) return hitResolution(node.id, key, components, whole);
   const elements = await readElements(store, node, upstream);
-  const elementKeys: CacheKey[] = [];
+  const keys: CacheKey[] = [];
+  const keyOfElement = elementKeys(node, upstream, options.env);
   const decisions = await mapBounded(elements, LOOKUPS_AT_ONCE, async (element) => {
-    const own = await keyOf(node, upstream, options.env, element);
-    elementKeys[element.index] = own.key;
+    const own = await keyOfElement(element);
+    keys[element.index] = own.key;
     return decide(node, own.key, { store, forced, repair, trusted });
   });
   // A run (not a plan) stores the list of keys now: its record names it from the start, so `cache gc` spares them.
-  const keyList = repair ? (await store.putBytes(Buffer.from(canonicalJson(elementKeys)))).digest : undefined;
+  const keyList = repair ? (await store.putBytes(Buffer.from(canonicalJson(keys)))).digest : undefined;
   const previous = await options.previous();
   const failedBefore = new Set(previous?.leftOut === undefined ? [] : fromRanges(previous.leftOut));
   const misses: Array<{ index: number; why: Explanation }> = [];

@@ -165,7 +165,7 @@ describe('verified stamps: a hit re-hashes a blob only when its file changed', (
   it('a source written to while it is stored never yields a blob whose bytes differ from its digest', async () => {
     for (const move of [false, true]) {
       const store = await tempStore();
-      const source = join(move ? await store.makeScratchDir('out') : await tempDir(), 'changing.bin');
+      const source = join(move ? store.makeScratchDir('out') : await tempDir(), 'changing.bin');
       await writeFile(source, randomBytes(24 * 1024 * 1024));
       const old = new Date(Date.now() - 60_000);
       await utimes(source, old, old);

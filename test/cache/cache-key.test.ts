@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CACHE_KEY_FORMAT_VERSION, computeCacheKey, readableComponents, type KeyComponents } from '../../cache/cache-key.js';
+import { CACHE_KEY_FORMAT_VERSION, cacheKeyTemplate, computeCacheKey, readableComponents, type KeyComponents } from '../../cache/cache-key.js';
 import { NotCanonicalError, canonicalEncode } from '../../cache/canonical.js';
 import type { Digest } from '../../cache/digest.js';
 
@@ -225,6 +225,34 @@ describe('computeCacheKey refuses config that cannot be hashed', () => {
     }
     expect(thrown).toBeInstanceOf(NotCanonicalError);
     expect((thrown as NotCanonicalError).path).toBe('key.config.train.lr');
+  });
+});
+
+describe("cacheKeyTemplate (the keys of a map's elements)", () => {
+  const placeholder = (): Digest => randomBytes(32).toString('hex') as Digest;
+  const withInput = (d: Digest): KeyComponents => withChange((c) => (c.inputs['data'] = { from: 'items.out[]', digest: d }));
+
+  it('gives, for every digest, the key computeCacheKey gives the components with that digest in place', () => {
+    const marker = placeholder();
+    const keyWith = cacheKeyTemplate(withInput(marker), marker);
+    expect(keyWith).toBeDefined();
+    for (const d of [digest('0'), digest('f'), createHash('sha256').update('element 7').digest('hex') as Digest, marker])
+      expect(keyWith?.(d)).toBe(computeCacheKey(withInput(d)));
+  });
+
+  it('is undefined when the placeholder is not in the components, or not a digest', () => {
+    expect(cacheKeyTemplate(base(), placeholder())).toBeUndefined();
+    expect(
+      cacheKeyTemplate(
+        withChange((c) => (c.inputs['data'] = { from: 'x', digest: 'é'.repeat(64) as Digest })),
+        'é'.repeat(64) as Digest,
+      ),
+    ).toBeUndefined();
+  });
+
+  it('refuses to key anything but a digest (its length prefix would be wrong)', () => {
+    const marker = placeholder();
+    expect(() => cacheKeyTemplate(withInput(marker), marker)?.('abc' as Digest)).toThrow(/not a digest/);
   });
 });
 

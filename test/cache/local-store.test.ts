@@ -56,7 +56,7 @@ describe('blobs', () => {
 
   it('putFile with move consumes the source', async () => {
     const store = await tempStore();
-    const scratch = await store.makeScratchDir('step');
+    const scratch = store.makeScratchDir('step');
     const source = join(scratch, 'out.txt');
     await writeFile(source, 'moved bytes');
     const stored = await store.putFile(source, { move: true });
@@ -68,7 +68,7 @@ describe('blobs', () => {
   it('putFile with move consumes the source when the blob already exists, keeping the stored blob', async () => {
     const store = await tempStore();
     const first = await store.putBytes(Buffer.from('same'));
-    const source = join(await store.makeScratchDir('step'), 'again.txt');
+    const source = join(store.makeScratchDir('step'), 'again.txt');
     await writeFile(source, 'same');
     expect(await store.putFile(source, { move: true })).toEqual(first);
     expect(existsSync(source)).toBe(false);
@@ -244,8 +244,8 @@ describe('run records and pins', () => {
 describe('scratch dirs and key locks', () => {
   it('makeScratchDir gives fresh private dirs inside the store, with a sanitised label', async () => {
     const store = await tempStore();
-    const a = await store.makeScratchDir('fine tune/../x');
-    const b = await store.makeScratchDir('fine tune/../x');
+    const a = store.makeScratchDir('fine tune/../x');
+    const b = store.makeScratchDir('fine tune/../x');
     expect(a).not.toBe(b);
     for (const dir of [a, b]) {
       expect(dir.startsWith(join(store.root, 'tmp', 'fine_tune_.._x-'))).toBe(true);
@@ -420,7 +420,7 @@ describe('directories', () => {
 
   it('ingestDirectory with move consumes the files', async () => {
     const store = await tempStore();
-    const source = await buildTree(join(await store.makeScratchDir('out'), 'tree'), 'forward');
+    const source = await buildTree(join(store.makeScratchDir('out'), 'tree'), 'forward');
     const { digest } = await ingestDirectory(store, source, { move: true });
     expect((await describeTree(source)).filter((line) => line.startsWith('file '))).toEqual([]);
     const restored = join(await tempDir(), 'restored');

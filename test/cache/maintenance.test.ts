@@ -255,7 +255,7 @@ describe('collectGarbage', () => {
 describe('collectGarbage scratch space', () => {
   it('removes old scratch dirs of dead processes, never those of live ones, and nothing in a dry run', async () => {
     const store = await tempStore();
-    await store.makeScratchDir('lays-out-the-store');
+    store.makeScratchDir('lays-out-the-store');
     // Scratch names carry the creator's pid; no process can have this one (above Linux's pid_max).
     const stale = join(store.root, 'tmp', 'killed-run-999999999-abc123');
     await mkdir(stale);
@@ -263,7 +263,7 @@ describe('collectGarbage scratch space', () => {
     await utimes(stale, longAgo, longAgo);
     const deadButYoung = join(store.root, 'tmp', 'just-died-999999999-def456');
     await mkdir(deadButYoung);
-    const liveButOld = await store.makeScratchDir('long-fine-tune'); // this process: alive
+    const liveButOld = store.makeScratchDir('long-fine-tune'); // this process: alive
     await utimes(liveButOld, longAgo, longAgo);
     const options = { keepRuns: 1, graceMs: HOUR, now: Date.now() };
 

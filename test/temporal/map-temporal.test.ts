@@ -104,6 +104,16 @@ describe('p.map on Temporal', () => {
     expect(first.code, first.stderr).toBe(0);
     expect(await elementsOf(cwd, first.run.runId)).toMatchObject({ total: 10_000, executed: 10_000, failed: 0 });
     expect(JSON.parse((await runCli(['output', 'total.sum', '--run', first.run.runId], ws)).stdout)).toMatchObject({ count: 10000 });
+    // Cheap elements go out in growing chunks (50, 100, 200, … at most 1,000 per activity), not in 200 chunks of 50.
+    const sizes = (workers[0]?.output() ?? '')
+      .split('\n')
+      .filter((line) => line.includes(first.run.runId) && line.includes('map chunk done'))
+      .map((line) => (JSON.parse(line) as { elements: number }).elements);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(10_000);
+    expect(sizes[0]).toBe(50);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1_000);
+    expect(Math.max(...sizes)).toBeGreaterThan(50);
+    expect(sizes.length).toBeLessThan(60);
 
     const one = await runJson(mapped, [...onTemporal, '--set', 'numbers.count=10000', '--set', 'numbers.changed=4812'], ws);
     expect(one.code, one.stderr).toBe(0);

@@ -102,11 +102,8 @@ export function blobReader(store: Store): BlobReader {
   return fileReader((digest) => {
     let copy = copies.get(digest);
     if (copy === undefined) {
-      copy = store.makeScratchDir('ui-blob').then(async (dir) => {
-        const path = join(dir, digest);
-        await store.copyBlobTo(digest, path);
-        return path;
-      });
+      const path = join(store.makeScratchDir('ui-blob'), digest);
+      copy = store.copyBlobTo(digest, path).then(() => path);
       copy.catch(() => copies.delete(digest));
       copies.set(digest, copy);
     }

@@ -1,0 +1,40 @@
+import { patched } from '@temporalio/workflow';
+import { ELEMENT_CHUNKS } from './step-activities.js';
+
+/** A chunk of cheap elements grows until one takes about this long: long enough to hide an activity's dispatch. */
+const CHUNK_TARGET_MS = 2_000;
+/** The most elements one activity takes: its results travel back in one payload. */
+const MAX_CHUNK = 1_000;
+
+/**
+ * How many of a map's elements go out per activity. A cpu map starts at ELEMENT_CHUNKS.cpu and doubles
+ * its chunks while they finish in under half the target time, so 10,000 elements costing a millisecond
+ * each take a dozen activities instead of 200 (each activity's dispatch costs ~80 ms), while elements
+ * costing seconds (an LLM call) stay at the starting size and report as often as before. It shrinks
+ * back, never below the start, when chunks run long. A GPU map stays at one element per activity.
+ *
+ * Durations are workflow time, so a replay makes the same choices. Histories recorded before this
+ * existed (no `adaptive-element-chunks` marker) replay with the fixed size they were made with.
+ */
+export class ElementChunks {
+  private readonly sizes = new Map<string, number>();
+
+  constructor(private readonly queueOf: (id: string) => string | undefined) {}
+
+  /** The next chunk's shape for map `id`. */
+  next(id: string): { size: number; parallel: number } {
+    if (this.queueOf(id) !== 'cpu') return ELEMENT_CHUNKS.gpu;
+    if (!patched('adaptive-element-chunks')) return ELEMENT_CHUNKS.cpu;
+    return { ...ELEMENT_CHUNKS.cpu, size: this.sizes.get(id) ?? ELEMENT_CHUNKS.cpu.size };
+  }
+
+  /** A chunk of `size` elements of map `id` took `durationMs`: the next ones are sized by it. */
+  observe(id: string, size: number, durationMs: number): void {
+    if (this.queueOf(id) !== 'cpu') return;
+    const current = this.sizes.get(id) ?? ELEMENT_CHUNKS.cpu.size;
+    // Only a full chunk says how long a chunk takes: the map's last one may be a remnant.
+    if (size < current) return;
+    if (durationMs < CHUNK_TARGET_MS / 2) this.sizes.set(id, Math.min(MAX_CHUNK, current * 2));
+    else if (durationMs > CHUNK_TARGET_MS * 2) this.sizes.set(id, Math.max(ELEMENT_CHUNKS.cpu.size, Math.floor(current / 2)));
+  }
+}
