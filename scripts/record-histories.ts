@@ -4,8 +4,9 @@
 // recorded run takes both paths (direct executions and a shared one). And one run of the parity fixture,
 // whose failed attempts the run core retries after durable timers (parity.json). Re-record only on
 // purpose: a history that no longer replays means the workflow code changed in a way that breaks running
-// workflows; keep the old file beside the new one.
-//   npx tsx scripts/record-histories.ts [gpu-diamond|parity]
+// workflows; keep the old file beside the new one. And a run of the upgrade fixture whose cpu map goes out
+// in growing chunks (map-chunks.json).
+//   npx tsx scripts/record-histories.ts [gpu-diamond|parity|map-chunks]
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +51,17 @@ try {
     }
     await writeFile(join(REPO, 'test', 'fixtures', 'histories', 'gpu-diamond.json'), `${JSON.stringify(histories)}\n`);
     console.log(`recorded ${histories.length} histories`);
+  }
+  if (only === undefined || only === 'map-chunks') {
+    // A cpu map in chunks that grow as they finish fast (the adaptive-element-chunks patch), beside a GPU step.
+    const args = ['--engine', 'temporal', '--set', 'numbers.count=600', '--set', 'square.sleepMs=2', '--set', 'train.ticks=4'];
+    const { run } = await runJson(join(FIXTURES, 'upgrade.ts'), args, { cwd: dir, env });
+    const workflowId = `flywheel-run-${run.runId}`;
+    const history = asJson(await client.workflow.getHandle(workflowId).fetchHistory());
+    const recorded = JSON.stringify(history);
+    if (!recorded.includes('"markerName":"core_patch"')) throw new Error('the map-chunks run wrote no patch marker (adaptive-element-chunks)');
+    await writeFile(join(REPO, 'test', 'fixtures', 'histories', 'map-chunks.json'), `${JSON.stringify([{ workflowId, history }])}\n`);
+    console.log('recorded the map-chunks run');
   }
   await connection.close();
 } finally {

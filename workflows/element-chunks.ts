@@ -13,18 +13,32 @@ const MAX_CHUNK = 1_000;
  * costing seconds (an LLM call) stay at the starting size and report as often as before. It shrinks
  * back, never below the start, when chunks run long. A GPU map stays at one element per activity.
  *
- * Durations are workflow time, so a replay makes the same choices. Histories recorded before this
- * existed (no `adaptive-element-chunks` marker) replay with the fixed size they were made with.
+ * Durations are workflow time, so a replay makes the same choices. Whether chunks adapt at all is
+ * decided once per workflow run (see `forThisRun`): a run started by a version without this
+ * keeps its fixed chunks to the end, on any worker.
  */
 export class ElementChunks {
   private readonly sizes = new Map<string, number>();
 
-  constructor(private readonly queueOf: (id: string) => string | undefined) {}
+  private constructor(
+    private readonly queueOf: (id: string) => string | undefined,
+    private readonly adaptive: boolean,
+  ) {}
+
+  /**
+   * For the workflow run being started or replayed: called once, at the same point of every run, before
+   * any chunk goes out. A run whose history has no `adaptive-element-chunks` marker there (started before
+   * this existed) keeps the fixed size it was made with to its end, so one run has one behaviour (asked
+   * at each hand-out, a run taken over by a new worker would switch mid-map, at a marker written mid-history).
+   */
+  static forThisRun(queueOf: (id: string) => string | undefined): ElementChunks {
+    return new ElementChunks(queueOf, patched('adaptive-element-chunks'));
+  }
 
   /** The next chunk's shape for map `id`. */
   next(id: string): { size: number; parallel: number } {
     if (this.queueOf(id) !== 'cpu') return ELEMENT_CHUNKS.gpu;
-    if (!patched('adaptive-element-chunks')) return ELEMENT_CHUNKS.cpu;
+    if (!this.adaptive) return ELEMENT_CHUNKS.cpu;
     return { ...ELEMENT_CHUNKS.cpu, size: this.sizes.get(id) ?? ELEMENT_CHUNKS.cpu.size };
   }
 

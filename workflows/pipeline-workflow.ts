@@ -59,7 +59,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   const scheduling = (id: string) => ({ context, ...schedulingOf(nodes.get(id) as DagNode, options.heartbeatTimeoutMs) });
   // The record names the worker that opened the run, whichever generation this is.
   const { host, pid } = carried ?? opened;
-  const chunks = new ElementChunks((id) => nodes.get(id)?.queue);
+  const chunks = ElementChunks.forThisRun((id) => nodes.get(id)?.queue);
   const core = new RunCore(opened.nodes, {
     mode: 'run',
     header: {

@@ -18,11 +18,13 @@ export interface CliResult {
 export interface CliOptions {
   cwd: string;
   env?: Record<string, string>;
+  /** Another build's `bin/flywheel.js` (an older version, for the upgrade test); default this one's. */
+  bin?: string;
 }
 
 /** Starts the real `flywheel` CLI (built dist/) as a child process. */
 export function startCli(args: string[], options: CliOptions): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, FLYWHEEL_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -57,9 +57,7 @@ async function waitUntilServing(address: string, child: ChildProcess, output: ()
 export async function startTemporal(options: TemporalServerOptions = {}): Promise<TemporalServer> {
   if (!existsSync(TEMPORAL_BIN)) throw new Error(`no Temporal CLI at ${TEMPORAL_BIN}: run scripts/install-test-servers.sh (CI does) first`);
   const root = await mkdtemp(join(tmpdir(), 'flywheel-temporal-'));
-  const [port, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  const address = `127.0.0.1:${port}`;
-  const args = [
+  const argsFor = (port: number, httpPort: number, metricsPort: number): string[] => [
     'server',
     'start-dev',
     '--headless',
@@ -80,7 +78,9 @@ export async function startTemporal(options: TemporalServerOptions = {}): Promis
     'FlywheelRunId=Keyword',
     ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]),
   ];
-  let child: ChildProcess;
+  let address = '';
+  let args: string[] = [];
+  let child: ChildProcess | undefined;
   let log = '';
   const launch = async (): Promise<void> => {
     log = '';
@@ -89,8 +89,21 @@ export async function startTemporal(options: TemporalServerOptions = {}): Promis
     child.stderr?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-20_000)));
     await waitUntilServing(address, child, () => log);
   };
-  await launch();
-  const halt = (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => stopChild(child, signal);
+  // The dev server also binds ports of its own choosing for its internal services: on a busy machine one
+  // is sometimes taken between its choice and its bind, and it exits. Fresh ports, a few times.
+  for (let attempt = 1; ; attempt++) {
+    const [port, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    address = `127.0.0.1:${port}`;
+    args = argsFor(port, httpPort, metricsPort);
+    try {
+      await launch();
+      break;
+    } catch (error) {
+      if (child !== undefined) await stopChild(child, 'SIGKILL');
+      if (attempt >= 3 || !log.includes('address already in use')) throw error;
+    }
+  }
+  const halt = (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => (child === undefined ? Promise.resolve() : stopChild(child, signal));
   return {
     address,
     halt,
@@ -111,8 +124,13 @@ export interface WorkerProcess {
 }
 
 /** Starts a real `flywheel worker --queue <queue>` process and waits until it polls its task queue. */
-export async function startWorker(queue: 'cpu' | 'gpu-h200', env: Record<string, string>, extraArgs: string[] = []): Promise<WorkerProcess> {
-  const bin = join(fileURLToPath(new URL('../..', import.meta.url)), 'bin', 'flywheel.js');
+export async function startWorker(
+  queue: 'cpu' | 'gpu-h200',
+  env: Record<string, string>,
+  extraArgs: string[] = [],
+  /** Another build's `bin/flywheel.js` (an older version, for the upgrade test); default this one's. */
+  bin = join(fileURLToPath(new URL('../..', import.meta.url)), 'bin', 'flywheel.js'),
+): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [bin, 'worker', '--queue', queue, '--log-level', 'info', ...extraArgs], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -144,7 +162,20 @@ export async function replayHistories(histories: Array<{ workflowId: string; his
     quietRuntime = true;
   }
   const codePath = join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'workflows', 'bundle.js');
-  for (const { workflowId, history } of histories) await Worker.runReplayHistory({ workflowBundle: { codePath } }, history, workflowId);
+  for (const { workflowId, history } of histories) {
+    try {
+      await Worker.runReplayHistory({ workflowBundle: { codePath } }, history, workflowId);
+    } catch (error) {
+      throw new Error(
+        `workflow ${workflowId} no longer replays against dist/workflows/bundle.js: ${(error as Error).message}\n` +
+          'A workflow change like this one breaks the runs in flight when workers are upgraded (a 12-hour fine-tune among them). ' +
+          "Keep the old behaviour for runs that started without the change: decide with patched('<change-id>') once per run, " +
+          'at the same point of every run (see workflows/element-chunks.ts), and deprecatePatch it once no such run can still be running. ' +
+          'Re-record a history (scripts/record-histories.ts) only on purpose, keeping the old one beside it.',
+        { cause: error },
+      );
+    }
+  }
 }
 
 /** Stops what a suite started (whatever of it did start) and removes its shared folder. */

@@ -4,8 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { FIXTURES } from '../support/cli.js';
 import { replayHistories } from '../support/temporal.js';
 
-// Recorded by scripts/record-histories.ts. If this fails, a workflow change would break runs that are
-// in progress when workers are upgraded: guard the change with `patched()` instead of re-recording.
+// Recorded by scripts/record-histories.ts from real runs of a release. If this fails, a workflow change would
+// break runs that are in progress when workers are upgraded: guard the change with `patched()` (decided
+// once per run, as workflows/element-chunks.ts does) instead of re-recording. test/temporal/upgrade.test.ts
+// replaces a previous release's workers mid-run to show it end to end.
 describe('workflow determinism', () => {
   it('replays recorded histories of a pipeline run and a step execution against the built bundle', async () => {
     const histories = JSON.parse(await readFile(join(FIXTURES, 'histories', 'gpu-diamond.json'), 'utf8')) as Array<{ workflowId: string; history: unknown }>;
@@ -26,6 +28,17 @@ describe('workflow determinism', () => {
     await replayHistories(histories);
   });
 
+  it('replays a recorded run whose cpu map went out in growing chunks (the adaptive-element-chunks patch)', async () => {
+    const histories = JSON.parse(await readFile(join(FIXTURES, 'histories', 'map-chunks.json'), 'utf8')) as Array<{ workflowId: string; history: unknown }>;
+    const recorded = JSON.stringify(histories[0]?.history);
+    expect(recorded).toContain('"markerName":"core_patch"');
+    // 600 elements in fewer activities than chunks of 50 would take.
+    const chunks = recorded.match(/"name":"executeElements"/g) ?? [];
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks.length).toBeLessThan(600 / 50);
+    await replayHistories(histories);
+  });
+
   it('detects a history the workflow code could not have produced', async () => {
     const [pipeline] = JSON.parse(await readFile(join(FIXTURES, 'histories', 'gpu-diamond.json'), 'utf8')) as Array<{
       workflowId: string;
@@ -35,6 +48,9 @@ describe('workflow determinism', () => {
     const scheduled = tampered?.history.events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeStep');
     expect(scheduled).toBeDefined();
     (scheduled?.activityTaskScheduledEventAttributes?.activityType as { name: string }).name = 'somethingElse';
-    await expect(replayHistories([tampered as { workflowId: string; history: unknown }])).rejects.toThrow(/[Nn]ondeterminism|DeterminismViolation|mismatch/);
+    const replayed = replayHistories([tampered as { workflowId: string; history: unknown }]);
+    await expect(replayed).rejects.toThrow(/[Nn]ondeterminism|DeterminismViolation|mismatch/);
+    // The failure says how to make such a change without breaking runs in flight.
+    await expect(replayed).rejects.toThrow(/patched\('<change-id>'\) once per run/);
   });
 });
