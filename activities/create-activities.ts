@@ -215,11 +215,13 @@ export function createActivities(deps: ActivityDependencies) {
               onResult: () => void done++,
             }),
         );
+      const begun = Date.now();
       const results = await work().finally(() => span?.end());
+      const durationMs = Date.now() - begun;
       throwIfStopped(ctx, `map ${node.id}`);
       const count = (status: string): number => results.filter((r) => r.status === status).length;
       log.info({ elements: results.length, executed: count('executed'), reused: count('cached'), failed: count('failed') }, 'map chunk done');
-      return { results };
+      return { results, durationMs };
     },
 
     /** Stores a map's collection from its elements' results (on the cpu worker, next to the run): the event for the run core. */

@@ -13,7 +13,8 @@ const MAX_CHUNK = 1_000;
  * costing seconds (an LLM call) stay at the starting size and report as often as before. It shrinks
  * back, never below the start, when chunks run long. A GPU map stays at one element per activity.
  *
- * Durations are workflow time, so a replay makes the same choices. Whether chunks adapt at all is
+ * Durations are the worker's, carried in each chunk's result, so the sizes come from the history alone
+ * and a replay makes the same choices whatever its own clock says. Whether chunks adapt at all is
  * decided once per workflow run (see `forThisRun`): a run started by a version without this
  * keeps its fixed chunks to the end, on any worker.
  */

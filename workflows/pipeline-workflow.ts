@@ -4,13 +4,11 @@ import {
   continueAsNew,
   defineQuery,
   isCancellation,
-  proxyLocalActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { FlywheelActivities } from '../activities/create-activities.js';
 import type { StepRunRecord } from '../cache/records.js';
 import { failedElements, outcomeEvent } from '../engine/core/outcome.js';
 import { feeder, RunCore } from '../engine/core/run-core.js';
@@ -18,7 +16,7 @@ import type { CommandOf, CoreCommand, CoreEvent, ElementResult, Outputs } from '
 import { asAttempt, failedOutcome, isCancelled, runFailure } from './outcomes.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from './search-attributes.js';
 import { ElementChunks } from './element-chunks.js';
-import { elementActivities, RETRY, schedulingOf, stepActivities, waitingActivities } from './step-activities.js';
+import { controlActivities, elementActivities, schedulingOf, stepActivities, waitingActivities } from './step-activities.js';
 import type { DagNode, PipelineRunInput, PipelineRunResult, RunContext, RunProgress } from './types.js';
 
 export const progressQuery = defineQuery<RunProgress>('progress');
@@ -47,7 +45,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   const { options, carried } = input;
   const generation = carried?.generation ?? 0;
   const startedAt = carried?.startedAt ?? workflowInfo().startTime.toISOString();
-  const control = proxyLocalActivities<FlywheelActivities>({ startToCloseTimeout: '10m', retry: RETRY });
+  const control = controlActivities(input.context);
 
   const opened = await control.openRun(context, { startedAt, writeRecord: generation === 0 });
   if (generation === 0)
@@ -159,10 +157,10 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   const executeChunk = async (command: CommandOf<'execute-elements'>): Promise<void> => {
     const request = { ...scheduling(command.id), command };
     let results: ElementResult[];
-    const started = Date.now();
     try {
-      ({ results } = await elementActivities({ ...request, ...command }).executeElements(request));
-      chunks.observe(command.id, command.indices.length, Date.now() - started);
+      let durationMs: number | undefined;
+      ({ results, durationMs } = await elementActivities({ ...request, ...command }).executeElements(request));
+      if (durationMs !== undefined) chunks.observe(command.id, command.indices.length, durationMs);
     } catch (error) {
       if (isCancelled(error)) feed({ type: 'cancel' });
       results = failedElements(command.indices, failedOutcome(error).error);

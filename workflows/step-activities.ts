@@ -1,4 +1,4 @@
-import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, patched, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { FlywheelActivities } from '../activities/create-activities.js';
 import { taskQueueName } from '../engine/core/queues.js';
 import { lostWorkerRetry, NO_RETRIES } from '../engine/core/retry-policy.js';
@@ -53,6 +53,22 @@ export function elementActivities(
   input: Scheduling & { context: RunContext; indices: readonly number[]; parallel: number },
 ): Pick<FlywheelActivities, 'executeElements'> {
   return proxyActivities<FlywheelActivities>(onStepQueue(input.context, input, Math.ceil(input.indices.length / Math.max(1, input.parallel))));
+}
+
+/**
+ * The run's own work, on the cpu queue: opening the run, look-ups, saves, a map's assembly, closing it.
+ * Regular activities, each one a history event of its own. They were local activities until the chaos
+ * soak's upgrade test killed workers mid-run: about half of those runs' histories then no longer
+ * replayed (a local activity's marker met at another point than where the live run had resolved it),
+ * so the next worker to replay one (after a crash, an eviction, a query) failed every workflow task
+ * and the run hung. A run started with local activities (no `control-as-activities` marker at its
+ * start) keeps them: its history was made with them. A lost worker's call is retried after a minute.
+ */
+export function controlActivities(
+  context: Pick<RunContext, 'queuePrefix'>,
+): Pick<FlywheelActivities, 'openRun' | 'resolveSteps' | 'saveSteps' | 'assembleMap' | 'closeRun'> {
+  if (!patched('control-as-activities')) return proxyLocalActivities<FlywheelActivities>({ startToCloseTimeout: '10m', retry: RETRY });
+  return proxyActivities<FlywheelActivities>({ taskQueue: taskQueueName(context.queuePrefix, 'cpu'), startToCloseTimeout: '60s', retry: RETRY });
 }
 
 /** Activities on the cpu queue that wait (for a shared execution, for a key's holder) while heartbeating. */

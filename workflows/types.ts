@@ -145,9 +145,15 @@ export interface ElementsInput extends Scheduling {
 
 export interface ElementsResult {
   results: ElementResult[];
+  /**
+   * How long the chunk took on the worker. In the activity's result, hence in the history: the workflow
+   * sizes the next chunks by it and a replay reads the same figure (its own clock could differ).
+   * Absent from workers of releases before adaptive chunks.
+   */
+  durationMs?: number;
 }
 
-/** Stores a map's collection once its elements are over (a local activity on the cpu worker). */
+/** Stores a map's collection once its elements are over (an activity on the cpu worker). */
 export interface AssembleInput {
   context: RunContext;
   command: CommandOf<'assemble'>;

@@ -96,7 +96,7 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
       await result;
     } catch (error) {
       if (!(error instanceof WorkflowFailedError)) throw error;
-      const cause = error.cause instanceof ApplicationFailure ? error.cause : undefined;
+      const cause = applicationCause(error);
       // A failed or cancelled run has saved its record, reported below; anything else (e.g. invalid on the worker) is an error.
       if (cause !== undefined && cause.type !== RUN_FAILED)
         throw new FlywheelError(cause.type ?? 'RUN_FAILED', cause.message, { retryable: !cause.nonRetryable });
@@ -121,4 +121,13 @@ export async function runOnTemporal(args: RunArgs, store: Store): Promise<number
     if (run.status === 'cancelled' && signalled !== undefined) return signalled === 'SIGTERM' ? 143 : 130;
     return 1;
   });
+}
+
+/**
+ * The failure the run's workflow or its own activities raised: the workflow's directly, or one of its
+ * activities' (opening the run on a worker that refuses it) under the ActivityFailure that carries it.
+ */
+function applicationCause(error: WorkflowFailedError): ApplicationFailure | undefined {
+  for (let cause: unknown = error.cause; cause instanceof Error; cause = cause.cause) if (cause instanceof ApplicationFailure) return cause;
+  return undefined;
 }

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { symlink } from 'node:fs/promises';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO } from './cli.js';
-import { tempDir } from './temp-dir.js';
 
 const run = promisify(execFile);
 
@@ -21,14 +21,19 @@ export interface PreviousBuild {
  * this one. The commit must be in this clone's history (CI clones it whole).
  */
 export async function buildPrevious(commit: string): Promise<PreviousBuild> {
-  const tree = join(await tempDir('flywheel-previous'), 'tree');
+  // Not a per-test temp dir (those go after each test): the build serves a whole suite, until `remove`.
+  const root = await mkdtemp(join(tmpdir(), 'flywheel-previous-'));
+  const tree = join(root, 'tree');
   try {
     await run('git', ['cat-file', '-e', `${commit}^{commit}`], { cwd: REPO });
   } catch {
     throw new Error(`commit ${commit} is not in this clone's history: clone the repository whole (not shallow) to run the upgrade test`);
   }
   await run('git', ['worktree', 'add', '--detach', tree, commit], { cwd: REPO });
-  const remove = async (): Promise<void> => void (await run('git', ['worktree', 'remove', '--force', tree], { cwd: REPO }).catch(() => undefined));
+  const remove = async (): Promise<void> => {
+    await run('git', ['worktree', 'remove', '--force', tree], { cwd: REPO }).catch(() => undefined);
+    await rm(root, { recursive: true, force: true });
+  };
   try {
     await symlink(join(REPO, 'node_modules'), join(tree, 'node_modules'), 'dir');
     await run(process.execPath, [join(tree, 'scripts', 'build.mjs')], { cwd: tree, maxBuffer: 16 << 20 });
