@@ -98,7 +98,8 @@ export async function claimFileLock(path: string, options: ClaimOptions): Promis
         rmSync(path, { force: true });
       };
       const note = waitedFor.size === 0 ? undefined : await readFile(`${path}.failed`, 'utf8').catch(() => undefined);
-      return claimedWith(release, note, waitedFor);
+      const held = async (): Promise<boolean> => readLockNow(path)?.holder?.token === me.token;
+      return claimedWith({ release, held }, note, waitedFor);
     }
     const found = await readLock(path);
     if (found === undefined) continue;

@@ -41,7 +41,7 @@ export function failureNote(holder: LeaseHolder, failure: SharedFailure): string
 }
 
 /** A claim that got the key; it shares the failure in `note` if one of the holders it waited for left it. */
-export function claimedWith(release: KeyLease['release'], note: string | undefined, waitedFor: ReadonlySet<string>): KeyClaim {
+export function claimedWith(lease: KeyLease, note: string | undefined, waitedFor: ReadonlySet<string>): KeyClaim {
   let sharedFailure: SharedFailure | undefined;
   if (note !== undefined && waitedFor.size > 0) {
     try {
@@ -51,5 +51,5 @@ export function claimedWith(release: KeyLease['release'], note: string | undefin
       // torn or foreign: no failure to share
     }
   }
-  return { claimed: true, lease: { release }, ...(sharedFailure === undefined ? {} : { sharedFailure }) };
+  return { claimed: true, lease, ...(sharedFailure === undefined ? {} : { sharedFailure }) };
 }

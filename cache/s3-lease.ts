@@ -100,5 +100,6 @@ async function held(objects: LeaseObjects, key: string, me: LeaseHolder, etag: s
     await objects.remove(key, etag);
   };
   const note = waitedFor.size === 0 ? undefined : (await objects.read(`${key}.failed`))?.body;
-  return claimedWith(release, note, waitedFor);
+  const held = async (): Promise<boolean> => (await ours()) !== undefined;
+  return claimedWith({ release, held }, note, waitedFor);
 }

@@ -27,6 +27,11 @@ export interface SharedFailure {
 export interface KeyLease {
   /** Gives the key up; with a failure, those who waited for this claim are told instead of trying again. */
   release(failure?: SharedFailure): Promise<void>;
+  /**
+   * Whether the key is still this claim's. False once another process took it over: this one was paused
+   * (SIGSTOP, a frozen VM) or cut off for longer than a lease lasts, and the other is computing it now.
+   */
+  held(): Promise<boolean>;
 }
 
 /** Who holds a key another process wanted: `token` names that one claim. */

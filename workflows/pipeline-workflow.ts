@@ -33,8 +33,8 @@ function runIdFromWorkflow(): string {
 }
 
 /**
- * The Temporal driver of the run core. Look-ups and record writes are local activities on the cpu worker
- * (a GPU step's cache hit never takes a GPU slot); a miss runs directly on the queue its step names
+ * The Temporal driver of the run core. Look-ups and record writes are activities on the cpu queue (a GPU
+ * step's cache hit never takes a GPU slot; see controlActivities); a miss runs directly on the queue its step names
  * after claiming the key, and only when another run holds the key does it wait through the key's
  * shared step-execution workflow. Waits between attempts are durable timers. Long runs continue as new
  * when Temporal suggests it, carrying the core's snapshot.

@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { runCli, startCli, type CliResult } from '../../test/support/cli.js';
+import { replayHistories } from '../../test/support/temporal.js';
 import { FaultSchedule, FAULT_KINDS, type FaultKind } from './fault-schedule.js';
 import { startSoakCluster, type SoakCluster } from './soak-cluster.js';
 import { executionsBeyondFaults, readExecutionLog, type FaultRecord } from './soak-invariants.js';
@@ -260,6 +261,26 @@ async function untilWorkflowsEnd(address: string, timeoutMs: number): Promise<nu
   }
 }
 
+/** Replays every workflow the server has (runs, shared step executions) against this build's bundle. */
+async function replayEveryHistory(address: string): Promise<{ count: number; failures: string[] }> {
+  const connection = await Connection.connect({ address });
+  const failures: string[] = [];
+  let count = 0;
+  try {
+    const client = new Client({ connection });
+    for await (const workflow of client.workflow.list()) {
+      const history = await client.workflow.getHandle(workflow.workflowId, workflow.runId).fetchHistory();
+      count++;
+      await replayHistories([{ workflowId: workflow.workflowId, history }]).catch((error: unknown) =>
+        failures.push(`workflow ${workflow.workflowId} (run ${workflow.runId}) does not replay: ${(error as Error).message.split('\n')[0]}`),
+      );
+    }
+  } finally {
+    await connection.close();
+  }
+  return { count, failures };
+}
+
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const log = options.log;
   const cluster = await startSoakCluster({ cpuWorkers: options.cpuWorkers, bucket: BUCKET });
@@ -313,6 +334,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     // Everything in flight ends; then the store and the records must be whole.
     const stillOpen = await untilWorkflowsEnd(cluster.temporal.address, 180_000);
     if (stillOpen > 0) broken.push(`${stillOpen} workflows still running 3 minutes after the stream ended`);
+    // A history that does not replay hangs its run at the next worker that must replay it.
+    const replayed = await replayEveryHistory(cluster.temporal.address);
+    broken.push(...replayed.failures);
+    log(`replayed ${replayed.count} workflow histories against the bundle`);
     await Promise.all([...cluster.cpu, cluster.gpu].map((w) => w.stop('SIGTERM')));
     const store = { cwd, env: { ...cluster.env, FLYWHEEL_STORE: `s3://${BUCKET}/faulted` } };
     const verify = await runCli(['cache', 'verify'], store);

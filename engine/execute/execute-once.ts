@@ -203,7 +203,14 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
         ...(declined === undefined ? {} : { declined }),
         usage: addUsage(request.spentBefore, usage) ?? usage,
       };
-      await storeEntry(store, node, entry, request);
+      // A holder paused past its lease (SIGSTOP, a frozen VM) finds the key taken over: the new holder's
+      // result is, or will be, the entry, and a late write would replace it under whoever read it since.
+      if (await claimed.lease.held()) await storeEntry(store, node, entry, request);
+      else
+        request.log.warn(
+          { cacheKey: key },
+          "the claim on this key was taken over while this execution ran (paused or cut off longer than a lease lasts): its result is not stored over the new holder's",
+        );
     }
     endLine('info', { durationMs, attempts: request.attempt, ...(declined === undefined ? {} : { declined }) }, 'step executed');
     if (request.captureLogs === 'failures') capture?.discard();
