@@ -2,7 +2,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-s
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { definePipeline, defineStep, json } from '../../index.js';
-import { computeCacheKey } from '../../cache/cache-key.js';
+import type { CacheKey } from '../../cache/digest.js';
 import type { LeaseTiming } from '../../cache/s3-lease.js';
 import { S3Store } from '../../cache/s3-store.js';
 import { runLocal } from '../../engine/drivers/local-executor.js';
@@ -67,7 +67,7 @@ describe('a key taken over from a paused holder', () => {
     // The other machine finds the key held, waits until the lease goes stale, takes it over and stores its result.
     const otherRun = await runLocal(pipeline, { store: other, logger: memoryLogger('warn').logger });
     expect(otherRun.steps[0]).toMatchObject({ status: 'executed' });
-    const key = otherRun.steps[0]?.cacheKey as ReturnType<typeof computeCacheKey>;
+    const key = otherRun.steps[0]?.cacheKey as CacheKey;
     const stored = await other.getAction(key);
     expect(stored).toMatchObject({ runId: otherRun.runId });
 
