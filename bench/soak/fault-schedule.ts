@@ -43,13 +43,16 @@ export function seededRandom(seed: number): () => number {
 /** The seeded stream of faults: the next kind, and how long to wait before it. */
 export class FaultSchedule {
   private readonly random: () => number;
-  private readonly total = Object.values(WEIGHTS).reduce((a, b) => a + b, 0);
+  private readonly total: number;
 
   constructor(
     seed: number,
     private readonly meanGapMs: number,
+    /** Kinds left out of this schedule (the others keep their weights). */
+    private readonly without: ReadonlySet<FaultKind> = new Set(),
   ) {
     this.random = seededRandom(seed);
+    this.total = FAULT_KINDS.filter((k) => !without.has(k)).reduce((sum, k) => sum + WEIGHTS[k], 0);
   }
 
   /** A gap drawn uniformly from 0.2× to 1.8× the mean, then a kind drawn by weight. */
@@ -57,6 +60,7 @@ export class FaultSchedule {
     const afterMs = Math.round(this.meanGapMs * (0.2 + 1.6 * this.random()));
     let pick = this.random() * this.total;
     for (const kind of FAULT_KINDS) {
+      if (this.without.has(kind)) continue;
       pick -= WEIGHTS[kind];
       if (pick < 0) return { afterMs, kind };
     }

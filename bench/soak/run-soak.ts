@@ -36,6 +36,8 @@ export interface SoakOptions {
   faults: number;
   /** Mean time between faults. */
   meanGapMs: number;
+  /** Fault kinds left out (none by default). */
+  without?: readonly FaultKind[];
   cpuWorkers: number;
   /** The soak pipeline's sizes. */
   items: number;
@@ -305,7 +307,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     await writeFile(execLog, '');
     log(`faulted stream: at least ${options.runs} runs and ${options.faults} faults`);
     const soak = new Soak(cluster, options, cwd);
-    const faulting = soak.injectFaults(new FaultSchedule(options.seed, options.meanGapMs));
+    const faulting = soak.injectFaults(new FaultSchedule(options.seed, options.meanGapMs, new Set(options.without ?? [])));
     const faultedWall: number[] = [];
     let runs = 0;
     let resubmitted = 0;
