@@ -28,17 +28,7 @@ function foundLock(text: string, mtimeMs: number): FoundLock {
   return { holder, text, mtimeMs };
 }
 
-async function readLock(path: string): Promise<FoundLock | undefined> {
-  try {
-    const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
-    return foundLock(text, info.mtimeMs);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-/** The lock as it is now, read synchronously: a release checks a file of a hundred bytes (see createLock). */
+/** The lock as it is now: a file of a hundred bytes, read synchronously (see createLock). */
 function readLockNow(path: string): FoundLock | undefined {
   try {
     return foundLock(readFileSync(path, 'utf8'), statSync(path).mtimeMs);
@@ -101,7 +91,7 @@ export async function claimFileLock(path: string, options: ClaimOptions): Promis
       const held = async (): Promise<boolean> => readLockNow(path)?.holder?.token === me.token;
       return claimedWith({ release, held }, note, waitedFor);
     }
-    const found = await readLock(path);
+    const found = readLockNow(path);
     if (found === undefined) continue;
     if (isAbandoned(found)) {
       await breakLock(path, found.text);

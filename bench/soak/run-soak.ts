@@ -246,11 +246,19 @@ class Soak {
   }
 }
 
-/** Waits until no workflow runs on the dev server (runs whose CLI was killed go on without it). */
-async function untilWorkflowsEnd(address: string, timeoutMs: number): Promise<number> {
+/** Calls `use` with a client of the dev server at `address`, closing its connection after. */
+async function withClient<T>(address: string, use: (client: Client) => Promise<T>): Promise<T> {
   const connection = await Connection.connect({ address });
   try {
-    const client = new Client({ connection });
+    return await use(new Client({ connection }));
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Waits until no workflow runs on the dev server (runs whose CLI was killed go on without it). */
+function untilWorkflowsEnd(address: string, timeoutMs: number): Promise<number> {
+  return withClient(address, async (client) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       let open = 0;
@@ -258,18 +266,14 @@ async function untilWorkflowsEnd(address: string, timeoutMs: number): Promise<nu
       if (open === 0 || Date.now() > deadline) return open;
       await sleep(1000);
     }
-  } finally {
-    await connection.close();
-  }
+  });
 }
 
 /** Replays every workflow the server has (runs, shared step executions) against this build's bundle. */
-async function replayEveryHistory(address: string): Promise<{ count: number; failures: string[] }> {
-  const connection = await Connection.connect({ address });
-  const failures: string[] = [];
-  let count = 0;
-  try {
-    const client = new Client({ connection });
+function replayEveryHistory(address: string): Promise<{ count: number; failures: string[] }> {
+  return withClient(address, async (client) => {
+    const failures: string[] = [];
+    let count = 0;
     for await (const workflow of client.workflow.list()) {
       const history = await client.workflow.getHandle(workflow.workflowId, workflow.runId).fetchHistory();
       count++;
@@ -277,10 +281,8 @@ async function replayEveryHistory(address: string): Promise<{ count: number; fai
         failures.push(`workflow ${workflow.workflowId} (run ${workflow.runId}) does not replay: ${(error as Error).message.split('\n')[0]}`),
       );
     }
-  } finally {
-    await connection.close();
-  }
-  return { count, failures };
+    return { count, failures };
+  });
 }
 
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
