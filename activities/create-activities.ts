@@ -7,6 +7,7 @@ import { coreNode } from '../engine/drivers/core-node.js';
 import type { ExecuteOutcome } from '../engine/core/outcome.js';
 import type { CoreEvent, Resolution } from '../engine/core/run-protocol.js';
 import { assembleCommand, executeCommand, executeElementsCommand } from '../engine/drivers/execute-command.js';
+import { wasSuperseded } from '../engine/execute/execute-once.js';
 import { LastRuns } from '../engine/records/last-run.js';
 import { KeyResolver } from '../engine/drivers/resolve-key.js';
 import { RunRecorder } from '../engine/records/run-recorder.js';
@@ -28,7 +29,7 @@ import type {
   StepExecutionInput,
   StepHeartbeat,
 } from '../workflows/types.js';
-import { whileAlive } from './heartbeat.js';
+import { attemptConfirmer, whileAlive } from './heartbeat.js';
 import type { RunRuntime } from './run-runtime.js';
 import { sharedExecutionActivities } from './shared-execution.js';
 import type { ResolvedPipeline } from '../engine/validate/validate.js';
@@ -45,6 +46,26 @@ function throwIfStopped(ctx: Context, what: string): void {
   if (ctx.cancellationDetails?.workerShutdown)
     throw ApplicationFailure.create({ type: 'WORKER_SHUTDOWN', message: `the worker running ${what} shut down`, nonRetryable: false });
   if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`${what} was cancelled`);
+}
+
+/**
+ * An attempt whose work this worker did not start because the server had given it to another delivery:
+ * nothing waits for its answer, and a failure must not read as the step's.
+ */
+function throwIfSuperseded(outcome: Parameters<typeof wasSuperseded>[0], what: string): void {
+  if (wasSuperseded(outcome))
+    throw new CancelledFailure(`${what}: this attempt was handed to another delivery while the worker was unresponsive; it did not run`);
+}
+
+/**
+ * Runs one of the run's own activities (opening, look-ups, saves, assembly, closing) while heartbeating, so
+ * the call a lost or frozen worker held goes elsewhere after the heartbeat timeout. Runs started before
+ * these were regular activities call them as local activities, which do not heartbeat.
+ */
+function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  if (ctx.info.isLocal || ctx.info.heartbeatTimeoutMs === undefined) return work();
+  return whileAlive(ctx, ctx.info.heartbeatTimeoutMs, () => undefined, work);
 }
 
 /** A failed attempt: non-retryable for Temporal (the run core decides about another attempt), its outcome in the details. */
@@ -73,62 +94,66 @@ export function createActivities(deps: ActivityDependencies) {
 
   return {
     /** Validates the pipeline on the worker and returns the DAG to schedule; the first generation writes the `running` record. */
-    async openRun(context: RunContext, options: { startedAt: string; writeRecord: boolean }): Promise<OpenedRun> {
-      const { pipeline, store } = await load(context);
-      if (options.writeRecord)
-        await new RunRecorder(store, context.runId).open({
-          pipeline,
-          startedAt: options.startedAt,
-          engine: 'temporal',
-          overrides: context.setArgs,
-          source: context.pipelinePath,
-          prices: context.prices,
-        });
-      const nodes = pipeline.nodes.map((n) => ({
-        ...coreNode(n),
-        queue: n.resources.queue ?? 'cpu',
-        ...(n.timeoutMs === undefined ? {} : { timeoutMs: n.timeoutMs }),
-        ...(n.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: n.heartbeatTimeoutMs }),
-      }));
-      return { pipeline: pipeline.name, host: hostname(), pid: process.pid, nodes };
-    },
+    openRun: (context: RunContext, options: { startedAt: string; writeRecord: boolean }): Promise<OpenedRun> =>
+      heartbeating(async () => {
+        const { pipeline, store } = await load(context);
+        if (options.writeRecord)
+          await new RunRecorder(store, context.runId).open({
+            pipeline,
+            startedAt: options.startedAt,
+            engine: 'temporal',
+            overrides: context.setArgs,
+            source: context.pipelinePath,
+            prices: context.prices,
+          });
+        const nodes = pipeline.nodes.map((n) => ({
+          ...coreNode(n),
+          queue: n.resources.queue ?? 'cpu',
+          ...(n.timeoutMs === undefined ? {} : { timeoutMs: n.timeoutMs }),
+          ...(n.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: n.heartbeatTimeoutMs }),
+        }));
+        return { pipeline: pipeline.name, host: hostname(), pid: process.pid, nodes };
+      }),
 
     /** Journals the records the run core handed over, then resolves a round of keys with the engine's resolver. */
-    async resolveSteps(request: ResolveRequest): Promise<ResolveResult> {
-      const { pipeline, store } = await load(request.context);
-      if (request.save.length > 0) await new RunRecorder(store, request.context.runId).append(request.save);
-      const log = logFor(pipeline, request.context, {});
-      const resolver = new KeyResolver({ store, pipeline, env: process.env, ...request.options, runId: request.context.runId, lastRuns, log });
-      const resolutions: Resolution[] = [];
-      const span = tracer().startSpan('resolve keys', {
-        parent: runSpan(request.context.runId),
-        attributes: { ...workerAttributes(), 'flywheel.steps': request.ids },
-      });
-      try {
-        await resolver.resolveRound(
-          request.ids,
-          (id) => request.known[id],
-          (resolution) => resolutions.push(resolution),
-        );
-      } finally {
-        span.setAttributes({ 'flywheel.cache.hits': resolutions.filter((r) => r.kind === 'hit').length });
-        span.end();
-      }
-      return { resolutions };
-    },
+    resolveSteps: (request: ResolveRequest): Promise<ResolveResult> =>
+      heartbeating(async () => {
+        const { pipeline, store } = await load(request.context);
+        if (request.save.length > 0) await new RunRecorder(store, request.context.runId).append(request.save);
+        const log = logFor(pipeline, request.context, {});
+        const resolver = new KeyResolver({ store, pipeline, env: process.env, ...request.options, runId: request.context.runId, lastRuns, log });
+        const resolutions: Resolution[] = [];
+        const span = tracer().startSpan('resolve keys', {
+          parent: runSpan(request.context.runId),
+          attributes: { ...workerAttributes(), 'flywheel.steps': request.ids },
+        });
+        try {
+          await resolver.resolveRound(
+            request.ids,
+            (id) => request.known[id],
+            (resolution) => resolutions.push(resolution),
+          );
+        } finally {
+          span.setAttributes({ 'flywheel.cache.hits': resolutions.filter((r) => r.kind === 'hit').length });
+          span.end();
+        }
+        return { resolutions };
+      }),
 
-    async saveSteps(request: SaveRequest): Promise<void> {
-      const { store } = await load(request.context);
-      await new RunRecorder(store, request.context.runId).append(request.steps);
-    },
+    saveSteps: (request: SaveRequest): Promise<void> =>
+      heartbeating(async () => {
+        const { store } = await load(request.context);
+        await new RunRecorder(store, request.context.runId).append(request.steps);
+      }),
 
     /** Writes the final record: the steps the core still held, over what earlier saves journalled. */
-    async closeRun(request: CloseRequest): Promise<void> {
-      const { store } = await load(request.context);
-      const record = await new RunRecorder(store, request.context.runId).close(request.header, request.nodes, request.steps);
-      // The run core lives in the workflow: the run's root and step spans are drawn here, from the record.
-      await RunTrace.drawn(tracer(), record);
-    },
+    closeRun: (request: CloseRequest): Promise<void> =>
+      heartbeating(async () => {
+        const { store } = await load(request.context);
+        const record = await new RunRecorder(store, request.context.runId).close(request.header, request.nodes, request.steps);
+        // The run core lives in the workflow: the run's root and step spans are drawn here, from the record.
+        await RunTrace.drawn(tracer(), record);
+      }),
 
     /**
      * Executes one attempt of a step on the queue its resources name, once for every process sharing the
@@ -152,6 +177,7 @@ export function createActivities(deps: ActivityDependencies) {
         () => last,
         () =>
           executeCommand(node, command, {
+            confirmAttempt: attemptConfirmer(ctx, input.heartbeatTimeoutMs, () => last),
             runId: context.runId,
             store,
             env: process.env,
@@ -173,6 +199,7 @@ export function createActivities(deps: ActivityDependencies) {
       });
       if (outcome.kind === 'failed') span.fail(outcome.error);
       span.end();
+      throwIfSuperseded(outcome, `step ${node.id}`);
       if (outcome.kind === 'contended') return { ...outcome, ...(last.details === undefined ? {} : { resume: last.details }) };
       if (outcome.kind !== 'failed') return outcome;
       throwIfStopped(ctx, `step ${node.id}`);
@@ -199,42 +226,42 @@ export function createActivities(deps: ActivityDependencies) {
               attributes: workerAttributes(),
             })
           : undefined;
+      const progress = () => ({ message: `${done}/${command.indices.length} elements of this chunk` });
       const work = () =>
-        whileAlive(
-          ctx,
-          input.heartbeatTimeoutMs,
-          () => ({ message: `${done}/${command.indices.length} elements of this chunk` }),
-          () =>
-            executeElementsCommand(node, command, {
-              runId: context.runId,
-              store,
-              env: process.env,
-              log,
-              signal: ctx.cancellationSignal,
-              key: 'verify',
-              onResult: () => void done++,
-            }),
+        whileAlive(ctx, input.heartbeatTimeoutMs, progress, () =>
+          executeElementsCommand(node, command, {
+            confirmAttempt: attemptConfirmer(ctx, input.heartbeatTimeoutMs, progress),
+            runId: context.runId,
+            store,
+            env: process.env,
+            log,
+            signal: ctx.cancellationSignal,
+            key: 'verify',
+            onResult: () => void done++,
+          }),
         );
       const begun = Date.now();
       const results = await work().finally(() => span?.end());
       const durationMs = Date.now() - begun;
       throwIfStopped(ctx, `map ${node.id}`);
+      for (const result of results) throwIfSuperseded(result, `map ${node.id}`);
       const count = (status: string): number => results.filter((r) => r.status === status).length;
       log.info({ elements: results.length, executed: count('executed'), reused: count('cached'), failed: count('failed') }, 'map chunk done');
       return { results, durationMs };
     },
 
     /** Stores a map's collection from its elements' results (on the cpu worker, next to the run): the event for the run core. */
-    async assembleMap(input: AssembleInput): Promise<CoreEvent> {
-      const { pipeline, store, node } = await load(input.context, input.command.id);
-      return assembleCommand(node, input.command, {
-        runId: input.context.runId,
-        store,
-        env: process.env,
-        log: logFor(pipeline, input.context, {}),
-        key: 'verify',
-      });
-    },
+    assembleMap: (input: AssembleInput): Promise<CoreEvent> =>
+      heartbeating(async () => {
+        const { pipeline, store, node } = await load(input.context, input.command.id);
+        return assembleCommand(node, input.command, {
+          runId: input.context.runId,
+          store,
+          env: process.env,
+          log: logFor(pipeline, input.context, {}),
+          key: 'verify',
+        });
+      }),
 
     ...sharedExecutionActivities(runtime, deps.client),
   };

@@ -1,4 +1,7 @@
+import { hostname } from 'node:os';
 import type { Context } from '@temporalio/activity';
+import { isGrpcServiceError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 
 /**
  * Runs `work` while heartbeating at a steady pace, so a lost worker is noticed and cancellation arrives
@@ -12,4 +15,54 @@ export async function whileAlive<T>(ctx: Context, heartbeatTimeoutMs: number, de
   } finally {
     clearInterval(timer);
   }
+}
+
+/** gRPC's NOT_FOUND: the server no longer has this attempt (timed out and retried, or its workflow ended). */
+const NOT_FOUND = 5;
+/** How long a confirmation may take before the work goes ahead on the key's lease alone. */
+const CONFIRM_WITHIN_MS = 2000;
+
+/**
+ * Asks the server whether this activity attempt is still the one it waits for, before a step starts
+ * executing: a worker frozen past the heartbeat timeout (a paused VM, a long stop) wakes holding
+ * attempts the server has timed out and handed to another delivery, and starting their work would pay
+ * for it twice (ctx.heartbeat cannot tell: it sends later and answers nothing). The question is a heartbeat
+ * recorded and answered at once, with the details the attempt would send anyway, so it also renews the
+ * attempt. Asked again only once the last answer is older than a third of the heartbeat timeout, so a
+ * chunk's elements do not each pay a round trip. Only a definite "no" (the attempt is gone, or its
+ * cancellation was requested) stops the work: a server that does not answer leaves it to the key's lease.
+ */
+export function attemptConfirmer(ctx: Context, heartbeatTimeoutMs: number, details: () => unknown): () => Promise<boolean> {
+  let confirmedAt: number | undefined;
+  let current = true;
+  let asking: Promise<boolean> | undefined;
+  const ask = async (): Promise<boolean> => {
+    const { client } = ctx;
+    const recorded = client.workflowService.recordActivityTaskHeartbeat({
+      namespace: client.options.namespace,
+      taskToken: ctx.info.taskToken,
+      details: { payloads: [defaultPayloadConverter.toPayload(details())] },
+      identity: `${process.pid}@${hostname()}`,
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CONFIRM_WITHIN_MS)));
+    try {
+      const answer = await Promise.race([recorded, late]);
+      if (answer === 'late') return true;
+      confirmedAt = Date.now();
+      current = !answer.cancelRequested;
+    } catch (error) {
+      if (isGrpcServiceError(error) && error.code === NOT_FOUND) current = false;
+    } finally {
+      clearTimeout(timer);
+      recorded.catch(() => undefined); // answered late, or not at all: nobody waits for it
+    }
+    return current;
+  };
+  return async () => {
+    if (!current) return false;
+    if (confirmedAt !== undefined && Date.now() - confirmedAt < heartbeatTimeoutMs / 3) return true;
+    asking ??= ask().finally(() => (asking = undefined));
+    return asking;
+  };
 }

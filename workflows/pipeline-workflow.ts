@@ -45,7 +45,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   const { options, carried } = input;
   const generation = carried?.generation ?? 0;
   const startedAt = carried?.startedAt ?? workflowInfo().startTime.toISOString();
-  const control = controlActivities(input.context);
+  const control = controlActivities(input.context, options.heartbeatTimeoutMs);
 
   const opened = await control.openRun(context, { startedAt, writeRecord: generation === 0 });
   if (generation === 0)

@@ -62,13 +62,20 @@ export function elementActivities(
  * replayed (a local activity's marker met at another point than where the live run had resolved it),
  * so the next worker to replay one (after a crash, an eviction, a query) failed every workflow task
  * and the run hung. A run started with local activities (no `control-as-activities` marker at its
- * start) keeps them: its history was made with them. A lost worker's call is retried after a minute.
+ * start) keeps them: its history was made with them. They heartbeat like a step, so the call a lost or
+ * frozen worker held is retried elsewhere after the run's heartbeat timeout, not after its whole limit.
  */
 export function controlActivities(
   context: Pick<RunContext, 'queuePrefix'>,
+  heartbeatTimeoutMs: number,
 ): Pick<FlywheelActivities, 'openRun' | 'resolveSteps' | 'saveSteps' | 'assembleMap' | 'closeRun'> {
   if (!patched('control-as-activities')) return proxyLocalActivities<FlywheelActivities>({ startToCloseTimeout: '10m', retry: RETRY });
-  return proxyActivities<FlywheelActivities>({ taskQueue: taskQueueName(context.queuePrefix, 'cpu'), startToCloseTimeout: '60s', retry: RETRY });
+  return proxyActivities<FlywheelActivities>({
+    taskQueue: taskQueueName(context.queuePrefix, 'cpu'),
+    startToCloseTimeout: '60s',
+    heartbeatTimeout: heartbeatTimeoutMs,
+    retry: RETRY,
+  });
 }
 
 /** Activities on the cpu queue that wait (for a shared execution, for a key's holder) while heartbeating. */

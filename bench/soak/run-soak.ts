@@ -6,7 +6,7 @@
 //
 //   npm run soak -- [--seed N] [--runs N] [--faults N]
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -74,6 +74,8 @@ export interface SoakReport {
   wall: { clean: { p50: number; p99: number }; faulted: { p50: number; p99: number } };
   leasesLeft: number;
   broken: string[];
+  /** Where the executions log, the fault log and every worker's output were kept, when an invariant broke. */
+  kept?: string;
 }
 
 function quantile(values: number[], q: number): number {
@@ -291,6 +293,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const { execLog } = cluster;
   const cwd = cluster.folder;
   const broken: string[] = [];
+  // Kept when an invariant breaks (or the soak itself fails): what the failure is read from afterwards.
+  const keepTo = fileURLToPath(new URL(`../.work/soak-${options.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}/`, import.meta.url));
+  let keep = true;
+  let faultLog: FaultRecord[] = [];
   try {
     // The reference: the same stream without faults, on a store of its own; its wall times the baseline.
     log(`soak seed ${options.seed}: ${options.runs} reference runs without faults`);
@@ -333,6 +339,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     soak.stop();
     await faulting;
+    faultLog = soak.faults;
     broken.push(...soak.broken);
 
     // Everything in flight ends; then the store and the records must be whole.
@@ -342,7 +349,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const replayed = await replayEveryHistory(cluster.temporal.address);
     broken.push(...replayed.failures);
     log(`replayed ${replayed.count} workflow histories against the bundle`);
-    await Promise.all([...cluster.cpu, cluster.gpu].map((w) => w.stop('SIGTERM')));
+    await cluster.stopWorkers();
+    broken.push(...cluster.crashes);
     const store = { cwd, env: { ...cluster.env, FLYWHEEL_STORE: `s3://${BUCKET}/faulted` } };
     const verify = await runCli(['cache', 'verify'], store);
     if (verify.code !== 0) broken.push(`cache verify found damage:\n${verify.stdout}${verify.stderr}`);
@@ -356,6 +364,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const executions = executionsBeyondFaults(await readExecutionLog(execLog), soak.faults);
     broken.push(...executions.unexplained);
     const faults: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, soak.faults.filter((f) => f.kind === k).length]));
+    keep = broken.length > 0;
     return {
       seed: options.seed,
       runs,
@@ -370,9 +379,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       },
       leasesLeft,
       broken,
+      ...(keep ? { kept: keepTo } : {}),
     };
   } finally {
-    await cluster.stop();
+    if (keep) {
+      await mkdir(keepTo, { recursive: true });
+      await writeFile(join(keepTo, 'faults.json'), JSON.stringify(faultLog, null, 2));
+    }
+    await cluster.stop(keep ? keepTo : undefined);
   }
 }
 
@@ -394,6 +408,7 @@ export function describeReport(report: SoakReport): string {
     `wall time per run: p50 ${s(report.wall.faulted.p50)}, p99 ${s(report.wall.faulted.p99)} under faults; without faults p50 ${s(report.wall.clean.p50)}, p99 ${s(report.wall.clean.p99)}`,
     `leases left: ${report.leasesLeft}`,
     report.broken.length === 0 ? 'every invariant held' : `BROKEN (${report.broken.length}):\n${report.broken.map((b) => `  - ${b}`).join('\n')}`,
+    ...(report.kept === undefined ? [] : [`the executions log, the fault log and the workers' output are kept in ${report.kept}`]),
   ];
   return lines.join('\n');
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMinio, type MinioServer } from '../../test/support/minio.js';
@@ -20,7 +20,12 @@ export interface SoakCluster {
   env: Record<string, string>;
   /** Replaces a worker (after a kill) with a fresh one on the same queue. */
   restartWorker(worker: WorkerProcess): Promise<WorkerProcess>;
-  stop(): Promise<void>;
+  /** Stops every worker (SIGTERM: a graceful drain), as an operator would before checking the store. */
+  stopWorkers(): Promise<void>;
+  /** Workers that exited without the soak stopping them, each with how it ended: a crash is a broken invariant. */
+  readonly crashes: string[];
+  /** Stops everything and removes its folder, first copying the executions log and every worker's output to `keepTo`, if given. */
+  stop(keepTo?: string): Promise<void>;
 }
 
 const hostPort = (address: string): { host: string; port: number } => {
@@ -47,8 +52,29 @@ export async function startSoakCluster(options: { cpuWorkers: number; bucket: st
     // A lost worker's activity goes elsewhere after 3 s instead of 30.
     FLYWHEEL_HEARTBEAT_TIMEOUT: 'PT3S',
   };
-  const cpu = await Promise.all(Array.from({ length: options.cpuWorkers }, () => startWorker('cpu', env)));
-  const gpu = await startWorker('gpu-h200', env);
+  // Each worker's output is saved here when it is replaced or stopped: what a broken invariant is read from.
+  const logs = join(folder, 'worker-logs');
+  await mkdir(logs);
+  const saveOutput = (worker: WorkerProcess): Promise<void> => writeFile(join(logs, `${worker.queue}-${worker.child.pid}.log`), worker.output());
+  // A worker exits only when the soak stops or kills it; any other exit is a crash, reported and replaced.
+  const stopping = new Set<number | undefined>();
+  const crashes: string[] = [];
+  const replaced = new Set<WorkerProcess>();
+  let stopped = false;
+  const stopWorker = (worker: WorkerProcess, signal: NodeJS.Signals): Promise<void> => {
+    stopping.add(worker.child.pid);
+    return worker.stop(signal);
+  };
+  const watched = (worker: WorkerProcess): WorkerProcess => {
+    worker.child.once('exit', (code, signal) => {
+      if (stopping.has(worker.child.pid) || stopped) return;
+      crashes.push(`the ${worker.queue} worker (pid ${worker.child.pid}) exited on its own (${signal ?? `exit code ${code}`}): see its output`);
+      void cluster.restartWorker(worker).catch(() => undefined);
+    });
+    return worker;
+  };
+  const cpu = await Promise.all(Array.from({ length: options.cpuWorkers }, async () => watched(await startWorker('cpu', env))));
+  const gpu = watched(await startWorker('gpu-h200', env));
   const cluster: SoakCluster = {
     folder,
     execLog,
@@ -59,17 +85,33 @@ export async function startSoakCluster(options: { cpuWorkers: number; bucket: st
     cpu,
     gpu,
     env,
+    crashes,
     restartWorker: async (worker) => {
-      await worker.stop('SIGKILL');
-      const fresh = await startWorker(worker.queue, env);
+      // Replaced already (a crash and a kill fault at once): one replacement is enough.
+      if (replaced.has(worker)) return worker;
+      replaced.add(worker);
+      await stopWorker(worker, 'SIGKILL');
+      await saveOutput(worker);
+      const fresh = watched(await startWorker(worker.queue, env));
       if (worker.queue === 'gpu-h200') cluster.gpu = fresh;
       else cluster.cpu = cluster.cpu.map((w) => (w === worker ? fresh : w));
       return fresh;
     },
-    stop: async () => {
-      await Promise.all([...cluster.cpu, cluster.gpu].map((w) => w.stop('SIGKILL').catch(() => undefined)));
+    stopWorkers: async () => {
+      await Promise.all([...cluster.cpu, cluster.gpu].map((w) => stopWorker(w, 'SIGTERM')));
+    },
+    stop: async (keepTo) => {
+      stopped = true;
+      const workers = [...cluster.cpu, cluster.gpu];
+      await Promise.all(workers.map((w) => stopWorker(w, 'SIGKILL').catch(() => undefined)));
+      await Promise.all(workers.map(saveOutput));
       await Promise.all([temporalProxy.stop(), minioProxy.stop()]);
       await Promise.all([temporal.stop(), minio.stop()]);
+      if (keepTo !== undefined) {
+        await mkdir(keepTo, { recursive: true });
+        await cp(execLog, join(keepTo, 'executions.log')).catch(() => undefined);
+        await cp(logs, join(keepTo, 'worker-logs'), { recursive: true });
+      }
       await rm(folder, { recursive: true, force: true });
     },
   };

@@ -13,7 +13,7 @@ type ExecuteElementsCommand = Omit<CommandOf<'execute-elements'>, 'type'>;
 /** Where and how a command is carried out: the same for the local executor and a Temporal worker, but for `wait`. */
 export type CommandContext = Pick<
   ExecuteOnceRequest,
-  'runId' | 'store' | 'env' | 'log' | 'signal' | 'wait' | 'waitedFor' | 'onWait' | 'onProgress' | 'span'
+  'runId' | 'store' | 'env' | 'log' | 'signal' | 'wait' | 'waitedFor' | 'onWait' | 'onProgress' | 'span' | 'confirmAttempt'
 > & {
   /** A checkpoint newer than the command's (a lost Temporal attempt's heartbeat). */
   resume?: unknown;
@@ -58,6 +58,7 @@ export async function executeCommand(node: ResolvedNode, command: ExecuteCommand
       ...(context.onWait === undefined ? {} : { onWait: context.onWait }),
       ...(context.onProgress === undefined ? {} : { onProgress: context.onProgress }),
       ...(context.span === undefined ? {} : { span: context.span }),
+      ...(context.confirmAttempt === undefined ? {} : { confirmAttempt: context.confirmAttempt }),
     });
   } catch (error) {
     outcome = { kind: 'failed', error: classifyError(error), shared: false };
@@ -89,6 +90,7 @@ export function executeElementsCommand(
     signal: context.signal,
     checkKey: context.key === 'verify',
     parallel: command.parallel,
+    ...(context.confirmAttempt === undefined ? {} : { confirmAttempt: context.confirmAttempt }),
     ...(context.onResult === undefined ? {} : { onResult: context.onResult }),
   });
 }

@@ -14,7 +14,7 @@ import { sameCode } from '../code/code-fingerprint.js';
 import { decide } from '../keys/decide.js';
 import type { ExecuteOutcome } from '../core/outcome.js';
 import { retryDelay } from '../core/retry-policy.js';
-import type { Outputs } from '../core/run-protocol.js';
+import type { ElementResult, Outputs } from '../core/run-protocol.js';
 import type { Lineage, Progress } from '../define/define-step.js';
 import { executeStep } from './execute-step.js';
 import { tracer, type TraceSpan } from '../tracing/tracing.js';
@@ -65,6 +65,12 @@ export interface ExecuteOnceRequest {
   span?: TraceSpan;
   /** What this run's earlier attempts of the key consumed: the entry keeps what producing the result cost in all. */
   spentBefore?: Usage;
+  /**
+   * Asked before the key is claimed (the run sends only misses to execute): false when this process must not
+   * do the work after all (a Temporal worker waking from a freeze holds attempts the server has since given
+   * to another delivery; see attemptConfirmer).
+   */
+  confirmAttempt?: () => Promise<boolean>;
 }
 
 export type { ExecuteOutcome } from '../core/outcome.js';
@@ -74,6 +80,23 @@ type Claimed = Exclude<ExecuteOutcome, { kind: 'executed' }> | { kind: 'claimed'
 const cancelledWhileWaiting = (node: ResolvedNode): Extract<ExecuteOutcome, { kind: 'failed' }> => ({
   kind: 'failed',
   error: { code: 'STEP_CANCELLED', message: `step ${node.id} was cancelled while waiting for another process computing the same key`, retryable: false },
+  shared: false,
+  final: true,
+});
+
+const SUPERSEDED = 'ATTEMPT_SUPERSEDED';
+
+/** Whether an attempt did not run because it had been given to another delivery (see confirmAttempt). */
+export const wasSuperseded = (outcome: ExecuteOutcome | ElementResult): boolean => 'error' in outcome && outcome.error?.code === SUPERSEDED;
+
+/** The attempt was given to another delivery while this one waited: nothing ran, whoever holds it now executes. */
+const supersededAttempt = (node: ResolvedNode): Extract<ExecuteOutcome, { kind: 'failed' }> => ({
+  kind: 'failed',
+  error: {
+    code: SUPERSEDED,
+    message: `step ${node.id} was not started: this attempt was handed to another delivery while this worker was unresponsive`,
+    retryable: false,
+  },
   shared: false,
   final: true,
 });
@@ -142,6 +165,8 @@ export function failureToShare(failure: SharedFailure | undefined, codeDigest: s
  */
 export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteOutcome> {
   const { node, key, store, signal } = request;
+  // Before claiming: a superseded delivery must not hold the key, even briefly, from the one that replaced it.
+  if (request.confirmAttempt !== undefined && !(await request.confirmAttempt().catch(() => true))) return supersededAttempt(node);
   // The claim's span shows the time spent waiting for another process holding the key.
   const claiming = tracer().startSpan('claim key', {
     ...(request.span === undefined ? {} : { parent: request.span }),

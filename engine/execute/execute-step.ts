@@ -186,21 +186,26 @@ async function collectOutputs(
   return records;
 }
 
-/** Settles when `run` does, or rejects as soon as the signal fires: a step that ignores its signal cannot hold the run. */
+/** Why an aborted step ended: its own timeout, or a cancellation from outside (the run's, the worker's). */
+function abortError(signal: AbortSignal, node: ResolvedNode): FlywheelError {
+  const timedOut = (signal.reason as { name?: string } | undefined)?.name === 'TimeoutError';
+  return timedOut
+    ? new FlywheelError('STEP_TIMEOUT', `step ${node.id} exceeded its timeout ${node.resources.timeout ?? ''}`, {
+        fix: 'raise resources.timeout or make the step faster',
+      })
+    : new FlywheelError('STEP_CANCELLED', `step ${node.id} was cancelled`);
+}
+
+/**
+ * Settles when `run` does, or rejects as soon as the signal fires: a step that ignores its signal cannot
+ * hold the run. The work's own rejection is always handled, even after the signal won: left unhandled, it
+ * would end the whole process (a worker, with every other step it runs).
+ */
 function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal, node: ResolvedNode): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      const timedOut = (signal.reason as { name?: string } | undefined)?.name === 'TimeoutError';
-      reject(
-        timedOut
-          ? new FlywheelError('STEP_TIMEOUT', `step ${node.id} exceeded its timeout ${node.resources.timeout ?? ''}`, {
-              fix: 'raise resources.timeout or make the step faster',
-            })
-          : new FlywheelError('STEP_CANCELLED', `step ${node.id} was cancelled`),
-      );
-    };
-    if (signal.aborted) return onAbort();
+    const onAbort = (): void => reject(abortError(signal, node));
     signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
     Promise.resolve(work).then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
@@ -264,6 +269,8 @@ export async function executeStep(node: ResolvedNode, options: ExecuteOptions): 
     const signals = [options.signal];
     if (node.timeoutMs !== undefined) signals.push(AbortSignal.timeout(node.timeoutMs));
     const signal = AbortSignal.any(signals);
+    // Cancelled before it began (a chunk's attempt taken back while its elements waited): the step never starts.
+    if (signal.aborted) throw abortError(signal, node);
     const working = tracer().startSpan('step work', { ...under, attributes: { 'flywheel.step': node.step.id } });
     const returned = await untilAborted(
       node.step.run({

@@ -5,7 +5,7 @@ import { classifyError } from '../../cache/errors.js';
 import type { Store } from '../../cache/store.js';
 import { elementResult, failedElements, type ExecuteOutcome } from '../core/outcome.js';
 import type { ElementResult, Outputs } from '../core/run-protocol.js';
-import { executeOnce } from '../execute/execute-once.js';
+import { executeOnce, wasSuperseded } from '../execute/execute-once.js';
 import { mapBounded } from '../helpers/map-bounded.js';
 import { checkedKeyOf, elementKeys } from '../keys/node-key.js';
 import type { ResolvedNode } from '../validate/validate.js';
@@ -31,6 +31,8 @@ export interface ExecuteElementsRequest {
   parallel: number;
   /** Check the map's key against this process's code (a worker); the process that resolved it need not. */
   checkKey: boolean;
+  /** Asked before each element runs (see ExecuteOnceRequest.confirmAttempt). */
+  confirmAttempt?: () => Promise<boolean>;
   onResult?: (result: ElementResult) => void;
 }
 
@@ -86,9 +88,10 @@ async function executeChunk(request: ExecuteElementsRequest): Promise<ElementRes
         // Each element gets its own copy: a step that changes its input must not change another's.
         given: { [over]: element.given.kind === 'value' ? { kind: 'value', value: structuredClone(given) } : element.given },
         ...(batched && Array.isArray(given) ? { batchLength: given.length } : {}),
+        ...(request.confirmAttempt === undefined ? {} : { confirmAttempt: request.confirmAttempt }),
       }).catch((error: unknown): ExecuteOutcome => ({ kind: 'failed', error: classifyError(error), shared: false }));
       result = elementResult(index, outcome);
-      if (outcome.kind === 'failed') {
+      if (outcome.kind === 'failed' && !wasSuperseded(outcome)) {
         // The run core tries it again when the step's policy says so: only a final failure is one.
         const fields = { element: index, attempt, code: outcome.error.code, err: outcome.error.message };
         request.log.warn(fields, outcome.final === false ? 'element attempt failed; trying again' : 'element failed');

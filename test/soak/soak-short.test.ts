@@ -15,9 +15,6 @@ describe('the chaos soak, short', () => {
       ticks: 10,
       tickMs: 100,
       largeBytes: 1 << 20,
-      // Left out until it is fixed: a worker frozen past the heartbeat timeout sometimes has its step
-      // executed twice as it wakes (the full soak's finding; see README's reliability section).
-      without: ['freeze-cpu-worker', 'freeze-gpu-worker'],
       log: (line) => lines.push(line),
     });
     const described = `${lines.join('\n')}\n${describeReport(report)}`;

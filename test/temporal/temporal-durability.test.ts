@@ -54,6 +54,19 @@ async function withClient<T>(work: (client: Client) => Promise<T>): Promise<T> {
   }
 }
 
+/** The delivery (attempt) number of the training step's execute activity that the server has pending; 0 when none. */
+function trainDelivery(): Promise<number> {
+  return withClient(async (client) => {
+    let highest = 0;
+    for await (const workflow of client.workflow.list({ query: `ExecutionStatus = 'Running'` })) {
+      const described = await client.workflow.getHandle(workflow.workflowId, workflow.runId).describe();
+      for (const pending of described.raw.pendingActivities ?? [])
+        if (pending.activityType?.name === 'executeStep') highest = Math.max(highest, pending.attempt ?? 0);
+    }
+    return highest;
+  });
+}
+
 describe('Temporal durability', () => {
   it('finishes a run whose gpu worker is killed mid-step, resuming from the last heartbeat checkpoint', async () => {
     const cwd = await tempDir('flywheel-kill');
@@ -75,6 +88,28 @@ describe('Temporal durability', () => {
     expect(output.stdout).toBe('model(seed-L) after 30 ticks + seed-R\n');
     const verify = await runCli(['cache', 'verify'], { cwd, env });
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  }, 120_000);
+
+  it('does not start a step whose attempt the server handed on while its worker was frozen: one execution, not two', async () => {
+    const cwd = await tempDir('flywheel-freeze');
+    const frozen = gpu.child.pid as number;
+    // Frozen while it waits for work (a paused VM): the server hands the training step to its open poll.
+    process.kill(frozen, 'SIGSTOP');
+    let thawed = false;
+    try {
+      const running = startCli(['run', gpuDiamond, ...onTemporal, '--json', '--set', 'train.ticks=5', '--set', 'train.tickMs=100'], { cwd, env });
+      // Past the heartbeat timeout the server gives up on that delivery and schedules the step's second one.
+      await waitFor(async () => (await trainDelivery()) >= 2, 'the frozen delivery of the training step to time out', 60_000);
+      process.kill(frozen, 'SIGCONT');
+      thawed = true;
+      // Waking, the worker holds both deliveries: it asks the server before starting the first, which is gone.
+      const result = await running.done;
+      expect(result.code, result.stderr).toBe(0);
+      expect(statuses(JSON.parse(result.stdout) as Parameters<typeof statuses>[0])).toMatchObject({ train: 'executed' });
+      expect(await trainStarts()).toEqual([0]);
+    } finally {
+      if (!thawed) process.kill(frozen, 'SIGCONT');
+    }
   }, 120_000);
 
   it('hands a step over when its worker shuts down gracefully: cancelled after the grace period, resumed elsewhere', async () => {

@@ -7,12 +7,12 @@ import { replayHistories, startTemporal, startWorker, stopSuite, type TemporalSe
 import { tempDir } from '../support/temp-dir.js';
 
 /**
- * The release before the workflow code last changed: its cpu maps went out in fixed chunks of 50 (now
- * adaptive, behind `patched('adaptive-element-chunks')`) and its run did its own work in local
- * activities (now regular ones, behind `patched('control-as-activities')`). When the workflow code
- * changes again, move this to the last commit before that change.
+ * The release before the workflow code last changed: its run's own activities (open, look-ups, saves,
+ * assembly, close) did not heartbeat, so one a lost worker held was retried only after a minute; now
+ * they heartbeat (an activity option only: histories made without it replay, which the second test
+ * checks). When the workflow code changes again, move this to the last commit before that change.
  */
-const PREVIOUS = 'df2aaf5';
+const PREVIOUS = '33cd710';
 
 const upgrade = join(FIXTURES, 'upgrade.ts');
 let previous: PreviousBuild | undefined;
@@ -83,24 +83,31 @@ async function expectFinishedWhole(run: { runId: string; cwd: string; env: Recor
   expect(starts.at(-1)).toBeGreaterThan(0);
 }
 
+/** The run's whole history replays against this build's workflow bundle. */
+async function expectHistoryReplays(runId: string): Promise<void> {
+  const connection = await Connection.connect({ address: server.address });
+  try {
+    const workflowId = `flywheel-run-${runId}`;
+    const history = await new Client({ connection }).workflow.getHandle(workflowId).fetchHistory();
+    await replayHistories([{ workflowId, history }]);
+  } finally {
+    await connection.close();
+  }
+}
+
 describe('workers replaced while a run is in flight', () => {
   it('a run whose workers are killed mid-map while its GPU step runs finishes on new ones, and its whole history replays', async () => {
     const run = await takeOver(BIN, 'takeover');
     await expectFinishedWhole(run);
     // A history that does not replay hangs the run at the next worker that must replay it (after a crash,
     // an eviction, a query). With the run's own work in local activities about half of these did not.
-    const connection = await Connection.connect({ address: server.address });
-    try {
-      const workflowId = `flywheel-run-${run.runId}`;
-      const history = await new Client({ connection }).workflow.getHandle(workflowId).fetchHistory();
-      await replayHistories([{ workflowId, history }]);
-    } finally {
-      await connection.close();
-    }
+    await expectHistoryReplays(run.runId);
   }, 300_000);
 
-  it('a run started by the previous release finishes on this release, its workers replaced mid-map while its GPU step runs', async () => {
-    // Started with the previous release's local activities and fixed chunks, it keeps both to its end.
-    await expectFinishedWhole(await takeOver((previous as PreviousBuild).bin, 'upgrade'));
+  it('a run started by the previous release finishes on this release, its workers replaced mid-map while its GPU step runs, and its history replays', async () => {
+    const run = await takeOver((previous as PreviousBuild).bin, 'upgrade');
+    await expectFinishedWhole(run);
+    // Begun by the previous release's workflow code and ended by this one's: every event must still match.
+    await expectHistoryReplays(run.runId);
   }, 300_000);
 });
