@@ -82,6 +82,8 @@ export const ERROR_CODES = {
   /** A pipeline run failed; its record says which steps and why. */
   RUN_FAILED: { retryable: false, exit: 1 },
   STEP_FAILED: TRANSIENT,
+  /** A write found no space left on its disk (ENOSPC, or a quota: EDQUOT): worth another attempt once space is freed. */
+  DISK_FULL: TRANSIENT,
   STEP_TIMEOUT: TRANSIENT,
   /** A child process (`runProcess`) exited non-zero: worth another attempt. */
   STEP_PROCESS_FAILED: TRANSIENT,
@@ -140,6 +142,19 @@ export interface ClassifiedError {
   fix?: string;
 }
 
+/**
+ * A write that found no space left on its disk (ENOSPC, or a quota: EDQUOT) as DISK_FULL, saying what to
+ * free; undefined for any other error. `during` names what was being written (a download, a step's output).
+ */
+export function diskFullError(error: unknown, during?: string): FlywheelError | undefined {
+  const errno = (error as { code?: unknown } | undefined)?.code;
+  if (errno !== 'ENOSPC' && errno !== 'EDQUOT') return undefined;
+  return new FlywheelError('DISK_FULL', `no space left on the disk${during === undefined ? '' : ` during ${during}`}: ${(error as Error).message}`, {
+    fix: 'free space on that disk (`flywheel cache gc` for the store; FLYWHEEL_S3_CACHE_MAX_BYTES bounds an S3 store’s local copies), or move the store or FLYWHEEL_S3_LOCAL to a larger one',
+    cause: error,
+  });
+}
+
 /** The one reading of any thrown value: its code, whether a retry could help, and the CLI's exit code. */
 export function classifyError(error: unknown): ClassifiedError {
   if (error instanceof FlywheelError) {
@@ -155,6 +170,8 @@ export function classifyError(error: unknown): ClassifiedError {
   }
   // Zod's classes recognise their instances across copies of zod (a pipeline project has its own).
   if (error instanceof z.core.$ZodError) return { code: 'STEP_INVALID_DATA', message: zodIssues(error), ...ERROR_CODES.STEP_INVALID_DATA };
+  const full = diskFullError(error);
+  if (full !== undefined) return classifyError(full);
   const message = error instanceof Error ? error.message : `non-Error value thrown: ${String(error)}`;
   return { code: 'STEP_FAILED', message, ...ERROR_CODES.STEP_FAILED };
 }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FlywheelError } from './errors.js';
+import { diskFullError, FlywheelError } from './errors.js';
 
 interface AwsError {
   name?: string;
@@ -44,6 +44,9 @@ export async function withS3Retries<T>(operation: () => Promise<T>, attempts = N
 
 /** A failure as a Flywheel error naming the endpoint and bucket (never a credential) and how to fix it. */
 export function describeS3Error(error: unknown, what: string, where: string): FlywheelError {
+  // The local disk, not S3: a download with no room to land.
+  const full = diskFullError(error, `${what} from ${where}`);
+  if (full !== undefined) return full;
   const e = error as AwsError;
   const status = e.$metadata?.httpStatusCode;
   const network = networkCode(error);

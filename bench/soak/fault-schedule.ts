@@ -10,6 +10,7 @@ export const FAULT_KINDS = [
   'cut-minio',
   'stall-minio',
   'cut-temporal',
+  'fill-scratch-disk',
 ] as const;
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -26,6 +27,7 @@ const WEIGHTS: Record<FaultKind, number> = {
   'cut-minio': 3,
   'stall-minio': 2,
   'cut-temporal': 2,
+  'fill-scratch-disk': 1,
 };
 
 /** Mulberry32: a small seeded generator, so one seed gives the same schedule on every machine. */

@@ -16,7 +16,7 @@ import { runCli, startCli, type CliResult } from '../../test/support/cli.js';
 import { replayHistories } from '../../test/support/temporal.js';
 import { FaultSchedule, FAULT_KINDS, type FaultKind } from './fault-schedule.js';
 import { startSoakCluster, type SoakCluster } from './soak-cluster.js';
-import { executionsBeyondFaults, readExecutionLog, type FaultRecord } from './soak-invariants.js';
+import { executionsBeyondFaults, faultDuring, readExecutionLog, recordsWithoutExecution, type FaultRecord, type ShownStep } from './soak-invariants.js';
 
 const PIPELINE = fileURLToPath(new URL('./soak.pipeline.ts', import.meta.url));
 const BUCKET = 'soak';
@@ -66,6 +66,8 @@ export interface SoakReport {
   seed: number;
   runs: number;
   faults: Record<string, number>;
+  /** Fault kinds this machine cannot inject, each with why (they are left out of the schedule, not counted). */
+  leftOut: string[];
   faultLog: FaultRecord[];
   /** Runs that needed more than one submission, and the reasons the earlier ones ended. */
   resubmitted: number;
@@ -143,7 +145,7 @@ class Soak {
   async runToSuccess(variant: number, store: string): Promise<{ wallMs: number; submissions: number; produced: Produced; runId: string } | undefined> {
     const begun = Date.now();
     for (let submission = 1; submission <= MAX_SUBMISSIONS; submission++) {
-      const faultsBefore = this.faultLog.length;
+      const submitted = Date.now();
       this.cli = startCli(this.args(variant), { cwd: this.cwd, env: { ...this.cluster.env, FLYWHEEL_STORE: store } });
       const result = await this.cli.done;
       this.cli = undefined;
@@ -154,8 +156,9 @@ class Soak {
       const why = failureOf(result);
       this.submissionFailures[why] = (this.submissionFailures[why] ?? 0) + 1;
       this.options.log(`  run of variant ${variant}, submission ${submission}: ${why}; submitting again`);
-      // A submission that failed with no fault injected while it ran is a failure nothing explains.
-      if (this.faultLog.length === faultsBefore) this.broken.push(`variant ${variant} submission ${submission} failed with no fault during it: ${why}`);
+      // A submission that failed with no fault under way while it ran is a failure nothing explains.
+      if (!faultDuring(this.faultLog, submitted, Date.now()))
+        this.broken.push(`variant ${variant} submission ${submission} failed with no fault during it: ${why}`);
     }
     this.broken.push(`variant ${variant} did not succeed in ${MAX_SUBMISSIONS} submissions`);
     return undefined;
@@ -167,14 +170,19 @@ class Soak {
       const { afterMs, kind } = schedule.next();
       await sleep(afterMs);
       if (this.streamDone) return;
+      // Logged as it begins, so a failure while it lasts finds it; dropped if it had nothing to hit.
       const at = Date.now();
+      const record: FaultRecord = { at, atMs: at - this.started, kind, detail: 'under way' };
+      this.faultLog.push(record);
       const detail = await this.inject(kind, schedule).catch((error: unknown) => {
         this.broken.push(`the soak could not inject ${kind}: ${(error as Error).message}`);
         return undefined;
       });
-      if (detail === undefined) continue;
-      const record = { at, atMs: at - this.started, kind, detail };
-      this.faultLog.push(record);
+      if (detail === undefined) {
+        this.faultLog.splice(this.faultLog.indexOf(record), 1);
+        continue;
+      }
+      Object.assign(record, { detail, endAt: Date.now() });
       this.options.log(`  fault ${this.faultLog.length} at ${(record.atMs / 1000).toFixed(1)} s: ${kind} (${detail})`);
     }
   }
@@ -227,6 +235,14 @@ class Soak {
         return `${cluster.minioProxy.cut()} connections`;
       case 'cut-temporal':
         return `${cluster.temporalProxy.cut()} connections`;
+      case 'fill-scratch-disk': {
+        // Every write to the local disk fails with ENOSPC a moment (a step's output, a download, scratch).
+        const bytes = cluster.scratch.fill();
+        const ms = pause(500, 3000);
+        await sleep(ms);
+        cluster.scratch.free();
+        return `${(bytes / 2 ** 20).toFixed(1)} MiB filled for ${ms} ms`;
+      }
       case 'stall-minio': {
         const ms = pause(500, 4000);
         cluster.minioProxy.stall(ms);
@@ -297,6 +313,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const keepTo = fileURLToPath(new URL(`../.work/soak-${options.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}/`, import.meta.url));
   let keep = true;
   let faultLog: FaultRecord[] = [];
+  const leftOut: string[] = [];
   try {
     // The reference: the same stream without faults, on a store of its own; its wall times the baseline.
     log(`soak seed ${options.seed}: ${options.runs} reference runs without faults`);
@@ -315,8 +332,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     await writeFile(execLog, '');
     log(`faulted stream: at least ${options.runs} runs and ${options.faults} faults`);
     const soak = new Soak(cluster, options, cwd);
-    const faulting = soak.injectFaults(new FaultSchedule(options.seed, options.meanGapMs, new Set(options.without ?? [])));
+    const without = new Set(options.without ?? []);
+    if (!cluster.scratch.quota) {
+      without.add('fill-scratch-disk');
+      leftOut.push(`fill-scratch-disk: the scratch disk has no quota here: ${cluster.scratch.why ?? ''}`);
+    }
+    const faulting = soak.injectFaults(new FaultSchedule(options.seed, options.meanGapMs, without));
     const faultedWall: number[] = [];
+    const succeeded: Array<{ runId: string; variant: number }> = [];
     let runs = 0;
     let resubmitted = 0;
     while (runs < options.runs || soak.faults.length < options.faults) {
@@ -326,6 +349,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       if (done === undefined) continue;
       // Wall times of the first round only: the runs the reference stream made too (the rest are fully cached).
       if (runs <= options.runs) faultedWall.push(done.wallMs);
+      succeeded.push({ runId: done.runId, variant });
       if (done.submissions > 1) resubmitted++;
       const expected = reference.get(variant) as Produced;
       for (const [step, want] of Object.entries(expected)) {
@@ -361,14 +385,26 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const leasesLeft = (leases.Contents ?? []).filter((o) => !(o.Key ?? '').endsWith('.failed')).length;
     if (leasesLeft > 0) broken.push(`${leasesLeft} leases are left in the store with every process stopped`);
 
-    const executions = executionsBeyondFaults(await readExecutionLog(execLog), soak.faults);
+    const events = await readExecutionLog(execLog);
+    const executions = executionsBeyondFaults(events, soak.faults);
     broken.push(...executions.unexplained);
+    // What `show` says each run did, against what the steps logged.
+    const shown: Array<{ runId: string; variant: number; steps: ShownStep[] }> = [];
+    for (const { runId, variant } of succeeded) {
+      const result = await runCli(['show', runId, '--json'], store);
+      if (result.code !== 0) broken.push(`flywheel show ${runId} failed: ${result.stderr.trim().split('\n').at(-1) ?? ''}`);
+      const record = result.code === 0 ? (JSON.parse(result.stdout) as { status: string; steps: ShownStep[] }) : { status: 'unknown', steps: [] };
+      if (record.status !== 'succeeded') broken.push(`run ${runId} succeeded, but show says ${record.status}`);
+      shown.push({ runId, variant, steps: record.steps });
+    }
+    broken.push(...recordsWithoutExecution(shown, events));
     const faults: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, soak.faults.filter((f) => f.kind === k).length]));
     keep = broken.length > 0;
     return {
       seed: options.seed,
       runs,
       faults,
+      leftOut,
       faultLog: soak.faults,
       resubmitted,
       submissionFailures: soak.failures,
@@ -398,6 +434,7 @@ export function describeReport(report: SoakReport): string {
     `faults by kind: ${Object.entries(report.faults)
       .map(([k, n]) => `${k} ${n}`)
       .join(', ')}`,
+    ...report.leftOut.map((why) => `left out: ${why}`),
     `runs that needed a re-submit: ${report.resubmitted}; submissions that failed: ${
       Object.entries(report.submissionFailures)
         .map(([why, n]) => `${n}× ${why}`)

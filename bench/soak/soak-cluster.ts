@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMinio, type MinioServer } from '../../test/support/minio.js';
 import { startTemporal, startWorker, type TemporalServer, type WorkerProcess } from '../../test/support/temporal.js';
+import { ScratchDisk } from './scratch-disk.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 /** A real distributed Flywheel: Temporal (its state on disk, so a killed server resumes), MinIO, proxies before both, workers. */
@@ -14,6 +15,8 @@ export interface SoakCluster {
   minio: MinioServer;
   temporalProxy: TcpProxy;
   minioProxy: TcpProxy;
+  /** The S3 stores' machine-local disk (FLYWHEEL_S3_LOCAL: blob copies and scratch), shared by every process. */
+  scratch: ScratchDisk;
   cpu: WorkerProcess[];
   gpu: WorkerProcess;
   /** The environment of every Flywheel process of the soak (workers and CLI): through the proxies, on `store`. */
@@ -41,13 +44,16 @@ export async function startSoakCluster(options: { cpuWorkers: number; bucket: st
   await minio.createBucket(options.bucket);
   const temporalProxy = await TcpProxy.start(hostPort(temporal.address));
   const minioProxy = await TcpProxy.start(hostPort(minio.endpoint));
+  // 128 MiB, of which the local blob copies keep at most 48: the rest is scratch for the steps at work.
+  const scratch = await ScratchDisk.mount(join(folder, 's3-local'), 128 << 20);
   const env = {
     ...minio.env,
     AWS_ENDPOINT_URL: `http://${minioProxy.address}`,
     TEMPORAL_ADDRESS: temporalProxy.address,
     FLYWHEEL_TASK_QUEUE_PREFIX: 'soak-',
     FLYWHEEL_COMPILE_CACHE: join(folder, 'compile-cache'),
-    FLYWHEEL_S3_LOCAL: join(folder, 's3-local'),
+    FLYWHEEL_S3_LOCAL: scratch.path,
+    FLYWHEEL_S3_CACHE_MAX_BYTES: String(48 << 20),
     FLYWHEEL_SOAK_EXEC_LOG: execLog,
     // A lost worker's activity goes elsewhere after 3 s instead of 30.
     FLYWHEEL_HEARTBEAT_TIMEOUT: 'PT3S',
@@ -82,6 +88,7 @@ export async function startSoakCluster(options: { cpuWorkers: number; bucket: st
     minio,
     temporalProxy,
     minioProxy,
+    scratch,
     cpu,
     gpu,
     env,
@@ -112,6 +119,7 @@ export async function startSoakCluster(options: { cpuWorkers: number; bucket: st
         await cp(execLog, join(keepTo, 'executions.log')).catch(() => undefined);
         await cp(logs, join(keepTo, 'worker-logs'), { recursive: true });
       }
+      await scratch.unmount();
       await rm(folder, { recursive: true, force: true });
     },
   };

@@ -1,11 +1,18 @@
 import { readFile } from 'node:fs/promises';
 
-/** A fault as the soak injected it: when it began (epoch ms, and ms into the stream), what, and on what. */
+/** A fault as the soak injected it: when it began and ended (epoch ms; and ms into the stream), what, and on what. */
 export interface FaultRecord {
   at: number;
   atMs: number;
+  /** When it was over (a frozen worker thawed, a filled disk freed, a killed server back); absent while it lasts. */
+  endAt?: number;
   kind: string;
   detail: string;
+}
+
+/** Whether a fault was under way at some moment from `from` to `to` (one still lasting counts until now). */
+export function faultDuring(faults: readonly FaultRecord[], from: number, to: number): boolean {
+  return faults.some((f) => f.at <= to && (f.endAt ?? Date.now()) >= from);
 }
 
 /** One line of the steps' own execution log (see soak-steps.ts). */
@@ -48,8 +55,8 @@ export interface ExecutionFigures {
 
 /**
  * Counts executions by the steps' own log, independently of the engine: each piece of work (one cache
- * key's) should execute once, and each execution after its first must follow a fault that hit while the
- * one before it was under way. Work that never completed (the always-failing items) is not counted.
+ * key's) should execute once, and each execution after its first must follow a fault under way at some
+ * moment since the one before it began (a disk still full, a worker still frozen, count too). Work that never completed (the always-failing items) is not counted.
  */
 export function executionsBeyondFaults(events: readonly ExecutionEvent[], faults: readonly FaultRecord[]): ExecutionFigures {
   const byWhat = new Map<string, ExecutionEvent[]>();
@@ -58,8 +65,6 @@ export function executionsBeyondFaults(events: readonly ExecutionEvent[], faults
     if (list === undefined) byWhat.set(event.what, [event]);
     else list.push(event);
   }
-  const faultTimes = faults.map((f) => f.at).sort((a, b) => a - b);
-  const faultBetween = (from: number, to: number): boolean => faultTimes.some((t) => t >= from && t <= to);
   const figures: ExecutionFigures = { total: 0, extra: 0, extraShareOfCompute: 0, byStep: {}, unexplained: [] };
   let allMs = 0;
   let extraMs = 0;
@@ -79,7 +84,7 @@ export function executionsBeyondFaults(events: readonly ExecutionEvent[], faults
       const ms = (end?.at ?? next?.at ?? start.at) - start.at;
       allMs += ms;
       if (i > 0) extraMs += ms;
-      if (next !== undefined && !faultBetween(start.at, next.at))
+      if (next !== undefined && !faultDuring(faults, start.at, next.at))
         figures.unexplained.push(
           `${what} executed again at ${new Date(next.at).toISOString()} with no fault since its execution at ${new Date(start.at).toISOString()}`,
         );
@@ -87,4 +92,30 @@ export function executionsBeyondFaults(events: readonly ExecutionEvent[], faults
   }
   figures.extraShareOfCompute = allMs === 0 ? 0 : extraMs / allMs;
   return figures;
+}
+
+/** A step of a run as `flywheel show --json` presents it. */
+export interface ShownStep {
+  id: string;
+  status: string;
+}
+
+/**
+ * `show` agrees with what executed: each step of the soak's own (every node but the map, whose elements
+ * are shared across variants) that a run's record calls executed has an execution of its work in the
+ * steps' log. A record claiming work nobody did would be a lie the cache then repeats.
+ */
+export function recordsWithoutExecution(
+  runs: ReadonlyArray<{ runId: string; variant: number; steps: readonly ShownStep[] }>,
+  events: readonly ExecutionEvent[],
+): string[] {
+  const started = new Set(events.filter((e) => e.phase === 'start').map((e) => e.what));
+  const claims: string[] = [];
+  for (const run of runs)
+    for (const step of run.steps)
+      if (step.status === 'executed' && step.id !== 'score' && !started.has(`v${run.variant}/${step.id}`))
+        claims.push(
+          `run ${run.runId} (variant ${run.variant}): show says ${step.id} executed, but its steps' log has no execution of v${run.variant}/${step.id}`,
+        );
+  return claims;
 }

@@ -1,9 +1,10 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { classifyError, ERROR_CODES, FlywheelError, UsageError } from '../../cache/errors.js';
 import { PipelineInvalidError } from '../../engine/errors.js';
+import { describeS3Error } from '../../cache/s3-errors.js';
 import { REPO } from './helpers.js';
 
 async function sources(dir: string): Promise<string[]> {
@@ -51,6 +52,24 @@ describe('one error classification', () => {
     expect(classifyError(foreign)).toMatchObject({ code: 'STEP_INVALID_DATA' });
     expect(classifyError(new TypeError('x is undefined'))).toMatchObject({ code: 'STEP_FAILED', retryable: true, exit: 1 });
     expect(classifyError('a string')).toMatchObject({ code: 'STEP_FAILED', message: 'non-Error value thrown: a string' });
+  });
+
+  it('reads a write that found no space left (a full scratch disk, a quota) as DISK_FULL, worth another attempt, with what to free', async () => {
+    // /dev/full answers every write with ENOSPC: the error node gives a step whose disk filled up.
+    const error = await writeFile('/dev/full', 'model weights').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 'ENOSPC' });
+    const classified = classifyError(error);
+    expect(classified).toMatchObject({ code: 'DISK_FULL', retryable: true, exit: 1 });
+    expect(classified.message).toMatch(/^no space left on the disk: ENOSPC/);
+    expect(classified.fix).toMatch(/cache gc/);
+    expect(classifyError(Object.assign(new Error('Disk quota exceeded'), { code: 'EDQUOT' }))).toMatchObject({ code: 'DISK_FULL' });
+    // A download with no room to land is the local disk's failure, not S3's.
+    const download = describeS3Error(error, 'GET team/cas/sha256/ab/abcd', 'S3 store s3://team/flywheel');
+    expect(classifyError(download)).toMatchObject({ code: 'DISK_FULL', retryable: true });
+    expect(download.message).toMatch(/^no space left on the disk during GET team\/cas\/sha256\/ab\/abcd from S3 store s3:\/\/team\/flywheel: ENOSPC/);
   });
 
   it('lists only codes that some code throws or reports', async () => {
