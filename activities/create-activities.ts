@@ -135,7 +135,7 @@ export function createActivities(deps: ActivityDependencies) {
     const known = { ...request.known, [input.command.id]: outputs };
     try {
       const resolutions = await resolveRound(loaded.pipeline, loaded.store, input.context, { ...request, known });
-      return { lookedAhead: { ids: request.ids, resolutions } };
+      return { lookedAhead: { resolutions } };
     } catch (error) {
       log.warn({ err: error }, 'could not look up the steps below; the run looks them up itself');
       return {};

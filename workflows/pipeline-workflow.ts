@@ -59,7 +59,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   // The record names the worker that opened the run, whichever generation this is.
   const { host, pid } = carried ?? opened;
   const chunks = ElementChunks.forThisRun((id) => nodes.get(id)?.queue);
-  const lookAhead = LookAhead.forThisRun(nodes, MAX_ROUND_SIZE);
+  const lookAhead = LookAhead.forThisRun(nodes);
   const core = new RunCore(opened.nodes, {
     mode: 'run',
     header: {
@@ -106,7 +106,8 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       if (command.type === 'wait') void sleep(command.delayMs).then(() => feed({ type: 'tick' }), ignore); // a durable timer: a retry's wait
       if (command.type === 'finish') finish = command;
     }
-    // A round the last execution looked up ahead is answered at once; the others are an activity.
+    // A round the last execution looked up ahead is answered at once (what it did not cover waits for the
+    // next round); the others are an activity.
     const ahead = resolve === undefined ? undefined : lookAhead.take(resolve.ids);
     if (resolve !== undefined && ahead !== undefined) track(answer(resolve, ahead));
     const looksUp = resolve !== undefined && ahead === undefined;
@@ -163,7 +164,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     };
     try {
       let attempt = asAttempt(await stepActivities(request).executeStep(request), runId);
-      if (attempt.lookedAhead !== undefined) lookAhead.keep(attempt.lookedAhead.ids, attempt.lookedAhead.resolutions);
+      if (attempt.lookedAhead !== undefined) lookAhead.keep(attempt.lookedAhead.resolutions);
       // Another process holds the key: wait for its execution through the key's shared workflow, on the cpu queue.
       if (attempt.kind === 'contended')
         attempt = asAttempt(await waitingActivities(request).runStep({ ...request, waitedFor: [attempt.holder.token], resume: attempt.resume }), runId);

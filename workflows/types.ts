@@ -128,10 +128,10 @@ export interface StepExecutionInput extends Scheduling {
   lookAhead?: LookAheadRequest;
 }
 
-/** The steps below an executing one, to look up with its outputs: a round of `resolveSteps` made by its worker. */
+/** The steps an executing one unblocks, to look up with its outputs: a round of `resolveSteps` made by its worker. */
 export interface LookAheadRequest {
   options: Pick<RunOptions, 'force' | 'forceAll'>;
-  /** In dependency order, as a look-up round. */
+  /** Its children whose other upstream are done. */
   ids: string[];
   /** Outputs of their finished upstream steps other than the executing one. */
   known: Record<string, Outputs>;
@@ -141,8 +141,8 @@ export interface LookAheadRequest {
 export type StepAttempt = Exclude<ExecuteOutcome, { kind: 'failed' }> & {
   /** With `contended`: the last checkpoint, for the execution that waits for the key instead. */
   resume?: unknown;
-  /** With outputs, when asked to look ahead: the request's ids it covered and what it found for them. */
-  lookedAhead?: { ids: string[]; resolutions: Resolution[] };
+  /** With outputs, when asked to look ahead: what it found for the request's steps. */
+  lookedAhead?: { resolutions: Resolution[] };
 };
 
 /** What a failed attempt's activity failure carries in its details. */

@@ -122,11 +122,11 @@ describe('flywheel run --engine temporal', () => {
     // The first round is asked by activity (emit and, below its miss, nothing); every later one was answered ahead.
     expect(activities.resolveSteps).toBe(1);
 
-    // Identical output stops the spread as before: t20 re-runs with the same output, and t21 onwards,
-    // looked up ahead by t20's worker, are hits.
+    // Identical output stops the spread as before: t20 re-runs with the same output, t21 (looked up ahead
+    // by t20's worker) is a hit, and the chain of hits below it resolves in one more look-up activity.
     const same = await runJson(longChain, [...onTemporal, '--set', 't20.sleepMs=1'], ws);
     expect(same.run.steps.filter((s) => s.status === 'executed').map((s) => s.id)).toEqual(['t20']);
-    expect((await activitiesOf(same.run.runId)).resolveSteps).toBe(1);
+    expect((await activitiesOf(same.run.runId)).resolveSteps).toBe(2);
     const moved = await runJson(longChain, [...onTemporal, '--set', 't39.suffix=!'], ws);
     expect(moved.run.steps.filter((s) => s.status === 'executed').map((s) => s.id)).toEqual(['t39', 't40']);
     expect(moved.run.steps.find((s) => s.id === 't40')?.reasonCodes).toEqual(['upstream-changed']);
