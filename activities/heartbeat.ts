@@ -30,7 +30,8 @@ const CONFIRM_WITHIN_MS = 2000;
  * recorded and answered at once, with the details the attempt would send anyway, so it also renews the
  * attempt. Asked again only once the last answer is older than a third of the heartbeat timeout, so a
  * chunk's elements do not each pay a round trip. Only a definite "no" (the attempt is gone, or its
- * cancellation was requested) stops the work: a server that does not answer leaves it to the key's lease.
+ * cancellation was requested) stops the work: a server that does not answer within 2 s leaves it to the
+ * key's lease.
  */
 export function attemptConfirmer(ctx: Context, heartbeatTimeoutMs: number, details: () => unknown): () => Promise<boolean> {
   let confirmedAt: number | undefined;
@@ -48,15 +49,15 @@ export function attemptConfirmer(ctx: Context, heartbeatTimeoutMs: number, detai
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CONFIRM_WITHIN_MS)));
     try {
       const answer = await Promise.race([recorded, late]);
-      if (answer === 'late') return true;
-      confirmedAt = Date.now();
-      current = !answer.cancelRequested;
+      if (answer !== 'late') current = !answer.cancelRequested;
     } catch (error) {
       if (isGrpcServiceError(error) && error.code === NOT_FOUND) current = false;
     } finally {
       clearTimeout(timer);
       recorded.catch(() => undefined); // answered late, or not at all: nobody waits for it
     }
+    // No answer counts as yes for the same while: the next element does not wait again on a server that is down.
+    confirmedAt = Date.now();
     return current;
   };
   return async () => {
