@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import type { Context } from '@temporalio/activity';
-import { isGrpcServiceError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 
 /**
@@ -19,6 +18,19 @@ export async function whileAlive<T>(ctx: Context, heartbeatTimeoutMs: number, de
 
 /** gRPC's NOT_FOUND: the server no longer has this attempt (timed out and retried, or its workflow ended). */
 const NOT_FOUND = 5;
+/** Whether the server said the attempt is gone: NOT_FOUND, on the error or under it (the native client wraps it). */
+function isNotFound(error: unknown): boolean {
+  for (
+    let e = error as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0;
+    e !== undefined && e !== null && depth < 4;
+    e = e.cause as typeof e, depth++
+  ) {
+    if (e.code === NOT_FOUND) return true;
+    if (typeof e.message === 'string' && /\bNOT_FOUND\b|activity not found|already timed out/i.test(e.message)) return true;
+  }
+  return false;
+}
+
 /** How long a confirmation may take before the work goes ahead on the key's lease alone. */
 const CONFIRM_WITHIN_MS = 2000;
 
@@ -33,7 +45,12 @@ const CONFIRM_WITHIN_MS = 2000;
  * cancellation was requested) stops the work: a server that does not answer within 2 s leaves it to the
  * key's lease.
  */
-export function attemptConfirmer(ctx: Context, heartbeatTimeoutMs: number, details: () => unknown): () => Promise<boolean> {
+export function attemptConfirmer(
+  ctx: Context,
+  heartbeatTimeoutMs: number,
+  details: () => unknown,
+  onUnknown: (error: unknown) => void = () => undefined,
+): () => Promise<boolean> {
   let confirmedAt: number | undefined;
   let current = true;
   let asking: Promise<boolean> | undefined;
@@ -51,7 +68,8 @@ export function attemptConfirmer(ctx: Context, heartbeatTimeoutMs: number, detai
       const answer = await Promise.race([recorded, late]);
       if (answer !== 'late') current = !answer.cancelRequested;
     } catch (error) {
-      if (isGrpcServiceError(error) && error.code === NOT_FOUND) current = false;
+      if (isNotFound(error)) current = false;
+      else onUnknown(error);
     } finally {
       clearTimeout(timer);
       recorded.catch(() => undefined); // answered late, or not at all: nobody waits for it

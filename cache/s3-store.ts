@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, write } from 'node:fs';
-import { copyFile, link, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, link, open, readFile, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type * as S3Sdk from '@aws-sdk/client-s3';
@@ -27,7 +27,7 @@ import { checksumPartsOnWorker, PART_CHECKSUM_ALGORITHM, StreamingRangeHasher } 
 import { directGet, DirectGetUnsupported, directTarget } from './s3-direct-get.js';
 import { describeS3Error, isTransientS3Error, withS3Retries } from './s3-errors.js';
 import { verifyPolicy } from './verify-policy.js';
-import { makeScratchIn, removeStaleScratchIn } from './scratch.js';
+import { makeScratchIn, removeStaleScratchIn, stagingPathIn } from './scratch.js';
 import { stepLogName } from './step-log-name.js';
 
 interface CommandOutputs {
@@ -493,8 +493,7 @@ export class S3Store implements Store {
   }
 
   private async stagingPath(label: string): Promise<string> {
-    await mkdir(join(this.localRoot, 'tmp'), { recursive: true });
-    return join(this.localRoot, 'tmp', `${label}-${process.pid}-${randomBytes(6).toString('hex')}`);
+    return stagingPathIn(join(this.localRoot, 'tmp'), label);
   }
 
   async readBytes(digest: Digest): Promise<Buffer> {

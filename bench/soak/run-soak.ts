@@ -244,8 +244,10 @@ class Soak {
         return `${(bytes / 2 ** 20).toFixed(1)} MiB filled for ${ms} ms`;
       }
       case 'stall-minio': {
+        // Held here while it lasts, so the fault's end is when the connections flow again.
         const ms = pause(500, 4000);
         cluster.minioProxy.stall(ms);
+        await sleep(ms);
         return `${ms} ms`;
       }
     }

@@ -44,8 +44,9 @@ export async function startSoakCluster(options: { cpuWorkers: number; bucket: st
   await minio.createBucket(options.bucket);
   const temporalProxy = await TcpProxy.start(hostPort(temporal.address));
   const minioProxy = await TcpProxy.start(hostPort(minio.endpoint));
-  // 128 MiB, of which the local blob copies keep at most 48: the rest is scratch for the steps at work.
-  const scratch = await ScratchDisk.mount(join(folder, 's3-local'), 128 << 20);
+  // 192 MiB, of which the local blob copies of each store (the clean stream's, the faulted one's) keep at
+  // most 32: the rest is scratch for the steps at work, and what killed workers left until it is swept.
+  const scratch = await ScratchDisk.mount(join(folder, 's3-local'), 192 << 20);
   const env = {
     ...minio.env,
     AWS_ENDPOINT_URL: `http://${minioProxy.address}`,
@@ -53,7 +54,7 @@ export async function startSoakCluster(options: { cpuWorkers: number; bucket: st
     FLYWHEEL_TASK_QUEUE_PREFIX: 'soak-',
     FLYWHEEL_COMPILE_CACHE: join(folder, 'compile-cache'),
     FLYWHEEL_S3_LOCAL: scratch.path,
-    FLYWHEEL_S3_CACHE_MAX_BYTES: String(48 << 20),
+    FLYWHEEL_S3_CACHE_MAX_BYTES: String(32 << 20),
     FLYWHEEL_SOAK_EXEC_LOG: execLog,
     // A lost worker's activity goes elsewhere after 3 s instead of 30.
     FLYWHEEL_HEARTBEAT_TIMEOUT: 'PT3S',
