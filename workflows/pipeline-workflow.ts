@@ -12,11 +12,10 @@ import {
 import type { StepRunRecord } from '../cache/records.js';
 import { failedElements, outcomeEvent } from '../engine/core/outcome.js';
 import { feeder, RunCore } from '../engine/core/run-core.js';
-import type { CommandOf, CoreCommand, CoreEvent, ElementResult, Outputs, Resolution } from '../engine/core/run-protocol.js';
+import type { CommandOf, CoreCommand, CoreEvent, ElementResult, Outputs } from '../engine/core/run-protocol.js';
 import { asAttempt, failedOutcome, isCancelled, runFailure } from './outcomes.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from './search-attributes.js';
 import { ElementChunks } from './element-chunks.js';
-import { LookAhead } from './look-ahead.js';
 import { controlActivities, elementActivities, schedulingOf, stepActivities, waitingActivities } from './step-activities.js';
 import type { DagNode, PipelineRunInput, PipelineRunResult, RunContext, RunProgress } from './types.js';
 
@@ -59,7 +58,6 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   // The record names the worker that opened the run, whichever generation this is.
   const { host, pid } = carried ?? opened;
   const chunks = ElementChunks.forThisRun((id) => nodes.get(id)?.queue);
-  const lookAhead = LookAhead.forThisRun(nodes);
   const core = new RunCore(opened.nodes, {
     mode: 'run',
     header: {
@@ -93,7 +91,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     inFlight++;
     void work.finally(() => inFlight--);
   };
-  /** Feeds an event, then starts what the core asked for. A save goes along with a look-up activity when there is one. */
+  /** Feeds an event, then starts what the core asked for. A save goes along with a look-up when there is one. */
   const feed = (event: CoreEvent | 'start'): void => {
     send(event);
     const pending = commands.splice(0);
@@ -106,12 +104,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       if (command.type === 'wait') void sleep(command.delayMs).then(() => feed({ type: 'tick' }), ignore); // a durable timer: a retry's wait
       if (command.type === 'finish') finish = command;
     }
-    // A round the last execution looked up ahead is answered at once (what it did not cover waits for the
-    // next round); the others are an activity.
-    const ahead = resolve === undefined ? undefined : lookAhead.take(resolve.ids);
-    if (resolve !== undefined && ahead !== undefined) track(answer(resolve, ahead));
-    const looksUp = resolve !== undefined && ahead === undefined;
-    if (looksUp) track(lookUp(resolve, save?.steps ?? []));
+    if (resolve !== undefined) track(lookUp(resolve, save?.steps ?? []));
     else if (save !== undefined) track(saveSteps(save.steps));
   };
   /** A failed activity: the core hears it failed, and first that the run is cancelled if that is why. */
@@ -140,12 +133,6 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     }
   };
 
-  const answer = async (command: CommandOf<'resolve'>, resolutions: Resolution[]): Promise<void> => {
-    await Promise.resolve(); // fed after the feed that asked, as an activity's answer would be
-    for (const resolution of resolutions) feed({ type: 'resolved', resolution });
-    feed({ type: 'resolve-done', round: command.round });
-  };
-
   // Saves must land even while the run is being cancelled: they are what the record says afterwards.
   const saveSteps = async (steps: StepRunRecord[]): Promise<void> => {
     const ok = await CancellationScope.nonCancellable(() => control.saveSteps({ context, steps }))
@@ -155,16 +142,9 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   };
 
   const execute = async (command: CommandOf<'execute'>): Promise<void> => {
-    const ahead = lookAhead.request(command.id, (id) => core.outputsOf(id));
-    const request = {
-      ...scheduling(command.id),
-      command,
-      waitedFor: [],
-      ...(ahead === undefined ? {} : { lookAhead: { ...ahead, options: { force: options.force, forceAll: options.forceAll } } }),
-    };
+    const request = { ...scheduling(command.id), command, waitedFor: [] };
     try {
       let attempt = asAttempt(await stepActivities(request).executeStep(request), runId);
-      if (attempt.lookedAhead !== undefined) lookAhead.keep(attempt.lookedAhead.resolutions);
       // Another process holds the key: wait for its execution through the key's shared workflow, on the cpu queue.
       if (attempt.kind === 'contended')
         attempt = asAttempt(await waitingActivities(request).runStep({ ...request, waitedFor: [attempt.holder.token], resume: attempt.resume }), runId);
