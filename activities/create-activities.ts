@@ -68,9 +68,6 @@ function heartbeating<T>(work: () => Promise<T>): Promise<T> {
   return whileAlive(ctx, ctx.info.heartbeatTimeoutMs, () => undefined, work);
 }
 
-/** What a worker says when the server could not tell whether an attempt is still current. */
-const unsure = (log: Logger) => (error: unknown) => log.warn({ err: error }, 'could not ask the server whether this attempt is still current; going ahead');
-
 /** A failed attempt: non-retryable for Temporal (the run core decides about another attempt), its outcome in the details. */
 function failedAttempt(outcome: Extract<ExecuteOutcome, { kind: 'failed' }>): ApplicationFailure {
   const details: FailureDetails = { outcome };
@@ -180,7 +177,7 @@ export function createActivities(deps: ActivityDependencies) {
         () => last,
         () =>
           executeCommand(node, command, {
-            confirmAttempt: attemptConfirmer(ctx, input.heartbeatTimeoutMs, () => last, unsure(log)),
+            confirmAttempt: attemptConfirmer(ctx, input.heartbeatTimeoutMs, () => last, log),
             runId: context.runId,
             store,
             env: process.env,
@@ -233,7 +230,7 @@ export function createActivities(deps: ActivityDependencies) {
       const work = () =>
         whileAlive(ctx, input.heartbeatTimeoutMs, progress, () =>
           executeElementsCommand(node, command, {
-            confirmAttempt: attemptConfirmer(ctx, input.heartbeatTimeoutMs, progress, unsure(log)),
+            confirmAttempt: attemptConfirmer(ctx, input.heartbeatTimeoutMs, progress, log),
             runId: context.runId,
             store,
             env: process.env,

@@ -59,6 +59,8 @@ export async function startSoakCluster(options: { cpuWorkers: number; bucket: st
     // A lost worker's activity goes elsewhere after 3 s instead of 30.
     FLYWHEEL_HEARTBEAT_TIMEOUT: 'PT3S',
   };
+  // Workers log at debug level: their answers from the server about each attempt are what a repeat is read from.
+  const workerEnv = { ...env, FLYWHEEL_LOG_LEVEL: 'debug' };
   // Each worker's output is saved here when it is replaced or stopped: what a broken invariant is read from.
   const logs = join(folder, 'worker-logs');
   await mkdir(logs);
@@ -80,8 +82,8 @@ export async function startSoakCluster(options: { cpuWorkers: number; bucket: st
     });
     return worker;
   };
-  const cpu = await Promise.all(Array.from({ length: options.cpuWorkers }, async () => watched(await startWorker('cpu', env))));
-  const gpu = watched(await startWorker('gpu-h200', env));
+  const cpu = await Promise.all(Array.from({ length: options.cpuWorkers }, async () => watched(await startWorker('cpu', workerEnv))));
+  const gpu = watched(await startWorker('gpu-h200', workerEnv));
   const cluster: SoakCluster = {
     folder,
     execLog,
@@ -100,7 +102,7 @@ export async function startSoakCluster(options: { cpuWorkers: number; bucket: st
       replaced.add(worker);
       await stopWorker(worker, 'SIGKILL');
       await saveOutput(worker);
-      const fresh = watched(await startWorker(worker.queue, env));
+      const fresh = watched(await startWorker(worker.queue, workerEnv));
       if (worker.queue === 'gpu-h200') cluster.gpu = fresh;
       else cluster.cpu = cluster.cpu.map((w) => (w === worker ? fresh : w));
       return fresh;

@@ -66,8 +66,8 @@ export interface ExecuteOnceRequest {
   /** What this run's earlier attempts of the key consumed: the entry keeps what producing the result cost in all. */
   spentBefore?: Usage;
   /**
-   * Asked before the key is claimed (the run sends only misses to execute): false when this process must not
-   * do the work after all (a Temporal worker waking from a freeze holds attempts the server has since given
+   * Asked before the key is claimed (the run sends only misses to execute) and again once it is: false when
+   * this process must not do the work after all (a Temporal worker waking from a freeze holds attempts the server has since given
    * to another delivery; see attemptConfirmer).
    */
   confirmAttempt?: () => Promise<boolean>;
@@ -100,6 +100,10 @@ const supersededAttempt = (node: ResolvedNode): Extract<ExecuteOutcome, { kind: 
   shared: false,
   final: true,
 });
+
+/** Whether this attempt may still do the work: yes unless the confirmer says definitely not. */
+const stillCurrent = async (request: Pick<ExecuteOnceRequest, 'confirmAttempt'>): Promise<boolean> =>
+  request.confirmAttempt === undefined || (await request.confirmAttempt().catch(() => true));
 
 /** Claim the key, then look again: its result, a failure to share, or the lease to execute under. */
 async function claimAndLookAgain(
@@ -166,7 +170,7 @@ export function failureToShare(failure: SharedFailure | undefined, codeDigest: s
 export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteOutcome> {
   const { node, key, store, signal } = request;
   // Before claiming: a superseded delivery must not hold the key, even briefly, from the one that replaced it.
-  if (request.confirmAttempt !== undefined && !(await request.confirmAttempt().catch(() => true))) return supersededAttempt(node);
+  if (!(await stillCurrent(request))) return supersededAttempt(node);
   // The claim's span shows the time spent waiting for another process holding the key.
   const claiming = tracer().startSpan('claim key', {
     ...(request.span === undefined ? {} : { parent: request.span }),
@@ -174,6 +178,12 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
   });
   const claimed = await claimAndLookAgain(request).finally(() => claiming.end());
   if (claimed.kind !== 'claimed') return claimed;
+  // And again once claimed, right before the work: a freeze during the claim (or the wait for another
+  // holder) makes the first answer stale, and the confirmer asks anew.
+  if (!(await stillCurrent(request))) {
+    await claimed.lease.release();
+    return supersededAttempt(node);
+  }
   let failure: SharedFailure | undefined;
   const started = Date.now();
   const meter = new UsageMeter();
