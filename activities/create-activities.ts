@@ -5,7 +5,8 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { coreNode } from '../engine/drivers/core-node.js';
 import type { ExecuteOutcome } from '../engine/core/outcome.js';
-import type { CoreEvent, Resolution } from '../engine/core/run-protocol.js';
+import type { CoreEvent, Outputs, Resolution } from '../engine/core/run-protocol.js';
+import type { Store } from '../cache/store.js';
 import { assembleCommand, executeCommand, executeElementsCommand } from '../engine/drivers/execute-command.js';
 import { wasSuperseded } from '../engine/execute/execute-once.js';
 import { LastRuns } from '../engine/records/last-run.js';
@@ -92,6 +93,55 @@ export function createActivities(deps: ActivityDependencies) {
   const logFor = (pipeline: ResolvedPipeline, context: RunContext, fields: Record<string, unknown>): Logger =>
     deps.logger.child({ pipeline: pipeline.name, runId: context.runId, ...fields });
 
+  /** One look-up round with the engine's resolver, in a span of the run's trace: `resolveSteps`, or a look-ahead after a step. */
+  const resolveRound = async (
+    pipeline: ResolvedPipeline,
+    store: Store,
+    context: RunContext,
+    round: Pick<ResolveRequest, 'options' | 'ids' | 'known'>,
+  ): Promise<Resolution[]> => {
+    const log = logFor(pipeline, context, {});
+    const resolver = new KeyResolver({ store, pipeline, env: process.env, ...round.options, runId: context.runId, lastRuns, log });
+    const resolutions: Resolution[] = [];
+    const span = tracer().startSpan('resolve keys', {
+      parent: runSpan(context.runId),
+      attributes: { ...workerAttributes(), 'flywheel.steps': round.ids },
+    });
+    try {
+      await resolver.resolveRound(
+        round.ids,
+        (id) => round.known[id],
+        (resolution) => resolutions.push(resolution),
+      );
+    } finally {
+      span.setAttributes({ 'flywheel.cache.hits': resolutions.filter((r) => r.kind === 'hit').length });
+      span.end();
+    }
+    return resolutions;
+  };
+
+  /**
+   * The steps below one that has just produced `outputs`, looked up on this worker (see
+   * workflows/look-ahead.ts). A look-ahead that fails returns nothing: the run then asks by activity.
+   */
+  const lookAhead = async (
+    input: StepExecutionInput,
+    loaded: { pipeline: ResolvedPipeline; store: Store },
+    outputs: Outputs,
+    log: Logger,
+  ): Promise<Pick<StepAttempt, 'lookedAhead'>> => {
+    const request = input.lookAhead;
+    if (request === undefined) return {};
+    const known = { ...request.known, [input.command.id]: outputs };
+    try {
+      const resolutions = await resolveRound(loaded.pipeline, loaded.store, input.context, { ...request, known });
+      return { lookedAhead: { resolutions } };
+    } catch (error) {
+      log.warn({ err: error }, 'could not look up the steps below; the run looks them up itself');
+      return {};
+    }
+  };
+
   return {
     /** Validates the pipeline on the worker and returns the DAG to schedule; the first generation writes the `running` record. */
     openRun: (context: RunContext, options: { startedAt: string; writeRecord: boolean }): Promise<OpenedRun> =>
@@ -120,24 +170,7 @@ export function createActivities(deps: ActivityDependencies) {
       heartbeating(async () => {
         const { pipeline, store } = await load(request.context);
         if (request.save.length > 0) await new RunRecorder(store, request.context.runId).append(request.save);
-        const log = logFor(pipeline, request.context, {});
-        const resolver = new KeyResolver({ store, pipeline, env: process.env, ...request.options, runId: request.context.runId, lastRuns, log });
-        const resolutions: Resolution[] = [];
-        const span = tracer().startSpan('resolve keys', {
-          parent: runSpan(request.context.runId),
-          attributes: { ...workerAttributes(), 'flywheel.steps': request.ids },
-        });
-        try {
-          await resolver.resolveRound(
-            request.ids,
-            (id) => request.known[id],
-            (resolution) => resolutions.push(resolution),
-          );
-        } finally {
-          span.setAttributes({ 'flywheel.cache.hits': resolutions.filter((r) => r.kind === 'hit').length });
-          span.end();
-        }
-        return { resolutions };
+        return { resolutions: await resolveRound(pipeline, store, request.context, request) };
       }),
 
     saveSteps: (request: SaveRequest): Promise<void> =>
@@ -201,7 +234,18 @@ export function createActivities(deps: ActivityDependencies) {
       span.end();
       throwIfSuperseded(outcome, `step ${node.id}`);
       if (outcome.kind === 'contended') return { ...outcome, ...(last.details === undefined ? {} : { resume: last.details }) };
-      if (outcome.kind !== 'failed') return outcome;
+      if (outcome.kind !== 'failed') {
+        const outputs = outcome.outputs;
+        return {
+          ...outcome,
+          ...(await whileAlive(
+            ctx,
+            input.heartbeatTimeoutMs,
+            () => last,
+            () => lookAhead(input, { pipeline, store }, outputs, log),
+          )),
+        };
+      }
       throwIfStopped(ctx, `step ${node.id}`);
       throw failedAttempt(outcome);
     },

@@ -8,12 +8,13 @@ import { classifyError } from '../cache/errors.js';
  */
 export function toApplicationFailure(error: unknown): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
-  const { code, message, retryable, fix } = classifyError(error);
+  const { code, message, retryable, fix, infrastructure } = classifyError(error);
+  const details = { ...(fix === undefined ? {} : { fix }), ...(infrastructure === undefined ? {} : { infrastructure }) };
   return ApplicationFailure.create({
     type: code,
     message,
     nonRetryable: !retryable,
-    details: fix === undefined ? [] : [{ fix }],
+    details: Object.keys(details).length === 0 ? [] : [details],
     ...(error instanceof Error ? { cause: error } : {}),
   });
 }

@@ -5,12 +5,19 @@ export interface ErrorClass {
   retryable: boolean;
   /** 2: something must be fixed first (input, configuration, a failure no retry changes); 1: a failed run, a transient failure. */
   exit: 1 | 2;
+  /**
+   * What the step ran on failed (the store, the disk, the worker, the connection to Temporal), not the step:
+   * a map never leaves such an element out under minSuccessRatio, since a clean run would have included it.
+   */
+  infrastructure?: true;
 }
 
 const BAD_INPUT: ErrorClass = { retryable: false, exit: 2 };
 /** A step's failure no retry can change; ending a command, it says something must be fixed first (exit 2). */
 const FINAL: ErrorClass = { retryable: false, exit: 2 };
 const TRANSIENT: ErrorClass = { retryable: true, exit: 1 };
+/** Transient, and not the step's own failure (see ErrorClass.infrastructure). */
+const INFRASTRUCTURE: ErrorClass = { retryable: true, exit: 1, infrastructure: true };
 
 /**
  * Every code the engine itself throws, classified once: both executors, the Temporal boundary and the CLI
@@ -83,16 +90,18 @@ export const ERROR_CODES = {
   RUN_FAILED: { retryable: false, exit: 1 },
   STEP_FAILED: TRANSIENT,
   /** A write found no space left on its disk (ENOSPC, or a quota: EDQUOT): worth another attempt once space is freed. */
-  DISK_FULL: TRANSIENT,
+  DISK_FULL: INFRASTRUCTURE,
   STEP_TIMEOUT: TRANSIENT,
   /** A child process (`runProcess`) exited non-zero: worth another attempt. */
   STEP_PROCESS_FAILED: TRANSIENT,
   /** The execution a run waited for ended without a result (terminated, timed out): try again. */
-  STEP_EXECUTION_LOST: TRANSIENT,
-  WORKER_SHUTDOWN: TRANSIENT,
-  TEMPORAL_UNREACHABLE: TRANSIENT,
-  S3_UNREACHABLE: TRANSIENT,
-  S3_ERROR: TRANSIENT,
+  STEP_EXECUTION_LOST: INFRASTRUCTURE,
+  WORKER_SHUTDOWN: INFRASTRUCTURE,
+  TEMPORAL_UNREACHABLE: INFRASTRUCTURE,
+  S3_UNREACHABLE: INFRASTRUCTURE,
+  S3_ERROR: INFRASTRUCTURE,
+  /** A Temporal worker woke to find the activity attempt it held handed to another delivery: it did not start the step. */
+  ATTEMPT_SUPERSEDED: INFRASTRUCTURE,
   RUN_RECORD_UNREADABLE: TRANSIENT,
   RUN_RECORD_MISSING: TRANSIENT,
 } satisfies Record<string, ErrorClass>;
@@ -140,6 +149,8 @@ export interface ClassifiedError {
   retryable: boolean;
   exit: 1 | 2;
   fix?: string;
+  /** See ErrorClass.infrastructure. */
+  infrastructure?: true;
 }
 
 /**
@@ -166,6 +177,7 @@ export function classifyError(error: unknown): ClassifiedError {
       retryable,
       exit: known?.exit ?? (retryable ? 1 : 2),
       ...(error.fix === undefined ? {} : { fix: error.fix }),
+      ...(known?.infrastructure === true ? { infrastructure: true as const } : {}),
     };
   }
   // Zod's classes recognise their instances across copies of zod (a pipeline project has its own).

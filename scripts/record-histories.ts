@@ -5,8 +5,9 @@
 // whose failed attempts the run core retries after durable timers (parity.json). Re-record only on
 // purpose: a history that no longer replays means the workflow code changed in a way that breaks running
 // workflows; keep the old file beside the new one. And a run of the upgrade fixture whose cpu map goes out
-// in growing chunks (map-chunks.json).
-//   npx tsx scripts/record-histories.ts [gpu-diamond|parity|map-chunks]
+// in growing chunks (map-chunks.json), and a chain whose look-up rounds its steps' workers answered ahead
+// (look-ahead.json).
+//   npx tsx scripts/record-histories.ts [gpu-diamond|parity|map-chunks|look-ahead]
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +63,16 @@ try {
     if (!recorded.includes('"markerName":"core_patch"')) throw new Error('the map-chunks run wrote no patch marker (adaptive-element-chunks)');
     await writeFile(join(REPO, 'test', 'fixtures', 'histories', 'map-chunks.json'), `${JSON.stringify([{ workflowId, history }])}\n`);
     console.log('recorded the map-chunks run');
+  }
+  if (only === undefined || only === 'look-ahead') {
+    // A chain of cpu misses whose rounds are answered by each step's own look-ahead (look-ahead-with-outcome).
+    const { run } = await runJson(join(FIXTURES, 'long-chain.ts'), ['--engine', 'temporal'], { cwd: dir, env });
+    const workflowId = `flywheel-run-${run.runId}`;
+    const history = asJson(await client.workflow.getHandle(workflowId).fetchHistory());
+    const lookUps = JSON.stringify(history).split('"name":"resolveSteps"').length - 1;
+    if (lookUps !== 1) throw new Error(`the look-ahead run asked ${lookUps} look-up activities, not 1: its rounds were not answered ahead`);
+    await writeFile(join(REPO, 'test', 'fixtures', 'histories', 'look-ahead.json'), `${JSON.stringify([{ workflowId, history }])}\n`);
+    console.log('recorded the look-ahead run');
   }
   await connection.close();
 } finally {

@@ -24,19 +24,20 @@ export function isCancelled(error: unknown): boolean {
  */
 export function failedOutcome(error: unknown): Failed {
   const cause = error instanceof ActivityFailure ? error.cause : error;
-  const failed = (code: string, message: string, retryable: boolean, resume?: unknown): Failed => ({
+  const failed = (code: string, message: string, retryable: boolean, infrastructure: boolean, resume?: unknown): Failed => ({
     kind: 'failed',
-    error: { code, message, retryable },
+    error: { code, message, retryable, ...(infrastructure ? { infrastructure } : {}) },
     shared: false,
     ...(resume === undefined ? {} : { resume }),
   });
   if (cause instanceof ApplicationFailure) {
-    const details = cause.details?.[0] as Partial<FailureDetails> | undefined;
-    return details?.outcome ?? failed(cause.type ?? FAILED, cause.message, !cause.nonRetryable);
+    const details = cause.details?.[0] as (Partial<FailureDetails> & { infrastructure?: boolean }) | undefined;
+    return details?.outcome ?? failed(cause.type ?? FAILED, cause.message, !cause.nonRetryable, details?.infrastructure === true);
   }
-  if (isCancellation(cause)) return failed(CANCELLED, 'the run was cancelled', false);
-  if (cause instanceof TimeoutFailure) return failed(FAILED, cause.message, true, (cause.lastHeartbeatDetails as StepHeartbeat | undefined)?.details);
-  return failed(FAILED, (cause as Error | undefined)?.message ?? String(cause), true);
+  if (isCancellation(cause)) return failed(CANCELLED, 'the run was cancelled', false, false);
+  // Timed out: the worker was lost (or stopped answering) past every attempt Temporal made, not the step's failure.
+  if (cause instanceof TimeoutFailure) return failed(FAILED, cause.message, true, true, (cause.lastHeartbeatDetails as StepHeartbeat | undefined)?.details);
+  return failed(FAILED, (cause as Error | undefined)?.message ?? String(cause), true, false);
 }
 
 /** What a step activity of an earlier Flywheel returned, in histories recorded before outcomes had a `kind`. */

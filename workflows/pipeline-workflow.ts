@@ -4,6 +4,7 @@ import {
   continueAsNew,
   defineQuery,
   isCancellation,
+  patched,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -12,10 +13,11 @@ import {
 import type { StepRunRecord } from '../cache/records.js';
 import { failedElements, outcomeEvent } from '../engine/core/outcome.js';
 import { feeder, RunCore } from '../engine/core/run-core.js';
-import type { CommandOf, CoreCommand, CoreEvent, ElementResult, Outputs } from '../engine/core/run-protocol.js';
+import type { CommandOf, CoreCommand, CoreEvent, ElementResult, Outputs, Resolution } from '../engine/core/run-protocol.js';
 import { asAttempt, failedOutcome, isCancelled, runFailure } from './outcomes.js';
 import { PIPELINE_KEY, RUN_ID_KEY } from './search-attributes.js';
 import { ElementChunks } from './element-chunks.js';
+import { answeredAhead, LookAhead } from './look-ahead.js';
 import { controlActivities, elementActivities, schedulingOf, stepActivities, waitingActivities } from './step-activities.js';
 import type { DagNode, PipelineRunInput, PipelineRunResult, RunContext, RunProgress } from './types.js';
 
@@ -58,6 +60,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   // The record names the worker that opened the run, whichever generation this is.
   const { host, pid } = carried ?? opened;
   const chunks = ElementChunks.forThisRun((id) => nodes.get(id)?.queue);
+  const lookAhead = LookAhead.forThisRun(nodes);
   const core = new RunCore(opened.nodes, {
     mode: 'run',
     header: {
@@ -73,6 +76,9 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       ...(context.prices === undefined ? {} : { prices: context.prices }),
     },
     now: () => Date.now(),
+    // Decided by what is in the history, not by the clock (see RunCoreOptions.mapProgressSaves).
+    mapProgressSaves: patched('map-progress-by-tenths') ? 'every-tenth' : 'every-second',
+    mapInfrastructureFailures: patched('map-fails-on-infrastructure') ? 'fail-map' : 'leave-out',
     concurrency: options.concurrency,
     maxResolving: 1,
     maxRoundSize: MAX_ROUND_SIZE,
@@ -91,8 +97,12 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     inFlight++;
     void work.finally(() => inFlight--);
   };
-  /** Feeds an event, then starts what the core asked for. A save goes along with a look-up when there is one. */
-  const feed = (event: CoreEvent | 'start'): void => {
+  /**
+   * Feeds an event, then starts what the core asked for. A save goes along with a look-up activity when there
+   * is one. A step's outcome comes with what its worker looked up ahead: the round this feed starts is
+   * answered from that, as far as it covers it (see workflows/look-ahead.ts).
+   */
+  const feed = (event: CoreEvent | 'start', lookedAhead?: readonly Resolution[]): void => {
     send(event);
     const pending = commands.splice(0);
     const save = pending.find((c): c is CommandOf<'save'> => c.type === 'save');
@@ -104,8 +114,12 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       if (command.type === 'wait') void sleep(command.delayMs).then(() => feed({ type: 'tick' }), ignore); // a durable timer: a retry's wait
       if (command.type === 'finish') finish = command;
     }
-    if (resolve !== undefined) track(lookUp(resolve, save?.steps ?? []));
+    const ahead = resolve === undefined ? undefined : answeredAhead(resolve.ids, lookedAhead);
+    if (resolve !== undefined && ahead === undefined) track(lookUp(resolve, save?.steps ?? []));
     else if (save !== undefined) track(saveSteps(save.steps));
+    // Answered at once, not a microtask later: what another activity's result does in between would then
+    // depend on how the SDK groups results into activations, which a replay may do differently.
+    if (resolve !== undefined && ahead !== undefined) answer(resolve, ahead);
   };
   /** A failed activity: the core hears it failed, and first that the run is cancelled if that is why. */
   const failed = (error: unknown, event: (outcome: ReturnType<typeof failedOutcome>) => CoreEvent): void => {
@@ -133,6 +147,11 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     }
   };
 
+  const answer = (command: CommandOf<'resolve'>, resolutions: Resolution[]): void => {
+    for (const resolution of resolutions) feed({ type: 'resolved', resolution });
+    feed({ type: 'resolve-done', round: command.round });
+  };
+
   // Saves must land even while the run is being cancelled: they are what the record says afterwards.
   const saveSteps = async (steps: StepRunRecord[]): Promise<void> => {
     const ok = await CancellationScope.nonCancellable(() => control.saveSteps({ context, steps }))
@@ -142,13 +161,19 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   };
 
   const execute = async (command: CommandOf<'execute'>): Promise<void> => {
-    const request = { ...scheduling(command.id), command, waitedFor: [] };
+    const ahead = lookAhead.request(command.id, (id) => core.outputsOf(id));
+    const request = {
+      ...scheduling(command.id),
+      command,
+      waitedFor: [],
+      ...(ahead === undefined ? {} : { lookAhead: { ...ahead, options: { force: options.force, forceAll: options.forceAll } } }),
+    };
     try {
       let attempt = asAttempt(await stepActivities(request).executeStep(request), runId);
       // Another process holds the key: wait for its execution through the key's shared workflow, on the cpu queue.
       if (attempt.kind === 'contended')
         attempt = asAttempt(await waitingActivities(request).runStep({ ...request, waitedFor: [attempt.holder.token], resume: attempt.resume }), runId);
-      feed(outcomeEvent(command.id, runId, attempt));
+      feed(outcomeEvent(command.id, runId, attempt), attempt.lookedAhead?.resolutions);
     } catch (error) {
       failed(error, (outcome) => outcomeEvent(command.id, runId, outcome));
     }

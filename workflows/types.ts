@@ -124,12 +124,25 @@ export interface StepExecutionInput extends Scheduling {
   waitedFor: string[];
   /** The checkpoint a lost attempt left, handed on when the key's execution moves to the shared workflow. */
   resume?: unknown;
+  /** Steps to look up once this one has its outputs (see workflows/look-ahead.ts). */
+  lookAhead?: LookAheadRequest;
+}
+
+/** The steps an executing one unblocks, to look up with its outputs: a round of `resolveSteps` made by its worker. */
+export interface LookAheadRequest {
+  options: Pick<RunOptions, 'force' | 'forceAll'>;
+  /** Its children whose other upstream are done. */
+  ids: string[];
+  /** Outputs of their finished upstream steps other than the executing one. */
+  known: Record<string, Outputs>;
 }
 
 /** How an attempt that did not fail ended (a failed one is an activity failure carrying its outcome). */
 export type StepAttempt = Exclude<ExecuteOutcome, { kind: 'failed' }> & {
   /** With `contended`: the last checkpoint, for the execution that waits for the key instead. */
   resume?: unknown;
+  /** With outputs, when asked to look ahead: what it found for the request's steps. */
+  lookedAhead?: { resolutions: Resolution[] };
 };
 
 /** What a failed attempt's activity failure carries in its details. */

@@ -36,6 +36,8 @@ export class MapWork {
   private reused = 0;
   private readonly failed: number[];
   private readonly failures: Failure[];
+  /** The first element that finally failed for what it ran on, not for itself (see ErrorClass.infrastructure). */
+  private unavailable: { index: number; error: StepError } | undefined;
   /** Attempts started per element (absent: none yet). */
   private readonly attempts = new Map<number, number>();
   private readonly extra: Pick<ElementCounts, 'keys' | 'reasons' | 'kept'>;
@@ -98,7 +100,7 @@ export class MapWork {
         const error = result.error ?? { code: 'STEP_FAILED', message: 'failed' };
         const attempt = this.attempts.get(result.index) ?? 1;
         const delay = retrying ? retryDelay(policy, attempt, { code: error.code, retryable: result.retryable }, `${salt}[${result.index}]`) : undefined;
-        if (delay === undefined) this.fail(result.index, error, result.logs);
+        if (delay === undefined) this.fail(result.index, error, result.logs, result.infrastructure === true);
         else {
           this.waiting.push({ index: result.index, at: now + delay, error, ...(result.logs === undefined ? {} : { logs: result.logs }) });
           earliest = Math.min(earliest ?? Infinity, now + delay);
@@ -108,8 +110,9 @@ export class MapWork {
     return earliest;
   }
 
-  private fail(index: number, error: StepError, logs: Digest | undefined): void {
+  private fail(index: number, error: StepError, logs: Digest | undefined, infrastructure = false): void {
     this.failed.push(index);
+    if (infrastructure) this.unavailable ??= { index, error };
     if (this.failures.length >= FAILURES_KEPT) return;
     const attempts = this.attempts.get(index) ?? 1;
     this.failures.push({ index, code: error.code, message: error.message, ...(logs === undefined ? {} : { logs }), ...(attempts > 1 ? { attempts } : {}) });
@@ -133,6 +136,14 @@ export class MapWork {
   stop(): void {
     this.pending.length = 0;
     for (const w of this.waiting.splice(0)) this.fail(w.index, w.error, w.logs);
+  }
+
+  /**
+   * An element that could not run for what it ran on (a store out of reach, a full disk, a lost worker),
+   * if any: the map is then not assembled without it, since a clean run would have included it.
+   */
+  get failedByInfrastructure(): { index: number; error: StepError } | undefined {
+    return this.unavailable;
   }
 
   /** The elements that finally failed, in order: the stored collection leaves them out. */

@@ -9,6 +9,8 @@ import type { CoreEvent, ElementResult, Outputs, StepError } from './run-protoco
 export interface ExecutionError extends StepError {
   retryable: boolean;
   fix?: string;
+  /** What the step ran on failed (the store, the disk, the worker), not the step (see ElementResult.infrastructure). */
+  infrastructure?: boolean;
 }
 
 /**
@@ -91,6 +93,7 @@ export function elementResult(index: number, outcome: ExecuteOutcome): ElementRe
         status: 'failed',
         error: { code: outcome.error.code, message: outcome.error.message.slice(0, MESSAGE_KEPT) },
         retryable: outcome.error.retryable && !outcome.shared,
+        ...(outcome.error.infrastructure === true ? { infrastructure: true } : {}),
         ...(outcome.logs === undefined ? {} : { logs: outcome.logs }),
         ...usageOf(outcome),
       };
@@ -102,5 +105,11 @@ export function elementResult(index: number, outcome: ExecuteOutcome): ElementRe
 /** A chunk of elements that failed as a whole (its activity or process did): each element fails with that error. */
 export function failedElements(indices: readonly number[], error: ExecutionError): ElementResult[] {
   const { code, message } = error;
-  return indices.map((index) => ({ index, status: 'failed', error: { code, message: message.slice(0, MESSAGE_KEPT) }, retryable: error.retryable }));
+  return indices.map((index) => ({
+    index,
+    status: 'failed',
+    error: { code, message: message.slice(0, MESSAGE_KEPT) },
+    retryable: error.retryable,
+    ...(error.infrastructure === true ? { infrastructure: true } : {}),
+  }));
 }

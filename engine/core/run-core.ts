@@ -66,8 +66,9 @@ interface NodeState {
   lastError?: StepError;
   resume?: unknown;
   logs?: Digest;
-  /** When a running map's record was last saved. */
+  /** When a running map's record was last saved, and at how many tenths of its elements done. */
   savedAt?: number;
+  savedTenths?: number;
   /** What this run's executions of the node consumed so far, failed attempts included. */
   spent?: Usage | undefined;
   /** A map's: what its elements executed by this run produced (their results' cost, failed attempts left out). */
@@ -83,6 +84,19 @@ export interface RunCoreOptions {
   header: Omit<RunHeader, 'status' | 'finishedAt' | 'durationMs'>;
   /** Milliseconds since the epoch. In a Temporal workflow, Date.now() is replay-safe. */
   now: () => number;
+  /**
+   * When a running map's record is saved again, so a killed run's record shows the elements finished so
+   * far: at most once a second (default), or each time another tenth of its elements is done. Temporal
+   * takes tenths: what a command depends on must be in the history, and a workflow task's clock is not
+   * the same in a replay after a worker died mid-task (a save by the second was seen to move).
+   */
+  mapProgressSaves?: 'every-second' | 'every-tenth';
+  /**
+   * A map element that failed for what it ran on (ErrorClass.infrastructure: the store, the disk, a lost
+   * worker) fails the map with that error (default), so the run's result is the one a clean run gives and a
+   * re-run completes it; `leave-out` treats it as any failed element, as runs begun before did on Temporal.
+   */
+  mapInfrastructureFailures?: 'fail-map' | 'leave-out';
   /** Most steps executing at once; look-ups and steps sharing another's execution take no slot. Default 4. */
   concurrency?: number;
   /** Most look-up rounds in flight (Temporal: 1, so look-ups gather into few activities). Default: no limit. */
@@ -515,8 +529,17 @@ export class RunCore {
     state.progress = work.progress();
     this.notify({ type: 'step-progress', id, progress: state.progress });
     // A killed run's record shows the elements finished so far.
-    if (now - (state.savedAt ?? 0) >= MAP_PROGRESS_SAVE_MS && !work.done) this.saveRunning(state, this.counts(state));
+    if (!work.done && this.progressToSave(state, now)) this.saveRunning(state, this.counts(state));
     this.completeMap(state);
+  }
+
+  /** Whether a running map has progressed enough since its record was last saved to save it again. */
+  private progressToSave(state: NodeState, now: number): boolean {
+    if (this.options.mapProgressSaves !== 'every-tenth') return now - (state.savedAt ?? 0) >= MAP_PROGRESS_SAVE_MS;
+    const tenths = Math.floor((state.progress?.fraction ?? 0) * 10);
+    if (tenths <= (state.savedTenths ?? 0)) return false;
+    state.savedTenths = tenths;
+    return true;
   }
 
   /** Once every element has ended: too many failures fail the map; otherwise its collection is assembled. */
@@ -525,6 +548,12 @@ export class RunCore {
     if (work === undefined || !work.done) return;
     const upstream = this.upstreamOf(state);
     if (this.cancelled) return this.failWithSharers(state, { code: 'STEP_CANCELLED', message: 'run cancelled while the map ran' }, undefined);
+    const unavailable = this.options.mapInfrastructureFailures === 'leave-out' ? undefined : work.failedByInfrastructure;
+    if (unavailable !== undefined) {
+      const { index, error } = unavailable;
+      const message = `element ${index} could not run: ${error.message} (not the element's own failure, so it is not left out; running again runs only what is missing)`;
+      return this.failWithSharers(state, { code: error.code, message }, undefined);
+    }
     const ratio = state.node.map?.minSuccessRatio ?? 1;
     const succeeded = work.total - work.failedCount;
     if (work.total > 0 && succeeded / work.total < ratio) {

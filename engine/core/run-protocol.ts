@@ -33,6 +33,11 @@ export interface ElementResult {
   error?: StepError;
   /** A failure another attempt could help with (the core decides whether one is made). */
   retryable?: boolean;
+  /**
+   * It failed for what it ran on (the store, the disk, a lost worker), not for itself: a map is not
+   * assembled without it, since a clean run would have included it (see RunCoreOptions.mapInfrastructureFailures).
+   */
+  infrastructure?: boolean;
   /** A failed element's captured log. */
   logs?: Digest;
   /** What its execution consumed (executed, failed), or what the reused result had cost (cached). */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey } from '../../cache/digest.js';
-import { classifyError } from '../../cache/errors.js';
+import { classifyError, type EngineErrorCode } from '../../cache/errors.js';
 import type { ActionEntry, Usage } from '../../cache/records.js';
 import { addUsage } from '../core/usage.js';
 import { UsageMeter } from './usage-meter.js';
@@ -84,7 +84,7 @@ const cancelledWhileWaiting = (node: ResolvedNode): Extract<ExecuteOutcome, { ki
   final: true,
 });
 
-const SUPERSEDED = 'ATTEMPT_SUPERSEDED';
+const SUPERSEDED: EngineErrorCode = 'ATTEMPT_SUPERSEDED';
 
 /** Whether an attempt did not run because it had been given to another delivery (see confirmAttempt). */
 export const wasSuperseded = (outcome: ExecuteOutcome | ElementResult): boolean => 'error' in outcome && outcome.error?.code === SUPERSEDED;
@@ -251,8 +251,8 @@ export async function executeOnce(request: ExecuteOnceRequest): Promise<ExecuteO
     if (request.captureLogs === 'failures') capture?.discard();
     return { kind: 'executed', outputs, durationMs, usage, ...(await logs()), ...(declined === undefined ? {} : { declined }) };
   } catch (error) {
-    const { code, message, retryable, fix } = classifyError(error);
-    const classified = { code, message, retryable, ...(fix === undefined ? {} : { fix }) };
+    const { code, message, retryable, fix, infrastructure } = classifyError(error);
+    const classified = { code, message, retryable, ...(fix === undefined ? {} : { fix }), ...(infrastructure === undefined ? {} : { infrastructure }) };
     // The same decision the run core makes: an attempt it will try again is not a failure to share.
     const final = signal.aborted || retryDelay(node.retry, request.attempt, classified, node.id) === undefined;
     // A cancelled execution is not a failure either: whoever waited executes the key itself.

@@ -9,8 +9,9 @@ import { tempDir } from '../support/temp-dir.js';
 
 // The CLI's view of a map step (`p.map`): plan, run --json, show and the live status line, against a real
 // pipeline file in a project of its own. An element fails when its id is listed in the file $MAP_FAIL names
-// (outside the cache key, so emptying the file lets the next run retry it); $MAP_SLEEP_MS slows each element.
-const PIPELINE = `import { readFile } from 'node:fs/promises';
+// (outside the cache key, so emptying the file lets the next run retry it); $MAP_SLEEP_MS slows each element;
+// an element listed in $MAP_NO_SPACE writes its scratch to /dev/full, a disk with no space left (ENOSPC).
+const PIPELINE = `import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { definePipeline, defineStep, FlywheelError, json } from 'flywheel';
 
@@ -34,6 +35,7 @@ const lower = defineStep({
   async run({ inputs }) {
     const failing = process.env.MAP_FAIL === undefined ? [] : (await readFile(process.env.MAP_FAIL, 'utf8').catch(() => '')).split('\\n');
     if (failing.includes(inputs.item.id)) throw new FlywheelError('ELEMENT_BROKEN', \`element \${inputs.item.id} is broken\`, { retryable: false });
+    if ((process.env.MAP_NO_SPACE ?? '').split(',').includes(inputs.item.id)) await writeFile('/dev/full', 'scratch');
     if (process.env.MAP_SLEEP_MS) await new Promise((resolve) => setTimeout(resolve, Number(process.env.MAP_SLEEP_MS)));
     return { out: { id: inputs.item.id, text: inputs.item.text.toLowerCase() } };
   },
@@ -197,6 +199,21 @@ describe('the CLI on a map step', () => {
     expect(block).toContain('map over 12 elements: 11 executed, 0 cached, 1 failed');
     expect(block).toContain('failed element 5: ELEMENT_BROKEN element e5 is broken');
     expect(block).toContain('left out of the collection: 5');
+  });
+
+  it('an element that finds the disk full is not left out under minSuccessRatio: the map fails with DISK_FULL, and the next run runs only it', async () => {
+    const project = await mapProject();
+    await project.fail(['e5']);
+    const broken = await project.run([], { MAP_RATIO: '0.5', MAP_NO_SPACE: 'e8' });
+    expect(broken.code).toBe(1);
+    const lower = step(broken.run, 'lower');
+    expect(lower.status).toBe('failed');
+    expect(lower.error?.code).toBe('DISK_FULL');
+    expect(lower.error?.message).toContain('element 8 could not run: no space left on the disk');
+    // A clean run would have had element 8: only once it runs is the collection stored.
+    const whole = await project.run([], { MAP_RATIO: '0.5' });
+    expect(whole.code).toBe(0);
+    expect(step(whole.run, 'lower').elements).toMatchObject({ total: 12, executed: 1, cached: 10, failed: 1, executedIndices: '8', leftOut: '5' });
   });
 
   it('keeps show compact when many elements fail: the first ten, then a count', async () => {

@@ -4,7 +4,7 @@ import type { CacheKey, Digest } from '../../cache/digest.js';
 import type { StepRunRecord } from '../../cache/records.js';
 import { retryPolicy } from '../../engine/core/retry-policy.js';
 import { RunCore, type RunCoreOptions } from '../../engine/core/run-core.js';
-import type { CoreCommand, CoreEvent, CoreNode, Outputs, Resolution } from '../../engine/core/run-protocol.js';
+import type { CoreCommand, CoreEvent, CoreNode, ElementResult, Outputs, Resolution } from '../../engine/core/run-protocol.js';
 
 // The run core is pure: these tests drive it with events and read its commands, no store and no clock.
 
@@ -387,6 +387,48 @@ describe('the run core with a map', () => {
       status: 'executed',
       elements: { total: 5, executed: 3, cached: 1, failed: 1, executedIndices: '0,2,4', leftOut: '3', failures: [{ index: 3, code: 'X', message: 'broke' }] },
     });
+  });
+
+  it('saves a running map again each tenth of its elements when asked to (Temporal), whatever the clock says', () => {
+    const MAP20 = [node('src'), { ...node('m', ['src']), map: { minSuccessRatio: 1, batchSize: 1 } }];
+    // A clock that never moves: saves by the second would never come, and by tenths must.
+    const run = core(MAP20, { concurrency: 1, now: () => 0, mapProgressSaves: 'every-tenth' });
+    startMap(run, firstMapRun(20));
+    const savedAfter: number[] = [];
+    for (let index = 0; index < 19; index++) {
+      const out = send(run, { type: 'elements-done', id: 'm', parallel: 1, results: [{ index, status: 'executed' }] });
+      if (take(out, 'save').some((c) => c.steps.some((s) => s.id === 'm' && s.status === 'running'))) savedAfter.push(index + 1);
+    }
+    // Every second element is a tenth of 20: saved after 2, 4, … 18 done; the 20th finishes the map instead.
+    expect(savedAfter).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 18]);
+  });
+
+  it("fails the map with an element's infrastructure failure instead of leaving it out under minSuccessRatio (leave-out: as runs begun before)", () => {
+    const results: ElementResult[] = [
+      { index: 0, status: 'executed' },
+      { index: 1, status: 'failed', error: { code: 'ELEMENT_BROKEN', message: 'its own failure' }, retryable: false },
+      {
+        index: 2,
+        status: 'failed',
+        error: { code: 'S3_UNREACHABLE', message: 'cannot reach the endpoint (ECONNRESET)' },
+        retryable: true,
+        infrastructure: true,
+      },
+      { index: 3, status: 'executed' },
+      { index: 4, status: 'executed' },
+    ];
+    const strict = core(MAP, { concurrency: 1, elementChunk: () => ({ size: 5, parallel: 1 }) });
+    startMap(strict, mapMiss('0-4', 0));
+    const failed = send(strict, { type: 'elements-done', id: 'm', parallel: 1, results });
+    expect(take(failed, 'assemble')).toEqual([]);
+    const record = take(failed, 'finish')[0]?.steps.find((s) => s.id === 'm');
+    expect(record).toMatchObject({ status: 'failed', error: { code: 'S3_UNREACHABLE' } });
+    expect(record?.error?.message).toContain('element 2 could not run: cannot reach the endpoint (ECONNRESET)');
+
+    const before = core(MAP, { concurrency: 1, elementChunk: () => ({ size: 5, parallel: 1 }), mapInfrastructureFailures: 'leave-out' });
+    startMap(before, mapMiss('0-4', 0));
+    const assembled = send(before, { type: 'elements-done', id: 'm', parallel: 1, results });
+    expect(take(assembled, 'assemble')[0]?.leftOut).toEqual([1, 2]);
   });
 
   it('fails the map when fewer succeed than minSuccessRatio asks, naming the failures', () => {

@@ -84,6 +84,25 @@ describe('p.map on Temporal', () => {
     expect(await elementsOf(cwd, fixed.run.runId)).toMatchObject({ total: 6, executed: 1, cached: 5, failed: 0, executedIndices: '3' });
   }, 180_000);
 
+  it('an element that finds the disk full fails the map with DISK_FULL even under minSuccessRatio, and the next run executes only it', async () => {
+    const cwd = await tempDir('flywheel-map-no-space');
+    const ws = { cwd, env };
+    await writeFile(env.FLYWHEEL_TEST_MAP_FAIL as string, '3\nno-space:4\n');
+    const tolerant = ['--profile', 'tolerant', '--set', 'numbers.count=6'];
+    const broken = await runJson(mapped, [...onTemporal, ...tolerant], ws);
+    expect(broken.code).toBe(1);
+    expect(statuses(broken.run)).toEqual({ numbers: 'executed', square: 'failed', total: 'skipped' });
+    const failedStep = (await record(cwd, broken.run.runId)).steps.find((s) => s.id === 'square');
+    expect(failedStep?.error?.code).toBe('DISK_FULL');
+    expect(failedStep?.error?.message).toContain('element 4 could not run: no space left on the disk');
+
+    // A clean run would have had element 4: only once it runs is the collection stored, without element 3 alone.
+    await writeFile(env.FLYWHEEL_TEST_MAP_FAIL as string, '3\n');
+    const whole = await runJson(mapped, [...onTemporal, ...tolerant], ws);
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(await elementsOf(cwd, whole.run.runId)).toMatchObject({ total: 6, executed: 1, cached: 4, failed: 1, executedIndices: '4', leftOut: '3' });
+  }, 180_000);
+
   it('runs a GPU map on the gpu-h200 worker, one element per activity', async () => {
     const cwd = await tempDir('flywheel-map');
     const run = await runJson(mapped, [...onTemporal, '--profile', 'gpu', '--set', 'numbers.count=3'], { cwd, env });

@@ -39,6 +39,15 @@ describe('workflow determinism', () => {
     await replayHistories(histories);
   });
 
+  it('replays a recorded chain whose look-up rounds its steps answered ahead (the look-ahead-with-outcome patch)', async () => {
+    const histories = JSON.parse(await readFile(join(FIXTURES, 'histories', 'look-ahead.json'), 'utf8')) as Array<{ workflowId: string; history: unknown }>;
+    const recorded = JSON.stringify(histories[0]?.history);
+    // 41 steps executed, and only the first round was an activity of its own.
+    expect(recorded.match(/"name":"executeStep"/g)).toHaveLength(41);
+    expect(recorded.match(/"name":"resolveSteps"/g)).toHaveLength(1);
+    await replayHistories(histories);
+  });
+
   it('detects a history the workflow code could not have produced', async () => {
     const [pipeline] = JSON.parse(await readFile(join(FIXTURES, 'histories', 'gpu-diamond.json'), 'utf8')) as Array<{
       workflowId: string;

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FIXTURES, executions, runCli, runJson, statuses, waitFor } from '../support/cli.js';
 import { isProcessAlive } from '../../cache/process-alive.js';
@@ -47,6 +48,22 @@ async function workspace(): Promise<{ cwd: string; env: Record<string, string> }
 
 const onTemporal = ['--engine', 'temporal'];
 
+/** How many of each activity a run's workflow scheduled, from its history. */
+async function activitiesOf(runId: string): Promise<Record<string, number>> {
+  const connection = await Connection.connect({ address: server.address });
+  try {
+    const history = await new Client({ connection }).workflow.getHandle(`flywheel-run-${runId}`).fetchHistory();
+    const counts: Record<string, number> = {};
+    for (const event of history.events ?? []) {
+      const name = event.activityTaskScheduledEventAttributes?.activityType?.name;
+      if (name) counts[name] = (counts[name] ?? 0) + 1;
+    }
+    return counts;
+  } finally {
+    await connection.close();
+  }
+}
+
 describe('flywheel run --engine temporal', () => {
   it('runs a pipeline across the cpu and gpu-h200 queues with the same results and summary as a local run', async () => {
     const ws = await workspace();
@@ -92,6 +109,29 @@ describe('flywheel run --engine temporal', () => {
     expect(statuses(changed.run)).toEqual({ emit: 'cached', upper: 'cached', suffix: 'executed', measure: 'executed' });
     expect(changed.run.steps.find((s) => s.id === 'suffix')?.reason).toContain('suffix: "!" → "?"');
     expect(await executions(env.FLYWHEEL_TEST_EXEC_LOG as string)).toEqual(['suffix', 'measure']);
+  });
+
+  it('looks up the steps below an executed one on its worker: a chain of misses costs one activity a step, not two', async () => {
+    const ws = await workspace();
+    const longChain = join(FIXTURES, 'long-chain.ts');
+    const first = await runJson(longChain, onTemporal, ws);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.run.steps.every((s) => s.status === 'executed')).toBe(true);
+    const activities = await activitiesOf(first.run.runId);
+    expect(activities.executeStep).toBe(41);
+    // The first round is asked by activity (emit and, below its miss, nothing); every later one was answered ahead.
+    expect(activities.resolveSteps).toBe(1);
+
+    // Identical output stops the spread as before: t20 re-runs with the same output, t21 (looked up ahead
+    // by t20's worker) is a hit, and the chain of hits below it resolves in one more look-up activity.
+    const same = await runJson(longChain, [...onTemporal, '--set', 't20.sleepMs=1'], ws);
+    expect(same.run.steps.filter((s) => s.status === 'executed').map((s) => s.id)).toEqual(['t20']);
+    expect((await activitiesOf(same.run.runId)).resolveSteps).toBe(2);
+    const moved = await runJson(longChain, [...onTemporal, '--set', 't39.suffix=!'], ws);
+    expect(moved.run.steps.filter((s) => s.status === 'executed').map((s) => s.id)).toEqual(['t39', 't40']);
+    expect(moved.run.steps.find((s) => s.id === 't40')?.reasonCodes).toEqual(['upstream-changed']);
+    const again = await runJson(longChain, [...onTemporal, '--set', 't39.suffix=!'], ws);
+    expect(again.run.steps.every((s) => s.status === 'cached')).toBe(true);
   });
 
   it('picks up an edited pipeline on the next run without restarting the workers', async () => {

@@ -7,12 +7,12 @@ import { replayHistories, startTemporal, startWorker, stopSuite, type TemporalSe
 import { tempDir } from '../support/temp-dir.js';
 
 /**
- * The release before the workflow code last changed: its run's own activities (open, look-ups, saves,
- * assembly, close) did not heartbeat, so one a lost worker held was retried only after a minute; now
- * they heartbeat (an activity option only: histories made without it replay, which the second test
- * checks). When the workflow code changes again, move this to the last commit before that change.
+ * The release before the workflow code last changed: its cpu steps did not look up the steps below them,
+ * and a running map's record was saved by the workflow clock; both are now guarded by patches, which a
+ * run it began must not take up midway (the second test). When the workflow code changes again, move this
+ * to the last commit before that change.
  */
-const PREVIOUS = '33cd710';
+const PREVIOUS = 'f7e6890';
 
 const upgrade = join(FIXTURES, 'upgrade.ts');
 let previous: PreviousBuild | undefined;
