@@ -87,8 +87,9 @@ export interface RunCoreOptions {
   /**
    * When a running map's record is saved again, so a killed run's record shows the elements finished so
    * far: at most once a second (default), or each time another tenth of its elements is done. Temporal
-   * takes tenths: what a command depends on must be in the history, and a workflow task's clock is not
-   * the same in a replay after a worker died mid-task (a save by the second was seen to move).
+   * takes tenths: a command should depend on what the history holds, and the workflow clock is the time of
+   * the workflow task, which a replay can group differently (sdk-core merges a task that sent no command
+   * with the next one).
    */
   mapProgressSaves?: 'every-second' | 'every-tenth';
   /**

@@ -131,7 +131,7 @@ export async function startWorker(
   /** Another build's `bin/flywheel.js` (an older version, for the upgrade test); default this one's. */
   bin = join(fileURLToPath(new URL('../..', import.meta.url)), 'bin', 'flywheel.js'),
 ): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [bin, 'worker', '--queue', queue, '--log-level', 'info', ...extraArgs], {
+  const child = spawn(process.execPath, [bin, 'worker', '--queue', queue, '--log-level', env.FLYWHEEL_LOG_LEVEL ?? 'info', ...extraArgs], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
