@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Context } from '@temporalio/activity';
+import type { Logger } from 'pino';
 import { defaultPayloadConverter } from '@temporalio/common';
 
 /**
@@ -35,10 +36,7 @@ function isNotFound(error: unknown): boolean {
 const CONFIRM_WITHIN_MS = 2000;
 
 /** What the confirmer reports: each answer at debug level (the kept logs of a soak read them), and answers it could not read. */
-export interface ConfirmLog {
-  debug(fields: Record<string, unknown>, message: string): void;
-  warn(fields: Record<string, unknown>, message: string): void;
-}
+type ConfirmLog = Pick<Logger, 'debug' | 'warn'>;
 
 /**
  * Asks the server whether this activity attempt is still the one it waits for, before a step starts

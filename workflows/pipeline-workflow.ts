@@ -61,6 +61,12 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   const { host, pid } = carried ?? opened;
   const chunks = ElementChunks.forThisRun((id) => nodes.get(id)?.queue);
   const lookAhead = LookAhead.forThisRun(nodes);
+  // A running map's record is saved by its progress, not by the workflow clock (see RunCoreOptions.now):
+  // decided at the start of a run, and asked again at each save decision of a run begun by a release that
+  // saved by the clock, so it takes the rule up at its first decision on this release's workers (a
+  // decision taken live; the marker then sits there in its history, and a replay switches at that point).
+  // Asked after the two above, as before: the order of the markers is part of the history.
+  const savesByTenths = patched('map-progress-by-tenths');
   const core = new RunCore(opened.nodes, {
     mode: 'run',
     header: {
@@ -76,8 +82,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
       ...(context.prices === undefined ? {} : { prices: context.prices }),
     },
     now: () => Date.now(),
-    // Decided by what is in the history, not by the clock (see RunCoreOptions.mapProgressSaves).
-    mapProgressSaves: patched('map-progress-by-tenths') ? 'every-tenth' : 'every-second',
+    mapProgressSaves: () => (savesByTenths || patched('map-progress-by-tenths') ? 'every-tenth' : 'every-second'),
     mapInfrastructureFailures: patched('map-fails-on-infrastructure') ? 'fail-map' : 'leave-out',
     concurrency: options.concurrency,
     maxResolving: 1,
@@ -133,8 +138,7 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     try {
       const result = await control.resolveSteps({ context, options: { force: options.force, forceAll: options.forceAll }, ids: command.ids, known, save });
       if (save.length > 0) feed({ type: 'saved', ok: true });
-      for (const resolution of result.resolutions) feed({ type: 'resolved', resolution });
-      feed({ type: 'resolve-done', round: command.round });
+      answer(command, result.resolutions);
     } catch (error) {
       if (save.length > 0) feed({ type: 'saved', ok: false });
       // A cancelled look-up leaves what it did not resolve to be skipped as cancelled.
@@ -147,7 +151,8 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     }
   };
 
-  const answer = (command: CommandOf<'resolve'>, resolutions: Resolution[]): void => {
+  /** A round's resolutions, from its look-up activity or from a step's look-ahead, then its end. */
+  const answer = (command: CommandOf<'resolve'>, resolutions: readonly Resolution[]): void => {
     for (const resolution of resolutions) feed({ type: 'resolved', resolution });
     feed({ type: 'resolve-done', round: command.round });
   };

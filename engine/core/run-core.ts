@@ -82,16 +82,19 @@ export interface RunCoreOptions {
   mode: 'run' | 'plan';
   /** The run record's header fields that do not change while it runs. */
   header: Omit<RunHeader, 'status' | 'finishedAt' | 'durationMs'>;
-  /** Milliseconds since the epoch. In a Temporal workflow, Date.now() is replay-safe. */
+  /**
+   * Milliseconds since the epoch. In a Temporal workflow this is the workflow task's time, which a replay
+   * does not always reproduce (a worker taking a run over after a timed-out task has run its first
+   * activation with an earlier time than the recorded history gives it): no decision that changes what
+   * the driver is asked to do may hang on it.
+   */
   now: () => number;
   /**
    * When a running map's record is saved again, so a killed run's record shows the elements finished so
-   * far: at most once a second (default), or each time another tenth of its elements is done. Temporal
-   * takes tenths: a command should depend on what the history holds, and the workflow clock is the time of
-   * the workflow task, which a replay can group differently (sdk-core merges a task that sent no command
-   * with the next one).
+   * far: at most once a second (default), or each time another tenth of its elements is done. Asked at each
+   * decision. Temporal takes tenths: a command must depend on what the history holds, not on the clock.
    */
-  mapProgressSaves?: 'every-second' | 'every-tenth';
+  mapProgressSaves?: () => 'every-second' | 'every-tenth';
   /**
    * A map element that failed for what it ran on (ErrorClass.infrastructure: the store, the disk, a lost
    * worker) fails the map with that error (default), so the run's result is the one a clean run gives and a
@@ -536,7 +539,7 @@ export class RunCore {
 
   /** Whether a running map has progressed enough since its record was last saved to save it again. */
   private progressToSave(state: NodeState, now: number): boolean {
-    if (this.options.mapProgressSaves !== 'every-tenth') return now - (state.savedAt ?? 0) >= MAP_PROGRESS_SAVE_MS;
+    if (this.options.mapProgressSaves?.() !== 'every-tenth') return now - (state.savedAt ?? 0) >= MAP_PROGRESS_SAVE_MS;
     const tenths = Math.floor((state.progress?.fraction ?? 0) * 10);
     if (tenths <= (state.savedTenths ?? 0)) return false;
     state.savedTenths = tenths;

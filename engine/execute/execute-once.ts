@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { KeyComponents } from '../../cache/cache-key.js';
 import type { CacheKey } from '../../cache/digest.js';
-import { classifyError, type EngineErrorCode } from '../../cache/errors.js';
+import { classifyError, FlywheelError, type EngineErrorCode } from '../../cache/errors.js';
 import type { ActionEntry, Usage } from '../../cache/records.js';
 import { addUsage } from '../core/usage.js';
 import { UsageMeter } from './usage-meter.js';
@@ -90,16 +90,16 @@ const SUPERSEDED: EngineErrorCode = 'ATTEMPT_SUPERSEDED';
 export const wasSuperseded = (outcome: ExecuteOutcome | ElementResult): boolean => 'error' in outcome && outcome.error?.code === SUPERSEDED;
 
 /** The attempt was given to another delivery while this one waited: nothing ran, whoever holds it now executes. */
-const supersededAttempt = (node: ResolvedNode): Extract<ExecuteOutcome, { kind: 'failed' }> => ({
-  kind: 'failed',
-  error: {
-    code: SUPERSEDED,
-    message: `step ${node.id} was not started: this attempt was handed to another delivery while this worker was unresponsive`,
-    retryable: false,
-  },
-  shared: false,
-  final: true,
-});
+/**
+ * Classified like any ATTEMPT_SUPERSEDED (infrastructure: a map does not leave the element out). Final for
+ * this attempt only: the server has handed the work to the next delivery, which runs it.
+ */
+const supersededAttempt = (node: ResolvedNode): Extract<ExecuteOutcome, { kind: 'failed' }> => {
+  const { code, message, retryable, infrastructure } = classifyError(
+    new FlywheelError(SUPERSEDED, `step ${node.id} was not started: this attempt was handed to another delivery while this worker was unresponsive`),
+  );
+  return { kind: 'failed', error: { code, message, retryable, ...(infrastructure ? { infrastructure } : {}) }, shared: false, final: true };
+};
 
 /** Whether this attempt may still do the work: yes unless the confirmer says definitely not. */
 const stillCurrent = async (request: Pick<ExecuteOnceRequest, 'confirmAttempt'>): Promise<boolean> =>

@@ -392,7 +392,7 @@ describe('the run core with a map', () => {
   it('saves a running map again each tenth of its elements when asked to (Temporal), whatever the clock says', () => {
     const MAP20 = [node('src'), { ...node('m', ['src']), map: { minSuccessRatio: 1, batchSize: 1 } }];
     // A clock that never moves: saves by the second would never come, and by tenths must.
-    const run = core(MAP20, { concurrency: 1, now: () => 0, mapProgressSaves: 'every-tenth' });
+    const run = core(MAP20, { concurrency: 1, now: () => 0, mapProgressSaves: () => 'every-tenth' });
     startMap(run, firstMapRun(20));
     const savedAfter: number[] = [];
     for (let index = 0; index < 19; index++) {
@@ -401,6 +401,23 @@ describe('the run core with a map', () => {
     }
     // Every second element is a tenth of 20: saved after 2, 4, … 18 done; the 20th finishes the map instead.
     expect(savedAfter).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 18]);
+  });
+
+  it('asks the rule at each decision, so a run begun saving by the clock takes up tenths midway (an upgrade) and saves by the clock no more', () => {
+    const MAP20 = [node('src'), { ...node('m', ['src']), map: { minSuccessRatio: 1, batchSize: 1 } }];
+    let clock = 0;
+    let upgraded = false;
+    const run = core(MAP20, { concurrency: 1, now: () => clock, mapProgressSaves: () => (upgraded ? 'every-tenth' : 'every-second') });
+    startMap(run, firstMapRun(20));
+    const savedAfter: number[] = [];
+    for (let index = 0; index < 19; index++) {
+      if (index === 10) upgraded = true;
+      clock += 1_500; // by the clock, every element would be saved
+      const out = send(run, { type: 'elements-done', id: 'm', parallel: 1, results: [{ index, status: 'executed' }] });
+      if (take(out, 'save').some((c) => c.steps.some((s) => s.id === 'm' && s.status === 'running'))) savedAfter.push(index + 1);
+    }
+    // By the clock up to the 10th; then by tenths: the 11th (its first tenths decision), 12, 14, … 18 of 20.
+    expect(savedAfter).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18]);
   });
 
   it("fails the map with an element's infrastructure failure instead of leaving it out under minSuccessRatio (leave-out: as runs begun before)", () => {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -166,8 +166,10 @@ export async function replayHistories(histories: Array<{ workflowId: string; his
     try {
       await Worker.runReplayHistory({ workflowBundle: { codePath } }, history, workflowId);
     } catch (error) {
+      const kept = await keepHistory(workflowId, history);
       throw new Error(
         `workflow ${workflowId} no longer replays against dist/workflows/bundle.js: ${(error as Error).message}\n` +
+          `Its history is kept in ${kept}.\n` +
           'A workflow change like this one breaks the runs in flight when workers are upgraded (a 12-hour fine-tune among them). ' +
           "Keep the old behaviour for runs that started without the change: decide with patched('<change-id>') once per run, " +
           'at the same point of every run (see workflows/element-chunks.ts), and deprecatePatch it once no such run can still be running. ' +
@@ -176,6 +178,22 @@ export async function replayHistories(histories: Array<{ workflowId: string; his
       );
     }
   }
+}
+
+/** Writes a history that failed to replay where it outlives the test (Temporal's JSON form), and says where. */
+async function keepHistory(workflowId: string, history: unknown): Promise<string> {
+  const { historyToJSON } = await import('@temporalio/common/lib/proto-utils.js');
+  const dir = process.env.FLYWHEEL_KEEP_HISTORIES ?? join(tmpdir(), 'flywheel-unreplayable');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${workflowId}.json`);
+  let json: string;
+  try {
+    json = historyToJSON(history as Parameters<typeof historyToJSON>[0]);
+  } catch {
+    json = JSON.stringify(history); // already Temporal's JSON form (a fixture)
+  }
+  await writeFile(file, json);
+  return file;
 }
 
 /** Stops what a suite started (whatever of it did start) and removes its shared folder. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Context } from '@temporalio/activity';
 import { Client, Connection } from '@temporalio/client';
@@ -24,7 +25,7 @@ describe('attempt confirmation (real Temporal dev server)', () => {
   it('asks again when the answer was read after a freeze: a "yes" sent before the server handed the attempt on does not count', async () => {
     const answers: Array<{ attempt: number; current: boolean }> = [];
     const lines: string[] = [];
-    const log = { debug: (_: unknown, message: string) => lines.push(message), warn: (_: unknown, message: string) => lines.push(message) };
+    const log = pino({ level: 'debug' }, { write: (line: string) => lines.push((JSON.parse(line) as { msg: string }).msg) });
     const activities = {
       async confirmAcrossFreeze(): Promise<void> {
         const ctx = Context.current();
