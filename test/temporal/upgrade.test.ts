@@ -11,8 +11,9 @@ import { tempDir } from '../support/temp-dir.js';
  * (guarded by a patch a run it began must not take up midway), and a running map's record was saved by the
  * workflow clock, which a run it began gives up at its first save decision on this release's workers (the
  * clock there is not the one a replay sees; this test's history failed to replay about one run in ten on
- * a loaded machine until then). When the workflow code changes again, move this to the last commit before
- * that change.
+ * a loaded machine until then). Kept at f7e6890 past 8819ab4's workflow change: the releases between differ
+ * from this one only in not asking the save rule again, which a run they began answers from the marker it
+ * recorded at its start. When the workflow code changes again, move this to the last commit before that change.
  */
 const PREVIOUS = 'f7e6890';
 
