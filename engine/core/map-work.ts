@@ -55,6 +55,7 @@ export class MapWork {
     this.executed = executedBefore;
     this.failed = [...failedBefore];
     this.failures = carried?.failures ?? [];
+    this.unavailable = carried?.unavailable;
     for (const [count, ranges] of Object.entries(carried?.attempts ?? {})) for (const i of fromRanges(ranges)) this.attempts.set(i, Number(count));
     const { keys, reasons, kept } = elements;
     this.extra = { ...(keys === undefined ? {} : { keys }), ...(reasons === undefined ? {} : { reasons }), ...(kept === undefined ? {} : { kept }) };
@@ -198,6 +199,7 @@ export class MapWork {
       failed: toRanges(this.failed),
       failures: this.failures,
       ...(attempts === undefined ? {} : { attempts }),
+      ...(this.unavailable === undefined ? {} : { unavailable: this.unavailable }),
     };
   }
 }

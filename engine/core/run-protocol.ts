@@ -210,6 +210,8 @@ export interface MapProgress {
   failures: Array<{ index: number; code: string; message: string; logs?: Digest; attempts?: number }>;
   /** Attempts made so far → the elements (ranges) that made that many: retries go on counting from there. */
   attempts?: Record<string, string>;
+  /** The first element that failed for what it ran on (see MapWork.failedByInfrastructure): the map still may not leave it out. */
+  unavailable?: { index: number; error: StepError };
   /** What the elements' executions consumed so far, and what those that succeeded produced (cached when the run goes on). */
   spent?: Usage;
   produced?: Usage;

@@ -457,19 +457,17 @@ describe('the run core with a map', () => {
     expect(record?.error?.message).toContain('1 of 5 elements failed; minSuccessRatio 1 needs 5 to succeed');
   });
 
-  it('carries a running map over continue-as-new: what it executed counts as executed, what failed is not retried', () => {
+  /** A run's first generation that drains for continue-as-new once the first chunk of map m (elements 0 and 1) reports `second`. */
+  function drainedAfterTwo(second: ElementResult): RunCore {
     const first = core(MAP, { concurrency: 2, elementChunk: () => ({ size: 2, parallel: 2 }) });
     startMap(first, mapMiss('0-4', 0));
     send(first, { type: 'drain' });
-    send(first, {
-      type: 'elements-done',
-      id: 'm',
-      parallel: 2,
-      results: [
-        { index: 0, status: 'executed' },
-        { index: 1, status: 'failed', error: { code: 'X', message: 'broke' } },
-      ],
-    });
+    send(first, { type: 'elements-done', id: 'm', parallel: 2, results: [{ index: 0, status: 'executed' }, second] });
+    return first;
+  }
+
+  it('carries a running map over continue-as-new: what it executed counts as executed, what failed is not retried', () => {
+    const first = drainedAfterTwo({ index: 1, status: 'failed', error: { code: 'X', message: 'broke' } });
     expect(first.idle).toBe(true);
     const snapshot = first.snapshot();
     expect(snapshot.maps?.m).toEqual({ executed: '0', failed: '1', failures: [{ index: 1, code: 'X', message: 'broke' }] });
@@ -482,6 +480,22 @@ describe('the run core with a map', () => {
     const done = send(second, { type: 'assembled', id: 'm', outputs: outputsOf('m'), keys: hex('keys') as Digest });
     const record = [...take(done, 'save').flatMap((c) => c.steps), ...take(done, 'finish').flatMap((c) => c.steps)].find((s) => s.id === 'm');
     expect(record?.elements).toMatchObject({ total: 5, executed: 4, cached: 0, failed: 1, executedIndices: '0,2-4' });
+  });
+
+  it('carries an element that failed for what it ran on over continue-as-new: the next generation fails the map too, not leaves it out', () => {
+    const unreachable = { code: 'S3_UNREACHABLE', message: 'cannot reach the endpoint (ECONNRESET)' };
+    const first = drainedAfterTwo({ index: 1, status: 'failed', error: unreachable, retryable: true, infrastructure: true });
+    const snapshot = first.snapshot();
+    expect(snapshot.maps?.m?.unavailable).toEqual({ index: 1, error: unreachable });
+
+    // minSuccessRatio 0.5 would leave one element out; this one it may not.
+    const second = core(MAP, { concurrency: 2, elementChunk: () => ({ size: 5, parallel: 2 }), restore: snapshot });
+    startMap(second, mapMiss('1-4', 1));
+    const last = send(second, { type: 'elements-done', id: 'm', parallel: 2, results: [2, 3, 4].map((index) => ({ index, status: 'executed' as const })) });
+    expect(take(last, 'assemble')).toEqual([]);
+    const record = take(last, 'finish')[0]?.steps.find((s) => s.id === 'm');
+    expect(record).toMatchObject({ status: 'failed', error: { code: 'S3_UNREACHABLE' } });
+    expect(record?.error?.message).toContain('element 1 could not run');
   });
 });
 
