@@ -18,6 +18,7 @@ import { asAttempt, failedOutcome, isCancelled, runFailure } from './outcomes.js
 import { PIPELINE_KEY, RUN_ID_KEY } from './search-attributes.js';
 import { ElementChunks } from './element-chunks.js';
 import { answeredAhead, LookAhead } from './look-ahead.js';
+import { SaveResults } from './save-results.js';
 import { controlActivities, elementActivities, schedulingOf, stepActivities, waitingActivities } from './step-activities.js';
 import type { DagNode, PipelineRunInput, PipelineRunResult, RunContext, RunProgress } from './types.js';
 
@@ -92,6 +93,8 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
     elementChunk: (id) => chunks.next(id),
     ...(carried === undefined ? {} : { restore: carried }),
   });
+  // Asked after every marker above, as the order of markers is part of the history.
+  const saveResults = SaveResults.forThisRun();
   setHandler(progressQuery, () => ({ runId, pipeline: opened.pipeline, generation, steps: core.progress() }));
 
   let inFlight = 0;
@@ -158,11 +161,11 @@ export async function pipelineWorkflow(input: PipelineRunInput): Promise<Pipelin
   };
 
   // Saves must land even while the run is being cancelled: they are what the record says afterwards.
-  const saveSteps = async (steps: StepRunRecord[]): Promise<void> => {
-    const ok = await CancellationScope.nonCancellable(() => control.saveSteps({ context, steps }))
-      .then(() => true)
-      .catch(() => false);
-    feed({ type: 'saved', ok });
+  const saveSteps = (steps: StepRunRecord[]): Promise<void> => {
+    let saving: Promise<void> = Promise.resolve();
+    // The scope calls its function at once: `saving` is the activity's own promise.
+    const scoped = CancellationScope.nonCancellable(() => (saving = control.saveSteps({ context, steps })));
+    return saveResults.deliver(saving, scoped, (ok) => feed({ type: 'saved', ok }));
   };
 
   const execute = async (command: CommandOf<'execute'>): Promise<void> => {

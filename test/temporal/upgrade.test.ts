@@ -53,6 +53,8 @@ async function takeOver(from: string, label: string): Promise<{ runId: string; c
   // Each version compiles the pipeline against its own engine, in a cache of its own.
   const fromEnv = { ...env, FLYWHEEL_COMPILE_CACHE: join(cwd, 'compile-from') };
   const currentEnv = { ...env, FLYWHEEL_COMPILE_CACHE: join(cwd, 'compile-current') };
+  // The previous test's workers go first: afterAll stops only the last ones (they outlived the suite before).
+  await Promise.all(workers.map((worker) => worker.stop()));
   workers = [await startWorker('cpu', fromEnv, [], from), await startWorker('gpu-h200', fromEnv, [], from)];
   const sets = ['--set', 'train.ticks=40', '--set', 'train.tickMs=250', '--set', 'square.sleepMs=60'];
   const started = await runCli(['run', upgrade, '--engine', 'temporal', '--detach', '--json', ...sets], { cwd, env: fromEnv, bin: from });
