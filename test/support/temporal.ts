@@ -131,7 +131,9 @@ export async function startWorker(
   /** Another build's `bin/flywheel.js` (an older version, for the upgrade test); default this one's. */
   bin = join(fileURLToPath(new URL('../..', import.meta.url)), 'bin', 'flywheel.js'),
 ): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [bin, 'worker', '--queue', queue, '--log-level', env.FLYWHEEL_LOG_LEVEL ?? 'info', ...extraArgs], {
+  // Never quieter than info: readiness is read from the worker's info line (benches ask for warn elsewhere).
+  const level = ['trace', 'debug'].includes(env.FLYWHEEL_LOG_LEVEL ?? '') ? (env.FLYWHEEL_LOG_LEVEL as string) : 'info';
+  const child = spawn(process.execPath, [bin, 'worker', '--queue', queue, '--log-level', level, ...extraArgs], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
